@@ -1,0 +1,2 @@
+DROP TABLE email_attempts;
+DROP TABLE email_outbox;

@@ -1,0 +1,61 @@
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::models::{BrandRow, NewBrand};
+use super::schema::brands;
+use super::{DbError, DbResult};
+
+/// Creates a brand whose slug is made from `base_slug`, adding `-2`, `-3`… if taken.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    name: &str,
+    base_slug: &str,
+    time_zone: &str,
+) -> DbResult<BrandRow> {
+    let taken: Vec<String> = brands::table
+        .select(brands::slug)
+        .filter(
+            brands::slug
+                .eq(base_slug)
+                .or(brands::slug.like(format!("{base_slug}-%"))),
+        )
+        .load(conn)
+        .await?;
+    let slug = (1..)
+        .map(|n| {
+            if n == 1 {
+                base_slug.to_string()
+            } else {
+                format!("{base_slug}-{n}")
+            }
+        })
+        .find(|candidate| !taken.contains(candidate))
+        .expect("an unbounded range always yields a free slug");
+    let row = diesel::insert_into(brands::table)
+        .values(NewBrand {
+            slug: &slug,
+            name,
+            time_zone,
+        })
+        .returning(BrandRow::as_returning())
+        .get_result(conn)
+        .await?;
+    Ok(row)
+}
+
+pub async fn find_by_slug(conn: &mut AsyncPgConnection, slug: &str) -> DbResult<BrandRow> {
+    Ok(brands::table
+        .filter(brands::slug.eq(slug))
+        .select(BrandRow::as_select())
+        .first(conn)
+        .await?)
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, brand_id: i64) -> DbResult<BrandRow> {
+    brands::table
+        .find(brand_id)
+        .select(BrandRow::as_select())
+        .first(conn)
+        .await
+        .map_err(DbError::from)
+}

@@ -1,0 +1,71 @@
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::models::{MemberRow, NewMember};
+use super::pagination::{Page, PageRequest};
+use super::schema::members;
+use super::{DbResult, contains_pattern};
+
+pub async fn create(conn: &mut AsyncPgConnection, member: &NewMember) -> DbResult<MemberRow> {
+    Ok(diesel::insert_into(members::table)
+        .values(member)
+        .returning(MemberRow::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    id: i64,
+) -> DbResult<Option<MemberRow>> {
+    Ok(members::table
+        .find((brand_id, id))
+        .select(MemberRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+fn filtered(brand_id: i64, search: Option<&str>) -> members::BoxedQuery<'static, diesel::pg::Pg> {
+    let mut query = members::table
+        .filter(members::brand_id.eq(brand_id))
+        .into_boxed();
+    if let Some(text) = search {
+        let pattern = contains_pattern(text);
+        query = query.filter(
+            members::name
+                .ilike(pattern.clone())
+                .or(members::email.ilike(pattern)),
+        );
+    }
+    query
+}
+
+/// Members newest first, optionally those whose name or email contains `search`.
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    search: Option<&str>,
+    request: PageRequest,
+) -> DbResult<Page<MemberRow>> {
+    let mut query = filtered(brand_id, search);
+    if let Some(before) = request.before_id {
+        query = query.filter(members::id.lt(before));
+    }
+    let rows = query
+        .order(members::id.desc())
+        .limit(request.limit + 1)
+        .select(MemberRow::as_select())
+        .load(conn)
+        .await?;
+    Ok(Page::from_overfetched(rows, request.limit))
+}
+
+pub async fn count(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    search: Option<&str>,
+) -> DbResult<i64> {
+    Ok(filtered(brand_id, search).count().get_result(conn).await?)
+}

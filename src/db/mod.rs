@@ -1,0 +1,127 @@
+//! Everything that talks to PostgreSQL: the pool, migrations, rows and queries.
+
+pub mod api_keys;
+pub mod brands;
+pub mod local;
+pub mod members;
+pub mod models;
+pub mod offers;
+pub mod pagination;
+pub mod projects;
+pub mod schema;
+
+use diesel::result::DatabaseErrorKind;
+use diesel_async::AsyncPgConnection;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub type DbPool = Pool<AsyncPgConnection>;
+pub type DbConn = Object<AsyncPgConnection>;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Any number will do as long as it is ours alone: it serialises start-ups.
+const MIGRATION_LOCK_ID: i64 = 0x5a1e_5_7ac;
+
+/// What can go wrong talking to the database, in terms callers can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("row not found")]
+    NotFound,
+    #[error("unique constraint {0} violated")]
+    UniqueViolation(String),
+    #[error("check constraint {0} violated")]
+    CheckViolation(String),
+    #[error("foreign key {0} violated")]
+    ForeignKeyViolation(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Query(#[source] diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for DbError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::Error;
+        match error {
+            Error::NotFound => DbError::NotFound,
+            Error::DatabaseError(kind, ref info) => {
+                let constraint = info.constraint_name().unwrap_or("unknown").to_string();
+                match kind {
+                    DatabaseErrorKind::UniqueViolation => DbError::UniqueViolation(constraint),
+                    DatabaseErrorKind::CheckViolation => DbError::CheckViolation(constraint),
+                    DatabaseErrorKind::ForeignKeyViolation => {
+                        DbError::ForeignKeyViolation(constraint)
+                    }
+                    DatabaseErrorKind::ClosedConnection => {
+                        DbError::Unavailable(info.message().to_string())
+                    }
+                    _ => DbError::Query(error),
+                }
+            }
+            other => DbError::Query(other),
+        }
+    }
+}
+
+impl From<PoolError> for DbError {
+    fn from(error: PoolError) -> Self {
+        DbError::Unavailable(error.to_string())
+    }
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+/// A pool of `max_size` connections to `database_url`.
+pub fn connect_pool(database_url: &str, max_size: usize) -> anyhow::Result<DbPool> {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
+    Ok(Pool::builder(manager).max_size(max_size).build()?)
+}
+
+/// Runs pending migrations, holding an advisory lock so that two servers
+/// starting together do not both migrate.
+pub async fn run_migrations(database_url: &str) -> anyhow::Result<()> {
+    let url = database_url.to_string();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        use diesel::Connection;
+        use diesel::RunQueryDsl;
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)?;
+        diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
+            .execute(&mut conn)?;
+        let applied = conn
+            .run_pending_migrations(MIGRATIONS)
+            .map(|done| done.len());
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))
+            .execute(&mut conn)?;
+        let applied = applied.map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
+        if applied > 0 {
+            tracing::info!(applied, "database migrated");
+        }
+        Ok(())
+    })
+    .await?
+}
+
+/// Reverts every migration (used by the up/down/up test).
+pub async fn revert_all_migrations(database_url: &str) -> anyhow::Result<()> {
+    let url = database_url.to_string();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        use diesel::Connection;
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)?;
+        conn.revert_all_migrations(MIGRATIONS)
+            .map_err(|e| anyhow::anyhow!("revert failed: {e}"))?;
+        Ok(())
+    })
+    .await?
+}
+
+/// Escapes `%`, `_` and `\` so a user's search text matches literally in ILIKE.
+pub fn contains_pattern(search: &str) -> String {
+    let escaped = search
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}

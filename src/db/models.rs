@@ -1,0 +1,117 @@
+//! Row types: what a table holds, as read or written. GraphQL types are built
+//! from these, never exposed directly.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+
+use super::schema::{api_keys, brands, members, offers, projects};
+
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = brands, check_for_backend(diesel::pg::Pg))]
+pub struct BrandRow {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub time_zone: String,
+    pub currency: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = brands)]
+pub struct NewBrand<'a> {
+    pub slug: &'a str,
+    pub name: &'a str,
+    pub time_zone: &'a str,
+}
+
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = api_keys, check_for_backend(diesel::pg::Pg))]
+pub struct ApiKeyRow {
+    pub brand_id: i64,
+    pub id: i64,
+    pub role: String,
+    pub key_prefix: String,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = api_keys)]
+pub struct NewApiKeyRow<'a> {
+    pub brand_id: i64,
+    pub role: &'a str,
+    pub key_hash: &'a [u8],
+    pub key_prefix: &'a str,
+    pub label: &'a str,
+}
+
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = projects, check_for_backend(diesel::pg::Pg))]
+pub struct ProjectRow {
+    pub brand_id: i64,
+    pub id: i64,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = members, check_for_backend(diesel::pg::Pg))]
+pub struct MemberRow {
+    pub brand_id: i64,
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub payout_email: Option<String>,
+    pub country: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = members)]
+pub struct NewMember {
+    pub brand_id: i64,
+    pub name: String,
+    pub email: String,
+    pub payout_email: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = offers, check_for_backend(diesel::pg::Pg))]
+pub struct OfferRow {
+    pub brand_id: i64,
+    pub id: i64,
+    pub name: String,
+    pub offer_type: String,
+    pub status: String,
+    pub destination_url: Option<String>,
+    pub code_prefix: Option<String>,
+    pub payout_type: String,
+    pub payout_percent: Option<Decimal>,
+    pub payout_flat: Option<Decimal>,
+    pub attribution_window_days: i32,
+    pub hold_period_days: i32,
+    pub starts_on: NaiveDate,
+    pub ends_on: Option<NaiveDate>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Insertable, Clone, Debug)]
+#[diesel(table_name = offers)]
+pub struct NewOffer {
+    pub brand_id: i64,
+    pub name: String,
+    pub offer_type: String,
+    pub destination_url: Option<String>,
+    pub code_prefix: Option<String>,
+    pub payout_type: String,
+    pub payout_percent: Option<Decimal>,
+    pub payout_flat: Option<Decimal>,
+    pub attribution_window_days: i32,
+    pub hold_period_days: i32,
+    pub starts_on: NaiveDate,
+    pub ends_on: Option<NaiveDate>,
+}

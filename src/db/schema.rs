@@ -1,0 +1,269 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    api_keys (brand_id, id) {
+        brand_id -> Int8,
+        id -> Int8,
+        role -> Text,
+        key_hash -> Bytea,
+        key_prefix -> Text,
+        label -> Text,
+        created_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    brands (id) {
+        id -> Int8,
+        slug -> Text,
+        name -> Text,
+        time_zone -> Text,
+        currency -> Text,
+        webhook_secret -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    clicks (brand_id, id) {
+        brand_id -> Int8,
+        id -> Uuid,
+        membership_id -> Int8,
+        clicked_at -> Timestamptz,
+        ip_hash -> Nullable<Bytea>,
+        user_agent -> Text,
+        is_bot -> Bool,
+    }
+}
+
+diesel::table! {
+    conversions (brand_id, id) {
+        brand_id -> Int8,
+        id -> Int8,
+        source -> Text,
+        external_order_id -> Text,
+        membership_id -> Nullable<Int8>,
+        occurred_at -> Timestamptz,
+        currency -> Text,
+        original_sale_amount -> Numeric,
+        sale_amount -> Numeric,
+        original_commission -> Numeric,
+        commission -> Numeric,
+        status -> Text,
+        rejection_reason -> Nullable<Text>,
+        attribution -> Nullable<Text>,
+        click_id -> Nullable<Uuid>,
+        promo_code -> Nullable<Text>,
+        payout_type -> Nullable<Text>,
+        payout_percent -> Nullable<Numeric>,
+        payout_flat -> Nullable<Numeric>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    email_attempts (brand_id, id) {
+        brand_id -> Int8,
+        id -> Int8,
+        outbox_id -> Int8,
+        attempted_at -> Timestamptz,
+        succeeded -> Bool,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    email_outbox (brand_id, id) {
+        brand_id -> Int8,
+        id -> Int8,
+        membership_id -> Int8,
+        to_address -> Text,
+        subject -> Text,
+        body -> Text,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    ledger_entries (brand_id, id) {
+        brand_id -> Int8,
+        id -> Int8,
+        membership_id -> Int8,
+        kind -> Text,
+        amount -> Numeric,
+        conversion_id -> Nullable<Int8>,
+        reward_id -> Nullable<Int8>,
+        earned_at -> Timestamptz,
+        payable_at -> Timestamptz,
+        payment_item_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    members (brand_id, id) {
+        brand_id -> Int8,
+        id -> Int8,
+        name -> Text,
+        email -> Text,
+        payout_email -> Nullable<Text>,
+        country -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    memberships (brand_id, id) {
+        brand_id -> Int8,
+        id -> Int8,
+        offer_id -> Int8,
+        member_id -> Int8,
+        active -> Bool,
+        link_code -> Nullable<Text>,
+        payout_type -> Nullable<Text>,
+        payout_percent -> Nullable<Numeric>,
+        payout_flat -> Nullable<Numeric>,
+        joined_at -> Timestamptz,
+        removed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    offer_projects (brand_id, offer_id, project_id) {
+        brand_id -> Int8,
+        offer_id -> Int8,
+        project_id -> Int8,
+    }
+}
+
+diesel::table! {
+    offers (brand_id, id) {
+        brand_id -> Int8,
+        id -> Int8,
+        name -> Text,
+        offer_type -> Text,
+        status -> Text,
+        destination_url -> Nullable<Text>,
+        code_prefix -> Nullable<Text>,
+        payout_type -> Text,
+        payout_percent -> Nullable<Numeric>,
+        payout_flat -> Nullable<Numeric>,
+        attribution_window_days -> Int4,
+        hold_period_days -> Int4,
+        starts_on -> Date,
+        ends_on -> Nullable<Date>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    payment_items (brand_id, id) {
+        brand_id -> Int8,
+        id -> Int8,
+        payment_id -> Int8,
+        membership_id -> Int8,
+        amount -> Numeric,
+        state -> Text,
+        provider_reference -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    payments (brand_id, id) {
+        brand_id -> Int8,
+        id -> Int8,
+        idempotency_key -> Text,
+        scope -> Text,
+        offer_id -> Nullable<Int8>,
+        provider -> Text,
+        state -> Text,
+        total_amount -> Numeric,
+        created_by_key_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        completed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    projects (brand_id, id) {
+        brand_id -> Int8,
+        id -> Int8,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    promo_codes (brand_id, id) {
+        brand_id -> Int8,
+        id -> Int8,
+        membership_id -> Int8,
+        code -> Text,
+        created_at -> Timestamptz,
+        disabled_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    reward_rules (brand_id, id) {
+        brand_id -> Int8,
+        id -> Int8,
+        offer_id -> Int8,
+        trigger -> Text,
+        every_n -> Nullable<Int4>,
+        sales_threshold -> Nullable<Numeric>,
+        reward_kind -> Text,
+        cash_amount -> Nullable<Numeric>,
+        description -> Text,
+        active -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    rewards (brand_id, id) {
+        brand_id -> Int8,
+        id -> Int8,
+        membership_id -> Int8,
+        kind -> Text,
+        cash_amount -> Nullable<Numeric>,
+        description -> Text,
+        discount_code -> Nullable<Text>,
+        reward_rule_id -> Nullable<Int8>,
+        rule_occurrence -> Nullable<Int4>,
+        granted_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(api_keys -> brands (brand_id));
+diesel::joinable!(members -> brands (brand_id));
+diesel::joinable!(offers -> brands (brand_id));
+diesel::joinable!(projects -> brands (brand_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    api_keys,
+    brands,
+    clicks,
+    conversions,
+    email_attempts,
+    email_outbox,
+    ledger_entries,
+    members,
+    memberships,
+    offer_projects,
+    offers,
+    payment_items,
+    payments,
+    projects,
+    promo_codes,
+    reward_rules,
+    rewards,
+);

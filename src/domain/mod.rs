@@ -1,0 +1,7 @@
+//! Pure product rules: money, payout rules, enums and validation. No I/O here.
+
+pub mod api_key;
+pub mod enums;
+pub mod money;
+pub mod payout;
+pub mod validate;

@@ -1,0 +1,52 @@
+//! The GraphQL API: schema construction and per-request data.
+
+pub mod context;
+pub mod error;
+pub mod extensions;
+pub mod ids;
+pub mod loaders;
+pub mod mutation;
+pub mod pagination;
+pub mod query;
+pub mod scalars;
+pub mod types;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{EmptySubscription, Request, SDLExportOptions, Schema};
+
+use crate::db::DbPool;
+use context::Viewer;
+use loaders::OfferProjectsLoader;
+use mutation::MutationRoot;
+use query::QueryRoot;
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Deep or huge queries are refused before they run.
+const MAX_DEPTH: usize = 12;
+const MAX_COMPLEXITY: usize = 5_000;
+
+pub fn build_schema(pool: DbPool) -> AppSchema {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .data(pool)
+        .extension(extensions::ErrorCodes)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+/// The schema in SDL, as checked in at `schema.graphql`.
+pub fn sdl(schema: &AppSchema) -> String {
+    schema.sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_enum_items())
+}
+
+/// Attaches the caller and request-scoped loaders (bound to the caller's brand) to a request.
+pub fn authorize(request: Request, viewer: Viewer, pool: &DbPool) -> Request {
+    let projects = OfferProjectsLoader {
+        pool: pool.clone(),
+        brand_id: viewer.brand_id,
+    };
+    request
+        .data(viewer)
+        .data(DataLoader::new(projects, tokio::spawn))
+}

@@ -1,0 +1,153 @@
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Object};
+
+use super::context::{conn, viewer};
+use super::error::{ApiError, ApiResult};
+use super::ids::{Kind, decode};
+use super::pagination::{IdCursor, page_request, to_connection};
+use super::types::brand::Viewer;
+use super::types::member::Member;
+use super::types::offer::Offer;
+use super::types::project::Project;
+use crate::db::{members, offers, projects};
+
+pub struct QueryRoot;
+
+/// Extra fields of the offers connection.
+pub struct OfferListInfo {
+    brand_id: i64,
+    search: Option<String>,
+}
+
+#[Object]
+impl OfferListInfo {
+    /// How many offers match, across all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
+        Ok(offers::count(
+            &mut *conn(ctx).await?,
+            self.brand_id,
+            self.search.as_deref(),
+        )
+        .await?)
+    }
+}
+
+/// Extra fields of the members connection.
+pub struct MemberListInfo {
+    brand_id: i64,
+    search: Option<String>,
+}
+
+#[Object]
+impl MemberListInfo {
+    /// How many members match, across all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
+        Ok(members::count(
+            &mut *conn(ctx).await?,
+            self.brand_id,
+            self.search.as_deref(),
+        )
+        .await?)
+    }
+}
+
+/// Blank search text means no search.
+fn search_text(search: Option<String>) -> Option<String> {
+    search
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+#[Object]
+impl QueryRoot {
+    /// The caller: the API key's role and brand.
+    async fn viewer(&self, ctx: &Context<'_>) -> ApiResult<Viewer> {
+        Ok(Viewer(*viewer(ctx)?))
+    }
+
+    /// The brand's offers, newest first.
+    async fn offers(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Only offers whose name contains this text, in any case.")] search: Option<
+            String,
+        >,
+    ) -> ApiResult<Connection<IdCursor, Offer, OfferListInfo>> {
+        let viewer = viewer(ctx)?;
+        let had_cursor = after.is_some();
+        let request = page_request(first, after)?;
+        let search = search_text(search);
+        let page = offers::page(
+            &mut *conn(ctx).await?,
+            viewer.brand_id,
+            search.as_deref(),
+            request,
+        )
+        .await?;
+        let today = viewer.today();
+        let info = OfferListInfo {
+            brand_id: viewer.brand_id,
+            search,
+        };
+        Ok(to_connection(
+            page,
+            had_cursor,
+            info,
+            |row| row.id,
+            |row| Offer::new(row, today),
+        ))
+    }
+
+    /// One offer by id.
+    async fn offer(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Offer>> {
+        let viewer = viewer(ctx)?;
+        let offer_id = decode(Kind::Offer, &id)?;
+        let row = offers::find(&mut *conn(ctx).await?, viewer.brand_id, offer_id).await?;
+        let row = row.ok_or(ApiError::NotFound("offer"))?;
+        Ok(Some(Offer::new(row, viewer.today())))
+    }
+
+    /// The brand's members (creators), newest first.
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Only members whose name or email contains this text, in any case.")]
+        search: Option<String>,
+    ) -> ApiResult<Connection<IdCursor, Member, MemberListInfo>> {
+        let viewer = viewer(ctx)?;
+        let had_cursor = after.is_some();
+        let request = page_request(first, after)?;
+        let search = search_text(search);
+        let page = members::page(
+            &mut *conn(ctx).await?,
+            viewer.brand_id,
+            search.as_deref(),
+            request,
+        )
+        .await?;
+        let info = MemberListInfo {
+            brand_id: viewer.brand_id,
+            search,
+        };
+        Ok(to_connection(page, had_cursor, info, |row| row.id, Member))
+    }
+
+    /// One member by id.
+    async fn member(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Member>> {
+        let viewer = viewer(ctx)?;
+        let member_id = decode(Kind::Member, &id)?;
+        let row = members::find(&mut *conn(ctx).await?, viewer.brand_id, member_id).await?;
+        Ok(Some(Member(row.ok_or(ApiError::NotFound("member"))?)))
+    }
+
+    /// The brand's connected projects, by name.
+    async fn projects(&self, ctx: &Context<'_>) -> ApiResult<Vec<Project>> {
+        let viewer = viewer(ctx)?;
+        let rows = projects::list(&mut *conn(ctx).await?, viewer.brand_id).await?;
+        Ok(rows.into_iter().map(Project).collect())
+    }
+}

@@ -1,0 +1,59 @@
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+
+use crate::db::brands;
+use crate::db::models::BrandRow;
+use crate::domain::enums::Role;
+use crate::graphql::context::{Viewer as ViewerContext, conn};
+use crate::graphql::error::ApiResult;
+use crate::graphql::ids::{Kind, encode};
+
+/// The caller: an API key of one brand.
+pub struct Viewer(pub ViewerContext);
+
+#[Object]
+impl Viewer {
+    /// What this key may do.
+    async fn role(&self) -> Role {
+        self.0.role
+    }
+
+    /// The brand this key belongs to; everything you read is this brand's.
+    async fn brand(&self, ctx: &Context<'_>) -> ApiResult<Brand> {
+        let row = brands::find(&mut *conn(ctx).await?, self.0.brand_id).await?;
+        Ok(Brand(row))
+    }
+}
+
+/// A brand: the tenant that runs offers.
+pub struct Brand(pub BrandRow);
+
+#[Object]
+impl Brand {
+    async fn id(&self) -> ID {
+        encode(Kind::Brand, self.0.id)
+    }
+
+    /// The brand's handle in URLs, e.g. in its order webhook address.
+    async fn slug(&self) -> &str {
+        &self.0.slug
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// IANA time zone that date ranges and daily figures use.
+    async fn time_zone(&self) -> &str {
+        &self.0.time_zone
+    }
+
+    /// ISO 4217 code of the currency reports are in.
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}

@@ -1,0 +1,37 @@
+use async_graphql::{ID, Object};
+use chrono::{DateTime, Utc};
+
+use crate::db::models::MemberRow;
+use crate::graphql::ids::{Kind, encode};
+
+/// A creator who can join the brand's offers.
+pub struct Member(pub MemberRow);
+
+#[Object]
+impl Member {
+    async fn id(&self) -> ID {
+        encode(Kind::Member, self.0.id)
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+
+    /// Where payouts go, e.g. a PayPal account's email.
+    async fn payout_email(&self) -> Option<&str> {
+        self.0.payout_email.as_deref()
+    }
+
+    /// ISO 3166-1 alpha-2 country code.
+    async fn country(&self) -> Option<&str> {
+        self.0.country.as_deref()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}

@@ -1,0 +1,129 @@
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::payout::PayoutRule;
+use super::project::Project;
+use crate::db::models::OfferRow;
+use crate::domain::enums::{OfferStatus, OfferType, PayoutType};
+use crate::domain::payout::PayoutRule as DomainRule;
+use crate::graphql::error::{ApiError, ApiResult};
+use crate::graphql::ids::{Kind, encode};
+use crate::graphql::loaders::OfferProjectsLoader;
+use crate::graphql::scalars::Date;
+
+/// An offer: a tracked sales link or promo code program that members join.
+pub struct Offer {
+    row: OfferRow,
+    /// Today in the brand's time zone, to tell whether the offer has expired.
+    today: NaiveDate,
+}
+
+impl Offer {
+    pub fn new(row: OfferRow, today: NaiveDate) -> Self {
+        Offer { row, today }
+    }
+}
+
+/// A stored enum spelling that fails to parse means the database and code disagree.
+fn stored<T>(value: Option<T>, column: &str, text: &str) -> ApiResult<T> {
+    value.ok_or_else(|| {
+        ApiError::internal(anyhow::anyhow!(
+            "unexpected {column} '{text}' in the database"
+        ))
+    })
+}
+
+#[Object]
+impl Offer {
+    async fn id(&self) -> ID {
+        encode(Kind::Offer, self.row.id)
+    }
+
+    async fn name(&self) -> &str {
+        &self.row.name
+    }
+
+    /// Sales link or promo code.
+    #[graphql(name = "type")]
+    async fn offer_type(&self) -> ApiResult<OfferType> {
+        stored(
+            OfferType::parse(&self.row.offer_type),
+            "offer_type",
+            &self.row.offer_type,
+        )
+    }
+
+    /// `EXPIRED` once the end date has passed in the brand's time zone, unless archived.
+    async fn status(&self) -> ApiResult<OfferStatus> {
+        let saved = stored(
+            OfferStatus::parse(&self.row.status),
+            "status",
+            &self.row.status,
+        )?;
+        let ended = self.row.ends_on.is_some_and(|end| end < self.today);
+        Ok(OfferStatus::effective(saved, ended))
+    }
+
+    /// Where a sales link sends the buyer.
+    async fn destination_url(&self) -> Option<&str> {
+        self.row.destination_url.as_deref()
+    }
+
+    /// The prefix of the promo codes members get, e.g. `SUMMER` for `SUMMER-ANA`.
+    async fn code_prefix(&self) -> Option<&str> {
+        self.row.code_prefix.as_deref()
+    }
+
+    /// The default payout; a membership's own override beats it.
+    async fn payout(&self) -> ApiResult<PayoutRule> {
+        let payout_type = stored(
+            PayoutType::parse(&self.row.payout_type),
+            "payout_type",
+            &self.row.payout_type,
+        )?;
+        DomainRule::from_parts(payout_type, self.row.payout_percent, self.row.payout_flat)
+            .map(PayoutRule)
+            .map_err(|e| {
+                ApiError::internal(anyhow::anyhow!(
+                    "stored payout of offer {} is invalid: {e}",
+                    self.row.id
+                ))
+            })
+    }
+
+    /// Days after a click during which an order is credited to it.
+    async fn attribution_window_days(&self) -> i32 {
+        self.row.attribution_window_days
+    }
+
+    /// Days a commission waits before it can be paid (returns and refunds settle first).
+    async fn hold_period_days(&self) -> i32 {
+        self.row.hold_period_days
+    }
+
+    /// First day of the offer, in the brand's time zone.
+    async fn starts_on(&self) -> Date {
+        Date(self.row.starts_on)
+    }
+
+    /// Last day of the offer, inclusive; none for an open-ended offer.
+    async fn ends_on(&self) -> Option<Date> {
+        self.row.ends_on.map(Date)
+    }
+
+    /// The connected projects (campaigns) this offer belongs to.
+    async fn projects(&self, ctx: &Context<'_>) -> ApiResult<Vec<Project>> {
+        let loader = ctx.data_unchecked::<DataLoader<OfferProjectsLoader>>();
+        let rows = loader.load_one(self.row.id).await?.unwrap_or_default();
+        Ok(rows.into_iter().map(Project).collect())
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.row.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.row.updated_at
+    }
+}

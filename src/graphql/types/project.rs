@@ -1,0 +1,23 @@
+use async_graphql::{ID, Object};
+use chrono::{DateTime, Utc};
+
+use crate::db::models::ProjectRow;
+use crate::graphql::ids::{Kind, encode};
+
+/// A connected project (campaign): offers connect to projects, and reports filter by them.
+pub struct Project(pub ProjectRow);
+
+#[Object]
+impl Project {
+    async fn id(&self) -> ID {
+        encode(Kind::Project, self.0.id)
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}

@@ -1,0 +1,186 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tracing_subscriber::EnvFilter;
+
+use sales_tracking::db::{self, local};
+use sales_tracking::domain::{enums::Role, validate};
+
+/// Sales Tracking: GraphQL API server for influencer and affiliate sales.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct DatabaseArgs {
+    /// PostgreSQL URL. Without it, the server on 127.0.0.1:5432 is used if it
+    /// answers, or else a private cluster is started in --data-dir.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    /// Where a private PostgreSQL cluster keeps its files (default: /var/lib/sales-tracking
+    /// as root, ~/.local/share/sales-tracking otherwise).
+    #[arg(long, env = "SALES_TRACKING_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16, global = true)]
+    pool_size: usize,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serves the GraphQL API, GraphiQL and the tracking endpoints.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "BIND", default_value = "127.0.0.1:8080")]
+        bind: SocketAddr,
+        /// Also create a demo brand with a year of data, and print an admin key for it.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Manages brands.
+    Brand {
+        #[command(subcommand)]
+        command: BrandCommand,
+    },
+    /// Manages API keys.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BrandCommand {
+    /// Creates a brand and prints its slug.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// IANA time zone for date ranges and daily figures, e.g. America/New_York.
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Creates an API key and prints it alone on the last line.
+    Create {
+        /// The brand's slug.
+        #[arg(long)]
+        brand: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// A note to tell keys apart.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+#[value(rename_all = "UPPER")]
+enum RoleArg {
+    Admin,
+    Analyst,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    // Holds a private cluster, if one was started, until main returns.
+    let database = open_database(&cli.database).await?;
+    db::run_migrations(&database.url).await?;
+    let pool = db::connect_pool(&database.url, cli.database.pool_size)?;
+
+    match cli.command {
+        Command::Serve { bind, demo } => {
+            if demo {
+                let key = sales_tracking::demo::ensure_demo_brand(&pool).await?;
+                println!("Demo brand ready. Admin API key:\n{key}");
+            }
+            let listener = tokio::net::TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("cannot listen on {bind}"))?;
+            println!("Serving on http://{bind}  (GraphiQL: http://{bind}/graphiql)");
+            axum::serve(listener, sales_tracking::app(pool))
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
+        }
+        Command::Brand {
+            command: BrandCommand::Create { name, time_zone },
+        } => {
+            let name = validate::name("name", &name).map_err(anyhow::Error::msg)?;
+            let zone = validate::time_zone(&time_zone).map_err(anyhow::Error::msg)?;
+            let mut conn = pool.get().await?;
+            let brand =
+                db::brands::create(&mut conn, &name, &validate::slugify(&name), zone.name())
+                    .await?;
+            println!("{}", brand.slug);
+        }
+        Command::ApiKey {
+            command: ApiKeyCommand::Create { brand, role, label },
+        } => {
+            let mut conn = pool.get().await?;
+            let brand = db::brands::find_by_slug(&mut conn, &brand)
+                .await
+                .with_context(|| format!("no brand with slug '{brand}'"))?;
+            let role = match role {
+                RoleArg::Admin => Role::Admin,
+                RoleArg::Analyst => Role::Analyst,
+            };
+            let (_, secret) = db::api_keys::create(&mut conn, brand.id, role, &label).await?;
+            println!(
+                "API key for {} ({}), shown once:",
+                brand.slug,
+                role.as_str()
+            );
+            println!("{secret}");
+        }
+    }
+    Ok(())
+}
+
+async fn open_database(args: &DatabaseArgs) -> anyhow::Result<local::LocalDatabase> {
+    if let Some(url) = &args.database_url {
+        return Ok(local::LocalDatabase {
+            url: url.clone(),
+            cluster: None,
+        });
+    }
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(local::default_data_dir);
+    local::find_or_start(&data_dir, "sales_tracking").await
+}
+
+/// Ctrl-C or SIGTERM: stop accepting, finish requests in flight, then return.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
