@@ -74,10 +74,10 @@ pub async fn create_database_if_missing(server: &str, database: &str) -> anyhow:
             .execute(&mut conn)
             .await;
         // Another process may have created it in between; that is fine.
-        if let Err(error) = created {
-            if !error.to_string().contains("already exists") {
-                return Err(error.into());
-            }
+        if let Err(error) = created
+            && !error.to_string().contains("already exists")
+        {
+            return Err(error.into());
         }
     }
     Ok(())

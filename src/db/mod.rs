@@ -23,7 +23,7 @@ pub type DbConn = Object<AsyncPgConnection>;
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// Any number will do as long as it is ours alone: it serialises start-ups.
-const MIGRATION_LOCK_ID: i64 = 0x5a1e_5_7ac;
+const MIGRATION_LOCK_ID: i64 = 0x5a1e_57ac;
 
 /// What can go wrong talking to the database, in terms callers can act on.
 #[derive(Debug, thiserror::Error)]

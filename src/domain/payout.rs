@@ -76,18 +76,17 @@ impl PayoutRule {
 
     fn validate(&self) -> Result<(), PayoutRuleError> {
         let (percent, amount) = self.parts();
-        if let Some(p) = percent {
-            if p.is_sign_negative()
-                || p > Decimal::ONE_HUNDRED
+        let bad_percent = |p: &Decimal| {
+            p.is_sign_negative()
+                || *p > Decimal::ONE_HUNDRED
                 || p.normalize().scale() > PERCENT_SCALE
-            {
-                return Err(PayoutRuleError::PercentOutOfRange);
-            }
+        };
+        let bad_amount = |a: &Decimal| a.is_sign_negative() || a.normalize().scale() > AMOUNT_SCALE;
+        if percent.as_ref().is_some_and(bad_percent) {
+            return Err(PayoutRuleError::PercentOutOfRange);
         }
-        if let Some(a) = amount {
-            if a.is_sign_negative() || a.normalize().scale() > AMOUNT_SCALE {
-                return Err(PayoutRuleError::InvalidAmount);
-            }
+        if amount.as_ref().is_some_and(bad_amount) {
+            return Err(PayoutRuleError::InvalidAmount);
         }
         Ok(())
     }

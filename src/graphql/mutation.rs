@@ -21,6 +21,7 @@ pub struct CreateProjectInput {
     pub name: String,
 }
 
+/// The result of `createProject`.
 #[derive(SimpleObject)]
 pub struct CreateProjectPayload {
     pub project: Project,
@@ -38,6 +39,7 @@ pub struct CreateMemberInput {
     pub country: Option<String>,
 }
 
+/// The result of `createMember`.
 #[derive(SimpleObject)]
 pub struct CreateMemberPayload {
     pub member: Member,
@@ -70,12 +72,14 @@ pub struct CreateOfferInput {
     pub project_ids: Vec<ID>,
 }
 
+/// The result of `createOffer`.
 #[derive(SimpleObject)]
 pub struct CreateOfferPayload {
     pub offer: Offer,
 }
 
-#[Object]
+/// Every change; all need an `ADMIN` key.
+#[Object(name = "Mutation")]
 impl MutationRoot {
     /// Creates a connected project (campaign).
     #[graphql(guard = "AdminOnly")]

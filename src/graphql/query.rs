@@ -58,7 +58,8 @@ fn search_text(search: Option<String>) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-#[Object]
+/// Everything a brand's API key can read.
+#[Object(name = "Query")]
 impl QueryRoot {
     /// The caller: the API key's role and brand.
     async fn viewer(&self, ctx: &Context<'_>) -> ApiResult<Viewer> {

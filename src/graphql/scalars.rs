@@ -12,6 +12,8 @@ use crate::domain::money::format_money;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Money(pub Decimal);
 
+/// An amount of money in the brand's currency, as a decimal string with two
+/// decimals, e.g. `"1234.50"`.
 #[Scalar(name = "Money")]
 impl ScalarType for Money {
     fn parse(value: Value) -> InputValueResult<Self> {
@@ -40,6 +42,7 @@ impl ScalarType for Money {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Percent(pub Decimal);
 
+/// A percentage from 0 to 100 as a decimal string, e.g. `"12.5"` for 12.5%.
 #[Scalar(name = "Percent")]
 impl ScalarType for Percent {
     fn parse(value: Value) -> InputValueResult<Self> {
@@ -62,6 +65,7 @@ impl ScalarType for Percent {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Date(pub NaiveDate);
 
+/// A calendar date, `YYYY-MM-DD`, in the brand's time zone.
 #[Scalar(name = "Date")]
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {

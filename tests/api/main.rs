@@ -1,0 +1,14 @@
+//! Integration tests on real PostgreSQL: one binary, one module per area.
+
+mod common;
+
+mod auth;
+mod cli;
+mod demo;
+mod http;
+mod local_postgres;
+mod members;
+mod migrations;
+mod offers;
+mod projects;
+mod schema_snapshot;
