@@ -3,16 +3,44 @@
 //! `domain` holds pure rules, `db` the PostgreSQL layer, `graphql` the API
 //! schema and `http` the routes; `main.rs` only reads configuration and serves.
 
+pub mod click_writer;
 pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
+
+use std::sync::Arc;
 
 use db::DbPool;
 
-/// The whole application as a router, for `serve` and for tests.
-pub fn app(pool: DbPool) -> axum::Router {
-    let schema = graphql::build_schema(pool.clone());
-    http::router(http::AppState { schema, pool })
+/// What the application needs beyond the database.
+pub struct AppConfig {
+    /// Where shoppers reach this server; tracking links start with it.
+    pub public_url: String,
+    /// Key for hashing shoppers' IP addresses.
+    pub ip_hash_key: Vec<u8>,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            public_url: "http://127.0.0.1:8080".into(),
+            ip_hash_key: rand::random::<[u8; 32]>().to_vec(),
+        }
+    }
+}
+
+/// The whole application as a router, for `serve` and for tests. Starts the
+/// click writer, which ends once the router is dropped.
+pub fn app(pool: DbPool, config: AppConfig) -> axum::Router {
+    let metrics = Arc::new(metrics::Metrics::new());
+    let schema = graphql::build_schema(pool.clone(), metrics.clone(), config.public_url);
+    http::router(http::AppState::new(
+        schema,
+        pool,
+        metrics,
+        config.ip_hash_key,
+    ))
 }

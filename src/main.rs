@@ -43,6 +43,12 @@ enum Command {
         /// Also create a demo brand with a year of data, and print an admin key for it.
         #[arg(long)]
         demo: bool,
+        /// Where shoppers reach this server; tracking links start with it (default: http://{bind}).
+        #[arg(long, env = "PUBLIC_URL")]
+        public_url: Option<String>,
+        /// Secret for hashing shoppers' IP addresses (default: random at each start).
+        #[arg(long, env = "IP_HASH_SECRET", hide_env_values = true)]
+        ip_hash_secret: Option<String>,
     },
     /// Manages brands.
     Brand {
@@ -105,7 +111,12 @@ async fn main() -> anyhow::Result<()> {
     let pool = db::connect_pool(&database.url, cli.database.pool_size)?;
 
     match cli.command {
-        Command::Serve { bind, demo } => {
+        Command::Serve {
+            bind,
+            demo,
+            public_url,
+            ip_hash_secret,
+        } => {
             if demo {
                 let key = sales_tracking::demo::ensure_demo_brand(&pool).await?;
                 println!("Demo brand ready. Admin API key:\n{key}");
@@ -114,7 +125,14 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {bind}"))?;
             println!("Serving on http://{bind}  (GraphiQL: http://{bind}/graphiql)");
-            axum::serve(listener, sales_tracking::app(pool))
+            let config = sales_tracking::AppConfig {
+                public_url: public_url.unwrap_or_else(|| format!("http://{bind}")),
+                ip_hash_key: ip_hash_secret
+                    .map_or_else(|| rand::random::<[u8; 32]>().to_vec(), String::into_bytes),
+            };
+            let app = sales_tracking::app(pool, config)
+                .into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown_signal())
                 .await?;
         }

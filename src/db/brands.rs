@@ -59,3 +59,27 @@ pub async fn find(conn: &mut AsyncPgConnection, brand_id: i64) -> DbResult<Brand
         .await
         .map_err(DbError::from)
 }
+
+/// The secret order webhooks are signed with, if the brand set one.
+pub async fn webhook_secret(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+) -> DbResult<Option<String>> {
+    Ok(brands::table
+        .find(brand_id)
+        .select(brands::webhook_secret)
+        .first(conn)
+        .await?)
+}
+
+pub async fn set_webhook_secret(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    secret: &str,
+) -> DbResult<()> {
+    diesel::update(brands::table.find(brand_id))
+        .set(brands::webhook_secret.eq(secret))
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -69,3 +69,15 @@ pub async fn count(
 ) -> DbResult<i64> {
     Ok(filtered(brand_id, search).count().get_result(conn).await?)
 }
+
+pub async fn by_ids(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    ids: &[i64],
+) -> DbResult<Vec<MemberRow>> {
+    Ok(members::table
+        .filter(members::brand_id.eq(brand_id).and(members::id.eq_any(ids)))
+        .select(MemberRow::as_select())
+        .load(conn)
+        .await?)
+}

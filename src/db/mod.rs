@@ -2,13 +2,18 @@
 
 pub mod api_keys;
 pub mod brands;
+pub mod clicks;
+pub mod conversions;
+pub mod ledger;
 pub mod local;
 pub mod members;
+pub mod memberships;
 pub mod models;
 pub mod offers;
 pub mod pagination;
 pub mod projects;
 pub mod schema;
+pub mod stats;
 
 use diesel::result::DatabaseErrorKind;
 use diesel_async::AsyncPgConnection;

@@ -115,3 +115,54 @@ pub struct NewOffer {
     pub starts_on: NaiveDate,
     pub ends_on: Option<NaiveDate>,
 }
+
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = super::schema::memberships, check_for_backend(diesel::pg::Pg))]
+pub struct MembershipRow {
+    pub brand_id: i64,
+    pub id: i64,
+    pub offer_id: i64,
+    pub member_id: i64,
+    pub active: bool,
+    pub link_code: Option<String>,
+    pub payout_type: Option<String>,
+    pub payout_percent: Option<Decimal>,
+    pub payout_flat: Option<Decimal>,
+    pub joined_at: DateTime<Utc>,
+    pub removed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = super::schema::conversions, check_for_backend(diesel::pg::Pg))]
+pub struct ConversionRow {
+    pub brand_id: i64,
+    pub id: i64,
+    pub source: String,
+    pub external_order_id: String,
+    pub membership_id: Option<i64>,
+    pub occurred_at: DateTime<Utc>,
+    pub currency: String,
+    pub original_sale_amount: Decimal,
+    pub sale_amount: Decimal,
+    pub original_commission: Decimal,
+    pub commission: Decimal,
+    pub status: String,
+    pub rejection_reason: Option<String>,
+    pub attribution: Option<String>,
+    pub click_id: Option<uuid::Uuid>,
+    pub promo_code: Option<String>,
+    pub payout_type: Option<String>,
+    pub payout_percent: Option<Decimal>,
+    pub payout_flat: Option<Decimal>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = super::schema::clicks, check_for_backend(diesel::pg::Pg))]
+pub struct ClickRow {
+    pub id: uuid::Uuid,
+    pub membership_id: i64,
+    pub clicked_at: DateTime<Utc>,
+    pub user_agent: String,
+    pub is_bot: bool,
+}

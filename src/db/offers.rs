@@ -91,3 +91,15 @@ pub async fn count(
 ) -> DbResult<i64> {
     Ok(filtered(brand_id, search).count().get_result(conn).await?)
 }
+
+pub async fn by_ids(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    ids: &[i64],
+) -> DbResult<Vec<OfferRow>> {
+    Ok(offers::table
+        .filter(offers::brand_id.eq(brand_id).and(offers::id.eq_any(ids)))
+        .select(OfferRow::as_select())
+        .load(conn)
+        .await?)
+}

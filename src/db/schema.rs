@@ -38,6 +38,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    conversion_adjustments (brand_id, id) {
+        brand_id -> Int8,
+        id -> Int8,
+        conversion_id -> Int8,
+        kind -> Text,
+        sale_amount -> Numeric,
+        commission -> Numeric,
+        reference -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     conversions (brand_id, id) {
         brand_id -> Int8,
         id -> Int8,
@@ -115,6 +128,18 @@ diesel::table! {
         payout_email -> Nullable<Text>,
         country -> Nullable<Text>,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    membership_daily_stats (brand_id, membership_id, day) {
+        brand_id -> Int8,
+        membership_id -> Int8,
+        day -> Date,
+        clicks -> Int8,
+        conversions -> Int8,
+        sales -> Numeric,
+        commission -> Numeric,
     }
 }
 
@@ -252,11 +277,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     brands,
     clicks,
+    conversion_adjustments,
     conversions,
     email_attempts,
     email_outbox,
     ledger_entries,
     members,
+    membership_daily_stats,
     memberships,
     offer_projects,
     offers,

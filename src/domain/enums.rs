@@ -120,3 +120,25 @@ mod tests {
         );
     }
 }
+
+text_enum! {
+    /// Where a conversion stands.
+    ConversionStatus {
+        /// Counts and earns commission.
+        Accepted => "ACCEPTED",
+        /// Refused by the brand, with a reason; earns nothing.
+        Rejected => "REJECTED",
+        /// Fully refunded; earns nothing.
+        Reversed => "REVERSED",
+    }
+}
+
+text_enum! {
+    /// How an order found its membership.
+    AttributionType {
+        /// Through a click on the member's sales link.
+        Link => "LINK",
+        /// Through the member's promo code.
+        PromoCode => "PROMO_CODE",
+    }
+}

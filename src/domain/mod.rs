@@ -4,4 +4,6 @@ pub mod api_key;
 pub mod enums;
 pub mod money;
 pub mod payout;
+pub mod refund;
+pub mod tracking;
 pub mod validate;

@@ -35,6 +35,9 @@ pub async fn conn(ctx: &Context<'_>) -> ApiResult<DbConn> {
     Ok(pool.get().await.map_err(crate::db::DbError::from)?)
 }
 
+/// The address shoppers reach the server at, for tracking links.
+pub struct PublicUrl(pub String);
+
 /// Lets only admin keys through; guards every mutation.
 pub struct AdminOnly;
 

@@ -10,7 +10,9 @@ pub enum Kind {
     Brand,
     Project,
     Member,
+    Membership,
     Offer,
+    Conversion,
 }
 
 impl Kind {
@@ -20,6 +22,8 @@ impl Kind {
             Kind::Project => "project",
             Kind::Member => "member",
             Kind::Offer => "offer",
+            Kind::Membership => "membership",
+            Kind::Conversion => "conversion",
         }
     }
 }

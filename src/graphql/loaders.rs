@@ -2,31 +2,181 @@
 //! whatever the page size. Each is bound to the caller's brand.
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
-use async_graphql::dataloader::Loader;
+use async_graphql::dataloader::{DataLoader, Loader};
+use chrono::Utc;
+use diesel_async::AsyncPgConnection;
 
-use crate::db::models::ProjectRow;
-use crate::db::{DbError, DbPool, projects};
+use crate::db::ledger::{self, Balance};
+use crate::db::models::{MemberRow, MembershipRow, OfferRow, ProjectRow};
+use crate::db::{DbError, DbPool, DbResult, members, memberships, offers, projects};
 
-/// The projects connected to each offer.
-pub struct OfferProjectsLoader {
-    pub pool: DbPool,
-    pub brand_id: i64,
+/// One relationship, fetched for many ids of one brand at once.
+pub trait BatchFetch: Send + Sync + 'static {
+    type Value: Clone + Send + Sync + 'static;
+    fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: i64,
+        ids: &[i64],
+    ) -> impl Future<Output = DbResult<HashMap<i64, Self::Value>>> + Send;
 }
 
-impl Loader<i64> for OfferProjectsLoader {
-    type Value = Vec<ProjectRow>;
+/// A `Loader` for any `BatchFetch`, scoped to one brand.
+pub struct BrandLoader<F> {
+    pool: DbPool,
+    brand_id: i64,
+    fetch: PhantomData<F>,
+}
+
+impl<F: BatchFetch> BrandLoader<F> {
+    pub fn data_loader(pool: &DbPool, brand_id: i64) -> DataLoader<Self> {
+        DataLoader::new(
+            BrandLoader {
+                pool: pool.clone(),
+                brand_id,
+                fetch: PhantomData,
+            },
+            tokio::spawn,
+        )
+    }
+}
+
+impl<F: BatchFetch> Loader<i64> for BrandLoader<F> {
+    type Value = F::Value;
     type Error = Arc<DbError>;
 
-    async fn load(&self, offer_ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+    async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, F::Value>, Self::Error> {
         let mut conn = self
             .pool
             .get()
             .await
             .map_err(|e| Arc::new(DbError::from(e)))?;
-        projects::by_offer(&mut conn, self.brand_id, offer_ids)
+        F::fetch(&mut conn, self.brand_id, ids)
             .await
             .map_err(Arc::new)
     }
+}
+
+/// Offer id → its connected projects.
+pub struct OfferProjects;
+impl BatchFetch for OfferProjects {
+    type Value = Vec<ProjectRow>;
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: i64,
+        ids: &[i64],
+    ) -> DbResult<HashMap<i64, Self::Value>> {
+        projects::by_offer(conn, brand_id, ids).await
+    }
+}
+
+/// Offer id → offer.
+pub struct Offers;
+impl BatchFetch for Offers {
+    type Value = OfferRow;
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: i64,
+        ids: &[i64],
+    ) -> DbResult<HashMap<i64, Self::Value>> {
+        Ok(offers::by_ids(conn, brand_id, ids)
+            .await?
+            .into_iter()
+            .map(|o| (o.id, o))
+            .collect())
+    }
+}
+
+/// Member id → member.
+pub struct Members;
+impl BatchFetch for Members {
+    type Value = MemberRow;
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: i64,
+        ids: &[i64],
+    ) -> DbResult<HashMap<i64, Self::Value>> {
+        Ok(members::by_ids(conn, brand_id, ids)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect())
+    }
+}
+
+/// Membership id → membership.
+pub struct Memberships;
+impl BatchFetch for Memberships {
+    type Value = MembershipRow;
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: i64,
+        ids: &[i64],
+    ) -> DbResult<HashMap<i64, Self::Value>> {
+        Ok(memberships::by_ids(conn, brand_id, ids)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect())
+    }
+}
+
+/// Member id → the member's memberships across offers.
+pub struct MemberMemberships;
+impl BatchFetch for MemberMemberships {
+    type Value = Vec<MembershipRow>;
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: i64,
+        ids: &[i64],
+    ) -> DbResult<HashMap<i64, Self::Value>> {
+        let mut grouped: HashMap<i64, Vec<MembershipRow>> = HashMap::new();
+        for row in memberships::for_members(conn, brand_id, ids).await? {
+            grouped.entry(row.member_id).or_default().push(row);
+        }
+        Ok(grouped)
+    }
+}
+
+/// Membership id → its current promo code.
+pub struct PromoCodes;
+impl BatchFetch for PromoCodes {
+    type Value = String;
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: i64,
+        ids: &[i64],
+    ) -> DbResult<HashMap<i64, Self::Value>> {
+        memberships::current_promo_codes(conn, brand_id, ids).await
+    }
+}
+
+/// Membership id → its ledger balance now.
+pub struct Balances;
+impl BatchFetch for Balances {
+    type Value = Balance;
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: i64,
+        ids: &[i64],
+    ) -> DbResult<HashMap<i64, Self::Value>> {
+        Ok(ledger::balances(conn, brand_id, ids, Utc::now())
+            .await?
+            .into_iter()
+            .map(|b| (b.membership_id, b))
+            .collect())
+    }
+}
+
+/// Loads one value through the request's loader for `F`.
+pub async fn load_one<F: BatchFetch>(
+    ctx: &async_graphql::Context<'_>,
+    id: i64,
+) -> crate::graphql::error::ApiResult<Option<F::Value>> {
+    Ok(ctx
+        .data_unchecked::<DataLoader<BrandLoader<F>>>()
+        .load_one(id)
+        .await?)
 }

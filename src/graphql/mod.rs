@@ -9,14 +9,17 @@ pub mod mutation;
 pub mod pagination;
 pub mod query;
 pub mod scalars;
+pub mod tracking_mutations;
 pub mod types;
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptySubscription, Request, SDLExportOptions, Schema};
 
+use std::sync::Arc;
+
 use crate::db::DbPool;
+use crate::metrics::Metrics;
 use context::Viewer;
-use loaders::OfferProjectsLoader;
+use loaders::BrandLoader;
 use mutation::MutationRoot;
 use query::QueryRoot;
 
@@ -26,9 +29,11 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 const MAX_DEPTH: usize = 12;
 const MAX_COMPLEXITY: usize = 5_000;
 
-pub fn build_schema(pool: DbPool) -> AppSchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+pub fn build_schema(pool: DbPool, metrics: Arc<Metrics>, public_url: String) -> AppSchema {
+    Schema::build(QueryRoot, MutationRoot::default(), EmptySubscription)
         .data(pool)
+        .data(metrics)
+        .data(context::PublicUrl(public_url))
         .extension(extensions::ErrorCodes)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
@@ -42,11 +47,20 @@ pub fn sdl(schema: &AppSchema) -> String {
 
 /// Attaches the caller and request-scoped loaders (bound to the caller's brand) to a request.
 pub fn authorize(request: Request, viewer: Viewer, pool: &DbPool) -> Request {
-    let projects = OfferProjectsLoader {
-        pool: pool.clone(),
-        brand_id: viewer.brand_id,
-    };
+    let brand = viewer.brand_id;
     request
         .data(viewer)
-        .data(DataLoader::new(projects, tokio::spawn))
+        .data(BrandLoader::<loaders::OfferProjects>::data_loader(
+            pool, brand,
+        ))
+        .data(BrandLoader::<loaders::Offers>::data_loader(pool, brand))
+        .data(BrandLoader::<loaders::Members>::data_loader(pool, brand))
+        .data(BrandLoader::<loaders::Memberships>::data_loader(
+            pool, brand,
+        ))
+        .data(BrandLoader::<loaders::MemberMemberships>::data_loader(
+            pool, brand,
+        ))
+        .data(BrandLoader::<loaders::PromoCodes>::data_loader(pool, brand))
+        .data(BrandLoader::<loaders::Balances>::data_loader(pool, brand))
 }

@@ -1,4 +1,6 @@
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, MergedObject, Object, SimpleObject};
+
+use super::tracking_mutations::TrackingMutations;
 
 use super::context::{AdminOnly, conn, viewer};
 use super::error::{ApiError, ApiResult};
@@ -13,7 +15,12 @@ use crate::db::{members, offers, projects};
 use crate::domain::enums::{OfferType, PayoutType};
 use crate::domain::validate;
 
-pub struct MutationRoot;
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(CatalogMutations, TrackingMutations);
+
+#[derive(Default)]
+pub struct CatalogMutations;
 
 /// A new connected project.
 #[derive(InputObject)]
@@ -78,9 +85,8 @@ pub struct CreateOfferPayload {
     pub offer: Offer,
 }
 
-/// Every change; all need an `ADMIN` key.
-#[Object(name = "Mutation")]
-impl MutationRoot {
+#[Object]
+impl CatalogMutations {
     /// Creates a connected project (campaign).
     #[graphql(guard = "AdminOnly")]
     async fn create_project(

@@ -6,10 +6,12 @@ use super::error::{ApiError, ApiResult};
 use super::ids::{Kind, decode};
 use super::pagination::{IdCursor, page_request, to_connection};
 use super::types::brand::Viewer;
+use super::types::conversion::Conversion;
 use super::types::member::Member;
+use super::types::membership::Membership;
 use super::types::offer::Offer;
 use super::types::project::Project;
-use crate::db::{members, offers, projects};
+use crate::db::{conversions, members, memberships, offers, projects};
 
 pub struct QueryRoot;
 
@@ -143,6 +145,45 @@ impl QueryRoot {
         let member_id = decode(Kind::Member, &id)?;
         let row = members::find(&mut *conn(ctx).await?, viewer.brand_id, member_id).await?;
         Ok(Some(Member(row.ok_or(ApiError::NotFound("member"))?)))
+    }
+
+    /// One membership (a member in an offer) by id.
+    async fn membership(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Membership>> {
+        let viewer = viewer(ctx)?;
+        let membership_id = decode(Kind::Membership, &id)?;
+        let row = memberships::find(&mut *conn(ctx).await?, viewer.brand_id, membership_id).await?;
+        Ok(Some(Membership(
+            row.ok_or(ApiError::NotFound("membership"))?,
+        )))
+    }
+
+    /// One conversion (order) by id.
+    async fn conversion(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Conversion>> {
+        let viewer = viewer(ctx)?;
+        let conversion_id = decode(Kind::Conversion, &id)?;
+        let row = conversions::find(&mut *conn(ctx).await?, viewer.brand_id, conversion_id).await?;
+        Ok(Some(Conversion(
+            row.ok_or(ApiError::NotFound("conversion"))?,
+        )))
+    }
+
+    /// Orders that matched no membership: kept for the brand to see, earning nothing.
+    async fn unattributed_orders(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<IdCursor, Conversion>> {
+        let viewer = viewer(ctx)?;
+        Conversion::connection(
+            ctx,
+            viewer.brand_id,
+            conversions::Owner::Unattributed,
+            first,
+            after,
+            None,
+        )
+        .await
     }
 
     /// The brand's connected projects, by name.

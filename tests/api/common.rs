@@ -217,7 +217,7 @@ pub struct TestBrand {
 /// The whole application on a fresh database, called through its router.
 pub struct TestApp {
     pub pool: DbPool,
-    router: Router,
+    pub router: Router,
     pub db: TestDb,
 }
 
@@ -226,7 +226,7 @@ impl TestApp {
         let db = TestDb::new().await;
         let pool = db::connect_pool(&db.url(), 4).unwrap();
         TestApp {
-            router: sales_tracking::app(pool.clone()),
+            router: sales_tracking::app(pool.clone(), Default::default()),
             pool,
             db,
         }

@@ -1,8 +1,12 @@
-use async_graphql::{ID, Object};
+use async_graphql::{Context, ID, Object};
+
+use super::membership::Membership;
 use chrono::{DateTime, Utc};
 
 use crate::db::models::MemberRow;
+use crate::graphql::error::ApiResult;
 use crate::graphql::ids::{Kind, encode};
+use crate::graphql::loaders::{MemberMemberships, load_one};
 
 /// A creator who can join the brand's offers.
 pub struct Member(pub MemberRow);
@@ -29,6 +33,14 @@ impl Member {
     /// ISO 3166-1 alpha-2 country code.
     async fn country(&self) -> Option<&str> {
         self.0.country.as_deref()
+    }
+
+    /// The member's memberships across the brand's offers.
+    async fn memberships(&self, ctx: &Context<'_>) -> ApiResult<Vec<Membership>> {
+        let rows = load_one::<MemberMemberships>(ctx, self.0.id)
+            .await?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(Membership).collect())
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

@@ -1,7 +1,9 @@
 //! GraphQL object types, each built from rows.
 
 pub mod brand;
+pub mod conversion;
 pub mod member;
+pub mod membership;
 pub mod offer;
 pub mod payout;
 pub mod project;

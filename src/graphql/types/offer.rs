@@ -1,15 +1,22 @@
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, NaiveDate, Utc};
 
+use async_graphql::connection::{Connection, EmptyFields};
+
+use super::conversion::Conversion;
+use super::membership::Membership;
 use super::payout::PayoutRule;
 use super::project::Project;
+use crate::db::conversions::Owner;
+use crate::db::memberships;
 use crate::db::models::OfferRow;
-use crate::domain::enums::{OfferStatus, OfferType, PayoutType};
+use crate::domain::enums::{ConversionStatus, OfferStatus, OfferType, PayoutType};
 use crate::domain::payout::PayoutRule as DomainRule;
+use crate::graphql::context::{conn, viewer};
 use crate::graphql::error::{ApiError, ApiResult};
 use crate::graphql::ids::{Kind, encode};
-use crate::graphql::loaders::OfferProjectsLoader;
+use crate::graphql::loaders::{OfferProjects, load_one};
+use crate::graphql::pagination::{IdCursor, page_request, to_connection};
 use crate::graphql::scalars::Date;
 
 /// An offer: a tracked sales link or promo code program that members join.
@@ -114,9 +121,56 @@ impl Offer {
 
     /// The connected projects (campaigns) this offer belongs to.
     async fn projects(&self, ctx: &Context<'_>) -> ApiResult<Vec<Project>> {
-        let loader = ctx.data_unchecked::<DataLoader<OfferProjectsLoader>>();
-        let rows = loader.load_one(self.row.id).await?.unwrap_or_default();
+        let rows = load_one::<OfferProjects>(ctx, self.row.id)
+            .await?
+            .unwrap_or_default();
         Ok(rows.into_iter().map(Project).collect())
+    }
+
+    /// The offer's members, newest first.
+    async fn memberships(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<IdCursor, Membership>> {
+        let viewer = viewer(ctx)?;
+        let had_cursor = after.is_some();
+        let request = page_request(first, after)?;
+        let page = memberships::page_for_offer(
+            &mut *conn(ctx).await?,
+            viewer.brand_id,
+            self.row.id,
+            request,
+        )
+        .await?;
+        Ok(to_connection(
+            page,
+            had_cursor,
+            EmptyFields,
+            |row| row.id,
+            Membership,
+        ))
+    }
+
+    /// Orders credited to the offer's members, newest first.
+    async fn conversions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        status: Option<ConversionStatus>,
+    ) -> ApiResult<Connection<IdCursor, Conversion>> {
+        let viewer = viewer(ctx)?;
+        Conversion::connection(
+            ctx,
+            viewer.brand_id,
+            Owner::Offer(self.row.id),
+            first,
+            after,
+            status,
+        )
+        .await
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

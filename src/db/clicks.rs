@@ -1,0 +1,224 @@
+//! Clicks are written in batches: one transaction stores every click of the
+//! batch, updates the daily rollups once per membership-day and books per-click
+//! commission, so a popular creator never serialises the redirect.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Numeric, Text};
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::ledger::{self, NewLedgerEntry};
+use super::models::ClickRow;
+use super::pagination::Page;
+use super::schema::clicks;
+use super::stats::{Delta, Deltas};
+use super::{DbError, DbResult};
+use crate::domain::enums::PayoutType;
+
+/// A click as the redirect saw it.
+#[derive(Clone, Debug)]
+pub struct NewClick {
+    pub brand_id: i64,
+    pub membership_id: i64,
+    pub id: Uuid,
+    pub clicked_at: DateTime<Utc>,
+    pub ip_hash: Option<Vec<u8>>,
+    pub user_agent: String,
+    pub is_bot: bool,
+}
+
+/// What happened to a batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Stored and counted.
+    pub counted: usize,
+    /// Stored, flagged as bots, never counted.
+    pub bots: usize,
+    /// Not stored: the membership is inactive or its offer is not running.
+    pub ignored: usize,
+}
+
+#[derive(QueryableByName)]
+struct ClickTerms {
+    #[diesel(sql_type = BigInt)]
+    brand_id: i64,
+    #[diesel(sql_type = BigInt)]
+    membership_id: i64,
+    #[diesel(sql_type = Bool)]
+    countable: bool,
+    #[diesel(sql_type = Text)]
+    payout_type: String,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    payout_flat: Option<Decimal>,
+    #[diesel(sql_type = Integer)]
+    hold_period_days: i32,
+    #[diesel(sql_type = Text)]
+    time_zone: String,
+}
+
+/// Whether each membership counts clicks right now, and what a click pays.
+async fn terms(
+    conn: &mut AsyncPgConnection,
+    keys: &[(i64, i64)],
+) -> DbResult<HashMap<(i64, i64), ClickTerms>> {
+    let (brand_ids, membership_ids): (Vec<i64>, Vec<i64>) = keys.iter().copied().unzip();
+    let rows: Vec<ClickTerms> = diesel::sql_query(
+        "SELECT m.brand_id, m.id AS membership_id,
+                (m.active AND m.removed_at IS NULL AND o.status = 'ACTIVE'
+                 AND o.starts_on <= (now() AT TIME ZONE b.time_zone)::date
+                 AND (o.ends_on IS NULL OR o.ends_on >= (now() AT TIME ZONE b.time_zone)::date)) AS countable,
+                COALESCE(m.payout_type, o.payout_type) AS payout_type,
+                CASE WHEN m.payout_type IS NULL THEN o.payout_flat ELSE m.payout_flat END AS payout_flat,
+                o.hold_period_days, b.time_zone
+         FROM unnest($1::bigint[], $2::bigint[]) AS k(brand_id, membership_id)
+         JOIN memberships m ON m.brand_id = k.brand_id AND m.id = k.membership_id
+         JOIN offers o ON o.brand_id = m.brand_id AND o.id = m.offer_id
+         JOIN brands b ON b.id = m.brand_id",
+    )
+    .bind::<Array<BigInt>, _>(&brand_ids)
+    .bind::<Array<BigInt>, _>(&membership_ids)
+    .load(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|t| ((t.brand_id, t.membership_id), t))
+        .collect())
+}
+
+/// PostgreSQL takes at most 65,535 parameters a statement; a click has 7.
+const ROWS_PER_INSERT: usize = 5_000;
+
+/// Stores a batch of clicks in one transaction, with rollups and per-click commission.
+pub async fn store_batch(
+    conn: &mut AsyncPgConnection,
+    batch: Vec<NewClick>,
+) -> DbResult<BatchOutcome> {
+    conn.transaction::<_, DbError, _>(|conn| {
+        async move {
+            let mut keys: Vec<(i64, i64)> = batch
+                .iter()
+                .map(|c| (c.brand_id, c.membership_id))
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let terms = terms(conn, &keys).await?;
+            let mut outcome = BatchOutcome::default();
+            let mut deltas = Deltas::default();
+            // Per membership-day: how many paid clicks, and when the last one was.
+            let mut paid_clicks: BTreeMap<(i64, i64, chrono::NaiveDate), (i64, DateTime<Utc>)> =
+                BTreeMap::new();
+            let mut rows = Vec::with_capacity(batch.len());
+            for click in batch {
+                let Some(t) = terms
+                    .get(&(click.brand_id, click.membership_id))
+                    .filter(|t| t.countable)
+                else {
+                    outcome.ignored += 1;
+                    continue;
+                };
+                if click.is_bot {
+                    outcome.bots += 1;
+                } else {
+                    outcome.counted += 1;
+                    let zone: Tz = t.time_zone.parse().unwrap_or(Tz::UTC);
+                    let day = click.clicked_at.with_timezone(&zone).date_naive();
+                    deltas.add(
+                        click.brand_id,
+                        click.membership_id,
+                        day,
+                        Delta {
+                            clicks: 1,
+                            ..Delta::default()
+                        },
+                    );
+                    if t.payout_type == PayoutType::FlatPerClick.as_str() {
+                        let entry = paid_clicks
+                            .entry((click.brand_id, click.membership_id, day))
+                            .or_insert((0, click.clicked_at));
+                        entry.0 += 1;
+                        entry.1 = entry.1.max(click.clicked_at);
+                    }
+                }
+                rows.push((
+                    clicks::brand_id.eq(click.brand_id),
+                    clicks::id.eq(click.id),
+                    clicks::membership_id.eq(click.membership_id),
+                    clicks::clicked_at.eq(click.clicked_at),
+                    clicks::ip_hash.eq(click.ip_hash),
+                    clicks::user_agent.eq(click.user_agent),
+                    clicks::is_bot.eq(click.is_bot),
+                ));
+            }
+            for chunk in rows.chunks(ROWS_PER_INSERT) {
+                diesel::insert_into(clicks::table)
+                    .values(chunk)
+                    .execute(conn)
+                    .await?;
+            }
+            let mut entries = Vec::new();
+            for ((brand_id, membership_id, day), (count, last_at)) in paid_clicks {
+                let t = &terms[&(brand_id, membership_id)];
+                let amount = t.payout_flat.unwrap_or_default() * Decimal::from(count);
+                if amount > Decimal::ZERO {
+                    deltas.add(
+                        brand_id,
+                        membership_id,
+                        day,
+                        Delta {
+                            commission: amount,
+                            ..Delta::default()
+                        },
+                    );
+                    entries.push(NewLedgerEntry {
+                        brand_id,
+                        membership_id,
+                        kind: "CLICKS",
+                        amount,
+                        conversion_id: None,
+                        reward_id: None,
+                        earned_at: last_at,
+                        payable_at: last_at + Duration::days(i64::from(t.hold_period_days)),
+                    });
+                }
+            }
+            ledger::insert(conn, &entries).await?;
+            deltas.apply(conn).await?;
+            Ok(outcome)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// A membership's stored clicks, newest first (UUIDv7 ids sort by time).
+pub async fn page_for_membership(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    membership_id: i64,
+    before: Option<Uuid>,
+    limit: i64,
+) -> DbResult<Page<ClickRow>> {
+    let mut query = clicks::table
+        .filter(
+            clicks::brand_id
+                .eq(brand_id)
+                .and(clicks::membership_id.eq(membership_id)),
+        )
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(clicks::id.lt(before));
+    }
+    let rows = query
+        .order(clicks::id.desc())
+        .limit(limit + 1)
+        .select(ClickRow::as_select())
+        .load(conn)
+        .await?;
+    Ok(Page::from_overfetched(rows, limit))
+}

@@ -1,0 +1,78 @@
+//! Commission owed to memberships. Balances are always sums over entries.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
+
+use super::DbResult;
+use super::schema::ledger_entries;
+
+#[derive(Insertable, Clone, Debug)]
+#[diesel(table_name = ledger_entries)]
+pub struct NewLedgerEntry {
+    pub brand_id: i64,
+    pub membership_id: i64,
+    pub kind: &'static str,
+    pub amount: Decimal,
+    pub conversion_id: Option<i64>,
+    pub reward_id: Option<i64>,
+    pub earned_at: DateTime<Utc>,
+    pub payable_at: DateTime<Utc>,
+}
+
+pub async fn insert(conn: &mut AsyncPgConnection, entries: &[NewLedgerEntry]) -> DbResult<()> {
+    if !entries.is_empty() {
+        diesel::insert_into(ledger_entries::table)
+            .values(entries)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A membership's commission account, derived from its entries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, QueryableByName)]
+pub struct Balance {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub membership_id: i64,
+    /// Commission earned: conversions (net of refunds before payment), paid clicks, cash rewards.
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub earned: Decimal,
+    /// Taken back after payment (refunds and rejections of paid conversions), as a positive amount.
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub reversed: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub paid: Decimal,
+    /// Unpaid and past the hold period, net of clawbacks (negative: owed back, netted next time).
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub due: Decimal,
+    /// Unpaid and still inside the hold period.
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub on_hold: Decimal,
+}
+
+/// Balances of the given memberships as of `now` (memberships with no entries get zeros).
+pub async fn balances(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    membership_ids: &[i64],
+    now: DateTime<Utc>,
+) -> DbResult<Vec<Balance>> {
+    Ok(diesel::sql_query(
+        "SELECT m.id AS membership_id,
+                COALESCE(SUM(e.amount) FILTER (WHERE e.kind <> 'CLAWBACK'), 0) AS earned,
+                COALESCE(-SUM(e.amount) FILTER (WHERE e.kind = 'CLAWBACK'), 0) AS reversed,
+                COALESCE(SUM(e.amount) FILTER (WHERE e.payment_item_id IS NOT NULL), 0) AS paid,
+                COALESCE(SUM(e.amount) FILTER (WHERE e.payment_item_id IS NULL AND e.payable_at <= $3), 0) AS due,
+                COALESCE(SUM(e.amount) FILTER (WHERE e.payment_item_id IS NULL AND e.payable_at > $3), 0) AS on_hold
+         FROM unnest($2::bigint[]) AS m(id)
+         LEFT JOIN ledger_entries e ON e.brand_id = $1 AND e.membership_id = m.id
+         GROUP BY m.id",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(brand_id)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(membership_ids)
+    .bind::<diesel::sql_types::Timestamptz, _>(now)
+    .load(conn)
+    .await?)
+}

@@ -1,0 +1,275 @@
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rand::Rng;
+
+use super::DbResult;
+use super::models::{MembershipRow, OfferRow};
+use super::pagination::{Page, PageRequest};
+use super::schema::{members, memberships, offers, promo_codes};
+use crate::domain::enums::OfferType;
+
+/// What `/r/{code}` needs: whose link it is and where it goes.
+#[derive(Clone, Debug)]
+pub struct LinkTarget {
+    pub brand_id: i64,
+    pub membership_id: i64,
+    pub destination_url: String,
+}
+
+pub async fn find_link(
+    conn: &mut AsyncPgConnection,
+    link_code: &str,
+) -> DbResult<Option<LinkTarget>> {
+    let row: Option<(i64, i64, Option<String>)> = memberships::table
+        .inner_join(
+            offers::table.on(offers::brand_id
+                .eq(memberships::brand_id)
+                .and(offers::id.eq(memberships::offer_id))),
+        )
+        .filter(memberships::link_code.eq(link_code))
+        .select((
+            memberships::brand_id,
+            memberships::id,
+            offers::destination_url,
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(row.and_then(|(brand_id, membership_id, url)| {
+        url.map(|destination_url| LinkTarget {
+            brand_id,
+            membership_id,
+            destination_url,
+        })
+    }))
+}
+
+const CODE_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+
+/// Letters of a member's first name, for readable codes.
+fn name_part(member_name: &str, max: usize) -> String {
+    let first = member_name.split_whitespace().next().unwrap_or("member");
+    let cleaned: String = first
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(max)
+        .collect();
+    if cleaned.is_empty() {
+        "member".to_string()
+    } else {
+        cleaned
+    }
+}
+
+fn random_suffix(len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char)
+        .collect()
+}
+
+/// A link code like `ana-k3x9q2`, not in use anywhere.
+async fn fresh_link_code(conn: &mut AsyncPgConnection, member_name: &str) -> DbResult<String> {
+    loop {
+        let code = format!(
+            "{}-{}",
+            name_part(member_name, 16).to_lowercase(),
+            random_suffix(6)
+        );
+        let taken: i64 = memberships::table
+            .filter(memberships::link_code.eq(&code))
+            .count()
+            .get_result(conn)
+            .await?;
+        if taken == 0 {
+            return Ok(code);
+        }
+    }
+}
+
+/// A promo code like `SUMMER-ANA7K`, never issued before in the brand.
+pub async fn fresh_promo_code(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    prefix: &str,
+    member_name: &str,
+) -> DbResult<String> {
+    loop {
+        let code = format!(
+            "{prefix}-{}{}",
+            name_part(member_name, 10),
+            random_suffix(3)
+        )
+        .to_uppercase();
+        if !promo_code_taken(conn, brand_id, &code).await? {
+            return Ok(code);
+        }
+    }
+}
+
+/// Whether a code was ever issued in the brand, in any case.
+pub async fn promo_code_taken(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    code: &str,
+) -> DbResult<bool> {
+    let taken: i64 = promo_codes::table
+        .filter(promo_codes::brand_id.eq(brand_id))
+        .filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("lower(code) = lower(")
+                .bind::<diesel::sql_types::Text, _>(code)
+                .sql(")"),
+        )
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok(taken > 0)
+}
+
+/// Puts members in an offer with a fresh link or promo code each. Call inside a transaction.
+pub async fn add(
+    conn: &mut AsyncPgConnection,
+    offer: &OfferRow,
+    member_ids: &[i64],
+) -> DbResult<Vec<MembershipRow>> {
+    let names: HashMap<i64, String> = members::table
+        .filter(
+            members::brand_id
+                .eq(offer.brand_id)
+                .and(members::id.eq_any(member_ids)),
+        )
+        .select((members::id, members::name))
+        .load(conn)
+        .await?
+        .into_iter()
+        .collect();
+    let is_link = offer.offer_type == OfferType::SalesLink.as_str();
+    let mut added = Vec::with_capacity(member_ids.len());
+    for member_id in member_ids {
+        let name = names.get(member_id).map_or("member", String::as_str);
+        let link_code = if is_link {
+            Some(fresh_link_code(conn, name).await?)
+        } else {
+            None
+        };
+        let row: MembershipRow = diesel::insert_into(memberships::table)
+            .values((
+                memberships::brand_id.eq(offer.brand_id),
+                memberships::offer_id.eq(offer.id),
+                memberships::member_id.eq(member_id),
+                memberships::link_code.eq(link_code),
+            ))
+            .returning(MembershipRow::as_returning())
+            .get_result(conn)
+            .await?;
+        if let Some(prefix) = offer.code_prefix.as_deref().filter(|_| !is_link) {
+            let code = fresh_promo_code(conn, offer.brand_id, prefix, name).await?;
+            diesel::insert_into(promo_codes::table)
+                .values((
+                    promo_codes::brand_id.eq(offer.brand_id),
+                    promo_codes::membership_id.eq(row.id),
+                    promo_codes::code.eq(code),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        added.push(row);
+    }
+    Ok(added)
+}
+
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    id: i64,
+) -> DbResult<Option<MembershipRow>> {
+    Ok(memberships::table
+        .find((brand_id, id))
+        .select(MembershipRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Memberships by id, for loaders.
+pub async fn by_ids(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    ids: &[i64],
+) -> DbResult<Vec<MembershipRow>> {
+    Ok(memberships::table
+        .filter(
+            memberships::brand_id
+                .eq(brand_id)
+                .and(memberships::id.eq_any(ids)),
+        )
+        .select(MembershipRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// An offer's memberships, newest first.
+pub async fn page_for_offer(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    offer_id: i64,
+    request: PageRequest,
+) -> DbResult<Page<MembershipRow>> {
+    let mut query = memberships::table
+        .filter(
+            memberships::brand_id
+                .eq(brand_id)
+                .and(memberships::offer_id.eq(offer_id)),
+        )
+        .into_boxed();
+    if let Some(before) = request.before_id {
+        query = query.filter(memberships::id.lt(before));
+    }
+    let rows = query
+        .order(memberships::id.desc())
+        .limit(request.limit + 1)
+        .select(MembershipRow::as_select())
+        .load(conn)
+        .await?;
+    Ok(Page::from_overfetched(rows, request.limit))
+}
+
+/// A member's memberships across offers.
+pub async fn for_members(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    member_ids: &[i64],
+) -> DbResult<Vec<MembershipRow>> {
+    Ok(memberships::table
+        .filter(
+            memberships::brand_id
+                .eq(brand_id)
+                .and(memberships::member_id.eq_any(member_ids)),
+        )
+        .order(memberships::id.asc())
+        .select(MembershipRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// The current (not disabled) promo code of each membership.
+pub async fn current_promo_codes(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    membership_ids: &[i64],
+) -> DbResult<HashMap<i64, String>> {
+    Ok(promo_codes::table
+        .filter(
+            promo_codes::brand_id
+                .eq(brand_id)
+                .and(promo_codes::membership_id.eq_any(membership_ids)),
+        )
+        .filter(promo_codes::disabled_at.is_null())
+        .select((promo_codes::membership_id, promo_codes::code))
+        .load(conn)
+        .await?
+        .into_iter()
+        .collect())
+}

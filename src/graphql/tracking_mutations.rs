@@ -1,0 +1,313 @@
+//! Mutations that feed tracking: members into offers, the webhook secret, and
+//! the conversion lifecycle.
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use diesel_async::AsyncConnection;
+use diesel_async::scoped_futures::ScopedFutureExt;
+use std::sync::Arc;
+
+use super::context::{AdminOnly, conn, viewer};
+use super::error::{ApiError, ApiResult};
+use super::ids::{Kind, decode, decode_all};
+use super::scalars::Money;
+use super::types::conversion::Conversion;
+use super::types::membership::Membership;
+use crate::db::conversions::{self, Change, ChangeError, ChangeRequest, OrderInput, Recorded};
+use crate::db::{DbError, brands, members, memberships, offers};
+use crate::domain::enums::OfferStatus;
+use crate::metrics::Metrics;
+
+#[derive(Default)]
+pub struct TrackingMutations;
+
+/// The most ids one call takes.
+const MAX_IDS: usize = 500;
+
+/// The result of `addMembers`.
+#[derive(SimpleObject)]
+pub struct AddMembersPayload {
+    /// The new memberships, each with a fresh link or promo code.
+    pub memberships: Vec<Membership>,
+}
+
+/// The result of `setWebhookSecret`.
+#[derive(SimpleObject)]
+pub struct SetWebhookSecretPayload {
+    /// Where shops post orders; replace `{source}` with e.g. `shopify` or `generic`.
+    pub webhook_url_template: String,
+}
+
+/// An order entered by hand or through the API, attributed like a webhook order.
+#[derive(InputObject)]
+pub struct RecordConversionInput {
+    /// Where the order comes from (lower-case letters, digits, - or _).
+    #[graphql(default = "manual")]
+    pub source: String,
+    /// The order's id in that source; recording it again changes nothing.
+    pub external_order_id: String,
+    pub sale_amount: Money,
+    /// When the order was placed (default now).
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// The promo code the buyer used, if any.
+    pub promo_code: Option<String>,
+    /// The click id (`st_click`) the buyer arrived with, if any.
+    pub click_id: Option<ID>,
+}
+
+/// The result of recording or changing a conversion.
+#[derive(SimpleObject)]
+pub struct ConversionPayload {
+    pub conversion: Conversion,
+    /// True when this order had been recorded before and nothing changed.
+    pub duplicate: bool,
+}
+
+fn dedup_ids(kind: Kind, ids: &[ID]) -> ApiResult<Vec<i64>> {
+    if ids.is_empty() {
+        return Err(ApiError::bad_input("give at least one id"));
+    }
+    if ids.len() > MAX_IDS {
+        return Err(ApiError::bad_input(format!(
+            "give at most {MAX_IDS} ids at once"
+        )));
+    }
+    let mut decoded = decode_all(kind, ids)?;
+    decoded.sort_unstable();
+    decoded.dedup();
+    Ok(decoded)
+}
+
+fn brand_zone(ctx: &Context<'_>) -> ApiResult<Tz> {
+    Ok(viewer(ctx)?.time_zone)
+}
+
+impl From<ChangeError> for ApiError {
+    fn from(error: ChangeError) -> Self {
+        match error {
+            ChangeError::NotFound => ApiError::NotFound("conversion"),
+            ChangeError::NotAccepted(status) => ApiError::Conflict(format!(
+                "only an ACCEPTED conversion can change; this one is {status}"
+            )),
+            ChangeError::Refund(e) => ApiError::BadUserInput(e.to_string()),
+            ChangeError::Db(e) => e.into(),
+        }
+    }
+}
+
+#[Object]
+impl TrackingMutations {
+    /// Puts members in an offer, each with a fresh link code or promo code. All or nothing.
+    #[graphql(guard = "AdminOnly")]
+    async fn add_members(
+        &self,
+        ctx: &Context<'_>,
+        offer_id: ID,
+        member_ids: Vec<ID>,
+    ) -> ApiResult<AddMembersPayload> {
+        let viewer = viewer(ctx)?;
+        let offer_id = decode(Kind::Offer, &offer_id)?;
+        let member_ids = dedup_ids(Kind::Member, &member_ids)?;
+        let mut conn = conn(ctx).await?;
+        let offer = offers::find(&mut conn, viewer.brand_id, offer_id)
+            .await?
+            .ok_or(ApiError::NotFound("offer"))?;
+        if OfferStatus::parse(&offer.status) == Some(OfferStatus::Archived) {
+            return Err(ApiError::bad_input("an archived offer cannot take members"));
+        }
+        if members::by_ids(&mut conn, viewer.brand_id, &member_ids)
+            .await?
+            .len()
+            != member_ids.len()
+        {
+            return Err(ApiError::NotFound("member"));
+        }
+        let rows = conn
+            .transaction::<_, DbError, _>(|conn| {
+                async move { memberships::add(conn, &offer, &member_ids).await }.scope_boxed()
+            })
+            .await
+            .map_err(|e| match e {
+                DbError::UniqueViolation(c) if c.contains("offer_id_member_id") => {
+                    ApiError::Conflict("a member is already in this offer".into())
+                }
+                other => other.into(),
+            })?;
+        Ok(AddMembersPayload {
+            memberships: rows.into_iter().map(Membership).collect(),
+        })
+    }
+
+    /// Sets the secret that signs the brand's order webhooks (HMAC-SHA256, Shopify's convention).
+    #[graphql(guard = "AdminOnly")]
+    async fn set_webhook_secret(
+        &self,
+        ctx: &Context<'_>,
+        secret: String,
+    ) -> ApiResult<SetWebhookSecretPayload> {
+        let viewer = viewer(ctx)?;
+        if secret.len() < 16 || secret.len() > 200 {
+            return Err(ApiError::bad_input(
+                "the secret must be 16 to 200 characters",
+            ));
+        }
+        let mut conn = conn(ctx).await?;
+        brands::set_webhook_secret(&mut conn, viewer.brand_id, &secret).await?;
+        let brand = brands::find(&mut conn, viewer.brand_id).await?;
+        Ok(SetWebhookSecretPayload {
+            webhook_url_template: format!("/webhooks/{}/orders/{{source}}", brand.slug),
+        })
+    }
+
+    /// Records an order, attributed by promo code first, then by click (SPEC.md *Attribution*).
+    #[graphql(guard = "AdminOnly")]
+    async fn record_conversion(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordConversionInput,
+    ) -> ApiResult<ConversionPayload> {
+        let viewer = viewer(ctx)?;
+        let source = input.source.trim().to_string();
+        if source.is_empty()
+            || source.len() > 32
+            || !source
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        {
+            return Err(ApiError::bad_input(
+                "source must be lower-case letters, digits, - or _",
+            ));
+        }
+        let external_order_id = input.external_order_id.trim().to_string();
+        if external_order_id.is_empty() || external_order_id.len() > 200 {
+            return Err(ApiError::bad_input(
+                "externalOrderId must be 1 to 200 characters",
+            ));
+        }
+        if input.sale_amount.0.is_sign_negative() {
+            return Err(ApiError::bad_input("saleAmount must not be negative"));
+        }
+        let click_id = input
+            .click_id
+            .map(|id| {
+                uuid::Uuid::parse_str(&id)
+                    .map_err(|_| ApiError::bad_input("clickId is not a click id"))
+            })
+            .transpose()?;
+        let order = OrderInput {
+            source,
+            external_order_id,
+            occurred_at: input.occurred_at.unwrap_or_else(Utc::now),
+            sale_amount: input.sale_amount.0,
+            currency: brands::find(&mut *conn(ctx).await?, viewer.brand_id)
+                .await?
+                .currency,
+            promo_codes: input.promo_code.into_iter().collect(),
+            click_id,
+        };
+        let metrics = ctx.data_unchecked::<Arc<Metrics>>();
+        match conversions::record(
+            &mut *conn(ctx).await?,
+            viewer.brand_id,
+            viewer.time_zone,
+            order,
+        )
+        .await?
+        {
+            Recorded::New(row) => {
+                if row.membership_id.is_some() {
+                    metrics.orders_accepted.inc();
+                } else {
+                    metrics.orders_unattributed.inc();
+                }
+                Ok(ConversionPayload {
+                    conversion: Conversion(row),
+                    duplicate: false,
+                })
+            }
+            Recorded::Duplicate(row) => {
+                metrics.orders_duplicate.inc();
+                Ok(ConversionPayload {
+                    conversion: Conversion(row),
+                    duplicate: true,
+                })
+            }
+        }
+    }
+
+    /// Rejects an accepted conversion: it stops counting and earns nothing. After payment
+    /// its commission is clawed back from the next payment.
+    #[graphql(guard = "AdminOnly")]
+    async fn reject_conversion(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: String,
+    ) -> ApiResult<ConversionPayload> {
+        let viewer = viewer(ctx)?;
+        let id = decode(Kind::Conversion, &id)?;
+        let reason = reason.trim().to_string();
+        if reason.is_empty() || reason.len() > 500 {
+            return Err(ApiError::bad_input("reason must be 1 to 500 characters"));
+        }
+        let request = ChangeRequest {
+            change: Change::Reject(reason),
+            reference: "reject".into(),
+        };
+        let row = conversions::change(
+            &mut *conn(ctx).await?,
+            viewer.brand_id,
+            brand_zone(ctx)?,
+            id,
+            request,
+        )
+        .await?;
+        ctx.data_unchecked::<Arc<Metrics>>().orders_rejected.inc();
+        Ok(ConversionPayload {
+            conversion: Conversion(row),
+            duplicate: false,
+        })
+    }
+
+    /// Refunds `amount` of a conversion's sale (all that is left when omitted): sale and
+    /// commission drop pro rata, and a full refund makes it `REVERSED`. The same
+    /// `idempotencyKey` twice refunds once.
+    #[graphql(guard = "AdminOnly")]
+    async fn refund_conversion(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        amount: Option<Money>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<ConversionPayload> {
+        let viewer = viewer(ctx)?;
+        let id = decode(Kind::Conversion, &id)?;
+        let reference = match idempotency_key.map(|k| k.trim().to_string()) {
+            Some(key) if key.is_empty() || key.len() > 200 => {
+                return Err(ApiError::bad_input(
+                    "idempotencyKey must be 1 to 200 characters",
+                ));
+            }
+            Some(key) => key,
+            None => uuid::Uuid::now_v7().to_string(),
+        };
+        let request = ChangeRequest {
+            change: Change::Refund(amount.map(|m| m.0)),
+            reference,
+        };
+        let row = conversions::change(
+            &mut *conn(ctx).await?,
+            viewer.brand_id,
+            brand_zone(ctx)?,
+            id,
+            request,
+        )
+        .await?;
+        ctx.data_unchecked::<Arc<Metrics>>().orders_refunded.inc();
+        Ok(ConversionPayload {
+            conversion: Conversion(row),
+            duplicate: false,
+        })
+    }
+}

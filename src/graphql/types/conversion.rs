@@ -1,0 +1,142 @@
+use async_graphql::connection::{Connection, EmptyFields};
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+
+use super::membership::Membership;
+use super::payout::PayoutRule;
+use crate::db::conversions::{self, Owner};
+use crate::db::models::ConversionRow;
+use crate::domain::enums::{AttributionType, ConversionStatus, PayoutType};
+use crate::domain::payout::PayoutRule as DomainRule;
+use crate::graphql::context::conn;
+use crate::graphql::error::{ApiError, ApiResult};
+use crate::graphql::ids::{Kind, encode};
+use crate::graphql::loaders::{Memberships, load_one};
+use crate::graphql::pagination::{IdCursor, page_request, to_connection};
+use crate::graphql::scalars::Money;
+
+/// An order, attributed to a membership or kept unattributed.
+pub struct Conversion(pub ConversionRow);
+
+impl Conversion {
+    /// A page of conversions as a connection.
+    pub async fn connection(
+        ctx: &Context<'_>,
+        brand_id: i64,
+        owner: Owner,
+        first: Option<i32>,
+        after: Option<String>,
+        status: Option<ConversionStatus>,
+    ) -> ApiResult<Connection<IdCursor, Conversion>> {
+        let had_cursor = after.is_some();
+        let request = page_request(first, after)?;
+        let page = conversions::page(
+            &mut *conn(ctx).await?,
+            brand_id,
+            owner,
+            status.map(ConversionStatus::as_str),
+            request,
+        )
+        .await?;
+        Ok(to_connection(
+            page,
+            had_cursor,
+            EmptyFields,
+            |row| row.id,
+            Conversion,
+        ))
+    }
+}
+
+#[Object]
+impl Conversion {
+    async fn id(&self) -> ID {
+        encode(Kind::Conversion, self.0.id)
+    }
+
+    /// Where the order came from, e.g. `shopify`, `generic` or `manual`.
+    async fn source(&self) -> &str {
+        &self.0.source
+    }
+
+    /// The shop's order id, unique per brand and source.
+    async fn external_order_id(&self) -> &str {
+        &self.0.external_order_id
+    }
+
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.0.occurred_at
+    }
+
+    /// The sale amount now, after refunds.
+    async fn sale_amount(&self) -> Money {
+        Money(self.0.sale_amount)
+    }
+
+    /// The sale amount as first recorded.
+    async fn original_sale_amount(&self) -> Money {
+        Money(self.0.original_sale_amount)
+    }
+
+    /// The commission now, after refunds; zero when rejected, reversed or unattributed.
+    async fn commission(&self) -> Money {
+        Money(self.0.commission)
+    }
+
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+
+    async fn status(&self) -> ApiResult<ConversionStatus> {
+        ConversionStatus::parse(&self.0.status)
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("bad status {}", self.0.status)))
+    }
+
+    /// Why the brand rejected it.
+    async fn rejection_reason(&self) -> Option<&str> {
+        self.0.rejection_reason.as_deref()
+    }
+
+    /// How the order found its membership; none when unattributed.
+    async fn attribution(&self) -> Option<AttributionType> {
+        self.0
+            .attribution
+            .as_deref()
+            .and_then(AttributionType::parse)
+    }
+
+    /// The promo code the order carried, if any.
+    async fn promo_code(&self) -> Option<&str> {
+        self.0.promo_code.as_deref()
+    }
+
+    /// The click the order was attributed through, for `LINK` attribution.
+    async fn click_id(&self) -> Option<ID> {
+        self.0.click_id.map(|id| ID(id.to_string()))
+    }
+
+    /// The payout rule the commission was computed with (later edits do not change it).
+    async fn payout_rule(&self) -> ApiResult<Option<PayoutRule>> {
+        let Some(text) = &self.0.payout_type else {
+            return Ok(None);
+        };
+        let payout_type = PayoutType::parse(text)
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("bad payout_type {text}")))?;
+        let rule = DomainRule::from_parts(payout_type, self.0.payout_percent, self.0.payout_flat)
+            .map_err(|e| {
+            ApiError::internal(anyhow::anyhow!(
+                "stored rule of conversion {}: {e}",
+                self.0.id
+            ))
+        })?;
+        Ok(Some(PayoutRule(rule)))
+    }
+
+    /// The membership credited; none for an unattributed order.
+    async fn membership(&self, ctx: &Context<'_>) -> ApiResult<Option<Membership>> {
+        match self.0.membership_id {
+            Some(id) => Ok(load_one::<Memberships>(ctx, id).await?.map(Membership)),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,192 @@
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::conversion::Conversion;
+use super::member::Member;
+use super::offer::Offer;
+use super::payout::PayoutRule;
+use crate::db::models::{ClickRow, MembershipRow};
+use crate::db::{clicks, conversions};
+use crate::domain::enums::{ConversionStatus, PayoutType};
+use crate::domain::payout::PayoutRule as DomainRule;
+use crate::graphql::context::{PublicUrl, conn, viewer};
+use crate::graphql::error::{ApiError, ApiResult};
+use crate::graphql::ids::{Kind, encode};
+use crate::graphql::loaders::{Balances, Members, Offers, PromoCodes, load_one};
+use crate::graphql::pagination::{IdCursor, page_request};
+use crate::graphql::scalars::Money;
+
+/// A member in an offer, with their own link or promo code.
+pub struct Membership(pub MembershipRow);
+
+#[Object]
+impl Membership {
+    async fn id(&self) -> ID {
+        encode(Kind::Membership, self.0.id)
+    }
+
+    /// Inactive memberships keep their history but attribute nothing.
+    async fn active(&self) -> bool {
+        self.0.active && self.0.removed_at.is_none()
+    }
+
+    /// The slug of the member's sales link (sales-link offers).
+    async fn link_code(&self) -> Option<&str> {
+        self.0.link_code.as_deref()
+    }
+
+    /// The full link to share: `{public URL}/r/{linkCode}`.
+    async fn tracking_url(&self, ctx: &Context<'_>) -> Option<String> {
+        let base = ctx.data_unchecked::<PublicUrl>();
+        self.0
+            .link_code
+            .as_ref()
+            .map(|code| format!("{}/r/{code}", base.0.trim_end_matches('/')))
+    }
+
+    /// The member's current promo code (promo-code offers). Old codes stay in history and no longer attribute.
+    async fn promo_code(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        load_one::<PromoCodes>(ctx, self.0.id).await
+    }
+
+    /// The member's own payout, which beats the offer's default; none when the default applies.
+    async fn payout_override(&self) -> ApiResult<Option<PayoutRule>> {
+        let Some(text) = &self.0.payout_type else {
+            return Ok(None);
+        };
+        let payout_type = PayoutType::parse(text)
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("bad payout_type {text}")))?;
+        let rule = DomainRule::from_parts(payout_type, self.0.payout_percent, self.0.payout_flat)
+            .map_err(|e| {
+            ApiError::internal(anyhow::anyhow!(
+                "stored override of membership {}: {e}",
+                self.0.id
+            ))
+        })?;
+        Ok(Some(PayoutRule(rule)))
+    }
+
+    async fn joined_at(&self) -> DateTime<Utc> {
+        self.0.joined_at
+    }
+
+    /// When the member was removed from the offer; history is kept.
+    async fn removed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.removed_at
+    }
+
+    async fn member(&self, ctx: &Context<'_>) -> ApiResult<Member> {
+        load_one::<Members>(ctx, self.0.member_id)
+            .await?
+            .map(Member)
+            .ok_or(ApiError::NotFound("member"))
+    }
+
+    async fn offer(&self, ctx: &Context<'_>) -> ApiResult<Offer> {
+        let today = viewer(ctx)?.today();
+        load_one::<Offers>(ctx, self.0.offer_id)
+            .await?
+            .map(|row| Offer::new(row, today))
+            .ok_or(ApiError::NotFound("offer"))
+    }
+
+    /// Commission owed to this membership, from its ledger.
+    async fn balance(&self, ctx: &Context<'_>) -> ApiResult<LedgerBalance> {
+        let balance = load_one::<Balances>(ctx, self.0.id)
+            .await?
+            .unwrap_or_default();
+        Ok(LedgerBalance {
+            earned: Money(balance.earned),
+            reversed: Money(balance.reversed),
+            paid: Money(balance.paid),
+            due: Money(balance.due),
+            on_hold: Money(balance.on_hold),
+        })
+    }
+
+    /// The membership's orders, newest first.
+    async fn conversions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        status: Option<ConversionStatus>,
+    ) -> ApiResult<Connection<IdCursor, Conversion>> {
+        let viewer = viewer(ctx)?;
+        let owner = conversions::Owner::Membership(self.0.id);
+        Conversion::connection(ctx, viewer.brand_id, owner, first, after, status).await
+    }
+
+    /// Stored clicks on the member's link, newest first, bots included and flagged.
+    async fn clicks(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, Click>> {
+        let viewer = viewer(ctx)?;
+        let request = page_request(first, None)?;
+        let before = after
+            .map(|cursor| {
+                uuid::Uuid::parse_str(&cursor)
+                    .map_err(|_| ApiError::bad_input("after is not a cursor this list gave out"))
+            })
+            .transpose()?;
+        let had_cursor = before.is_some();
+        let page = clicks::page_for_membership(
+            &mut *conn(ctx).await?,
+            viewer.brand_id,
+            self.0.id,
+            before,
+            request.limit,
+        )
+        .await?;
+        let mut connection = Connection::new(had_cursor, page.has_next_page);
+        connection.edges = page
+            .rows
+            .into_iter()
+            .map(|row| async_graphql::connection::Edge::new(row.id.to_string(), Click(row)))
+            .collect();
+        Ok(connection)
+    }
+}
+
+/// A membership's commission account. `earned − reversed − paid = due + onHold`.
+#[derive(SimpleObject)]
+pub struct LedgerBalance {
+    /// Commission earned: conversions (less refunds made before payment), paid clicks, cash rewards.
+    pub earned: Money,
+    /// Taken back after payment by refunds and rejections.
+    pub reversed: Money,
+    /// Paid out.
+    pub paid: Money,
+    /// Unpaid and past the hold period, net of clawbacks; negative means owed back and netted next time.
+    pub due: Money,
+    /// Unpaid and still within the hold period.
+    pub on_hold: Money,
+}
+
+/// One redirect through a member's sales link.
+pub struct Click(ClickRow);
+
+#[Object]
+impl Click {
+    /// The click id appended to the destination (`st_click`), which orders carry back.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn clicked_at(&self) -> DateTime<Utc> {
+        self.0.clicked_at
+    }
+
+    async fn user_agent(&self) -> &str {
+        &self.0.user_agent
+    }
+
+    /// Bots are stored but never counted.
+    async fn is_bot(&self) -> bool {
+        self.0.is_bot
+    }
+}

@@ -1,0 +1,106 @@
+//! `GET /r/{code}`: record the click, send the shopper on with a click id.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use uuid::Uuid;
+
+use super::AppState;
+use crate::db::clicks::NewClick;
+use crate::db::memberships::{self, LinkTarget};
+use crate::domain::tracking::{is_bot, redirect_target};
+
+/// A link as the redirect needs it, with its destination parsed once.
+#[derive(Clone)]
+pub struct CachedLink {
+    pub target: LinkTarget,
+    pub destination: url::Url,
+}
+
+pub async fn follow(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    request: Request,
+) -> Response {
+    let lookup = async {
+        let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
+        let target = memberships::find_link(&mut conn, &code)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(target.and_then(|target| {
+            let destination = url::Url::parse(&target.destination_url).ok()?;
+            Some(Arc::new(CachedLink {
+                target,
+                destination,
+            }))
+        }))
+    };
+    let link = match state.links.try_get_with(code.clone(), lookup).await {
+        Ok(Some(link)) => link,
+        Ok(None) => return not_found(),
+        Err(error) => {
+            tracing::error!(%error, "link lookup failed");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Html("<!doctype html><title>Try again</title><p>Please try again in a moment.</p>"),
+            )
+                .into_response();
+        }
+    };
+    let user_agent = header_text(request.headers(), header::USER_AGENT);
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    let click = NewClick {
+        brand_id: link.target.brand_id,
+        membership_id: link.target.membership_id,
+        id: Uuid::now_v7(),
+        clicked_at: Utc::now(),
+        ip_hash: peer.map(|ip| hash_ip(&state.ip_hash_key, &ip.to_string())),
+        is_bot: is_bot(&user_agent),
+        user_agent: user_agent.chars().take(512).collect(),
+    };
+    let location = redirect_target(&link.destination, click.id);
+    // Waits for the batch holding this click to commit; if storing fails the
+    // shopper is still sent on (counted in click_write_failures).
+    state.clicks.record(click).await;
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, location.as_str()),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer-when-downgrade"),
+        ],
+    )
+        .into_response()
+}
+
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// IPs are kept only as a keyed hash: enough to spot repeats, not to recover the address.
+fn hash_ip(key: &[u8], ip: &str) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(ip.as_bytes());
+    mac.finalize().into_bytes()[..16].to_vec()
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Html("<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Link not found</title><h1>Link not found</h1><p>This link does not exist. Check it with whoever shared it.</p></html>"),
+    )
+        .into_response()
+}

@@ -1,0 +1,388 @@
+//! `POST /webhooks/{brand}/orders/{source}`: orders and refunds from shops.
+//!
+//! The body is signed like Shopify's webhooks: `X-Shopify-Hmac-Sha256` is the
+//! base64 HMAC-SHA256 of the raw body with the brand's webhook secret. A bad or
+//! missing signature is 401 and nothing is read. Two shapes are understood:
+//! Shopify's (source `shopify`, the event in `X-Shopify-Topic`) and the generic
+//! one (any other source), documented in the README.
+
+use std::str::FromStr;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use hmac::{Hmac, Mac};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use sha2::Sha256;
+use uuid::Uuid;
+
+use super::AppState;
+use crate::db::conversions::{self, Change, ChangeError, ChangeRequest, OrderInput, Recorded};
+use crate::db::models::ConversionRow;
+use crate::db::{DbError, brands};
+use crate::domain::money::format_money;
+use crate::domain::tracking::click_id_from_landing;
+
+/// A refused webhook: status, stable code, words.
+struct Refusal(StatusCode, &'static str, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            axum::Json(json!({ "error": { "code": self.1, "message": self.2 } })),
+        )
+            .into_response()
+    }
+}
+
+fn bad(message: impl Into<String>) -> Refusal {
+    Refusal(StatusCode::BAD_REQUEST, "BAD_REQUEST", message.into())
+}
+
+/// What an event asks for.
+enum OrderEvent {
+    Created(OrderInput),
+    Refunded {
+        external_order_id: String,
+        amount: Option<Decimal>,
+        reference: String,
+    },
+}
+
+pub async fn receive(
+    State(state): State<AppState>,
+    Path((brand_slug, source)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match handle(&state, &brand_slug, &source, &headers, &body).await {
+        Ok(response) => response,
+        Err(refusal) => {
+            state.metrics.webhook_failure(match refusal.0 {
+                StatusCode::UNAUTHORIZED => "signature",
+                StatusCode::BAD_REQUEST => "bad_request",
+                StatusCode::NOT_FOUND => "not_found",
+                StatusCode::CONFLICT => "conflict",
+                _ => "internal",
+            });
+            refusal.into_response()
+        }
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    brand_slug: &str,
+    source: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, Refusal> {
+    let internal = |e: DbError| {
+        tracing::error!(error = %e, "webhook failed");
+        Refusal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "internal error".into(),
+        )
+    };
+    let mut conn = state.pool.get().await.map_err(|e| internal(e.into()))?;
+    let brand = match brands::find_by_slug(&mut conn, brand_slug).await {
+        Ok(brand) => brand,
+        Err(DbError::NotFound) => {
+            return Err(Refusal(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!("no brand '{brand_slug}'"),
+            ));
+        }
+        Err(e) => return Err(internal(e)),
+    };
+    let secret = brands::webhook_secret(&mut conn, brand.id)
+        .await
+        .map_err(internal)?;
+    verify_signature(secret.as_deref(), headers, body)?;
+    let valid_source = !source.is_empty()
+        && source.len() <= 32
+        && source
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !valid_source {
+        return Err(bad(
+            "source must be lower-case letters, digits, - or _, e.g. shopify",
+        ));
+    }
+    let payload: Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+    let event = if source == "shopify" {
+        let topic = headers
+            .get("x-shopify-topic")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("orders/create");
+        parse_shopify(topic, &payload, source, &brand.currency)?
+    } else {
+        parse_generic(&payload, source, &brand.currency)?
+    };
+    let time_zone: Tz = brand.time_zone.parse().unwrap_or(Tz::UTC);
+    match event {
+        OrderEvent::Created(order) => {
+            match conversions::record(&mut conn, brand.id, time_zone, order)
+                .await
+                .map_err(internal)?
+            {
+                Recorded::New(row) => {
+                    if row.membership_id.is_some() {
+                        state.metrics.orders_accepted.inc();
+                    } else {
+                        state.metrics.orders_unattributed.inc();
+                    }
+                    Ok(answer("recorded", &row))
+                }
+                Recorded::Duplicate(row) => {
+                    state.metrics.orders_duplicate.inc();
+                    Ok(answer("duplicate", &row))
+                }
+            }
+        }
+        OrderEvent::Refunded {
+            external_order_id,
+            amount,
+            reference,
+        } => {
+            let order = conversions::find_external(&mut conn, brand.id, source, &external_order_id)
+                .await
+                .map_err(internal)?;
+            let order = order.ok_or_else(|| {
+                Refusal(
+                    StatusCode::NOT_FOUND,
+                    "NOT_FOUND",
+                    format!("no order '{external_order_id}' from {source}"),
+                )
+            })?;
+            let request = ChangeRequest {
+                change: Change::Refund(amount),
+                reference,
+            };
+            match conversions::change(&mut conn, brand.id, time_zone, order.id, request).await {
+                Ok(row) => {
+                    state.metrics.orders_refunded.inc();
+                    Ok(answer("refunded", &row))
+                }
+                Err(ChangeError::Refund(e)) => Err(bad(e.to_string())),
+                Err(ChangeError::NotAccepted(status)) => Err(Refusal(
+                    StatusCode::CONFLICT,
+                    "CONFLICT",
+                    format!("the order is {status} and cannot be refunded"),
+                )),
+                Err(ChangeError::NotFound) => Err(Refusal(
+                    StatusCode::NOT_FOUND,
+                    "NOT_FOUND",
+                    "order not found".into(),
+                )),
+                Err(ChangeError::Db(e)) => Err(internal(e)),
+            }
+        }
+    }
+}
+
+fn answer(status: &str, row: &ConversionRow) -> Response {
+    let conversion = json!({
+        "id": format!("conversion_{}", row.id),
+        "externalOrderId": row.external_order_id,
+        "status": row.status,
+        "attribution": row.attribution,
+        "membershipId": row.membership_id.map(|id| format!("membership_{id}")),
+        "saleAmount": format_money(row.sale_amount),
+        "commission": format_money(row.commission),
+    });
+    (
+        StatusCode::OK,
+        axum::Json(json!({ "status": status, "conversion": conversion })),
+    )
+        .into_response()
+}
+
+/// Constant-time check of the base64 HMAC-SHA256 of the raw body.
+fn verify_signature(secret: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<(), Refusal> {
+    let unauthorized =
+        |message: &str| Refusal(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message.into());
+    let secret = secret.ok_or_else(|| {
+        unauthorized("the brand has no webhook secret yet: set one with setWebhookSecret")
+    })?;
+    let signature = headers
+        .get("x-shopify-hmac-sha256")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            base64::engine::general_purpose::STANDARD
+                .decode(v.trim())
+                .ok()
+        })
+        .ok_or_else(|| unauthorized("missing or malformed X-Shopify-Hmac-Sha256 signature"))?;
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(body);
+    mac.verify_slice(&signature)
+        .map_err(|_| unauthorized("the signature does not match the body"))
+}
+
+/// An amount as a string (or a plain JSON number), at most two decimals, not negative.
+fn money(value: Option<&Value>, field: &str) -> Result<Decimal, Refusal> {
+    let text = match value {
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(Value::Number(n)) => n.to_string(),
+        None | Some(Value::Null) => return Err(bad(format!("{field} is missing"))),
+        Some(_) => {
+            return Err(bad(format!(
+                "{field} must be a decimal string such as \"19.99\""
+            )));
+        }
+    };
+    let amount =
+        Decimal::from_str(&text).map_err(|_| bad(format!("{field} '{text}' is not an amount")))?;
+    if amount.is_sign_negative() {
+        return Err(bad(format!("{field} must not be negative")));
+    }
+    if amount.normalize().scale() > 2 {
+        return Err(bad(format!("{field} has more than two decimals")));
+    }
+    Ok(amount)
+}
+
+fn text_id(value: Option<&Value>, field: &str) -> Result<String, Refusal> {
+    match value {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 => {
+            Ok(s.trim().to_string())
+        }
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        _ => Err(bad(format!("{field} is missing"))),
+    }
+}
+
+fn currency(value: Option<&Value>, brand_currency: &str) -> Result<String, Refusal> {
+    match value {
+        None | Some(Value::Null) => Ok(brand_currency.to_string()),
+        Some(Value::String(code)) if code.eq_ignore_ascii_case(brand_currency) => {
+            Ok(brand_currency.to_string())
+        }
+        Some(other) => Err(bad(format!(
+            "currency {other} is not the brand's currency {brand_currency}"
+        ))),
+    }
+}
+
+fn time(value: Option<&Value>) -> Result<DateTime<Utc>, Refusal> {
+    match value.and_then(Value::as_str) {
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| bad(format!("'{text}' is not an RFC 3339 time"))),
+        None => Ok(Utc::now()),
+    }
+}
+
+fn parse_shopify(
+    topic: &str,
+    order: &Value,
+    source: &str,
+    brand_currency: &str,
+) -> Result<OrderEvent, Refusal> {
+    match topic {
+        "orders/create" | "orders/paid" => {
+            let promo_codes = order["discount_codes"]
+                .as_array()
+                .map(|codes| {
+                    codes
+                        .iter()
+                        .filter_map(|c| c["code"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Ok(OrderEvent::Created(OrderInput {
+                source: source.to_string(),
+                external_order_id: text_id(order.get("id"), "id")?,
+                occurred_at: time(order.get("created_at"))?,
+                sale_amount: money(order.get("total_price"), "total_price")?,
+                currency: currency(order.get("currency"), brand_currency)?,
+                promo_codes,
+                click_id: order["landing_site"]
+                    .as_str()
+                    .and_then(click_id_from_landing),
+            }))
+        }
+        "refunds/create" => {
+            let transactions = order["transactions"]
+                .as_array()
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| bad("a refund needs transactions"))?;
+            let mut amount = Decimal::ZERO;
+            for transaction in transactions
+                .iter()
+                .filter(|t| t["kind"].as_str().is_none_or(|k| k == "refund"))
+            {
+                amount += money(transaction.get("amount"), "transactions[].amount")?;
+            }
+            Ok(OrderEvent::Refunded {
+                external_order_id: text_id(order.get("order_id"), "order_id")?,
+                amount: Some(amount),
+                reference: format!("shopify-refund-{}", text_id(order.get("id"), "id")?),
+            })
+        }
+        "orders/cancelled" => Ok(OrderEvent::Refunded {
+            external_order_id: text_id(order.get("id"), "id")?,
+            amount: None,
+            reference: "shopify-cancelled".to_string(),
+        }),
+        other => Err(bad(format!("unsupported X-Shopify-Topic '{other}'"))),
+    }
+}
+
+fn parse_generic(event: &Value, source: &str, brand_currency: &str) -> Result<OrderEvent, Refusal> {
+    let order_id = text_id(event.get("order_id"), "order_id")?;
+    match event["event"].as_str() {
+        Some("order.created") => {
+            let click_id = match event["click_id"].as_str() {
+                Some(text) => {
+                    Some(Uuid::parse_str(text).map_err(|_| bad("click_id is not a click id"))?)
+                }
+                None => event["landing_url"]
+                    .as_str()
+                    .and_then(click_id_from_landing),
+            };
+            Ok(OrderEvent::Created(OrderInput {
+                source: source.to_string(),
+                external_order_id: order_id,
+                occurred_at: time(event.get("occurred_at"))?,
+                sale_amount: money(event.get("amount"), "amount")?,
+                currency: currency(event.get("currency"), brand_currency)?,
+                promo_codes: event["promo_code"]
+                    .as_str()
+                    .map(|c| vec![c.to_string()])
+                    .unwrap_or_default(),
+                click_id,
+            }))
+        }
+        Some("order.refunded") => {
+            let amount = match event.get("amount") {
+                None | Some(Value::Null) => None,
+                some => Some(money(some, "amount")?),
+            };
+            let reference = match event.get("refund_id") {
+                None | Some(Value::Null) => format!(
+                    "refund-{}",
+                    amount.map_or("all".to_string(), |a| a.to_string())
+                ),
+                some => text_id(some, "refund_id")?,
+            };
+            Ok(OrderEvent::Refunded {
+                external_order_id: order_id,
+                amount,
+                reference,
+            })
+        }
+        _ => Err(bad("event must be order.created or order.refunded")),
+    }
+}
