@@ -6,12 +6,12 @@ CREATE TABLE membership_daily_stats (
     membership_id BIGINT NOT NULL,
     day           DATE NOT NULL,
     -- Counted clicks: bots are stored in clicks but never counted here.
-    clicks        BIGINT NOT NULL DEFAULT 0 CHECK (clicks >= 0),
+    clicks        BIGINT NOT NULL DEFAULT 0,
     -- Accepted conversions, their current sale amounts and commissions, by order day.
-    conversions   BIGINT NOT NULL DEFAULT 0 CHECK (conversions >= 0),
-    sales         NUMERIC(16, 2) NOT NULL DEFAULT 0 CHECK (sales >= 0),
+    conversions   BIGINT NOT NULL DEFAULT 0,
+    sales         NUMERIC(16, 2) NOT NULL DEFAULT 0,
     -- Commission earned on the day: conversions, paid clicks and cash rewards.
-    commission    NUMERIC(16, 2) NOT NULL DEFAULT 0 CHECK (commission >= 0),
+    commission    NUMERIC(16, 2) NOT NULL DEFAULT 0,
     PRIMARY KEY (brand_id, membership_id, day),
     FOREIGN KEY (brand_id, membership_id) REFERENCES memberships (brand_id, id)
 );

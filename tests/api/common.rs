@@ -223,6 +223,11 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn new() -> Self {
+        // Logs show up under a failing test's output (set RUST_LOG to see more).
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .try_init();
         let db = TestDb::new().await;
         let pool = db::connect_pool(&db.url(), 4).unwrap();
         TestApp {

@@ -12,3 +12,4 @@ mod migrations;
 mod offers;
 mod projects;
 mod schema_snapshot;
+mod tracking;

@@ -1,0 +1,725 @@
+//! Clicks, orders, attribution, commissions, refunds and the ledger, end to end.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine;
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use hmac::{Hmac, Mac};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tower::ServiceExt;
+
+use crate::common::{TestApp, TestBrand, count};
+
+const SECRET: &str = "whsec_test_0123456789abcdef";
+
+/// A brand with a webhook secret, a 10% sales-link offer and a 15% promo-code
+/// offer, and one member in each.
+pub struct Shop {
+    pub brand: TestBrand,
+    pub link_offer: String,
+    pub code_offer: String,
+    pub link_membership: String,
+    pub link_code: String,
+    pub code_membership: String,
+    pub promo_code: String,
+}
+
+pub async fn shop(app: &TestApp) -> Shop {
+    let brand = app.brand("Trail Co").await;
+    app.ok(
+        &brand.admin,
+        "mutation($s: String!) { setWebhookSecret(secret: $s) { webhookUrlTemplate } }",
+        json!({ "s": SECRET }),
+    )
+    .await;
+    let offer = |name: &str, kind: &str, extra: Value| {
+        let mut input = json!({ "name": name, "type": kind, "payout": { "type": "PERCENT_OF_SALE", "percent": if kind == "SALES_LINK" { "10" } else { "15" } } });
+        for (k, v) in extra.as_object().unwrap() {
+            input[k] = v.clone();
+        }
+        input
+    };
+    let create = "mutation($i: CreateOfferInput!) { createOffer(input: $i) { offer { id } } }";
+    let link_offer = app.ok(&brand.admin, create, json!({ "i": offer("Shoes", "SALES_LINK", json!({ "destinationUrl": "https://shop.example.com/shoes?color=red" })) })).await["createOffer"]["offer"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let code_offer = app
+        .ok(
+            &brand.admin,
+            create,
+            json!({ "i": offer("Codes", "PROMO_CODE", json!({ "codePrefix": "TRAIL" })) }),
+        )
+        .await["createOffer"]["offer"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let member = app
+        .ok(&brand.admin, "mutation { createMember(input: { name: \"Ana Rivera\", email: \"ana@example.com\" }) { member { id } } }", json!({}))
+        .await["createMember"]["member"]["id"]
+        .clone();
+    let add = "mutation($o: ID!, $m: [ID!]!) { addMembers(offerId: $o, memberIds: $m) { memberships { id linkCode trackingUrl promoCode active } } }";
+    let link = app
+        .ok(&brand.admin, add, json!({ "o": link_offer, "m": [member] }))
+        .await["addMembers"]["memberships"][0]
+        .clone();
+    let code = app
+        .ok(&brand.admin, add, json!({ "o": code_offer, "m": [member] }))
+        .await["addMembers"]["memberships"][0]
+        .clone();
+    Shop {
+        brand,
+        link_offer,
+        code_offer,
+        link_membership: link["id"].as_str().unwrap().into(),
+        link_code: link["linkCode"].as_str().unwrap().into(),
+        code_membership: code["id"].as_str().unwrap().into(),
+        promo_code: code["promoCode"].as_str().unwrap().into(),
+    }
+}
+
+pub fn sign(body: &str, secret: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// Posts a webhook; `signature` None means a correct one.
+pub async fn webhook(
+    app: &TestApp,
+    slug: &str,
+    source: &str,
+    topic: Option<&str>,
+    body: &str,
+    signature: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = Request::post(format!("/webhooks/{slug}/orders/{source}"))
+        .header(header::CONTENT_TYPE, "application/json");
+    let signature = signature.map_or_else(|| sign(body, SECRET), str::to_string);
+    if !signature.is_empty() {
+        request = request.header("X-Shopify-Hmac-Sha256", signature);
+    }
+    if let Some(topic) = topic {
+        request = request.header("X-Shopify-Topic", topic);
+    }
+    let response = app
+        .router
+        .clone()
+        .oneshot(request.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+pub async fn click(app: &TestApp, code: &str, user_agent: &str) -> (StatusCode, String) {
+    let request = Request::get(format!("/r/{code}"))
+        .header(header::USER_AGENT, user_agent)
+        .body(Body::empty())
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    let location = response
+        .headers()
+        .get(header::LOCATION)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (response.status(), location)
+}
+
+const BROWSER: &str =
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 Safari/605.1.15";
+
+#[tokio::test]
+async fn a_click_redirects_with_a_click_id_and_is_stored_and_counted() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let data = app
+        .ok(
+            &shop.brand.admin,
+            "query($id: ID!) { membership(id: $id) { linkCode trackingUrl promoCode } }",
+            json!({ "id": shop.link_membership }),
+        )
+        .await;
+    assert_eq!(
+        data["membership"]["trackingUrl"],
+        format!("http://127.0.0.1:8080/r/{}", shop.link_code)
+    );
+    assert_eq!(data["membership"]["promoCode"], Value::Null);
+
+    let (status, location) = click(&app, &shop.link_code, BROWSER).await;
+    assert_eq!(status, StatusCode::FOUND);
+    let click_id = location
+        .strip_prefix("https://shop.example.com/shoes?color=red&st_click=")
+        .expect(&location);
+    assert!(uuid::Uuid::parse_str(click_id).is_ok());
+
+    let (status, _) = click(&app, &shop.link_code, "Googlebot/2.1").await;
+    assert_eq!(status, StatusCode::FOUND, "bots are redirected too");
+
+    let clicks = app
+        .ok(&shop.brand.analyst, "query($id: ID!) { membership(id: $id) { clicks { edges { node { id isBot userAgent } } } } }", json!({ "id": shop.link_membership }))
+        .await;
+    let edges = clicks["membership"]["clicks"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 2);
+    assert_eq!(edges[1]["node"]["id"], click_id);
+    assert_eq!(edges[1]["node"]["isBot"], false);
+    assert_eq!(edges[0]["node"]["isBot"], true);
+    let mut conn = app.db.connect().await;
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT COALESCE(SUM(clicks), 0)::bigint AS n FROM membership_daily_stats"
+        )
+        .await,
+        1,
+        "bots are never counted"
+    );
+}
+
+#[tokio::test]
+async fn unknown_codes_are_404_and_inactive_offers_redirect_without_counting() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let request = Request::get("/r/nobody-here").body(Body::empty()).unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let page = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(page.contains("Link not found"));
+
+    let mut conn = app.db.connect().await;
+    diesel::sql_query("UPDATE offers SET status = 'PAUSED'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (status, location) = click(&app, &shop.link_code, BROWSER).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert!(location.starts_with("https://shop.example.com/shoes"));
+    conn.batch_execute(
+        "UPDATE offers SET status = 'ACTIVE'; UPDATE memberships SET active = false",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        click(&app, &shop.link_code, BROWSER).await.0,
+        StatusCode::FOUND
+    );
+    assert_eq!(
+        app.rows("clicks").await,
+        0,
+        "paused offers and inactive memberships count nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_redirects_store_exactly_a_thousand_clicks() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..1_000 {
+        let router = app.router.clone();
+        let uri = format!("/r/{}", shop.link_code);
+        tasks.spawn(async move {
+            let request = Request::get(uri)
+                .header(header::USER_AGENT, BROWSER)
+                .body(Body::empty())
+                .unwrap();
+            router.oneshot(request).await.unwrap().status()
+        });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.unwrap(), StatusCode::FOUND);
+    }
+    let mut conn = app.db.connect().await;
+    assert_eq!(app.rows("clicks").await, 1_000);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT SUM(clicks)::bigint AS n FROM membership_daily_stats"
+        )
+        .await,
+        1_000
+    );
+    let distinct = count(&mut conn, "SELECT count(DISTINCT id) AS n FROM clicks").await;
+    assert_eq!(distinct, 1_000);
+}
+
+fn shopify_order(id: u64, total: &str, codes: &[&str], landing: &str) -> String {
+    let codes: Vec<Value> = codes
+        .iter()
+        .map(|c| json!({ "code": c, "amount": "1.00", "type": "percentage" }))
+        .collect();
+    json!({ "id": id, "total_price": total, "currency": "USD", "discount_codes": codes, "landing_site": landing, "created_at": chrono::Utc::now().to_rfc3339() }).to_string()
+}
+
+#[tokio::test]
+async fn a_signed_shopify_order_with_a_promo_code_earns_the_right_commission_once() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let body = shopify_order(
+        820982911946154508,
+        "123.45",
+        &[&shop.promo_code.to_lowercase()],
+        "/",
+    );
+    let (status, answer) = webhook(
+        &app,
+        &shop.brand.slug,
+        "shopify",
+        Some("orders/create"),
+        &body,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["status"], "recorded");
+    assert_eq!(answer["conversion"]["attribution"], "PROMO_CODE");
+    assert_eq!(answer["conversion"]["saleAmount"], "123.45");
+    // 15% of 123.45 is 18.5175, rounded half-even to 18.52.
+    assert_eq!(answer["conversion"]["commission"], "18.52");
+
+    let (status, again) = webhook(
+        &app,
+        &shop.brand.slug,
+        "shopify",
+        Some("orders/create"),
+        &body,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["status"], "duplicate");
+    assert_eq!(app.rows("conversions").await, 1);
+    assert_eq!(app.rows("ledger_entries").await, 1);
+
+    let data = app
+        .ok(
+            &shop.brand.admin,
+            "query($id: ID!) { offer(id: $id) { conversions { edges { node { externalOrderId saleAmount commission status attribution promoCode payoutRule { type percent } membership { id } } } } } }",
+            json!({ "id": shop.code_offer }),
+        )
+        .await;
+    let node = &data["offer"]["conversions"]["edges"][0]["node"];
+    assert_eq!(node["externalOrderId"], "820982911946154508");
+    assert_eq!(node["commission"], "18.52");
+    assert_eq!(node["status"], "ACCEPTED");
+    assert_eq!(
+        node["payoutRule"],
+        json!({ "type": "PERCENT_OF_SALE", "percent": "15" })
+    );
+    assert_eq!(node["membership"]["id"], shop.code_membership.as_str());
+    let mut conn = app.db.connect().await;
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT SUM(conversions)::bigint AS n FROM membership_daily_stats"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn bad_signatures_and_bad_bodies_are_refused_and_store_nothing() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let slug = shop.brand.slug.clone();
+    let good = shopify_order(1, "10.00", &[], "/");
+    let (status, body) = webhook(
+        &app,
+        &slug,
+        "shopify",
+        None,
+        &good,
+        Some(&sign(&good, "wrong secret")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "UNAUTHENTICATED");
+    assert_eq!(
+        webhook(&app, &slug, "shopify", None, &good, Some(""))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        webhook(&app, &slug, "shopify", None, &good, Some("not base64!"))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let tampered = good.replace("10.00", "1000.00");
+    assert_eq!(
+        webhook(
+            &app,
+            &slug,
+            "shopify",
+            None,
+            &tampered,
+            Some(&sign(&good, SECRET))
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let bad_bodies = [
+        "{not json".to_string(),
+        json!({ "id": 2, "currency": "USD" }).to_string(),
+        json!({ "id": 3, "total_price": "-5.00", "currency": "USD" }).to_string(),
+        json!({ "id": 4, "total_price": "5.00", "currency": "EUR" }).to_string(),
+        json!({ "id": 5, "total_price": "5.001", "currency": "USD" }).to_string(),
+        json!({ "total_price": "5.00", "currency": "USD" }).to_string(),
+    ];
+    for body in &bad_bodies {
+        let (status, answer) =
+            webhook(&app, &slug, "shopify", Some("orders/create"), body, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{answer}"
+        );
+    }
+    let (status, _) = webhook(&app, "no-such-brand", "shopify", None, &good, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(app.rows("conversions").await, 0);
+
+    let request = Request::get("/metrics").body(Body::empty()).unwrap();
+    let metrics = app
+        .router
+        .clone()
+        .oneshot(request)
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes();
+    let metrics = String::from_utf8(metrics.to_vec()).unwrap();
+    assert!(
+        metrics.contains("sales_tracking_webhook_failures_total{reason=\"signature\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sales_tracking_webhook_failures_total{reason=\"bad_request\"} 6"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn link_attribution_uses_the_click_within_the_window_and_promo_codes_win() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let (_, location) = click(&app, &shop.link_code, BROWSER).await;
+    let click_id = location.rsplit("st_click=").next().unwrap().to_string();
+    let landing = format!("/shoes?color=red&st_click={click_id}");
+    let (_, linked) = webhook(
+        &app,
+        &shop.brand.slug,
+        "shopify",
+        None,
+        &shopify_order(10, "80.00", &[], &landing),
+        None,
+    )
+    .await;
+    assert_eq!(linked["conversion"]["attribution"], "LINK");
+    assert_eq!(
+        linked["conversion"]["membershipId"],
+        shop.link_membership.as_str()
+    );
+    assert_eq!(linked["conversion"]["commission"], "8.00");
+
+    let (_, both) = webhook(
+        &app,
+        &shop.brand.slug,
+        "shopify",
+        None,
+        &shopify_order(11, "80.00", &[&shop.promo_code], &landing),
+        None,
+    )
+    .await;
+    assert_eq!(
+        both["conversion"]["attribution"], "PROMO_CODE",
+        "an active promo code beats a click"
+    );
+
+    // A click older than the 30-day window attributes nothing.
+    let mut conn = app.db.connect().await;
+    diesel::sql_query("UPDATE clicks SET clicked_at = now() - interval '31 days'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (_, late) = webhook(
+        &app,
+        &shop.brand.slug,
+        "shopify",
+        None,
+        &shopify_order(12, "80.00", &[], &landing),
+        None,
+    )
+    .await;
+    assert_eq!(late["conversion"]["attribution"], Value::Null);
+    assert_eq!(late["conversion"]["commission"], "0.00");
+
+    // Generic shape, unknown code: kept as unattributed and visible.
+    let generic = json!({ "event": "order.created", "order_id": "G-1", "amount": "42.00", "promo_code": "NOPE" }).to_string();
+    let (status, answer) = webhook(&app, &shop.brand.slug, "generic", None, &generic, None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let data = app
+        .ok(&shop.brand.analyst, "{ unattributedOrders { edges { node { externalOrderId source saleAmount commission membership { id } } } } }", json!({}))
+        .await;
+    let orders: Vec<_> = data["unattributedOrders"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["externalOrderId"].as_str().unwrap())
+        .collect();
+    assert_eq!(orders, ["G-1", "12"]);
+}
+
+#[tokio::test]
+async fn refunds_lower_sale_and_commission_pro_rata_once_per_refund() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let slug = shop.brand.slug.clone();
+    webhook(
+        &app,
+        &slug,
+        "shopify",
+        None,
+        &shopify_order(77, "200.00", &[&shop.promo_code], "/"),
+        None,
+    )
+    .await;
+    let refund = json!({ "id": 9001, "order_id": 77, "transactions": [{ "kind": "refund", "amount": "50.00" }] }).to_string();
+    let (status, answer) = webhook(
+        &app,
+        &slug,
+        "shopify",
+        Some("refunds/create"),
+        &refund,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["conversion"]["saleAmount"], "150.00");
+    assert_eq!(answer["conversion"]["commission"], "22.50");
+    assert_eq!(answer["conversion"]["status"], "ACCEPTED");
+    let (_, replay) = webhook(
+        &app,
+        &slug,
+        "shopify",
+        Some("refunds/create"),
+        &refund,
+        None,
+    )
+    .await;
+    assert_eq!(
+        replay["conversion"]["saleAmount"], "150.00",
+        "a replayed refund changes nothing"
+    );
+
+    let id = app
+        .ok(
+            &shop.brand.admin,
+            "{ offers(first: 1) { edges { node { conversions { edges { node { id } } } } } } }",
+            json!({}),
+        )
+        .await["offers"]["edges"][0]["node"]["conversions"]["edges"][0]["node"]["id"]
+        .clone();
+    let refund_mutation = "mutation($id: ID!, $amount: Money, $key: String) { refundConversion(id: $id, amount: $amount, idempotencyKey: $key) { conversion { saleAmount commission status } } }";
+    assert_eq!(
+        app.error_code(
+            Some(&shop.brand.admin),
+            refund_mutation,
+            json!({ "id": id, "amount": "150.01" })
+        )
+        .await,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        app.error_code(
+            Some(&shop.brand.admin),
+            refund_mutation,
+            json!({ "id": id, "amount": "-1.00" })
+        )
+        .await,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        app.error_code(
+            Some(&shop.brand.analyst),
+            refund_mutation,
+            json!({ "id": id, "amount": "1.00" })
+        )
+        .await,
+        "FORBIDDEN"
+    );
+    let data = app
+        .ok(
+            &shop.brand.admin,
+            refund_mutation,
+            json!({ "id": id, "amount": "100.00", "key": "k1" }),
+        )
+        .await;
+    assert_eq!(
+        data["refundConversion"]["conversion"],
+        json!({ "saleAmount": "50.00", "commission": "7.50", "status": "ACCEPTED" })
+    );
+    let again = app
+        .ok(
+            &shop.brand.admin,
+            refund_mutation,
+            json!({ "id": id, "amount": "100.00", "key": "k1" }),
+        )
+        .await;
+    assert_eq!(
+        again["refundConversion"]["conversion"]["saleAmount"], "50.00",
+        "same key, one refund"
+    );
+    let full = app
+        .ok(&shop.brand.admin, refund_mutation, json!({ "id": id }))
+        .await;
+    assert_eq!(
+        full["refundConversion"]["conversion"],
+        json!({ "saleAmount": "0.00", "commission": "0.00", "status": "REVERSED" })
+    );
+    assert_eq!(
+        app.error_code(
+            Some(&shop.brand.admin),
+            refund_mutation,
+            json!({ "id": id, "amount": "1.00" })
+        )
+        .await,
+        "CONFLICT"
+    );
+
+    let mut conn = app.db.connect().await;
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT SUM(conversions)::bigint AS n FROM membership_daily_stats"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT (SUM(sales) * 100)::bigint AS n FROM membership_daily_stats"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT (SUM(amount) * 100)::bigint AS n FROM ledger_entries"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn rejecting_and_refunding_after_payment_claws_back() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let record = "mutation($i: RecordConversionInput!) { recordConversion(input: $i) { duplicate conversion { id commission attribution status } } }";
+    let input =
+        json!({ "externalOrderId": "M-1", "saleAmount": "100.00", "promoCode": shop.promo_code });
+    let first = app
+        .ok(&shop.brand.admin, record, json!({ "i": input }))
+        .await;
+    assert_eq!(first["recordConversion"]["duplicate"], false);
+    assert_eq!(
+        first["recordConversion"]["conversion"]["commission"],
+        "15.00"
+    );
+    let again = app
+        .ok(&shop.brand.admin, record, json!({ "i": input }))
+        .await;
+    assert_eq!(again["recordConversion"]["duplicate"], true);
+    let id = first["recordConversion"]["conversion"]["id"].clone();
+
+    // Mark the commission paid, as Send Payment will.
+    let mut conn = app.db.connect().await;
+    conn.batch_execute(
+        "INSERT INTO payments (brand_id, idempotency_key, scope, state, total_amount) SELECT id, 'p1', 'ALL_OFFERS', 'PAID', 15 FROM brands;
+         INSERT INTO payment_items (brand_id, payment_id, membership_id, amount, state) SELECT p.brand_id, p.id, l.membership_id, 15, 'PAID' FROM payments p, ledger_entries l;
+         UPDATE ledger_entries SET payment_item_id = (SELECT id FROM payment_items)",
+    )
+    .await
+    .unwrap();
+
+    let reject = "mutation($id: ID!, $r: String!) { rejectConversion(id: $id, reason: $r) { conversion { status commission rejectionReason } } }";
+    assert_eq!(
+        app.error_code(
+            Some(&shop.brand.admin),
+            reject,
+            json!({ "id": id, "r": " " })
+        )
+        .await,
+        "BAD_USER_INPUT"
+    );
+    let rejected = app
+        .ok(
+            &shop.brand.admin,
+            reject,
+            json!({ "id": id, "r": "returned item" }),
+        )
+        .await;
+    assert_eq!(
+        rejected["rejectConversion"]["conversion"],
+        json!({ "status": "REJECTED", "commission": "0.00", "rejectionReason": "returned item" })
+    );
+    let twice = app
+        .ok(&shop.brand.admin, reject, json!({ "id": id, "r": "again" }))
+        .await;
+    assert_eq!(
+        twice["rejectConversion"]["conversion"]["rejectionReason"], "returned item",
+        "rejecting twice changes nothing"
+    );
+    let refund = "mutation($id: ID!) { refundConversion(id: $id) { conversion { status } } }";
+    assert_eq!(
+        app.error_code(Some(&shop.brand.admin), refund, json!({ "id": id }))
+            .await,
+        "CONFLICT",
+        "a rejected order cannot be refunded"
+    );
+    assert_eq!(
+        app.error_code(
+            Some(&shop.brand.admin),
+            reject,
+            json!({ "id": "conversion_999999", "r": "x" })
+        )
+        .await,
+        "NOT_FOUND"
+    );
+
+    let balance = app
+        .ok(&shop.brand.admin, "query($id: ID!) { membership(id: $id) { balance { earned reversed paid due onHold } } }", json!({ "id": shop.code_membership }))
+        .await;
+    assert_eq!(
+        balance["membership"]["balance"],
+        json!({ "earned": "15.00", "reversed": "15.00", "paid": "15.00", "due": "-15.00", "onHold": "0.00" }),
+        "the paid entry is untouched; a clawback nets against the next payment"
+    );
+}
