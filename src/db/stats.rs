@@ -76,3 +76,54 @@ impl Deltas {
         Ok(())
     }
 }
+
+/// The daily rollups computed from raw events alone: counted clicks, accepted
+/// conversions by order day, and commission from conversions plus click and
+/// reward ledger entries by the day they were earned.
+pub const FROM_RAW_EVENTS_SQL: &str = "
+    SELECT brand_id, membership_id, day,
+           SUM(clicks)::bigint AS clicks, SUM(conversions)::bigint AS conversions,
+           SUM(sales) AS sales, SUM(commission) AS commission
+    FROM (
+        SELECT c.brand_id, c.membership_id, (c.clicked_at AT TIME ZONE b.time_zone)::date AS day,
+               count(*) AS clicks, 0 AS conversions, 0 AS sales, 0 AS commission
+        FROM clicks c JOIN brands b ON b.id = c.brand_id
+        WHERE NOT c.is_bot
+        GROUP BY 1, 2, 3
+        UNION ALL
+        SELECT v.brand_id, v.membership_id, (v.occurred_at AT TIME ZONE b.time_zone)::date,
+               0, count(*), SUM(v.sale_amount), SUM(v.commission)
+        FROM conversions v JOIN brands b ON b.id = v.brand_id
+        WHERE v.membership_id IS NOT NULL AND v.status = 'ACCEPTED'
+        GROUP BY 1, 2, 3
+        UNION ALL
+        SELECT l.brand_id, l.membership_id, (l.earned_at AT TIME ZONE b.time_zone)::date,
+               0, 0, 0, SUM(l.amount)
+        FROM ledger_entries l JOIN brands b ON b.id = l.brand_id
+        WHERE l.kind IN ('CLICKS', 'REWARD')
+        GROUP BY 1, 2, 3
+    ) raw
+    GROUP BY brand_id, membership_id, day";
+
+#[derive(QueryableByName)]
+struct Mismatches {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// How many membership-days differ between the maintained rollups and a rebuild
+/// from raw events (all-zero days count as absent).
+pub async fn mismatches_with_raw_events(conn: &mut AsyncPgConnection) -> DbResult<i64> {
+    let sql = format!(
+        "SELECT count(*) AS n
+         FROM (SELECT * FROM membership_daily_stats
+               WHERE clicks <> 0 OR conversions <> 0 OR sales <> 0 OR commission <> 0) kept
+         FULL OUTER JOIN ({FROM_RAW_EVENTS_SQL}) raw USING (brand_id, membership_id, day)
+         WHERE kept.clicks IS DISTINCT FROM raw.clicks OR kept.conversions IS DISTINCT FROM raw.conversions
+            OR kept.sales IS DISTINCT FROM raw.sales OR kept.commission IS DISTINCT FROM raw.commission"
+    );
+    Ok(diesel::sql_query(sql)
+        .get_result::<Mismatches>(conn)
+        .await?
+        .n)
+}

@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod demo;
 mod http;
+mod ledger;
 mod local_postgres;
 mod members;
 mod migrations;

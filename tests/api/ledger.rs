@@ -1,0 +1,255 @@
+//! Random sequences of clicks, orders, refunds, rejections and payments: the
+//! ledger identity holds, the ledger agrees with the conversions, and the
+//! maintained rollups equal a rebuild from raw events.
+
+use chrono::{Duration, Utc};
+use diesel_async::SimpleAsyncConnection;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use sales_tracking::db::clicks::{self, NewClick};
+use sales_tracking::db::conversions::{self, Change, ChangeRequest, OrderInput};
+use sales_tracking::db::{ledger, stats};
+
+use crate::common::{TestApp, count};
+
+#[tokio::test]
+async fn random_event_sequences_keep_the_ledger_and_rollups_consistent() {
+    let app = TestApp::new().await;
+    let brand = app.brand("Ledger Co").await;
+    let create = "mutation($i: CreateOfferInput!) { createOffer(input: $i) { offer { id } } }";
+    // The offers started before the orders' dates, or the orders would not attribute.
+    let starts_on = (Utc::now() - Duration::days(60)).date_naive().to_string();
+    let code_offer = app
+        .ok(&brand.admin, create, json!({ "i": { "name": "Codes", "type": "PROMO_CODE", "codePrefix": "L", "holdPeriodDays": 7, "startsOn": starts_on, "payout": { "type": "PERCENT_PLUS_FLAT", "percent": "12.5", "flatAmount": "0.99" } } }))
+        .await["createOffer"]["offer"]["id"]
+        .clone();
+    let link_offer = app
+        .ok(&brand.admin, create, json!({ "i": { "name": "Clicks", "type": "SALES_LINK", "destinationUrl": "https://x.example.com", "holdPeriodDays": 0, "startsOn": starts_on, "payout": { "type": "FLAT_PER_CLICK", "flatAmount": "0.07" } } }))
+        .await["createOffer"]["offer"]["id"]
+        .clone();
+    let mut member_ids = Vec::new();
+    for i in 0..3 {
+        let member = app
+            .ok(&brand.admin, "mutation($e: String!) { createMember(input: { name: \"M\", email: $e }) { member { id } } }", json!({ "e": format!("m{i}@example.com") }))
+            .await;
+        member_ids.push(member["createMember"]["member"]["id"].clone());
+    }
+    let add = "mutation($o: ID!, $m: [ID!]!) { addMembers(offerId: $o, memberIds: $m) { memberships { id promoCode } } }";
+    let coded = app
+        .ok(
+            &brand.admin,
+            add,
+            json!({ "o": code_offer, "m": member_ids }),
+        )
+        .await["addMembers"]["memberships"]
+        .clone();
+    let linked = app
+        .ok(
+            &brand.admin,
+            add,
+            json!({ "o": link_offer, "m": member_ids }),
+        )
+        .await["addMembers"]["memberships"]
+        .clone();
+    let number = |id: &serde_json::Value| {
+        id.as_str()
+            .unwrap()
+            .rsplit('_')
+            .next()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+    };
+    let codes: Vec<String> = coded
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["promoCode"].as_str().unwrap().to_string())
+        .collect();
+    let link_memberships: Vec<i64> = linked
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| number(&m["id"]))
+        .collect();
+    let all_memberships: Vec<i64> = coded
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(linked.as_array().unwrap())
+        .map(|m| number(&m["id"]))
+        .collect();
+
+    let zone = chrono_tz::America::New_York;
+    let mut conn = app.db.connect().await;
+    let mut orders = Vec::new();
+    for seed in 0..4u64 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        for step in 0..40 {
+            match rng.random_range(0..10) {
+                0..=3 => {
+                    let order = OrderInput {
+                        source: "test".into(),
+                        external_order_id: format!("{seed}-{step}"),
+                        occurred_at: Utc::now() - Duration::hours(rng.random_range(0..24 * 20)),
+                        sale_amount: Decimal::new(rng.random_range(1..50_000), 2),
+                        currency: "USD".into(),
+                        promo_codes: vec![codes[rng.random_range(0..codes.len())].clone()],
+                        click_id: None,
+                    };
+                    if let conversions::Recorded::New(row) =
+                        conversions::record(&mut conn, brand.id, zone, order)
+                            .await
+                            .unwrap()
+                    {
+                        orders.push(row.id);
+                    }
+                }
+                4..=5 if !orders.is_empty() => {
+                    let id = orders[rng.random_range(0..orders.len())];
+                    let amount = Decimal::new(rng.random_range(1..20_000), 2);
+                    let request = ChangeRequest {
+                        change: Change::Refund(Some(amount)),
+                        reference: format!("r{seed}-{step}"),
+                    };
+                    // Refusals (more than is left, not accepted) must change nothing; the checks below prove it.
+                    let _ = conversions::change(&mut conn, brand.id, zone, id, request).await;
+                }
+                6 if !orders.is_empty() => {
+                    let id = orders[rng.random_range(0..orders.len())];
+                    let request = ChangeRequest {
+                        change: Change::Reject("test".into()),
+                        reference: "reject".into(),
+                    };
+                    let _ = conversions::change(&mut conn, brand.id, zone, id, request).await;
+                }
+                7 => {
+                    let batch = (0..rng.random_range(1..30))
+                        .map(|_| NewClick {
+                            brand_id: brand.id,
+                            membership_id: link_memberships
+                                [rng.random_range(0..link_memberships.len())],
+                            id: uuid::Uuid::now_v7(),
+                            clicked_at: Utc::now() - Duration::hours(rng.random_range(0..24 * 20)),
+                            ip_hash: None,
+                            user_agent: if rng.random_bool(0.2) {
+                                "bot".into()
+                            } else {
+                                "Mozilla/5.0".into()
+                            },
+                            is_bot: false,
+                        })
+                        .map(|mut c| {
+                            c.is_bot = sales_tracking::domain::tracking::is_bot(&c.user_agent);
+                            c
+                        })
+                        .collect();
+                    clicks::store_batch(&mut conn, batch).await.unwrap();
+                }
+                _ => {
+                    // Pay everything payable, as Send Payment does: paid entries are final.
+                    let key = format!("pay-{seed}-{step}");
+                    conn.batch_execute(&format!(
+                        "WITH payable AS (
+                             SELECT membership_id, SUM(amount) AS amount FROM ledger_entries
+                             WHERE payment_item_id IS NULL AND payable_at <= now() GROUP BY membership_id HAVING SUM(amount) > 0),
+                         payment AS (
+                             INSERT INTO payments (brand_id, idempotency_key, scope, state, total_amount)
+                             SELECT {b}, '{key}', 'ALL_OFFERS', 'PAID', COALESCE(SUM(amount), 0) FROM payable RETURNING id),
+                         items AS (
+                             INSERT INTO payment_items (brand_id, payment_id, membership_id, amount, state)
+                             SELECT {b}, payment.id, payable.membership_id, payable.amount, 'PAID' FROM payment, payable
+                             RETURNING id, membership_id)
+                         UPDATE ledger_entries l SET payment_item_id = items.id FROM items
+                         WHERE l.membership_id = items.membership_id AND l.payment_item_id IS NULL AND l.payable_at <= now()",
+                        b = brand.id
+                    ))
+                    .await
+                    .unwrap();
+                }
+            }
+        }
+    }
+    assert!(
+        orders.len() > 30,
+        "the sequences recorded {} orders",
+        orders.len()
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM conversions WHERE membership_id IS NULL"
+        )
+        .await,
+        0
+    );
+    assert!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM ledger_entries WHERE kind = 'CLAWBACK'"
+        )
+        .await
+            > 0,
+        "some refunds came after payment"
+    );
+    assert!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM ledger_entries WHERE payment_item_id IS NOT NULL"
+        )
+        .await
+            > 0
+    );
+
+    let balances = ledger::balances(&mut conn, brand.id, &all_memberships, Utc::now())
+        .await
+        .unwrap();
+    for b in &balances {
+        assert_eq!(
+            b.earned - b.reversed - b.paid,
+            b.due + b.on_hold,
+            "membership {}: {b:?}",
+            b.membership_id
+        );
+    }
+    // Independently of the ledger: what is owed overall is every conversion's current
+    // commission plus every paid click.
+    let earned_net: Decimal = balances.iter().map(|b| b.earned - b.reversed).sum();
+    let conversion_cents = count(
+        &mut conn,
+        "SELECT (COALESCE(SUM(commission), 0) * 100)::bigint AS n FROM conversions",
+    )
+    .await;
+    let click_cents = count(
+        &mut conn,
+        "SELECT (count(*) * 7)::bigint AS n FROM clicks WHERE NOT is_bot",
+    )
+    .await;
+    assert_eq!(
+        earned_net * Decimal::ONE_HUNDRED,
+        Decimal::from(conversion_cents + click_cents)
+    );
+    // Paid amounts equal what the payment items say.
+    let paid: Decimal = balances.iter().map(|b| b.paid).sum();
+    let items_cents = count(
+        &mut conn,
+        "SELECT (COALESCE(SUM(amount), 0) * 100)::bigint AS n FROM payment_items",
+    )
+    .await;
+    assert_eq!(paid * Decimal::ONE_HUNDRED, Decimal::from(items_cents));
+
+    assert_eq!(
+        stats::mismatches_with_raw_events(&mut conn).await.unwrap(),
+        0,
+        "rollups differ from a rebuild"
+    );
+    // The check can fail: disturb one rollup and it notices.
+    conn.batch_execute("UPDATE membership_daily_stats SET clicks = clicks + 1 WHERE ctid = (SELECT ctid FROM membership_daily_stats LIMIT 1)").await.unwrap();
+    assert_eq!(
+        stats::mismatches_with_raw_events(&mut conn).await.unwrap(),
+        1
+    );
+}
