@@ -17,7 +17,9 @@ use crate::db::clicks::{self, NewClick};
 use crate::db::conversions::{self, Change, ChangeRequest, OrderInput, Recorded};
 use crate::db::models::{NewMember, NewOffer};
 use crate::db::schema::{memberships, offers as offers_table};
-use crate::db::{DbError, DbPool, api_keys, brands, members, memberships as membership_rows, offers, projects};
+use crate::db::{
+    DbError, DbPool, api_keys, brands, members, memberships as membership_rows, offers, projects,
+};
 use crate::domain::enums::{OfferType, Role};
 use crate::domain::payout::PayoutRule;
 use crate::domain::tracking::is_bot;
@@ -26,11 +28,14 @@ const DEMO_SLUG: &str = "demo";
 const TIME_ZONE: Tz = chrono_tz::America::New_York;
 
 const FIRST_NAMES: &[&str] = &[
-    "Ava", "Ben", "Chloe", "Diego", "Emma", "Farah", "Gabe", "Hana", "Isla", "Jonah", "Kai", "Lena", "Mateo", "Nora",
-    "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tara", "Uma", "Victor", "Wren", "Ximena", "Yusuf", "Zoe", "Aria", "Bruno",
-    "Cleo", "Dev", "Elif", "Finn", "Gia", "Hugo", "Ines", "Jade", "Kofi", "Luca", "Maya", "Nico",
+    "Ava", "Ben", "Chloe", "Diego", "Emma", "Farah", "Gabe", "Hana", "Isla", "Jonah", "Kai",
+    "Lena", "Mateo", "Nora", "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tara", "Uma", "Victor",
+    "Wren", "Ximena", "Yusuf", "Zoe", "Aria", "Bruno", "Cleo", "Dev", "Elif", "Finn", "Gia",
+    "Hugo", "Ines", "Jade", "Kofi", "Luca", "Maya", "Nico",
 ];
-const LAST_NAMES: &[&str] = &["Rivera", "Chen", "Okafor", "Novak", "Haddad", "Silva", "Berg", "Tanaka", "Moreau", "Patel"];
+const LAST_NAMES: &[&str] = &[
+    "Rivera", "Chen", "Okafor", "Novak", "Haddad", "Silva", "Berg", "Tanaka", "Moreau", "Patel",
+];
 const COUNTRIES: &[&str] = &["US", "US", "US", "CA", "GB", "DE", "FR", "MX", "AU", "BR"];
 const USER_AGENTS: &[&str] = &[
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1",
@@ -54,7 +59,10 @@ pub async fn ensure_demo_brand(pool: &DbPool) -> anyhow::Result<String> {
     let mut conn = pool.get().await?;
     let brand_id = match brands::find_by_slug(&mut conn, DEMO_SLUG).await {
         Ok(brand) => brand.id,
-        Err(DbError::NotFound) => conn.transaction::<_, DbError, _>(|conn| seed(conn).scope_boxed()).await?,
+        Err(DbError::NotFound) => {
+            conn.transaction::<_, DbError, _>(|conn| seed(conn).scope_boxed())
+                .await?
+        }
         Err(other) => return Err(other.into()),
     };
     let (_, secret) = api_keys::create(&mut conn, brand_id, Role::Admin, "demo").await?;
@@ -72,7 +80,11 @@ fn cents(value: i64) -> Decimal {
 /// A click id whose UUIDv7 time is the click's, so ids sort like times.
 fn click_id_at(at: DateTime<Utc>) -> Uuid {
     let seconds = u64::try_from(at.timestamp()).unwrap_or_default();
-    Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, seconds, at.timestamp_subsec_nanos()))
+    Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        seconds,
+        at.timestamp_subsec_nanos(),
+    ))
 }
 
 async fn seed(conn: &mut AsyncPgConnection) -> Result<i64, DbError> {
@@ -85,7 +97,11 @@ async fn seed(conn: &mut AsyncPgConnection) -> Result<i64, DbError> {
     let mut member_ids = Vec::new();
     for (i, first) in FIRST_NAMES.iter().enumerate() {
         let last = LAST_NAMES[i % LAST_NAMES.len()];
-        let email = format!("{}.{}@example.com", first.to_lowercase(), last.to_lowercase());
+        let email = format!(
+            "{}.{}@example.com",
+            first.to_lowercase(),
+            last.to_lowercase()
+        );
         let member = NewMember {
             brand_id: brand.id,
             name: format!("{first} {last}"),
@@ -97,12 +113,69 @@ async fn seed(conn: &mut AsyncPgConnection) -> Result<i64, DbError> {
     }
 
     let catalog = [
-        DemoOffer { name: "Trail Running Shoes", offer_type: OfferType::SalesLink, rule: PayoutRule::PercentOfSale { percent: percent(10) }, final_status: "ACTIVE", ended_days_ago: None, projects: &[0, 2], members: 18 },
-        DemoOffer { name: "Camping Gear Bundle", offer_type: OfferType::SalesLink, rule: PayoutRule::PercentPlusFlat { percent: percent(8), amount: cents(200) }, final_status: "ACTIVE", ended_days_ago: None, projects: &[1], members: 14 },
-        DemoOffer { name: "Blog Traffic Boost", offer_type: OfferType::SalesLink, rule: PayoutRule::FlatPerClick { amount: cents(5) }, final_status: "PAUSED", ended_days_ago: None, projects: &[2], members: 8 },
-        DemoOffer { name: "Summer Sale Codes", offer_type: OfferType::PromoCode, rule: PayoutRule::PercentOfSale { percent: percent(15) }, final_status: "ACTIVE", ended_days_ago: None, projects: &[0], members: 20 },
-        DemoOffer { name: "Winter Jackets", offer_type: OfferType::PromoCode, rule: PayoutRule::FlatPerConversion { amount: cents(500) }, final_status: "ACTIVE", ended_days_ago: None, projects: &[1, 2], members: 12 },
-        DemoOffer { name: "Spring 2025 Clearance", offer_type: OfferType::PromoCode, rule: PayoutRule::PercentOfSale { percent: percent(12) }, final_status: "ARCHIVED", ended_days_ago: Some(200), projects: &[0], members: 6 },
+        DemoOffer {
+            name: "Trail Running Shoes",
+            offer_type: OfferType::SalesLink,
+            rule: PayoutRule::PercentOfSale {
+                percent: percent(10),
+            },
+            final_status: "ACTIVE",
+            ended_days_ago: None,
+            projects: &[0, 2],
+            members: 18,
+        },
+        DemoOffer {
+            name: "Camping Gear Bundle",
+            offer_type: OfferType::SalesLink,
+            rule: PayoutRule::PercentPlusFlat {
+                percent: percent(8),
+                amount: cents(200),
+            },
+            final_status: "ACTIVE",
+            ended_days_ago: None,
+            projects: &[1],
+            members: 14,
+        },
+        DemoOffer {
+            name: "Blog Traffic Boost",
+            offer_type: OfferType::SalesLink,
+            rule: PayoutRule::FlatPerClick { amount: cents(5) },
+            final_status: "PAUSED",
+            ended_days_ago: None,
+            projects: &[2],
+            members: 8,
+        },
+        DemoOffer {
+            name: "Summer Sale Codes",
+            offer_type: OfferType::PromoCode,
+            rule: PayoutRule::PercentOfSale {
+                percent: percent(15),
+            },
+            final_status: "ACTIVE",
+            ended_days_ago: None,
+            projects: &[0],
+            members: 20,
+        },
+        DemoOffer {
+            name: "Winter Jackets",
+            offer_type: OfferType::PromoCode,
+            rule: PayoutRule::FlatPerConversion { amount: cents(500) },
+            final_status: "ACTIVE",
+            ended_days_ago: None,
+            projects: &[1, 2],
+            members: 12,
+        },
+        DemoOffer {
+            name: "Spring 2025 Clearance",
+            offer_type: OfferType::PromoCode,
+            rule: PayoutRule::PercentOfSale {
+                percent: percent(12),
+            },
+            final_status: "ARCHIVED",
+            ended_days_ago: Some(200),
+            projects: &[0],
+            members: 6,
+        },
     ];
 
     let now = Utc::now();
@@ -116,8 +189,15 @@ async fn seed(conn: &mut AsyncPgConnection) -> Result<i64, DbError> {
                 brand_id: brand.id,
                 name: demo.name.to_string(),
                 offer_type: demo.offer_type.as_str().to_string(),
-                destination_url: is_link.then(|| format!("https://shop.example.com/{}?ref=creators", offer_index + 1)),
-                code_prefix: (!is_link).then(|| demo.name.split_whitespace().next().unwrap_or("DEMO").to_uppercase()),
+                destination_url: is_link
+                    .then(|| format!("https://shop.example.com/{}?ref=creators", offer_index + 1)),
+                code_prefix: (!is_link).then(|| {
+                    demo.name
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("DEMO")
+                        .to_uppercase()
+                }),
                 payout_type: demo.rule.payout_type().as_str().to_string(),
                 payout_percent,
                 payout_flat,
@@ -130,11 +210,20 @@ async fn seed(conn: &mut AsyncPgConnection) -> Result<i64, DbError> {
         )
         .await?;
         let start = (offer_index * 7) % member_ids.len();
-        let chosen: Vec<i64> = (0..demo.members).map(|slot| member_ids[(start + slot) % member_ids.len()]).collect();
+        let chosen: Vec<i64> = (0..demo.members)
+            .map(|slot| member_ids[(start + slot) % member_ids.len()])
+            .collect();
         let rows = membership_rows::add(conn, &offer, &chosen).await?;
-        let codes = membership_rows::current_promo_codes(conn, brand.id, &rows.iter().map(|m| m.id).collect::<Vec<_>>()).await?;
+        let codes = membership_rows::current_promo_codes(
+            conn,
+            brand.id,
+            &rows.iter().map(|m| m.id).collect::<Vec<_>>(),
+        )
+        .await?;
         // Activity ends where the offer did.
-        let active_until = demo.ended_days_ago.map_or(now, |days| now - Duration::days(days));
+        let active_until = demo
+            .ended_days_ago
+            .map_or(now, |days| now - Duration::days(days));
 
         for (slot, membership) in rows.iter().enumerate() {
             let joined_at = year_ago + Duration::days(rng.random_range(0..200));
@@ -143,7 +232,9 @@ async fn seed(conn: &mut AsyncPgConnection) -> Result<i64, DbError> {
                 .execute(conn)
                 .await?;
             let active_seconds = (active_until - joined_at).num_seconds().max(86_400);
-            let random_time = |rng: &mut StdRng| joined_at + Duration::seconds(rng.random_range(0..active_seconds));
+            let random_time = |rng: &mut StdRng| {
+                joined_at + Duration::seconds(rng.random_range(0..active_seconds))
+            };
             // Heavy tail: a few creators drive most of the traffic.
             let popularity = 1.0 / (1.0 + slot as f64).powf(1.1);
 
@@ -153,22 +244,48 @@ async fn seed(conn: &mut AsyncPgConnection) -> Result<i64, DbError> {
                 let batch: Vec<NewClick> = (0..count)
                     .map(|_| {
                         let at = random_time(&mut rng);
-                        let user_agent = if rng.random_bool(0.04) { "Googlebot/2.1 (+http://www.google.com/bot.html)" } else { USER_AGENTS[rng.random_range(0..USER_AGENTS.len())] };
-                        NewClick { brand_id: brand.id, membership_id: membership.id, id: click_id_at(at), clicked_at: at, ip_hash: None, is_bot: is_bot(user_agent), user_agent: user_agent.to_string() }
+                        let user_agent = if rng.random_bool(0.04) {
+                            "Googlebot/2.1 (+http://www.google.com/bot.html)"
+                        } else {
+                            USER_AGENTS[rng.random_range(0..USER_AGENTS.len())]
+                        };
+                        NewClick {
+                            brand_id: brand.id,
+                            membership_id: membership.id,
+                            id: click_id_at(at),
+                            clicked_at: at,
+                            ip_hash: None,
+                            is_bot: is_bot(user_agent),
+                            user_agent: user_agent.to_string(),
+                        }
                     })
                     .collect();
-                human_clicks = batch.iter().filter(|c| !c.is_bot).map(|c| (c.id, c.clicked_at)).collect();
+                human_clicks = batch
+                    .iter()
+                    .filter(|c| !c.is_bot)
+                    .map(|c| (c.id, c.clicked_at))
+                    .collect();
                 clicks::store_batch(conn, batch).await?;
             }
 
-            let orders = if is_link { human_clicks.len() / 12 } else { (45.0 * popularity) as usize + rng.random_range(0..2) };
+            let orders = if is_link {
+                human_clicks.len() / 12
+            } else {
+                (45.0 * popularity) as usize + rng.random_range(0..2)
+            };
             for n in 0..orders {
                 let (occurred_at, click_id, promo_codes) = if is_link {
-                    let (click_id, clicked_at) = human_clicks[rng.random_range(0..human_clicks.len())];
-                    let at = (clicked_at + Duration::minutes(rng.random_range(1..72 * 60))).min(active_until);
+                    let (click_id, clicked_at) =
+                        human_clicks[rng.random_range(0..human_clicks.len())];
+                    let at = (clicked_at + Duration::minutes(rng.random_range(1..72 * 60)))
+                        .min(active_until);
                     (at, Some(click_id), vec![])
                 } else {
-                    (random_time(&mut rng), None, codes.get(&membership.id).cloned().into_iter().collect())
+                    (
+                        random_time(&mut rng),
+                        None,
+                        codes.get(&membership.id).cloned().into_iter().collect(),
+                    )
                 };
                 let order = OrderInput {
                     source: "shopify".into(),
@@ -179,19 +296,30 @@ async fn seed(conn: &mut AsyncPgConnection) -> Result<i64, DbError> {
                     promo_codes,
                     click_id,
                 };
-                let Recorded::New(row) = conversions::record(conn, brand.id, TIME_ZONE, order).await? else { continue };
+                let Recorded::New(row) =
+                    conversions::record(conn, brand.id, TIME_ZONE, order).await?
+                else {
+                    continue;
+                };
                 let change = match rng.random_range(0..100) {
                     0..=4 => Some(Change::Reject("failed the fraud check".into())),
-                    5..=8 => Some(Change::Refund(Some((row.sale_amount / Decimal::TWO).round_dp(2)))),
+                    5..=8 => Some(Change::Refund(Some(
+                        (row.sale_amount / Decimal::TWO).round_dp(2),
+                    ))),
                     9..=10 => Some(Change::Refund(None)),
                     _ => None,
                 };
                 if let Some(change) = change {
-                    let request = ChangeRequest { change, reference: "demo".into() };
-                    conversions::change(conn, brand.id, TIME_ZONE, row.id, request).await.map_err(|e| match e {
-                        conversions::ChangeError::Db(db) => db,
-                        other => DbError::CheckViolation(other.to_string()),
-                    })?;
+                    let request = ChangeRequest {
+                        change,
+                        reference: "demo".into(),
+                    };
+                    conversions::change(conn, brand.id, TIME_ZONE, row.id, request)
+                        .await
+                        .map_err(|e| match e {
+                            conversions::ChangeError::Db(db) => db,
+                            other => DbError::CheckViolation(other.to_string()),
+                        })?;
                 }
             }
         }
@@ -199,12 +327,19 @@ async fn seed(conn: &mut AsyncPgConnection) -> Result<i64, DbError> {
         diesel::update(offers_table::table.find((brand.id, offer.id)))
             .set((
                 offers_table::status.eq(demo.final_status),
-                offers_table::ends_on.eq(demo.ended_days_ago.map(|days| (now - Duration::days(days)).with_timezone(&TIME_ZONE).date_naive())),
+                offers_table::ends_on.eq(demo.ended_days_ago.map(|days| {
+                    (now - Duration::days(days))
+                        .with_timezone(&TIME_ZONE)
+                        .date_naive()
+                })),
             ))
             .execute(conn)
             .await?;
         if let Some(last) = rows.last().filter(|_| rows.len() > 5) {
-            diesel::update(memberships::table.find((brand.id, last.id))).set(memberships::active.eq(false)).execute(conn).await?;
+            diesel::update(memberships::table.find((brand.id, last.id)))
+                .set(memberships::active.eq(false))
+                .execute(conn)
+                .await?;
         }
     }
 

@@ -179,4 +179,45 @@ mod tests {
             Decimal::ZERO
         );
     }
+
+    use proptest::prelude::*;
+
+    fn money() -> impl Strategy<Value = Decimal> {
+        (0i64..100_000_000).prop_map(|c| Decimal::new(c, 2))
+    }
+
+    fn percent() -> impl Strategy<Value = Decimal> {
+        (0i64..=1_000_000).prop_map(|p| Decimal::new(p, 4))
+    }
+
+    proptest! {
+        /// Percent rules up to 100% never pay more than the sale, and no rule pays a negative amount.
+        #[test]
+        fn commissions_are_bounded(sale in money(), percent in percent(), flat in money()) {
+            let pct = PayoutRule::from_parts(PayoutType::PercentOfSale, Some(percent), None).unwrap();
+            let commission = pct.commission_for_sale(sale);
+            prop_assert!(commission >= Decimal::ZERO);
+            prop_assert!(commission <= sale);
+            prop_assert_eq!(commission.scale(), 2);
+            let plus = PayoutRule::from_parts(PayoutType::PercentPlusFlat, Some(percent), Some(flat)).unwrap();
+            prop_assert!(plus.commission_for_sale(sale) >= flat);
+            prop_assert!(plus.commission_for_sale(sale) <= sale + flat);
+            let per_conversion = PayoutRule::from_parts(PayoutType::FlatPerConversion, None, Some(flat)).unwrap();
+            prop_assert_eq!(per_conversion.commission_for_sale(sale), flat);
+        }
+
+        /// What a rule is stored as builds the same rule again.
+        #[test]
+        fn rules_round_trip_through_their_parts(percent in percent(), flat in money()) {
+            for rule in [
+                PayoutRule::PercentOfSale { percent },
+                PayoutRule::FlatPerConversion { amount: flat },
+                PayoutRule::FlatPerClick { amount: flat },
+                PayoutRule::PercentPlusFlat { percent, amount: flat },
+            ] {
+                let (p, a) = rule.parts();
+                prop_assert_eq!(PayoutRule::from_parts(rule.payout_type(), p, a).unwrap(), rule);
+            }
+        }
+    }
 }

@@ -152,6 +152,19 @@ async fn a_click_redirects_with_a_click_id_and_is_stored_and_counted() {
     );
     assert_eq!(data["membership"]["promoCode"], Value::Null);
 
+    let members = app
+        .ok(&shop.brand.analyst, "query($id: ID!) { offer(id: $id) { memberships { edges { node { id linkCode active member { name memberships { id } } } } } } }", json!({ "id": shop.link_offer }))
+        .await;
+    let node = &members["offer"]["memberships"]["edges"][0]["node"];
+    assert_eq!(node["linkCode"], shop.link_code.as_str());
+    assert_eq!(node["active"], true);
+    assert_eq!(node["member"]["name"], "Ana Rivera");
+    assert_eq!(
+        node["member"]["memberships"].as_array().unwrap().len(),
+        2,
+        "Ana is in both offers"
+    );
+
     let (status, location) = click(&app, &shop.link_code, BROWSER).await;
     assert_eq!(status, StatusCode::FOUND);
     let click_id = location
