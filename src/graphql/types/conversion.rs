@@ -6,8 +6,7 @@ use super::membership::Membership;
 use super::payout::PayoutRule;
 use crate::db::conversions::{self, Owner};
 use crate::db::models::ConversionRow;
-use crate::domain::enums::{AttributionType, ConversionStatus, PayoutType};
-use crate::domain::payout::PayoutRule as DomainRule;
+use crate::domain::enums::{AttributionType, ConversionStatus};
 use crate::graphql::context::conn;
 use crate::graphql::error::{ApiError, ApiResult};
 use crate::graphql::ids::{Kind, encode};
@@ -117,19 +116,13 @@ impl Conversion {
 
     /// The payout rule the commission was computed with (later edits do not change it).
     async fn payout_rule(&self) -> ApiResult<Option<PayoutRule>> {
-        let Some(text) = &self.0.payout_type else {
-            return Ok(None);
-        };
-        let payout_type = PayoutType::parse(text)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("bad payout_type {text}")))?;
-        let rule = DomainRule::from_parts(payout_type, self.0.payout_percent, self.0.payout_flat)
-            .map_err(|e| {
-            ApiError::internal(anyhow::anyhow!(
-                "stored rule of conversion {}: {e}",
-                self.0.id
-            ))
-        })?;
-        Ok(Some(PayoutRule(rule)))
+        let owner = format!("conversion {}", self.0.id);
+        PayoutRule::from_columns(
+            self.0.payout_type.as_deref(),
+            self.0.payout_percent,
+            self.0.payout_flat,
+            &owner,
+        )
     }
 
     /// The membership credited; none for an unattributed order.

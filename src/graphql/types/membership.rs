@@ -8,8 +8,7 @@ use super::offer::Offer;
 use super::payout::PayoutRule;
 use crate::db::models::{ClickRow, MembershipRow};
 use crate::db::{clicks, conversions};
-use crate::domain::enums::{ConversionStatus, PayoutType};
-use crate::domain::payout::PayoutRule as DomainRule;
+use crate::domain::enums::ConversionStatus;
 use crate::graphql::context::{PublicUrl, conn, viewer};
 use crate::graphql::error::{ApiError, ApiResult};
 use crate::graphql::ids::{Kind, encode};
@@ -52,19 +51,13 @@ impl Membership {
 
     /// The member's own payout, which beats the offer's default; none when the default applies.
     async fn payout_override(&self) -> ApiResult<Option<PayoutRule>> {
-        let Some(text) = &self.0.payout_type else {
-            return Ok(None);
-        };
-        let payout_type = PayoutType::parse(text)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("bad payout_type {text}")))?;
-        let rule = DomainRule::from_parts(payout_type, self.0.payout_percent, self.0.payout_flat)
-            .map_err(|e| {
-            ApiError::internal(anyhow::anyhow!(
-                "stored override of membership {}: {e}",
-                self.0.id
-            ))
-        })?;
-        Ok(Some(PayoutRule(rule)))
+        let owner = format!("membership {}", self.0.id);
+        PayoutRule::from_columns(
+            self.0.payout_type.as_deref(),
+            self.0.payout_percent,
+            self.0.payout_flat,
+            &owner,
+        )
     }
 
     async fn joined_at(&self) -> DateTime<Utc> {

@@ -10,8 +10,7 @@ use super::project::Project;
 use crate::db::conversions::Owner;
 use crate::db::memberships;
 use crate::db::models::OfferRow;
-use crate::domain::enums::{ConversionStatus, OfferStatus, OfferType, PayoutType};
-use crate::domain::payout::PayoutRule as DomainRule;
+use crate::domain::enums::{ConversionStatus, OfferStatus, OfferType};
 use crate::graphql::context::{conn, viewer};
 use crate::graphql::error::{ApiError, ApiResult};
 use crate::graphql::ids::{Kind, encode};
@@ -84,19 +83,14 @@ impl Offer {
 
     /// The default payout; a membership's own override beats it.
     async fn payout(&self) -> ApiResult<PayoutRule> {
-        let payout_type = stored(
-            PayoutType::parse(&self.row.payout_type),
-            "payout_type",
-            &self.row.payout_type,
-        )?;
-        DomainRule::from_parts(payout_type, self.row.payout_percent, self.row.payout_flat)
-            .map(PayoutRule)
-            .map_err(|e| {
-                ApiError::internal(anyhow::anyhow!(
-                    "stored payout of offer {} is invalid: {e}",
-                    self.row.id
-                ))
-            })
+        let owner = format!("offer {}", self.row.id);
+        PayoutRule::from_columns(
+            Some(&self.row.payout_type),
+            self.row.payout_percent,
+            self.row.payout_flat,
+            &owner,
+        )?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("{owner} has no payout")))
     }
 
     /// Days after a click during which an order is credited to it.

@@ -1,4 +1,5 @@
 use async_graphql::{InputObject, Object};
+use rust_decimal::Decimal;
 
 use crate::domain::enums::PayoutType;
 use crate::domain::payout::PayoutRule as DomainRule;
@@ -23,6 +24,30 @@ impl PayoutRule {
     /// The fixed amount per conversion (or per click, for `FLAT_PER_CLICK`).
     async fn flat_amount(&self) -> Option<Money> {
         self.0.parts().1.map(Money)
+    }
+}
+
+impl PayoutRule {
+    /// The rule stored in a row's `payout_type` / `payout_percent` / `payout_flat` columns;
+    /// none when `payout_type` is NULL. Bad stored values are internal errors.
+    pub fn from_columns(
+        payout_type: Option<&str>,
+        percent: Option<Decimal>,
+        flat: Option<Decimal>,
+        owner: &str,
+    ) -> ApiResult<Option<Self>> {
+        let Some(text) = payout_type else {
+            return Ok(None);
+        };
+        let invalid = |why: String| {
+            ApiError::internal(anyhow::anyhow!(
+                "stored payout of {owner} is invalid: {why}"
+            ))
+        };
+        let payout_type = PayoutType::parse(text).ok_or_else(|| invalid(format!("type {text}")))?;
+        let rule = DomainRule::from_parts(payout_type, percent, flat)
+            .map_err(|e| invalid(e.to_string()))?;
+        Ok(Some(PayoutRule(rule)))
     }
 }
 
