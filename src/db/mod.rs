@@ -12,6 +12,7 @@ pub mod models;
 pub mod offers;
 pub mod pagination;
 pub mod projects;
+pub mod reporting;
 pub mod schema;
 pub mod stats;
 

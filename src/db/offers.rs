@@ -103,3 +103,8 @@ pub async fn by_ids(
         .load(conn)
         .await?)
 }
+
+/// All the brand's offers (reports filter and sort them in memory).
+pub async fn all(conn: &mut AsyncPgConnection, brand_id: i64) -> DbResult<Vec<OfferRow>> {
+    Ok(offers::table.filter(offers::brand_id.eq(brand_id)).select(OfferRow::as_select()).load(conn).await?)
+}

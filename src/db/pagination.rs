@@ -25,3 +25,20 @@ impl<T> Page<T> {
         }
     }
 }
+
+/// The caller gave a cursor that is not in the list (any more).
+#[derive(Debug)]
+pub struct UnknownCursor;
+
+impl<T> Page<T> {
+    /// A page of an already sorted list: the `limit` rows after the row whose id is
+    /// `request.before_id` (the cursor names the last row of the previous page).
+    pub fn after_id(rows: Vec<T>, request: PageRequest, id_of: impl Fn(&T) -> i64) -> Result<Self, UnknownCursor> {
+        let skip = match request.before_id {
+            Some(id) => rows.iter().position(|row| id_of(row) == id).ok_or(UnknownCursor)? + 1,
+            None => 0,
+        };
+        let rows: Vec<T> = rows.into_iter().skip(skip).take(request.limit as usize + 1).collect();
+        Ok(Page::from_overfetched(rows, request.limit))
+    }
+}

@@ -112,3 +112,9 @@ impl From<Arc<DbError>> for ApiError {
         }
     }
 }
+
+impl From<crate::db::pagination::UnknownCursor> for ApiError {
+    fn from(_: crate::db::pagination::UnknownCursor) -> Self {
+        ApiError::BadUserInput("after is not a cursor of this list (any more)".into())
+    }
+}

@@ -8,7 +8,9 @@ pub mod loaders;
 pub mod mutation;
 pub mod pagination;
 pub mod query;
+pub mod reporting;
 pub mod scalars;
+pub mod sorting;
 pub mod tracking_mutations;
 pub mod types;
 
@@ -49,6 +51,7 @@ pub fn sdl(schema: &AppSchema) -> String {
 pub fn authorize(request: Request, viewer: Viewer, pool: &DbPool) -> Request {
     let brand = viewer.brand_id;
     request
+        .data(reporting::kpi_loader(pool, &viewer))
         .data(viewer)
         .data(BrandLoader::<loaders::OfferProjects>::data_loader(
             pool, brand,

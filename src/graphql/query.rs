@@ -1,10 +1,15 @@
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, Object};
+use async_graphql::{Context, ID, Object, SimpleObject};
 
 use super::context::{conn, viewer};
 use super::error::{ApiError, ApiResult};
 use super::ids::{Kind, decode};
 use super::pagination::{IdCursor, page_request, to_connection};
+use super::reporting::{DateRangeInput, KpiPoint, Kpis, OfferFilter, SeriesInterval, offer_report, series};
+use super::sorting::OfferSort;
+use crate::db::pagination::Page;
+use crate::db::reporting::Scope;
+use crate::domain::kpis::Kpis as Figures;
 use super::types::brand::Viewer;
 use super::types::conversion::Conversion;
 use super::types::member::Member;
@@ -16,22 +21,10 @@ use crate::db::{conversions, members, memberships, offers, projects};
 pub struct QueryRoot;
 
 /// Extra fields of the offers connection.
+#[derive(SimpleObject)]
 pub struct OfferListInfo {
-    brand_id: i64,
-    search: Option<String>,
-}
-
-#[Object]
-impl OfferListInfo {
     /// How many offers match, across all pages.
-    async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
-        Ok(offers::count(
-            &mut *conn(ctx).await?,
-            self.brand_id,
-            self.search.as_deref(),
-        )
-        .await?)
-    }
+    total_count: i64,
 }
 
 /// Extra fields of the members connection.
@@ -68,39 +61,57 @@ impl QueryRoot {
         Ok(Viewer(*viewer(ctx)?))
     }
 
-    /// The brand's offers, newest first.
+    /// The brand's offers with their KPIs: filtered (default: active), searched by name,
+    /// sorted by any column (default: newest first).
+    #[allow(clippy::too_many_arguments)]
     async fn offers(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
-        #[graphql(desc = "Only offers whose name contains this text, in any case.")] search: Option<
-            String,
-        >,
+        #[graphql(desc = "Only offers whose name contains this text, in any case.")] search: Option<String>,
+        filter: Option<OfferFilter>,
+        #[graphql(desc = "The range every node's `kpis` use unless given their own (default: last 6 months).")] date_range: Option<DateRangeInput>,
+        sort: Option<OfferSort>,
     ) -> ApiResult<Connection<IdCursor, Offer, OfferListInfo>> {
         let viewer = viewer(ctx)?;
-        let had_cursor = after.is_some();
-        let request = page_request(first, after)?;
-        let search = search_text(search);
-        let page = offers::page(
-            &mut *conn(ctx).await?,
-            viewer.brand_id,
-            search.as_deref(),
-            request,
-        )
-        .await?;
+        let range = DateRangeInput::resolve(date_range.as_ref(), viewer)?;
+        let request = page_request(first, after.clone())?;
+        let filter = filter.unwrap_or_default();
+        let report = offer_report(ctx, &filter, search_text(search).as_deref(), range).await?;
+        let mut rows = report.offers;
+        sort.unwrap_or_default().apply(&mut rows);
+        let total_count = rows.len() as i64;
+        let page = Page::after_id(rows, request, |(offer, _)| offer.id)?;
         let today = viewer.today();
-        let info = OfferListInfo {
-            brand_id: viewer.brand_id,
-            search,
-        };
-        Ok(to_connection(
-            page,
-            had_cursor,
-            info,
-            |row| row.id,
-            |row| Offer::new(row, today),
-        ))
+        let had_cursor = after.is_some();
+        Ok(to_connection(page, had_cursor, OfferListInfo { total_count }, |(offer, _)| offer.id, |(offer, kpis)| {
+            Offer::with_kpis(offer, today, range, kpis)
+        }))
+    }
+
+    /// The ten KPIs over the offers a filter selects (default: active offers, last 6 months).
+    async fn kpis(&self, ctx: &Context<'_>, filter: Option<OfferFilter>, date_range: Option<DateRangeInput>) -> ApiResult<Kpis> {
+        let viewer = viewer(ctx)?;
+        let range = DateRangeInput::resolve(date_range.as_ref(), viewer)?;
+        let report = offer_report(ctx, &filter.unwrap_or_default(), None, range).await?;
+        let (start, end) = range.utc_bounds(viewer.time_zone);
+        Ok(Kpis { range, figures: Figures::of(&report.figures, start, end) })
+    }
+
+    /// The KPIs per day, week or month, for charts, over the offers a filter selects.
+    async fn kpi_series(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<OfferFilter>,
+        date_range: Option<DateRangeInput>,
+        #[graphql(default_with = "SeriesInterval::Day")] interval: SeriesInterval,
+    ) -> ApiResult<Vec<KpiPoint>> {
+        let viewer = viewer(ctx)?;
+        let range = DateRangeInput::resolve(date_range.as_ref(), viewer)?;
+        let report = offer_report(ctx, &filter.unwrap_or_default(), None, range).await?;
+        let scope = Scope { offer_ids: report.offers.iter().map(|(o, _)| o.id).collect(), membership_ids: vec![] };
+        series(ctx, scope, range, interval).await
     }
 
     /// One offer by id.

@@ -7,6 +7,8 @@ use super::member::Member;
 use super::offer::Offer;
 use super::payout::PayoutRule;
 use crate::db::models::{ClickRow, MembershipRow};
+use crate::db::reporting::Scope;
+use crate::graphql::reporting::{DateRangeInput, KpiKey, KpiPoint, Kpis, SeriesInterval, load_kpis, series};
 use crate::db::{clicks, conversions};
 use crate::domain::enums::ConversionStatus;
 use crate::graphql::context::{PublicUrl, conn, viewer};
@@ -82,6 +84,23 @@ impl Membership {
             .await?
             .map(|row| Offer::new(row, today))
             .ok_or(ApiError::NotFound("offer"))
+    }
+
+    /// The membership's KPIs for `dateRange` (default: the last 6 months).
+    async fn kpis(&self, ctx: &Context<'_>, date_range: Option<DateRangeInput>) -> ApiResult<Kpis> {
+        let range = DateRangeInput::resolve(date_range.as_ref(), viewer(ctx)?)?;
+        Ok(Kpis { range, figures: load_kpis(ctx, KpiKey::Membership(self.0.id, range)).await? })
+    }
+
+    /// The membership's KPIs per day, week or month, for charts.
+    async fn kpi_series(
+        &self,
+        ctx: &Context<'_>,
+        date_range: Option<DateRangeInput>,
+        #[graphql(default_with = "SeriesInterval::Day")] interval: SeriesInterval,
+    ) -> ApiResult<Vec<KpiPoint>> {
+        let range = DateRangeInput::resolve(date_range.as_ref(), viewer(ctx)?)?;
+        series(ctx, Scope { offer_ids: vec![], membership_ids: vec![self.0.id] }, range, interval).await
     }
 
     /// Commission owed to this membership, from its ledger.

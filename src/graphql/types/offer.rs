@@ -10,6 +10,10 @@ use super::project::Project;
 use crate::db::conversions::Owner;
 use crate::db::memberships;
 use crate::db::models::OfferRow;
+use crate::db::reporting::Scope;
+use crate::domain::date_range::DateRange;
+use crate::domain::kpis::Kpis as Figures;
+use crate::graphql::reporting::{DateRangeInput, KpiKey, KpiPoint, Kpis, SeriesInterval, load_kpis, series};
 use crate::domain::enums::{ConversionStatus, OfferStatus, OfferType};
 use crate::graphql::context::{conn, viewer};
 use crate::graphql::error::{ApiError, ApiResult};
@@ -23,11 +27,18 @@ pub struct Offer {
     row: OfferRow,
     /// Today in the brand's time zone, to tell whether the offer has expired.
     today: NaiveDate,
+    /// The range `kpis` and the memberships' `kpis` use by default, and the KPIs
+    /// already computed for it by the list this offer came from.
+    report: Option<(DateRange, Figures)>,
 }
 
 impl Offer {
     pub fn new(row: OfferRow, today: NaiveDate) -> Self {
-        Offer { row, today }
+        Offer { row, today, report: None }
+    }
+
+    pub fn with_kpis(row: OfferRow, today: NaiveDate, range: DateRange, kpis: Figures) -> Self {
+        Offer { row, today, report: Some((range, kpis)) }
     }
 }
 
@@ -48,6 +59,27 @@ impl Offer {
 
     async fn name(&self) -> &str {
         &self.row.name
+    }
+
+    /// The offer's KPIs for `dateRange` (default: the list's range, else the last 6 months).
+    async fn kpis(&self, ctx: &Context<'_>, date_range: Option<DateRangeInput>) -> ApiResult<Kpis> {
+        let range = match (&date_range, &self.report) {
+            (None, Some((range, kpis))) => return Ok(Kpis { range: *range, figures: kpis.clone() }),
+            (None, None) => DateRangeInput::resolve(None, viewer(ctx)?)?,
+            (Some(input), _) => DateRangeInput::resolve(Some(input), viewer(ctx)?)?,
+        };
+        Ok(Kpis { range, figures: load_kpis(ctx, KpiKey::Offer(self.row.id, range)).await? })
+    }
+
+    /// The offer's KPIs per day, week or month, for charts.
+    async fn kpi_series(
+        &self,
+        ctx: &Context<'_>,
+        date_range: Option<DateRangeInput>,
+        #[graphql(default_with = "SeriesInterval::Day")] interval: SeriesInterval,
+    ) -> ApiResult<Vec<KpiPoint>> {
+        let range = DateRangeInput::resolve(date_range.as_ref(), viewer(ctx)?)?;
+        series(ctx, Scope { offer_ids: vec![self.row.id], membership_ids: vec![] }, range, interval).await
     }
 
     /// Sales link or promo code.

@@ -1,0 +1,129 @@
+//! SPEC.md *KPIs*: the ten figures, computed from per-membership figures.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use super::money::round_to_cents;
+
+/// One membership's figures for a date range (from the daily rollups) and now
+/// (from the ledger).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MembershipFigures {
+    pub membership_id: i64,
+    pub offer_id: i64,
+    pub joined_at: DateTime<Utc>,
+    pub removed_at: Option<DateTime<Utc>>,
+    pub clicks: i64,
+    pub conversions: i64,
+    pub sales: Decimal,
+    pub commission: Decimal,
+    /// Unpaid and past the hold period, net of clawbacks, as of now.
+    pub due: Decimal,
+    /// Paid out so far.
+    pub paid: Decimal,
+}
+
+impl MembershipFigures {
+    /// Joined before the range ended and not removed before it started.
+    pub fn existed_during(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+        self.joined_at < end && self.removed_at.is_none_or(|removed| removed >= start)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Kpis {
+    pub members: i64,
+    pub members_with_conversions: i64,
+    pub conversions: i64,
+    pub clicks: i64,
+    pub total_sales: Decimal,
+    pub commissions_earned: Decimal,
+    pub payments_due: Decimal,
+    pub members_with_payments_due: i64,
+    /// Paid out so far (the "payouts" column and filter).
+    pub paid: Decimal,
+}
+
+fn per(amount: Decimal, count: i64) -> Option<Decimal> {
+    (count > 0).then(|| round_to_cents(amount / Decimal::from(count)))
+}
+
+impl Kpis {
+    /// Adds up memberships; `start..end` is the range as instants.
+    pub fn of<'a>(figures: impl IntoIterator<Item = &'a MembershipFigures>, start: DateTime<Utc>, end: DateTime<Utc>) -> Kpis {
+        let mut kpis = Kpis::default();
+        for f in figures {
+            if f.existed_during(start, end) {
+                kpis.members += 1;
+            }
+            if f.conversions > 0 {
+                kpis.members_with_conversions += 1;
+            }
+            kpis.conversions += f.conversions;
+            kpis.clicks += f.clicks;
+            kpis.total_sales += f.sales;
+            kpis.commissions_earned += f.commission;
+            kpis.paid += f.paid;
+            if f.due > Decimal::ZERO {
+                kpis.payments_due += f.due;
+                kpis.members_with_payments_due += 1;
+            }
+        }
+        kpis
+    }
+
+    /// Total Sales ÷ Members with Conversions; none when no member converted.
+    pub fn sales_per_member(&self) -> Option<Decimal> {
+        per(self.total_sales, self.members_with_conversions)
+    }
+
+    /// Commissions Earned ÷ Members with Conversions; none when no member converted.
+    pub fn average_commission_per_member(&self) -> Option<Decimal> {
+        per(self.commissions_earned, self.members_with_conversions)
+    }
+
+    /// Total Sales ÷ Conversions; none without conversions.
+    pub fn average_sale(&self) -> Option<Decimal> {
+        per(self.total_sales, self.conversions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_ten_kpis() {
+        let start = Utc::now() - Duration::days(30);
+        let end = Utc::now();
+        let base = MembershipFigures { joined_at: start - Duration::days(100), ..Default::default() };
+        let figures = [
+            MembershipFigures { membership_id: 1, clicks: 10, conversions: 2, sales: d("100.00"), commission: d("10.00"), due: d("5.00"), ..base.clone() },
+            MembershipFigures { membership_id: 2, clicks: 5, conversions: 1, sales: d("50.01"), commission: d("5.00"), due: d("-2.00"), ..base.clone() },
+            // Removed before the range: not a member, but its money still counts.
+            MembershipFigures { membership_id: 3, removed_at: Some(start - Duration::days(1)), due: d("1.50"), ..base.clone() },
+            // Joined after the range.
+            MembershipFigures { membership_id: 4, joined_at: end + Duration::seconds(1), ..base.clone() },
+            MembershipFigures { membership_id: 5, ..base.clone() },
+        ];
+        let kpis = Kpis::of(&figures, start, end);
+        assert_eq!(kpis.members, 3);
+        assert_eq!(kpis.members_with_conversions, 2);
+        assert_eq!(kpis.conversions, 3);
+        assert_eq!(kpis.clicks, 15);
+        assert_eq!(kpis.total_sales, d("150.01"));
+        assert_eq!(kpis.sales_per_member(), Some(d("75.00")), "75.005 rounds half-even");
+        assert_eq!(kpis.commissions_earned, d("15.00"));
+        assert_eq!(kpis.average_commission_per_member(), Some(d("7.50")));
+        assert_eq!(kpis.payments_due, d("6.50"), "a member owing money back pays nothing and takes nothing off others");
+        assert_eq!(kpis.members_with_payments_due, 2);
+        assert_eq!(kpis.average_sale(), Some(d("50.00")));
+        let empty = Kpis::of(&[], start, end);
+        assert_eq!((empty.sales_per_member(), empty.average_commission_per_member()), (None, None));
+    }
+}

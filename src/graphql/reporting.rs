@@ -1,0 +1,395 @@
+//! Reports: date ranges, offer filters, the `Kpis` type and its loader, series.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
+use chrono::{Datelike, Days, Months, NaiveDate, Utc};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+
+use super::context::{Viewer, conn, viewer};
+use super::error::{ApiError, ApiResult};
+use super::ids::{Kind, decode_all};
+use super::scalars::{Date, Money};
+use crate::db::models::OfferRow;
+use crate::db::reporting::{self, Scope};
+use crate::db::{DbError, DbPool, offers};
+use crate::domain::date_range::{DateRange, DateRangePreset};
+use crate::domain::enums::{OfferStatus, OfferType};
+use crate::domain::kpis::{Kpis as Figures, MembershipFigures};
+
+/// A date range: a preset, or custom `start` and `end` dates (inclusive, in the
+/// brand's time zone). Neither means the last 6 months.
+#[derive(InputObject, Clone, Default)]
+pub struct DateRangeInput {
+    pub preset: Option<DateRangePreset>,
+    pub start: Option<Date>,
+    pub end: Option<Date>,
+}
+
+impl DateRangeInput {
+    pub fn resolve(input: Option<&DateRangeInput>, viewer: &Viewer) -> ApiResult<DateRange> {
+        let input = input.cloned().unwrap_or_default();
+        DateRange::resolve(input.preset, input.start.map(|d| d.0), input.end.map(|d| d.0), viewer.today())
+            .map_err(|e| ApiError::bad_input(format!("dateRange: {e}")))
+    }
+}
+
+/// Bounds on a count; either end may be left open.
+#[derive(InputObject, Clone, Copy, Default)]
+pub struct CountRange {
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+}
+
+/// Bounds on an amount; either end may be left open.
+#[derive(InputObject, Clone, Copy, Default)]
+pub struct MoneyRange {
+    pub min: Option<Money>,
+    pub max: Option<Money>,
+}
+
+fn count_within(range: Option<CountRange>, value: i64) -> bool {
+    range.is_none_or(|r| r.min.is_none_or(|min| value >= min) && r.max.is_none_or(|max| value <= max))
+}
+
+fn money_within(range: Option<MoneyRange>, value: Option<Decimal>) -> bool {
+    range.is_none_or(|r| {
+        let value = value.unwrap_or_default();
+        r.min.is_none_or(|min| value >= min.0) && r.max.is_none_or(|max| value <= max.0)
+    })
+}
+
+/// Which offers (home page) or memberships (offer page) a report covers. The KPI
+/// ranges are checked against each row's KPIs for the report's date range.
+#[derive(InputObject, Clone)]
+pub struct OfferFilter {
+    /// Offer statuses to include (default: `ACTIVE`).
+    #[graphql(default_with = "vec![OfferStatus::Active]")]
+    pub statuses: Vec<OfferStatus>,
+    /// Offer types to include (default: both).
+    pub types: Option<Vec<OfferType>>,
+    /// Only offers connected to one of these projects.
+    pub project_ids: Option<Vec<async_graphql::ID>>,
+    pub clicks: Option<CountRange>,
+    pub conversions: Option<CountRange>,
+    pub sales: Option<MoneyRange>,
+    pub commissions_earned: Option<MoneyRange>,
+    /// Amount paid out so far.
+    pub payouts: Option<MoneyRange>,
+    pub average_sale: Option<MoneyRange>,
+}
+
+impl Default for OfferFilter {
+    fn default() -> Self {
+        OfferFilter {
+            statuses: vec![OfferStatus::Active],
+            types: None,
+            project_ids: None,
+            clicks: None,
+            conversions: None,
+            sales: None,
+            commissions_earned: None,
+            payouts: None,
+            average_sale: None,
+        }
+    }
+}
+
+impl OfferFilter {
+    /// Whether a row's KPIs fall within every KPI range given.
+    pub fn kpis_match(&self, kpis: &Figures) -> bool {
+        count_within(self.clicks, kpis.clicks)
+            && count_within(self.conversions, kpis.conversions)
+            && money_within(self.sales, Some(kpis.total_sales))
+            && money_within(self.commissions_earned, Some(kpis.commissions_earned))
+            && money_within(self.payouts, Some(kpis.paid))
+            && money_within(self.average_sale, kpis.average_sale())
+    }
+}
+
+/// The ten dashboard KPIs (SPEC.md) for a date range.
+pub struct Kpis {
+    pub range: DateRange,
+    pub figures: Figures,
+}
+
+/// The dates a figure covers.
+#[derive(SimpleObject)]
+pub struct DateRangeView {
+    /// First day, inclusive.
+    pub start: Date,
+    /// Last day, inclusive.
+    pub end: Date,
+}
+
+#[Object]
+impl Kpis {
+    /// The dates these figures cover, in the brand's time zone.
+    async fn date_range(&self) -> DateRangeView {
+        DateRangeView { start: Date(self.range.start), end: Date(self.range.end) }
+    }
+
+    /// Memberships that existed during the range; a member in two offers counts twice.
+    async fn members(&self) -> i64 {
+        self.figures.members
+    }
+
+    /// Memberships with at least one accepted conversion in the range.
+    async fn members_with_conversions(&self) -> i64 {
+        self.figures.members_with_conversions
+    }
+
+    /// Accepted conversions in the range.
+    async fn conversions(&self) -> i64 {
+        self.figures.conversions
+    }
+
+    /// Counted (non-bot) clicks in the range.
+    async fn clicks(&self) -> i64 {
+        self.figures.clicks
+    }
+
+    /// Sum of accepted conversions' sale amounts in the range.
+    async fn total_sales(&self) -> Money {
+        Money(self.figures.total_sales)
+    }
+
+    /// Total Sales ÷ Members with Conversions; null when none converted.
+    async fn sales_per_member(&self) -> Option<Money> {
+        self.figures.sales_per_member().map(Money)
+    }
+
+    /// Commission earned in the range: conversions, paid clicks and cash rewards.
+    async fn commissions_earned(&self) -> Money {
+        Money(self.figures.commissions_earned)
+    }
+
+    /// Commissions Earned ÷ Members with Conversions; null when none converted.
+    async fn average_commission_per_member(&self) -> Option<Money> {
+        self.figures.average_commission_per_member().map(Money)
+    }
+
+    /// Earned, past its hold period and not yet paid, net of clawbacks; as of now, not range-bound.
+    async fn payments_due(&self) -> Money {
+        Money(self.figures.payments_due)
+    }
+
+    /// Memberships whose Payments Due is above zero.
+    async fn members_with_payments_due(&self) -> i64 {
+        self.figures.members_with_payments_due
+    }
+
+    /// Paid out so far (not range-bound).
+    async fn payouts(&self) -> Money {
+        Money(self.figures.paid)
+    }
+
+    /// Total Sales ÷ Conversions; null without conversions.
+    async fn average_sale(&self) -> Option<Money> {
+        self.figures.average_sale().map(Money)
+    }
+}
+
+/// What a loaded KPI block belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KpiKey {
+    Offer(i64, DateRange),
+    Membership(i64, DateRange),
+}
+
+/// KPIs of many offers or memberships, one query per distinct date range.
+pub struct KpiLoader {
+    pub pool: DbPool,
+    pub brand_id: i64,
+    pub zone: Tz,
+}
+
+impl Loader<KpiKey> for KpiLoader {
+    type Value = Figures;
+    type Error = Arc<DbError>;
+
+    async fn load(&self, keys: &[KpiKey]) -> Result<HashMap<KpiKey, Figures>, Self::Error> {
+        let mut by_range: HashMap<DateRange, Scope> = HashMap::new();
+        for key in keys {
+            match *key {
+                KpiKey::Offer(id, range) => by_range.entry(range).or_default().offer_ids.push(id),
+                KpiKey::Membership(id, range) => by_range.entry(range).or_default().membership_ids.push(id),
+            }
+        }
+        let mut conn = self.pool.get().await.map_err(|e| Arc::new(DbError::from(e)))?;
+        let mut loaded = HashMap::new();
+        for (range, scope) in by_range {
+            let figures = reporting::membership_figures(&mut conn, self.brand_id, &scope, range, Utc::now()).await.map_err(Arc::new)?;
+            let (start, end) = range.utc_bounds(self.zone);
+            for &offer_id in &scope.offer_ids {
+                let kpis = Figures::of(figures.iter().filter(|f| f.offer_id == offer_id), start, end);
+                loaded.insert(KpiKey::Offer(offer_id, range), kpis);
+            }
+            for &membership_id in &scope.membership_ids {
+                let kpis = Figures::of(figures.iter().filter(|f| f.membership_id == membership_id), start, end);
+                loaded.insert(KpiKey::Membership(membership_id, range), kpis);
+            }
+        }
+        Ok(loaded)
+    }
+}
+
+pub fn kpi_loader(pool: &DbPool, viewer: &Viewer) -> DataLoader<KpiLoader> {
+    DataLoader::new(KpiLoader { pool: pool.clone(), brand_id: viewer.brand_id, zone: viewer.time_zone }, tokio::spawn)
+}
+
+pub async fn load_kpis(ctx: &Context<'_>, key: KpiKey) -> ApiResult<Figures> {
+    Ok(ctx.data_unchecked::<DataLoader<KpiLoader>>().load_one(key).await?.unwrap_or_default())
+}
+
+/// Offers that pass a filter's status, type, project and search conditions (not its KPI ranges).
+pub async fn offers_in_filter(ctx: &Context<'_>, filter: &OfferFilter, search: Option<&str>) -> ApiResult<Vec<OfferRow>> {
+    let viewer = viewer(ctx)?;
+    let today = viewer.today();
+    let project_ids = filter.project_ids.as_deref().map(|ids| decode_all(Kind::Project, ids)).transpose()?;
+    let mut conn = conn(ctx).await?;
+    let rows = offers::all(&mut conn, viewer.brand_id).await?;
+    let projects_of = match &project_ids {
+        Some(_) => reporting::offer_project_ids(&mut conn, viewer.brand_id).await?,
+        None => HashMap::new(),
+    };
+    let needle = search.map(str::to_lowercase);
+    Ok(rows
+        .into_iter()
+        .filter(|o| {
+            let status = OfferStatus::effective(OfferStatus::parse(&o.status).unwrap_or(OfferStatus::Archived), o.ends_on.is_some_and(|end| end < today));
+            filter.statuses.contains(&status)
+        })
+        .filter(|o| filter.types.as_ref().is_none_or(|types| OfferType::parse(&o.offer_type).is_some_and(|t| types.contains(&t))))
+        .filter(|o| {
+            project_ids.as_ref().is_none_or(|wanted| projects_of.get(&o.id).is_some_and(|has| has.iter().any(|p| wanted.contains(p))))
+        })
+        .filter(|o| needle.as_ref().is_none_or(|n| o.name.to_lowercase().contains(n)))
+        .collect())
+}
+
+/// Offers that pass the whole filter, KPI ranges included, each with its KPIs for
+/// `range`; and the membership figures of those offers.
+pub struct OfferReport {
+    pub offers: Vec<(OfferRow, Figures)>,
+    pub figures: Vec<MembershipFigures>,
+}
+
+pub async fn offer_report(ctx: &Context<'_>, filter: &OfferFilter, search: Option<&str>, range: DateRange) -> ApiResult<OfferReport> {
+    let viewer = viewer(ctx)?;
+    let candidates = offers_in_filter(ctx, filter, search).await?;
+    let scope = Scope { offer_ids: candidates.iter().map(|o| o.id).collect(), membership_ids: vec![] };
+    let figures = reporting::membership_figures(&mut *conn(ctx).await?, viewer.brand_id, &scope, range, Utc::now()).await?;
+    let (start, end) = range.utc_bounds(viewer.time_zone);
+    let mut by_offer: HashMap<i64, Vec<&MembershipFigures>> = HashMap::new();
+    for f in &figures {
+        by_offer.entry(f.offer_id).or_default().push(f);
+    }
+    let offers: Vec<(OfferRow, Figures)> = candidates
+        .into_iter()
+        .map(|o| {
+            let kpis = Figures::of(by_offer.remove(&o.id).unwrap_or_default(), start, end);
+            (o, kpis)
+        })
+        .filter(|(_, kpis)| filter.kpis_match(kpis))
+        .collect();
+    let kept: std::collections::HashSet<i64> = offers.iter().map(|(o, _)| o.id).collect();
+    let figures = figures.into_iter().filter(|f| kept.contains(&f.offer_id)).collect();
+    Ok(OfferReport { offers, figures })
+}
+
+/// How wide each point of a KPI series is.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SeriesInterval {
+    Day,
+    /// Weeks start on Monday.
+    Week,
+    Month,
+}
+
+/// The most points one series may have.
+const MAX_POINTS: usize = 1_000;
+
+/// One point of a chart: the KPIs of one day, week or month (clipped to the range).
+#[derive(SimpleObject)]
+pub struct KpiPoint {
+    pub start: Date,
+    pub end: Date,
+    pub kpis: Kpis,
+}
+
+fn bucket_start(day: NaiveDate, interval: SeriesInterval) -> NaiveDate {
+    match interval {
+        SeriesInterval::Day => day,
+        SeriesInterval::Week => day - Days::new(u64::from(day.weekday().num_days_from_monday())),
+        SeriesInterval::Month => day.with_day(1).expect("day 1 exists"),
+    }
+}
+
+fn next_bucket(start: NaiveDate, interval: SeriesInterval) -> NaiveDate {
+    match interval {
+        SeriesInterval::Day => start + Days::new(1),
+        SeriesInterval::Week => start + Days::new(7),
+        SeriesInterval::Month => start + Months::new(1),
+    }
+}
+
+/// A KPI series over the memberships in `scope`.
+pub async fn series(ctx: &Context<'_>, scope: Scope, range: DateRange, interval: SeriesInterval) -> ApiResult<Vec<KpiPoint>> {
+    let viewer = viewer(ctx)?;
+    let mut conn = conn(ctx).await?;
+    // ALL_TIME starts long before anything happened: begin at the first recorded day.
+    let figures = reporting::membership_figures(&mut conn, viewer.brand_id, &scope, range, Utc::now()).await?;
+    let ids: Vec<i64> = figures.iter().map(|f| f.membership_id).collect();
+    let unit = match interval {
+        SeriesInterval::Day => "day",
+        SeriesInterval::Week => "week",
+        SeriesInterval::Month => "month",
+    };
+    let rows = reporting::buckets(&mut conn, viewer.brand_id, &ids, range, unit).await?;
+    let first_day = figures
+        .iter()
+        .map(|f| f.joined_at.with_timezone(&viewer.time_zone).date_naive())
+        .chain(rows.iter().map(|r| r.bucket))
+        .min()
+        .unwrap_or(range.end)
+        .max(range.start);
+    let mut by_bucket: HashMap<NaiveDate, HashMap<i64, &reporting::BucketRow>> = HashMap::new();
+    for row in &rows {
+        by_bucket.entry(row.bucket).or_default().insert(row.membership_id, row);
+    }
+    let mut points = Vec::new();
+    let mut start = bucket_start(first_day, interval);
+    while start <= range.end {
+        if points.len() == MAX_POINTS {
+            return Err(ApiError::bad_input(format!("a series has at most {MAX_POINTS} points: choose a longer interval or a shorter range")));
+        }
+        let next = next_bucket(start, interval);
+        let clipped = DateRange { start: start.max(range.start), end: (next - Days::new(1)).min(range.end) };
+        let (from, to) = clipped.utc_bounds(viewer.time_zone);
+        let in_bucket = by_bucket.remove(&start).unwrap_or_default();
+        let bucket_figures: Vec<MembershipFigures> = figures
+            .iter()
+            .map(|f| {
+                let row = in_bucket.get(&f.membership_id);
+                MembershipFigures {
+                    clicks: row.map_or(0, |r| r.clicks),
+                    conversions: row.map_or(0, |r| r.conversions),
+                    sales: row.map_or(Decimal::ZERO, |r| r.sales),
+                    commission: row.map_or(Decimal::ZERO, |r| r.commission),
+                    ..f.clone()
+                }
+            })
+            .collect();
+        points.push(KpiPoint {
+            start: Date(clipped.start),
+            end: Date(clipped.end),
+            kpis: Kpis { range: clipped, figures: Figures::of(&bucket_figures, from, to) },
+        });
+        start = next;
+    }
+    Ok(points)
+}
