@@ -48,9 +48,7 @@ async fn run(pool: DbPool, metrics: Arc<Metrics>, mut jobs: mpsc::Receiver<Job>)
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let clicks: Vec<NewClick> = batch.iter().map(|(click, _)| click.clone()).collect();
         let stored = match pool.get().await {
-            Ok(mut conn) => clicks::store_batch(&mut conn, clicks)
-                .await
-                .map_err(|e| e.to_string()),
+            Ok(mut conn) => clicks::store_batch(&mut conn, clicks).await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         let committed = match stored {

@@ -17,9 +17,7 @@ use crate::db::clicks::{self, NewClick};
 use crate::db::conversions::{self, Change, ChangeRequest, OrderInput, Recorded};
 use crate::db::models::{NewMember, NewOffer};
 use crate::db::schema::{memberships, offers as offers_table};
-use crate::db::{
-    DbError, DbPool, api_keys, brands, members, memberships as membership_rows, offers, projects,
-};
+use crate::db::{DbError, DbPool, api_keys, brands, members, memberships as membership_rows, offers, projects};
 use crate::domain::enums::{OfferType, Role};
 use crate::domain::payout::PayoutRule;
 use crate::domain::tracking::is_bot;
@@ -28,10 +26,9 @@ const DEMO_SLUG: &str = "demo";
 const TIME_ZONE: Tz = chrono_tz::America::New_York;
 
 const FIRST_NAMES: &[&str] = &[
-    "Ava", "Ben", "Chloe", "Diego", "Emma", "Farah", "Gabe", "Hana", "Isla", "Jonah", "Kai",
-    "Lena", "Mateo", "Nora", "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tara", "Uma", "Victor",
-    "Wren", "Ximena", "Yusuf", "Zoe", "Aria", "Bruno", "Cleo", "Dev", "Elif", "Finn", "Gia",
-    "Hugo", "Ines", "Jade", "Kofi", "Luca", "Maya", "Nico",
+    "Ava", "Ben", "Chloe", "Diego", "Emma", "Farah", "Gabe", "Hana", "Isla", "Jonah", "Kai", "Lena", "Mateo", "Nora",
+    "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tara", "Uma", "Victor", "Wren", "Ximena", "Yusuf", "Zoe", "Aria",
+    "Bruno", "Cleo", "Dev", "Elif", "Finn", "Gia", "Hugo", "Ines", "Jade", "Kofi", "Luca", "Maya", "Nico",
 ];
 const LAST_NAMES: &[&str] = &[
     "Rivera", "Chen", "Okafor", "Novak", "Haddad", "Silva", "Berg", "Tanaka", "Moreau", "Patel",
@@ -97,11 +94,7 @@ async fn seed(conn: &mut AsyncPgConnection) -> Result<i64, DbError> {
     let mut member_ids = Vec::new();
     for (i, first) in FIRST_NAMES.iter().enumerate() {
         let last = LAST_NAMES[i % LAST_NAMES.len()];
-        let email = format!(
-            "{}.{}@example.com",
-            first.to_lowercase(),
-            last.to_lowercase()
-        );
+        let email = format!("{}.{}@example.com", first.to_lowercase(), last.to_lowercase());
         let member = NewMember {
             brand_id: brand.id,
             name: format!("{first} {last}"),
@@ -116,9 +109,7 @@ async fn seed(conn: &mut AsyncPgConnection) -> Result<i64, DbError> {
         DemoOffer {
             name: "Trail Running Shoes",
             offer_type: OfferType::SalesLink,
-            rule: PayoutRule::PercentOfSale {
-                percent: percent(10),
-            },
+            rule: PayoutRule::PercentOfSale { percent: percent(10) },
             final_status: "ACTIVE",
             ended_days_ago: None,
             projects: &[0, 2],
@@ -148,9 +139,7 @@ async fn seed(conn: &mut AsyncPgConnection) -> Result<i64, DbError> {
         DemoOffer {
             name: "Summer Sale Codes",
             offer_type: OfferType::PromoCode,
-            rule: PayoutRule::PercentOfSale {
-                percent: percent(15),
-            },
+            rule: PayoutRule::PercentOfSale { percent: percent(15) },
             final_status: "ACTIVE",
             ended_days_ago: None,
             projects: &[0],
@@ -168,9 +157,7 @@ async fn seed(conn: &mut AsyncPgConnection) -> Result<i64, DbError> {
         DemoOffer {
             name: "Spring 2025 Clearance",
             offer_type: OfferType::PromoCode,
-            rule: PayoutRule::PercentOfSale {
-                percent: percent(12),
-            },
+            rule: PayoutRule::PercentOfSale { percent: percent(12) },
             final_status: "ARCHIVED",
             ended_days_ago: Some(200),
             projects: &[0],
@@ -189,15 +176,8 @@ async fn seed(conn: &mut AsyncPgConnection) -> Result<i64, DbError> {
                 brand_id: brand.id,
                 name: demo.name.to_string(),
                 offer_type: demo.offer_type.as_str().to_string(),
-                destination_url: is_link
-                    .then(|| format!("https://shop.example.com/{}?ref=creators", offer_index + 1)),
-                code_prefix: (!is_link).then(|| {
-                    demo.name
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("DEMO")
-                        .to_uppercase()
-                }),
+                destination_url: is_link.then(|| format!("https://shop.example.com/{}?ref=creators", offer_index + 1)),
+                code_prefix: (!is_link).then(|| demo.name.split_whitespace().next().unwrap_or("DEMO").to_uppercase()),
                 payout_type: demo.rule.payout_type().as_str().to_string(),
                 payout_percent,
                 payout_flat,
@@ -214,16 +194,11 @@ async fn seed(conn: &mut AsyncPgConnection) -> Result<i64, DbError> {
             .map(|slot| member_ids[(start + slot) % member_ids.len()])
             .collect();
         let rows = membership_rows::add(conn, &offer, &chosen).await?;
-        let codes = membership_rows::current_promo_codes(
-            conn,
-            brand.id,
-            &rows.iter().map(|m| m.id).collect::<Vec<_>>(),
-        )
-        .await?;
+        let codes =
+            membership_rows::current_promo_codes(conn, brand.id, &rows.iter().map(|m| m.id).collect::<Vec<_>>())
+                .await?;
         // Activity ends where the offer did.
-        let active_until = demo
-            .ended_days_ago
-            .map_or(now, |days| now - Duration::days(days));
+        let active_until = demo.ended_days_ago.map_or(now, |days| now - Duration::days(days));
 
         for (slot, membership) in rows.iter().enumerate() {
             let joined_at = year_ago + Duration::days(rng.random_range(0..200));
@@ -232,9 +207,7 @@ async fn seed(conn: &mut AsyncPgConnection) -> Result<i64, DbError> {
                 .execute(conn)
                 .await?;
             let active_seconds = (active_until - joined_at).num_seconds().max(86_400);
-            let random_time = |rng: &mut StdRng| {
-                joined_at + Duration::seconds(rng.random_range(0..active_seconds))
-            };
+            let random_time = |rng: &mut StdRng| joined_at + Duration::seconds(rng.random_range(0..active_seconds));
             // Heavy tail: a few creators drive most of the traffic.
             let popularity = 1.0 / (1.0 + slot as f64).powf(1.1);
 
@@ -275,10 +248,8 @@ async fn seed(conn: &mut AsyncPgConnection) -> Result<i64, DbError> {
             };
             for n in 0..orders {
                 let (occurred_at, click_id, promo_codes) = if is_link {
-                    let (click_id, clicked_at) =
-                        human_clicks[rng.random_range(0..human_clicks.len())];
-                    let at = (clicked_at + Duration::minutes(rng.random_range(1..72 * 60)))
-                        .min(active_until);
+                    let (click_id, clicked_at) = human_clicks[rng.random_range(0..human_clicks.len())];
+                    let at = (clicked_at + Duration::minutes(rng.random_range(1..72 * 60))).min(active_until);
                     (at, Some(click_id), vec![])
                 } else {
                     (
@@ -296,16 +267,12 @@ async fn seed(conn: &mut AsyncPgConnection) -> Result<i64, DbError> {
                     promo_codes,
                     click_id,
                 };
-                let Recorded::New(row) =
-                    conversions::record(conn, brand.id, TIME_ZONE, order).await?
-                else {
+                let Recorded::New(row) = conversions::record(conn, brand.id, TIME_ZONE, order).await? else {
                     continue;
                 };
                 let change = match rng.random_range(0..100) {
                     0..=4 => Some(Change::Reject("failed the fraud check".into())),
-                    5..=8 => Some(Change::Refund(Some(
-                        (row.sale_amount / Decimal::TWO).round_dp(2),
-                    ))),
+                    5..=8 => Some(Change::Refund(Some((row.sale_amount / Decimal::TWO).round_dp(2)))),
                     9..=10 => Some(Change::Refund(None)),
                     _ => None,
                 };
@@ -327,11 +294,9 @@ async fn seed(conn: &mut AsyncPgConnection) -> Result<i64, DbError> {
         diesel::update(offers_table::table.find((brand.id, offer.id)))
             .set((
                 offers_table::status.eq(demo.final_status),
-                offers_table::ends_on.eq(demo.ended_days_ago.map(|days| {
-                    (now - Duration::days(days))
-                        .with_timezone(&TIME_ZONE)
-                        .date_naive()
-                })),
+                offers_table::ends_on.eq(demo
+                    .ended_days_ago
+                    .map(|days| (now - Duration::days(days)).with_timezone(&TIME_ZONE).date_naive())),
             ))
             .execute(conn)
             .await?;

@@ -37,10 +37,5 @@ impl Default for AppConfig {
 pub fn app(pool: DbPool, config: AppConfig) -> axum::Router {
     let metrics = Arc::new(metrics::Metrics::new());
     let schema = graphql::build_schema(pool.clone(), metrics.clone(), config.public_url);
-    http::router(http::AppState::new(
-        schema,
-        pool,
-        metrics,
-        config.ip_hash_key,
-    ))
+    http::router(http::AppState::new(schema, pool, metrics, config.ip_hash_key))
 }

@@ -99,10 +99,7 @@ enum RoleArg {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn")))
         .init();
     let cli = Cli::parse();
     // Holds a private cluster, if one was started, until main returns.
@@ -127,11 +124,9 @@ async fn main() -> anyhow::Result<()> {
             println!("Serving on http://{bind}  (GraphiQL: http://{bind}/graphiql)");
             let config = sales_tracking::AppConfig {
                 public_url: public_url.unwrap_or_else(|| format!("http://{bind}")),
-                ip_hash_key: ip_hash_secret
-                    .map_or_else(|| rand::random::<[u8; 32]>().to_vec(), String::into_bytes),
+                ip_hash_key: ip_hash_secret.map_or_else(|| rand::random::<[u8; 32]>().to_vec(), String::into_bytes),
             };
-            let app = sales_tracking::app(pool, config)
-                .into_make_service_with_connect_info::<SocketAddr>();
+            let app = sales_tracking::app(pool, config).into_make_service_with_connect_info::<SocketAddr>();
             axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown_signal())
                 .await?;
@@ -142,9 +137,7 @@ async fn main() -> anyhow::Result<()> {
             let name = validate::name("name", &name).map_err(anyhow::Error::msg)?;
             let zone = validate::time_zone(&time_zone).map_err(anyhow::Error::msg)?;
             let mut conn = pool.get().await?;
-            let brand =
-                db::brands::create(&mut conn, &name, &validate::slugify(&name), zone.name())
-                    .await?;
+            let brand = db::brands::create(&mut conn, &name, &validate::slugify(&name), zone.name()).await?;
             println!("{}", brand.slug);
         }
         Command::ApiKey {
@@ -159,11 +152,7 @@ async fn main() -> anyhow::Result<()> {
                 RoleArg::Analyst => Role::Analyst,
             };
             let (_, secret) = db::api_keys::create(&mut conn, brand.id, role, &label).await?;
-            println!(
-                "API key for {} ({}), shown once:",
-                brand.slug,
-                role.as_str()
-            );
+            println!("API key for {} ({}), shown once:", brand.slug, role.as_str());
             println!("{secret}");
         }
     }
@@ -177,10 +166,7 @@ async fn open_database(args: &DatabaseArgs) -> anyhow::Result<local::LocalDataba
             cluster: None,
         });
     }
-    let data_dir = args
-        .data_dir
-        .clone()
-        .unwrap_or_else(local::default_data_dir);
+    let data_dir = args.data_dir.clone().unwrap_or_else(local::default_data_dir);
     local::find_or_start(&data_dir, "sales_tracking").await
 }
 
@@ -190,9 +176,7 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     };
     let terminate = async {
-        if let Ok(mut signal) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             signal.recv().await;
         }
     };

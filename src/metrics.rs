@@ -61,11 +61,7 @@ impl Metrics {
                 "Replayed orders that changed nothing",
                 &metrics.orders_duplicate,
             ),
-            (
-                "orders_rejected",
-                "Conversions rejected",
-                &metrics.orders_rejected,
-            ),
+            ("orders_rejected", "Conversions rejected", &metrics.orders_rejected),
             (
                 "orders_refunded",
                 "Refunds applied to conversions",
@@ -80,22 +76,16 @@ impl Metrics {
             "Order webhooks refused, by reason",
             metrics.webhook_failures.clone(),
         );
-        Metrics {
-            registry,
-            ..metrics
-        }
+        Metrics { registry, ..metrics }
     }
 
     pub fn webhook_failure(&self, reason: &'static str) {
-        self.webhook_failures
-            .get_or_create(&FailureLabels { reason })
-            .inc();
+        self.webhook_failures.get_or_create(&FailureLabels { reason }).inc();
     }
 
     pub fn encode(&self) -> String {
         let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry)
-            .expect("writing to a String cannot fail");
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
         text
     }
 }

@@ -6,12 +6,7 @@ use super::schema::brands;
 use super::{DbError, DbResult};
 
 /// Creates a brand whose slug is made from `base_slug`, adding `-2`, `-3`… if taken.
-pub async fn create(
-    conn: &mut AsyncPgConnection,
-    name: &str,
-    base_slug: &str,
-    time_zone: &str,
-) -> DbResult<BrandRow> {
+pub async fn create(conn: &mut AsyncPgConnection, name: &str, base_slug: &str, time_zone: &str) -> DbResult<BrandRow> {
     let taken: Vec<String> = brands::table
         .select(brands::slug)
         .filter(
@@ -61,10 +56,7 @@ pub async fn find(conn: &mut AsyncPgConnection, brand_id: i64) -> DbResult<Brand
 }
 
 /// The secret order webhooks are signed with, if the brand set one.
-pub async fn webhook_secret(
-    conn: &mut AsyncPgConnection,
-    brand_id: i64,
-) -> DbResult<Option<String>> {
+pub async fn webhook_secret(conn: &mut AsyncPgConnection, brand_id: i64) -> DbResult<Option<String>> {
     Ok(brands::table
         .find(brand_id)
         .select(brands::webhook_secret)
@@ -72,11 +64,7 @@ pub async fn webhook_secret(
         .await?)
 }
 
-pub async fn set_webhook_secret(
-    conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    secret: &str,
-) -> DbResult<()> {
+pub async fn set_webhook_secret(conn: &mut AsyncPgConnection, brand_id: i64, secret: &str) -> DbResult<()> {
     diesel::update(brands::table.find(brand_id))
         .set(brands::webhook_secret.eq(secret))
         .execute(conn)

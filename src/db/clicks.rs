@@ -63,10 +63,7 @@ struct ClickTerms {
 }
 
 /// Whether each membership counts clicks right now, and what a click pays.
-async fn terms(
-    conn: &mut AsyncPgConnection,
-    keys: &[(i64, i64)],
-) -> DbResult<HashMap<(i64, i64), ClickTerms>> {
+async fn terms(conn: &mut AsyncPgConnection, keys: &[(i64, i64)]) -> DbResult<HashMap<(i64, i64), ClickTerms>> {
     let (brand_ids, membership_ids): (Vec<i64>, Vec<i64>) = keys.iter().copied().unzip();
     let rows: Vec<ClickTerms> = diesel::sql_query(
         "SELECT m.brand_id, m.id AS membership_id,
@@ -85,10 +82,7 @@ async fn terms(
     .bind::<Array<BigInt>, _>(&membership_ids)
     .load(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|t| ((t.brand_id, t.membership_id), t))
-        .collect())
+    Ok(rows.into_iter().map(|t| ((t.brand_id, t.membership_id), t)).collect())
 }
 
 /// A batch as one array per column: the insert is then 7 parameters whatever its
@@ -137,24 +131,17 @@ impl ClickColumns {
 }
 
 /// Stores a batch of clicks in one transaction, with rollups and per-click commission.
-pub async fn store_batch(
-    conn: &mut AsyncPgConnection,
-    batch: Vec<NewClick>,
-) -> DbResult<BatchOutcome> {
+pub async fn store_batch(conn: &mut AsyncPgConnection, batch: Vec<NewClick>) -> DbResult<BatchOutcome> {
     conn.transaction::<_, DbError, _>(|conn| {
         async move {
-            let mut keys: Vec<(i64, i64)> = batch
-                .iter()
-                .map(|c| (c.brand_id, c.membership_id))
-                .collect();
+            let mut keys: Vec<(i64, i64)> = batch.iter().map(|c| (c.brand_id, c.membership_id)).collect();
             keys.sort_unstable();
             keys.dedup();
             let terms = terms(conn, &keys).await?;
             let mut outcome = BatchOutcome::default();
             let mut deltas = Deltas::default();
             // Per membership-day: how many paid clicks, and when the last one was.
-            let mut paid_clicks: BTreeMap<(i64, i64, chrono::NaiveDate), (i64, DateTime<Utc>)> =
-                BTreeMap::new();
+            let mut paid_clicks: BTreeMap<(i64, i64, chrono::NaiveDate), (i64, DateTime<Utc>)> = BTreeMap::new();
             let mut rows = ClickColumns::default();
             for click in batch {
                 let Some(t) = terms

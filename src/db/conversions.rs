@@ -4,9 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
-use diesel::sql_types::{
-    Array, BigInt, Bool, Integer, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid,
-};
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
@@ -120,14 +118,9 @@ async fn click_terms(
 }
 
 fn rule_of(terms: &Terms) -> DbResult<PayoutRule> {
-    let payout_type = PayoutType::parse(&terms.payout_type)
-        .ok_or(DbError::CheckViolation("payout_type".into()))?;
-    PayoutRule::from_parts(payout_type, terms.payout_percent, terms.payout_flat).map_err(|e| {
-        DbError::CheckViolation(format!(
-            "stored payout of membership {}: {e}",
-            terms.membership_id
-        ))
-    })
+    let payout_type = PayoutType::parse(&terms.payout_type).ok_or(DbError::CheckViolation("payout_type".into()))?;
+    PayoutRule::from_parts(payout_type, terms.payout_percent, terms.payout_flat)
+        .map_err(|e| DbError::CheckViolation(format!("stored payout of membership {}: {e}", terms.membership_id)))
 }
 
 /// Records an order once: attribution (SPEC.md), commission, ledger and rollups.
@@ -139,17 +132,12 @@ pub async fn record(
 ) -> DbResult<Recorded> {
     conn.transaction::<_, DbError, _>(|conn| {
         async move {
-            if let Some(existing) =
-                find_external(conn, brand_id, &order.source, &order.external_order_id).await?
-            {
+            if let Some(existing) = find_external(conn, brand_id, &order.source, &order.external_order_id).await? {
                 return Ok(Recorded::Duplicate(existing));
             }
             let at = order.occurred_at;
             let promos = promo_terms(conn, brand_id, at, &order.promo_codes).await?;
-            let promo = promos
-                .iter()
-                .find(|t| t.eligible)
-                .or(<[Terms]>::first(&promos));
+            let promo = promos.iter().find(|t| t.eligible).or(<[Terms]>::first(&promos));
             let click = match order.click_id {
                 Some(id) => click_terms(conn, brand_id, at, id).await?.map(|t| (id, t)),
                 None => None,
@@ -172,28 +160,14 @@ pub async fn record(
                 at,
             );
             let (terms, kind, click_id, code) = match attribution {
-                Attribution::PromoCode { .. } => (
-                    promo,
-                    Some("PROMO_CODE"),
-                    None,
-                    promo.and_then(|t| t.code.clone()),
-                ),
-                Attribution::Link { click_id, .. } => (
-                    click.as_ref().map(|(_, t)| t),
-                    Some("LINK"),
-                    Some(click_id),
-                    None,
-                ),
-                Attribution::Unattributed => (
-                    None,
-                    None,
-                    None,
-                    <[String]>::first(&order.promo_codes).cloned(),
-                ),
+                Attribution::PromoCode { .. } => (promo, Some("PROMO_CODE"), None, promo.and_then(|t| t.code.clone())),
+                Attribution::Link { click_id, .. } => {
+                    (click.as_ref().map(|(_, t)| t), Some("LINK"), Some(click_id), None)
+                }
+                Attribution::Unattributed => (None, None, None, <[String]>::first(&order.promo_codes).cloned()),
             };
             let rule = terms.map(rule_of).transpose()?;
-            let commission =
-                rule.map_or(Decimal::ZERO, |r| r.commission_for_sale(order.sale_amount));
+            let commission = rule.map_or(Decimal::ZERO, |r| r.commission_for_sale(order.sale_amount));
             let (payout_percent, payout_flat) = rule.map_or((None, None), |r| r.parts());
             let inserted: Option<ConversionRow> = diesel::insert_into(conversions::table)
                 .values((
@@ -221,8 +195,7 @@ pub async fn record(
                 .optional()?;
             let Some(row) = inserted else {
                 // A concurrent delivery of the same order won the race.
-                let existing =
-                    find_external(conn, brand_id, &order.source, &order.external_order_id).await?;
+                let existing = find_external(conn, brand_id, &order.source, &order.external_order_id).await?;
                 return existing.map(Recorded::Duplicate).ok_or(DbError::NotFound);
             };
             if let (Some(terms), Some(membership_id)) = (terms, row.membership_id) {
@@ -281,11 +254,7 @@ pub async fn find_external(
         .optional()?)
 }
 
-pub async fn find(
-    conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    id: i64,
-) -> DbResult<Option<ConversionRow>> {
+pub async fn find(conn: &mut AsyncPgConnection, brand_id: i64, id: i64) -> DbResult<Option<ConversionRow>> {
     Ok(conversions::table
         .find((brand_id, id))
         .select(ConversionRow::as_select())
@@ -375,11 +344,7 @@ pub async fn change(
                     let after = before.refund(amount.unwrap_or(before.sale))?;
                     (
                         after,
-                        if after.fully_refunded() {
-                            "REVERSED"
-                        } else {
-                            "ACCEPTED"
-                        },
+                        if after.fully_refunded() { "REVERSED" } else { "ACCEPTED" },
                         None,
                     )
                 }
@@ -408,13 +373,11 @@ pub async fn change(
                 .values((
                     conversion_adjustments::brand_id.eq(brand_id),
                     conversion_adjustments::conversion_id.eq(id),
-                    conversion_adjustments::kind.eq(
-                        if matches!(request.change, Change::Reject(_)) {
-                            "REJECT"
-                        } else {
-                            "REFUND"
-                        },
-                    ),
+                    conversion_adjustments::kind.eq(if matches!(request.change, Change::Reject(_)) {
+                        "REJECT"
+                    } else {
+                        "REFUND"
+                    }),
                     conversion_adjustments::sale_amount.eq(before.sale - after.sale),
                     conversion_adjustments::commission.eq(before.commission - after.commission),
                     conversion_adjustments::reference.eq(&request.reference),
@@ -423,15 +386,7 @@ pub async fn change(
                 .await?;
             if let Some(membership_id) = row.membership_id {
                 let taken_back = before.commission - after.commission;
-                adjust_ledger(
-                    conn,
-                    brand_id,
-                    membership_id,
-                    id,
-                    after.commission,
-                    taken_back,
-                )
-                .await?;
+                adjust_ledger(conn, brand_id, membership_id, id, after.commission, taken_back).await?;
                 let leaves_totals = status != "ACCEPTED";
                 let mut deltas = Deltas::default();
                 deltas.add(

@@ -50,10 +50,7 @@ pub async fn find_or_start(data_dir: &Path, database: &str) -> anyhow::Result<Lo
 async fn server_answers(server: &str) -> bool {
     let url = format!("{server}/postgres");
     let attempt = AsyncPgConnection::establish(&url);
-    matches!(
-        tokio::time::timeout(Duration::from_secs(3), attempt).await,
-        Ok(Ok(_))
-    )
+    matches!(tokio::time::timeout(Duration::from_secs(3), attempt).await, Ok(Ok(_)))
 }
 
 /// Creates `database` on `server` unless it is there already.
@@ -64,11 +61,10 @@ pub async fn create_database_if_missing(server: &str, database: &str) -> anyhow:
         exists: bool,
     }
     let mut conn = AsyncPgConnection::establish(&format!("{server}/postgres")).await?;
-    let found: Exists =
-        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
-            .bind::<diesel::sql_types::Text, _>(database)
-            .get_result(&mut conn)
-            .await?;
+    let found: Exists = diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
+        .bind::<diesel::sql_types::Text, _>(database)
+        .get_result(&mut conn)
+        .await?;
     if !found.exists {
         let created = diesel::sql_query(format!("CREATE DATABASE \"{database}\""))
             .execute(&mut conn)
@@ -84,9 +80,7 @@ pub async fn create_database_if_missing(server: &str, database: &str) -> anyhow:
 }
 
 fn running_as_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
 
 /// A PostgreSQL cluster of our own, reachable on 127.0.0.1 at `port`.
@@ -108,8 +102,7 @@ impl PrivateCluster {
         } else {
             None
         };
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create {}", data_dir.display()))?;
+        std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
         let data_dir = data_dir.canonicalize()?;
         let mut cluster = PrivateCluster {
             bin_dir,
@@ -118,24 +111,13 @@ impl PrivateCluster {
             port: 0,
         };
         if let Some(user) = &cluster.run_as {
-            run(Command::new("chown")
-                .arg("-R")
-                .arg(user)
-                .arg(&cluster.data_dir))?;
+            run(Command::new("chown").arg("-R").arg(user).arg(&cluster.data_dir))?;
         }
         if !cluster.data_dir.join("PG_VERSION").exists() {
             tracing::info!(dir = %cluster.data_dir.display(), "initialising a private PostgreSQL cluster");
             run(cluster
                 .command("initdb")
-                .args([
-                    "-U",
-                    "postgres",
-                    "--auth=trust",
-                    "-E",
-                    "UTF8",
-                    "--no-locale",
-                    "-D",
-                ])
+                .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "-D"])
                 .arg(&cluster.data_dir))?;
         }
         if let Some(port) = cluster.running_port() {
@@ -257,15 +239,11 @@ fn unprivileged_user() -> anyhow::Result<String> {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn run(command: &mut Command) -> anyhow::Result<()> {
-    let output = command
-        .output()
-        .with_context(|| format!("cannot run {command:?}"))?;
+    let output = command.output().with_context(|| format!("cannot run {command:?}"))?;
     if !output.status.success() {
         bail!(
             "{command:?} failed: {}{}",

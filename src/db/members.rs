@@ -14,11 +14,7 @@ pub async fn create(conn: &mut AsyncPgConnection, member: &NewMember) -> DbResul
         .await?)
 }
 
-pub async fn find(
-    conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    id: i64,
-) -> DbResult<Option<MemberRow>> {
+pub async fn find(conn: &mut AsyncPgConnection, brand_id: i64, id: i64) -> DbResult<Option<MemberRow>> {
     Ok(members::table
         .find((brand_id, id))
         .select(MemberRow::as_select())
@@ -28,16 +24,10 @@ pub async fn find(
 }
 
 fn filtered(brand_id: i64, search: Option<&str>) -> members::BoxedQuery<'static, diesel::pg::Pg> {
-    let mut query = members::table
-        .filter(members::brand_id.eq(brand_id))
-        .into_boxed();
+    let mut query = members::table.filter(members::brand_id.eq(brand_id)).into_boxed();
     if let Some(text) = search {
         let pattern = contains_pattern(text);
-        query = query.filter(
-            members::name
-                .ilike(pattern.clone())
-                .or(members::email.ilike(pattern)),
-        );
+        query = query.filter(members::name.ilike(pattern.clone()).or(members::email.ilike(pattern)));
     }
     query
 }
@@ -62,19 +52,11 @@ pub async fn page(
     Ok(Page::from_overfetched(rows, request.limit))
 }
 
-pub async fn count(
-    conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    search: Option<&str>,
-) -> DbResult<i64> {
+pub async fn count(conn: &mut AsyncPgConnection, brand_id: i64, search: Option<&str>) -> DbResult<i64> {
     Ok(filtered(brand_id, search).count().get_result(conn).await?)
 }
 
-pub async fn by_ids(
-    conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    ids: &[i64],
-) -> DbResult<Vec<MemberRow>> {
+pub async fn by_ids(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<Vec<MemberRow>> {
     Ok(members::table
         .filter(members::brand_id.eq(brand_id).and(members::id.eq_any(ids)))
         .select(MemberRow::as_select())

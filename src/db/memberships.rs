@@ -6,7 +6,6 @@ use rand::Rng;
 
 use super::DbResult;
 use super::models::{MembershipRow, OfferRow};
-use super::pagination::{Page, PageRequest};
 use super::schema::{members, memberships, offers, promo_codes};
 use crate::domain::enums::OfferType;
 
@@ -18,10 +17,7 @@ pub struct LinkTarget {
     pub destination_url: String,
 }
 
-pub async fn find_link(
-    conn: &mut AsyncPgConnection,
-    link_code: &str,
-) -> DbResult<Option<LinkTarget>> {
+pub async fn find_link(conn: &mut AsyncPgConnection, link_code: &str) -> DbResult<Option<LinkTarget>> {
     let row: Option<(i64, i64, Option<String>)> = memberships::table
         .inner_join(
             offers::table.on(offers::brand_id
@@ -29,11 +25,7 @@ pub async fn find_link(
                 .and(offers::id.eq(memberships::offer_id))),
         )
         .filter(memberships::link_code.eq(link_code))
-        .select((
-            memberships::brand_id,
-            memberships::id,
-            offers::destination_url,
-        ))
+        .select((memberships::brand_id, memberships::id, offers::destination_url))
         .first(conn)
         .await
         .optional()?;
@@ -51,11 +43,7 @@ const CODE_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
 /// Letters of a member's first name, for readable codes.
 fn name_part(member_name: &str, max: usize) -> String {
     let first = member_name.split_whitespace().next().unwrap_or("member");
-    let cleaned: String = first
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(max)
-        .collect();
+    let cleaned: String = first.chars().filter(char::is_ascii_alphanumeric).take(max).collect();
     if cleaned.is_empty() {
         "member".to_string()
     } else {
@@ -73,11 +61,7 @@ fn random_suffix(len: usize) -> String {
 /// A link code like `ana-k3x9q2`, not in use anywhere.
 async fn fresh_link_code(conn: &mut AsyncPgConnection, member_name: &str) -> DbResult<String> {
     loop {
-        let code = format!(
-            "{}-{}",
-            name_part(member_name, 16).to_lowercase(),
-            random_suffix(6)
-        );
+        let code = format!("{}-{}", name_part(member_name, 16).to_lowercase(), random_suffix(6));
         let taken: i64 = memberships::table
             .filter(memberships::link_code.eq(&code))
             .count()
@@ -97,12 +81,7 @@ pub async fn fresh_promo_code(
     member_name: &str,
 ) -> DbResult<String> {
     loop {
-        let code = format!(
-            "{prefix}-{}{}",
-            name_part(member_name, 10),
-            random_suffix(3)
-        )
-        .to_uppercase();
+        let code = format!("{prefix}-{}{}", name_part(member_name, 10), random_suffix(3)).to_uppercase();
         if !promo_code_taken(conn, brand_id, &code).await? {
             return Ok(code);
         }
@@ -110,11 +89,7 @@ pub async fn fresh_promo_code(
 }
 
 /// Whether a code was ever issued in the brand, in any case.
-pub async fn promo_code_taken(
-    conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    code: &str,
-) -> DbResult<bool> {
+pub async fn promo_code_taken(conn: &mut AsyncPgConnection, brand_id: i64, code: &str) -> DbResult<bool> {
     let taken: i64 = promo_codes::table
         .filter(promo_codes::brand_id.eq(brand_id))
         .filter(
@@ -129,17 +104,9 @@ pub async fn promo_code_taken(
 }
 
 /// Puts members in an offer with a fresh link or promo code each. Call inside a transaction.
-pub async fn add(
-    conn: &mut AsyncPgConnection,
-    offer: &OfferRow,
-    member_ids: &[i64],
-) -> DbResult<Vec<MembershipRow>> {
+pub async fn add(conn: &mut AsyncPgConnection, offer: &OfferRow, member_ids: &[i64]) -> DbResult<Vec<MembershipRow>> {
     let names: HashMap<i64, String> = members::table
-        .filter(
-            members::brand_id
-                .eq(offer.brand_id)
-                .and(members::id.eq_any(member_ids)),
-        )
+        .filter(members::brand_id.eq(offer.brand_id).and(members::id.eq_any(member_ids)))
         .select((members::id, members::name))
         .load(conn)
         .await?
@@ -180,11 +147,7 @@ pub async fn add(
     Ok(added)
 }
 
-pub async fn find(
-    conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    id: i64,
-) -> DbResult<Option<MembershipRow>> {
+pub async fn find(conn: &mut AsyncPgConnection, brand_id: i64, id: i64) -> DbResult<Option<MembershipRow>> {
     Ok(memberships::table
         .find((brand_id, id))
         .select(MembershipRow::as_select())
@@ -194,46 +157,12 @@ pub async fn find(
 }
 
 /// Memberships by id, for loaders.
-pub async fn by_ids(
-    conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    ids: &[i64],
-) -> DbResult<Vec<MembershipRow>> {
+pub async fn by_ids(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<Vec<MembershipRow>> {
     Ok(memberships::table
-        .filter(
-            memberships::brand_id
-                .eq(brand_id)
-                .and(memberships::id.eq_any(ids)),
-        )
+        .filter(memberships::brand_id.eq(brand_id).and(memberships::id.eq_any(ids)))
         .select(MembershipRow::as_select())
         .load(conn)
         .await?)
-}
-
-/// An offer's memberships, newest first.
-pub async fn page_for_offer(
-    conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    offer_id: i64,
-    request: PageRequest,
-) -> DbResult<Page<MembershipRow>> {
-    let mut query = memberships::table
-        .filter(
-            memberships::brand_id
-                .eq(brand_id)
-                .and(memberships::offer_id.eq(offer_id)),
-        )
-        .into_boxed();
-    if let Some(before) = request.before_id {
-        query = query.filter(memberships::id.lt(before));
-    }
-    let rows = query
-        .order(memberships::id.desc())
-        .limit(request.limit + 1)
-        .select(MembershipRow::as_select())
-        .load(conn)
-        .await?;
-    Ok(Page::from_overfetched(rows, request.limit))
 }
 
 /// A member's memberships across offers.
@@ -272,4 +201,21 @@ pub async fn current_promo_codes(
         .await?
         .into_iter()
         .collect())
+}
+
+/// Every membership of the given offers, for loaders.
+pub async fn for_offers(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    offer_ids: &[i64],
+) -> DbResult<Vec<MembershipRow>> {
+    Ok(memberships::table
+        .filter(
+            memberships::brand_id
+                .eq(brand_id)
+                .and(memberships::offer_id.eq_any(offer_ids)),
+        )
+        .select(MembershipRow::as_select())
+        .load(conn)
+        .await?)
 }

@@ -19,8 +19,8 @@ pub mod stats;
 use diesel::result::DatabaseErrorKind;
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub type DbPool = Pool<AsyncPgConnection>;
@@ -58,12 +58,8 @@ impl From<diesel::result::Error> for DbError {
                 match kind {
                     DatabaseErrorKind::UniqueViolation => DbError::UniqueViolation(constraint),
                     DatabaseErrorKind::CheckViolation => DbError::CheckViolation(constraint),
-                    DatabaseErrorKind::ForeignKeyViolation => {
-                        DbError::ForeignKeyViolation(constraint)
-                    }
-                    DatabaseErrorKind::ClosedConnection => {
-                        DbError::Unavailable(info.message().to_string())
-                    }
+                    DatabaseErrorKind::ForeignKeyViolation => DbError::ForeignKeyViolation(constraint),
+                    DatabaseErrorKind::ClosedConnection => DbError::Unavailable(info.message().to_string()),
                     _ => DbError::Query(error),
                 }
             }
@@ -80,9 +76,12 @@ impl From<PoolError> for DbError {
 
 pub type DbResult<T> = Result<T, DbError>;
 
-/// A pool of `max_size` connections to `database_url`.
+/// A pool of `max_size` connections to `database_url`. Connections are handed out
+/// without a test query each time: a broken one fails on use and is replaced.
 pub fn connect_pool(database_url: &str, max_size: usize) -> anyhow::Result<DbPool> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
+    let mut config = ManagerConfig::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, config);
     Ok(Pool::builder(manager).max_size(max_size).build()?)
 }
 
@@ -94,13 +93,9 @@ pub async fn run_migrations(database_url: &str) -> anyhow::Result<()> {
         use diesel::Connection;
         use diesel::RunQueryDsl;
         let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)?;
-        diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
-            .execute(&mut conn)?;
-        let applied = conn
-            .run_pending_migrations(MIGRATIONS)
-            .map(|done| done.len());
-        diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))
-            .execute(&mut conn)?;
+        diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})")).execute(&mut conn)?;
+        let applied = conn.run_pending_migrations(MIGRATIONS).map(|done| done.len());
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})")).execute(&mut conn)?;
         let applied = applied.map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
         if applied > 0 {
             tracing::info!(applied, "database migrated");
@@ -125,9 +120,6 @@ pub async fn revert_all_migrations(database_url: &str) -> anyhow::Result<()> {
 
 /// Escapes `%`, `_` and `\` so a user's search text matches literally in ILIKE.
 pub fn contains_pattern(search: &str) -> String {
-    let escaped = search
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
+    let escaped = search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")
 }

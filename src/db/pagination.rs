@@ -19,10 +19,7 @@ impl<T> Page<T> {
     pub fn from_overfetched(mut rows: Vec<T>, limit: i64) -> Self {
         let has_next_page = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
-        Page {
-            rows,
-            has_next_page,
-        }
+        Page { rows, has_next_page }
     }
 }
 

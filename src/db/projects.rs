@@ -7,11 +7,7 @@ use super::DbResult;
 use super::models::ProjectRow;
 use super::schema::{offer_projects, projects};
 
-pub async fn create(
-    conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    name: &str,
-) -> DbResult<ProjectRow> {
+pub async fn create(conn: &mut AsyncPgConnection, brand_id: i64, name: &str) -> DbResult<ProjectRow> {
     Ok(diesel::insert_into(projects::table)
         .values((projects::brand_id.eq(brand_id), projects::name.eq(name)))
         .returning(ProjectRow::as_returning())
@@ -30,17 +26,9 @@ pub async fn list(conn: &mut AsyncPgConnection, brand_id: i64) -> DbResult<Vec<P
 }
 
 /// How many of `ids` are projects of the brand (to reject unknown ones).
-pub async fn count_existing(
-    conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    ids: &[i64],
-) -> DbResult<i64> {
+pub async fn count_existing(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<i64> {
     Ok(projects::table
-        .filter(
-            projects::brand_id
-                .eq(brand_id)
-                .and(projects::id.eq_any(ids)),
-        )
+        .filter(projects::brand_id.eq(brand_id).and(projects::id.eq_any(ids)))
         .count()
         .get_result(conn)
         .await?)

@@ -45,7 +45,13 @@ pub struct Scope {
 }
 
 /// Every membership in scope with its figures for `range` (rollups) and now (ledger).
-pub async fn membership_figures(conn: &mut AsyncPgConnection, brand_id: i64, scope: &Scope, range: DateRange, now: DateTime<Utc>) -> DbResult<Vec<MembershipFigures>> {
+pub async fn membership_figures(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    scope: &Scope,
+    range: DateRange,
+    now: DateTime<Utc>,
+) -> DbResult<Vec<MembershipFigures>> {
     let rows: Vec<FigureRow> = diesel::sql_query(
         "WITH scoped AS (
              SELECT id, offer_id, joined_at, removed_at FROM memberships
@@ -114,7 +120,13 @@ pub struct BucketRow {
 }
 
 /// Rollups of the memberships summed per bucket (`day`, `week` starting Monday, or `month`).
-pub async fn buckets(conn: &mut AsyncPgConnection, brand_id: i64, membership_ids: &[i64], range: DateRange, unit: &'static str) -> DbResult<Vec<BucketRow>> {
+pub async fn buckets(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    membership_ids: &[i64],
+    range: DateRange,
+    unit: &'static str,
+) -> DbResult<Vec<BucketRow>> {
     Ok(diesel::sql_query(
         "SELECT date_trunc($5, day)::date AS bucket, membership_id,
                 SUM(clicks)::bigint AS clicks, SUM(conversions)::bigint AS conversions,

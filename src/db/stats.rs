@@ -122,8 +122,5 @@ pub async fn mismatches_with_raw_events(conn: &mut AsyncPgConnection) -> DbResul
          WHERE kept.clicks IS DISTINCT FROM raw.clicks OR kept.conversions IS DISTINCT FROM raw.conversions
             OR kept.sales IS DISTINCT FROM raw.sales OR kept.commission IS DISTINCT FROM raw.commission"
     );
-    Ok(diesel::sql_query(sql)
-        .get_result::<Mismatches>(conn)
-        .await?
-        .n)
+    Ok(diesel::sql_query(sql).get_result::<Mismatches>(conn).await?.n)
 }

@@ -52,7 +52,10 @@ pub enum DateRangeError {
 }
 
 fn months_back(today: NaiveDate, months: u32) -> NaiveDate {
-    today.checked_sub_months(Months::new(months)).and_then(|d| d.checked_add_days(Days::new(1))).unwrap_or(ALL_TIME_START)
+    today
+        .checked_sub_months(Months::new(months))
+        .and_then(|d| d.checked_add_days(Days::new(1)))
+        .unwrap_or(ALL_TIME_START)
 }
 
 impl DateRange {
@@ -87,7 +90,9 @@ impl DateRange {
             (Some(preset), None, None) => Ok(DateRange::from_preset(preset, today)),
             (None, None, None) => Ok(DateRange::from_preset(DateRangePreset::Last6Months, today)),
             (None, Some(start), Some(end)) if end < start => Err(DateRangeError::EndBeforeStart { start, end }),
-            (None, Some(start), Some(end)) if (end - start).num_days() >= MAX_CUSTOM_DAYS => Err(DateRangeError::TooLong),
+            (None, Some(start), Some(end)) if (end - start).num_days() >= MAX_CUSTOM_DAYS => {
+                Err(DateRangeError::TooLong)
+            }
             (None, Some(start), Some(end)) => Ok(DateRange { start, end }),
             _ => Err(DateRangeError::Incomplete),
         }
@@ -96,7 +101,10 @@ impl DateRange {
     /// The instants the range covers in `zone`: from the start day's first moment to
     /// the moment after the end day (so a 23- or 25-hour DST day counts whole).
     pub fn utc_bounds(&self, zone: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
-        (start_of_day(self.start, zone), start_of_day(self.end + Days::new(1), zone))
+        (
+            start_of_day(self.start, zone),
+            start_of_day(self.end + Days::new(1), zone),
+        )
     }
 }
 
@@ -132,34 +140,66 @@ mod tests {
         assert_eq!(start(DateRangePreset::MonthToDate), d("2026-03-01"));
         assert_eq!(start(DateRangePreset::QuarterToDate), d("2026-01-01"));
         assert_eq!(start(DateRangePreset::YearToDate), d("2026-01-01"));
-        assert_eq!(DateRange::from_preset(DateRangePreset::QuarterToDate, d("2026-11-24")).start, d("2026-10-01"));
+        assert_eq!(
+            DateRange::from_preset(DateRangePreset::QuarterToDate, d("2026-11-24")).start,
+            d("2026-10-01")
+        );
         // Month ends: 6 months before August 31st is February 28th; the range starts the day after.
-        assert_eq!(DateRange::from_preset(DateRangePreset::Last6Months, d("2026-08-31")).start, d("2026-03-01"));
+        assert_eq!(
+            DateRange::from_preset(DateRangePreset::Last6Months, d("2026-08-31")).start,
+            d("2026-03-01")
+        );
         assert!(DateRange::from_preset(DateRangePreset::AllTime, today).end == today);
     }
 
     #[test]
     fn custom_ranges_are_checked() {
         let today = d("2026-11-24");
-        assert_eq!(DateRange::resolve(None, None, None, today).unwrap(), DateRange::from_preset(DateRangePreset::Last6Months, today));
+        assert_eq!(
+            DateRange::resolve(None, None, None, today).unwrap(),
+            DateRange::from_preset(DateRangePreset::Last6Months, today)
+        );
         assert_eq!(
             DateRange::resolve(None, Some(d("2026-01-01")), Some(d("2026-01-31")), today).unwrap(),
-            DateRange { start: d("2026-01-01"), end: d("2026-01-31") }
+            DateRange {
+                start: d("2026-01-01"),
+                end: d("2026-01-31")
+            }
         );
-        assert!(matches!(DateRange::resolve(None, Some(d("2026-02-01")), Some(d("2026-01-01")), today), Err(DateRangeError::EndBeforeStart { .. })));
-        assert_eq!(DateRange::resolve(None, Some(d("2010-01-01")), Some(d("2026-01-01")), today), Err(DateRangeError::TooLong));
-        assert_eq!(DateRange::resolve(None, Some(d("2026-01-01")), None, today), Err(DateRangeError::Incomplete));
-        assert_eq!(DateRange::resolve(Some(DateRangePreset::AllTime), Some(d("2026-01-01")), None, today), Err(DateRangeError::Both));
+        assert!(matches!(
+            DateRange::resolve(None, Some(d("2026-02-01")), Some(d("2026-01-01")), today),
+            Err(DateRangeError::EndBeforeStart { .. })
+        ));
+        assert_eq!(
+            DateRange::resolve(None, Some(d("2010-01-01")), Some(d("2026-01-01")), today),
+            Err(DateRangeError::TooLong)
+        );
+        assert_eq!(
+            DateRange::resolve(None, Some(d("2026-01-01")), None, today),
+            Err(DateRangeError::Incomplete)
+        );
+        assert_eq!(
+            DateRange::resolve(Some(DateRangePreset::AllTime), Some(d("2026-01-01")), None, today),
+            Err(DateRangeError::Both)
+        );
     }
 
     #[test]
     fn days_follow_the_brand_zone_across_dst() {
         let zone = chrono_tz::America::New_York;
         // 2026-03-08 is 23 hours long in New York; 2026-11-01 is 25.
-        let spring = DateRange { start: d("2026-03-08"), end: d("2026-03-08") }.utc_bounds(zone);
+        let spring = DateRange {
+            start: d("2026-03-08"),
+            end: d("2026-03-08"),
+        }
+        .utc_bounds(zone);
         assert_eq!(spring.0.to_rfc3339(), "2026-03-08T05:00:00+00:00");
         assert_eq!((spring.1 - spring.0).num_hours(), 23);
-        let autumn = DateRange { start: d("2026-11-01"), end: d("2026-11-01") }.utc_bounds(zone);
+        let autumn = DateRange {
+            start: d("2026-11-01"),
+            end: d("2026-11-01"),
+        }
+        .utc_bounds(zone);
         assert_eq!((autumn.1 - autumn.0).num_hours(), 25);
         // A zone whose midnight is skipped by DST starts the day at 01:00.
         let skipped = start_of_day(d("2026-03-29"), chrono_tz::America::Asuncion);

@@ -106,18 +106,9 @@ mod tests {
             OfferStatus::effective(OfferStatus::Archived, true),
             OfferStatus::Archived
         );
-        assert_eq!(
-            OfferStatus::effective(OfferStatus::Active, true),
-            OfferStatus::Expired
-        );
-        assert_eq!(
-            OfferStatus::effective(OfferStatus::Paused, true),
-            OfferStatus::Expired
-        );
-        assert_eq!(
-            OfferStatus::effective(OfferStatus::Paused, false),
-            OfferStatus::Paused
-        );
+        assert_eq!(OfferStatus::effective(OfferStatus::Active, true), OfferStatus::Expired);
+        assert_eq!(OfferStatus::effective(OfferStatus::Paused, true), OfferStatus::Expired);
+        assert_eq!(OfferStatus::effective(OfferStatus::Paused, false), OfferStatus::Paused);
     }
 }
 

@@ -50,7 +50,11 @@ fn per(amount: Decimal, count: i64) -> Option<Decimal> {
 
 impl Kpis {
     /// Adds up memberships; `start..end` is the range as instants.
-    pub fn of<'a>(figures: impl IntoIterator<Item = &'a MembershipFigures>, start: DateTime<Utc>, end: DateTime<Utc>) -> Kpis {
+    pub fn of<'a>(
+        figures: impl IntoIterator<Item = &'a MembershipFigures>,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Kpis {
         let mut kpis = Kpis::default();
         for f in figures {
             if f.existed_during(start, end) {
@@ -101,15 +105,46 @@ mod tests {
     fn the_ten_kpis() {
         let start = Utc::now() - Duration::days(30);
         let end = Utc::now();
-        let base = MembershipFigures { joined_at: start - Duration::days(100), ..Default::default() };
+        let base = MembershipFigures {
+            joined_at: start - Duration::days(100),
+            ..Default::default()
+        };
         let figures = [
-            MembershipFigures { membership_id: 1, clicks: 10, conversions: 2, sales: d("100.00"), commission: d("10.00"), due: d("5.00"), ..base.clone() },
-            MembershipFigures { membership_id: 2, clicks: 5, conversions: 1, sales: d("50.01"), commission: d("5.00"), due: d("-2.00"), ..base.clone() },
+            MembershipFigures {
+                membership_id: 1,
+                clicks: 10,
+                conversions: 2,
+                sales: d("100.00"),
+                commission: d("10.00"),
+                due: d("5.00"),
+                ..base.clone()
+            },
+            MembershipFigures {
+                membership_id: 2,
+                clicks: 5,
+                conversions: 1,
+                sales: d("50.01"),
+                commission: d("5.00"),
+                due: d("-2.00"),
+                ..base.clone()
+            },
             // Removed before the range: not a member, but its money still counts.
-            MembershipFigures { membership_id: 3, removed_at: Some(start - Duration::days(1)), due: d("1.50"), ..base.clone() },
+            MembershipFigures {
+                membership_id: 3,
+                removed_at: Some(start - Duration::days(1)),
+                due: d("1.50"),
+                ..base.clone()
+            },
             // Joined after the range.
-            MembershipFigures { membership_id: 4, joined_at: end + Duration::seconds(1), ..base.clone() },
-            MembershipFigures { membership_id: 5, ..base.clone() },
+            MembershipFigures {
+                membership_id: 4,
+                joined_at: end + Duration::seconds(1),
+                ..base.clone()
+            },
+            MembershipFigures {
+                membership_id: 5,
+                ..base.clone()
+            },
         ];
         let kpis = Kpis::of(&figures, start, end);
         assert_eq!(kpis.members, 3);
@@ -120,10 +155,17 @@ mod tests {
         assert_eq!(kpis.sales_per_member(), Some(d("75.00")), "75.005 rounds half-even");
         assert_eq!(kpis.commissions_earned, d("15.00"));
         assert_eq!(kpis.average_commission_per_member(), Some(d("7.50")));
-        assert_eq!(kpis.payments_due, d("6.50"), "a member owing money back pays nothing and takes nothing off others");
+        assert_eq!(
+            kpis.payments_due,
+            d("6.50"),
+            "a member owing money back pays nothing and takes nothing off others"
+        );
         assert_eq!(kpis.members_with_payments_due, 2);
         assert_eq!(kpis.average_sale(), Some(d("50.00")));
         let empty = Kpis::of(&[], start, end);
-        assert_eq!((empty.sales_per_member(), empty.average_commission_per_member()), (None, None));
+        assert_eq!(
+            (empty.sales_per_member(), empty.average_commission_per_member()),
+            (None, None)
+        );
     }
 }

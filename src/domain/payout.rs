@@ -76,11 +76,8 @@ impl PayoutRule {
 
     fn validate(&self) -> Result<(), PayoutRuleError> {
         let (percent, amount) = self.parts();
-        let bad_percent = |p: &Decimal| {
-            p.is_sign_negative()
-                || *p > Decimal::ONE_HUNDRED
-                || p.normalize().scale() > PERCENT_SCALE
-        };
+        let bad_percent =
+            |p: &Decimal| p.is_sign_negative() || *p > Decimal::ONE_HUNDRED || p.normalize().scale() > PERCENT_SCALE;
         let bad_amount = |a: &Decimal| a.is_sign_negative() || a.normalize().scale() > AMOUNT_SCALE;
         if percent.as_ref().is_some_and(bad_percent) {
             return Err(PayoutRuleError::PercentOutOfRange);
@@ -104,9 +101,7 @@ impl PayoutRule {
     pub fn parts(&self) -> (Option<Decimal>, Option<Decimal>) {
         match *self {
             PayoutRule::PercentOfSale { percent } => (Some(percent), None),
-            PayoutRule::FlatPerConversion { amount } | PayoutRule::FlatPerClick { amount } => {
-                (None, Some(amount))
-            }
+            PayoutRule::FlatPerConversion { amount } | PayoutRule::FlatPerClick { amount } => (None, Some(amount)),
             PayoutRule::PercentPlusFlat { percent, amount } => (Some(percent), Some(amount)),
         }
     }
@@ -135,9 +130,7 @@ mod tests {
 
     #[test]
     fn builds_each_type_and_rejects_mismatched_parts() {
-        let rule =
-            PayoutRule::from_parts(PayoutType::PercentPlusFlat, Some(d("10")), Some(d("2.50")))
-                .unwrap();
+        let rule = PayoutRule::from_parts(PayoutType::PercentPlusFlat, Some(d("10")), Some(d("2.50"))).unwrap();
         assert_eq!(rule.parts(), (Some(d("10")), Some(d("2.50"))));
         assert_eq!(
             PayoutRule::from_parts(PayoutType::PercentOfSale, None, None),
@@ -159,9 +152,7 @@ mod tests {
             PayoutRule::from_parts(PayoutType::FlatPerConversion, None, Some(d("1.005"))),
             Err(PayoutRuleError::InvalidAmount)
         );
-        assert!(
-            PayoutRule::from_parts(PayoutType::FlatPerConversion, None, Some(d("5.500"))).is_ok()
-        );
+        assert!(PayoutRule::from_parts(PayoutType::FlatPerConversion, None, Some(d("5.500"))).is_ok());
     }
 
     #[test]

@@ -18,10 +18,7 @@ pub enum RefundError {
     #[error("the refund amount must be more than zero")]
     NotPositive,
     #[error("the refund amount {requested} is more than the {remaining} left on the order")]
-    MoreThanRemaining {
-        requested: Decimal,
-        remaining: Decimal,
-    },
+    MoreThanRemaining { requested: Decimal, remaining: Decimal },
 }
 
 impl Amounts {

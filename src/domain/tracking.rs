@@ -86,11 +86,7 @@ pub enum Attribution {
 
 /// SPEC.md *Attribution*: an active promo code first, then a click within the window;
 /// one membership per order; otherwise unattributed.
-pub fn attribute(
-    promo: Option<Candidate>,
-    click: Option<ClickCandidate>,
-    ordered_at: DateTime<Utc>,
-) -> Attribution {
+pub fn attribute(promo: Option<Candidate>, click: Option<ClickCandidate>, ordered_at: DateTime<Utc>) -> Attribution {
     if let Some(code) = promo.filter(|c| c.eligible) {
         return Attribution::PromoCode {
             membership_id: code.membership_id,
@@ -98,8 +94,7 @@ pub fn attribute(
     }
     if let Some(click) = click {
         let age = ordered_at - click.clicked_at;
-        let in_window =
-            age >= Duration::zero() && age <= Duration::days(i64::from(click.window_days));
+        let in_window = age >= Duration::zero() && age <= Duration::days(i64::from(click.window_days));
         if click.candidate.eligible && in_window && !click.is_bot {
             return Attribution::Link {
                 membership_id: click.candidate.membership_id,

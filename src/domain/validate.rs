@@ -49,8 +49,7 @@ pub fn country(value: &str) -> Result<String, Invalid> {
 
 /// An absolute http(s) URL with a host.
 pub fn destination_url(value: &str) -> Result<String, Invalid> {
-    let parsed = url::Url::parse(value.trim())
-        .map_err(|_| "destinationUrl is not a valid URL".to_string())?;
+    let parsed = url::Url::parse(value.trim()).map_err(|_| "destinationUrl is not a valid URL".to_string())?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err("destinationUrl must be an http or https URL".to_string());
     }
@@ -87,11 +86,7 @@ pub fn slugify(name: &str) -> String {
     }
     let slug = slug.trim_end_matches('-');
     let slug: String = slug.chars().take(48).collect();
-    if slug.is_empty() {
-        "brand".to_string()
-    } else {
-        slug
-    }
+    if slug.is_empty() { "brand".to_string() } else { slug }
 }
 
 #[cfg(test)]
@@ -107,10 +102,7 @@ mod tests {
 
     #[test]
     fn emails_need_a_domain() {
-        assert_eq!(
-            email("email", " ana@example.com ").unwrap(),
-            "ana@example.com"
-        );
+        assert_eq!(email("email", " ana@example.com ").unwrap(), "ana@example.com");
         for bad in [
             "ana",
             "ana@",

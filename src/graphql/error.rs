@@ -40,9 +40,7 @@ impl ApiError {
     pub fn message(&self) -> String {
         match self {
             ApiError::BadUserInput(message) | ApiError::Conflict(message) => message.clone(),
-            ApiError::Unauthenticated => {
-                "a valid API key is required: send `Authorization: Bearer <key>`".into()
-            }
+            ApiError::Unauthenticated => "a valid API key is required: send `Authorization: Bearer <key>`".into(),
             ApiError::Forbidden => "this API key's role may not do that".into(),
             ApiError::NotFound(what) => format!("{what} not found"),
             ApiError::Unavailable => "the database is unavailable; try again shortly".into(),
@@ -65,8 +63,7 @@ impl From<ApiError> for async_graphql::Error {
             tracing::error!(error = ?source, "internal error");
         }
         let code = error.code();
-        async_graphql::Error::new(error.message())
-            .extend_with(|_, extensions| extensions.set("code", code))
+        async_graphql::Error::new(error.message()).extend_with(|_, extensions| extensions.set("code", code))
     }
 }
 

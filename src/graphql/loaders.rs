@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use chrono::Utc;
 use diesel_async::AsyncPgConnection;
 
@@ -16,6 +16,11 @@ use crate::db::{DbError, DbPool, DbResult, members, memberships, offers, project
 /// One relationship, fetched for many ids of one brand at once.
 pub trait BatchFetch: Send + Sync + 'static {
     type Value: Clone + Send + Sync + 'static;
+    /// The value of an id the fetch found nothing for, if "nothing" is an answer
+    /// (an empty list, no code) rather than a missing row; it is then cached too.
+    fn nothing() -> Option<Self::Value> {
+        None
+    }
     fn fetch(
         conn: &mut AsyncPgConnection,
         brand_id: i64,
@@ -31,15 +36,14 @@ pub struct BrandLoader<F> {
 }
 
 impl<F: BatchFetch> BrandLoader<F> {
-    pub fn data_loader(pool: &DbPool, brand_id: i64) -> DataLoader<Self> {
-        DataLoader::new(
-            BrandLoader {
-                pool: pool.clone(),
-                brand_id,
-                fetch: PhantomData,
-            },
-            tokio::spawn,
-        )
+    /// A loader for one request: values are cached for the request's lifetime.
+    pub fn data_loader(pool: &DbPool, brand_id: i64) -> DataLoader<Self, HashMapCache> {
+        let loader = BrandLoader {
+            pool: pool.clone(),
+            brand_id,
+            fetch: PhantomData,
+        };
+        DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
     }
 }
 
@@ -48,14 +52,14 @@ impl<F: BatchFetch> Loader<i64> for BrandLoader<F> {
     type Error = Arc<DbError>;
 
     async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, F::Value>, Self::Error> {
-        let mut conn = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| Arc::new(DbError::from(e)))?;
-        F::fetch(&mut conn, self.brand_id, ids)
-            .await
-            .map_err(Arc::new)
+        let mut conn = self.pool.get().await.map_err(|e| Arc::new(DbError::from(e)))?;
+        let mut found = F::fetch(&mut conn, self.brand_id, ids).await.map_err(Arc::new)?;
+        if let Some(nothing) = F::nothing() {
+            for id in ids {
+                found.entry(*id).or_insert_with(|| nothing.clone());
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -63,11 +67,10 @@ impl<F: BatchFetch> Loader<i64> for BrandLoader<F> {
 pub struct OfferProjects;
 impl BatchFetch for OfferProjects {
     type Value = Vec<ProjectRow>;
-    async fn fetch(
-        conn: &mut AsyncPgConnection,
-        brand_id: i64,
-        ids: &[i64],
-    ) -> DbResult<HashMap<i64, Self::Value>> {
+    fn nothing() -> Option<Self::Value> {
+        Some(Vec::new())
+    }
+    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
         projects::by_offer(conn, brand_id, ids).await
     }
 }
@@ -76,11 +79,7 @@ impl BatchFetch for OfferProjects {
 pub struct Offers;
 impl BatchFetch for Offers {
     type Value = OfferRow;
-    async fn fetch(
-        conn: &mut AsyncPgConnection,
-        brand_id: i64,
-        ids: &[i64],
-    ) -> DbResult<HashMap<i64, Self::Value>> {
+    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
         Ok(offers::by_ids(conn, brand_id, ids)
             .await?
             .into_iter()
@@ -93,11 +92,7 @@ impl BatchFetch for Offers {
 pub struct Members;
 impl BatchFetch for Members {
     type Value = MemberRow;
-    async fn fetch(
-        conn: &mut AsyncPgConnection,
-        brand_id: i64,
-        ids: &[i64],
-    ) -> DbResult<HashMap<i64, Self::Value>> {
+    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
         Ok(members::by_ids(conn, brand_id, ids)
             .await?
             .into_iter()
@@ -110,11 +105,7 @@ impl BatchFetch for Members {
 pub struct Memberships;
 impl BatchFetch for Memberships {
     type Value = MembershipRow;
-    async fn fetch(
-        conn: &mut AsyncPgConnection,
-        brand_id: i64,
-        ids: &[i64],
-    ) -> DbResult<HashMap<i64, Self::Value>> {
+    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
         Ok(memberships::by_ids(conn, brand_id, ids)
             .await?
             .into_iter()
@@ -127,11 +118,10 @@ impl BatchFetch for Memberships {
 pub struct MemberMemberships;
 impl BatchFetch for MemberMemberships {
     type Value = Vec<MembershipRow>;
-    async fn fetch(
-        conn: &mut AsyncPgConnection,
-        brand_id: i64,
-        ids: &[i64],
-    ) -> DbResult<HashMap<i64, Self::Value>> {
+    fn nothing() -> Option<Self::Value> {
+        Some(Vec::new())
+    }
+    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
         let mut grouped: HashMap<i64, Vec<MembershipRow>> = HashMap::new();
         for row in memberships::for_members(conn, brand_id, ids).await? {
             grouped.entry(row.member_id).or_default().push(row);
@@ -140,16 +130,35 @@ impl BatchFetch for MemberMemberships {
     }
 }
 
+/// Offer id → all its memberships (the offer page filters, sorts and pages them).
+pub struct OfferMemberships;
+impl BatchFetch for OfferMemberships {
+    type Value = Vec<MembershipRow>;
+    fn nothing() -> Option<Self::Value> {
+        Some(Vec::new())
+    }
+    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
+        let mut grouped: HashMap<i64, Vec<MembershipRow>> = HashMap::new();
+        for row in memberships::for_offers(conn, brand_id, ids).await? {
+            grouped.entry(row.offer_id).or_default().push(row);
+        }
+        Ok(grouped)
+    }
+}
+
 /// Membership id → its current promo code.
 pub struct PromoCodes;
 impl BatchFetch for PromoCodes {
-    type Value = String;
-    async fn fetch(
-        conn: &mut AsyncPgConnection,
-        brand_id: i64,
-        ids: &[i64],
-    ) -> DbResult<HashMap<i64, Self::Value>> {
-        memberships::current_promo_codes(conn, brand_id, ids).await
+    type Value = Option<String>;
+    fn nothing() -> Option<Self::Value> {
+        Some(None)
+    }
+    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
+        Ok(memberships::current_promo_codes(conn, brand_id, ids)
+            .await?
+            .into_iter()
+            .map(|(id, code)| (id, Some(code)))
+            .collect())
     }
 }
 
@@ -157,11 +166,7 @@ impl BatchFetch for PromoCodes {
 pub struct Balances;
 impl BatchFetch for Balances {
     type Value = Balance;
-    async fn fetch(
-        conn: &mut AsyncPgConnection,
-        brand_id: i64,
-        ids: &[i64],
-    ) -> DbResult<HashMap<i64, Self::Value>> {
+    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
         Ok(ledger::balances(conn, brand_id, ids, Utc::now())
             .await?
             .into_iter()
@@ -175,8 +180,10 @@ pub async fn load_one<F: BatchFetch>(
     ctx: &async_graphql::Context<'_>,
     id: i64,
 ) -> crate::graphql::error::ApiResult<Option<F::Value>> {
-    Ok(ctx
-        .data_unchecked::<DataLoader<BrandLoader<F>>>()
-        .load_one(id)
-        .await?)
+    Ok(loader::<F>(ctx).load_one(id).await?)
+}
+
+/// The request's loader for `F`.
+pub fn loader<'a, F: BatchFetch>(ctx: &'a async_graphql::Context<'_>) -> &'a DataLoader<BrandLoader<F>, HashMapCache> {
+    ctx.data_unchecked::<DataLoader<BrandLoader<F>, HashMapCache>>()
 }

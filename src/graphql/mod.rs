@@ -53,17 +53,12 @@ pub fn authorize(request: Request, viewer: Viewer, pool: &DbPool) -> Request {
     request
         .data(reporting::kpi_loader(pool, &viewer))
         .data(viewer)
-        .data(BrandLoader::<loaders::OfferProjects>::data_loader(
-            pool, brand,
-        ))
+        .data(BrandLoader::<loaders::OfferProjects>::data_loader(pool, brand))
         .data(BrandLoader::<loaders::Offers>::data_loader(pool, brand))
         .data(BrandLoader::<loaders::Members>::data_loader(pool, brand))
-        .data(BrandLoader::<loaders::Memberships>::data_loader(
-            pool, brand,
-        ))
-        .data(BrandLoader::<loaders::MemberMemberships>::data_loader(
-            pool, brand,
-        ))
+        .data(BrandLoader::<loaders::Memberships>::data_loader(pool, brand))
+        .data(BrandLoader::<loaders::MemberMemberships>::data_loader(pool, brand))
+        .data(BrandLoader::<loaders::OfferMemberships>::data_loader(pool, brand))
         .data(BrandLoader::<loaders::PromoCodes>::data_loader(pool, brand))
         .data(BrandLoader::<loaders::Balances>::data_loader(pool, brand))
 }

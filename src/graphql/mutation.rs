@@ -89,26 +89,16 @@ pub struct CreateOfferPayload {
 impl CatalogMutations {
     /// Creates a connected project (campaign).
     #[graphql(guard = "AdminOnly")]
-    async fn create_project(
-        &self,
-        ctx: &Context<'_>,
-        input: CreateProjectInput,
-    ) -> ApiResult<CreateProjectPayload> {
+    async fn create_project(&self, ctx: &Context<'_>, input: CreateProjectInput) -> ApiResult<CreateProjectPayload> {
         let viewer = viewer(ctx)?;
         let name = validate::name("name", &input.name).map_err(ApiError::BadUserInput)?;
         let row = projects::create(&mut *conn(ctx).await?, viewer.brand_id, &name).await?;
-        Ok(CreateProjectPayload {
-            project: Project(row),
-        })
+        Ok(CreateProjectPayload { project: Project(row) })
     }
 
     /// Adds a creator to the brand. Add them to offers separately.
     #[graphql(guard = "AdminOnly")]
-    async fn create_member(
-        &self,
-        ctx: &Context<'_>,
-        input: CreateMemberInput,
-    ) -> ApiResult<CreateMemberPayload> {
+    async fn create_member(&self, ctx: &Context<'_>, input: CreateMemberInput) -> ApiResult<CreateMemberPayload> {
         let viewer = viewer(ctx)?;
         let member = NewMember {
             brand_id: viewer.brand_id,
@@ -128,18 +118,12 @@ impl CatalogMutations {
                 .map_err(ApiError::BadUserInput)?,
         };
         let row = members::create(&mut *conn(ctx).await?, &member).await?;
-        Ok(CreateMemberPayload {
-            member: Member(row),
-        })
+        Ok(CreateMemberPayload { member: Member(row) })
     }
 
     /// Creates an offer of either type, connected to the given projects.
     #[graphql(guard = "AdminOnly")]
-    async fn create_offer(
-        &self,
-        ctx: &Context<'_>,
-        input: CreateOfferInput,
-    ) -> ApiResult<CreateOfferPayload> {
+    async fn create_offer(&self, ctx: &Context<'_>, input: CreateOfferInput) -> ApiResult<CreateOfferPayload> {
         let viewer = viewer(ctx)?;
         let today = viewer.today();
         let new_offer = new_offer_from_input(viewer.brand_id, today, &input)?;
@@ -147,9 +131,7 @@ impl CatalogMutations {
         project_ids.sort_unstable();
         project_ids.dedup();
         let mut conn = conn(ctx).await?;
-        if projects::count_existing(&mut conn, viewer.brand_id, &project_ids).await?
-            != project_ids.len() as i64
-        {
+        if projects::count_existing(&mut conn, viewer.brand_id, &project_ids).await? != project_ids.len() as i64 {
             return Err(ApiError::NotFound("project"));
         }
         let row = offers::create(&mut conn, new_offer, project_ids).await?;
@@ -159,11 +141,7 @@ impl CatalogMutations {
     }
 }
 
-fn new_offer_from_input(
-    brand_id: i64,
-    today: chrono::NaiveDate,
-    input: &CreateOfferInput,
-) -> ApiResult<NewOffer> {
+fn new_offer_from_input(brand_id: i64, today: chrono::NaiveDate, input: &CreateOfferInput) -> ApiResult<NewOffer> {
     let bad = ApiError::bad_input;
     let name = validate::name("name", &input.name).map_err(ApiError::BadUserInput)?;
     let rule = input.payout.to_rule()?;

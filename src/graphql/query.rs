@@ -4,19 +4,23 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 use super::context::{conn, viewer};
 use super::error::{ApiError, ApiResult};
 use super::ids::{Kind, decode};
+use super::loaders::{Members, OfferMemberships, OfferProjects, PromoCodes, loader};
 use super::pagination::{IdCursor, page_request, to_connection};
 use super::reporting::{DateRangeInput, KpiPoint, Kpis, OfferFilter, SeriesInterval, offer_report, series};
+use super::reporting::{KpiKey, KpiLoader};
 use super::sorting::OfferSort;
-use crate::db::pagination::Page;
-use crate::db::reporting::Scope;
-use crate::domain::kpis::Kpis as Figures;
 use super::types::brand::Viewer;
 use super::types::conversion::Conversion;
 use super::types::member::Member;
 use super::types::membership::Membership;
 use super::types::offer::Offer;
 use super::types::project::Project;
+use crate::db::pagination::Page;
+use crate::db::reporting::Scope;
 use crate::db::{conversions, members, memberships, offers, projects};
+use crate::domain::date_range::DateRange;
+use crate::domain::kpis::Kpis as Figures;
+use async_graphql::dataloader::{DataLoader, HashMapCache};
 
 pub struct QueryRoot;
 
@@ -37,20 +41,43 @@ pub struct MemberListInfo {
 impl MemberListInfo {
     /// How many members match, across all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
-        Ok(members::count(
-            &mut *conn(ctx).await?,
-            self.brand_id,
-            self.search.as_deref(),
-        )
-        .await?)
+        Ok(members::count(&mut *conn(ctx).await?, self.brand_id, self.search.as_deref()).await?)
     }
+}
+
+/// Loads, in one batch each, what the page's offers will ask their loaders for, so
+/// the statements a page runs do not depend on how long resolving it takes.
+async fn prime_offer_loaders(ctx: &Context<'_>, offer_ids: Vec<i64>, range: DateRange) -> ApiResult<()> {
+    let look_ahead = ctx.look_ahead();
+    let wants = |field: &str| {
+        look_ahead.field("edges").field("node").field(field).exists() || look_ahead.field("nodes").field(field).exists()
+    };
+    if wants("projects") {
+        loader::<OfferProjects>(ctx)
+            .load_many(offer_ids.iter().copied())
+            .await?;
+    }
+    if wants("memberships") {
+        let memberships: Vec<_> = loader::<OfferMemberships>(ctx)
+            .load_many(offer_ids)
+            .await?
+            .into_values()
+            .flatten()
+            .collect();
+        let kpi_keys = memberships.iter().map(|m| KpiKey::Membership(m.id, range));
+        let kpis = ctx
+            .data_unchecked::<DataLoader<KpiLoader, HashMapCache>>()
+            .load_many(kpi_keys);
+        let members = loader::<Members>(ctx).load_many(memberships.iter().map(|m| m.member_id));
+        let codes = loader::<PromoCodes>(ctx).load_many(memberships.iter().map(|m| m.id));
+        futures_util::try_join!(kpis, members, codes).map_err(ApiError::from)?;
+    }
+    Ok(())
 }
 
 /// Blank search text means no search.
 fn search_text(search: Option<String>) -> Option<String> {
-    search
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+    search.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
 /// Everything a brand's API key can read.
@@ -71,7 +98,8 @@ impl QueryRoot {
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
         #[graphql(desc = "Only offers whose name contains this text, in any case.")] search: Option<String>,
         filter: Option<OfferFilter>,
-        #[graphql(desc = "The range every node's `kpis` use unless given their own (default: last 6 months).")] date_range: Option<DateRangeInput>,
+        #[graphql(desc = "The range every node's `kpis` use unless given their own (default: last 6 months).")]
+        date_range: Option<DateRangeInput>,
         sort: Option<OfferSort>,
     ) -> ApiResult<Connection<IdCursor, Offer, OfferListInfo>> {
         let viewer = viewer(ctx)?;
@@ -83,20 +111,33 @@ impl QueryRoot {
         sort.unwrap_or_default().apply(&mut rows);
         let total_count = rows.len() as i64;
         let page = Page::after_id(rows, request, |(offer, _)| offer.id)?;
+        prime_offer_loaders(ctx, page.rows.iter().map(|(offer, _)| offer.id).collect(), range).await?;
         let today = viewer.today();
         let had_cursor = after.is_some();
-        Ok(to_connection(page, had_cursor, OfferListInfo { total_count }, |(offer, _)| offer.id, |(offer, kpis)| {
-            Offer::with_kpis(offer, today, range, kpis)
-        }))
+        Ok(to_connection(
+            page,
+            had_cursor,
+            OfferListInfo { total_count },
+            |(offer, _)| offer.id,
+            |(offer, kpis)| Offer::with_kpis(offer, today, range, kpis),
+        ))
     }
 
     /// The ten KPIs over the offers a filter selects (default: active offers, last 6 months).
-    async fn kpis(&self, ctx: &Context<'_>, filter: Option<OfferFilter>, date_range: Option<DateRangeInput>) -> ApiResult<Kpis> {
+    async fn kpis(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<OfferFilter>,
+        date_range: Option<DateRangeInput>,
+    ) -> ApiResult<Kpis> {
         let viewer = viewer(ctx)?;
         let range = DateRangeInput::resolve(date_range.as_ref(), viewer)?;
         let report = offer_report(ctx, &filter.unwrap_or_default(), None, range).await?;
         let (start, end) = range.utc_bounds(viewer.time_zone);
-        Ok(Kpis { range, figures: Figures::of(&report.figures, start, end) })
+        Ok(Kpis {
+            range,
+            figures: Figures::of(&report.figures, start, end),
+        })
     }
 
     /// The KPIs per day, week or month, for charts, over the offers a filter selects.
@@ -110,7 +151,10 @@ impl QueryRoot {
         let viewer = viewer(ctx)?;
         let range = DateRangeInput::resolve(date_range.as_ref(), viewer)?;
         let report = offer_report(ctx, &filter.unwrap_or_default(), None, range).await?;
-        let scope = Scope { offer_ids: report.offers.iter().map(|(o, _)| o.id).collect(), membership_ids: vec![] };
+        let scope = Scope {
+            offer_ids: report.offers.iter().map(|(o, _)| o.id).collect(),
+            membership_ids: vec![],
+        };
         series(ctx, scope, range, interval).await
     }
 
@@ -129,20 +173,13 @@ impl QueryRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
-        #[graphql(desc = "Only members whose name or email contains this text, in any case.")]
-        search: Option<String>,
+        #[graphql(desc = "Only members whose name or email contains this text, in any case.")] search: Option<String>,
     ) -> ApiResult<Connection<IdCursor, Member, MemberListInfo>> {
         let viewer = viewer(ctx)?;
         let had_cursor = after.is_some();
         let request = page_request(first, after)?;
         let search = search_text(search);
-        let page = members::page(
-            &mut *conn(ctx).await?,
-            viewer.brand_id,
-            search.as_deref(),
-            request,
-        )
-        .await?;
+        let page = members::page(&mut *conn(ctx).await?, viewer.brand_id, search.as_deref(), request).await?;
         let info = MemberListInfo {
             brand_id: viewer.brand_id,
             search,
@@ -163,9 +200,7 @@ impl QueryRoot {
         let viewer = viewer(ctx)?;
         let membership_id = decode(Kind::Membership, &id)?;
         let row = memberships::find(&mut *conn(ctx).await?, viewer.brand_id, membership_id).await?;
-        Ok(Some(Membership(
-            row.ok_or(ApiError::NotFound("membership"))?,
-        )))
+        Ok(Some(Membership(row.ok_or(ApiError::NotFound("membership"))?)))
     }
 
     /// One conversion (order) by id.
@@ -173,9 +208,7 @@ impl QueryRoot {
         let viewer = viewer(ctx)?;
         let conversion_id = decode(Kind::Conversion, &id)?;
         let row = conversions::find(&mut *conn(ctx).await?, viewer.brand_id, conversion_id).await?;
-        Ok(Some(Conversion(
-            row.ok_or(ApiError::NotFound("conversion"))?,
-        )))
+        Ok(Some(Conversion(row.ok_or(ApiError::NotFound("conversion"))?)))
     }
 
     /// Orders that matched no membership: kept for the brand to see, earning nothing.

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use chrono::{Datelike, Days, Months, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -32,8 +32,13 @@ pub struct DateRangeInput {
 impl DateRangeInput {
     pub fn resolve(input: Option<&DateRangeInput>, viewer: &Viewer) -> ApiResult<DateRange> {
         let input = input.cloned().unwrap_or_default();
-        DateRange::resolve(input.preset, input.start.map(|d| d.0), input.end.map(|d| d.0), viewer.today())
-            .map_err(|e| ApiError::bad_input(format!("dateRange: {e}")))
+        DateRange::resolve(
+            input.preset,
+            input.start.map(|d| d.0),
+            input.end.map(|d| d.0),
+            viewer.today(),
+        )
+        .map_err(|e| ApiError::bad_input(format!("dateRange: {e}")))
     }
 }
 
@@ -98,15 +103,67 @@ impl Default for OfferFilter {
     }
 }
 
-impl OfferFilter {
-    /// Whether a row's KPIs fall within every KPI range given.
-    pub fn kpis_match(&self, kpis: &Figures) -> bool {
+/// The KPI ranges both tables filter by.
+struct KpiRanges {
+    clicks: Option<CountRange>,
+    conversions: Option<CountRange>,
+    sales: Option<MoneyRange>,
+    commissions_earned: Option<MoneyRange>,
+    payouts: Option<MoneyRange>,
+    average_sale: Option<MoneyRange>,
+}
+
+impl KpiRanges {
+    /// Whether a row's KPIs fall within every range given.
+    fn contain(&self, kpis: &Figures) -> bool {
         count_within(self.clicks, kpis.clicks)
             && count_within(self.conversions, kpis.conversions)
             && money_within(self.sales, Some(kpis.total_sales))
             && money_within(self.commissions_earned, Some(kpis.commissions_earned))
             && money_within(self.payouts, Some(kpis.paid))
             && money_within(self.average_sale, kpis.average_sale())
+    }
+}
+
+impl OfferFilter {
+    pub fn kpis_match(&self, kpis: &Figures) -> bool {
+        KpiRanges {
+            clicks: self.clicks,
+            conversions: self.conversions,
+            sales: self.sales,
+            commissions_earned: self.commissions_earned,
+            payouts: self.payouts,
+            average_sale: self.average_sale,
+        }
+        .contain(kpis)
+    }
+}
+
+/// Which memberships an offer page shows; the KPI ranges use the page's date range.
+#[derive(InputObject, Clone, Default)]
+pub struct MembershipFilter {
+    /// Only active (true) or only inactive and removed (false) memberships.
+    pub active: Option<bool>,
+    pub clicks: Option<CountRange>,
+    pub conversions: Option<CountRange>,
+    pub sales: Option<MoneyRange>,
+    pub commissions_earned: Option<MoneyRange>,
+    /// Amount paid out so far.
+    pub payouts: Option<MoneyRange>,
+    pub average_sale: Option<MoneyRange>,
+}
+
+impl MembershipFilter {
+    pub fn kpis_match(&self, kpis: &Figures) -> bool {
+        KpiRanges {
+            clicks: self.clicks,
+            conversions: self.conversions,
+            sales: self.sales,
+            commissions_earned: self.commissions_earned,
+            payouts: self.payouts,
+            average_sale: self.average_sale,
+        }
+        .contain(kpis)
     }
 }
 
@@ -129,7 +186,10 @@ pub struct DateRangeView {
 impl Kpis {
     /// The dates these figures cover, in the brand's time zone.
     async fn date_range(&self) -> DateRangeView {
-        DateRangeView { start: Date(self.range.start), end: Date(self.range.end) }
+        DateRangeView {
+            start: Date(self.range.start),
+            end: Date(self.range.end),
+        }
     }
 
     /// Memberships that existed during the range; a member in two offers counts twice.
@@ -222,7 +282,9 @@ impl Loader<KpiKey> for KpiLoader {
         let mut conn = self.pool.get().await.map_err(|e| Arc::new(DbError::from(e)))?;
         let mut loaded = HashMap::new();
         for (range, scope) in by_range {
-            let figures = reporting::membership_figures(&mut conn, self.brand_id, &scope, range, Utc::now()).await.map_err(Arc::new)?;
+            let figures = reporting::membership_figures(&mut conn, self.brand_id, &scope, range, Utc::now())
+                .await
+                .map_err(Arc::new)?;
             let (start, end) = range.utc_bounds(self.zone);
             for &offer_id in &scope.offer_ids {
                 let kpis = Figures::of(figures.iter().filter(|f| f.offer_id == offer_id), start, end);
@@ -237,19 +299,34 @@ impl Loader<KpiKey> for KpiLoader {
     }
 }
 
-pub fn kpi_loader(pool: &DbPool, viewer: &Viewer) -> DataLoader<KpiLoader> {
-    DataLoader::new(KpiLoader { pool: pool.clone(), brand_id: viewer.brand_id, zone: viewer.time_zone }, tokio::spawn)
+/// The KPI loader of one request: values are cached for the request's lifetime.
+pub fn kpi_loader(pool: &DbPool, viewer: &Viewer) -> DataLoader<KpiLoader, HashMapCache> {
+    let loader = KpiLoader {
+        pool: pool.clone(),
+        brand_id: viewer.brand_id,
+        zone: viewer.time_zone,
+    };
+    DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
 }
 
 pub async fn load_kpis(ctx: &Context<'_>, key: KpiKey) -> ApiResult<Figures> {
-    Ok(ctx.data_unchecked::<DataLoader<KpiLoader>>().load_one(key).await?.unwrap_or_default())
+    let loader = ctx.data_unchecked::<DataLoader<KpiLoader, HashMapCache>>();
+    Ok(loader.load_one(key).await?.unwrap_or_default())
 }
 
 /// Offers that pass a filter's status, type, project and search conditions (not its KPI ranges).
-pub async fn offers_in_filter(ctx: &Context<'_>, filter: &OfferFilter, search: Option<&str>) -> ApiResult<Vec<OfferRow>> {
+pub async fn offers_in_filter(
+    ctx: &Context<'_>,
+    filter: &OfferFilter,
+    search: Option<&str>,
+) -> ApiResult<Vec<OfferRow>> {
     let viewer = viewer(ctx)?;
     let today = viewer.today();
-    let project_ids = filter.project_ids.as_deref().map(|ids| decode_all(Kind::Project, ids)).transpose()?;
+    let project_ids = filter
+        .project_ids
+        .as_deref()
+        .map(|ids| decode_all(Kind::Project, ids))
+        .transpose()?;
     let mut conn = conn(ctx).await?;
     let rows = offers::all(&mut conn, viewer.brand_id).await?;
     let projects_of = match &project_ids {
@@ -260,12 +337,24 @@ pub async fn offers_in_filter(ctx: &Context<'_>, filter: &OfferFilter, search: O
     Ok(rows
         .into_iter()
         .filter(|o| {
-            let status = OfferStatus::effective(OfferStatus::parse(&o.status).unwrap_or(OfferStatus::Archived), o.ends_on.is_some_and(|end| end < today));
+            let status = OfferStatus::effective(
+                OfferStatus::parse(&o.status).unwrap_or(OfferStatus::Archived),
+                o.ends_on.is_some_and(|end| end < today),
+            );
             filter.statuses.contains(&status)
         })
-        .filter(|o| filter.types.as_ref().is_none_or(|types| OfferType::parse(&o.offer_type).is_some_and(|t| types.contains(&t))))
         .filter(|o| {
-            project_ids.as_ref().is_none_or(|wanted| projects_of.get(&o.id).is_some_and(|has| has.iter().any(|p| wanted.contains(p))))
+            filter
+                .types
+                .as_ref()
+                .is_none_or(|types| OfferType::parse(&o.offer_type).is_some_and(|t| types.contains(&t)))
+        })
+        .filter(|o| {
+            project_ids.as_ref().is_none_or(|wanted| {
+                projects_of
+                    .get(&o.id)
+                    .is_some_and(|has| has.iter().any(|p| wanted.contains(p)))
+            })
         })
         .filter(|o| needle.as_ref().is_none_or(|n| o.name.to_lowercase().contains(n)))
         .collect())
@@ -278,11 +367,20 @@ pub struct OfferReport {
     pub figures: Vec<MembershipFigures>,
 }
 
-pub async fn offer_report(ctx: &Context<'_>, filter: &OfferFilter, search: Option<&str>, range: DateRange) -> ApiResult<OfferReport> {
+pub async fn offer_report(
+    ctx: &Context<'_>,
+    filter: &OfferFilter,
+    search: Option<&str>,
+    range: DateRange,
+) -> ApiResult<OfferReport> {
     let viewer = viewer(ctx)?;
     let candidates = offers_in_filter(ctx, filter, search).await?;
-    let scope = Scope { offer_ids: candidates.iter().map(|o| o.id).collect(), membership_ids: vec![] };
-    let figures = reporting::membership_figures(&mut *conn(ctx).await?, viewer.brand_id, &scope, range, Utc::now()).await?;
+    let scope = Scope {
+        offer_ids: candidates.iter().map(|o| o.id).collect(),
+        membership_ids: vec![],
+    };
+    let figures =
+        reporting::membership_figures(&mut *conn(ctx).await?, viewer.brand_id, &scope, range, Utc::now()).await?;
     let (start, end) = range.utc_bounds(viewer.time_zone);
     let mut by_offer: HashMap<i64, Vec<&MembershipFigures>> = HashMap::new();
     for f in &figures {
@@ -338,7 +436,12 @@ fn next_bucket(start: NaiveDate, interval: SeriesInterval) -> NaiveDate {
 }
 
 /// A KPI series over the memberships in `scope`.
-pub async fn series(ctx: &Context<'_>, scope: Scope, range: DateRange, interval: SeriesInterval) -> ApiResult<Vec<KpiPoint>> {
+pub async fn series(
+    ctx: &Context<'_>,
+    scope: Scope,
+    range: DateRange,
+    interval: SeriesInterval,
+) -> ApiResult<Vec<KpiPoint>> {
     let viewer = viewer(ctx)?;
     let mut conn = conn(ctx).await?;
     // ALL_TIME starts long before anything happened: begin at the first recorded day.
@@ -365,10 +468,15 @@ pub async fn series(ctx: &Context<'_>, scope: Scope, range: DateRange, interval:
     let mut start = bucket_start(first_day, interval);
     while start <= range.end {
         if points.len() == MAX_POINTS {
-            return Err(ApiError::bad_input(format!("a series has at most {MAX_POINTS} points: choose a longer interval or a shorter range")));
+            return Err(ApiError::bad_input(format!(
+                "a series has at most {MAX_POINTS} points: choose a longer interval or a shorter range"
+            )));
         }
         let next = next_bucket(start, interval);
-        let clipped = DateRange { start: start.max(range.start), end: (next - Days::new(1)).min(range.end) };
+        let clipped = DateRange {
+            start: start.max(range.start),
+            end: (next - Days::new(1)).min(range.end),
+        };
         let (from, to) = clipped.utc_bounds(viewer.time_zone);
         let in_bucket = by_bucket.remove(&start).unwrap_or_default();
         let bucket_figures: Vec<MembershipFigures> = figures
@@ -387,7 +495,10 @@ pub async fn series(ctx: &Context<'_>, scope: Scope, range: DateRange, interval:
         points.push(KpiPoint {
             start: Date(clipped.start),
             end: Date(clipped.end),
-            kpis: Kpis { range: clipped, figures: Figures::of(&bucket_figures, from, to) },
+            kpis: Kpis {
+                range: clipped,
+                figures: Figures::of(&bucket_figures, from, to),
+            },
         });
         start = next;
     }

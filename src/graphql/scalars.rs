@@ -18,17 +18,12 @@ pub struct Money(pub Decimal);
 impl ScalarType for Money {
     fn parse(value: Value) -> InputValueResult<Self> {
         let Value::String(text) = &value else {
-            return Err(InputValueError::custom(
-                "Money is a decimal string such as \"12.50\"",
-            ));
+            return Err(InputValueError::custom("Money is a decimal string such as \"12.50\""));
         };
-        let amount = Decimal::from_str(text.trim()).map_err(|_| {
-            InputValueError::custom(format!("'{text}' is not an amount such as \"12.50\""))
-        })?;
+        let amount = Decimal::from_str(text.trim())
+            .map_err(|_| InputValueError::custom(format!("'{text}' is not an amount such as \"12.50\"")))?;
         if amount.normalize().scale() > 2 {
-            return Err(InputValueError::custom(format!(
-                "'{text}' has more than 2 decimals"
-            )));
+            return Err(InputValueError::custom(format!("'{text}' has more than 2 decimals")));
         }
         Ok(Money(amount))
     }
@@ -47,13 +42,11 @@ pub struct Percent(pub Decimal);
 impl ScalarType for Percent {
     fn parse(value: Value) -> InputValueResult<Self> {
         let Value::String(text) = &value else {
-            return Err(InputValueError::custom(
-                "Percent is a decimal string such as \"12.5\"",
-            ));
+            return Err(InputValueError::custom("Percent is a decimal string such as \"12.5\""));
         };
-        Decimal::from_str(text.trim()).map(Percent).map_err(|_| {
-            InputValueError::custom(format!("'{text}' is not a percentage such as \"12.5\""))
-        })
+        Decimal::from_str(text.trim())
+            .map(Percent)
+            .map_err(|_| InputValueError::custom(format!("'{text}' is not a percentage such as \"12.5\"")))
     }
 
     fn to_value(&self) -> Value {
@@ -72,12 +65,8 @@ impl ScalarType for Date {
         match &value {
             Value::String(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
                 .map(Date)
-                .map_err(|_| {
-                    InputValueError::custom(format!("'{text}' is not a date such as 2026-01-31"))
-                }),
-            _ => Err(InputValueError::custom(
-                "Date is a string such as 2026-01-31",
-            )),
+                .map_err(|_| InputValueError::custom(format!("'{text}' is not a date such as 2026-01-31"))),
+            _ => Err(InputValueError::custom("Date is a string such as 2026-01-31")),
         }
     }
 

@@ -44,6 +44,14 @@ pub struct OfferSort {
     pub direction: SortDirection,
 }
 
+/// How to order an offer's memberships (`NAME` is the member's name, `CREATED_AT` when they joined).
+#[derive(InputObject, Clone, Copy, Default)]
+pub struct MembershipSort {
+    pub field: KpiColumn,
+    #[graphql(default_with = "SortDirection::Desc")]
+    pub direction: SortDirection,
+}
+
 /// A comparable cell; a missing ratio sorts below every number.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 pub enum SortKey {
@@ -79,13 +87,19 @@ impl KpiColumn {
 pub fn sort_rows<T>(rows: &mut [T], direction: SortDirection, cell: impl Fn(&T) -> (SortKey, i64)) {
     rows.sort_by(|a, b| {
         let ordering: Ordering = cell(a).cmp(&cell(b));
-        if direction == SortDirection::Desc { ordering.reverse() } else { ordering }
+        if direction == SortDirection::Desc {
+            ordering.reverse()
+        } else {
+            ordering
+        }
     });
 }
 
 impl OfferSort {
     pub fn apply(self, rows: &mut [(OfferRow, Kpis)]) {
         let field = self.field;
-        sort_rows(rows, self.direction, |(offer, kpis)| (field.key(&offer.name, offer.created_at, kpis), offer.id));
+        sort_rows(rows, self.direction, |(offer, kpis)| {
+            (field.key(&offer.name, offer.created_at, kpis), offer.id)
+        });
     }
 }

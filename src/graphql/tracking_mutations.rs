@@ -69,9 +69,7 @@ fn dedup_ids(kind: Kind, ids: &[ID]) -> ApiResult<Vec<i64>> {
         return Err(ApiError::bad_input("give at least one id"));
     }
     if ids.len() > MAX_IDS {
-        return Err(ApiError::bad_input(format!(
-            "give at most {MAX_IDS} ids at once"
-        )));
+        return Err(ApiError::bad_input(format!("give at most {MAX_IDS} ids at once")));
     }
     let mut decoded = decode_all(kind, ids)?;
     decoded.sort_unstable();
@@ -87,9 +85,9 @@ impl From<ChangeError> for ApiError {
     fn from(error: ChangeError) -> Self {
         match error {
             ChangeError::NotFound => ApiError::NotFound("conversion"),
-            ChangeError::NotAccepted(status) => ApiError::Conflict(format!(
-                "only an ACCEPTED conversion can change; this one is {status}"
-            )),
+            ChangeError::NotAccepted(status) => {
+                ApiError::Conflict(format!("only an ACCEPTED conversion can change; this one is {status}"))
+            }
             ChangeError::Refund(e) => ApiError::BadUserInput(e.to_string()),
             ChangeError::Db(e) => e.into(),
         }
@@ -100,12 +98,7 @@ impl From<ChangeError> for ApiError {
 impl TrackingMutations {
     /// Puts members in an offer, each with a fresh link code or promo code. All or nothing.
     #[graphql(guard = "AdminOnly")]
-    async fn add_members(
-        &self,
-        ctx: &Context<'_>,
-        offer_id: ID,
-        member_ids: Vec<ID>,
-    ) -> ApiResult<AddMembersPayload> {
+    async fn add_members(&self, ctx: &Context<'_>, offer_id: ID, member_ids: Vec<ID>) -> ApiResult<AddMembersPayload> {
         let viewer = viewer(ctx)?;
         let offer_id = decode(Kind::Offer, &offer_id)?;
         let member_ids = dedup_ids(Kind::Member, &member_ids)?;
@@ -116,11 +109,7 @@ impl TrackingMutations {
         if OfferStatus::parse(&offer.status) == Some(OfferStatus::Archived) {
             return Err(ApiError::bad_input("an archived offer cannot take members"));
         }
-        if members::by_ids(&mut conn, viewer.brand_id, &member_ids)
-            .await?
-            .len()
-            != member_ids.len()
-        {
+        if members::by_ids(&mut conn, viewer.brand_id, &member_ids).await?.len() != member_ids.len() {
             return Err(ApiError::NotFound("member"));
         }
         let rows = conn
@@ -141,16 +130,10 @@ impl TrackingMutations {
 
     /// Sets the secret that signs the brand's order webhooks (HMAC-SHA256, Shopify's convention).
     #[graphql(guard = "AdminOnly")]
-    async fn set_webhook_secret(
-        &self,
-        ctx: &Context<'_>,
-        secret: String,
-    ) -> ApiResult<SetWebhookSecretPayload> {
+    async fn set_webhook_secret(&self, ctx: &Context<'_>, secret: String) -> ApiResult<SetWebhookSecretPayload> {
         let viewer = viewer(ctx)?;
         if secret.len() < 16 || secret.len() > 200 {
-            return Err(ApiError::bad_input(
-                "the secret must be 16 to 200 characters",
-            ));
+            return Err(ApiError::bad_input("the secret must be 16 to 200 characters"));
         }
         let mut conn = conn(ctx).await?;
         brands::set_webhook_secret(&mut conn, viewer.brand_id, &secret).await?;
@@ -162,11 +145,7 @@ impl TrackingMutations {
 
     /// Records an order, attributed by promo code first, then by click (SPEC.md *Attribution*).
     #[graphql(guard = "AdminOnly")]
-    async fn record_conversion(
-        &self,
-        ctx: &Context<'_>,
-        input: RecordConversionInput,
-    ) -> ApiResult<ConversionPayload> {
+    async fn record_conversion(&self, ctx: &Context<'_>, input: RecordConversionInput) -> ApiResult<ConversionPayload> {
         let viewer = viewer(ctx)?;
         let source = input.source.trim().to_string();
         if source.is_empty()
@@ -175,46 +154,30 @@ impl TrackingMutations {
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
         {
-            return Err(ApiError::bad_input(
-                "source must be lower-case letters, digits, - or _",
-            ));
+            return Err(ApiError::bad_input("source must be lower-case letters, digits, - or _"));
         }
         let external_order_id = input.external_order_id.trim().to_string();
         if external_order_id.is_empty() || external_order_id.len() > 200 {
-            return Err(ApiError::bad_input(
-                "externalOrderId must be 1 to 200 characters",
-            ));
+            return Err(ApiError::bad_input("externalOrderId must be 1 to 200 characters"));
         }
         if input.sale_amount.0.is_sign_negative() {
             return Err(ApiError::bad_input("saleAmount must not be negative"));
         }
         let click_id = input
             .click_id
-            .map(|id| {
-                uuid::Uuid::parse_str(&id)
-                    .map_err(|_| ApiError::bad_input("clickId is not a click id"))
-            })
+            .map(|id| uuid::Uuid::parse_str(&id).map_err(|_| ApiError::bad_input("clickId is not a click id")))
             .transpose()?;
         let order = OrderInput {
             source,
             external_order_id,
             occurred_at: input.occurred_at.unwrap_or_else(Utc::now),
             sale_amount: input.sale_amount.0,
-            currency: brands::find(&mut *conn(ctx).await?, viewer.brand_id)
-                .await?
-                .currency,
+            currency: brands::find(&mut *conn(ctx).await?, viewer.brand_id).await?.currency,
             promo_codes: input.promo_code.into_iter().collect(),
             click_id,
         };
         let metrics = ctx.data_unchecked::<Arc<Metrics>>();
-        match conversions::record(
-            &mut *conn(ctx).await?,
-            viewer.brand_id,
-            viewer.time_zone,
-            order,
-        )
-        .await?
-        {
+        match conversions::record(&mut *conn(ctx).await?, viewer.brand_id, viewer.time_zone, order).await? {
             Recorded::New(row) => {
                 if row.membership_id.is_some() {
                     metrics.orders_accepted.inc();
@@ -239,12 +202,7 @@ impl TrackingMutations {
     /// Rejects an accepted conversion: it stops counting and earns nothing. After payment
     /// its commission is clawed back from the next payment.
     #[graphql(guard = "AdminOnly")]
-    async fn reject_conversion(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        reason: String,
-    ) -> ApiResult<ConversionPayload> {
+    async fn reject_conversion(&self, ctx: &Context<'_>, id: ID, reason: String) -> ApiResult<ConversionPayload> {
         let viewer = viewer(ctx)?;
         let id = decode(Kind::Conversion, &id)?;
         let reason = reason.trim().to_string();
@@ -255,14 +213,7 @@ impl TrackingMutations {
             change: Change::Reject(reason),
             reference: "reject".into(),
         };
-        let row = conversions::change(
-            &mut *conn(ctx).await?,
-            viewer.brand_id,
-            brand_zone(ctx)?,
-            id,
-            request,
-        )
-        .await?;
+        let row = conversions::change(&mut *conn(ctx).await?, viewer.brand_id, brand_zone(ctx)?, id, request).await?;
         ctx.data_unchecked::<Arc<Metrics>>().orders_rejected.inc();
         Ok(ConversionPayload {
             conversion: Conversion(row),
@@ -285,9 +236,7 @@ impl TrackingMutations {
         let id = decode(Kind::Conversion, &id)?;
         let reference = match idempotency_key.map(|k| k.trim().to_string()) {
             Some(key) if key.is_empty() || key.len() > 200 => {
-                return Err(ApiError::bad_input(
-                    "idempotencyKey must be 1 to 200 characters",
-                ));
+                return Err(ApiError::bad_input("idempotencyKey must be 1 to 200 characters"));
             }
             Some(key) => key,
             None => uuid::Uuid::now_v7().to_string(),
@@ -296,14 +245,7 @@ impl TrackingMutations {
             change: Change::Refund(amount.map(|m| m.0)),
             reference,
         };
-        let row = conversions::change(
-            &mut *conn(ctx).await?,
-            viewer.brand_id,
-            brand_zone(ctx)?,
-            id,
-            request,
-        )
-        .await?;
+        let row = conversions::change(&mut *conn(ctx).await?, viewer.brand_id, brand_zone(ctx)?, id, request).await?;
         ctx.data_unchecked::<Arc<Metrics>>().orders_refunded.inc();
         Ok(ConversionPayload {
             conversion: Conversion(row),

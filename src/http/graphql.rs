@@ -13,21 +13,13 @@ use crate::graphql::context::Viewer;
 /// `POST /graphql` and `GET /graphql`. Without a key the request still runs (so
 /// the public schema can be introspected) and every brand field is
 /// `UNAUTHENTICATED`; a key that is wrong is refused outright with 401.
-pub async fn handle(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    request: GraphQLRequest,
-) -> Response {
+pub async fn handle(State(state): State<AppState>, headers: HeaderMap, request: GraphQLRequest) -> Response {
     let mut request = request.into_inner();
     match authenticate(&state.pool, &headers).await {
         Ok(Some(viewer)) => request = authorize(request, viewer, &state.pool),
         Ok(None) => {}
         Err(AuthFailure::BadKey) => {
-            return graphql_error(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
-                "the API key is not valid",
-            );
+            return graphql_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "the API key is not valid");
         }
         Err(AuthFailure::Database(error)) => {
             tracing::error!(%error, "API key lookup failed");
@@ -54,17 +46,11 @@ async fn authenticate(pool: &DbPool, headers: &HeaderMap) -> Result<Option<Viewe
     let secret = value
         .to_str()
         .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or(AuthFailure::BadKey)?;
-    let mut conn = pool
-        .get()
-        .await
-        .map_err(|e| AuthFailure::Database(e.into()))?;
+    let mut conn = pool.get().await.map_err(|e| AuthFailure::Database(e.into()))?;
     let (key, time_zone) = api_keys::find_active_by_secret(&mut conn, secret)
         .await
         .map_err(AuthFailure::Database)?

@@ -9,17 +9,11 @@ use super::AppState;
 /// `GET /health`: 200 when the database answers, 503 otherwise.
 pub async fn check(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database_ok = match state.pool.get().await {
-        Ok(mut conn) => diesel::sql_query("SELECT 1")
-            .execute(&mut conn)
-            .await
-            .is_ok(),
+        Ok(mut conn) => diesel::sql_query("SELECT 1").execute(&mut conn).await.is_ok(),
         Err(_) => false,
     };
     if database_ok {
-        (
-            StatusCode::OK,
-            Json(json!({ "status": "ok", "database": "ok" })),
-        )
+        (StatusCode::OK, Json(json!({ "status": "ok", "database": "ok" })))
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -35,12 +35,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(
-        schema: AppSchema,
-        pool: DbPool,
-        metrics: Arc<Metrics>,
-        ip_hash_key: Vec<u8>,
-    ) -> Self {
+    pub fn new(schema: AppSchema, pool: DbPool, metrics: Arc<Metrics>, ip_hash_key: Vec<u8>) -> Self {
         let clicks = ClickWriter::start(pool.clone(), metrics.clone());
         let links = moka::future::Cache::builder()
             .max_capacity(LINK_CACHE_SIZE)
@@ -70,14 +65,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn metrics(
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> impl axum::response::IntoResponse {
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> impl axum::response::IntoResponse {
     (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.encode(),
     )
 }

@@ -23,11 +23,7 @@ pub struct CachedLink {
     pub destination: url::Url,
 }
 
-pub async fn follow(
-    State(state): State<AppState>,
-    Path(code): Path<String>,
-    request: Request,
-) -> Response {
+pub async fn follow(State(state): State<AppState>, Path(code): Path<String>, request: Request) -> Response {
     let lookup = async {
         let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
         let target = memberships::find_link(&mut conn, &code)
@@ -35,10 +31,7 @@ pub async fn follow(
             .map_err(|e| e.to_string())?;
         Ok::<_, String>(target.and_then(|target| {
             let destination = url::Url::parse(&target.destination_url).ok()?;
-            Some(Arc::new(CachedLink {
-                target,
-                destination,
-            }))
+            Some(Arc::new(CachedLink { target, destination }))
         }))
     };
     let link = match state.links.try_get_with(code.clone(), lookup).await {

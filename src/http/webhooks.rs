@@ -85,11 +85,7 @@ async fn handle(
 ) -> Result<Response, Refusal> {
     let internal = |e: DbError| {
         tracing::error!(error = %e, "webhook failed");
-        Refusal(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
-            "internal error".into(),
-        )
+        Refusal(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error".into())
     };
     let mut conn = state.pool.get().await.map_err(|e| internal(e.into()))?;
     let brand = match brands::find_by_slug(&mut conn, brand_slug).await {
@@ -103,9 +99,7 @@ async fn handle(
         }
         Err(e) => return Err(internal(e)),
     };
-    let secret = brands::webhook_secret(&mut conn, brand.id)
-        .await
-        .map_err(internal)?;
+    let secret = brands::webhook_secret(&mut conn, brand.id).await.map_err(internal)?;
     verify_signature(secret.as_deref(), headers, body)?;
     let valid_source = !source.is_empty()
         && source.len() <= 32
@@ -113,12 +107,9 @@ async fn handle(
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if !valid_source {
-        return Err(bad(
-            "source must be lower-case letters, digits, - or _, e.g. shopify",
-        ));
+        return Err(bad("source must be lower-case letters, digits, - or _, e.g. shopify"));
     }
-    let payload: Value =
-        serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+    let payload: Value = serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
     let event = if source == "shopify" {
         let topic = headers
             .get("x-shopify-topic")
@@ -179,11 +170,9 @@ async fn handle(
                     "CONFLICT",
                     format!("the order is {status} and cannot be refunded"),
                 )),
-                Err(ChangeError::NotFound) => Err(Refusal(
-                    StatusCode::NOT_FOUND,
-                    "NOT_FOUND",
-                    "order not found".into(),
-                )),
+                Err(ChangeError::NotFound) => {
+                    Err(Refusal(StatusCode::NOT_FOUND, "NOT_FOUND", "order not found".into()))
+                }
                 Err(ChangeError::Db(e)) => Err(internal(e)),
             }
         }
@@ -209,22 +198,15 @@ fn answer(status: &str, row: &ConversionRow) -> Response {
 
 /// Constant-time check of the base64 HMAC-SHA256 of the raw body.
 fn verify_signature(secret: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<(), Refusal> {
-    let unauthorized =
-        |message: &str| Refusal(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message.into());
-    let secret = secret.ok_or_else(|| {
-        unauthorized("the brand has no webhook secret yet: set one with setWebhookSecret")
-    })?;
+    let unauthorized = |message: &str| Refusal(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message.into());
+    let secret =
+        secret.ok_or_else(|| unauthorized("the brand has no webhook secret yet: set one with setWebhookSecret"))?;
     let signature = headers
         .get("x-shopify-hmac-sha256")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            base64::engine::general_purpose::STANDARD
-                .decode(v.trim())
-                .ok()
-        })
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v.trim()).ok())
         .ok_or_else(|| unauthorized("missing or malformed X-Shopify-Hmac-Sha256 signature"))?;
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(body);
     mac.verify_slice(&signature)
         .map_err(|_| unauthorized("the signature does not match the body"))
@@ -237,13 +219,10 @@ fn money(value: Option<&Value>, field: &str) -> Result<Decimal, Refusal> {
         Some(Value::Number(n)) => n.to_string(),
         None | Some(Value::Null) => return Err(bad(format!("{field} is missing"))),
         Some(_) => {
-            return Err(bad(format!(
-                "{field} must be a decimal string such as \"19.99\""
-            )));
+            return Err(bad(format!("{field} must be a decimal string such as \"19.99\"")));
         }
     };
-    let amount =
-        Decimal::from_str(&text).map_err(|_| bad(format!("{field} '{text}' is not an amount")))?;
+    let amount = Decimal::from_str(&text).map_err(|_| bad(format!("{field} '{text}' is not an amount")))?;
     if amount.is_sign_negative() {
         return Err(bad(format!("{field} must not be negative")));
     }
@@ -255,9 +234,7 @@ fn money(value: Option<&Value>, field: &str) -> Result<Decimal, Refusal> {
 
 fn text_id(value: Option<&Value>, field: &str) -> Result<String, Refusal> {
     match value {
-        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 => {
-            Ok(s.trim().to_string())
-        }
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 => Ok(s.trim().to_string()),
         Some(Value::Number(n)) => Ok(n.to_string()),
         _ => Err(bad(format!("{field} is missing"))),
     }
@@ -266,9 +243,7 @@ fn text_id(value: Option<&Value>, field: &str) -> Result<String, Refusal> {
 fn currency(value: Option<&Value>, brand_currency: &str) -> Result<String, Refusal> {
     match value {
         None | Some(Value::Null) => Ok(brand_currency.to_string()),
-        Some(Value::String(code)) if code.eq_ignore_ascii_case(brand_currency) => {
-            Ok(brand_currency.to_string())
-        }
+        Some(Value::String(code)) if code.eq_ignore_ascii_case(brand_currency) => Ok(brand_currency.to_string()),
         Some(other) => Err(bad(format!(
             "currency {other} is not the brand's currency {brand_currency}"
         ))),
@@ -284,12 +259,7 @@ fn time(value: Option<&Value>) -> Result<DateTime<Utc>, Refusal> {
     }
 }
 
-fn parse_shopify(
-    topic: &str,
-    order: &Value,
-    source: &str,
-    brand_currency: &str,
-) -> Result<OrderEvent, Refusal> {
+fn parse_shopify(topic: &str, order: &Value, source: &str, brand_currency: &str) -> Result<OrderEvent, Refusal> {
     match topic {
         "orders/create" | "orders/paid" => {
             let promo_codes = order["discount_codes"]
@@ -308,9 +278,7 @@ fn parse_shopify(
                 sale_amount: money(order.get("total_price"), "total_price")?,
                 currency: currency(order.get("currency"), brand_currency)?,
                 promo_codes,
-                click_id: order["landing_site"]
-                    .as_str()
-                    .and_then(click_id_from_landing),
+                click_id: order["landing_site"].as_str().and_then(click_id_from_landing),
             }))
         }
         "refunds/create" => {
@@ -345,12 +313,8 @@ fn parse_generic(event: &Value, source: &str, brand_currency: &str) -> Result<Or
     match event["event"].as_str() {
         Some("order.created") => {
             let click_id = match event["click_id"].as_str() {
-                Some(text) => {
-                    Some(Uuid::parse_str(text).map_err(|_| bad("click_id is not a click id"))?)
-                }
-                None => event["landing_url"]
-                    .as_str()
-                    .and_then(click_id_from_landing),
+                Some(text) => Some(Uuid::parse_str(text).map_err(|_| bad("click_id is not a click id"))?),
+                None => event["landing_url"].as_str().and_then(click_id_from_landing),
             };
             Ok(OrderEvent::Created(OrderInput {
                 source: source.to_string(),
@@ -371,10 +335,7 @@ fn parse_generic(event: &Value, source: &str, brand_currency: &str) -> Result<Or
                 some => Some(money(some, "amount")?),
             };
             let reference = match event.get("refund_id") {
-                None | Some(Value::Null) => format!(
-                    "refund-{}",
-                    amount.map_or("all".to_string(), |a| a.to_string())
-                ),
+                None | Some(Value::Null) => format!("refund-{}", amount.map_or("all".to_string(), |a| a.to_string())),
                 some => text_id(some, "refund_id")?,
             };
             Ok(OrderEvent::Refunded {

@@ -27,18 +27,13 @@ async fn a_key_decides_the_brand_and_role() {
 #[tokio::test]
 async fn no_key_is_unauthenticated_but_the_schema_is_public() {
     let app = TestApp::new().await;
+    assert_eq!(app.error_code(None, VIEWER, json!({})).await, "UNAUTHENTICATED");
     assert_eq!(
-        app.error_code(None, VIEWER, json!({})).await,
+        app.error_code(None, "{ offers { totalCount } }", json!({})).await,
         "UNAUTHENTICATED"
     );
     assert_eq!(
-        app.error_code(None, "{ offers { totalCount } }", json!({}))
-            .await,
-        "UNAUTHENTICATED"
-    );
-    assert_eq!(
-        app.error_code(None, CREATE_PROJECT, json!({ "name": "X" }))
-            .await,
+        app.error_code(None, CREATE_PROJECT, json!({ "name": "X" })).await,
         "UNAUTHENTICATED"
     );
 
@@ -90,8 +85,7 @@ async fn analysts_read_but_every_mutation_is_forbidden_and_changes_nothing() {
     ];
     for (mutation, variables) in &mutations {
         assert_eq!(
-            app.error_code(Some(&acme.analyst), mutation, variables.clone())
-                .await,
+            app.error_code(Some(&acme.analyst), mutation, variables.clone()).await,
             "FORBIDDEN"
         );
     }
@@ -102,8 +96,7 @@ async fn analysts_read_but_every_mutation_is_forbidden_and_changes_nothing() {
         app.ok(&acme.admin, mutation, variables.clone()).await;
     }
     assert_eq!(
-        app.ok(&acme.analyst, "{ offers { totalCount } }", json!({}))
-            .await["offers"]["totalCount"],
+        app.ok(&acme.analyst, "{ offers { totalCount } }", json!({})).await["offers"]["totalCount"],
         1
     );
 }
@@ -120,24 +113,17 @@ async fn another_brands_ids_behave_like_ids_that_do_not_exist() {
             json!({}),
         )
         .await;
-    let offer_id = created["createOffer"]["offer"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let offer_id = created["createOffer"]["offer"]["id"].as_str().unwrap().to_string();
     let member = app
-        .ok(&acme.admin, "mutation { createMember(input: { name: \"Ana\", email: \"ana@example.com\" }) { member { id } } }", json!({}))
+        .ok(
+            &acme.admin,
+            "mutation { createMember(input: { name: \"Ana\", email: \"ana@example.com\" }) { member { id } } }",
+            json!({}),
+        )
         .await;
-    let member_id = member["createMember"]["member"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let project = app
-        .ok(&acme.admin, CREATE_PROJECT, json!({ "name": "Hidden" }))
-        .await;
-    let project_id = project["createProject"]["project"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let member_id = member["createMember"]["member"]["id"].as_str().unwrap().to_string();
+    let project = app.ok(&acme.admin, CREATE_PROJECT, json!({ "name": "Hidden" })).await;
+    let project_id = project["createProject"]["project"]["id"].as_str().unwrap().to_string();
 
     let offer_query = "query($id: ID!) { offer(id: $id) { name } }";
     assert_eq!(
@@ -146,12 +132,8 @@ async fn another_brands_ids_behave_like_ids_that_do_not_exist() {
         "NOT_FOUND"
     );
     assert_eq!(
-        app.error_code(
-            Some(&rival.admin),
-            offer_query,
-            json!({ "id": "offer_999999" })
-        )
-        .await,
+        app.error_code(Some(&rival.admin), offer_query, json!({ "id": "offer_999999" }))
+            .await,
         "NOT_FOUND"
     );
     let member_query = "query($id: ID!) { member(id: $id) { name } }";
@@ -161,7 +143,13 @@ async fn another_brands_ids_behave_like_ids_that_do_not_exist() {
         "NOT_FOUND"
     );
 
-    let lists = app.ok(&rival.admin, "{ offers { totalCount edges { node { id } } } members { totalCount } projects { id } }", json!({})).await;
+    let lists = app
+        .ok(
+            &rival.admin,
+            "{ offers { totalCount edges { node { id } } } members { totalCount } projects { id } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(lists["offers"]["totalCount"], 0);
     assert_eq!(lists["members"]["totalCount"], 0);
     assert_eq!(lists["projects"], json!([]));
@@ -175,8 +163,6 @@ async fn another_brands_ids_behave_like_ids_that_do_not_exist() {
     );
     assert_eq!(app.rows("offers").await, 1);
 
-    let own = app
-        .ok(&acme.admin, offer_query, json!({ "id": offer_id }))
-        .await;
+    let own = app.ok(&acme.admin, offer_query, json!({ "id": offer_id })).await;
     assert_eq!(own["offer"]["name"], "Secret plan");
 }

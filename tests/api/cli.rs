@@ -27,48 +27,20 @@ async fn brand_create_then_api_key_create_gives_a_working_key() {
     let url = app.db.url();
     let slug = run(
         &url,
-        &[
-            "brand",
-            "create",
-            "--name",
-            "Nord Bikes",
-            "--time-zone",
-            "Europe/Oslo",
-        ],
+        &["brand", "create", "--name", "Nord Bikes", "--time-zone", "Europe/Oslo"],
     );
     assert_eq!(slug.trim(), "nord-bikes");
-    let again = run(
-        &url,
-        &[
-            "brand",
-            "create",
-            "--name",
-            "Nord Bikes",
-            "--time-zone",
-            "UTC",
-        ],
-    );
+    let again = run(&url, &["brand", "create", "--name", "Nord Bikes", "--time-zone", "UTC"]);
     assert_eq!(again.trim(), "nord-bikes-2", "slugs stay unique");
 
     let output = run(
         &url,
-        &[
-            "api-key",
-            "create",
-            "--brand",
-            "nord-bikes",
-            "--role",
-            "ANALYST",
-        ],
+        &["api-key", "create", "--brand", "nord-bikes", "--role", "ANALYST"],
     );
     let key = output.lines().last().unwrap().trim();
     assert!(key.starts_with("stk_"), "{output}");
     let data = app
-        .ok(
-            key,
-            "{ viewer { role brand { slug timeZone } } }",
-            json!({}),
-        )
+        .ok(key, "{ viewer { role brand { slug timeZone } } }", json!({}))
         .await;
     assert_eq!(data["viewer"]["role"], "ANALYST");
     assert_eq!(data["viewer"]["brand"]["slug"], "nord-bikes");

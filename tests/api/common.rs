@@ -97,9 +97,7 @@ async fn template() -> &'static Template {
                     .execute(&mut admin)
                     .await
                     .unwrap();
-                db::run_migrations(&format!("{server}/{building}"))
-                    .await
-                    .unwrap();
+                db::run_migrations(&format!("{server}/{building}")).await.unwrap();
                 diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
                     .execute(&mut admin)
                     .await
@@ -122,11 +120,7 @@ struct Count {
 
 /// Runs a `SELECT count(*) AS n ...` query.
 pub async fn count(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
-    diesel::sql_query(sql)
-        .get_result::<Count>(conn)
-        .await
-        .unwrap()
-        .n
+    diesel::sql_query(sql).get_result::<Count>(conn).await.unwrap().n
 }
 
 /// A database of one test's own, dropped when the test ends.
@@ -258,23 +252,14 @@ impl TestApp {
     }
 
     /// Sends a GraphQL request over HTTP; returns the status and the JSON body.
-    pub async fn graphql(
-        &self,
-        key: Option<&str>,
-        query: &str,
-        variables: Value,
-    ) -> (StatusCode, Value) {
-        let mut request =
-            Request::post("/graphql").header(header::CONTENT_TYPE, "application/json");
+    pub async fn graphql(&self, key: Option<&str>, query: &str, variables: Value) -> (StatusCode, Value) {
+        let mut request = Request::post("/graphql").header(header::CONTENT_TYPE, "application/json");
         if let Some(key) = key {
             request = request.header(header::AUTHORIZATION, format!("Bearer {key}"));
         }
         let body = json!({ "query": query, "variables": variables }).to_string();
         let (status, bytes) = self.send(request.body(Body::from(body)).unwrap()).await;
-        (
-            status,
-            serde_json::from_slice(&bytes).expect("GraphQL answers JSON"),
-        )
+        (status, serde_json::from_slice(&bytes).expect("GraphQL answers JSON"))
     }
 
     /// A GraphQL request that must succeed; returns `data`.
@@ -301,22 +286,14 @@ impl TestApp {
     }
 
     pub async fn get(&self, uri: &str) -> (StatusCode, String) {
-        let (status, bytes) = self
-            .send(Request::get(uri).body(Body::empty()).unwrap())
-            .await;
+        let (status, bytes) = self.send(Request::get(uri).body(Body::empty()).unwrap()).await;
         (status, String::from_utf8_lossy(&bytes).into_owned())
     }
 
     async fn send(&self, request: Request<Body>) -> (StatusCode, Vec<u8>) {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes().to_vec();
         (status, bytes)
     }
 

@@ -5,9 +5,7 @@ use crate::common::{TestApp, count};
 #[tokio::test]
 async fn the_demo_brand_has_a_year_of_both_kinds_of_activity() {
     let app = TestApp::new().await;
-    let key = sales_tracking::demo::ensure_demo_brand(&app.pool)
-        .await
-        .unwrap();
+    let key = sales_tracking::demo::ensure_demo_brand(&app.pool).await.unwrap();
     let data = app.ok(&key, "{ viewer { role brand { slug } } offers(first: 100, filter: { statuses: [ACTIVE, PAUSED, EXPIRED, ARCHIVED] }) { totalCount edges { node { type status } } } members { totalCount } projects { name } }", json!({})).await;
     assert_eq!(data["viewer"]["role"], "ADMIN");
     assert_eq!(data["viewer"]["brand"]["slug"], "demo");
@@ -34,18 +32,17 @@ async fn the_demo_brand_has_a_year_of_both_kinds_of_activity() {
         old_clicks > 0 && recent_clicks > 0,
         "clicks span the year: {old_clicks} old, {recent_clicks} recent"
     );
-    let accepted = count(&mut conn, "SELECT count(*) AS n FROM conversions WHERE status = 'ACCEPTED' AND membership_id IS NOT NULL").await;
+    let accepted = count(
+        &mut conn,
+        "SELECT count(*) AS n FROM conversions WHERE status = 'ACCEPTED' AND membership_id IS NOT NULL",
+    )
+    .await;
     assert!(accepted > 100, "{accepted} accepted conversions");
     let priced = count(&mut conn, "SELECT count(*) AS n FROM conversions c JOIN ledger_entries l ON l.conversion_id = c.id AND l.brand_id = c.brand_id WHERE l.amount <> c.commission").await;
-    assert_eq!(
-        priced, 0,
-        "every ledger entry carries its conversion's commission"
-    );
+    assert_eq!(priced, 0, "every ledger entry carries its conversion's commission");
 
     // A second start reuses the brand and hands out another working key.
-    let second = sales_tracking::demo::ensure_demo_brand(&app.pool)
-        .await
-        .unwrap();
+    let second = sales_tracking::demo::ensure_demo_brand(&app.pool).await.unwrap();
     assert_ne!(second, key);
     assert_eq!(app.rows("brands").await, 1);
     app.ok(&second, "{ viewer { role } }", json!({})).await;

@@ -16,10 +16,7 @@ async fn graphiql_is_served_from_shipped_files_with_no_cdn() {
     let (status, page) = app.get("/graphiql").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("GraphiQL"));
-    for line in page
-        .lines()
-        .filter(|l| l.contains("src=") || l.contains("href="))
-    {
+    for line in page.lines().filter(|l| l.contains("src=") || l.contains("href=")) {
         assert!(
             !line.contains("http://") && !line.contains("https://"),
             "external asset: {line}"
@@ -35,10 +32,7 @@ async fn graphiql_is_served_from_shipped_files_with_no_cdn() {
         assert_eq!(status, StatusCode::OK, "{asset}");
         assert!(body.len() > 5_000, "{asset} is too small to be real");
     }
-    assert_eq!(
-        app.get("/graphiql/vendor/secret.txt").await.0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(app.get("/graphiql/vendor/secret.txt").await.0, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -33,48 +33,32 @@ async fn random_event_sequences_keep_the_ledger_and_rollups_consistent() {
     let mut member_ids = Vec::new();
     for i in 0..3 {
         let member = app
-            .ok(&brand.admin, "mutation($e: String!) { createMember(input: { name: \"M\", email: $e }) { member { id } } }", json!({ "e": format!("m{i}@example.com") }))
+            .ok(
+                &brand.admin,
+                "mutation($e: String!) { createMember(input: { name: \"M\", email: $e }) { member { id } } }",
+                json!({ "e": format!("m{i}@example.com") }),
+            )
             .await;
         member_ids.push(member["createMember"]["member"]["id"].clone());
     }
-    let add = "mutation($o: ID!, $m: [ID!]!) { addMembers(offerId: $o, memberIds: $m) { memberships { id promoCode } } }";
+    let add =
+        "mutation($o: ID!, $m: [ID!]!) { addMembers(offerId: $o, memberIds: $m) { memberships { id promoCode } } }";
     let coded = app
-        .ok(
-            &brand.admin,
-            add,
-            json!({ "o": code_offer, "m": member_ids }),
-        )
+        .ok(&brand.admin, add, json!({ "o": code_offer, "m": member_ids }))
         .await["addMembers"]["memberships"]
         .clone();
     let linked = app
-        .ok(
-            &brand.admin,
-            add,
-            json!({ "o": link_offer, "m": member_ids }),
-        )
+        .ok(&brand.admin, add, json!({ "o": link_offer, "m": member_ids }))
         .await["addMembers"]["memberships"]
         .clone();
-    let number = |id: &serde_json::Value| {
-        id.as_str()
-            .unwrap()
-            .rsplit('_')
-            .next()
-            .unwrap()
-            .parse::<i64>()
-            .unwrap()
-    };
+    let number = |id: &serde_json::Value| id.as_str().unwrap().rsplit('_').next().unwrap().parse::<i64>().unwrap();
     let codes: Vec<String> = coded
         .as_array()
         .unwrap()
         .iter()
         .map(|m| m["promoCode"].as_str().unwrap().to_string())
         .collect();
-    let link_memberships: Vec<i64> = linked
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| number(&m["id"]))
-        .collect();
+    let link_memberships: Vec<i64> = linked.as_array().unwrap().iter().map(|m| number(&m["id"])).collect();
     let all_memberships: Vec<i64> = coded
         .as_array()
         .unwrap()
@@ -101,9 +85,7 @@ async fn random_event_sequences_keep_the_ledger_and_rollups_consistent() {
                         click_id: None,
                     };
                     if let conversions::Recorded::New(row) =
-                        conversions::record(&mut conn, brand.id, zone, order)
-                            .await
-                            .unwrap()
+                        conversions::record(&mut conn, brand.id, zone, order).await.unwrap()
                     {
                         orders.push(row.id);
                     }
@@ -130,8 +112,7 @@ async fn random_event_sequences_keep_the_ledger_and_rollups_consistent() {
                     let batch = (0..rng.random_range(1..30))
                         .map(|_| NewClick {
                             brand_id: brand.id,
-                            membership_id: link_memberships
-                                [rng.random_range(0..link_memberships.len())],
+                            membership_id: link_memberships[rng.random_range(0..link_memberships.len())],
                             id: uuid::Uuid::now_v7(),
                             clicked_at: Utc::now() - Duration::hours(rng.random_range(0..24 * 20)),
                             ip_hash: None,
@@ -173,11 +154,7 @@ async fn random_event_sequences_keep_the_ledger_and_rollups_consistent() {
             }
         }
     }
-    assert!(
-        orders.len() > 30,
-        "the sequences recorded {} orders",
-        orders.len()
-    );
+    assert!(orders.len() > 30, "the sequences recorded {} orders", orders.len());
     assert_eq!(
         count(
             &mut conn,
@@ -248,8 +225,5 @@ async fn random_event_sequences_keep_the_ledger_and_rollups_consistent() {
     );
     // The check can fail: disturb one rollup and it notices.
     conn.batch_execute("UPDATE membership_daily_stats SET clicks = clicks + 1 WHERE ctid = (SELECT ctid FROM membership_daily_stats LIMIT 1)").await.unwrap();
-    assert_eq!(
-        stats::mismatches_with_raw_events(&mut conn).await.unwrap(),
-        1
-    );
+    assert_eq!(stats::mismatches_with_raw_events(&mut conn).await.unwrap(), 1);
 }

@@ -17,21 +17,15 @@ async fn a_private_cluster_starts_serves_and_stops() {
         .unwrap();
     let server = cluster.server_url();
     assert_ne!(cluster.port, 5432);
-    create_database_if_missing(&server, "sales_tracking")
-        .await
-        .unwrap();
-    create_database_if_missing(&server, "sales_tracking")
-        .await
-        .unwrap();
+    create_database_if_missing(&server, "sales_tracking").await.unwrap();
+    create_database_if_missing(&server, "sales_tracking").await.unwrap();
     let url = format!("{server}/sales_tracking");
     sales_tracking::db::run_migrations(&url).await.unwrap();
     AsyncPgConnection::establish(&url)
         .await
         .expect("the private cluster answers");
 
-    tokio::task::spawn_blocking(move || drop(cluster))
-        .await
-        .unwrap();
+    tokio::task::spawn_blocking(move || drop(cluster)).await.unwrap();
     assert!(
         AsyncPgConnection::establish(&url).await.is_err(),
         "the cluster is stopped when dropped"

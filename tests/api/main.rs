@@ -12,5 +12,6 @@ mod members;
 mod migrations;
 mod offers;
 mod projects;
+mod reporting;
 mod schema_snapshot;
 mod tracking;

@@ -39,14 +39,8 @@ async fn bad_input_gets_a_clear_error_and_stores_nothing() {
     )
     .await;
     let cases = [
-        (
-            json!({ "name": "", "email": "b@example.com" }),
-            "BAD_USER_INPUT",
-        ),
-        (
-            json!({ "name": "Bo", "email": "not-an-email" }),
-            "BAD_USER_INPUT",
-        ),
+        (json!({ "name": "", "email": "b@example.com" }), "BAD_USER_INPUT"),
+        (json!({ "name": "Bo", "email": "not-an-email" }), "BAD_USER_INPUT"),
         (
             json!({ "name": "Bo", "email": "b@example.com", "payoutEmail": "paypal" }),
             "BAD_USER_INPUT",
@@ -56,10 +50,7 @@ async fn bad_input_gets_a_clear_error_and_stores_nothing() {
             "BAD_USER_INPUT",
         ),
         (json!({ "name": "Bo" }), "BAD_USER_INPUT"),
-        (
-            json!({ "name": "Ana Again", "email": "ANA@example.com" }),
-            "CONFLICT",
-        ),
+        (json!({ "name": "Ana Again", "email": "ANA@example.com" }), "CONFLICT"),
     ];
     for (input, code) in cases {
         assert_eq!(
@@ -111,9 +102,7 @@ async fn members_page_newest_first_and_search_by_name_or_email() {
     let mut after: Option<String> = None;
     let mut pages = 0;
     loop {
-        let data = app
-            .ok(&acme.admin, LIST, json!({ "first": 2, "after": after }))
-            .await;
+        let data = app.ok(&acme.admin, LIST, json!({ "first": 2, "after": after })).await;
         let list = &data["members"];
         assert_eq!(list["totalCount"], 5);
         assert_eq!(list["pageInfo"]["hasPreviousPage"], after.is_some());
@@ -137,8 +126,5 @@ async fn members_page_newest_first_and_search_by_name_or_email() {
     assert_eq!(found["members"]["totalCount"], 1);
     assert_eq!(found["members"]["edges"][0]["node"]["name"], "Ben");
     let found = app.ok(&acme.admin, LIST, json!({ "search": "e" })).await;
-    assert_eq!(
-        found["members"]["totalCount"], 5,
-        "every email contains an e"
-    );
+    assert_eq!(found["members"]["totalCount"], 5, "every email contains an e");
 }

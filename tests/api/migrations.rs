@@ -8,19 +8,10 @@ async fn every_migration_runs_up_down_and_up_again() {
     sales_tracking::db::run_migrations(&db.url()).await.unwrap();
     let mut conn = db.connect().await;
     let after_up = count(&mut conn, TABLES).await;
-    assert!(
-        after_up >= 17,
-        "expected the whole data model, found {after_up} tables"
-    );
+    assert!(after_up >= 17, "expected the whole data model, found {after_up} tables");
 
-    sales_tracking::db::revert_all_migrations(&db.url())
-        .await
-        .unwrap();
-    assert_eq!(
-        count(&mut conn, TABLES).await,
-        0,
-        "down.sql left tables behind"
-    );
+    sales_tracking::db::revert_all_migrations(&db.url()).await.unwrap();
+    assert_eq!(count(&mut conn, TABLES).await, 0, "down.sql left tables behind");
 
     sales_tracking::db::run_migrations(&db.url()).await.unwrap();
     assert_eq!(count(&mut conn, TABLES).await, after_up);

@@ -15,9 +15,7 @@ fn link_offer(name: &str) -> Value {
 }
 
 async fn create(app: &TestApp, brand: &TestBrand, input: Value) -> Value {
-    app.ok(&brand.admin, CREATE, json!({ "input": input }))
-        .await["createOffer"]["offer"]
-        .clone()
+    app.ok(&brand.admin, CREATE, json!({ "input": input })).await["createOffer"]["offer"].clone()
 }
 
 async fn project(app: &TestApp, brand: &TestBrand, name: &str) -> String {
@@ -28,10 +26,7 @@ async fn project(app: &TestApp, brand: &TestBrand, name: &str) -> String {
             json!({ "n": name }),
         )
         .await;
-    data["createProject"]["project"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    data["createProject"]["project"]["id"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]
@@ -46,10 +41,7 @@ async fn a_sales_link_offer_is_created_with_defaults_and_projects() {
     assert!(offer["id"].as_str().unwrap().starts_with("offer_"));
     assert_eq!(offer["type"], "SALES_LINK");
     assert_eq!(offer["status"], "ACTIVE");
-    assert_eq!(
-        offer["destinationUrl"],
-        "https://shop.example.com/shoes?utm=1"
-    );
+    assert_eq!(offer["destinationUrl"], "https://shop.example.com/shoes?utm=1");
     assert_eq!(offer["codePrefix"], Value::Null);
     assert_eq!(
         offer["payout"],
@@ -125,9 +117,7 @@ async fn bad_offers_are_refused_with_a_code_and_nothing_is_stored() {
         with(json!({ "payout": { "type": "FLAT_PER_CONVERSION", "flatAmount": 5 } })),
         with(json!({ "payout": { "type": "PERCENT_OF_SALE", "percent": "100.5" } })),
         with(json!({ "payout": { "type": "PERCENT_OF_SALE" } })),
-        with(
-            json!({ "payout": { "type": "PERCENT_OF_SALE", "percent": "10", "flatAmount": "1.00" } }),
-        ),
+        with(json!({ "payout": { "type": "PERCENT_OF_SALE", "percent": "10", "flatAmount": "1.00" } })),
         with(json!({ "attributionWindowDays": 0 })),
         with(json!({ "holdPeriodDays": -1 })),
         with(json!({ "startsOn": "2026-02-01", "endsOn": "2026-01-01" })),
@@ -140,8 +130,7 @@ async fn bad_offers_are_refused_with_a_code_and_nothing_is_stored() {
     ];
     for variables in cases {
         assert_eq!(
-            app.error_code(Some(&acme.admin), CREATE, variables.clone())
-                .await,
+            app.error_code(Some(&acme.admin), CREATE, variables.clone()).await,
             "BAD_USER_INPUT",
             "{variables}"
         );
@@ -163,13 +152,7 @@ async fn bad_offers_are_refused_with_a_code_and_nothing_is_stored() {
 async fn offers_page_newest_first_with_stable_cursors_and_search() {
     let app = TestApp::new().await;
     let acme = app.brand("Acme").await;
-    for name in [
-        "Alpha Shoes",
-        "Beta Bags",
-        "Gamma Shoes",
-        "100% Cotton",
-        "Delta shoes",
-    ] {
+    for name in ["Alpha Shoes", "Beta Bags", "Gamma Shoes", "100% Cotton", "Delta shoes"] {
         create(&app, &acme, link_offer(name)).await;
     }
     let first = app.ok(&acme.admin, LIST, json!({ "first": 2 })).await;
@@ -186,9 +169,7 @@ async fn offers_page_newest_first_with_stable_cursors_and_search() {
     // A new offer does not shift the pages already handed out.
     create(&app, &acme, link_offer("Epsilon")).await;
     let cursor = first["offers"]["pageInfo"]["endCursor"].clone();
-    let second = app
-        .ok(&acme.admin, LIST, json!({ "first": 2, "after": cursor }))
-        .await;
+    let second = app.ok(&acme.admin, LIST, json!({ "first": 2, "after": cursor })).await;
     assert_eq!(names(&second), ["Gamma Shoes", "Beta Bags"]);
     let third = app
         .ok(
@@ -200,9 +181,7 @@ async fn offers_page_newest_first_with_stable_cursors_and_search() {
     assert_eq!(names(&third), ["Alpha Shoes"]);
     assert_eq!(third["offers"]["pageInfo"]["hasNextPage"], false);
 
-    let shoes = app
-        .ok(&acme.admin, LIST, json!({ "search": "SHOES" }))
-        .await;
+    let shoes = app.ok(&acme.admin, LIST, json!({ "search": "SHOES" })).await;
     assert_eq!(names(&shoes), ["Delta shoes", "Gamma Shoes", "Alpha Shoes"]);
     assert_eq!(shoes["offers"]["totalCount"], 3);
     let percent = app.ok(&acme.admin, LIST, json!({ "search": "0%" })).await;
@@ -211,13 +190,11 @@ async fn offers_page_newest_first_with_stable_cursors_and_search() {
     assert_eq!(none["offers"]["totalCount"], 0, "_ is matched literally");
 
     assert_eq!(
-        app.error_code(Some(&acme.admin), LIST, json!({ "first": 101 }))
-            .await,
+        app.error_code(Some(&acme.admin), LIST, json!({ "first": 101 })).await,
         "BAD_USER_INPUT"
     );
     assert_eq!(
-        app.error_code(Some(&acme.admin), LIST, json!({ "first": -1 }))
-            .await,
+        app.error_code(Some(&acme.admin), LIST, json!({ "first": -1 })).await,
         "BAD_USER_INPUT"
     );
     assert_eq!(
@@ -233,9 +210,7 @@ async fn offer_by_id_and_its_errors() {
     let acme = app.brand("Acme").await;
     let offer = create(&app, &acme, link_offer("Shoes")).await;
     let query = "query($id: ID!) { offer(id: $id) { id name projects { name } } }";
-    let data = app
-        .ok(&acme.analyst, query, json!({ "id": offer["id"] }))
-        .await;
+    let data = app.ok(&acme.analyst, query, json!({ "id": offer["id"] })).await;
     assert_eq!(data["offer"]["name"], "Shoes");
     assert_eq!(data["offer"]["projects"], json!([]));
     assert_eq!(
@@ -249,8 +224,7 @@ async fn offer_by_id_and_its_errors() {
         "NOT_FOUND"
     );
     assert_eq!(
-        app.error_code(Some(&acme.admin), "{ offer { id } }", json!({}))
-            .await,
+        app.error_code(Some(&acme.admin), "{ offer { id } }", json!({})).await,
         "BAD_USER_INPUT"
     );
     assert_eq!(

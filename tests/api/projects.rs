@@ -2,7 +2,8 @@ use serde_json::json;
 
 use crate::common::TestApp;
 
-const CREATE: &str = "mutation($name: String!) { createProject(input: { name: $name }) { project { id name createdAt } } }";
+const CREATE: &str =
+    "mutation($name: String!) { createProject(input: { name: $name }) { project { id name createdAt } } }";
 
 #[tokio::test]
 async fn projects_are_created_and_listed_by_name() {
@@ -14,9 +15,7 @@ async fn projects_are_created_and_listed_by_name() {
         assert!(project["id"].as_str().unwrap().starts_with("project_"));
         assert_eq!(project["name"], name.trim());
     }
-    let data = app
-        .ok(&acme.analyst, "{ projects { name } }", json!({}))
-        .await;
+    let data = app.ok(&acme.analyst, "{ projects { name } }", json!({})).await;
     assert_eq!(
         data["projects"],
         json!([{ "name": "Autumn" }, { "name": "Summer" }, { "name": "spring" }])
@@ -27,8 +26,7 @@ async fn projects_are_created_and_listed_by_name() {
 async fn bad_or_duplicate_names_are_refused_and_change_nothing() {
     let app = TestApp::new().await;
     let acme = app.brand("Acme").await;
-    app.ok(&acme.admin, CREATE, json!({ "name": "Summer" }))
-        .await;
+    app.ok(&acme.admin, CREATE, json!({ "name": "Summer" })).await;
     assert_eq!(
         app.error_code(Some(&acme.admin), CREATE, json!({ "name": "SUMMER" }))
             .await,
@@ -40,12 +38,8 @@ async fn bad_or_duplicate_names_are_refused_and_change_nothing() {
         "BAD_USER_INPUT"
     );
     assert_eq!(
-        app.error_code(
-            Some(&acme.admin),
-            CREATE,
-            json!({ "name": "x".repeat(201) })
-        )
-        .await,
+        app.error_code(Some(&acme.admin), CREATE, json!({ "name": "x".repeat(201) }))
+            .await,
         "BAD_USER_INPUT"
     );
     assert_eq!(
@@ -56,6 +50,5 @@ async fn bad_or_duplicate_names_are_refused_and_change_nothing() {
 
     // Names are unique per brand, not across brands.
     let rival = app.brand("Rival").await;
-    app.ok(&rival.admin, CREATE, json!({ "name": "Summer" }))
-        .await;
+    app.ok(&rival.admin, CREATE, json!({ "name": "Summer" })).await;
 }

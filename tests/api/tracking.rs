@@ -57,7 +57,11 @@ pub async fn shop(app: &TestApp) -> Shop {
         .unwrap()
         .to_string();
     let member = app
-        .ok(&brand.admin, "mutation { createMember(input: { name: \"Ana Rivera\", email: \"ana@example.com\" }) { member { id } } }", json!({}))
+        .ok(
+            &brand.admin,
+            "mutation { createMember(input: { name: \"Ana Rivera\", email: \"ana@example.com\" }) { member { id } } }",
+            json!({}),
+        )
         .await["createMember"]["member"]["id"]
         .clone();
     let add = "mutation($o: ID!, $m: [ID!]!) { addMembers(offerId: $o, memberIds: $m) { memberships { id linkCode trackingUrl promoCode active } } }";
@@ -95,8 +99,8 @@ pub async fn webhook(
     body: &str,
     signature: Option<&str>,
 ) -> (StatusCode, Value) {
-    let mut request = Request::post(format!("/webhooks/{slug}/orders/{source}"))
-        .header(header::CONTENT_TYPE, "application/json");
+    let mut request =
+        Request::post(format!("/webhooks/{slug}/orders/{source}")).header(header::CONTENT_TYPE, "application/json");
     let signature = signature.map_or_else(|| sign(body, SECRET), str::to_string);
     if !signature.is_empty() {
         request = request.header("X-Shopify-Hmac-Sha256", signature);
@@ -112,10 +116,7 @@ pub async fn webhook(
         .unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 pub async fn click(app: &TestApp, code: &str, user_agent: &str) -> (StatusCode, String) {
@@ -132,8 +133,7 @@ pub async fn click(app: &TestApp, code: &str, user_agent: &str) -> (StatusCode, 
     (response.status(), location)
 }
 
-const BROWSER: &str =
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 Safari/605.1.15";
+const BROWSER: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 Safari/605.1.15";
 
 #[tokio::test]
 async fn a_click_redirects_with_a_click_id_and_is_stored_and_counted() {
@@ -176,7 +176,11 @@ async fn a_click_redirects_with_a_click_id_and_is_stored_and_counted() {
     assert_eq!(status, StatusCode::FOUND, "bots are redirected too");
 
     let clicks = app
-        .ok(&shop.brand.analyst, "query($id: ID!) { membership(id: $id) { clicks { edges { node { id isBot userAgent } } } } }", json!({ "id": shop.link_membership }))
+        .ok(
+            &shop.brand.analyst,
+            "query($id: ID!) { membership(id: $id) { clicks { edges { node { id isBot userAgent } } } } }",
+            json!({ "id": shop.link_membership }),
+        )
         .await;
     let edges = clicks["membership"]["clicks"]["edges"].as_array().unwrap();
     assert_eq!(edges.len(), 2);
@@ -202,16 +206,7 @@ async fn unknown_codes_are_404_and_inactive_offers_redirect_without_counting() {
     let request = Request::get("/r/nobody-here").body(Body::empty()).unwrap();
     let response = app.router.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    let page = String::from_utf8(
-        response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
+    let page = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
     assert!(page.contains("Link not found"));
 
     let mut conn = app.db.connect().await;
@@ -222,15 +217,10 @@ async fn unknown_codes_are_404_and_inactive_offers_redirect_without_counting() {
     let (status, location) = click(&app, &shop.link_code, BROWSER).await;
     assert_eq!(status, StatusCode::FOUND);
     assert!(location.starts_with("https://shop.example.com/shoes"));
-    conn.batch_execute(
-        "UPDATE offers SET status = 'ACTIVE'; UPDATE memberships SET active = false",
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        click(&app, &shop.link_code, BROWSER).await.0,
-        StatusCode::FOUND
-    );
+    conn.batch_execute("UPDATE offers SET status = 'ACTIVE'; UPDATE memberships SET active = false")
+        .await
+        .unwrap();
+    assert_eq!(click(&app, &shop.link_code, BROWSER).await.0, StatusCode::FOUND);
     assert_eq!(
         app.rows("clicks").await,
         0,
@@ -260,11 +250,7 @@ async fn a_thousand_concurrent_redirects_store_exactly_a_thousand_clicks() {
     let mut conn = app.db.connect().await;
     assert_eq!(app.rows("clicks").await, 1_000);
     assert_eq!(
-        count(
-            &mut conn,
-            "SELECT SUM(clicks)::bigint AS n FROM membership_daily_stats"
-        )
-        .await,
+        count(&mut conn, "SELECT SUM(clicks)::bigint AS n FROM membership_daily_stats").await,
         1_000
     );
     let distinct = count(&mut conn, "SELECT count(DISTINCT id) AS n FROM clicks").await;
@@ -283,21 +269,8 @@ fn shopify_order(id: u64, total: &str, codes: &[&str], landing: &str) -> String 
 async fn a_signed_shopify_order_with_a_promo_code_earns_the_right_commission_once() {
     let app = TestApp::new().await;
     let shop = shop(&app).await;
-    let body = shopify_order(
-        820982911946154508,
-        "123.45",
-        &[&shop.promo_code.to_lowercase()],
-        "/",
-    );
-    let (status, answer) = webhook(
-        &app,
-        &shop.brand.slug,
-        "shopify",
-        Some("orders/create"),
-        &body,
-        None,
-    )
-    .await;
+    let body = shopify_order(820982911946154508, "123.45", &[&shop.promo_code.to_lowercase()], "/");
+    let (status, answer) = webhook(&app, &shop.brand.slug, "shopify", Some("orders/create"), &body, None).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["status"], "recorded");
     assert_eq!(answer["conversion"]["attribution"], "PROMO_CODE");
@@ -305,15 +278,7 @@ async fn a_signed_shopify_order_with_a_promo_code_earns_the_right_commission_onc
     // 15% of 123.45 is 18.5175, rounded half-even to 18.52.
     assert_eq!(answer["conversion"]["commission"], "18.52");
 
-    let (status, again) = webhook(
-        &app,
-        &shop.brand.slug,
-        "shopify",
-        Some("orders/create"),
-        &body,
-        None,
-    )
-    .await;
+    let (status, again) = webhook(&app, &shop.brand.slug, "shopify", Some("orders/create"), &body, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again["status"], "duplicate");
     assert_eq!(app.rows("conversions").await, 1);
@@ -352,21 +317,11 @@ async fn bad_signatures_and_bad_bodies_are_refused_and_store_nothing() {
     let shop = shop(&app).await;
     let slug = shop.brand.slug.clone();
     let good = shopify_order(1, "10.00", &[], "/");
-    let (status, body) = webhook(
-        &app,
-        &slug,
-        "shopify",
-        None,
-        &good,
-        Some(&sign(&good, "wrong secret")),
-    )
-    .await;
+    let (status, body) = webhook(&app, &slug, "shopify", None, &good, Some(&sign(&good, "wrong secret"))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], "UNAUTHENTICATED");
     assert_eq!(
-        webhook(&app, &slug, "shopify", None, &good, Some(""))
-            .await
-            .0,
+        webhook(&app, &slug, "shopify", None, &good, Some("")).await.0,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
@@ -377,16 +332,9 @@ async fn bad_signatures_and_bad_bodies_are_refused_and_store_nothing() {
     );
     let tampered = good.replace("10.00", "1000.00");
     assert_eq!(
-        webhook(
-            &app,
-            &slug,
-            "shopify",
-            None,
-            &tampered,
-            Some(&sign(&good, SECRET))
-        )
-        .await
-        .0,
+        webhook(&app, &slug, "shopify", None, &tampered, Some(&sign(&good, SECRET)))
+            .await
+            .0,
         StatusCode::UNAUTHORIZED
     );
 
@@ -399,13 +347,10 @@ async fn bad_signatures_and_bad_bodies_are_refused_and_store_nothing() {
         json!({ "total_price": "5.00", "currency": "USD" }).to_string(),
     ];
     for body in &bad_bodies {
-        let (status, answer) =
-            webhook(&app, &slug, "shopify", Some("orders/create"), body, None).await;
+        let (status, answer) = webhook(&app, &slug, "shopify", Some("orders/create"), body, None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert!(
-            answer["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
+            answer["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
             "{answer}"
         );
     }
@@ -453,10 +398,7 @@ async fn link_attribution_uses_the_click_within_the_window_and_promo_codes_win()
     )
     .await;
     assert_eq!(linked["conversion"]["attribution"], "LINK");
-    assert_eq!(
-        linked["conversion"]["membershipId"],
-        shop.link_membership.as_str()
-    );
+    assert_eq!(linked["conversion"]["membershipId"], shop.link_membership.as_str());
     assert_eq!(linked["conversion"]["commission"], "8.00");
 
     let (_, both) = webhook(
@@ -492,7 +434,8 @@ async fn link_attribution_uses_the_click_within_the_window_and_promo_codes_win()
     assert_eq!(late["conversion"]["commission"], "0.00");
 
     // Generic shape, unknown code: kept as unattributed and visible.
-    let generic = json!({ "event": "order.created", "order_id": "G-1", "amount": "42.00", "promo_code": "NOPE" }).to_string();
+    let generic =
+        json!({ "event": "order.created", "order_id": "G-1", "amount": "42.00", "promo_code": "NOPE" }).to_string();
     let (status, answer) = webhook(&app, &shop.brand.slug, "generic", None, &generic, None).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     let data = app
@@ -521,29 +464,14 @@ async fn refunds_lower_sale_and_commission_pro_rata_once_per_refund() {
         None,
     )
     .await;
-    let refund = json!({ "id": 9001, "order_id": 77, "transactions": [{ "kind": "refund", "amount": "50.00" }] }).to_string();
-    let (status, answer) = webhook(
-        &app,
-        &slug,
-        "shopify",
-        Some("refunds/create"),
-        &refund,
-        None,
-    )
-    .await;
+    let refund =
+        json!({ "id": 9001, "order_id": 77, "transactions": [{ "kind": "refund", "amount": "50.00" }] }).to_string();
+    let (status, answer) = webhook(&app, &slug, "shopify", Some("refunds/create"), &refund, None).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["conversion"]["saleAmount"], "150.00");
     assert_eq!(answer["conversion"]["commission"], "22.50");
     assert_eq!(answer["conversion"]["status"], "ACCEPTED");
-    let (_, replay) = webhook(
-        &app,
-        &slug,
-        "shopify",
-        Some("refunds/create"),
-        &refund,
-        None,
-    )
-    .await;
+    let (_, replay) = webhook(&app, &slug, "shopify", Some("refunds/create"), &refund, None).await;
     assert_eq!(
         replay["conversion"]["saleAmount"], "150.00",
         "a replayed refund changes nothing"
@@ -607,9 +535,7 @@ async fn refunds_lower_sale_and_commission_pro_rata_once_per_refund() {
         again["refundConversion"]["conversion"]["saleAmount"], "50.00",
         "same key, one refund"
     );
-    let full = app
-        .ok(&shop.brand.admin, refund_mutation, json!({ "id": id }))
-        .await;
+    let full = app.ok(&shop.brand.admin, refund_mutation, json!({ "id": id })).await;
     assert_eq!(
         full["refundConversion"]["conversion"],
         json!({ "saleAmount": "0.00", "commission": "0.00", "status": "REVERSED" })
@@ -642,11 +568,7 @@ async fn refunds_lower_sale_and_commission_pro_rata_once_per_refund() {
         0
     );
     assert_eq!(
-        count(
-            &mut conn,
-            "SELECT (SUM(amount) * 100)::bigint AS n FROM ledger_entries"
-        )
-        .await,
+        count(&mut conn, "SELECT (SUM(amount) * 100)::bigint AS n FROM ledger_entries").await,
         0
     );
 }
@@ -656,19 +578,11 @@ async fn rejecting_and_refunding_after_payment_claws_back() {
     let app = TestApp::new().await;
     let shop = shop(&app).await;
     let record = "mutation($i: RecordConversionInput!) { recordConversion(input: $i) { duplicate conversion { id commission attribution status } } }";
-    let input =
-        json!({ "externalOrderId": "M-1", "saleAmount": "100.00", "promoCode": shop.promo_code });
-    let first = app
-        .ok(&shop.brand.admin, record, json!({ "i": input }))
-        .await;
+    let input = json!({ "externalOrderId": "M-1", "saleAmount": "100.00", "promoCode": shop.promo_code });
+    let first = app.ok(&shop.brand.admin, record, json!({ "i": input })).await;
     assert_eq!(first["recordConversion"]["duplicate"], false);
-    assert_eq!(
-        first["recordConversion"]["conversion"]["commission"],
-        "15.00"
-    );
-    let again = app
-        .ok(&shop.brand.admin, record, json!({ "i": input }))
-        .await;
+    assert_eq!(first["recordConversion"]["conversion"]["commission"], "15.00");
+    let again = app.ok(&shop.brand.admin, record, json!({ "i": input })).await;
     assert_eq!(again["recordConversion"]["duplicate"], true);
     let id = first["recordConversion"]["conversion"]["id"].clone();
 
@@ -684,20 +598,12 @@ async fn rejecting_and_refunding_after_payment_claws_back() {
 
     let reject = "mutation($id: ID!, $r: String!) { rejectConversion(id: $id, reason: $r) { conversion { status commission rejectionReason } } }";
     assert_eq!(
-        app.error_code(
-            Some(&shop.brand.admin),
-            reject,
-            json!({ "id": id, "r": " " })
-        )
-        .await,
+        app.error_code(Some(&shop.brand.admin), reject, json!({ "id": id, "r": " " }))
+            .await,
         "BAD_USER_INPUT"
     );
     let rejected = app
-        .ok(
-            &shop.brand.admin,
-            reject,
-            json!({ "id": id, "r": "returned item" }),
-        )
+        .ok(&shop.brand.admin, reject, json!({ "id": id, "r": "returned item" }))
         .await;
     assert_eq!(
         rejected["rejectConversion"]["conversion"],
@@ -728,7 +634,11 @@ async fn rejecting_and_refunding_after_payment_claws_back() {
     );
 
     let balance = app
-        .ok(&shop.brand.admin, "query($id: ID!) { membership(id: $id) { balance { earned reversed paid due onHold } } }", json!({ "id": shop.code_membership }))
+        .ok(
+            &shop.brand.admin,
+            "query($id: ID!) { membership(id: $id) { balance { earned reversed paid due onHold } } }",
+            json!({ "id": shop.code_membership }),
+        )
         .await;
     assert_eq!(
         balance["membership"]["balance"],

@@ -37,13 +37,7 @@ impl Conversion {
             request,
         )
         .await?;
-        Ok(to_connection(
-            page,
-            had_cursor,
-            EmptyFields,
-            |row| row.id,
-            Conversion,
-        ))
+        Ok(to_connection(page, had_cursor, EmptyFields, |row| row.id, Conversion))
     }
 }
 
@@ -98,10 +92,7 @@ impl Conversion {
 
     /// How the order found its membership; none when unattributed.
     async fn attribution(&self) -> Option<AttributionType> {
-        self.0
-            .attribution
-            .as_deref()
-            .and_then(AttributionType::parse)
+        self.0.attribution.as_deref().and_then(AttributionType::parse)
     }
 
     /// The promo code the order carried, if any.

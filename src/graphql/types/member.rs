@@ -37,9 +37,7 @@ impl Member {
 
     /// The member's memberships across the brand's offers.
     async fn memberships(&self, ctx: &Context<'_>) -> ApiResult<Vec<Membership>> {
-        let rows = load_one::<MemberMemberships>(ctx, self.0.id)
-            .await?
-            .unwrap_or_default();
+        let rows = load_one::<MemberMemberships>(ctx, self.0.id).await?.unwrap_or_default();
         Ok(rows.into_iter().map(Membership).collect())
     }
 

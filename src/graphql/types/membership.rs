@@ -8,7 +8,6 @@ use super::offer::Offer;
 use super::payout::PayoutRule;
 use crate::db::models::{ClickRow, MembershipRow};
 use crate::db::reporting::Scope;
-use crate::graphql::reporting::{DateRangeInput, KpiKey, KpiPoint, Kpis, SeriesInterval, load_kpis, series};
 use crate::db::{clicks, conversions};
 use crate::domain::enums::ConversionStatus;
 use crate::graphql::context::{PublicUrl, conn, viewer};
@@ -16,6 +15,7 @@ use crate::graphql::error::{ApiError, ApiResult};
 use crate::graphql::ids::{Kind, encode};
 use crate::graphql::loaders::{Balances, Members, Offers, PromoCodes, load_one};
 use crate::graphql::pagination::{IdCursor, page_request};
+use crate::graphql::reporting::{DateRangeInput, KpiKey, KpiPoint, Kpis, SeriesInterval, load_kpis, series};
 use crate::graphql::scalars::Money;
 
 /// A member in an offer, with their own link or promo code.
@@ -48,7 +48,7 @@ impl Membership {
 
     /// The member's current promo code (promo-code offers). Old codes stay in history and no longer attribute.
     async fn promo_code(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
-        load_one::<PromoCodes>(ctx, self.0.id).await
+        Ok(load_one::<PromoCodes>(ctx, self.0.id).await?.flatten())
     }
 
     /// The member's own payout, which beats the offer's default; none when the default applies.
@@ -89,7 +89,10 @@ impl Membership {
     /// The membership's KPIs for `dateRange` (default: the last 6 months).
     async fn kpis(&self, ctx: &Context<'_>, date_range: Option<DateRangeInput>) -> ApiResult<Kpis> {
         let range = DateRangeInput::resolve(date_range.as_ref(), viewer(ctx)?)?;
-        Ok(Kpis { range, figures: load_kpis(ctx, KpiKey::Membership(self.0.id, range)).await? })
+        Ok(Kpis {
+            range,
+            figures: load_kpis(ctx, KpiKey::Membership(self.0.id, range)).await?,
+        })
     }
 
     /// The membership's KPIs per day, week or month, for charts.
@@ -100,14 +103,21 @@ impl Membership {
         #[graphql(default_with = "SeriesInterval::Day")] interval: SeriesInterval,
     ) -> ApiResult<Vec<KpiPoint>> {
         let range = DateRangeInput::resolve(date_range.as_ref(), viewer(ctx)?)?;
-        series(ctx, Scope { offer_ids: vec![], membership_ids: vec![self.0.id] }, range, interval).await
+        series(
+            ctx,
+            Scope {
+                offer_ids: vec![],
+                membership_ids: vec![self.0.id],
+            },
+            range,
+            interval,
+        )
+        .await
     }
 
     /// Commission owed to this membership, from its ledger.
     async fn balance(&self, ctx: &Context<'_>) -> ApiResult<LedgerBalance> {
-        let balance = load_one::<Balances>(ctx, self.0.id)
-            .await?
-            .unwrap_or_default();
+        let balance = load_one::<Balances>(ctx, self.0.id).await?.unwrap_or_default();
         Ok(LedgerBalance {
             earned: Money(balance.earned),
             reversed: Money(balance.reversed),

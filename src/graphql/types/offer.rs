@@ -1,26 +1,33 @@
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, NaiveDate, Utc};
 
-use async_graphql::connection::{Connection, EmptyFields};
+use async_graphql::connection::Connection;
 
 use super::conversion::Conversion;
 use super::membership::Membership;
 use super::payout::PayoutRule;
 use super::project::Project;
 use crate::db::conversions::Owner;
-use crate::db::memberships;
+use crate::db::models::MembershipRow;
 use crate::db::models::OfferRow;
+use crate::db::pagination::Page;
 use crate::db::reporting::Scope;
 use crate::domain::date_range::DateRange;
-use crate::domain::kpis::Kpis as Figures;
-use crate::graphql::reporting::{DateRangeInput, KpiKey, KpiPoint, Kpis, SeriesInterval, load_kpis, series};
 use crate::domain::enums::{ConversionStatus, OfferStatus, OfferType};
-use crate::graphql::context::{conn, viewer};
+use crate::domain::kpis::Kpis as Figures;
+use crate::graphql::context::viewer;
 use crate::graphql::error::{ApiError, ApiResult};
 use crate::graphql::ids::{Kind, encode};
+use crate::graphql::loaders::{BrandLoader, Members, OfferMemberships, PromoCodes};
 use crate::graphql::loaders::{OfferProjects, load_one};
 use crate::graphql::pagination::{IdCursor, page_request, to_connection};
+use crate::graphql::reporting::{
+    DateRangeInput, KpiKey, KpiLoader, KpiPoint, Kpis, MembershipFilter, SeriesInterval, load_kpis, series,
+};
 use crate::graphql::scalars::Date;
+use crate::graphql::sorting::{MembershipSort, sort_rows};
+use async_graphql::SimpleObject;
+use async_graphql::dataloader::{DataLoader, HashMapCache};
 
 /// An offer: a tracked sales link or promo code program that members join.
 pub struct Offer {
@@ -34,21 +41,32 @@ pub struct Offer {
 
 impl Offer {
     pub fn new(row: OfferRow, today: NaiveDate) -> Self {
-        Offer { row, today, report: None }
+        Offer {
+            row,
+            today,
+            report: None,
+        }
     }
 
     pub fn with_kpis(row: OfferRow, today: NaiveDate, range: DateRange, kpis: Figures) -> Self {
-        Offer { row, today, report: Some((range, kpis)) }
+        Offer {
+            row,
+            today,
+            report: Some((range, kpis)),
+        }
     }
+}
+
+/// Extra fields of an offer's memberships connection.
+#[derive(SimpleObject)]
+pub struct MembershipListInfo {
+    /// How many memberships match, across all pages.
+    total_count: i64,
 }
 
 /// A stored enum spelling that fails to parse means the database and code disagree.
 fn stored<T>(value: Option<T>, column: &str, text: &str) -> ApiResult<T> {
-    value.ok_or_else(|| {
-        ApiError::internal(anyhow::anyhow!(
-            "unexpected {column} '{text}' in the database"
-        ))
-    })
+    value.ok_or_else(|| ApiError::internal(anyhow::anyhow!("unexpected {column} '{text}' in the database")))
 }
 
 #[Object]
@@ -64,11 +82,19 @@ impl Offer {
     /// The offer's KPIs for `dateRange` (default: the list's range, else the last 6 months).
     async fn kpis(&self, ctx: &Context<'_>, date_range: Option<DateRangeInput>) -> ApiResult<Kpis> {
         let range = match (&date_range, &self.report) {
-            (None, Some((range, kpis))) => return Ok(Kpis { range: *range, figures: kpis.clone() }),
+            (None, Some((range, kpis))) => {
+                return Ok(Kpis {
+                    range: *range,
+                    figures: kpis.clone(),
+                });
+            }
             (None, None) => DateRangeInput::resolve(None, viewer(ctx)?)?,
             (Some(input), _) => DateRangeInput::resolve(Some(input), viewer(ctx)?)?,
         };
-        Ok(Kpis { range, figures: load_kpis(ctx, KpiKey::Offer(self.row.id, range)).await? })
+        Ok(Kpis {
+            range,
+            figures: load_kpis(ctx, KpiKey::Offer(self.row.id, range)).await?,
+        })
     }
 
     /// The offer's KPIs per day, week or month, for charts.
@@ -79,7 +105,16 @@ impl Offer {
         #[graphql(default_with = "SeriesInterval::Day")] interval: SeriesInterval,
     ) -> ApiResult<Vec<KpiPoint>> {
         let range = DateRangeInput::resolve(date_range.as_ref(), viewer(ctx)?)?;
-        series(ctx, Scope { offer_ids: vec![self.row.id], membership_ids: vec![] }, range, interval).await
+        series(
+            ctx,
+            Scope {
+                offer_ids: vec![self.row.id],
+                membership_ids: vec![],
+            },
+            range,
+            interval,
+        )
+        .await
     }
 
     /// Sales link or promo code.
@@ -94,11 +129,7 @@ impl Offer {
 
     /// `EXPIRED` once the end date has passed in the brand's time zone, unless archived.
     async fn status(&self) -> ApiResult<OfferStatus> {
-        let saved = stored(
-            OfferStatus::parse(&self.row.status),
-            "status",
-            &self.row.status,
-        )?;
+        let saved = stored(OfferStatus::parse(&self.row.status), "status", &self.row.status)?;
         let ended = self.row.ends_on.is_some_and(|end| end < self.today);
         Ok(OfferStatus::effective(saved, ended))
     }
@@ -147,35 +178,87 @@ impl Offer {
 
     /// The connected projects (campaigns) this offer belongs to.
     async fn projects(&self, ctx: &Context<'_>) -> ApiResult<Vec<Project>> {
-        let rows = load_one::<OfferProjects>(ctx, self.row.id)
-            .await?
-            .unwrap_or_default();
+        let rows = load_one::<OfferProjects>(ctx, self.row.id).await?.unwrap_or_default();
         Ok(rows.into_iter().map(Project).collect())
     }
 
-    /// The offer's members, newest first.
+    /// The offer's members with their KPIs: searched by member name or promo code,
+    /// filtered, sorted by any column (default: newest first). KPIs use `dateRange`,
+    /// else the offers list's range, else the last 6 months.
+    #[allow(clippy::too_many_arguments)]
     async fn memberships(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> ApiResult<Connection<IdCursor, Membership>> {
+        #[graphql(desc = "Only members whose name or promo code contains this text, in any case.")] search: Option<
+            String,
+        >,
+        filter: Option<MembershipFilter>,
+        date_range: Option<DateRangeInput>,
+        sort: Option<MembershipSort>,
+    ) -> ApiResult<Connection<IdCursor, Membership, MembershipListInfo>> {
         let viewer = viewer(ctx)?;
-        let had_cursor = after.is_some();
-        let request = page_request(first, after)?;
-        let page = memberships::page_for_offer(
-            &mut *conn(ctx).await?,
-            viewer.brand_id,
-            self.row.id,
-            request,
-        )
-        .await?;
+        let range = match (&date_range, &self.report) {
+            (None, Some((range, _))) => *range,
+            _ => DateRangeInput::resolve(date_range.as_ref(), viewer)?,
+        };
+        let request = page_request(first, after.clone())?;
+        let rows = load_one::<OfferMemberships>(ctx, self.row.id)
+            .await?
+            .unwrap_or_default();
+        let ids: Vec<i64> = rows.iter().map(|m| m.id).collect();
+        let keys: Vec<KpiKey> = ids.iter().map(|&id| KpiKey::Membership(id, range)).collect();
+        let member_ids: Vec<i64> = rows.iter().map(|m| m.member_id).collect();
+        let loaders = (
+            ctx.data_unchecked::<DataLoader<KpiLoader, HashMapCache>>()
+                .load_many(keys),
+            ctx.data_unchecked::<DataLoader<BrandLoader<Members>, HashMapCache>>()
+                .load_many(member_ids),
+            ctx.data_unchecked::<DataLoader<BrandLoader<PromoCodes>, HashMapCache>>()
+                .load_many(ids.iter().copied()),
+        );
+        let (kpis, members, codes) =
+            futures_util::try_join!(loaders.0, loaders.1, loaders.2).map_err(ApiError::from)?;
+        let filter = filter.unwrap_or_default();
+        let needle = search.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
+        let mut listed: Vec<(MembershipRow, Figures, String)> = rows
+            .into_iter()
+            .map(|m| {
+                let figures = kpis.get(&KpiKey::Membership(m.id, range)).cloned().unwrap_or_default();
+                let name = members
+                    .get(&m.member_id)
+                    .map(|member| member.name.clone())
+                    .unwrap_or_default();
+                (m, figures, name)
+            })
+            .filter(|(m, figures, name)| {
+                let active = m.active && m.removed_at.is_none();
+                let code = codes
+                    .get(&m.id)
+                    .cloned()
+                    .flatten()
+                    .map(|c| c.to_lowercase())
+                    .unwrap_or_default();
+                filter.active.is_none_or(|wanted| wanted == active)
+                    && filter.kpis_match(figures)
+                    && needle
+                        .as_ref()
+                        .is_none_or(|n| name.to_lowercase().contains(n) || code.contains(n))
+            })
+            .collect();
+        let sort = sort.unwrap_or_default();
+        sort_rows(&mut listed, sort.direction, |(m, figures, name)| {
+            (sort.field.key(name, m.joined_at, figures), m.id)
+        });
+        let total_count = listed.len() as i64;
+        let page = Page::after_id(listed, request, |(m, _, _)| m.id)?;
         Ok(to_connection(
             page,
-            had_cursor,
-            EmptyFields,
-            |row| row.id,
-            Membership,
+            after.is_some(),
+            MembershipListInfo { total_count },
+            |(m, _, _)| m.id,
+            |(m, _, _)| Membership(m),
         ))
     }
 
@@ -188,15 +271,7 @@ impl Offer {
         status: Option<ConversionStatus>,
     ) -> ApiResult<Connection<IdCursor, Conversion>> {
         let viewer = viewer(ctx)?;
-        Conversion::connection(
-            ctx,
-            viewer.brand_id,
-            Owner::Offer(self.row.id),
-            first,
-            after,
-            status,
-        )
-        .await
+        Conversion::connection(ctx, viewer.brand_id, Owner::Offer(self.row.id), first, after, status).await
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

@@ -39,14 +39,9 @@ impl PayoutRule {
         let Some(text) = payout_type else {
             return Ok(None);
         };
-        let invalid = |why: String| {
-            ApiError::internal(anyhow::anyhow!(
-                "stored payout of {owner} is invalid: {why}"
-            ))
-        };
+        let invalid = |why: String| ApiError::internal(anyhow::anyhow!("stored payout of {owner} is invalid: {why}"));
         let payout_type = PayoutType::parse(text).ok_or_else(|| invalid(format!("type {text}")))?;
-        let rule = DomainRule::from_parts(payout_type, percent, flat)
-            .map_err(|e| invalid(e.to_string()))?;
+        let rule = DomainRule::from_parts(payout_type, percent, flat).map_err(|e| invalid(e.to_string()))?;
         Ok(Some(PayoutRule(rule)))
     }
 }

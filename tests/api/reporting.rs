@@ -1,0 +1,416 @@
+//! Every KPI against the same figure computed from raw events in plain SQL, for
+//! several ranges and filters; sorting; series; and the statement count of a page.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use diesel::connection::{Instrumentation, InstrumentationEvent};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use crate::common::TestApp;
+
+#[derive(diesel::QueryableByName, Debug)]
+struct RawKpis {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    members: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    members_with_conversions: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    conversions: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    clicks: i64,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    total_sales: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    commissions_earned: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    payments_due: Decimal,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    members_with_payments_due: i64,
+}
+
+/// The KPIs straight from clicks, conversions and ledger entries: no rollups.
+async fn raw_kpis(conn: &mut AsyncPgConnection, offers_where: &str, start: &str, end: &str) -> RawKpis {
+    let sql = format!(
+        "WITH b AS (SELECT id, time_zone AS tz FROM brands WHERE slug = 'demo'),
+              bounds AS (SELECT ('{start}'::date::timestamp AT TIME ZONE b.tz) AS s,
+                                (('{end}'::date + 1)::timestamp AT TIME ZONE b.tz) AS e FROM b),
+              chosen AS (SELECT o.id FROM offers o, b WHERE o.brand_id = b.id AND ({offers_where})),
+              ms AS (SELECT m.* FROM memberships m WHERE m.offer_id IN (SELECT id FROM chosen)),
+              conv AS (SELECT c.* FROM conversions c, bounds WHERE c.status = 'ACCEPTED'
+                       AND c.membership_id IN (SELECT id FROM ms) AND c.occurred_at >= bounds.s AND c.occurred_at < bounds.e),
+              due AS (SELECT membership_id, SUM(amount) AS d FROM ledger_entries
+                      WHERE payment_item_id IS NULL AND payable_at <= now() AND membership_id IN (SELECT id FROM ms) GROUP BY 1)
+         SELECT
+           (SELECT count(*) FROM ms, bounds WHERE ms.joined_at < bounds.e AND (ms.removed_at IS NULL OR ms.removed_at >= bounds.s)) AS members,
+           (SELECT count(DISTINCT membership_id) FROM conv) AS members_with_conversions,
+           (SELECT count(*) FROM conv) AS conversions,
+           (SELECT count(*) FROM clicks k, bounds WHERE NOT k.is_bot AND k.membership_id IN (SELECT id FROM ms)
+              AND k.clicked_at >= bounds.s AND k.clicked_at < bounds.e) AS clicks,
+           (SELECT COALESCE(SUM(sale_amount), 0) FROM conv) AS total_sales,
+           (SELECT COALESCE(SUM(commission), 0) FROM conv)
+             + (SELECT COALESCE(SUM(amount), 0) FROM ledger_entries l, bounds WHERE l.kind IN ('CLICKS', 'REWARD')
+                  AND l.membership_id IN (SELECT id FROM ms) AND l.earned_at >= bounds.s AND l.earned_at < bounds.e) AS commissions_earned,
+           (SELECT COALESCE(SUM(d), 0) FROM due WHERE d > 0) AS payments_due,
+           (SELECT count(*) FROM due WHERE d > 0) AS members_with_payments_due"
+    );
+    diesel::sql_query(sql).get_result(conn).await.unwrap()
+}
+
+fn money(value: &Value) -> Decimal {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("not money: {value}"))
+        .parse()
+        .unwrap()
+}
+
+const KPI_FIELDS: &str = "dateRange { start end } members membersWithConversions conversions clicks totalSales salesPerMember commissionsEarned averageCommissionPerMember paymentsDue membersWithPaymentsDue payouts averageSale";
+
+fn assert_same(kpis: &Value, raw: &RawKpis, context: &str) {
+    assert_eq!(kpis["members"], raw.members, "{context}: members");
+    assert_eq!(
+        kpis["membersWithConversions"], raw.members_with_conversions,
+        "{context}: members with conversions"
+    );
+    assert_eq!(kpis["conversions"], raw.conversions, "{context}: conversions");
+    assert_eq!(kpis["clicks"], raw.clicks, "{context}: clicks");
+    assert_eq!(money(&kpis["totalSales"]), raw.total_sales, "{context}: total sales");
+    assert_eq!(
+        money(&kpis["commissionsEarned"]),
+        raw.commissions_earned,
+        "{context}: commissions"
+    );
+    assert_eq!(money(&kpis["paymentsDue"]), raw.payments_due, "{context}: payments due");
+    assert_eq!(
+        kpis["membersWithPaymentsDue"], raw.members_with_payments_due,
+        "{context}: members with payments due"
+    );
+    if raw.members_with_conversions > 0 {
+        let n = Decimal::from(raw.members_with_conversions);
+        let round = |d: Decimal| d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointNearestEven);
+        assert_eq!(
+            money(&kpis["salesPerMember"]),
+            round(raw.total_sales / n),
+            "{context}: sales per member"
+        );
+        assert_eq!(
+            money(&kpis["averageCommissionPerMember"]),
+            round(raw.commissions_earned / n),
+            "{context}: average commission"
+        );
+    } else {
+        assert_eq!(kpis["salesPerMember"], Value::Null, "{context}");
+    }
+}
+
+const ACTIVE: &str = "o.status = 'ACTIVE' AND (o.ends_on IS NULL OR o.ends_on >= (now() AT TIME ZONE b.tz)::date)";
+
+#[tokio::test]
+async fn every_kpi_equals_raw_event_sql_for_ranges_and_filters() {
+    let app = TestApp::new().await;
+    let key = sales_tracking::demo::ensure_demo_brand(&app.pool).await.unwrap();
+    let mut conn = app.db.connect().await;
+    let project = app.ok(&key, "{ projects { id name } }", json!({})).await["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Evergreen Creators")
+        .unwrap()["id"]
+        .clone();
+    let project_number = project.as_str().unwrap().trim_start_matches("project_").to_string();
+    let filters = [
+        (Value::Null, ACTIVE.to_string()),
+        (
+            json!({ "statuses": ["ACTIVE", "PAUSED", "EXPIRED", "ARCHIVED"] }),
+            "true".to_string(),
+        ),
+        (
+            json!({ "types": ["SALES_LINK"] }),
+            format!("{ACTIVE} AND o.offer_type = 'SALES_LINK'"),
+        ),
+        (
+            json!({ "statuses": ["ACTIVE", "PAUSED"], "projectIds": [project] }),
+            format!(
+                "o.status IN ('ACTIVE', 'PAUSED') AND o.id IN (SELECT offer_id FROM offer_projects WHERE project_id = {project_number})"
+            ),
+        ),
+    ];
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::America::New_York)
+        .date_naive();
+    let day = |days_ago: u64| (today - chrono::Days::new(days_ago)).to_string();
+    let ranges = [
+        (Value::Null, day(0), "six months"),
+        (json!({ "preset": "LAST_30_DAYS" }), day(29), "30 days"),
+        (json!({ "preset": "ALL_TIME" }), "2000-01-01".to_string(), "all time"),
+        (json!({ "start": day(300), "end": day(100) }), day(300), "custom"),
+    ];
+    let query =
+        format!("query($f: OfferFilter, $r: DateRangeInput) {{ kpis(filter: $f, dateRange: $r) {{ {KPI_FIELDS} }} }}");
+    for (filter, offers_where) in &filters {
+        for (range, start, name) in &ranges {
+            let data = app.ok(&key, &query, json!({ "f": filter, "r": range })).await;
+            let kpis = &data["kpis"];
+            let start = if range.is_null() {
+                kpis["dateRange"]["start"].as_str().unwrap().to_string()
+            } else {
+                start.clone()
+            };
+            let end = if *name == "custom" { day(100) } else { today.to_string() };
+            assert_eq!(kpis["dateRange"], json!({ "start": start, "end": end }), "{name}");
+            let raw = raw_kpis(&mut conn, offers_where, &start, &end).await;
+            assert!(
+                raw.conversions > 0 || *name == "30 days",
+                "the demo has activity in {name}: {raw:?}"
+            );
+            assert_same(kpis, &raw, &format!("{filter} / {name}"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn offers_sort_by_any_kpi_and_page_stably() {
+    let app = TestApp::new().await;
+    let key = sales_tracking::demo::ensure_demo_brand(&app.pool).await.unwrap();
+    let query = "query($after: String, $first: Int, $sort: OfferSort) { offers(first: $first, after: $after, sort: $sort, filter: { statuses: [ACTIVE, PAUSED, EXPIRED, ARCHIVED] }, dateRange: { preset: ALL_TIME }) { totalCount edges { node { id name kpis { commissionsEarned clicks salesPerMember } } } pageInfo { hasNextPage endCursor } } }";
+    let sort = json!({ "field": "COMMISSIONS_EARNED", "direction": "DESC" });
+    let all = app.ok(&key, query, json!({ "first": 100, "sort": sort })).await;
+    let nodes: Vec<Value> = all["offers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect();
+    assert_eq!(nodes.len(), 6);
+    assert_eq!(all["offers"]["totalCount"], 6);
+    let earned: Vec<Decimal> = nodes.iter().map(|n| money(&n["kpis"]["commissionsEarned"])).collect();
+    assert!(earned.windows(2).all(|w| w[0] >= w[1]), "not descending: {earned:?}");
+    assert!(earned[0] > earned[5]);
+    let mut conn = app.db.connect().await;
+    for node in &nodes {
+        let id = node["id"].as_str().unwrap().trim_start_matches("offer_");
+        let raw = raw_kpis(&mut conn, &format!("o.id = {id}"), "2000-01-01", "2100-01-01").await;
+        assert_eq!(
+            money(&node["kpis"]["commissionsEarned"]),
+            raw.commissions_earned,
+            "{}",
+            node["name"]
+        );
+    }
+
+    // Two at a time gives the same order.
+    let mut paged = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = app
+            .ok(&key, query, json!({ "first": 2, "after": after, "sort": sort }))
+            .await;
+        paged.extend(
+            page["offers"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["id"].clone()),
+        );
+        if page["offers"]["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = page["offers"]["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(paged, nodes.iter().map(|n| n["id"].clone()).collect::<Vec<_>>());
+
+    let ascending = app
+        .ok(
+            &key,
+            query,
+            json!({ "first": 100, "sort": { "field": "CLICKS", "direction": "ASC" } }),
+        )
+        .await;
+    let clicks: Vec<i64> = ascending["offers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["kpis"]["clicks"].as_i64().unwrap())
+        .collect();
+    assert!(clicks.windows(2).all(|w| w[0] <= w[1]), "{clicks:?}");
+    let by_name = app
+        .ok(
+            &key,
+            query,
+            json!({ "first": 100, "sort": { "field": "NAME", "direction": "ASC" } }),
+        )
+        .await;
+    let names: Vec<&str> = by_name["offers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["name"].as_str().unwrap())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort_by_key(|n| n.to_lowercase());
+    assert_eq!(names, sorted);
+
+    // KPI ranges select offers on the home page.
+    let busy = app
+        .ok(&key, "{ offers(first: 100, filter: { statuses: [ACTIVE, PAUSED, EXPIRED, ARCHIVED], clicks: { min: 1 } }, dateRange: { preset: ALL_TIME }) { totalCount } }", json!({}))
+        .await;
+    assert_eq!(
+        busy["offers"]["totalCount"], 3,
+        "only the three link offers have clicks"
+    );
+}
+
+#[tokio::test]
+async fn series_add_up_to_the_totals_and_bad_ranges_are_refused() {
+    let app = TestApp::new().await;
+    let key = sales_tracking::demo::ensure_demo_brand(&app.pool).await.unwrap();
+    let totals = app
+        .ok(
+            &key,
+            "{ kpis(dateRange: { preset: LAST_12_MONTHS }) { clicks conversions totalSales commissionsEarned } }",
+            json!({}),
+        )
+        .await;
+    for interval in ["DAY", "WEEK", "MONTH"] {
+        let data = app
+            .ok(&key, "query($i: SeriesInterval!) { kpiSeries(dateRange: { preset: LAST_12_MONTHS }, interval: $i) { start end kpis { clicks conversions totalSales commissionsEarned } } }", json!({ "i": interval }))
+            .await;
+        let points = data["kpiSeries"].as_array().unwrap();
+        assert!(
+            points.len() >= if interval == "MONTH" { 12 } else { 50 },
+            "{interval}: {} points",
+            points.len()
+        );
+        let sum = |field: &str| points.iter().map(|p| p["kpis"][field].as_i64().unwrap()).sum::<i64>();
+        let sum_money = |field: &str| points.iter().map(|p| money(&p["kpis"][field])).sum::<Decimal>();
+        assert_eq!(sum("clicks"), totals["kpis"]["clicks"].as_i64().unwrap(), "{interval}");
+        assert_eq!(
+            sum("conversions"),
+            totals["kpis"]["conversions"].as_i64().unwrap(),
+            "{interval}"
+        );
+        assert_eq!(
+            sum_money("totalSales"),
+            money(&totals["kpis"]["totalSales"]),
+            "{interval}"
+        );
+        assert_eq!(
+            sum_money("commissionsEarned"),
+            money(&totals["kpis"]["commissionsEarned"]),
+            "{interval}"
+        );
+        for pair in points.windows(2) {
+            assert!(
+                pair[0]["end"].as_str().unwrap() < pair[1]["start"].as_str().unwrap(),
+                "points overlap"
+            );
+        }
+    }
+    let query = "query($r: DateRangeInput) { kpis(dateRange: $r) { clicks } }";
+    for bad in [
+        json!({ "start": "2026-02-01", "end": "2026-01-01" }),
+        json!({ "start": "2010-01-01", "end": "2026-01-01" }),
+        json!({ "start": "2026-01-01" }),
+        json!({ "preset": "ALL_TIME", "start": "2026-01-01", "end": "2026-01-02" }),
+        json!({ "preset": "LAST_WEEK" }),
+    ] {
+        assert_eq!(
+            app.error_code(Some(&key), query, json!({ "r": bad })).await,
+            "BAD_USER_INPUT",
+            "{bad}"
+        );
+    }
+}
+
+/// Statements run per test database, counted by diesel's instrumentation.
+static STATEMENTS: OnceLock<Mutex<HashMap<String, usize>>> = OnceLock::new();
+
+struct CountStatements {
+    database: Option<String>,
+}
+
+impl Instrumentation for CountStatements {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        match event {
+            InstrumentationEvent::StartEstablishConnection { url, .. } => {
+                self.database = url.rsplit('/').next().map(str::to_string)
+            }
+            InstrumentationEvent::StartQuery { query, .. } => {
+                if std::env::var_os("SHOW_SQL").is_some() {
+                    eprintln!(
+                        "SQL {}",
+                        query
+                            .to_string()
+                            .chars()
+                            .take(90)
+                            .collect::<String>()
+                            .replace('\n', " ")
+                    );
+                }
+                if let Some(database) = &self.database {
+                    *STATEMENTS
+                        .get_or_init(Default::default)
+                        .lock()
+                        .unwrap()
+                        .entry(database.clone())
+                        .or_default() += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn statements(database: &str) -> usize {
+    STATEMENTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .get(database)
+        .copied()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_page_of_100_offers_runs_as_many_statements_as_a_page_of_10() {
+    diesel::connection::set_default_instrumentation(|| Some(Box::new(CountStatements { database: None }))).unwrap();
+    let app = TestApp::new().await;
+    let brand = app.brand("Many Offers").await;
+    let mut conn = app.db.connect().await;
+    conn.batch_execute(&format!(
+        "INSERT INTO projects (brand_id, name) VALUES ({b}, 'P1'), ({b}, 'P2');
+         INSERT INTO offers (brand_id, name, offer_type, destination_url, payout_type, payout_percent, starts_on)
+         SELECT {b}, 'Offer ' || n, 'SALES_LINK', 'https://x.example.com', 'PERCENT_OF_SALE', 10, current_date - 30 FROM generate_series(1, 120) n;
+         INSERT INTO offer_projects (brand_id, offer_id, project_id) SELECT {b}, o.id, p.id FROM offers o, projects p;
+         INSERT INTO members (brand_id, name, email) SELECT {b}, 'M' || n, 'm' || n || '@example.com' FROM generate_series(1, 5) n;
+         INSERT INTO memberships (brand_id, offer_id, member_id, link_code) SELECT {b}, o.id, m.id, 'c' || o.id || '-' || m.id FROM offers o, members m;",
+        b = brand.id
+    ))
+    .await
+    .unwrap();
+    let query = format!(
+        "query($n: Int) {{ offers(first: $n, sort: {{ field: COMMISSIONS_EARNED }}) {{ totalCount edges {{ node {{ id name status type payout {{ type percent }} projects {{ name }} kpis {{ {KPI_FIELDS} }} memberships(first: 3) {{ edges {{ node {{ id member {{ name }} }} }} }} }} }} }} }}"
+    );
+    // Warm the pool first: opening a connection runs statements of its own.
+    app.ok(&brand.admin, &query, json!({ "n": 100 })).await;
+    let mut counts = Vec::new();
+    for size in [10, 100] {
+        let before = statements(&app.db.name);
+        let data = app.ok(&brand.admin, &query, json!({ "n": size })).await;
+        assert_eq!(data["offers"]["edges"].as_array().unwrap().len(), size);
+        assert_eq!(
+            data["offers"]["edges"][0]["node"]["projects"].as_array().unwrap().len(),
+            2
+        );
+        counts.push(statements(&app.db.name) - before);
+    }
+    assert!(counts[0] > 0, "statements were counted");
+    assert_eq!(
+        counts[0], counts[1],
+        "a bigger page must not run more statements: {counts:?}"
+    );
+    assert!(counts[1] <= 8, "a handful of statements, not {}", counts[1]);
+}
