@@ -15,6 +15,7 @@ pub mod projects;
 pub mod reporting;
 pub mod schema;
 pub mod stats;
+pub mod table_columns;
 
 use diesel::result::DatabaseErrorKind;
 use diesel_async::AsyncPgConnection;

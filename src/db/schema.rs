@@ -268,6 +268,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    table_columns (brand_id, api_key_id, table_name) {
+        brand_id -> Int8,
+        api_key_id -> Int8,
+        table_name -> Text,
+        column_names -> Array<Nullable<Text>>,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(api_keys -> brands (brand_id));
 diesel::joinable!(members -> brands (brand_id));
 diesel::joinable!(offers -> brands (brand_id));
@@ -293,4 +303,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     promo_codes,
     reward_rules,
     rewards,
+    table_columns,
 );

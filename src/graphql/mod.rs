@@ -1,5 +1,6 @@
 //! The GraphQL API: schema construction and per-request data.
 
+pub mod columns;
 pub mod context;
 pub mod error;
 pub mod extensions;
@@ -32,7 +33,7 @@ const MAX_DEPTH: usize = 12;
 const MAX_COMPLEXITY: usize = 5_000;
 
 pub fn build_schema(pool: DbPool, metrics: Arc<Metrics>, public_url: String) -> AppSchema {
-    Schema::build(QueryRoot, MutationRoot::default(), EmptySubscription)
+    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
         .data(pool)
         .data(metrics)
         .data(context::PublicUrl(public_url))

@@ -1,5 +1,6 @@
 use async_graphql::{Context, ID, InputObject, MergedObject, Object, SimpleObject};
 
+use super::columns::ColumnMutations;
 use super::tracking_mutations::TrackingMutations;
 
 use super::context::{AdminOnly, conn, viewer};
@@ -17,7 +18,7 @@ use crate::domain::validate;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(CatalogMutations, TrackingMutations);
+pub struct MutationRoot(CatalogMutations, TrackingMutations, ColumnMutations);
 
 #[derive(Default)]
 pub struct CatalogMutations;

@@ -1,5 +1,7 @@
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, Object, SimpleObject};
+use async_graphql::{Context, ID, MergedObject, Object, SimpleObject};
+
+use super::columns::ColumnQueries;
 
 use super::context::{conn, viewer};
 use super::error::{ApiError, ApiResult};
@@ -22,7 +24,13 @@ use crate::domain::date_range::DateRange;
 use crate::domain::kpis::Kpis as Figures;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
 
-pub struct QueryRoot;
+/// Everything a brand's API key can read.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(CoreQueries, ColumnQueries);
+
+#[derive(Default)]
+pub struct CoreQueries;
 
 /// Extra fields of the offers connection.
 #[derive(SimpleObject)]
@@ -80,9 +88,8 @@ fn search_text(search: Option<String>) -> Option<String> {
     search.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
-/// Everything a brand's API key can read.
-#[Object(name = "Query")]
-impl QueryRoot {
+#[Object]
+impl CoreQueries {
     /// The caller: the API key's role and brand.
     async fn viewer(&self, ctx: &Context<'_>) -> ApiResult<Viewer> {
         Ok(Viewer(*viewer(ctx)?))

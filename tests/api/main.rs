@@ -4,6 +4,7 @@ mod common;
 
 mod auth;
 mod cli;
+mod columns;
 mod demo;
 mod http;
 mod ledger;
