@@ -33,13 +33,13 @@ pub async fn handle(State(state): State<AppState>, headers: HeaderMap, request: 
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }
 
-enum AuthFailure {
+pub(super) enum AuthFailure {
     BadKey,
     Database(DbError),
 }
 
 /// The viewer an `Authorization: Bearer <key>` header names; `None` without the header.
-async fn authenticate(pool: &DbPool, headers: &HeaderMap) -> Result<Option<Viewer>, AuthFailure> {
+pub(super) async fn authenticate(pool: &DbPool, headers: &HeaderMap) -> Result<Option<Viewer>, AuthFailure> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

@@ -1,5 +1,6 @@
 //! The HTTP surface: routes and the state they share.
 
+mod export;
 mod graphiql;
 mod graphql;
 mod health;
@@ -59,6 +60,8 @@ pub fn router(state: AppState) -> Router {
         .route("/graphiql/vendor/{file}", get(graphiql::vendor_asset))
         .route("/r/{code}", get(redirect::follow))
         .route("/webhooks/{brand}/orders/{source}", post(webhooks::receive))
+        .route("/export/offers.csv", get(export::offers))
+        .route("/export/offers/{id}/memberships.csv", get(export::memberships))
         .route("/health", get(health::check))
         .route("/metrics", get(metrics))
         .layer(TraceLayer::new_for_http())

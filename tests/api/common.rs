@@ -285,6 +285,23 @@ impl TestApp {
             .to_string()
     }
 
+    /// A GET with an API key; returns the status, the content type and the body.
+    pub async fn get_as(&self, key: &str, uri: &str) -> (StatusCode, String, String) {
+        let request = Request::get(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .body(Body::empty())
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+        (status, content_type, String::from_utf8(bytes).unwrap())
+    }
+
     pub async fn get(&self, uri: &str) -> (StatusCode, String) {
         let (status, bytes) = self.send(Request::get(uri).body(Body::empty()).unwrap()).await;
         (status, String::from_utf8_lossy(&bytes).into_owned())

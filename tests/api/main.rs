@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod columns;
 mod demo;
+mod export;
 mod http;
 mod ledger;
 mod local_postgres;
