@@ -50,6 +50,20 @@ enum Command {
         #[arg(long, env = "IP_HASH_SECRET", hide_env_values = true)]
         ip_hash_secret: Option<String>,
     },
+    /// Creates a brand full of generated activity (deterministic), for benchmarks.
+    Seed {
+        #[arg(long, default_value_t = 1_000_000)]
+        clicks: usize,
+        #[arg(long, default_value_t = 100_000)]
+        conversions: usize,
+        #[arg(long, default_value_t = 5_000)]
+        members: usize,
+        #[arg(long, default_value_t = 50)]
+        offers: usize,
+        /// The random seed: the same seed gives the same data.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
     /// Manages brands.
     Brand {
         #[command(subcommand)]
@@ -130,6 +144,28 @@ async fn main() -> anyhow::Result<()> {
             axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown_signal())
                 .await?;
+        }
+        Command::Seed {
+            clicks,
+            conversions,
+            members,
+            offers,
+            seed,
+        } => {
+            let size = sales_tracking::seed::SeedSize {
+                clicks,
+                conversions,
+                members,
+                offers,
+                seed,
+            };
+            let started = std::time::Instant::now();
+            let (slug, key) = sales_tracking::seed::seed(&pool, size).await?;
+            println!(
+                "Seeded brand '{slug}' in {:.1} s. Admin API key:",
+                started.elapsed().as_secs_f64()
+            );
+            println!("{key}");
         }
         Command::Brand {
             command: BrandCommand::Create { name, time_zone },

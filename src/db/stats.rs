@@ -40,39 +40,38 @@ impl Deltas {
         *self.0.entry((brand_id, membership_id, day)).or_default() += delta;
     }
 
-    /// Writes all changes in one statement. Call inside the events' transaction.
+    /// Writes all changes, one statement per 5,000 membership-days (PostgreSQL takes
+    /// at most 65,535 parameters a statement; a row has 7). Call inside the events' transaction.
     pub async fn apply(self, conn: &mut AsyncPgConnection) -> DbResult<()> {
-        let rows: Vec<_> = self
-            .0
-            .into_iter()
-            .filter(|(_, d)| *d != Delta::default())
-            .map(|((brand_id, membership_id, day), d)| {
-                (
-                    stats::brand_id.eq(brand_id),
-                    stats::membership_id.eq(membership_id),
-                    stats::day.eq(day),
-                    stats::clicks.eq(d.clicks),
-                    stats::conversions.eq(d.conversions),
-                    stats::sales.eq(d.sales),
-                    stats::commission.eq(d.commission),
-                )
-            })
-            .collect();
-        if rows.is_empty() {
-            return Ok(());
+        let changed: Vec<_> = self.0.into_iter().filter(|(_, d)| *d != Delta::default()).collect();
+        for chunk in changed.chunks(5_000) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|&((brand_id, membership_id, day), d)| {
+                    (
+                        stats::brand_id.eq(brand_id),
+                        stats::membership_id.eq(membership_id),
+                        stats::day.eq(day),
+                        stats::clicks.eq(d.clicks),
+                        stats::conversions.eq(d.conversions),
+                        stats::sales.eq(d.sales),
+                        stats::commission.eq(d.commission),
+                    )
+                })
+                .collect();
+            diesel::insert_into(stats::table)
+                .values(rows)
+                .on_conflict((stats::brand_id, stats::membership_id, stats::day))
+                .do_update()
+                .set((
+                    stats::clicks.eq(stats::clicks + excluded(stats::clicks)),
+                    stats::conversions.eq(stats::conversions + excluded(stats::conversions)),
+                    stats::sales.eq(stats::sales + excluded(stats::sales)),
+                    stats::commission.eq(stats::commission + excluded(stats::commission)),
+                ))
+                .execute(conn)
+                .await?;
         }
-        diesel::insert_into(stats::table)
-            .values(rows)
-            .on_conflict((stats::brand_id, stats::membership_id, stats::day))
-            .do_update()
-            .set((
-                stats::clicks.eq(stats::clicks + excluded(stats::clicks)),
-                stats::conversions.eq(stats::conversions + excluded(stats::conversions)),
-                stats::sales.eq(stats::sales + excluded(stats::sales)),
-                stats::commission.eq(stats::commission + excluded(stats::commission)),
-            ))
-            .execute(conn)
-            .await?;
         Ok(())
     }
 }

@@ -16,4 +16,5 @@ mod offers;
 mod projects;
 mod reporting;
 mod schema_snapshot;
+mod seed;
 mod tracking;
