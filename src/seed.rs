@@ -100,7 +100,7 @@ pub async fn seed(pool: &DbPool, size: SeedSize) -> anyhow::Result<(String, Stri
     let mut rules = Vec::new();
     let mut offer_ids = Vec::new();
     for i in 0..size.offers {
-        let is_link = i % 2 == 0;
+        let is_link = i.is_multiple_of(2);
         let rule = match (is_link, i % 5) {
             (true, 0) => PayoutRule::FlatPerClick {
                 amount: Decimal::new(2, 2),
@@ -157,7 +157,7 @@ pub async fn seed(pool: &DbPool, size: SeedSize) -> anyhow::Result<(String, Stri
         for offer in chosen {
             m_offers.push(offer_ids[offer]);
             m_members.push(member_id);
-            m_codes.push((offer % 2 == 0).then(|| format!("g{}-{member_id}-{offer}", brand.id)));
+            m_codes.push((offer.is_multiple_of(2)).then(|| format!("g{}-{member_id}-{offer}", brand.id)));
         }
     }
     let joined: Vec<DateTime<Utc>> = m_offers.iter().map(|_| now - Duration::days(390)).collect();
@@ -195,7 +195,7 @@ pub async fn seed(pool: &DbPool, size: SeedSize) -> anyhow::Result<(String, Stri
     // Heavy tail: shuffled ranks, weight 1 / rank^1.2.
     slots.shuffle(&mut rng);
     let weight = |rank: usize| 1.0 / ((rank + 1) as f64).powf(1.2);
-    let links: Vec<&Slot> = slots.iter().filter(|s| s.offer % 2 == 0).collect();
+    let links: Vec<&Slot> = slots.iter().filter(|s| s.offer.is_multiple_of(2)).collect();
     let link_pick = Weighted::new((0..links.len()).map(weight));
     let any_pick = Weighted::new((0..slots.len()).map(weight));
 
@@ -252,6 +252,18 @@ pub async fn seed(pool: &DbPool, size: SeedSize) -> anyhow::Result<(String, Stri
     Ok((brand.slug, key))
 }
 
+/// A batch of orders as one array per column.
+#[derive(Default)]
+struct OrderColumns {
+    external_ids: Vec<String>,
+    membership_ids: Vec<i64>,
+    times: Vec<DateTime<Utc>>,
+    sales: Vec<Decimal>,
+    commissions: Vec<Decimal>,
+    statuses: Vec<String>,
+    reasons: Vec<Option<String>>,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn insert_orders(
     conn: &mut AsyncPgConnection,
@@ -263,15 +275,7 @@ async fn insert_orders(
     since: DateTime<Utc>,
     rng: &mut StdRng,
 ) -> anyhow::Result<()> {
-    let mut columns: (
-        Vec<String>,
-        Vec<i64>,
-        Vec<DateTime<Utc>>,
-        Vec<Decimal>,
-        Vec<Decimal>,
-        Vec<String>,
-        Vec<Option<String>>,
-    ) = Default::default();
+    let mut columns = OrderColumns::default();
     let mut attribution = Vec::new();
     let mut rule_parts: (Vec<String>, Vec<Option<Decimal>>, Vec<Option<Decimal>>) = Default::default();
     let mut deltas = Deltas::default();
@@ -287,16 +291,23 @@ async fn insert_orders(
         } else {
             rule.commission_for_sale(sale)
         };
-        columns.0.push(format!("gen-{n}"));
-        columns.1.push(slot.membership_id);
-        columns.2.push(at);
-        columns.3.push(sale);
-        columns.4.push(commission);
+        columns.external_ids.push(format!("gen-{n}"));
+        columns.membership_ids.push(slot.membership_id);
+        columns.times.push(at);
+        columns.sales.push(sale);
+        columns.commissions.push(commission);
         columns
-            .5
+            .statuses
             .push(if rejected { "REJECTED" } else { "ACCEPTED" }.to_string());
-        columns.6.push(rejected.then(|| "generated".to_string()));
-        attribution.push(if slot.offer % 2 == 0 { "LINK" } else { "PROMO_CODE" }.to_string());
+        columns.reasons.push(rejected.then(|| "generated".to_string()));
+        attribution.push(
+            if slot.offer.is_multiple_of(2) {
+                "LINK"
+            } else {
+                "PROMO_CODE"
+            }
+            .to_string(),
+        );
         let (percent, flat) = rule.parts();
         rule_parts.0.push(rule.payout_type().as_str().to_string());
         rule_parts.1.push(percent);
@@ -324,13 +335,13 @@ async fn insert_orders(
               AS x(o, m, t, s, c, st, r, a, pt, pp, pf)",
     )
     .bind::<BigInt, _>(brand_id)
-    .bind::<Array<Text>, _>(&columns.0)
-    .bind::<Array<BigInt>, _>(&columns.1)
-    .bind::<Array<Timestamptz>, _>(&columns.2)
-    .bind::<Array<Numeric>, _>(&columns.3)
-    .bind::<Array<Numeric>, _>(&columns.4)
-    .bind::<Array<Text>, _>(&columns.5)
-    .bind::<Array<Nullable<Text>>, _>(&columns.6)
+    .bind::<Array<Text>, _>(&columns.external_ids)
+    .bind::<Array<BigInt>, _>(&columns.membership_ids)
+    .bind::<Array<Timestamptz>, _>(&columns.times)
+    .bind::<Array<Numeric>, _>(&columns.sales)
+    .bind::<Array<Numeric>, _>(&columns.commissions)
+    .bind::<Array<Text>, _>(&columns.statuses)
+    .bind::<Array<Nullable<Text>>, _>(&columns.reasons)
     .bind::<Array<Text>, _>(&attribution)
     .bind::<Array<Text>, _>(&rule_parts.0)
     .bind::<Array<Nullable<Numeric>>, _>(&rule_parts.1)
