@@ -14,15 +14,21 @@ use crate::domain::date_range::DateRange;
 use crate::domain::kpis::MembershipFigures;
 
 #[derive(QueryableByName)]
-struct FigureRow {
+struct ScopedMembership {
     #[diesel(sql_type = BigInt)]
-    membership_id: i64,
+    id: i64,
     #[diesel(sql_type = BigInt)]
     offer_id: i64,
     #[diesel(sql_type = Timestamptz)]
     joined_at: DateTime<Utc>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     removed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(QueryableByName)]
+struct Sums {
+    #[diesel(sql_type = BigInt)]
+    membership_id: i64,
     #[diesel(sql_type = BigInt)]
     clicks: i64,
     #[diesel(sql_type = BigInt)]
@@ -44,7 +50,12 @@ pub struct Scope {
     pub membership_ids: Vec<i64>,
 }
 
+/// Above this many memberships, summing the whole brand and dropping the rest is
+/// faster than filtering by id (PostgreSQL plans a long id list poorly).
+const BRAND_WIDE_ABOVE: usize = 2_000;
+
 /// Every membership in scope with its figures for `range` (rollups) and now (ledger).
+/// Two statements, whatever the scope.
 pub async fn membership_figures(
     conn: &mut AsyncPgConnection,
     brand_id: i64,
@@ -52,52 +63,66 @@ pub async fn membership_figures(
     range: DateRange,
     now: DateTime<Utc>,
 ) -> DbResult<Vec<MembershipFigures>> {
-    let rows: Vec<FigureRow> = diesel::sql_query(
-        "WITH scoped AS (
-             SELECT id, offer_id, joined_at, removed_at FROM memberships
-             WHERE brand_id = $1 AND (offer_id = ANY($2) OR id = ANY($3))),
-         stats AS (
-             SELECT s.membership_id, SUM(s.clicks)::bigint AS clicks, SUM(s.conversions)::bigint AS conversions,
-                    SUM(s.sales) AS sales, SUM(s.commission) AS commission
-             FROM membership_daily_stats s JOIN scoped ON scoped.id = s.membership_id
-             WHERE s.brand_id = $1 AND s.day BETWEEN $4 AND $5
-             GROUP BY s.membership_id),
-         money AS (
-             SELECT l.membership_id,
-                    SUM(l.amount) FILTER (WHERE l.payment_item_id IS NULL AND l.payable_at <= $6) AS due,
-                    SUM(l.amount) FILTER (WHERE l.payment_item_id IS NOT NULL) AS paid
-             FROM ledger_entries l JOIN scoped ON scoped.id = l.membership_id
-             WHERE l.brand_id = $1
-             GROUP BY l.membership_id)
-         SELECT scoped.id AS membership_id, scoped.offer_id, scoped.joined_at, scoped.removed_at,
-                COALESCE(stats.clicks, 0) AS clicks, COALESCE(stats.conversions, 0) AS conversions,
-                COALESCE(stats.sales, 0) AS sales, COALESCE(stats.commission, 0) AS commission,
-                COALESCE(money.due, 0) AS due, COALESCE(money.paid, 0) AS paid
-         FROM scoped
-         LEFT JOIN stats ON stats.membership_id = scoped.id
-         LEFT JOIN money ON money.membership_id = scoped.id",
+    let scoped: Vec<ScopedMembership> = diesel::sql_query(
+        "SELECT id, offer_id, joined_at, removed_at FROM memberships WHERE brand_id = $1 AND (offer_id = ANY($2) OR id = ANY($3))",
     )
     .bind::<BigInt, _>(brand_id)
     .bind::<Array<BigInt>, _>(&scope.offer_ids)
     .bind::<Array<BigInt>, _>(&scope.membership_ids)
+    .load(conn)
+    .await?;
+    let ids: Vec<i64> = scoped.iter().map(|m| m.id).collect();
+    // An empty id list means "the whole brand" in the query below.
+    let filter_ids: Vec<i64> = if ids.len() > BRAND_WIDE_ABOVE { Vec::new() } else { ids };
+    let sums: Vec<Sums> = diesel::sql_query(
+        "WITH stats AS (
+             SELECT membership_id, SUM(clicks)::bigint AS clicks, SUM(conversions)::bigint AS conversions,
+                    SUM(sales) AS sales, SUM(commission) AS commission
+             FROM membership_daily_stats
+             WHERE brand_id = $1 AND day BETWEEN $3 AND $4 AND (cardinality($2::bigint[]) = 0 OR membership_id = ANY($2))
+             GROUP BY membership_id),
+         due AS (
+             SELECT membership_id, SUM(amount) FILTER (WHERE payable_at <= $5) AS amount
+             FROM ledger_entries
+             WHERE brand_id = $1 AND payment_item_id IS NULL AND (cardinality($2::bigint[]) = 0 OR membership_id = ANY($2))
+             GROUP BY membership_id),
+         paid AS (
+             SELECT membership_id, SUM(amount) AS amount
+             FROM ledger_entries
+             WHERE brand_id = $1 AND payment_item_id IS NOT NULL AND (cardinality($2::bigint[]) = 0 OR membership_id = ANY($2))
+             GROUP BY membership_id)
+         SELECT COALESCE(stats.membership_id, due.membership_id, paid.membership_id) AS membership_id,
+                COALESCE(stats.clicks, 0) AS clicks, COALESCE(stats.conversions, 0) AS conversions,
+                COALESCE(stats.sales, 0) AS sales, COALESCE(stats.commission, 0) AS commission,
+                COALESCE(due.amount, 0) AS due, COALESCE(paid.amount, 0) AS paid
+         FROM stats
+         FULL JOIN due ON due.membership_id = stats.membership_id
+         FULL JOIN paid ON paid.membership_id = COALESCE(stats.membership_id, due.membership_id)",
+    )
+    .bind::<BigInt, _>(brand_id)
+    .bind::<Array<BigInt>, _>(&filter_ids)
     .bind::<Date, _>(range.start)
     .bind::<Date, _>(range.end)
     .bind::<Timestamptz, _>(now)
     .load(conn)
     .await?;
-    Ok(rows
+    let mut by_membership: HashMap<i64, Sums> = sums.into_iter().map(|s| (s.membership_id, s)).collect();
+    Ok(scoped
         .into_iter()
-        .map(|r| MembershipFigures {
-            membership_id: r.membership_id,
-            offer_id: r.offer_id,
-            joined_at: r.joined_at,
-            removed_at: r.removed_at,
-            clicks: r.clicks,
-            conversions: r.conversions,
-            sales: r.sales,
-            commission: r.commission,
-            due: r.due,
-            paid: r.paid,
+        .map(|m| {
+            let sums = by_membership.remove(&m.id);
+            MembershipFigures {
+                membership_id: m.id,
+                offer_id: m.offer_id,
+                joined_at: m.joined_at,
+                removed_at: m.removed_at,
+                clicks: sums.as_ref().map_or(0, |s| s.clicks),
+                conversions: sums.as_ref().map_or(0, |s| s.conversions),
+                sales: sums.as_ref().map_or(Decimal::ZERO, |s| s.sales),
+                commission: sums.as_ref().map_or(Decimal::ZERO, |s| s.commission),
+                due: sums.as_ref().map_or(Decimal::ZERO, |s| s.due),
+                paid: sums.as_ref().map_or(Decimal::ZERO, |s| s.paid),
+            }
         })
         .collect())
 }

@@ -412,5 +412,7 @@ async fn a_page_of_100_offers_runs_as_many_statements_as_a_page_of_10() {
         counts[0], counts[1],
         "a bigger page must not run more statements: {counts:?}"
     );
-    assert!(counts[1] <= 8, "a handful of statements, not {}", counts[1]);
+    // The key, the offers, their figures (2), projects, memberships, the memberships'
+    // figures (2), members and promo codes: ten, whatever the page size.
+    assert!(counts[1] <= 12, "a handful of statements, not {}", counts[1]);
 }
