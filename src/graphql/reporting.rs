@@ -67,17 +67,9 @@ fn money_within(range: Option<MoneyRange>, value: Option<Decimal>) -> bool {
     })
 }
 
-/// Which offers (home page) or memberships (offer page) a report covers. The KPI
-/// ranges are checked against each row's KPIs for the report's date range.
-#[derive(InputObject, Clone)]
-pub struct OfferFilter {
-    /// Offer statuses to include (default: `ACTIVE`).
-    #[graphql(default_with = "vec![OfferStatus::Active]")]
-    pub statuses: Vec<OfferStatus>,
-    /// Offer types to include (default: both).
-    pub types: Option<Vec<OfferType>>,
-    /// Only offers connected to one of these projects.
-    pub project_ids: Option<Vec<async_graphql::ID>>,
+/// Bounds on a row's KPIs for the report's date range; every bound given must hold.
+#[derive(InputObject, Clone, Default)]
+pub struct KpiRanges {
     pub clicks: Option<CountRange>,
     pub conversions: Option<CountRange>,
     pub sales: Option<MoneyRange>,
@@ -87,35 +79,8 @@ pub struct OfferFilter {
     pub average_sale: Option<MoneyRange>,
 }
 
-impl Default for OfferFilter {
-    fn default() -> Self {
-        OfferFilter {
-            statuses: vec![OfferStatus::Active],
-            types: None,
-            project_ids: None,
-            clicks: None,
-            conversions: None,
-            sales: None,
-            commissions_earned: None,
-            payouts: None,
-            average_sale: None,
-        }
-    }
-}
-
-/// The KPI ranges both tables filter by.
-struct KpiRanges {
-    clicks: Option<CountRange>,
-    conversions: Option<CountRange>,
-    sales: Option<MoneyRange>,
-    commissions_earned: Option<MoneyRange>,
-    payouts: Option<MoneyRange>,
-    average_sale: Option<MoneyRange>,
-}
-
 impl KpiRanges {
-    /// Whether a row's KPIs fall within every range given.
-    fn contain(&self, kpis: &Figures) -> bool {
+    pub fn contain(&self, kpis: &Figures) -> bool {
         count_within(self.clicks, kpis.clicks)
             && count_within(self.conversions, kpis.conversions)
             && money_within(self.sales, Some(kpis.total_sales))
@@ -125,17 +90,28 @@ impl KpiRanges {
     }
 }
 
-impl OfferFilter {
-    pub fn kpis_match(&self, kpis: &Figures) -> bool {
-        KpiRanges {
-            clicks: self.clicks,
-            conversions: self.conversions,
-            sales: self.sales,
-            commissions_earned: self.commissions_earned,
-            payouts: self.payouts,
-            average_sale: self.average_sale,
+/// Which offers the home page covers; the KPI ranges select offers by their KPIs.
+#[derive(InputObject, Clone)]
+pub struct OfferFilter {
+    /// Offer statuses to include (default: `ACTIVE`).
+    #[graphql(default_with = "vec![OfferStatus::Active]")]
+    pub statuses: Vec<OfferStatus>,
+    /// Offer types to include (default: both).
+    pub types: Option<Vec<OfferType>>,
+    /// Only offers connected to one of these projects.
+    pub project_ids: Option<Vec<async_graphql::ID>>,
+    #[graphql(flatten)]
+    pub kpis: KpiRanges,
+}
+
+impl Default for OfferFilter {
+    fn default() -> Self {
+        OfferFilter {
+            statuses: vec![OfferStatus::Active],
+            types: None,
+            project_ids: None,
+            kpis: KpiRanges::default(),
         }
-        .contain(kpis)
     }
 }
 
@@ -144,27 +120,8 @@ impl OfferFilter {
 pub struct MembershipFilter {
     /// Only active (true) or only inactive and removed (false) memberships.
     pub active: Option<bool>,
-    pub clicks: Option<CountRange>,
-    pub conversions: Option<CountRange>,
-    pub sales: Option<MoneyRange>,
-    pub commissions_earned: Option<MoneyRange>,
-    /// Amount paid out so far.
-    pub payouts: Option<MoneyRange>,
-    pub average_sale: Option<MoneyRange>,
-}
-
-impl MembershipFilter {
-    pub fn kpis_match(&self, kpis: &Figures) -> bool {
-        KpiRanges {
-            clicks: self.clicks,
-            conversions: self.conversions,
-            sales: self.sales,
-            commissions_earned: self.commissions_earned,
-            payouts: self.payouts,
-            average_sale: self.average_sale,
-        }
-        .contain(kpis)
-    }
+    #[graphql(flatten)]
+    pub kpis: KpiRanges,
 }
 
 /// The ten dashboard KPIs (SPEC.md) for a date range.
@@ -392,7 +349,7 @@ pub async fn offer_report(
             let kpis = Figures::of(by_offer.remove(&o.id).unwrap_or_default(), start, end);
             (o, kpis)
         })
-        .filter(|(_, kpis)| filter.kpis_match(kpis))
+        .filter(|(_, kpis)| filter.kpis.contain(kpis))
         .collect();
     let kept: std::collections::HashSet<i64> = offers.iter().map(|(o, _)| o.id).collect();
     let figures = figures.into_iter().filter(|f| kept.contains(&f.offer_id)).collect();

@@ -241,7 +241,7 @@ impl Offer {
                     .map(|c| c.to_lowercase())
                     .unwrap_or_default();
                 filter.active.is_none_or(|wanted| wanted == active)
-                    && filter.kpis_match(figures)
+                    && filter.kpis.contain(figures)
                     && needle
                         .as_ref()
                         .is_none_or(|n| name.to_lowercase().contains(n) || code.contains(n))
