@@ -219,3 +219,77 @@ pub async fn for_offers(
         .load(conn)
         .await?)
 }
+
+/// Marks memberships active or not (removed ones stay removed). Call inside a transaction.
+pub async fn set_active(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    ids: &[i64],
+    active: bool,
+) -> DbResult<Vec<MembershipRow>> {
+    Ok(
+        diesel::update(memberships::table.filter(memberships::brand_id.eq(brand_id).and(memberships::id.eq_any(ids))))
+            .set(memberships::active.eq(active))
+            .returning(MembershipRow::as_returning())
+            .get_results(conn)
+            .await?,
+    )
+}
+
+/// Removes members from an offer, keeping their history. Already removed ones keep
+/// their first removal time. Call inside a transaction.
+pub async fn remove(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    offer_id: i64,
+    member_ids: &[i64],
+) -> DbResult<Vec<MembershipRow>> {
+    Ok(diesel::update(
+        memberships::table
+            .filter(
+                memberships::brand_id
+                    .eq(brand_id)
+                    .and(memberships::offer_id.eq(offer_id)),
+            )
+            .filter(memberships::member_id.eq_any(member_ids)),
+    )
+    .set((
+        memberships::active.eq(false),
+        memberships::removed_at.eq(diesel::dsl::sql::<
+            diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+        >("COALESCE(removed_at, now())")),
+    ))
+    .returning(MembershipRow::as_returning())
+    .get_results(conn)
+    .await?)
+}
+
+/// Disables a membership's current promo code and issues `code`. Call inside a transaction.
+pub async fn replace_promo_code(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    membership_id: i64,
+    code: &str,
+) -> DbResult<()> {
+    diesel::update(
+        promo_codes::table
+            .filter(
+                promo_codes::brand_id
+                    .eq(brand_id)
+                    .and(promo_codes::membership_id.eq(membership_id)),
+            )
+            .filter(promo_codes::disabled_at.is_null()),
+    )
+    .set(promo_codes::disabled_at.eq(diesel::dsl::now))
+    .execute(conn)
+    .await?;
+    diesel::insert_into(promo_codes::table)
+        .values((
+            promo_codes::brand_id.eq(brand_id),
+            promo_codes::membership_id.eq(membership_id),
+            promo_codes::code.eq(code),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}

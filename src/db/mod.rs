@@ -1,6 +1,7 @@
 //! Everything that talks to PostgreSQL: the pool, migrations, rows and queries.
 
 pub mod api_keys;
+pub mod audit;
 pub mod brands;
 pub mod clicks;
 pub mod conversions;

@@ -14,6 +14,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_events (brand_id, id) {
+        brand_id -> Int8,
+        id -> Int8,
+        api_key_id -> Int8,
+        action -> Text,
+        details -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     brands (id) {
         id -> Int8,
         slug -> Text,
@@ -285,6 +296,7 @@ diesel::joinable!(projects -> brands (brand_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
+    audit_events,
     brands,
     clicks,
     conversion_adjustments,

@@ -6,6 +6,7 @@ pub mod error;
 pub mod extensions;
 pub mod ids;
 pub mod loaders;
+pub mod membership_mutations;
 pub mod mutation;
 pub mod pagination;
 pub mod query;

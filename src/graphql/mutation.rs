@@ -1,6 +1,7 @@
 use async_graphql::{Context, ID, InputObject, MergedObject, Object, SimpleObject};
 
 use super::columns::ColumnMutations;
+use super::membership_mutations::MembershipMutations;
 use super::tracking_mutations::TrackingMutations;
 
 use super::context::{AdminOnly, conn, viewer};
@@ -18,7 +19,12 @@ use crate::domain::validate;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(CatalogMutations, TrackingMutations, ColumnMutations);
+pub struct MutationRoot(
+    CatalogMutations,
+    TrackingMutations,
+    MembershipMutations,
+    ColumnMutations,
+);
 
 #[derive(Default)]
 pub struct CatalogMutations;

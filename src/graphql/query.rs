@@ -19,7 +19,7 @@ use super::types::offer::Offer;
 use super::types::project::Project;
 use crate::db::pagination::Page;
 use crate::db::reporting::Scope;
-use crate::db::{conversions, members, memberships, offers, projects};
+use crate::db::{audit, conversions, members, memberships, offers, projects};
 use crate::domain::date_range::DateRange;
 use crate::domain::kpis::Kpis as Figures;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
@@ -81,6 +81,31 @@ async fn prime_offer_loaders(ctx: &Context<'_>, offer_ids: Vec<i64>, range: Date
         futures_util::try_join!(kpis, members, codes).map_err(ApiError::from)?;
     }
     Ok(())
+}
+
+/// One audited change.
+pub struct AuditEvent(audit::AuditRow);
+
+#[Object]
+impl AuditEvent {
+    /// The mutation, e.g. `refreshPromoCodes`.
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+
+    /// What it was given.
+    async fn details(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(self.0.details.clone())
+    }
+
+    /// The API key that made it.
+    async fn api_key_id(&self) -> ID {
+        ID(format!("apikey_{}", self.0.api_key_id))
+    }
+
+    async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.created_at
+    }
 }
 
 /// Blank search text means no search.
@@ -235,6 +260,26 @@ impl CoreQueries {
             None,
         )
         .await
+    }
+
+    /// Who changed money, codes or memberships, and when; newest first.
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<IdCursor, AuditEvent>> {
+        let viewer = viewer(ctx)?;
+        let had_cursor = after.is_some();
+        let request = page_request(first, after)?;
+        let page = audit::page(&mut *conn(ctx).await?, viewer.brand_id, request).await?;
+        Ok(to_connection(
+            page,
+            had_cursor,
+            async_graphql::connection::EmptyFields,
+            |row| row.id,
+            AuditEvent,
+        ))
     }
 
     /// The brand's connected projects, by name.

@@ -112,9 +112,16 @@ impl TrackingMutations {
         if members::by_ids(&mut conn, viewer.brand_id, &member_ids).await?.len() != member_ids.len() {
             return Err(ApiError::NotFound("member"));
         }
+        let (brand_id, key_id) = (viewer.brand_id, viewer.api_key_id);
+        let details = serde_json::json!({ "offerId": format!("offer_{offer_id}"), "memberIds": member_ids.iter().map(|id| format!("member_{id}")).collect::<Vec<_>>() });
         let rows = conn
             .transaction::<_, DbError, _>(|conn| {
-                async move { memberships::add(conn, &offer, &member_ids).await }.scope_boxed()
+                async move {
+                    let rows = memberships::add(conn, &offer, &member_ids).await?;
+                    crate::db::audit::record(conn, brand_id, key_id, "addMembers", details).await?;
+                    Ok(rows)
+                }
+                .scope_boxed()
             })
             .await
             .map_err(|e| match e {

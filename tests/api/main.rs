@@ -11,6 +11,7 @@ mod http;
 mod ledger;
 mod local_postgres;
 mod members;
+mod membership_actions;
 mod migrations;
 mod offers;
 mod projects;
