@@ -55,11 +55,14 @@ pub async fn find(conn: &mut AsyncPgConnection, brand_id: i64) -> DbResult<Brand
         .map_err(DbError::from)
 }
 
-/// The secret order webhooks are signed with, if the brand set one.
-pub async fn webhook_secret(conn: &mut AsyncPgConnection, brand_id: i64) -> DbResult<Option<String>> {
+/// A brand and the secret its order webhooks are signed with, in one query.
+pub async fn find_by_slug_with_secret(
+    conn: &mut AsyncPgConnection,
+    slug: &str,
+) -> DbResult<(BrandRow, Option<String>)> {
     Ok(brands::table
-        .find(brand_id)
-        .select(brands::webhook_secret)
+        .filter(brands::slug.eq(slug))
+        .select((BrandRow::as_select(), brands::webhook_secret))
         .first(conn)
         .await?)
 }

@@ -66,6 +66,19 @@ pub fn code_prefix(value: &str) -> Result<String, Invalid> {
     }
 }
 
+/// Where orders come from, e.g. `shopify`: 1 to 32 lower-case letters, digits, `-` or `_`.
+pub fn order_source(value: &str) -> Result<String, Invalid> {
+    let valid = (1..=32).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if valid {
+        Ok(value.to_string())
+    } else {
+        Err("source must be 1 to 32 lower-case letters, digits, - or _, e.g. shopify".to_string())
+    }
+}
+
 /// An IANA time zone name such as `America/New_York`.
 pub fn time_zone(value: &str) -> Result<Tz, Invalid> {
     value

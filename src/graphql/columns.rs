@@ -61,12 +61,14 @@ impl KpiTable {
     }
 }
 
-fn column_name(column: TableColumn) -> String {
-    TableColumn::items()
-        .iter()
-        .find(|item| item.value == column)
-        .map(|item| item.name.to_string())
-        .unwrap_or_default()
+impl TableColumn {
+    /// The column's name in the schema, e.g. `COMMISSIONS_EARNED`.
+    pub fn schema_name(self) -> &'static str {
+        TableColumn::items()
+            .iter()
+            .find(|item| item.value == self)
+            .map_or("", |item| item.name)
+    }
 }
 
 /// A table's columns, in order.
@@ -98,7 +100,7 @@ impl ColumnQueries {
         // Names no longer in the schema are dropped rather than failing the table.
         Ok(saved
             .iter()
-            .filter_map(|name| all.iter().copied().find(|c| column_name(*c) == *name))
+            .filter_map(|name| all.iter().copied().find(|c| c.schema_name() == *name))
             .collect())
     }
 }
@@ -120,7 +122,7 @@ impl ColumnMutations {
         if columns.is_empty() {
             return Err(ApiError::bad_input("choose at least one column"));
         }
-        let names: Vec<String> = columns.iter().map(|c| column_name(*c)).collect();
+        let names: Vec<String> = columns.iter().map(|c| c.schema_name().to_string()).collect();
         if (1..names.len()).any(|i| names[..i].contains(&names[i])) {
             return Err(ApiError::bad_input("a column appears twice"));
         }

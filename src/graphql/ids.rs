@@ -48,6 +48,23 @@ pub fn decode(kind: Kind, id: &ID) -> ApiResult<i64> {
         })
 }
 
+/// The most ids one mutation takes.
+pub const MAX_IDS: usize = 500;
+
+/// Decodes a non-empty list of at most `MAX_IDS` ids of `kind`, without repeats.
+pub fn decode_list(kind: Kind, ids: &[ID]) -> ApiResult<Vec<i64>> {
+    if ids.is_empty() {
+        return Err(ApiError::bad_input("give at least one id"));
+    }
+    if ids.len() > MAX_IDS {
+        return Err(ApiError::bad_input(format!("give at most {MAX_IDS} ids at once")));
+    }
+    let mut decoded = decode_all(kind, ids)?;
+    decoded.sort_unstable();
+    decoded.dedup();
+    Ok(decoded)
+}
+
 pub fn decode_all(kind: Kind, ids: &[ID]) -> ApiResult<Vec<i64>> {
     ids.iter().map(|id| decode(kind, id)).collect()
 }

@@ -8,12 +8,12 @@ use serde_json::json;
 
 use super::context::{AdminOnly, Viewer, conn, viewer};
 use super::error::{ApiError, ApiResult};
-use super::ids::{Kind, decode, decode_all};
+use super::ids::{Kind, decode, decode_list};
 use super::types::membership::Membership;
 use super::types::offer::Offer;
 use crate::db::models::MembershipRow;
 use crate::db::schema::offers as offers_table;
-use crate::db::{DbError, audit, memberships, offers};
+use crate::db::{audit, memberships, offers};
 use crate::domain::enums::{OfferStatus, OfferType};
 
 #[derive(Default)]
@@ -29,17 +29,6 @@ pub struct SetOfferStatusPayload {
 #[derive(SimpleObject)]
 pub struct MembershipsPayload {
     pub memberships: Vec<Membership>,
-}
-
-/// Decodes a non-empty list of at most 500 ids, without repeats.
-fn id_list(kind: Kind, ids: &[ID]) -> ApiResult<Vec<i64>> {
-    if ids.is_empty() || ids.len() > 500 {
-        return Err(ApiError::bad_input("give 1 to 500 ids"));
-    }
-    let mut decoded = decode_all(kind, ids)?;
-    decoded.sort_unstable();
-    decoded.dedup();
-    Ok(decoded)
 }
 
 /// Runs `change` and its audit event in one transaction.
@@ -63,12 +52,6 @@ where
         .scope_boxed()
     })
     .await
-}
-
-impl From<diesel::result::Error> for ApiError {
-    fn from(error: diesel::result::Error) -> Self {
-        DbError::from(error).into()
-    }
 }
 
 /// The memberships of the brand with these ids, or NOT_FOUND if any is missing.
@@ -149,7 +132,7 @@ impl MembershipMutations {
         membership_ids: Vec<ID>,
         active: bool,
     ) -> ApiResult<MembershipsPayload> {
-        let ids = id_list(Kind::Membership, &membership_ids)?;
+        let ids = decode_list(Kind::Membership, &membership_ids)?;
         let details =
             json!({ "membershipIds": membership_ids.iter().map(|i| i.as_str()).collect::<Vec<_>>(), "active": active });
         let rows = audited(ctx, "setMembershipActive", details, move |conn, viewer| {
@@ -179,7 +162,7 @@ impl MembershipMutations {
         member_ids: Vec<ID>,
     ) -> ApiResult<MembershipsPayload> {
         let offer = decode(Kind::Offer, &offer_id)?;
-        let members = id_list(Kind::Member, &member_ids)?;
+        let members = decode_list(Kind::Member, &member_ids)?;
         let details = json!({ "offerId": offer_id.as_str(), "memberIds": member_ids.iter().map(|i| i.as_str()).collect::<Vec<_>>() });
         let rows = audited(ctx, "removeMembers", details, move |conn, viewer| {
             async move {
@@ -209,7 +192,7 @@ impl MembershipMutations {
         membership_ids: Vec<ID>,
         code: Option<String>,
     ) -> ApiResult<MembershipsPayload> {
-        let ids = id_list(Kind::Membership, &membership_ids)?;
+        let ids = decode_list(Kind::Membership, &membership_ids)?;
         let code = code.map(|c| c.trim().to_uppercase());
         if let Some(code) = &code {
             if ids.len() != 1 {

@@ -10,20 +10,18 @@ use std::sync::Arc;
 
 use super::context::{AdminOnly, conn, viewer};
 use super::error::{ApiError, ApiResult};
-use super::ids::{Kind, decode, decode_all};
+use super::ids::{Kind, decode, decode_list};
 use super::scalars::Money;
 use super::types::conversion::Conversion;
 use super::types::membership::Membership;
 use crate::db::conversions::{self, Change, ChangeError, ChangeRequest, OrderInput, Recorded};
 use crate::db::{DbError, brands, members, memberships, offers};
 use crate::domain::enums::OfferStatus;
+use crate::domain::validate;
 use crate::metrics::Metrics;
 
 #[derive(Default)]
 pub struct TrackingMutations;
-
-/// The most ids one call takes.
-const MAX_IDS: usize = 500;
 
 /// The result of `addMembers`.
 #[derive(SimpleObject)]
@@ -64,19 +62,6 @@ pub struct ConversionPayload {
     pub duplicate: bool,
 }
 
-fn dedup_ids(kind: Kind, ids: &[ID]) -> ApiResult<Vec<i64>> {
-    if ids.is_empty() {
-        return Err(ApiError::bad_input("give at least one id"));
-    }
-    if ids.len() > MAX_IDS {
-        return Err(ApiError::bad_input(format!("give at most {MAX_IDS} ids at once")));
-    }
-    let mut decoded = decode_all(kind, ids)?;
-    decoded.sort_unstable();
-    decoded.dedup();
-    Ok(decoded)
-}
-
 fn brand_zone(ctx: &Context<'_>) -> ApiResult<Tz> {
     Ok(viewer(ctx)?.time_zone)
 }
@@ -101,7 +86,7 @@ impl TrackingMutations {
     async fn add_members(&self, ctx: &Context<'_>, offer_id: ID, member_ids: Vec<ID>) -> ApiResult<AddMembersPayload> {
         let viewer = viewer(ctx)?;
         let offer_id = decode(Kind::Offer, &offer_id)?;
-        let member_ids = dedup_ids(Kind::Member, &member_ids)?;
+        let member_ids = decode_list(Kind::Member, &member_ids)?;
         let mut conn = conn(ctx).await?;
         let offer = offers::find(&mut conn, viewer.brand_id, offer_id)
             .await?
@@ -154,15 +139,7 @@ impl TrackingMutations {
     #[graphql(guard = "AdminOnly")]
     async fn record_conversion(&self, ctx: &Context<'_>, input: RecordConversionInput) -> ApiResult<ConversionPayload> {
         let viewer = viewer(ctx)?;
-        let source = input.source.trim().to_string();
-        if source.is_empty()
-            || source.len() > 32
-            || !source
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        {
-            return Err(ApiError::bad_input("source must be lower-case letters, digits, - or _"));
-        }
+        let source = validate::order_source(input.source.trim()).map_err(ApiError::BadUserInput)?;
         let external_order_id = input.external_order_id.trim().to_string();
         if external_order_id.is_empty() || external_order_id.len() > 200 {
             return Err(ApiError::bad_input("externalOrderId must be 1 to 200 characters"));

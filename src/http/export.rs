@@ -211,16 +211,10 @@ fn csv_rows(rows: impl Iterator<Item = Vec<String>>) -> Vec<u8> {
     writer.into_inner().expect("flushing CSV to memory cannot fail")
 }
 
-fn column_name(column: TableColumn) -> &'static str {
-    TableColumn::items()
-        .iter()
-        .find(|item| item.value == column)
-        .map_or("", |item| item.name)
-}
-
 /// `COMMISSIONS_EARNED` → `Commissions Earned`.
 fn label(column: TableColumn) -> String {
-    column_name(column)
+    column
+        .schema_name()
         .split('_')
         .map(|word| word[..1].to_string() + &word[1..].to_lowercase())
         .collect::<Vec<_>>()
@@ -366,7 +360,7 @@ fn variables_from(
             .map(|name| {
                 all.iter()
                     .copied()
-                    .find(|c| column_name(*c) == name)
+                    .find(|c| c.schema_name() == name)
                     .ok_or_else(|| format!("unknown column '{name}'"))
             })
             .collect::<Result<_, _>>()?,

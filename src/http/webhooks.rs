@@ -27,6 +27,7 @@ use crate::db::models::ConversionRow;
 use crate::db::{DbError, brands};
 use crate::domain::money::format_money;
 use crate::domain::tracking::click_id_from_landing;
+use crate::domain::validate;
 
 /// A refused webhook: status, stable code, words.
 struct Refusal(StatusCode, &'static str, String);
@@ -88,7 +89,7 @@ async fn handle(
         Refusal(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error".into())
     };
     let mut conn = state.pool.get().await.map_err(|e| internal(e.into()))?;
-    let brand = match brands::find_by_slug(&mut conn, brand_slug).await {
+    let (brand, secret) = match brands::find_by_slug_with_secret(&mut conn, brand_slug).await {
         Ok(brand) => brand,
         Err(DbError::NotFound) => {
             return Err(Refusal(
@@ -99,16 +100,8 @@ async fn handle(
         }
         Err(e) => return Err(internal(e)),
     };
-    let secret = brands::webhook_secret(&mut conn, brand.id).await.map_err(internal)?;
     verify_signature(secret.as_deref(), headers, body)?;
-    let valid_source = !source.is_empty()
-        && source.len() <= 32
-        && source
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if !valid_source {
-        return Err(bad("source must be lower-case letters, digits, - or _, e.g. shopify"));
-    }
+    validate::order_source(source).map_err(bad)?;
     let payload: Value = serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
     let event = if source == "shopify" {
         let topic = headers
