@@ -10,6 +10,7 @@ pub mod domain;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
+pub mod payout_provider;
 pub mod seed;
 
 use std::sync::Arc;

@@ -8,6 +8,7 @@ use super::DbResult;
 use super::models::{MembershipRow, OfferRow};
 use super::schema::{members, memberships, offers, promo_codes};
 use crate::domain::enums::OfferType;
+use crate::domain::payout::PayoutRule;
 
 /// What `/r/{code}` needs: whose link it is and where it goes.
 #[derive(Clone, Debug)]
@@ -292,4 +293,25 @@ pub async fn replace_promo_code(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Sets (or, with `None`, clears) the memberships' own payout rule. Call inside a transaction.
+pub async fn set_payout_override(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    ids: &[i64],
+    rule: Option<PayoutRule>,
+) -> DbResult<Vec<MembershipRow>> {
+    let (percent, flat) = rule.map_or((None, None), |r| r.parts());
+    Ok(
+        diesel::update(memberships::table.filter(memberships::brand_id.eq(brand_id).and(memberships::id.eq_any(ids))))
+            .set((
+                memberships::payout_type.eq(rule.map(|r| r.payout_type().as_str())),
+                memberships::payout_percent.eq(percent),
+                memberships::payout_flat.eq(flat),
+            ))
+            .returning(MembershipRow::as_returning())
+            .get_results(conn)
+            .await?,
+    )
 }

@@ -12,6 +12,7 @@ pub mod memberships;
 pub mod models;
 pub mod offers;
 pub mod pagination;
+pub mod payments;
 pub mod projects;
 pub mod reporting;
 pub mod schema;

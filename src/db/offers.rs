@@ -15,20 +15,7 @@ pub async fn create(conn: &mut AsyncPgConnection, offer: NewOffer, project_ids: 
                 .returning(OfferRow::as_returning())
                 .get_result(conn)
                 .await?;
-            let links: Vec<_> = project_ids
-                .iter()
-                .map(|project_id| {
-                    (
-                        offer_projects::brand_id.eq(row.brand_id),
-                        offer_projects::offer_id.eq(row.id),
-                        offer_projects::project_id.eq(*project_id),
-                    )
-                })
-                .collect();
-            diesel::insert_into(offer_projects::table)
-                .values(links)
-                .execute(conn)
-                .await?;
+            connect_projects(conn, row.brand_id, row.id, &project_ids).await?;
             Ok(row)
         }
         .scope_boxed()
@@ -60,4 +47,72 @@ pub async fn all(conn: &mut AsyncPgConnection, brand_id: i64) -> DbResult<Vec<Of
         .select(OfferRow::as_select())
         .load(conn)
         .await?)
+}
+
+/// The offer fields `updateOffer` may change; `None` leaves a field as it is.
+#[derive(AsChangeset, Default, Debug)]
+#[diesel(table_name = offers)]
+pub struct OfferChanges {
+    pub name: Option<String>,
+    pub destination_url: Option<String>,
+    pub code_prefix: Option<String>,
+    pub attribution_window_days: Option<i32>,
+    pub hold_period_days: Option<i32>,
+    pub starts_on: Option<chrono::NaiveDate>,
+    /// `Some(None)` makes the offer open-ended.
+    pub ends_on: Option<Option<chrono::NaiveDate>>,
+    pub payout_type: Option<String>,
+    pub payout_percent: Option<Option<rust_decimal::Decimal>>,
+    pub payout_flat: Option<Option<rust_decimal::Decimal>>,
+}
+
+/// Applies `changes` and, when given, replaces the offer's projects. Call inside a transaction.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    id: i64,
+    changes: OfferChanges,
+    project_ids: Option<Vec<i64>>,
+) -> DbResult<OfferRow> {
+    let row = diesel::update(offers::table.find((brand_id, id)))
+        .set((&changes, offers::updated_at.eq(diesel::dsl::now)))
+        .returning(OfferRow::as_returning())
+        .get_result(conn)
+        .await?;
+    if let Some(project_ids) = project_ids {
+        diesel::delete(
+            offer_projects::table.filter(
+                offer_projects::brand_id
+                    .eq(brand_id)
+                    .and(offer_projects::offer_id.eq(id)),
+            ),
+        )
+        .execute(conn)
+        .await?;
+        connect_projects(conn, brand_id, id, &project_ids).await?;
+    }
+    Ok(row)
+}
+
+async fn connect_projects(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    offer_id: i64,
+    project_ids: &[i64],
+) -> DbResult<()> {
+    let links: Vec<_> = project_ids
+        .iter()
+        .map(|project_id| {
+            (
+                offer_projects::brand_id.eq(brand_id),
+                offer_projects::offer_id.eq(offer_id),
+                offer_projects::project_id.eq(*project_id),
+            )
+        })
+        .collect();
+    diesel::insert_into(offer_projects::table)
+        .values(links)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -133,3 +133,65 @@ text_enum! {
         PromoCode => "PROMO_CODE",
     }
 }
+
+text_enum! {
+    /// Which memberships a Send Payment pays.
+    PaymentScope {
+        /// Every membership of every offer.
+        AllOffers => "ALL_OFFERS",
+        /// The memberships of one offer.
+        Offer => "OFFER",
+        /// The chosen memberships.
+        Memberships => "MEMBERSHIPS",
+    }
+}
+
+text_enum! {
+    /// Where a payment or one of its items stands.
+    PaymentState {
+        /// Created, not yet handed to the provider.
+        Pending => "PENDING",
+        /// Handed to the provider, waiting for its answer.
+        Processing => "PROCESSING",
+        /// Paid out.
+        Paid => "PAID",
+        /// The provider refused it; its commission is due again.
+        Failed => "FAILED",
+    }
+}
+
+text_enum! {
+    /// What a reward gives.
+    RewardKind {
+        /// Money, added to the ledger and paid with the next payment.
+        CashBonus => "CASH_BONUS",
+        /// A product, recorded for the brand to ship.
+        FreeProduct => "FREE_PRODUCT",
+        /// A discount code for the member.
+        DiscountCode => "DISCOUNT_CODE",
+    }
+}
+
+text_enum! {
+    /// When a reward rule grants its reward.
+    RewardTrigger {
+        /// On the membership's first accepted conversion.
+        FirstConversion => "FIRST_CONVERSION",
+        /// On every `everyN`-th accepted conversion.
+        EveryNConversions => "EVERY_N_CONVERSIONS",
+        /// When the membership's accepted sales reach `salesThreshold`.
+        SalesOverAmount => "SALES_OVER_AMOUNT",
+    }
+}
+
+text_enum! {
+    /// Where an email stands.
+    EmailStatus {
+        /// Waiting to be sent or retried.
+        Pending => "PENDING",
+        /// Accepted by the SMTP server.
+        Sent => "SENT",
+        /// Every attempt failed; no more tries.
+        Failed => "FAILED",
+    }
+}

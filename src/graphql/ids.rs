@@ -13,6 +13,11 @@ pub enum Kind {
     Membership,
     Offer,
     Conversion,
+    Payment,
+    PaymentItem,
+    Reward,
+    RewardRule,
+    Email,
 }
 
 impl Kind {
@@ -24,6 +29,11 @@ impl Kind {
             Kind::Offer => "offer",
             Kind::Membership => "membership",
             Kind::Conversion => "conversion",
+            Kind::Payment => "payment",
+            Kind::PaymentItem => "payment_item",
+            Kind::Reward => "reward",
+            Kind::RewardRule => "reward_rule",
+            Kind::Email => "email",
         }
     }
 }

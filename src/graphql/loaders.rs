@@ -11,6 +11,7 @@ use diesel_async::AsyncPgConnection;
 
 use crate::db::ledger::{self, Balance};
 use crate::db::models::{MemberRow, MembershipRow, OfferRow, ProjectRow};
+use crate::db::payments::{self, PaymentItemRow};
 use crate::db::{DbError, DbPool, DbResult, members, memberships, offers, projects};
 
 /// One relationship, fetched for many ids of one brand at once.
@@ -172,6 +173,22 @@ impl BatchFetch for Balances {
             .into_iter()
             .map(|b| (b.membership_id, b))
             .collect())
+    }
+}
+
+/// Payment id → its items.
+pub struct PaymentItems;
+impl BatchFetch for PaymentItems {
+    type Value = Vec<PaymentItemRow>;
+    fn nothing() -> Option<Self::Value> {
+        Some(Vec::new())
+    }
+    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
+        let mut grouped: HashMap<i64, Vec<PaymentItemRow>> = HashMap::new();
+        for row in payments::items(conn, brand_id, ids).await? {
+            grouped.entry(row.payment_id).or_default().push(row);
+        }
+        Ok(grouped)
     }
 }
 

@@ -32,7 +32,12 @@ pub struct MembershipsPayload {
 }
 
 /// Runs `change` and its audit event in one transaction.
-async fn audited<T, F>(ctx: &Context<'_>, action: &'static str, details: serde_json::Value, change: F) -> ApiResult<T>
+pub(super) async fn audited<T, F>(
+    ctx: &Context<'_>,
+    action: &'static str,
+    details: serde_json::Value,
+    change: F,
+) -> ApiResult<T>
 where
     T: Send,
     F: for<'c> FnOnce(
@@ -55,7 +60,7 @@ where
 }
 
 /// The memberships of the brand with these ids, or NOT_FOUND if any is missing.
-async fn memberships_of(
+pub(super) async fn memberships_of(
     conn: &mut AsyncPgConnection,
     brand_id: i64,
     ids: &[i64],

@@ -8,7 +8,9 @@ pub mod ids;
 pub mod loaders;
 pub mod membership_mutations;
 pub mod mutation;
+pub mod offer_mutations;
 pub mod pagination;
+pub mod payment_mutations;
 pub mod query;
 pub mod reporting;
 pub mod scalars;
@@ -22,6 +24,7 @@ use std::sync::Arc;
 
 use crate::db::DbPool;
 use crate::metrics::Metrics;
+use crate::payout_provider::{ManualProvider, PayoutProvider};
 use context::Viewer;
 use loaders::BrandLoader;
 use mutation::MutationRoot;
@@ -38,6 +41,7 @@ pub fn build_schema(pool: DbPool, metrics: Arc<Metrics>, public_url: String) -> 
         .data(pool)
         .data(metrics)
         .data(context::PublicUrl(public_url))
+        .data(Arc::new(ManualProvider) as Arc<dyn PayoutProvider>)
         .extension(extensions::ErrorCodes)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
@@ -63,4 +67,5 @@ pub fn authorize(request: Request, viewer: Viewer, pool: &DbPool) -> Request {
         .data(BrandLoader::<loaders::OfferMemberships>::data_loader(pool, brand))
         .data(BrandLoader::<loaders::PromoCodes>::data_loader(pool, brand))
         .data(BrandLoader::<loaders::Balances>::data_loader(pool, brand))
+        .data(BrandLoader::<loaders::PaymentItems>::data_loader(pool, brand))
 }

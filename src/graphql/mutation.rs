@@ -2,6 +2,8 @@ use async_graphql::{Context, ID, InputObject, MergedObject, Object, SimpleObject
 
 use super::columns::ColumnMutations;
 use super::membership_mutations::MembershipMutations;
+use super::offer_mutations::OfferMutations;
+use super::payment_mutations::PaymentMutations;
 use super::tracking_mutations::TrackingMutations;
 
 use super::context::{AdminOnly, conn, viewer};
@@ -21,8 +23,10 @@ use crate::domain::validate;
 #[graphql(name = "Mutation")]
 pub struct MutationRoot(
     CatalogMutations,
+    OfferMutations,
     TrackingMutations,
     MembershipMutations,
+    PaymentMutations,
     ColumnMutations,
 );
 

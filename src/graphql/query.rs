@@ -2,6 +2,7 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, MergedObject, Object, SimpleObject};
 
 use super::columns::ColumnQueries;
+use super::payment_mutations::PaymentQueries;
 
 use super::context::{conn, viewer};
 use super::error::{ApiError, ApiResult};
@@ -27,7 +28,7 @@ use async_graphql::dataloader::{DataLoader, HashMapCache};
 /// Everything a brand's API key can read.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(CoreQueries, ColumnQueries);
+pub struct QueryRoot(CoreQueries, ColumnQueries, PaymentQueries);
 
 #[derive(Default)]
 pub struct CoreQueries;

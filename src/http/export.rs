@@ -17,9 +17,12 @@ use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::graphql::{AuthFailure, authenticate};
+use crate::db::{DbError, payments};
+use crate::domain::enums::Role;
 use crate::graphql::authorize;
 use crate::graphql::columns::TableColumn;
 use crate::graphql::context::Viewer;
+use crate::graphql::ids::{Kind, decode};
 
 const PAGE: i64 = 100;
 
@@ -48,6 +51,97 @@ pub async fn memberships(
     export(state, headers, params, Some(offer_id)).await
 }
 
+/// The caller a bearer key names, or the 401/503 to answer with.
+async fn viewer_or_refusal(state: &AppState, headers: &HeaderMap) -> Result<Viewer, Response> {
+    match authenticate(&state.pool, headers).await {
+        Ok(Some(viewer)) => Ok(viewer),
+        Ok(None) | Err(AuthFailure::BadKey) => Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "send `Authorization: Bearer <key>`",
+        )),
+        Err(AuthFailure::Database(_)) => Err(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "try again shortly",
+        )),
+    }
+}
+
+/// PayPal's bulk-payout columns, in its order.
+const PAYOUT_COLUMNS: [&str; 6] = [
+    "Email/Phone",
+    "Amount",
+    "Currency code",
+    "Reference ID",
+    "Note to recipient",
+    "Recipient wallet",
+];
+
+/// `GET /export/payments/{payment_id}.csv`: the payment's items as a PayPal bulk-payout
+/// file, for brands that pay outside (the `MANUAL` provider). Admin keys only: it
+/// holds members' payout addresses.
+pub async fn payment(State(state): State<AppState>, Path(file): Path<String>, headers: HeaderMap) -> Response {
+    let viewer = match viewer_or_refusal(&state, &headers).await {
+        Ok(viewer) => viewer,
+        Err(refusal) => return refusal,
+    };
+    if viewer.role != Role::Admin {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "only admin keys may download payout files",
+        );
+    }
+    let Some(id) = file
+        .strip_suffix(".csv")
+        .and_then(|name| decode(Kind::Payment, &async_graphql::ID(name.to_string())).ok())
+    else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "expected /export/payments/payment_<n>.csv",
+        );
+    };
+    let lines = async {
+        let mut conn = state.pool.get().await.map_err(DbError::from)?;
+        if payments::find(&mut conn, viewer.brand_id, id).await?.is_none() {
+            return Ok(None);
+        }
+        payments::payout_lines(&mut conn, viewer.brand_id, id).await.map(Some)
+    };
+    let lines = match lines.await {
+        Ok(Some(lines)) => lines,
+        Ok(None) => return refuse(StatusCode::NOT_FOUND, "NOT_FOUND", "payment not found"),
+        Err(error) => {
+            tracing::error!(%error, "payout file failed");
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again shortly");
+        }
+    };
+    let header_row = PAYOUT_COLUMNS.iter().map(|c| c.to_string()).collect();
+    let rows = lines.into_iter().map(|line| {
+        vec![
+            safe_text(&line.recipient),
+            line.amount.to_string(),
+            line.currency,
+            format!("payment_item_{}", line.item_id),
+            safe_text(&format!("Commission from {}", line.brand_name)),
+            "PAYPAL".to_string(),
+        ]
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"payment_{id}.csv\""),
+            ),
+        ],
+        csv_rows(std::iter::once(header_row).chain(rows)),
+    )
+        .into_response()
+}
+
 /// Everything an export needs to run one page after another.
 struct Export {
     state: AppState,
@@ -64,18 +158,9 @@ async fn export(
     params: HashMap<String, String>,
     offer_id: Option<String>,
 ) -> Response {
-    let viewer = match authenticate(&state.pool, &headers).await {
-        Ok(Some(viewer)) => viewer,
-        Ok(None) | Err(AuthFailure::BadKey) => {
-            return refuse(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
-                "send `Authorization: Bearer <key>`",
-            );
-        }
-        Err(AuthFailure::Database(_)) => {
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again shortly");
-        }
+    let viewer = match viewer_or_refusal(&state, &headers).await {
+        Ok(viewer) => viewer,
+        Err(refusal) => return refusal,
     };
     let (variables, columns) = match variables_from(&params, offer_id.is_some()) {
         Ok(parsed) => parsed,

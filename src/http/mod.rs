@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/{brand}/orders/{source}", post(webhooks::receive))
         .route("/export/offers.csv", get(export::offers))
         .route("/export/offers/{id}/memberships.csv", get(export::memberships))
+        .route("/export/payments/{file}", get(export::payment))
         .route("/health", get(health::check))
         .route("/metrics", get(metrics))
         .layer(TraceLayer::new_for_http())

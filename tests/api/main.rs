@@ -14,6 +14,7 @@ mod members;
 mod membership_actions;
 mod migrations;
 mod offers;
+mod payments;
 mod projects;
 mod reporting;
 mod schema_snapshot;

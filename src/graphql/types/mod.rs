@@ -5,5 +5,6 @@ pub mod conversion;
 pub mod member;
 pub mod membership;
 pub mod offer;
+pub mod payment;
 pub mod payout;
 pub mod project;

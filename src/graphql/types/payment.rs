@@ -1,0 +1,139 @@
+use async_graphql::{Context, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::membership::Membership;
+use super::offer::Offer;
+use crate::db::payments::{PaymentItemRow, PaymentRow};
+use crate::domain::enums::{PaymentScope, PaymentState};
+use crate::graphql::context::viewer;
+use crate::graphql::error::{ApiError, ApiResult};
+use crate::graphql::ids::{Kind, encode};
+use crate::graphql::loaders::{Memberships, Offers, PaymentItems, load_one};
+use crate::graphql::scalars::Money;
+
+/// One Send Payment: one item per membership paid.
+pub struct Payment(pub PaymentRow);
+
+fn stored<T>(parsed: Option<T>, what: &str, text: &str) -> ApiResult<T> {
+    parsed.ok_or_else(|| ApiError::internal(anyhow::anyhow!("stored {what} {text:?} is unknown")))
+}
+
+#[Object]
+impl Payment {
+    async fn id(&self) -> ID {
+        encode(Kind::Payment, self.0.id)
+    }
+
+    async fn scope(&self) -> ApiResult<PaymentScope> {
+        stored(PaymentScope::parse(&self.0.scope), "payment scope", &self.0.scope)
+    }
+
+    /// The offer paid, for `OFFER` payments.
+    async fn offer(&self, ctx: &Context<'_>) -> ApiResult<Option<Offer>> {
+        let Some(offer_id) = self.0.offer_id else {
+            return Ok(None);
+        };
+        let today = viewer(ctx)?.today();
+        Ok(load_one::<Offers>(ctx, offer_id)
+            .await?
+            .map(|row| Offer::new(row, today)))
+    }
+
+    async fn state(&self) -> ApiResult<PaymentState> {
+        stored(PaymentState::parse(&self.0.state), "payment state", &self.0.state)
+    }
+
+    /// Who pays the items out, e.g. `MANUAL` (the brand pays outside and records it here).
+    async fn provider(&self) -> &str {
+        &self.0.provider
+    }
+
+    /// The sum of the items.
+    async fn total_amount(&self) -> Money {
+        Money(self.0.total_amount)
+    }
+
+    /// The key the payment was requested with; sending it again returns this payment.
+    async fn idempotency_key(&self) -> &str {
+        &self.0.idempotency_key
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// When the provider finished with every item.
+    async fn completed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.completed_at
+    }
+
+    /// The bulk-payout file (PayPal's columns) for paying the items outside.
+    async fn payout_file_url(&self) -> String {
+        format!("/export/payments/payment_{}.csv", self.0.id)
+    }
+
+    async fn items(&self, ctx: &Context<'_>) -> ApiResult<Vec<PaymentItem>> {
+        let rows = load_one::<PaymentItems>(ctx, self.0.id).await?.unwrap_or_default();
+        Ok(rows.into_iter().map(PaymentItem).collect())
+    }
+}
+
+/// What one membership is paid in a payment.
+pub struct PaymentItem(pub PaymentItemRow);
+
+#[Object]
+impl PaymentItem {
+    async fn id(&self) -> ID {
+        encode(Kind::PaymentItem, self.0.id)
+    }
+
+    async fn membership(&self, ctx: &Context<'_>) -> ApiResult<Membership> {
+        load_membership(ctx, self.0.membership_id).await
+    }
+
+    async fn amount(&self) -> Money {
+        Money(self.0.amount)
+    }
+
+    async fn state(&self) -> ApiResult<PaymentState> {
+        stored(PaymentState::parse(&self.0.state), "payment item state", &self.0.state)
+    }
+
+    /// The provider's reference for the transfer.
+    async fn provider_reference(&self) -> Option<&str> {
+        self.0.provider_reference.as_deref()
+    }
+}
+
+async fn load_membership(ctx: &Context<'_>, id: i64) -> ApiResult<Membership> {
+    load_one::<Memberships>(ctx, id)
+        .await?
+        .map(Membership)
+        .ok_or(ApiError::NotFound("membership"))
+}
+
+/// What Send Payment would pay now, before it is confirmed.
+#[derive(SimpleObject)]
+pub struct PaymentPreview {
+    pub total_amount: Money,
+    /// How many memberships would be paid.
+    pub item_count: i32,
+    pub items: Vec<DueItem>,
+}
+
+/// One membership's due amount, net of clawbacks.
+pub struct DueItem {
+    pub membership_id: i64,
+    pub amount: Money,
+}
+
+#[Object]
+impl DueItem {
+    async fn membership(&self, ctx: &Context<'_>) -> ApiResult<Membership> {
+        load_membership(ctx, self.membership_id).await
+    }
+
+    async fn amount(&self) -> Money {
+        self.amount
+    }
+}
