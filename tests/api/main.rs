@@ -13,6 +13,7 @@ mod local_postgres;
 mod members;
 mod membership_actions;
 mod migrations;
+mod offer_edits;
 mod offers;
 mod payments;
 mod projects;
