@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::ledger::{self, NewLedgerEntry};
 use super::models::ConversionRow;
 use super::pagination::{Page, PageRequest};
+use super::rewards;
 use super::schema::{conversion_adjustments, conversions, ledger_entries};
 use super::stats::{Delta, Deltas};
 use super::{DbError, DbResult};
@@ -227,6 +228,8 @@ pub async fn record(
                     },
                 );
                 deltas.apply(conn).await?;
+                rewards::grant_crossed_rules(conn, brand_id, membership_id, row.sale_amount, time_zone, Utc::now())
+                    .await?;
             }
             Ok(Recorded::New(row))
         }

@@ -15,6 +15,7 @@ pub mod pagination;
 pub mod payments;
 pub mod projects;
 pub mod reporting;
+pub mod rewards;
 pub mod schema;
 pub mod stats;
 pub mod table_columns;

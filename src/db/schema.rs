@@ -276,6 +276,7 @@ diesel::table! {
         reward_rule_id -> Nullable<Int8>,
         rule_occurrence -> Nullable<Int4>,
         granted_at -> Timestamptz,
+        idempotency_key -> Nullable<Text>,
     }
 }
 

@@ -12,6 +12,7 @@ use diesel_async::AsyncPgConnection;
 use crate::db::ledger::{self, Balance};
 use crate::db::models::{MemberRow, MembershipRow, OfferRow, ProjectRow};
 use crate::db::payments::{self, PaymentItemRow};
+use crate::db::rewards::{self, RewardRow, RewardRuleRow};
 use crate::db::{DbError, DbPool, DbResult, members, memberships, offers, projects};
 
 /// One relationship, fetched for many ids of one brand at once.
@@ -187,6 +188,38 @@ impl BatchFetch for PaymentItems {
         let mut grouped: HashMap<i64, Vec<PaymentItemRow>> = HashMap::new();
         for row in payments::items(conn, brand_id, ids).await? {
             grouped.entry(row.payment_id).or_default().push(row);
+        }
+        Ok(grouped)
+    }
+}
+
+/// Membership id → its rewards, newest first.
+pub struct MembershipRewards;
+impl BatchFetch for MembershipRewards {
+    type Value = Vec<RewardRow>;
+    fn nothing() -> Option<Self::Value> {
+        Some(Vec::new())
+    }
+    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
+        let mut grouped: HashMap<i64, Vec<RewardRow>> = HashMap::new();
+        for row in rewards::for_memberships(conn, brand_id, ids).await? {
+            grouped.entry(row.membership_id).or_default().push(row);
+        }
+        Ok(grouped)
+    }
+}
+
+/// Offer id → its reward rules.
+pub struct OfferRewardRules;
+impl BatchFetch for OfferRewardRules {
+    type Value = Vec<RewardRuleRow>;
+    fn nothing() -> Option<Self::Value> {
+        Some(Vec::new())
+    }
+    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
+        let mut grouped: HashMap<i64, Vec<RewardRuleRow>> = HashMap::new();
+        for row in rewards::rules_for_offers(conn, brand_id, ids).await? {
+            grouped.entry(row.offer_id).or_default().push(row);
         }
         Ok(grouped)
     }

@@ -72,7 +72,7 @@ pub(super) async fn memberships_of(
     Ok(rows)
 }
 
-fn valid_promo_code(code: &str) -> bool {
+pub(super) fn valid_promo_code(code: &str) -> bool {
     let mut chars = code.chars();
     (3..=64).contains(&code.len())
         && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())

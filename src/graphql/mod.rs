@@ -13,6 +13,7 @@ pub mod pagination;
 pub mod payment_mutations;
 pub mod query;
 pub mod reporting;
+pub mod reward_mutations;
 pub mod scalars;
 pub mod sorting;
 pub mod tracking_mutations;
@@ -68,4 +69,6 @@ pub fn authorize(request: Request, viewer: Viewer, pool: &DbPool) -> Request {
         .data(BrandLoader::<loaders::PromoCodes>::data_loader(pool, brand))
         .data(BrandLoader::<loaders::Balances>::data_loader(pool, brand))
         .data(BrandLoader::<loaders::PaymentItems>::data_loader(pool, brand))
+        .data(BrandLoader::<loaders::MembershipRewards>::data_loader(pool, brand))
+        .data(BrandLoader::<loaders::OfferRewardRules>::data_loader(pool, brand))
 }

@@ -4,6 +4,7 @@ use super::columns::ColumnMutations;
 use super::membership_mutations::MembershipMutations;
 use super::offer_mutations::OfferMutations;
 use super::payment_mutations::PaymentMutations;
+use super::reward_mutations::RewardMutations;
 use super::tracking_mutations::TrackingMutations;
 
 use super::context::{AdminOnly, conn, viewer};
@@ -27,6 +28,7 @@ pub struct MutationRoot(
     TrackingMutations,
     MembershipMutations,
     PaymentMutations,
+    RewardMutations,
     ColumnMutations,
 );
 

@@ -18,6 +18,7 @@ mod offers;
 mod payments;
 mod projects;
 mod reporting;
+mod rewards;
 mod schema_snapshot;
 mod seed;
 mod tracking;

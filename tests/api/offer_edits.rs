@@ -35,27 +35,59 @@ async fn update_offer_changes_what_is_given_and_refuses_bad_edits() {
     );
     // Only what is given changes; `endsOn: null` makes it open-ended; `projectIds: []` disconnects.
     let cleared = app
-        .ok(admin, UPDATE, json!({ "id": shop.link_offer, "i": { "endsOn": null, "projectIds": [] } }))
+        .ok(
+            admin,
+            UPDATE,
+            json!({ "id": shop.link_offer, "i": { "endsOn": null, "projectIds": [] } }),
+        )
         .await;
     assert_eq!(cleared["updateOffer"]["offer"]["endsOn"], json!(null));
     assert_eq!(cleared["updateOffer"]["offer"]["projects"], json!([]));
     assert_eq!(cleared["updateOffer"]["offer"]["name"], "Shoes 2027");
 
     let refused = [
-        (json!({ "id": shop.code_offer, "i": { "destinationUrl": "https://x.example.com" } }), "BAD_USER_INPUT"),
-        (json!({ "id": shop.link_offer, "i": { "codePrefix": "ABC" } }), "BAD_USER_INPUT"),
-        (json!({ "id": shop.link_offer, "i": { "endsOn": "2025-12-31" } }), "BAD_USER_INPUT"),
-        (json!({ "id": shop.link_offer, "i": { "holdPeriodDays": -1 } }), "BAD_USER_INPUT"),
-        (json!({ "id": shop.link_offer, "i": { "attributionWindowDays": 0 } }), "BAD_USER_INPUT"),
-        (json!({ "id": shop.link_offer, "i": { "name": "  " } }), "BAD_USER_INPUT"),
-        (json!({ "id": shop.link_offer, "i": { "name": "X", "projectIds": ["project_999999"] } }), "NOT_FOUND"),
+        (
+            json!({ "id": shop.code_offer, "i": { "destinationUrl": "https://x.example.com" } }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "id": shop.link_offer, "i": { "codePrefix": "ABC" } }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "id": shop.link_offer, "i": { "endsOn": "2025-12-31" } }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "id": shop.link_offer, "i": { "holdPeriodDays": -1 } }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "id": shop.link_offer, "i": { "attributionWindowDays": 0 } }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "id": shop.link_offer, "i": { "name": "  " } }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "id": shop.link_offer, "i": { "name": "X", "projectIds": ["project_999999"] } }),
+            "NOT_FOUND",
+        ),
         (json!({ "id": "offer_999999", "i": { "name": "X" } }), "NOT_FOUND"),
     ];
     for (variables, code) in refused {
-        assert_eq!(app.error_code(Some(admin), UPDATE, variables.clone()).await, code, "{variables}");
+        assert_eq!(
+            app.error_code(Some(admin), UPDATE, variables.clone()).await,
+            code,
+            "{variables}"
+        );
     }
     let analyst = json!({ "id": shop.link_offer, "i": { "name": "X" } });
-    assert_eq!(app.error_code(Some(&shop.brand.analyst), UPDATE, analyst).await, "FORBIDDEN");
+    assert_eq!(
+        app.error_code(Some(&shop.brand.analyst), UPDATE, analyst).await,
+        "FORBIDDEN"
+    );
 
     // An archived offer is read-only until it is activated again.
     app.ok(
@@ -67,7 +99,11 @@ async fn update_offer_changes_what_is_given_and_refuses_bad_edits() {
     let archived = json!({ "id": shop.link_offer, "i": { "name": "X" } });
     assert_eq!(app.error_code(Some(admin), UPDATE, archived).await, "BAD_USER_INPUT");
     let name = app
-        .ok(admin, "query($id: ID!) { offer(id: $id) { name } }", json!({ "id": shop.link_offer }))
+        .ok(
+            admin,
+            "query($id: ID!) { offer(id: $id) { name } }",
+            json!({ "id": shop.link_offer }),
+        )
         .await;
     assert_eq!(name["offer"]["name"], "Shoes 2027", "refused edits changed nothing");
 }
@@ -128,37 +164,53 @@ async fn payout_edits_change_future_conversions_only() {
     assert_eq!(with_override["recordConversion"]["conversion"]["commission"], "40.00");
     let clear = "mutation($ids: [ID!]!) { clearPayoutOverride(membershipIds: $ids) { memberships { payoutOverride { type } } } }";
     let cleared = app.ok(admin, clear, json!({ "ids": [shop.code_membership] })).await;
-    assert_eq!(cleared["clearPayoutOverride"]["memberships"][0]["payoutOverride"], json!(null));
+    assert_eq!(
+        cleared["clearPayoutOverride"]["memberships"][0]["payoutOverride"],
+        json!(null)
+    );
     let default_again = app.ok(admin, RECORD, json!({ "id": "o4", "code": code })).await;
     assert_eq!(default_again["recordConversion"]["conversion"]["commission"], "5.00");
 
     // Rules that cannot apply are refused, and change nothing.
     let per_click = json!({ "type": "FLAT_PER_CLICK", "flatAmount": "0.10" });
     assert_eq!(
-        app.error_code(Some(admin), edit, json!({ "id": shop.code_offer, "p": per_click })).await,
+        app.error_code(Some(admin), edit, json!({ "id": shop.code_offer, "p": per_click }))
+            .await,
         "BAD_USER_INPUT"
     );
     assert_eq!(
-        app.error_code(Some(admin), set, json!({ "ids": [shop.code_membership], "p": per_click }))
-            .await,
+        app.error_code(
+            Some(admin),
+            set,
+            json!({ "ids": [shop.code_membership], "p": per_click })
+        )
+        .await,
         "BAD_USER_INPUT"
     );
     let too_much = json!({ "type": "PERCENT_OF_SALE", "percent": "100.5" });
     assert_eq!(
-        app.error_code(Some(admin), set, json!({ "ids": [shop.code_membership], "p": too_much }))
-            .await,
+        app.error_code(
+            Some(admin),
+            set,
+            json!({ "ids": [shop.code_membership], "p": too_much })
+        )
+        .await,
         "BAD_USER_INPUT"
     );
     let negative = json!({ "type": "FLAT_PER_CONVERSION", "flatAmount": "-1.00" });
     assert_eq!(
-        app.error_code(Some(admin), edit, json!({ "id": shop.code_offer, "p": negative })).await,
+        app.error_code(Some(admin), edit, json!({ "id": shop.code_offer, "p": negative }))
+            .await,
         "BAD_USER_INPUT"
     );
     // All or nothing: one unknown id and no membership changes.
     let mixed = json!({ "ids": [shop.code_membership, "membership_999999"], "p": twenty });
     assert_eq!(app.error_code(Some(admin), set, mixed).await, "NOT_FOUND");
     let analyst = json!({ "ids": [shop.code_membership], "p": twenty });
-    assert_eq!(app.error_code(Some(&shop.brand.analyst), set, analyst).await, "FORBIDDEN");
+    assert_eq!(
+        app.error_code(Some(&shop.brand.analyst), set, analyst).await,
+        "FORBIDDEN"
+    );
     let still = app
         .ok(
             admin,

@@ -8,7 +8,7 @@ use crate::db::conversions::{self, Owner};
 use crate::db::models::ConversionRow;
 use crate::domain::enums::{AttributionType, ConversionStatus};
 use crate::graphql::context::conn;
-use crate::graphql::error::{ApiError, ApiResult};
+use crate::graphql::error::ApiResult;
 use crate::graphql::ids::{Kind, encode};
 use crate::graphql::loaders::{Memberships, load_one};
 use crate::graphql::pagination::{IdCursor, page_request, to_connection};
@@ -81,8 +81,11 @@ impl Conversion {
     }
 
     async fn status(&self) -> ApiResult<ConversionStatus> {
-        ConversionStatus::parse(&self.0.status)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("bad status {}", self.0.status)))
+        super::stored(
+            ConversionStatus::parse(&self.0.status),
+            "conversion status",
+            &self.0.status,
+        )
     }
 
     /// Why the brand rejected it.

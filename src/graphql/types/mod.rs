@@ -8,3 +8,11 @@ pub mod offer;
 pub mod payment;
 pub mod payout;
 pub mod project;
+pub mod reward;
+
+use crate::graphql::error::{ApiError, ApiResult};
+
+/// A stored enum value read back; a value the code does not know is an internal error.
+pub fn stored<T>(parsed: Option<T>, what: &str, text: &str) -> ApiResult<T> {
+    parsed.ok_or_else(|| ApiError::internal(anyhow::anyhow!("stored {what} {text:?} is unknown")))
+}

@@ -18,7 +18,7 @@ use crate::domain::kpis::Kpis as Figures;
 use crate::graphql::context::viewer;
 use crate::graphql::error::{ApiError, ApiResult};
 use crate::graphql::ids::{Kind, encode};
-use crate::graphql::loaders::{BrandLoader, Members, OfferMemberships, PromoCodes};
+use crate::graphql::loaders::{BrandLoader, Members, OfferMemberships, OfferRewardRules, PromoCodes};
 use crate::graphql::loaders::{OfferProjects, load_one};
 use crate::graphql::pagination::{IdCursor, page_request, to_connection};
 use crate::graphql::reporting::{
@@ -260,6 +260,14 @@ impl Offer {
             |(m, _, _)| m.id,
             |(m, _, _)| Membership(m),
         ))
+    }
+
+    /// Rules that grant rewards by themselves when a conversion crosses them.
+    async fn reward_rules(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::reward::RewardRule>> {
+        let rows = load_one::<OfferRewardRules>(ctx, self.row.id)
+            .await?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(super::reward::RewardRule).collect())
     }
 
     /// Orders credited to the offer's members, newest first.

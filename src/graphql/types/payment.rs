@@ -1,3 +1,4 @@
+use super::stored;
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -13,10 +14,6 @@ use crate::graphql::scalars::Money;
 
 /// One Send Payment: one item per membership paid.
 pub struct Payment(pub PaymentRow);
-
-fn stored<T>(parsed: Option<T>, what: &str, text: &str) -> ApiResult<T> {
-    parsed.ok_or_else(|| ApiError::internal(anyhow::anyhow!("stored {what} {text:?} is unknown")))
-}
 
 #[Object]
 impl Payment {

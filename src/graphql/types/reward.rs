@@ -1,0 +1,105 @@
+use super::stored;
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+
+use crate::db::rewards::{RewardRow, RewardRuleRow};
+use crate::domain::enums::{RewardKind, RewardTrigger};
+use crate::graphql::error::{ApiError, ApiResult};
+use crate::graphql::ids::{Kind, encode};
+use crate::graphql::loaders::{Memberships, load_one};
+use crate::graphql::scalars::Money;
+use crate::graphql::types::membership::Membership;
+
+/// A bonus granted to a membership, by hand or by one of its offer's rules.
+pub struct Reward(pub RewardRow);
+
+#[Object]
+impl Reward {
+    async fn id(&self) -> ID {
+        encode(Kind::Reward, self.0.id)
+    }
+
+    async fn kind(&self) -> ApiResult<RewardKind> {
+        stored(RewardKind::parse(&self.0.kind), "reward kind", &self.0.kind)
+    }
+
+    /// For `CASH_BONUS`: added to the ledger and paid with the next payment.
+    async fn cash_amount(&self) -> Option<Money> {
+        self.0.cash_amount.map(Money)
+    }
+
+    /// What the reward is, e.g. the product.
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+
+    /// For `DISCOUNT_CODE`: the code the member received.
+    async fn discount_code(&self) -> Option<&str> {
+        self.0.discount_code.as_deref()
+    }
+
+    /// The rule that granted it; none when granted by hand.
+    async fn rule_id(&self) -> Option<ID> {
+        self.0.reward_rule_id.map(|id| encode(Kind::RewardRule, id))
+    }
+
+    async fn granted_at(&self) -> DateTime<Utc> {
+        self.0.granted_at
+    }
+
+    async fn membership(&self, ctx: &Context<'_>) -> ApiResult<Membership> {
+        load_one::<Memberships>(ctx, self.0.membership_id)
+            .await?
+            .map(Membership)
+            .ok_or(ApiError::NotFound("membership"))
+    }
+}
+
+/// A reward an offer grants by itself when a conversion crosses the trigger, once per crossing.
+pub struct RewardRule(pub RewardRuleRow);
+
+#[Object]
+impl RewardRule {
+    async fn id(&self) -> ID {
+        encode(Kind::RewardRule, self.0.id)
+    }
+
+    async fn trigger(&self) -> ApiResult<RewardTrigger> {
+        stored(RewardTrigger::parse(&self.0.trigger), "reward trigger", &self.0.trigger)
+    }
+
+    /// For `EVERY_N_CONVERSIONS`.
+    async fn every_n(&self) -> Option<i32> {
+        self.0.every_n
+    }
+
+    /// For `SALES_OVER_AMOUNT`: accepted sales the membership must reach.
+    async fn sales_threshold(&self) -> Option<Money> {
+        self.0.sales_threshold.map(Money)
+    }
+
+    async fn reward_kind(&self) -> ApiResult<RewardKind> {
+        stored(
+            RewardKind::parse(&self.0.reward_kind),
+            "reward kind",
+            &self.0.reward_kind,
+        )
+    }
+
+    async fn cash_amount(&self) -> Option<Money> {
+        self.0.cash_amount.map(Money)
+    }
+
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+
+    /// Inactive rules grant nothing.
+    async fn active(&self) -> bool {
+        self.0.active
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}

@@ -1,0 +1,238 @@
+//! Rewards by hand and by rules.
+
+use serde_json::{Value, json};
+
+use crate::common::{TestApp, count};
+use crate::tracking::shop;
+
+const GRANT: &str = "mutation($m: ID!, $r: RewardInput!, $k: String!) { grantReward(membershipId: $m, reward: $r, idempotencyKey: $k) { replayed reward { id kind cashAmount description discountCode ruleId membership { id } } } }";
+const RULE: &str = "mutation($o: ID!, $i: RewardRuleInput!) { createRewardRule(offerId: $o, input: $i) { rule { id trigger everyN salesThreshold rewardKind cashAmount description active } } }";
+const RECORD: &str = "mutation($id: String!, $code: String!) { recordConversion(input: { externalOrderId: $id, saleAmount: \"100.00\", promoCode: $code }) { duplicate } }";
+
+async fn rewards_of(app: &TestApp, key: &str, membership: &str) -> Vec<Value> {
+    let data = app
+        .ok(
+            key,
+            "query($id: ID!) { membership(id: $id) { rewards { kind cashAmount description discountCode ruleId } } }",
+            json!({ "id": membership }),
+        )
+        .await;
+    data["membership"]["rewards"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_cash_bonus_is_earned_once_and_paid_with_the_next_payment() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let admin = &shop.brand.admin;
+    let bonus = json!({ "m": shop.code_membership, "r": { "kind": "CASH_BONUS", "cashAmount": "25.00", "description": "Launch week" }, "k": "bonus-1" });
+    let granted = app.ok(admin, GRANT, bonus.clone()).await["grantReward"].clone();
+    assert_eq!(granted["replayed"], false);
+    assert_eq!(granted["reward"]["cashAmount"], "25.00");
+    assert_eq!(granted["reward"]["ruleId"], json!(null));
+    let again = app.ok(admin, GRANT, bonus).await["grantReward"].clone();
+    assert_eq!(again["replayed"], true);
+    assert_eq!(again["reward"]["id"], granted["reward"]["id"]);
+    let elsewhere =
+        json!({ "m": shop.link_membership, "r": { "kind": "CASH_BONUS", "cashAmount": "25.00" }, "k": "bonus-1" });
+    assert_eq!(app.error_code(Some(admin), GRANT, elsewhere).await, "CONFLICT");
+    assert_eq!(app.rows("rewards").await, 1);
+
+    let kpis = app
+        .ok(
+            admin,
+            "{ kpis { commissionsEarned paymentsDue membersWithPaymentsDue } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        kpis["kpis"],
+        json!({ "commissionsEarned": "25.00", "paymentsDue": "25.00", "membersWithPaymentsDue": 1 })
+    );
+    let paid = app
+        .ok(
+            admin,
+            "mutation { sendPayment(input: { scope: ALL_OFFERS, idempotencyKey: \"p1\" }) { payment { totalAmount } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(paid["sendPayment"]["payment"]["totalAmount"], "25.00");
+
+    // Free products and discount codes are recorded, not paid.
+    let product = json!({ "m": shop.code_membership, "r": { "kind": "FREE_PRODUCT", "description": "Trail runners" }, "k": "gift-1" });
+    app.ok(admin, GRANT, product).await;
+    let code = json!({ "m": shop.code_membership, "r": { "kind": "DISCOUNT_CODE", "discountCode": "ana-friends" }, "k": "code-1" });
+    let code = app.ok(admin, GRANT, code).await;
+    assert_eq!(code["grantReward"]["reward"]["discountCode"], "ANA-FRIENDS");
+    let kinds: Vec<Value> = rewards_of(&app, admin, &shop.code_membership)
+        .await
+        .iter()
+        .map(|r| r["kind"].clone())
+        .collect();
+    assert_eq!(kinds, ["DISCOUNT_CODE", "FREE_PRODUCT", "CASH_BONUS"]);
+    let mut conn = app.db.connect().await;
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM ledger_entries WHERE kind = 'REWARD'"
+        )
+        .await,
+        1
+    );
+    let mismatches = sales_tracking::db::stats::mismatches_with_raw_events(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mismatches, 0, "the bonus is in the rollups exactly as in the ledger");
+}
+
+#[tokio::test]
+async fn bad_rewards_are_refused_and_change_nothing() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let m = shop.code_membership.as_str();
+    let cases = [
+        (
+            json!({ "m": m, "r": { "kind": "CASH_BONUS" }, "k": "a" }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "m": m, "r": { "kind": "CASH_BONUS", "cashAmount": "-5.00" }, "k": "a" }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "m": m, "r": { "kind": "CASH_BONUS", "cashAmount": "0.00" }, "k": "a" }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "m": m, "r": { "kind": "FREE_PRODUCT", "cashAmount": "5.00", "description": "Hat" }, "k": "a" }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "m": m, "r": { "kind": "FREE_PRODUCT" }, "k": "a" }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "m": m, "r": { "kind": "DISCOUNT_CODE" }, "k": "a" }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "m": m, "r": { "kind": "DISCOUNT_CODE", "discountCode": "no spaces" }, "k": "a" }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "m": m, "r": { "kind": "FREE_PRODUCT", "description": "Hat" }, "k": "" }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "m": "membership_999999", "r": { "kind": "FREE_PRODUCT", "description": "Hat" }, "k": "a" }),
+            "NOT_FOUND",
+        ),
+    ];
+    for (variables, code) in cases {
+        assert_eq!(
+            app.error_code(Some(&shop.brand.admin), GRANT, variables.clone()).await,
+            code,
+            "{variables}"
+        );
+    }
+    let analyst = json!({ "m": m, "r": { "kind": "CASH_BONUS", "cashAmount": "5.00" }, "k": "a" });
+    assert_eq!(
+        app.error_code(Some(&shop.brand.analyst), GRANT, analyst).await,
+        "FORBIDDEN"
+    );
+    let rules = [
+        json!({ "trigger": "EVERY_N_CONVERSIONS", "reward": { "kind": "FREE_PRODUCT", "description": "Hat" } }),
+        json!({ "trigger": "FIRST_CONVERSION", "everyN": 2, "reward": { "kind": "FREE_PRODUCT", "description": "Hat" } }),
+        json!({ "trigger": "SALES_OVER_AMOUNT", "salesThreshold": "0.00", "reward": { "kind": "FREE_PRODUCT", "description": "Hat" } }),
+        json!({ "trigger": "FIRST_CONVERSION", "reward": { "kind": "DISCOUNT_CODE", "discountCode": "FIXED" } }),
+    ];
+    for input in rules {
+        assert_eq!(
+            app.error_code(
+                Some(&shop.brand.admin),
+                RULE,
+                json!({ "o": shop.code_offer, "i": input })
+            )
+            .await,
+            "BAD_USER_INPUT",
+            "{input}"
+        );
+    }
+    assert_eq!(app.rows("rewards").await, 0);
+    assert_eq!(app.rows("reward_rules").await, 0);
+    assert_eq!(app.rows("ledger_entries").await, 0);
+}
+
+#[tokio::test]
+async fn rules_grant_once_when_a_conversion_crosses_them() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let admin = &shop.brand.admin;
+    let rule = |input: Value| app.ok(admin, RULE, json!({ "o": shop.code_offer, "i": input }));
+    rule(json!({ "trigger": "FIRST_CONVERSION", "reward": { "kind": "FREE_PRODUCT", "description": "Hoodie" } })).await;
+    let every_two = rule(json!({ "trigger": "EVERY_N_CONVERSIONS", "everyN": 2, "reward": { "kind": "CASH_BONUS", "cashAmount": "10.00" } })).await;
+    rule(json!({ "trigger": "SALES_OVER_AMOUNT", "salesThreshold": "250.00", "reward": { "kind": "DISCOUNT_CODE", "description": "20% off" } })).await;
+    let rules = app
+        .ok(
+            admin,
+            "query($id: ID!) { offer(id: $id) { rewardRules { trigger active } } }",
+            json!({ "id": shop.code_offer }),
+        )
+        .await;
+    assert_eq!(rules["offer"]["rewardRules"].as_array().unwrap().len(), 3);
+
+    let code = shop.promo_code.as_str();
+    let order = |n: u32| app.ok(admin, RECORD, json!({ "id": format!("o{n}"), "code": code }));
+    let kinds = |rewards: Vec<Value>| -> Vec<String> {
+        rewards
+            .iter()
+            .rev()
+            .map(|r| r["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    order(1).await;
+    assert_eq!(
+        kinds(rewards_of(&app, admin, &shop.code_membership).await),
+        ["FREE_PRODUCT"]
+    );
+    order(2).await;
+    assert_eq!(
+        kinds(rewards_of(&app, admin, &shop.code_membership).await),
+        ["FREE_PRODUCT", "CASH_BONUS"]
+    );
+    order(3).await; // 300.00 in sales crosses 250.00
+    let rewards = rewards_of(&app, admin, &shop.code_membership).await;
+    assert_eq!(kinds(rewards.clone()), ["FREE_PRODUCT", "CASH_BONUS", "DISCOUNT_CODE"]);
+    assert!(rewards[0]["discountCode"].as_str().unwrap().starts_with("REWARD-"));
+    // A replayed order grants nothing; the fourth conversion is the second crossing of "every 2".
+    assert_eq!(order(3).await["recordConversion"]["duplicate"], true);
+    order(4).await;
+    assert_eq!(rewards_of(&app, admin, &shop.code_membership).await.len(), 4);
+
+    // An inactive rule grants nothing.
+    let rule_id = every_two["createRewardRule"]["rule"]["id"].clone();
+    app.ok(
+        admin,
+        "mutation($id: ID!) { setRewardRuleActive(id: $id, active: false) { rule { active } } }",
+        json!({ "id": rule_id }),
+    )
+    .await;
+    order(5).await;
+    order(6).await;
+    assert_eq!(rewards_of(&app, admin, &shop.code_membership).await.len(), 4);
+
+    let balance = app
+        .ok(
+            admin,
+            "query($id: ID!) { membership(id: $id) { balance { earned } } }",
+            json!({ "id": shop.code_membership }),
+        )
+        .await;
+    // Six orders at 15% of 100.00, plus two cash bonuses of 10.00.
+    assert_eq!(balance["membership"]["balance"]["earned"], "110.00");
+    let mut conn = app.db.connect().await;
+    let mismatches = sales_tracking::db::stats::mismatches_with_raw_events(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mismatches, 0);
+}
