@@ -3,7 +3,6 @@
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use diesel_async::AsyncConnection;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use std::sync::Arc;
@@ -11,6 +10,7 @@ use std::sync::Arc;
 use super::context::{AdminOnly, conn, viewer};
 use super::error::{ApiError, ApiResult};
 use super::ids::{Kind, decode, decode_list};
+use super::membership_mutations::audited;
 use super::scalars::Money;
 use super::types::conversion::Conversion;
 use super::types::membership::Membership;
@@ -62,8 +62,26 @@ pub struct ConversionPayload {
     pub duplicate: bool,
 }
 
-fn brand_zone(ctx: &Context<'_>) -> ApiResult<Tz> {
-    Ok(viewer(ctx)?.time_zone)
+/// Applies a conversion change and its audit event in one transaction.
+async fn change_audited(
+    ctx: &Context<'_>,
+    action: &'static str,
+    id: i64,
+    request: ChangeRequest,
+) -> ApiResult<crate::db::models::ConversionRow> {
+    let details = serde_json::json!({
+        "conversionId": format!("conversion_{id}"),
+        "change": match &request.change {
+            Change::Refund(amount) => serde_json::json!({ "refund": amount }),
+            Change::Reject(reason) => serde_json::json!({ "reject": reason }),
+        },
+        "reference": request.reference,
+    });
+    audited(ctx, action, details, move |conn, viewer| {
+        async move { Ok(conversions::change(conn, viewer.brand_id, viewer.time_zone, id, request).await?) }
+            .scope_boxed()
+    })
+    .await
 }
 
 impl From<ChangeError> for ApiError {
@@ -138,7 +156,6 @@ impl TrackingMutations {
     /// Records an order, attributed by promo code first, then by click (SPEC.md *Attribution*).
     #[graphql(guard = "AdminOnly")]
     async fn record_conversion(&self, ctx: &Context<'_>, input: RecordConversionInput) -> ApiResult<ConversionPayload> {
-        let viewer = viewer(ctx)?;
         let source = validate::order_source(input.source.trim()).map_err(ApiError::BadUserInput)?;
         let external_order_id = input.external_order_id.trim().to_string();
         if external_order_id.is_empty() || external_order_id.len() > 200 {
@@ -151,17 +168,29 @@ impl TrackingMutations {
             .click_id
             .map(|id| uuid::Uuid::parse_str(&id).map_err(|_| ApiError::bad_input("clickId is not a click id")))
             .transpose()?;
-        let order = OrderInput {
+        let details = serde_json::json!({
+            "source": source, "externalOrderId": external_order_id, "saleAmount": input.sale_amount.0,
+            "occurredAt": input.occurred_at, "promoCode": input.promo_code, "clickId": click_id,
+        });
+        let mut order = OrderInput {
             source,
             external_order_id,
             occurred_at: input.occurred_at.unwrap_or_else(Utc::now),
             sale_amount: input.sale_amount.0,
-            currency: brands::find(&mut *conn(ctx).await?, viewer.brand_id).await?.currency,
+            currency: String::new(),
             promo_codes: input.promo_code.into_iter().collect(),
             click_id,
         };
         let metrics = ctx.data_unchecked::<Arc<Metrics>>();
-        match conversions::record(&mut *conn(ctx).await?, viewer.brand_id, viewer.time_zone, order).await? {
+        let recorded = audited(ctx, "recordConversion", details, move |conn, viewer| {
+            async move {
+                order.currency = brands::find(conn, viewer.brand_id).await?.currency;
+                Ok(conversions::record(conn, viewer.brand_id, viewer.time_zone, order).await?)
+            }
+            .scope_boxed()
+        })
+        .await?;
+        match recorded {
             Recorded::New(row) => {
                 if row.membership_id.is_some() {
                     metrics.orders_accepted.inc();
@@ -187,7 +216,6 @@ impl TrackingMutations {
     /// its commission is clawed back from the next payment.
     #[graphql(guard = "AdminOnly")]
     async fn reject_conversion(&self, ctx: &Context<'_>, id: ID, reason: String) -> ApiResult<ConversionPayload> {
-        let viewer = viewer(ctx)?;
         let id = decode(Kind::Conversion, &id)?;
         let reason = reason.trim().to_string();
         if reason.is_empty() || reason.len() > 500 {
@@ -197,7 +225,7 @@ impl TrackingMutations {
             change: Change::Reject(reason),
             reference: "reject".into(),
         };
-        let row = conversions::change(&mut *conn(ctx).await?, viewer.brand_id, brand_zone(ctx)?, id, request).await?;
+        let row = change_audited(ctx, "rejectConversion", id, request).await?;
         ctx.data_unchecked::<Arc<Metrics>>().orders_rejected.inc();
         Ok(ConversionPayload {
             conversion: Conversion(row),
@@ -216,7 +244,6 @@ impl TrackingMutations {
         amount: Option<Money>,
         idempotency_key: Option<String>,
     ) -> ApiResult<ConversionPayload> {
-        let viewer = viewer(ctx)?;
         let id = decode(Kind::Conversion, &id)?;
         let reference = match idempotency_key.map(|k| k.trim().to_string()) {
             Some(key) if key.is_empty() || key.len() > 200 => {
@@ -229,7 +256,7 @@ impl TrackingMutations {
             change: Change::Refund(amount.map(|m| m.0)),
             reference,
         };
-        let row = conversions::change(&mut *conn(ctx).await?, viewer.brand_id, brand_zone(ctx)?, id, request).await?;
+        let row = change_audited(ctx, "refundConversion", id, request).await?;
         ctx.data_unchecked::<Arc<Metrics>>().orders_refunded.inc();
         Ok(ConversionPayload {
             conversion: Conversion(row),

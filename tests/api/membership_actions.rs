@@ -254,3 +254,81 @@ async fn paused_and_inactive_attribute_nothing_and_removal_keeps_history() {
         "FORBIDDEN"
     );
 }
+
+#[tokio::test]
+async fn every_mutation_that_moves_money_is_audited_and_refusals_are_not() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let admin = &shop.brand.admin;
+    let record = "mutation($id: String!) { recordConversion(input: { externalOrderId: $id, saleAmount: \"40.00\", promoCode: \"%CODE%\" }) { conversion { id } } }"
+        .replace("%CODE%", &shop.promo_code);
+    let first = app.ok(admin, &record, json!({ "id": "a1" })).await["recordConversion"]["conversion"]["id"].clone();
+    let second = app.ok(admin, &record, json!({ "id": "a2" })).await["recordConversion"]["conversion"]["id"].clone();
+    app.ok(
+        admin,
+        "mutation($id: ID!) { refundConversion(id: $id, amount: \"10.00\") { conversion { id } } }",
+        json!({ "id": first }),
+    )
+    .await;
+    app.ok(
+        admin,
+        "mutation($id: ID!) { rejectConversion(id: $id, reason: \"fraud\") { conversion { id } } }",
+        json!({ "id": second }),
+    )
+    .await;
+    app.ok(
+        admin,
+        "mutation($m: ID!) { grantReward(membershipId: $m, reward: { kind: CASH_BONUS, cashAmount: \"5.00\" }, idempotencyKey: \"b\") { reward { id } } }",
+        json!({ "m": shop.code_membership }),
+    )
+    .await;
+    app.ok(
+        admin,
+        "mutation { sendPayment(input: { scope: ALL_OFFERS, idempotencyKey: \"p\" }) { payment { id } } }",
+        json!({}),
+    )
+    .await;
+    let refused = "mutation($id: ID!) { rejectConversion(id: $id, reason: \"x\") { conversion { id } } }";
+    assert_eq!(
+        app.error_code(Some(&shop.brand.analyst), refused, json!({ "id": first }))
+            .await,
+        "FORBIDDEN"
+    );
+    let refund_rejected = "mutation($id: ID!) { refundConversion(id: $id) { conversion { id } } }";
+    assert_eq!(
+        app.error_code(Some(admin), refund_rejected, json!({ "id": second }))
+            .await,
+        "CONFLICT"
+    );
+
+    let events = app
+        .ok(
+            admin,
+            "{ auditEvents(first: 100) { edges { node { action details } } } }",
+            json!({}),
+        )
+        .await;
+    let actions: Vec<&str> = events["auditEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "sendPayment",
+            "grantReward",
+            "rejectConversion",
+            "refundConversion",
+            "recordConversion",
+            "recordConversion",
+            "addMembers",
+            "addMembers"
+        ]
+    );
+    assert_eq!(
+        events["auditEvents"]["edges"][3]["node"]["details"]["change"]["refund"],
+        "10.00"
+    );
+}
