@@ -49,6 +49,14 @@ enum Command {
         /// Secret for hashing shoppers' IP addresses (default: random at each start).
         #[arg(long, env = "IP_HASH_SECRET", hide_env_values = true)]
         ip_hash_secret: Option<String>,
+        /// SMTP server for member emails, e.g. `smtp://localhost:25`,
+        /// `smtp://user:pass@host:587?tls=required` or `smtps://user:pass@host:465`.
+        /// Without it, emails wait in the outbox.
+        #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+        smtp_url: Option<String>,
+        /// Who member emails come from.
+        #[arg(long, env = "SMTP_FROM", default_value = "Sales Tracking <no-reply@localhost>")]
+        smtp_from: String,
     },
     /// Creates a brand full of generated activity (deterministic), for benchmarks.
     Seed {
@@ -127,7 +135,13 @@ async fn main() -> anyhow::Result<()> {
             demo,
             public_url,
             ip_hash_secret,
+            smtp_url,
+            smtp_from,
         } => {
+            let mailer = smtp_url
+                .map(|url| sales_tracking::email::Mailer::new(&url, &smtp_from))
+                .transpose()
+                .context("bad SMTP settings")?;
             if demo {
                 let key = sales_tracking::demo::ensure_demo_brand(&pool).await?;
                 println!("Demo brand ready. Admin API key:\n{key}");
@@ -139,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
             let config = sales_tracking::AppConfig {
                 public_url: public_url.unwrap_or_else(|| format!("http://{bind}")),
                 ip_hash_key: ip_hash_secret.map_or_else(|| rand::random::<[u8; 32]>().to_vec(), String::into_bytes),
+                mailer,
             };
             let app = sales_tracking::app(pool, config).into_make_service_with_connect_info::<SocketAddr>();
             axum::serve(listener, app)

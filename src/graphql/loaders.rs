@@ -14,6 +14,7 @@ use crate::db::models::{MemberRow, MembershipRow, OfferRow, ProjectRow};
 use crate::db::payments::{self, PaymentItemRow};
 use crate::db::rewards::{self, RewardRow, RewardRuleRow};
 use crate::db::{DbError, DbPool, DbResult, members, memberships, offers, projects};
+use crate::email::{self, AttemptRow, EmailRow};
 
 /// One relationship, fetched for many ids of one brand at once.
 pub trait BatchFetch: Send + Sync + 'static {
@@ -220,6 +221,38 @@ impl BatchFetch for OfferRewardRules {
         let mut grouped: HashMap<i64, Vec<RewardRuleRow>> = HashMap::new();
         for row in rewards::rules_for_offers(conn, brand_id, ids).await? {
             grouped.entry(row.offer_id).or_default().push(row);
+        }
+        Ok(grouped)
+    }
+}
+
+/// Membership id → the emails sent to it, newest first.
+pub struct MembershipEmails;
+impl BatchFetch for MembershipEmails {
+    type Value = Vec<EmailRow>;
+    fn nothing() -> Option<Self::Value> {
+        Some(Vec::new())
+    }
+    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
+        let mut grouped: HashMap<i64, Vec<EmailRow>> = HashMap::new();
+        for row in email::for_memberships(conn, brand_id, ids).await? {
+            grouped.entry(row.membership_id).or_default().push(row);
+        }
+        Ok(grouped)
+    }
+}
+
+/// Email id → its delivery attempts, oldest first.
+pub struct EmailAttempts;
+impl BatchFetch for EmailAttempts {
+    type Value = Vec<AttemptRow>;
+    fn nothing() -> Option<Self::Value> {
+        Some(Vec::new())
+    }
+    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
+        let mut grouped: HashMap<i64, Vec<AttemptRow>> = HashMap::new();
+        for row in email::attempts_for(conn, brand_id, ids).await? {
+            grouped.entry(row.outbox_id).or_default().push(row);
         }
         Ok(grouped)
     }

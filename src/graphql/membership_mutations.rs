@@ -1,20 +1,22 @@
 //! Managing offers and their members: status, activation, removal, promo codes.
 //! Each runs in one transaction with its audit event.
 
-use async_graphql::{Context, ID, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde_json::json;
 
-use super::context::{AdminOnly, Viewer, conn, viewer};
+use super::context::{AdminOnly, PublicUrl, Viewer, conn, viewer};
 use super::error::{ApiError, ApiResult};
 use super::ids::{Kind, decode, decode_list};
+use super::types::email::Email;
 use super::types::membership::Membership;
 use super::types::offer::Offer;
 use crate::db::models::MembershipRow;
 use crate::db::schema::offers as offers_table;
-use crate::db::{audit, memberships, offers};
+use crate::db::{audit, brands, members, memberships, offers};
 use crate::domain::enums::{OfferStatus, OfferType};
+use crate::email::{self, EmailWake, NewEmail, TemplateValues};
 
 #[derive(Default)]
 pub struct MembershipMutations;
@@ -29,6 +31,20 @@ pub struct SetOfferStatusPayload {
 #[derive(SimpleObject)]
 pub struct MembershipsPayload {
     pub memberships: Vec<Membership>,
+}
+
+/// A message to members: plain text with `{{memberName}}`, `{{offerName}}`,
+/// `{{brandName}}`, `{{link}}` (sales links) and `{{promoCode}}` (promo codes).
+#[derive(InputObject)]
+pub struct EmailTemplateInput {
+    pub subject: String,
+    pub body: String,
+}
+
+/// The result of `emailMembers`: the queued messages.
+#[derive(SimpleObject)]
+pub struct EmailMembersPayload {
+    pub emails: Vec<Email>,
 }
 
 /// Runs `change` and its audit event in one transaction.
@@ -247,6 +263,78 @@ impl MembershipMutations {
         .await?;
         Ok(MembershipsPayload {
             memberships: rows.into_iter().map(Membership).collect(),
+        })
+    }
+
+    /// Emails members their link or promo code: one message each from `template`,
+    /// queued with this request and sent in the background over SMTP, retried with
+    /// backoff. Each membership's `emails` show the message and every attempt.
+    #[graphql(guard = "AdminOnly")]
+    async fn email_members(
+        &self,
+        ctx: &Context<'_>,
+        membership_ids: Vec<ID>,
+        template: EmailTemplateInput,
+    ) -> ApiResult<EmailMembersPayload> {
+        let ids = decode_list(Kind::Membership, &membership_ids)?;
+        let subject = template.subject.trim().to_string();
+        if subject.is_empty() || subject.len() > 200 || subject.contains(['\r', '\n']) {
+            return Err(ApiError::bad_input("subject must be one line of 1 to 200 characters"));
+        }
+        if template.body.trim().is_empty() || template.body.len() > 20_000 {
+            return Err(ApiError::bad_input("body must be 1 to 20000 characters"));
+        }
+        let body = template.body;
+        let base_url = ctx.data_unchecked::<PublicUrl>().0.trim_end_matches('/').to_string();
+        let details = json!({ "membershipIds": membership_ids.iter().map(|i| i.as_str()).collect::<Vec<_>>(), "subject": subject });
+        let rows = audited(ctx, "emailMembers", details, move |conn, viewer| {
+            async move {
+                let rows = memberships_of(conn, viewer.brand_id, &ids).await?;
+                if rows.iter().any(|m| m.removed_at.is_some()) {
+                    return Err(ApiError::bad_input("removed members cannot be emailed about the offer"));
+                }
+                let brand = brands::find(conn, viewer.brand_id).await?;
+                let offer_ids: Vec<i64> = rows.iter().map(|m| m.offer_id).collect();
+                let member_ids: Vec<i64> = rows.iter().map(|m| m.member_id).collect();
+                let offers = offers::by_ids(conn, viewer.brand_id, &offer_ids).await?;
+                let people = members::by_ids(conn, viewer.brand_id, &member_ids).await?;
+                let codes = memberships::current_promo_codes(conn, viewer.brand_id, &ids).await?;
+                let mut emails = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let offer = offers
+                        .iter()
+                        .find(|o| o.id == row.offer_id)
+                        .ok_or(ApiError::NotFound("offer"))?;
+                    let member = people
+                        .iter()
+                        .find(|p| p.id == row.member_id)
+                        .ok_or(ApiError::NotFound("member"))?;
+                    let link = row.link_code.as_ref().map(|code| format!("{base_url}/r/{code}"));
+                    let values = TemplateValues {
+                        member_name: &member.name,
+                        offer_name: &offer.name,
+                        brand_name: &brand.name,
+                        link: link.as_deref(),
+                        promo_code: codes.get(&row.id).map(String::as_str),
+                    };
+                    let fill =
+                        |text: &str| email::render(text, &values).map_err(|e| ApiError::bad_input(e.to_string()));
+                    emails.push(NewEmail {
+                        brand_id: viewer.brand_id,
+                        membership_id: row.id,
+                        to_address: member.email.clone(),
+                        subject: fill(&subject)?,
+                        body: fill(&body)?,
+                    });
+                }
+                Ok(email::enqueue(conn, &emails).await?)
+            }
+            .scope_boxed()
+        })
+        .await?;
+        ctx.data_unchecked::<EmailWake>().0.notify_one();
+        Ok(EmailMembersPayload {
+            emails: rows.into_iter().map(Email).collect(),
         })
     }
 }

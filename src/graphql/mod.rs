@@ -24,6 +24,7 @@ use async_graphql::{EmptySubscription, Request, SDLExportOptions, Schema};
 use std::sync::Arc;
 
 use crate::db::DbPool;
+use crate::email::EmailWake;
 use crate::metrics::Metrics;
 use crate::payout_provider::{ManualProvider, PayoutProvider};
 use context::Viewer;
@@ -37,11 +38,12 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 const MAX_DEPTH: usize = 12;
 const MAX_COMPLEXITY: usize = 5_000;
 
-pub fn build_schema(pool: DbPool, metrics: Arc<Metrics>, public_url: String) -> AppSchema {
+pub fn build_schema(pool: DbPool, metrics: Arc<Metrics>, public_url: String, email_wake: EmailWake) -> AppSchema {
     Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
         .data(pool)
         .data(metrics)
         .data(context::PublicUrl(public_url))
+        .data(email_wake)
         .data(Arc::new(ManualProvider) as Arc<dyn PayoutProvider>)
         .extension(extensions::ErrorCodes)
         .limit_depth(MAX_DEPTH)
@@ -71,4 +73,6 @@ pub fn authorize(request: Request, viewer: Viewer, pool: &DbPool) -> Request {
         .data(BrandLoader::<loaders::PaymentItems>::data_loader(pool, brand))
         .data(BrandLoader::<loaders::MembershipRewards>::data_loader(pool, brand))
         .data(BrandLoader::<loaders::OfferRewardRules>::data_loader(pool, brand))
+        .data(BrandLoader::<loaders::MembershipEmails>::data_loader(pool, brand))
+        .data(BrandLoader::<loaders::EmailAttempts>::data_loader(pool, brand))
 }

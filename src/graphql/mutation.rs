@@ -1,7 +1,8 @@
 use async_graphql::{Context, ID, InputObject, MergedObject, Object, SimpleObject};
+use diesel_async::scoped_futures::ScopedFutureExt;
 
 use super::columns::ColumnMutations;
-use super::membership_mutations::MembershipMutations;
+use super::membership_mutations::{MembershipMutations, audited};
 use super::offer_mutations::OfferMutations;
 use super::payment_mutations::PaymentMutations;
 use super::reward_mutations::RewardMutations;
@@ -143,11 +144,20 @@ impl CatalogMutations {
         let mut project_ids = decode_all(Kind::Project, &input.project_ids)?;
         project_ids.sort_unstable();
         project_ids.dedup();
-        let mut conn = conn(ctx).await?;
-        if projects::count_existing(&mut conn, viewer.brand_id, &project_ids).await? != project_ids.len() as i64 {
-            return Err(ApiError::NotFound("project"));
-        }
-        let row = offers::create(&mut conn, new_offer, project_ids).await?;
+        let details = serde_json::json!({
+            "name": new_offer.name, "type": new_offer.offer_type, "payoutType": new_offer.payout_type,
+            "payoutPercent": new_offer.payout_percent, "payoutFlat": new_offer.payout_flat,
+        });
+        let row = audited(ctx, "createOffer", details, move |conn, viewer| {
+            async move {
+                if projects::count_existing(conn, viewer.brand_id, &project_ids).await? != project_ids.len() as i64 {
+                    return Err(ApiError::NotFound("project"));
+                }
+                Ok(offers::create(conn, new_offer, project_ids).await?)
+            }
+            .scope_boxed()
+        })
+        .await?;
         Ok(CreateOfferPayload {
             offer: Offer::new(row, today),
         })

@@ -217,6 +217,10 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn new() -> Self {
+        Self::with_config(Default::default()).await
+    }
+
+    pub async fn with_config(config: sales_tracking::AppConfig) -> Self {
         // Logs show up under a failing test's output (set RUST_LOG to see more).
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
@@ -225,7 +229,7 @@ impl TestApp {
         let db = TestDb::new().await;
         let pool = db::connect_pool(&db.url(), 4).unwrap();
         TestApp {
-            router: sales_tracking::app(pool.clone(), Default::default()),
+            router: sales_tracking::app(pool.clone(), config),
             pool,
             db,
         }

@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod columns;
 mod demo;
+mod email;
 mod export;
 mod http;
 mod ledger;

@@ -117,7 +117,15 @@ async fn a_refreshed_code_stops_attributing_and_the_new_one_does() {
         .collect();
     assert_eq!(
         actions,
-        ["refreshPromoCodes", "refreshPromoCodes", "addMembers", "addMembers"]
+        [
+            "refreshPromoCodes",
+            "refreshPromoCodes",
+            "addMembers",
+            "addMembers",
+            "createOffer",
+            "createOffer",
+            "setWebhookSecret"
+        ]
     );
     assert_eq!(events["auditEvents"]["edges"][0]["node"]["details"]["code"], "ANA-VIP");
 }
@@ -324,7 +332,10 @@ async fn every_mutation_that_moves_money_is_audited_and_refusals_are_not() {
             "recordConversion",
             "recordConversion",
             "addMembers",
-            "addMembers"
+            "addMembers",
+            "createOffer",
+            "createOffer",
+            "setWebhookSecret"
         ]
     );
     assert_eq!(

@@ -8,6 +8,7 @@ fn schema_graphql_matches_the_code() {
         pool,
         Default::default(),
         "http://127.0.0.1:8080".into(),
+        Default::default(),
     ));
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema.graphql");
     if std::env::var_os("UPDATE_SCHEMA").is_some() {

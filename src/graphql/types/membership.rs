@@ -13,7 +13,7 @@ use crate::domain::enums::ConversionStatus;
 use crate::graphql::context::{PublicUrl, conn, viewer};
 use crate::graphql::error::{ApiError, ApiResult};
 use crate::graphql::ids::{Kind, encode};
-use crate::graphql::loaders::{Balances, Members, MembershipRewards, Offers, PromoCodes, load_one};
+use crate::graphql::loaders::{Balances, Members, MembershipEmails, MembershipRewards, Offers, PromoCodes, load_one};
 use crate::graphql::pagination::{IdCursor, page_request};
 use crate::graphql::reporting::{DateRangeInput, KpiKey, KpiPoint, Kpis, SeriesInterval, load_kpis, series};
 use crate::graphql::scalars::Money;
@@ -125,6 +125,12 @@ impl Membership {
             due: Money(balance.due),
             on_hold: Money(balance.on_hold),
         })
+    }
+
+    /// Emails sent to the member about this membership, newest first, with their send logs.
+    async fn emails(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::email::Email>> {
+        let rows = load_one::<MembershipEmails>(ctx, self.0.id).await?.unwrap_or_default();
+        Ok(rows.into_iter().map(super::email::Email).collect())
     }
 
     /// Rewards granted to this membership, newest first.

@@ -2,6 +2,7 @@
 
 pub mod brand;
 pub mod conversion;
+pub mod email;
 pub mod member;
 pub mod membership;
 pub mod offer;

@@ -1,0 +1,71 @@
+use async_graphql::{Context, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::stored;
+use crate::domain::enums::EmailStatus;
+use crate::email::EmailRow;
+use crate::graphql::error::ApiResult;
+use crate::graphql::ids::{Kind, encode};
+use crate::graphql::loaders::{EmailAttempts, load_one};
+
+/// A message to one member, from `emailMembers`, and how its delivery went.
+pub struct Email(pub EmailRow);
+
+#[Object]
+impl Email {
+    async fn id(&self) -> ID {
+        encode(Kind::Email, self.0.id)
+    }
+
+    async fn to(&self) -> &str {
+        &self.0.to_address
+    }
+
+    async fn subject(&self) -> &str {
+        &self.0.subject
+    }
+
+    /// The text as sent, placeholders filled.
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+
+    async fn status(&self) -> ApiResult<EmailStatus> {
+        stored(EmailStatus::parse(&self.0.status), "email status", &self.0.status)
+    }
+
+    /// When the next try is due, while `PENDING`.
+    async fn next_attempt_at(&self) -> Option<DateTime<Utc>> {
+        (self.0.status == "PENDING").then_some(self.0.next_attempt_at)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn sent_at(&self) -> Option<DateTime<Utc>> {
+        self.0.sent_at
+    }
+
+    /// Every delivery attempt, oldest first: the send log.
+    async fn attempts(&self, ctx: &Context<'_>) -> ApiResult<Vec<EmailAttempt>> {
+        let rows = load_one::<EmailAttempts>(ctx, self.0.id).await?.unwrap_or_default();
+        Ok(rows
+            .into_iter()
+            .map(|row| EmailAttempt {
+                attempted_at: row.attempted_at,
+                succeeded: row.succeeded,
+                error: row.error,
+            })
+            .collect())
+    }
+}
+
+/// One try at handing a message to the SMTP server.
+#[derive(SimpleObject)]
+pub struct EmailAttempt {
+    pub attempted_at: DateTime<Utc>,
+    pub succeeded: bool,
+    /// What the SMTP server or the network said, when it failed.
+    pub error: Option<String>,
+}
