@@ -47,3 +47,35 @@ async fn the_demo_brand_has_a_year_of_both_kinds_of_activity() {
     assert_eq!(app.rows("brands").await, 1);
     app.ok(&second, "{ viewer { role } }", json!({})).await;
 }
+
+#[tokio::test]
+async fn send_payment_on_the_demo_pays_everything_due_once() {
+    let app = TestApp::new().await;
+    let key = sales_tracking::demo::ensure_demo_brand(&app.pool).await.unwrap();
+    let due = app
+        .ok(
+            &key,
+            "{ kpis { paymentsDue } paymentPreview(scope: ALL_OFFERS) { totalAmount itemCount } }",
+            json!({}),
+        )
+        .await;
+    let preview_total = due["paymentPreview"]["totalAmount"].as_str().unwrap().to_string();
+    assert!(due["paymentPreview"]["itemCount"].as_i64().unwrap() > 5, "{due}");
+    let send = "mutation { sendPayment(input: { scope: ALL_OFFERS, idempotencyKey: \"demo-payday\" }) { payment { id totalAmount } } }";
+    let answers = futures_util::future::join_all((0..20).map(|_| app.graphql(Some(&key), send, json!({})))).await;
+    for (_, body) in &answers {
+        assert_eq!(
+            body["data"]["sendPayment"]["payment"]["totalAmount"],
+            preview_total.as_str(),
+            "{body}"
+        );
+    }
+    assert_eq!(app.rows("payments").await, 1);
+    let after = app
+        .ok(&key, "{ kpis { paymentsDue membersWithPaymentsDue } }", json!({}))
+        .await;
+    assert_eq!(
+        after["kpis"],
+        json!({ "paymentsDue": "0.00", "membersWithPaymentsDue": 0 })
+    );
+}
