@@ -1,4 +1,5 @@
-//! Report figures, read from the daily rollups and the ledger, never raw events.
+//! Report figures, read from the monthly and daily rollups and the ledger
+//! balances, never raw events.
 
 use std::collections::HashMap;
 
@@ -74,36 +75,45 @@ pub async fn membership_figures(
     let ids: Vec<i64> = scoped.iter().map(|m| m.id).collect();
     // An empty id list means "the whole brand" in the query below.
     let filter_ids: Vec<i64> = if ids.len() > BRAND_WIDE_ABOVE { Vec::new() } else { ids };
+    // Whole months come from the monthly rollups, the partial ones from the days.
+    let (first_month, after_last_month) = range.whole_months();
     let sums: Vec<Sums> = diesel::sql_query(
-        "WITH stats AS (
+        "WITH days AS (
+             SELECT membership_id, clicks, conversions, sales, commission
+             FROM membership_monthly_stats
+             WHERE brand_id = $1 AND month >= $6 AND month < $7 AND (cardinality($2::bigint[]) = 0 OR membership_id = ANY($2))
+             UNION ALL
+             SELECT membership_id, clicks, conversions, sales, commission
+             FROM membership_daily_stats
+             WHERE brand_id = $1 AND day BETWEEN $3 AND $4 AND (day < $6 OR day >= $7)
+               AND (cardinality($2::bigint[]) = 0 OR membership_id = ANY($2))),
+         stats AS (
              SELECT membership_id, SUM(clicks)::bigint AS clicks, SUM(conversions)::bigint AS conversions,
                     SUM(sales) AS sales, SUM(commission) AS commission
-             FROM membership_daily_stats
-             WHERE brand_id = $1 AND day BETWEEN $3 AND $4 AND (cardinality($2::bigint[]) = 0 OR membership_id = ANY($2))
-             GROUP BY membership_id),
-         due AS (
-             SELECT membership_id, SUM(amount) FILTER (WHERE payable_at <= $5) AS amount
-             FROM ledger_entries
-             WHERE brand_id = $1 AND payment_item_id IS NULL AND (cardinality($2::bigint[]) = 0 OR membership_id = ANY($2))
-             GROUP BY membership_id),
-         paid AS (
+             FROM days GROUP BY membership_id),
+         on_hold AS (
              SELECT membership_id, SUM(amount) AS amount
              FROM ledger_entries
-             WHERE brand_id = $1 AND payment_item_id IS NOT NULL AND (cardinality($2::bigint[]) = 0 OR membership_id = ANY($2))
-             GROUP BY membership_id)
-         SELECT COALESCE(stats.membership_id, due.membership_id, paid.membership_id) AS membership_id,
+             WHERE brand_id = $1 AND payment_item_id IS NULL AND payable_at > $5
+               AND (cardinality($2::bigint[]) = 0 OR membership_id = ANY($2))
+             GROUP BY membership_id),
+         ledger AS (
+             SELECT b.membership_id, b.unpaid - COALESCE(h.amount, 0) AS due, b.paid
+             FROM membership_balances b LEFT JOIN on_hold h ON h.membership_id = b.membership_id
+             WHERE b.brand_id = $1 AND (cardinality($2::bigint[]) = 0 OR b.membership_id = ANY($2)))
+         SELECT COALESCE(stats.membership_id, ledger.membership_id) AS membership_id,
                 COALESCE(stats.clicks, 0) AS clicks, COALESCE(stats.conversions, 0) AS conversions,
                 COALESCE(stats.sales, 0) AS sales, COALESCE(stats.commission, 0) AS commission,
-                COALESCE(due.amount, 0) AS due, COALESCE(paid.amount, 0) AS paid
-         FROM stats
-         FULL JOIN due ON due.membership_id = stats.membership_id
-         FULL JOIN paid ON paid.membership_id = COALESCE(stats.membership_id, due.membership_id)",
+                COALESCE(ledger.due, 0) AS due, COALESCE(ledger.paid, 0) AS paid
+         FROM stats FULL JOIN ledger ON ledger.membership_id = stats.membership_id",
     )
     .bind::<BigInt, _>(brand_id)
     .bind::<Array<BigInt>, _>(&filter_ids)
     .bind::<Date, _>(range.start)
     .bind::<Date, _>(range.end)
     .bind::<Timestamptz, _>(now)
+    .bind::<Date, _>(first_month)
+    .bind::<Date, _>(after_last_month)
     .load(conn)
     .await?;
     let mut by_membership: HashMap<i64, Sums> = sums.into_iter().map(|s| (s.membership_id, s)).collect();

@@ -123,3 +123,33 @@ pub async fn mismatches_with_raw_events(conn: &mut AsyncPgConnection) -> DbResul
     );
     Ok(diesel::sql_query(sql).get_result::<Mismatches>(conn).await?.n)
 }
+
+/// How many rows of the trigger-maintained summaries differ from what they
+/// summarise: monthly rollups against the daily ones, and membership balances
+/// against the ledger entries (all-zero rows count as absent).
+pub async fn summary_mismatches(conn: &mut AsyncPgConnection) -> DbResult<i64> {
+    let sql = "SELECT (
+         SELECT count(*)
+         FROM (SELECT * FROM membership_monthly_stats
+               WHERE clicks <> 0 OR conversions <> 0 OR sales <> 0 OR commission <> 0) kept
+         FULL OUTER JOIN (
+             SELECT brand_id, membership_id, date_trunc('month', day)::date AS month, SUM(clicks) AS clicks,
+                    SUM(conversions) AS conversions, SUM(sales) AS sales, SUM(commission) AS commission
+             FROM membership_daily_stats GROUP BY 1, 2, 3
+             HAVING SUM(clicks) <> 0 OR SUM(conversions) <> 0 OR SUM(sales) <> 0 OR SUM(commission) <> 0) days
+         USING (brand_id, membership_id, month)
+         WHERE kept.clicks IS DISTINCT FROM days.clicks OR kept.conversions IS DISTINCT FROM days.conversions
+            OR kept.sales IS DISTINCT FROM days.sales OR kept.commission IS DISTINCT FROM days.commission
+       ) + (
+         SELECT count(*)
+         FROM (SELECT * FROM membership_balances WHERE unpaid <> 0 OR paid <> 0) kept
+         FULL OUTER JOIN (
+             SELECT brand_id, membership_id,
+                    COALESCE(SUM(amount) FILTER (WHERE payment_item_id IS NULL), 0) AS unpaid,
+                    COALESCE(SUM(amount) FILTER (WHERE payment_item_id IS NOT NULL), 0) AS paid
+             FROM ledger_entries GROUP BY 1, 2) entries
+         USING (brand_id, membership_id)
+         WHERE COALESCE(kept.unpaid, 0) <> COALESCE(entries.unpaid, 0) OR COALESCE(kept.paid, 0) <> COALESCE(entries.paid, 0)
+       ) AS n";
+    Ok(diesel::sql_query(sql).get_result::<Mismatches>(conn).await?.n)
+}

@@ -51,6 +51,22 @@ pub enum DateRangeError {
     TooLong,
 }
 
+impl DateRange {
+    /// The calendar months the range covers whole, as `[first, after_last)` month
+    /// starts; empty (`first == after_last`) when it covers none.
+    pub fn whole_months(&self) -> (NaiveDate, NaiveDate) {
+        let start_month = self.start.with_day(1).expect("day 1 exists");
+        let first = if self.start == start_month {
+            start_month
+        } else {
+            start_month + Months::new(1)
+        };
+        let after_end = self.end + Days::new(1);
+        let after_last = after_end.with_day(1).expect("day 1 exists");
+        (first, after_last.max(first))
+    }
+}
+
 fn months_back(today: NaiveDate, months: u32) -> NaiveDate {
     today
         .checked_sub_months(Months::new(months))
@@ -126,6 +142,27 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn whole_months_are_the_ones_inside_the_range() {
+        let range = |a, b| DateRange { start: d(a), end: d(b) };
+        assert_eq!(
+            range("2026-05-25", "2026-11-24").whole_months(),
+            (d("2026-06-01"), d("2026-11-01"))
+        );
+        assert_eq!(
+            range("2026-06-01", "2026-11-30").whole_months(),
+            (d("2026-06-01"), d("2026-12-01"))
+        );
+        assert_eq!(
+            range("2026-02-01", "2026-02-28").whole_months(),
+            (d("2026-02-01"), d("2026-03-01"))
+        );
+        let (first, after) = range("2026-03-05", "2026-03-20").whole_months();
+        assert_eq!(first, after, "no whole month");
+        let (first, after) = range("2026-03-05", "2026-04-02").whole_months();
+        assert_eq!(first, after, "no whole month across a boundary");
     }
 
     #[test]

@@ -223,7 +223,15 @@ async fn random_event_sequences_keep_the_ledger_and_rollups_consistent() {
         0,
         "rollups differ from a rebuild"
     );
-    // The check can fail: disturb one rollup and it notices.
+    assert_eq!(
+        stats::summary_mismatches(&mut conn).await.unwrap(),
+        0,
+        "monthly rollups or balances differ from what they sum"
+    );
+    // The checks can fail: disturb one row of each and they notice.
     conn.batch_execute("UPDATE membership_daily_stats SET clicks = clicks + 1 WHERE ctid = (SELECT ctid FROM membership_daily_stats LIMIT 1)").await.unwrap();
     assert_eq!(stats::mismatches_with_raw_events(&mut conn).await.unwrap(), 1);
+    conn.batch_execute("UPDATE membership_monthly_stats SET sales = sales + 1 WHERE ctid = (SELECT ctid FROM membership_monthly_stats LIMIT 1)").await.unwrap();
+    conn.batch_execute("UPDATE membership_balances SET unpaid = unpaid + 1 WHERE ctid = (SELECT ctid FROM membership_balances LIMIT 1)").await.unwrap();
+    assert_eq!(stats::summary_mismatches(&mut conn).await.unwrap(), 2);
 }

@@ -83,6 +83,10 @@ async fn a_cash_bonus_is_earned_once_and_paid_with_the_next_payment() {
         .await
         .unwrap();
     assert_eq!(mismatches, 0, "the bonus is in the rollups exactly as in the ledger");
+    assert_eq!(
+        sales_tracking::db::stats::summary_mismatches(&mut conn).await.unwrap(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -235,4 +239,8 @@ async fn rules_grant_once_when_a_conversion_crosses_them() {
         .await
         .unwrap();
     assert_eq!(mismatches, 0);
+    assert_eq!(
+        sales_tracking::db::stats::summary_mismatches(&mut conn).await.unwrap(),
+        0
+    );
 }

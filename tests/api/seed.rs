@@ -26,6 +26,10 @@ async fn the_generator_is_deterministic_heavy_tailed_and_consistent() {
             .unwrap(),
         0
     );
+    assert_eq!(
+        sales_tracking::db::stats::summary_mismatches(&mut conn).await.unwrap(),
+        0
+    );
     // The same seed, the same activity (ids aside).
     let per_brand = "SELECT count(DISTINCT x)::bigint AS n FROM (SELECT brand_id, sum(sale_amount) AS x FROM conversions GROUP BY brand_id) s";
     assert_eq!(

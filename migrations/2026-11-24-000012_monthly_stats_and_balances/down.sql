@@ -1,0 +1,11 @@
+DROP INDEX ledger_entries_on_hold_idx;
+DROP TRIGGER membership_balances_on_delete ON ledger_entries;
+DROP TRIGGER membership_balances_on_update ON ledger_entries;
+DROP TRIGGER membership_balances_on_insert ON ledger_entries;
+DROP FUNCTION membership_balances_follow();
+DROP TABLE membership_balances;
+DROP TRIGGER membership_monthly_stats_on_delete ON membership_daily_stats;
+DROP TRIGGER membership_monthly_stats_on_update ON membership_daily_stats;
+DROP TRIGGER membership_monthly_stats_on_insert ON membership_daily_stats;
+DROP FUNCTION membership_monthly_stats_follow();
+DROP TABLE membership_monthly_stats;
