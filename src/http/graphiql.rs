@@ -35,12 +35,14 @@ pub async fn page() -> Html<&'static str> {
 }
 
 pub async fn vendor_asset(Path(file): Path<String>) -> Response {
-    match VENDOR.iter().find(|(name, _, _)| *name == file) {
+    asset(VENDOR, &file, "public, max-age=86400")
+}
+
+/// One of `files` (name, content type, bytes), or 404.
+pub(super) fn asset(files: &[(&str, &'static str, &'static [u8])], file: &str, cache: &'static str) -> Response {
+    match files.iter().find(|(name, _, _)| *name == file) {
         Some((_, content_type, body)) => (
-            [
-                (header::CONTENT_TYPE, *content_type),
-                (header::CACHE_CONTROL, "public, max-age=86400"),
-            ],
+            [(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, cache)],
             *body,
         )
             .into_response(),

@@ -1,5 +1,6 @@
 //! The HTTP surface: routes and the state they share.
 
+mod dashboard;
 mod export;
 mod graphiql;
 mod graphql;
@@ -56,6 +57,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/graphql", get(graphql::handle).post(graphql::handle))
+        .route("/", get(dashboard::page))
+        .route("/assets/{file}", get(dashboard::dashboard_asset))
         .route("/graphiql", get(graphiql::page))
         .route("/graphiql/vendor/{file}", get(graphiql::vendor_asset))
         .route("/r/{code}", get(redirect::follow))

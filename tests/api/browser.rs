@@ -1,0 +1,56 @@
+//! The dashboard in a real browser: Debian's Chromium driven by playwright-core
+//! (`playground/tests/dashboard.mjs`) against this server with the demo brand.
+//! `playground/tests/setup.sh` installs Chromium and playwright-core when missing.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use crate::common::TestDb;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_works_in_chromium() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tests = root.join("playground/tests");
+    let setup = tokio::process::Command::new(tests.join("setup.sh"))
+        .status()
+        .await
+        .unwrap();
+    assert!(setup.success(), "playground/tests/setup.sh failed");
+
+    let db = TestDb::new().await;
+    let pool = sales_tracking::db::connect_pool(&db.url(), 8).unwrap();
+    let key = sales_tracking::demo::ensure_demo_brand(&pool).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let config = sales_tracking::AppConfig {
+        public_url: format!("http://{address}"),
+        ..Default::default()
+    };
+    let app = sales_tracking::app(pool, config).into_make_service_with_connect_info::<SocketAddr>();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let screenshots = root.join("playground/screenshots");
+    std::fs::create_dir_all(&screenshots).unwrap();
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let output = tokio::process::Command::new("node")
+        .arg(tests.join("dashboard.mjs"))
+        .current_dir(&tests)
+        .env("BASE_URL", format!("http://{address}"))
+        .env("API_KEY", &key)
+        .env("CHROMIUM", chromium)
+        .env("SCREENSHOT_DIR", &screenshots)
+        .output()
+        .await
+        .expect("node runs");
+    server.abort();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "browser tests failed\n{stdout}\n{stderr}");
+    assert!(stdout.contains("browser tests passed"), "{stdout}");
+    for shot in ["home.png", "offer.png", "home-phone.png"] {
+        assert!(
+            screenshots.join(shot).metadata().unwrap().len() > 10_000,
+            "{shot} was taken"
+        );
+    }
+}
