@@ -62,6 +62,10 @@ const KPI_RANGES = [
 const money = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
 const count = new Intl.NumberFormat('en-US');
 const app = document.getElementById('app');
+// A message to show on the next render (e.g. the payment just made, after the refresh).
+let flash = null;
+// Renders of an older navigation are dropped when a newer one started.
+let generation = 0;
 
 // ---------- small helpers ----------
 
@@ -359,7 +363,7 @@ async function kpiTable({ table, columns, state, fetchPage, onSort, rowLink, sel
     picker.hidden = !picker.hidden;
     e.target.setAttribute('aria-expanded', String(!picker.hidden));
   } }, 'Columns');
-  load();
+  await load();
   return { body, pager, picker, download, columnsButton, selected, reload: load };
 }
 
@@ -400,6 +404,14 @@ function ask(title, fields, confirmText = 'Confirm') {
     dialog.showModal();
     form.querySelector('input, select, textarea, button[type=submit]')?.focus();
   });
+}
+
+/** The messages area of a page, holding the pending flash message if any. */
+function takeFlash() {
+  const messages = h('div');
+  if (flash) messages.append(flash);
+  flash = null;
+  return messages;
 }
 
 function field(text, input) {
@@ -456,13 +468,18 @@ async function sendPayment(target, scope, offerId, onPaid) {
   ], `Pay ${format(preview.totalAmount, 'money')}`);
   if (!answer) return;
   const key = crypto.randomUUID();
+  let result = null;
   const paid = await act(target, () => gql(`mutation($i: SendPaymentInput!) { sendPayment(input: $i) { payment { id totalAmount state payoutFileUrl items { amount } } } }`,
     { i: { ...args, idempotencyKey: key } }), (data) => {
     const payment = data.sendPayment.payment;
-    return h('span', { id: 'payment-result' }, `Payment ${payment.id} ${label(payment.state).toLowerCase()}: ${format(payment.totalAmount, 'money')} to ${payment.items.length} members. `,
+    result = h('span', { id: 'payment-result' }, `Payment ${payment.id} ${label(payment.state).toLowerCase()}: ${format(payment.totalAmount, 'money')} to ${payment.items.length} members. `,
       h('button', { type: 'button', class: 'link', onclick: () => downloadWithKey(payment.payoutFileUrl, `${payment.id}.csv`) }, 'Download the PayPal payout file'));
+    return result;
   });
-  if (paid) onPaid();
+  if (paid) {
+    flash = h('div', { class: 'notice', role: 'status' }, result);
+    onPaid();
+  }
 }
 
 async function downloadWithKey(url, name) {
@@ -495,7 +512,7 @@ async function homePage() {
   const go = (changes) => writeState('/', { ...state, ...changes });
   const range = dateRange(state);
   const filter = offerFilter(state);
-  const messages = h('div');
+  const messages = takeFlash();
   const { projects, kpis, kpiSeries } = await gql(`query($f: OfferFilter, $r: DateRangeInput, $i: SeriesInterval!) {
     projects { id name }
     kpis(filter: $f, dateRange: $r) { ${KPI_FIELDS} dateRange { start end } }
@@ -518,7 +535,7 @@ async function homePage() {
         totalCount pageInfo { hasNextPage endCursor } nodes { id name type status createdAt kpis { ${KPI_FIELDS} } } } }`,
     { f: filter, r: range, s: { field: state.sort, direction: state.direction }, q: state.search || null, a: after, n: PAGE_SIZE })).offers,
   });
-  app.replaceChildren(
+  return [
     h('div', { class: 'page-head' },
       h('h1', { class: 'grow' }, 'Sales Tracking'),
       dateControl(state, go),
@@ -534,7 +551,7 @@ async function homePage() {
         searchBox(state, 'Search offers', (search) => go({ search })),
         table.columnsButton, table.download,
         h('button', { type: 'button', onclick: () => addOffer(messages, projects) }, 'Add Offer')),
-      table.picker, table.body, table.pager));
+      table.picker, table.body, table.pager)];
 }
 
 async function addOffer(target, projects) {
@@ -564,16 +581,13 @@ async function offerPage(offerId) {
   if (!location.hash.includes('sort=')) state.sort = 'COMMISSIONS_EARNED';
   const go = (changes) => writeState(`/offers/${offerId}`, { ...state, ...changes });
   const range = dateRange(state);
-  const messages = h('div');
+  const messages = takeFlash();
   const data = await gql(`query($id: ID!, $r: DateRangeInput, $i: SeriesInterval!) {
     offer(id: $id) { id name type status payout { type percent flatAmount } kpis(dateRange: $r) { ${KPI_FIELDS} dateRange { start end } }
       kpiSeries(dateRange: $r, interval: $i) { start kpis { commissionsEarned totalSales conversions clicks } } } }`,
   { id: offerId, r: range, i: seriesInterval(range) });
   const offer = data.offer;
-  if (!offer) {
-    app.replaceChildren(errorBox('This offer does not exist.'), h('a', { href: '#/' }, 'Back to offers'));
-    return;
-  }
+  if (!offer) return [errorBox('This offer does not exist.'), h('a', { href: '#/' }, 'Back to offers')];
   const filter = kpiRanges(state);
   const table = await kpiTable({
     table: 'MEMBERSHIPS', columns: MEMBERSHIP_COLUMNS, state, selectable: true,
@@ -591,8 +605,11 @@ async function offerPage(offerId) {
   };
   const rows = () => [...table.selected].map((id) => table.body.querySelector(`tr[data-id="${id}"] td[data-column="NAME"]`)?.textContent).filter(Boolean);
   const selectedMemberIds = async (ids) => {
-    const result = await gql('query($id: ID!) { offer(id: $id) { memberships(first: 100) { nodes { id member { id } } } } }', { id: offerId });
-    return result.offer.memberships.nodes.filter((m) => ids.includes(m.id)).map((m) => m.member.id);
+    // One aliased field per selected membership, in one request.
+    const fields = ids.map((_, n) => `m${n}: membership(id: $m${n}) { member { id } }`).join(' ');
+    const params = ids.map((_, n) => `$m${n}: ID!`).join(', ');
+    const result = await gql(`query(${params}) { ${fields} }`, Object.fromEntries(ids.map((id, n) => [`m${n}`, id])));
+    return ids.map((_, n) => result[`m${n}`].member.id);
   };
   const after = () => { table.selected.clear(); table.reload(); };
   const confirmList = async (title, ids, text) => (await ask(title, [h('p', {}, `${text} ${rows().join(', ') || `${ids.length} members`}?`)]));
@@ -665,7 +682,7 @@ async function offerPage(offerId) {
     if (await act(messages, () => gql('mutation($ids: [ID!]!, $a: Boolean!) { setMembershipActive(membershipIds: $ids, active: $a) { memberships { id } } }', { ids, a: active }),
       () => (active ? 'Activated.' : 'Deactivated.'))) after();
   }
-  app.replaceChildren(
+  return [
     h('p', {}, h('a', { href: '#/' }, '← All offers')),
     h('div', { class: 'page-head' },
       h('h1', { class: 'grow', id: 'offer-name' }, offer.name, ' ', h('span', { class: 'badge' }, label(offer.type)), ' ', h('span', { class: 'badge' }, label(offer.status))),
@@ -681,7 +698,7 @@ async function offerPage(offerId) {
         table.columnsButton, table.download),
       h('div', { class: 'controls', 'aria-label': 'Member actions' },
         Object.entries(actions).map(([text, run]) => h('button', { type: 'button', onclick: run }, text))),
-      table.picker, table.body, table.pager));
+      table.picker, table.body, table.pager)];
 }
 
 // ---------- routing ----------
@@ -690,14 +707,21 @@ async function route() {
   const signOut = document.getElementById('sign-out');
   if (!apiKey()) { signOut.hidden = true; keyPage(); return; }
   signOut.hidden = false;
-  const [path] = location.hash.replace(/^#/, '').split('?');
+  const mine = ++generation;
+  const hash = location.hash;
+  delete app.dataset.ready;
+  const [path] = hash.replace(/^#/, '').split('?');
   const offer = path.match(/^\/offers\/([^/]+)$/);
+  let nodes;
   try {
-    if (offer) await offerPage(decodeURIComponent(offer[1]));
-    else await homePage();
+    nodes = offer ? await offerPage(decodeURIComponent(offer[1])) : await homePage();
   } catch (error) {
-    app.replaceChildren(errorBox(error));
+    nodes = [errorBox(error)];
   }
+  if (mine !== generation) return;
+  app.replaceChildren(...nodes);
+  // Tests (and anyone) can wait for this: the page of `hash` is shown, data loaded.
+  app.dataset.ready = hash;
 }
 
 document.getElementById('sign-out').addEventListener('click', () => {

@@ -47,6 +47,11 @@ async function offerRows(page) {
 
 const step = (name) => console.log(`· ${name}`);
 
+/** Waits until the app has shown the page of the current URL with its data loaded. */
+async function settled(page) {
+  await page.waitForFunction(() => document.querySelector('#app')?.dataset.ready === location.hash);
+}
+
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
@@ -57,8 +62,7 @@ try {
   await page.goto(`${BASE_URL}/`);
   await page.fill('#api-key', API_KEY);
   await page.click('button[type=submit]');
-  await page.waitForSelector('[data-kpi="members"]');
-  await page.waitForSelector('tbody tr');
+  await settled(page);
 
   step('the ten KPI widgets show what the API says (default: active offers, last 6 months)');
   const sixMonths = await apiKpis(null);
@@ -67,14 +71,13 @@ try {
   step('changing the date range changes them');
   await page.selectOption('#date-preset', 'LAST_30_DAYS');
   await page.waitForURL(/preset=LAST_30_DAYS/);
-  await page.waitForFunction(() => document.querySelector('#date-preset')?.value === 'LAST_30_DAYS' && document.querySelector('[data-kpi]'));
-  await page.waitForSelector('tbody tr, .empty');
+  await settled(page);
   const thirtyDays = await apiKpis({ preset: 'LAST_30_DAYS' });
   assert.deepEqual(await pageKpis(page), thirtyDays);
   assert.notDeepEqual(thirtyDays, sixMonths, 'the demo has different figures for 30 days and 6 months');
   await page.selectOption('#date-preset', 'LAST_6_MONTHS');
   await page.waitForURL(/preset=LAST_6_MONTHS/);
-  await page.waitForSelector('tbody tr');
+  await settled(page);
 
   step('searching the offers table narrows it');
   const before = await offerRows(page);
@@ -82,19 +85,22 @@ try {
   const { offers } = await api('query($q: String) { offers(first: 100, search: $q) { totalCount } }', { q: term });
   await page.fill('#search', term);
   await page.waitForURL(new RegExp(`search=${encodeURIComponent(term)}`));
-  await page.waitForFunction((n) => document.querySelectorAll('tbody tr').length === n, offers.totalCount);
+  await settled(page);
+  assert.equal(await page.$$eval('tbody tr', (rows) => rows.length), offers.totalCount);
   const after = await offerRows(page);
   assert.ok(after.length < before.length, `${after.length} rows of ${before.length}`);
   assert.ok(after.every((name) => name.toLowerCase().includes(term.toLowerCase())));
   await page.fill('#search', '');
-  await page.waitForFunction((n) => document.querySelectorAll('tbody tr').length === n, before.length);
+  await page.waitForURL((url) => !url.hash.includes('search='));
+  await settled(page);
+  assert.equal(await page.$$eval('tbody tr', (rows) => rows.length), before.length);
 
   step('the column picker asks only for what is shown and its choice survives a reload');
   await page.click('button:has-text("Columns")');
   await page.uncheck('#offers-columns input[value="CLICKS"]');
   await page.waitForFunction(() => !document.querySelector('th[data-column="CLICKS"]') && document.querySelector('tbody tr'));
   await page.reload();
-  await page.waitForSelector('tbody tr');
+  await settled(page);
   assert.equal(await page.$('th[data-column="CLICKS"]'), null, 'Clicks stays hidden after a reload');
   const headers = await page.$$eval('thead th', (ths) => ths.map((th) => th.dataset.column));
   const saved = (await api('{ tableColumns(table: OFFERS) }')).tableColumns;
@@ -112,8 +118,8 @@ try {
   step('an offer page lists its members');
   const firstOffer = await page.$eval('tbody tr td[data-column="NAME"] a', (a) => a.textContent);
   await page.click('tbody tr td[data-column="NAME"] a');
-  await page.waitForSelector('#offer-name');
-  await page.waitForSelector('tbody tr');
+  await page.waitForURL(/#\/offers\//);
+  await settled(page);
   assert.ok((await page.textContent('#offer-name')).startsWith(firstOffer));
   const offerId = decodeURIComponent(page.url().match(/#\/offers\/([^?]+)/)[1]);
   const { offer } = await api('query($id: ID!) { offer(id: $id) { memberships(first: 20) { totalCount } } }', { id: offerId });
@@ -122,24 +128,38 @@ try {
   assert.ok(memberRows > 0);
   await page.screenshot({ path: `${SCREENSHOT_DIR}/offer.png`, fullPage: true });
 
+  step('an offer action asks first, then shows what happened; a refused one says why');
+  await page.click('button:has-text("Remove")');
+  assert.match(await page.textContent('.error'), /Select members/);
+  const membershipId = await page.$eval('tbody tr', (row) => row.dataset.id);
+  const codeBefore = (await api('query($id: ID!) { membership(id: $id) { promoCode } }', { id: membershipId })).membership.promoCode;
+  await page.check(`tbody tr[data-id="${membershipId}"] input[type=checkbox]`);
+  await page.click('button:has-text("Refresh promo codes")');
+  await page.click('dialog button.primary');
+  await page.waitForSelector('.notice:has-text("New codes")');
+  const codeAfter = (await api('query($id: ID!) { membership(id: $id) { promoCode } }', { id: membershipId })).membership.promoCode;
+  assert.ok(codeAfter && codeAfter !== codeBefore, `${codeBefore} → ${codeAfter}`);
+  assert.match(await page.textContent('.notice'), new RegExp(codeAfter));
+
   step('Send Payment pays and Payments Due drops to zero');
   await page.goto(`${BASE_URL}/#/`);
-  await page.waitForSelector('tbody tr');
+  await settled(page);
   const due = (await pageKpis(page)).paymentsDue;
   assert.notEqual(due, '$0.00', 'the demo has payments due');
   await page.click('#send-payment');
   await page.waitForSelector('#payment-preview');
   await page.click('dialog button.primary');
   await page.waitForSelector('#payment-result');
+  await settled(page);
   await page.reload();
-  await page.waitForSelector('tbody tr');
+  await settled(page);
   assert.equal((await pageKpis(page)).paymentsDue, '$0.00');
   assert.equal((await apiKpis(null)).paymentsDue, '$0.00');
 
   step('works at phone width');
   await page.setViewportSize({ width: 390, height: 844 });
   await page.reload();
-  await page.waitForSelector('tbody tr');
+  await settled(page);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 1, `the page is ${overflow}px wider than the phone`);
   await page.screenshot({ path: `${SCREENSHOT_DIR}/home-phone.png` });

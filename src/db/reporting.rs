@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use super::schema::offer_projects;
 use super::{DbError, DbResult};
 use crate::domain::date_range::DateRange;
-use crate::domain::kpis::MembershipFigures;
+use crate::domain::kpis::{Kpis, MembershipFigures};
 
 #[derive(QueryableByName)]
 struct ScopedMembership {
@@ -57,10 +57,7 @@ pub struct Scope {
 const BRAND_WIDE_ABOVE: usize = 2_000;
 
 /// Every membership in scope with its figures for `range` (rollups) and now (ledger).
-/// Two statements, whatever the scope, in one read-only snapshot. Parallel plans
-/// are turned off for them: on these few-thousand-row aggregates, starting
-/// workers and merging their output cost more than they save (measured: 67 ms
-/// with, 51 ms without, on the benchmark data).
+/// Two statements, whatever the scope, in one snapshot.
 pub async fn membership_figures(
     conn: &mut AsyncPgConnection,
     brand_id: i64,
@@ -68,18 +65,11 @@ pub async fn membership_figures(
     range: DateRange,
     now: DateTime<Utc>,
 ) -> DbResult<Vec<MembershipFigures>> {
-    conn.build_transaction()
-        .read_only()
-        .run::<_, DbError, _>(|conn| {
-            async move {
-                diesel::sql_query("SET LOCAL max_parallel_workers_per_gather = 0")
-                    .execute(conn)
-                    .await?;
-                read_figures(conn, brand_id, scope, range, now).await
-            }
-            .scope_boxed()
-        })
-        .await
+    let scope = scope.clone();
+    without_parallel_plans(conn, move |conn| {
+        async move { read_figures(conn, brand_id, &scope, range, now).await }.scope_boxed()
+    })
+    .await
 }
 
 async fn read_figures(
@@ -102,39 +92,15 @@ async fn read_figures(
     let filter_ids: Vec<i64> = if ids.len() > BRAND_WIDE_ABOVE { Vec::new() } else { ids };
     // Whole months come from the monthly rollups, the partial ones from the days.
     let (first_month, after_last_month) = range.whole_months();
-    let sums: Vec<Sums> = diesel::sql_query(
-        "WITH days AS (
-             SELECT membership_id, clicks, conversions, sales, commission
-             FROM membership_monthly_stats
-             WHERE brand_id = $1 AND month >= $6 AND month < $7 AND (cardinality($2::bigint[]) = 0 OR membership_id = ANY($2))
-             UNION ALL
-             SELECT membership_id, clicks, conversions, sales, commission
-             FROM membership_daily_stats
-             WHERE brand_id = $1 AND day >= $3 AND day < $6 AND (cardinality($2::bigint[]) = 0 OR membership_id = ANY($2))
-             UNION ALL
-             SELECT membership_id, clicks, conversions, sales, commission
-             FROM membership_daily_stats
-             WHERE brand_id = $1 AND day >= $7 AND day <= $4 AND (cardinality($2::bigint[]) = 0 OR membership_id = ANY($2))),
-         stats AS (
-             SELECT membership_id, SUM(clicks)::bigint AS clicks, SUM(conversions)::bigint AS conversions,
-                    SUM(sales) AS sales, SUM(commission) AS commission
-             FROM days GROUP BY membership_id),
-         on_hold AS (
-             SELECT membership_id, SUM(amount) AS amount
-             FROM ledger_entries
-             WHERE brand_id = $1 AND payment_item_id IS NULL AND payable_at > $5
-               AND (cardinality($2::bigint[]) = 0 OR membership_id = ANY($2))
-             GROUP BY membership_id),
-         ledger AS (
-             SELECT b.membership_id, b.unpaid - COALESCE(h.amount, 0) AS due, b.paid
-             FROM membership_balances b LEFT JOIN on_hold h ON h.membership_id = b.membership_id
-             WHERE b.brand_id = $1 AND (cardinality($2::bigint[]) = 0 OR b.membership_id = ANY($2)))
+    let sums: Vec<Sums> = diesel::sql_query(format!(
+        "WITH {}
          SELECT COALESCE(stats.membership_id, ledger.membership_id) AS membership_id,
                 COALESCE(stats.clicks, 0) AS clicks, COALESCE(stats.conversions, 0) AS conversions,
                 COALESCE(stats.sales, 0) AS sales, COALESCE(stats.commission, 0) AS commission,
                 COALESCE(ledger.due, 0) AS due, COALESCE(ledger.paid, 0) AS paid
          FROM stats FULL JOIN ledger ON ledger.membership_id = stats.membership_id",
-    )
+        figure_ctes("(cardinality($2::bigint[]) = 0 OR membership_id = ANY($2))")
+    ))
     .bind::<BigInt, _>(brand_id)
     .bind::<Array<BigInt>, _>(&filter_ids)
     .bind::<Date, _>(range.start)
@@ -163,6 +129,157 @@ async fn read_figures(
             }
         })
         .collect())
+}
+
+/// The common table expressions both figure queries share, for the memberships
+/// `memberships` selects (a condition on `membership_id`). Parameters: $1 brand,
+/// $3..$4 the range's days, $5 now, $6..$7 the whole months inside the range.
+/// `stats` sums the range from whole months and the partial months' days;
+/// `ledger` is each membership's balance less what is still on hold.
+fn figure_ctes(memberships: &str) -> String {
+    format!(
+        "days AS (
+             SELECT membership_id, clicks, conversions, sales, commission
+             FROM membership_monthly_stats
+             WHERE brand_id = $1 AND month >= $6 AND month < $7 AND {memberships}
+             UNION ALL
+             SELECT membership_id, clicks, conversions, sales, commission
+             FROM membership_daily_stats
+             WHERE brand_id = $1 AND day >= $3 AND day < $6 AND {memberships}
+             UNION ALL
+             SELECT membership_id, clicks, conversions, sales, commission
+             FROM membership_daily_stats
+             WHERE brand_id = $1 AND day >= $7 AND day <= $4 AND {memberships}),
+         stats AS (
+             SELECT membership_id, SUM(clicks)::bigint AS clicks, SUM(conversions)::bigint AS conversions,
+                    SUM(sales) AS sales, SUM(commission) AS commission
+             FROM days GROUP BY membership_id),
+         on_hold AS (
+             SELECT membership_id, SUM(amount) AS amount
+             FROM ledger_entries
+             WHERE brand_id = $1 AND payment_item_id IS NULL AND payable_at > $5 AND {memberships}
+             GROUP BY membership_id),
+         ledger AS (
+             SELECT b.membership_id, b.unpaid - COALESCE(h.amount, 0) AS due, b.paid
+             FROM (SELECT * FROM membership_balances WHERE brand_id = $1 AND {memberships}) b
+             LEFT JOIN on_hold h ON h.membership_id = b.membership_id)"
+    )
+}
+
+#[derive(QueryableByName)]
+struct OfferSums {
+    #[diesel(sql_type = BigInt)]
+    offer_id: i64,
+    #[diesel(sql_type = BigInt)]
+    members: i64,
+    #[diesel(sql_type = BigInt)]
+    members_with_conversions: i64,
+    #[diesel(sql_type = BigInt)]
+    conversions: i64,
+    #[diesel(sql_type = BigInt)]
+    clicks: i64,
+    #[diesel(sql_type = Numeric)]
+    sales: Decimal,
+    #[diesel(sql_type = Numeric)]
+    commission: Decimal,
+    #[diesel(sql_type = Numeric)]
+    payments_due: Decimal,
+    #[diesel(sql_type = BigInt)]
+    members_with_payments_due: i64,
+    #[diesel(sql_type = Numeric)]
+    paid: Decimal,
+}
+
+/// The KPIs of each offer for `range`, added up in the database: one row per offer
+/// instead of one per membership (what `Kpis::of` computes, as SQL). `start..end`
+/// is the range as instants, for membership counts.
+pub async fn offer_kpis(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    offer_ids: &[i64],
+    range: DateRange,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    now: DateTime<Utc>,
+) -> DbResult<HashMap<i64, Kpis>> {
+    let (first_month, after_last_month) = range.whole_months();
+    let sql = format!(
+        "WITH {}
+         SELECT m.offer_id,
+                count(*) FILTER (WHERE m.joined_at < $9 AND (m.removed_at IS NULL OR m.removed_at >= $8)) AS members,
+                count(*) FILTER (WHERE s.conversions > 0) AS members_with_conversions,
+                COALESCE(SUM(s.conversions), 0)::bigint AS conversions, COALESCE(SUM(s.clicks), 0)::bigint AS clicks,
+                COALESCE(SUM(s.sales), 0) AS sales, COALESCE(SUM(s.commission), 0) AS commission,
+                COALESCE(SUM(l.due) FILTER (WHERE l.due > 0), 0) AS payments_due,
+                count(*) FILTER (WHERE l.due > 0) AS members_with_payments_due,
+                COALESCE(SUM(l.paid), 0) AS paid
+         FROM memberships m
+         LEFT JOIN stats s ON s.membership_id = m.id
+         LEFT JOIN ledger l ON l.membership_id = m.id
+         WHERE m.brand_id = $1 AND m.offer_id = ANY($2)
+         GROUP BY m.offer_id",
+        figure_ctes("membership_id IN (SELECT id FROM memberships WHERE brand_id = $1 AND offer_id = ANY($2))")
+    );
+    let offer_ids = offer_ids.to_vec();
+    let rows: Vec<OfferSums> = without_parallel_plans(conn, move |conn| {
+        async move {
+            Ok(diesel::sql_query(sql)
+                .bind::<BigInt, _>(brand_id)
+                .bind::<Array<BigInt>, _>(&offer_ids)
+                .bind::<Date, _>(range.start)
+                .bind::<Date, _>(range.end)
+                .bind::<Timestamptz, _>(now)
+                .bind::<Date, _>(first_month)
+                .bind::<Date, _>(after_last_month)
+                .bind::<Timestamptz, _>(start)
+                .bind::<Timestamptz, _>(end)
+                .load(conn)
+                .await?)
+        }
+        .scope_boxed()
+    })
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let kpis = Kpis {
+                members: r.members,
+                members_with_conversions: r.members_with_conversions,
+                conversions: r.conversions,
+                clicks: r.clicks,
+                total_sales: r.sales,
+                commissions_earned: r.commission,
+                payments_due: r.payments_due,
+                members_with_payments_due: r.members_with_payments_due,
+                paid: r.paid,
+            };
+            (r.offer_id, kpis)
+        })
+        .collect())
+}
+
+/// Runs report reads in one read-only snapshot with parallel plans off: on these
+/// few-thousand-row aggregates, starting workers and merging their output costs
+/// more than it saves (measured: 67 ms with, 51 ms without, on the benchmark data).
+async fn without_parallel_plans<T, F>(conn: &mut AsyncPgConnection, read: F) -> DbResult<T>
+where
+    T: Send,
+    F: for<'c> FnOnce(
+            &'c mut AsyncPgConnection,
+        ) -> diesel_async::scoped_futures::ScopedBoxFuture<'static, 'c, DbResult<T>>
+        + Send,
+{
+    conn.build_transaction()
+        .read_only()
+        .run::<_, DbError, _>(|conn| {
+            async move {
+                diesel::sql_query("SET LOCAL max_parallel_workers_per_gather = 0")
+                    .execute(conn)
+                    .await?;
+                read(conn).await
+            }
+            .scope_boxed()
+        })
+        .await
 }
 
 /// One membership's rollup totals over one bucket of a series.

@@ -48,6 +48,21 @@ fn per(amount: Decimal, count: i64) -> Option<Decimal> {
     (count > 0).then(|| round_to_cents(amount / Decimal::from(count)))
 }
 
+/// KPIs of disjoint sets of memberships (different offers) add up.
+impl std::ops::AddAssign<&Kpis> for Kpis {
+    fn add_assign(&mut self, other: &Kpis) {
+        self.members += other.members;
+        self.members_with_conversions += other.members_with_conversions;
+        self.conversions += other.conversions;
+        self.clicks += other.clicks;
+        self.total_sales += other.total_sales;
+        self.commissions_earned += other.commissions_earned;
+        self.payments_due += other.payments_due;
+        self.members_with_payments_due += other.members_with_payments_due;
+        self.paid += other.paid;
+    }
+}
+
 impl Kpis {
     /// Adds up memberships; `start..end` is the range as instants.
     pub fn of<'a>(

@@ -166,11 +166,11 @@ impl CoreQueries {
         let viewer = viewer(ctx)?;
         let range = DateRangeInput::resolve(date_range.as_ref(), viewer)?;
         let report = offer_report(ctx, &filter.unwrap_or_default(), None, range).await?;
-        let (start, end) = range.utc_bounds(viewer.time_zone);
-        Ok(Kpis {
-            range,
-            figures: Figures::of(&report.figures, start, end),
-        })
+        let mut figures = Figures::default();
+        for (_, offer_kpis) in &report.offers {
+            figures += offer_kpis;
+        }
+        Ok(Kpis { range, figures })
     }
 
     /// The KPIs per day, week or month, for charts, over the offers a filter selects.

@@ -239,14 +239,33 @@ impl Loader<KpiKey> for KpiLoader {
         let mut conn = self.pool.get().await.map_err(|e| Arc::new(DbError::from(e)))?;
         let mut loaded = HashMap::new();
         for (range, scope) in by_range {
+            let (start, end) = range.utc_bounds(self.zone);
+            if !scope.offer_ids.is_empty() {
+                let mut by_offer = reporting::offer_kpis(
+                    &mut conn,
+                    self.brand_id,
+                    &scope.offer_ids,
+                    range,
+                    (start, end),
+                    Utc::now(),
+                )
+                .await
+                .map_err(Arc::new)?;
+                for &offer_id in &scope.offer_ids {
+                    let kpis = by_offer.remove(&offer_id).unwrap_or_default();
+                    loaded.insert(KpiKey::Offer(offer_id, range), kpis);
+                }
+            }
+            if scope.membership_ids.is_empty() {
+                continue;
+            }
+            let scope = Scope {
+                offer_ids: vec![],
+                membership_ids: scope.membership_ids,
+            };
             let figures = reporting::membership_figures(&mut conn, self.brand_id, &scope, range, Utc::now())
                 .await
                 .map_err(Arc::new)?;
-            let (start, end) = range.utc_bounds(self.zone);
-            for &offer_id in &scope.offer_ids {
-                let kpis = Figures::of(figures.iter().filter(|f| f.offer_id == offer_id), start, end);
-                loaded.insert(KpiKey::Offer(offer_id, range), kpis);
-            }
             for &membership_id in &scope.membership_ids {
                 let kpis = Figures::of(figures.iter().filter(|f| f.membership_id == membership_id), start, end);
                 loaded.insert(KpiKey::Membership(membership_id, range), kpis);
@@ -317,11 +336,9 @@ pub async fn offers_in_filter(
         .collect())
 }
 
-/// Offers that pass the whole filter, KPI ranges included, each with its KPIs for
-/// `range`; and the membership figures of those offers.
+/// Offers that pass the whole filter, KPI ranges included, each with its KPIs for `range`.
 pub struct OfferReport {
     pub offers: Vec<(OfferRow, Figures)>,
-    pub figures: Vec<MembershipFigures>,
 }
 
 pub async fn offer_report(
@@ -332,28 +349,26 @@ pub async fn offer_report(
 ) -> ApiResult<OfferReport> {
     let viewer = viewer(ctx)?;
     let candidates = offers_in_filter(ctx, filter, search).await?;
-    let scope = Scope {
-        offer_ids: candidates.iter().map(|o| o.id).collect(),
-        membership_ids: vec![],
-    };
-    let figures =
-        reporting::membership_figures(&mut *conn(ctx).await?, viewer.brand_id, &scope, range, Utc::now()).await?;
-    let (start, end) = range.utc_bounds(viewer.time_zone);
-    let mut by_offer: HashMap<i64, Vec<&MembershipFigures>> = HashMap::new();
-    for f in &figures {
-        by_offer.entry(f.offer_id).or_default().push(f);
-    }
-    let offers: Vec<(OfferRow, Figures)> = candidates
+    let offer_ids: Vec<i64> = candidates.iter().map(|o| o.id).collect();
+    let bounds = range.utc_bounds(viewer.time_zone);
+    let mut kpis = reporting::offer_kpis(
+        &mut *conn(ctx).await?,
+        viewer.brand_id,
+        &offer_ids,
+        range,
+        bounds,
+        Utc::now(),
+    )
+    .await?;
+    let offers = candidates
         .into_iter()
         .map(|o| {
-            let kpis = Figures::of(by_offer.remove(&o.id).unwrap_or_default(), start, end);
-            (o, kpis)
+            let figures = kpis.remove(&o.id).unwrap_or_default();
+            (o, figures)
         })
         .filter(|(_, kpis)| filter.kpis.contain(kpis))
         .collect();
-    let kept: std::collections::HashSet<i64> = offers.iter().map(|(o, _)| o.id).collect();
-    let figures = figures.into_iter().filter(|f| kept.contains(&f.offer_id)).collect();
-    Ok(OfferReport { offers, figures })
+    Ok(OfferReport { offers })
 }
 
 /// How wide each point of a KPI series is.
