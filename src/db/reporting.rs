@@ -190,6 +190,9 @@ struct OfferSums {
     paid: Decimal,
 }
 
+/// Up to this many offers, `offer_kpis` reads only their memberships' rows.
+const FILTER_UP_TO_OFFERS: usize = 5;
+
 /// The KPIs of each offer for `range`, added up in the database: one row per offer
 /// instead of one per membership (what `Kpis::of` computes, as SQL). `start..end`
 /// is the range as instants, for membership counts.
@@ -217,7 +220,13 @@ pub async fn offer_kpis(
          LEFT JOIN ledger l ON l.membership_id = m.id
          WHERE m.brand_id = $1 AND m.offer_id = ANY($2)
          GROUP BY m.offer_id",
-        figure_ctes("membership_id IN (SELECT id FROM memberships WHERE brand_id = $1 AND offer_id = ANY($2))")
+        figure_ctes(if offer_ids.len() > FILTER_UP_TO_OFFERS {
+            // Most of the brand: summing everything and dropping the rest in the final
+            // join beats filtering every row (measured 52-66 ms against 69-88 ms).
+            "TRUE"
+        } else {
+            "membership_id IN (SELECT id FROM memberships WHERE brand_id = $1 AND offer_id = ANY($2))"
+        })
     );
     let offer_ids = offer_ids.to_vec();
     let rows: Vec<OfferSums> = without_parallel_plans(conn, move |conn| {
