@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Date, Nullable, Numeric, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bool, Date, Nullable, Numeric, Text, Timestamptz};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
@@ -108,6 +108,7 @@ async fn read_figures(
     .bind::<Timestamptz, _>(now)
     .bind::<Date, _>(first_month)
     .bind::<Date, _>(after_last_month)
+    .bind::<Bool, _>(range.ends_inside_month())
     .load(conn)
     .await?;
     let mut by_membership: HashMap<i64, Sums> = sums.into_iter().map(|s| (s.membership_id, s)).collect();
@@ -133,15 +134,23 @@ async fn read_figures(
 
 /// The common table expressions both figure queries share, for the memberships
 /// `memberships` selects (a condition on `membership_id`). Parameters: $1 brand,
-/// $3..$4 the range's days, $5 now, $6..$7 the whole months inside the range.
-/// `stats` sums the range from whole months and the partial months' days;
+/// $3..$4 the range's days, $5 now, $6..$7 the whole months inside the range, $8
+/// whether the range covers its last month from the 1st to a day before its end.
+/// `stats` sums the range from whole months and the partial months' days. The last
+/// month, when partial, is read from its monthly row if nothing is recorded after
+/// the range's end (the usual case: a range that ends today), else from its days.
 /// `ledger` is each membership's balance less what is still on hold.
 fn figure_ctes(memberships: &str) -> String {
     format!(
-        "days AS (
+        "tail AS (
+             SELECT $8::boolean AND NOT EXISTS (
+                 SELECT 1 FROM membership_daily_stats
+                 WHERE brand_id = $1 AND day > $4 AND day < ($7::date + interval '1 month')::date) AS whole),
+         days AS (
              SELECT membership_id, clicks, conversions, sales, commission
              FROM membership_monthly_stats
-             WHERE brand_id = $1 AND month >= $6 AND month < $7 AND {memberships}
+             WHERE brand_id = $1 AND month >= $6 AND (month < $7 OR (month = $7 AND (SELECT whole FROM tail)))
+               AND {memberships}
              UNION ALL
              SELECT membership_id, clicks, conversions, sales, commission
              FROM membership_daily_stats
@@ -149,7 +158,7 @@ fn figure_ctes(memberships: &str) -> String {
              UNION ALL
              SELECT membership_id, clicks, conversions, sales, commission
              FROM membership_daily_stats
-             WHERE brand_id = $1 AND day >= $7 AND day <= $4 AND {memberships}),
+             WHERE brand_id = $1 AND day >= $7 AND day <= $4 AND NOT (SELECT whole FROM tail) AND {memberships}),
          stats AS (
              SELECT membership_id, SUM(clicks)::bigint AS clicks, SUM(conversions)::bigint AS conversions,
                     SUM(sales) AS sales, SUM(commission) AS commission
@@ -208,7 +217,7 @@ pub async fn offer_kpis(
     let sql = format!(
         "WITH {}
          SELECT m.offer_id,
-                count(*) FILTER (WHERE m.joined_at < $9 AND (m.removed_at IS NULL OR m.removed_at >= $8)) AS members,
+                count(*) FILTER (WHERE m.joined_at < $10 AND (m.removed_at IS NULL OR m.removed_at >= $9)) AS members,
                 count(*) FILTER (WHERE s.conversions > 0) AS members_with_conversions,
                 COALESCE(SUM(s.conversions), 0)::bigint AS conversions, COALESCE(SUM(s.clicks), 0)::bigint AS clicks,
                 COALESCE(SUM(s.sales), 0) AS sales, COALESCE(SUM(s.commission), 0) AS commission,
@@ -239,6 +248,7 @@ pub async fn offer_kpis(
                 .bind::<Timestamptz, _>(now)
                 .bind::<Date, _>(first_month)
                 .bind::<Date, _>(after_last_month)
+                .bind::<Bool, _>(range.ends_inside_month())
                 .bind::<Timestamptz, _>(start)
                 .bind::<Timestamptz, _>(end)
                 .load(conn)

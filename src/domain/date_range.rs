@@ -65,6 +65,13 @@ impl DateRange {
         let after_last = after_end.with_day(1).expect("day 1 exists");
         (first, after_last.max(first))
     }
+
+    /// Whether the range covers its last month from the 1st up to a day before the
+    /// month's end (that month is the `after_last` of `whole_months`).
+    pub fn ends_inside_month(&self) -> bool {
+        let (_, after_last) = self.whole_months();
+        self.start <= after_last && after_last <= self.end
+    }
 }
 
 fn months_back(today: NaiveDate, months: u32) -> NaiveDate {
@@ -163,6 +170,25 @@ mod tests {
         assert_eq!(first, after, "no whole month");
         let (first, after) = range("2026-03-05", "2026-04-02").whole_months();
         assert_eq!(first, after, "no whole month across a boundary");
+    }
+
+    #[test]
+    fn a_range_ends_inside_a_month_it_covers_from_the_first() {
+        let range = |a, b| DateRange { start: d(a), end: d(b) };
+        assert!(range("2026-05-25", "2026-11-24").ends_inside_month());
+        assert!(range("2026-11-01", "2026-11-24").ends_inside_month());
+        assert!(
+            !range("2026-06-01", "2026-11-30").ends_inside_month(),
+            "ends on the last day"
+        );
+        assert!(
+            !range("2026-11-05", "2026-11-24").ends_inside_month(),
+            "starts after the 1st"
+        );
+        assert!(
+            range("2026-03-05", "2026-04-02").ends_inside_month(),
+            "April from the 1st to the 2nd"
+        );
     }
 
     #[test]

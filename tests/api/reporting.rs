@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
+use chrono::Datelike;
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use rust_decimal::Decimal;
@@ -142,11 +143,21 @@ async fn every_kpi_equals_raw_event_sql_for_ranges_and_filters() {
         .with_timezone(&chrono_tz::America::New_York)
         .date_naive();
     let day = |days_ago: u64| (today - chrono::Days::new(days_ago)).to_string();
+    // A range ending mid-month with activity after it: the last month comes from its days.
+    let mid_last_month = (today.with_day(1).unwrap() - chrono::Days::new(1))
+        .with_day(15)
+        .unwrap()
+        .to_string();
     let ranges = [
         (Value::Null, day(0), "six months"),
         (json!({ "preset": "LAST_30_DAYS" }), day(29), "30 days"),
         (json!({ "preset": "ALL_TIME" }), "2000-01-01".to_string(), "all time"),
         (json!({ "start": day(300), "end": day(100) }), day(300), "custom"),
+        (
+            json!({ "start": day(200), "end": mid_last_month }),
+            day(200),
+            "mid-month end",
+        ),
     ];
     let query =
         format!("query($f: OfferFilter, $r: DateRangeInput) {{ kpis(filter: $f, dateRange: $r) {{ {KPI_FIELDS} }} }}");
@@ -159,7 +170,11 @@ async fn every_kpi_equals_raw_event_sql_for_ranges_and_filters() {
             } else {
                 start.clone()
             };
-            let end = if *name == "custom" { day(100) } else { today.to_string() };
+            let end = match *name {
+                "custom" => day(100),
+                "mid-month end" => mid_last_month.clone(),
+                _ => today.to_string(),
+            };
             assert_eq!(kpis["dateRange"], json!({ "start": start, "end": end }), "{name}");
             let raw = raw_kpis(&mut conn, offers_where, &start, &end).await;
             assert!(
