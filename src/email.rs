@@ -38,9 +38,6 @@ pub fn backoff(attempts: i32) -> chrono::Duration {
     chrono::Duration::seconds((30_i64 << doublings).min(3_600))
 }
 
-/// The placeholders a template may use, and what each becomes.
-pub const PLACEHOLDERS: [&str; 5] = ["memberName", "offerName", "brandName", "link", "promoCode"];
-
 /// What one member's message is filled with.
 pub struct TemplateValues<'a> {
     pub member_name: &'a str,

@@ -125,11 +125,9 @@ impl BatchFetch for MemberMemberships {
         Some(Vec::new())
     }
     async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
-        let mut grouped: HashMap<i64, Vec<MembershipRow>> = HashMap::new();
-        for row in memberships::for_members(conn, brand_id, ids).await? {
-            grouped.entry(row.member_id).or_default().push(row);
-        }
-        Ok(grouped)
+        Ok(group_by(memberships::for_members(conn, brand_id, ids).await?, |row| {
+            row.member_id
+        }))
     }
 }
 
@@ -141,11 +139,9 @@ impl BatchFetch for OfferMemberships {
         Some(Vec::new())
     }
     async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
-        let mut grouped: HashMap<i64, Vec<MembershipRow>> = HashMap::new();
-        for row in memberships::for_offers(conn, brand_id, ids).await? {
-            grouped.entry(row.offer_id).or_default().push(row);
-        }
-        Ok(grouped)
+        Ok(group_by(memberships::for_offers(conn, brand_id, ids).await?, |row| {
+            row.offer_id
+        }))
     }
 }
 
@@ -186,11 +182,9 @@ impl BatchFetch for PaymentItems {
         Some(Vec::new())
     }
     async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
-        let mut grouped: HashMap<i64, Vec<PaymentItemRow>> = HashMap::new();
-        for row in payments::items(conn, brand_id, ids).await? {
-            grouped.entry(row.payment_id).or_default().push(row);
-        }
-        Ok(grouped)
+        Ok(group_by(payments::items(conn, brand_id, ids).await?, |row| {
+            row.payment_id
+        }))
     }
 }
 
@@ -202,11 +196,9 @@ impl BatchFetch for MembershipRewards {
         Some(Vec::new())
     }
     async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
-        let mut grouped: HashMap<i64, Vec<RewardRow>> = HashMap::new();
-        for row in rewards::for_memberships(conn, brand_id, ids).await? {
-            grouped.entry(row.membership_id).or_default().push(row);
-        }
-        Ok(grouped)
+        Ok(group_by(rewards::for_memberships(conn, brand_id, ids).await?, |row| {
+            row.membership_id
+        }))
     }
 }
 
@@ -218,11 +210,9 @@ impl BatchFetch for OfferRewardRules {
         Some(Vec::new())
     }
     async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
-        let mut grouped: HashMap<i64, Vec<RewardRuleRow>> = HashMap::new();
-        for row in rewards::rules_for_offers(conn, brand_id, ids).await? {
-            grouped.entry(row.offer_id).or_default().push(row);
-        }
-        Ok(grouped)
+        Ok(group_by(rewards::rules_for_offers(conn, brand_id, ids).await?, |row| {
+            row.offer_id
+        }))
     }
 }
 
@@ -234,11 +224,9 @@ impl BatchFetch for MembershipEmails {
         Some(Vec::new())
     }
     async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
-        let mut grouped: HashMap<i64, Vec<EmailRow>> = HashMap::new();
-        for row in email::for_memberships(conn, brand_id, ids).await? {
-            grouped.entry(row.membership_id).or_default().push(row);
-        }
-        Ok(grouped)
+        Ok(group_by(email::for_memberships(conn, brand_id, ids).await?, |row| {
+            row.membership_id
+        }))
     }
 }
 
@@ -250,12 +238,19 @@ impl BatchFetch for EmailAttempts {
         Some(Vec::new())
     }
     async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
-        let mut grouped: HashMap<i64, Vec<AttemptRow>> = HashMap::new();
-        for row in email::attempts_for(conn, brand_id, ids).await? {
-            grouped.entry(row.outbox_id).or_default().push(row);
-        }
-        Ok(grouped)
+        Ok(group_by(email::attempts_for(conn, brand_id, ids).await?, |row| {
+            row.outbox_id
+        }))
     }
+}
+
+/// Rows grouped under the id `key` gives each (for one-to-many loaders).
+fn group_by<T>(rows: Vec<T>, key: impl Fn(&T) -> i64) -> HashMap<i64, Vec<T>> {
+    let mut grouped: HashMap<i64, Vec<T>> = HashMap::new();
+    for row in rows {
+        grouped.entry(key(&row)).or_default().push(row);
+    }
+    grouped
 }
 
 /// Loads one value through the request's loader for `F`.

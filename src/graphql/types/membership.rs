@@ -13,13 +13,25 @@ use crate::domain::enums::ConversionStatus;
 use crate::graphql::context::{PublicUrl, conn, viewer};
 use crate::graphql::error::{ApiError, ApiResult};
 use crate::graphql::ids::{Kind, encode};
-use crate::graphql::loaders::{Balances, Members, MembershipEmails, MembershipRewards, Offers, PromoCodes, load_one};
+use crate::graphql::loaders::{
+    Balances, Members, MembershipEmails, MembershipRewards, Memberships, Offers, PromoCodes, load_one,
+};
 use crate::graphql::pagination::{IdCursor, page_request};
 use crate::graphql::reporting::{DateRangeInput, KpiKey, KpiPoint, Kpis, SeriesInterval, load_kpis, series};
 use crate::graphql::scalars::Money;
 
 /// A member in an offer, with their own link or promo code.
 pub struct Membership(pub MembershipRow);
+
+impl Membership {
+    /// The membership with this id, through the request's loader; NOT_FOUND if missing.
+    pub async fn load(ctx: &Context<'_>, id: i64) -> ApiResult<Membership> {
+        load_one::<Memberships>(ctx, id)
+            .await?
+            .map(Membership)
+            .ok_or(ApiError::NotFound("membership"))
+    }
+}
 
 #[Object]
 impl Membership {

@@ -7,9 +7,9 @@ use super::offer::Offer;
 use crate::db::payments::{PaymentItemRow, PaymentRow};
 use crate::domain::enums::{PaymentScope, PaymentState};
 use crate::graphql::context::viewer;
-use crate::graphql::error::{ApiError, ApiResult};
+use crate::graphql::error::ApiResult;
 use crate::graphql::ids::{Kind, encode};
-use crate::graphql::loaders::{Memberships, Offers, PaymentItems, load_one};
+use crate::graphql::loaders::{Offers, PaymentItems, load_one};
 use crate::graphql::scalars::Money;
 
 /// One Send Payment: one item per membership paid.
@@ -85,7 +85,7 @@ impl PaymentItem {
     }
 
     async fn membership(&self, ctx: &Context<'_>) -> ApiResult<Membership> {
-        load_membership(ctx, self.0.membership_id).await
+        Membership::load(ctx, self.0.membership_id).await
     }
 
     async fn amount(&self) -> Money {
@@ -100,13 +100,6 @@ impl PaymentItem {
     async fn provider_reference(&self) -> Option<&str> {
         self.0.provider_reference.as_deref()
     }
-}
-
-async fn load_membership(ctx: &Context<'_>, id: i64) -> ApiResult<Membership> {
-    load_one::<Memberships>(ctx, id)
-        .await?
-        .map(Membership)
-        .ok_or(ApiError::NotFound("membership"))
 }
 
 /// What Send Payment would pay now, before it is confirmed.
@@ -127,7 +120,7 @@ pub struct DueItem {
 #[Object]
 impl DueItem {
     async fn membership(&self, ctx: &Context<'_>) -> ApiResult<Membership> {
-        load_membership(ctx, self.membership_id).await
+        Membership::load(ctx, self.membership_id).await
     }
 
     async fn amount(&self) -> Money {

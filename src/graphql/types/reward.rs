@@ -4,9 +4,8 @@ use chrono::{DateTime, Utc};
 
 use crate::db::rewards::{RewardRow, RewardRuleRow};
 use crate::domain::enums::{RewardKind, RewardTrigger};
-use crate::graphql::error::{ApiError, ApiResult};
+use crate::graphql::error::ApiResult;
 use crate::graphql::ids::{Kind, encode};
-use crate::graphql::loaders::{Memberships, load_one};
 use crate::graphql::scalars::Money;
 use crate::graphql::types::membership::Membership;
 
@@ -48,10 +47,7 @@ impl Reward {
     }
 
     async fn membership(&self, ctx: &Context<'_>) -> ApiResult<Membership> {
-        load_one::<Memberships>(ctx, self.0.membership_id)
-            .await?
-            .map(Membership)
-            .ok_or(ApiError::NotFound("membership"))
+        Membership::load(ctx, self.0.membership_id).await
     }
 }
 
