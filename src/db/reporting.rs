@@ -92,14 +92,20 @@ async fn read_figures(
     let ids: Vec<i64> = scoped.iter().map(|m| m.id).collect();
     // An empty id list means "the whole brand" in the query below.
     let filter_ids: Vec<i64> = if ids.len() > BRAND_WIDE_ABOVE { Vec::new() } else { ids };
+    let in_scope = "(cardinality($2::bigint[]) = 0 OR membership_id = ANY($2))";
     let sql = format!(
-        "WITH {}
+        "WITH {},
+         stats AS (
+             SELECT membership_id, SUM(clicks)::bigint AS clicks, SUM(conversions)::bigint AS conversions,
+                    SUM(sales) AS sales, SUM(commission) AS commission
+             FROM ({}) days GROUP BY membership_id)
          SELECT COALESCE(stats.membership_id, ledger.membership_id) AS membership_id,
                 COALESCE(stats.clicks, 0) AS clicks, COALESCE(stats.conversions, 0) AS conversions,
                 COALESCE(stats.sales, 0) AS sales, COALESCE(stats.commission, 0) AS commission,
                 COALESCE(ledger.due, 0) AS due, COALESCE(ledger.paid, 0) AS paid
          FROM stats FULL JOIN ledger ON ledger.membership_id = stats.membership_id",
-        figure_ctes("(cardinality($2::bigint[]) = 0 OR membership_id = ANY($2))")
+        figure_ctes(in_scope),
+        range_rows("membership_id, clicks, conversions, sales, commission", in_scope)
     );
     let sums: Vec<Sums> = with_figure_params(sql, brand_id, &filter_ids, range, now)
         .load(conn)
@@ -126,36 +132,16 @@ async fn read_figures(
 }
 
 /// The common table expressions both figure queries share, for the memberships
-/// `memberships` selects (a condition on `membership_id`). Parameters: $1 brand,
-/// $3..$4 the range's days, $5 now, $6..$7 the whole months inside the range, $8
-/// whether the range covers its last month from the 1st to a day before its end.
-/// `stats` sums the range from whole months and the partial months' days. The last
-/// month, when partial, is read from its monthly row if nothing is recorded after
-/// the range's end (the usual case: a range that ends today), else from its days.
-/// `ledger` is each membership's balance less what is still on hold.
+/// `memberships` selects (a condition on `membership_id`): `tail` (see `range_rows`),
+/// and `ledger`, each membership's balance less what is still on hold. Parameters: $1
+/// brand, $3..$4 the range's days, $5 now, $6..$7 the whole months inside the range,
+/// $8 whether the range covers its last month from the 1st to a day before its end.
 fn figure_ctes(memberships: &str) -> String {
     format!(
         "tail AS (
              SELECT $8::boolean AND NOT EXISTS (
                  SELECT 1 FROM membership_daily_stats
                  WHERE brand_id = $1 AND day > $4 AND day < ($7::date + interval '1 month')::date) AS whole),
-         days AS (
-             SELECT membership_id, clicks, conversions, sales, commission
-             FROM membership_monthly_stats
-             WHERE brand_id = $1 AND month >= $6 AND (month < $7 OR (month = $7 AND (SELECT whole FROM tail)))
-               AND {memberships}
-             UNION ALL
-             SELECT membership_id, clicks, conversions, sales, commission
-             FROM membership_daily_stats
-             WHERE brand_id = $1 AND day >= $3 AND day < $6 AND {memberships}
-             UNION ALL
-             SELECT membership_id, clicks, conversions, sales, commission
-             FROM membership_daily_stats
-             WHERE brand_id = $1 AND day >= $7 AND day <= $4 AND NOT (SELECT whole FROM tail) AND {memberships}),
-         stats AS (
-             SELECT membership_id, SUM(clicks)::bigint AS clicks, SUM(conversions)::bigint AS conversions,
-                    SUM(sales) AS sales, SUM(commission) AS commission
-             FROM days GROUP BY membership_id),
          on_hold AS (
              SELECT membership_id, SUM(amount) AS amount
              FROM ledger_entries
@@ -165,6 +151,24 @@ fn figure_ctes(memberships: &str) -> String {
              SELECT b.membership_id, b.unpaid - COALESCE(h.amount, 0) AS due, b.paid
              FROM (SELECT * FROM membership_balances WHERE brand_id = $1 AND {memberships}) b
              LEFT JOIN on_hold h ON h.membership_id = b.membership_id)"
+    )
+}
+
+/// The memberships' rollup rows that together cover the range, with `columns`, where
+/// `condition` holds: whole months from the monthly rollups, partial months from the
+/// days. The last month, when partial, is read from its monthly row if nothing is
+/// recorded after the range's end (`tail`; the usual case: a range that ends today).
+fn range_rows(columns: &str, condition: &str) -> String {
+    format!(
+        "SELECT {columns} FROM membership_monthly_stats
+         WHERE brand_id = $1 AND month >= $6 AND (month < $7 OR (month = $7 AND (SELECT whole FROM tail)))
+           AND {condition}
+         UNION ALL
+         SELECT {columns} FROM membership_daily_stats
+         WHERE brand_id = $1 AND day >= $3 AND day < $6 AND {condition}
+         UNION ALL
+         SELECT {columns} FROM membership_daily_stats
+         WHERE brand_id = $1 AND day >= $7 AND day <= $4 AND NOT (SELECT whole FROM tail) AND {condition}"
     )
 }
 
@@ -216,8 +220,9 @@ struct OfferSums {
 /// Up to this many offers, `offer_kpis` reads only their memberships' rows.
 const FILTER_UP_TO_OFFERS: usize = 5;
 
-/// The KPIs of each offer for `range`, added up in the database: one row per offer
-/// instead of one per membership (what `Kpis::of` computes, as SQL). `start..end`
+/// The KPIs of each offer for `range`, added up in the database: clicks, conversions,
+/// sales and commission from the per-offer daily rollups, the member counts and the
+/// ledger figures from the memberships (what `Kpis::of` computes, as SQL). `start..end`
 /// is the range as instants, for membership counts.
 pub async fn offer_kpis(
     conn: &mut AsyncPgConnection,
@@ -227,28 +232,41 @@ pub async fn offer_kpis(
     (start, end): (DateTime<Utc>, DateTime<Utc>),
     now: DateTime<Utc>,
 ) -> DbResult<HashMap<i64, Kpis>> {
+    let in_scope = if offer_ids.len() > FILTER_UP_TO_OFFERS {
+        // Most of the brand: reading every row and dropping the rest in the final join
+        // beats filtering each row by membership.
+        "TRUE"
+    } else {
+        "membership_id IN (SELECT id FROM memberships WHERE brand_id = $1 AND offer_id = ANY($2))"
+    };
     let sql = format!(
-        "WITH {}
-         SELECT m.offer_id,
-                count(*) FILTER (WHERE m.joined_at < $10 AND (m.removed_at IS NULL OR m.removed_at >= $9)) AS members,
-                count(*) FILTER (WHERE s.conversions > 0) AS members_with_conversions,
-                COALESCE(SUM(s.conversions), 0)::bigint AS conversions, COALESCE(SUM(s.clicks), 0)::bigint AS clicks,
-                COALESCE(SUM(s.sales), 0) AS sales, COALESCE(SUM(s.commission), 0) AS commission,
-                COALESCE(SUM(l.due) FILTER (WHERE l.due > 0), 0) AS payments_due,
-                count(*) FILTER (WHERE l.due > 0) AS members_with_payments_due,
-                COALESCE(SUM(l.paid), 0) AS paid
-         FROM memberships m
-         LEFT JOIN stats s ON s.membership_id = m.id
-         LEFT JOIN ledger l ON l.membership_id = m.id
-         WHERE m.brand_id = $1 AND m.offer_id = ANY($2)
-         GROUP BY m.offer_id",
-        figure_ctes(if offer_ids.len() > FILTER_UP_TO_OFFERS {
-            // Most of the brand: summing everything and dropping the rest in the final
-            // join beats filtering every row (measured 52-66 ms against 69-88 ms).
-            "TRUE"
-        } else {
-            "membership_id IN (SELECT id FROM memberships WHERE brand_id = $1 AND offer_id = ANY($2))"
-        })
+        "WITH {},
+         converting AS (SELECT DISTINCT membership_id FROM ({}) rows),
+         people AS (
+             SELECT m.offer_id,
+                    count(*) FILTER (WHERE m.joined_at < $10 AND (m.removed_at IS NULL OR m.removed_at >= $9)) AS members,
+                    count(c.membership_id) AS members_with_conversions,
+                    COALESCE(SUM(l.due) FILTER (WHERE l.due > 0), 0) AS payments_due,
+                    count(*) FILTER (WHERE l.due > 0) AS members_with_payments_due,
+                    COALESCE(SUM(l.paid), 0) AS paid
+             FROM memberships m
+             LEFT JOIN converting c ON c.membership_id = m.id
+             LEFT JOIN ledger l ON l.membership_id = m.id
+             WHERE m.brand_id = $1 AND m.offer_id = ANY($2)
+             GROUP BY m.offer_id),
+         sums AS (
+             SELECT offer_id, SUM(clicks)::bigint AS clicks, SUM(conversions)::bigint AS conversions,
+                    SUM(sales) AS sales, SUM(commission) AS commission
+             FROM offer_daily_stats
+             WHERE brand_id = $1 AND day >= $3 AND day <= $4 AND offer_id = ANY($2)
+             GROUP BY offer_id)
+         SELECT p.offer_id, p.members, p.members_with_conversions,
+                COALESCE(s.conversions, 0)::bigint AS conversions, COALESCE(s.clicks, 0)::bigint AS clicks,
+                COALESCE(s.sales, 0) AS sales, COALESCE(s.commission, 0) AS commission,
+                p.payments_due, p.members_with_payments_due, p.paid
+         FROM people p LEFT JOIN sums s ON s.offer_id = p.offer_id",
+        figure_ctes(in_scope),
+        range_rows("membership_id", &format!("conversions > 0 AND {in_scope}"))
     );
     let offer_ids = offer_ids.to_vec();
     let rows: Vec<OfferSums> = without_parallel_plans(conn, move |conn| {

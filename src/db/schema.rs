@@ -143,10 +143,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    membership_balances (brand_id, membership_id) {
+        brand_id -> Int8,
+        membership_id -> Int8,
+        unpaid -> Numeric,
+        paid -> Numeric,
+    }
+}
+
+diesel::table! {
     membership_daily_stats (brand_id, membership_id, day) {
         brand_id -> Int8,
         membership_id -> Int8,
         day -> Date,
+        clicks -> Int8,
+        conversions -> Int8,
+        sales -> Numeric,
+        commission -> Numeric,
+    }
+}
+
+diesel::table! {
+    membership_monthly_stats (brand_id, membership_id, month) {
+        brand_id -> Int8,
+        membership_id -> Int8,
+        month -> Date,
         clicks -> Int8,
         conversions -> Int8,
         sales -> Numeric,
@@ -168,6 +189,18 @@ diesel::table! {
         joined_at -> Timestamptz,
         removed_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    offer_daily_stats (brand_id, offer_id, day) {
+        brand_id -> Int8,
+        offer_id -> Int8,
+        day -> Date,
+        clicks -> Int8,
+        conversions -> Int8,
+        sales -> Numeric,
+        commission -> Numeric,
     }
 }
 
@@ -306,8 +339,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     email_outbox,
     ledger_entries,
     members,
+    membership_balances,
     membership_daily_stats,
+    membership_monthly_stats,
     memberships,
+    offer_daily_stats,
     offer_projects,
     offers,
     payment_items,

@@ -125,8 +125,8 @@ pub async fn mismatches_with_raw_events(conn: &mut AsyncPgConnection) -> DbResul
 }
 
 /// How many rows of the trigger-maintained summaries differ from what they
-/// summarise: monthly rollups against the daily ones, and membership balances
-/// against the ledger entries (all-zero rows count as absent).
+/// summarise: monthly and per-offer rollups against the memberships' daily ones,
+/// and membership balances against the ledger entries (all-zero rows count as absent).
 pub async fn summary_mismatches(conn: &mut AsyncPgConnection) -> DbResult<i64> {
     let sql = "SELECT (
          SELECT count(*)
@@ -140,6 +140,19 @@ pub async fn summary_mismatches(conn: &mut AsyncPgConnection) -> DbResult<i64> {
          USING (brand_id, membership_id, month)
          WHERE kept.clicks IS DISTINCT FROM days.clicks OR kept.conversions IS DISTINCT FROM days.conversions
             OR kept.sales IS DISTINCT FROM days.sales OR kept.commission IS DISTINCT FROM days.commission
+       ) + (
+         SELECT count(*)
+         FROM (SELECT * FROM offer_daily_stats
+               WHERE clicks <> 0 OR conversions <> 0 OR sales <> 0 OR commission <> 0) kept
+         FULL OUTER JOIN (
+             SELECT s.brand_id, m.offer_id, s.day, SUM(s.clicks) AS clicks, SUM(s.conversions) AS conversions,
+                    SUM(s.sales) AS sales, SUM(s.commission) AS commission
+             FROM membership_daily_stats s JOIN memberships m ON m.brand_id = s.brand_id AND m.id = s.membership_id
+             GROUP BY 1, 2, 3
+             HAVING SUM(s.clicks) <> 0 OR SUM(s.conversions) <> 0 OR SUM(s.sales) <> 0 OR SUM(s.commission) <> 0) memberships
+         USING (brand_id, offer_id, day)
+         WHERE kept.clicks IS DISTINCT FROM memberships.clicks OR kept.conversions IS DISTINCT FROM memberships.conversions
+            OR kept.sales IS DISTINCT FROM memberships.sales OR kept.commission IS DISTINCT FROM memberships.commission
        ) + (
          SELECT count(*)
          FROM (SELECT * FROM membership_balances WHERE unpaid <> 0 OR paid <> 0) kept

@@ -1,0 +1,58 @@
+-- The daily rollups summed per offer, so brand-wide reports add up a few rows per
+-- offer-day instead of every membership's. Kept by statement-level triggers on
+-- membership_daily_stats, like the monthly rollups (a membership never changes offer).
+CREATE TABLE offer_daily_stats (
+    brand_id    BIGINT NOT NULL,
+    offer_id    BIGINT NOT NULL,
+    day         DATE NOT NULL,
+    clicks      BIGINT NOT NULL DEFAULT 0,
+    conversions BIGINT NOT NULL DEFAULT 0,
+    sales       NUMERIC(16, 2) NOT NULL DEFAULT 0,
+    commission  NUMERIC(16, 2) NOT NULL DEFAULT 0,
+    PRIMARY KEY (brand_id, offer_id, day),
+    FOREIGN KEY (brand_id, offer_id) REFERENCES offers (brand_id, id)
+);
+CREATE INDEX offer_daily_stats_brand_day_idx ON offer_daily_stats (brand_id, day)
+    INCLUDE (offer_id, clicks, conversions, sales, commission);
+
+-- One upsert per statement. The rows changed are chosen by the operation, since a
+-- trigger sees only the transition tables it declares; dynamic SQL sees them too.
+CREATE FUNCTION offer_daily_stats_follow() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    changed TEXT := CASE TG_OP
+        WHEN 'INSERT' THEN 'SELECT *, 1 AS sign FROM new_rows'
+        WHEN 'DELETE' THEN 'SELECT *, -1 AS sign FROM old_rows'
+        ELSE 'SELECT *, 1 AS sign FROM new_rows UNION ALL SELECT *, -1 AS sign FROM old_rows'
+    END;
+BEGIN
+    EXECUTE format(
+        'INSERT INTO offer_daily_stats AS o (brand_id, offer_id, day, clicks, conversions, sales, commission)
+         SELECT m.brand_id, m.offer_id, c.day, SUM(c.sign * c.clicks), SUM(c.sign * c.conversions),
+                SUM(c.sign * c.sales), SUM(c.sign * c.commission)
+         FROM (%s) c JOIN memberships m ON m.brand_id = c.brand_id AND m.id = c.membership_id
+         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+         ON CONFLICT (brand_id, offer_id, day) DO UPDATE SET
+             clicks = o.clicks + EXCLUDED.clicks, conversions = o.conversions + EXCLUDED.conversions,
+             sales = o.sales + EXCLUDED.sales, commission = o.commission + EXCLUDED.commission',
+        changed);
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER offer_daily_stats_on_insert AFTER INSERT ON membership_daily_stats
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION offer_daily_stats_follow();
+CREATE TRIGGER offer_daily_stats_on_update AFTER UPDATE ON membership_daily_stats
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION offer_daily_stats_follow();
+CREATE TRIGGER offer_daily_stats_on_delete AFTER DELETE ON membership_daily_stats
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION offer_daily_stats_follow();
+
+INSERT INTO offer_daily_stats (brand_id, offer_id, day, clicks, conversions, sales, commission)
+SELECT s.brand_id, m.offer_id, s.day, SUM(s.clicks), SUM(s.conversions), SUM(s.sales), SUM(s.commission)
+FROM membership_daily_stats s JOIN memberships m ON m.brand_id = s.brand_id AND m.id = s.membership_id
+GROUP BY 1, 2, 3;
+
+-- Members with conversions is a distinct count, so it still reads memberships'
+-- rollups, but only the rows that have conversions.
+CREATE INDEX membership_monthly_stats_converting_idx ON membership_monthly_stats (brand_id, month)
+    INCLUDE (membership_id) WHERE conversions > 0;
+CREATE INDEX membership_daily_stats_converting_idx ON membership_daily_stats (brand_id, day)
+    INCLUDE (membership_id) WHERE conversions > 0;
