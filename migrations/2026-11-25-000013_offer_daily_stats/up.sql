@@ -15,26 +15,40 @@ CREATE TABLE offer_daily_stats (
 CREATE INDEX offer_daily_stats_brand_day_idx ON offer_daily_stats (brand_id, day)
     INCLUDE (offer_id, clicks, conversions, sales, commission);
 
--- One upsert per statement. The rows changed are chosen by the operation, since a
--- trigger sees only the transition tables it declares; dynamic SQL sees them too.
-CREATE FUNCTION offer_daily_stats_follow() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    changed TEXT := CASE TG_OP
-        WHEN 'INSERT' THEN 'SELECT *, 1 AS sign FROM new_rows'
-        WHEN 'DELETE' THEN 'SELECT *, -1 AS sign FROM old_rows'
-        ELSE 'SELECT *, 1 AS sign FROM new_rows UNION ALL SELECT *, -1 AS sign FROM old_rows'
-    END;
+-- Adds (sign 1) or takes away (sign -1) changed membership-days, summed per
+-- offer-day: one upsert per statement. Static SQL in plpgsql, so its plan is cached
+-- on the hot path of every click batch.
+CREATE FUNCTION offer_daily_stats_add(
+    sign INT, brand_ids BIGINT[], membership_ids BIGINT[], days DATE[],
+    clicks BIGINT[], conversions BIGINT[], sales NUMERIC[], commission NUMERIC[]
+) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    EXECUTE format(
-        'INSERT INTO offer_daily_stats AS o (brand_id, offer_id, day, clicks, conversions, sales, commission)
-         SELECT m.brand_id, m.offer_id, c.day, SUM(c.sign * c.clicks), SUM(c.sign * c.conversions),
-                SUM(c.sign * c.sales), SUM(c.sign * c.commission)
-         FROM (%s) c JOIN memberships m ON m.brand_id = c.brand_id AND m.id = c.membership_id
-         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-         ON CONFLICT (brand_id, offer_id, day) DO UPDATE SET
-             clicks = o.clicks + EXCLUDED.clicks, conversions = o.conversions + EXCLUDED.conversions,
-             sales = o.sales + EXCLUDED.sales, commission = o.commission + EXCLUDED.commission',
-        changed);
+    INSERT INTO offer_daily_stats AS o (brand_id, offer_id, day, clicks, conversions, sales, commission)
+    SELECT m.brand_id, m.offer_id, c.day, sign * SUM(c.clicks), sign * SUM(c.conversions),
+           sign * SUM(c.sales), sign * SUM(c.commission)
+    FROM unnest(brand_ids, membership_ids, days, clicks, conversions, sales, commission)
+         AS c (brand_id, membership_id, day, clicks, conversions, sales, commission)
+    JOIN memberships m ON m.brand_id = c.brand_id AND m.id = c.membership_id
+    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (brand_id, offer_id, day) DO UPDATE SET
+        clicks = o.clicks + EXCLUDED.clicks, conversions = o.conversions + EXCLUDED.conversions,
+        sales = o.sales + EXCLUDED.sales, commission = o.commission + EXCLUDED.commission;
+END $$;
+
+-- A trigger sees only the transition tables it declares: new rows on insert, old
+-- rows on delete, both on update.
+CREATE FUNCTION offer_daily_stats_follow() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'DELETE' THEN
+        PERFORM offer_daily_stats_add(1, array_agg(brand_id), array_agg(membership_id), array_agg(day),
+            array_agg(clicks), array_agg(conversions), array_agg(sales), array_agg(commission))
+        FROM new_rows HAVING count(*) > 0;
+    END IF;
+    IF TG_OP <> 'INSERT' THEN
+        PERFORM offer_daily_stats_add(-1, array_agg(brand_id), array_agg(membership_id), array_agg(day),
+            array_agg(clicks), array_agg(conversions), array_agg(sales), array_agg(commission))
+        FROM old_rows HAVING count(*) > 0;
+    END IF;
     RETURN NULL;
 END $$;
 
