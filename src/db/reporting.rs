@@ -74,6 +74,23 @@ pub async fn membership_figures(
     .await
 }
 
+/// The memberships of some offers and some by id.
+async fn scoped_memberships(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    offer_ids: &[i64],
+    membership_ids: &[i64],
+) -> DbResult<Vec<ScopedMembership>> {
+    Ok(diesel::sql_query(
+            "SELECT id, offer_id, joined_at, removed_at FROM memberships WHERE brand_id = $1 AND (offer_id = ANY($2) OR id = ANY($3))",
+        )
+    .bind::<BigInt, _>(brand_id)
+    .bind::<Array<BigInt>, _>(offer_ids)
+    .bind::<Array<BigInt>, _>(membership_ids)
+    .load(conn)
+    .await?)
+}
+
 async fn read_figures(
     conn: &mut AsyncPgConnection,
     brand_id: i64,
@@ -81,14 +98,7 @@ async fn read_figures(
     range: DateRange,
     now: DateTime<Utc>,
 ) -> DbResult<Vec<MembershipFigures>> {
-    let scoped: Vec<ScopedMembership> = diesel::sql_query(
-        "SELECT id, offer_id, joined_at, removed_at FROM memberships WHERE brand_id = $1 AND (offer_id = ANY($2) OR id = ANY($3))",
-    )
-    .bind::<BigInt, _>(brand_id)
-    .bind::<Array<BigInt>, _>(&scope.offer_ids)
-    .bind::<Array<BigInt>, _>(&scope.membership_ids)
-    .load(conn)
-    .await?;
+    let scoped = scoped_memberships(conn, brand_id, &scope.offer_ids, &scope.membership_ids).await?;
     let ids: Vec<i64> = scoped.iter().map(|m| m.id).collect();
     // An empty id list means "the whole brand" in the query below.
     let filter_ids: Vec<i64> = if ids.len() > BRAND_WIDE_ABOVE { Vec::new() } else { ids };
@@ -165,7 +175,7 @@ fn range_rows(columns: &str, condition: &str) -> String {
            AND {condition}
          UNION ALL
          SELECT {columns} FROM membership_daily_stats
-         WHERE brand_id = $1 AND day >= $3 AND day < $6 AND {condition}
+         WHERE brand_id = $1 AND day >= $3 AND day < $6 AND day <= $4 AND {condition}
          UNION ALL
          SELECT {columns} FROM membership_daily_stats
          WHERE brand_id = $1 AND day >= $7 AND day <= $4 AND NOT (SELECT whole FROM tail) AND {condition}"
@@ -324,13 +334,28 @@ where
         .await
 }
 
-/// One membership's rollup totals over one bucket of a series.
+/// Whose activity a series shows: some offers' or one membership's.
+#[derive(Clone, Debug)]
+pub enum SeriesScope {
+    Offers(Vec<i64>),
+    Membership(i64),
+}
+
+impl SeriesScope {
+    /// The offers and the memberships it names, as the series query's $2 and $3.
+    fn ids(&self) -> (Vec<i64>, Vec<i64>) {
+        match self {
+            SeriesScope::Offers(ids) => (ids.clone(), Vec::new()),
+            SeriesScope::Membership(id) => (Vec::new(), vec![*id]),
+        }
+    }
+}
+
+/// The rollups of one bucket of a series, summed over its scope.
 #[derive(QueryableByName, Clone, Debug)]
 pub struct BucketRow {
     #[diesel(sql_type = Date)]
     pub bucket: NaiveDate,
-    #[diesel(sql_type = BigInt)]
-    pub membership_id: i64,
     #[diesel(sql_type = BigInt)]
     pub clicks: i64,
     #[diesel(sql_type = BigInt)]
@@ -339,31 +364,65 @@ pub struct BucketRow {
     pub sales: Decimal,
     #[diesel(sql_type = Numeric)]
     pub commission: Decimal,
+    #[diesel(sql_type = BigInt)]
+    pub members_with_conversions: i64,
 }
 
-/// Rollups of the memberships summed per bucket (`day`, `week` starting Monday, or `month`).
+/// The scope's rollups per bucket (`day`, `week` starting Monday, or `month`): the
+/// sums from the per-offer rollups (or the membership's own), and how many of the
+/// scope's memberships converted in each bucket. Buckets without activity are absent.
 pub async fn buckets(
     conn: &mut AsyncPgConnection,
     brand_id: i64,
-    membership_ids: &[i64],
+    scope: &SeriesScope,
     range: DateRange,
     unit: &'static str,
 ) -> DbResult<Vec<BucketRow>> {
-    Ok(diesel::sql_query(
-        "SELECT date_trunc($5, day)::date AS bucket, membership_id,
-                SUM(clicks)::bigint AS clicks, SUM(conversions)::bigint AS conversions,
-                SUM(sales) AS sales, SUM(commission) AS commission
-         FROM membership_daily_stats
-         WHERE brand_id = $1 AND membership_id = ANY($2) AND day BETWEEN $3 AND $4
-         GROUP BY 1, 2",
-    )
-    .bind::<BigInt, _>(brand_id)
-    .bind::<Array<BigInt>, _>(membership_ids)
-    .bind::<Date, _>(range.start)
-    .bind::<Date, _>(range.end)
-    .bind::<Text, _>(unit)
-    .load(conn)
-    .await?)
+    let (offer_ids, membership_ids) = scope.ids();
+    let sql = "WITH sums AS (
+             SELECT date_trunc($6, day)::date AS bucket, SUM(clicks)::bigint AS clicks,
+                    SUM(conversions)::bigint AS conversions, SUM(sales) AS sales, SUM(commission) AS commission
+             FROM (SELECT day, clicks, conversions, sales, commission FROM offer_daily_stats
+                   WHERE brand_id = $1 AND offer_id = ANY($2) AND day BETWEEN $4 AND $5
+                   UNION ALL
+                   SELECT day, clicks, conversions, sales, commission FROM membership_daily_stats
+                   WHERE brand_id = $1 AND membership_id = ANY($3) AND day BETWEEN $4 AND $5) days
+             GROUP BY 1),
+         converting AS (
+             SELECT date_trunc($6, day)::date AS bucket, count(DISTINCT membership_id) AS members
+             FROM membership_daily_stats
+             WHERE brand_id = $1 AND day BETWEEN $4 AND $5 AND conversions > 0
+               AND membership_id IN (SELECT id FROM memberships WHERE brand_id = $1 AND (offer_id = ANY($2) OR id = ANY($3)))
+             GROUP BY 1)
+         SELECT s.bucket, s.clicks, s.conversions, s.sales, s.commission,
+                COALESCE(c.members, 0) AS members_with_conversions
+         FROM sums s LEFT JOIN converting c ON c.bucket = s.bucket";
+    without_parallel_plans(conn, move |conn| {
+        async move {
+            Ok(diesel::sql_query(sql)
+                .bind::<BigInt, _>(brand_id)
+                .bind::<Array<BigInt>, _>(&offer_ids)
+                .bind::<Array<BigInt>, _>(&membership_ids)
+                .bind::<Date, _>(range.start)
+                .bind::<Date, _>(range.end)
+                .bind::<Text, _>(unit)
+                .load(conn)
+                .await?)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// When a series' memberships joined and left, to count its members per bucket.
+pub async fn membership_periods(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    scope: &SeriesScope,
+) -> DbResult<Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>> {
+    let (offer_ids, membership_ids) = scope.ids();
+    let periods = scoped_memberships(conn, brand_id, &offer_ids, &membership_ids).await?;
+    Ok(periods.into_iter().map(|m| (m.joined_at, m.removed_at)).collect())
 }
 
 /// The projects each of the brand's offers is connected to.

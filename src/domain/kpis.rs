@@ -23,10 +23,20 @@ pub struct MembershipFigures {
     pub paid: Decimal,
 }
 
+/// A membership that joined at `joined_at` (and left at `removed_at`) counts as a
+/// member of `start..end` when it joined before the end and was not removed before the start.
+pub fn existed_during(
+    joined_at: DateTime<Utc>,
+    removed_at: Option<DateTime<Utc>>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> bool {
+    joined_at < end && removed_at.is_none_or(|removed| removed >= start)
+}
+
 impl MembershipFigures {
-    /// Joined before the range ended and not removed before it started.
     pub fn existed_during(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
-        self.joined_at < end && self.removed_at.is_none_or(|removed| removed >= start)
+        existed_during(self.joined_at, self.removed_at, start, end)
     }
 }
 

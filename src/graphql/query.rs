@@ -19,10 +19,9 @@ use super::types::membership::Membership;
 use super::types::offer::Offer;
 use super::types::project::Project;
 use crate::db::pagination::Page;
-use crate::db::reporting::Scope;
+use crate::db::reporting::SeriesScope;
 use crate::db::{audit, conversions, members, memberships, offers, projects};
 use crate::domain::date_range::DateRange;
-use crate::domain::kpis::Kpis as Figures;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
 
 /// Everything a brand's API key can read.
@@ -166,11 +165,10 @@ impl CoreQueries {
         let viewer = viewer(ctx)?;
         let range = DateRangeInput::resolve(date_range.as_ref(), viewer)?;
         let report = offer_report(ctx, &filter.unwrap_or_default(), None, range).await?;
-        let mut figures = Figures::default();
-        for (_, offer_kpis) in &report.offers {
-            figures += offer_kpis;
-        }
-        Ok(Kpis { range, figures })
+        Ok(Kpis {
+            range,
+            figures: report.total(),
+        })
     }
 
     /// The KPIs per day, week or month, for charts, over the offers a filter selects.
@@ -184,11 +182,8 @@ impl CoreQueries {
         let viewer = viewer(ctx)?;
         let range = DateRangeInput::resolve(date_range.as_ref(), viewer)?;
         let report = offer_report(ctx, &filter.unwrap_or_default(), None, range).await?;
-        let scope = Scope {
-            offer_ids: report.offers.iter().map(|(o, _)| o.id).collect(),
-            membership_ids: vec![],
-        };
-        series(ctx, scope, range, interval).await
+        let scope = SeriesScope::Offers(report.offers.iter().map(|(o, _)| o.id).collect());
+        series(ctx, scope, range, interval, &report.total()).await
     }
 
     /// One offer by id.

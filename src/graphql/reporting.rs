@@ -14,11 +14,11 @@ use super::error::{ApiError, ApiResult};
 use super::ids::{Kind, decode_all};
 use super::scalars::{Date, Money};
 use crate::db::models::OfferRow;
-use crate::db::reporting::{self, Scope};
+use crate::db::reporting::{self, Scope, SeriesScope};
 use crate::db::{DbError, DbPool, offers};
 use crate::domain::date_range::{DateRange, DateRangePreset};
 use crate::domain::enums::{OfferStatus, OfferType};
-use crate::domain::kpis::{Kpis as Figures, MembershipFigures};
+use crate::domain::kpis::{Kpis as Figures, existed_during};
 
 /// A date range: a preset, or custom `start` and `end` dates (inclusive, in the
 /// brand's time zone). Neither means the last 6 months.
@@ -341,6 +341,17 @@ pub struct OfferReport {
     pub offers: Vec<(OfferRow, Figures)>,
 }
 
+impl OfferReport {
+    /// The KPIs of all its offers together.
+    pub fn total(&self) -> Figures {
+        let mut total = Figures::default();
+        for (_, offer_kpis) in &self.offers {
+            total += offer_kpis;
+        }
+        total
+    }
+}
+
 pub async fn offer_report(
     ctx: &Context<'_>,
     filter: &OfferFilter,
@@ -407,35 +418,34 @@ fn next_bucket(start: NaiveDate, interval: SeriesInterval) -> NaiveDate {
     }
 }
 
-/// A KPI series over the memberships in `scope`.
+/// A KPI series over `scope`. Each point has its own members, conversions and sales;
+/// the ledger figures (payments due, payouts) are as of now, so every point shows
+/// `overall`'s, the scope's KPIs for the whole range.
 pub async fn series(
     ctx: &Context<'_>,
-    scope: Scope,
+    scope: SeriesScope,
     range: DateRange,
     interval: SeriesInterval,
+    overall: &Figures,
 ) -> ApiResult<Vec<KpiPoint>> {
     let viewer = viewer(ctx)?;
     let mut conn = conn(ctx).await?;
-    // ALL_TIME starts long before anything happened: begin at the first recorded day.
-    let figures = reporting::membership_figures(&mut conn, viewer.brand_id, &scope, range, Utc::now()).await?;
-    let ids: Vec<i64> = figures.iter().map(|f| f.membership_id).collect();
+    let periods = reporting::membership_periods(&mut conn, viewer.brand_id, &scope).await?;
     let unit = match interval {
         SeriesInterval::Day => "day",
         SeriesInterval::Week => "week",
         SeriesInterval::Month => "month",
     };
-    let rows = reporting::buckets(&mut conn, viewer.brand_id, &ids, range, unit).await?;
-    let first_day = figures
+    let rows = reporting::buckets(&mut conn, viewer.brand_id, &scope, range, unit).await?;
+    // ALL_TIME starts long before anything happened: begin at the first recorded day.
+    let first_day = periods
         .iter()
-        .map(|f| f.joined_at.with_timezone(&viewer.time_zone).date_naive())
+        .map(|(joined_at, _)| joined_at.with_timezone(&viewer.time_zone).date_naive())
         .chain(rows.iter().map(|r| r.bucket))
         .min()
         .unwrap_or(range.end)
         .max(range.start);
-    let mut by_bucket: HashMap<NaiveDate, HashMap<i64, &reporting::BucketRow>> = HashMap::new();
-    for row in &rows {
-        by_bucket.entry(row.bucket).or_default().insert(row.membership_id, row);
-    }
+    let mut by_bucket: HashMap<NaiveDate, reporting::BucketRow> = rows.into_iter().map(|r| (r.bucket, r)).collect();
     let mut points = Vec::new();
     let mut start = bucket_start(first_day, interval);
     while start <= range.end {
@@ -450,26 +460,25 @@ pub async fn series(
             end: (next - Days::new(1)).min(range.end),
         };
         let (from, to) = clipped.utc_bounds(viewer.time_zone);
-        let in_bucket = by_bucket.remove(&start).unwrap_or_default();
-        let bucket_figures: Vec<MembershipFigures> = figures
+        let row = by_bucket.remove(&start);
+        let members = periods
             .iter()
-            .map(|f| {
-                let row = in_bucket.get(&f.membership_id);
-                MembershipFigures {
-                    clicks: row.map_or(0, |r| r.clicks),
-                    conversions: row.map_or(0, |r| r.conversions),
-                    sales: row.map_or(Decimal::ZERO, |r| r.sales),
-                    commission: row.map_or(Decimal::ZERO, |r| r.commission),
-                    ..f.clone()
-                }
-            })
-            .collect();
+            .filter(|&&(joined_at, removed_at)| existed_during(joined_at, removed_at, from, to))
+            .count();
         points.push(KpiPoint {
             start: Date(clipped.start),
             end: Date(clipped.end),
             kpis: Kpis {
                 range: clipped,
-                figures: Figures::of(&bucket_figures, from, to),
+                figures: Figures {
+                    members: i64::try_from(members).unwrap_or(i64::MAX),
+                    members_with_conversions: row.as_ref().map_or(0, |r| r.members_with_conversions),
+                    conversions: row.as_ref().map_or(0, |r| r.conversions),
+                    clicks: row.as_ref().map_or(0, |r| r.clicks),
+                    total_sales: row.as_ref().map_or(Decimal::ZERO, |r| r.sales),
+                    commissions_earned: row.as_ref().map_or(Decimal::ZERO, |r| r.commission),
+                    ..overall.clone()
+                },
             },
         });
         start = next;

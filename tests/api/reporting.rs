@@ -148,6 +148,12 @@ async fn every_kpi_equals_raw_event_sql_for_ranges_and_filters() {
         .with_day(15)
         .unwrap()
         .to_string();
+    // The 10th to the 20th of three months ago: no whole month, days on both sides.
+    let three_months_ago = today.with_day(1).unwrap() - chrono::Months::new(3);
+    let inside_a_month = (
+        three_months_ago.with_day(10).unwrap().to_string(),
+        three_months_ago.with_day(20).unwrap().to_string(),
+    );
     let ranges = [
         (Value::Null, day(0), "six months"),
         (json!({ "preset": "LAST_30_DAYS" }), day(29), "30 days"),
@@ -157,6 +163,11 @@ async fn every_kpi_equals_raw_event_sql_for_ranges_and_filters() {
             json!({ "start": day(200), "end": mid_last_month }),
             day(200),
             "mid-month end",
+        ),
+        (
+            json!({ "start": inside_a_month.0, "end": inside_a_month.1 }),
+            inside_a_month.0.clone(),
+            "inside a month",
         ),
     ];
     let query =
@@ -173,6 +184,7 @@ async fn every_kpi_equals_raw_event_sql_for_ranges_and_filters() {
             let end = match *name {
                 "custom" => day(100),
                 "mid-month end" => mid_last_month.clone(),
+                "inside a month" => inside_a_month.1.clone(),
                 _ => today.to_string(),
             };
             assert_eq!(kpis["dateRange"], json!({ "start": start, "end": end }), "{name}");
@@ -276,6 +288,68 @@ async fn offers_sort_by_any_kpi_and_page_stably() {
         busy["offers"]["totalCount"], 3,
         "only the three link offers have clicks"
     );
+}
+
+/// Each point of a series has the KPIs of its own dates, on the brand, an offer and a
+/// membership: the months of a year, and the days with conversions in the last 3 months.
+#[tokio::test]
+async fn every_series_point_equals_the_kpis_of_its_own_dates() {
+    let app = TestApp::new().await;
+    let key = sales_tracking::demo::ensure_demo_brand(&app.pool).await.unwrap();
+    let busiest = app
+        .ok(
+            &key,
+            "{ offers(first: 1, sort: { field: CONVERSIONS }) { nodes { id
+               memberships(first: 1, sort: { field: CONVERSIONS }) { nodes { id } } } } }",
+            json!({}),
+        )
+        .await;
+    let offer = &busiest["offers"]["nodes"][0];
+    let scopes = [
+        ("", Value::Null),
+        ("offer", offer["id"].clone()),
+        ("membership", offer["memberships"]["nodes"][0]["id"].clone()),
+    ];
+    // The same fields, through the root or through the scope's node.
+    let through = |scope: &str, field: &str| match scope {
+        "" => field.to_string(),
+        _ => format!("{scope}(id: $id) {{ {field} }}"),
+    };
+    let id_variable = |scope: &str| if scope.is_empty() { "" } else { "$id: ID!, " };
+    let at = |data: &Value, scope: &str| match scope {
+        "" => data.clone(),
+        _ => data[scope].clone(),
+    };
+    for (scope, id) in &scopes {
+        for (interval, range) in [("MONTH", "LAST_12_MONTHS"), ("DAY", "LAST_3_MONTHS")] {
+            let series = format!(
+                "kpiSeries(dateRange: {{ preset: {range} }}, interval: {interval}) {{ start end kpis {{ {KPI_FIELDS} }} }}"
+            );
+            let query = format!("query({}) {{ {} }}", id_variable(scope), through(scope, &series)).replace("()", "");
+            let data = at(&app.ok(&key, &query, json!({ "id": id })).await, scope);
+            let points = data["kpiSeries"].as_array().unwrap();
+            let checked: Vec<&Value> = points
+                .iter()
+                .filter(|p| interval == "MONTH" || p["kpis"]["conversions"].as_i64().unwrap() > 0)
+                .collect();
+            assert!(
+                checked.len() >= 3,
+                "{scope} {interval}: {} points checked",
+                checked.len()
+            );
+            for point in checked {
+                let kpis = format!("kpis(dateRange: {{ start: $start, end: $end }}) {{ {KPI_FIELDS} }}");
+                let query = format!(
+                    "query({}$start: Date, $end: Date) {{ {} }}",
+                    id_variable(scope),
+                    through(scope, &kpis)
+                );
+                let variables = json!({ "id": id, "start": point["start"], "end": point["end"] });
+                let own = at(&app.ok(&key, &query, variables).await, scope);
+                assert_eq!(point["kpis"], own["kpis"], "{scope} {interval} {}", point["start"]);
+            }
+        }
+    }
 }
 
 #[tokio::test]

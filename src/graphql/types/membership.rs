@@ -7,7 +7,7 @@ use super::member::Member;
 use super::offer::Offer;
 use super::payout::PayoutRule;
 use crate::db::models::{ClickRow, MembershipRow};
-use crate::db::reporting::Scope;
+use crate::db::reporting::SeriesScope;
 use crate::db::{clicks, conversions};
 use crate::domain::enums::ConversionStatus;
 use crate::graphql::context::{PublicUrl, conn, viewer};
@@ -115,16 +115,8 @@ impl Membership {
         #[graphql(default_with = "SeriesInterval::Day")] interval: SeriesInterval,
     ) -> ApiResult<Vec<KpiPoint>> {
         let range = DateRangeInput::resolve(date_range.as_ref(), viewer(ctx)?)?;
-        series(
-            ctx,
-            Scope {
-                offer_ids: vec![],
-                membership_ids: vec![self.0.id],
-            },
-            range,
-            interval,
-        )
-        .await
+        let overall = load_kpis(ctx, KpiKey::Membership(self.0.id, range)).await?;
+        series(ctx, SeriesScope::Membership(self.0.id), range, interval, &overall).await
     }
 
     /// Commission owed to this membership, from its ledger.

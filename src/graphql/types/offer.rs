@@ -11,7 +11,7 @@ use crate::db::conversions::Owner;
 use crate::db::models::MembershipRow;
 use crate::db::models::OfferRow;
 use crate::db::pagination::Page;
-use crate::db::reporting::Scope;
+use crate::db::reporting::SeriesScope;
 use crate::domain::date_range::DateRange;
 use crate::domain::enums::{ConversionStatus, OfferStatus, OfferType};
 use crate::domain::kpis::Kpis as Figures;
@@ -105,16 +105,8 @@ impl Offer {
         #[graphql(default_with = "SeriesInterval::Day")] interval: SeriesInterval,
     ) -> ApiResult<Vec<KpiPoint>> {
         let range = DateRangeInput::resolve(date_range.as_ref(), viewer(ctx)?)?;
-        series(
-            ctx,
-            Scope {
-                offer_ids: vec![self.row.id],
-                membership_ids: vec![],
-            },
-            range,
-            interval,
-        )
-        .await
+        let overall = load_kpis(ctx, KpiKey::Offer(self.row.id, range)).await?;
+        series(ctx, SeriesScope::Offers(vec![self.row.id]), range, interval, &overall).await
     }
 
     /// Sales link or promo code.
