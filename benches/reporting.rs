@@ -1,7 +1,8 @@
 //! Reporting benchmark: the default `kpis`, the offers table (50 offers, every KPI
-//! column) and one offer's member table (100 rows, every column), timed through the
-//! router on a seeded database, next to the same answers computed by plain SQL over
-//! the raw events. Run it with `bench/reporting.sh`.
+//! column), one offer's member table (100 rows, every column) and the home page's
+//! chart (the default KPIs per day), timed through the router on a seeded database,
+//! next to the same answers computed by plain SQL over the raw events. Run it with
+//! `bench/reporting.sh`.
 
 use std::time::{Duration, Instant};
 
@@ -32,25 +33,65 @@ struct Row {
     commission: rust_decimal::Decimal,
 }
 
-/// Per offer (or per membership) figures straight from clicks, conversions and
-/// ledger entries, for the last 6 months in the brand's zone, sorted by commission.
-fn raw_sql(group: &str, where_offer: &str, limit: i64, start: &str) -> String {
+/// What the raw-event SQL groups by.
+#[derive(Clone, Copy)]
+enum Group {
+    Offer,
+    Membership,
+    /// Brand-local days since the range's start.
+    Day,
+}
+
+impl Group {
+    /// The group of an event happening at `at` (a column of the event, joined to `ms`).
+    fn key(self, at: &str, start: &str) -> String {
+        match self {
+            Group::Offer => "ms.offer_id".to_string(),
+            Group::Membership => "ms.id".to_string(),
+            Group::Day => format!("(({at} AT TIME ZONE b.tz)::date - '{start}'::date)::bigint"),
+        }
+    }
+
+    /// Every group, active or not.
+    fn all(self) -> &'static str {
+        match self {
+            Group::Offer => "SELECT DISTINCT offer_id AS id FROM ms",
+            Group::Membership => "SELECT id FROM ms",
+            Group::Day => {
+                "SELECT generate_series(0, ((now() AT TIME ZONE b.tz)::date - bounds.s_day))::bigint AS id FROM b, bounds"
+            }
+        }
+    }
+}
+
+/// Per offer, membership or day, figures straight from clicks, conversions and
+/// ledger entries, for `start` to today in the brand's zone, sorted by commission
+/// (days: by day).
+fn raw_sql(group: Group, where_offer: &str, limit: i64, start: &str) -> String {
+    let order = match group {
+        Group::Day => "ids.id",
+        _ => "commission DESC, ids.id DESC",
+    };
     format!(
         "WITH b AS (SELECT id, time_zone AS tz FROM brands WHERE slug = 'generated'),
-              bounds AS (SELECT ('{start}'::date::timestamp AT TIME ZONE b.tz) AS s, ((now() AT TIME ZONE b.tz)::date + 1)::timestamp AT TIME ZONE b.tz AS e FROM b),
+              bounds AS (SELECT '{start}'::date AS s_day, ('{start}'::date::timestamp AT TIME ZONE b.tz) AS s, ((now() AT TIME ZONE b.tz)::date + 1)::timestamp AT TIME ZONE b.tz AS e FROM b),
               ms AS (SELECT m.id, m.offer_id FROM memberships m JOIN offers o ON o.id = m.offer_id, b WHERE m.brand_id = b.id AND o.status = 'ACTIVE' {where_offer}),
-              k AS (SELECT ms.{group} AS id, count(*) AS n FROM clicks c JOIN ms ON ms.id = c.membership_id, bounds
+              k AS (SELECT {clicked} AS id, count(*) AS n FROM clicks c JOIN ms ON ms.id = c.membership_id, bounds, b
                     WHERE NOT c.is_bot AND c.clicked_at >= bounds.s AND c.clicked_at < bounds.e GROUP BY 1),
-              v AS (SELECT ms.{group} AS id, count(*) AS n, SUM(c.sale_amount) AS sales, SUM(c.commission) AS commission
-                    FROM conversions c JOIN ms ON ms.id = c.membership_id, bounds
+              v AS (SELECT {ordered} AS id, count(*) AS n, SUM(c.sale_amount) AS sales, SUM(c.commission) AS commission
+                    FROM conversions c JOIN ms ON ms.id = c.membership_id, bounds, b
                     WHERE c.status = 'ACCEPTED' AND c.occurred_at >= bounds.s AND c.occurred_at < bounds.e GROUP BY 1),
-              l AS (SELECT ms.{group} AS id, SUM(l.amount) AS amount FROM ledger_entries l JOIN ms ON ms.id = l.membership_id, bounds
+              l AS (SELECT {earned} AS id, SUM(l.amount) AS amount FROM ledger_entries l JOIN ms ON ms.id = l.membership_id, bounds, b
                     WHERE l.kind IN ('CLICKS', 'REWARD') AND l.earned_at >= bounds.s AND l.earned_at < bounds.e GROUP BY 1),
-              ids AS (SELECT DISTINCT {group} AS id FROM ms)
+              ids AS ({all})
          SELECT ids.id, COALESCE(k.n, 0)::bigint AS clicks, COALESCE(v.n, 0)::bigint AS conversions, COALESCE(v.sales, 0) AS sales,
                 COALESCE(v.commission, 0) + COALESCE(l.amount, 0) AS commission
          FROM ids LEFT JOIN k USING (id) LEFT JOIN v USING (id) LEFT JOIN l USING (id)
-         ORDER BY commission DESC, ids.id DESC LIMIT {limit}"
+         ORDER BY {order} LIMIT {limit}",
+        clicked = group.key("c.clicked_at", start),
+        ordered = group.key("c.occurred_at", start),
+        earned = group.key("l.earned_at", start),
+        all = group.all(),
     )
 }
 
@@ -149,7 +190,7 @@ async fn main() -> anyhow::Result<()> {
     // 1. The home page's default KPIs.
     let (timing, kpis) = time(format!("{{ kpis {{ dateRange {{ start end }} {KPIS} }} }}"), json!({})).await;
     let start = kpis["data"]["kpis"]["dateRange"]["start"].as_str().unwrap().to_string();
-    let (raw_timing, raw_rows) = raw(format!("SELECT 0::bigint AS id, SUM(clicks)::bigint AS clicks, SUM(conversions)::bigint AS conversions, SUM(sales) AS sales, SUM(commission) AS commission FROM ({}) t", raw_sql("offer_id", "", 1_000_000, &start))).await;
+    let (raw_timing, raw_rows) = raw(format!("SELECT 0::bigint AS id, SUM(clicks)::bigint AS clicks, SUM(conversions)::bigint AS conversions, SUM(sales) AS sales, SUM(commission) AS commission FROM ({}) t", raw_sql(Group::Offer, "", 1_000_000, &start))).await;
     let k = &kpis["data"]["kpis"];
     println!("default kpis         graphql {timing}");
     println!("                     raw sql {raw_timing}");
@@ -167,7 +208,7 @@ async fn main() -> anyhow::Result<()> {
         "{{ offers(first: 50, sort: {{ field: COMMISSIONS_EARNED, direction: DESC }}) {{ totalCount edges {{ node {{ id name type status kpis {{ {KPIS} }} }} }} }} }}"
     );
     let (timing, table) = time(query, json!({})).await;
-    let (raw_timing, raw_rows) = raw(raw_sql("offer_id", "", 50, &start)).await;
+    let (raw_timing, raw_rows) = raw(raw_sql(Group::Offer, "", 50, &start)).await;
     let nodes = table["data"]["offers"]["edges"].as_array().unwrap();
     let same_order = nodes
         .iter()
@@ -196,7 +237,13 @@ async fn main() -> anyhow::Result<()> {
         "query($id: ID!) {{ offer(id: $id) {{ memberships(first: 100, sort: {{ field: COMMISSIONS_EARNED, direction: DESC }}) {{ totalCount edges {{ node {{ id active promoCode trackingUrl joinedAt member {{ name email }} kpis {{ {KPIS} }} }} }} }} }} }}"
     );
     let (timing, members) = time(query, json!({ "id": busiest })).await;
-    let (raw_timing, raw_rows) = raw(raw_sql("id", &format!("AND o.id = {offer_number}"), 100, &start)).await;
+    let (raw_timing, raw_rows) = raw(raw_sql(
+        Group::Membership,
+        &format!("AND o.id = {offer_number}"),
+        100,
+        &start,
+    ))
+    .await;
     let rows = members["data"]["offer"]["memberships"]["edges"].as_array().unwrap();
     let same_order = rows
         .iter()
@@ -216,6 +263,30 @@ async fn main() -> anyhow::Result<()> {
         "  first row raw sql: \"membership_{}\" clicks {} commissions \"{}\"",
         raw_rows[0].id, raw_rows[0].clicks, raw_rows[0].commission
     );
-    println!("  rows in the same order: {same_order} of {}", raw_rows.len());
+    println!("  rows in the same order: {same_order} of {}\n", raw_rows.len());
+
+    // 4. The home page's chart: the default KPIs per day.
+    let query = "{ kpiSeries(interval: DAY) { start kpis { clicks conversions totalSales commissionsEarned } } }";
+    let (timing, series) = time(query.to_string(), json!({})).await;
+    let (raw_timing, raw_rows) = raw(raw_sql(Group::Day, "", 1_000, &start)).await;
+    let points = series["data"]["kpiSeries"].as_array().unwrap();
+    let same_days = points
+        .iter()
+        .zip(&raw_rows)
+        .filter(|(p, r)| {
+            let k = &p["kpis"];
+            k["clicks"] == r.clicks
+                && k["conversions"] == r.conversions
+                && k["totalSales"] == r.sales.to_string()
+                && k["commissionsEarned"] == r.commission.to_string()
+        })
+        .count();
+    println!("home chart (by day)  graphql {timing}");
+    println!("                     raw sql {raw_timing}");
+    println!(
+        "  days equal on all four figures: {same_days} of {} ({} points)",
+        raw_rows.len(),
+        points.len()
+    );
     Ok(())
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::sql_types::{Array, BigInt, Bool, Date, Nullable, Numeric, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bool, Date, Nullable, Numeric, Timestamptz};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
@@ -368,19 +368,54 @@ pub struct BucketRow {
     pub members_with_conversions: i64,
 }
 
-/// The scope's rollups per bucket (`day`, `week` starting Monday, or `month`): the
-/// sums from the per-offer rollups (or the membership's own), and how many of the
-/// scope's memberships converted in each bucket. Buckets without activity are absent.
+/// How wide a bucket of a series is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BucketWidth {
+    Day,
+    /// Starting on Monday.
+    Week,
+    Month,
+}
+
+impl BucketWidth {
+    /// The first day of the bucket holding `day`, as date arithmetic (no time zones).
+    fn start_of_day_sql(self) -> &'static str {
+        match self {
+            BucketWidth::Day => "day",
+            BucketWidth::Week => "day - (EXTRACT(ISODOW FROM day)::int - 1)",
+            BucketWidth::Month => "day - (EXTRACT(DAY FROM day)::int - 1)",
+        }
+    }
+}
+
+/// The scope's rollups per bucket: the sums from the per-offer rollups (or the
+/// membership's own) and, when `count_converting`, how many of the scope's memberships
+/// converted in each bucket (a distinct count, the one part that reads memberships'
+/// rows). Buckets without activity are absent.
 pub async fn buckets(
     conn: &mut AsyncPgConnection,
     brand_id: i64,
     scope: &SeriesScope,
     range: DateRange,
-    unit: &'static str,
+    width: BucketWidth,
+    count_converting: bool,
 ) -> DbResult<Vec<BucketRow>> {
     let (offer_ids, membership_ids) = scope.ids();
-    let sql = "WITH sums AS (
-             SELECT date_trunc($6, day)::date AS bucket, SUM(clicks)::bigint AS clicks,
+    let bucket = width.start_of_day_sql();
+    let converting = if count_converting {
+        format!(
+            "SELECT {bucket} AS bucket, count(DISTINCT membership_id) AS members
+             FROM membership_daily_stats
+             WHERE brand_id = $1 AND day BETWEEN $4 AND $5 AND conversions > 0
+               AND membership_id IN (SELECT id FROM memberships WHERE brand_id = $1 AND (offer_id = ANY($2) OR id = ANY($3)))
+             GROUP BY 1"
+        )
+    } else {
+        "SELECT NULL::date AS bucket, 0::bigint AS members WHERE false".to_string()
+    };
+    let sql = format!(
+        "WITH sums AS (
+             SELECT {bucket} AS bucket, SUM(clicks)::bigint AS clicks,
                     SUM(conversions)::bigint AS conversions, SUM(sales) AS sales, SUM(commission) AS commission
              FROM (SELECT day, clicks, conversions, sales, commission FROM offer_daily_stats
                    WHERE brand_id = $1 AND offer_id = ANY($2) AND day BETWEEN $4 AND $5
@@ -388,15 +423,11 @@ pub async fn buckets(
                    SELECT day, clicks, conversions, sales, commission FROM membership_daily_stats
                    WHERE brand_id = $1 AND membership_id = ANY($3) AND day BETWEEN $4 AND $5) days
              GROUP BY 1),
-         converting AS (
-             SELECT date_trunc($6, day)::date AS bucket, count(DISTINCT membership_id) AS members
-             FROM membership_daily_stats
-             WHERE brand_id = $1 AND day BETWEEN $4 AND $5 AND conversions > 0
-               AND membership_id IN (SELECT id FROM memberships WHERE brand_id = $1 AND (offer_id = ANY($2) OR id = ANY($3)))
-             GROUP BY 1)
+         converting AS ({converting})
          SELECT s.bucket, s.clicks, s.conversions, s.sales, s.commission,
                 COALESCE(c.members, 0) AS members_with_conversions
-         FROM sums s LEFT JOIN converting c ON c.bucket = s.bucket";
+         FROM sums s LEFT JOIN converting c ON c.bucket = s.bucket"
+    );
     without_parallel_plans(conn, move |conn| {
         async move {
             Ok(diesel::sql_query(sql)
@@ -405,7 +436,6 @@ pub async fn buckets(
                 .bind::<Array<BigInt>, _>(&membership_ids)
                 .bind::<Date, _>(range.start)
                 .bind::<Date, _>(range.end)
-                .bind::<Text, _>(unit)
                 .load(conn)
                 .await?)
         }

@@ -9,7 +9,9 @@ use super::error::{ApiError, ApiResult};
 use super::ids::{Kind, decode};
 use super::loaders::{Members, OfferMemberships, OfferProjects, PromoCodes, loader};
 use super::pagination::{IdCursor, page_request, to_connection};
-use super::reporting::{DateRangeInput, KpiPoint, Kpis, OfferFilter, SeriesInterval, offer_report, series};
+use super::reporting::{
+    DateRangeInput, KpiPoint, Kpis, OfferFilter, SeriesInterval, SeriesNeeds, offer_report, offers_in_filter, series,
+};
 use super::reporting::{KpiKey, KpiLoader};
 use super::sorting::OfferSort;
 use super::types::brand::Viewer;
@@ -22,6 +24,7 @@ use crate::db::pagination::Page;
 use crate::db::reporting::SeriesScope;
 use crate::db::{audit, conversions, members, memberships, offers, projects};
 use crate::domain::date_range::DateRange;
+use crate::domain::kpis::Kpis as Figures;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
 
 /// Everything a brand's API key can read.
@@ -181,9 +184,17 @@ impl CoreQueries {
     ) -> ApiResult<Vec<KpiPoint>> {
         let viewer = viewer(ctx)?;
         let range = DateRangeInput::resolve(date_range.as_ref(), viewer)?;
-        let report = offer_report(ctx, &filter.unwrap_or_default(), None, range).await?;
-        let scope = SeriesScope::Offers(report.offers.iter().map(|(o, _)| o.id).collect());
-        series(ctx, scope, range, interval, &report.total()).await
+        let filter = filter.unwrap_or_default();
+        let needs = SeriesNeeds::of(ctx);
+        // The offers' KPIs only when the filter's ranges or the ledger figures need them.
+        let (offer_ids, overall) = if filter.kpis.any() || needs.ledger {
+            let report = offer_report(ctx, &filter, None, range).await?;
+            (report.offers.iter().map(|(o, _)| o.id).collect(), report.total())
+        } else {
+            let offers = offers_in_filter(ctx, &filter, None).await?;
+            (offers.iter().map(|o| o.id).collect(), Figures::default())
+        };
+        series(ctx, SeriesScope::Offers(offer_ids), range, interval, needs, &overall).await
     }
 
     /// One offer by id.

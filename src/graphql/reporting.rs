@@ -14,7 +14,7 @@ use super::error::{ApiError, ApiResult};
 use super::ids::{Kind, decode_all};
 use super::scalars::{Date, Money};
 use crate::db::models::OfferRow;
-use crate::db::reporting::{self, Scope, SeriesScope};
+use crate::db::reporting::{self, BucketWidth, Scope, SeriesScope};
 use crate::db::{DbError, DbPool, offers};
 use crate::domain::date_range::{DateRange, DateRangePreset};
 use crate::domain::enums::{OfferStatus, OfferType};
@@ -80,6 +80,16 @@ pub struct KpiRanges {
 }
 
 impl KpiRanges {
+    /// Whether any bound is given (else every row passes).
+    pub fn any(&self) -> bool {
+        self.clicks.is_some()
+            || self.conversions.is_some()
+            || self.sales.is_some()
+            || self.commissions_earned.is_some()
+            || self.payouts.is_some()
+            || self.average_sale.is_some()
+    }
+
     pub fn contain(&self, kpis: &Figures) -> bool {
         count_within(self.clicks, kpis.clicks)
             && count_within(self.conversions, kpis.conversions)
@@ -418,25 +428,56 @@ fn next_bucket(start: NaiveDate, interval: SeriesInterval) -> NaiveDate {
     }
 }
 
-/// A KPI series over `scope`. Each point has its own members, conversions and sales;
-/// the ledger figures (payments due, payouts) are as of now, so every point shows
-/// `overall`'s, the scope's KPIs for the whole range.
+/// Which of a series' figures a query selects; the others are not computed.
+#[derive(Clone, Copy, Debug)]
+pub struct SeriesNeeds {
+    pub members: bool,
+    pub members_with_conversions: bool,
+    /// Payments due and payouts: as of now, the same at every point.
+    pub ledger: bool,
+}
+
+impl SeriesNeeds {
+    /// From the selection of a `kpiSeries` field (fragments included).
+    pub fn of(ctx: &Context<'_>) -> SeriesNeeds {
+        let kpis = ctx.look_ahead().field("kpis");
+        let any = |fields: &[&str]| fields.iter().any(|&field| kpis.field(field).exists());
+        SeriesNeeds {
+            members: any(&["members"]),
+            members_with_conversions: any(&["membersWithConversions", "salesPerMember", "averageCommissionPerMember"]),
+            ledger: any(&["paymentsDue", "membersWithPaymentsDue", "payouts"]),
+        }
+    }
+}
+
+/// A KPI series over `scope`, computing only what `needs` asks for. Each point has its
+/// own members, conversions and sales; the ledger figures (payments due, payouts) are
+/// as of now, so every point shows `overall`'s, the scope's KPIs for the whole range.
 pub async fn series(
     ctx: &Context<'_>,
     scope: SeriesScope,
     range: DateRange,
     interval: SeriesInterval,
+    needs: SeriesNeeds,
     overall: &Figures,
 ) -> ApiResult<Vec<KpiPoint>> {
     let viewer = viewer(ctx)?;
     let mut conn = conn(ctx).await?;
     let periods = reporting::membership_periods(&mut conn, viewer.brand_id, &scope).await?;
-    let unit = match interval {
-        SeriesInterval::Day => "day",
-        SeriesInterval::Week => "week",
-        SeriesInterval::Month => "month",
+    let width = match interval {
+        SeriesInterval::Day => BucketWidth::Day,
+        SeriesInterval::Week => BucketWidth::Week,
+        SeriesInterval::Month => BucketWidth::Month,
     };
-    let rows = reporting::buckets(&mut conn, viewer.brand_id, &scope, range, unit).await?;
+    let rows = reporting::buckets(
+        &mut conn,
+        viewer.brand_id,
+        &scope,
+        range,
+        width,
+        needs.members_with_conversions,
+    )
+    .await?;
     // ALL_TIME starts long before anything happened: begin at the first recorded day.
     let first_day = periods
         .iter()
@@ -461,10 +502,14 @@ pub async fn series(
         };
         let (from, to) = clipped.utc_bounds(viewer.time_zone);
         let row = by_bucket.remove(&start);
-        let members = periods
-            .iter()
-            .filter(|&&(joined_at, removed_at)| existed_during(joined_at, removed_at, from, to))
-            .count();
+        let members = if needs.members {
+            periods
+                .iter()
+                .filter(|&&(joined_at, removed_at)| existed_during(joined_at, removed_at, from, to))
+                .count()
+        } else {
+            0
+        };
         points.push(KpiPoint {
             start: Date(clipped.start),
             end: Date(clipped.end),

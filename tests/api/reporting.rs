@@ -322,10 +322,16 @@ async fn every_series_point_equals_the_kpis_of_its_own_dates() {
     };
     for (scope, id) in &scopes {
         for (interval, range) in [("MONTH", "LAST_12_MONTHS"), ("DAY", "LAST_3_MONTHS")] {
+            // Through a fragment: the series computes what the selection needs, fragments included.
             let series = format!(
-                "kpiSeries(dateRange: {{ preset: {range} }}, interval: {interval}) {{ start end kpis {{ {KPI_FIELDS} }} }}"
+                "kpiSeries(dateRange: {{ preset: {range} }}, interval: {interval}) {{ start end kpis {{ ...Figures }} }}"
             );
-            let query = format!("query({}) {{ {} }}", id_variable(scope), through(scope, &series)).replace("()", "");
+            let query = format!(
+                "query({}) {{ {} }} fragment Figures on Kpis {{ {KPI_FIELDS} }}",
+                id_variable(scope),
+                through(scope, &series)
+            )
+            .replace("()", "");
             let data = at(&app.ok(&key, &query, json!({ "id": id })).await, scope);
             let points = data["kpiSeries"].as_array().unwrap();
             let checked: Vec<&Value> = points
