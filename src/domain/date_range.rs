@@ -143,6 +143,35 @@ pub fn start_of_day(day: NaiveDate, zone: Tz) -> DateTime<Utc> {
     }
 }
 
+/// How wide each point of a KPI series is.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SeriesInterval {
+    Day,
+    /// Weeks start on Monday.
+    Week,
+    Month,
+}
+
+impl SeriesInterval {
+    /// The first day of the point holding `day`.
+    pub fn bucket_start(self, day: NaiveDate) -> NaiveDate {
+        match self {
+            SeriesInterval::Day => day,
+            SeriesInterval::Week => day - Days::new(u64::from(day.weekday().num_days_from_monday())),
+            SeriesInterval::Month => day.with_day(1).expect("day 1 exists"),
+        }
+    }
+
+    /// The first day of the point after the one starting on `start`.
+    pub fn next_bucket(self, start: NaiveDate) -> NaiveDate {
+        match self {
+            SeriesInterval::Day => start + Days::new(1),
+            SeriesInterval::Week => start + Days::new(7),
+            SeriesInterval::Month => start + Months::new(1),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
-use chrono::{Datelike, Days, Months, NaiveDate, Utc};
+use async_graphql::{Context, InputObject, Object, SimpleObject};
+use chrono::{Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
@@ -14,8 +14,9 @@ use super::error::{ApiError, ApiResult};
 use super::ids::{Kind, decode_all};
 use super::scalars::{Date, Money};
 use crate::db::models::OfferRow;
-use crate::db::reporting::{self, BucketWidth, Scope, SeriesScope};
+use crate::db::reporting::{self, Scope, SeriesScope};
 use crate::db::{DbError, DbPool, offers};
+pub use crate::domain::date_range::SeriesInterval;
 use crate::domain::date_range::{DateRange, DateRangePreset};
 use crate::domain::enums::{OfferStatus, OfferType};
 use crate::domain::kpis::{Kpis as Figures, existed_during};
@@ -392,15 +393,6 @@ pub async fn offer_report(
     Ok(OfferReport { offers })
 }
 
-/// How wide each point of a KPI series is.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-pub enum SeriesInterval {
-    Day,
-    /// Weeks start on Monday.
-    Week,
-    Month,
-}
-
 /// The most points one series may have.
 const MAX_POINTS: usize = 1_000;
 
@@ -410,22 +402,6 @@ pub struct KpiPoint {
     pub start: Date,
     pub end: Date,
     pub kpis: Kpis,
-}
-
-fn bucket_start(day: NaiveDate, interval: SeriesInterval) -> NaiveDate {
-    match interval {
-        SeriesInterval::Day => day,
-        SeriesInterval::Week => day - Days::new(u64::from(day.weekday().num_days_from_monday())),
-        SeriesInterval::Month => day.with_day(1).expect("day 1 exists"),
-    }
-}
-
-fn next_bucket(start: NaiveDate, interval: SeriesInterval) -> NaiveDate {
-    match interval {
-        SeriesInterval::Day => start + Days::new(1),
-        SeriesInterval::Week => start + Days::new(7),
-        SeriesInterval::Month => start + Months::new(1),
-    }
 }
 
 /// Which of a series' figures a query selects; the others are not computed.
@@ -450,6 +426,21 @@ impl SeriesNeeds {
     }
 }
 
+/// The series of one offer or one membership for the range in `key`; the ledger
+/// figures come from the node's own KPIs, loaded only when selected.
+pub async fn node_series(ctx: &Context<'_>, key: KpiKey, interval: SeriesInterval) -> ApiResult<Vec<KpiPoint>> {
+    let needs = SeriesNeeds::of(ctx);
+    let overall = match needs.ledger {
+        true => load_kpis(ctx, key).await?,
+        false => Figures::default(),
+    };
+    let (scope, range) = match key {
+        KpiKey::Offer(id, range) => (SeriesScope::Offers(vec![id]), range),
+        KpiKey::Membership(id, range) => (SeriesScope::Membership(id), range),
+    };
+    series(ctx, scope, range, interval, needs, &overall).await
+}
+
 /// A KPI series over `scope`, computing only what `needs` asks for. Each point has its
 /// own members, conversions and sales; the ledger figures (payments due, payouts) are
 /// as of now, so every point shows `overall`'s, the scope's KPIs for the whole range.
@@ -464,17 +455,12 @@ pub async fn series(
     let viewer = viewer(ctx)?;
     let mut conn = conn(ctx).await?;
     let periods = reporting::membership_periods(&mut conn, viewer.brand_id, &scope).await?;
-    let width = match interval {
-        SeriesInterval::Day => BucketWidth::Day,
-        SeriesInterval::Week => BucketWidth::Week,
-        SeriesInterval::Month => BucketWidth::Month,
-    };
     let rows = reporting::buckets(
         &mut conn,
         viewer.brand_id,
         &scope,
         range,
-        width,
+        interval,
         needs.members_with_conversions,
     )
     .await?;
@@ -488,14 +474,14 @@ pub async fn series(
         .max(range.start);
     let mut by_bucket: HashMap<NaiveDate, reporting::BucketRow> = rows.into_iter().map(|r| (r.bucket, r)).collect();
     let mut points = Vec::new();
-    let mut start = bucket_start(first_day, interval);
+    let mut start = interval.bucket_start(first_day);
     while start <= range.end {
         if points.len() == MAX_POINTS {
             return Err(ApiError::bad_input(format!(
                 "a series has at most {MAX_POINTS} points: choose a longer interval or a shorter range"
             )));
         }
-        let next = next_bucket(start, interval);
+        let next = interval.next_bucket(start);
         let clipped = DateRange {
             start: start.max(range.start),
             end: (next - Days::new(1)).min(range.end),

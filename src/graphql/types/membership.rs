@@ -7,10 +7,8 @@ use super::member::Member;
 use super::offer::Offer;
 use super::payout::PayoutRule;
 use crate::db::models::{ClickRow, MembershipRow};
-use crate::db::reporting::SeriesScope;
 use crate::db::{clicks, conversions};
 use crate::domain::enums::ConversionStatus;
-use crate::domain::kpis::Kpis as Figures;
 use crate::graphql::context::{PublicUrl, conn, viewer};
 use crate::graphql::error::{ApiError, ApiResult};
 use crate::graphql::ids::{Kind, encode};
@@ -18,9 +16,7 @@ use crate::graphql::loaders::{
     Balances, Members, MembershipEmails, MembershipRewards, Memberships, Offers, PromoCodes, load_one,
 };
 use crate::graphql::pagination::{IdCursor, page_request};
-use crate::graphql::reporting::{
-    DateRangeInput, KpiKey, KpiPoint, Kpis, SeriesInterval, SeriesNeeds, load_kpis, series,
-};
+use crate::graphql::reporting::{DateRangeInput, KpiKey, KpiPoint, Kpis, SeriesInterval, load_kpis, node_series};
 use crate::graphql::scalars::Money;
 
 /// A member in an offer, with their own link or promo code.
@@ -118,20 +114,7 @@ impl Membership {
         #[graphql(default_with = "SeriesInterval::Day")] interval: SeriesInterval,
     ) -> ApiResult<Vec<KpiPoint>> {
         let range = DateRangeInput::resolve(date_range.as_ref(), viewer(ctx)?)?;
-        let needs = SeriesNeeds::of(ctx);
-        let overall = match needs.ledger {
-            true => load_kpis(ctx, KpiKey::Membership(self.0.id, range)).await?,
-            false => Figures::default(),
-        };
-        series(
-            ctx,
-            SeriesScope::Membership(self.0.id),
-            range,
-            interval,
-            needs,
-            &overall,
-        )
-        .await
+        node_series(ctx, KpiKey::Membership(self.0.id, range), interval).await
     }
 
     /// Commission owed to this membership, from its ledger.

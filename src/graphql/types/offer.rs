@@ -11,7 +11,6 @@ use crate::db::conversions::Owner;
 use crate::db::models::MembershipRow;
 use crate::db::models::OfferRow;
 use crate::db::pagination::Page;
-use crate::db::reporting::SeriesScope;
 use crate::domain::date_range::DateRange;
 use crate::domain::enums::{ConversionStatus, OfferStatus, OfferType};
 use crate::domain::kpis::Kpis as Figures;
@@ -22,7 +21,7 @@ use crate::graphql::loaders::{BrandLoader, Members, OfferMemberships, OfferRewar
 use crate::graphql::loaders::{OfferProjects, load_one};
 use crate::graphql::pagination::{IdCursor, page_request, to_connection};
 use crate::graphql::reporting::{
-    DateRangeInput, KpiKey, KpiLoader, KpiPoint, Kpis, MembershipFilter, SeriesInterval, SeriesNeeds, load_kpis, series,
+    DateRangeInput, KpiKey, KpiLoader, KpiPoint, Kpis, MembershipFilter, SeriesInterval, load_kpis, node_series,
 };
 use crate::graphql::scalars::Date;
 use crate::graphql::sorting::{MembershipSort, sort_rows};
@@ -105,20 +104,7 @@ impl Offer {
         #[graphql(default_with = "SeriesInterval::Day")] interval: SeriesInterval,
     ) -> ApiResult<Vec<KpiPoint>> {
         let range = DateRangeInput::resolve(date_range.as_ref(), viewer(ctx)?)?;
-        let needs = SeriesNeeds::of(ctx);
-        let overall = match needs.ledger {
-            true => load_kpis(ctx, KpiKey::Offer(self.row.id, range)).await?,
-            false => Figures::default(),
-        };
-        series(
-            ctx,
-            SeriesScope::Offers(vec![self.row.id]),
-            range,
-            interval,
-            needs,
-            &overall,
-        )
-        .await
+        node_series(ctx, KpiKey::Offer(self.row.id, range), interval).await
     }
 
     /// Sales link or promo code.
