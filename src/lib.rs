@@ -12,6 +12,7 @@ pub mod graphql;
 pub mod http;
 pub mod metrics;
 pub mod payout_provider;
+pub mod rate_limit;
 pub mod seed;
 
 use std::sync::Arc;
@@ -26,6 +27,10 @@ pub struct AppConfig {
     pub ip_hash_key: Vec<u8>,
     /// Sends queued emails; without it they wait in the outbox.
     pub mailer: Option<email::Mailer>,
+    /// What callers may ask of the server.
+    pub limits: Limits,
+    /// Whether the schema can be introspected (GraphiQL and codegen need it).
+    pub introspection: bool,
 }
 
 impl Default for AppConfig {
@@ -34,6 +39,31 @@ impl Default for AppConfig {
             public_url: "http://127.0.0.1:8080".into(),
             ip_hash_key: rand::random::<[u8; 32]>().to_vec(),
             mailer: None,
+            limits: Limits::default(),
+            introspection: true,
+        }
+    }
+}
+
+/// Limits on what any one caller can make the server do.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub query: graphql::query_cost::QueryLimits,
+    /// Query cost points a key (or an IP without one) regains per second; 0 is no limit.
+    pub rate_limit_points_per_second: u64,
+    /// The most points a key can hold, spent by a burst of queries.
+    pub rate_limit_burst: u64,
+    /// Order webhooks per brand per second; 0 is no limit.
+    pub webhook_rate_limit_per_second: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            query: Default::default(),
+            rate_limit_points_per_second: rate_limit::DEFAULT_POINTS_PER_SECOND,
+            rate_limit_burst: rate_limit::DEFAULT_BURST,
+            webhook_rate_limit_per_second: rate_limit::DEFAULT_WEBHOOKS_PER_SECOND,
         }
     }
 }
@@ -50,6 +80,16 @@ pub fn app(pool: DbPool, config: AppConfig) -> axum::Router {
         }
         None => tracing::warn!("no SMTP server configured (--smtp-url): emails wait in the outbox"),
     }
-    let schema = graphql::build_schema(pool.clone(), metrics.clone(), config.public_url, wake);
-    http::router(http::AppState::new(schema, pool, metrics, config.ip_hash_key))
+    let limits = config.limits;
+    let options = graphql::ApiOptions {
+        public_url: config.public_url,
+        limits: limits.query,
+        budget: Arc::new(rate_limit::RateLimiter::new(
+            limits.rate_limit_points_per_second,
+            limits.rate_limit_burst,
+        )),
+        introspection: config.introspection,
+    };
+    let schema = graphql::build_schema(pool.clone(), metrics.clone(), wake, options);
+    http::router(http::AppState::new(schema, pool, metrics, config.ip_hash_key, limits))
 }

@@ -22,7 +22,7 @@ struct Cli {
 struct DatabaseArgs {
     /// PostgreSQL URL. Without it, the server on 127.0.0.1:5432 is used if it
     /// answers, or else a private cluster is started in --data-dir.
-    #[arg(long, env = "DATABASE_URL", global = true)]
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<String>,
     /// Where a private PostgreSQL cluster keeps its files (default: /var/lib/sales-tracking
     /// as root, ~/.local/share/sales-tracking otherwise).
@@ -57,6 +57,8 @@ enum Command {
         /// Who member emails come from.
         #[arg(long, env = "SMTP_FROM", default_value = "Sales Tracking <no-reply@localhost>")]
         smtp_from: String,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Creates a brand full of generated activity (deterministic), for benchmarks.
     Seed {
@@ -82,6 +84,32 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+}
+
+/// What callers may ask of the server; each has a documented default.
+#[derive(Args)]
+struct LimitArgs {
+    /// Query cost points an API key (or a client IP without one) regains per second; 0 turns the limit off.
+    #[arg(long, env = "RATE_LIMIT_POINTS_PER_SECOND", default_value_t = sales_tracking::rate_limit::DEFAULT_POINTS_PER_SECOND)]
+    rate_limit_points_per_second: u64,
+    /// The most query cost points a key can hold (and so spend at once).
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = sales_tracking::rate_limit::DEFAULT_BURST)]
+    rate_limit_burst: u64,
+    /// Order webhooks each brand may send per second; 0 turns the limit off.
+    #[arg(long, env = "WEBHOOK_RATE_LIMIT_PER_SECOND", default_value_t = sales_tracking::rate_limit::DEFAULT_WEBHOOKS_PER_SECOND)]
+    webhook_rate_limit_per_second: u64,
+    /// Whether the schema can be introspected (GraphiQL's docs and code generators need it).
+    #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    introspection: bool,
+    /// Client connections open at once.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1_024)]
+    max_connections: usize,
+    /// Seconds a client may take to send a request's headers.
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value_t = 10)]
+    header_read_timeout: u64,
+    /// Seconds a shutdown waits for requests in flight before it closes them.
+    #[arg(long, env = "SHUTDOWN_DEADLINE", default_value_t = 20)]
+    shutdown_deadline: u64,
 }
 
 #[derive(Subcommand)]
@@ -137,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
             ip_hash_secret,
             smtp_url,
             smtp_from,
+            limits,
         } => {
             let mailer = smtp_url
                 .map(|url| sales_tracking::email::Mailer::new(&url, &smtp_from))
@@ -154,11 +183,21 @@ async fn main() -> anyhow::Result<()> {
                 public_url: public_url.unwrap_or_else(|| format!("http://{bind}")),
                 ip_hash_key: ip_hash_secret.map_or_else(|| rand::random::<[u8; 32]>().to_vec(), String::into_bytes),
                 mailer,
+                limits: sales_tracking::Limits {
+                    rate_limit_points_per_second: limits.rate_limit_points_per_second,
+                    rate_limit_burst: limits.rate_limit_burst,
+                    webhook_rate_limit_per_second: limits.webhook_rate_limit_per_second,
+                    ..Default::default()
+                },
+                introspection: limits.introspection,
             };
-            let app = sales_tracking::app(pool, config).into_make_service_with_connect_info::<SocketAddr>();
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await?;
+            let serving = sales_tracking::http::server::ServeOptions {
+                max_connections: limits.max_connections,
+                header_read_timeout: std::time::Duration::from_secs(limits.header_read_timeout),
+                shutdown_deadline: std::time::Duration::from_secs(limits.shutdown_deadline),
+            };
+            let app = sales_tracking::app(pool, config);
+            sales_tracking::http::server::serve(listener, app, serving, shutdown_signal()).await?;
         }
         Command::Seed {
             clicks,

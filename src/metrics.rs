@@ -21,6 +21,8 @@ pub struct Metrics {
     pub orders_duplicate: Counter,
     pub orders_rejected: Counter,
     pub orders_refunded: Counter,
+    pub panics: Counter,
+    pub throttled: Counter,
     pub webhook_failures: Family<FailureLabels, Counter>,
     registry: Registry,
 }
@@ -29,7 +31,7 @@ impl Metrics {
     pub fn new() -> Self {
         let metrics = Metrics::default();
         let mut registry = Registry::with_prefix("sales_tracking");
-        let counters: [(&str, &str, &Counter); 9] = [
+        let counters: [(&str, &str, &Counter); 11] = [
             ("clicks", "Clicks stored and counted", &metrics.clicks),
             (
                 "bot_clicks",
@@ -66,6 +68,16 @@ impl Metrics {
                 "orders_refunded",
                 "Refunds applied to conversions",
                 &metrics.orders_refunded,
+            ),
+            (
+                "panics",
+                "Requests that panicked and were answered 500",
+                &metrics.panics,
+            ),
+            (
+                "throttled",
+                "Requests refused for being over their rate limit",
+                &metrics.throttled,
             ),
         ];
         for (name, help, counter) in counters {

@@ -5,6 +5,7 @@ pub mod context;
 pub mod error;
 pub mod extensions;
 pub mod ids;
+pub mod limits;
 pub mod loaders;
 pub mod membership_mutations;
 pub mod mutation;
@@ -12,6 +13,7 @@ pub mod offer_mutations;
 pub mod pagination;
 pub mod payment_mutations;
 pub mod query;
+pub mod query_cost;
 pub mod reporting;
 pub mod reward_mutations;
 pub mod scalars;
@@ -21,12 +23,13 @@ pub mod types;
 
 use async_graphql::{EmptySubscription, Request, SDLExportOptions, Schema};
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::db::DbPool;
 use crate::email::EmailWake;
 use crate::metrics::Metrics;
 use crate::payout_provider::{ManualProvider, PayoutProvider};
+use crate::rate_limit::RateLimiter;
 use context::Viewer;
 use loaders::BrandLoader;
 use mutation::MutationRoot;
@@ -34,22 +37,52 @@ use query::QueryRoot;
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// Deep or huge queries are refused before they run.
-const MAX_DEPTH: usize = 12;
-const MAX_COMPLEXITY: usize = 5_000;
+/// How the API treats its callers: where it is reached, what a query may cost,
+/// the per-caller budget, and whether the schema can be introspected.
+#[derive(Clone)]
+pub struct ApiOptions {
+    pub public_url: String,
+    pub limits: query_cost::QueryLimits,
+    pub budget: Arc<RateLimiter>,
+    pub introspection: bool,
+}
 
-pub fn build_schema(pool: DbPool, metrics: Arc<Metrics>, public_url: String, email_wake: EmailWake) -> AppSchema {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+impl Default for ApiOptions {
+    fn default() -> Self {
+        ApiOptions {
+            public_url: "http://127.0.0.1:8080".into(),
+            limits: query_cost::QueryLimits::default(),
+            budget: Arc::new(RateLimiter::new(0, 1)),
+            introspection: true,
+        }
+    }
+}
+
+pub fn build_schema(pool: DbPool, metrics: Arc<Metrics>, email_wake: EmailWake, options: ApiOptions) -> AppSchema {
+    let cost_model = Arc::new(OnceLock::new());
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
         .data(pool)
         .data(metrics)
-        .data(context::PublicUrl(public_url))
+        .data(context::PublicUrl(options.public_url))
         .data(email_wake)
         .data(Arc::new(ManualProvider) as Arc<dyn PayoutProvider>)
         .extension(extensions::ErrorCodes)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .finish()
+        .extension(limits::CostLimits {
+            model: cost_model.clone(),
+            limits: options.limits,
+            budget: options.budget,
+        })
+        .limit_directives(MAX_DIRECTIVES_PER_FIELD);
+    if !options.introspection {
+        builder = builder.disable_introspection();
+    }
+    let schema = builder.finish();
+    let _ = cost_model.set(query_cost::CostModel::from_sdl(&schema.sdl()));
+    schema
 }
+
+/// Directives one field may carry (`@include`, `@skip`): more is only an attack.
+const MAX_DIRECTIVES_PER_FIELD: usize = 8;
 
 /// The schema in SDL, as checked in at `schema.graphql`.
 pub fn sdl(schema: &AppSchema) -> String {

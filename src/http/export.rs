@@ -13,6 +13,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
@@ -206,6 +207,7 @@ async fn export(
     let header_row = csv_rows(std::iter::once(export.columns.iter().map(|c| label(*c)).collect()));
     let mut body = header_row;
     body.extend(export.rows(&first.0));
+    // Fused: the compression layer may poll once more after the end.
     let stream = futures_util::stream::unfold((Some(body), first.1, export), |(ready, cursor, export)| async move {
         if let Some(chunk) = ready {
             return Some((Ok::<_, std::io::Error>(Bytes::from(chunk)), (None, cursor, export)));
@@ -218,7 +220,8 @@ async fn export(
             }
             Err((_, message)) => Some((Err(std::io::Error::other(message)), (None, None, export))),
         }
-    });
+    })
+    .fuse();
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),

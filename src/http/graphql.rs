@@ -1,5 +1,8 @@
+use std::net::SocketAddr;
+
+use async_graphql::parser::types::OperationType;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -9,15 +12,67 @@ use crate::db::{DbError, DbPool, api_keys};
 use crate::domain::enums::Role;
 use crate::graphql::authorize;
 use crate::graphql::context::Viewer;
+use crate::graphql::limits::RateSubject;
+use crate::graphql::query_cost;
 
-/// `POST /graphql` and `GET /graphql`. Without a key the request still runs (so
-/// the public schema can be introspected) and every brand field is
-/// `UNAUTHENTICATED`; a key that is wrong is refused outright with 401.
-pub async fn handle(State(state): State<AppState>, headers: HeaderMap, request: GraphQLRequest) -> Response {
+/// The client's address, when the server was reached over TCP (tests call the router directly).
+type Peer = Option<axum::Extension<ConnectInfo<SocketAddr>>>;
+
+/// `POST /graphql`. Without a key the request still runs (so the public schema
+/// can be introspected) and every brand field is `UNAUTHENTICATED`; a key that is
+/// wrong is refused outright with 401. Its cost is charged to the key, or to the
+/// client's IP without one.
+pub async fn handle(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> Response {
+    execute(state, peer, headers, request.into_inner()).await
+}
+
+/// `GET /graphql?query=…`: queries only, so a link or an image tag can never
+/// change anything (a mutation is 405).
+pub async fn handle_get(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> Response {
     let mut request = request.into_inner();
+    if request.query.len() <= query_cost::QueryLimits::default().max_query_bytes {
+        let operation_name = request.operation_name.clone();
+        if let Ok(document) = request.parsed_query()
+            && query_cost::operation(document, operation_name.as_deref())
+                .is_some_and(|operation| operation.ty != OperationType::Query)
+        {
+            let mut response = graphql_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "mutations are sent with POST",
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+            return response;
+        }
+    }
+    execute(state, peer, headers, request).await
+}
+
+async fn execute(state: AppState, peer: Peer, headers: HeaderMap, mut request: async_graphql::Request) -> Response {
     match authenticate(&state.pool, &headers).await {
-        Ok(Some(viewer)) => request = authorize(request, viewer, &state.pool),
-        Ok(None) => {}
+        Ok(Some(viewer)) => {
+            let subject = RateSubject(format!("key:{}", viewer.api_key_id));
+            request = authorize(request, viewer, &state.pool).data(subject);
+        }
+        Ok(None) => {
+            let ip = peer.map_or_else(
+                || "unknown".to_string(),
+                |axum::Extension(ConnectInfo(a))| a.ip().to_string(),
+            );
+            request = request.data(RateSubject(format!("ip:{ip}")));
+        }
         Err(AuthFailure::BadKey) => {
             return graphql_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "the API key is not valid");
         }
@@ -30,7 +85,16 @@ pub async fn handle(State(state): State<AppState>, headers: HeaderMap, request: 
             );
         }
     }
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    let response = state.schema.execute(request).await;
+    if response.errors.iter().any(|e| {
+        e.extensions
+            .as_ref()
+            .and_then(|x| x.get("code"))
+            .is_some_and(|code| *code == async_graphql::Value::from("THROTTLED"))
+    }) {
+        state.metrics.throttled.inc();
+    }
+    GraphQLResponse::from(response).into_response()
 }
 
 pub(super) enum AuthFailure {

@@ -6,24 +6,42 @@ mod graphiql;
 mod graphql;
 mod health;
 mod redirect;
+pub mod server;
 mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::click_writer::ClickWriter;
 use crate::db::DbPool;
 use crate::graphql::AppSchema;
 use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
 
 /// Link codes are looked up once and then served from memory; whether a click
 /// counts is decided when it is stored, so a stale entry never miscounts.
 const LINK_CACHE_TTL: Duration = Duration::from_secs(30);
 const LINK_CACHE_SIZE: u64 = 200_000;
+
+/// Request bodies per route: a GraphQL document with its variables, a shop's
+/// order (with line items), and nothing for the rest.
+const GRAPHQL_BODY_BYTES: usize = 256 * 1024;
+const WEBHOOK_BODY_BYTES: usize = 1024 * 1024;
+const OTHER_BODY_BYTES: usize = 16 * 1024;
+/// A request's body must arrive within this, and its answer start within the next.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct AppState {
@@ -34,10 +52,18 @@ pub struct AppState {
     pub links: moka::future::Cache<String, Option<Arc<redirect::CachedLink>>>,
     /// Key for hashing shoppers' IP addresses; random per process unless configured.
     pub ip_hash_key: Arc<Vec<u8>>,
+    /// Order webhooks each brand may send per second.
+    pub webhook_budget: Arc<RateLimiter>,
 }
 
 impl AppState {
-    pub fn new(schema: AppSchema, pool: DbPool, metrics: Arc<Metrics>, ip_hash_key: Vec<u8>) -> Self {
+    pub fn new(
+        schema: AppSchema,
+        pool: DbPool,
+        metrics: Arc<Metrics>,
+        ip_hash_key: Vec<u8>,
+        limits: crate::Limits,
+    ) -> Self {
         let clicks = ClickWriter::start(pool.clone(), metrics.clone());
         let links = moka::future::Cache::builder()
             .max_capacity(LINK_CACHE_SIZE)
@@ -50,26 +76,77 @@ impl AppState {
             clicks,
             links,
             ip_hash_key: Arc::new(ip_hash_key),
+            webhook_budget: Arc::new(RateLimiter::new(
+                limits.webhook_rate_limit_per_second,
+                limits.webhook_rate_limit_per_second,
+            )),
         }
     }
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/graphql", get(graphql::handle).post(graphql::handle))
+    let graphql = Router::new()
+        .route("/graphql", get(graphql::handle_get).post(graphql::handle))
+        .layer(RequestBodyLimitLayer::new(GRAPHQL_BODY_BYTES));
+    let webhooks = Router::new()
+        .route("/webhooks/{brand}/orders/{source}", post(webhooks::receive))
+        .layer(RequestBodyLimitLayer::new(WEBHOOK_BODY_BYTES));
+    let pages = Router::new()
         .route("/", get(dashboard::page))
         .route("/assets/{file}", get(dashboard::dashboard_asset))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DASHBOARD_CSP),
+        ));
+    let rest = Router::new()
         .route("/graphiql", get(graphiql::page))
         .route("/graphiql/vendor/{file}", get(graphiql::vendor_asset))
         .route("/r/{code}", get(redirect::follow))
-        .route("/webhooks/{brand}/orders/{source}", post(webhooks::receive))
         .route("/export/offers.csv", get(export::offers))
         .route("/export/offers/{id}/memberships.csv", get(export::memberships))
         .route("/export/payments/{file}", get(export::payment))
         .route("/health", get(health::check))
         .route("/metrics", get(metrics))
+        .layer(RequestBodyLimitLayer::new(OTHER_BODY_BYTES));
+    let metrics = state.metrics.clone();
+    graphql
+        .merge(webhooks)
+        .merge(pages)
+        .merge(rest)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
+        .layer(CompressionLayer::new())
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
         .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(move |_panic| {
+            metrics.panics.inc();
+            internal_error()
+        }))
         .with_state(state)
+}
+
+/// The dashboard runs only its own script and style, talks only to this
+/// server, and is never framed.
+const DASHBOARD_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
+
+/// What a panic answers (the panic itself is logged by the hook that catches it).
+fn internal_error() -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(serde_json::json!({ "error": { "code": "INTERNAL", "message": "internal error" } })),
+    )
+        .into_response()
 }
 
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> impl axum::response::IntoResponse {

@@ -67,3 +67,21 @@ async fn bad_cli_input_fails_with_a_message() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("no brand with slug 'missing'"));
     assert_eq!(app.rows("brands").await, 0);
 }
+
+#[test]
+fn help_never_prints_secrets_from_the_environment() {
+    for args in [&["--help"][..], &["serve", "--help"][..]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
+            .args(args)
+            .env("DATABASE_URL", "postgres://app:db-password-123@db.internal/sales")
+            .env("SMTP_URL", "smtp://mailer:smtp-password-456@mail.internal:587")
+            .env("IP_HASH_SECRET", "ip-secret-789")
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(help.contains("--database-url"), "{help}");
+        for secret in ["db-password-123", "smtp-password-456", "ip-secret-789"] {
+            assert!(!help.contains(secret), "{args:?} printed {secret}:\n{help}");
+        }
+    }
+}

@@ -9,6 +9,7 @@ mod columns;
 mod demo;
 mod email;
 mod export;
+mod hostile;
 mod http;
 mod ledger;
 mod local_postgres;

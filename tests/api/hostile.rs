@@ -1,0 +1,375 @@
+//! Attacks on the public API, each at a size that is safe on a small machine,
+//! and the refusal each must get. Their full-size figures are in bench/RESULTS.md.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+use crate::common::TestApp;
+
+const INTROSPECTION: &str = include_str!("fixtures/introspection.graphql");
+const INTROSPECTION_ALL_OPTIONS: &str = include_str!("fixtures/introspection-all-options.graphql");
+
+fn first_error(body: &Value) -> (&str, &str) {
+    let error = &body["errors"][0];
+    (
+        error["extensions"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code: {body}")),
+        error["extensions"]["limit"].as_str().unwrap_or(""),
+    )
+}
+
+/// `depth` fragments, each spreading the next one twice: 2^depth fields once expanded.
+fn fragment_chain(depth: usize) -> String {
+    let mut query = String::from("query { ...F0 }\n");
+    for level in 0..depth {
+        query.push_str(&format!(
+            "fragment F{level} on Query {{ ...F{} ...F{} }}\n",
+            level + 1,
+            level + 1
+        ));
+    }
+    query.push_str(&format!("fragment F{depth} on Query {{ __typename }}\n"));
+    query
+}
+
+#[tokio::test]
+async fn a_fragment_chain_is_refused_without_being_expanded() {
+    let app = TestApp::new().await;
+    // 2^30 fields once expanded (the parser's recursion limit is 32): without
+    // memoized counting, validation expands them all.
+    let query = fragment_chain(30);
+    assert!(query.len() < 2_000);
+    let started = Instant::now();
+    let (status, body) = app.graphql(None, &query, json!({})).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(first_error(&body), ("BAD_USER_INPUT", "MAX_SELECTIONS"), "{body}");
+    assert!(
+        body["errors"][0]["message"].as_str().unwrap().contains("1073741824"),
+        "{body}"
+    );
+    // A short chain is fine and answers.
+    let (_, body) = app.graphql(None, &fragment_chain(3), json!({})).await;
+    assert_eq!(body["data"]["__typename"], "Query", "{body}");
+}
+
+#[tokio::test]
+async fn fragment_cycles_are_refused() {
+    let app = TestApp::new().await;
+    let query = "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }";
+    let (_, body) = app.graphql(None, query, json!({})).await;
+    assert_eq!(first_error(&body).0, "BAD_USER_INPUT", "{body}");
+}
+
+#[tokio::test]
+async fn the_standard_introspection_query_passes_with_and_without_a_key() {
+    let app = TestApp::new().await;
+    let brand = app.brand("Acme").await;
+    for query in [INTROSPECTION, INTROSPECTION_ALL_OPTIONS] {
+        for key in [None, Some(brand.analyst.as_str())] {
+            let (status, body) = app.graphql(key, query, json!({})).await;
+            assert_eq!(status, StatusCode::OK);
+            assert!(body.get("errors").is_none(), "{body}");
+            let types = body["data"]["__schema"]["types"].as_array().unwrap();
+            let query_type = types.iter().find(|t| t["name"] == "Query").unwrap();
+            assert!(
+                query_type["fields"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f["name"] == "kpis")
+            );
+            assert!(
+                body["extensions"]["cost"]["requestedQueryCost"].as_u64().unwrap() > 0,
+                "{body}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn nested_introspection_lists_are_refused() {
+    let app = TestApp::new().await;
+    let query = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }";
+    let (_, body) = app.graphql(None, query, json!({})).await;
+    assert_eq!(
+        first_error(&body),
+        ("BAD_USER_INPUT", "MAX_INTROSPECTION_DEPTH"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn introspection_can_be_turned_off() {
+    let app = TestApp::with_config(sales_tracking::AppConfig {
+        introspection: false,
+        ..Default::default()
+    })
+    .await;
+    let (_, body) = app.graphql(None, INTROSPECTION, json!({})).await;
+    assert!(body["data"]["__schema"].is_null(), "{body}");
+    let (_, body) = app
+        .graphql(None, "{ __type(name: \"Query\") { name } }", json!({}))
+        .await;
+    assert!(body["data"]["__type"].is_null(), "{body}");
+}
+
+#[tokio::test]
+async fn thousands_of_aliases_are_refused_before_running() {
+    let app = TestApp::new().await;
+    let brand = app.brand("Acme").await;
+    let kpis: String = (0..5_000)
+        .map(|n| {
+            format!(
+                "k{n}: kpis(dateRange: {{start: \"2026-01-01\", end: \"2026-01-{:02}\"}}) {{ clicks }} ",
+                n % 28 + 1
+            )
+        })
+        .collect();
+    let body = json!({ "query": format!("{{ {kpis} }}") }).to_string();
+    let request = Request::post("/graphql")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, body.len())
+        .header(header::AUTHORIZATION, format!("Bearer {}", brand.analyst))
+        .body(Body::from(body))
+        .unwrap();
+    // 5,000 aliases are over the body limit already; the alias cap refuses fewer.
+    assert_eq!(app.respond(request).await.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let kpis: String = (0..300).map(|n| format!("k{n}: kpis {{ clicks }} ")).collect();
+    let (_, body) = app
+        .graphql(Some(&brand.analyst), &format!("{{ {kpis} }}"), json!({}))
+        .await;
+    assert_eq!(first_error(&body), ("BAD_USER_INPUT", "MAX_ALIASES"), "{body}");
+    assert!(body["data"].is_null(), "{body}");
+}
+
+#[tokio::test]
+async fn expensive_fields_cost_what_they_read() {
+    let app = TestApp::new().await;
+    let brand = app.brand("Acme").await;
+    // 100 daily series over ten years: 366k points.
+    let series: String = (0..100)
+        .map(|n| {
+            format!("s{n}: kpiSeries(dateRange: {{preset: ALL_TIME}}, interval: DAY) {{ start kpis {{ clicks }} }} ")
+        })
+        .collect();
+    let (_, body) = app
+        .graphql(Some(&brand.analyst), &format!("{{ {series} }}"), json!({}))
+        .await;
+    assert_eq!(first_error(&body), ("BAD_USER_INPUT", "MAX_COST_EXCEEDED"), "{body}");
+    assert!(
+        body["extensions"]["cost"]["requestedQueryCost"].as_u64().unwrap() > 500_000,
+        "{body}"
+    );
+    // Nested connections multiply: 100 × 100 × 100 clicks.
+    let nested = "{ offers(first: 100) { nodes { memberships(first: 100) { nodes { clicks(first: 100) { nodes { id } } } } } } }";
+    let (_, body) = app.graphql(Some(&brand.analyst), nested, json!({})).await;
+    assert_eq!(first_error(&body), ("BAD_USER_INPUT", "MAX_COST_EXCEEDED"), "{body}");
+    // Variables count like literals.
+    let by_variable = "query($n: Int) { offers(first: $n) { nodes { memberships(first: $n) { nodes { clicks(first: $n) { nodes { id } } } } } } }";
+    let (_, body) = app
+        .graphql(Some(&brand.analyst), by_variable, json!({ "n": 100 }))
+        .await;
+    assert_eq!(first_error(&body).1, "MAX_COST_EXCEEDED", "{body}");
+    let (_, body) = app.graphql(Some(&brand.analyst), by_variable, json!({ "n": 5 })).await;
+    assert!(body.get("errors").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn every_response_reports_its_cost() {
+    let app = TestApp::new().await;
+    let brand = app.brand("Acme").await;
+    let query = "{ kpis { clicks } offers(first: 50) { nodes { name kpis { clicks } } } }";
+    let (_, body) = app.graphql(Some(&brand.admin), query, json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let cost = &body["extensions"]["cost"];
+    let requested = cost["requestedQueryCost"].as_u64().unwrap();
+    let actual = cost["actualQueryCost"].as_u64().unwrap();
+    // 50 offers requested, none exist: the page cost nothing.
+    assert!(requested > 50 && actual < requested, "{cost}");
+    let status = &cost["throttleStatus"];
+    assert_eq!(status["maximumAvailable"], sales_tracking::rate_limit::DEFAULT_BURST);
+    assert_eq!(
+        status["restoreRate"],
+        sales_tracking::rate_limit::DEFAULT_POINTS_PER_SECOND
+    );
+    // What was not used is given back.
+    assert!(status["currentlyAvailable"].as_u64().unwrap() >= sales_tracking::rate_limit::DEFAULT_BURST - actual - 5);
+}
+
+#[tokio::test]
+async fn over_budget_is_throttled_with_a_retry_time() {
+    let app = TestApp::with_config(sales_tracking::AppConfig {
+        limits: sales_tracking::Limits {
+            rate_limit_points_per_second: 1,
+            rate_limit_burst: 20,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let brand = app.brand("Acme").await;
+    // Fifteen objects: 15 points, all of them used.
+    let series: String = (0..15).map(|n| format!("v{n}: viewer {{ role }} ")).collect();
+    let series = format!("{{ {series} }}");
+    let series = series.as_str();
+    let (_, body) = app.graphql(Some(&brand.analyst), series, json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let request = Request::post("/graphql")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {}", brand.analyst))
+        .body(Body::from(json!({ "query": series }).to_string()))
+        .unwrap();
+    let response = app.respond(request).await;
+    let retry_after: u64 = response.headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body: Value = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(first_error(&body).0, "THROTTLED", "{body}");
+    assert!(
+        retry_after >= 1 && body["errors"][0]["extensions"]["retryAfter"] == retry_after,
+        "{body}"
+    );
+    // Another key of the same brand has its own budget; callers without a key share their IP's.
+    let (_, body) = app.graphql(Some(&brand.admin), series, json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn the_dashboard_loads_ten_times_a_second_on_the_default_budget() {
+    let app = TestApp::new().await;
+    let brand = app.brand("Acme").await;
+    // The home page's requests, as playground/dashboard/app.js sends them, over the longest range.
+    let home = [
+        "query($f: OfferFilter, $r: DateRangeInput, $i: SeriesInterval!) { projects { id name } kpis(filter: $f, dateRange: $r) { members membersWithConversions conversions clicks totalSales salesPerMember commissionsEarned averageCommissionPerMember paymentsDue membersWithPaymentsDue dateRange { start end } } kpiSeries(filter: $f, dateRange: $r, interval: $i) { start kpis { commissionsEarned totalSales conversions clicks } } }",
+        "query($t: KpiTable!) { tableColumns(table: $t) }",
+        "query($f: OfferFilter, $r: DateRangeInput, $n: Int) { offers(first: $n, filter: $f, dateRange: $r) { totalCount pageInfo { hasNextPage endCursor } nodes { id name type status createdAt kpis { members membersWithConversions conversions clicks totalSales salesPerMember commissionsEarned averageCommissionPerMember paymentsDue membersWithPaymentsDue } } } }",
+    ];
+    let variables = json!({ "r": { "preset": "LAST_12_MONTHS" }, "i": "WEEK", "t": "OFFERS", "n": 20 });
+    let mut page_cost = 0;
+    for query in home {
+        let (_, body) = app.graphql(Some(&brand.analyst), query, variables.clone()).await;
+        assert!(body.get("errors").is_none(), "{body}");
+        page_cost += body["extensions"]["cost"]["requestedQueryCost"].as_u64().unwrap();
+    }
+    eprintln!("the home page costs {page_cost} points");
+    assert!(
+        page_cost * 10 <= sales_tracking::rate_limit::DEFAULT_POINTS_PER_SECOND,
+        "a home page costs {page_cost}"
+    );
+}
+
+#[tokio::test]
+async fn mutations_over_get_are_refused() {
+    let app = TestApp::new().await;
+    let brand = app.brand("Acme").await;
+    let uri = "/graphql?query=mutation%20%7B%20setWebhookSecret(secret%3A%20%22x%22)%20%7B%20__typename%20%7D%20%7D";
+    let request = Request::get(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {}", brand.admin))
+        .body(Body::empty())
+        .unwrap();
+    let response = app.respond(request).await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()[header::ALLOW], "POST");
+    assert_eq!(app.rows("audit_events").await, 0);
+    let (status, body) = app.get("/graphql?query=%7B__typename%7D").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn huge_bodies_are_refused_before_they_are_read() {
+    let app = TestApp::new().await;
+    let brand = app.brand("Acme").await;
+    // Announced as 1 GB: refused on the header alone.
+    let request = Request::post("/graphql")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, "1000000000")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(app.respond(request).await.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Streamed without a length: cut off at the limit.
+    let chunks = futures_util::stream::iter((0..64).map(|_| Ok::<_, std::io::Error>(vec![b' '; 64 * 1024])));
+    let request = Request::post("/graphql")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(chunks))
+        .unwrap();
+    let status = app.respond(request).await.status();
+    assert!(
+        status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::BAD_REQUEST,
+        "{status}"
+    );
+    let request = Request::post(format!("/webhooks/{}/orders/shop", brand.slug))
+        .header(header::CONTENT_LENGTH, "50000000")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(app.respond(request).await.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // A query text over the byte limit is refused before it is parsed.
+    let long = format!("{{ __typename {} }}", "__typename ".repeat(4_000));
+    let (_, body) = app.graphql(None, &long, json!({})).await;
+    assert_eq!(first_error(&body), ("BAD_USER_INPUT", "MAX_QUERY_BYTES"), "{body}");
+}
+
+#[tokio::test]
+async fn dashboard_pages_carry_security_headers() {
+    let app = TestApp::new().await;
+    let response = app.respond(Request::get("/").body(Body::empty()).unwrap()).await;
+    let headers = response.headers();
+    let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    // Every answer says nosniff, JSON included.
+    let response = app.respond(Request::get("/health").body(Body::empty()).unwrap()).await;
+    assert_eq!(response.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+}
+
+#[tokio::test]
+async fn responses_are_compressed_when_asked() {
+    let app = TestApp::new().await;
+    for uri in ["/graphiql/vendor/graphiql.min.js", "/assets/app.js"] {
+        let request = Request::get(uri)
+            .header(header::ACCEPT_ENCODING, "br, gzip")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.respond(request).await;
+        assert_eq!(response.headers()[header::CONTENT_ENCODING], "br", "{uri}");
+    }
+    let request = Request::post("/graphql")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(Body::from(json!({ "query": INTROSPECTION }).to_string()))
+        .unwrap();
+    let response = app.respond(request).await;
+    assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
+    // A streamed export compresses to its end.
+    let brand = app.brand("Acme").await;
+    let request = Request::get("/export/offers.csv")
+        .header(header::AUTHORIZATION, format!("Bearer {}", brand.admin))
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.respond(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
+    let compressed = response
+        .into_body()
+        .collect()
+        .await
+        .expect("the whole body arrives")
+        .to_bytes();
+    assert_eq!(&compressed[..2], &[0x1f, 0x8b], "a gzip stream");
+}
