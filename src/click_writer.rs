@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::DbPool;
 use crate::db::clicks::{self, NewClick};
+use crate::db::{DbError, DbPool};
 use crate::metrics::Metrics;
 
 /// The most clicks one transaction takes.
@@ -47,25 +47,56 @@ async fn run(pool: DbPool, metrics: Arc<Metrics>, mut jobs: mpsc::Receiver<Job>)
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let clicks: Vec<NewClick> = batch.iter().map(|(click, _)| click.clone()).collect();
+        let committed = store_isolated(&pool, &metrics, &clicks).await;
+        for ((_, done), committed) in batch.drain(..).zip(committed) {
+            let _ = done.send(committed);
+        }
+    }
+}
+
+/// Stores a batch and says, per click, whether it committed. A batch that fails
+/// on its data (not on the database being down) is retried per brand and then per
+/// click, so one brand's bad row never costs another brand its clicks.
+async fn store_isolated(pool: &DbPool, metrics: &Metrics, clicks: &[NewClick]) -> Vec<bool> {
+    let mut committed = vec![false; clicks.len()];
+    let mut pending: Vec<Vec<usize>> = vec![(0..clicks.len()).collect()];
+    while let Some(group) = pending.pop() {
         let stored = match pool.get().await {
-            Ok(mut conn) => clicks::store_batch(&mut conn, clicks).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+            Ok(mut conn) => clicks::store_batch(&mut conn, group.iter().map(|&i| clicks[i].clone()).collect()).await,
+            Err(error) => Err(error.into()),
         };
-        let committed = match stored {
+        match stored {
             Ok(outcome) => {
                 metrics.clicks.inc_by(outcome.counted as u64);
                 metrics.bot_clicks.inc_by(outcome.bots as u64);
                 metrics.ignored_clicks.inc_by(outcome.ignored as u64);
-                true
+                for i in group {
+                    committed[i] = true;
+                }
+            }
+            Err(error @ DbError::Unavailable(_)) => {
+                tracing::error!(%error, clicks = group.len(), "click batch failed: database unavailable");
+                metrics.click_write_failures.inc_by(group.len() as u64);
+            }
+            Err(error) if group.len() == 1 => {
+                let click = &clicks[group[0]];
+                tracing::error!(%error, brand_id = click.brand_id, membership_id = click.membership_id, "click refused");
+                metrics.click_write_failures.inc();
             }
             Err(error) => {
-                tracing::error!(%error, clicks = batch.len(), "click batch failed");
-                metrics.click_write_failures.inc_by(batch.len() as u64);
-                false
+                tracing::warn!(%error, clicks = group.len(), "click batch failed; retrying its parts apart");
+                let first_brand = clicks[group[0]].brand_id;
+                if group.iter().all(|&i| clicks[i].brand_id == first_brand) {
+                    pending.extend(group.into_iter().map(|i| vec![i]));
+                } else {
+                    let mut by_brand: std::collections::BTreeMap<i64, Vec<usize>> = Default::default();
+                    for i in group {
+                        by_brand.entry(clicks[i].brand_id).or_default().push(i);
+                    }
+                    pending.extend(by_brand.into_values());
+                }
             }
-        };
-        for (_, done) in batch.drain(..) {
-            let _ = done.send(committed);
         }
     }
+    committed
 }

@@ -20,6 +20,7 @@ use super::schema::clicks;
 use super::stats::{Delta, Deltas};
 use super::{DbError, DbResult};
 use crate::domain::enums::PayoutType;
+use crate::domain::payout::PayoutRule;
 
 /// A click as the redirect saw it.
 #[derive(Clone, Debug)]
@@ -180,7 +181,8 @@ pub async fn store_batch(conn: &mut AsyncPgConnection, batch: Vec<NewClick>) -> 
             let mut entries = Vec::new();
             for ((brand_id, membership_id, day), (count, last_at)) in paid_clicks {
                 let t = &terms[&(brand_id, membership_id)];
-                let amount = t.payout_flat.unwrap_or_default() * Decimal::from(count);
+                let amount = PayoutRule::commission_for_clicks(t.payout_flat.unwrap_or_default(), count)
+                    .map_err(|_| DbError::CheckViolation("commission_within_range".into()))?;
                 if amount > Decimal::ZERO {
                     deltas.add(
                         brand_id,

@@ -168,7 +168,12 @@ pub async fn record(
                 Attribution::Unattributed => (None, None, None, <[String]>::first(&order.promo_codes).cloned()),
             };
             let rule = terms.map(rule_of).transpose()?;
-            let commission = rule.map_or(Decimal::ZERO, |r| r.commission_for_sale(order.sale_amount));
+            let commission = match rule {
+                Some(rule) => rule
+                    .commission_for_sale(order.sale_amount)
+                    .map_err(|_| DbError::CheckViolation("commission_within_range".into()))?,
+                None => Decimal::ZERO,
+            };
             let (payout_percent, payout_flat) = rule.map_or((None, None), |r| r.parts());
             let inserted: Option<ConversionRow> = diesel::insert_into(conversions::table)
                 .values((

@@ -3,7 +3,7 @@
 use rust_decimal::Decimal;
 
 use super::enums::PayoutType;
-use super::money::round_to_cents;
+use super::money::{MAX_FLAT_PAYOUT, round_to_cents};
 
 /// How a commission is computed: set on an offer, overridden per membership,
 /// and copied onto every conversion it priced.
@@ -27,9 +27,14 @@ pub enum PayoutRuleError {
     UnexpectedAmount(&'static str),
     #[error("percent must be between 0 and 100 with at most 4 decimals")]
     PercentOutOfRange,
-    #[error("amount must not be negative and have at most 2 decimals")]
+    #[error("amount must be from 0.00 to 100000000.00 with at most 2 decimals")]
     InvalidAmount,
 }
+
+/// A computed amount that does not fit in a `Decimal`: a clear error, never a panic.
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
+#[error("the commission is too large to compute")]
+pub struct MoneyOverflow;
 
 /// The largest percent scale and money scale the database columns hold.
 const PERCENT_SCALE: u32 = 4;
@@ -78,7 +83,8 @@ impl PayoutRule {
         let (percent, amount) = self.parts();
         let bad_percent =
             |p: &Decimal| p.is_sign_negative() || *p > Decimal::ONE_HUNDRED || p.normalize().scale() > PERCENT_SCALE;
-        let bad_amount = |a: &Decimal| a.is_sign_negative() || a.normalize().scale() > AMOUNT_SCALE;
+        let bad_amount =
+            |a: &Decimal| a.is_sign_negative() || *a > MAX_FLAT_PAYOUT || a.normalize().scale() > AMOUNT_SCALE;
         if percent.as_ref().is_some_and(bad_percent) {
             return Err(PayoutRuleError::PercentOutOfRange);
         }
@@ -108,14 +114,27 @@ impl PayoutRule {
 
     /// The commission one conversion with this sale amount earns, rounded to cents.
     /// A per-click rule pays for clicks, not conversions.
-    pub fn commission_for_sale(&self, sale_amount: Decimal) -> Decimal {
-        let percent_of = |percent: Decimal| sale_amount * percent / Decimal::ONE_HUNDRED;
-        round_to_cents(match *self {
-            PayoutRule::PercentOfSale { percent } => percent_of(percent),
+    pub fn commission_for_sale(&self, sale_amount: Decimal) -> Result<Decimal, MoneyOverflow> {
+        let percent_of = |percent: Decimal| {
+            sale_amount
+                .checked_mul(percent)
+                .and_then(|product| product.checked_div(Decimal::ONE_HUNDRED))
+                .ok_or(MoneyOverflow)
+        };
+        let commission = match *self {
+            PayoutRule::PercentOfSale { percent } => percent_of(percent)?,
             PayoutRule::FlatPerConversion { amount } => amount,
             PayoutRule::FlatPerClick { .. } => Decimal::ZERO,
-            PayoutRule::PercentPlusFlat { percent, amount } => percent_of(percent) + amount,
-        })
+            PayoutRule::PercentPlusFlat { percent, amount } => {
+                percent_of(percent)?.checked_add(amount).ok_or(MoneyOverflow)?
+            }
+        };
+        Ok(round_to_cents(commission))
+    }
+
+    /// What `clicks` paid clicks earn under a per-click rule.
+    pub fn commission_for_clicks(flat_per_click: Decimal, clicks: i64) -> Result<Decimal, MoneyOverflow> {
+        flat_per_click.checked_mul(Decimal::from(clicks)).ok_or(MoneyOverflow)
     }
 }
 
@@ -158,23 +177,30 @@ mod tests {
     #[test]
     fn commissions_round_half_even_to_cents() {
         let ten_percent = PayoutRule::PercentOfSale { percent: d("10") };
-        assert_eq!(ten_percent.commission_for_sale(d("99.95")), d("10.00")); // 9.995 -> 10.00
-        assert_eq!(ten_percent.commission_for_sale(d("0.25")), d("0.02")); // 0.025 -> 0.02
+        assert_eq!(ten_percent.commission_for_sale(d("99.95")), Ok(d("10.00"))); // 9.995 -> 10.00
+        assert_eq!(ten_percent.commission_for_sale(d("0.25")), Ok(d("0.02"))); // 0.025 -> 0.02
         let plus = PayoutRule::PercentPlusFlat {
             percent: d("12.5"),
             amount: d("1.00"),
         };
-        assert_eq!(plus.commission_for_sale(d("40.00")), d("6.00"));
+        assert_eq!(plus.commission_for_sale(d("40.00")), Ok(d("6.00")));
         assert_eq!(
             PayoutRule::FlatPerClick { amount: d("0.10") }.commission_for_sale(d("50")),
-            Decimal::ZERO
+            Ok(Decimal::ZERO)
+        );
+        // The largest Decimal times a percent overflows: an error, not a panic.
+        assert_eq!(ten_percent.commission_for_sale(Decimal::MAX), Err(MoneyOverflow));
+        assert_eq!(PayoutRule::commission_for_clicks(Decimal::MAX, 3), Err(MoneyOverflow));
+        assert_eq!(
+            PayoutRule::from_parts(PayoutType::FlatPerClick, None, Some(d("999999999999.99"))),
+            Err(PayoutRuleError::InvalidAmount)
         );
     }
 
     use proptest::prelude::*;
 
     fn money() -> impl Strategy<Value = Decimal> {
-        (0i64..100_000_000).prop_map(|c| Decimal::new(c, 2))
+        (0i64..=1_000_000).prop_map(|c| Decimal::new(c, 2))
     }
 
     fn percent() -> impl Strategy<Value = Decimal> {
@@ -186,15 +212,15 @@ mod tests {
         #[test]
         fn commissions_are_bounded(sale in money(), percent in percent(), flat in money()) {
             let pct = PayoutRule::from_parts(PayoutType::PercentOfSale, Some(percent), None).unwrap();
-            let commission = pct.commission_for_sale(sale);
+            let commission = pct.commission_for_sale(sale).unwrap();
             prop_assert!(commission >= Decimal::ZERO);
             prop_assert!(commission <= sale);
             prop_assert_eq!(commission.scale(), 2);
             let plus = PayoutRule::from_parts(PayoutType::PercentPlusFlat, Some(percent), Some(flat)).unwrap();
-            prop_assert!(plus.commission_for_sale(sale) >= flat);
-            prop_assert!(plus.commission_for_sale(sale) <= sale + flat);
+            prop_assert!(plus.commission_for_sale(sale).unwrap() >= flat);
+            prop_assert!(plus.commission_for_sale(sale).unwrap() <= sale + flat);
             let per_conversion = PayoutRule::from_parts(PayoutType::FlatPerConversion, None, Some(flat)).unwrap();
-            prop_assert_eq!(per_conversion.commission_for_sale(sale), flat);
+            prop_assert_eq!(per_conversion.commission_for_sale(sale), Ok(flat));
         }
 
         /// What a rule is stored as builds the same rule again.

@@ -32,6 +32,17 @@ const BOT_MARKERS: &[&str] = &[
     "axios/",
 ];
 
+/// Whether a text has the shape every link code has (the `memberships` check
+/// constraint): anything else is answered 404 without asking the database.
+pub fn could_be_link_code(code: &str) -> bool {
+    let bytes = code.as_bytes();
+    (3..=64).contains(&bytes.len())
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
+
 /// Whether a click with this user agent is a bot (stored, never counted). No user agent is a bot.
 pub fn is_bot(user_agent: &str) -> bool {
     let agent = user_agent.trim().to_ascii_lowercase();

@@ -1,9 +1,64 @@
 //! Checks on user input, shared by GraphQL, the CLI and the demo seeder. Each
 //! returns the cleaned value or a sentence saying what is wrong.
 
+use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
+use rust_decimal::Decimal;
+
+use super::money::{MAX_ORDER_AMOUNT, format_money};
 
 pub type Invalid = String;
+
+/// How old an order may be when it arrives: shops retry for two days, and an
+/// older order would skip most of its hold period.
+pub const MAX_ORDER_AGE_DAYS: i64 = 7;
+/// How far ahead of our clock an order's time may be (clock skew).
+pub const MAX_ORDER_LEAD_HOURS: i64 = 24;
+
+/// An id from outside (an order, a refund): trimmed, 1 to 200 characters, no
+/// control characters (PostgreSQL refuses NUL in text; the rest are never real).
+pub fn external_id(field: &str, value: &str) -> Result<String, Invalid> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > 200 {
+        return Err(format!("{field} must be 1 to 200 characters"));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(format!("{field} must not contain control characters"));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// A promo code as a shopper typed it: at most 64 characters, no control characters.
+pub fn typed_code(value: &str) -> Option<String> {
+    let trimmed = value.trim();
+    let plausible = !trimmed.is_empty() && trimmed.len() <= 64 && !trimmed.chars().any(char::is_control);
+    plausible.then(|| trimmed.to_string())
+}
+
+/// A sale amount: not negative and at most `MAX_ORDER_AMOUNT`.
+pub fn sale_amount(field: &str, amount: Decimal) -> Result<Decimal, Invalid> {
+    if amount.is_sign_negative() {
+        return Err(format!("{field} must not be negative"));
+    }
+    if amount > MAX_ORDER_AMOUNT {
+        return Err(format!("{field} must be at most {}", format_money(MAX_ORDER_AMOUNT)));
+    }
+    Ok(amount)
+}
+
+/// An order's time: within `MAX_ORDER_AGE_DAYS` before `now` and
+/// `MAX_ORDER_LEAD_HOURS` after it.
+pub fn order_time(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<DateTime<Utc>, Invalid> {
+    if at < now - Duration::days(MAX_ORDER_AGE_DAYS) {
+        return Err(format!(
+            "the order's time {at} is more than {MAX_ORDER_AGE_DAYS} days ago; older orders are not attributed"
+        ));
+    }
+    if at > now + Duration::hours(MAX_ORDER_LEAD_HOURS) {
+        return Err(format!("the order's time {at} is in the future"));
+    }
+    Ok(at)
+}
 
 /// A display name: trimmed, 1 to 200 characters.
 pub fn name(field: &str, value: &str) -> Result<String, Invalid> {
@@ -142,6 +197,22 @@ mod tests {
         assert!(code_prefix("SUM-MER").is_err());
         assert!(time_zone("Europe/Paris").is_ok());
         assert!(time_zone("Mars/Base").is_err());
+    }
+
+    #[test]
+    fn order_fields_are_bounded() {
+        assert_eq!(external_id("id", " A-1 ").unwrap(), "A-1");
+        assert!(external_id("id", "A\u{0}1").is_err());
+        assert!(external_id("id", "\u{7}").is_err());
+        assert!(external_id("id", &"x".repeat(201)).is_err());
+        assert_eq!(typed_code(" SUMMER "), Some("SUMMER".into()));
+        assert_eq!(typed_code("SUM\u{0}MER"), None);
+        assert!(sale_amount("amount", Decimal::new(1_000_000_001, 2)).is_err());
+        assert!(sale_amount("amount", Decimal::new(-1, 2)).is_err());
+        let now = Utc::now();
+        assert!(order_time(now - Duration::days(6), now).is_ok());
+        assert!(order_time(now - Duration::days(8), now).is_err());
+        assert!(order_time(now + Duration::hours(30), now).is_err());
     }
 
     #[test]

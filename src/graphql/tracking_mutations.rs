@@ -163,28 +163,34 @@ impl TrackingMutations {
     #[graphql(guard = "AdminOnly")]
     async fn record_conversion(&self, ctx: &Context<'_>, input: RecordConversionInput) -> ApiResult<ConversionPayload> {
         let source = validate::order_source(input.source.trim()).map_err(ApiError::BadUserInput)?;
-        let external_order_id = input.external_order_id.trim().to_string();
-        if external_order_id.is_empty() || external_order_id.len() > 200 {
-            return Err(ApiError::bad_input("externalOrderId must be 1 to 200 characters"));
-        }
-        if input.sale_amount.0.is_sign_negative() {
-            return Err(ApiError::bad_input("saleAmount must not be negative"));
-        }
+        let external_order_id =
+            validate::external_id("externalOrderId", &input.external_order_id).map_err(ApiError::BadUserInput)?;
+        validate::sale_amount("saleAmount", input.sale_amount.0).map_err(ApiError::BadUserInput)?;
+        let occurred_at = match input.occurred_at {
+            Some(at) => validate::order_time(at, Utc::now()).map_err(ApiError::BadUserInput)?,
+            None => Utc::now(),
+        };
+        let promo_code = match input.promo_code {
+            Some(code) => {
+                Some(validate::typed_code(&code).ok_or_else(|| ApiError::bad_input("promoCode is not a code"))?)
+            }
+            None => None,
+        };
         let click_id = input
             .click_id
             .map(|id| uuid::Uuid::parse_str(&id).map_err(|_| ApiError::bad_input("clickId is not a click id")))
             .transpose()?;
         let details = serde_json::json!({
             "source": source, "externalOrderId": external_order_id, "saleAmount": input.sale_amount.0,
-            "occurredAt": input.occurred_at, "promoCode": input.promo_code, "clickId": click_id,
+            "occurredAt": occurred_at, "promoCode": promo_code, "clickId": click_id,
         });
         let mut order = OrderInput {
             source,
             external_order_id,
-            occurred_at: input.occurred_at.unwrap_or_else(Utc::now),
+            occurred_at,
             sale_amount: input.sale_amount.0,
             currency: String::new(),
-            promo_codes: input.promo_code.into_iter().collect(),
+            promo_codes: promo_code.into_iter().collect(),
             click_id,
         };
         let metrics = ctx.data_unchecked::<Arc<Metrics>>();

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::AppState;
 use crate::db::clicks::NewClick;
 use crate::db::memberships::{self, LinkTarget};
-use crate::domain::tracking::{is_bot, redirect_target};
+use crate::domain::tracking::{could_be_link_code, is_bot, redirect_target};
 
 /// A link as the redirect needs it, with its destination parsed once.
 #[derive(Clone)]
@@ -24,6 +24,9 @@ pub struct CachedLink {
 }
 
 pub async fn follow(State(state): State<AppState>, Path(code): Path<String>, request: Request) -> Response {
+    if !could_be_link_code(&code) {
+        return not_found();
+    }
     let lookup = async {
         let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
         let target = memberships::find_link(&mut conn, &code)

@@ -6,8 +6,6 @@
 //! Shopify's (source `shopify`, the event in `X-Shopify-Topic`) and the generic
 //! one (any other source), documented in the README.
 
-use std::str::FromStr;
-
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -25,7 +23,7 @@ use super::AppState;
 use crate::db::conversions::{self, Change, ChangeError, ChangeRequest, OrderInput, Recorded};
 use crate::db::models::ConversionRow;
 use crate::db::{DbError, brands};
-use crate::domain::money::format_money;
+use crate::domain::money::{format_money, parse_amount};
 use crate::domain::tracking::click_id_from_landing;
 use crate::domain::validate;
 
@@ -62,6 +60,21 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Err(throttled) = state.webhook_budget.take(&brand_slug, 1) {
+        state.metrics.throttled.inc();
+        state.metrics.webhook_failure("throttled");
+        let seconds = throttled.retry_after_secs();
+        let refusal = Refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            "THROTTLED",
+            format!("over the brand's webhook rate limit; retry in {seconds} s"),
+        );
+        let mut response = refusal.into_response();
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        return response;
+    }
     match handle(&state, &brand_slug, &source, &headers, &body).await {
         Ok(response) => response,
         Err(refusal) => {
@@ -84,9 +97,17 @@ async fn handle(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, Refusal> {
-    let internal = |e: DbError| {
-        tracing::error!(error = %e, "webhook failed");
-        Refusal(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error".into())
+    let internal = |e: DbError| match e {
+        // An amount the brand's rules cannot price (e.g. a commission beyond range).
+        DbError::CheckViolation(rule) => Refusal(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "BAD_REQUEST",
+            format!("the order breaks the rule {rule}"),
+        ),
+        e => {
+            tracing::error!(error = %e, "webhook failed");
+            Refusal(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error".into())
+        }
     };
     let mut conn = state.pool.get().await.map_err(|e| internal(e.into()))?;
     let (brand, secret) = match brands::find_by_slug_with_secret(&mut conn, brand_slug).await {
@@ -205,7 +226,8 @@ fn verify_signature(secret: Option<&str>, headers: &HeaderMap, body: &[u8]) -> R
         .map_err(|_| unauthorized("the signature does not match the body"))
 }
 
-/// An amount as a string (or a plain JSON number), at most two decimals, not negative.
+/// An amount as a string (or a plain JSON number), read strictly: at most two
+/// decimals, not negative, at most `MAX_ORDER_AMOUNT`.
 fn money(value: Option<&Value>, field: &str) -> Result<Decimal, Refusal> {
     let text = match value {
         Some(Value::String(s)) => s.trim().to_string(),
@@ -215,19 +237,13 @@ fn money(value: Option<&Value>, field: &str) -> Result<Decimal, Refusal> {
             return Err(bad(format!("{field} must be a decimal string such as \"19.99\"")));
         }
     };
-    let amount = Decimal::from_str(&text).map_err(|_| bad(format!("{field} '{text}' is not an amount")))?;
-    if amount.is_sign_negative() {
-        return Err(bad(format!("{field} must not be negative")));
-    }
-    if amount.normalize().scale() > 2 {
-        return Err(bad(format!("{field} has more than two decimals")));
-    }
-    Ok(amount)
+    let amount = parse_amount(&text).map_err(|e| bad(format!("{field}: {e}")))?;
+    validate::sale_amount(field, amount).map_err(bad)
 }
 
 fn text_id(value: Option<&Value>, field: &str) -> Result<String, Refusal> {
     match value {
-        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 => Ok(s.trim().to_string()),
+        Some(Value::String(s)) => validate::external_id(field, s).map_err(bad),
         Some(Value::Number(n)) => Ok(n.to_string()),
         _ => Err(bad(format!("{field} is missing"))),
     }
@@ -243,13 +259,21 @@ fn currency(value: Option<&Value>, brand_currency: &str) -> Result<String, Refus
     }
 }
 
+/// An order's time (RFC 3339), within the window `validate::order_time` allows.
 fn time(value: Option<&Value>) -> Result<DateTime<Utc>, Refusal> {
-    match value.and_then(Value::as_str) {
+    let at = match value.and_then(Value::as_str) {
         Some(text) => DateTime::parse_from_rfc3339(text)
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| bad(format!("'{text}' is not an RFC 3339 time"))),
-        None => Ok(Utc::now()),
-    }
+            .map_err(|_| {
+                bad(format!(
+                    "'{}' is not an RFC 3339 time",
+                    text.chars().take(40).collect::<String>()
+                ))
+            })?,
+        None => return Ok(Utc::now()),
+    };
+    validate::order_time(at, Utc::now())
+        .map_err(|message| Refusal(StatusCode::UNPROCESSABLE_ENTITY, "BAD_REQUEST", message))
 }
 
 fn parse_shopify(topic: &str, order: &Value, source: &str, brand_currency: &str) -> Result<OrderEvent, Refusal> {
@@ -260,7 +284,7 @@ fn parse_shopify(topic: &str, order: &Value, source: &str, brand_currency: &str)
                 .map(|codes| {
                     codes
                         .iter()
-                        .filter_map(|c| c["code"].as_str().map(str::to_string))
+                        .filter_map(|c| c["code"].as_str().and_then(validate::typed_code))
                         .collect()
                 })
                 .unwrap_or_default();
@@ -317,8 +341,9 @@ fn parse_generic(event: &Value, source: &str, brand_currency: &str) -> Result<Or
                 currency: currency(event.get("currency"), brand_currency)?,
                 promo_codes: event["promo_code"]
                     .as_str()
-                    .map(|c| vec![c.to_string()])
-                    .unwrap_or_default(),
+                    .and_then(validate::typed_code)
+                    .into_iter()
+                    .collect(),
                 click_id,
             }))
         }

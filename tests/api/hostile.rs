@@ -373,3 +373,275 @@ async fn responses_are_compressed_when_asked() {
         .to_bytes();
     assert_eq!(&compressed[..2], &[0x1f, 0x8b], "a gzip stream");
 }
+
+#[tokio::test]
+async fn one_brands_bad_payout_never_costs_another_brand_its_clicks() {
+    let app = TestApp::new().await;
+    let victim = crate::tracking::shop(&app).await;
+    let attacker = app.brand("Greedy").await;
+    let offer = app
+        .ok(
+            &attacker.admin,
+            "mutation { createOffer(input: { name: \"Clicks\", type: SALES_LINK, destinationUrl: \"https://greedy.example\", payout: { type: FLAT_PER_CLICK, flatAmount: \"1.00\" } }) { offer { id } } }",
+            json!({}),
+        )
+        .await["createOffer"]["offer"]["id"]
+        .clone();
+    // The API refuses a payout the columns cannot sum…
+    let code = app
+        .error_code(
+            Some(&attacker.admin),
+            "mutation($o: ID!) { editPayout(offerId: $o, payout: { type: FLAT_PER_CLICK, flatAmount: \"999999999999.99\" }) { offer { id } } }",
+            json!({ "o": offer }),
+        )
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT");
+    let member = app
+        .ok(
+            &attacker.admin,
+            "mutation { createMember(input: { name: \"Gus\", email: \"gus@example.com\" }) { member { id } } }",
+            json!({}),
+        )
+        .await["createMember"]["member"]["id"]
+        .clone();
+    let link = app
+        .ok(
+            &attacker.admin,
+            "mutation($o: ID!, $m: [ID!]!) { addMembers(offerId: $o, memberIds: $m) { memberships { linkCode } } }",
+            json!({ "o": offer, "m": [member] }),
+        )
+        .await["addMembers"]["memberships"][0]["linkCode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // …so it is planted the way an old row or a bug would leave it.
+    let mut conn = app.db.connect().await;
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query(format!(
+            "UPDATE offers SET payout_flat = 999999999999.99 WHERE brand_id = {}",
+            attacker.id
+        )),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    // Codes cached first, then both brands' redirects at once, so they share one click batch.
+    for code in [&link, &victim.link_code] {
+        assert_eq!(
+            crate::tracking::click(&app, code, "Mozilla/5.0").await.0,
+            StatusCode::FOUND
+        );
+    }
+    let redirects = (0..200).map(|n| {
+        let code = if n % 4 == 0 {
+            link.clone()
+        } else {
+            victim.link_code.clone()
+        };
+        let app = &app;
+        async move { crate::tracking::click(app, &code, "Mozilla/5.0").await.0 }
+    });
+    let statuses = futures_util::future::join_all(redirects).await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::FOUND));
+    let stored = crate::common::count(
+        &mut conn,
+        &format!("SELECT count(*) AS n FROM clicks WHERE brand_id = {}", victim.brand.id),
+    )
+    .await;
+    assert_eq!(stored, 151, "every click of the other brand is stored");
+    let figures = app.ok(&victim.brand.analyst, "{ kpis { clicks } }", json!({})).await;
+    assert_eq!(figures["kpis"]["clicks"], 151);
+}
+
+#[tokio::test]
+async fn bad_order_input_is_a_clear_4xx_and_stores_nothing() {
+    let app = TestApp::new().await;
+    let shop = crate::tracking::shop(&app).await;
+    let now = chrono::Utc::now().to_rfc3339();
+    let order = |id: Value, amount: Value, at: &str| {
+        json!({ "event": "order.created", "order_id": id, "amount": amount, "currency": "USD", "occurred_at": at, "promo_code": shop.promo_code })
+            .to_string()
+    };
+    let cases = [
+        order(json!("A-1"), json!("79228162514264337593543950335"), &now),
+        order(json!("A-2"), json!(1e20), &now),
+        order(json!("A-3"), json!("1_000.00"), &now),
+        order(json!("A-4"), json!("1e3"), &now),
+        order(json!("A-5"), json!("10000000.01"), &now),
+        order(json!("A\u{0}6"), json!("10.00"), &now),
+        order(json!("A-7"), json!("10.00"), "9999-12-31T00:00:00Z"),
+        order(json!("A-8"), json!("10.00"), "1900-01-01T00:00:00Z"),
+        order(json!("A-9"), json!("10.00"), "+262142-12-30T00:00:00Z"),
+    ];
+    for body in &cases {
+        let (status, answer) = crate::tracking::webhook(&app, &shop.brand.slug, "shop", None, body, None).await;
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{status} for {body}: {answer}"
+        );
+        assert!(
+            answer["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{answer}"
+        );
+    }
+    assert_eq!(app.rows("conversions").await, 0);
+    // The same through GraphQL.
+    let record = "mutation($a: Money!, $at: DateTime) { recordConversion(input: { source: \"shop\", externalOrderId: \"G-1\", saleAmount: $a, occurredAt: $at }) { conversion { id } } }";
+    for (amount, at) in [
+        ("10000000.01", Value::Null),
+        ("10.00", json!("1900-01-01T00:00:00Z")),
+        ("1_000.00", Value::Null),
+    ] {
+        let code = app
+            .error_code(Some(&shop.brand.admin), record, json!({ "a": amount, "at": at }))
+            .await;
+        assert_eq!(code, "BAD_USER_INPUT", "{amount} {at}");
+    }
+    assert_eq!(app.rows("conversions").await, 0);
+    // Dates far outside the window are refused, not a panic.
+    let code = app
+        .error_code(
+            Some(&shop.brand.analyst),
+            "{ kpis(dateRange: { start: \"2026-01-01\", end: \"+262142-12-30\" }) { clicks } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn codes_that_cannot_exist_are_404() {
+    let app = TestApp::new().await;
+    for code in ["x", "UPPER-case", "has%00nul", "a..b", &"a".repeat(65)] {
+        let (status, page) = app.get(&format!("/r/{code}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{code}");
+        assert!(page.contains("Link not found"));
+    }
+}
+
+#[tokio::test]
+async fn webhooks_are_limited_per_brand() {
+    let app = TestApp::with_config(sales_tracking::AppConfig {
+        limits: sales_tracking::Limits {
+            webhook_rate_limit_per_second: 3,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let shop = crate::tracking::shop(&app).await;
+    let order =
+        |n: usize| json!({ "event": "order.created", "order_id": format!("R-{n}"), "amount": "5.00" }).to_string();
+    for n in 0..3 {
+        let (status, body) = crate::tracking::webhook(&app, &shop.brand.slug, "shop", None, &order(n), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = crate::tracking::webhook(&app, &shop.brand.slug, "shop", None, &order(3), None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["code"], "THROTTLED");
+    // Redirects are never throttled.
+    for _ in 0..20 {
+        assert_eq!(
+            crate::tracking::click(&app, &shop.link_code, "Mozilla/5.0").await.0,
+            StatusCode::FOUND
+        );
+    }
+}
+
+/// Runs `check` on `cases` generated values inside this test's runtime.
+fn property<S: proptest::strategy::Strategy>(cases: u32, strategy: S, check: impl Fn(S::Value) -> Result<(), String>)
+where
+    S::Value: std::fmt::Debug,
+{
+    let config = proptest::test_runner::Config {
+        cases,
+        ..Default::default()
+    };
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let outcome = runner.run(&strategy, |value| {
+        check(value).map_err(proptest::test_runner::TestCaseError::fail)
+    });
+    if let Err(error) = outcome {
+        panic!("{error}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_and_exports_take_any_input_without_a_5xx() {
+    let app = TestApp::new().await;
+    let shop = crate::tracking::shop(&app).await;
+    let runtime = tokio::runtime::Handle::current();
+    let on_runtime = |work: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>>| {
+        tokio::task::block_in_place(|| runtime.block_on(work))
+    };
+    // Whatever JSON a shop signs, the webhook answers 2xx or 4xx.
+    property(64, (json_value(3), proptest::bool::ANY), |(body, shopify)| {
+        on_runtime(Box::pin(async {
+            let text = body.to_string();
+            let source = if shopify { "shopify" } else { "shop" };
+            let (status, answer) = crate::tracking::webhook(&app, &shop.brand.slug, source, None, &text, None).await;
+            if status.is_success() || status.is_client_error() {
+                Ok(())
+            } else {
+                Err(format!("{status} for {text}: {answer}"))
+            }
+        }))
+    });
+    // Whatever query parameters an export gets, it answers 2xx or 4xx.
+    let params = proptest::collection::vec(("[a-zA-Z]{1,12}", "\\PC{0,24}"), 0..6);
+    property(64, params, |params| {
+        on_runtime(Box::pin(async {
+            let query: String = params
+                .iter()
+                .map(|(k, v)| format!("{k}={}", url_encode(v)))
+                .collect::<Vec<_>>()
+                .join("&");
+            let (status, _, body) = app
+                .get_as(&shop.brand.admin, &format!("/export/offers.csv?{query}"))
+                .await;
+            if status.is_success() || status.is_client_error() {
+                Ok(())
+            } else {
+                Err(format!("{status} for {query}: {body}"))
+            }
+        }))
+    });
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes().map(|b| format!("%{b:02X}")).collect()
+}
+
+/// JSON of any shape, with the webhook's own field names likely to turn up.
+fn json_value(depth: u32) -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let key = prop_oneof![
+        Just("event".to_string()),
+        Just("order_id".to_string()),
+        Just("amount".to_string()),
+        Just("occurred_at".to_string()),
+        Just("promo_code".to_string()),
+        Just("click_id".to_string()),
+        Just("id".to_string()),
+        Just("total_price".to_string()),
+        Just("discount_codes".to_string()),
+        "[a-z_]{1,8}",
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        Just(Value::from("order.created")),
+        Just(Value::from("order.refunded")),
+        "\\PC{0,12}".prop_map(Value::from),
+        "[0-9.e_-]{0,32}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(depth, 24, 6, move |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map(key.clone(), inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
