@@ -6,12 +6,26 @@ use serde_json::{Value, json};
 
 use super::AppState;
 
-/// `GET /health`: 200 when the database answers, 503 otherwise.
+/// How long a health check waits for the database: a hanging database is not ready.
+const DATABASE_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `GET /livez`: 200 while the process serves at all (no database involved).
+pub async fn live() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /health` and `GET /readyz`: 200 when the database answers within two
+/// seconds, 503 otherwise.
 pub async fn check(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let database_ok = match state.pool.get().await {
-        Ok(mut conn) => diesel::sql_query("SELECT 1").execute(&mut conn).await.is_ok(),
-        Err(_) => false,
+    let ping = async {
+        match state.pool.get().await {
+            Ok(mut conn) => diesel::sql_query("SELECT 1").execute(&mut conn).await.is_ok(),
+            Err(_) => false,
+        }
     };
+    let database_ok = tokio::time::timeout(DATABASE_CHECK_TIMEOUT, ping)
+        .await
+        .unwrap_or(false);
     if database_ok {
         (StatusCode::OK, Json(json!({ "status": "ok", "database": "ok" })))
     } else {

@@ -106,6 +106,8 @@ pub fn router(state: AppState) -> Router {
         .route("/export/offers/{id}/memberships.csv", get(export::memberships))
         .route("/export/payments/{file}", get(export::payment))
         .route("/health", get(health::check))
+        .route("/readyz", get(health::check))
+        .route("/livez", get(health::live))
         .route("/metrics", get(metrics))
         .layer(RequestBodyLimitLayer::new(OTHER_BODY_BYTES));
     let metrics = state.metrics.clone();

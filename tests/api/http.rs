@@ -8,6 +8,26 @@ async fn health_checks_the_database() {
     let (status, body) = app.get("/health").await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("\"database\":\"ok\""), "{body}");
+    assert_eq!(app.get("/readyz").await.0, StatusCode::OK);
+    assert_eq!(app.get("/livez").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn not_ready_while_the_database_is_unreachable_but_alive() {
+    // A port nobody listens on: connections are refused at once.
+    let pool = sales_tracking::db::connect_pool("postgres://postgres@127.0.0.1:1/none", 1).unwrap();
+    let router = sales_tracking::app(pool, Default::default());
+    let get = |uri: &'static str| {
+        let router = router.clone();
+        async move {
+            let request = axum::http::Request::get(uri).body(axum::body::Body::empty()).unwrap();
+            tower::ServiceExt::oneshot(router, request).await.unwrap().status()
+        }
+    };
+    let started = std::time::Instant::now();
+    assert_eq!(get("/readyz").await, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(get("/livez").await, StatusCode::OK);
 }
 
 #[tokio::test]
