@@ -5,9 +5,11 @@
 //! grow by themselves, so the database sees few, large transactions.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::click_spool::{self, ClickSpool};
 use crate::db::clicks::{self, NewClick};
 use crate::db::{DbError, DbPool};
 use crate::metrics::Metrics;
@@ -16,30 +18,107 @@ use crate::metrics::Metrics;
 const MAX_BATCH: usize = 4_000;
 /// Redirects waiting beyond this are told to slow down by backpressure.
 const QUEUE_CAPACITY: usize = 50_000;
+/// How long a redirect waits for its batch to commit before it spools the click
+/// instead: the shopper is answered within 250 ms whatever the database does.
+const COMMIT_DEADLINE: Duration = Duration::from_millis(200);
+/// A batch that has not committed by then counts as failed (its redirects spooled long ago).
+const BATCH_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often spooled clicks are offered to the database again.
+const REPLAY_INTERVAL: Duration = Duration::from_secs(2);
 
-type Job = (NewClick, oneshot::Sender<bool>);
+type Job = (NewClick, oneshot::Sender<Outcome>);
+
+/// Where an answered click ended up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// Committed with its batch.
+    Stored,
+    /// On the local spool, synced to disk: stored when the database is back.
+    Spooled,
+    /// Neither (no spool configured, or the spool failed): counted in `click_write_failures`.
+    Lost,
+}
 
 #[derive(Clone)]
 pub struct ClickWriter {
     queue: mpsc::Sender<Job>,
+    spool: Option<Arc<ClickSpool>>,
+    metrics: Arc<Metrics>,
 }
 
 impl ClickWriter {
-    /// Starts the writer task; it ends once every `ClickWriter` clone is dropped
-    /// and the queue is drained.
-    pub fn start(pool: DbPool, metrics: Arc<Metrics>) -> Self {
+    /// Starts the writer task, and the replay of `spool` when there is one; the
+    /// writer ends once every `ClickWriter` clone is dropped and the queue is drained.
+    pub fn start(pool: DbPool, metrics: Arc<Metrics>, spool: Option<Arc<ClickSpool>>) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(pool, metrics, jobs));
-        ClickWriter { queue }
+        tokio::spawn(run(pool.clone(), metrics.clone(), jobs));
+        if let Some(spool) = &spool {
+            tokio::spawn(replay(pool, metrics.clone(), Arc::downgrade(spool)));
+        }
+        ClickWriter { queue, spool, metrics }
     }
 
-    /// Stores a click; true once it is committed.
-    pub async fn record(&self, click: NewClick) -> bool {
+    /// Stores a click: committed with its batch within `COMMIT_DEADLINE`, or else
+    /// synced to the spool.
+    pub async fn record(&self, click: NewClick) -> Recorded {
         let (done, stored) = oneshot::channel();
-        if self.queue.send((click, done)).await.is_err() {
-            return false;
+        let commit = async {
+            match self.queue.send((click.clone(), done)).await {
+                Ok(()) => stored.await.unwrap_or(Outcome::Retry),
+                Err(_) => Outcome::Retry,
+            }
+        };
+        match tokio::time::timeout(COMMIT_DEADLINE, commit).await {
+            Ok(Outcome::Stored) => return Recorded::Stored,
+            // Its own data was refused (and counted): spooling would change nothing.
+            Ok(Outcome::Refused) => return Recorded::Lost,
+            Ok(Outcome::Retry) | Err(_) => {}
         }
-        stored.await.unwrap_or(false)
+        match &self.spool {
+            Some(spool) if spool.append(&click).await => {
+                self.metrics.clicks_spooled.inc();
+                Recorded::Spooled
+            }
+            _ => {
+                self.metrics.click_write_failures.inc();
+                Recorded::Lost
+            }
+        }
+    }
+}
+
+/// Offers spooled clicks to the database every few seconds, oldest file first;
+/// a file is deleted once all its clicks are stored. Ends with the spool.
+async fn replay(pool: DbPool, metrics: Arc<Metrics>, spool: std::sync::Weak<ClickSpool>) {
+    loop {
+        let Some(current) = spool.upgrade() else { return };
+        for file in current.take_for_replay().await {
+            let clicks = match click_spool::read_clicks(&file) {
+                Ok(clicks) => clicks,
+                Err(error) => {
+                    tracing::error!(%error, file = %file.display(), "cannot read spooled clicks");
+                    continue;
+                }
+            };
+            let mut all_stored = true;
+            for chunk in clicks.chunks(MAX_BATCH) {
+                let stored = store_isolated(&pool, &metrics, chunk).await;
+                all_stored &= stored.iter().all(|s| *s != Outcome::Retry);
+                if !all_stored {
+                    break;
+                }
+            }
+            if !all_stored {
+                // The database is still away: try again later, from this file.
+                break;
+            }
+            metrics.clicks_replayed.inc_by(clicks.len() as u64);
+            if let Err(error) = std::fs::remove_file(&file) {
+                tracing::error!(%error, file = %file.display(), "cannot remove a replayed spool file");
+            }
+        }
+        drop(current);
+        tokio::time::sleep(REPLAY_INTERVAL).await;
     }
 }
 
@@ -47,41 +126,57 @@ async fn run(pool: DbPool, metrics: Arc<Metrics>, mut jobs: mpsc::Receiver<Job>)
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let clicks: Vec<NewClick> = batch.iter().map(|(click, _)| click.clone()).collect();
-        let committed = store_isolated(&pool, &metrics, &clicks).await;
-        for ((_, done), committed) in batch.drain(..).zip(committed) {
-            let _ = done.send(committed);
+        let outcomes = store_isolated(&pool, &metrics, &clicks).await;
+        for ((_, done), outcome) in batch.drain(..).zip(outcomes) {
+            let _ = done.send(outcome);
         }
     }
 }
 
-/// Stores a batch and says, per click, whether it committed. A batch that fails
-/// on its data (not on the database being down) is retried per brand and then per
+/// What became of one click of a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Stored,
+    /// The database is unavailable: worth trying again later.
+    Retry,
+    /// Its own data was refused: trying again changes nothing.
+    Refused,
+}
+
+async fn store(pool: &DbPool, clicks: Vec<NewClick>) -> Result<clicks::BatchOutcome, DbError> {
+    let stored = async {
+        let mut conn = pool.get().await?;
+        clicks::store_batch(&mut conn, clicks).await
+    };
+    tokio::time::timeout(BATCH_TIMEOUT, stored)
+        .await
+        .unwrap_or_else(|_| Err(DbError::Unavailable("the click batch timed out".into())))
+}
+
+/// Stores a batch and says what became of each click. A batch that fails on its
+/// data (not on the database being down) is retried per brand and then per
 /// click, so one brand's bad row never costs another brand its clicks.
-async fn store_isolated(pool: &DbPool, metrics: &Metrics, clicks: &[NewClick]) -> Vec<bool> {
-    let mut committed = vec![false; clicks.len()];
+async fn store_isolated(pool: &DbPool, metrics: &Metrics, clicks: &[NewClick]) -> Vec<Outcome> {
+    let mut outcomes = vec![Outcome::Retry; clicks.len()];
     let mut pending: Vec<Vec<usize>> = vec![(0..clicks.len()).collect()];
     while let Some(group) = pending.pop() {
-        let stored = match pool.get().await {
-            Ok(mut conn) => clicks::store_batch(&mut conn, group.iter().map(|&i| clicks[i].clone()).collect()).await,
-            Err(error) => Err(error.into()),
-        };
-        match stored {
+        match store(pool, group.iter().map(|&i| clicks[i].clone()).collect()).await {
             Ok(outcome) => {
                 metrics.clicks.inc_by(outcome.counted as u64);
                 metrics.bot_clicks.inc_by(outcome.bots as u64);
                 metrics.ignored_clicks.inc_by(outcome.ignored as u64);
                 for i in group {
-                    committed[i] = true;
+                    outcomes[i] = Outcome::Stored;
                 }
             }
             Err(error @ DbError::Unavailable(_)) => {
                 tracing::error!(%error, clicks = group.len(), "click batch failed: database unavailable");
-                metrics.click_write_failures.inc_by(group.len() as u64);
             }
             Err(error) if group.len() == 1 => {
                 let click = &clicks[group[0]];
                 tracing::error!(%error, brand_id = click.brand_id, membership_id = click.membership_id, "click refused");
                 metrics.click_write_failures.inc();
+                outcomes[group[0]] = Outcome::Refused;
             }
             Err(error) => {
                 tracing::warn!(%error, clicks = group.len(), "click batch failed; retrying its parts apart");
@@ -98,5 +193,5 @@ async fn store_isolated(pool: &DbPool, metrics: &Metrics, clicks: &[NewClick]) -
             }
         }
     }
-    committed
+    outcomes
 }

@@ -3,6 +3,7 @@
 //! `domain` holds pure rules, `db` the PostgreSQL layer, `graphql` the API
 //! schema and `http` the routes; `main.rs` only reads configuration and serves.
 
+pub mod click_spool;
 pub mod click_writer;
 pub mod db;
 pub mod demo;
@@ -31,6 +32,12 @@ pub struct AppConfig {
     pub limits: Limits,
     /// Whether the schema can be introspected (GraphiQL and codegen need it).
     pub introspection: bool,
+    /// Connections for the click writer, link lookups and webhooks, apart from the
+    /// API's, so a storm of reports cannot starve them (default: the API's pool).
+    pub tracking_pool: Option<DbPool>,
+    /// Where answered clicks wait when the database cannot take them in time
+    /// (none: such clicks are lost and counted in `click_write_failures`).
+    pub spool_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for AppConfig {
@@ -41,6 +48,8 @@ impl Default for AppConfig {
             mailer: None,
             limits: Limits::default(),
             introspection: true,
+            tracking_pool: None,
+            spool_dir: None,
         }
     }
 }
@@ -72,6 +81,13 @@ impl Default for Limits {
 /// click writer, which ends once the router is dropped, and the email sender
 /// when a mailer is configured.
 pub fn app(pool: DbPool, config: AppConfig) -> axum::Router {
+    let spool = config.spool_dir.as_deref().and_then(|dir| match click_spool::ClickSpool::open(dir) {
+        Ok(spool) => Some(Arc::new(spool)),
+        Err(error) => {
+            tracing::error!(%error, dir = %dir.display(), "cannot open the click spool; clicks are lost while the database is away");
+            None
+        }
+    });
     let metrics = Arc::new(metrics::Metrics::new());
     let wake = email::EmailWake::default();
     match config.mailer {
@@ -91,5 +107,16 @@ pub fn app(pool: DbPool, config: AppConfig) -> axum::Router {
         introspection: config.introspection,
     };
     let schema = graphql::build_schema(pool.clone(), metrics.clone(), wake, options);
-    http::router(http::AppState::new(schema, pool, metrics, config.ip_hash_key, limits))
+    let tracking_pool = config.tracking_pool.unwrap_or_else(|| pool.clone());
+    http::router(http::AppState::new(
+        schema,
+        http::Pools {
+            api: pool,
+            tracking: tracking_pool,
+        },
+        metrics,
+        config.ip_hash_key,
+        limits,
+        spool,
+    ))
 }

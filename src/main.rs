@@ -57,6 +57,10 @@ enum Command {
         /// Who member emails come from.
         #[arg(long, env = "SMTP_FROM", default_value = "Sales Tracking <no-reply@localhost>")]
         smtp_from: String,
+        /// Where answered clicks wait, synced to disk, while the database cannot take
+        /// them in time (default: `spool` in the data directory).
+        #[arg(long, env = "SPOOL_DIR")]
+        spool_dir: Option<PathBuf>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -165,6 +169,7 @@ async fn main() -> anyhow::Result<()> {
             ip_hash_secret,
             smtp_url,
             smtp_from,
+            spool_dir,
             limits,
         } => {
             let mailer = smtp_url
@@ -190,6 +195,14 @@ async fn main() -> anyhow::Result<()> {
                     ..Default::default()
                 },
                 introspection: limits.introspection,
+                tracking_pool: Some(db::connect_pool(&database.url, (cli.database.pool_size / 2).max(4))?),
+                spool_dir: Some(spool_dir.unwrap_or_else(|| {
+                    cli.database
+                        .data_dir
+                        .clone()
+                        .unwrap_or_else(local::default_data_dir)
+                        .join("spool")
+                })),
             };
             let serving = sales_tracking::http::server::ServeOptions {
                 max_connections: limits.max_connections,

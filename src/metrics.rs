@@ -22,6 +22,8 @@ pub struct Metrics {
     pub orders_rejected: Counter,
     pub orders_refunded: Counter,
     pub panics: Counter,
+    pub clicks_spooled: Counter,
+    pub clicks_replayed: Counter,
     pub throttled: Counter,
     pub webhook_failures: Family<FailureLabels, Counter>,
     registry: Registry,
@@ -31,7 +33,7 @@ impl Metrics {
     pub fn new() -> Self {
         let metrics = Metrics::default();
         let mut registry = Registry::with_prefix("sales_tracking");
-        let counters: [(&str, &str, &Counter); 11] = [
+        let counters: [(&str, &str, &Counter); 13] = [
             ("clicks", "Clicks stored and counted", &metrics.clicks),
             (
                 "bot_clicks",
@@ -68,6 +70,16 @@ impl Metrics {
                 "orders_refunded",
                 "Refunds applied to conversions",
                 &metrics.orders_refunded,
+            ),
+            (
+                "clicks_spooled",
+                "Answered clicks written to the local spool because their batch did not commit in time",
+                &metrics.clicks_spooled,
+            ),
+            (
+                "clicks_replayed",
+                "Spooled clicks offered to the database again (stored once whatever happened before)",
+                &metrics.clicks_replayed,
             ),
             (
                 "panics",

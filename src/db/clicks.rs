@@ -2,7 +2,7 @@
 //! batch, updates the daily rollups once per membership-day and books per-click
 //! commission, so a popular creator never serialises the redirect.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -22,8 +22,9 @@ use super::{DbError, DbResult};
 use crate::domain::enums::PayoutType;
 use crate::domain::payout::PayoutRule;
 
-/// A click as the redirect saw it.
-#[derive(Clone, Debug)]
+/// A click as the redirect saw it. Its id is made by the server, so storing the
+/// same click twice (a late batch and a spool replay) stores and counts it once.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct NewClick {
     pub brand_id: i64,
     pub membership_id: i64,
@@ -43,6 +44,8 @@ pub struct BatchOutcome {
     pub bots: usize,
     /// Not stored: the membership is inactive or its offer is not running.
     pub ignored: usize,
+    /// Already stored before (a replay): nothing changed.
+    pub duplicates: usize,
 }
 
 #[derive(QueryableByName)]
@@ -110,13 +113,21 @@ impl ClickColumns {
         self.bots.push(click.is_bot);
     }
 
-    async fn insert(self, conn: &mut AsyncPgConnection) -> DbResult<()> {
+    /// Inserts the clicks not stored yet and returns their ids.
+    async fn insert(self, conn: &mut AsyncPgConnection) -> DbResult<HashSet<Uuid>> {
         if self.ids.is_empty() {
-            return Ok(());
+            return Ok(HashSet::new());
         }
-        diesel::sql_query(
+        #[derive(QueryableByName)]
+        struct Inserted {
+            #[diesel(sql_type = diesel::sql_types::Uuid)]
+            id: Uuid,
+        }
+        let inserted: Vec<Inserted> = diesel::sql_query(
             "INSERT INTO clicks (brand_id, id, membership_id, clicked_at, ip_hash, user_agent, is_bot)
-             SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::timestamptz[], $5::bytea[], $6::text[], $7::boolean[])",
+             SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::timestamptz[], $5::bytea[], $6::text[], $7::boolean[])
+             ON CONFLICT (brand_id, id) DO NOTHING
+             RETURNING id",
         )
         .bind::<Array<BigInt>, _>(self.brand_ids)
         .bind::<Array<diesel::sql_types::Uuid>, _>(self.ids)
@@ -125,9 +136,9 @@ impl ClickColumns {
         .bind::<Array<Nullable<diesel::sql_types::Bytea>>, _>(self.ip_hashes)
         .bind::<Array<Text>, _>(self.user_agents)
         .bind::<Array<Bool>, _>(self.bots)
-        .execute(conn)
+        .load(conn)
         .await?;
-        Ok(())
+        Ok(inserted.into_iter().map(|row| row.id).collect())
     }
 }
 
@@ -140,44 +151,59 @@ pub async fn store_batch(conn: &mut AsyncPgConnection, batch: Vec<NewClick>) -> 
             keys.dedup();
             let terms = terms(conn, &keys).await?;
             let mut outcome = BatchOutcome::default();
+            let mut rows = ClickColumns::default();
+            let mut countable = Vec::with_capacity(batch.len());
+            for click in batch {
+                if terms
+                    .get(&(click.brand_id, click.membership_id))
+                    .is_some_and(|t| t.countable)
+                {
+                    countable.push((
+                        click.brand_id,
+                        click.membership_id,
+                        click.id,
+                        click.clicked_at,
+                        click.is_bot,
+                    ));
+                    rows.push(click);
+                } else {
+                    outcome.ignored += 1;
+                }
+            }
+            let inserted = rows.insert(conn).await?;
             let mut deltas = Deltas::default();
             // Per membership-day: how many paid clicks, and when the last one was.
             let mut paid_clicks: BTreeMap<(i64, i64, chrono::NaiveDate), (i64, DateTime<Utc>)> = BTreeMap::new();
-            let mut rows = ClickColumns::default();
-            for click in batch {
-                let Some(t) = terms
-                    .get(&(click.brand_id, click.membership_id))
-                    .filter(|t| t.countable)
-                else {
-                    outcome.ignored += 1;
+            for (brand_id, membership_id, id, clicked_at, is_bot) in countable {
+                if !inserted.contains(&id) {
+                    outcome.duplicates += 1;
                     continue;
-                };
-                if click.is_bot {
-                    outcome.bots += 1;
-                } else {
-                    outcome.counted += 1;
-                    let zone: Tz = t.time_zone.parse().unwrap_or(Tz::UTC);
-                    let day = click.clicked_at.with_timezone(&zone).date_naive();
-                    deltas.add(
-                        click.brand_id,
-                        click.membership_id,
-                        day,
-                        Delta {
-                            clicks: 1,
-                            ..Delta::default()
-                        },
-                    );
-                    if t.payout_type == PayoutType::FlatPerClick.as_str() {
-                        let entry = paid_clicks
-                            .entry((click.brand_id, click.membership_id, day))
-                            .or_insert((0, click.clicked_at));
-                        entry.0 += 1;
-                        entry.1 = entry.1.max(click.clicked_at);
-                    }
                 }
-                rows.push(click);
+                let t = &terms[&(brand_id, membership_id)];
+                if is_bot {
+                    outcome.bots += 1;
+                    continue;
+                }
+                outcome.counted += 1;
+                let zone: Tz = t.time_zone.parse().unwrap_or(Tz::UTC);
+                let day = clicked_at.with_timezone(&zone).date_naive();
+                deltas.add(
+                    brand_id,
+                    membership_id,
+                    day,
+                    Delta {
+                        clicks: 1,
+                        ..Delta::default()
+                    },
+                );
+                if t.payout_type == PayoutType::FlatPerClick.as_str() {
+                    let entry = paid_clicks
+                        .entry((brand_id, membership_id, day))
+                        .or_insert((0, clicked_at));
+                    entry.0 += 1;
+                    entry.1 = entry.1.max(clicked_at);
+                }
             }
-            rows.insert(conn).await?;
             let mut entries = Vec::new();
             for ((brand_id, membership_id, day), (count, last_at)) in paid_clicks {
                 let t = &terms[&(brand_id, membership_id)];

@@ -20,6 +20,8 @@ pub mod schema;
 pub mod stats;
 pub mod table_columns;
 
+use std::time::Duration;
+
 use diesel::result::DatabaseErrorKind;
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
@@ -64,6 +66,10 @@ impl From<diesel::result::Error> for DbError {
                     DatabaseErrorKind::CheckViolation => DbError::CheckViolation(constraint),
                     DatabaseErrorKind::ForeignKeyViolation => DbError::ForeignKeyViolation(constraint),
                     DatabaseErrorKind::ClosedConnection => DbError::Unavailable(info.message().to_string()),
+                    // A statement past its statement_timeout: the database is too busy for it now.
+                    _ if info.message().contains("statement timeout") => {
+                        DbError::Unavailable(info.message().to_string())
+                    }
                     _ => DbError::Query(error),
                 }
             }
@@ -80,13 +86,28 @@ impl From<PoolError> for DbError {
 
 pub type DbResult<T> = Result<T, DbError>;
 
+/// How long a caller waits for a pooled connection, and for a new one to be made,
+/// before the database counts as unavailable.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A pool of `max_size` connections to `database_url`. Connections are handed out
 /// without a test query each time: a broken one fails on use and is replaced.
 pub fn connect_pool(database_url: &str, max_size: usize) -> anyhow::Result<DbPool> {
+    connect_pool_with_timeout(database_url, max_size, CHECKOUT_TIMEOUT)
+}
+
+/// A pool whose checkouts (waiting for a free connection, or making one) give up after `timeout`.
+pub fn connect_pool_with_timeout(database_url: &str, max_size: usize, timeout: Duration) -> anyhow::Result<DbPool> {
     let mut config = ManagerConfig::default();
     config.recycling_method = RecyclingMethod::Fast;
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, config);
-    Ok(Pool::builder(manager).max_size(max_size).build()?)
+    Ok(Pool::builder(manager)
+        .max_size(max_size)
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .recycle_timeout(Some(timeout))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()?)
 }
 
 /// Runs pending migrations, holding an advisory lock so that two servers

@@ -309,9 +309,20 @@ pub async fn offer_kpis(
         .collect())
 }
 
+/// Report reads running at once, across the process: a storm of expensive
+/// queries queues here instead of taking every core of the database from the
+/// click writer and the webhooks.
+const REPORT_CONCURRENCY: usize = 4;
+static REPORT_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(REPORT_CONCURRENCY);
+/// For this transaction only: no parallel plans, and a statement may run 10 s
+/// before PostgreSQL cancels it. One statement, so a report costs one round trip more.
+const REPORT_SETTINGS: &str = "SELECT set_config('max_parallel_workers_per_gather', '0', true), \
+     set_config('statement_timeout', '10s', true)";
+
 /// Runs report reads in one read-only snapshot with parallel plans off: on these
 /// few-thousand-row aggregates, starting workers and merging their output costs
 /// more than it saves (measured in psql on the benchmark data: 66 ms with, 51 ms without).
+/// At most `REPORT_CONCURRENCY` run at once, each statement for at most 10 s.
 async fn without_parallel_plans<T, F>(conn: &mut AsyncPgConnection, read: F) -> DbResult<T>
 where
     T: Send,
@@ -320,13 +331,15 @@ where
         ) -> diesel_async::scoped_futures::ScopedBoxFuture<'static, 'c, DbResult<T>>
         + Send,
 {
+    let _slot = REPORT_SLOTS
+        .acquire()
+        .await
+        .expect("the report semaphore is never closed");
     conn.build_transaction()
         .read_only()
         .run::<_, DbError, _>(|conn| {
             async move {
-                diesel::sql_query("SET LOCAL max_parallel_workers_per_gather = 0")
-                    .execute(conn)
-                    .await?;
+                diesel::sql_query(REPORT_SETTINGS).execute(conn).await?;
                 read(conn).await
             }
             .scope_boxed()

@@ -43,10 +43,18 @@ const OTHER_BODY_BYTES: usize = 16 * 1024;
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The API's connections, and the ones tracking (clicks, link lookups, webhooks) keeps to itself.
+pub struct Pools {
+    pub api: DbPool,
+    pub tracking: DbPool,
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub schema: AppSchema,
     pub pool: DbPool,
+    /// Redirects and webhooks use these, so reports never starve them.
+    pub tracking_pool: DbPool,
     pub metrics: Arc<Metrics>,
     pub clicks: ClickWriter,
     pub links: moka::future::Cache<String, Option<Arc<redirect::CachedLink>>>,
@@ -59,19 +67,21 @@ pub struct AppState {
 impl AppState {
     pub fn new(
         schema: AppSchema,
-        pool: DbPool,
+        pools: Pools,
         metrics: Arc<Metrics>,
         ip_hash_key: Vec<u8>,
         limits: crate::Limits,
+        spool: Option<Arc<crate::click_spool::ClickSpool>>,
     ) -> Self {
-        let clicks = ClickWriter::start(pool.clone(), metrics.clone());
+        let clicks = ClickWriter::start(pools.tracking.clone(), metrics.clone(), spool);
         let links = moka::future::Cache::builder()
             .max_capacity(LINK_CACHE_SIZE)
             .time_to_live(LINK_CACHE_TTL)
             .build();
         AppState {
             schema,
-            pool,
+            pool: pools.api,
+            tracking_pool: pools.tracking,
             metrics,
             clicks,
             links,

@@ -28,7 +28,7 @@ pub async fn follow(State(state): State<AppState>, Path(code): Path<String>, req
         return not_found();
     }
     let lookup = async {
-        let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
+        let mut conn = state.tracking_pool.get().await.map_err(|e| e.to_string())?;
         let target = memberships::find_link(&mut conn, &code)
             .await
             .map_err(|e| e.to_string())?;
@@ -37,16 +37,17 @@ pub async fn follow(State(state): State<AppState>, Path(code): Path<String>, req
             Some(Arc::new(CachedLink { target, destination }))
         }))
     };
-    let link = match state.links.try_get_with(code.clone(), lookup).await {
-        Ok(Some(link)) => link,
-        Ok(None) => return not_found(),
-        Err(error) => {
+    // A code not cached yet while the database does not answer: 503 in time, not a hang.
+    let link = match tokio::time::timeout(LOOKUP_DEADLINE, state.links.try_get_with(code.clone(), lookup)).await {
+        Ok(Ok(Some(link))) => link,
+        Ok(Ok(None)) => return not_found(),
+        Ok(Err(error)) => {
             tracing::error!(%error, "link lookup failed");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Html("<!doctype html><title>Try again</title><p>Please try again in a moment.</p>"),
-            )
-                .into_response();
+            return try_again();
+        }
+        Err(_) => {
+            tracing::warn!("link lookup timed out");
+            return try_again();
         }
     };
     let user_agent = header_text(request.headers(), header::USER_AGENT);
@@ -64,8 +65,8 @@ pub async fn follow(State(state): State<AppState>, Path(code): Path<String>, req
         user_agent: user_agent.chars().take(512).collect(),
     };
     let location = redirect_target(&link.destination, click.id);
-    // Waits for the batch holding this click to commit; if storing fails the
-    // shopper is still sent on (counted in click_write_failures).
+    // Waits for the batch holding this click to commit, or for the click to be on
+    // the spool; the shopper is sent on either way.
     state.clicks.record(click).await;
     (
         StatusCode::FOUND,
@@ -91,6 +92,18 @@ fn hash_ip(key: &[u8], ip: &str) -> Vec<u8> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(ip.as_bytes());
     mac.finalize().into_bytes()[..16].to_vec()
+}
+
+/// How long a redirect waits for a link code it has not cached.
+const LOOKUP_DEADLINE: std::time::Duration = std::time::Duration::from_millis(200);
+
+fn try_again() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "5"), (header::CACHE_CONTROL, "no-store")],
+        Html("<!doctype html><title>Try again</title><p>Please try again in a moment.</p>"),
+    )
+        .into_response()
 }
 
 fn not_found() -> Response {

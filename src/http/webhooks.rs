@@ -109,7 +109,7 @@ async fn handle(
             Refusal(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error".into())
         }
     };
-    let mut conn = state.pool.get().await.map_err(|e| internal(e.into()))?;
+    let mut conn = state.tracking_pool.get().await.map_err(|e| internal(e.into()))?;
     let (brand, secret) = match brands::find_by_slug_with_secret(&mut conn, brand_slug).await {
         Ok(brand) => brand,
         Err(DbError::NotFound) => {

@@ -18,6 +18,7 @@ mod membership_actions;
 mod migrations;
 mod offer_edits;
 mod offers;
+mod outage;
 mod payments;
 mod projects;
 mod reporting;
