@@ -38,6 +38,11 @@ pub struct AppConfig {
     /// Where answered clicks wait when the database cannot take them in time
     /// (none: such clicks are lost and counted in `click_write_failures`).
     pub spool_dir: Option<std::path::PathBuf>,
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
+    /// Web origins (e.g. `https://app.example.com`) whose pages may call the API
+    /// from the browser; none: same origin only.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for AppConfig {
@@ -50,6 +55,8 @@ impl Default for AppConfig {
             introspection: true,
             tracking_pool: None,
             spool_dir: None,
+            metrics_token: None,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -108,6 +115,10 @@ pub fn app(pool: DbPool, config: AppConfig) -> axum::Router {
     };
     let schema = graphql::build_schema(pool.clone(), metrics.clone(), wake, options);
     let tracking_pool = config.tracking_pool.unwrap_or_else(|| pool.clone());
+    let surface = http::Surface {
+        metrics_token: config.metrics_token,
+        cors_origins: config.cors_origins,
+    };
     http::router(http::AppState::new(
         schema,
         http::Pools {
@@ -118,5 +129,6 @@ pub fn app(pool: DbPool, config: AppConfig) -> axum::Router {
         config.ip_hash_key,
         limits,
         spool,
+        surface,
     ))
 }

@@ -61,6 +61,13 @@ enum Command {
         /// them in time (default: `spool` in the data directory).
         #[arg(long, env = "SPOOL_DIR")]
         spool_dir: Option<PathBuf>,
+        /// A token `/metrics` requires (`Authorization: Bearer <token>`); without it `/metrics` is open.
+        #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+        metrics_token: Option<String>,
+        /// Web origins allowed to call the API from a browser, comma-separated
+        /// (e.g. `https://app.example.com`); default: none (same origin only).
+        #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
+        cors_origins: Vec<String>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -170,6 +177,8 @@ async fn main() -> anyhow::Result<()> {
             smtp_url,
             smtp_from,
             spool_dir,
+            metrics_token,
+            cors_origins,
             limits,
         } => {
             let mailer = smtp_url
@@ -203,6 +212,8 @@ async fn main() -> anyhow::Result<()> {
                         .unwrap_or_else(local::default_data_dir)
                         .join("spool")
                 })),
+                metrics_token,
+                cors_origins,
             };
             let serving = sales_tracking::http::server::ServeOptions {
                 max_connections: limits.max_connections,

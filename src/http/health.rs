@@ -17,6 +17,12 @@ pub async fn live() -> Json<Value> {
 /// `GET /health` and `GET /readyz`: 200 when the database answers within two
 /// seconds, 503 otherwise.
 pub async fn check(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    if std::sync::atomic::AtomicBool::load(&super::DRAINING, std::sync::atomic::Ordering::Relaxed) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining", "database": "unknown" })),
+        );
+    }
     let ping = async {
         match state.pool.get().await {
             Ok(mut conn) => diesel::sql_query("SELECT 1").execute(&mut conn).await.is_ok(),

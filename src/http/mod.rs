@@ -43,6 +43,16 @@ const OTHER_BODY_BYTES: usize = 16 * 1024;
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Who may reach what from outside: the metrics token and the CORS allow-list.
+#[derive(Clone, Default)]
+pub struct Surface {
+    pub metrics_token: Option<String>,
+    pub cors_origins: Vec<String>,
+}
+
+/// Set once shutdown begins: `/readyz` then answers 503 so load balancers move on.
+pub static DRAINING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// The API's connections, and the ones tracking (clicks, link lookups, webhooks) keeps to itself.
 pub struct Pools {
     pub api: DbPool,
@@ -62,6 +72,7 @@ pub struct AppState {
     pub ip_hash_key: Arc<Vec<u8>>,
     /// Order webhooks each brand may send per second.
     pub webhook_budget: Arc<RateLimiter>,
+    pub surface: Arc<Surface>,
 }
 
 impl AppState {
@@ -72,6 +83,7 @@ impl AppState {
         ip_hash_key: Vec<u8>,
         limits: crate::Limits,
         spool: Option<Arc<crate::click_spool::ClickSpool>>,
+        surface: Surface,
     ) -> Self {
         let clicks = ClickWriter::start(pools.tracking.clone(), metrics.clone(), spool);
         let links = moka::future::Cache::builder()
@@ -90,14 +102,17 @@ impl AppState {
                 limits.webhook_rate_limit_per_second,
                 limits.webhook_rate_limit_per_second,
             )),
+            surface: Arc::new(surface),
         }
     }
 }
 
 pub fn router(state: AppState) -> Router {
+    let cors = cors_layer(&state.surface.cors_origins);
     let graphql = Router::new()
         .route("/graphql", get(graphql::handle_get).post(graphql::handle))
-        .layer(RequestBodyLimitLayer::new(GRAPHQL_BODY_BYTES));
+        .layer(RequestBodyLimitLayer::new(GRAPHQL_BODY_BYTES))
+        .layer(cors.clone());
     let webhooks = Router::new()
         .route("/webhooks/{brand}/orders/{source}", post(webhooks::receive))
         .layer(RequestBodyLimitLayer::new(WEBHOOK_BODY_BYTES));
@@ -112,9 +127,13 @@ pub fn router(state: AppState) -> Router {
         .route("/graphiql", get(graphiql::page))
         .route("/graphiql/vendor/{file}", get(graphiql::vendor_asset))
         .route("/r/{code}", get(redirect::follow))
-        .route("/export/offers.csv", get(export::offers))
-        .route("/export/offers/{id}/memberships.csv", get(export::memberships))
-        .route("/export/payments/{file}", get(export::payment))
+        .merge(
+            Router::new()
+                .route("/export/offers.csv", get(export::offers))
+                .route("/export/offers/{id}/memberships.csv", get(export::memberships))
+                .route("/export/payments/{file}", get(export::payment))
+                .layer(cors),
+        )
         .route("/health", get(health::check))
         .route("/readyz", get(health::check))
         .route("/livez", get(health::live))
@@ -161,9 +180,53 @@ fn internal_error() -> Response {
         .into_response()
 }
 
-async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> impl axum::response::IntoResponse {
+/// `/metrics`: Prometheus text, behind a bearer token when one is configured.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if let Some(token) = &state.surface.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let matches: bool = subtle_eq(given.as_bytes(), token.as_bytes());
+        if !matches {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                axum::Json(serde_json::json!({ "error": { "code": "UNAUTHENTICATED", "message": "send `Authorization: Bearer <metrics token>`" } })),
+            )
+                .into_response();
+        }
+    }
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.encode(),
     )
+        .into_response()
+}
+
+/// Compares in time that does not depend on where the inputs differ.
+fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    // Equal-length digests, compared byte by byte without an early exit.
+    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Browsers on the listed origins may call the API with a bearer key (no cookies
+/// are involved, so no credentials mode); everyone else gets no CORS headers.
+fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(600))
 }

@@ -89,6 +89,7 @@ pub async fn serve(
         });
     }
     drop(listener);
+    super::DRAINING.store(true, std::sync::atomic::Ordering::Relaxed);
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(options.shutdown_deadline) => {

@@ -652,3 +652,75 @@ fn json_value(depth: u32) -> impl proptest::strategy::Strategy<Value = Value> {
         ]
     })
 }
+
+#[tokio::test]
+async fn metrics_need_the_token_when_one_is_set_and_name_no_brand() {
+    let app = TestApp::with_config(sales_tracking::AppConfig {
+        metrics_token: Some("metrics-secret".into()),
+        ..Default::default()
+    })
+    .await;
+    let shop = crate::tracking::shop(&app).await;
+    crate::tracking::click(&app, &shop.link_code, "Mozilla/5.0").await;
+    assert_eq!(app.get("/metrics").await.0, StatusCode::UNAUTHORIZED);
+    let (status, _, wrong) = app.get_as("not-the-token", "/metrics").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{wrong}");
+    let (status, _, text) = app.get_as("metrics-secret", "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("sales_tracking_clicks_total"), "{text}");
+    for private in [shop.brand.slug.as_str(), "Trail Co", shop.link_code.as_str()] {
+        assert!(!text.contains(private), "/metrics shows {private}");
+    }
+    // Without a configured token it stays open, as before.
+    let open = TestApp::new().await;
+    assert_eq!(open.get("/metrics").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn cors_answers_only_the_configured_origins() {
+    let app = TestApp::with_config(sales_tracking::AppConfig {
+        cors_origins: vec!["https://app.example.com".into()],
+        ..Default::default()
+    })
+    .await;
+    let preflight = |origin: &str| {
+        Request::options("/graphql")
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "authorization, content-type")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let allowed = app.respond(preflight("https://app.example.com")).await;
+    assert_eq!(
+        allowed.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://app.example.com"
+    );
+    let allowed_headers = allowed.headers()[header::ACCESS_CONTROL_ALLOW_HEADERS]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(allowed_headers.contains("authorization"), "{allowed_headers}");
+    let refused = app.respond(preflight("https://evil.example")).await;
+    assert!(refused.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+}
+
+#[tokio::test]
+async fn member_emails_are_for_admin_keys_only() {
+    let app = TestApp::new().await;
+    let brand = app.brand("Acme").await;
+    app.ok(
+        &brand.admin,
+        "mutation { createMember(input: { name: \"Ana\", email: \"ana@example.com\", payoutEmail: \"ana@paypal.example\" }) { member { id } } }",
+        json!({}),
+    )
+    .await;
+    let query = "{ members { nodes { name email payoutEmail } } }";
+    let data = app.ok(&brand.admin, query, json!({})).await;
+    assert_eq!(data["members"]["nodes"][0]["payoutEmail"], "ana@paypal.example");
+    let (_, body) = app.graphql(Some(&brand.analyst), query, json!({})).await;
+    let member = &body["data"]["members"]["nodes"][0];
+    assert_eq!(member["name"], "Ana", "{body}");
+    assert!(member["email"].is_null() && member["payoutEmail"].is_null(), "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
+}

@@ -4,6 +4,7 @@ use super::membership::Membership;
 use chrono::{DateTime, Utc};
 
 use crate::db::models::MemberRow;
+use crate::graphql::context::AdminOnly;
 use crate::graphql::error::ApiResult;
 use crate::graphql::ids::{Kind, encode};
 use crate::graphql::loaders::{MemberMemberships, load_one};
@@ -21,11 +22,15 @@ impl Member {
         &self.0.name
     }
 
-    async fn email(&self) -> &str {
-        &self.0.email
+    /// The member's email. Admin keys only: for an analyst it is null, with a
+    /// `FORBIDDEN` error (personal data, like the payout file).
+    #[graphql(guard = "AdminOnly")]
+    async fn email(&self) -> Option<&str> {
+        Some(&self.0.email)
     }
 
-    /// Where payouts go, e.g. a PayPal account's email.
+    /// Where payouts go, e.g. a PayPal account's email. Admin keys only, like `email`.
+    #[graphql(guard = "AdminOnly")]
     async fn payout_email(&self) -> Option<&str> {
         self.0.payout_email.as_deref()
     }
