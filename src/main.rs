@@ -33,6 +33,8 @@ struct DatabaseArgs {
     pool_size: usize,
 }
 
+// Parsed once at start-up: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Serves the GraphQL API, GraphiQL and the tracking endpoints.
