@@ -163,6 +163,19 @@ try {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 1, `the page is ${overflow}px wider than the phone`);
   await page.screenshot({ path: `${SCREENSHOT_DIR}/home-phone.png` });
+  step('GraphiQL reads the schema without a key: its docs explorer lists the Query fields');
+  const anonymous = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const graphiql = await anonymous.newPage();
+  graphiql.on('pageerror', (error) => { throw error; });
+  await graphiql.goto(`${BASE_URL}/graphiql`);
+  await graphiql.click('button[aria-label="Show Documentation Explorer"]');
+  await graphiql.click('.graphiql-doc-explorer a.graphiql-doc-explorer-type-name:text-is("Query")');
+  await graphiql.waitForSelector('.graphiql-doc-explorer-field-name:text-is("kpiSeries")');
+  const fields = await graphiql.$$eval('.graphiql-doc-explorer-field-name', (names) => names.map((n) => n.textContent));
+  for (const field of ['kpis', 'kpiSeries', 'offers', 'members', 'paymentPreview']) {
+    assert.ok(fields.includes(field), `${field} is listed: ${fields.join(', ')}`);
+  }
+  await anonymous.close();
   console.log('browser tests passed');
 } finally {
   await browser.close();

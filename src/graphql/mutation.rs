@@ -21,6 +21,8 @@ use crate::db::{members, offers, projects};
 use crate::domain::enums::{OfferType, PayoutType};
 use crate::domain::validate;
 
+/// Every change a brand's admin key can make. Each root field costs 10 points
+/// plus what its payload selects (see `Query`).
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
 pub struct MutationRoot(

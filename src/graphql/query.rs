@@ -28,6 +28,15 @@ use crate::domain::kpis::Kpis as Figures;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
 
 /// Everything a brand's API key can read.
+///
+/// **What a query costs** (reported in `extensions.cost` of every response, and
+/// charged to the key's budget, which refills every second): a scalar 0, an object
+/// 1, a list its length times its element: `first` (default 20) for a connection's
+/// `edges` and `nodes`, one per bucket for `kpiSeries` (a daily series over six
+/// months: 185), 10 for other lists. A `kpis` with a date range adds 1 plus one per
+/// 31 days of the range, once per field in the document; `__schema` and `__type`
+/// cost 10. A query may cost at most 10,000, select at most 2,000 fields once its
+/// fragments are expanded, use 150 aliases or root fields and nest 12 deep.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
 pub struct QueryRoot(CoreQueries, ColumnQueries, PaymentQueries);
