@@ -85,3 +85,90 @@ fn help_never_prints_secrets_from_the_environment() {
         }
     }
 }
+
+/// The real binary, a client that never finishes its request, and SIGTERM: the
+/// server ends within its shutdown deadline, with the click it answered stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_within_the_deadline_whatever_clients_do() {
+    use tokio::io::AsyncWriteExt;
+
+    let app = TestApp::new().await;
+    let shop = crate::tracking::shop(&app).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spool = tempfile::tempdir().unwrap();
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--shutdown-deadline",
+            "3",
+        ])
+        .args(["--header-read-timeout", "60"])
+        .arg("--spool-dir")
+        .arg(spool.path())
+        .env("DATABASE_URL", app.db.url())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    while tokio::net::TcpStream::connect(&base).await.is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the server did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // One real redirect, answered before the signal.
+    let mut redirect = tokio::net::TcpStream::connect(&base).await.unwrap();
+    redirect
+        .write_all(
+            format!(
+                "GET /r/{} HTTP/1.1\r\nHost: x\r\nUser-Agent: Mozilla/5.0\r\nConnection: close\r\n\r\n",
+                shop.link_code
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut redirect, &mut answer)
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 302"), "{answer}");
+    // Two clients that never finish: one mid-headers, one mid-body.
+    let mut half_headers = tokio::net::TcpStream::connect(&base).await.unwrap();
+    half_headers
+        .write_all(b"GET /graphql HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut half_body = tokio::net::TcpStream::connect(&base).await.unwrap();
+    half_body
+        .write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"query\":")
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let signalled = std::time::Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(15), server.wait())
+        .await
+        .expect("the server ends within its deadline")
+        .unwrap();
+    let took = signalled.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(took < std::time::Duration::from_secs(8), "shutdown took {took:?}");
+    let stored = app.ok(&shop.brand.analyst, "{ kpis { clicks } }", json!({})).await;
+    assert_eq!(stored["kpis"]["clicks"], 1, "the answered click is stored");
+    drop((half_headers, half_body));
+}
