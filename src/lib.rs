@@ -35,6 +35,8 @@ pub struct AppConfig {
     /// Connections for the click writer, link lookups and webhooks, apart from the
     /// API's, so a storm of reports cannot starve them (default: the API's pool).
     pub tracking_pool: Option<DbPool>,
+    /// Connections for KPI reads: its size is how many run at once (default: the API's pool).
+    pub report_pool: Option<DbPool>,
     /// Where answered clicks wait when the database cannot take them in time
     /// (none: such clicks are lost and counted in `click_write_failures`).
     pub spool_dir: Option<std::path::PathBuf>,
@@ -54,6 +56,7 @@ impl Default for AppConfig {
             limits: Limits::default(),
             introspection: true,
             tracking_pool: None,
+            report_pool: None,
             spool_dir: None,
             metrics_token: None,
             cors_origins: Vec::new(),
@@ -104,6 +107,7 @@ pub fn app(pool: DbPool, config: AppConfig) -> axum::Router {
         None => tracing::warn!("no SMTP server configured (--smtp-url): emails wait in the outbox"),
     }
     let limits = config.limits;
+    let report_pool = config.report_pool.unwrap_or_else(|| pool.clone());
     let options = graphql::ApiOptions {
         public_url: config.public_url,
         limits: limits.query,
@@ -112,6 +116,7 @@ pub fn app(pool: DbPool, config: AppConfig) -> axum::Router {
             limits.rate_limit_burst,
         )),
         introspection: config.introspection,
+        report_pool: Some(report_pool.clone()),
     };
     let schema = graphql::build_schema(pool.clone(), metrics.clone(), wake, options);
     let tracking_pool = config.tracking_pool.unwrap_or_else(|| pool.clone());
@@ -124,6 +129,7 @@ pub fn app(pool: DbPool, config: AppConfig) -> axum::Router {
         http::Pools {
             api: pool,
             tracking: tracking_pool,
+            reports: graphql::context::ReportPool(report_pool),
         },
         metrics,
         config.ip_hash_key,

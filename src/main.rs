@@ -159,6 +159,11 @@ enum RoleArg {
     Analyst,
 }
 
+/// KPI reads running at once: about one per core of a small database server
+/// (more only queue inside PostgreSQL), so a storm of reports cannot take the
+/// cores the click writer and the webhooks need.
+const REPORT_CONNECTIONS: usize = 4;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -207,6 +212,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 introspection: limits.introspection,
                 tracking_pool: Some(db::connect_pool(&database.url, (cli.database.pool_size / 2).max(4))?),
+                report_pool: Some(db::connect_pool(&database.url, REPORT_CONNECTIONS)?),
                 spool_dir: Some(spool_dir.unwrap_or_else(|| {
                     cli.database
                         .data_dir

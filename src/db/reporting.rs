@@ -309,11 +309,6 @@ pub async fn offer_kpis(
         .collect())
 }
 
-/// Report reads running at once, across the process: a storm of expensive
-/// queries queues here instead of taking every core of the database from the
-/// click writer and the webhooks.
-const REPORT_CONCURRENCY: usize = 4;
-static REPORT_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(REPORT_CONCURRENCY);
 /// For this transaction only: no parallel plans, and a statement may run 10 s
 /// before PostgreSQL cancels it. One statement, so a report costs one round trip more.
 const REPORT_SETTINGS: &str = "SELECT set_config('max_parallel_workers_per_gather', '0', true), \
@@ -322,7 +317,8 @@ const REPORT_SETTINGS: &str = "SELECT set_config('max_parallel_workers_per_gathe
 /// Runs report reads in one read-only snapshot with parallel plans off: on these
 /// few-thousand-row aggregates, starting workers and merging their output costs
 /// more than it saves (measured in psql on the benchmark data: 66 ms with, 51 ms without).
-/// At most `REPORT_CONCURRENCY` run at once, each statement for at most 10 s.
+/// Each statement runs for at most 10 s; how many run at once is the size of the
+/// report pool they take their connections from (`graphql::context::report_conn`).
 async fn without_parallel_plans<T, F>(conn: &mut AsyncPgConnection, read: F) -> DbResult<T>
 where
     T: Send,
@@ -331,10 +327,6 @@ where
         ) -> diesel_async::scoped_futures::ScopedBoxFuture<'static, 'c, DbResult<T>>
         + Send,
 {
-    let _slot = REPORT_SLOTS
-        .acquire()
-        .await
-        .expect("the report semaphore is never closed");
     conn.build_transaction()
         .read_only()
         .run::<_, DbError, _>(|conn| {

@@ -35,6 +35,18 @@ pub async fn conn(ctx: &Context<'_>) -> ApiResult<DbConn> {
     Ok(pool.get().await.map_err(crate::db::DbError::from)?)
 }
 
+/// Connections for KPI reads, apart from the API's: its size is how many reports
+/// run at once, so a storm of them waits for these few connections while every
+/// other request (and the key lookup of every request) finds the API pool free.
+#[derive(Clone)]
+pub struct ReportPool(pub DbPool);
+
+/// A connection for a KPI read, from the report pool.
+pub async fn report_conn(ctx: &Context<'_>) -> ApiResult<DbConn> {
+    let pool = &ctx.data_unchecked::<ReportPool>().0;
+    Ok(pool.get().await.map_err(crate::db::DbError::from)?)
+}
+
 /// The address shoppers reach the server at, for tracking links.
 pub struct PublicUrl(pub String);
 

@@ -45,6 +45,8 @@ pub struct ApiOptions {
     pub limits: query_cost::QueryLimits,
     pub budget: Arc<RateLimiter>,
     pub introspection: bool,
+    /// Connections for KPI reads (default: the API's pool).
+    pub report_pool: Option<DbPool>,
 }
 
 impl Default for ApiOptions {
@@ -54,14 +56,17 @@ impl Default for ApiOptions {
             limits: query_cost::QueryLimits::default(),
             budget: Arc::new(RateLimiter::new(0, 1)),
             introspection: true,
+            report_pool: None,
         }
     }
 }
 
 pub fn build_schema(pool: DbPool, metrics: Arc<Metrics>, email_wake: EmailWake, options: ApiOptions) -> AppSchema {
     let cost_model = Arc::new(OnceLock::new());
+    let reports = context::ReportPool(options.report_pool.unwrap_or_else(|| pool.clone()));
     let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
         .data(pool)
+        .data(reports)
         .data(metrics)
         .data(context::PublicUrl(options.public_url))
         .data(email_wake)
@@ -90,10 +95,10 @@ pub fn sdl(schema: &AppSchema) -> String {
 }
 
 /// Attaches the caller and request-scoped loaders (bound to the caller's brand) to a request.
-pub fn authorize(request: Request, viewer: Viewer, pool: &DbPool) -> Request {
+pub fn authorize(request: Request, viewer: Viewer, pool: &DbPool, reports: &context::ReportPool) -> Request {
     let brand = viewer.brand_id;
     request
-        .data(reporting::kpi_loader(pool, &viewer))
+        .data(reporting::kpi_loader(reports, &viewer))
         .data(viewer)
         .data(BrandLoader::<loaders::OfferProjects>::data_loader(pool, brand))
         .data(BrandLoader::<loaders::Offers>::data_loader(pool, brand))

@@ -9,7 +9,7 @@ use chrono::{Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
-use super::context::{Viewer, conn, viewer};
+use super::context::{ReportPool, Viewer, conn, report_conn, viewer};
 use super::error::{ApiError, ApiResult};
 use super::ids::{Kind, decode_all};
 use super::scalars::{Date, Money};
@@ -287,9 +287,9 @@ impl Loader<KpiKey> for KpiLoader {
 }
 
 /// The KPI loader of one request: values are cached for the request's lifetime.
-pub fn kpi_loader(pool: &DbPool, viewer: &Viewer) -> DataLoader<KpiLoader, HashMapCache> {
+pub fn kpi_loader(pool: &ReportPool, viewer: &Viewer) -> DataLoader<KpiLoader, HashMapCache> {
     let loader = KpiLoader {
-        pool: pool.clone(),
+        pool: pool.0.clone(),
         brand_id: viewer.brand_id,
         zone: viewer.time_zone,
     };
@@ -374,7 +374,7 @@ pub async fn offer_report(
     let offer_ids: Vec<i64> = candidates.iter().map(|o| o.id).collect();
     let bounds = range.utc_bounds(viewer.time_zone);
     let mut kpis = reporting::offer_kpis(
-        &mut *conn(ctx).await?,
+        &mut *report_conn(ctx).await?,
         viewer.brand_id,
         &offer_ids,
         range,
@@ -453,7 +453,7 @@ pub async fn series(
     overall: &Figures,
 ) -> ApiResult<Vec<KpiPoint>> {
     let viewer = viewer(ctx)?;
-    let mut conn = conn(ctx).await?;
+    let mut conn = report_conn(ctx).await?;
     let periods = reporting::membership_periods(&mut conn, viewer.brand_id, &scope).await?;
     let rows = reporting::buckets(
         &mut conn,

@@ -246,7 +246,12 @@ impl Export {
         let response = self
             .state
             .schema
-            .execute(authorize(request, self.viewer, &self.state.pool))
+            .execute(authorize(
+                request,
+                self.viewer,
+                &self.state.pool,
+                &self.state.report_pool,
+            ))
             .await;
         if let Some(error) = response.errors.first() {
             let code = error

@@ -64,7 +64,7 @@ async fn execute(state: AppState, peer: Peer, headers: HeaderMap, mut request: a
     match authenticate(&state.pool, &headers).await {
         Ok(Some(viewer)) => {
             let subject = RateSubject(format!("key:{}", viewer.api_key_id));
-            request = authorize(request, viewer, &state.pool).data(subject);
+            request = authorize(request, viewer, &state.pool, &state.report_pool).data(subject);
         }
         Ok(None) => {
             let ip = peer.map_or_else(

@@ -57,6 +57,7 @@ pub static DRAINING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBo
 pub struct Pools {
     pub api: DbPool,
     pub tracking: DbPool,
+    pub reports: crate::graphql::context::ReportPool,
 }
 
 #[derive(Clone)]
@@ -65,6 +66,8 @@ pub struct AppState {
     pub pool: DbPool,
     /// Redirects and webhooks use these, so reports never starve them.
     pub tracking_pool: DbPool,
+    /// KPI reads take these few, so a storm of reports waits for them alone.
+    pub report_pool: crate::graphql::context::ReportPool,
     pub metrics: Arc<Metrics>,
     pub clicks: ClickWriter,
     pub links: moka::future::Cache<String, Option<Arc<redirect::CachedLink>>>,
@@ -94,6 +97,7 @@ impl AppState {
             schema,
             pool: pools.api,
             tracking_pool: pools.tracking,
+            report_pool: pools.reports,
             metrics,
             clicks,
             links,
