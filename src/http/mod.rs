@@ -144,7 +144,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .layer(RequestBodyLimitLayer::new(OTHER_BODY_BYTES));
     let metrics = state.metrics.clone();
-    graphql
+    let routes = graphql
         .merge(webhooks)
         .merge(pages)
         .merge(rest)
@@ -162,12 +162,17 @@ pub fn router(state: AppState) -> Router {
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
         ))
-        .layer(TraceLayer::new_for_http())
-        .layer(CatchPanicLayer::custom(move |_panic| {
-            metrics.panics.inc();
-            internal_error()
-        }))
-        .with_state(state)
+        .layer(TraceLayer::new_for_http());
+    catch_panics(routes, metrics).with_state(state)
+}
+
+/// Turns a panic in any handler into a 500 with a JSON body, counted in
+/// `sales_tracking_panics_total` (the panic itself is logged by the panic hook).
+pub fn catch_panics<S: Clone + Send + Sync + 'static>(routes: Router<S>, metrics: Arc<Metrics>) -> Router<S> {
+    routes.layer(CatchPanicLayer::custom(move |_panic| {
+        metrics.panics.inc();
+        internal_error()
+    }))
 }
 
 /// The dashboard runs only its own script and style, talks only to this
@@ -175,7 +180,7 @@ pub fn router(state: AppState) -> Router {
 const DASHBOARD_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
 
-/// What a panic answers (the panic itself is logged by the hook that catches it).
+/// What a panic answers.
 fn internal_error() -> Response {
     (
         StatusCode::INTERNAL_SERVER_ERROR,

@@ -724,3 +724,26 @@ async fn member_emails_are_for_admin_keys_only() {
     assert!(member["email"].is_null() && member["payoutEmail"].is_null(), "{body}");
     assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
 }
+
+#[tokio::test]
+async fn a_panic_is_a_500_with_a_json_body_and_a_metric() {
+    let metrics = std::sync::Arc::new(sales_tracking::metrics::Metrics::new());
+    let routes = axum::Router::new().route(
+        "/boom",
+        axum::routing::get(|| async {
+            let words: Vec<&str> = Vec::new();
+            words[1].len().to_string()
+        }),
+    );
+    let router = sales_tracking::http::catch_panics(routes, metrics.clone());
+    let request = Request::get("/boom").body(Body::empty()).unwrap();
+    let response = tower::ServiceExt::oneshot(router, request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body: Value = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["error"]["code"], "INTERNAL");
+    assert!(
+        metrics.encode().contains("sales_tracking_panics_total 1"),
+        "{}",
+        metrics.encode()
+    );
+}
