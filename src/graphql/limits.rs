@@ -62,8 +62,17 @@ impl CostLimitsRequest {
     }
 }
 
+/// A request-level error with `extensions.code` and one more extension.
+fn coded_error(message: String, code: &str, extra: (&str, Value)) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", code);
+    extensions.set(extra.0, extra.1);
+    error.extensions = Some(extensions);
+    error
+}
+
 fn refusal(reason: &TooCostly) -> ServerError {
-    let mut error = ServerError::new(reason.to_string(), None);
     let limit = match reason {
         TooCostly::TooLarge(..) => "MAX_QUERY_BYTES",
         TooCostly::TooManySelections(..) => "MAX_SELECTIONS",
@@ -74,11 +83,7 @@ fn refusal(reason: &TooCostly) -> ServerError {
         TooCostly::TooCostly(..) => "MAX_COST_EXCEEDED",
         TooCostly::FragmentCycle(..) => "FRAGMENT_CYCLE",
     };
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", "BAD_USER_INPUT");
-    extensions.set("limit", limit);
-    error.extensions = Some(extensions);
-    error
+    coded_error(reason.to_string(), "BAD_USER_INPUT", ("limit", Value::from(limit)))
 }
 
 impl CostLimitsRequest {
@@ -97,20 +102,15 @@ impl CostLimitsRequest {
             Err(throttled) => {
                 state.budget = Some(throttled.status);
                 state.retry_after = Some(throttled.retry_after_secs());
-                let mut error = ServerError::new(
+                let seconds = throttled.retry_after_secs();
+                Err(coded_error(
                     format!(
-                        "over the rate limit: this query costs {} points and {} are available; retry in {} s",
-                        measure.cost,
-                        throttled.status.currently_available,
-                        throttled.retry_after_secs()
+                        "over the rate limit: this query costs {} points and {} are available; retry in {seconds} s",
+                        measure.cost, throttled.status.currently_available,
                     ),
-                    None,
-                );
-                let mut extensions = async_graphql::ErrorExtensionValues::default();
-                extensions.set("code", "THROTTLED");
-                extensions.set("retryAfter", throttled.retry_after_secs());
-                error.extensions = Some(extensions);
-                Err(error)
+                    "THROTTLED",
+                    ("retryAfter", Value::from(seconds)),
+                ))
             }
         }
     }

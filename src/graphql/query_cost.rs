@@ -92,6 +92,9 @@ pub enum TooCostly {
     FragmentCycle(String),
 }
 
+/// Builds the refusal for a figure over its limit.
+type Refusal = fn(u64, u64) -> TooCostly;
+
 /// What a document measured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Measure {
@@ -184,6 +187,24 @@ pub fn operation<'a>(document: &'a ExecutableDocument, name: Option<&str>) -> Op
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
         (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| &op.node),
         _ => None,
+    }
+}
+
+/// The schema type an operation's root selection set is on.
+fn root_type(operation: &OperationDefinition) -> &'static str {
+    match operation.ty {
+        OperationType::Query => "Query",
+        OperationType::Mutation => "Mutation",
+        OperationType::Subscription => "Subscription",
+    }
+}
+
+/// What an object field costs before its children: a root mutation field 10, any other 1.
+fn object_cost(parent: &str, root: &str) -> u64 {
+    if parent == root && root == "Mutation" {
+        MUTATION_COST
+    } else {
+        1
     }
 }
 
@@ -324,11 +345,7 @@ pub fn measure(
         // Execution reports the missing operation.
         return Ok(Measure::default());
     };
-    let root = match operation.ty {
-        OperationType::Query => "Query",
-        OperationType::Mutation => "Mutation",
-        OperationType::Subscription => "Subscription",
-    };
+    let root = root_type(operation);
     let mut walker = Walker {
         model,
         document,
@@ -348,30 +365,24 @@ pub fn measure(
         introspection_lists: tally.introspection_lists,
         cost: tally.cost.saturating_add(tally.once),
     };
-    let refuse = |reason| Err((reason, Some(measure)));
-    if measure.selections > limits.max_selections {
-        return refuse(TooCostly::TooManySelections(measure.selections, limits.max_selections));
-    }
-    if measure.aliases > limits.max_aliases {
-        return refuse(TooCostly::TooManyAliases(measure.aliases, limits.max_aliases));
-    }
-    if measure.root_fields > limits.max_root_fields {
-        return refuse(TooCostly::TooManyRootFields(
+    let checks: [(u64, u64, Refusal); 6] = [
+        (measure.selections, limits.max_selections, TooCostly::TooManySelections),
+        (measure.aliases, limits.max_aliases, TooCostly::TooManyAliases),
+        (
             measure.root_fields,
             limits.max_root_fields,
-        ));
-    }
-    if measure.depth > limits.max_depth {
-        return refuse(TooCostly::TooDeep(measure.depth, limits.max_depth));
-    }
-    if measure.introspection_lists > limits.max_introspection_lists {
-        return refuse(TooCostly::IntrospectionTooDeep(
+            TooCostly::TooManyRootFields,
+        ),
+        (measure.depth, limits.max_depth, TooCostly::TooDeep),
+        (
             measure.introspection_lists,
             limits.max_introspection_lists,
-        ));
-    }
-    if measure.cost > limits.max_cost {
-        return refuse(TooCostly::TooCostly(measure.cost, limits.max_cost));
+            TooCostly::IntrospectionTooDeep,
+        ),
+        (measure.cost, limits.max_cost, TooCostly::TooCostly),
+    ];
+    if let Some((value, limit, reason)) = checks.into_iter().find(|(value, limit, _)| value > limit) {
+        return Err((reason(value, limit), Some(measure)));
     }
     Ok(measure)
 }
@@ -457,11 +468,7 @@ impl<'a> Walker<'a> {
         if is_connection(&field_type.name) {
             each = each.saturating_add(self.arguments.page_size(field).saturating_mul(children.paged));
         }
-        let own = if parent == self.root && self.root == "Mutation" {
-            MUTATION_COST
-        } else {
-            1
-        };
+        let own = object_cost(parent, self.root);
         if field_type.is_list && is_connection(parent) {
             tally.cost = own;
             tally.paged = each;
@@ -493,11 +500,7 @@ pub fn actual_cost(
     let Some(operation) = operation(document, operation_name) else {
         return 0;
     };
-    let root = match operation.ty {
-        OperationType::Query => "Query",
-        OperationType::Mutation => "Mutation",
-        OperationType::Subscription => "Subscription",
-    };
+    let root = root_type(operation);
     let mut reader = ResponseReader {
         model,
         document,
@@ -576,11 +579,7 @@ impl<'a> ResponseReader<'a> {
                 continue;
             };
             let children: Vec<&SelectionSet> = group.iter().map(|f| &f.selection_set.node).collect();
-            let own = if parent == self.root && self.root == "Mutation" {
-                MUTATION_COST
-            } else {
-                1
-            };
+            let own = object_cost(parent, self.root);
             let inner = match value {
                 Value::List(items) => items.iter().fold(0u64, |sum, item| {
                     sum.saturating_add(self.selection_sets(&children, &field_type.name, item))
