@@ -24,6 +24,7 @@ use crate::graphql::authorize;
 use crate::graphql::columns::TableColumn;
 use crate::graphql::context::Viewer;
 use crate::graphql::ids::{Kind, decode};
+use crate::graphql::limits::RateSubject;
 
 const PAGE: i64 = 100;
 
@@ -195,13 +196,22 @@ async fn export(
     // The first page runs before answering, so a bad filter or id is a 4xx, not a broken download.
     let first = match export.page(None).await {
         Ok(first) => first,
-        Err((code, message)) => {
-            let status = if code == "NOT_FOUND" {
-                StatusCode::NOT_FOUND
-            } else {
-                StatusCode::BAD_REQUEST
+        Err(PageError {
+            code,
+            message,
+            retry_after,
+        }) => {
+            let status = match code.as_str() {
+                "NOT_FOUND" => StatusCode::NOT_FOUND,
+                "THROTTLED" => StatusCode::TOO_MANY_REQUESTS,
+                "UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::BAD_REQUEST,
             };
-            return refuse(status, &code, message);
+            let mut response = refuse(status, &code, message);
+            if let Some(seconds) = retry_after {
+                response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+            }
+            return response;
         }
     };
     let header_row = csv_rows(std::iter::once(export.columns.iter().map(|c| label(*c)).collect()));
@@ -218,7 +228,7 @@ async fn export(
                 let chunk = export.rows(&nodes);
                 Some((Ok(Bytes::from(chunk)), (None, next, export)))
             }
-            Err((_, message)) => Some((Err(std::io::Error::other(message)), (None, None, export))),
+            Err(error) => Some((Err(std::io::Error::other(error.message)), (None, None, export))),
         }
     })
     .fuse();
@@ -232,17 +242,30 @@ async fn export(
         .into_response()
 }
 
+/// Why a page of an export failed, as the GraphQL error said it.
+struct PageError {
+    code: String,
+    message: String,
+    retry_after: Option<u64>,
+}
+
 impl Export {
-    /// One page of nodes and the cursor of the next page, if any.
-    async fn page(&self, after: Option<String>) -> Result<(Vec<Value>, Option<String>), (String, String)> {
+    /// One page of nodes and the cursor of the next page, if any. The first page is
+    /// charged to the key's budget: an export costs what its first page costs, and a
+    /// download under way is never cut off by the rate limit.
+    async fn page(&self, after: Option<String>) -> Result<(Vec<Value>, Option<String>), PageError> {
         let mut variables = self.variables.clone();
         variables.insert("first".into(), json!(PAGE));
         variables.insert("after".into(), json!(after));
         if let Some(offer) = &self.offer_id {
             variables.insert("offer".into(), json!(offer));
         }
-        let request = async_graphql::Request::new(self.query.clone())
+        let first_page = after.is_none();
+        let mut request = async_graphql::Request::new(self.query.clone())
             .variables(async_graphql::Variables::from_json(Value::Object(variables)));
+        if first_page {
+            request = request.data(RateSubject(format!("key:{}", self.viewer.api_key_id)));
+        }
         let response = self
             .state
             .schema
@@ -254,17 +277,20 @@ impl Export {
             ))
             .await;
         if let Some(error) = response.errors.first() {
-            let code = error
-                .extensions
-                .as_ref()
-                .and_then(|e| e.get("code"))
-                .map(|c| c.to_string().trim_matches('"').to_string());
-            return Err((code.unwrap_or_else(|| "BAD_REQUEST".into()), error.message.clone()));
+            let extension = |name: &str| error.extensions.as_ref().and_then(|e| e.get(name)).cloned();
+            let code = extension("code").map(|c| c.to_string().trim_matches('"').to_string());
+            let retry_after = extension("retryAfter").and_then(|v| v.to_string().parse().ok());
+            return Err(PageError {
+                code: code.unwrap_or_else(|| "BAD_REQUEST".into()),
+                message: error.message.clone(),
+                retry_after,
+            });
         }
-        let data = response
-            .data
-            .into_json()
-            .map_err(|e| ("INTERNAL".to_string(), e.to_string()))?;
+        let data = response.data.into_json().map_err(|e| PageError {
+            code: "INTERNAL".into(),
+            message: e.to_string(),
+            retry_after: None,
+        })?;
         let page = if self.offer_id.is_some() {
             &data["offer"]["page"]
         } else {

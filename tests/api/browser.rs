@@ -29,7 +29,16 @@ async fn the_dashboard_works_in_chromium() {
     let app = sales_tracking::app(pool, config).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let screenshots = root.join("playground/screenshots");
+    // Under target/, so `cargo test` leaves the work tree clean; refreshing the
+    // README's pictures is an explicit step: SCREENSHOT_DIR=playground/screenshots.
+    let screenshots = std::env::var_os("SCREENSHOT_DIR").map_or_else(
+        || {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| root.join("target"), std::path::PathBuf::from)
+                .join("screenshots")
+        },
+        std::path::PathBuf::from,
+    );
     std::fs::create_dir_all(&screenshots).unwrap();
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let output = tokio::process::Command::new("node")

@@ -747,3 +747,35 @@ async fn a_panic_is_a_500_with_a_json_body_and_a_metric() {
         metrics.encode()
     );
 }
+
+#[tokio::test]
+async fn exports_are_charged_to_the_key_and_answer_429_over_budget() {
+    let app = TestApp::with_config(sales_tracking::AppConfig {
+        limits: sales_tracking::Limits {
+            rate_limit_points_per_second: 1,
+            // Less than a page of 100 offers with their KPIs requests (about 210).
+            rate_limit_burst: 150,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let brand = app.brand("Acme").await;
+    // Cheap queries pass on the same budget…
+    app.ok(&brand.admin, "{ viewer { role } }", json!({})).await;
+    // …an export's first page does not.
+    let request = Request::get("/export/offers.csv")
+        .header(header::AUTHORIZATION, format!("Bearer {}", brand.admin))
+        .body(Body::empty())
+        .unwrap();
+    let response = app.respond(request).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    let body: Value = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["error"]["code"], "THROTTLED", "{body}");
+    // With the default budget the same export runs.
+    let open = TestApp::new().await;
+    let brand = open.brand("Acme").await;
+    let (status, _, body) = open.get_as(&brand.admin, "/export/offers.csv").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
