@@ -197,7 +197,8 @@ impl Drop for PrivateCluster {
     }
 }
 
-fn find_bin_dir() -> anyhow::Result<PathBuf> {
+/// Where the PostgreSQL binaries are: `PG_BIN_DIR`, else the newest Debian version, else `PATH`.
+pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
     if let Some(dir) = std::env::var_os("PG_BIN_DIR") {
         return Ok(PathBuf::from(dir));
     }
