@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::context::{AdminOnly, conn, viewer};
 use super::error::{ApiError, ApiResult};
-use super::ids::{Kind, decode, decode_list};
+use super::ids::{Kind, decode, decode_list, encode};
 use super::membership_mutations::audited;
 use super::scalars::Money;
 use super::types::conversion::Conversion;
@@ -70,7 +70,7 @@ async fn change_audited(
     request: ChangeRequest,
 ) -> ApiResult<crate::db::models::ConversionRow> {
     let details = serde_json::json!({
-        "conversionId": format!("conversion_{id}"),
+        "conversionId": encode(Kind::Conversion, id).0,
         "change": match &request.change {
             Change::Refund(amount) => serde_json::json!({ "refund": amount }),
             Change::Reject(reason) => serde_json::json!({ "reject": reason }),
@@ -116,7 +116,7 @@ impl TrackingMutations {
             return Err(ApiError::NotFound("member"));
         }
         let (brand_id, key_id) = (viewer.brand_id, viewer.api_key_id);
-        let details = serde_json::json!({ "offerId": format!("offer_{offer_id}"), "memberIds": member_ids.iter().map(|id| format!("member_{id}")).collect::<Vec<_>>() });
+        let details = serde_json::json!({ "offerId": encode(Kind::Offer, offer_id).0, "memberIds": member_ids.iter().map(|&id| encode(Kind::Member, id).0).collect::<Vec<_>>() });
         let rows = conn
             .transaction::<_, DbError, _>(|conn| {
                 async move {

@@ -17,6 +17,7 @@ use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
+use super::error::RestError;
 use super::graphql::{AuthFailure, authenticate};
 use crate::db::{DbError, payments};
 use crate::domain::enums::Role;
@@ -29,11 +30,7 @@ use crate::graphql::limits::RateSubject;
 const PAGE: i64 = 100;
 
 fn refuse(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        axum::Json(json!({ "error": { "code": code, "message": message.into() } })),
-    )
-        .into_response()
+    RestError::new(status, code, message).into_response()
 }
 
 pub async fn offers(

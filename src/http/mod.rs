@@ -1,6 +1,7 @@
 //! The HTTP surface: routes and the state they share.
 
 mod dashboard;
+pub mod error;
 mod export;
 mod graphiql;
 mod graphql;
@@ -182,11 +183,7 @@ const DASHBOARD_CSP: &str = "default-src 'self'; script-src 'self'; style-src 's
 
 /// What a panic answers.
 fn internal_error() -> Response {
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        axum::Json(serde_json::json!({ "error": { "code": "INTERNAL", "message": "internal error" } })),
-    )
-        .into_response()
+    error::RestError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error").into_response()
 }
 
 /// `/metrics`: Prometheus text, behind a bearer token when one is configured.
@@ -202,12 +199,12 @@ async fn metrics(
             .unwrap_or_default();
         let matches: bool = subtle_eq(given.as_bytes(), token.as_bytes());
         if !matches {
-            return (
+            let refusal = error::RestError::new(
                 StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                axum::Json(serde_json::json!({ "error": { "code": "UNAUTHENTICATED", "message": "send `Authorization: Bearer <metrics token>`" } })),
-            )
-                .into_response();
+                "UNAUTHENTICATED",
+                "send `Authorization: Bearer <metrics token>`",
+            );
+            return ([(header::WWW_AUTHENTICATE, "Bearer")], refusal).into_response();
         }
     }
     (

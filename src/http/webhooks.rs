@@ -20,28 +20,17 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use super::AppState;
+use super::error::RestError;
 use crate::db::conversions::{self, Change, ChangeError, ChangeRequest, OrderInput, Recorded};
 use crate::db::models::ConversionRow;
 use crate::db::{DbError, brands};
 use crate::domain::money::{format_money, parse_amount};
 use crate::domain::tracking::click_id_from_landing;
 use crate::domain::validate;
+use crate::graphql::ids::{Kind, encode};
 
-/// A refused webhook: status, stable code, words.
-struct Refusal(StatusCode, &'static str, String);
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        (
-            self.0,
-            axum::Json(json!({ "error": { "code": self.1, "message": self.2 } })),
-        )
-            .into_response()
-    }
-}
-
-fn bad(message: impl Into<String>) -> Refusal {
-    Refusal(StatusCode::BAD_REQUEST, "BAD_REQUEST", message.into())
+fn bad(message: impl Into<String>) -> RestError {
+    RestError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message.into())
 }
 
 /// What an event asks for.
@@ -64,7 +53,7 @@ pub async fn receive(
         state.metrics.throttled.inc();
         state.metrics.webhook_failure("throttled");
         let seconds = throttled.retry_after_secs();
-        let refusal = Refusal(
+        let refusal = RestError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "THROTTLED",
             format!("over the brand's webhook rate limit; retry in {seconds} s"),
@@ -78,7 +67,7 @@ pub async fn receive(
     match handle(&state, &brand_slug, &source, &headers, &body).await {
         Ok(response) => response,
         Err(refusal) => {
-            state.metrics.webhook_failure(match refusal.0 {
+            state.metrics.webhook_failure(match refusal.status {
                 StatusCode::UNAUTHORIZED => "signature",
                 StatusCode::BAD_REQUEST => "bad_request",
                 StatusCode::NOT_FOUND => "not_found",
@@ -96,24 +85,24 @@ async fn handle(
     source: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Response, Refusal> {
+) -> Result<Response, RestError> {
     let internal = |e: DbError| match e {
         // An amount the brand's rules cannot price (e.g. a commission beyond range).
-        DbError::CheckViolation(rule) => Refusal(
+        DbError::CheckViolation(rule) => RestError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "BAD_REQUEST",
             format!("the order breaks the rule {rule}"),
         ),
         e => {
             tracing::error!(error = %e, "webhook failed");
-            Refusal(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error".into())
+            RestError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error")
         }
     };
     let mut conn = state.tracking_pool.get().await.map_err(|e| internal(e.into()))?;
     let (brand, secret) = match brands::find_by_slug_with_secret(&mut conn, brand_slug).await {
         Ok(brand) => brand,
         Err(DbError::NotFound) => {
-            return Err(Refusal(
+            return Err(RestError::new(
                 StatusCode::NOT_FOUND,
                 "NOT_FOUND",
                 format!("no brand '{brand_slug}'"),
@@ -163,7 +152,7 @@ async fn handle(
                 .await
                 .map_err(internal)?;
             let order = order.ok_or_else(|| {
-                Refusal(
+                RestError::new(
                     StatusCode::NOT_FOUND,
                     "NOT_FOUND",
                     format!("no order '{external_order_id}' from {source}"),
@@ -179,13 +168,13 @@ async fn handle(
                     Ok(answer("refunded", &row))
                 }
                 Err(ChangeError::Refund(e)) => Err(bad(e.to_string())),
-                Err(ChangeError::NotAccepted(status)) => Err(Refusal(
+                Err(ChangeError::NotAccepted(status)) => Err(RestError::new(
                     StatusCode::CONFLICT,
                     "CONFLICT",
                     format!("the order is {status} and cannot be refunded"),
                 )),
                 Err(ChangeError::NotFound) => {
-                    Err(Refusal(StatusCode::NOT_FOUND, "NOT_FOUND", "order not found".into()))
+                    Err(RestError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "order not found"))
                 }
                 Err(ChangeError::Db(e)) => Err(internal(e)),
             }
@@ -195,11 +184,11 @@ async fn handle(
 
 fn answer(status: &str, row: &ConversionRow) -> Response {
     let conversion = json!({
-        "id": format!("conversion_{}", row.id),
+        "id": encode(Kind::Conversion, row.id).0,
         "externalOrderId": row.external_order_id,
         "status": row.status,
         "attribution": row.attribution,
-        "membershipId": row.membership_id.map(|id| format!("membership_{id}")),
+        "membershipId": row.membership_id.map(|id| encode(Kind::Membership, id).0),
         "saleAmount": format_money(row.sale_amount),
         "commission": format_money(row.commission),
     });
@@ -211,8 +200,8 @@ fn answer(status: &str, row: &ConversionRow) -> Response {
 }
 
 /// Constant-time check of the base64 HMAC-SHA256 of the raw body.
-fn verify_signature(secret: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<(), Refusal> {
-    let unauthorized = |message: &str| Refusal(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message.into());
+fn verify_signature(secret: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<(), RestError> {
+    let unauthorized = |message: &str| RestError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
     let secret =
         secret.ok_or_else(|| unauthorized("the brand has no webhook secret yet: set one with setWebhookSecret"))?;
     let signature = headers
@@ -228,7 +217,7 @@ fn verify_signature(secret: Option<&str>, headers: &HeaderMap, body: &[u8]) -> R
 
 /// An amount as a string (or a plain JSON number), read strictly: at most two
 /// decimals, not negative, at most `MAX_ORDER_AMOUNT`.
-fn money(value: Option<&Value>, field: &str) -> Result<Decimal, Refusal> {
+fn money(value: Option<&Value>, field: &str) -> Result<Decimal, RestError> {
     let text = match value {
         Some(Value::String(s)) => s.trim().to_string(),
         Some(Value::Number(n)) => n.to_string(),
@@ -241,7 +230,7 @@ fn money(value: Option<&Value>, field: &str) -> Result<Decimal, Refusal> {
     validate::sale_amount(field, amount).map_err(bad)
 }
 
-fn text_id(value: Option<&Value>, field: &str) -> Result<String, Refusal> {
+fn text_id(value: Option<&Value>, field: &str) -> Result<String, RestError> {
     match value {
         Some(Value::String(s)) => validate::external_id(field, s).map_err(bad),
         Some(Value::Number(n)) => Ok(n.to_string()),
@@ -249,7 +238,7 @@ fn text_id(value: Option<&Value>, field: &str) -> Result<String, Refusal> {
     }
 }
 
-fn currency(value: Option<&Value>, brand_currency: &str) -> Result<String, Refusal> {
+fn currency(value: Option<&Value>, brand_currency: &str) -> Result<String, RestError> {
     match value {
         None | Some(Value::Null) => Ok(brand_currency.to_string()),
         Some(Value::String(code)) if code.eq_ignore_ascii_case(brand_currency) => Ok(brand_currency.to_string()),
@@ -260,7 +249,7 @@ fn currency(value: Option<&Value>, brand_currency: &str) -> Result<String, Refus
 }
 
 /// An order's time (RFC 3339), within the window `validate::order_time` allows.
-fn time(value: Option<&Value>) -> Result<DateTime<Utc>, Refusal> {
+fn time(value: Option<&Value>) -> Result<DateTime<Utc>, RestError> {
     let at = match value.and_then(Value::as_str) {
         Some(text) => DateTime::parse_from_rfc3339(text)
             .map(|t| t.with_timezone(&Utc))
@@ -273,10 +262,10 @@ fn time(value: Option<&Value>) -> Result<DateTime<Utc>, Refusal> {
         None => return Ok(Utc::now()),
     };
     validate::order_time(at, Utc::now())
-        .map_err(|message| Refusal(StatusCode::UNPROCESSABLE_ENTITY, "BAD_REQUEST", message))
+        .map_err(|message| RestError::new(StatusCode::UNPROCESSABLE_ENTITY, "BAD_REQUEST", message))
 }
 
-fn parse_shopify(topic: &str, order: &Value, source: &str, brand_currency: &str) -> Result<OrderEvent, Refusal> {
+fn parse_shopify(topic: &str, order: &Value, source: &str, brand_currency: &str) -> Result<OrderEvent, RestError> {
     match topic {
         "orders/create" | "orders/paid" => {
             let promo_codes = order["discount_codes"]
@@ -325,7 +314,7 @@ fn parse_shopify(topic: &str, order: &Value, source: &str, brand_currency: &str)
     }
 }
 
-fn parse_generic(event: &Value, source: &str, brand_currency: &str) -> Result<OrderEvent, Refusal> {
+fn parse_generic(event: &Value, source: &str, brand_currency: &str) -> Result<OrderEvent, RestError> {
     let order_id = text_id(event.get("order_id"), "order_id")?;
     match event["event"].as_str() {
         Some("order.created") => {
