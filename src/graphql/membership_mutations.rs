@@ -2,11 +2,12 @@
 //! Each runs in one transaction with its audit event.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use diesel_async::AsyncPgConnection;
 use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde_json::json;
 
-use super::context::{AdminOnly, PublicUrl, Viewer, conn, viewer};
+use super::audited::audited;
+use super::context::{AdminOnly, PublicUrl, viewer};
 use super::error::{ApiError, ApiResult};
 use super::ids::{Kind, decode, decode_list};
 use super::types::email::Email;
@@ -14,7 +15,7 @@ use super::types::membership::Membership;
 use super::types::offer::Offer;
 use crate::db::models::MembershipRow;
 use crate::db::schema::offers as offers_table;
-use crate::db::{audit, brands, members, memberships, offers};
+use crate::db::{brands, members, memberships, offers};
 use crate::domain::enums::{OfferStatus, OfferType};
 use crate::email::{self, EmailWake, NewEmail, TemplateValues};
 
@@ -45,34 +46,6 @@ pub struct EmailTemplateInput {
 #[derive(SimpleObject)]
 pub struct EmailMembersPayload {
     pub emails: Vec<Email>,
-}
-
-/// Runs `change` and its audit event in one transaction.
-pub(super) async fn audited<T, F>(
-    ctx: &Context<'_>,
-    action: &'static str,
-    details: serde_json::Value,
-    change: F,
-) -> ApiResult<T>
-where
-    T: Send,
-    F: for<'c> FnOnce(
-            &'c mut AsyncPgConnection,
-            Viewer,
-        ) -> diesel_async::scoped_futures::ScopedBoxFuture<'static, 'c, Result<T, ApiError>>
-        + Send,
-{
-    let viewer = *viewer(ctx)?;
-    let mut conn = conn(ctx).await?;
-    conn.transaction::<T, ApiError, _>(|conn| {
-        async move {
-            let result = change(conn, viewer).await?;
-            audit::record(conn, viewer.brand_id, viewer.api_key_id, action, details).await?;
-            Ok(result)
-        }
-        .scope_boxed()
-    })
-    .await
 }
 
 /// The memberships of the brand with these ids, or NOT_FOUND if any is missing.

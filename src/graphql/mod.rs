@@ -1,5 +1,6 @@
 //! The GraphQL API: schema construction and per-request data.
 
+pub mod audited;
 pub mod columns;
 pub mod context;
 pub mod error;

@@ -1,8 +1,9 @@
 use async_graphql::{Context, ID, InputObject, MergedObject, Object, SimpleObject};
 use diesel_async::scoped_futures::ScopedFutureExt;
 
+use super::audited::audited;
 use super::columns::ColumnMutations;
-use super::membership_mutations::{MembershipMutations, audited};
+use super::membership_mutations::MembershipMutations;
 use super::offer_mutations::OfferMutations;
 use super::payment_mutations::PaymentMutations;
 use super::reward_mutations::RewardMutations;

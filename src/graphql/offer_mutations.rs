@@ -5,10 +5,11 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObje
 use diesel_async::scoped_futures::ScopedFutureExt;
 use serde_json::json;
 
+use super::audited::audited;
 use super::context::{AdminOnly, viewer};
 use super::error::{ApiError, ApiResult};
 use super::ids::{Kind, decode, decode_all, decode_list};
-use super::membership_mutations::{MembershipsPayload, audited, memberships_of};
+use super::membership_mutations::{MembershipsPayload, memberships_of};
 use super::scalars::Date;
 use super::types::membership::Membership;
 use super::types::offer::Offer;

@@ -7,10 +7,11 @@ use diesel_async::scoped_futures::ScopedFutureExt;
 use rust_decimal::Decimal;
 use serde_json::json;
 
+use super::audited::audited;
 use super::context::{AdminOnly, conn, viewer};
 use super::error::{ApiError, ApiResult};
 use super::ids::{Kind, decode};
-use super::membership_mutations::{audited, memberships_of, valid_promo_code};
+use super::membership_mutations::{memberships_of, valid_promo_code};
 use super::scalars::Money;
 use super::types::reward::{Reward, RewardRule};
 use crate::db::rewards::{self, Grant, NewRule, RewardSpec};

@@ -7,10 +7,10 @@ use diesel_async::AsyncConnection;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use std::sync::Arc;
 
+use super::audited::audited;
 use super::context::{AdminOnly, conn, viewer};
 use super::error::{ApiError, ApiResult};
 use super::ids::{Kind, decode, decode_list, encode};
-use super::membership_mutations::audited;
 use super::scalars::Money;
 use super::types::conversion::Conversion;
 use super::types::membership::Membership;
