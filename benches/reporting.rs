@@ -114,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
     let mut conn = pool.get().await?;
     let brand = brands::find_by_slug(&mut conn, "generated").await?;
     let (_, key) = api_keys::create(&mut conn, brand.id, Role::Analyst, "bench").await?;
-    let router = sales_tracking::app(pool.clone(), Default::default());
+    let router = sales_tracking::router(pool.clone(), Default::default());
     let call = |query: String, variables: Value| {
         let router = router.clone();
         let key = key.clone();

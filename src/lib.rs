@@ -3,18 +3,16 @@
 //! `domain` holds pure rules, `db` the PostgreSQL layer, `graphql` the API
 //! schema and `http` the routes; `main.rs` only reads configuration and serves.
 
-pub mod click_spool;
-pub mod click_writer;
+pub mod app;
 pub mod db;
-pub mod demo;
+pub mod dev;
 pub mod domain;
-pub mod email;
+pub mod fixtures;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
-pub mod payout_provider;
+pub mod providers;
 pub mod rate_limit;
-pub mod seed;
 
 use std::sync::Arc;
 
@@ -27,7 +25,7 @@ pub struct AppConfig {
     /// Key for hashing shoppers' IP addresses.
     pub ip_hash_key: Vec<u8>,
     /// Sends queued emails; without it they wait in the outbox.
-    pub mailer: Option<email::Mailer>,
+    pub mailer: Option<app::email::Mailer>,
     /// What callers may ask of the server.
     pub limits: Limits,
     /// Whether the schema can be introspected (GraphiQL and codegen need it).
@@ -90,8 +88,8 @@ impl Default for Limits {
 /// The whole application as a router, for `serve` and for tests. Starts the
 /// click writer, which ends once the router is dropped, and the email sender
 /// when a mailer is configured.
-pub fn app(pool: DbPool, config: AppConfig) -> axum::Router {
-    let spool = config.spool_dir.as_deref().and_then(|dir| match click_spool::ClickSpool::open(dir) {
+pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
+    let spool = config.spool_dir.as_deref().and_then(|dir| match app::clicks::ClickSpool::open(dir) {
         Ok(spool) => Some(Arc::new(spool)),
         Err(error) => {
             tracing::error!(%error, dir = %dir.display(), "cannot open the click spool; clicks are lost while the database is away");
@@ -99,10 +97,10 @@ pub fn app(pool: DbPool, config: AppConfig) -> axum::Router {
         }
     });
     let metrics = Arc::new(metrics::Metrics::new());
-    let wake = email::EmailWake::default();
+    let wake = app::email::EmailWake::default();
     match config.mailer {
         Some(mailer) => {
-            email::spawn_sender(pool.clone(), mailer, wake.clone());
+            app::email::spawn_sender(pool.clone(), mailer, wake.clone());
         }
         None => tracing::warn!("no SMTP server configured (--smtp-url): emails wait in the outbox"),
     }

@@ -5,7 +5,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
-use sales_tracking::db::{self, local};
+use sales_tracking::db;
+use sales_tracking::dev::local_postgres as local;
 use sales_tracking::domain::{enums::Role, validate};
 
 /// Sales Tracking: GraphQL API server for influencer and affiliate sales.
@@ -189,11 +190,11 @@ async fn main() -> anyhow::Result<()> {
             limits,
         } => {
             let mailer = smtp_url
-                .map(|url| sales_tracking::email::Mailer::new(&url, &smtp_from))
+                .map(|url| sales_tracking::app::email::Mailer::new(&url, &smtp_from))
                 .transpose()
                 .context("bad SMTP settings")?;
             if demo {
-                let key = sales_tracking::demo::ensure_demo_brand(&pool).await?;
+                let key = sales_tracking::fixtures::demo::ensure_demo_brand(&pool).await?;
                 println!("Demo brand ready. Admin API key:\n{key}");
             }
             let listener = tokio::net::TcpListener::bind(bind)
@@ -228,7 +229,7 @@ async fn main() -> anyhow::Result<()> {
                 header_read_timeout: std::time::Duration::from_secs(limits.header_read_timeout),
                 shutdown_deadline: std::time::Duration::from_secs(limits.shutdown_deadline),
             };
-            let app = sales_tracking::app(pool, config);
+            let app = sales_tracking::router(pool, config);
             sales_tracking::http::server::serve(listener, app, serving, shutdown_signal()).await?;
         }
         Command::Seed {
@@ -238,7 +239,7 @@ async fn main() -> anyhow::Result<()> {
             offers,
             seed,
         } => {
-            let size = sales_tracking::seed::SeedSize {
+            let size = sales_tracking::fixtures::seed::SeedSize {
                 clicks,
                 conversions,
                 members,
@@ -246,7 +247,7 @@ async fn main() -> anyhow::Result<()> {
                 seed,
             };
             let started = std::time::Instant::now();
-            let (slug, key) = sales_tracking::seed::seed(&pool, size).await?;
+            let (slug, key) = sales_tracking::fixtures::seed::seed(&pool, size).await?;
             println!(
                 "Seeded brand '{slug}' in {:.1} s. Admin API key:",
                 started.elapsed().as_secs_f64()

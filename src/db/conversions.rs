@@ -1,69 +1,42 @@
-//! Orders become conversions here: attributed, priced, booked in the ledger and
-//! counted in the rollups, all in one transaction.
+//! Conversions: orders as recorded, and their refunds and rejections (the
+//! workflows are `app::orders`).
 
-use chrono::{DateTime, Duration, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
-use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::ledger::{self, NewLedgerEntry};
+use super::DbResult;
 use super::models::ConversionRow;
 use super::pagination::{Page, PageRequest};
-use super::rewards;
-use super::schema::{conversion_adjustments, conversions, ledger_entries};
-use super::stats::{Delta, Deltas};
-use super::{DbError, DbResult};
-use crate::domain::enums::PayoutType;
+use super::schema::{conversion_adjustments, conversions};
 use crate::domain::payout::PayoutRule;
-use crate::domain::refund::{Amounts, RefundError};
-use crate::domain::tracking::{Attribution, Candidate, ClickCandidate, attribute};
 
-/// An order as a shop or a person reported it.
-#[derive(Clone, Debug)]
-pub struct OrderInput {
-    pub source: String,
-    pub external_order_id: String,
-    pub occurred_at: DateTime<Utc>,
-    pub sale_amount: Decimal,
-    pub currency: String,
-    pub promo_codes: Vec<String>,
-    pub click_id: Option<Uuid>,
-}
-
-#[derive(Debug)]
-pub enum Recorded {
-    New(ConversionRow),
-    /// The same order was recorded before: nothing changed.
-    Duplicate(ConversionRow),
-}
-
-/// Who may take an order and on what terms.
+/// Who may take an order and on what terms, as of the order's time.
 #[derive(QueryableByName)]
-struct Terms {
+pub struct Terms {
     #[diesel(sql_type = BigInt)]
-    membership_id: i64,
+    pub membership_id: i64,
     #[diesel(sql_type = Bool)]
-    eligible: bool,
+    pub eligible: bool,
     #[diesel(sql_type = Text)]
-    payout_type: String,
+    pub payout_type: String,
     #[diesel(sql_type = Nullable<Numeric>)]
-    payout_percent: Option<Decimal>,
+    pub payout_percent: Option<Decimal>,
     #[diesel(sql_type = Nullable<Numeric>)]
-    payout_flat: Option<Decimal>,
+    pub payout_flat: Option<Decimal>,
     #[diesel(sql_type = Integer)]
-    hold_period_days: i32,
+    pub hold_period_days: i32,
     #[diesel(sql_type = Integer)]
-    attribution_window_days: i32,
+    pub attribution_window_days: i32,
     #[diesel(sql_type = Nullable<Timestamptz>)]
-    clicked_at: Option<DateTime<Utc>>,
+    pub clicked_at: Option<DateTime<Utc>>,
     #[diesel(sql_type = Nullable<Bool>)]
-    is_bot: Option<bool>,
+    pub is_bot: Option<bool>,
     #[diesel(sql_type = Nullable<Text>)]
-    code: Option<String>,
+    pub code: Option<String>,
 }
 
 /// Membership terms as of the order's time; the joins are shared by both lookups.
@@ -79,7 +52,7 @@ const TERMS_JOINS: &str = "JOIN memberships m ON m.brand_id = x.brand_id AND m.i
         JOIN offers o ON o.brand_id = m.brand_id AND o.id = m.offer_id
         JOIN brands b ON b.id = m.brand_id";
 
-async fn promo_terms(
+pub async fn promo_terms(
     conn: &mut AsyncPgConnection,
     brand_id: i64,
     at: DateTime<Utc>,
@@ -99,7 +72,7 @@ async fn promo_terms(
     .await?)
 }
 
-async fn click_terms(
+pub async fn click_terms(
     conn: &mut AsyncPgConnection,
     brand_id: i64,
     at: DateTime<Utc>,
@@ -118,129 +91,51 @@ async fn click_terms(
     .optional()?)
 }
 
-fn rule_of(terms: &Terms) -> DbResult<PayoutRule> {
-    let payout_type = PayoutType::parse(&terms.payout_type).ok_or(DbError::CheckViolation("payout_type".into()))?;
-    PayoutRule::from_parts(payout_type, terms.payout_percent, terms.payout_flat)
-        .map_err(|e| DbError::CheckViolation(format!("stored payout of membership {}: {e}", terms.membership_id)))
+/// A conversion about to be inserted.
+pub struct NewConversion<'a> {
+    pub brand_id: i64,
+    pub source: &'a str,
+    pub external_order_id: &'a str,
+    pub membership_id: Option<i64>,
+    pub occurred_at: DateTime<Utc>,
+    pub currency: &'a str,
+    pub sale_amount: Decimal,
+    pub commission: Decimal,
+    /// `PROMO_CODE` or `LINK`; none when unattributed.
+    pub attribution: Option<&'a str>,
+    pub click_id: Option<Uuid>,
+    pub promo_code: Option<String>,
+    /// The payout rule the commission was computed with.
+    pub rule: Option<PayoutRule>,
 }
 
-/// Records an order once: attribution (SPEC.md), commission, ledger and rollups.
-pub async fn record(
-    conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    time_zone: Tz,
-    order: OrderInput,
-) -> DbResult<Recorded> {
-    conn.transaction::<_, DbError, _>(|conn| {
-        async move {
-            if let Some(existing) = find_external(conn, brand_id, &order.source, &order.external_order_id).await? {
-                return Ok(Recorded::Duplicate(existing));
-            }
-            let at = order.occurred_at;
-            let promos = promo_terms(conn, brand_id, at, &order.promo_codes).await?;
-            let promo = promos.iter().find(|t| t.eligible).or(<[Terms]>::first(&promos));
-            let click = match order.click_id {
-                Some(id) => click_terms(conn, brand_id, at, id).await?.map(|t| (id, t)),
-                None => None,
-            };
-            let attribution = attribute(
-                promo.map(|t| Candidate {
-                    membership_id: t.membership_id,
-                    eligible: t.eligible,
-                }),
-                click.as_ref().map(|(id, t)| ClickCandidate {
-                    candidate: Candidate {
-                        membership_id: t.membership_id,
-                        eligible: t.eligible,
-                    },
-                    click_id: *id,
-                    clicked_at: t.clicked_at.unwrap_or(at),
-                    is_bot: t.is_bot.unwrap_or(false),
-                    window_days: t.attribution_window_days,
-                }),
-                at,
-            );
-            let (terms, kind, click_id, code) = match attribution {
-                Attribution::PromoCode { .. } => (promo, Some("PROMO_CODE"), None, promo.and_then(|t| t.code.clone())),
-                Attribution::Link { click_id, .. } => {
-                    (click.as_ref().map(|(_, t)| t), Some("LINK"), Some(click_id), None)
-                }
-                Attribution::Unattributed => (None, None, None, <[String]>::first(&order.promo_codes).cloned()),
-            };
-            let rule = terms.map(rule_of).transpose()?;
-            let commission = match rule {
-                Some(rule) => rule
-                    .commission_for_sale(order.sale_amount)
-                    .map_err(|_| DbError::CheckViolation("commission_within_range".into()))?,
-                None => Decimal::ZERO,
-            };
-            let (payout_percent, payout_flat) = rule.map_or((None, None), |r| r.parts());
-            let inserted: Option<ConversionRow> = diesel::insert_into(conversions::table)
-                .values((
-                    conversions::brand_id.eq(brand_id),
-                    conversions::source.eq(&order.source),
-                    conversions::external_order_id.eq(&order.external_order_id),
-                    conversions::membership_id.eq(terms.map(|t| t.membership_id)),
-                    conversions::occurred_at.eq(at),
-                    conversions::currency.eq(&order.currency),
-                    conversions::original_sale_amount.eq(order.sale_amount),
-                    conversions::sale_amount.eq(order.sale_amount),
-                    conversions::original_commission.eq(commission),
-                    conversions::commission.eq(commission),
-                    conversions::attribution.eq(kind),
-                    conversions::click_id.eq(click_id),
-                    conversions::promo_code.eq(code),
-                    conversions::payout_type.eq(rule.map(|r| r.payout_type().as_str())),
-                    conversions::payout_percent.eq(payout_percent),
-                    conversions::payout_flat.eq(payout_flat),
-                ))
-                .on_conflict_do_nothing()
-                .returning(ConversionRow::as_returning())
-                .get_result(conn)
-                .await
-                .optional()?;
-            let Some(row) = inserted else {
-                // A concurrent delivery of the same order won the race.
-                let existing = find_external(conn, brand_id, &order.source, &order.external_order_id).await?;
-                return existing.map(Recorded::Duplicate).ok_or(DbError::NotFound);
-            };
-            if let (Some(terms), Some(membership_id)) = (terms, row.membership_id) {
-                ledger::insert(
-                    conn,
-                    &[NewLedgerEntry {
-                        brand_id,
-                        membership_id,
-                        kind: "CONVERSION",
-                        amount: commission,
-                        conversion_id: Some(row.id),
-                        reward_id: None,
-                        earned_at: at,
-                        payable_at: at + Duration::days(i64::from(terms.hold_period_days)),
-                    }],
-                )
-                .await?;
-                let mut deltas = Deltas::default();
-                let day = at.with_timezone(&time_zone).date_naive();
-                deltas.add(
-                    brand_id,
-                    membership_id,
-                    day,
-                    Delta {
-                        clicks: 0,
-                        conversions: 1,
-                        sales: row.sale_amount,
-                        commission,
-                    },
-                );
-                deltas.apply(conn).await?;
-                rewards::grant_crossed_rules(conn, brand_id, membership_id, row.sale_amount, time_zone, Utc::now())
-                    .await?;
-            }
-            Ok(Recorded::New(row))
-        }
-        .scope_boxed()
-    })
-    .await
+/// Inserts a conversion; none when the same order (source and external id) is there.
+pub async fn insert(conn: &mut AsyncPgConnection, new: NewConversion<'_>) -> DbResult<Option<ConversionRow>> {
+    let (payout_percent, payout_flat) = new.rule.map_or((None, None), |r| r.parts());
+    Ok(diesel::insert_into(conversions::table)
+        .values((
+            conversions::brand_id.eq(new.brand_id),
+            conversions::source.eq(new.source),
+            conversions::external_order_id.eq(new.external_order_id),
+            conversions::membership_id.eq(new.membership_id),
+            conversions::occurred_at.eq(new.occurred_at),
+            conversions::currency.eq(new.currency),
+            conversions::original_sale_amount.eq(new.sale_amount),
+            conversions::sale_amount.eq(new.sale_amount),
+            conversions::original_commission.eq(new.commission),
+            conversions::commission.eq(new.commission),
+            conversions::attribution.eq(new.attribution),
+            conversions::click_id.eq(new.click_id),
+            conversions::promo_code.eq(new.promo_code),
+            conversions::payout_type.eq(new.rule.map(|r| r.payout_type().as_str())),
+            conversions::payout_percent.eq(payout_percent),
+            conversions::payout_flat.eq(payout_flat),
+        ))
+        .on_conflict_do_nothing()
+        .returning(ConversionRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?)
 }
 
 pub async fn find_external(
@@ -271,206 +166,80 @@ pub async fn find(conn: &mut AsyncPgConnection, brand_id: i64, id: i64) -> DbRes
         .optional()?)
 }
 
-/// Why a refund or rejection was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ChangeError {
-    #[error("conversion not found")]
-    NotFound,
-    #[error("only an ACCEPTED conversion can be changed; this one is {0}")]
-    NotAccepted(String),
-    #[error(transparent)]
-    Refund(#[from] RefundError),
-    #[error(transparent)]
-    Db(#[from] DbError),
-}
-
-impl From<diesel::result::Error> for ChangeError {
-    fn from(error: diesel::result::Error) -> Self {
-        ChangeError::Db(error.into())
-    }
-}
-
-/// What to do to an accepted conversion.
-#[derive(Clone, Debug)]
-pub enum Change {
-    /// Refund this much of the sale, or all of what is left.
-    Refund(Option<Decimal>),
-    Reject(String),
-}
-
-/// A change and the reference that makes it happen once (a refund id, an idempotency key).
-#[derive(Clone, Debug)]
-pub struct ChangeRequest {
-    pub change: Change,
-    pub reference: String,
-}
-
-/// Refunds or rejects a conversion. Before payment the ledger entry is lowered;
-/// after payment a negative CLAWBACK entry is added for the next payment to net.
-/// A request whose reference was seen before returns the conversion unchanged.
-pub async fn change(
-    conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    time_zone: Tz,
-    id: i64,
-    request: ChangeRequest,
-) -> Result<ConversionRow, ChangeError> {
-    conn.transaction::<_, ChangeError, _>(|conn| {
-        async move {
-            let row: ConversionRow = conversions::table
-                .find((brand_id, id))
-                .select(ConversionRow::as_select())
-                .for_update()
-                .first(conn)
-                .await
-                .optional()?
-                .ok_or(ChangeError::NotFound)?;
-            let seen: i64 = conversion_adjustments::table
-                .filter(conversion_adjustments::brand_id.eq(brand_id))
-                .filter(
-                    conversion_adjustments::conversion_id
-                        .eq(id)
-                        .and(conversion_adjustments::reference.eq(&request.reference)),
-                )
-                .count()
-                .get_result(conn)
-                .await?;
-            if seen > 0 {
-                return Ok(row);
-            }
-            if row.status != "ACCEPTED" {
-                return Err(ChangeError::NotAccepted(row.status));
-            }
-            let before = Amounts {
-                original_sale: row.original_sale_amount,
-                sale: row.sale_amount,
-                original_commission: row.original_commission,
-                commission: row.commission,
-            };
-            let (after, status, reason) = match &request.change {
-                Change::Refund(amount) => {
-                    let after = before.refund(amount.unwrap_or(before.sale))?;
-                    (
-                        after,
-                        if after.fully_refunded() { "REVERSED" } else { "ACCEPTED" },
-                        None,
-                    )
-                }
-                Change::Reject(reason) => (
-                    Amounts {
-                        sale: before.sale,
-                        commission: Decimal::ZERO,
-                        ..before
-                    },
-                    "REJECTED",
-                    Some(reason.clone()),
-                ),
-            };
-            let updated: ConversionRow = diesel::update(conversions::table.find((brand_id, id)))
-                .set((
-                    conversions::sale_amount.eq(after.sale),
-                    conversions::commission.eq(after.commission),
-                    conversions::status.eq(status),
-                    conversions::rejection_reason.eq(reason),
-                    conversions::updated_at.eq(Utc::now()),
-                ))
-                .returning(ConversionRow::as_returning())
-                .get_result(conn)
-                .await?;
-            diesel::insert_into(conversion_adjustments::table)
-                .values((
-                    conversion_adjustments::brand_id.eq(brand_id),
-                    conversion_adjustments::conversion_id.eq(id),
-                    conversion_adjustments::kind.eq(if matches!(request.change, Change::Reject(_)) {
-                        "REJECT"
-                    } else {
-                        "REFUND"
-                    }),
-                    conversion_adjustments::sale_amount.eq(before.sale - after.sale),
-                    conversion_adjustments::commission.eq(before.commission - after.commission),
-                    conversion_adjustments::reference.eq(&request.reference),
-                ))
-                .execute(conn)
-                .await?;
-            if let Some(membership_id) = row.membership_id {
-                let taken_back = before.commission - after.commission;
-                adjust_ledger(conn, brand_id, membership_id, id, after.commission, taken_back).await?;
-                let leaves_totals = status != "ACCEPTED";
-                let mut deltas = Deltas::default();
-                deltas.add(
-                    brand_id,
-                    membership_id,
-                    row.occurred_at.with_timezone(&time_zone).date_naive(),
-                    Delta {
-                        clicks: 0,
-                        conversions: if leaves_totals { -1 } else { 0 },
-                        sales: -(if leaves_totals {
-                            before.sale
-                        } else {
-                            before.sale - after.sale
-                        }),
-                        commission: -taken_back,
-                    },
-                );
-                deltas.apply(conn).await?;
-            }
-            Ok(updated)
-        }
-        .scope_boxed()
-    })
-    .await
-}
-
-/// Lowers the conversion's unpaid entry, or books a clawback if it was paid.
-async fn adjust_ledger(
-    conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    membership_id: i64,
-    conversion_id: i64,
-    new_commission: Decimal,
-    taken_back: Decimal,
-) -> DbResult<()> {
-    if taken_back.is_zero() {
-        return Ok(());
-    }
-    let entry: Option<(i64, Option<i64>)> = ledger_entries::table
-        .filter(ledger_entries::brand_id.eq(brand_id))
-        .filter(
-            ledger_entries::conversion_id
-                .eq(conversion_id)
-                .and(ledger_entries::kind.eq("CONVERSION")),
-        )
-        .select((ledger_entries::id, ledger_entries::payment_item_id))
+/// The conversion, locked until the transaction ends.
+pub async fn lock(conn: &mut AsyncPgConnection, brand_id: i64, id: i64) -> DbResult<Option<ConversionRow>> {
+    Ok(conversions::table
+        .find((brand_id, id))
+        .select(ConversionRow::as_select())
         .for_update()
         .first(conn)
         .await
-        .optional()?;
-    match entry {
-        Some((entry_id, None)) => {
-            diesel::update(ledger_entries::table.find((brand_id, entry_id)))
-                .set(ledger_entries::amount.eq(new_commission))
-                .execute(conn)
-                .await?;
-        }
-        _ => {
-            let now = Utc::now();
-            ledger::insert(
-                conn,
-                &[NewLedgerEntry {
-                    brand_id,
-                    membership_id,
-                    kind: "CLAWBACK",
-                    amount: -taken_back,
-                    conversion_id: Some(conversion_id),
-                    reward_id: None,
-                    earned_at: now,
-                    payable_at: now,
-                }],
-            )
-            .await?;
-        }
-    }
-    Ok(())
+        .optional()?)
+}
+
+/// Whether a change with this reference (a refund id, an idempotency key) was applied.
+pub async fn change_seen(conn: &mut AsyncPgConnection, brand_id: i64, id: i64, reference: &str) -> DbResult<bool> {
+    let seen: i64 = conversion_adjustments::table
+        .filter(conversion_adjustments::brand_id.eq(brand_id))
+        .filter(
+            conversion_adjustments::conversion_id
+                .eq(id)
+                .and(conversion_adjustments::reference.eq(reference)),
+        )
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok(seen > 0)
+}
+
+/// A conversion's amounts and status after a refund or rejection.
+pub struct Adjusted<'a> {
+    pub sale_amount: Decimal,
+    pub commission: Decimal,
+    pub status: &'a str,
+    pub rejection_reason: Option<String>,
+}
+
+/// One refund or rejection, as logged.
+pub struct Adjustment<'a> {
+    /// `REFUND` or `REJECT`.
+    pub kind: &'a str,
+    pub sale_amount: Decimal,
+    pub commission: Decimal,
+    pub reference: &'a str,
+}
+
+/// Stores a conversion's new amounts and logs the adjustment that made them.
+pub async fn adjust(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    id: i64,
+    adjusted: Adjusted<'_>,
+    adjustment: Adjustment<'_>,
+) -> DbResult<ConversionRow> {
+    let updated: ConversionRow = diesel::update(conversions::table.find((brand_id, id)))
+        .set((
+            conversions::sale_amount.eq(adjusted.sale_amount),
+            conversions::commission.eq(adjusted.commission),
+            conversions::status.eq(adjusted.status),
+            conversions::rejection_reason.eq(adjusted.rejection_reason),
+            conversions::updated_at.eq(Utc::now()),
+        ))
+        .returning(ConversionRow::as_returning())
+        .get_result(conn)
+        .await?;
+    diesel::insert_into(conversion_adjustments::table)
+        .values((
+            conversion_adjustments::brand_id.eq(brand_id),
+            conversion_adjustments::conversion_id.eq(id),
+            conversion_adjustments::kind.eq(adjustment.kind),
+            conversion_adjustments::sale_amount.eq(adjustment.sale_amount),
+            conversion_adjustments::commission.eq(adjustment.commission),
+            conversion_adjustments::reference.eq(adjustment.reference),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(updated)
 }
 
 /// Which conversions a list shows.

@@ -31,6 +31,35 @@ pub async fn insert(conn: &mut AsyncPgConnection, entries: &[NewLedgerEntry]) ->
     Ok(())
 }
 
+/// A conversion's own entry (id, and the payment item that paid it, if any), locked.
+pub async fn conversion_entry_for_update(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    conversion_id: i64,
+) -> DbResult<Option<(i64, Option<i64>)>> {
+    Ok(ledger_entries::table
+        .filter(ledger_entries::brand_id.eq(brand_id))
+        .filter(
+            ledger_entries::conversion_id
+                .eq(conversion_id)
+                .and(ledger_entries::kind.eq("CONVERSION")),
+        )
+        .select((ledger_entries::id, ledger_entries::payment_item_id))
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Changes an unpaid entry's amount.
+pub async fn set_amount(conn: &mut AsyncPgConnection, brand_id: i64, entry_id: i64, amount: Decimal) -> DbResult<()> {
+    diesel::update(ledger_entries::table.find((brand_id, entry_id)))
+        .set(ledger_entries::amount.eq(amount))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// A membership's commission account, derived from its entries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, QueryableByName)]
 pub struct Balance {

@@ -49,6 +49,21 @@ pub async fn all(conn: &mut AsyncPgConnection, brand_id: i64) -> DbResult<Vec<Of
         .await?)
 }
 
+/// Sets an offer's stored status (`EXPIRED` is never stored); none when no such offer.
+pub async fn set_status(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    id: i64,
+    status: &str,
+) -> DbResult<Option<OfferRow>> {
+    Ok(diesel::update(offers::table.find((brand_id, id)))
+        .set((offers::status.eq(status), offers::updated_at.eq(diesel::dsl::now)))
+        .returning(OfferRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?)
+}
+
 /// The offer fields `updateOffer` may change; `None` leaves a field as it is.
 #[derive(AsChangeset, Default, Debug)]
 #[diesel(table_name = offers)]

@@ -2,10 +2,14 @@
 
 pub mod api_key;
 pub mod date_range;
+pub mod email;
 pub mod enums;
 pub mod kpis;
 pub mod money;
+pub mod payment;
 pub mod payout;
+pub mod public_id;
 pub mod refund;
+pub mod reward;
 pub mod tracking;
 pub mod validate;

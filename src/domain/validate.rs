@@ -28,6 +28,15 @@ pub fn external_id(field: &str, value: &str) -> Result<String, Invalid> {
     Ok(trimmed.to_string())
 }
 
+/// A promo or discount code as a brand may choose it: 3 to 64 letters, digits,
+/// `-` or `_`, starting with a letter or digit.
+pub fn promo_code_shape(code: &str) -> bool {
+    let mut chars = code.chars();
+    (3..=64).contains(&code.len())
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// A promo code as a shopper typed it: at most 64 characters, no control characters.
 pub fn typed_code(value: &str) -> Option<String> {
     let trimmed = value.trim();

@@ -4,7 +4,7 @@ use async_graphql::resolver_utils::EnumType;
 use async_graphql::{Context, Enum, Object, SimpleObject};
 
 use super::context::{conn, viewer};
-use super::error::{ApiError, ApiResult};
+use super::error::{AppError, AppResult};
 use crate::db::table_columns;
 
 /// The dashboard's two tables.
@@ -84,7 +84,7 @@ pub struct ColumnQueries;
 #[Object]
 impl ColumnQueries {
     /// The columns this API key chose for a table, in order (the defaults until it chooses).
-    async fn table_columns(&self, ctx: &Context<'_>, table: KpiTable) -> ApiResult<Vec<TableColumn>> {
+    async fn table_columns(&self, ctx: &Context<'_>, table: KpiTable) -> AppResult<Vec<TableColumn>> {
         let viewer = viewer(ctx)?;
         let saved = table_columns::get(
             &mut *conn(ctx).await?,
@@ -117,14 +117,14 @@ impl ColumnMutations {
         ctx: &Context<'_>,
         table: KpiTable,
         columns: Vec<TableColumn>,
-    ) -> ApiResult<TableColumns> {
+    ) -> AppResult<TableColumns> {
         let viewer = viewer(ctx)?;
         if columns.is_empty() {
-            return Err(ApiError::bad_input("choose at least one column"));
+            return Err(AppError::bad_input("choose at least one column"));
         }
         let names: Vec<String> = columns.iter().map(|c| c.schema_name().to_string()).collect();
         if (1..names.len()).any(|i| names[..i].contains(&names[i])) {
-            return Err(ApiError::bad_input("a column appears twice"));
+            return Err(AppError::bad_input("a column appears twice"));
         }
         table_columns::set(
             &mut *conn(ctx).await?,

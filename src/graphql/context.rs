@@ -1,36 +1,19 @@
 //! What a request knows about its caller, and the checks resolvers make on it.
 
 use async_graphql::{Context, Guard};
-use chrono::{NaiveDate, Utc};
-use chrono_tz::Tz;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{AppError, AppResult};
+pub use crate::app::Caller;
 use crate::db::{DbConn, DbPool};
 use crate::domain::enums::Role;
 
-/// The caller, decided by the API key: every query is scoped to `brand_id`.
-#[derive(Clone, Copy, Debug)]
-pub struct Viewer {
-    pub brand_id: i64,
-    pub api_key_id: i64,
-    pub role: Role,
-    pub time_zone: Tz,
-}
-
-impl Viewer {
-    /// Today's date in the brand's time zone.
-    pub fn today(&self) -> NaiveDate {
-        Utc::now().with_timezone(&self.time_zone).date_naive()
-    }
-}
-
 /// The authenticated caller, or `UNAUTHENTICATED`.
-pub fn viewer<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Viewer> {
-    ctx.data_opt::<Viewer>().ok_or(ApiError::Unauthenticated)
+pub fn viewer<'a>(ctx: &'a Context<'_>) -> AppResult<&'a Caller> {
+    ctx.data_opt::<Caller>().ok_or(AppError::Unauthenticated)
 }
 
 /// A pooled connection for this resolver.
-pub async fn conn(ctx: &Context<'_>) -> ApiResult<DbConn> {
+pub async fn conn(ctx: &Context<'_>) -> AppResult<DbConn> {
     let pool = ctx.data_unchecked::<DbPool>();
     Ok(pool.get().await.map_err(crate::db::DbError::from)?)
 }
@@ -42,7 +25,7 @@ pub async fn conn(ctx: &Context<'_>) -> ApiResult<DbConn> {
 pub struct ReportPool(pub DbPool);
 
 /// A connection for a KPI read, from the report pool.
-pub async fn report_conn(ctx: &Context<'_>) -> ApiResult<DbConn> {
+pub async fn report_conn(ctx: &Context<'_>) -> AppResult<DbConn> {
     let pool = &ctx.data_unchecked::<ReportPool>().0;
     Ok(pool.get().await.map_err(crate::db::DbError::from)?)
 }
@@ -57,7 +40,7 @@ impl Guard for AdminOnly {
     async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
         match viewer(ctx)?.role {
             Role::Admin => Ok(()),
-            Role::Analyst => Err(ApiError::Forbidden.into()),
+            Role::Analyst => Err(AppError::Forbidden.into()),
         }
     }
 }

@@ -9,12 +9,12 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use chrono::Utc;
 use diesel_async::AsyncPgConnection;
 
+use crate::db::emails::{self as email, AttemptRow, EmailRow};
 use crate::db::ledger::{self, Balance};
 use crate::db::models::{MemberRow, MembershipRow, OfferRow, ProjectRow};
 use crate::db::payments::{self, PaymentItemRow};
 use crate::db::rewards::{self, RewardRow, RewardRuleRow};
 use crate::db::{DbError, DbPool, DbResult, members, memberships, offers, projects};
-use crate::email::{self, AttemptRow, EmailRow};
 
 /// One relationship, fetched for many ids of one brand at once.
 pub trait BatchFetch: Send + Sync + 'static {
@@ -257,7 +257,7 @@ fn group_by<T>(rows: Vec<T>, key: impl Fn(&T) -> i64) -> HashMap<i64, Vec<T>> {
 pub async fn load_one<F: BatchFetch>(
     ctx: &async_graphql::Context<'_>,
     id: i64,
-) -> crate::graphql::error::ApiResult<Option<F::Value>> {
+) -> crate::graphql::error::AppResult<Option<F::Value>> {
     Ok(loader::<F>(ctx).load_one(id).await?)
 }
 

@@ -1,37 +1,39 @@
 //! The GraphQL API: schema construction and per-request data.
 
-pub mod audited;
+pub mod brands;
 pub mod columns;
 pub mod context;
+pub mod conversions;
 pub mod error;
 pub mod extensions;
 pub mod ids;
 pub mod limits;
 pub mod loaders;
-pub mod membership_mutations;
+pub mod members;
+pub mod memberships;
 pub mod mutation;
-pub mod offer_mutations;
+pub mod offers;
 pub mod pagination;
-pub mod payment_mutations;
+pub mod payments;
+pub mod projects;
 pub mod query;
 pub mod query_cost;
 pub mod reporting;
-pub mod reward_mutations;
+pub mod rewards;
 pub mod scalars;
 pub mod sorting;
-pub mod tracking_mutations;
 pub mod types;
 
 use async_graphql::{EmptySubscription, Request, SDLExportOptions, Schema};
 
 use std::sync::{Arc, OnceLock};
 
+use crate::app::email::EmailWake;
 use crate::db::DbPool;
-use crate::email::EmailWake;
 use crate::metrics::Metrics;
-use crate::payout_provider::{ManualProvider, PayoutProvider};
+use crate::providers::payout::{ManualProvider, PayoutProvider};
 use crate::rate_limit::RateLimiter;
-use context::Viewer;
+use context::Caller;
 use loaders::BrandLoader;
 use mutation::MutationRoot;
 use query::QueryRoot;
@@ -96,7 +98,7 @@ pub fn sdl(schema: &AppSchema) -> String {
 }
 
 /// Attaches the caller and request-scoped loaders (bound to the caller's brand) to a request.
-pub fn authorize(request: Request, viewer: Viewer, pool: &DbPool, reports: &context::ReportPool) -> Request {
+pub fn authorize(request: Request, viewer: Caller, pool: &DbPool, reports: &context::ReportPool) -> Request {
     let brand = viewer.brand_id;
     request
         .data(reporting::kpi_loader(reports, &viewer))

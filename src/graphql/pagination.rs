@@ -3,7 +3,7 @@
 use async_graphql::connection::{Connection, CursorType, Edge, OpaqueCursor};
 use async_graphql::{ObjectType, OutputType};
 
-use super::error::{ApiError, ApiResult};
+use super::error::{AppError, AppResult};
 use crate::db::pagination::{Page, PageRequest};
 
 /// An opaque cursor holding the row id of an edge.
@@ -13,17 +13,17 @@ pub const DEFAULT_PAGE_SIZE: i32 = 20;
 pub const MAX_PAGE_SIZE: i32 = 100;
 
 /// Reads `first` and `after`; a bad value is `BAD_USER_INPUT`.
-pub fn page_request(first: Option<i32>, after: Option<String>) -> ApiResult<PageRequest> {
+pub fn page_request(first: Option<i32>, after: Option<String>) -> AppResult<PageRequest> {
     let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
     if !(0..=MAX_PAGE_SIZE).contains(&first) {
-        return Err(ApiError::bad_input(format!(
+        return Err(AppError::bad_input(format!(
             "first must be between 0 and {MAX_PAGE_SIZE}"
         )));
     }
     let before_id = after
         .map(|cursor| IdCursor::decode_cursor(&cursor).map(|c| c.0))
         .transpose()
-        .map_err(|_| ApiError::bad_input("after is not a cursor this list gave out"))?;
+        .map_err(|_| AppError::bad_input("after is not a cursor this list gave out"))?;
     Ok(PageRequest {
         before_id,
         limit: i64::from(first),

@@ -9,8 +9,8 @@ use chrono::{Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
-use super::context::{ReportPool, Viewer, conn, report_conn, viewer};
-use super::error::{ApiError, ApiResult};
+use super::context::{Caller, ReportPool, conn, report_conn, viewer};
+use super::error::{AppError, AppResult};
 use super::ids::{Kind, decode_all};
 use super::scalars::{Date, Money};
 use crate::db::models::OfferRow;
@@ -31,7 +31,7 @@ pub struct DateRangeInput {
 }
 
 impl DateRangeInput {
-    pub fn resolve(input: Option<&DateRangeInput>, viewer: &Viewer) -> ApiResult<DateRange> {
+    pub fn resolve(input: Option<&DateRangeInput>, viewer: &Caller) -> AppResult<DateRange> {
         let input = input.cloned().unwrap_or_default();
         DateRange::resolve(
             input.preset,
@@ -39,7 +39,7 @@ impl DateRangeInput {
             input.end.map(|d| d.0),
             viewer.today(),
         )
-        .map_err(|e| ApiError::bad_input(format!("dateRange: {e}")))
+        .map_err(|e| AppError::bad_input(format!("dateRange: {e}")))
     }
 }
 
@@ -287,7 +287,7 @@ impl Loader<KpiKey> for KpiLoader {
 }
 
 /// The KPI loader of one request: values are cached for the request's lifetime.
-pub fn kpi_loader(pool: &ReportPool, viewer: &Viewer) -> DataLoader<KpiLoader, HashMapCache> {
+pub fn kpi_loader(pool: &ReportPool, viewer: &Caller) -> DataLoader<KpiLoader, HashMapCache> {
     let loader = KpiLoader {
         pool: pool.0.clone(),
         brand_id: viewer.brand_id,
@@ -296,7 +296,7 @@ pub fn kpi_loader(pool: &ReportPool, viewer: &Viewer) -> DataLoader<KpiLoader, H
     DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
 }
 
-pub async fn load_kpis(ctx: &Context<'_>, key: KpiKey) -> ApiResult<Figures> {
+pub async fn load_kpis(ctx: &Context<'_>, key: KpiKey) -> AppResult<Figures> {
     let loader = ctx.data_unchecked::<DataLoader<KpiLoader, HashMapCache>>();
     Ok(loader.load_one(key).await?.unwrap_or_default())
 }
@@ -306,7 +306,7 @@ pub async fn offers_in_filter(
     ctx: &Context<'_>,
     filter: &OfferFilter,
     search: Option<&str>,
-) -> ApiResult<Vec<OfferRow>> {
+) -> AppResult<Vec<OfferRow>> {
     let viewer = viewer(ctx)?;
     let today = viewer.today();
     let project_ids = filter
@@ -368,7 +368,7 @@ pub async fn offer_report(
     filter: &OfferFilter,
     search: Option<&str>,
     range: DateRange,
-) -> ApiResult<OfferReport> {
+) -> AppResult<OfferReport> {
     let viewer = viewer(ctx)?;
     let candidates = offers_in_filter(ctx, filter, search).await?;
     let offer_ids: Vec<i64> = candidates.iter().map(|o| o.id).collect();
@@ -428,7 +428,7 @@ impl SeriesNeeds {
 
 /// The series of one offer or one membership for the range in `key`; the ledger
 /// figures come from the node's own KPIs, loaded only when selected.
-pub async fn node_series(ctx: &Context<'_>, key: KpiKey, interval: SeriesInterval) -> ApiResult<Vec<KpiPoint>> {
+pub async fn node_series(ctx: &Context<'_>, key: KpiKey, interval: SeriesInterval) -> AppResult<Vec<KpiPoint>> {
     let needs = SeriesNeeds::of(ctx);
     let overall = match needs.ledger {
         true => load_kpis(ctx, key).await?,
@@ -451,7 +451,7 @@ pub async fn series(
     interval: SeriesInterval,
     needs: SeriesNeeds,
     overall: &Figures,
-) -> ApiResult<Vec<KpiPoint>> {
+) -> AppResult<Vec<KpiPoint>> {
     let viewer = viewer(ctx)?;
     let mut conn = report_conn(ctx).await?;
     let periods = reporting::membership_periods(&mut conn, viewer.brand_id, &scope).await?;
@@ -477,7 +477,7 @@ pub async fn series(
     let mut start = interval.bucket_start(first_day);
     while start <= range.end {
         if points.len() == MAX_POINTS {
-            return Err(ApiError::bad_input(format!(
+            return Err(AppError::bad_input(format!(
                 "a series has at most {MAX_POINTS} points: choose a longer interval or a shorter range"
             )));
         }
@@ -515,4 +515,49 @@ pub async fn series(
         start = next;
     }
     Ok(points)
+}
+
+#[derive(Default)]
+pub struct ReportQueries;
+
+#[Object]
+impl ReportQueries {
+    /// The ten KPIs over the offers a filter selects (default: active offers, last 6 months).
+    async fn kpis(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<OfferFilter>,
+        date_range: Option<DateRangeInput>,
+    ) -> AppResult<Kpis> {
+        let viewer = viewer(ctx)?;
+        let range = DateRangeInput::resolve(date_range.as_ref(), viewer)?;
+        let report = offer_report(ctx, &filter.unwrap_or_default(), None, range).await?;
+        Ok(Kpis {
+            range,
+            figures: report.total(),
+        })
+    }
+
+    /// The KPIs per day, week or month, for charts, over the offers a filter selects.
+    async fn kpi_series(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<OfferFilter>,
+        date_range: Option<DateRangeInput>,
+        #[graphql(default_with = "SeriesInterval::Day")] interval: SeriesInterval,
+    ) -> AppResult<Vec<KpiPoint>> {
+        let viewer = viewer(ctx)?;
+        let range = DateRangeInput::resolve(date_range.as_ref(), viewer)?;
+        let filter = filter.unwrap_or_default();
+        let needs = SeriesNeeds::of(ctx);
+        // The offers' KPIs only when the filter's ranges or the ledger figures need them.
+        let (offer_ids, overall) = if filter.kpis.any() || needs.ledger {
+            let report = offer_report(ctx, &filter, None, range).await?;
+            (report.offers.iter().map(|(o, _)| o.id).collect(), report.total())
+        } else {
+            let offers = offers_in_filter(ctx, &filter, None).await?;
+            (offers.iter().map(|o| o.id).collect(), Figures::default())
+        };
+        series(ctx, SeriesScope::Offers(offer_ids), range, interval, needs, &overall).await
+    }
 }

@@ -5,6 +5,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::app::AppError;
+
 #[derive(Debug)]
 pub struct RestError {
     pub status: StatusCode,
@@ -31,5 +33,24 @@ impl IntoResponse for RestError {
             axum::Json(json!({ "error": { "code": self.code, "message": self.message } })),
         )
             .into_response()
+    }
+}
+
+/// A workflow's refusal as an HTTP answer: the same code and words GraphQL gives.
+impl From<AppError> for RestError {
+    fn from(error: AppError) -> Self {
+        if let AppError::Internal(source) = &error {
+            tracing::error!(error = ?source, "internal error");
+        }
+        let status = match error {
+            AppError::BadUserInput(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        RestError::new(status, error.code(), error.message())
     }
 }

@@ -19,11 +19,13 @@ use serde_json::{Map, Value, json};
 use super::AppState;
 use super::error::RestError;
 use super::graphql::{AuthFailure, authenticate};
-use crate::db::{DbError, payments};
+use crate::app::payments;
+use crate::db::DbError;
 use crate::domain::enums::Role;
+use crate::domain::public_id;
 use crate::graphql::authorize;
 use crate::graphql::columns::TableColumn;
-use crate::graphql::context::Viewer;
+use crate::graphql::context::Caller;
 use crate::graphql::ids::{Kind, decode};
 use crate::graphql::limits::RateSubject;
 
@@ -51,7 +53,7 @@ pub async fn memberships(
 }
 
 /// The caller a bearer key names, or the 401/503 to answer with.
-async fn viewer_or_refusal(state: &AppState, headers: &HeaderMap) -> Result<Viewer, Response> {
+async fn viewer_or_refusal(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
     match authenticate(&state.pool, headers).await {
         Ok(Some(viewer)) => Ok(viewer),
         Ok(None) | Err(AuthFailure::BadKey) => Err(refuse(
@@ -104,18 +106,12 @@ pub async fn payment(State(state): State<AppState>, Path(file): Path<String>, he
     };
     let lines = async {
         let mut conn = state.pool.get().await.map_err(DbError::from)?;
-        if payments::find(&mut conn, viewer.brand_id, id).await?.is_none() {
-            return Ok(None);
-        }
-        payments::payout_lines(&mut conn, viewer.brand_id, id).await.map(Some)
+        payments::payout_file(&mut conn, viewer.brand_id, id).await
     };
     let lines = match lines.await {
         Ok(Some(lines)) => lines,
         Ok(None) => return refuse(StatusCode::NOT_FOUND, "NOT_FOUND", "payment not found"),
-        Err(error) => {
-            tracing::error!(%error, "payout file failed");
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again shortly");
-        }
+        Err(error) => return RestError::from(error).into_response(),
     };
     let header_row = PAYOUT_COLUMNS.iter().map(|c| c.to_string()).collect();
     let rows = lines.into_iter().map(|line| {
@@ -123,7 +119,7 @@ pub async fn payment(State(state): State<AppState>, Path(file): Path<String>, he
             safe_text(&line.recipient),
             line.amount.to_string(),
             line.currency,
-            format!("payment_item_{}", line.item_id),
+            public_id::format(Kind::PaymentItem, line.item_id),
             safe_text(&format!("Commission from {}", line.brand_name)),
             "PAYPAL".to_string(),
         ]
@@ -133,7 +129,7 @@ pub async fn payment(State(state): State<AppState>, Path(file): Path<String>, he
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"payment_{id}.csv\""),
+                format!("attachment; filename=\"{}.csv\"", public_id::format(Kind::Payment, id)),
             ),
         ],
         csv_rows(std::iter::once(header_row).chain(rows)),
@@ -144,7 +140,7 @@ pub async fn payment(State(state): State<AppState>, Path(file): Path<String>, he
 /// Everything an export needs to run one page after another.
 struct Export {
     state: AppState,
-    viewer: Viewer,
+    viewer: Caller,
     query: String,
     variables: Map<String, Value>,
     columns: Vec<TableColumn>,

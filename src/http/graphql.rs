@@ -11,7 +11,7 @@ use super::AppState;
 use crate::db::{DbError, DbPool, api_keys};
 use crate::domain::enums::Role;
 use crate::graphql::authorize;
-use crate::graphql::context::Viewer;
+use crate::graphql::context::Caller;
 use crate::graphql::limits::RateSubject;
 use crate::graphql::query_cost;
 
@@ -103,7 +103,7 @@ pub(super) enum AuthFailure {
 }
 
 /// The viewer an `Authorization: Bearer <key>` header names; `None` without the header.
-pub(super) async fn authenticate(pool: &DbPool, headers: &HeaderMap) -> Result<Option<Viewer>, AuthFailure> {
+pub(super) async fn authenticate(pool: &DbPool, headers: &HeaderMap) -> Result<Option<Caller>, AuthFailure> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -121,7 +121,7 @@ pub(super) async fn authenticate(pool: &DbPool, headers: &HeaderMap) -> Result<O
         .ok_or(AuthFailure::BadKey)?;
     let role = Role::parse(&key.role).ok_or(AuthFailure::BadKey)?;
     let time_zone = time_zone.parse().map_err(|_| AuthFailure::BadKey)?;
-    Ok(Some(Viewer {
+    Ok(Some(Caller {
         brand_id: key.brand_id,
         api_key_id: key.id,
         role,

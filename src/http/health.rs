@@ -1,10 +1,10 @@
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 
-use super::AppState;
+use super::{AppState, Draining};
 
 /// How long a health check waits for the database: a hanging database is not ready.
 const DATABASE_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -16,8 +16,8 @@ pub async fn live() -> Json<Value> {
 
 /// `GET /health` and `GET /readyz`: 200 when the database answers within two
 /// seconds, 503 otherwise.
-pub async fn check(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    if std::sync::atomic::AtomicBool::load(&super::DRAINING, std::sync::atomic::Ordering::Relaxed) {
+pub async fn check(State(state): State<AppState>, draining: Option<Extension<Draining>>) -> (StatusCode, Json<Value>) {
+    if draining.is_some_and(|Extension(draining)| draining.is_set()) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "status": "draining", "database": "unknown" })),

@@ -24,7 +24,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::click_writer::ClickWriter;
+use crate::app::clicks::ClickWriter;
 use crate::db::DbPool;
 use crate::graphql::AppSchema;
 use crate::metrics::Metrics;
@@ -51,8 +51,21 @@ pub struct Surface {
     pub cors_origins: Vec<String>,
 }
 
-/// Set once shutdown begins: `/readyz` then answers 503 so load balancers move on.
-pub static DRAINING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Set on a server once its shutdown begins: `/readyz` then answers 503 so load
+/// balancers move on. Each server has its own (several may share a process), and
+/// hands it to every request it serves.
+#[derive(Clone, Default, Debug)]
+pub struct Draining(Arc<std::sync::atomic::AtomicBool>);
+
+impl Draining {
+    pub fn begin(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
 
 /// The API's connections, and the ones tracking (clicks, link lookups, webhooks) keeps to itself.
 pub struct Pools {
@@ -86,7 +99,7 @@ impl AppState {
         metrics: Arc<Metrics>,
         ip_hash_key: Vec<u8>,
         limits: crate::Limits,
-        spool: Option<Arc<crate::click_spool::ClickSpool>>,
+        spool: Option<Arc<crate::app::clicks::ClickSpool>>,
         surface: Surface,
     ) -> Self {
         let clicks = ClickWriter::start(pools.tracking.clone(), metrics.clone(), spool);

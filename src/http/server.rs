@@ -55,6 +55,7 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .max_concurrent_streams(64);
+    let draining = super::Draining::default();
     tokio::pin!(shutdown);
     loop {
         let slot = tokio::select! {
@@ -75,8 +76,10 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
+        let draining = draining.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(ConnectInfo::<SocketAddr>(remote));
+            request.extensions_mut().insert(draining.clone());
             router.clone().oneshot(request.map(axum::body::Body::new))
         });
         let connection = builder
@@ -89,7 +92,7 @@ pub async fn serve(
         });
     }
     drop(listener);
-    super::DRAINING.store(true, std::sync::atomic::Ordering::Relaxed);
+    draining.begin();
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(options.shutdown_deadline) => {

@@ -21,13 +21,14 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::RestError;
-use crate::db::conversions::{self, Change, ChangeError, ChangeRequest, OrderInput, Recorded};
+use crate::app::orders::{self, Change, ChangeError, ChangeRequest, OrderInput, Recorded};
+use crate::db::conversions;
 use crate::db::models::ConversionRow;
 use crate::db::{DbError, brands};
 use crate::domain::money::{format_money, parse_amount};
+use crate::domain::public_id::{Kind, format as public_id};
 use crate::domain::tracking::click_id_from_landing;
 use crate::domain::validate;
-use crate::graphql::ids::{Kind, encode};
 
 fn bad(message: impl Into<String>) -> RestError {
     RestError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message.into())
@@ -125,7 +126,7 @@ async fn handle(
     let time_zone: Tz = brand.time_zone.parse().unwrap_or(Tz::UTC);
     match event {
         OrderEvent::Created(order) => {
-            match conversions::record(&mut conn, brand.id, time_zone, order)
+            match orders::record(&mut conn, brand.id, time_zone, order)
                 .await
                 .map_err(internal)?
             {
@@ -162,7 +163,7 @@ async fn handle(
                 change: Change::Refund(amount),
                 reference,
             };
-            match conversions::change(&mut conn, brand.id, time_zone, order.id, request).await {
+            match orders::change(&mut conn, brand.id, time_zone, order.id, request).await {
                 Ok(row) => {
                     state.metrics.orders_refunded.inc();
                     Ok(answer("refunded", &row))
@@ -184,11 +185,11 @@ async fn handle(
 
 fn answer(status: &str, row: &ConversionRow) -> Response {
     let conversion = json!({
-        "id": encode(Kind::Conversion, row.id).0,
+        "id": public_id(Kind::Conversion, row.id),
         "externalOrderId": row.external_order_id,
         "status": row.status,
         "attribution": row.attribution,
-        "membershipId": row.membership_id.map(|id| encode(Kind::Membership, id).0),
+        "membershipId": row.membership_id.map(|id| public_id(Kind::Membership, id)),
         "saleAmount": format_money(row.sale_amount),
         "commission": format_money(row.commission),
     });

@@ -19,14 +19,14 @@ async fn the_dashboard_works_in_chromium() {
 
     let db = TestDb::new().await;
     let pool = sales_tracking::db::connect_pool(&db.url(), 8).unwrap();
-    let key = sales_tracking::demo::ensure_demo_brand(&pool).await.unwrap();
+    let key = sales_tracking::fixtures::demo::ensure_demo_brand(&pool).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let config = sales_tracking::AppConfig {
         public_url: format!("http://{address}"),
         ..Default::default()
     };
-    let app = sales_tracking::app(pool, config).into_make_service_with_connect_info::<SocketAddr>();
+    let app = sales_tracking::router(pool, config).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     // Under target/, so `cargo test` leaves the work tree clean; refreshing the

@@ -13,7 +13,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 use tower::ServiceExt;
 
-use sales_tracking::db::{self, DbPool, local};
+use sales_tracking::db::{self, DbPool};
+use sales_tracking::dev::local_postgres as local;
 use sales_tracking::domain::enums::Role;
 
 /// The server URL (without a database) and the migrated template's name.
@@ -229,7 +230,7 @@ impl TestApp {
         let db = TestDb::new().await;
         let pool = db::connect_pool(&db.url(), 4).unwrap();
         TestApp {
-            router: sales_tracking::app(pool.clone(), config),
+            router: sales_tracking::router(pool.clone(), config),
             pool,
             db,
         }

@@ -5,7 +5,9 @@ use crate::common::{TestApp, count};
 #[tokio::test]
 async fn the_demo_brand_has_a_year_of_both_kinds_of_activity() {
     let app = TestApp::new().await;
-    let key = sales_tracking::demo::ensure_demo_brand(&app.pool).await.unwrap();
+    let key = sales_tracking::fixtures::demo::ensure_demo_brand(&app.pool)
+        .await
+        .unwrap();
     let data = app.ok(&key, "{ viewer { role brand { slug } } offers(first: 100, filter: { statuses: [ACTIVE, PAUSED, EXPIRED, ARCHIVED] }) { totalCount edges { node { type status } } } members { totalCount } projects { name } }", json!({})).await;
     assert_eq!(data["viewer"]["role"], "ADMIN");
     assert_eq!(data["viewer"]["brand"]["slug"], "demo");
@@ -42,7 +44,9 @@ async fn the_demo_brand_has_a_year_of_both_kinds_of_activity() {
     assert_eq!(priced, 0, "every ledger entry carries its conversion's commission");
 
     // A second start reuses the brand and hands out another working key.
-    let second = sales_tracking::demo::ensure_demo_brand(&app.pool).await.unwrap();
+    let second = sales_tracking::fixtures::demo::ensure_demo_brand(&app.pool)
+        .await
+        .unwrap();
     assert_ne!(second, key);
     assert_eq!(app.rows("brands").await, 1);
     app.ok(&second, "{ viewer { role } }", json!({})).await;
@@ -51,7 +55,9 @@ async fn the_demo_brand_has_a_year_of_both_kinds_of_activity() {
 #[tokio::test]
 async fn send_payment_on_the_demo_pays_everything_due_once() {
     let app = TestApp::new().await;
-    let key = sales_tracking::demo::ensure_demo_brand(&app.pool).await.unwrap();
+    let key = sales_tracking::fixtures::demo::ensure_demo_brand(&app.pool)
+        .await
+        .unwrap();
     let due = app
         .ok(
             &key,

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::common::TestApp;
 use crate::tracking::shop;
-use sales_tracking::email::{self, Mailer};
+use sales_tracking::app::email::{self, Mailer};
 
 /// A message as the SMTP server received it.
 #[derive(Clone, Debug)]

@@ -17,7 +17,9 @@ fn parse(body: &str) -> Vec<Vec<String>> {
 #[tokio::test]
 async fn the_offers_csv_matches_the_graphql_table() {
     let app = TestApp::new().await;
-    let key = sales_tracking::demo::ensure_demo_brand(&app.pool).await.unwrap();
+    let key = sales_tracking::fixtures::demo::ensure_demo_brand(&app.pool)
+        .await
+        .unwrap();
     let uri = "/export/offers.csv?statuses=ACTIVE,PAUSED,EXPIRED,ARCHIVED&preset=ALL_TIME&sort=COMMISSIONS_EARNED&direction=DESC&columns=NAME,CLICKS,COMMISSIONS_EARNED,TOTAL_SALES,SALES_PER_MEMBER";
     let (status, content_type, body) = app.get_as(&key, uri).await;
     assert_eq!(status, StatusCode::OK, "{body}");

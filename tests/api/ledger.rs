@@ -9,8 +9,8 @@ use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use serde_json::json;
 
+use sales_tracking::app::orders::{self, Change, ChangeRequest, OrderInput};
 use sales_tracking::db::clicks::{self, NewClick};
-use sales_tracking::db::conversions::{self, Change, ChangeRequest, OrderInput};
 use sales_tracking::db::{ledger, stats};
 
 use crate::common::{TestApp, count};
@@ -84,8 +84,7 @@ async fn random_event_sequences_keep_the_ledger_and_rollups_consistent() {
                         promo_codes: vec![codes[rng.random_range(0..codes.len())].clone()],
                         click_id: None,
                     };
-                    if let conversions::Recorded::New(row) =
-                        conversions::record(&mut conn, brand.id, zone, order).await.unwrap()
+                    if let orders::Recorded::New(row) = orders::record(&mut conn, brand.id, zone, order).await.unwrap()
                     {
                         orders.push(row.id);
                     }
@@ -98,7 +97,7 @@ async fn random_event_sequences_keep_the_ledger_and_rollups_consistent() {
                         reference: format!("r{seed}-{step}"),
                     };
                     // Refusals (more than is left, not accepted) must change nothing; the checks below prove it.
-                    let _ = conversions::change(&mut conn, brand.id, zone, id, request).await;
+                    let _ = orders::change(&mut conn, brand.id, zone, id, request).await;
                 }
                 6 if !orders.is_empty() => {
                     let id = orders[rng.random_range(0..orders.len())];
@@ -106,7 +105,7 @@ async fn random_event_sequences_keep_the_ledger_and_rollups_consistent() {
                         change: Change::Reject("test".into()),
                         reference: "reject".into(),
                     };
-                    let _ = conversions::change(&mut conn, brand.id, zone, id, request).await;
+                    let _ = orders::change(&mut conn, brand.id, zone, id, request).await;
                 }
                 7 => {
                     let batch = (0..rng.random_range(1..30))

@@ -2,7 +2,7 @@
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 
-use sales_tracking::db::local::{PrivateCluster, create_database_if_missing};
+use sales_tracking::dev::local_postgres::{PrivateCluster, create_database_if_missing};
 
 #[tokio::test]
 async fn a_private_cluster_starts_serves_and_stops() {

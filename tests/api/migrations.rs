@@ -8,7 +8,7 @@ use crate::common::{TestDb, count};
 /// migrations bookkeeping table, comments, and the random `\restrict` keys of
 /// newer pg_dump releases.
 fn schema_dump(url: &str) -> String {
-    let bin = sales_tracking::db::local::find_bin_dir().expect("PostgreSQL binaries");
+    let bin = sales_tracking::dev::local_postgres::find_bin_dir().expect("PostgreSQL binaries");
     let output = std::process::Command::new(bin.join("pg_dump"))
         .args([
             "--schema-only",

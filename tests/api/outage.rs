@@ -98,7 +98,7 @@ async fn redirects_answer_in_time_while_the_database_hangs_and_no_click_is_lost(
         ..Default::default()
     };
     let app = TestApp {
-        router: sales_tracking::app(pool.clone(), config()),
+        router: sales_tracking::router(pool.clone(), config()),
         pool,
         db: direct.db,
     };
@@ -136,7 +136,7 @@ async fn redirects_answer_in_time_while_the_database_hangs_and_no_click_is_lost(
 
     // A new server on the same spool stores what the old one spooled, once.
     let restarted = TestApp {
-        router: sales_tracking::app(sales_tracking::db::connect_pool(&db.url(), 4).unwrap(), config()),
+        router: sales_tracking::router(sales_tracking::db::connect_pool(&db.url(), 4).unwrap(), config()),
         pool: sales_tracking::db::connect_pool(&db.url(), 4).unwrap(),
         db,
     };

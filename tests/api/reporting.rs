@@ -112,7 +112,9 @@ const ACTIVE: &str = "o.status = 'ACTIVE' AND (o.ends_on IS NULL OR o.ends_on >=
 #[tokio::test]
 async fn every_kpi_equals_raw_event_sql_for_ranges_and_filters() {
     let app = TestApp::new().await;
-    let key = sales_tracking::demo::ensure_demo_brand(&app.pool).await.unwrap();
+    let key = sales_tracking::fixtures::demo::ensure_demo_brand(&app.pool)
+        .await
+        .unwrap();
     let mut conn = app.db.connect().await;
     let project = app.ok(&key, "{ projects { id name } }", json!({})).await["projects"]
         .as_array()
@@ -201,7 +203,9 @@ async fn every_kpi_equals_raw_event_sql_for_ranges_and_filters() {
 #[tokio::test]
 async fn offers_sort_by_any_kpi_and_page_stably() {
     let app = TestApp::new().await;
-    let key = sales_tracking::demo::ensure_demo_brand(&app.pool).await.unwrap();
+    let key = sales_tracking::fixtures::demo::ensure_demo_brand(&app.pool)
+        .await
+        .unwrap();
     let query = "query($after: String, $first: Int, $sort: OfferSort) { offers(first: $first, after: $after, sort: $sort, filter: { statuses: [ACTIVE, PAUSED, EXPIRED, ARCHIVED] }, dateRange: { preset: ALL_TIME }) { totalCount edges { node { id name kpis { commissionsEarned clicks salesPerMember } } } pageInfo { hasNextPage endCursor } } }";
     let sort = json!({ "field": "COMMISSIONS_EARNED", "direction": "DESC" });
     let all = app.ok(&key, query, json!({ "first": 100, "sort": sort })).await;
@@ -295,7 +299,9 @@ async fn offers_sort_by_any_kpi_and_page_stably() {
 #[tokio::test]
 async fn every_series_point_equals_the_kpis_of_its_own_dates() {
     let app = TestApp::new().await;
-    let key = sales_tracking::demo::ensure_demo_brand(&app.pool).await.unwrap();
+    let key = sales_tracking::fixtures::demo::ensure_demo_brand(&app.pool)
+        .await
+        .unwrap();
     let busiest = app
         .ok(
             &key,
@@ -361,7 +367,9 @@ async fn every_series_point_equals_the_kpis_of_its_own_dates() {
 #[tokio::test]
 async fn series_add_up_to_the_totals_and_bad_ranges_are_refused() {
     let app = TestApp::new().await;
-    let key = sales_tracking::demo::ensure_demo_brand(&app.pool).await.unwrap();
+    let key = sales_tracking::fixtures::demo::ensure_demo_brand(&app.pool)
+        .await
+        .unwrap();
     let totals = app
         .ok(
             &key,

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use sales_tracking::seed::{SeedSize, seed};
+use sales_tracking::fixtures::seed::{SeedSize, seed};
 
 use crate::common::{TestApp, count};
 

@@ -1,15 +1,16 @@
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
+use crate::app::Caller;
 use crate::db::brands;
 use crate::db::models::BrandRow;
 use crate::domain::enums::Role;
-use crate::graphql::context::{Viewer as ViewerContext, conn};
-use crate::graphql::error::ApiResult;
+use crate::graphql::context::conn;
+use crate::graphql::error::AppResult;
 use crate::graphql::ids::{Kind, encode};
 
 /// The caller: an API key of one brand.
-pub struct Viewer(pub ViewerContext);
+pub struct Viewer(pub Caller);
 
 #[Object]
 impl Viewer {
@@ -19,7 +20,7 @@ impl Viewer {
     }
 
     /// The brand this key belongs to; everything you read is this brand's.
-    async fn brand(&self, ctx: &Context<'_>) -> ApiResult<Brand> {
+    async fn brand(&self, ctx: &Context<'_>) -> AppResult<Brand> {
         let row = brands::find(&mut *conn(ctx).await?, self.0.brand_id).await?;
         Ok(Brand(row))
     }

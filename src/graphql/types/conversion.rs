@@ -8,7 +8,7 @@ use crate::db::conversions::{self, Owner};
 use crate::db::models::ConversionRow;
 use crate::domain::enums::{AttributionType, ConversionStatus};
 use crate::graphql::context::conn;
-use crate::graphql::error::ApiResult;
+use crate::graphql::error::AppResult;
 use crate::graphql::ids::{Kind, encode};
 use crate::graphql::loaders::{Memberships, load_one};
 use crate::graphql::pagination::{IdCursor, page_request, to_connection};
@@ -26,7 +26,7 @@ impl Conversion {
         first: Option<i32>,
         after: Option<String>,
         status: Option<ConversionStatus>,
-    ) -> ApiResult<Connection<IdCursor, Conversion>> {
+    ) -> AppResult<Connection<IdCursor, Conversion>> {
         let had_cursor = after.is_some();
         let request = page_request(first, after)?;
         let page = conversions::page(
@@ -80,7 +80,7 @@ impl Conversion {
         &self.0.currency
     }
 
-    async fn status(&self) -> ApiResult<ConversionStatus> {
+    async fn status(&self) -> AppResult<ConversionStatus> {
         super::stored(
             ConversionStatus::parse(&self.0.status),
             "conversion status",
@@ -109,7 +109,7 @@ impl Conversion {
     }
 
     /// The payout rule the commission was computed with (later edits do not change it).
-    async fn payout_rule(&self) -> ApiResult<Option<PayoutRule>> {
+    async fn payout_rule(&self) -> AppResult<Option<PayoutRule>> {
         let owner = format!("conversion {}", self.0.id);
         PayoutRule::from_columns(
             self.0.payout_type.as_deref(),
@@ -120,7 +120,7 @@ impl Conversion {
     }
 
     /// The membership credited; none for an unattributed order.
-    async fn membership(&self, ctx: &Context<'_>) -> ApiResult<Option<Membership>> {
+    async fn membership(&self, ctx: &Context<'_>) -> AppResult<Option<Membership>> {
         match self.0.membership_id {
             Some(id) => Ok(load_one::<Memberships>(ctx, id).await?.map(Membership)),
             None => Ok(None),

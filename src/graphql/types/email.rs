@@ -2,9 +2,9 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::stored;
+use crate::db::emails::EmailRow;
 use crate::domain::enums::EmailStatus;
-use crate::email::EmailRow;
-use crate::graphql::error::ApiResult;
+use crate::graphql::error::AppResult;
 use crate::graphql::ids::{Kind, encode};
 use crate::graphql::loaders::{EmailAttempts, load_one};
 
@@ -30,7 +30,7 @@ impl Email {
         &self.0.body
     }
 
-    async fn status(&self) -> ApiResult<EmailStatus> {
+    async fn status(&self) -> AppResult<EmailStatus> {
         stored(EmailStatus::parse(&self.0.status), "email status", &self.0.status)
     }
 
@@ -48,7 +48,7 @@ impl Email {
     }
 
     /// Every delivery attempt, oldest first: the send log.
-    async fn attempts(&self, ctx: &Context<'_>) -> ApiResult<Vec<EmailAttempt>> {
+    async fn attempts(&self, ctx: &Context<'_>) -> AppResult<Vec<EmailAttempt>> {
         let rows = load_one::<EmailAttempts>(ctx, self.0.id).await?.unwrap_or_default();
         Ok(rows
             .into_iter()

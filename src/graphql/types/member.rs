@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::db::models::MemberRow;
 use crate::graphql::context::AdminOnly;
-use crate::graphql::error::ApiResult;
+use crate::graphql::error::AppResult;
 use crate::graphql::ids::{Kind, encode};
 use crate::graphql::loaders::{MemberMemberships, load_one};
 
@@ -41,7 +41,7 @@ impl Member {
     }
 
     /// The member's memberships across the brand's offers.
-    async fn memberships(&self, ctx: &Context<'_>) -> ApiResult<Vec<Membership>> {
+    async fn memberships(&self, ctx: &Context<'_>) -> AppResult<Vec<Membership>> {
         let rows = load_one::<MemberMemberships>(ctx, self.0.id).await?.unwrap_or_default();
         Ok(rows.into_iter().map(Membership).collect())
     }

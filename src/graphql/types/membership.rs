@@ -10,7 +10,7 @@ use crate::db::models::{ClickRow, MembershipRow};
 use crate::db::{clicks, conversions};
 use crate::domain::enums::ConversionStatus;
 use crate::graphql::context::{PublicUrl, conn, viewer};
-use crate::graphql::error::{ApiError, ApiResult};
+use crate::graphql::error::{AppError, AppResult};
 use crate::graphql::ids::{Kind, encode};
 use crate::graphql::loaders::{
     Balances, Members, MembershipEmails, MembershipRewards, Memberships, Offers, PromoCodes, load_one,
@@ -24,11 +24,11 @@ pub struct Membership(pub MembershipRow);
 
 impl Membership {
     /// The membership with this id, through the request's loader; NOT_FOUND if missing.
-    pub async fn load(ctx: &Context<'_>, id: i64) -> ApiResult<Membership> {
+    pub async fn load(ctx: &Context<'_>, id: i64) -> AppResult<Membership> {
         load_one::<Memberships>(ctx, id)
             .await?
             .map(Membership)
-            .ok_or(ApiError::NotFound("membership"))
+            .ok_or(AppError::NotFound("membership"))
     }
 }
 
@@ -58,12 +58,12 @@ impl Membership {
     }
 
     /// The member's current promo code (promo-code offers). Old codes stay in history and no longer attribute.
-    async fn promo_code(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+    async fn promo_code(&self, ctx: &Context<'_>) -> AppResult<Option<String>> {
         Ok(load_one::<PromoCodes>(ctx, self.0.id).await?.flatten())
     }
 
     /// The member's own payout, which beats the offer's default; none when the default applies.
-    async fn payout_override(&self) -> ApiResult<Option<PayoutRule>> {
+    async fn payout_override(&self) -> AppResult<Option<PayoutRule>> {
         let owner = format!("membership {}", self.0.id);
         PayoutRule::from_columns(
             self.0.payout_type.as_deref(),
@@ -82,23 +82,23 @@ impl Membership {
         self.0.removed_at
     }
 
-    async fn member(&self, ctx: &Context<'_>) -> ApiResult<Member> {
+    async fn member(&self, ctx: &Context<'_>) -> AppResult<Member> {
         load_one::<Members>(ctx, self.0.member_id)
             .await?
             .map(Member)
-            .ok_or(ApiError::NotFound("member"))
+            .ok_or(AppError::NotFound("member"))
     }
 
-    async fn offer(&self, ctx: &Context<'_>) -> ApiResult<Offer> {
+    async fn offer(&self, ctx: &Context<'_>) -> AppResult<Offer> {
         let today = viewer(ctx)?.today();
         load_one::<Offers>(ctx, self.0.offer_id)
             .await?
             .map(|row| Offer::new(row, today))
-            .ok_or(ApiError::NotFound("offer"))
+            .ok_or(AppError::NotFound("offer"))
     }
 
     /// The membership's KPIs for `dateRange` (default: the last 6 months).
-    async fn kpis(&self, ctx: &Context<'_>, date_range: Option<DateRangeInput>) -> ApiResult<Kpis> {
+    async fn kpis(&self, ctx: &Context<'_>, date_range: Option<DateRangeInput>) -> AppResult<Kpis> {
         let range = DateRangeInput::resolve(date_range.as_ref(), viewer(ctx)?)?;
         Ok(Kpis {
             range,
@@ -112,13 +112,13 @@ impl Membership {
         ctx: &Context<'_>,
         date_range: Option<DateRangeInput>,
         #[graphql(default_with = "SeriesInterval::Day")] interval: SeriesInterval,
-    ) -> ApiResult<Vec<KpiPoint>> {
+    ) -> AppResult<Vec<KpiPoint>> {
         let range = DateRangeInput::resolve(date_range.as_ref(), viewer(ctx)?)?;
         node_series(ctx, KpiKey::Membership(self.0.id, range), interval).await
     }
 
     /// Commission owed to this membership, from its ledger.
-    async fn balance(&self, ctx: &Context<'_>) -> ApiResult<LedgerBalance> {
+    async fn balance(&self, ctx: &Context<'_>) -> AppResult<LedgerBalance> {
         let balance = load_one::<Balances>(ctx, self.0.id).await?.unwrap_or_default();
         Ok(LedgerBalance {
             earned: Money(balance.earned),
@@ -130,13 +130,13 @@ impl Membership {
     }
 
     /// Emails sent to the member about this membership, newest first, with their send logs.
-    async fn emails(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::email::Email>> {
+    async fn emails(&self, ctx: &Context<'_>) -> AppResult<Vec<super::email::Email>> {
         let rows = load_one::<MembershipEmails>(ctx, self.0.id).await?.unwrap_or_default();
         Ok(rows.into_iter().map(super::email::Email).collect())
     }
 
     /// Rewards granted to this membership, newest first.
-    async fn rewards(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::reward::Reward>> {
+    async fn rewards(&self, ctx: &Context<'_>) -> AppResult<Vec<super::reward::Reward>> {
         let rows = load_one::<MembershipRewards>(ctx, self.0.id).await?.unwrap_or_default();
         Ok(rows.into_iter().map(super::reward::Reward).collect())
     }
@@ -148,7 +148,7 @@ impl Membership {
         first: Option<i32>,
         after: Option<String>,
         status: Option<ConversionStatus>,
-    ) -> ApiResult<Connection<IdCursor, Conversion>> {
+    ) -> AppResult<Connection<IdCursor, Conversion>> {
         let viewer = viewer(ctx)?;
         let owner = conversions::Owner::Membership(self.0.id);
         Conversion::connection(ctx, viewer.brand_id, owner, first, after, status).await
@@ -160,13 +160,13 @@ impl Membership {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> ApiResult<Connection<String, Click>> {
+    ) -> AppResult<Connection<String, Click>> {
         let viewer = viewer(ctx)?;
         let request = page_request(first, None)?;
         let before = after
             .map(|cursor| {
                 uuid::Uuid::parse_str(&cursor)
-                    .map_err(|_| ApiError::bad_input("after is not a cursor this list gave out"))
+                    .map_err(|_| AppError::bad_input("after is not a cursor this list gave out"))
             })
             .transpose()?;
         let had_cursor = before.is_some();

@@ -11,9 +11,9 @@ pub mod payout;
 pub mod project;
 pub mod reward;
 
-use crate::graphql::error::{ApiError, ApiResult};
+use crate::graphql::error::{AppError, AppResult};
 
 /// A stored enum value read back; a value the code does not know is an internal error.
-pub fn stored<T>(parsed: Option<T>, what: &str, text: &str) -> ApiResult<T> {
-    parsed.ok_or_else(|| ApiError::internal(anyhow::anyhow!("stored {what} {text:?} is unknown")))
+pub fn stored<T>(parsed: Option<T>, what: &str, text: &str) -> AppResult<T> {
+    parsed.ok_or_else(|| AppError::internal(anyhow::anyhow!("stored {what} {text:?} is unknown")))
 }

@@ -15,7 +15,7 @@ use crate::domain::date_range::DateRange;
 use crate::domain::enums::{ConversionStatus, OfferStatus, OfferType};
 use crate::domain::kpis::Kpis as Figures;
 use crate::graphql::context::viewer;
-use crate::graphql::error::{ApiError, ApiResult};
+use crate::graphql::error::{AppError, AppResult};
 use crate::graphql::ids::{Kind, encode};
 use crate::graphql::loaders::{BrandLoader, Members, OfferMemberships, OfferRewardRules, PromoCodes};
 use crate::graphql::loaders::{OfferProjects, load_one};
@@ -64,8 +64,8 @@ pub struct MembershipListInfo {
 }
 
 /// A stored enum spelling that fails to parse means the database and code disagree.
-fn stored<T>(value: Option<T>, column: &str, text: &str) -> ApiResult<T> {
-    value.ok_or_else(|| ApiError::internal(anyhow::anyhow!("unexpected {column} '{text}' in the database")))
+fn stored<T>(value: Option<T>, column: &str, text: &str) -> AppResult<T> {
+    value.ok_or_else(|| AppError::internal(anyhow::anyhow!("unexpected {column} '{text}' in the database")))
 }
 
 #[Object]
@@ -79,7 +79,7 @@ impl Offer {
     }
 
     /// The offer's KPIs for `dateRange` (default: the list's range, else the last 6 months).
-    async fn kpis(&self, ctx: &Context<'_>, date_range: Option<DateRangeInput>) -> ApiResult<Kpis> {
+    async fn kpis(&self, ctx: &Context<'_>, date_range: Option<DateRangeInput>) -> AppResult<Kpis> {
         let range = match (&date_range, &self.report) {
             (None, Some((range, kpis))) => {
                 return Ok(Kpis {
@@ -102,14 +102,14 @@ impl Offer {
         ctx: &Context<'_>,
         date_range: Option<DateRangeInput>,
         #[graphql(default_with = "SeriesInterval::Day")] interval: SeriesInterval,
-    ) -> ApiResult<Vec<KpiPoint>> {
+    ) -> AppResult<Vec<KpiPoint>> {
         let range = DateRangeInput::resolve(date_range.as_ref(), viewer(ctx)?)?;
         node_series(ctx, KpiKey::Offer(self.row.id, range), interval).await
     }
 
     /// Sales link or promo code.
     #[graphql(name = "type")]
-    async fn offer_type(&self) -> ApiResult<OfferType> {
+    async fn offer_type(&self) -> AppResult<OfferType> {
         stored(
             OfferType::parse(&self.row.offer_type),
             "offer_type",
@@ -118,7 +118,7 @@ impl Offer {
     }
 
     /// `EXPIRED` once the end date has passed in the brand's time zone, unless archived.
-    async fn status(&self) -> ApiResult<OfferStatus> {
+    async fn status(&self) -> AppResult<OfferStatus> {
         let saved = stored(OfferStatus::parse(&self.row.status), "status", &self.row.status)?;
         let ended = self.row.ends_on.is_some_and(|end| end < self.today);
         Ok(OfferStatus::effective(saved, ended))
@@ -135,7 +135,7 @@ impl Offer {
     }
 
     /// The default payout; a membership's own override beats it.
-    async fn payout(&self) -> ApiResult<PayoutRule> {
+    async fn payout(&self) -> AppResult<PayoutRule> {
         let owner = format!("offer {}", self.row.id);
         PayoutRule::from_columns(
             Some(&self.row.payout_type),
@@ -143,7 +143,7 @@ impl Offer {
             self.row.payout_flat,
             &owner,
         )?
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("{owner} has no payout")))
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("{owner} has no payout")))
     }
 
     /// Days after a click during which an order is credited to it.
@@ -167,7 +167,7 @@ impl Offer {
     }
 
     /// The connected projects (campaigns) this offer belongs to.
-    async fn projects(&self, ctx: &Context<'_>) -> ApiResult<Vec<Project>> {
+    async fn projects(&self, ctx: &Context<'_>) -> AppResult<Vec<Project>> {
         let rows = load_one::<OfferProjects>(ctx, self.row.id).await?.unwrap_or_default();
         Ok(rows.into_iter().map(Project).collect())
     }
@@ -187,7 +187,7 @@ impl Offer {
         filter: Option<MembershipFilter>,
         date_range: Option<DateRangeInput>,
         sort: Option<MembershipSort>,
-    ) -> ApiResult<Connection<IdCursor, Membership, MembershipListInfo>> {
+    ) -> AppResult<Connection<IdCursor, Membership, MembershipListInfo>> {
         let viewer = viewer(ctx)?;
         let range = match (&date_range, &self.report) {
             (None, Some((range, _))) => *range,
@@ -209,7 +209,7 @@ impl Offer {
                 .load_many(ids.iter().copied()),
         );
         let (kpis, members, codes) =
-            futures_util::try_join!(loaders.0, loaders.1, loaders.2).map_err(ApiError::from)?;
+            futures_util::try_join!(loaders.0, loaders.1, loaders.2).map_err(AppError::from)?;
         let filter = filter.unwrap_or_default();
         let needle = search.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
         let mut listed: Vec<(MembershipRow, Figures, String)> = rows
@@ -253,7 +253,7 @@ impl Offer {
     }
 
     /// Rules that grant rewards by themselves when a conversion crosses them.
-    async fn reward_rules(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::reward::RewardRule>> {
+    async fn reward_rules(&self, ctx: &Context<'_>) -> AppResult<Vec<super::reward::RewardRule>> {
         let rows = load_one::<OfferRewardRules>(ctx, self.row.id)
             .await?
             .unwrap_or_default();
@@ -267,7 +267,7 @@ impl Offer {
         first: Option<i32>,
         after: Option<String>,
         status: Option<ConversionStatus>,
-    ) -> ApiResult<Connection<IdCursor, Conversion>> {
+    ) -> AppResult<Connection<IdCursor, Conversion>> {
         let viewer = viewer(ctx)?;
         Conversion::connection(ctx, viewer.brand_id, Owner::Offer(self.row.id), first, after, status).await
     }

@@ -7,7 +7,7 @@ use super::offer::Offer;
 use crate::db::payments::{PaymentItemRow, PaymentRow};
 use crate::domain::enums::{PaymentScope, PaymentState};
 use crate::graphql::context::viewer;
-use crate::graphql::error::ApiResult;
+use crate::graphql::error::AppResult;
 use crate::graphql::ids::{Kind, encode};
 use crate::graphql::loaders::{Offers, PaymentItems, load_one};
 use crate::graphql::scalars::Money;
@@ -21,12 +21,12 @@ impl Payment {
         encode(Kind::Payment, self.0.id)
     }
 
-    async fn scope(&self) -> ApiResult<PaymentScope> {
+    async fn scope(&self) -> AppResult<PaymentScope> {
         stored(PaymentScope::parse(&self.0.scope), "payment scope", &self.0.scope)
     }
 
     /// The offer paid, for `OFFER` payments.
-    async fn offer(&self, ctx: &Context<'_>) -> ApiResult<Option<Offer>> {
+    async fn offer(&self, ctx: &Context<'_>) -> AppResult<Option<Offer>> {
         let Some(offer_id) = self.0.offer_id else {
             return Ok(None);
         };
@@ -36,7 +36,7 @@ impl Payment {
             .map(|row| Offer::new(row, today)))
     }
 
-    async fn state(&self) -> ApiResult<PaymentState> {
+    async fn state(&self) -> AppResult<PaymentState> {
         stored(PaymentState::parse(&self.0.state), "payment state", &self.0.state)
     }
 
@@ -69,7 +69,7 @@ impl Payment {
         format!("/export/payments/payment_{}.csv", self.0.id)
     }
 
-    async fn items(&self, ctx: &Context<'_>) -> ApiResult<Vec<PaymentItem>> {
+    async fn items(&self, ctx: &Context<'_>) -> AppResult<Vec<PaymentItem>> {
         let rows = load_one::<PaymentItems>(ctx, self.0.id).await?.unwrap_or_default();
         Ok(rows.into_iter().map(PaymentItem).collect())
     }
@@ -84,7 +84,7 @@ impl PaymentItem {
         encode(Kind::PaymentItem, self.0.id)
     }
 
-    async fn membership(&self, ctx: &Context<'_>) -> ApiResult<Membership> {
+    async fn membership(&self, ctx: &Context<'_>) -> AppResult<Membership> {
         Membership::load(ctx, self.0.membership_id).await
     }
 
@@ -92,7 +92,7 @@ impl PaymentItem {
         Money(self.0.amount)
     }
 
-    async fn state(&self) -> ApiResult<PaymentState> {
+    async fn state(&self) -> AppResult<PaymentState> {
         stored(PaymentState::parse(&self.0.state), "payment item state", &self.0.state)
     }
 
@@ -119,7 +119,7 @@ pub struct DueItem {
 
 #[Object]
 impl DueItem {
-    async fn membership(&self, ctx: &Context<'_>) -> ApiResult<Membership> {
+    async fn membership(&self, ctx: &Context<'_>) -> AppResult<Membership> {
         Membership::load(ctx, self.membership_id).await
     }
 

@@ -3,7 +3,7 @@ use rust_decimal::Decimal;
 
 use crate::domain::enums::PayoutType;
 use crate::domain::payout::PayoutRule as DomainRule;
-use crate::graphql::error::{ApiError, ApiResult};
+use crate::graphql::error::{AppError, AppResult};
 use crate::graphql::scalars::{Money, Percent};
 
 /// How a commission is computed.
@@ -35,11 +35,11 @@ impl PayoutRule {
         percent: Option<Decimal>,
         flat: Option<Decimal>,
         owner: &str,
-    ) -> ApiResult<Option<Self>> {
+    ) -> AppResult<Option<Self>> {
         let Some(text) = payout_type else {
             return Ok(None);
         };
-        let invalid = |why: String| ApiError::internal(anyhow::anyhow!("stored payout of {owner} is invalid: {why}"));
+        let invalid = |why: String| AppError::internal(anyhow::anyhow!("stored payout of {owner} is invalid: {why}"));
         let payout_type = PayoutType::parse(text).ok_or_else(|| invalid(format!("type {text}")))?;
         let rule = DomainRule::from_parts(payout_type, percent, flat).map_err(|e| invalid(e.to_string()))?;
         Ok(Some(PayoutRule(rule)))
@@ -56,12 +56,12 @@ pub struct PayoutRuleInput {
 }
 
 impl PayoutRuleInput {
-    pub fn to_rule(&self) -> ApiResult<DomainRule> {
+    pub fn to_rule(&self) -> AppResult<DomainRule> {
         DomainRule::from_parts(
             self.payout_type,
             self.percent.map(|p| p.0),
             self.flat_amount.map(|m| m.0),
         )
-        .map_err(|e| ApiError::bad_input(format!("payout: {e}")))
+        .map_err(|e| AppError::bad_input(format!("payout: {e}")))
     }
 }

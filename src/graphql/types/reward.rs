@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::db::rewards::{RewardRow, RewardRuleRow};
 use crate::domain::enums::{RewardKind, RewardTrigger};
-use crate::graphql::error::ApiResult;
+use crate::graphql::error::AppResult;
 use crate::graphql::ids::{Kind, encode};
 use crate::graphql::scalars::Money;
 use crate::graphql::types::membership::Membership;
@@ -18,7 +18,7 @@ impl Reward {
         encode(Kind::Reward, self.0.id)
     }
 
-    async fn kind(&self) -> ApiResult<RewardKind> {
+    async fn kind(&self) -> AppResult<RewardKind> {
         stored(RewardKind::parse(&self.0.kind), "reward kind", &self.0.kind)
     }
 
@@ -46,7 +46,7 @@ impl Reward {
         self.0.granted_at
     }
 
-    async fn membership(&self, ctx: &Context<'_>) -> ApiResult<Membership> {
+    async fn membership(&self, ctx: &Context<'_>) -> AppResult<Membership> {
         Membership::load(ctx, self.0.membership_id).await
     }
 }
@@ -60,7 +60,7 @@ impl RewardRule {
         encode(Kind::RewardRule, self.0.id)
     }
 
-    async fn trigger(&self) -> ApiResult<RewardTrigger> {
+    async fn trigger(&self) -> AppResult<RewardTrigger> {
         stored(RewardTrigger::parse(&self.0.trigger), "reward trigger", &self.0.trigger)
     }
 
@@ -74,7 +74,7 @@ impl RewardRule {
         self.0.sales_threshold.map(Money)
     }
 
-    async fn reward_kind(&self) -> ApiResult<RewardKind> {
+    async fn reward_kind(&self) -> AppResult<RewardKind> {
         stored(
             RewardKind::parse(&self.0.reward_kind),
             "reward kind",

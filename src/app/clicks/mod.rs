@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::click_spool::{self, ClickSpool};
 use crate::db::clicks::{self, NewClick};
 use crate::db::{DbError, DbPool};
 use crate::metrics::Metrics;
+pub use spool::ClickSpool;
+
+pub mod spool;
 
 /// The most clicks one transaction takes.
 const MAX_BATCH: usize = 4_000;
@@ -93,7 +95,7 @@ async fn replay(pool: DbPool, metrics: Arc<Metrics>, spool: std::sync::Weak<Clic
     loop {
         let Some(current) = spool.upgrade() else { return };
         for file in current.take_for_replay().await {
-            let clicks = match click_spool::read_clicks(&file) {
+            let clicks = match spool::read_clicks(&file) {
                 Ok(clicks) => clicks,
                 Err(error) => {
                     tracing::error!(%error, file = %file.display(), "cannot read spooled clicks");

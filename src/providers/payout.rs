@@ -1,11 +1,31 @@
 //! Where Send Payment hands its items. `MANUAL` is the default: the brand pays
 //! outside the system (e.g. by uploading the bulk-payout CSV to PayPal) and the
-//! payment only records it. A provider that moves money plugs in here.
+//! payment only records it. A provider that moves money plugs in here; it sees
+//! only these types, never the database.
 
 use async_trait::async_trait;
+use rust_decimal::Decimal;
 
-use crate::db::payments::{PaymentItemRow, PaymentRow};
 use crate::domain::enums::PaymentState;
+
+/// One payment, as a provider is asked to pay it.
+#[derive(Clone, Debug)]
+pub struct PayoutBatch {
+    pub payment_id: i64,
+    /// The payer, shown to recipients (e.g. in a note).
+    pub brand_name: String,
+    pub currency: String,
+    pub items: Vec<PayoutItem>,
+}
+
+/// One recipient's share of a batch.
+#[derive(Clone, Debug)]
+pub struct PayoutItem {
+    pub item_id: i64,
+    /// Where the money goes: the member's payout email, else their email.
+    pub recipient: String,
+    pub amount: Decimal,
+}
 
 /// The provider's answer for one item.
 #[derive(Clone, Debug)]
@@ -22,7 +42,7 @@ pub trait PayoutProvider: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// Pays the items. Called after they are claimed and committed, outside any transaction.
-    async fn submit(&self, payment: &PaymentRow, items: &[PaymentItemRow]) -> anyhow::Result<Vec<ItemOutcome>>;
+    async fn submit(&self, batch: &PayoutBatch) -> anyhow::Result<Vec<ItemOutcome>>;
 }
 
 /// Marks every item paid at once; the money moves outside (see the bulk-payout CSV).
@@ -34,13 +54,14 @@ impl PayoutProvider for ManualProvider {
         "MANUAL"
     }
 
-    async fn submit(&self, payment: &PaymentRow, items: &[PaymentItemRow]) -> anyhow::Result<Vec<ItemOutcome>> {
-        Ok(items
+    async fn submit(&self, batch: &PayoutBatch) -> anyhow::Result<Vec<ItemOutcome>> {
+        Ok(batch
+            .items
             .iter()
             .map(|item| ItemOutcome {
-                item_id: item.id,
+                item_id: item.item_id,
                 state: PaymentState::Paid,
-                reference: Some(format!("manual-{}-{}", payment.id, item.id)),
+                reference: Some(format!("manual-{}-{}", batch.payment_id, item.item_id)),
             })
             .collect())
     }

@@ -1,0 +1,26 @@
+//! The brand's own settings.
+
+use diesel_async::AsyncPgConnection;
+use diesel_async::scoped_futures::ScopedFutureExt;
+
+use super::audit::audited;
+use super::{AppError, AppResult, Caller};
+use crate::db::brands;
+use crate::db::models::BrandRow;
+
+/// Sets the secret that signs the brand's order webhooks. The secret itself stays
+/// out of the audit trail.
+pub async fn set_webhook_secret(conn: &mut AsyncPgConnection, caller: Caller, secret: String) -> AppResult<BrandRow> {
+    if secret.len() < 16 || secret.len() > 200 {
+        return Err(AppError::bad_input("the secret must be 16 to 200 characters"));
+    }
+    let details = serde_json::json!({ "secretLength": secret.len() });
+    audited(conn, caller, "setWebhookSecret", details, move |conn, caller| {
+        async move {
+            brands::set_webhook_secret(conn, caller.brand_id, &secret).await?;
+            Ok(brands::find(conn, caller.brand_id).await?)
+        }
+        .scope_boxed()
+    })
+    .await
+}

@@ -1,0 +1,171 @@
+//! "Email members their link or promo code": one message per membership goes
+//! into the outbox with the request that asked for it; the sender delivers the
+//! outbox over SMTP.
+//!
+//! The sender claims due messages with a lease (so two senders never send one
+//! message at once, and a crashed sender's claims come back), sends each, and
+//! logs every attempt. Failures are retried with exponential backoff; permanent
+//! SMTP rejections and the last attempt end as `FAILED`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+
+use diesel_async::AsyncPgConnection;
+use diesel_async::scoped_futures::ScopedFutureExt;
+
+use super::audit::audited;
+use super::members::memberships_of;
+use super::{AppError, AppResult, Caller};
+use crate::db::emails::{self, Attempt, EmailRow, NewEmail};
+use crate::db::{DbError, DbPool, DbResult, brands, members, memberships, offers};
+pub use crate::domain::email::{MAX_ATTEMPTS, backoff};
+use crate::domain::email::{TemplateValues, render};
+use crate::providers::smtp;
+pub use crate::providers::smtp::Mailer;
+
+/// How long a claimed message stays with its sender before another may take it.
+const LEASE: chrono::Duration = chrono::Duration::minutes(5);
+/// Messages claimed at once.
+const BATCH: i64 = 50;
+/// How often the sender looks for due retries when nobody wakes it.
+const POLL: Duration = Duration::from_secs(5);
+
+/// A message to members, with `{{placeholder}}`s filled per member.
+pub struct Template {
+    pub subject: String,
+    pub body: String,
+}
+
+/// Queues one message per membership from `template`, with the request's audit
+/// event; `public_url` starts the members' tracking links. Wake the sender after.
+pub async fn email_members(
+    conn: &mut AsyncPgConnection,
+    caller: Caller,
+    public_url: &str,
+    membership_ids: Vec<i64>,
+    template: Template,
+    details: serde_json::Value,
+) -> AppResult<Vec<EmailRow>> {
+    let subject = template.subject.trim().to_string();
+    if subject.is_empty() || subject.len() > 200 || subject.contains(['\r', '\n']) {
+        return Err(AppError::bad_input("subject must be one line of 1 to 200 characters"));
+    }
+    if template.body.trim().is_empty() || template.body.len() > 20_000 {
+        return Err(AppError::bad_input("body must be 1 to 20000 characters"));
+    }
+    let body = template.body;
+    let base_url = public_url.trim_end_matches('/').to_string();
+    audited(conn, caller, "emailMembers", details, move |conn, caller| {
+        async move {
+            let ids = membership_ids;
+            let rows = memberships_of(conn, caller.brand_id, &ids).await?;
+            if rows.iter().any(|m| m.removed_at.is_some()) {
+                return Err(AppError::bad_input("removed members cannot be emailed about the offer"));
+            }
+            let brand = brands::find(conn, caller.brand_id).await?;
+            let offer_ids: Vec<i64> = rows.iter().map(|m| m.offer_id).collect();
+            let member_ids: Vec<i64> = rows.iter().map(|m| m.member_id).collect();
+            let offers = offers::by_ids(conn, caller.brand_id, &offer_ids).await?;
+            let people = members::by_ids(conn, caller.brand_id, &member_ids).await?;
+            let codes = memberships::current_promo_codes(conn, caller.brand_id, &ids).await?;
+            let mut emails = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let offer = offers
+                    .iter()
+                    .find(|o| o.id == row.offer_id)
+                    .ok_or(AppError::NotFound("offer"))?;
+                let member = people
+                    .iter()
+                    .find(|p| p.id == row.member_id)
+                    .ok_or(AppError::NotFound("member"))?;
+                let link = row.link_code.as_ref().map(|code| format!("{base_url}/r/{code}"));
+                let values = TemplateValues {
+                    member_name: &member.name,
+                    offer_name: &offer.name,
+                    brand_name: &brand.name,
+                    link: link.as_deref(),
+                    promo_code: codes.get(&row.id).map(String::as_str),
+                };
+                let fill = |text: &str| render(text, &values).map_err(|e| AppError::bad_input(e.to_string()));
+                emails.push(NewEmail {
+                    brand_id: caller.brand_id,
+                    membership_id: row.id,
+                    to_address: member.email.clone(),
+                    subject: fill(&subject)?,
+                    body: fill(&body)?,
+                });
+            }
+            Ok(emails::enqueue(conn, &emails).await?)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// What one sending round did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Round {
+    pub sent: usize,
+    pub retrying: usize,
+    pub failed: usize,
+}
+
+/// Claims the messages due at `now` and tries each once.
+pub async fn deliver_due(pool: &DbPool, mailer: &Mailer, now: DateTime<Utc>) -> DbResult<Round> {
+    let mut conn = pool.get().await.map_err(DbError::from)?;
+    let claimed = emails::claim_due(&mut conn, now, now + LEASE, BATCH).await?;
+    let mut round = Round::default();
+    for email in claimed {
+        let outcome = smtp::send(mailer, &email.to_address, &email.subject, &email.body).await;
+        let attempts = email.attempts + 1;
+        let (status, next_attempt_at, error) = match outcome {
+            Ok(()) => ("SENT", now, None),
+            Err(failure) if failure.permanent || attempts >= MAX_ATTEMPTS => ("FAILED", now, Some(failure.message)),
+            Err(failure) => ("PENDING", now + backoff(attempts), Some(failure.message)),
+        };
+        match status {
+            "SENT" => round.sent += 1,
+            "FAILED" => round.failed += 1,
+            _ => round.retrying += 1,
+        }
+        if let Some(message) = &error {
+            tracing::warn!(email_id = email.id, attempts, %message, "email not delivered");
+        }
+        let attempt = Attempt {
+            at: now,
+            status,
+            attempts,
+            next_attempt_at,
+            error,
+        };
+        emails::record_attempt(&mut conn, &email, attempt).await?;
+    }
+    Ok(round)
+}
+
+/// Wakes the sender when messages are queued, so they leave at once.
+#[derive(Clone, Default)]
+pub struct EmailWake(pub Arc<Notify>);
+
+/// Runs the sender until the process ends: on every wake-up and every few seconds.
+pub fn spawn_sender(pool: DbPool, mailer: Mailer, wake: EmailWake) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match deliver_due(&pool, &mailer, Utc::now()).await {
+                Ok(round) if round.sent + round.retrying + round.failed > 0 => {
+                    tracing::info!(?round, "email round");
+                    continue;
+                }
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "email round failed"),
+            }
+            tokio::select! {
+                _ = wake.0.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+    })
+}

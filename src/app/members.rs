@@ -1,0 +1,215 @@
+//! Members and their memberships of offers: adding, activating, removing,
+//! promo codes, payout overrides.
+
+use diesel_async::AsyncPgConnection;
+use diesel_async::scoped_futures::ScopedFutureExt;
+
+use super::audit::audited;
+use super::offers::check_rule_fits_offers;
+use super::{AppError, AppResult, Caller};
+use crate::db::models::{MemberRow, MembershipRow, NewMember};
+use crate::db::{DbError, members, memberships, offers};
+use crate::domain::enums::{OfferStatus, OfferType};
+use crate::domain::payout::PayoutRule;
+use crate::domain::public_id::{self, Kind};
+use crate::domain::validate;
+
+/// The memberships of the brand with these ids, or NOT_FOUND if any is missing.
+pub async fn memberships_of(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> AppResult<Vec<MembershipRow>> {
+    let rows = memberships::by_ids(conn, brand_id, ids).await?;
+    if rows.len() != ids.len() {
+        return Err(AppError::NotFound("membership"));
+    }
+    Ok(rows)
+}
+
+/// A new member as asked for, before checking.
+pub struct MemberDraft {
+    pub name: String,
+    pub email: String,
+    pub payout_email: Option<String>,
+    pub country: Option<String>,
+}
+
+/// Adds a creator to the brand (to offers separately).
+pub async fn create(conn: &mut AsyncPgConnection, caller: Caller, draft: MemberDraft) -> AppResult<MemberRow> {
+    let invalid = AppError::BadUserInput;
+    let member = NewMember {
+        brand_id: caller.brand_id,
+        name: validate::name("name", &draft.name).map_err(invalid)?,
+        email: validate::email("email", &draft.email).map_err(invalid)?,
+        payout_email: draft
+            .payout_email
+            .as_deref()
+            .map(|e| validate::email("payoutEmail", e))
+            .transpose()
+            .map_err(invalid)?,
+        country: draft
+            .country
+            .as_deref()
+            .map(validate::country)
+            .transpose()
+            .map_err(invalid)?,
+    };
+    Ok(members::create(conn, &member).await?)
+}
+
+/// Puts members in an offer, each with a fresh link code or promo code. All or nothing.
+pub async fn add_to_offer(
+    conn: &mut AsyncPgConnection,
+    caller: Caller,
+    offer_id: i64,
+    member_ids: Vec<i64>,
+) -> AppResult<Vec<MembershipRow>> {
+    let offer = offers::find(conn, caller.brand_id, offer_id)
+        .await?
+        .ok_or(AppError::NotFound("offer"))?;
+    if OfferStatus::parse(&offer.status) == Some(OfferStatus::Archived) {
+        return Err(AppError::bad_input("an archived offer cannot take members"));
+    }
+    if members::by_ids(conn, caller.brand_id, &member_ids).await?.len() != member_ids.len() {
+        return Err(AppError::NotFound("member"));
+    }
+    let details = serde_json::json!({
+        "offerId": public_id::format(Kind::Offer, offer_id),
+        "memberIds": member_ids.iter().map(|&id| public_id::format(Kind::Member, id)).collect::<Vec<_>>(),
+    });
+    audited(conn, caller, "addMembers", details, move |conn, _| {
+        async move {
+            memberships::add(conn, &offer, &member_ids).await.map_err(|e| match e {
+                DbError::UniqueViolation(c) if c.contains("offer_id_member_id") => {
+                    AppError::Conflict("a member is already in this offer".into())
+                }
+                other => other.into(),
+            })
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Turns memberships on or off. Removed memberships cannot be turned on.
+pub async fn set_active(
+    conn: &mut AsyncPgConnection,
+    caller: Caller,
+    ids: Vec<i64>,
+    active: bool,
+    details: serde_json::Value,
+) -> AppResult<Vec<MembershipRow>> {
+    audited(conn, caller, "setMembershipActive", details, move |conn, caller| {
+        async move {
+            let rows = memberships_of(conn, caller.brand_id, &ids).await?;
+            if active && rows.iter().any(|m| m.removed_at.is_some()) {
+                return Err(AppError::bad_input(
+                    "a removed membership cannot be turned on; add the member again",
+                ));
+            }
+            Ok(memberships::set_active(conn, caller.brand_id, &ids, active).await?)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Removes members from an offer; their history stays.
+pub async fn remove_from_offer(
+    conn: &mut AsyncPgConnection,
+    caller: Caller,
+    offer_id: i64,
+    member_ids: Vec<i64>,
+    details: serde_json::Value,
+) -> AppResult<Vec<MembershipRow>> {
+    audited(conn, caller, "removeMembers", details, move |conn, caller| {
+        async move {
+            offers::find(conn, caller.brand_id, offer_id)
+                .await?
+                .ok_or(AppError::NotFound("offer"))?;
+            let removed = memberships::remove(conn, caller.brand_id, offer_id, &member_ids).await?;
+            if removed.len() != member_ids.len() {
+                return Err(AppError::NotFound("member in this offer"));
+            }
+            Ok(removed)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Issues new promo codes: a fresh one each, or `code` for a single membership.
+/// The old codes are disabled and no longer attribute. All or nothing.
+pub async fn refresh_promo_codes(
+    conn: &mut AsyncPgConnection,
+    caller: Caller,
+    ids: Vec<i64>,
+    code: Option<String>,
+    details: serde_json::Value,
+) -> AppResult<Vec<MembershipRow>> {
+    let code = code.map(|c| c.trim().to_uppercase());
+    if let Some(code) = &code {
+        if ids.len() != 1 {
+            return Err(AppError::bad_input("a chosen code is for one membership at a time"));
+        }
+        if !validate::promo_code_shape(code) {
+            return Err(AppError::bad_input(
+                "a promo code is 3 to 64 letters, digits, - or _, starting with a letter or digit",
+            ));
+        }
+    }
+    audited(conn, caller, "refreshPromoCodes", details, move |conn, caller| {
+        async move {
+            let rows = memberships_of(conn, caller.brand_id, &ids).await?;
+            for row in &rows {
+                let offer = offers::find(conn, caller.brand_id, row.offer_id)
+                    .await?
+                    .ok_or(AppError::NotFound("offer"))?;
+                if OfferType::parse(&offer.offer_type) != Some(OfferType::PromoCode) {
+                    return Err(AppError::bad_input(
+                        "only memberships of PROMO_CODE offers have promo codes",
+                    ));
+                }
+                let member = members::find(conn, caller.brand_id, row.member_id)
+                    .await?
+                    .ok_or(AppError::NotFound("member"))?;
+                let new_code = match &code {
+                    Some(chosen) if memberships::promo_code_taken(conn, caller.brand_id, chosen).await? => {
+                        return Err(AppError::Conflict(format!(
+                            "the code {chosen} was already issued in this brand"
+                        )));
+                    }
+                    Some(chosen) => chosen.clone(),
+                    None => {
+                        let prefix = offer.code_prefix.as_deref().unwrap_or("CODE");
+                        memberships::fresh_promo_code(conn, caller.brand_id, prefix, &member.name).await?
+                    }
+                };
+                memberships::replace_promo_code(conn, caller.brand_id, row.id, &new_code).await?;
+            }
+            Ok(rows)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Gives memberships their own payout (`Some`), or takes it away (`None`). All or nothing.
+pub async fn set_payout_override(
+    conn: &mut AsyncPgConnection,
+    caller: Caller,
+    action: &'static str,
+    ids: Vec<i64>,
+    rule: Option<PayoutRule>,
+    details: serde_json::Value,
+) -> AppResult<Vec<MembershipRow>> {
+    audited(conn, caller, action, details, move |conn, caller| {
+        async move {
+            let rows = memberships_of(conn, caller.brand_id, &ids).await?;
+            if let Some(rule) = &rule {
+                let offer_ids: Vec<i64> = rows.iter().map(|m| m.offer_id).collect();
+                check_rule_fits_offers(conn, caller.brand_id, &offer_ids, rule).await?;
+            }
+            Ok(memberships::set_payout_override(conn, caller.brand_id, &ids, rule).await?)
+        }
+        .scope_boxed()
+    })
+    .await
+}

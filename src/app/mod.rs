@@ -1,0 +1,38 @@
+//! The workflows: each module is the one home of one piece of work (recording
+//! an order, paying commissions, a report). They validate, decide with the
+//! rules in `domain`, and read and write through `db`, inside transactions.
+//! `graphql` and `http` only parse, authorize, call them and shape answers.
+
+use chrono::{NaiveDate, Utc};
+use chrono_tz::Tz;
+
+use crate::domain::enums::Role;
+
+pub mod audit;
+pub mod brands;
+pub mod clicks;
+pub mod email;
+pub mod error;
+pub mod members;
+pub mod offers;
+pub mod orders;
+pub mod payments;
+pub mod rewards;
+
+pub use error::{AppError, AppResult};
+
+/// Who asks, decided by the API key: everything they do is scoped to `brand_id`.
+#[derive(Clone, Copy, Debug)]
+pub struct Caller {
+    pub brand_id: i64,
+    pub api_key_id: i64,
+    pub role: Role,
+    pub time_zone: Tz,
+}
+
+impl Caller {
+    /// Today's date in the brand's time zone.
+    pub fn today(&self) -> NaiveDate {
+        Utc::now().with_timezone(&self.time_zone).date_naive()
+    }
+}

@@ -1,0 +1,383 @@
+//! Orders become conversions here: attributed (SPEC.md *Attribution*), priced,
+//! booked in the ledger, counted in the rollups and checked against reward
+//! rules, all in one transaction; and refunds and rejections, once each.
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::audit::audited;
+use super::{AppError, AppResult, Caller};
+use crate::db::conversions::{self, Adjusted, Adjustment, NewConversion, Terms};
+use crate::db::ledger::{self, NewLedgerEntry};
+use crate::db::models::ConversionRow;
+use crate::db::stats::{Delta, Deltas};
+use crate::db::{DbError, DbResult, brands};
+use crate::domain::enums::PayoutType;
+use crate::domain::payout::PayoutRule;
+use crate::domain::public_id::{self, Kind};
+use crate::domain::refund::{Amounts, RefundError};
+use crate::domain::tracking::{Attribution, Candidate, ClickCandidate, attribute};
+
+/// An order as a shop or a person reported it.
+#[derive(Clone, Debug)]
+pub struct OrderInput {
+    pub source: String,
+    pub external_order_id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub sale_amount: Decimal,
+    pub currency: String,
+    pub promo_codes: Vec<String>,
+    pub click_id: Option<Uuid>,
+}
+
+#[derive(Debug)]
+pub enum Recorded {
+    New(ConversionRow),
+    /// The same order was recorded before: nothing changed.
+    Duplicate(ConversionRow),
+}
+
+fn rule_of(terms: &Terms) -> DbResult<PayoutRule> {
+    let payout_type = PayoutType::parse(&terms.payout_type).ok_or(DbError::CheckViolation("payout_type".into()))?;
+    PayoutRule::from_parts(payout_type, terms.payout_percent, terms.payout_flat)
+        .map_err(|e| DbError::CheckViolation(format!("stored payout of membership {}: {e}", terms.membership_id)))
+}
+
+/// Records an order once: attribution (SPEC.md), commission, ledger and rollups.
+pub async fn record(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    time_zone: Tz,
+    order: OrderInput,
+) -> DbResult<Recorded> {
+    conn.transaction::<_, DbError, _>(|conn| {
+        async move {
+            if let Some(existing) =
+                conversions::find_external(conn, brand_id, &order.source, &order.external_order_id).await?
+            {
+                return Ok(Recorded::Duplicate(existing));
+            }
+            let at = order.occurred_at;
+            let promos = conversions::promo_terms(conn, brand_id, at, &order.promo_codes).await?;
+            let promo = promos.iter().find(|t| t.eligible).or(<[Terms]>::first(&promos));
+            let click = match order.click_id {
+                Some(id) => conversions::click_terms(conn, brand_id, at, id).await?.map(|t| (id, t)),
+                None => None,
+            };
+            let attribution = attribute(
+                promo.map(|t| Candidate {
+                    membership_id: t.membership_id,
+                    eligible: t.eligible,
+                }),
+                click.as_ref().map(|(id, t)| ClickCandidate {
+                    candidate: Candidate {
+                        membership_id: t.membership_id,
+                        eligible: t.eligible,
+                    },
+                    click_id: *id,
+                    clicked_at: t.clicked_at.unwrap_or(at),
+                    is_bot: t.is_bot.unwrap_or(false),
+                    window_days: t.attribution_window_days,
+                }),
+                at,
+            );
+            let (terms, kind, click_id, code) = match attribution {
+                Attribution::PromoCode { .. } => (promo, Some("PROMO_CODE"), None, promo.and_then(|t| t.code.clone())),
+                Attribution::Link { click_id, .. } => {
+                    (click.as_ref().map(|(_, t)| t), Some("LINK"), Some(click_id), None)
+                }
+                Attribution::Unattributed => (None, None, None, <[String]>::first(&order.promo_codes).cloned()),
+            };
+            let rule = terms.map(rule_of).transpose()?;
+            let commission = match rule {
+                Some(rule) => rule
+                    .commission_for_sale(order.sale_amount)
+                    .map_err(|_| DbError::CheckViolation("commission_within_range".into()))?,
+                None => Decimal::ZERO,
+            };
+            let new = NewConversion {
+                brand_id,
+                source: &order.source,
+                external_order_id: &order.external_order_id,
+                membership_id: terms.map(|t| t.membership_id),
+                occurred_at: at,
+                currency: &order.currency,
+                sale_amount: order.sale_amount,
+                commission,
+                attribution: kind,
+                click_id,
+                promo_code: code,
+                rule,
+            };
+            let inserted = conversions::insert(conn, new).await?;
+            let Some(row) = inserted else {
+                // A concurrent delivery of the same order won the race.
+                let existing =
+                    conversions::find_external(conn, brand_id, &order.source, &order.external_order_id).await?;
+                return existing.map(Recorded::Duplicate).ok_or(DbError::NotFound);
+            };
+            if let (Some(terms), Some(membership_id)) = (terms, row.membership_id) {
+                ledger::insert(
+                    conn,
+                    &[NewLedgerEntry {
+                        brand_id,
+                        membership_id,
+                        kind: "CONVERSION",
+                        amount: commission,
+                        conversion_id: Some(row.id),
+                        reward_id: None,
+                        earned_at: at,
+                        payable_at: at + Duration::days(i64::from(terms.hold_period_days)),
+                    }],
+                )
+                .await?;
+                let mut deltas = Deltas::default();
+                let day = at.with_timezone(&time_zone).date_naive();
+                deltas.add(
+                    brand_id,
+                    membership_id,
+                    day,
+                    Delta {
+                        clicks: 0,
+                        conversions: 1,
+                        sales: row.sale_amount,
+                        commission,
+                    },
+                );
+                deltas.apply(conn).await?;
+                super::rewards::grant_crossed_rules(
+                    conn,
+                    brand_id,
+                    membership_id,
+                    row.sale_amount,
+                    time_zone,
+                    Utc::now(),
+                )
+                .await?;
+            }
+            Ok(Recorded::New(row))
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Why a refund or rejection was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("conversion not found")]
+    NotFound,
+    #[error("only an ACCEPTED conversion can be changed; this one is {0}")]
+    NotAccepted(String),
+    #[error(transparent)]
+    Refund(#[from] RefundError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for ChangeError {
+    fn from(error: diesel::result::Error) -> Self {
+        ChangeError::Db(error.into())
+    }
+}
+
+/// What to do to an accepted conversion.
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// Refund this much of the sale, or all of what is left.
+    Refund(Option<Decimal>),
+    Reject(String),
+}
+
+/// A change and the reference that makes it happen once (a refund id, an idempotency key).
+#[derive(Clone, Debug)]
+pub struct ChangeRequest {
+    pub change: Change,
+    pub reference: String,
+}
+
+impl From<ChangeError> for AppError {
+    fn from(error: ChangeError) -> Self {
+        match error {
+            ChangeError::NotFound => AppError::NotFound("conversion"),
+            ChangeError::NotAccepted(status) => {
+                AppError::Conflict(format!("only an ACCEPTED conversion can change; this one is {status}"))
+            }
+            ChangeError::Refund(e) => AppError::BadUserInput(e.to_string()),
+            ChangeError::Db(e) => e.into(),
+        }
+    }
+}
+
+/// Refunds or rejects a conversion. Before payment the ledger entry is lowered;
+/// after payment a negative CLAWBACK entry is added for the next payment to net.
+/// A request whose reference was seen before returns the conversion unchanged.
+pub async fn change(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    time_zone: Tz,
+    id: i64,
+    request: ChangeRequest,
+) -> Result<ConversionRow, ChangeError> {
+    conn.transaction::<_, ChangeError, _>(|conn| {
+        async move {
+            let row = conversions::lock(conn, brand_id, id)
+                .await?
+                .ok_or(ChangeError::NotFound)?;
+            if conversions::change_seen(conn, brand_id, id, &request.reference).await? {
+                return Ok(row);
+            }
+            if row.status != "ACCEPTED" {
+                return Err(ChangeError::NotAccepted(row.status));
+            }
+            let before = Amounts {
+                original_sale: row.original_sale_amount,
+                sale: row.sale_amount,
+                original_commission: row.original_commission,
+                commission: row.commission,
+            };
+            let (after, status, reason) = match &request.change {
+                Change::Refund(amount) => {
+                    let after = before.refund(amount.unwrap_or(before.sale))?;
+                    (
+                        after,
+                        if after.fully_refunded() { "REVERSED" } else { "ACCEPTED" },
+                        None,
+                    )
+                }
+                Change::Reject(reason) => (
+                    Amounts {
+                        sale: before.sale,
+                        commission: Decimal::ZERO,
+                        ..before
+                    },
+                    "REJECTED",
+                    Some(reason.clone()),
+                ),
+            };
+            let adjusted = Adjusted {
+                sale_amount: after.sale,
+                commission: after.commission,
+                status,
+                rejection_reason: reason,
+            };
+            let adjustment = Adjustment {
+                kind: if matches!(request.change, Change::Reject(_)) {
+                    "REJECT"
+                } else {
+                    "REFUND"
+                },
+                sale_amount: before.sale - after.sale,
+                commission: before.commission - after.commission,
+                reference: &request.reference,
+            };
+            let updated = conversions::adjust(conn, brand_id, id, adjusted, adjustment).await?;
+            if let Some(membership_id) = row.membership_id {
+                let taken_back = before.commission - after.commission;
+                adjust_ledger(conn, brand_id, membership_id, id, after.commission, taken_back).await?;
+                let leaves_totals = status != "ACCEPTED";
+                let mut deltas = Deltas::default();
+                deltas.add(
+                    brand_id,
+                    membership_id,
+                    row.occurred_at.with_timezone(&time_zone).date_naive(),
+                    Delta {
+                        clicks: 0,
+                        conversions: if leaves_totals { -1 } else { 0 },
+                        sales: -(if leaves_totals {
+                            before.sale
+                        } else {
+                            before.sale - after.sale
+                        }),
+                        commission: -taken_back,
+                    },
+                );
+                deltas.apply(conn).await?;
+            }
+            Ok(updated)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Lowers the conversion's unpaid entry, or books a clawback if it was paid.
+async fn adjust_ledger(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    membership_id: i64,
+    conversion_id: i64,
+    new_commission: Decimal,
+    taken_back: Decimal,
+) -> DbResult<()> {
+    if taken_back.is_zero() {
+        return Ok(());
+    }
+    let entry = ledger::conversion_entry_for_update(conn, brand_id, conversion_id).await?;
+    match entry {
+        Some((entry_id, None)) => {
+            ledger::set_amount(conn, brand_id, entry_id, new_commission).await?;
+        }
+        _ => {
+            let now = Utc::now();
+            ledger::insert(
+                conn,
+                &[NewLedgerEntry {
+                    brand_id,
+                    membership_id,
+                    kind: "CLAWBACK",
+                    amount: -taken_back,
+                    conversion_id: Some(conversion_id),
+                    reward_id: None,
+                    earned_at: now,
+                    payable_at: now,
+                }],
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Records an order entered through the API (in the brand's currency), with its audit event.
+pub async fn record_by_hand(
+    conn: &mut AsyncPgConnection,
+    caller: Caller,
+    mut order: OrderInput,
+    details: serde_json::Value,
+) -> AppResult<Recorded> {
+    audited(conn, caller, "recordConversion", details, move |conn, caller| {
+        async move {
+            order.currency = brands::find(conn, caller.brand_id).await?.currency;
+            Ok(record(conn, caller.brand_id, caller.time_zone, order).await?)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Refunds or rejects a conversion for a caller (`action` names it in the audit log).
+pub async fn change_by_hand(
+    conn: &mut AsyncPgConnection,
+    caller: Caller,
+    action: &'static str,
+    id: i64,
+    request: ChangeRequest,
+) -> AppResult<ConversionRow> {
+    let details = serde_json::json!({
+        "conversionId": public_id::format(Kind::Conversion, id),
+        "change": match &request.change {
+            Change::Refund(amount) => serde_json::json!({ "refund": amount }),
+            Change::Reject(reason) => serde_json::json!({ "reject": reason }),
+        },
+        "reference": request.reference,
+    });
+    audited(conn, caller, action, details, move |conn, caller| {
+        async move { Ok(change(conn, caller.brand_id, caller.time_zone, id, request).await?) }.scope_boxed()
+    })
+    .await
+}

@@ -1,0 +1,278 @@
+//! Send Payment: what is due in a scope becomes one payment with one item per
+//! membership, exactly once.
+//!
+//! Claiming runs in one transaction: the payment row is inserted first (its
+//! idempotency key is unique, so a concurrent request with the same key waits
+//! and then finds it), then the due ledger entries are locked `FOR UPDATE` and
+//! linked to the new items. A concurrent payment with another key waits on those
+//! locks and, re-reading them, sees them paid. The provider is called after the
+//! claim commits, and its answer is stored in a second transaction.
+
+use chrono::{DateTime, Utc};
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use rust_decimal::Decimal;
+
+use super::members::memberships_of;
+use super::{AppError, AppResult, Caller};
+use crate::db::payments::{self, DueFilter, NewPayment, PaymentItemRow, PaymentRow, PayoutLine};
+use crate::db::{DbError, audit, offers};
+use crate::domain::enums::{PaymentScope, PaymentState};
+use crate::domain::payment::{DueAmount, net_per_membership, overall_state};
+use crate::domain::public_id::{self, Kind};
+use crate::providers::payout::{ItemOutcome, PayoutBatch, PayoutItem, PayoutProvider};
+
+/// Which memberships a payment covers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payees {
+    AllOffers,
+    Offer(i64),
+    Memberships(Vec<i64>),
+}
+
+impl Payees {
+    /// The payees a request names, after checking that they exist in the brand.
+    pub async fn resolve(
+        conn: &mut AsyncPgConnection,
+        brand_id: i64,
+        scope: PaymentScope,
+        offer_id: Option<i64>,
+        membership_ids: Option<Vec<i64>>,
+    ) -> AppResult<Payees> {
+        let bad = AppError::bad_input;
+        match (scope, offer_id, membership_ids) {
+            (PaymentScope::AllOffers, None, None) => Ok(Payees::AllOffers),
+            (PaymentScope::Offer, Some(id), None) => {
+                offers::find(conn, brand_id, id)
+                    .await?
+                    .ok_or(AppError::NotFound("offer"))?;
+                Ok(Payees::Offer(id))
+            }
+            (PaymentScope::Memberships, None, Some(ids)) => {
+                memberships_of(conn, brand_id, &ids).await?;
+                Ok(Payees::Memberships(ids))
+            }
+            (PaymentScope::AllOffers, _, _) => Err(bad("ALL_OFFERS takes neither offerId nor membershipIds")),
+            (PaymentScope::Offer, _, _) => Err(bad("OFFER takes an offerId and no membershipIds")),
+            (PaymentScope::Memberships, _, _) => Err(bad("MEMBERSHIPS takes membershipIds and no offerId")),
+        }
+    }
+
+    pub fn kind(&self) -> PaymentScope {
+        match self {
+            Payees::AllOffers => PaymentScope::AllOffers,
+            Payees::Offer(_) => PaymentScope::Offer,
+            Payees::Memberships(_) => PaymentScope::Memberships,
+        }
+    }
+
+    fn offer_id(&self) -> Option<i64> {
+        match self {
+            Payees::Offer(id) => Some(*id),
+            _ => None,
+        }
+    }
+
+    fn filter(&self) -> DueFilter<'_> {
+        DueFilter {
+            offer_id: self.offer_id(),
+            membership_ids: match self {
+                Payees::Memberships(ids) => Some(ids),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// What Send Payment would pay now to `payees`, without paying it.
+pub async fn preview(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    payees: &Payees,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<DueAmount>> {
+    let entries = payments::due_entries(conn, brand_id, payees.filter(), now, false).await?;
+    Ok(net_per_membership(entries))
+}
+
+/// The payment, and whether it was made by an earlier request with the same key.
+pub struct Sent {
+    pub payment: PaymentRow,
+    pub replayed: bool,
+}
+
+/// Pays everything due to `payees` once, through `provider`. The same
+/// `idempotency_key` again returns the first payment; with other payees it is a conflict.
+pub async fn send(
+    conn: &mut AsyncPgConnection,
+    provider: &dyn PayoutProvider,
+    caller: Caller,
+    payees: Payees,
+    idempotency_key: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Sent> {
+    let key = idempotency_key.trim();
+    if key.is_empty() || key.len() > 200 {
+        return Err(AppError::bad_input("idempotencyKey must be 1 to 200 characters"));
+    }
+    let (payment, items) = match claim(conn, provider.name(), caller, &payees, key, now).await? {
+        Claimed::Existing(payment) => {
+            return Ok(Sent {
+                payment,
+                replayed: true,
+            });
+        }
+        Claimed::New(payment, items) => (payment, items),
+    };
+    let batch = batch_of(conn, &payment).await?;
+    let outcomes = match provider.submit(&batch).await {
+        Ok(outcomes) => outcomes,
+        Err(error) => {
+            tracing::error!(payment_id = payment.id, %error, "payout provider failed");
+            items
+                .iter()
+                .map(|item| ItemOutcome {
+                    item_id: item.id,
+                    state: PaymentState::Failed,
+                    reference: None,
+                })
+                .collect()
+        }
+    };
+    let payment = record_outcomes(conn, &payment, &outcomes, now).await?;
+    Ok(Sent {
+        payment,
+        replayed: false,
+    })
+}
+
+enum Claimed {
+    Existing(PaymentRow),
+    New(PaymentRow, Vec<PaymentItemRow>),
+}
+
+async fn claim(
+    conn: &mut AsyncPgConnection,
+    provider: &str,
+    caller: Caller,
+    payees: &Payees,
+    key: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Claimed> {
+    let brand_id = caller.brand_id;
+    conn.transaction::<_, AppError, _>(|conn| {
+        async move {
+            let new = NewPayment {
+                brand_id,
+                idempotency_key: key,
+                scope: payees.kind().as_str(),
+                offer_id: payees.offer_id(),
+                provider,
+                created_by_key_id: caller.api_key_id,
+                created_at: now,
+            };
+            let Some(payment) = payments::insert(conn, new).await? else {
+                let existing = payments::find_by_key(conn, brand_id, key)
+                    .await?
+                    .ok_or(DbError::NotFound)?;
+                if existing.scope == payees.kind().as_str() && existing.offer_id == payees.offer_id() {
+                    return Ok(Claimed::Existing(existing));
+                }
+                return Err(AppError::Conflict(format!(
+                    "idempotencyKey was already used for {} with another scope",
+                    public_id::format(Kind::Payment, existing.id)
+                )));
+            };
+            let due = net_per_membership(payments::due_entries(conn, brand_id, payees.filter(), now, true).await?);
+            if due.is_empty() {
+                return Err(AppError::Conflict("nothing is due in this scope".into()));
+            }
+            let mut items = Vec::with_capacity(due.len());
+            for owed in &due {
+                items.push(
+                    payments::insert_item(conn, &payment, owed.membership_id, owed.amount, &owed.entry_ids).await?,
+                );
+            }
+            let total: Decimal = due.iter().map(|d| d.amount).sum();
+            let payment = payments::set_total(conn, brand_id, payment.id, total).await?;
+            let details = serde_json::json!({
+                "paymentId": public_id::format(Kind::Payment, payment.id),
+                "scope": payment.scope,
+                "offerId": payment.offer_id.map(|id| public_id::format(Kind::Offer, id)),
+                "idempotencyKey": payment.idempotency_key,
+                "totalAmount": total,
+                "items": items.len(),
+            });
+            audit::record(conn, brand_id, caller.api_key_id, "sendPayment", details).await?;
+            Ok(Claimed::New(payment, items))
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// The claimed payment in the provider's terms.
+async fn batch_of(conn: &mut AsyncPgConnection, payment: &PaymentRow) -> AppResult<PayoutBatch> {
+    let lines = payments::payout_lines(conn, payment.brand_id, payment.id).await?;
+    let (brand_name, currency) = lines
+        .first()
+        .map(|line| (line.brand_name.clone(), line.currency.clone()))
+        .unwrap_or_default();
+    Ok(PayoutBatch {
+        payment_id: payment.id,
+        brand_name,
+        currency,
+        items: lines
+            .into_iter()
+            .map(|line| PayoutItem {
+                item_id: line.item_id,
+                recipient: line.recipient,
+                amount: line.amount,
+            })
+            .collect(),
+    })
+}
+
+/// Stores the provider's answer, item by item, and the payment's resulting state.
+async fn record_outcomes(
+    conn: &mut AsyncPgConnection,
+    payment: &PaymentRow,
+    outcomes: &[ItemOutcome],
+    now: DateTime<Utc>,
+) -> AppResult<PaymentRow> {
+    let brand_id = payment.brand_id;
+    let payment_id = payment.id;
+    conn.transaction::<_, AppError, _>(|conn| {
+        async move {
+            for outcome in outcomes {
+                payments::set_item_outcome(
+                    conn,
+                    brand_id,
+                    outcome.item_id,
+                    outcome.state,
+                    outcome.reference.as_deref(),
+                )
+                .await?;
+            }
+            let states: Vec<PaymentState> = outcomes.iter().map(|o| o.state).collect();
+            let state = overall_state(&states);
+            let done = matches!(state, PaymentState::Paid | PaymentState::Failed);
+            Ok(payments::set_state(conn, brand_id, payment_id, state, done.then_some(now)).await?)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// A payment's items with their recipients, for the bulk-payout file; none when
+/// the payment is not the brand's.
+pub async fn payout_file(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    payment_id: i64,
+) -> AppResult<Option<Vec<PayoutLine>>> {
+    if payments::find(conn, brand_id, payment_id).await?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(payments::payout_lines(conn, brand_id, payment_id).await?))
+}

@@ -1,0 +1,166 @@
+//! The email outbox and its delivery attempts.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Timestamptz};
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use super::schema::{email_attempts, email_outbox};
+use super::{DbError, DbResult};
+
+/// One rendered message for the outbox.
+#[derive(Clone, Debug)]
+pub struct NewEmail {
+    pub brand_id: i64,
+    pub membership_id: i64,
+    pub to_address: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// Queues messages. Call inside the request's transaction.
+pub async fn enqueue(conn: &mut AsyncPgConnection, emails: &[NewEmail]) -> DbResult<Vec<EmailRow>> {
+    let rows: Vec<_> = emails
+        .iter()
+        .map(|e| {
+            (
+                email_outbox::brand_id.eq(e.brand_id),
+                email_outbox::membership_id.eq(e.membership_id),
+                email_outbox::to_address.eq(&e.to_address),
+                email_outbox::subject.eq(&e.subject),
+                email_outbox::body.eq(&e.body),
+            )
+        })
+        .collect();
+    Ok(diesel::insert_into(email_outbox::table)
+        .values(rows)
+        .returning(EmailRow::as_returning())
+        .get_results(conn)
+        .await?)
+}
+
+#[derive(Queryable, Selectable, QueryableByName, Clone, Debug)]
+#[diesel(table_name = email_outbox, check_for_backend(diesel::pg::Pg))]
+pub struct EmailRow {
+    pub brand_id: i64,
+    pub id: i64,
+    pub membership_id: i64,
+    pub to_address: String,
+    pub subject: String,
+    pub body: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = email_attempts, check_for_backend(diesel::pg::Pg))]
+pub struct AttemptRow {
+    pub brand_id: i64,
+    pub id: i64,
+    pub outbox_id: i64,
+    pub attempted_at: DateTime<Utc>,
+    pub succeeded: bool,
+    pub error: Option<String>,
+}
+
+pub async fn for_memberships(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    membership_ids: &[i64],
+) -> DbResult<Vec<EmailRow>> {
+    Ok(email_outbox::table
+        .filter(
+            email_outbox::brand_id
+                .eq(brand_id)
+                .and(email_outbox::membership_id.eq_any(membership_ids)),
+        )
+        .order(email_outbox::id.desc())
+        .select(EmailRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+pub async fn attempts_for(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    outbox_ids: &[i64],
+) -> DbResult<Vec<AttemptRow>> {
+    Ok(email_attempts::table
+        .filter(
+            email_attempts::brand_id
+                .eq(brand_id)
+                .and(email_attempts::outbox_id.eq_any(outbox_ids)),
+        )
+        .order(email_attempts::id)
+        .select(AttemptRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// Claims up to `batch` pending messages due at `now` until `lease_until`; a claim
+/// skips rows another sender holds, and a lapsed lease makes a message due again.
+pub async fn claim_due(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    batch: i64,
+) -> DbResult<Vec<EmailRow>> {
+    Ok(diesel::sql_query(
+        "UPDATE email_outbox SET next_attempt_at = $2
+         WHERE (brand_id, id) IN (
+             SELECT brand_id, id FROM email_outbox
+             WHERE status = 'PENDING' AND next_attempt_at <= $1
+             ORDER BY next_attempt_at LIMIT $3
+             FOR UPDATE SKIP LOCKED)
+         RETURNING *",
+    )
+    .bind::<Timestamptz, _>(now)
+    .bind::<Timestamptz, _>(lease_until)
+    .bind::<BigInt, _>(batch)
+    .load(conn)
+    .await?)
+}
+
+/// How one delivery attempt ended, as stored.
+pub struct Attempt<'a> {
+    pub at: DateTime<Utc>,
+    pub status: &'a str,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub error: Option<String>,
+}
+
+/// Stores an attempt on the message and in its log, together.
+pub async fn record_attempt(conn: &mut AsyncPgConnection, email: &EmailRow, attempt: Attempt<'_>) -> DbResult<()> {
+    let succeeded = attempt.error.is_none();
+    conn.transaction::<_, DbError, _>(|conn| {
+        async move {
+            diesel::update(email_outbox::table.find((email.brand_id, email.id)))
+                .set((
+                    email_outbox::status.eq(attempt.status),
+                    email_outbox::attempts.eq(attempt.attempts),
+                    email_outbox::next_attempt_at.eq(attempt.next_attempt_at),
+                    email_outbox::sent_at.eq(succeeded.then_some(attempt.at)),
+                ))
+                .execute(conn)
+                .await?;
+            diesel::insert_into(email_attempts::table)
+                .values((
+                    email_attempts::brand_id.eq(email.brand_id),
+                    email_attempts::outbox_id.eq(email.id),
+                    email_attempts::attempted_at.eq(attempt.at),
+                    email_attempts::succeeded.eq(succeeded),
+                    email_attempts::error.eq(attempt.error),
+                ))
+                .execute(conn)
+                .await?;
+            Ok(())
+        }
+        .scope_boxed()
+    })
+    .await
+}

@@ -1,0 +1,98 @@
+//! Send Payment's rules: what a membership is owed, and what a payment's state is.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+
+use super::enums::PaymentState;
+
+/// An unpaid ledger entry past its hold period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DueEntry {
+    pub entry_id: i64,
+    pub membership_id: i64,
+    pub amount: Decimal,
+}
+
+/// What one membership would be paid: its due entries, net of clawbacks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DueAmount {
+    pub membership_id: i64,
+    pub amount: Decimal,
+    pub entry_ids: Vec<i64>,
+}
+
+/// Per membership, the net of its entries; only positive nets are paid, the rest
+/// (clawbacks larger than what was earned since) wait for later earnings.
+pub fn net_per_membership(entries: impl IntoIterator<Item = DueEntry>) -> Vec<DueAmount> {
+    let mut by_membership: BTreeMap<i64, DueAmount> = BTreeMap::new();
+    for entry in entries {
+        let due = by_membership.entry(entry.membership_id).or_insert_with(|| DueAmount {
+            membership_id: entry.membership_id,
+            amount: Decimal::ZERO,
+            entry_ids: Vec::new(),
+        });
+        due.amount += entry.amount;
+        due.entry_ids.push(entry.entry_id);
+    }
+    by_membership
+        .into_values()
+        .filter(|due| due.amount > Decimal::ZERO)
+        .collect()
+}
+
+/// A payment is processing while any item is; then paid if any item was paid
+/// (the failed ones show on their items), else failed.
+pub fn overall_state(items: &[PaymentState]) -> PaymentState {
+    if items
+        .iter()
+        .any(|s| matches!(s, PaymentState::Pending | PaymentState::Processing))
+    {
+        PaymentState::Processing
+    } else if items.contains(&PaymentState::Paid) {
+        PaymentState::Paid
+    } else {
+        PaymentState::Failed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(entry_id: i64, membership_id: i64, amount: &str) -> DueEntry {
+        DueEntry {
+            entry_id,
+            membership_id,
+            amount: amount.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn nets_clawbacks_and_skips_memberships_that_owe() {
+        let due = net_per_membership(vec![
+            entry(1, 7, "10.00"),
+            entry(2, 7, "-3.50"),
+            entry(3, 8, "2.00"),
+            entry(4, 8, "-5.00"),
+            entry(5, 9, "0.00"),
+        ]);
+        assert_eq!(
+            due,
+            vec![DueAmount {
+                membership_id: 7,
+                amount: "6.50".parse().unwrap(),
+                entry_ids: vec![1, 2],
+            }]
+        );
+    }
+
+    #[test]
+    fn a_payment_is_done_when_no_item_is_in_flight() {
+        use PaymentState::*;
+        assert_eq!(overall_state(&[Paid, Paid]), Paid);
+        assert_eq!(overall_state(&[Failed, Failed]), Failed);
+        assert_eq!(overall_state(&[Paid, Failed]), Paid);
+        assert_eq!(overall_state(&[Paid, Processing]), Processing);
+    }
+}

@@ -1,0 +1,159 @@
+//! Rewards' rules: what a reward may hold, and when a rule's trigger is crossed.
+
+use rust_decimal::Decimal;
+
+use super::enums::{RewardKind, RewardTrigger};
+use super::validate;
+
+/// What a reward gives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RewardSpec {
+    pub kind: RewardKind,
+    pub cash_amount: Option<Decimal>,
+    pub description: String,
+    pub discount_code: Option<String>,
+}
+
+impl RewardSpec {
+    /// Checks a reward's fields: `cash_amount` for a cash bonus, a description naming
+    /// a free product, a discount code given by hand (`by_rule` rewards get theirs made up per grant).
+    pub fn checked(
+        kind: RewardKind,
+        cash_amount: Option<Decimal>,
+        description: &str,
+        discount_code: Option<&str>,
+        by_rule: bool,
+    ) -> Result<RewardSpec, String> {
+        let description = description.trim().to_string();
+        if description.len() > 500 {
+            return Err("description must be at most 500 characters".into());
+        }
+        match (kind, cash_amount) {
+            (RewardKind::CashBonus, Some(amount)) if amount > Decimal::ZERO => {}
+            (RewardKind::CashBonus, _) => return Err("a CASH_BONUS needs a cashAmount above zero".into()),
+            (_, Some(_)) => return Err("cashAmount is only for CASH_BONUS".into()),
+            _ => {}
+        }
+        if kind == RewardKind::FreeProduct && description.is_empty() {
+            return Err("a FREE_PRODUCT needs a description naming the product".into());
+        }
+        let discount_code = discount_code.map(|c| c.trim().to_uppercase());
+        match (kind, &discount_code) {
+            (RewardKind::DiscountCode, Some(_)) if by_rule => {
+                return Err("a rule makes up a discount code for each grant; leave discountCode out".into());
+            }
+            (RewardKind::DiscountCode, Some(code)) if !validate::promo_code_shape(code) => {
+                return Err("a discount code is 3 to 64 letters, digits, - or _".into());
+            }
+            (RewardKind::DiscountCode, None) if !by_rule => {
+                return Err("a DISCOUNT_CODE reward needs its discountCode".into());
+            }
+            (RewardKind::CashBonus | RewardKind::FreeProduct, Some(_)) => {
+                return Err("discountCode is only for DISCOUNT_CODE".into());
+            }
+            _ => {}
+        }
+        Ok(RewardSpec {
+            kind,
+            cash_amount,
+            description,
+            discount_code,
+        })
+    }
+}
+
+/// When a rule grants: after the first conversion, every `every_n` conversions, or
+/// when sales reach `sales_threshold`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trigger {
+    pub kind: RewardTrigger,
+    pub every_n: Option<i32>,
+    pub sales_threshold: Option<Decimal>,
+}
+
+impl Trigger {
+    /// Checks that the trigger has exactly the parameter its kind needs.
+    pub fn checked(
+        kind: RewardTrigger,
+        every_n: Option<i32>,
+        sales_threshold: Option<Decimal>,
+    ) -> Result<Trigger, String> {
+        match (kind, every_n, sales_threshold) {
+            (RewardTrigger::FirstConversion, None, None) => {}
+            (RewardTrigger::EveryNConversions, Some(n), None) if (1..=10_000).contains(&n) => {}
+            (RewardTrigger::SalesOverAmount, None, Some(amount)) if amount > Decimal::ZERO => {}
+            (RewardTrigger::FirstConversion, _, _) => {
+                return Err("FIRST_CONVERSION takes neither everyN nor salesThreshold".into());
+            }
+            (RewardTrigger::EveryNConversions, _, _) => {
+                return Err("EVERY_N_CONVERSIONS takes everyN (1 to 10000) and no salesThreshold".into());
+            }
+            (RewardTrigger::SalesOverAmount, _, _) => {
+                return Err("SALES_OVER_AMOUNT takes a salesThreshold above zero and no everyN".into());
+            }
+        }
+        Ok(Trigger {
+            kind,
+            every_n,
+            sales_threshold,
+        })
+    }
+
+    /// Which occurrence of the trigger, if any, the conversion that brought a membership
+    /// to `conversions` accepted conversions and `sales` (of which `sale` is its own) crosses.
+    pub fn crossed_occurrence(&self, conversions: i64, sales: Decimal, sale: Decimal) -> Option<i32> {
+        match self.kind {
+            RewardTrigger::FirstConversion => (conversions == 1).then_some(1),
+            RewardTrigger::EveryNConversions => {
+                let n = i64::from(self.every_n?);
+                (conversions > 0 && conversions % n == 0).then(|| i32::try_from(conversions / n).unwrap_or(i32::MAX))
+            }
+            RewardTrigger::SalesOverAmount => {
+                let threshold = self.sales_threshold?;
+                (sales - sale < threshold && sales >= threshold).then_some(1)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trigger(kind: RewardTrigger, every_n: Option<i32>, threshold: Option<&str>) -> Trigger {
+        Trigger::checked(kind, every_n, threshold.map(|t| t.parse().unwrap())).unwrap()
+    }
+
+    fn d(text: &str) -> Decimal {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn each_trigger_fires_on_its_crossing_only() {
+        let first = trigger(RewardTrigger::FirstConversion, None, None);
+        assert_eq!(first.crossed_occurrence(1, d("10"), d("10")), Some(1));
+        assert_eq!(first.crossed_occurrence(2, d("20"), d("10")), None);
+
+        let every_three = trigger(RewardTrigger::EveryNConversions, Some(3), None);
+        let fired: Vec<_> = (1..=9)
+            .filter_map(|n| every_three.crossed_occurrence(n, d("1"), d("1")))
+            .collect();
+        assert_eq!(fired, [1, 2, 3]);
+
+        let over_500 = trigger(RewardTrigger::SalesOverAmount, None, Some("500.00"));
+        assert_eq!(over_500.crossed_occurrence(3, d("499.99"), d("100")), None);
+        assert_eq!(over_500.crossed_occurrence(4, d("500.00"), d("0.01")), Some(1));
+        assert_eq!(
+            over_500.crossed_occurrence(5, d("600.00"), d("100")),
+            None,
+            "already past"
+        );
+    }
+
+    #[test]
+    fn a_trigger_takes_exactly_its_parameter() {
+        assert!(Trigger::checked(RewardTrigger::FirstConversion, Some(2), None).is_err());
+        assert!(Trigger::checked(RewardTrigger::EveryNConversions, Some(0), None).is_err());
+        assert!(Trigger::checked(RewardTrigger::SalesOverAmount, None, Some(Decimal::ZERO)).is_err());
+    }
+}

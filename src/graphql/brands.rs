@@ -1,0 +1,90 @@
+//! The caller's brand: who the key is, its audit log, and its webhook secret.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Object, SimpleObject};
+
+use super::context::{AdminOnly, conn, viewer};
+use super::error::AppResult;
+use super::ids::{Kind, encode};
+use super::pagination::{IdCursor, page_request, to_connection};
+use super::types::brand::Viewer;
+use crate::app::brands;
+use crate::db::audit;
+
+/// The result of `setWebhookSecret`.
+#[derive(SimpleObject)]
+pub struct SetWebhookSecretPayload {
+    /// Where shops post orders; replace `{source}` with e.g. `shopify` or `generic`.
+    pub webhook_url_template: String,
+}
+
+/// One audited change.
+pub struct AuditEvent(audit::AuditRow);
+
+#[Object]
+impl AuditEvent {
+    /// The mutation, e.g. `refreshPromoCodes`.
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+
+    /// What it was given.
+    async fn details(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(self.0.details.clone())
+    }
+
+    /// The API key that made it.
+    async fn api_key_id(&self) -> ID {
+        encode(Kind::ApiKey, self.0.api_key_id)
+    }
+
+    async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.created_at
+    }
+}
+
+#[derive(Default)]
+pub struct BrandQueries;
+
+#[Object]
+impl BrandQueries {
+    /// The caller: the API key's role and brand.
+    async fn viewer(&self, ctx: &Context<'_>) -> AppResult<Viewer> {
+        Ok(Viewer(*viewer(ctx)?))
+    }
+
+    /// Who changed money, codes or memberships, and when; newest first.
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> AppResult<Connection<IdCursor, AuditEvent>> {
+        let viewer = viewer(ctx)?;
+        let had_cursor = after.is_some();
+        let request = page_request(first, after)?;
+        let page = audit::page(&mut *conn(ctx).await?, viewer.brand_id, request).await?;
+        Ok(to_connection(
+            page,
+            had_cursor,
+            async_graphql::connection::EmptyFields,
+            |row| row.id,
+            AuditEvent,
+        ))
+    }
+}
+
+#[derive(Default)]
+pub struct BrandMutations;
+
+#[Object]
+impl BrandMutations {
+    /// Sets the secret that signs the brand's order webhooks (HMAC-SHA256, Shopify's convention).
+    #[graphql(guard = "AdminOnly")]
+    async fn set_webhook_secret(&self, ctx: &Context<'_>, secret: String) -> AppResult<SetWebhookSecretPayload> {
+        let brand = brands::set_webhook_secret(&mut *conn(ctx).await?, *viewer(ctx)?, secret).await?;
+        Ok(SetWebhookSecretPayload {
+            webhook_url_template: format!("/webhooks/{}/orders/{{source}}", brand.slug),
+        })
+    }
+}

@@ -1,0 +1,195 @@
+//! Conversions (orders): one by id, the unattributed ones, and recording,
+//! rejecting and refunding them.
+
+use std::sync::Arc;
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::context::{AdminOnly, conn, viewer};
+use super::error::{AppError, AppResult};
+use super::ids::{Kind, decode};
+use super::pagination::IdCursor;
+use super::scalars::Money;
+use super::types::conversion::Conversion;
+use crate::app::orders::{self, Change, ChangeRequest, OrderInput, Recorded};
+use crate::db::conversions;
+use crate::domain::validate;
+use crate::metrics::Metrics;
+
+/// An order entered by hand or through the API, attributed like a webhook order.
+#[derive(InputObject)]
+pub struct RecordConversionInput {
+    /// Where the order comes from (lower-case letters, digits, - or _).
+    #[graphql(default = "manual")]
+    pub source: String,
+    /// The order's id in that source; recording it again changes nothing.
+    pub external_order_id: String,
+    pub sale_amount: Money,
+    /// When the order was placed (default now).
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// The promo code the buyer used, if any.
+    pub promo_code: Option<String>,
+    /// The click id (`st_click`) the buyer arrived with, if any.
+    pub click_id: Option<ID>,
+}
+
+/// The result of recording or changing a conversion.
+#[derive(SimpleObject)]
+pub struct ConversionPayload {
+    pub conversion: Conversion,
+    /// True when this order had been recorded before and nothing changed.
+    pub duplicate: bool,
+}
+
+#[derive(Default)]
+pub struct ConversionQueries;
+
+#[Object]
+impl ConversionQueries {
+    /// One conversion (order) by id.
+    async fn conversion(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<Conversion>> {
+        let viewer = viewer(ctx)?;
+        let conversion_id = decode(Kind::Conversion, &id)?;
+        let row = conversions::find(&mut *conn(ctx).await?, viewer.brand_id, conversion_id).await?;
+        Ok(Some(Conversion(row.ok_or(AppError::NotFound("conversion"))?)))
+    }
+
+    /// Orders that matched no membership: kept for the brand to see, earning nothing.
+    async fn unattributed_orders(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> AppResult<Connection<IdCursor, Conversion>> {
+        let viewer = viewer(ctx)?;
+        Conversion::connection(
+            ctx,
+            viewer.brand_id,
+            conversions::Owner::Unattributed,
+            first,
+            after,
+            None,
+        )
+        .await
+    }
+}
+
+#[derive(Default)]
+pub struct ConversionMutations;
+
+#[Object]
+impl ConversionMutations {
+    /// Records an order, attributed by promo code first, then by click (SPEC.md *Attribution*).
+    #[graphql(guard = "AdminOnly")]
+    async fn record_conversion(&self, ctx: &Context<'_>, input: RecordConversionInput) -> AppResult<ConversionPayload> {
+        let source = validate::order_source(input.source.trim()).map_err(AppError::BadUserInput)?;
+        let external_order_id =
+            validate::external_id("externalOrderId", &input.external_order_id).map_err(AppError::BadUserInput)?;
+        validate::sale_amount("saleAmount", input.sale_amount.0).map_err(AppError::BadUserInput)?;
+        let occurred_at = match input.occurred_at {
+            Some(at) => validate::order_time(at, Utc::now()).map_err(AppError::BadUserInput)?,
+            None => Utc::now(),
+        };
+        let promo_code = match input.promo_code {
+            Some(code) => {
+                Some(validate::typed_code(&code).ok_or_else(|| AppError::bad_input("promoCode is not a code"))?)
+            }
+            None => None,
+        };
+        let click_id = input
+            .click_id
+            .map(|id| uuid::Uuid::parse_str(&id).map_err(|_| AppError::bad_input("clickId is not a click id")))
+            .transpose()?;
+        let details = serde_json::json!({
+            "source": source, "externalOrderId": external_order_id, "saleAmount": input.sale_amount.0,
+            "occurredAt": occurred_at, "promoCode": promo_code, "clickId": click_id,
+        });
+        let order = OrderInput {
+            source,
+            external_order_id,
+            occurred_at,
+            sale_amount: input.sale_amount.0,
+            currency: String::new(),
+            promo_codes: promo_code.into_iter().collect(),
+            click_id,
+        };
+        let metrics = ctx.data_unchecked::<Arc<Metrics>>();
+        let recorded = orders::record_by_hand(&mut *conn(ctx).await?, *viewer(ctx)?, order, details).await?;
+        match recorded {
+            Recorded::New(row) => {
+                if row.membership_id.is_some() {
+                    metrics.orders_accepted.inc();
+                } else {
+                    metrics.orders_unattributed.inc();
+                }
+                Ok(ConversionPayload {
+                    conversion: Conversion(row),
+                    duplicate: false,
+                })
+            }
+            Recorded::Duplicate(row) => {
+                metrics.orders_duplicate.inc();
+                Ok(ConversionPayload {
+                    conversion: Conversion(row),
+                    duplicate: true,
+                })
+            }
+        }
+    }
+
+    /// Rejects an accepted conversion: it stops counting and earns nothing. After payment
+    /// its commission is clawed back from the next payment.
+    #[graphql(guard = "AdminOnly")]
+    async fn reject_conversion(&self, ctx: &Context<'_>, id: ID, reason: String) -> AppResult<ConversionPayload> {
+        let id = decode(Kind::Conversion, &id)?;
+        let reason = reason.trim().to_string();
+        if reason.is_empty() || reason.len() > 500 {
+            return Err(AppError::bad_input("reason must be 1 to 500 characters"));
+        }
+        let request = ChangeRequest {
+            change: Change::Reject(reason),
+            reference: "reject".into(),
+        };
+        let row =
+            orders::change_by_hand(&mut *conn(ctx).await?, *viewer(ctx)?, "rejectConversion", id, request).await?;
+        ctx.data_unchecked::<Arc<Metrics>>().orders_rejected.inc();
+        Ok(ConversionPayload {
+            conversion: Conversion(row),
+            duplicate: false,
+        })
+    }
+
+    /// Refunds `amount` of a conversion's sale (all that is left when omitted): sale and
+    /// commission drop pro rata, and a full refund makes it `REVERSED`. The same
+    /// `idempotencyKey` twice refunds once.
+    #[graphql(guard = "AdminOnly")]
+    async fn refund_conversion(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        amount: Option<Money>,
+        idempotency_key: Option<String>,
+    ) -> AppResult<ConversionPayload> {
+        let id = decode(Kind::Conversion, &id)?;
+        let reference = match idempotency_key.map(|k| k.trim().to_string()) {
+            Some(key) if key.is_empty() || key.len() > 200 => {
+                return Err(AppError::bad_input("idempotencyKey must be 1 to 200 characters"));
+            }
+            Some(key) => key,
+            None => uuid::Uuid::now_v7().to_string(),
+        };
+        let request = ChangeRequest {
+            change: Change::Refund(amount.map(|m| m.0)),
+            reference,
+        };
+        let row =
+            orders::change_by_hand(&mut *conn(ctx).await?, *viewer(ctx)?, "refundConversion", id, request).await?;
+        ctx.data_unchecked::<Arc<Metrics>>().orders_refunded.inc();
+        Ok(ConversionPayload {
+            conversion: Conversion(row),
+            duplicate: false,
+        })
+    }
+}

@@ -1,0 +1,98 @@
+//! Members (creators): the list, one member, and adding a member to the brand.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+
+use super::context::{AdminOnly, conn, viewer};
+use super::error::{AppError, AppResult};
+use super::ids::{Kind, decode};
+use super::offers::search_text;
+use super::pagination::{IdCursor, page_request, to_connection};
+use super::types::member::Member;
+use crate::app::members::{self as member_actions, MemberDraft};
+use crate::db::members;
+
+/// A new member (creator).
+#[derive(InputObject)]
+pub struct CreateMemberInput {
+    pub name: String,
+    /// Unique within the brand, in any case.
+    pub email: String,
+    /// Where payouts go (e.g. a PayPal email); defaults to none.
+    pub payout_email: Option<String>,
+    /// ISO 3166-1 alpha-2 code, e.g. `US`.
+    pub country: Option<String>,
+}
+
+/// The result of `createMember`.
+#[derive(SimpleObject)]
+pub struct CreateMemberPayload {
+    pub member: Member,
+}
+
+/// Extra fields of the members connection.
+pub struct MemberListInfo {
+    brand_id: i64,
+    search: Option<String>,
+}
+
+#[Object]
+impl MemberListInfo {
+    /// How many members match, across all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> AppResult<i64> {
+        Ok(members::count(&mut *conn(ctx).await?, self.brand_id, self.search.as_deref()).await?)
+    }
+}
+
+#[derive(Default)]
+pub struct MemberQueries;
+
+#[Object]
+impl MemberQueries {
+    /// The brand's members (creators), newest first.
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Only members whose name or email contains this text, in any case.")] search: Option<String>,
+    ) -> AppResult<Connection<IdCursor, Member, MemberListInfo>> {
+        let viewer = viewer(ctx)?;
+        let had_cursor = after.is_some();
+        let request = page_request(first, after)?;
+        let search = search_text(search);
+        let page = members::page(&mut *conn(ctx).await?, viewer.brand_id, search.as_deref(), request).await?;
+        let info = MemberListInfo {
+            brand_id: viewer.brand_id,
+            search,
+        };
+        Ok(to_connection(page, had_cursor, info, |row| row.id, Member))
+    }
+
+    /// One member by id.
+    async fn member(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<Member>> {
+        let viewer = viewer(ctx)?;
+        let member_id = decode(Kind::Member, &id)?;
+        let row = members::find(&mut *conn(ctx).await?, viewer.brand_id, member_id).await?;
+        Ok(Some(Member(row.ok_or(AppError::NotFound("member"))?)))
+    }
+}
+
+#[derive(Default)]
+pub struct MemberMutations;
+
+#[Object]
+impl MemberMutations {
+    /// Adds a creator to the brand. Add them to offers separately.
+    #[graphql(guard = "AdminOnly")]
+    async fn create_member(&self, ctx: &Context<'_>, input: CreateMemberInput) -> AppResult<CreateMemberPayload> {
+        let draft = MemberDraft {
+            name: input.name,
+            email: input.email,
+            payout_email: input.payout_email,
+            country: input.country,
+        };
+        let row = member_actions::create(&mut *conn(ctx).await?, *viewer(ctx)?, draft).await?;
+        Ok(CreateMemberPayload { member: Member(row) })
+    }
+}

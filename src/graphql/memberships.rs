@@ -1,0 +1,207 @@
+//! Memberships (a member in an offer): one by id, and the actions on them:
+//! adding members to offers, activation, removal, promo codes, payout overrides
+//! and emails.
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use serde_json::json;
+
+use super::context::{AdminOnly, PublicUrl, conn, viewer};
+use super::error::{AppError, AppResult};
+use super::ids::{Kind, decode, decode_list};
+use super::offers::rule_json;
+use super::types::email::Email;
+use super::types::membership::Membership;
+use super::types::payout::PayoutRuleInput;
+use crate::app::email::{self, EmailWake};
+use crate::app::members;
+use crate::db::memberships;
+use crate::db::models::MembershipRow;
+
+/// The result of `addMembers`.
+#[derive(SimpleObject)]
+pub struct AddMembersPayload {
+    /// The new memberships, each with a fresh link or promo code.
+    pub memberships: Vec<Membership>,
+}
+
+/// The memberships a mutation changed.
+#[derive(SimpleObject)]
+pub struct MembershipsPayload {
+    pub memberships: Vec<Membership>,
+}
+
+/// A message to members: plain text with `{{memberName}}`, `{{offerName}}`,
+/// `{{brandName}}`, `{{link}}` (sales links) and `{{promoCode}}` (promo codes).
+#[derive(InputObject)]
+pub struct EmailTemplateInput {
+    pub subject: String,
+    pub body: String,
+}
+
+/// The result of `emailMembers`: the queued messages.
+#[derive(SimpleObject)]
+pub struct EmailMembersPayload {
+    pub emails: Vec<Email>,
+}
+
+fn id_strings(ids: &[ID]) -> Vec<&str> {
+    ids.iter().map(|id| id.as_str()).collect()
+}
+
+fn payload(rows: Vec<MembershipRow>) -> MembershipsPayload {
+    MembershipsPayload {
+        memberships: rows.into_iter().map(Membership).collect(),
+    }
+}
+
+#[derive(Default)]
+pub struct MembershipQueries;
+
+#[Object]
+impl MembershipQueries {
+    /// One membership (a member in an offer) by id.
+    async fn membership(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<Membership>> {
+        let viewer = viewer(ctx)?;
+        let membership_id = decode(Kind::Membership, &id)?;
+        let row = memberships::find(&mut *conn(ctx).await?, viewer.brand_id, membership_id).await?;
+        Ok(Some(Membership(row.ok_or(AppError::NotFound("membership"))?)))
+    }
+}
+
+#[derive(Default)]
+pub struct MembershipMutations;
+
+#[Object]
+impl MembershipMutations {
+    /// Puts members in an offer, each with a fresh link code or promo code. All or nothing.
+    #[graphql(guard = "AdminOnly")]
+    async fn add_members(&self, ctx: &Context<'_>, offer_id: ID, member_ids: Vec<ID>) -> AppResult<AddMembersPayload> {
+        let offer_id = decode(Kind::Offer, &offer_id)?;
+        let member_ids = decode_list(Kind::Member, &member_ids)?;
+        let rows = members::add_to_offer(&mut *conn(ctx).await?, *viewer(ctx)?, offer_id, member_ids).await?;
+        Ok(AddMembersPayload {
+            memberships: rows.into_iter().map(Membership).collect(),
+        })
+    }
+
+    /// Turns memberships on or off. Inactive memberships keep their history but
+    /// attribute nothing. Removed memberships cannot be turned on.
+    #[graphql(guard = "AdminOnly")]
+    async fn set_membership_active(
+        &self,
+        ctx: &Context<'_>,
+        membership_ids: Vec<ID>,
+        active: bool,
+    ) -> AppResult<MembershipsPayload> {
+        let ids = decode_list(Kind::Membership, &membership_ids)?;
+        let details = json!({ "membershipIds": id_strings(&membership_ids), "active": active });
+        let rows = members::set_active(&mut *conn(ctx).await?, *viewer(ctx)?, ids, active, details).await?;
+        Ok(payload(rows))
+    }
+
+    /// Removes members from an offer. Their history (clicks, conversions, ledger) stays.
+    #[graphql(guard = "AdminOnly")]
+    async fn remove_members(
+        &self,
+        ctx: &Context<'_>,
+        offer_id: ID,
+        member_ids: Vec<ID>,
+    ) -> AppResult<MembershipsPayload> {
+        let offer = decode(Kind::Offer, &offer_id)?;
+        let member_list = decode_list(Kind::Member, &member_ids)?;
+        let details = json!({ "offerId": offer_id.as_str(), "memberIds": id_strings(&member_ids) });
+        let rows =
+            members::remove_from_offer(&mut *conn(ctx).await?, *viewer(ctx)?, offer, member_list, details).await?;
+        Ok(payload(rows))
+    }
+
+    /// Issues new promo codes: a fresh one each, or `code` for a single membership. The
+    /// old codes are disabled, stay in history and no longer attribute. All or nothing.
+    #[graphql(guard = "AdminOnly")]
+    async fn refresh_promo_codes(
+        &self,
+        ctx: &Context<'_>,
+        membership_ids: Vec<ID>,
+        code: Option<String>,
+    ) -> AppResult<MembershipsPayload> {
+        let ids = decode_list(Kind::Membership, &membership_ids)?;
+        let details = json!({
+            "membershipIds": id_strings(&membership_ids),
+            "code": code.as_ref().map(|c| c.trim().to_uppercase()),
+        });
+        let rows = members::refresh_promo_codes(&mut *conn(ctx).await?, *viewer(ctx)?, ids, code, details).await?;
+        Ok(payload(rows))
+    }
+
+    /// Gives memberships their own payout, which beats the offer's default. All or nothing.
+    #[graphql(guard = "AdminOnly")]
+    async fn set_payout_override(
+        &self,
+        ctx: &Context<'_>,
+        membership_ids: Vec<ID>,
+        payout: PayoutRuleInput,
+    ) -> AppResult<MembershipsPayload> {
+        let rule = payout.to_rule()?;
+        let ids = decode_list(Kind::Membership, &membership_ids)?;
+        let details = json!({ "membershipIds": id_strings(&membership_ids), "payout": rule_json(&rule) });
+        let rows = members::set_payout_override(
+            &mut *conn(ctx).await?,
+            *viewer(ctx)?,
+            "setPayoutOverride",
+            ids,
+            Some(rule),
+            details,
+        )
+        .await?;
+        Ok(payload(rows))
+    }
+
+    /// Removes memberships' own payouts: the offer's default applies again.
+    #[graphql(guard = "AdminOnly")]
+    async fn clear_payout_override(&self, ctx: &Context<'_>, membership_ids: Vec<ID>) -> AppResult<MembershipsPayload> {
+        let ids = decode_list(Kind::Membership, &membership_ids)?;
+        let details = json!({ "membershipIds": id_strings(&membership_ids) });
+        let rows = members::set_payout_override(
+            &mut *conn(ctx).await?,
+            *viewer(ctx)?,
+            "clearPayoutOverride",
+            ids,
+            None,
+            details,
+        )
+        .await?;
+        Ok(payload(rows))
+    }
+
+    /// Emails members their link or promo code: one message each from `template`,
+    /// queued with this request and sent in the background over SMTP, retried with
+    /// backoff. Each membership's `emails` show the message and every attempt.
+    #[graphql(guard = "AdminOnly")]
+    async fn email_members(
+        &self,
+        ctx: &Context<'_>,
+        membership_ids: Vec<ID>,
+        template: EmailTemplateInput,
+    ) -> AppResult<EmailMembersPayload> {
+        let ids = decode_list(Kind::Membership, &membership_ids)?;
+        let details = json!({ "membershipIds": membership_ids.iter().map(|i| i.as_str()).collect::<Vec<_>>(), "subject": template.subject.trim() });
+        let template = email::Template {
+            subject: template.subject,
+            body: template.body,
+        };
+        let public_url = &ctx.data_unchecked::<PublicUrl>().0;
+        let rows = email::email_members(
+            &mut *conn(ctx).await?,
+            *viewer(ctx)?,
+            public_url,
+            ids,
+            template,
+            details,
+        )
+        .await?;
+        ctx.data_unchecked::<EmailWake>().0.notify_one();
+        Ok(EmailMembersPayload {
+            emails: rows.into_iter().map(Email).collect(),
+        })
+    }
+}
