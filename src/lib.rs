@@ -106,13 +106,14 @@ pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
     }
     let limits = config.limits;
     let report_pool = config.report_pool.unwrap_or_else(|| pool.clone());
+    let budget = Arc::new(rate_limit::RateLimiter::new(
+        limits.rate_limit_points_per_second,
+        limits.rate_limit_burst,
+    ));
     let options = graphql::ApiOptions {
-        public_url: config.public_url,
+        public_url: config.public_url.clone(),
         limits: limits.query,
-        budget: Arc::new(rate_limit::RateLimiter::new(
-            limits.rate_limit_points_per_second,
-            limits.rate_limit_burst,
-        )),
+        budget: budget.clone(),
         introspection: config.introspection,
         report_pool: Some(report_pool.clone()),
     };
@@ -121,6 +122,8 @@ pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
     let surface = http::Surface {
         metrics_token: config.metrics_token,
         cors_origins: config.cors_origins,
+        public_url: config.public_url,
+        query_budget: Some(budget),
     };
     http::router(http::AppState::new(
         schema,

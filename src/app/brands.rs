@@ -5,6 +5,7 @@ use diesel_async::scoped_futures::ScopedFutureExt;
 
 use super::audit::audited;
 use super::{AppError, AppResult, Caller};
+use crate::db::DbResult;
 use crate::db::brands;
 use crate::db::models::BrandRow;
 
@@ -23,4 +24,12 @@ pub async fn set_webhook_secret(conn: &mut AsyncPgConnection, caller: Caller, se
         .scope_boxed()
     })
     .await
+}
+
+/// The brand a webhook URL names, with the secret its deliveries are signed with.
+pub async fn find_by_slug_with_secret(
+    conn: &mut AsyncPgConnection,
+    slug: &str,
+) -> DbResult<(BrandRow, Option<String>)> {
+    brands::find_by_slug_with_secret(conn, slug).await
 }

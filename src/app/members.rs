@@ -64,7 +64,7 @@ pub async fn add_to_offer(
     let offer = offers::find(conn, caller.brand_id, offer_id)
         .await?
         .ok_or(AppError::NotFound("offer"))?;
-    if OfferStatus::parse(&offer.status) == Some(OfferStatus::Archived) {
+    if offer.status == OfferStatus::Archived {
         return Err(AppError::bad_input("an archived offer cannot take members"));
     }
     if members::by_ids(conn, caller.brand_id, &member_ids).await?.len() != member_ids.len() {
@@ -162,7 +162,7 @@ pub async fn refresh_promo_codes(
                 let offer = offers::find(conn, caller.brand_id, row.offer_id)
                     .await?
                     .ok_or(AppError::NotFound("offer"))?;
-                if OfferType::parse(&offer.offer_type) != Some(OfferType::PromoCode) {
+                if offer.offer_type != OfferType::PromoCode {
                     return Err(AppError::bad_input(
                         "only memberships of PROMO_CODE offers have promo codes",
                     ));

@@ -9,6 +9,7 @@ use chrono_tz::Tz;
 use crate::domain::enums::Role;
 
 pub mod audit;
+pub mod auth;
 pub mod brands;
 pub mod clicks;
 pub mod email;
@@ -17,6 +18,7 @@ pub mod members;
 pub mod offers;
 pub mod orders;
 pub mod payments;
+pub mod reports;
 pub mod rewards;
 
 pub use error::{AppError, AppResult};

@@ -64,11 +64,6 @@ fn check_rule_fits(offer_type: OfferType, rule: &PayoutRule) -> AppResult<()> {
     Ok(())
 }
 
-fn stored_type(offer: &OfferRow) -> AppResult<OfferType> {
-    OfferType::parse(&offer.offer_type)
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("offer {} has type {:?}", offer.id, offer.offer_type)))
-}
-
 async fn check_projects_exist(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> AppResult<()> {
     if projects::count_existing(conn, brand_id, ids).await? != ids.len() as i64 {
         return Err(AppError::NotFound("project"));
@@ -211,12 +206,12 @@ pub async fn update(
     audited(conn, caller, "updateOffer", details, move |conn, caller| {
         async move {
             let offer = find_offer(conn, caller.brand_id, offer_id).await?;
-            if OfferStatus::parse(&offer.status) == Some(OfferStatus::Archived) {
+            if offer.status == OfferStatus::Archived {
                 return Err(AppError::bad_input(
                     "an archived offer cannot be edited; activate it first",
                 ));
             }
-            let changes = changes_of(&offer, stored_type(&offer)?, &edit)?;
+            let changes = changes_of(&offer, offer.offer_type, &edit)?;
             if let Some(ids) = &edit.project_ids {
                 check_projects_exist(conn, caller.brand_id, ids).await?;
             }
@@ -238,7 +233,7 @@ pub async fn edit_payout(
     audited(conn, caller, "editPayout", details, move |conn, caller| {
         async move {
             let offer = find_offer(conn, caller.brand_id, offer_id).await?;
-            check_rule_fits(stored_type(&offer)?, &rule)?;
+            check_rule_fits(offer.offer_type, &rule)?;
             let (percent, flat) = rule.parts();
             let changes = OfferChanges {
                 payout_type: Some(rule.payout_type().as_str().to_string()),
@@ -285,7 +280,7 @@ pub(super) async fn check_rule_fits_offers(
     rule: &PayoutRule,
 ) -> AppResult<()> {
     for offer in offers::by_ids(conn, brand_id, offer_ids).await? {
-        check_rule_fits(stored_type(&offer)?, rule)?;
+        check_rule_fits(offer.offer_type, rule)?;
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use crate::db::ledger::{self, NewLedgerEntry};
 use crate::db::models::ConversionRow;
 use crate::db::stats::{Delta, Deltas};
 use crate::db::{DbError, DbResult, brands};
-use crate::domain::enums::PayoutType;
+use crate::domain::enums::{ConversionStatus, PayoutType};
 use crate::domain::payout::PayoutRule;
 use crate::domain::public_id::{self, Kind};
 use crate::domain::refund::{Amounts, RefundError};
@@ -171,8 +171,8 @@ pub async fn record(
 pub enum ChangeError {
     #[error("conversion not found")]
     NotFound,
-    #[error("only an ACCEPTED conversion can be changed; this one is {0}")]
-    NotAccepted(String),
+    #[error("only an ACCEPTED conversion can be changed; this one is {}", .0.as_str())]
+    NotAccepted(ConversionStatus),
     #[error(transparent)]
     Refund(#[from] RefundError),
     #[error(transparent)]
@@ -204,9 +204,10 @@ impl From<ChangeError> for AppError {
     fn from(error: ChangeError) -> Self {
         match error {
             ChangeError::NotFound => AppError::NotFound("conversion"),
-            ChangeError::NotAccepted(status) => {
-                AppError::Conflict(format!("only an ACCEPTED conversion can change; this one is {status}"))
-            }
+            ChangeError::NotAccepted(status) => AppError::Conflict(format!(
+                "only an ACCEPTED conversion can change; this one is {}",
+                status.as_str()
+            )),
             ChangeError::Refund(e) => AppError::BadUserInput(e.to_string()),
             ChangeError::Db(e) => e.into(),
         }
@@ -231,7 +232,7 @@ pub async fn change(
             if conversions::change_seen(conn, brand_id, id, &request.reference).await? {
                 return Ok(row);
             }
-            if row.status != "ACCEPTED" {
+            if row.status != ConversionStatus::Accepted {
                 return Err(ChangeError::NotAccepted(row.status));
             }
             let before = Amounts {
@@ -341,6 +342,21 @@ async fn adjust_ledger(
         }
     }
     Ok(())
+}
+
+/// Refunds or rejects the order a shop knows as `external_order_id` from `source`.
+pub async fn change_external(
+    conn: &mut AsyncPgConnection,
+    brand_id: i64,
+    time_zone: Tz,
+    source: &str,
+    external_order_id: &str,
+    request: ChangeRequest,
+) -> Result<ConversionRow, ChangeError> {
+    let order = conversions::find_external(conn, brand_id, source, external_order_id)
+        .await?
+        .ok_or(ChangeError::NotFound)?;
+    change(conn, brand_id, time_zone, order.id, request).await
 }
 
 /// Records an order entered through the API (in the brand's currency), with its audit event.

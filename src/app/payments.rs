@@ -175,7 +175,7 @@ async fn claim(
                 let existing = payments::find_by_key(conn, brand_id, key)
                     .await?
                     .ok_or(DbError::NotFound)?;
-                if existing.scope == payees.kind().as_str() && existing.offer_id == payees.offer_id() {
+                if existing.scope == payees.kind() && existing.offer_id == payees.offer_id() {
                     return Ok(Claimed::Existing(existing));
                 }
                 return Err(AppError::Conflict(format!(
@@ -197,7 +197,7 @@ async fn claim(
             let payment = payments::set_total(conn, brand_id, payment.id, total).await?;
             let details = serde_json::json!({
                 "paymentId": public_id::format(Kind::Payment, payment.id),
-                "scope": payment.scope,
+                "scope": payment.scope.as_str(),
                 "offerId": payment.offer_id.map(|id| public_id::format(Kind::Offer, id)),
                 "idempotencyKey": payment.idempotency_key,
                 "totalAmount": total,

@@ -15,8 +15,8 @@ use super::{AppError, AppResult, Caller};
 use crate::db::ledger::{self, NewLedgerEntry};
 use crate::db::rewards::{self, Grant, NewRule, RewardRow, RewardRuleRow};
 use crate::db::stats::{Delta, Deltas};
-use crate::db::{DbError, DbResult, audit, offers};
-use crate::domain::enums::{RewardKind, RewardTrigger};
+use crate::db::{DbResult, audit, offers};
+use crate::domain::enums::RewardKind;
 use crate::domain::reward::{RewardSpec, Trigger};
 
 /// Grants a reward once and books a cash bonus. `None` when this grant was made
@@ -64,20 +64,13 @@ pub async fn grant(
     Ok(Some(reward))
 }
 
-/// A stored value the code does not know: an error, never a guess.
-fn unknown(what: String) -> DbError {
-    DbError::Query(diesel::result::Error::DeserializationError(what.into()))
-}
-
-/// A stored rule's trigger.
-fn trigger_of(rule: &RewardRuleRow) -> DbResult<Trigger> {
-    let kind = RewardTrigger::parse(&rule.trigger)
-        .ok_or_else(|| unknown(format!("reward rule {} has trigger {:?}", rule.id, rule.trigger)))?;
-    Ok(Trigger {
-        kind,
+/// A rule's trigger.
+fn trigger_of(rule: &RewardRuleRow) -> Trigger {
+    Trigger {
+        kind: rule.trigger,
         every_n: rule.every_n,
         sales_threshold: rule.sales_threshold,
-    })
+    }
 }
 
 /// Grants the offer's active rules that this new conversion crosses, each once.
@@ -99,15 +92,10 @@ pub async fn grant_crossed_rules(
     let progress = rewards::lock_progress(conn, brand_id, membership_id).await?;
     let mut granted = Vec::new();
     for rule in &rules {
-        let Some(occurrence) = trigger_of(rule)?.crossed_occurrence(progress.conversions, progress.sales, sale) else {
+        let Some(occurrence) = trigger_of(rule).crossed_occurrence(progress.conversions, progress.sales, sale) else {
             continue;
         };
-        let kind = RewardKind::parse(&rule.reward_kind).ok_or_else(|| {
-            unknown(format!(
-                "reward rule {} has reward kind {:?}",
-                rule.id, rule.reward_kind
-            ))
-        })?;
+        let kind = rule.reward_kind;
         let spec = RewardSpec {
             kind,
             cash_amount: rule.cash_amount,

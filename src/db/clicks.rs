@@ -1,26 +1,19 @@
-//! Clicks are written in batches: one transaction stores every click of the
-//! batch, updates the daily rollups once per membership-day and books per-click
-//! commission, so a popular creator never serialises the redirect.
+//! Clicks as stored, written a batch at a time (`app::clicks::store_batch`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Duration, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Numeric, Text};
-use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::ledger::{self, NewLedgerEntry};
+use super::DbResult;
 use super::models::ClickRow;
 use super::pagination::Page;
 use super::schema::clicks;
-use super::stats::{Delta, Deltas};
-use super::{DbError, DbResult};
 use crate::domain::enums::PayoutType;
-use crate::domain::payout::PayoutRule;
 
 /// A click as the redirect saw it. Its id is made by the server, so storing the
 /// same click twice (a late batch and a spool replay) stores and counts it once.
@@ -35,39 +28,27 @@ pub struct NewClick {
     pub is_bot: bool,
 }
 
-/// What happened to a batch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BatchOutcome {
-    /// Stored and counted.
-    pub counted: usize,
-    /// Stored, flagged as bots, never counted.
-    pub bots: usize,
-    /// Not stored: the membership is inactive or its offer is not running.
-    pub ignored: usize,
-    /// Already stored before (a replay): nothing changed.
-    pub duplicates: usize,
-}
-
+/// Whether a membership counts clicks right now, and what a click pays.
 #[derive(QueryableByName)]
-struct ClickTerms {
+pub struct ClickTerms {
     #[diesel(sql_type = BigInt)]
-    brand_id: i64,
+    pub brand_id: i64,
     #[diesel(sql_type = BigInt)]
-    membership_id: i64,
+    pub membership_id: i64,
     #[diesel(sql_type = Bool)]
-    countable: bool,
+    pub countable: bool,
     #[diesel(sql_type = Text)]
-    payout_type: String,
+    pub payout_type: PayoutType,
     #[diesel(sql_type = Nullable<Numeric>)]
-    payout_flat: Option<Decimal>,
+    pub payout_flat: Option<Decimal>,
     #[diesel(sql_type = Integer)]
-    hold_period_days: i32,
+    pub hold_period_days: i32,
     #[diesel(sql_type = Text)]
-    time_zone: String,
+    pub time_zone: String,
 }
 
-/// Whether each membership counts clicks right now, and what a click pays.
-async fn terms(conn: &mut AsyncPgConnection, keys: &[(i64, i64)]) -> DbResult<HashMap<(i64, i64), ClickTerms>> {
+/// The terms of each (brand, membership), by key.
+pub async fn terms(conn: &mut AsyncPgConnection, keys: &[(i64, i64)]) -> DbResult<HashMap<(i64, i64), ClickTerms>> {
     let (brand_ids, membership_ids): (Vec<i64>, Vec<i64>) = keys.iter().copied().unzip();
     let rows: Vec<ClickTerms> = diesel::sql_query(
         "SELECT m.brand_id, m.id AS membership_id,
@@ -92,7 +73,7 @@ async fn terms(conn: &mut AsyncPgConnection, keys: &[(i64, i64)]) -> DbResult<Ha
 /// A batch as one array per column: the insert is then 7 parameters whatever its
 /// size, which is far cheaper to send, parse and plan than 7 per row.
 #[derive(Default)]
-struct ClickColumns {
+pub struct ClickColumns {
     brand_ids: Vec<i64>,
     ids: Vec<Uuid>,
     membership_ids: Vec<i64>,
@@ -103,7 +84,7 @@ struct ClickColumns {
 }
 
 impl ClickColumns {
-    fn push(&mut self, click: NewClick) {
+    pub fn push(&mut self, click: NewClick) {
         self.brand_ids.push(click.brand_id);
         self.ids.push(click.id);
         self.membership_ids.push(click.membership_id);
@@ -114,7 +95,7 @@ impl ClickColumns {
     }
 
     /// Inserts the clicks not stored yet and returns their ids.
-    async fn insert(self, conn: &mut AsyncPgConnection) -> DbResult<HashSet<Uuid>> {
+    pub async fn insert(self, conn: &mut AsyncPgConnection) -> DbResult<HashSet<Uuid>> {
         if self.ids.is_empty() {
             return Ok(HashSet::new());
         }
@@ -140,104 +121,6 @@ impl ClickColumns {
         .await?;
         Ok(inserted.into_iter().map(|row| row.id).collect())
     }
-}
-
-/// Stores a batch of clicks in one transaction, with rollups and per-click commission.
-pub async fn store_batch(conn: &mut AsyncPgConnection, batch: Vec<NewClick>) -> DbResult<BatchOutcome> {
-    conn.transaction::<_, DbError, _>(|conn| {
-        async move {
-            let mut keys: Vec<(i64, i64)> = batch.iter().map(|c| (c.brand_id, c.membership_id)).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            let terms = terms(conn, &keys).await?;
-            let mut outcome = BatchOutcome::default();
-            let mut rows = ClickColumns::default();
-            let mut countable = Vec::with_capacity(batch.len());
-            for click in batch {
-                if terms
-                    .get(&(click.brand_id, click.membership_id))
-                    .is_some_and(|t| t.countable)
-                {
-                    countable.push((
-                        click.brand_id,
-                        click.membership_id,
-                        click.id,
-                        click.clicked_at,
-                        click.is_bot,
-                    ));
-                    rows.push(click);
-                } else {
-                    outcome.ignored += 1;
-                }
-            }
-            let inserted = rows.insert(conn).await?;
-            let mut deltas = Deltas::default();
-            // Per membership-day: how many paid clicks, and when the last one was.
-            let mut paid_clicks: BTreeMap<(i64, i64, chrono::NaiveDate), (i64, DateTime<Utc>)> = BTreeMap::new();
-            for (brand_id, membership_id, id, clicked_at, is_bot) in countable {
-                if !inserted.contains(&id) {
-                    outcome.duplicates += 1;
-                    continue;
-                }
-                let t = &terms[&(brand_id, membership_id)];
-                if is_bot {
-                    outcome.bots += 1;
-                    continue;
-                }
-                outcome.counted += 1;
-                let zone: Tz = t.time_zone.parse().unwrap_or(Tz::UTC);
-                let day = clicked_at.with_timezone(&zone).date_naive();
-                deltas.add(
-                    brand_id,
-                    membership_id,
-                    day,
-                    Delta {
-                        clicks: 1,
-                        ..Delta::default()
-                    },
-                );
-                if t.payout_type == PayoutType::FlatPerClick.as_str() {
-                    let entry = paid_clicks
-                        .entry((brand_id, membership_id, day))
-                        .or_insert((0, clicked_at));
-                    entry.0 += 1;
-                    entry.1 = entry.1.max(clicked_at);
-                }
-            }
-            let mut entries = Vec::new();
-            for ((brand_id, membership_id, day), (count, last_at)) in paid_clicks {
-                let t = &terms[&(brand_id, membership_id)];
-                let amount = PayoutRule::commission_for_clicks(t.payout_flat.unwrap_or_default(), count)
-                    .map_err(|_| DbError::CheckViolation("commission_within_range".into()))?;
-                if amount > Decimal::ZERO {
-                    deltas.add(
-                        brand_id,
-                        membership_id,
-                        day,
-                        Delta {
-                            commission: amount,
-                            ..Delta::default()
-                        },
-                    );
-                    entries.push(NewLedgerEntry {
-                        brand_id,
-                        membership_id,
-                        kind: "CLICKS",
-                        amount,
-                        conversion_id: None,
-                        reward_id: None,
-                        earned_at: last_at,
-                        payable_at: last_at + Duration::days(i64::from(t.hold_period_days)),
-                    });
-                }
-            }
-            ledger::insert(conn, &entries).await?;
-            deltas.apply(conn).await?;
-            Ok(outcome)
-        }
-        .scope_boxed()
-    })
-    .await
 }
 
 /// A membership's stored clicks, newest first (UUIDv7 ids sort by time).

@@ -8,6 +8,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::schema::{email_attempts, email_outbox};
 use super::{DbError, DbResult};
+use crate::domain::enums::EmailStatus;
 
 /// One rendered message for the outbox.
 #[derive(Clone, Debug)]
@@ -49,7 +50,7 @@ pub struct EmailRow {
     pub to_address: String,
     pub subject: String,
     pub body: String,
-    pub status: String,
+    pub status: EmailStatus,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,

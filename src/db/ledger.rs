@@ -31,6 +31,25 @@ pub async fn insert(conn: &mut AsyncPgConnection, entries: &[NewLedgerEntry]) ->
     Ok(())
 }
 
+/// Books each accepted conversion of the brand as the order path does (an entry
+/// payable after the offer's hold period), for conversions loaded in bulk.
+pub async fn book_accepted_conversions(conn: &mut AsyncPgConnection, brand_id: i64) -> DbResult<usize> {
+    Ok(diesel::sql_query(
+        "INSERT INTO ledger_entries (brand_id, membership_id, kind, amount, conversion_id, earned_at, payable_at)
+         SELECT c.brand_id, c.membership_id, 'CONVERSION', c.commission, c.id, c.occurred_at,
+                c.occurred_at + make_interval(days => o.hold_period_days)
+         FROM conversions c
+         JOIN memberships m ON m.brand_id = c.brand_id AND m.id = c.membership_id
+         JOIN offers o ON o.brand_id = m.brand_id AND o.id = m.offer_id
+         WHERE c.brand_id = $1 AND c.status = 'ACCEPTED'
+           AND NOT EXISTS (SELECT 1 FROM ledger_entries e
+                           WHERE e.brand_id = c.brand_id AND e.conversion_id = c.id AND e.kind = 'CONVERSION')",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(brand_id)
+    .execute(conn)
+    .await?)
+}
+
 /// A conversion's own entry (id, and the payment item that paid it, if any), locked.
 pub async fn conversion_entry_for_update(
     conn: &mut AsyncPgConnection,

@@ -113,7 +113,7 @@ pub async fn add(conn: &mut AsyncPgConnection, offer: &OfferRow, member_ids: &[i
         .await?
         .into_iter()
         .collect();
-    let is_link = offer.offer_type == OfferType::SalesLink.as_str();
+    let is_link = offer.offer_type == OfferType::SalesLink;
     let mut added = Vec::with_capacity(member_ids.len());
     for member_id in member_ids {
         let name = names.get(member_id).map_or("member", String::as_str);

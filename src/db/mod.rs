@@ -19,6 +19,7 @@ pub mod rewards;
 pub mod schema;
 pub mod stats;
 pub mod table_columns;
+pub mod text_enums;
 
 use std::time::Duration;
 

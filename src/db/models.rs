@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use rust_decimal::Decimal;
 
 use super::schema::{api_keys, brands, members, offers, projects};
+use crate::domain::enums::{AttributionType, ConversionStatus, OfferStatus, OfferType, PayoutType, Role};
 
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = brands, check_for_backend(diesel::pg::Pg))]
@@ -31,7 +32,7 @@ pub struct NewBrand<'a> {
 pub struct ApiKeyRow {
     pub brand_id: i64,
     pub id: i64,
-    pub role: String,
+    pub role: Role,
     pub key_prefix: String,
     pub label: String,
     pub created_at: DateTime<Utc>,
@@ -84,11 +85,11 @@ pub struct OfferRow {
     pub brand_id: i64,
     pub id: i64,
     pub name: String,
-    pub offer_type: String,
-    pub status: String,
+    pub offer_type: OfferType,
+    pub status: OfferStatus,
     pub destination_url: Option<String>,
     pub code_prefix: Option<String>,
-    pub payout_type: String,
+    pub payout_type: PayoutType,
     pub payout_percent: Option<Decimal>,
     pub payout_flat: Option<Decimal>,
     pub attribution_window_days: i32,
@@ -125,7 +126,7 @@ pub struct MembershipRow {
     pub member_id: i64,
     pub active: bool,
     pub link_code: Option<String>,
-    pub payout_type: Option<String>,
+    pub payout_type: Option<PayoutType>,
     pub payout_percent: Option<Decimal>,
     pub payout_flat: Option<Decimal>,
     pub joined_at: DateTime<Utc>,
@@ -146,12 +147,12 @@ pub struct ConversionRow {
     pub sale_amount: Decimal,
     pub original_commission: Decimal,
     pub commission: Decimal,
-    pub status: String,
+    pub status: ConversionStatus,
     pub rejection_reason: Option<String>,
-    pub attribution: Option<String>,
+    pub attribution: Option<AttributionType>,
     pub click_id: Option<uuid::Uuid>,
     pub promo_code: Option<String>,
-    pub payout_type: Option<String>,
+    pub payout_type: Option<PayoutType>,
     pub payout_percent: Option<Decimal>,
     pub payout_flat: Option<Decimal>,
     pub created_at: DateTime<Utc>,

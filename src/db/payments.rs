@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use super::DbResult;
 use super::pagination::{Page, PageRequest};
 use super::schema::{ledger_entries, payment_items, payments};
-use crate::domain::enums::PaymentState;
+use crate::domain::enums::{PaymentScope, PaymentState};
 use crate::domain::payment::DueEntry;
 
 #[derive(Queryable, Selectable, Clone, Debug)]
@@ -18,10 +18,10 @@ pub struct PaymentRow {
     pub brand_id: i64,
     pub id: i64,
     pub idempotency_key: String,
-    pub scope: String,
+    pub scope: PaymentScope,
     pub offer_id: Option<i64>,
     pub provider: String,
-    pub state: String,
+    pub state: PaymentState,
     pub total_amount: Decimal,
     pub created_by_key_id: Option<i64>,
     pub created_at: DateTime<Utc>,
@@ -36,7 +36,7 @@ pub struct PaymentItemRow {
     pub payment_id: i64,
     pub membership_id: i64,
     pub amount: Decimal,
-    pub state: String,
+    pub state: PaymentState,
     pub provider_reference: Option<String>,
 }
 

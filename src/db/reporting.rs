@@ -49,7 +49,7 @@ struct Sums {
 
 /// Which memberships to read: those of some offers, and/or some by id.
 #[derive(Clone, Debug, Default)]
-pub struct Scope {
+pub struct FigureScope {
     pub offer_ids: Vec<i64>,
     pub membership_ids: Vec<i64>,
 }
@@ -63,7 +63,7 @@ const BRAND_WIDE_ABOVE: usize = 2_000;
 pub async fn membership_figures(
     conn: &mut AsyncPgConnection,
     brand_id: i64,
-    scope: &Scope,
+    scope: &FigureScope,
     range: DateRange,
     now: DateTime<Utc>,
 ) -> DbResult<Vec<MembershipFigures>> {
@@ -94,7 +94,7 @@ async fn scoped_memberships(
 async fn read_figures(
     conn: &mut AsyncPgConnection,
     brand_id: i64,
-    scope: &Scope,
+    scope: &FigureScope,
     range: DateRange,
     now: DateTime<Utc>,
 ) -> DbResult<Vec<MembershipFigures>> {

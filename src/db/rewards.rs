@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 
 use super::DbResult;
 use super::schema::{memberships, reward_rules, rewards};
+use crate::domain::enums::{RewardKind, RewardTrigger};
 use crate::domain::reward::{RewardSpec, Trigger};
 
 #[derive(Queryable, Selectable, Clone, Debug)]
@@ -16,7 +17,7 @@ pub struct RewardRow {
     pub brand_id: i64,
     pub id: i64,
     pub membership_id: i64,
-    pub kind: String,
+    pub kind: RewardKind,
     pub cash_amount: Option<Decimal>,
     pub description: String,
     pub discount_code: Option<String>,
@@ -31,10 +32,10 @@ pub struct RewardRuleRow {
     pub brand_id: i64,
     pub id: i64,
     pub offer_id: i64,
-    pub trigger: String,
+    pub trigger: RewardTrigger,
     pub every_n: Option<i32>,
     pub sales_threshold: Option<Decimal>,
-    pub reward_kind: String,
+    pub reward_kind: RewardKind,
     pub cash_amount: Option<Decimal>,
     pub description: String,
     pub active: bool,

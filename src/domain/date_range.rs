@@ -1,31 +1,14 @@
 //! Report date ranges: presets or custom inclusive dates, in the brand's time zone.
 
-use async_graphql::Enum;
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
-/// The dashboard's date range presets.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum DateRangePreset {
-    /// Today and the 6 days before.
-    Last7Days,
-    /// Today and the 29 days before.
-    Last30Days,
-    /// The 3 months up to and including today.
-    Last3Months,
-    /// The 6 months up to and including today (the default).
-    Last6Months,
-    /// The 12 months up to and including today.
-    Last12Months,
-    /// From the 1st of this month.
-    MonthToDate,
-    /// From the first day of this quarter.
-    QuarterToDate,
-    /// From January 1st.
-    YearToDate,
-    /// Everything recorded.
-    AllTime,
-}
+pub use super::enums::{DateRangePreset, SeriesInterval};
+
+/// The dates the API accepts: reports start in 2000 (ALL_TIME) and nothing is
+/// planned past 2100, so date arithmetic never leaves chrono's range.
+pub const FIRST_DATE: NaiveDate = NaiveDate::from_ymd_opt(2000, 1, 1).expect("valid date");
+pub const LAST_DATE: NaiveDate = NaiveDate::from_ymd_opt(2100, 12, 31).expect("valid date");
 
 /// Inclusive brand-local dates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -141,15 +124,6 @@ pub fn start_of_day(day: NaiveDate, zone: Tz) -> DateTime<Utc> {
         }
         local += chrono::Duration::minutes(30);
     }
-}
-
-/// How wide each point of a KPI series is.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-pub enum SeriesInterval {
-    Day,
-    /// Weeks start on Monday.
-    Week,
-    Month,
 }
 
 impl SeriesInterval {

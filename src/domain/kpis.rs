@@ -117,6 +117,127 @@ impl Kpis {
     }
 }
 
+/// The KPI table: every list of the KPIs (the GraphQL `Kpis` fields, the table
+/// columns and sort keys, the KPI range filters, the CSV cells, the series
+/// selection) is expanded from these rows by the macro given, so none can drift.
+///
+/// A row: variant, GraphQL field (snake case, then as the schema spells it), kind (`count`, `amount`, or `ratio`:
+/// an amount that is null without a denominator), the figure, what a series needs
+/// to compute it, the range filter's field if it has one, and its description.
+#[macro_export]
+macro_rules! kpi_table {
+    ($then:ident) => {
+        $then! {
+            (Members, members, "members", count, |k| k.members, Members, [],
+             "Memberships that existed during the range; a member in two offers counts twice.")
+            (MembersWithConversions, members_with_conversions, "membersWithConversions", count, |k| k.members_with_conversions, MembersWithConversions, [],
+             "Memberships with at least one accepted conversion in the range.")
+            (Conversions, conversions, "conversions", count, |k| k.conversions, Rollups, [conversions],
+             "Accepted conversions in the range.")
+            (Clicks, clicks, "clicks", count, |k| k.clicks, Rollups, [clicks],
+             "Counted (non-bot) clicks in the range.")
+            (TotalSales, total_sales, "totalSales", amount, |k| k.total_sales, Rollups, [sales],
+             "Sum of accepted conversions' sale amounts in the range.")
+            (SalesPerMember, sales_per_member, "salesPerMember", ratio, |k| k.sales_per_member(), MembersWithConversions, [],
+             "Total Sales ÷ Members with Conversions; null when none converted.")
+            (CommissionsEarned, commissions_earned, "commissionsEarned", amount, |k| k.commissions_earned, Rollups, [commissions_earned],
+             "Commission earned in the range: conversions, paid clicks and cash rewards.")
+            (AverageCommissionPerMember, average_commission_per_member, "averageCommissionPerMember", ratio, |k| k.average_commission_per_member(), MembersWithConversions, [],
+             "Commissions Earned ÷ Members with Conversions; null when none converted.")
+            (PaymentsDue, payments_due, "paymentsDue", amount, |k| k.payments_due, Ledger, [],
+             "Earned, past its hold period and not yet paid, net of clawbacks; as of now, not range-bound.")
+            (MembersWithPaymentsDue, members_with_payments_due, "membersWithPaymentsDue", count, |k| k.members_with_payments_due, Ledger, [],
+             "Memberships whose Payments Due is above zero.")
+            (Payouts, payouts, "payouts", amount, |k| k.paid, Ledger, [payouts],
+             "Paid out so far (not range-bound).")
+            (AverageSale, average_sale, "averageSale", ratio, |k| k.average_sale(), Rollups, [average_sale],
+             "Total Sales ÷ Conversions; null without conversions.")
+        }
+    };
+}
+
+/// What a series must compute for a KPI of each point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeriesPart {
+    /// Memberships that existed during each point.
+    Members,
+    /// Memberships with a conversion during each point.
+    MembersWithConversions,
+    /// Sums of the daily rollups.
+    Rollups,
+    /// As of now, the same at every point.
+    Ledger,
+}
+
+/// A KPI's value for one row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KpiValue {
+    Count(i64),
+    Amount(Decimal),
+    /// None when its denominator is zero.
+    Ratio(Option<Decimal>),
+}
+
+impl KpiValue {
+    /// As a number, a missing ratio as zero (what range filters compare).
+    pub fn as_decimal(self) -> Decimal {
+        match self {
+            KpiValue::Count(count) => Decimal::from(count),
+            KpiValue::Amount(amount) => amount,
+            KpiValue::Ratio(ratio) => ratio.unwrap_or_default(),
+        }
+    }
+}
+
+macro_rules! kpi_value {
+    (count, $figure:expr) => {
+        KpiValue::Count($figure)
+    };
+    (amount, $figure:expr) => {
+        KpiValue::Amount($figure)
+    };
+    (ratio, $figure:expr) => {
+        KpiValue::Ratio($figure)
+    };
+}
+
+macro_rules! define_kpi {
+    ($( ($variant:ident, $field:ident, $name:literal, $kind:ident, |$k:ident| $figure:expr, $part:ident, [$($filter:ident)?], $doc:literal) )*) => {
+        /// One of the ten dashboard KPIs and the two the tables add (SPEC.md *KPIs*).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Kpi {
+            $( #[doc = $doc] $variant, )*
+        }
+
+        impl Kpi {
+            pub const ALL: &[Kpi] = &[$(Kpi::$variant),*];
+
+            /// This KPI of `kpis`.
+            pub fn of(self, kpis: &Kpis) -> KpiValue {
+                match self {
+                    $( Kpi::$variant => kpi_value!($kind, (|$k: &Kpis| $figure)(kpis)), )*
+                }
+            }
+
+            /// The GraphQL field, e.g. `commissionsEarned`.
+            pub fn field(self) -> &'static str {
+                match self {
+                    $( Kpi::$variant => $name, )*
+                }
+            }
+
+            /// What a series computes for it.
+            pub fn series_part(self) -> SeriesPart {
+                match self {
+                    $( Kpi::$variant => SeriesPart::$part, )*
+                }
+            }
+        }
+    };
+}
+
+kpi_table!(define_kpi);
+
 #[cfg(test)]
 mod tests {
     use super::*;

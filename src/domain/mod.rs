@@ -10,6 +10,7 @@ pub mod payment;
 pub mod payout;
 pub mod public_id;
 pub mod refund;
+pub mod report;
 pub mod reward;
 pub mod tracking;
 pub mod validate;

@@ -6,6 +6,8 @@ use async_graphql::{Context, Enum, Object, SimpleObject};
 use super::context::{conn, viewer};
 use super::error::{AppError, AppResult};
 use crate::db::table_columns;
+use crate::domain::kpis::Kpi;
+use crate::domain::report::Column;
 
 /// The dashboard's two tables.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -16,28 +18,44 @@ pub enum KpiTable {
     Memberships,
 }
 
-/// A column a KPI table can show, named after its field.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-pub enum TableColumn {
-    Name,
-    Type,
-    Status,
-    PromoCode,
-    TrackingUrl,
-    CreatedAt,
-    Members,
-    MembersWithConversions,
-    Conversions,
-    Clicks,
-    TotalSales,
-    SalesPerMember,
-    CommissionsEarned,
-    AverageCommissionPerMember,
-    PaymentsDue,
-    MembersWithPaymentsDue,
-    Payouts,
-    AverageSale,
+macro_rules! table_columns {
+    ($( ($variant:ident, $field:ident, $name:literal, $kind:ident, |$k:ident| $figure:expr, $part:ident, [$($filter:ident)?], $doc:literal) )*) => {
+        /// A column of a KPI table, named after its field: the row's own fields, then its KPIs.
+        #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+        pub enum TableColumn {
+            /// The offer's or the member's name.
+            Name,
+            /// The offer's type.
+            Type,
+            /// The offer's status, or whether the membership is active.
+            Status,
+            /// The membership's promo code.
+            PromoCode,
+            /// The membership's tracking link.
+            TrackingUrl,
+            /// When the offer was created, or the member joined it.
+            CreatedAt,
+            $( #[doc = $doc] $variant, )*
+        }
+
+        impl TableColumn {
+            /// The column as the reports know it.
+            pub fn column(self) -> Column {
+                match self {
+                    TableColumn::Name => Column::Name,
+                    TableColumn::Type => Column::Type,
+                    TableColumn::Status => Column::Status,
+                    TableColumn::PromoCode => Column::PromoCode,
+                    TableColumn::TrackingUrl => Column::TrackingUrl,
+                    TableColumn::CreatedAt => Column::CreatedAt,
+                    $( TableColumn::$variant => Column::Kpi(Kpi::$variant), )*
+                }
+            }
+        }
+    };
 }
+
+crate::kpi_table!(table_columns);
 
 impl KpiTable {
     fn stored(self) -> &'static str {
@@ -135,5 +153,18 @@ impl ColumnMutations {
         )
         .await?;
         Ok(TableColumns { table, columns })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_column_is_a_report_column_of_the_same_name() {
+        for item in TableColumn::items() {
+            assert_eq!(item.value.column().name(), item.name);
+        }
+        assert_eq!(TableColumn::items().len(), Column::all().count());
     }
 }

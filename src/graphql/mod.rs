@@ -4,6 +4,7 @@ pub mod brands;
 pub mod columns;
 pub mod context;
 pub mod conversions;
+pub mod enums;
 pub mod error;
 pub mod extensions;
 pub mod ids;
@@ -18,10 +19,9 @@ pub mod payments;
 pub mod projects;
 pub mod query;
 pub mod query_cost;
-pub mod reporting;
+pub mod reports;
 pub mod rewards;
 pub mod scalars;
-pub mod sorting;
 pub mod types;
 
 use async_graphql::{EmptySubscription, Request, SDLExportOptions, Schema};
@@ -101,7 +101,7 @@ pub fn sdl(schema: &AppSchema) -> String {
 pub fn authorize(request: Request, viewer: Caller, pool: &DbPool, reports: &context::ReportPool) -> Request {
     let brand = viewer.brand_id;
     request
-        .data(reporting::kpi_loader(reports, &viewer))
+        .data(reports::kpi_loader(reports, &viewer))
         .data(viewer)
         .data(BrandLoader::<loaders::OfferProjects>::data_loader(pool, brand))
         .data(BrandLoader::<loaders::Offers>::data_loader(pool, brand))

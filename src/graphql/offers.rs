@@ -11,17 +11,17 @@ use super::error::{AppError, AppResult};
 use super::ids::{Kind, decode, decode_all};
 use super::loaders::{Members, OfferMemberships, OfferProjects, PromoCodes, loader};
 use super::pagination::{IdCursor, page_request, to_connection};
-use super::reporting::{DateRangeInput, KpiKey, KpiLoader, OfferFilter, offer_report};
+use super::reports::{DateRangeInput, KpiLoader, OfferFilter, OfferSort, offer_report, sort_order};
 use super::scalars::Date;
-use super::sorting::OfferSort;
 use super::types::offer::Offer;
 use super::types::payout::PayoutRuleInput;
 use crate::app::offers::{self as offer_actions, OfferDraft, OfferEdit};
+use crate::app::reports::{KpiKey, sort_offers};
 use crate::db::offers;
 use crate::db::pagination::Page;
 use crate::domain::date_range::DateRange;
-use crate::domain::enums::{OfferStatus, OfferType};
 use crate::domain::payout::PayoutRule;
+use crate::graphql::enums::{OfferStatus, OfferType};
 
 /// A new offer. It starts `ACTIVE`.
 #[derive(InputObject)]
@@ -154,7 +154,8 @@ impl OfferQueries {
         let filter = filter.unwrap_or_default();
         let report = offer_report(ctx, &filter, search_text(search).as_deref(), range).await?;
         let mut rows = report.offers;
-        sort.unwrap_or_default().apply(&mut rows);
+        let (column, direction) = sort_order(sort.map(|s| (s.field, s.direction)));
+        sort_offers(&mut rows, column, direction, viewer.today())?;
         let total_count = rows.len() as i64;
         let page = Page::after_id(rows, request, |(offer, _)| offer.id)?;
         prime_offer_loaders(ctx, page.rows.iter().map(|(offer, _)| offer.id).collect(), range).await?;
@@ -199,7 +200,7 @@ impl OfferMutations {
         let caller = *viewer(ctx)?;
         let draft = OfferDraft {
             name: input.name,
-            offer_type: input.offer_type,
+            offer_type: input.offer_type.into(),
             destination_url: input.destination_url,
             code_prefix: input.code_prefix,
             rule: input.payout.to_rule()?,
@@ -281,8 +282,9 @@ impl OfferMutations {
     ) -> AppResult<SetOfferStatusPayload> {
         let caller = *viewer(ctx)?;
         let id = decode(Kind::Offer, &offer_id)?;
-        let details = json!({ "offerId": offer_id.as_str(), "status": status.as_str() });
-        let row = offer_actions::set_status(&mut *conn(ctx).await?, caller, id, status, details).await?;
+        let details =
+            json!({ "offerId": offer_id.as_str(), "status": crate::domain::enums::OfferStatus::from(status).as_str() });
+        let row = offer_actions::set_status(&mut *conn(ctx).await?, caller, id, status.into(), details).await?;
         Ok(SetOfferStatusPayload {
             offer: Offer::new(row, caller.today()),
         })

@@ -15,7 +15,7 @@ use super::scalars::Money;
 use super::types::payment::{DueItem, Payment, PaymentPreview};
 use crate::app::payments::{self, Payees};
 use crate::db::payments as payment_rows;
-use crate::domain::enums::PaymentScope;
+use crate::graphql::enums::PaymentScope;
 use crate::providers::payout::PayoutProvider;
 
 /// Which memberships to pay: `offerId` with `OFFER`, `membershipIds` with `MEMBERSHIPS`.
@@ -49,7 +49,7 @@ async fn payees_of(
         .map(|ids| decode_list(Kind::Membership, ids))
         .transpose()?;
     let brand_id = viewer(ctx)?.brand_id;
-    Payees::resolve(&mut *conn(ctx).await?, brand_id, scope, offer_id, membership_ids).await
+    Payees::resolve(&mut *conn(ctx).await?, brand_id, scope.into(), offer_id, membership_ids).await
 }
 
 #[derive(Default)]

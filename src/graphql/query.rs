@@ -10,7 +10,7 @@ use super::memberships::MembershipQueries;
 use super::offers::OfferQueries;
 use super::payments::PaymentQueries;
 use super::projects::ProjectQueries;
-use super::reporting::ReportQueries;
+use super::reports::ReportQueries;
 
 /// Everything a brand's API key can read.
 ///

@@ -10,8 +10,8 @@ use super::scalars::Money;
 use super::types::reward::{Reward, RewardRule};
 use crate::app::rewards;
 use crate::db::rewards::NewRule;
-use crate::domain::enums::{RewardKind, RewardTrigger};
 use crate::domain::reward::{RewardSpec, Trigger};
+use crate::graphql::enums::{RewardKind, RewardTrigger};
 
 /// What a reward gives: `cashAmount` for `CASH_BONUS`, `discountCode` for a hand-granted
 /// `DISCOUNT_CODE` (rules make one up per grant), a `description` naming a `FREE_PRODUCT`.
@@ -51,7 +51,7 @@ impl RewardInput {
     fn spec(&self, by_rule: bool) -> AppResult<RewardSpec> {
         let cash_amount = self.cash_amount.map(|m| m.0);
         RewardSpec::checked(
-            self.kind,
+            self.kind.into(),
             cash_amount,
             &self.description,
             self.discount_code.as_deref(),
@@ -106,7 +106,7 @@ impl RewardMutations {
         offer_id: ID,
         input: RewardRuleInput,
     ) -> AppResult<RewardRulePayload> {
-        let trigger = Trigger::checked(input.trigger, input.every_n, input.sales_threshold.map(|m| m.0))
+        let trigger = Trigger::checked(input.trigger.into(), input.every_n, input.sales_threshold.map(|m| m.0))
             .map_err(AppError::BadUserInput)?;
         let rule = NewRule {
             offer_id: decode(Kind::Offer, &offer_id)?,

@@ -7,10 +7,7 @@ use std::str::FromStr;
 
 use crate::domain::money::{format_money, parse_amount};
 
-/// The dates the API accepts: reports start in 2000 (ALL_TIME) and nothing is
-/// planned past 2100, so date arithmetic never leaves chrono's range.
-pub const FIRST_DATE: NaiveDate = NaiveDate::from_ymd_opt(2000, 1, 1).expect("valid date");
-pub const LAST_DATE: NaiveDate = NaiveDate::from_ymd_opt(2100, 12, 31).expect("valid date");
+pub use crate::domain::date_range::{FIRST_DATE, LAST_DATE};
 
 /// An amount of money in the brand's currency, as a decimal string with two
 /// decimals, e.g. `"1234.50"`.

@@ -1,40 +1,47 @@
 //! CSV exports of the two KPI tables: `GET /export/offers.csv` and
-//! `GET /export/offers/{id}/memberships.csv`.
+//! `GET /export/offers/{id}/memberships.csv`, and the bulk-payout file of a payment.
 //!
-//! Each export runs the GraphQL field it mirrors (`offers`, `offer.memberships`)
-//! page by page and streams every page out as CSV as soon as it is computed, so
-//! the filter, range, search and sort mean exactly what they mean in GraphQL and
-//! a large export never sits in memory whole.
+//! A table export reads the same report the GraphQL table shows (`app::reports`),
+//! once, with the filter, range, search and sort in query parameters named like
+//! the GraphQL arguments, and streams it out as CSV in chunks.
 
 use std::collections::HashMap;
 
-use async_graphql::resolver_utils::EnumType;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
-use serde_json::{Map, Value, json};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
 
 use super::AppState;
 use super::error::RestError;
 use super::graphql::{AuthFailure, authenticate};
-use crate::app::payments;
+use crate::app::reports::{self, MembershipLine, MembershipSelection, OfferSelection};
+use crate::app::{AppError, Caller, payments};
 use crate::db::DbError;
-use crate::domain::enums::Role;
-use crate::domain::public_id;
-use crate::graphql::authorize;
-use crate::graphql::columns::TableColumn;
-use crate::graphql::context::Caller;
-use crate::graphql::ids::{Kind, decode};
-use crate::graphql::limits::RateSubject;
+use crate::db::models::OfferRow;
+use crate::domain::date_range::{DateRange, DateRangePreset};
+use crate::domain::enums::{OfferStatus, OfferType, Role};
+use crate::domain::kpis::{Kpi, KpiValue, Kpis};
+use crate::domain::money::{format_money, parse_amount};
+use crate::domain::public_id::{self, Kind};
+use crate::domain::report::{Bound, Column, KpiBounds, SortDirection};
 
-const PAGE: i64 = 100;
+/// What an export is charged against the key's query budget: about what the
+/// GraphQL page of 100 rows with their KPIs costs.
+pub const EXPORT_COST: u64 = 200;
+
+/// Rows per streamed chunk.
+const CHUNK_ROWS: usize = 500;
 
 fn refuse(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     RestError::new(status, code, message).into_response()
 }
 
+fn bad_request(message: impl Into<String>) -> Response {
+    refuse(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+}
 pub async fn offers(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -96,7 +103,7 @@ pub async fn payment(State(state): State<AppState>, Path(file): Path<String>, he
     }
     let Some(id) = file
         .strip_suffix(".csv")
-        .and_then(|name| decode(Kind::Payment, &async_graphql::ID(name.to_string())).ok())
+        .and_then(|name| public_id::parse(Kind::Payment, name).ok())
     else {
         return refuse(
             StatusCode::NOT_FOUND,
@@ -137,14 +144,135 @@ pub async fn payment(State(state): State<AppState>, Path(file): Path<String>, he
         .into_response()
 }
 
-/// Everything an export needs to run one page after another.
-struct Export {
-    state: AppState,
-    viewer: Caller,
-    query: String,
-    variables: Map<String, Value>,
-    columns: Vec<TableColumn>,
-    offer_id: Option<String>,
+/// Everything a table export was asked for.
+struct TableRequest {
+    range: DateRange,
+    search: Option<String>,
+    bounds: KpiBounds,
+    sort: (Column, SortDirection),
+    columns: Vec<Column>,
+}
+
+fn parse_list<T>(
+    params: &HashMap<String, String>,
+    key: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Option<Vec<T>>, String> {
+    let Some(values) = list(params, key) else {
+        return Ok(None);
+    };
+    let parsed = values
+        .iter()
+        .map(|value| parse(value).ok_or_else(|| format!("{key}: '{value}' is not one of its values")))
+        .collect::<Result<_, _>>()?;
+    Ok(Some(parsed))
+}
+
+/// `clicksMin=10&salesMax=500.00` and the like: the GraphQL KPI ranges, flattened.
+fn bounds_from(params: &HashMap<String, String>) -> Result<KpiBounds, String> {
+    let filters = [
+        ("clicks", Kpi::Clicks),
+        ("conversions", Kpi::Conversions),
+        ("sales", Kpi::TotalSales),
+        ("commissionsEarned", Kpi::CommissionsEarned),
+        ("payouts", Kpi::Payouts),
+        ("averageSale", Kpi::AverageSale),
+    ];
+    let mut bounds = Vec::new();
+    for (field, kpi) in filters {
+        let mut bound = Bound::default();
+        for (suffix, end) in [("Min", &mut bound.min), ("Max", &mut bound.max)] {
+            let key = format!("{field}{suffix}");
+            let Some(value) = params.get(&key) else { continue };
+            *end = Some(match kpi.of(&Kpis::default()) {
+                KpiValue::Count(_) => Decimal::from(
+                    value
+                        .parse::<i64>()
+                        .map_err(|_| format!("{key} must be a whole number"))?,
+                ),
+                _ => parse_amount(value).map_err(|e| format!("{key}: {e}"))?,
+            });
+        }
+        if bound != Bound::default() {
+            bounds.push((kpi, bound));
+        }
+    }
+    Ok(KpiBounds(bounds))
+}
+
+fn date_param(params: &HashMap<String, String>, key: &str) -> Result<Option<NaiveDate>, String> {
+    params
+        .get(key)
+        .map(|text| {
+            let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map_err(|_| format!("{key} must be a date like 2026-01-31"))?;
+            if !(crate::domain::date_range::FIRST_DATE..=crate::domain::date_range::LAST_DATE).contains(&date) {
+                return Err(format!("{key} must be between 2000-01-01 and 2100-12-31"));
+            }
+            Ok(date)
+        })
+        .transpose()
+}
+
+fn table_request(params: &HashMap<String, String>, caller: &Caller) -> Result<TableRequest, String> {
+    let preset = params
+        .get("preset")
+        .map(|name| DateRangePreset::parse(name).ok_or_else(|| format!("preset: '{name}' is not a preset")))
+        .transpose()?;
+    let range = DateRange::resolve(
+        preset,
+        date_param(params, "start")?,
+        date_param(params, "end")?,
+        caller.today(),
+    )
+    .map_err(|e| format!("dateRange: {e}"))?;
+    let column = match params.get("sort") {
+        Some(name) => Column::parse(name).ok_or_else(|| format!("sort: unknown column '{name}'"))?,
+        None => Column::CreatedAt,
+    };
+    let direction = match params.get("direction").map(String::as_str) {
+        None | Some("DESC") => SortDirection::Desc,
+        Some("ASC") => SortDirection::Asc,
+        Some(other) => return Err(format!("direction: '{other}' is not ASC or DESC")),
+    };
+    let columns = match list(params, "columns") {
+        None => Column::all().collect(),
+        Some(names) if names.is_empty() => return Err("columns is empty".into()),
+        Some(names) => names
+            .iter()
+            .map(|name| Column::parse(name).ok_or_else(|| format!("unknown column '{name}'")))
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(TableRequest {
+        range,
+        search: params
+            .get("search")
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()),
+        bounds: bounds_from(params)?,
+        sort: (column, direction),
+        columns,
+    })
+}
+
+/// Charges the export to the key's budget; the 429 to answer when it is spent.
+fn charge(state: &AppState, caller: &Caller) -> Option<Response> {
+    let budget = state.surface.query_budget.as_ref()?;
+    budget
+        .take(&format!("key:{}", caller.api_key_id), EXPORT_COST)
+        .err()
+        .map(|throttled| {
+            state.metrics.throttled.inc();
+            let mut response = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "THROTTLED",
+                format!("this key's query budget is spent; an export costs {EXPORT_COST} points"),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, throttled.retry_after_secs().into());
+            response
+        })
 }
 
 async fn export(
@@ -153,78 +281,99 @@ async fn export(
     params: HashMap<String, String>,
     offer_id: Option<String>,
 ) -> Response {
-    let viewer = match viewer_or_refusal(&state, &headers).await {
-        Ok(viewer) => viewer,
+    let caller = match viewer_or_refusal(&state, &headers).await {
+        Ok(caller) => caller,
         Err(refusal) => return refusal,
     };
-    let (variables, columns) = match variables_from(&params, offer_id.is_some()) {
-        Ok(parsed) => parsed,
-        Err(message) => return refuse(StatusCode::BAD_REQUEST, "BAD_REQUEST", message),
+    let request = match table_request(&params, &caller) {
+        Ok(request) => request,
+        Err(message) => return bad_request(message),
     };
-    let query = match &offer_id {
-        None => "query($first: Int, $after: String, $search: String, $filter: OfferFilter, $dateRange: DateRangeInput, $sort: OfferSort) {
-            page: offers(first: $first, after: $after, search: $search, filter: $filter, dateRange: $dateRange, sort: $sort) {
-                edges { node { name type status createdAt kpis { ...Figures } } } pageInfo { hasNextPage endCursor } } }",
-        Some(_) => "query($offer: ID!, $first: Int, $after: String, $search: String, $filter: MembershipFilter, $dateRange: DateRangeInput, $sort: MembershipSort) {
-            offer(id: $offer) { type status
-              page: memberships(first: $first, after: $after, search: $search, filter: $filter, dateRange: $dateRange, sort: $sort) {
-                edges { node { member { name } active promoCode trackingUrl joinedAt kpis(dateRange: $dateRange) { ...Figures } } } pageInfo { hasNextPage endCursor } } } }",
+    let offer_id = match offer_id
+        .as_deref()
+        .map(|id| public_id::parse(Kind::Offer, id))
+        .transpose()
+    {
+        Ok(id) => id,
+        Err(e) => return bad_request(e.to_string()),
     };
-    let query = format!(
-        "{query} fragment Figures on Kpis {{ members membersWithConversions conversions clicks totalSales salesPerMember commissionsEarned averageCommissionPerMember paymentsDue membersWithPaymentsDue payouts averageSale }}"
-    );
+    let selection = match (offer_id, offer_selection(&params)) {
+        (None, Err(message)) => return bad_request(message),
+        (_, selection) => selection.ok(),
+    };
+    if let Some(refusal) = charge(&state, &caller) {
+        return refusal;
+    }
+    let rows = async {
+        let mut conn = state.pool.get().await.map_err(DbError::from)?;
+        let mut report_conn = state.report_pool.0.get().await.map_err(DbError::from)?;
+        let rows: Vec<Vec<String>> = match offer_id {
+            None => {
+                let selection = OfferSelection {
+                    search: request.search.clone(),
+                    bounds: request.bounds.clone(),
+                    ..selection.unwrap_or_default()
+                };
+                let report =
+                    reports::offer_report(&mut conn, &mut report_conn, &caller, &selection, request.range).await?;
+                let mut offers = report.offers;
+                reports::sort_offers(&mut offers, request.sort.0, request.sort.1, caller.today())?;
+                let today = caller.today();
+                offers
+                    .iter()
+                    .map(|(offer, kpis)| {
+                        request
+                            .columns
+                            .iter()
+                            .map(|&c| offer_cell(c, offer, kpis, today))
+                            .collect()
+                    })
+                    .collect()
+            }
+            Some(offer_id) => {
+                let selection = MembershipSelection {
+                    active: params.get("active").map(|active| active == "true"),
+                    search: request.search.clone(),
+                    bounds: request.bounds.clone(),
+                };
+                let (offer, lines) = reports::membership_report(
+                    &mut conn,
+                    &mut report_conn,
+                    &caller,
+                    offer_id,
+                    &selection,
+                    request.range,
+                    request.sort,
+                )
+                .await?;
+                let link_base = state.surface.public_url.trim_end_matches('/');
+                lines
+                    .iter()
+                    .map(|line| {
+                        request
+                            .columns
+                            .iter()
+                            .map(|&c| membership_cell(c, line, &offer, link_base))
+                            .collect()
+                    })
+                    .collect()
+            }
+        };
+        Ok::<_, AppError>(rows)
+    };
+    let rows: Vec<Vec<String>> = match rows.await {
+        Ok(rows) => rows,
+        Err(error) => return RestError::from(error).into_response(),
+    };
     let name = if offer_id.is_some() {
         "memberships.csv"
     } else {
         "offers.csv"
     };
-    let export = Export {
-        state,
-        viewer,
-        query,
-        variables,
-        columns,
-        offer_id,
-    };
-    // The first page runs before answering, so a bad filter or id is a 4xx, not a broken download.
-    let first = match export.page(None).await {
-        Ok(first) => first,
-        Err(PageError {
-            code,
-            message,
-            retry_after,
-        }) => {
-            let status = match code.as_str() {
-                "NOT_FOUND" => StatusCode::NOT_FOUND,
-                "THROTTLED" => StatusCode::TOO_MANY_REQUESTS,
-                "UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            let mut response = refuse(status, &code, message);
-            if let Some(seconds) = retry_after {
-                response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
-            }
-            return response;
-        }
-    };
-    let header_row = csv_rows(std::iter::once(export.columns.iter().map(|c| label(*c)).collect()));
-    let mut body = header_row;
-    body.extend(export.rows(&first.0));
-    // Fused: the compression layer may poll once more after the end.
-    let stream = futures_util::stream::unfold((Some(body), first.1, export), |(ready, cursor, export)| async move {
-        if let Some(chunk) = ready {
-            return Some((Ok::<_, std::io::Error>(Bytes::from(chunk)), (None, cursor, export)));
-        }
-        let after = cursor?;
-        match export.page(Some(after)).await {
-            Ok((nodes, next)) => {
-                let chunk = export.rows(&nodes);
-                Some((Ok(Bytes::from(chunk)), (None, next, export)))
-            }
-            Err(error) => Some((Err(std::io::Error::other(error.message)), (None, None, export))),
-        }
-    })
-    .fuse();
+    let header_row = csv_rows(std::iter::once(request.columns.iter().map(|c| c.label()).collect()));
+    let chunks: Vec<Vec<Vec<String>>> = rows.chunks(CHUNK_ROWS).map(<[_]>::to_vec).collect();
+    let body = std::iter::once(header_row).chain(chunks.into_iter().map(|chunk| csv_rows(chunk.into_iter())));
+    let stream = futures_util::stream::iter(body.map(|chunk| Ok::<_, std::io::Error>(Bytes::from(chunk))));
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
@@ -235,83 +384,50 @@ async fn export(
         .into_response()
 }
 
-/// Why a page of an export failed, as the GraphQL error said it.
-struct PageError {
-    code: String,
-    message: String,
-    retry_after: Option<u64>,
+/// The offers table's status, type and project filters.
+fn offer_selection(params: &HashMap<String, String>) -> Result<OfferSelection, String> {
+    let mut selection = OfferSelection::default();
+    if let Some(statuses) = parse_list(params, "statuses", OfferStatus::parse)? {
+        selection.statuses = statuses;
+    }
+    selection.types = parse_list(params, "types", OfferType::parse)?;
+    selection.project_ids = parse_list(params, "projectIds", |id| public_id::parse(Kind::Project, id).ok())?;
+    Ok(selection)
 }
 
-impl Export {
-    /// One page of nodes and the cursor of the next page, if any. The first page is
-    /// charged to the key's budget: an export costs what its first page costs, and a
-    /// download under way is never cut off by the rate limit.
-    async fn page(&self, after: Option<String>) -> Result<(Vec<Value>, Option<String>), PageError> {
-        let mut variables = self.variables.clone();
-        variables.insert("first".into(), json!(PAGE));
-        variables.insert("after".into(), json!(after));
-        if let Some(offer) = &self.offer_id {
-            variables.insert("offer".into(), json!(offer));
-        }
-        let first_page = after.is_none();
-        let mut request = async_graphql::Request::new(self.query.clone())
-            .variables(async_graphql::Variables::from_json(Value::Object(variables)));
-        if first_page {
-            request = request.data(RateSubject(format!("key:{}", self.viewer.api_key_id)));
-        }
-        let response = self
-            .state
-            .schema
-            .execute(authorize(
-                request,
-                self.viewer,
-                &self.state.pool,
-                &self.state.report_pool,
-            ))
-            .await;
-        if let Some(error) = response.errors.first() {
-            let extension = |name: &str| error.extensions.as_ref().and_then(|e| e.get(name)).cloned();
-            let code = extension("code").map(|c| c.to_string().trim_matches('"').to_string());
-            let retry_after = extension("retryAfter").and_then(|v| v.to_string().parse().ok());
-            return Err(PageError {
-                code: code.unwrap_or_else(|| "BAD_REQUEST".into()),
-                message: error.message.clone(),
-                retry_after,
-            });
-        }
-        let data = response.data.into_json().map_err(|e| PageError {
-            code: "INTERNAL".into(),
-            message: e.to_string(),
-            retry_after: None,
-        })?;
-        let page = if self.offer_id.is_some() {
-            &data["offer"]["page"]
-        } else {
-            &data["page"]
-        };
-        let mut nodes: Vec<Value> = page["edges"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| e["node"].clone())
-            .collect();
-        if self.offer_id.is_some() {
-            for node in &mut nodes {
-                node["type"] = data["offer"]["type"].clone();
-            }
-        }
-        let next = (page["pageInfo"]["hasNextPage"] == true)
-            .then(|| page["pageInfo"]["endCursor"].as_str().unwrap_or_default().to_string());
-        Ok((nodes, next))
+fn kpi_cell(value: KpiValue) -> String {
+    match value {
+        KpiValue::Count(count) => count.to_string(),
+        KpiValue::Amount(amount) => format_money(amount),
+        KpiValue::Ratio(ratio) => ratio.map(format_money).unwrap_or_default(),
     }
+}
 
-    fn rows(&self, nodes: &[Value]) -> Vec<u8> {
-        csv_rows(
-            nodes
-                .iter()
-                .map(|node| self.columns.iter().map(|c| cell(*c, node)).collect()),
-        )
+fn offer_cell(column: Column, offer: &OfferRow, kpis: &Kpis, today: NaiveDate) -> String {
+    match column {
+        Column::Name => safe_text(&offer.name),
+        Column::Type => offer.offer_type.as_str().to_string(),
+        Column::Status => reports::effective_status(offer, today).as_str().to_string(),
+        Column::PromoCode | Column::TrackingUrl => String::new(),
+        Column::CreatedAt => offer.created_at.to_rfc3339(),
+        Column::Kpi(kpi) => kpi_cell(kpi.of(kpis)),
+    }
+}
+
+fn membership_cell(column: Column, line: &MembershipLine, offer: &OfferRow, link_base: &str) -> String {
+    match column {
+        Column::Name => safe_text(&line.member_name),
+        Column::Type => offer.offer_type.as_str().to_string(),
+        Column::Status => if line.is_active() { "ACTIVE" } else { "INACTIVE" }.to_string(),
+        Column::PromoCode => safe_text(line.promo_code.as_deref().unwrap_or_default()),
+        Column::TrackingUrl => line
+            .membership
+            .link_code
+            .as_ref()
+            .map(|code| safe_text(&format!("{link_base}/r/{code}")))
+            .unwrap_or_default(),
+        Column::CreatedAt => line.membership.joined_at.to_rfc3339(),
+        Column::Kpi(kpi) => kpi_cell(kpi.of(&line.kpis)),
     }
 }
 
@@ -323,62 +439,12 @@ fn csv_rows(rows: impl Iterator<Item = Vec<String>>) -> Vec<u8> {
     writer.into_inner().expect("flushing CSV to memory cannot fail")
 }
 
-/// `COMMISSIONS_EARNED` → `Commissions Earned`.
-fn label(column: TableColumn) -> String {
-    column
-        .schema_name()
-        .split('_')
-        .map(|word| word[..1].to_string() + &word[1..].to_lowercase())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Text a spreadsheet would run as a formula gets a leading apostrophe.
 fn safe_text(text: &str) -> String {
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {
         text.to_string()
-    }
-}
-
-fn plain(value: &Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn cell(column: TableColumn, node: &Value) -> String {
-    let kpi = |field: &str| plain(&node["kpis"][field]);
-    match column {
-        TableColumn::Name => safe_text(
-            node["name"]
-                .as_str()
-                .or(node["member"]["name"].as_str())
-                .unwrap_or_default(),
-        ),
-        TableColumn::Type => plain(&node["type"]),
-        TableColumn::Status => match node.get("active") {
-            Some(Value::Bool(active)) => if *active { "ACTIVE" } else { "INACTIVE" }.to_string(),
-            _ => plain(&node["status"]),
-        },
-        TableColumn::PromoCode => safe_text(node["promoCode"].as_str().unwrap_or_default()),
-        TableColumn::TrackingUrl => safe_text(node["trackingUrl"].as_str().unwrap_or_default()),
-        TableColumn::CreatedAt => plain(node.get("createdAt").unwrap_or(&node["joinedAt"])),
-        TableColumn::Members => kpi("members"),
-        TableColumn::MembersWithConversions => kpi("membersWithConversions"),
-        TableColumn::Conversions => kpi("conversions"),
-        TableColumn::Clicks => kpi("clicks"),
-        TableColumn::TotalSales => kpi("totalSales"),
-        TableColumn::SalesPerMember => kpi("salesPerMember"),
-        TableColumn::CommissionsEarned => kpi("commissionsEarned"),
-        TableColumn::AverageCommissionPerMember => kpi("averageCommissionPerMember"),
-        TableColumn::PaymentsDue => kpi("paymentsDue"),
-        TableColumn::MembersWithPaymentsDue => kpi("membersWithPaymentsDue"),
-        TableColumn::Payouts => kpi("payouts"),
-        TableColumn::AverageSale => kpi("averageSale"),
     }
 }
 
@@ -389,93 +455,4 @@ fn list(params: &HashMap<String, String>, key: &str) -> Option<Vec<String>> {
             .filter(|s| !s.is_empty())
             .collect()
     })
-}
-
-/// Query parameters → the GraphQL variables and the chosen columns. Values are
-/// passed through as GraphQL input, so GraphQL validates them.
-fn variables_from(
-    params: &HashMap<String, String>,
-    memberships: bool,
-) -> Result<(Map<String, Value>, Vec<TableColumn>), String> {
-    let mut variables = Map::new();
-    if let Some(search) = params.get("search") {
-        variables.insert("search".into(), json!(search));
-    }
-    let mut filter = Map::new();
-    let lists: &[(&str, &str)] = if memberships {
-        &[]
-    } else {
-        &[
-            ("statuses", "statuses"),
-            ("types", "types"),
-            ("projectIds", "projectIds"),
-        ]
-    };
-    for (param, field) in lists {
-        if let Some(values) = list(params, param) {
-            filter.insert((*field).into(), json!(values));
-        }
-    }
-    if memberships && let Some(active) = params.get("active") {
-        filter.insert("active".into(), json!(active == "true"));
-    }
-    for (field, is_count) in [
-        ("clicks", true),
-        ("conversions", true),
-        ("sales", false),
-        ("commissionsEarned", false),
-        ("payouts", false),
-        ("averageSale", false),
-    ] {
-        let mut range = Map::new();
-        for bound in ["min", "max"] {
-            let key = format!("{field}{}", if bound == "min" { "Min" } else { "Max" });
-            if let Some(value) = params.get(&key) {
-                let value = if is_count {
-                    json!(
-                        value
-                            .parse::<i64>()
-                            .map_err(|_| format!("{key} must be a whole number"))?
-                    )
-                } else {
-                    json!(value)
-                };
-                range.insert(bound.into(), value);
-            }
-        }
-        if !range.is_empty() {
-            filter.insert(field.into(), Value::Object(range));
-        }
-    }
-    if !filter.is_empty() {
-        variables.insert("filter".into(), Value::Object(filter));
-    }
-    let mut range = Map::new();
-    for key in ["preset", "start", "end"] {
-        if let Some(value) = params.get(key) {
-            range.insert(key.into(), json!(value));
-        }
-    }
-    if !range.is_empty() {
-        variables.insert("dateRange".into(), Value::Object(range));
-    }
-    if let Some(field) = params.get("sort") {
-        let direction = params.get("direction").map_or("DESC", String::as_str);
-        variables.insert("sort".into(), json!({ "field": field, "direction": direction }));
-    }
-    let all: Vec<TableColumn> = TableColumn::items().iter().map(|item| item.value).collect();
-    let columns = match list(params, "columns") {
-        None => all,
-        Some(names) if names.is_empty() => return Err("columns is empty".into()),
-        Some(names) => names
-            .iter()
-            .map(|name| {
-                all.iter()
-                    .copied()
-                    .find(|c| c.schema_name() == name)
-                    .ok_or_else(|| format!("unknown column '{name}'"))
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    Ok((variables, columns))
 }

@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use crate::db::{DbError, DbPool, api_keys};
-use crate::domain::enums::Role;
+use crate::app::auth;
+use crate::db::{DbError, DbPool};
 use crate::graphql::authorize;
 use crate::graphql::context::Caller;
 use crate::graphql::limits::RateSubject;
@@ -115,18 +115,11 @@ pub(super) async fn authenticate(pool: &DbPool, headers: &HeaderMap) -> Result<O
         .filter(|s| !s.is_empty())
         .ok_or(AuthFailure::BadKey)?;
     let mut conn = pool.get().await.map_err(|e| AuthFailure::Database(e.into()))?;
-    let (key, time_zone) = api_keys::find_active_by_secret(&mut conn, secret)
+    auth::caller_of_key(&mut conn, secret)
         .await
         .map_err(AuthFailure::Database)?
-        .ok_or(AuthFailure::BadKey)?;
-    let role = Role::parse(&key.role).ok_or(AuthFailure::BadKey)?;
-    let time_zone = time_zone.parse().map_err(|_| AuthFailure::BadKey)?;
-    Ok(Some(Caller {
-        brand_id: key.brand_id,
-        api_key_id: key.id,
-        role,
-        time_zone,
-    }))
+        .map(Some)
+        .ok_or(AuthFailure::BadKey)
 }
 
 /// A response shaped like a GraphQL result, for failures before execution.

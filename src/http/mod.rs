@@ -49,6 +49,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Surface {
     pub metrics_token: Option<String>,
     pub cors_origins: Vec<String>,
+    /// Where shoppers reach the server, for tracking links in exports.
+    pub public_url: String,
+    /// The query budget GraphQL charges, which exports draw on too (none: no limit).
+    pub query_budget: Option<Arc<RateLimiter>>,
 }
 
 /// Set on a server once its shutdown begins: `/readyz` then answers 503 so load

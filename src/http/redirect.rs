@@ -6,15 +6,10 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use chrono::Utc;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use uuid::Uuid;
 
 use super::AppState;
-use crate::db::clicks::NewClick;
-use crate::db::memberships::{self, LinkTarget};
-use crate::domain::tracking::{could_be_link_code, is_bot, redirect_target};
+use crate::app::clicks::{self, LinkTarget};
+use crate::domain::tracking::{could_be_link_code, redirect_target};
 
 /// A link as the redirect needs it, with its destination parsed once.
 #[derive(Clone)]
@@ -29,9 +24,7 @@ pub async fn follow(State(state): State<AppState>, Path(code): Path<String>, req
     }
     let lookup = async {
         let mut conn = state.tracking_pool.get().await.map_err(|e| e.to_string())?;
-        let target = memberships::find_link(&mut conn, &code)
-            .await
-            .map_err(|e| e.to_string())?;
+        let target = clicks::find_link(&mut conn, &code).await.map_err(|e| e.to_string())?;
         Ok::<_, String>(target.and_then(|target| {
             let destination = url::Url::parse(&target.destination_url).ok()?;
             Some(Arc::new(CachedLink { target, destination }))
@@ -55,15 +48,7 @@ pub async fn follow(State(state): State<AppState>, Path(code): Path<String>, req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0.ip());
-    let click = NewClick {
-        brand_id: link.target.brand_id,
-        membership_id: link.target.membership_id,
-        id: Uuid::now_v7(),
-        clicked_at: Utc::now(),
-        ip_hash: peer.map(|ip| hash_ip(&state.ip_hash_key, &ip.to_string())),
-        is_bot: is_bot(&user_agent),
-        user_agent: user_agent.chars().take(512).collect(),
-    };
+    let click = clicks::new_click(&link.target, &user_agent, peer, &state.ip_hash_key);
     let location = redirect_target(&link.destination, click.id);
     // Waits for the batch holding this click to commit, or for the click to be on
     // the spool; the shopper is sent on either way.
@@ -85,13 +70,6 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string()
-}
-
-/// IPs are kept only as a keyed hash: enough to spot repeats, not to recover the address.
-fn hash_ip(key: &[u8], ip: &str) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(ip.as_bytes());
-    mac.finalize().into_bytes()[..16].to_vec()
 }
 
 /// How long a redirect waits for a link code it has not cached.

@@ -21,10 +21,10 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::RestError;
+use crate::app::brands as app_brands;
 use crate::app::orders::{self, Change, ChangeError, ChangeRequest, OrderInput, Recorded};
-use crate::db::conversions;
+use crate::db::DbError;
 use crate::db::models::ConversionRow;
-use crate::db::{DbError, brands};
 use crate::domain::money::{format_money, parse_amount};
 use crate::domain::public_id::{Kind, format as public_id};
 use crate::domain::tracking::click_id_from_landing;
@@ -100,7 +100,7 @@ async fn handle(
         }
     };
     let mut conn = state.tracking_pool.get().await.map_err(|e| internal(e.into()))?;
-    let (brand, secret) = match brands::find_by_slug_with_secret(&mut conn, brand_slug).await {
+    let (brand, secret) = match app_brands::find_by_slug_with_secret(&mut conn, brand_slug).await {
         Ok(brand) => brand,
         Err(DbError::NotFound) => {
             return Err(RestError::new(
@@ -123,7 +123,12 @@ async fn handle(
     } else {
         parse_generic(&payload, source, &brand.currency)?
     };
-    let time_zone: Tz = brand.time_zone.parse().unwrap_or(Tz::UTC);
+    let time_zone: Tz = brand.time_zone.parse().map_err(|_| {
+        let corrupt = format!("brand {} has time zone {:?}", brand.id, brand.time_zone);
+        internal(DbError::Query(diesel::result::Error::DeserializationError(
+            corrupt.into(),
+        )))
+    })?;
     match event {
         OrderEvent::Created(order) => {
             match orders::record(&mut conn, brand.id, time_zone, order)
@@ -149,21 +154,13 @@ async fn handle(
             amount,
             reference,
         } => {
-            let order = conversions::find_external(&mut conn, brand.id, source, &external_order_id)
-                .await
-                .map_err(internal)?;
-            let order = order.ok_or_else(|| {
-                RestError::new(
-                    StatusCode::NOT_FOUND,
-                    "NOT_FOUND",
-                    format!("no order '{external_order_id}' from {source}"),
-                )
-            })?;
             let request = ChangeRequest {
                 change: Change::Refund(amount),
                 reference,
             };
-            match orders::change(&mut conn, brand.id, time_zone, order.id, request).await {
+            let refunded =
+                orders::change_external(&mut conn, brand.id, time_zone, source, &external_order_id, request).await;
+            match refunded {
                 Ok(row) => {
                     state.metrics.orders_refunded.inc();
                     Ok(answer("refunded", &row))
@@ -172,11 +169,13 @@ async fn handle(
                 Err(ChangeError::NotAccepted(status)) => Err(RestError::new(
                     StatusCode::CONFLICT,
                     "CONFLICT",
-                    format!("the order is {status} and cannot be refunded"),
+                    format!("the order is {} and cannot be refunded", status.as_str()),
                 )),
-                Err(ChangeError::NotFound) => {
-                    Err(RestError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "order not found"))
-                }
+                Err(ChangeError::NotFound) => Err(RestError::new(
+                    StatusCode::NOT_FOUND,
+                    "NOT_FOUND",
+                    format!("no order '{external_order_id}' from {source}"),
+                )),
                 Err(ChangeError::Db(e)) => Err(internal(e)),
             }
         }
@@ -187,8 +186,8 @@ fn answer(status: &str, row: &ConversionRow) -> Response {
     let conversion = json!({
         "id": public_id(Kind::Conversion, row.id),
         "externalOrderId": row.external_order_id,
-        "status": row.status,
-        "attribution": row.attribution,
+        "status": row.status.as_str(),
+        "attribution": row.attribution.map(|a| a.as_str()),
         "membershipId": row.membership_id.map(|id| public_id(Kind::Membership, id)),
         "saleAmount": format_money(row.sale_amount),
         "commission": format_money(row.commission),

@@ -9,8 +9,9 @@ use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use serde_json::json;
 
+use sales_tracking::app::clicks::store_batch;
 use sales_tracking::app::orders::{self, Change, ChangeRequest, OrderInput};
-use sales_tracking::db::clicks::{self, NewClick};
+use sales_tracking::db::clicks::NewClick;
 use sales_tracking::db::{ledger, stats};
 
 use crate::common::{TestApp, count};
@@ -127,7 +128,7 @@ async fn random_event_sequences_keep_the_ledger_and_rollups_consistent() {
                             c
                         })
                         .collect();
-                    clicks::store_batch(&mut conn, batch).await.unwrap();
+                    store_batch(&mut conn, batch).await.unwrap();
                 }
                 _ => {
                     // Pay everything payable, as Send Payment does: paid entries are final.

@@ -25,4 +25,5 @@ mod reporting;
 mod rewards;
 mod schema_snapshot;
 mod seed;
+mod stored_values;
 mod tracking;

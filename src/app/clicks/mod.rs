@@ -3,18 +3,56 @@
 //! single transaction, then tells each redirect it is stored. A redirect answers
 //! only after that, so an answered click is a stored click; under load batches
 //! grow by themselves, so the database sees few, large transactions.
+//!
+//! Also here: which link a code leads to, and the click a shopper's visit makes.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
+use diesel_async::AsyncPgConnection;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
 
-use crate::db::clicks::{self, NewClick};
-use crate::db::{DbError, DbPool};
+use crate::db::clicks::NewClick;
+pub use crate::db::memberships::LinkTarget;
+use crate::db::{DbError, DbPool, DbResult, memberships};
+use crate::domain::tracking::is_bot;
 use crate::metrics::Metrics;
+pub use batch::{BatchOutcome, store_batch};
 pub use spool::ClickSpool;
 
+mod batch;
+
 pub mod spool;
+
+/// The membership and destination a link code leads to, if any.
+pub async fn find_link(conn: &mut AsyncPgConnection, code: &str) -> DbResult<Option<LinkTarget>> {
+    memberships::find_link(conn, code).await
+}
+
+/// A click on `target` now, by a shopper with this user agent and address. The
+/// address is kept only as a keyed hash: enough to spot repeats, not to recover it.
+pub fn new_click(target: &LinkTarget, user_agent: &str, peer: Option<IpAddr>, ip_hash_key: &[u8]) -> NewClick {
+    NewClick {
+        brand_id: target.brand_id,
+        membership_id: target.membership_id,
+        id: Uuid::now_v7(),
+        clicked_at: Utc::now(),
+        ip_hash: peer.map(|ip| hash_ip(ip_hash_key, &ip.to_string())),
+        is_bot: is_bot(user_agent),
+        user_agent: user_agent.chars().take(512).collect(),
+    }
+}
+
+fn hash_ip(key: &[u8], ip: &str) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(ip.as_bytes());
+    mac.finalize().into_bytes()[..16].to_vec()
+}
 
 /// The most clicks one transaction takes.
 const MAX_BATCH: usize = 4_000;
@@ -145,10 +183,10 @@ enum Outcome {
     Refused,
 }
 
-async fn store(pool: &DbPool, clicks: Vec<NewClick>) -> Result<clicks::BatchOutcome, DbError> {
+async fn store(pool: &DbPool, clicks: Vec<NewClick>) -> Result<BatchOutcome, DbError> {
     let stored = async {
         let mut conn = pool.get().await?;
-        clicks::store_batch(&mut conn, clicks).await
+        store_batch(&mut conn, clicks).await
     };
     tokio::time::timeout(BATCH_TIMEOUT, stored)
         .await

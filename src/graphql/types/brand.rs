@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use crate::app::Caller;
 use crate::db::brands;
 use crate::db::models::BrandRow;
-use crate::domain::enums::Role;
 use crate::graphql::context::conn;
+use crate::graphql::enums::Role;
 use crate::graphql::error::AppResult;
 use crate::graphql::ids::{Kind, encode};
 
@@ -16,7 +16,7 @@ pub struct Viewer(pub Caller);
 impl Viewer {
     /// What this key may do.
     async fn role(&self) -> Role {
-        self.0.role
+        self.0.role.into()
     }
 
     /// The brand this key belongs to; everything you read is this brand's.

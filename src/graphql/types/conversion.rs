@@ -6,8 +6,8 @@ use super::membership::Membership;
 use super::payout::PayoutRule;
 use crate::db::conversions::{self, Owner};
 use crate::db::models::ConversionRow;
-use crate::domain::enums::{AttributionType, ConversionStatus};
 use crate::graphql::context::conn;
+use crate::graphql::enums::{AttributionType, ConversionStatus};
 use crate::graphql::error::AppResult;
 use crate::graphql::ids::{Kind, encode};
 use crate::graphql::loaders::{Memberships, load_one};
@@ -33,7 +33,7 @@ impl Conversion {
             &mut *conn(ctx).await?,
             brand_id,
             owner,
-            status.map(ConversionStatus::as_str),
+            status.map(|s| crate::domain::enums::ConversionStatus::from(s).as_str()),
             request,
         )
         .await?;
@@ -80,12 +80,8 @@ impl Conversion {
         &self.0.currency
     }
 
-    async fn status(&self) -> AppResult<ConversionStatus> {
-        super::stored(
-            ConversionStatus::parse(&self.0.status),
-            "conversion status",
-            &self.0.status,
-        )
+    async fn status(&self) -> ConversionStatus {
+        self.0.status.into()
     }
 
     /// Why the brand rejected it.
@@ -95,7 +91,7 @@ impl Conversion {
 
     /// How the order found its membership; none when unattributed.
     async fn attribution(&self) -> Option<AttributionType> {
-        self.0.attribution.as_deref().and_then(AttributionType::parse)
+        self.0.attribution.map(Into::into)
     }
 
     /// The promo code the order carried, if any.
@@ -111,12 +107,7 @@ impl Conversion {
     /// The payout rule the commission was computed with (later edits do not change it).
     async fn payout_rule(&self) -> AppResult<Option<PayoutRule>> {
         let owner = format!("conversion {}", self.0.id);
-        PayoutRule::from_columns(
-            self.0.payout_type.as_deref(),
-            self.0.payout_percent,
-            self.0.payout_flat,
-            &owner,
-        )
+        PayoutRule::from_columns(self.0.payout_type, self.0.payout_percent, self.0.payout_flat, &owner)
     }
 
     /// The membership credited; none for an unattributed order.

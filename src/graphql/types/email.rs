@@ -1,9 +1,8 @@
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::stored;
 use crate::db::emails::EmailRow;
-use crate::domain::enums::EmailStatus;
+use crate::graphql::enums::EmailStatus;
 use crate::graphql::error::AppResult;
 use crate::graphql::ids::{Kind, encode};
 use crate::graphql::loaders::{EmailAttempts, load_one};
@@ -30,13 +29,13 @@ impl Email {
         &self.0.body
     }
 
-    async fn status(&self) -> AppResult<EmailStatus> {
-        stored(EmailStatus::parse(&self.0.status), "email status", &self.0.status)
+    async fn status(&self) -> EmailStatus {
+        self.0.status.into()
     }
 
     /// When the next try is due, while `PENDING`.
     async fn next_attempt_at(&self) -> Option<DateTime<Utc>> {
-        (self.0.status == "PENDING").then_some(self.0.next_attempt_at)
+        (self.0.status == crate::domain::enums::EmailStatus::Pending).then_some(self.0.next_attempt_at)
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

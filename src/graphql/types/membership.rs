@@ -6,17 +6,18 @@ use super::conversion::Conversion;
 use super::member::Member;
 use super::offer::Offer;
 use super::payout::PayoutRule;
+use crate::app::reports::KpiKey;
 use crate::db::models::{ClickRow, MembershipRow};
 use crate::db::{clicks, conversions};
-use crate::domain::enums::ConversionStatus;
 use crate::graphql::context::{PublicUrl, conn, viewer};
+use crate::graphql::enums::ConversionStatus;
 use crate::graphql::error::{AppError, AppResult};
 use crate::graphql::ids::{Kind, encode};
 use crate::graphql::loaders::{
     Balances, Members, MembershipEmails, MembershipRewards, Memberships, Offers, PromoCodes, load_one,
 };
 use crate::graphql::pagination::{IdCursor, page_request};
-use crate::graphql::reporting::{DateRangeInput, KpiKey, KpiPoint, Kpis, SeriesInterval, load_kpis, node_series};
+use crate::graphql::reports::{DateRangeInput, KpiPoint, Kpis, SeriesInterval, load_kpis, node_series};
 use crate::graphql::scalars::Money;
 
 /// A member in an offer, with their own link or promo code.
@@ -65,12 +66,7 @@ impl Membership {
     /// The member's own payout, which beats the offer's default; none when the default applies.
     async fn payout_override(&self) -> AppResult<Option<PayoutRule>> {
         let owner = format!("membership {}", self.0.id);
-        PayoutRule::from_columns(
-            self.0.payout_type.as_deref(),
-            self.0.payout_percent,
-            self.0.payout_flat,
-            &owner,
-        )
+        PayoutRule::from_columns(self.0.payout_type, self.0.payout_percent, self.0.payout_flat, &owner)
     }
 
     async fn joined_at(&self) -> DateTime<Utc> {

@@ -7,24 +7,24 @@ use super::conversion::Conversion;
 use super::membership::Membership;
 use super::payout::PayoutRule;
 use super::project::Project;
+use crate::app::reports::{self, KpiKey, MembershipLine};
 use crate::db::conversions::Owner;
-use crate::db::models::MembershipRow;
 use crate::db::models::OfferRow;
 use crate::db::pagination::Page;
 use crate::domain::date_range::DateRange;
-use crate::domain::enums::{ConversionStatus, OfferStatus, OfferType};
 use crate::domain::kpis::Kpis as Figures;
 use crate::graphql::context::viewer;
+use crate::graphql::enums::{ConversionStatus, OfferStatus, OfferType};
 use crate::graphql::error::{AppError, AppResult};
 use crate::graphql::ids::{Kind, encode};
 use crate::graphql::loaders::{BrandLoader, Members, OfferMemberships, OfferRewardRules, PromoCodes};
 use crate::graphql::loaders::{OfferProjects, load_one};
 use crate::graphql::pagination::{IdCursor, page_request, to_connection};
-use crate::graphql::reporting::{
-    DateRangeInput, KpiKey, KpiLoader, KpiPoint, Kpis, MembershipFilter, SeriesInterval, load_kpis, node_series,
+use crate::graphql::reports::{
+    DateRangeInput, KpiLoader, KpiPoint, Kpis, MembershipFilter, MembershipSort, SeriesInterval, load_kpis,
+    node_series, sort_order,
 };
 use crate::graphql::scalars::Date;
-use crate::graphql::sorting::{MembershipSort, sort_rows};
 use async_graphql::SimpleObject;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
 
@@ -61,11 +61,6 @@ impl Offer {
 pub struct MembershipListInfo {
     /// How many memberships match, across all pages.
     total_count: i64,
-}
-
-/// A stored enum spelling that fails to parse means the database and code disagree.
-fn stored<T>(value: Option<T>, column: &str, text: &str) -> AppResult<T> {
-    value.ok_or_else(|| AppError::internal(anyhow::anyhow!("unexpected {column} '{text}' in the database")))
 }
 
 #[Object]
@@ -109,19 +104,13 @@ impl Offer {
 
     /// Sales link or promo code.
     #[graphql(name = "type")]
-    async fn offer_type(&self) -> AppResult<OfferType> {
-        stored(
-            OfferType::parse(&self.row.offer_type),
-            "offer_type",
-            &self.row.offer_type,
-        )
+    async fn offer_type(&self) -> OfferType {
+        self.row.offer_type.into()
     }
 
     /// `EXPIRED` once the end date has passed in the brand's time zone, unless archived.
-    async fn status(&self) -> AppResult<OfferStatus> {
-        let saved = stored(OfferStatus::parse(&self.row.status), "status", &self.row.status)?;
-        let ended = self.row.ends_on.is_some_and(|end| end < self.today);
-        Ok(OfferStatus::effective(saved, ended))
+    async fn status(&self) -> OfferStatus {
+        crate::app::reports::effective_status(&self.row, self.today).into()
     }
 
     /// Where a sales link sends the buyer.
@@ -138,7 +127,7 @@ impl Offer {
     async fn payout(&self) -> AppResult<PayoutRule> {
         let owner = format!("offer {}", self.row.id);
         PayoutRule::from_columns(
-            Some(&self.row.payout_type),
+            Some(self.row.payout_type),
             self.row.payout_percent,
             self.row.payout_flat,
             &owner,
@@ -208,47 +197,34 @@ impl Offer {
             ctx.data_unchecked::<DataLoader<BrandLoader<PromoCodes>, HashMapCache>>()
                 .load_many(ids.iter().copied()),
         );
-        let (kpis, members, codes) =
+        let (mut kpis, members, mut codes) =
             futures_util::try_join!(loaders.0, loaders.1, loaders.2).map_err(AppError::from)?;
-        let filter = filter.unwrap_or_default();
-        let needle = search.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
-        let mut listed: Vec<(MembershipRow, Figures, String)> = rows
+        let lines = rows
             .into_iter()
-            .map(|m| {
-                let figures = kpis.get(&KpiKey::Membership(m.id, range)).cloned().unwrap_or_default();
-                let name = members
-                    .get(&m.member_id)
+            .map(|membership| MembershipLine {
+                member_name: members
+                    .get(&membership.member_id)
                     .map(|member| member.name.clone())
-                    .unwrap_or_default();
-                (m, figures, name)
-            })
-            .filter(|(m, figures, name)| {
-                let active = m.active && m.removed_at.is_none();
-                let code = codes
-                    .get(&m.id)
-                    .cloned()
-                    .flatten()
-                    .map(|c| c.to_lowercase())
-                    .unwrap_or_default();
-                filter.active.is_none_or(|wanted| wanted == active)
-                    && filter.kpis.contain(figures)
-                    && needle
-                        .as_ref()
-                        .is_none_or(|n| name.to_lowercase().contains(n) || code.contains(n))
+                    .unwrap_or_default(),
+                promo_code: codes.remove(&membership.id).flatten(),
+                kpis: kpis
+                    .remove(&KpiKey::Membership(membership.id, range))
+                    .unwrap_or_default(),
+                membership,
             })
             .collect();
-        let sort = sort.unwrap_or_default();
-        sort_rows(&mut listed, sort.direction, |(m, figures, name)| {
-            (sort.field.key(name, m.joined_at, figures), m.id)
-        });
+        let needle = search.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
+        let selection = filter.unwrap_or_default().selection(needle);
+        let (column, direction) = sort_order(sort.map(|s| (s.field, s.direction)));
+        let listed = reports::membership_table(lines, &selection, column, direction);
         let total_count = listed.len() as i64;
-        let page = Page::after_id(listed, request, |(m, _, _)| m.id)?;
+        let page = Page::after_id(listed, request, |line| line.membership.id)?;
         Ok(to_connection(
             page,
             after.is_some(),
             MembershipListInfo { total_count },
-            |(m, _, _)| m.id,
-            |(m, _, _)| Membership(m),
+            |line| line.membership.id,
+            |line| Membership(line.membership),
         ))
     }
 

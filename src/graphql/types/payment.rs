@@ -1,12 +1,11 @@
-use super::stored;
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::membership::Membership;
 use super::offer::Offer;
 use crate::db::payments::{PaymentItemRow, PaymentRow};
-use crate::domain::enums::{PaymentScope, PaymentState};
 use crate::graphql::context::viewer;
+use crate::graphql::enums::{PaymentScope, PaymentState};
 use crate::graphql::error::AppResult;
 use crate::graphql::ids::{Kind, encode};
 use crate::graphql::loaders::{Offers, PaymentItems, load_one};
@@ -21,8 +20,8 @@ impl Payment {
         encode(Kind::Payment, self.0.id)
     }
 
-    async fn scope(&self) -> AppResult<PaymentScope> {
-        stored(PaymentScope::parse(&self.0.scope), "payment scope", &self.0.scope)
+    async fn scope(&self) -> PaymentScope {
+        self.0.scope.into()
     }
 
     /// The offer paid, for `OFFER` payments.
@@ -36,8 +35,8 @@ impl Payment {
             .map(|row| Offer::new(row, today)))
     }
 
-    async fn state(&self) -> AppResult<PaymentState> {
-        stored(PaymentState::parse(&self.0.state), "payment state", &self.0.state)
+    async fn state(&self) -> PaymentState {
+        self.0.state.into()
     }
 
     /// Who pays the items out, e.g. `MANUAL` (the brand pays outside and records it here).
@@ -92,8 +91,8 @@ impl PaymentItem {
         Money(self.0.amount)
     }
 
-    async fn state(&self) -> AppResult<PaymentState> {
-        stored(PaymentState::parse(&self.0.state), "payment item state", &self.0.state)
+    async fn state(&self) -> PaymentState {
+        self.0.state.into()
     }
 
     /// The provider's reference for the transfer.

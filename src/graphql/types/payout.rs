@@ -1,8 +1,8 @@
 use async_graphql::{InputObject, Object};
 use rust_decimal::Decimal;
 
-use crate::domain::enums::PayoutType;
 use crate::domain::payout::PayoutRule as DomainRule;
+use crate::graphql::enums::PayoutType;
 use crate::graphql::error::{AppError, AppResult};
 use crate::graphql::scalars::{Money, Percent};
 
@@ -13,7 +13,7 @@ pub struct PayoutRule(pub DomainRule);
 impl PayoutRule {
     #[graphql(name = "type")]
     async fn payout_type(&self) -> PayoutType {
-        self.0.payout_type()
+        self.0.payout_type().into()
     }
 
     /// The percentage of the sale, for `PERCENT_OF_SALE` and `PERCENT_PLUS_FLAT`.
@@ -31,16 +31,15 @@ impl PayoutRule {
     /// The rule stored in a row's `payout_type` / `payout_percent` / `payout_flat` columns;
     /// none when `payout_type` is NULL. Bad stored values are internal errors.
     pub fn from_columns(
-        payout_type: Option<&str>,
+        payout_type: Option<crate::domain::enums::PayoutType>,
         percent: Option<Decimal>,
         flat: Option<Decimal>,
         owner: &str,
     ) -> AppResult<Option<Self>> {
-        let Some(text) = payout_type else {
+        let Some(payout_type) = payout_type else {
             return Ok(None);
         };
         let invalid = |why: String| AppError::internal(anyhow::anyhow!("stored payout of {owner} is invalid: {why}"));
-        let payout_type = PayoutType::parse(text).ok_or_else(|| invalid(format!("type {text}")))?;
         let rule = DomainRule::from_parts(payout_type, percent, flat).map_err(|e| invalid(e.to_string()))?;
         Ok(Some(PayoutRule(rule)))
     }
@@ -58,7 +57,7 @@ pub struct PayoutRuleInput {
 impl PayoutRuleInput {
     pub fn to_rule(&self) -> AppResult<DomainRule> {
         DomainRule::from_parts(
-            self.payout_type,
+            self.payout_type.into(),
             self.percent.map(|p| p.0),
             self.flat_amount.map(|m| m.0),
         )

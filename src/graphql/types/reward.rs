@@ -1,9 +1,8 @@
-use super::stored;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
 use crate::db::rewards::{RewardRow, RewardRuleRow};
-use crate::domain::enums::{RewardKind, RewardTrigger};
+use crate::graphql::enums::{RewardKind, RewardTrigger};
 use crate::graphql::error::AppResult;
 use crate::graphql::ids::{Kind, encode};
 use crate::graphql::scalars::Money;
@@ -18,8 +17,8 @@ impl Reward {
         encode(Kind::Reward, self.0.id)
     }
 
-    async fn kind(&self) -> AppResult<RewardKind> {
-        stored(RewardKind::parse(&self.0.kind), "reward kind", &self.0.kind)
+    async fn kind(&self) -> RewardKind {
+        self.0.kind.into()
     }
 
     /// For `CASH_BONUS`: added to the ledger and paid with the next payment.
@@ -60,8 +59,8 @@ impl RewardRule {
         encode(Kind::RewardRule, self.0.id)
     }
 
-    async fn trigger(&self) -> AppResult<RewardTrigger> {
-        stored(RewardTrigger::parse(&self.0.trigger), "reward trigger", &self.0.trigger)
+    async fn trigger(&self) -> RewardTrigger {
+        self.0.trigger.into()
     }
 
     /// For `EVERY_N_CONVERSIONS`.
@@ -74,12 +73,8 @@ impl RewardRule {
         self.0.sales_threshold.map(Money)
     }
 
-    async fn reward_kind(&self) -> AppResult<RewardKind> {
-        stored(
-            RewardKind::parse(&self.0.reward_kind),
-            "reward kind",
-            &self.0.reward_kind,
-        )
+    async fn reward_kind(&self) -> RewardKind {
+        self.0.reward_kind.into()
     }
 
     async fn cash_amount(&self) -> Option<Money> {

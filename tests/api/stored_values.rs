@@ -1,0 +1,54 @@
+//! Enumerations read back from the database: a spelling the code does not know is
+//! an error that names it, never a substitute (an unknown offer status once read
+//! as ARCHIVED, an unknown reward kind as FREE_PRODUCT).
+
+use axum::http::StatusCode;
+use diesel_async::SimpleAsyncConnection;
+use serde_json::json;
+
+use crate::common::TestApp;
+
+const ALL_OFFERS: &str =
+    "{ offers(filter: { statuses: [ACTIVE, PAUSED, EXPIRED, ARCHIVED] }) { edges { node { name status } } } }";
+
+#[tokio::test]
+async fn an_unknown_stored_status_is_an_error_not_a_guess() {
+    let app = TestApp::new().await;
+    let brand = app.brand("Odd Co").await;
+    let mut conn = app.db.connect().await;
+    conn.batch_execute(&format!(
+        "INSERT INTO offers (brand_id, name, offer_type, destination_url, payout_type, payout_percent, starts_on)
+         VALUES ({b}, 'Odd', 'SALES_LINK', 'https://x.example.com', 'PERCENT_OF_SALE', 10, current_date)",
+        b = brand.id
+    ))
+    .await
+    .unwrap();
+    let listed = app.ok(&brand.admin, ALL_OFFERS, json!({})).await;
+    assert_eq!(listed["offers"]["edges"][0]["node"]["status"], "ACTIVE");
+
+    // A value no release of the code writes, as a newer or a broken writer might leave.
+    conn.batch_execute(&format!(
+        "ALTER TABLE offers DROP CONSTRAINT offers_status_check;
+         UPDATE offers SET status = 'RETIRED' WHERE brand_id = {b}",
+        b = brand.id
+    ))
+    .await
+    .unwrap();
+    // Not even a list that never shows the status may guess it.
+    let archived = "{ offers(filter: { statuses: [ARCHIVED] }) { edges { node { name } } } }";
+    assert_eq!(
+        app.error_code(Some(&brand.admin), archived, json!({})).await,
+        "INTERNAL"
+    );
+    assert_eq!(
+        app.error_code(Some(&brand.admin), ALL_OFFERS, json!({})).await,
+        "INTERNAL"
+    );
+    let (status, _, body) = app.get_as(&brand.admin, "/export/offers.csv?statuses=ARCHIVED").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(body.contains("\"INTERNAL\""), "{body}");
+    assert!(
+        !body.contains("RETIRED"),
+        "the database's words stay in the log: {body}"
+    );
+}
