@@ -130,7 +130,7 @@ pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
         http::Pools {
             api: pool,
             tracking: tracking_pool,
-            reports: graphql::context::ReportPool(report_pool),
+            reports: db::ReportPool(report_pool),
         },
         metrics,
         config.ip_hash_key,

@@ -33,6 +33,12 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 pub type DbPool = Pool<AsyncPgConnection>;
 pub type DbConn = Object<AsyncPgConnection>;
 
+/// Connections for KPI reads, apart from the API's: its size is how many reports
+/// run at once, so a storm of them waits for these few connections while every
+/// other request (and the key lookup of every request) finds the API pool free.
+#[derive(Clone)]
+pub struct ReportPool(pub DbPool);
+
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// Any number will do as long as it is ours alone: it serialises start-ups.

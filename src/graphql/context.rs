@@ -4,6 +4,7 @@ use async_graphql::{Context, Guard};
 
 use super::error::{AppError, AppResult};
 pub use crate::app::Caller;
+pub use crate::db::ReportPool;
 use crate::db::{DbConn, DbPool};
 use crate::domain::enums::Role;
 
@@ -17,12 +18,6 @@ pub async fn conn(ctx: &Context<'_>) -> AppResult<DbConn> {
     let pool = ctx.data_unchecked::<DbPool>();
     Ok(pool.get().await.map_err(crate::db::DbError::from)?)
 }
-
-/// Connections for KPI reads, apart from the API's: its size is how many reports
-/// run at once, so a storm of them waits for these few connections while every
-/// other request (and the key lookup of every request) finds the API pool free.
-#[derive(Clone)]
-pub struct ReportPool(pub DbPool);
 
 /// A connection for a KPI read, from the report pool.
 pub async fn report_conn(ctx: &Context<'_>) -> AppResult<DbConn> {

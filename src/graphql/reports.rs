@@ -18,7 +18,7 @@ use crate::app::reports::{self, KpiKey, MembershipSelection, OfferReport, OfferS
 use crate::db::reporting::SeriesScope;
 use crate::db::{DbError, DbPool};
 use crate::domain::date_range::DateRange;
-use crate::domain::kpis::{Kpi, Kpis as Figures};
+use crate::domain::kpis::{Kpi, Kpis};
 use crate::domain::report::{Bound, Column, KpiBounds};
 use crate::graphql::enums::DateRangePreset;
 pub use crate::graphql::enums::SeriesInterval;
@@ -137,8 +137,8 @@ macro_rules! kpis_api {
             }
         }
 
-        #[Object]
-        impl Kpis {
+        #[Object(name = "Kpis")]
+        impl KpiBlock {
             /// The dates these figures cover, in the brand's time zone.
             async fn date_range(&self) -> DateRangeView {
                 DateRangeView {
@@ -157,10 +157,11 @@ macro_rules! kpis_api {
     };
 }
 
-/// The ten dashboard KPIs (SPEC.md) and the two the tables add, for a date range.
-pub struct Kpis {
+/// The ten dashboard KPIs (SPEC.md) and the two the tables add, for a date range
+/// (the GraphQL `Kpis`).
+pub struct KpiBlock {
     pub range: DateRange,
-    pub figures: Figures,
+    pub figures: Kpis,
 }
 
 /// The dates a figure covers.
@@ -276,10 +277,10 @@ pub struct KpiLoader {
 }
 
 impl Loader<KpiKey> for KpiLoader {
-    type Value = Figures;
+    type Value = Kpis;
     type Error = Arc<DbError>;
 
-    async fn load(&self, keys: &[KpiKey]) -> Result<HashMap<KpiKey, Figures>, Self::Error> {
+    async fn load(&self, keys: &[KpiKey]) -> Result<HashMap<KpiKey, Kpis>, Self::Error> {
         let mut conn = self.pool.get().await.map_err(|e| Arc::new(DbError::from(e)))?;
         reports::kpis_for(&mut conn, self.brand_id, self.zone, keys)
             .await
@@ -297,7 +298,7 @@ pub fn kpi_loader(pool: &ReportPool, caller: &Caller) -> DataLoader<KpiLoader, H
     DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
 }
 
-pub async fn load_kpis(ctx: &Context<'_>, key: KpiKey) -> AppResult<Figures> {
+pub async fn load_kpis(ctx: &Context<'_>, key: KpiKey) -> AppResult<Kpis> {
     let loader = ctx.data_unchecked::<DataLoader<KpiLoader, HashMapCache>>();
     Ok(loader.load_one(key).await?.unwrap_or_default())
 }
@@ -326,7 +327,7 @@ pub async fn offer_report(
 pub struct KpiPoint {
     pub start: Date,
     pub end: Date,
-    pub kpis: Kpis,
+    pub kpis: KpiBlock,
 }
 
 /// What the `kpis` of a `kpiSeries` selection asks for (fragments included).
@@ -341,7 +342,7 @@ async fn series(
     range: DateRange,
     interval: SeriesInterval,
     needs: SeriesNeeds,
-    overall: &Figures,
+    overall: &Kpis,
 ) -> AppResult<Vec<KpiPoint>> {
     let caller = viewer(ctx)?;
     let points = reports::series(
@@ -359,7 +360,7 @@ async fn series(
         .map(|point| KpiPoint {
             start: Date(point.range.start),
             end: Date(point.range.end),
-            kpis: Kpis {
+            kpis: KpiBlock {
                 range: point.range,
                 figures: point.kpis,
             },
@@ -373,7 +374,7 @@ pub async fn node_series(ctx: &Context<'_>, key: KpiKey, interval: SeriesInterva
     let needs = series_needs(ctx);
     let overall = match needs.ledger {
         true => load_kpis(ctx, key).await?,
-        false => Figures::default(),
+        false => Kpis::default(),
     };
     let (scope, range) = match key {
         KpiKey::Offer(id, range) => (SeriesScope::Offers(vec![id]), range),
@@ -393,10 +394,10 @@ impl ReportQueries {
         ctx: &Context<'_>,
         filter: Option<OfferFilter>,
         date_range: Option<DateRangeInput>,
-    ) -> AppResult<Kpis> {
+    ) -> AppResult<KpiBlock> {
         let range = DateRangeInput::resolve(date_range.as_ref(), viewer(ctx)?)?;
         let report = offer_report(ctx, &filter.unwrap_or_default(), None, range).await?;
-        Ok(Kpis {
+        Ok(KpiBlock {
             range,
             figures: report.total(),
         })
@@ -421,7 +422,7 @@ impl ReportQueries {
         } else {
             let selection = filter.selection(None)?;
             let offers = reports::offers_in(&mut *conn(ctx).await?, caller, &selection).await?;
-            (offers.iter().map(|o| o.id).collect(), Figures::default())
+            (offers.iter().map(|o| o.id).collect(), Kpis::default())
         };
         series(ctx, SeriesScope::Offers(offer_ids), range, interval, needs, &overall).await
     }

@@ -11,7 +11,7 @@ use super::AppState;
 use crate::app::auth;
 use crate::db::{DbError, DbPool};
 use crate::graphql::authorize;
-use crate::graphql::context::Caller;
+use crate::app::Caller;
 use crate::graphql::limits::RateSubject;
 use crate::graphql::query_cost;
 

@@ -75,7 +75,7 @@ impl Draining {
 pub struct Pools {
     pub api: DbPool,
     pub tracking: DbPool,
-    pub reports: crate::graphql::context::ReportPool,
+    pub reports: crate::db::ReportPool,
 }
 
 #[derive(Clone)]
@@ -85,7 +85,7 @@ pub struct AppState {
     /// Redirects and webhooks use these, so reports never starve them.
     pub tracking_pool: DbPool,
     /// KPI reads take these few, so a storm of reports waits for them alone.
-    pub report_pool: crate::graphql::context::ReportPool,
+    pub report_pool: crate::db::ReportPool,
     pub metrics: Arc<Metrics>,
     pub clicks: ClickWriter,
     pub links: moka::future::Cache<String, Option<Arc<redirect::CachedLink>>>,

@@ -17,7 +17,7 @@ use crate::graphql::loaders::{
     Balances, Members, MembershipEmails, MembershipRewards, Memberships, Offers, PromoCodes, load_one,
 };
 use crate::graphql::pagination::{IdCursor, page_request};
-use crate::graphql::reports::{DateRangeInput, KpiPoint, Kpis, SeriesInterval, load_kpis, node_series};
+use crate::graphql::reports::{DateRangeInput, KpiPoint, KpiBlock, SeriesInterval, load_kpis, node_series};
 use crate::graphql::scalars::Money;
 
 /// A member in an offer, with their own link or promo code.
@@ -94,9 +94,9 @@ impl Membership {
     }
 
     /// The membership's KPIs for `dateRange` (default: the last 6 months).
-    async fn kpis(&self, ctx: &Context<'_>, date_range: Option<DateRangeInput>) -> AppResult<Kpis> {
+    async fn kpis(&self, ctx: &Context<'_>, date_range: Option<DateRangeInput>) -> AppResult<KpiBlock> {
         let range = DateRangeInput::resolve(date_range.as_ref(), viewer(ctx)?)?;
-        Ok(Kpis {
+        Ok(KpiBlock {
             range,
             figures: load_kpis(ctx, KpiKey::Membership(self.0.id, range)).await?,
         })

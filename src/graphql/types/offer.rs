@@ -12,7 +12,7 @@ use crate::db::conversions::Owner;
 use crate::db::models::OfferRow;
 use crate::db::pagination::Page;
 use crate::domain::date_range::DateRange;
-use crate::domain::kpis::Kpis as Figures;
+use crate::domain::kpis::Kpis;
 use crate::graphql::context::viewer;
 use crate::graphql::enums::{ConversionStatus, OfferStatus, OfferType};
 use crate::graphql::error::{AppError, AppResult};
@@ -21,7 +21,7 @@ use crate::graphql::loaders::{BrandLoader, Members, OfferMemberships, OfferRewar
 use crate::graphql::loaders::{OfferProjects, load_one};
 use crate::graphql::pagination::{IdCursor, page_request, to_connection};
 use crate::graphql::reports::{
-    DateRangeInput, KpiLoader, KpiPoint, Kpis, MembershipFilter, MembershipSort, SeriesInterval, load_kpis,
+    DateRangeInput, KpiLoader, KpiPoint, KpiBlock, MembershipFilter, MembershipSort, SeriesInterval, load_kpis,
     node_series, sort_order,
 };
 use crate::graphql::scalars::Date;
@@ -35,7 +35,7 @@ pub struct Offer {
     today: NaiveDate,
     /// The range `kpis` and the memberships' `kpis` use by default, and the KPIs
     /// already computed for it by the list this offer came from.
-    report: Option<(DateRange, Figures)>,
+    report: Option<(DateRange, Kpis)>,
 }
 
 impl Offer {
@@ -47,7 +47,7 @@ impl Offer {
         }
     }
 
-    pub fn with_kpis(row: OfferRow, today: NaiveDate, range: DateRange, kpis: Figures) -> Self {
+    pub fn with_kpis(row: OfferRow, today: NaiveDate, range: DateRange, kpis: Kpis) -> Self {
         Offer {
             row,
             today,
@@ -74,10 +74,10 @@ impl Offer {
     }
 
     /// The offer's KPIs for `dateRange` (default: the list's range, else the last 6 months).
-    async fn kpis(&self, ctx: &Context<'_>, date_range: Option<DateRangeInput>) -> AppResult<Kpis> {
+    async fn kpis(&self, ctx: &Context<'_>, date_range: Option<DateRangeInput>) -> AppResult<KpiBlock> {
         let range = match (&date_range, &self.report) {
             (None, Some((range, kpis))) => {
-                return Ok(Kpis {
+                return Ok(KpiBlock {
                     range: *range,
                     figures: kpis.clone(),
                 });
@@ -85,7 +85,7 @@ impl Offer {
             (None, None) => DateRangeInput::resolve(None, viewer(ctx)?)?,
             (Some(input), _) => DateRangeInput::resolve(Some(input), viewer(ctx)?)?,
         };
-        Ok(Kpis {
+        Ok(KpiBlock {
             range,
             figures: load_kpis(ctx, KpiKey::Offer(self.row.id, range)).await?,
         })

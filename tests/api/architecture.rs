@@ -1,0 +1,70 @@
+//! The layers import only downward (README, *Architecture*): a test reads the
+//! sources, so a shortcut across layers fails here rather than in review.
+
+use std::path::{Path, PathBuf};
+
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// Lines of code (not comments) in `layer` that mention any of `forbidden`.
+fn offending(layer: &str, forbidden: &[&str]) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(layer);
+    let mut found = Vec::new();
+    for file in sources(&root) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            if let Some(name) = forbidden.iter().find(|name| code.contains(*name)) {
+                found.push(format!("{}:{}: {name}", file.display(), number + 1));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn each_layer_imports_only_the_layers_below_it() {
+    let web = ["async_graphql", "axum", "crate::graphql", "crate::http"];
+    let rules: [(&str, Vec<&str>); 4] = [
+        (
+            "domain",
+            [&web[..], &["diesel", "tokio", "lettre", "crate::app", "crate::db", "crate::providers"]].concat(),
+        ),
+        ("db", [&web[..], &["crate::app", "crate::providers"]].concat()),
+        ("providers", [&web[..], &["crate::app", "crate::db"]].concat()),
+        ("app", web.to_vec()),
+    ];
+    for (layer, forbidden) in rules {
+        let found = offending(layer, &forbidden);
+        assert!(found.is_empty(), "src/{layer} reaches past its layer:\n{}", found.join("\n"));
+    }
+}
+
+#[test]
+fn only_the_graphql_endpoint_reaches_into_graphql() {
+    let serving_graphql = ["mod.rs", "graphql.rs"];
+    let found: Vec<String> = offending("http", &["crate::graphql"])
+        .into_iter()
+        .filter(|line| !serving_graphql.iter().any(|file| line.contains(&format!("/http/{file}:"))))
+        .collect();
+    assert!(found.is_empty(), "REST handlers call the application, not GraphQL:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_guard_sees_a_forbidden_import() {
+    // The scan itself works: GraphQL code does use async-graphql.
+    assert!(!offending("graphql", &["async_graphql"]).is_empty());
+}
