@@ -234,7 +234,7 @@ async fn main() -> anyhow::Result<()> {
     let busiest = nodes[0]["node"]["id"].as_str().unwrap().to_string();
     let offer_number: i64 = busiest.trim_start_matches("offer_").parse()?;
     let query = format!(
-        "query($id: ID!) {{ offer(id: $id) {{ memberships(first: 100, sort: {{ field: COMMISSIONS_EARNED, direction: DESC }}) {{ totalCount edges {{ node {{ id active promoCode trackingUrl joinedAt member {{ name email }} kpis {{ {KPIS} }} }} }} }} }} }}"
+        "query($id: ID!) {{ offer(id: $id) {{ memberships(first: 100, sort: {{ field: COMMISSIONS_EARNED, direction: DESC }}) {{ totalCount edges {{ node {{ id active promoCode trackingUrl joinedAt member {{ name }} kpis {{ {KPIS} }} }} }} }} }} }}"
     );
     let (timing, members) = time(query, json!({ "id": busiest })).await;
     let (raw_timing, raw_rows) = raw(raw_sql(
