@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
+use crate::app::Caller;
 use crate::app::auth;
 use crate::db::{DbError, DbPool};
 use crate::graphql::authorize;
-use crate::app::Caller;
 use crate::graphql::limits::RateSubject;
 use crate::graphql::query_cost;
 

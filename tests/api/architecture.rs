@@ -41,7 +41,18 @@ fn each_layer_imports_only_the_layers_below_it() {
     let rules: [(&str, Vec<&str>); 4] = [
         (
             "domain",
-            [&web[..], &["diesel", "tokio", "lettre", "crate::app", "crate::db", "crate::providers"]].concat(),
+            [
+                &web[..],
+                &[
+                    "diesel",
+                    "tokio",
+                    "lettre",
+                    "crate::app",
+                    "crate::db",
+                    "crate::providers",
+                ],
+            ]
+            .concat(),
         ),
         ("db", [&web[..], &["crate::app", "crate::providers"]].concat()),
         ("providers", [&web[..], &["crate::app", "crate::db"]].concat()),
@@ -49,7 +60,11 @@ fn each_layer_imports_only_the_layers_below_it() {
     ];
     for (layer, forbidden) in rules {
         let found = offending(layer, &forbidden);
-        assert!(found.is_empty(), "src/{layer} reaches past its layer:\n{}", found.join("\n"));
+        assert!(
+            found.is_empty(),
+            "src/{layer} reaches past its layer:\n{}",
+            found.join("\n")
+        );
     }
 }
 
@@ -58,9 +73,17 @@ fn only_the_graphql_endpoint_reaches_into_graphql() {
     let serving_graphql = ["mod.rs", "graphql.rs"];
     let found: Vec<String> = offending("http", &["crate::graphql"])
         .into_iter()
-        .filter(|line| !serving_graphql.iter().any(|file| line.contains(&format!("/http/{file}:"))))
+        .filter(|line| {
+            !serving_graphql
+                .iter()
+                .any(|file| line.contains(&format!("/http/{file}:")))
+        })
         .collect();
-    assert!(found.is_empty(), "REST handlers call the application, not GraphQL:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "REST handlers call the application, not GraphQL:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]

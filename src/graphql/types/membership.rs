@@ -17,7 +17,7 @@ use crate::graphql::loaders::{
     Balances, Members, MembershipEmails, MembershipRewards, Memberships, Offers, PromoCodes, load_one,
 };
 use crate::graphql::pagination::{IdCursor, page_request};
-use crate::graphql::reports::{DateRangeInput, KpiPoint, KpiBlock, SeriesInterval, load_kpis, node_series};
+use crate::graphql::reports::{DateRangeInput, KpiBlock, KpiPoint, SeriesInterval, load_kpis, node_series};
 use crate::graphql::scalars::Money;
 
 /// A member in an offer, with their own link or promo code.

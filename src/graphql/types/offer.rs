@@ -21,7 +21,7 @@ use crate::graphql::loaders::{BrandLoader, Members, OfferMemberships, OfferRewar
 use crate::graphql::loaders::{OfferProjects, load_one};
 use crate::graphql::pagination::{IdCursor, page_request, to_connection};
 use crate::graphql::reports::{
-    DateRangeInput, KpiLoader, KpiPoint, KpiBlock, MembershipFilter, MembershipSort, SeriesInterval, load_kpis,
+    DateRangeInput, KpiBlock, KpiLoader, KpiPoint, MembershipFilter, MembershipSort, SeriesInterval, load_kpis,
     node_series, sort_order,
 };
 use crate::graphql::scalars::Date;
