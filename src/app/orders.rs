@@ -16,7 +16,7 @@ use crate::db::ledger::{self, NewLedgerEntry};
 use crate::db::models::ConversionRow;
 use crate::db::stats::{Delta, Deltas};
 use crate::db::{DbError, DbResult, brands};
-use crate::domain::enums::{ConversionStatus, PayoutType};
+use crate::domain::enums::ConversionStatus;
 use crate::domain::payout::PayoutRule;
 use crate::domain::public_id::{self, Kind};
 use crate::domain::refund::{Amounts, RefundError};
@@ -42,8 +42,7 @@ pub enum Recorded {
 }
 
 fn rule_of(terms: &Terms) -> DbResult<PayoutRule> {
-    let payout_type = PayoutType::parse(&terms.payout_type).ok_or(DbError::CheckViolation("payout_type".into()))?;
-    PayoutRule::from_parts(payout_type, terms.payout_percent, terms.payout_flat)
+    PayoutRule::from_parts(terms.payout_type, terms.payout_percent, terms.payout_flat)
         .map_err(|e| DbError::CheckViolation(format!("stored payout of membership {}: {e}", terms.membership_id)))
 }
 

@@ -12,6 +12,7 @@ use super::DbResult;
 use super::models::ConversionRow;
 use super::pagination::{Page, PageRequest};
 use super::schema::{conversion_adjustments, conversions};
+use crate::domain::enums::PayoutType;
 use crate::domain::payout::PayoutRule;
 
 /// Who may take an order and on what terms, as of the order's time.
@@ -22,7 +23,7 @@ pub struct Terms {
     #[diesel(sql_type = Bool)]
     pub eligible: bool,
     #[diesel(sql_type = Text)]
-    pub payout_type: String,
+    pub payout_type: PayoutType,
     #[diesel(sql_type = Nullable<Numeric>)]
     pub payout_percent: Option<Decimal>,
     #[diesel(sql_type = Nullable<Numeric>)]
