@@ -23,6 +23,7 @@ use crate::db::emails::{self, Attempt, EmailRow, NewEmail};
 use crate::db::{DbError, DbPool, DbResult, brands, members, memberships, offers};
 pub use crate::domain::email::{MAX_ATTEMPTS, backoff};
 use crate::domain::email::{TemplateValues, render};
+use crate::domain::enums::EmailStatus;
 use crate::providers::smtp;
 pub use crate::providers::smtp::Mailer;
 
@@ -122,14 +123,16 @@ pub async fn deliver_due(pool: &DbPool, mailer: &Mailer, now: DateTime<Utc>) -> 
         let outcome = smtp::send(mailer, &email.to_address, &email.subject, &email.body).await;
         let attempts = email.attempts + 1;
         let (status, next_attempt_at, error) = match outcome {
-            Ok(()) => ("SENT", now, None),
-            Err(failure) if failure.permanent || attempts >= MAX_ATTEMPTS => ("FAILED", now, Some(failure.message)),
-            Err(failure) => ("PENDING", now + backoff(attempts), Some(failure.message)),
+            Ok(()) => (EmailStatus::Sent, now, None),
+            Err(failure) if failure.permanent || attempts >= MAX_ATTEMPTS => {
+                (EmailStatus::Failed, now, Some(failure.message))
+            }
+            Err(failure) => (EmailStatus::Pending, now + backoff(attempts), Some(failure.message)),
         };
         match status {
-            "SENT" => round.sent += 1,
-            "FAILED" => round.failed += 1,
-            _ => round.retrying += 1,
+            EmailStatus::Sent => round.sent += 1,
+            EmailStatus::Failed => round.failed += 1,
+            EmailStatus::Pending => round.retrying += 1,
         }
         if let Some(message) = &error {
             tracing::warn!(email_id = email.id, attempts, %message, "email not delivered");

@@ -74,3 +74,10 @@ pub async fn set_webhook_secret(conn: &mut AsyncPgConnection, brand_id: i64, sec
         .await?;
     Ok(())
 }
+
+/// A brand's stored time zone, read: one the code does not know is an error.
+pub fn time_zone(brand_id: i64, stored: &str) -> DbResult<chrono_tz::Tz> {
+    stored
+        .parse()
+        .map_err(|_| DbError::corrupt(format!("brand {brand_id} has time zone {stored:?}")))
+}

@@ -127,22 +127,22 @@ pub async fn claim_due(
 }
 
 /// How one delivery attempt ended, as stored.
-pub struct Attempt<'a> {
+pub struct Attempt {
     pub at: DateTime<Utc>,
-    pub status: &'a str,
+    pub status: EmailStatus,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
     pub error: Option<String>,
 }
 
 /// Stores an attempt on the message and in its log, together.
-pub async fn record_attempt(conn: &mut AsyncPgConnection, email: &EmailRow, attempt: Attempt<'_>) -> DbResult<()> {
+pub async fn record_attempt(conn: &mut AsyncPgConnection, email: &EmailRow, attempt: Attempt) -> DbResult<()> {
     let succeeded = attempt.error.is_none();
     conn.transaction::<_, DbError, _>(|conn| {
         async move {
             diesel::update(email_outbox::table.find((email.brand_id, email.id)))
                 .set((
-                    email_outbox::status.eq(attempt.status),
+                    email_outbox::status.eq(attempt.status.as_str()),
                     email_outbox::attempts.eq(attempt.attempts),
                     email_outbox::next_attempt_at.eq(attempt.next_attempt_at),
                     email_outbox::sent_at.eq(succeeded.then_some(attempt.at)),

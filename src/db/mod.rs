@@ -91,6 +91,14 @@ impl From<PoolError> for DbError {
     }
 }
 
+impl DbError {
+    /// A stored value the code cannot read (an unknown time zone, say): an error
+    /// naming it, never a substitute.
+    pub fn corrupt(what: String) -> Self {
+        DbError::Query(diesel::result::Error::DeserializationError(what.into()))
+    }
+}
+
 pub type DbResult<T> = Result<T, DbError>;
 
 /// How long a caller waits for a pooled connection, and for a new one to be made,

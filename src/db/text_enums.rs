@@ -14,8 +14,8 @@ macro_rules! sql_text_enums {
         $(
             impl FromSql<Text, Pg> for enums::$name {
                 fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
-                    let text = <String as FromSql<Text, Pg>>::from_sql(value)?;
-                    enums::$name::parse(&text).ok_or_else(|| {
+                    let text = std::str::from_utf8(value.as_bytes())?;
+                    enums::$name::parse(text).ok_or_else(|| {
                         format!("the database holds {text:?}, which is not a {}", stringify!($name)).into()
                     })
                 }

@@ -1,6 +1,6 @@
 //! What the dashboard's two tables show and how they order and filter rows.
 
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -96,16 +96,13 @@ impl From<KpiValue> for SortKey {
     }
 }
 
-/// Sorts rows by a key, ties broken by id in the same direction, so pages are stable.
+/// Sorts rows by a key, ties broken by id in the same direction, so pages are
+/// stable. Each row's key is built once (names are lower-cased, statuses worked out).
 pub fn sort_rows<T>(rows: &mut [T], direction: SortDirection, key: impl Fn(&T) -> (SortKey, i64)) {
-    rows.sort_by(|a, b| {
-        let ordering: Ordering = key(a).cmp(&key(b));
-        if direction == SortDirection::Desc {
-            ordering.reverse()
-        } else {
-            ordering
-        }
-    });
+    match direction {
+        SortDirection::Asc => rows.sort_by_cached_key(key),
+        SortDirection::Desc => rows.sort_by_cached_key(|row| Reverse(key(row))),
+    }
 }
 
 /// Bounds on a value; either end may be left open.

@@ -15,6 +15,11 @@ pub fn decode(kind: Kind, id: &ID) -> AppResult<i64> {
     parse(kind, id.as_str()).map_err(|e| AppError::bad_input(e.to_string()))
 }
 
+/// The ids as given, for audit details.
+pub fn id_strings(ids: &[ID]) -> Vec<&str> {
+    ids.iter().map(|id| id.as_str()).collect()
+}
+
 /// The most ids one mutation takes.
 pub const MAX_IDS: usize = 500;
 

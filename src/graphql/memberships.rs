@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::context::{AdminOnly, PublicUrl, conn, viewer};
 use super::error::{AppError, AppResult};
-use super::ids::{Kind, decode, decode_list};
+use super::ids::{Kind, decode, decode_list, id_strings};
 use super::offers::rule_json;
 use super::types::email::Email;
 use super::types::membership::Membership;
@@ -42,10 +42,6 @@ pub struct EmailTemplateInput {
 #[derive(SimpleObject)]
 pub struct EmailMembersPayload {
     pub emails: Vec<Email>,
-}
-
-fn id_strings(ids: &[ID]) -> Vec<&str> {
-    ids.iter().map(|id| id.as_str()).collect()
 }
 
 fn payload(rows: Vec<MembershipRow>) -> MembershipsPayload {

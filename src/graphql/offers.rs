@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::context::{AdminOnly, conn, viewer};
 use super::error::{AppError, AppResult};
-use super::ids::{Kind, decode, decode_all};
+use super::ids::{Kind, decode, decode_all, id_strings};
 use super::loaders::{Members, OfferMemberships, OfferProjects, PromoCodes, loader};
 use super::pagination::{IdCursor, page_request, to_connection};
 use super::reports::{DateRangeInput, KpiLoader, OfferFilter, OfferSort, offer_report, sort_order};
@@ -178,10 +178,6 @@ impl OfferQueries {
         let row = row.ok_or(AppError::NotFound("offer"))?;
         Ok(Some(Offer::new(row, viewer.today())))
     }
-}
-
-fn id_strings(ids: &[ID]) -> Vec<&str> {
-    ids.iter().map(|id| id.as_str()).collect()
 }
 
 pub(super) fn rule_json(rule: &PayoutRule) -> serde_json::Value {

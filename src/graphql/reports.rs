@@ -92,25 +92,16 @@ macro_rules! range_of {
     };
 }
 
-/// A KPI field's GraphQL type and value, by kind.
+/// A KPI field's GraphQL value, by kind, from its figure.
 macro_rules! kpi_field {
-    (count, $value:expr) => {
-        match $value {
-            crate::domain::kpis::KpiValue::Count(count) => count,
-            _ => 0,
-        }
+    (count, $figure:expr) => {
+        $figure
     };
-    (amount, $value:expr) => {
-        match $value {
-            crate::domain::kpis::KpiValue::Amount(amount) => Money(amount),
-            _ => Money(Decimal::ZERO),
-        }
+    (amount, $figure:expr) => {
+        Money($figure)
     };
-    (ratio, $value:expr) => {
-        match $value {
-            crate::domain::kpis::KpiValue::Ratio(ratio) => ratio.map(Money),
-            _ => None,
-        }
+    (ratio, $figure:expr) => {
+        $figure.map(Money)
     };
 }
 
@@ -150,7 +141,7 @@ macro_rules! kpis_api {
             $(
                 #[doc = $doc]
                 async fn $field(&self) -> kpi_field_type!($kind) {
-                    kpi_field!($kind, Kpi::$variant.of(&self.figures))
+                    kpi_field!($kind, (|$k: &Kpis| $figure)(&self.figures))
                 }
             )*
         }

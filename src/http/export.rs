@@ -297,9 +297,10 @@ async fn export(
         Ok(id) => id,
         Err(e) => return bad_request(e.to_string()),
     };
-    let selection = match (offer_id, offer_selection(&params)) {
-        (None, Err(message)) => return bad_request(message),
-        (_, selection) => selection.ok(),
+    // The offers table's own filters; a member table has none of them.
+    let selection = match offer_id.is_none().then(|| offer_selection(&params)).transpose() {
+        Ok(selection) => selection,
+        Err(message) => return bad_request(message),
     };
     if let Some(refusal) = charge(&state, &caller) {
         return refusal;
@@ -371,8 +372,10 @@ async fn export(
         "offers.csv"
     };
     let header_row = csv_rows(std::iter::once(request.columns.iter().map(|c| c.label()).collect()));
-    let chunks: Vec<Vec<Vec<String>>> = rows.chunks(CHUNK_ROWS).map(<[_]>::to_vec).collect();
-    let body = std::iter::once(header_row).chain(chunks.into_iter().map(|chunk| csv_rows(chunk.into_iter())));
+    // Each chunk is written as the body is read, from rows not yet written.
+    let mut rows = rows.into_iter().peekable();
+    let chunks = std::iter::from_fn(move || rows.peek().is_some().then(|| csv_rows(rows.by_ref().take(CHUNK_ROWS))));
+    let body = std::iter::once(header_row).chain(chunks);
     let stream = futures_util::stream::iter(body.map(|chunk| Ok::<_, std::io::Error>(Bytes::from(chunk))));
     (
         [

@@ -12,7 +12,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use hmac::{Hmac, Mac};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -23,8 +22,8 @@ use super::AppState;
 use super::error::RestError;
 use crate::app::brands as app_brands;
 use crate::app::orders::{self, Change, ChangeError, ChangeRequest, OrderInput, Recorded};
-use crate::db::DbError;
 use crate::db::models::ConversionRow;
+use crate::db::{DbError, brands as db_brands};
 use crate::domain::money::{format_money, parse_amount};
 use crate::domain::public_id::{Kind, format as public_id};
 use crate::domain::tracking::click_id_from_landing;
@@ -123,12 +122,7 @@ async fn handle(
     } else {
         parse_generic(&payload, source, &brand.currency)?
     };
-    let time_zone: Tz = brand.time_zone.parse().map_err(|_| {
-        let corrupt = format!("brand {} has time zone {:?}", brand.id, brand.time_zone);
-        internal(DbError::Query(diesel::result::Error::DeserializationError(
-            corrupt.into(),
-        )))
-    })?;
+    let time_zone = db_brands::time_zone(brand.id, &brand.time_zone).map_err(internal)?;
     match event {
         OrderEvent::Created(order) => {
             match orders::record(&mut conn, brand.id, time_zone, order)

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use chrono_tz::Tz;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use rust_decimal::Decimal;
@@ -13,7 +12,7 @@ use rust_decimal::Decimal;
 use crate::db::clicks::{self, ClickColumns, NewClick};
 use crate::db::ledger::{self, NewLedgerEntry};
 use crate::db::stats::{Delta, Deltas};
-use crate::db::{DbError, DbResult};
+use crate::db::{DbError, DbResult, brands};
 use crate::domain::enums::PayoutType;
 use crate::domain::payout::PayoutRule;
 
@@ -73,10 +72,7 @@ pub async fn store_batch(conn: &mut AsyncPgConnection, batch: Vec<NewClick>) -> 
                     continue;
                 }
                 outcome.counted += 1;
-                let zone: Tz = t.time_zone.parse().map_err(|_| {
-                    let corrupt = format!("brand {brand_id} has time zone {:?}", t.time_zone);
-                    DbError::Query(diesel::result::Error::DeserializationError(corrupt.into()))
-                })?;
+                let zone = brands::time_zone(brand_id, &t.time_zone)?;
                 let day = clicked_at.with_timezone(&zone).date_naive();
                 deltas.add(
                     brand_id,
