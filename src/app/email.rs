@@ -24,6 +24,7 @@ use crate::db::{DbError, DbPool, DbResult, brands, members, memberships, offers}
 pub use crate::domain::email::{MAX_ATTEMPTS, backoff};
 use crate::domain::email::{TemplateValues, render};
 use crate::domain::enums::EmailStatus;
+use crate::domain::ids::{MemberId, MembershipId, OfferId};
 use crate::providers::smtp;
 pub use crate::providers::smtp::Mailer;
 
@@ -46,7 +47,7 @@ pub async fn email_members(
     conn: &mut AsyncPgConnection,
     caller: Caller,
     public_url: &str,
-    membership_ids: Vec<i64>,
+    membership_ids: Vec<MembershipId>,
     template: Template,
     details: serde_json::Value,
 ) -> AppResult<Vec<EmailRow>> {
@@ -67,8 +68,8 @@ pub async fn email_members(
                 return Err(AppError::bad_input("removed members cannot be emailed about the offer"));
             }
             let brand = brands::find(conn, caller.brand_id).await?;
-            let offer_ids: Vec<i64> = rows.iter().map(|m| m.offer_id).collect();
-            let member_ids: Vec<i64> = rows.iter().map(|m| m.member_id).collect();
+            let offer_ids: Vec<OfferId> = rows.iter().map(|m| m.offer_id).collect();
+            let member_ids: Vec<MemberId> = rows.iter().map(|m| m.member_id).collect();
             let offers = offers::by_ids(conn, caller.brand_id, &offer_ids).await?;
             let people = members::by_ids(conn, caller.brand_id, &member_ids).await?;
             let codes = memberships::current_promo_codes(conn, caller.brand_id, &ids).await?;
@@ -135,7 +136,7 @@ pub async fn deliver_due(pool: &DbPool, mailer: &Mailer, now: DateTime<Utc>) -> 
             EmailStatus::Pending => round.retrying += 1,
         }
         if let Some(message) = &error {
-            tracing::warn!(email_id = email.id, attempts, %message, "email not delivered");
+            tracing::warn!(email_id = %email.id, attempts, %message, "email not delivered");
         }
         let attempt = Attempt {
             at: now,

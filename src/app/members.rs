@@ -10,12 +10,16 @@ use super::{AppError, AppResult, Caller};
 use crate::db::models::{MemberRow, MembershipRow, NewMember};
 use crate::db::{DbError, members, memberships, offers};
 use crate::domain::enums::{OfferStatus, OfferType};
+use crate::domain::ids::{BrandId, MemberId, MembershipId, OfferId};
 use crate::domain::payout::PayoutRule;
-use crate::domain::public_id::{self, Kind};
 use crate::domain::validate;
 
 /// The memberships of the brand with these ids, or NOT_FOUND if any is missing.
-pub async fn memberships_of(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> AppResult<Vec<MembershipRow>> {
+pub async fn memberships_of(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    ids: &[MembershipId],
+) -> AppResult<Vec<MembershipRow>> {
     let rows = memberships::by_ids(conn, brand_id, ids).await?;
     if rows.len() != ids.len() {
         return Err(AppError::NotFound("membership"));
@@ -58,8 +62,8 @@ pub async fn create(conn: &mut AsyncPgConnection, caller: Caller, draft: MemberD
 pub async fn add_to_offer(
     conn: &mut AsyncPgConnection,
     caller: Caller,
-    offer_id: i64,
-    member_ids: Vec<i64>,
+    offer_id: OfferId,
+    member_ids: Vec<MemberId>,
 ) -> AppResult<Vec<MembershipRow>> {
     let offer = offers::find(conn, caller.brand_id, offer_id)
         .await?
@@ -71,8 +75,8 @@ pub async fn add_to_offer(
         return Err(AppError::NotFound("member"));
     }
     let details = serde_json::json!({
-        "offerId": public_id::format(Kind::Offer, offer_id),
-        "memberIds": member_ids.iter().map(|&id| public_id::format(Kind::Member, id)).collect::<Vec<_>>(),
+        "offerId": offer_id.to_string(),
+        "memberIds": member_ids.iter().map(|&id| id.to_string()).collect::<Vec<_>>(),
     });
     audited(conn, caller, "addMembers", details, move |conn, _| {
         async move {
@@ -92,7 +96,7 @@ pub async fn add_to_offer(
 pub async fn set_active(
     conn: &mut AsyncPgConnection,
     caller: Caller,
-    ids: Vec<i64>,
+    ids: Vec<MembershipId>,
     active: bool,
     details: serde_json::Value,
 ) -> AppResult<Vec<MembershipRow>> {
@@ -115,8 +119,8 @@ pub async fn set_active(
 pub async fn remove_from_offer(
     conn: &mut AsyncPgConnection,
     caller: Caller,
-    offer_id: i64,
-    member_ids: Vec<i64>,
+    offer_id: OfferId,
+    member_ids: Vec<MemberId>,
     details: serde_json::Value,
 ) -> AppResult<Vec<MembershipRow>> {
     audited(conn, caller, "removeMembers", details, move |conn, caller| {
@@ -140,7 +144,7 @@ pub async fn remove_from_offer(
 pub async fn refresh_promo_codes(
     conn: &mut AsyncPgConnection,
     caller: Caller,
-    ids: Vec<i64>,
+    ids: Vec<MembershipId>,
     code: Option<String>,
     details: serde_json::Value,
 ) -> AppResult<Vec<MembershipRow>> {
@@ -196,7 +200,7 @@ pub async fn set_payout_override(
     conn: &mut AsyncPgConnection,
     caller: Caller,
     action: &'static str,
-    ids: Vec<i64>,
+    ids: Vec<MembershipId>,
     rule: Option<PayoutRule>,
     details: serde_json::Value,
 ) -> AppResult<Vec<MembershipRow>> {
@@ -204,7 +208,7 @@ pub async fn set_payout_override(
         async move {
             let rows = memberships_of(conn, caller.brand_id, &ids).await?;
             if let Some(rule) = &rule {
-                let offer_ids: Vec<i64> = rows.iter().map(|m| m.offer_id).collect();
+                let offer_ids: Vec<OfferId> = rows.iter().map(|m| m.offer_id).collect();
                 check_rule_fits_offers(conn, caller.brand_id, &offer_ids, rule).await?;
             }
             Ok(memberships::set_payout_override(conn, caller.brand_id, &ids, rule).await?)

@@ -7,6 +7,7 @@ use chrono::{NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::enums::Role;
+use crate::domain::ids::{ApiKeyId, BrandId};
 
 pub mod audit;
 pub mod auth;
@@ -26,8 +27,8 @@ pub use error::{AppError, AppResult};
 /// Who asks, decided by the API key: everything they do is scoped to `brand_id`.
 #[derive(Clone, Copy, Debug)]
 pub struct Caller {
-    pub brand_id: i64,
-    pub api_key_id: i64,
+    pub brand_id: BrandId,
+    pub api_key_id: ApiKeyId,
     pub role: Role,
     pub time_zone: Tz,
 }

@@ -11,6 +11,7 @@ use crate::db::models::{NewOffer, OfferRow, ProjectRow};
 use crate::db::offers::{self, OfferChanges};
 use crate::db::projects;
 use crate::domain::enums::{OfferStatus, OfferType, PayoutType};
+use crate::domain::ids::{BrandId, OfferId, ProjectId};
 use crate::domain::payout::PayoutRule;
 use crate::domain::validate;
 
@@ -26,7 +27,7 @@ pub struct OfferDraft {
     /// Default: today in the brand's time zone.
     pub starts_on: Option<NaiveDate>,
     pub ends_on: Option<NaiveDate>,
-    pub project_ids: Vec<i64>,
+    pub project_ids: Vec<ProjectId>,
 }
 
 /// Changes to an offer; `None` leaves a field as it is.
@@ -41,7 +42,7 @@ pub struct OfferEdit {
     /// `Some(None)` makes the offer open-ended.
     pub ends_on: Option<Option<NaiveDate>>,
     /// Replaces the connected projects.
-    pub project_ids: Option<Vec<i64>>,
+    pub project_ids: Option<Vec<ProjectId>>,
 }
 
 fn check_window(attribution_window_days: Option<i32>, hold_period_days: Option<i32>) -> AppResult<()> {
@@ -64,14 +65,14 @@ fn check_rule_fits(offer_type: OfferType, rule: &PayoutRule) -> AppResult<()> {
     Ok(())
 }
 
-async fn check_projects_exist(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> AppResult<()> {
+async fn check_projects_exist(conn: &mut AsyncPgConnection, brand_id: BrandId, ids: &[ProjectId]) -> AppResult<()> {
     if projects::count_existing(conn, brand_id, ids).await? != ids.len() as i64 {
         return Err(AppError::NotFound("project"));
     }
     Ok(())
 }
 
-fn new_offer(brand_id: i64, today: NaiveDate, draft: OfferDraft) -> AppResult<NewOffer> {
+fn new_offer(brand_id: BrandId, today: NaiveDate, draft: OfferDraft) -> AppResult<NewOffer> {
     let bad = AppError::bad_input;
     let name = validate::name("name", &draft.name).map_err(AppError::BadUserInput)?;
     let destination_url = draft
@@ -184,7 +185,7 @@ fn changes_of(offer: &OfferRow, offer_type: OfferType, edit: &OfferEdit) -> AppR
     })
 }
 
-async fn find_offer(conn: &mut AsyncPgConnection, brand_id: i64, id: i64) -> AppResult<OfferRow> {
+async fn find_offer(conn: &mut AsyncPgConnection, brand_id: BrandId, id: OfferId) -> AppResult<OfferRow> {
     offers::find(conn, brand_id, id)
         .await?
         .ok_or(AppError::NotFound("offer"))
@@ -195,7 +196,7 @@ async fn find_offer(conn: &mut AsyncPgConnection, brand_id: i64, id: i64) -> App
 pub async fn update(
     conn: &mut AsyncPgConnection,
     caller: Caller,
-    offer_id: i64,
+    offer_id: OfferId,
     mut edit: OfferEdit,
     details: serde_json::Value,
 ) -> AppResult<OfferRow> {
@@ -226,7 +227,7 @@ pub async fn update(
 pub async fn edit_payout(
     conn: &mut AsyncPgConnection,
     caller: Caller,
-    offer_id: i64,
+    offer_id: OfferId,
     rule: PayoutRule,
     details: serde_json::Value,
 ) -> AppResult<OfferRow> {
@@ -252,7 +253,7 @@ pub async fn edit_payout(
 pub async fn set_status(
     conn: &mut AsyncPgConnection,
     caller: Caller,
-    offer_id: i64,
+    offer_id: OfferId,
     status: OfferStatus,
     details: serde_json::Value,
 ) -> AppResult<OfferRow> {
@@ -275,8 +276,8 @@ pub async fn set_status(
 /// Payout overrides must fit each membership's offer: checked here for a set of offers.
 pub(super) async fn check_rule_fits_offers(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    offer_ids: &[i64],
+    brand_id: BrandId,
+    offer_ids: &[OfferId],
     rule: &PayoutRule,
 ) -> AppResult<()> {
     for offer in offers::by_ids(conn, brand_id, offer_ids).await? {

@@ -17,8 +17,8 @@ use crate::db::models::ConversionRow;
 use crate::db::stats::{Delta, Deltas};
 use crate::db::{DbError, DbResult, brands};
 use crate::domain::enums::ConversionStatus;
+use crate::domain::ids::{BrandId, ConversionId, MembershipId};
 use crate::domain::payout::PayoutRule;
-use crate::domain::public_id::{self, Kind};
 use crate::domain::refund::{Amounts, RefundError};
 use crate::domain::tracking::{Attribution, Candidate, ClickCandidate, attribute};
 
@@ -49,7 +49,7 @@ fn rule_of(terms: &Terms) -> DbResult<PayoutRule> {
 /// Records an order once: attribution (SPEC.md), commission, ledger and rollups.
 pub async fn record(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
+    brand_id: BrandId,
     time_zone: Tz,
     order: OrderInput,
 ) -> DbResult<Recorded> {
@@ -218,9 +218,9 @@ impl From<ChangeError> for AppError {
 /// A request whose reference was seen before returns the conversion unchanged.
 pub async fn change(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
+    brand_id: BrandId,
     time_zone: Tz,
-    id: i64,
+    id: ConversionId,
     request: ChangeRequest,
 ) -> Result<ConversionRow, ChangeError> {
     conn.transaction::<_, ChangeError, _>(|conn| {
@@ -308,9 +308,9 @@ pub async fn change(
 /// Lowers the conversion's unpaid entry, or books a clawback if it was paid.
 async fn adjust_ledger(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    membership_id: i64,
-    conversion_id: i64,
+    brand_id: BrandId,
+    membership_id: MembershipId,
+    conversion_id: ConversionId,
     new_commission: Decimal,
     taken_back: Decimal,
 ) -> DbResult<()> {
@@ -346,7 +346,7 @@ async fn adjust_ledger(
 /// Refunds or rejects the order a shop knows as `external_order_id` from `source`.
 pub async fn change_external(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
+    brand_id: BrandId,
     time_zone: Tz,
     source: &str,
     external_order_id: &str,
@@ -380,11 +380,11 @@ pub async fn change_by_hand(
     conn: &mut AsyncPgConnection,
     caller: Caller,
     action: &'static str,
-    id: i64,
+    id: ConversionId,
     request: ChangeRequest,
 ) -> AppResult<ConversionRow> {
     let details = serde_json::json!({
-        "conversionId": public_id::format(Kind::Conversion, id),
+        "conversionId": id.to_string(),
         "change": match &request.change {
             Change::Refund(amount) => serde_json::json!({ "refund": amount }),
             Change::Reject(reason) => serde_json::json!({ "reject": reason }),

@@ -18,26 +18,26 @@ use super::{AppError, AppResult, Caller};
 use crate::db::payments::{self, DueFilter, NewPayment, PaymentItemRow, PaymentRow, PayoutLine};
 use crate::db::{DbError, audit, offers};
 use crate::domain::enums::{PaymentScope, PaymentState};
+use crate::domain::ids::{BrandId, MembershipId, OfferId, PaymentId};
 use crate::domain::payment::{DueAmount, net_per_membership, overall_state};
-use crate::domain::public_id::{self, Kind};
 use crate::providers::payout::{ItemOutcome, PayoutBatch, PayoutItem, PayoutProvider};
 
 /// Which memberships a payment covers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Payees {
     AllOffers,
-    Offer(i64),
-    Memberships(Vec<i64>),
+    Offer(OfferId),
+    Memberships(Vec<MembershipId>),
 }
 
 impl Payees {
     /// The payees a request names, after checking that they exist in the brand.
     pub async fn resolve(
         conn: &mut AsyncPgConnection,
-        brand_id: i64,
+        brand_id: BrandId,
         scope: PaymentScope,
-        offer_id: Option<i64>,
-        membership_ids: Option<Vec<i64>>,
+        offer_id: Option<OfferId>,
+        membership_ids: Option<Vec<MembershipId>>,
     ) -> AppResult<Payees> {
         let bad = AppError::bad_input;
         match (scope, offer_id, membership_ids) {
@@ -66,7 +66,7 @@ impl Payees {
         }
     }
 
-    fn offer_id(&self) -> Option<i64> {
+    fn offer_id(&self) -> Option<OfferId> {
         match self {
             Payees::Offer(id) => Some(*id),
             _ => None,
@@ -87,7 +87,7 @@ impl Payees {
 /// What Send Payment would pay now to `payees`, without paying it.
 pub async fn preview(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
+    brand_id: BrandId,
     payees: &Payees,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<DueAmount>> {
@@ -128,7 +128,7 @@ pub async fn send(
     let outcomes = match provider.submit(&batch).await {
         Ok(outcomes) => outcomes,
         Err(error) => {
-            tracing::error!(payment_id = payment.id, %error, "payout provider failed");
+            tracing::error!(payment_id = %payment.id, %error, "payout provider failed");
             items
                 .iter()
                 .map(|item| ItemOutcome {
@@ -180,7 +180,7 @@ async fn claim(
                 }
                 return Err(AppError::Conflict(format!(
                     "idempotencyKey was already used for {} with another scope",
-                    public_id::format(Kind::Payment, existing.id)
+                    existing.id
                 )));
             };
             let due = net_per_membership(payments::due_entries(conn, brand_id, payees.filter(), now, true).await?);
@@ -196,9 +196,9 @@ async fn claim(
             let total: Decimal = due.iter().map(|d| d.amount).sum();
             let payment = payments::set_total(conn, brand_id, payment.id, total).await?;
             let details = serde_json::json!({
-                "paymentId": public_id::format(Kind::Payment, payment.id),
+                "paymentId": payment.id.to_string(),
                 "scope": payment.scope.as_str(),
-                "offerId": payment.offer_id.map(|id| public_id::format(Kind::Offer, id)),
+                "offerId": payment.offer_id.map(|id| id.to_string()),
                 "idempotencyKey": payment.idempotency_key,
                 "totalAmount": total,
                 "items": items.len(),
@@ -268,8 +268,8 @@ async fn record_outcomes(
 /// the payment is not the brand's.
 pub async fn payout_file(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    payment_id: i64,
+    brand_id: BrandId,
+    payment_id: PaymentId,
 ) -> AppResult<Option<Vec<PayoutLine>>> {
     if payments::find(conn, brand_id, payment_id).await?.is_none() {
         return Ok(None);

@@ -17,6 +17,7 @@ use crate::db::reporting::{self, FigureScope, SeriesScope};
 use crate::db::{DbResult, members, memberships, offers};
 use crate::domain::date_range::{DateRange, SeriesInterval};
 use crate::domain::enums::{OfferStatus, OfferType};
+use crate::domain::ids::{BrandId, MemberId, MembershipId, OfferId, ProjectId};
 use crate::domain::kpis::{Kpi, Kpis, SeriesPart, existed_during};
 use crate::domain::report::{Column, KpiBounds, SortDirection, SortKey, sort_rows};
 
@@ -27,7 +28,7 @@ pub struct OfferSelection {
     /// None: both types.
     pub types: Option<Vec<OfferType>>,
     /// Only offers connected to one of these projects.
-    pub project_ids: Option<Vec<i64>>,
+    pub project_ids: Option<Vec<ProjectId>>,
     /// Only offers whose name contains this (any case).
     pub search: Option<String>,
     /// Bounds on the offers' KPIs for the report's range.
@@ -70,7 +71,7 @@ pub async fn offers_in(
             continue;
         }
         let of_type = |types: &Vec<OfferType>| types.contains(&offer.offer_type);
-        let in_projects = |wanted: &Vec<i64>| {
+        let in_projects = |wanted: &Vec<ProjectId>| {
             projects_of
                 .get(&offer.id)
                 .is_some_and(|has| has.iter().any(|p| wanted.contains(p)))
@@ -111,7 +112,7 @@ pub async fn offer_report(
     range: DateRange,
 ) -> AppResult<OfferReport> {
     let candidates = offers_in(conn, caller, selection).await?;
-    let offer_ids: Vec<i64> = candidates.iter().map(|o| o.id).collect();
+    let offer_ids: Vec<OfferId> = candidates.iter().map(|o| o.id).collect();
     let bounds = range.utc_bounds(caller.time_zone);
     let mut kpis = reporting::offer_kpis(report_conn, caller.brand_id, &offer_ids, range, bounds, Utc::now()).await?;
     let offers = candidates
@@ -222,7 +223,7 @@ pub async fn membership_report(
     conn: &mut AsyncPgConnection,
     report_conn: &mut AsyncPgConnection,
     caller: &Caller,
-    offer_id: i64,
+    offer_id: OfferId,
     selection: &MembershipSelection,
     range: DateRange,
     sort: (Column, SortDirection),
@@ -231,9 +232,9 @@ pub async fn membership_report(
         .await?
         .ok_or(AppError::NotFound("offer"))?;
     let rows = memberships::for_offers(conn, caller.brand_id, &[offer_id]).await?;
-    let ids: Vec<i64> = rows.iter().map(|m| m.id).collect();
-    let member_ids: Vec<i64> = rows.iter().map(|m| m.member_id).collect();
-    let names: HashMap<i64, String> = members::by_ids(conn, caller.brand_id, &member_ids)
+    let ids: Vec<MembershipId> = rows.iter().map(|m| m.id).collect();
+    let member_ids: Vec<MemberId> = rows.iter().map(|m| m.member_id).collect();
+    let names: HashMap<MemberId, String> = members::by_ids(conn, caller.brand_id, &member_ids)
         .await?
         .into_iter()
         .map(|m| (m.id, m.name))
@@ -258,14 +259,14 @@ pub async fn membership_report(
 /// What a loaded KPI block belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KpiKey {
-    Offer(i64, DateRange),
-    Membership(i64, DateRange),
+    Offer(OfferId, DateRange),
+    Membership(MembershipId, DateRange),
 }
 
 /// The KPIs of many offers and memberships, one read per distinct date range.
 pub async fn kpis_for(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
+    brand_id: BrandId,
     zone: Tz,
     keys: &[KpiKey],
 ) -> DbResult<HashMap<KpiKey, Kpis>> {

@@ -17,14 +17,15 @@ use crate::db::rewards::{self, Grant, NewRule, RewardRow, RewardRuleRow};
 use crate::db::stats::{Delta, Deltas};
 use crate::db::{DbResult, audit, offers};
 use crate::domain::enums::RewardKind;
+use crate::domain::ids::{BrandId, MembershipId, RewardRuleId};
 use crate::domain::reward::{RewardSpec, Trigger};
 
 /// Grants a reward once and books a cash bonus. `None` when this grant was made
 /// before (same idempotency key, or the same rule occurrence). Call inside a transaction.
 pub async fn grant(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    membership_id: i64,
+    brand_id: BrandId,
+    membership_id: MembershipId,
     spec: &RewardSpec,
     grant: Grant<'_>,
     time_zone: Tz,
@@ -77,8 +78,8 @@ fn trigger_of(rule: &RewardRuleRow) -> Trigger {
 /// Call in the conversion's transaction, after inserting it.
 pub async fn grant_crossed_rules(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    membership_id: i64,
+    brand_id: BrandId,
+    membership_id: MembershipId,
     sale: Decimal,
     time_zone: Tz,
     now: DateTime<Utc>,
@@ -128,7 +129,7 @@ fn reward_code() -> String {
 pub async fn grant_by_hand(
     conn: &mut AsyncPgConnection,
     caller: Caller,
-    membership_id: i64,
+    membership_id: MembershipId,
     spec: RewardSpec,
     idempotency_key: &str,
     details: serde_json::Value,
@@ -210,7 +211,7 @@ pub async fn create_rule(
 pub async fn set_rule_active(
     conn: &mut AsyncPgConnection,
     caller: Caller,
-    rule_id: i64,
+    rule_id: RewardRuleId,
     active: bool,
     details: serde_json::Value,
 ) -> AppResult<RewardRuleRow> {

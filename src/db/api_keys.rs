@@ -6,11 +6,12 @@ use super::models::{ApiKeyRow, NewApiKeyRow};
 use super::schema::{api_keys, brands};
 use crate::domain::api_key::{self, NewApiKey};
 use crate::domain::enums::Role;
+use crate::domain::ids::BrandId;
 
 /// Makes a key for the brand; the returned secret is shown once and never stored.
 pub async fn create(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
+    brand_id: BrandId,
     role: Role,
     label: &str,
 ) -> DbResult<(ApiKeyRow, String)> {

@@ -9,11 +9,13 @@ use super::DbResult;
 use super::pagination::{Page, PageRequest};
 use super::schema::audit_events;
 
+use crate::domain::ids::{ApiKeyId, AuditEventId, BrandId};
+
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = audit_events, check_for_backend(diesel::pg::Pg))]
 pub struct AuditRow {
-    pub id: i64,
-    pub api_key_id: i64,
+    pub id: AuditEventId,
+    pub api_key_id: ApiKeyId,
     pub action: String,
     pub details: Value,
     pub created_at: DateTime<Utc>,
@@ -21,8 +23,8 @@ pub struct AuditRow {
 
 pub async fn record(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    api_key_id: i64,
+    brand_id: BrandId,
+    api_key_id: ApiKeyId,
     action: &str,
     details: Value,
 ) -> DbResult<()> {
@@ -39,7 +41,7 @@ pub async fn record(
 }
 
 /// The brand's audit events, newest first.
-pub async fn page(conn: &mut AsyncPgConnection, brand_id: i64, request: PageRequest) -> DbResult<Page<AuditRow>> {
+pub async fn page(conn: &mut AsyncPgConnection, brand_id: BrandId, request: PageRequest) -> DbResult<Page<AuditRow>> {
     let mut query = audit_events::table
         .filter(audit_events::brand_id.eq(brand_id))
         .into_boxed();

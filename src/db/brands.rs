@@ -5,6 +5,8 @@ use super::models::{BrandRow, NewBrand};
 use super::schema::brands;
 use super::{DbError, DbResult};
 
+use crate::domain::ids::BrandId;
+
 /// Creates a brand whose slug is made from `base_slug`, adding `-2`, `-3`… if taken.
 pub async fn create(conn: &mut AsyncPgConnection, name: &str, base_slug: &str, time_zone: &str) -> DbResult<BrandRow> {
     let taken: Vec<String> = brands::table
@@ -46,7 +48,7 @@ pub async fn find_by_slug(conn: &mut AsyncPgConnection, slug: &str) -> DbResult<
         .await?)
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, brand_id: i64) -> DbResult<BrandRow> {
+pub async fn find(conn: &mut AsyncPgConnection, brand_id: BrandId) -> DbResult<BrandRow> {
     brands::table
         .find(brand_id)
         .select(BrandRow::as_select())
@@ -67,7 +69,7 @@ pub async fn find_by_slug_with_secret(
         .await?)
 }
 
-pub async fn set_webhook_secret(conn: &mut AsyncPgConnection, brand_id: i64, secret: &str) -> DbResult<()> {
+pub async fn set_webhook_secret(conn: &mut AsyncPgConnection, brand_id: BrandId, secret: &str) -> DbResult<()> {
     diesel::update(brands::table.find(brand_id))
         .set(brands::webhook_secret.eq(secret))
         .execute(conn)
@@ -76,8 +78,8 @@ pub async fn set_webhook_secret(conn: &mut AsyncPgConnection, brand_id: i64, sec
 }
 
 /// A brand's stored time zone, read: one the code does not know is an error.
-pub fn time_zone(brand_id: i64, stored: &str) -> DbResult<chrono_tz::Tz> {
+pub fn time_zone(brand_id: BrandId, stored: &str) -> DbResult<chrono_tz::Tz> {
     stored
         .parse()
-        .map_err(|_| DbError::corrupt(format!("brand {brand_id} has time zone {stored:?}")))
+        .map_err(|_| DbError::corrupt(format!("{brand_id} has time zone {stored:?}")))
 }

@@ -14,13 +14,14 @@ use super::models::ClickRow;
 use super::pagination::Page;
 use super::schema::clicks;
 use crate::domain::enums::PayoutType;
+use crate::domain::ids::{BrandId, MembershipId};
 
 /// A click as the redirect saw it. Its id is made by the server, so storing the
 /// same click twice (a late batch and a spool replay) stores and counts it once.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct NewClick {
-    pub brand_id: i64,
-    pub membership_id: i64,
+    pub brand_id: BrandId,
+    pub membership_id: MembershipId,
     pub id: Uuid,
     pub clicked_at: DateTime<Utc>,
     pub ip_hash: Option<Vec<u8>>,
@@ -32,9 +33,9 @@ pub struct NewClick {
 #[derive(QueryableByName)]
 pub struct ClickTerms {
     #[diesel(sql_type = BigInt)]
-    pub brand_id: i64,
+    pub brand_id: BrandId,
     #[diesel(sql_type = BigInt)]
-    pub membership_id: i64,
+    pub membership_id: MembershipId,
     #[diesel(sql_type = Bool)]
     pub countable: bool,
     #[diesel(sql_type = Text)]
@@ -48,8 +49,11 @@ pub struct ClickTerms {
 }
 
 /// The terms of each (brand, membership), by key.
-pub async fn terms(conn: &mut AsyncPgConnection, keys: &[(i64, i64)]) -> DbResult<HashMap<(i64, i64), ClickTerms>> {
-    let (brand_ids, membership_ids): (Vec<i64>, Vec<i64>) = keys.iter().copied().unzip();
+pub async fn terms(
+    conn: &mut AsyncPgConnection,
+    keys: &[(BrandId, MembershipId)],
+) -> DbResult<HashMap<(BrandId, MembershipId), ClickTerms>> {
+    let (brand_ids, membership_ids): (Vec<BrandId>, Vec<MembershipId>) = keys.iter().copied().unzip();
     let rows: Vec<ClickTerms> = diesel::sql_query(
         "SELECT m.brand_id, m.id AS membership_id,
                 (m.active AND m.removed_at IS NULL AND o.status = 'ACTIVE'
@@ -74,9 +78,9 @@ pub async fn terms(conn: &mut AsyncPgConnection, keys: &[(i64, i64)]) -> DbResul
 /// size, which is far cheaper to send, parse and plan than 7 per row.
 #[derive(Default)]
 pub struct ClickColumns {
-    brand_ids: Vec<i64>,
+    brand_ids: Vec<BrandId>,
     ids: Vec<Uuid>,
-    membership_ids: Vec<i64>,
+    membership_ids: Vec<MembershipId>,
     clicked_at: Vec<DateTime<Utc>>,
     ip_hashes: Vec<Option<Vec<u8>>>,
     user_agents: Vec<String>,
@@ -126,8 +130,8 @@ impl ClickColumns {
 /// A membership's stored clicks, newest first (UUIDv7 ids sort by time).
 pub async fn page_for_membership(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    membership_id: i64,
+    brand_id: BrandId,
+    membership_id: MembershipId,
     before: Option<Uuid>,
     limit: i64,
 ) -> DbResult<Page<ClickRow>> {

@@ -13,13 +13,14 @@ use super::models::ConversionRow;
 use super::pagination::{Page, PageRequest};
 use super::schema::{conversion_adjustments, conversions};
 use crate::domain::enums::PayoutType;
+use crate::domain::ids::{BrandId, ConversionId, MembershipId, OfferId};
 use crate::domain::payout::PayoutRule;
 
 /// Who may take an order and on what terms, as of the order's time.
 #[derive(QueryableByName)]
 pub struct Terms {
     #[diesel(sql_type = BigInt)]
-    pub membership_id: i64,
+    pub membership_id: MembershipId,
     #[diesel(sql_type = Bool)]
     pub eligible: bool,
     #[diesel(sql_type = Text)]
@@ -55,7 +56,7 @@ const TERMS_JOINS: &str = "JOIN memberships m ON m.brand_id = x.brand_id AND m.i
 
 pub async fn promo_terms(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
+    brand_id: BrandId,
     at: DateTime<Utc>,
     codes: &[String],
 ) -> DbResult<Vec<Terms>> {
@@ -75,7 +76,7 @@ pub async fn promo_terms(
 
 pub async fn click_terms(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
+    brand_id: BrandId,
     at: DateTime<Utc>,
     click_id: Uuid,
 ) -> DbResult<Option<Terms>> {
@@ -94,10 +95,10 @@ pub async fn click_terms(
 
 /// A conversion about to be inserted.
 pub struct NewConversion<'a> {
-    pub brand_id: i64,
+    pub brand_id: BrandId,
     pub source: &'a str,
     pub external_order_id: &'a str,
-    pub membership_id: Option<i64>,
+    pub membership_id: Option<MembershipId>,
     pub occurred_at: DateTime<Utc>,
     pub currency: &'a str,
     pub sale_amount: Decimal,
@@ -141,7 +142,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: NewConversion<'_>) -> DbR
 
 pub async fn find_external(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
+    brand_id: BrandId,
     source: &str,
     external_order_id: &str,
 ) -> DbResult<Option<ConversionRow>> {
@@ -158,7 +159,11 @@ pub async fn find_external(
         .optional()?)
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, brand_id: i64, id: i64) -> DbResult<Option<ConversionRow>> {
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    id: ConversionId,
+) -> DbResult<Option<ConversionRow>> {
     Ok(conversions::table
         .find((brand_id, id))
         .select(ConversionRow::as_select())
@@ -168,7 +173,11 @@ pub async fn find(conn: &mut AsyncPgConnection, brand_id: i64, id: i64) -> DbRes
 }
 
 /// The conversion, locked until the transaction ends.
-pub async fn lock(conn: &mut AsyncPgConnection, brand_id: i64, id: i64) -> DbResult<Option<ConversionRow>> {
+pub async fn lock(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    id: ConversionId,
+) -> DbResult<Option<ConversionRow>> {
     Ok(conversions::table
         .find((brand_id, id))
         .select(ConversionRow::as_select())
@@ -179,7 +188,12 @@ pub async fn lock(conn: &mut AsyncPgConnection, brand_id: i64, id: i64) -> DbRes
 }
 
 /// Whether a change with this reference (a refund id, an idempotency key) was applied.
-pub async fn change_seen(conn: &mut AsyncPgConnection, brand_id: i64, id: i64, reference: &str) -> DbResult<bool> {
+pub async fn change_seen(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    id: ConversionId,
+    reference: &str,
+) -> DbResult<bool> {
     let seen: i64 = conversion_adjustments::table
         .filter(conversion_adjustments::brand_id.eq(brand_id))
         .filter(
@@ -213,8 +227,8 @@ pub struct Adjustment<'a> {
 /// Stores a conversion's new amounts and logs the adjustment that made them.
 pub async fn adjust(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    id: i64,
+    brand_id: BrandId,
+    id: ConversionId,
     adjusted: Adjusted<'_>,
     adjustment: Adjustment<'_>,
 ) -> DbResult<ConversionRow> {
@@ -246,8 +260,8 @@ pub async fn adjust(
 /// Which conversions a list shows.
 #[derive(Clone, Copy, Debug)]
 pub enum Owner {
-    Offer(i64),
-    Membership(i64),
+    Offer(OfferId),
+    Membership(MembershipId),
     /// Orders that matched no membership.
     Unattributed,
 }
@@ -255,7 +269,7 @@ pub enum Owner {
 /// Conversions newest first (by id), optionally of one status.
 pub async fn page(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
+    brand_id: BrandId,
     owner: Owner,
     status: Option<&str>,
     request: PageRequest,

@@ -9,12 +9,13 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use super::schema::{email_attempts, email_outbox};
 use super::{DbError, DbResult};
 use crate::domain::enums::EmailStatus;
+use crate::domain::ids::{BrandId, EmailId, MembershipId};
 
 /// One rendered message for the outbox.
 #[derive(Clone, Debug)]
 pub struct NewEmail {
-    pub brand_id: i64,
-    pub membership_id: i64,
+    pub brand_id: BrandId,
+    pub membership_id: MembershipId,
     pub to_address: String,
     pub subject: String,
     pub body: String,
@@ -44,9 +45,9 @@ pub async fn enqueue(conn: &mut AsyncPgConnection, emails: &[NewEmail]) -> DbRes
 #[derive(Queryable, Selectable, QueryableByName, Clone, Debug)]
 #[diesel(table_name = email_outbox, check_for_backend(diesel::pg::Pg))]
 pub struct EmailRow {
-    pub brand_id: i64,
-    pub id: i64,
-    pub membership_id: i64,
+    pub brand_id: BrandId,
+    pub id: EmailId,
+    pub membership_id: MembershipId,
     pub to_address: String,
     pub subject: String,
     pub body: String,
@@ -60,9 +61,9 @@ pub struct EmailRow {
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = email_attempts, check_for_backend(diesel::pg::Pg))]
 pub struct AttemptRow {
-    pub brand_id: i64,
-    pub id: i64,
-    pub outbox_id: i64,
+    pub brand_id: BrandId,
+    pub id: EmailId,
+    pub outbox_id: EmailId,
     pub attempted_at: DateTime<Utc>,
     pub succeeded: bool,
     pub error: Option<String>,
@@ -70,8 +71,8 @@ pub struct AttemptRow {
 
 pub async fn for_memberships(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    membership_ids: &[i64],
+    brand_id: BrandId,
+    membership_ids: &[MembershipId],
 ) -> DbResult<Vec<EmailRow>> {
     Ok(email_outbox::table
         .filter(
@@ -87,8 +88,8 @@ pub async fn for_memberships(
 
 pub async fn attempts_for(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    outbox_ids: &[i64],
+    brand_id: BrandId,
+    outbox_ids: &[EmailId],
 ) -> DbResult<Vec<AttemptRow>> {
     Ok(email_attempts::table
         .filter(

@@ -8,15 +8,17 @@ use rust_decimal::Decimal;
 use super::DbResult;
 use super::schema::ledger_entries;
 
+use crate::domain::ids::{BrandId, ConversionId, LedgerEntryId, MembershipId, PaymentItemId, RewardId};
+
 #[derive(Insertable, Clone, Debug)]
 #[diesel(table_name = ledger_entries)]
 pub struct NewLedgerEntry {
-    pub brand_id: i64,
-    pub membership_id: i64,
+    pub brand_id: BrandId,
+    pub membership_id: MembershipId,
     pub kind: &'static str,
     pub amount: Decimal,
-    pub conversion_id: Option<i64>,
-    pub reward_id: Option<i64>,
+    pub conversion_id: Option<ConversionId>,
+    pub reward_id: Option<RewardId>,
     pub earned_at: DateTime<Utc>,
     pub payable_at: DateTime<Utc>,
 }
@@ -33,7 +35,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, entries: &[NewLedgerEntry]) ->
 
 /// Books each accepted conversion of the brand as the order path does (an entry
 /// payable after the offer's hold period), for conversions loaded in bulk.
-pub async fn book_accepted_conversions(conn: &mut AsyncPgConnection, brand_id: i64) -> DbResult<usize> {
+pub async fn book_accepted_conversions(conn: &mut AsyncPgConnection, brand_id: BrandId) -> DbResult<usize> {
     Ok(diesel::sql_query(
         "INSERT INTO ledger_entries (brand_id, membership_id, kind, amount, conversion_id, earned_at, payable_at)
          SELECT c.brand_id, c.membership_id, 'CONVERSION', c.commission, c.id, c.occurred_at,
@@ -53,9 +55,9 @@ pub async fn book_accepted_conversions(conn: &mut AsyncPgConnection, brand_id: i
 /// A conversion's own entry (id, and the payment item that paid it, if any), locked.
 pub async fn conversion_entry_for_update(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    conversion_id: i64,
-) -> DbResult<Option<(i64, Option<i64>)>> {
+    brand_id: BrandId,
+    conversion_id: ConversionId,
+) -> DbResult<Option<(LedgerEntryId, Option<PaymentItemId>)>> {
     Ok(ledger_entries::table
         .filter(ledger_entries::brand_id.eq(brand_id))
         .filter(
@@ -71,7 +73,12 @@ pub async fn conversion_entry_for_update(
 }
 
 /// Changes an unpaid entry's amount.
-pub async fn set_amount(conn: &mut AsyncPgConnection, brand_id: i64, entry_id: i64, amount: Decimal) -> DbResult<()> {
+pub async fn set_amount(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    entry_id: LedgerEntryId,
+    amount: Decimal,
+) -> DbResult<()> {
     diesel::update(ledger_entries::table.find((brand_id, entry_id)))
         .set(ledger_entries::amount.eq(amount))
         .execute(conn)
@@ -80,10 +87,10 @@ pub async fn set_amount(conn: &mut AsyncPgConnection, brand_id: i64, entry_id: i
 }
 
 /// A membership's commission account, derived from its entries.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, QueryableByName)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, QueryableByName)]
 pub struct Balance {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
-    pub membership_id: i64,
+    pub membership_id: MembershipId,
     /// Commission earned: conversions (net of refunds before payment), paid clicks, cash rewards.
     #[diesel(sql_type = diesel::sql_types::Numeric)]
     pub earned: Decimal,
@@ -100,11 +107,25 @@ pub struct Balance {
     pub on_hold: Decimal,
 }
 
+impl Balance {
+    /// The balance of a membership without entries.
+    pub fn empty(membership_id: MembershipId) -> Self {
+        Balance {
+            membership_id,
+            earned: Decimal::ZERO,
+            reversed: Decimal::ZERO,
+            paid: Decimal::ZERO,
+            due: Decimal::ZERO,
+            on_hold: Decimal::ZERO,
+        }
+    }
+}
+
 /// Balances of the given memberships as of `now` (memberships with no entries get zeros).
 pub async fn balances(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    membership_ids: &[i64],
+    brand_id: BrandId,
+    membership_ids: &[MembershipId],
     now: DateTime<Utc>,
 ) -> DbResult<Vec<Balance>> {
     Ok(diesel::sql_query(

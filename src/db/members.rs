@@ -6,6 +6,8 @@ use super::pagination::{Page, PageRequest};
 use super::schema::members;
 use super::{DbResult, contains_pattern};
 
+use crate::domain::ids::{BrandId, MemberId};
+
 pub async fn create(conn: &mut AsyncPgConnection, member: &NewMember) -> DbResult<MemberRow> {
     Ok(diesel::insert_into(members::table)
         .values(member)
@@ -14,7 +16,7 @@ pub async fn create(conn: &mut AsyncPgConnection, member: &NewMember) -> DbResul
         .await?)
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, brand_id: i64, id: i64) -> DbResult<Option<MemberRow>> {
+pub async fn find(conn: &mut AsyncPgConnection, brand_id: BrandId, id: MemberId) -> DbResult<Option<MemberRow>> {
     Ok(members::table
         .find((brand_id, id))
         .select(MemberRow::as_select())
@@ -23,7 +25,7 @@ pub async fn find(conn: &mut AsyncPgConnection, brand_id: i64, id: i64) -> DbRes
         .optional()?)
 }
 
-fn filtered(brand_id: i64, search: Option<&str>) -> members::BoxedQuery<'static, diesel::pg::Pg> {
+fn filtered(brand_id: BrandId, search: Option<&str>) -> members::BoxedQuery<'static, diesel::pg::Pg> {
     let mut query = members::table.filter(members::brand_id.eq(brand_id)).into_boxed();
     if let Some(text) = search {
         let pattern = contains_pattern(text);
@@ -35,7 +37,7 @@ fn filtered(brand_id: i64, search: Option<&str>) -> members::BoxedQuery<'static,
 /// Members newest first, optionally those whose name or email contains `search`.
 pub async fn page(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
+    brand_id: BrandId,
     search: Option<&str>,
     request: PageRequest,
 ) -> DbResult<Page<MemberRow>> {
@@ -52,11 +54,11 @@ pub async fn page(
     Ok(Page::from_overfetched(rows, request.limit))
 }
 
-pub async fn count(conn: &mut AsyncPgConnection, brand_id: i64, search: Option<&str>) -> DbResult<i64> {
+pub async fn count(conn: &mut AsyncPgConnection, brand_id: BrandId, search: Option<&str>) -> DbResult<i64> {
     Ok(filtered(brand_id, search).count().get_result(conn).await?)
 }
 
-pub async fn by_ids(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<Vec<MemberRow>> {
+pub async fn by_ids(conn: &mut AsyncPgConnection, brand_id: BrandId, ids: &[MemberId]) -> DbResult<Vec<MemberRow>> {
     Ok(members::table
         .filter(members::brand_id.eq(brand_id).and(members::id.eq_any(ids)))
         .select(MemberRow::as_select())

@@ -8,18 +8,19 @@ use super::DbResult;
 use super::models::{MembershipRow, OfferRow};
 use super::schema::{members, memberships, offers, promo_codes};
 use crate::domain::enums::OfferType;
+use crate::domain::ids::{BrandId, MemberId, MembershipId, OfferId};
 use crate::domain::payout::PayoutRule;
 
 /// What `/r/{code}` needs: whose link it is and where it goes.
 #[derive(Clone, Debug)]
 pub struct LinkTarget {
-    pub brand_id: i64,
-    pub membership_id: i64,
+    pub brand_id: BrandId,
+    pub membership_id: MembershipId,
     pub destination_url: String,
 }
 
 pub async fn find_link(conn: &mut AsyncPgConnection, link_code: &str) -> DbResult<Option<LinkTarget>> {
-    let row: Option<(i64, i64, Option<String>)> = memberships::table
+    let row: Option<(BrandId, MembershipId, Option<String>)> = memberships::table
         .inner_join(
             offers::table.on(offers::brand_id
                 .eq(memberships::brand_id)
@@ -77,7 +78,7 @@ async fn fresh_link_code(conn: &mut AsyncPgConnection, member_name: &str) -> DbR
 /// A promo code like `SUMMER-ANA7K`, never issued before in the brand.
 pub async fn fresh_promo_code(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
+    brand_id: BrandId,
     prefix: &str,
     member_name: &str,
 ) -> DbResult<String> {
@@ -90,7 +91,7 @@ pub async fn fresh_promo_code(
 }
 
 /// Whether a code was ever issued in the brand, in any case.
-pub async fn promo_code_taken(conn: &mut AsyncPgConnection, brand_id: i64, code: &str) -> DbResult<bool> {
+pub async fn promo_code_taken(conn: &mut AsyncPgConnection, brand_id: BrandId, code: &str) -> DbResult<bool> {
     let taken: i64 = promo_codes::table
         .filter(promo_codes::brand_id.eq(brand_id))
         .filter(
@@ -105,8 +106,12 @@ pub async fn promo_code_taken(conn: &mut AsyncPgConnection, brand_id: i64, code:
 }
 
 /// Puts members in an offer with a fresh link or promo code each. Call inside a transaction.
-pub async fn add(conn: &mut AsyncPgConnection, offer: &OfferRow, member_ids: &[i64]) -> DbResult<Vec<MembershipRow>> {
-    let names: HashMap<i64, String> = members::table
+pub async fn add(
+    conn: &mut AsyncPgConnection,
+    offer: &OfferRow,
+    member_ids: &[MemberId],
+) -> DbResult<Vec<MembershipRow>> {
+    let names: HashMap<MemberId, String> = members::table
         .filter(members::brand_id.eq(offer.brand_id).and(members::id.eq_any(member_ids)))
         .select((members::id, members::name))
         .load(conn)
@@ -148,7 +153,11 @@ pub async fn add(conn: &mut AsyncPgConnection, offer: &OfferRow, member_ids: &[i
     Ok(added)
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, brand_id: i64, id: i64) -> DbResult<Option<MembershipRow>> {
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    id: MembershipId,
+) -> DbResult<Option<MembershipRow>> {
     Ok(memberships::table
         .find((brand_id, id))
         .select(MembershipRow::as_select())
@@ -158,7 +167,11 @@ pub async fn find(conn: &mut AsyncPgConnection, brand_id: i64, id: i64) -> DbRes
 }
 
 /// Memberships by id, for loaders.
-pub async fn by_ids(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<Vec<MembershipRow>> {
+pub async fn by_ids(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    ids: &[MembershipId],
+) -> DbResult<Vec<MembershipRow>> {
     Ok(memberships::table
         .filter(memberships::brand_id.eq(brand_id).and(memberships::id.eq_any(ids)))
         .select(MembershipRow::as_select())
@@ -169,8 +182,8 @@ pub async fn by_ids(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) ->
 /// A member's memberships across offers.
 pub async fn for_members(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    member_ids: &[i64],
+    brand_id: BrandId,
+    member_ids: &[MemberId],
 ) -> DbResult<Vec<MembershipRow>> {
     Ok(memberships::table
         .filter(
@@ -187,9 +200,9 @@ pub async fn for_members(
 /// The current (not disabled) promo code of each membership.
 pub async fn current_promo_codes(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    membership_ids: &[i64],
-) -> DbResult<HashMap<i64, String>> {
+    brand_id: BrandId,
+    membership_ids: &[MembershipId],
+) -> DbResult<HashMap<MembershipId, String>> {
     Ok(promo_codes::table
         .filter(
             promo_codes::brand_id
@@ -207,8 +220,8 @@ pub async fn current_promo_codes(
 /// Every membership of the given offers, for loaders.
 pub async fn for_offers(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    offer_ids: &[i64],
+    brand_id: BrandId,
+    offer_ids: &[OfferId],
 ) -> DbResult<Vec<MembershipRow>> {
     Ok(memberships::table
         .filter(
@@ -224,8 +237,8 @@ pub async fn for_offers(
 /// Marks memberships active or not (removed ones stay removed). Call inside a transaction.
 pub async fn set_active(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    ids: &[i64],
+    brand_id: BrandId,
+    ids: &[MembershipId],
     active: bool,
 ) -> DbResult<Vec<MembershipRow>> {
     Ok(
@@ -241,9 +254,9 @@ pub async fn set_active(
 /// their first removal time. Call inside a transaction.
 pub async fn remove(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    offer_id: i64,
-    member_ids: &[i64],
+    brand_id: BrandId,
+    offer_id: OfferId,
+    member_ids: &[MemberId],
 ) -> DbResult<Vec<MembershipRow>> {
     Ok(diesel::update(
         memberships::table
@@ -268,8 +281,8 @@ pub async fn remove(
 /// Disables a membership's current promo code and issues `code`. Call inside a transaction.
 pub async fn replace_promo_code(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    membership_id: i64,
+    brand_id: BrandId,
+    membership_id: MembershipId,
     code: &str,
 ) -> DbResult<()> {
     diesel::update(
@@ -298,8 +311,8 @@ pub async fn replace_promo_code(
 /// Sets (or, with `None`, clears) the memberships' own payout rule. Call inside a transaction.
 pub async fn set_payout_override(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    ids: &[i64],
+    brand_id: BrandId,
+    ids: &[MembershipId],
     rule: Option<PayoutRule>,
 ) -> DbResult<Vec<MembershipRow>> {
     let (percent, flat) = rule.map_or((None, None), |r| r.parts());

@@ -6,6 +6,7 @@ pub mod brands;
 pub mod clicks;
 pub mod conversions;
 pub mod emails;
+pub mod ids;
 pub mod ledger;
 pub mod members;
 pub mod memberships;

@@ -7,11 +7,12 @@ use rust_decimal::Decimal;
 
 use super::schema::{api_keys, brands, members, offers, projects};
 use crate::domain::enums::{AttributionType, ConversionStatus, OfferStatus, OfferType, PayoutType, Role};
+use crate::domain::ids::{ApiKeyId, BrandId, ConversionId, MemberId, MembershipId, OfferId, ProjectId};
 
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = brands, check_for_backend(diesel::pg::Pg))]
 pub struct BrandRow {
-    pub id: i64,
+    pub id: BrandId,
     pub slug: String,
     pub name: String,
     pub time_zone: String,
@@ -30,8 +31,8 @@ pub struct NewBrand<'a> {
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = api_keys, check_for_backend(diesel::pg::Pg))]
 pub struct ApiKeyRow {
-    pub brand_id: i64,
-    pub id: i64,
+    pub brand_id: BrandId,
+    pub id: ApiKeyId,
     pub role: Role,
     pub key_prefix: String,
     pub label: String,
@@ -41,7 +42,7 @@ pub struct ApiKeyRow {
 #[derive(Insertable)]
 #[diesel(table_name = api_keys)]
 pub struct NewApiKeyRow<'a> {
-    pub brand_id: i64,
+    pub brand_id: BrandId,
     pub role: &'a str,
     pub key_hash: &'a [u8],
     pub key_prefix: &'a str,
@@ -51,8 +52,8 @@ pub struct NewApiKeyRow<'a> {
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = projects, check_for_backend(diesel::pg::Pg))]
 pub struct ProjectRow {
-    pub brand_id: i64,
-    pub id: i64,
+    pub brand_id: BrandId,
+    pub id: ProjectId,
     pub name: String,
     pub created_at: DateTime<Utc>,
 }
@@ -60,8 +61,8 @@ pub struct ProjectRow {
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = members, check_for_backend(diesel::pg::Pg))]
 pub struct MemberRow {
-    pub brand_id: i64,
-    pub id: i64,
+    pub brand_id: BrandId,
+    pub id: MemberId,
     pub name: String,
     pub email: String,
     pub payout_email: Option<String>,
@@ -72,7 +73,7 @@ pub struct MemberRow {
 #[derive(Insertable)]
 #[diesel(table_name = members)]
 pub struct NewMember {
-    pub brand_id: i64,
+    pub brand_id: BrandId,
     pub name: String,
     pub email: String,
     pub payout_email: Option<String>,
@@ -82,8 +83,8 @@ pub struct NewMember {
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = offers, check_for_backend(diesel::pg::Pg))]
 pub struct OfferRow {
-    pub brand_id: i64,
-    pub id: i64,
+    pub brand_id: BrandId,
+    pub id: OfferId,
     pub name: String,
     pub offer_type: OfferType,
     pub status: OfferStatus,
@@ -103,7 +104,7 @@ pub struct OfferRow {
 #[derive(Insertable, Clone, Debug)]
 #[diesel(table_name = offers)]
 pub struct NewOffer {
-    pub brand_id: i64,
+    pub brand_id: BrandId,
     pub name: String,
     pub offer_type: String,
     pub destination_url: Option<String>,
@@ -120,10 +121,10 @@ pub struct NewOffer {
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = super::schema::memberships, check_for_backend(diesel::pg::Pg))]
 pub struct MembershipRow {
-    pub brand_id: i64,
-    pub id: i64,
-    pub offer_id: i64,
-    pub member_id: i64,
+    pub brand_id: BrandId,
+    pub id: MembershipId,
+    pub offer_id: OfferId,
+    pub member_id: MemberId,
     pub active: bool,
     pub link_code: Option<String>,
     pub payout_type: Option<PayoutType>,
@@ -136,11 +137,11 @@ pub struct MembershipRow {
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = super::schema::conversions, check_for_backend(diesel::pg::Pg))]
 pub struct ConversionRow {
-    pub brand_id: i64,
-    pub id: i64,
+    pub brand_id: BrandId,
+    pub id: ConversionId,
     pub source: String,
     pub external_order_id: String,
-    pub membership_id: Option<i64>,
+    pub membership_id: Option<MembershipId>,
     pub occurred_at: DateTime<Utc>,
     pub currency: String,
     pub original_sale_amount: Decimal,
@@ -162,7 +163,7 @@ pub struct ConversionRow {
 #[diesel(table_name = super::schema::clicks, check_for_backend(diesel::pg::Pg))]
 pub struct ClickRow {
     pub id: uuid::Uuid,
-    pub membership_id: i64,
+    pub membership_id: MembershipId,
     pub clicked_at: DateTime<Utc>,
     pub user_agent: String,
     pub is_bot: bool,

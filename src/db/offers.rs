@@ -6,8 +6,10 @@ use super::models::{NewOffer, OfferRow};
 use super::schema::{offer_projects, offers};
 use super::{DbError, DbResult};
 
+use crate::domain::ids::{BrandId, OfferId, ProjectId};
+
 /// Creates an offer and connects it to `project_ids`, all or nothing.
-pub async fn create(conn: &mut AsyncPgConnection, offer: NewOffer, project_ids: Vec<i64>) -> DbResult<OfferRow> {
+pub async fn create(conn: &mut AsyncPgConnection, offer: NewOffer, project_ids: Vec<ProjectId>) -> DbResult<OfferRow> {
     conn.transaction::<_, DbError, _>(|conn| {
         async move {
             let row = diesel::insert_into(offers::table)
@@ -23,7 +25,7 @@ pub async fn create(conn: &mut AsyncPgConnection, offer: NewOffer, project_ids: 
     .await
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, brand_id: i64, id: i64) -> DbResult<Option<OfferRow>> {
+pub async fn find(conn: &mut AsyncPgConnection, brand_id: BrandId, id: OfferId) -> DbResult<Option<OfferRow>> {
     Ok(offers::table
         .find((brand_id, id))
         .select(OfferRow::as_select())
@@ -32,7 +34,7 @@ pub async fn find(conn: &mut AsyncPgConnection, brand_id: i64, id: i64) -> DbRes
         .optional()?)
 }
 
-pub async fn by_ids(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<Vec<OfferRow>> {
+pub async fn by_ids(conn: &mut AsyncPgConnection, brand_id: BrandId, ids: &[OfferId]) -> DbResult<Vec<OfferRow>> {
     Ok(offers::table
         .filter(offers::brand_id.eq(brand_id).and(offers::id.eq_any(ids)))
         .select(OfferRow::as_select())
@@ -41,7 +43,7 @@ pub async fn by_ids(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) ->
 }
 
 /// All the brand's offers (reports filter and sort them in memory).
-pub async fn all(conn: &mut AsyncPgConnection, brand_id: i64) -> DbResult<Vec<OfferRow>> {
+pub async fn all(conn: &mut AsyncPgConnection, brand_id: BrandId) -> DbResult<Vec<OfferRow>> {
     Ok(offers::table
         .filter(offers::brand_id.eq(brand_id))
         .select(OfferRow::as_select())
@@ -52,8 +54,8 @@ pub async fn all(conn: &mut AsyncPgConnection, brand_id: i64) -> DbResult<Vec<Of
 /// Sets an offer's stored status (`EXPIRED` is never stored); none when no such offer.
 pub async fn set_status(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    id: i64,
+    brand_id: BrandId,
+    id: OfferId,
     status: &str,
 ) -> DbResult<Option<OfferRow>> {
     Ok(diesel::update(offers::table.find((brand_id, id)))
@@ -84,10 +86,10 @@ pub struct OfferChanges {
 /// Applies `changes` and, when given, replaces the offer's projects. Call inside a transaction.
 pub async fn update(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    id: i64,
+    brand_id: BrandId,
+    id: OfferId,
     changes: OfferChanges,
-    project_ids: Option<Vec<i64>>,
+    project_ids: Option<Vec<ProjectId>>,
 ) -> DbResult<OfferRow> {
     let row = diesel::update(offers::table.find((brand_id, id)))
         .set((&changes, offers::updated_at.eq(diesel::dsl::now)))
@@ -111,9 +113,9 @@ pub async fn update(
 
 async fn connect_projects(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    offer_id: i64,
-    project_ids: &[i64],
+    brand_id: BrandId,
+    offer_id: OfferId,
+    project_ids: &[ProjectId],
 ) -> DbResult<()> {
     let links: Vec<_> = project_ids
         .iter()

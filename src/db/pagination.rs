@@ -1,5 +1,7 @@
 //! Keyset pages: newest first by id, one extra row fetched to know if more follow.
 
+use crate::domain::ids::EntityId;
+
 /// Which slice of a list to read.
 #[derive(Clone, Copy, Debug)]
 pub struct PageRequest {
@@ -30,9 +32,18 @@ pub struct UnknownCursor;
 impl<T> Page<T> {
     /// A page of an already sorted list: the `limit` rows after the row whose id is
     /// `request.before_id` (the cursor names the last row of the previous page).
-    pub fn after_id(rows: Vec<T>, request: PageRequest, id_of: impl Fn(&T) -> i64) -> Result<Self, UnknownCursor> {
+    pub fn after_id<Id: EntityId>(
+        rows: Vec<T>,
+        request: PageRequest,
+        id_of: impl Fn(&T) -> Id,
+    ) -> Result<Self, UnknownCursor> {
         let skip = match request.before_id {
-            Some(id) => rows.iter().position(|row| id_of(row) == id).ok_or(UnknownCursor)? + 1,
+            Some(id) => {
+                rows.iter()
+                    .position(|row| id_of(row).raw() == id)
+                    .ok_or(UnknownCursor)?
+                    + 1
+            }
             None => 0,
         };
         let rows: Vec<T> = rows.into_iter().skip(skip).take(request.limit as usize + 1).collect();

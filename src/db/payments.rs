@@ -10,20 +10,21 @@ use super::DbResult;
 use super::pagination::{Page, PageRequest};
 use super::schema::{ledger_entries, payment_items, payments};
 use crate::domain::enums::{PaymentScope, PaymentState};
+use crate::domain::ids::{ApiKeyId, BrandId, LedgerEntryId, MembershipId, OfferId, PaymentId, PaymentItemId};
 use crate::domain::payment::DueEntry;
 
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = payments, check_for_backend(diesel::pg::Pg))]
 pub struct PaymentRow {
-    pub brand_id: i64,
-    pub id: i64,
+    pub brand_id: BrandId,
+    pub id: PaymentId,
     pub idempotency_key: String,
     pub scope: PaymentScope,
-    pub offer_id: Option<i64>,
+    pub offer_id: Option<OfferId>,
     pub provider: String,
     pub state: PaymentState,
     pub total_amount: Decimal,
-    pub created_by_key_id: Option<i64>,
+    pub created_by_key_id: Option<ApiKeyId>,
     pub created_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
 }
@@ -31,10 +32,10 @@ pub struct PaymentRow {
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = payment_items, check_for_backend(diesel::pg::Pg))]
 pub struct PaymentItemRow {
-    pub brand_id: i64,
-    pub id: i64,
-    pub payment_id: i64,
-    pub membership_id: i64,
+    pub brand_id: BrandId,
+    pub id: PaymentItemId,
+    pub payment_id: PaymentId,
+    pub membership_id: MembershipId,
     pub amount: Decimal,
     pub state: PaymentState,
     pub provider_reference: Option<String>,
@@ -43,9 +44,9 @@ pub struct PaymentItemRow {
 #[derive(QueryableByName)]
 struct DueRow {
     #[diesel(sql_type = BigInt)]
-    id: i64,
+    id: LedgerEntryId,
     #[diesel(sql_type = BigInt)]
-    membership_id: i64,
+    membership_id: MembershipId,
     #[diesel(sql_type = Numeric)]
     amount: Decimal,
 }
@@ -62,14 +63,14 @@ const DUE_ENTRIES: &str = "SELECT e.id, e.membership_id, e.amount
 /// Which due entries to read: the brand's, or one offer's, or some memberships'.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DueFilter<'a> {
-    pub offer_id: Option<i64>,
-    pub membership_ids: Option<&'a [i64]>,
+    pub offer_id: Option<OfferId>,
+    pub membership_ids: Option<&'a [MembershipId]>,
 }
 
 /// Unpaid entries payable at `now`; `lock` holds them until the transaction ends.
 pub async fn due_entries(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
+    brand_id: BrandId,
     filter: DueFilter<'_>,
     now: DateTime<Utc>,
     lock: bool,
@@ -98,12 +99,12 @@ pub async fn due_entries(
 
 /// A payment about to be claimed.
 pub struct NewPayment<'a> {
-    pub brand_id: i64,
+    pub brand_id: BrandId,
     pub idempotency_key: &'a str,
     pub scope: &'a str,
-    pub offer_id: Option<i64>,
+    pub offer_id: Option<OfferId>,
     pub provider: &'a str,
-    pub created_by_key_id: i64,
+    pub created_by_key_id: ApiKeyId,
     pub created_at: DateTime<Utc>,
 }
 
@@ -131,9 +132,9 @@ pub async fn insert(conn: &mut AsyncPgConnection, payment: NewPayment<'_>) -> Db
 pub async fn insert_item(
     conn: &mut AsyncPgConnection,
     payment: &PaymentRow,
-    membership_id: i64,
+    membership_id: MembershipId,
     amount: Decimal,
-    entry_ids: &[i64],
+    entry_ids: &[LedgerEntryId],
 ) -> DbResult<PaymentItemRow> {
     let item: PaymentItemRow = diesel::insert_into(payment_items::table)
         .values((
@@ -157,7 +158,12 @@ pub async fn insert_item(
     Ok(item)
 }
 
-pub async fn set_total(conn: &mut AsyncPgConnection, brand_id: i64, id: i64, total: Decimal) -> DbResult<PaymentRow> {
+pub async fn set_total(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    id: PaymentId,
+    total: Decimal,
+) -> DbResult<PaymentRow> {
     Ok(diesel::update(payments::table.find((brand_id, id)))
         .set(payments::total_amount.eq(total))
         .returning(PaymentRow::as_returning())
@@ -168,8 +174,8 @@ pub async fn set_total(conn: &mut AsyncPgConnection, brand_id: i64, id: i64, tot
 /// Stores a provider's answer for an item. A failed item releases its entries: they are due again.
 pub async fn set_item_outcome(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    item_id: i64,
+    brand_id: BrandId,
+    item_id: PaymentItemId,
     state: PaymentState,
     reference: Option<&str>,
 ) -> DbResult<()> {
@@ -186,7 +192,7 @@ pub async fn set_item_outcome(
                 .filter(ledger_entries::brand_id.eq(brand_id))
                 .filter(ledger_entries::payment_item_id.eq(item_id)),
         )
-        .set(ledger_entries::payment_item_id.eq(None::<i64>))
+        .set(ledger_entries::payment_item_id.eq(None::<PaymentItemId>))
         .execute(conn)
         .await?;
     }
@@ -195,8 +201,8 @@ pub async fn set_item_outcome(
 
 pub async fn set_state(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    id: i64,
+    brand_id: BrandId,
+    id: PaymentId,
     state: PaymentState,
     completed_at: Option<DateTime<Utc>>,
 ) -> DbResult<PaymentRow> {
@@ -210,7 +216,7 @@ pub async fn set_state(
         .await?)
 }
 
-pub async fn find_by_key(conn: &mut AsyncPgConnection, brand_id: i64, key: &str) -> DbResult<Option<PaymentRow>> {
+pub async fn find_by_key(conn: &mut AsyncPgConnection, brand_id: BrandId, key: &str) -> DbResult<Option<PaymentRow>> {
     Ok(payments::table
         .filter(payments::brand_id.eq(brand_id).and(payments::idempotency_key.eq(key)))
         .select(PaymentRow::as_select())
@@ -219,7 +225,7 @@ pub async fn find_by_key(conn: &mut AsyncPgConnection, brand_id: i64, key: &str)
         .optional()?)
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, brand_id: i64, id: i64) -> DbResult<Option<PaymentRow>> {
+pub async fn find(conn: &mut AsyncPgConnection, brand_id: BrandId, id: PaymentId) -> DbResult<Option<PaymentRow>> {
     Ok(payments::table
         .find((brand_id, id))
         .select(PaymentRow::as_select())
@@ -229,7 +235,7 @@ pub async fn find(conn: &mut AsyncPgConnection, brand_id: i64, id: i64) -> DbRes
 }
 
 /// The brand's payments, newest first.
-pub async fn page(conn: &mut AsyncPgConnection, brand_id: i64, request: PageRequest) -> DbResult<Page<PaymentRow>> {
+pub async fn page(conn: &mut AsyncPgConnection, brand_id: BrandId, request: PageRequest) -> DbResult<Page<PaymentRow>> {
     let mut query = payments::table.filter(payments::brand_id.eq(brand_id)).into_boxed();
     if let Some(before) = request.before_id {
         query = query.filter(payments::id.lt(before));
@@ -244,7 +250,11 @@ pub async fn page(conn: &mut AsyncPgConnection, brand_id: i64, request: PageRequ
 }
 
 /// The items of these payments, by payment then membership.
-pub async fn items(conn: &mut AsyncPgConnection, brand_id: i64, payment_ids: &[i64]) -> DbResult<Vec<PaymentItemRow>> {
+pub async fn items(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    payment_ids: &[PaymentId],
+) -> DbResult<Vec<PaymentItemRow>> {
     Ok(payment_items::table
         .filter(
             payment_items::brand_id
@@ -261,7 +271,7 @@ pub async fn items(conn: &mut AsyncPgConnection, brand_id: i64, payment_ids: &[i
 #[derive(QueryableByName, Debug)]
 pub struct PayoutLine {
     #[diesel(sql_type = BigInt)]
-    pub item_id: i64,
+    pub item_id: PaymentItemId,
     #[diesel(sql_type = diesel::sql_types::Text)]
     pub recipient: String,
     #[diesel(sql_type = diesel::sql_types::Text)]
@@ -275,7 +285,11 @@ pub struct PayoutLine {
 }
 
 /// The payment's items with their recipients' payout addresses (their email when none is set).
-pub async fn payout_lines(conn: &mut AsyncPgConnection, brand_id: i64, payment_id: i64) -> DbResult<Vec<PayoutLine>> {
+pub async fn payout_lines(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    payment_id: PaymentId,
+) -> DbResult<Vec<PayoutLine>> {
     Ok(diesel::sql_query(
         "SELECT i.id AS item_id, COALESCE(mb.payout_email, mb.email) AS recipient, mb.name AS member_name,
                 i.amount, b.currency, b.name AS brand_name

@@ -7,7 +7,9 @@ use super::DbResult;
 use super::models::ProjectRow;
 use super::schema::{offer_projects, projects};
 
-pub async fn create(conn: &mut AsyncPgConnection, brand_id: i64, name: &str) -> DbResult<ProjectRow> {
+use crate::domain::ids::{BrandId, OfferId, ProjectId};
+
+pub async fn create(conn: &mut AsyncPgConnection, brand_id: BrandId, name: &str) -> DbResult<ProjectRow> {
     Ok(diesel::insert_into(projects::table)
         .values((projects::brand_id.eq(brand_id), projects::name.eq(name)))
         .returning(ProjectRow::as_returning())
@@ -16,7 +18,7 @@ pub async fn create(conn: &mut AsyncPgConnection, brand_id: i64, name: &str) -> 
 }
 
 /// All the brand's projects, by name.
-pub async fn list(conn: &mut AsyncPgConnection, brand_id: i64) -> DbResult<Vec<ProjectRow>> {
+pub async fn list(conn: &mut AsyncPgConnection, brand_id: BrandId) -> DbResult<Vec<ProjectRow>> {
     Ok(projects::table
         .filter(projects::brand_id.eq(brand_id))
         .order((projects::name.asc(), projects::id.asc()))
@@ -26,7 +28,7 @@ pub async fn list(conn: &mut AsyncPgConnection, brand_id: i64) -> DbResult<Vec<P
 }
 
 /// How many of `ids` are projects of the brand (to reject unknown ones).
-pub async fn count_existing(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<i64> {
+pub async fn count_existing(conn: &mut AsyncPgConnection, brand_id: BrandId, ids: &[ProjectId]) -> DbResult<i64> {
     Ok(projects::table
         .filter(projects::brand_id.eq(brand_id).and(projects::id.eq_any(ids)))
         .count()
@@ -37,10 +39,10 @@ pub async fn count_existing(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[
 /// The projects connected to each of `offer_ids`, in one query.
 pub async fn by_offer(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    offer_ids: &[i64],
-) -> DbResult<HashMap<i64, Vec<ProjectRow>>> {
-    let rows: Vec<(i64, ProjectRow)> = offer_projects::table
+    brand_id: BrandId,
+    offer_ids: &[OfferId],
+) -> DbResult<HashMap<OfferId, Vec<ProjectRow>>> {
+    let rows: Vec<(OfferId, ProjectRow)> = offer_projects::table
         .inner_join(
             projects::table.on(projects::brand_id
                 .eq(offer_projects::brand_id)
@@ -55,7 +57,7 @@ pub async fn by_offer(
         .select((offer_projects::offer_id, ProjectRow::as_select()))
         .load(conn)
         .await?;
-    let mut grouped: HashMap<i64, Vec<ProjectRow>> = HashMap::new();
+    let mut grouped: HashMap<OfferId, Vec<ProjectRow>> = HashMap::new();
     for (offer_id, project) in rows {
         grouped.entry(offer_id).or_default().push(project);
     }

@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::serialize::ToSql;
 use diesel::sql_types::{Array, BigInt, Bool, Date, Nullable, Numeric, Timestamptz};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -15,14 +16,15 @@ use rust_decimal::Decimal;
 use super::schema::offer_projects;
 use super::{DbError, DbResult};
 use crate::domain::date_range::{DateRange, SeriesInterval};
+use crate::domain::ids::{BrandId, MembershipId, OfferId, ProjectId};
 use crate::domain::kpis::{Kpis, MembershipFigures};
 
 #[derive(QueryableByName)]
 struct ScopedMembership {
     #[diesel(sql_type = BigInt)]
-    id: i64,
+    id: MembershipId,
     #[diesel(sql_type = BigInt)]
-    offer_id: i64,
+    offer_id: OfferId,
     #[diesel(sql_type = Timestamptz)]
     joined_at: DateTime<Utc>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
@@ -32,7 +34,7 @@ struct ScopedMembership {
 #[derive(QueryableByName)]
 struct Sums {
     #[diesel(sql_type = BigInt)]
-    membership_id: i64,
+    membership_id: MembershipId,
     #[diesel(sql_type = BigInt)]
     clicks: i64,
     #[diesel(sql_type = BigInt)]
@@ -50,8 +52,8 @@ struct Sums {
 /// Which memberships to read: those of some offers, and/or some by id.
 #[derive(Clone, Debug, Default)]
 pub struct FigureScope {
-    pub offer_ids: Vec<i64>,
-    pub membership_ids: Vec<i64>,
+    pub offer_ids: Vec<OfferId>,
+    pub membership_ids: Vec<MembershipId>,
 }
 
 /// Above this many memberships, summing the whole brand and dropping the rest is
@@ -62,7 +64,7 @@ const BRAND_WIDE_ABOVE: usize = 2_000;
 /// Two statements, whatever the scope, in one snapshot.
 pub async fn membership_figures(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
+    brand_id: BrandId,
     scope: &FigureScope,
     range: DateRange,
     now: DateTime<Utc>,
@@ -77,9 +79,9 @@ pub async fn membership_figures(
 /// The memberships of some offers and some by id.
 async fn scoped_memberships(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    offer_ids: &[i64],
-    membership_ids: &[i64],
+    brand_id: BrandId,
+    offer_ids: &[OfferId],
+    membership_ids: &[MembershipId],
 ) -> DbResult<Vec<ScopedMembership>> {
     let sql = "SELECT id, offer_id, joined_at, removed_at FROM memberships
                WHERE brand_id = $1 AND (offer_id = ANY($2) OR id = ANY($3))";
@@ -93,15 +95,15 @@ async fn scoped_memberships(
 
 async fn read_figures(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
+    brand_id: BrandId,
     scope: &FigureScope,
     range: DateRange,
     now: DateTime<Utc>,
 ) -> DbResult<Vec<MembershipFigures>> {
     let scoped = scoped_memberships(conn, brand_id, &scope.offer_ids, &scope.membership_ids).await?;
-    let ids: Vec<i64> = scoped.iter().map(|m| m.id).collect();
+    let ids: Vec<MembershipId> = scoped.iter().map(|m| m.id).collect();
     // An empty id list means "the whole brand" in the query below.
-    let filter_ids: Vec<i64> = if ids.len() > BRAND_WIDE_ABOVE { Vec::new() } else { ids };
+    let filter_ids: Vec<MembershipId> = if ids.len() > BRAND_WIDE_ABOVE { Vec::new() } else { ids };
     let in_scope = "(cardinality($2::bigint[]) = 0 OR membership_id = ANY($2))";
     let sql = format!(
         "WITH {},
@@ -120,7 +122,7 @@ async fn read_figures(
     let sums: Vec<Sums> = with_figure_params(sql, brand_id, &filter_ids, range, now)
         .load(conn)
         .await?;
-    let mut by_membership: HashMap<i64, Sums> = sums.into_iter().map(|s| (s.membership_id, s)).collect();
+    let mut by_membership: HashMap<MembershipId, Sums> = sums.into_iter().map(|s| (s.membership_id, s)).collect();
     Ok(scoped
         .into_iter()
         .map(|m| {
@@ -182,14 +184,18 @@ fn range_rows(columns: &str, condition: &str) -> String {
     )
 }
 
-/// `sql` (built on `figure_ctes`) with the parameters $1..$8 bound; `ids` is $2.
-fn with_figure_params<'a>(
+/// `sql` (built on `figure_ctes`) with the parameters $1..$8 bound; `ids`
+/// (memberships' or offers', as `sql` reads them) is $2.
+fn with_figure_params<'a, Id>(
     sql: String,
-    brand_id: i64,
-    ids: &'a [i64],
+    brand_id: BrandId,
+    ids: &'a [Id],
     range: DateRange,
     now: DateTime<Utc>,
-) -> BoxedSqlQuery<'a, Pg, SqlQuery> {
+) -> BoxedSqlQuery<'a, Pg, SqlQuery>
+where
+    Id: ToSql<BigInt, Pg> + Send + Sync,
+{
     let (first_month, after_last_month) = range.whole_months();
     diesel::sql_query(sql)
         .into_boxed()
@@ -206,7 +212,7 @@ fn with_figure_params<'a>(
 #[derive(QueryableByName)]
 struct OfferSums {
     #[diesel(sql_type = BigInt)]
-    offer_id: i64,
+    offer_id: OfferId,
     #[diesel(sql_type = BigInt)]
     members: i64,
     #[diesel(sql_type = BigInt)]
@@ -236,12 +242,12 @@ const FILTER_UP_TO_OFFERS: usize = 5;
 /// is the range as instants, for membership counts.
 pub async fn offer_kpis(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    offer_ids: &[i64],
+    brand_id: BrandId,
+    offer_ids: &[OfferId],
     range: DateRange,
     (start, end): (DateTime<Utc>, DateTime<Utc>),
     now: DateTime<Utc>,
-) -> DbResult<HashMap<i64, Kpis>> {
+) -> DbResult<HashMap<OfferId, Kpis>> {
     let in_scope = if offer_ids.len() > FILTER_UP_TO_OFFERS {
         // Most of the brand: read every row and drop the rest in the final join (measured
         // faster than filtering each row by membership on this statement's earlier form).
@@ -342,13 +348,13 @@ where
 /// Whose activity a series shows: some offers' or one membership's.
 #[derive(Clone, Debug)]
 pub enum SeriesScope {
-    Offers(Vec<i64>),
-    Membership(i64),
+    Offers(Vec<OfferId>),
+    Membership(MembershipId),
 }
 
 impl SeriesScope {
     /// The offers and the memberships it names, as the series query's $2 and $3.
-    fn ids(&self) -> (Vec<i64>, Vec<i64>) {
+    fn ids(&self) -> (Vec<OfferId>, Vec<MembershipId>) {
         match self {
             SeriesScope::Offers(ids) => (ids.clone(), Vec::new()),
             SeriesScope::Membership(id) => (Vec::new(), vec![*id]),
@@ -388,7 +394,7 @@ fn bucket_start_sql(interval: SeriesInterval) -> &'static str {
 /// rows). Buckets without activity are absent.
 pub async fn buckets(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
+    brand_id: BrandId,
     scope: &SeriesScope,
     range: DateRange,
     interval: SeriesInterval,
@@ -441,7 +447,7 @@ pub async fn buckets(
 /// When a series' memberships joined and left, to count its members per bucket.
 pub async fn membership_periods(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
+    brand_id: BrandId,
     scope: &SeriesScope,
 ) -> DbResult<Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>> {
     let (offer_ids, membership_ids) = scope.ids();
@@ -450,13 +456,16 @@ pub async fn membership_periods(
 }
 
 /// The projects each of the brand's offers is connected to.
-pub async fn offer_project_ids(conn: &mut AsyncPgConnection, brand_id: i64) -> DbResult<HashMap<i64, Vec<i64>>> {
-    let pairs: Vec<(i64, i64)> = offer_projects::table
+pub async fn offer_project_ids(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+) -> DbResult<HashMap<OfferId, Vec<ProjectId>>> {
+    let pairs: Vec<(OfferId, ProjectId)> = offer_projects::table
         .filter(offer_projects::brand_id.eq(brand_id))
         .select((offer_projects::offer_id, offer_projects::project_id))
         .load(conn)
         .await?;
-    let mut grouped: HashMap<i64, Vec<i64>> = HashMap::new();
+    let mut grouped: HashMap<OfferId, Vec<ProjectId>> = HashMap::new();
     for (offer_id, project_id) in pairs {
         grouped.entry(offer_id).or_default().push(project_id);
     }

@@ -9,19 +9,20 @@ use rust_decimal::Decimal;
 use super::DbResult;
 use super::schema::{memberships, reward_rules, rewards};
 use crate::domain::enums::{RewardKind, RewardTrigger};
+use crate::domain::ids::{BrandId, MembershipId, OfferId, RewardId, RewardRuleId};
 use crate::domain::reward::{RewardSpec, Trigger};
 
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = rewards, check_for_backend(diesel::pg::Pg))]
 pub struct RewardRow {
-    pub brand_id: i64,
-    pub id: i64,
-    pub membership_id: i64,
+    pub brand_id: BrandId,
+    pub id: RewardId,
+    pub membership_id: MembershipId,
     pub kind: RewardKind,
     pub cash_amount: Option<Decimal>,
     pub description: String,
     pub discount_code: Option<String>,
-    pub reward_rule_id: Option<i64>,
+    pub reward_rule_id: Option<RewardRuleId>,
     pub rule_occurrence: Option<i32>,
     pub granted_at: DateTime<Utc>,
 }
@@ -29,9 +30,9 @@ pub struct RewardRow {
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = reward_rules, check_for_backend(diesel::pg::Pg))]
 pub struct RewardRuleRow {
-    pub brand_id: i64,
-    pub id: i64,
-    pub offer_id: i64,
+    pub brand_id: BrandId,
+    pub id: RewardRuleId,
+    pub offer_id: OfferId,
     pub trigger: RewardTrigger,
     pub every_n: Option<i32>,
     pub sales_threshold: Option<Decimal>,
@@ -46,15 +47,15 @@ pub struct RewardRuleRow {
 #[derive(Clone, Copy, Debug)]
 pub enum Grant<'a> {
     ByHand { idempotency_key: Option<&'a str> },
-    ByRule { rule_id: i64, occurrence: i32 },
+    ByRule { rule_id: RewardRuleId, occurrence: i32 },
 }
 
 /// Inserts a reward; `None` when this grant was made before (same idempotency
 /// key, or the same rule occurrence).
 pub async fn insert(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    membership_id: i64,
+    brand_id: BrandId,
+    membership_id: MembershipId,
     spec: &RewardSpec,
     grant: Grant<'_>,
     now: DateTime<Utc>,
@@ -83,7 +84,7 @@ pub async fn insert(
         .optional()?)
 }
 
-pub async fn find_by_key(conn: &mut AsyncPgConnection, brand_id: i64, key: &str) -> DbResult<Option<RewardRow>> {
+pub async fn find_by_key(conn: &mut AsyncPgConnection, brand_id: BrandId, key: &str) -> DbResult<Option<RewardRow>> {
     Ok(rewards::table
         .filter(rewards::brand_id.eq(brand_id).and(rewards::idempotency_key.eq(key)))
         .select(RewardRow::as_select())
@@ -95,12 +96,12 @@ pub async fn find_by_key(conn: &mut AsyncPgConnection, brand_id: i64, key: &str)
 /// When a rule grants: its trigger and the reward.
 #[derive(Clone, Debug)]
 pub struct NewRule {
-    pub offer_id: i64,
+    pub offer_id: OfferId,
     pub trigger: Trigger,
     pub reward: RewardSpec,
 }
 
-pub async fn create_rule(conn: &mut AsyncPgConnection, brand_id: i64, rule: &NewRule) -> DbResult<RewardRuleRow> {
+pub async fn create_rule(conn: &mut AsyncPgConnection, brand_id: BrandId, rule: &NewRule) -> DbResult<RewardRuleRow> {
     Ok(diesel::insert_into(reward_rules::table)
         .values((
             reward_rules::brand_id.eq(brand_id),
@@ -119,8 +120,8 @@ pub async fn create_rule(conn: &mut AsyncPgConnection, brand_id: i64, rule: &New
 
 pub async fn set_rule_active(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    rule_id: i64,
+    brand_id: BrandId,
+    rule_id: RewardRuleId,
     active: bool,
 ) -> DbResult<Option<RewardRuleRow>> {
     Ok(diesel::update(reward_rules::table.find((brand_id, rule_id)))
@@ -133,8 +134,8 @@ pub async fn set_rule_active(
 
 pub async fn rules_for_offers(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    offer_ids: &[i64],
+    brand_id: BrandId,
+    offer_ids: &[OfferId],
 ) -> DbResult<Vec<RewardRuleRow>> {
     Ok(reward_rules::table
         .filter(
@@ -150,8 +151,8 @@ pub async fn rules_for_offers(
 
 pub async fn for_memberships(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    membership_ids: &[i64],
+    brand_id: BrandId,
+    membership_ids: &[MembershipId],
 ) -> DbResult<Vec<RewardRow>> {
     Ok(rewards::table
         .filter(
@@ -168,8 +169,8 @@ pub async fn for_memberships(
 /// The active rules of the offer a membership belongs to.
 pub async fn active_rules_of_membership(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    membership_id: i64,
+    brand_id: BrandId,
+    membership_id: MembershipId,
 ) -> DbResult<Vec<RewardRuleRow>> {
     Ok(reward_rules::table
         .inner_join(
@@ -195,7 +196,11 @@ pub struct Progress {
 }
 
 /// Locks the membership (so its conversions take turns) and reads its progress.
-pub async fn lock_progress(conn: &mut AsyncPgConnection, brand_id: i64, membership_id: i64) -> DbResult<Progress> {
+pub async fn lock_progress(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    membership_id: MembershipId,
+) -> DbResult<Progress> {
     memberships::table
         .find((brand_id, membership_id))
         .select(memberships::id)

@@ -11,6 +11,8 @@ use rust_decimal::Decimal;
 use super::DbResult;
 use super::schema::membership_daily_stats as stats;
 
+use crate::domain::ids::{BrandId, MembershipId};
+
 /// Change to one membership-day. Negative values undo (a refund, a rejection).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Delta {
@@ -33,10 +35,10 @@ impl std::ops::AddAssign for Delta {
 /// A BTreeMap so rows are always locked in the same order, which keeps two
 /// concurrent batches from deadlocking.
 #[derive(Default)]
-pub struct Deltas(BTreeMap<(i64, i64, NaiveDate), Delta>);
+pub struct Deltas(BTreeMap<(BrandId, MembershipId, NaiveDate), Delta>);
 
 impl Deltas {
-    pub fn add(&mut self, brand_id: i64, membership_id: i64, day: NaiveDate, delta: Delta) {
+    pub fn add(&mut self, brand_id: BrandId, membership_id: MembershipId, day: NaiveDate, delta: Delta) {
         *self.0.entry((brand_id, membership_id, day)).or_default() += delta;
     }
 

@@ -5,11 +5,13 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use super::DbResult;
 use super::schema::table_columns;
 
+use crate::domain::ids::{ApiKeyId, BrandId};
+
 /// The columns a key chose for a table, if it chose any.
 pub async fn get(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    api_key_id: i64,
+    brand_id: BrandId,
+    api_key_id: ApiKeyId,
     table: &str,
 ) -> DbResult<Option<Vec<String>>> {
     let saved: Option<Vec<Option<String>>> = table_columns::table
@@ -23,8 +25,8 @@ pub async fn get(
 
 pub async fn set(
     conn: &mut AsyncPgConnection,
-    brand_id: i64,
-    api_key_id: i64,
+    brand_id: BrandId,
+    api_key_id: ApiKeyId,
     table: &str,
     columns: &[String],
 ) -> DbResult<()> {

@@ -5,12 +5,14 @@ use rust_decimal::Decimal;
 
 use super::money::round_to_cents;
 
+use crate::domain::ids::{MembershipId, OfferId};
+
 /// One membership's figures for a date range (from the daily rollups) and now
 /// (from the ledger).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MembershipFigures {
-    pub membership_id: i64,
-    pub offer_id: i64,
+    pub membership_id: MembershipId,
+    pub offer_id: OfferId,
     pub joined_at: DateTime<Utc>,
     pub removed_at: Option<DateTime<Utc>>,
     pub clicks: i64,
@@ -252,12 +254,20 @@ mod tests {
         let start = Utc::now() - Duration::days(30);
         let end = Utc::now();
         let base = MembershipFigures {
+            membership_id: MembershipId(0),
+            offer_id: OfferId(1),
             joined_at: start - Duration::days(100),
-            ..Default::default()
+            removed_at: None,
+            clicks: 0,
+            conversions: 0,
+            sales: Decimal::ZERO,
+            commission: Decimal::ZERO,
+            due: Decimal::ZERO,
+            paid: Decimal::ZERO,
         };
         let figures = [
             MembershipFigures {
-                membership_id: 1,
+                membership_id: MembershipId(1),
                 clicks: 10,
                 conversions: 2,
                 sales: d("100.00"),
@@ -266,7 +276,7 @@ mod tests {
                 ..base.clone()
             },
             MembershipFigures {
-                membership_id: 2,
+                membership_id: MembershipId(2),
                 clicks: 5,
                 conversions: 1,
                 sales: d("50.01"),
@@ -276,19 +286,19 @@ mod tests {
             },
             // Removed before the range: not a member, but its money still counts.
             MembershipFigures {
-                membership_id: 3,
+                membership_id: MembershipId(3),
                 removed_at: Some(start - Duration::days(1)),
                 due: d("1.50"),
                 ..base.clone()
             },
             // Joined after the range.
             MembershipFigures {
-                membership_id: 4,
+                membership_id: MembershipId(4),
                 joined_at: end + Duration::seconds(1),
                 ..base.clone()
             },
             MembershipFigures {
-                membership_id: 5,
+                membership_id: MembershipId(5),
                 ..base.clone()
             },
         ];

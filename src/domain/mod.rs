@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod date_range;
 pub mod email;
 pub mod enums;
+pub mod ids;
 pub mod kpis;
 pub mod money;
 pub mod payment;

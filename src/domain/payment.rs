@@ -6,26 +6,28 @@ use rust_decimal::Decimal;
 
 use super::enums::PaymentState;
 
+use crate::domain::ids::{LedgerEntryId, MembershipId};
+
 /// An unpaid ledger entry past its hold period.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DueEntry {
-    pub entry_id: i64,
-    pub membership_id: i64,
+    pub entry_id: LedgerEntryId,
+    pub membership_id: MembershipId,
     pub amount: Decimal,
 }
 
 /// What one membership would be paid: its due entries, net of clawbacks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DueAmount {
-    pub membership_id: i64,
+    pub membership_id: MembershipId,
     pub amount: Decimal,
-    pub entry_ids: Vec<i64>,
+    pub entry_ids: Vec<LedgerEntryId>,
 }
 
 /// Per membership, the net of its entries; only positive nets are paid, the rest
 /// (clawbacks larger than what was earned since) wait for later earnings.
 pub fn net_per_membership(entries: impl IntoIterator<Item = DueEntry>) -> Vec<DueAmount> {
-    let mut by_membership: BTreeMap<i64, DueAmount> = BTreeMap::new();
+    let mut by_membership: BTreeMap<MembershipId, DueAmount> = BTreeMap::new();
     for entry in entries {
         let due = by_membership.entry(entry.membership_id).or_insert_with(|| DueAmount {
             membership_id: entry.membership_id,
@@ -62,8 +64,8 @@ mod tests {
 
     fn entry(entry_id: i64, membership_id: i64, amount: &str) -> DueEntry {
         DueEntry {
-            entry_id,
-            membership_id,
+            entry_id: LedgerEntryId(entry_id),
+            membership_id: MembershipId(membership_id),
             amount: amount.parse().unwrap(),
         }
     }
@@ -80,9 +82,9 @@ mod tests {
         assert_eq!(
             due,
             vec![DueAmount {
-                membership_id: 7,
+                membership_id: MembershipId(7),
                 amount: "6.50".parse().unwrap(),
-                entry_ids: vec![1, 2],
+                entry_ids: vec![LedgerEntryId(1), LedgerEntryId(2)],
             }]
         );
     }

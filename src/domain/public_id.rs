@@ -2,6 +2,8 @@
 //! an id passed to the wrong field a clear error instead of a silent miss. Every
 //! surface (GraphQL, CSV files, webhook answers, audit details) formats ids here.
 
+use super::ids::EntityId;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Brand,
@@ -16,6 +18,8 @@ pub enum Kind {
     RewardRule,
     Email,
     ApiKey,
+    LedgerEntry,
+    AuditEvent,
 }
 
 impl Kind {
@@ -33,12 +37,14 @@ impl Kind {
             Kind::RewardRule => "reward_rule",
             Kind::Email => "email",
             Kind::ApiKey => "apikey",
+            Kind::LedgerEntry => "ledger_entry",
+            Kind::AuditEvent => "audit_event",
         }
     }
 }
 
-/// The public id of row `id` of `kind`, e.g. `offer_42`.
-pub fn format(kind: Kind, id: i64) -> String {
+/// The public id of row `id` of `kind`, e.g. `offer_42` (what ids display as).
+pub(super) fn format(kind: Kind, id: i64) -> String {
     format!("{}_{id}", kind.prefix())
 }
 
@@ -50,12 +56,14 @@ pub struct NotAnId {
     pub given: String,
 }
 
-/// The row id in a public id of `kind`.
-pub fn parse(kind: Kind, id: &str) -> Result<i64, NotAnId> {
+/// The id in a public id of `T`'s kind.
+pub fn parse<T: EntityId>(id: &str) -> Result<T, NotAnId> {
+    let kind = T::KIND;
     id.strip_prefix(kind.prefix())
         .and_then(|rest| rest.strip_prefix('_'))
         .and_then(|digits| digits.parse::<i64>().ok())
         .filter(|n| *n > 0)
+        .map(T::from_raw)
         .ok_or_else(|| NotAnId {
             kind,
             given: id.to_string(),
@@ -65,14 +73,15 @@ pub fn parse(kind: Kind, id: &str) -> Result<i64, NotAnId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::{MemberId, OfferId, PaymentItemId};
 
     #[test]
     fn round_trips_and_rejects_other_kinds() {
-        assert_eq!(parse(Kind::Offer, &format(Kind::Offer, 42)).unwrap(), 42);
-        assert_eq!(format(Kind::PaymentItem, 7), "payment_item_7");
-        assert!(parse(Kind::Offer, &format(Kind::Member, 42)).is_err());
+        assert_eq!(parse::<OfferId>(&OfferId(42).to_string()).unwrap(), OfferId(42));
+        assert_eq!(PaymentItemId(7).to_string(), "payment_item_7");
+        assert!(parse::<OfferId>(&MemberId(42).to_string()).is_err());
         for bad in ["offer_", "offer_x", "offer_-1", "42", "offer42", "offer_0"] {
-            assert!(parse(Kind::Offer, bad).is_err(), "{bad}");
+            assert!(parse::<OfferId>(bad).is_err(), "{bad}");
         }
     }
 }

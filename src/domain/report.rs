@@ -98,7 +98,7 @@ impl From<KpiValue> for SortKey {
 
 /// Sorts rows by a key, ties broken by id in the same direction, so pages are
 /// stable. Each row's key is built once (names are lower-cased, statuses worked out).
-pub fn sort_rows<T>(rows: &mut [T], direction: SortDirection, key: impl Fn(&T) -> (SortKey, i64)) {
+pub fn sort_rows<T, Id: Ord>(rows: &mut [T], direction: SortDirection, key: impl Fn(&T) -> (SortKey, Id)) {
     match direction {
         SortDirection::Asc => rows.sort_by_cached_key(key),
         SortDirection::Desc => rows.sort_by_cached_key(|row| Reverse(key(row))),

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use crate::domain::ids::MembershipId;
+
 /// The query parameter that carries a click id to the shop and back in orders.
 pub const CLICK_ID_PARAM: &str = "st_click";
 
@@ -73,7 +75,7 @@ pub fn click_id_from_landing(landing: &str) -> Option<Uuid> {
 /// (membership active, offer active and within its dates).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Candidate {
-    pub membership_id: i64,
+    pub membership_id: MembershipId,
     pub eligible: bool,
 }
 
@@ -90,8 +92,13 @@ pub struct ClickCandidate {
 /// Who gets credit for an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attribution {
-    PromoCode { membership_id: i64 },
-    Link { membership_id: i64, click_id: Uuid },
+    PromoCode {
+        membership_id: MembershipId,
+    },
+    Link {
+        membership_id: MembershipId,
+        click_id: Uuid,
+    },
     Unattributed,
 }
 
@@ -157,7 +164,7 @@ mod tests {
     fn click(membership_id: i64, days_before: i64, eligible: bool) -> ClickCandidate {
         ClickCandidate {
             candidate: Candidate {
-                membership_id,
+                membership_id: MembershipId(membership_id),
                 eligible,
             },
             click_id: Uuid::nil(),
@@ -171,21 +178,23 @@ mod tests {
     fn promo_code_beats_click_and_window_and_eligibility_apply() {
         let now = Utc::now();
         let code = Some(Candidate {
-            membership_id: 1,
+            membership_id: MembershipId(1),
             eligible: true,
         });
         assert_eq!(
             attribute(code, Some(click(2, 1, true)), now),
-            Attribution::PromoCode { membership_id: 1 }
+            Attribution::PromoCode {
+                membership_id: MembershipId(1)
+            }
         );
         let inactive_code = Some(Candidate {
-            membership_id: 1,
+            membership_id: MembershipId(1),
             eligible: false,
         });
         assert_eq!(
             attribute(inactive_code, Some(click(2, 1, true)), now),
             Attribution::Link {
-                membership_id: 2,
+                membership_id: MembershipId(2),
                 click_id: Uuid::nil()
             }
         );

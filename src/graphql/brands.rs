@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 
 use super::context::{AdminOnly, conn, viewer};
 use super::error::AppResult;
-use super::ids::{Kind, encode};
+use super::ids::encode;
 use super::pagination::{IdCursor, page_request, to_connection};
 use super::types::brand::Viewer;
 use crate::app::brands;
@@ -35,7 +35,7 @@ impl AuditEvent {
 
     /// The API key that made it.
     async fn api_key_id(&self) -> ID {
-        encode(Kind::ApiKey, self.0.api_key_id)
+        encode(self.0.api_key_id)
     }
 
     async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {

@@ -9,12 +9,13 @@ use chrono::{DateTime, Utc};
 
 use super::context::{AdminOnly, conn, viewer};
 use super::error::{AppError, AppResult};
-use super::ids::{Kind, decode};
+use super::ids::decode;
 use super::pagination::IdCursor;
 use super::scalars::Money;
 use super::types::conversion::Conversion;
 use crate::app::orders::{self, Change, ChangeRequest, OrderInput, Recorded};
 use crate::db::conversions;
+use crate::domain::ids::ConversionId;
 use crate::domain::validate;
 use crate::metrics::Metrics;
 
@@ -51,7 +52,7 @@ impl ConversionQueries {
     /// One conversion (order) by id.
     async fn conversion(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<Conversion>> {
         let viewer = viewer(ctx)?;
-        let conversion_id = decode(Kind::Conversion, &id)?;
+        let conversion_id = decode::<ConversionId>(&id)?;
         let row = conversions::find(&mut *conn(ctx).await?, viewer.brand_id, conversion_id).await?;
         Ok(Some(Conversion(row.ok_or(AppError::NotFound("conversion"))?)))
     }
@@ -143,7 +144,7 @@ impl ConversionMutations {
     /// its commission is clawed back from the next payment.
     #[graphql(guard = "AdminOnly")]
     async fn reject_conversion(&self, ctx: &Context<'_>, id: ID, reason: String) -> AppResult<ConversionPayload> {
-        let id = decode(Kind::Conversion, &id)?;
+        let id = decode::<ConversionId>(&id)?;
         let reason = reason.trim().to_string();
         if reason.is_empty() || reason.len() > 500 {
             return Err(AppError::bad_input("reason must be 1 to 500 characters"));
@@ -172,7 +173,7 @@ impl ConversionMutations {
         amount: Option<Money>,
         idempotency_key: Option<String>,
     ) -> AppResult<ConversionPayload> {
-        let id = decode(Kind::Conversion, &id)?;
+        let id = decode::<ConversionId>(&id)?;
         let reference = match idempotency_key.map(|k| k.trim().to_string()) {
             Some(key) if key.is_empty() || key.len() > 200 => {
                 return Err(AppError::bad_input("idempotencyKey must be 1 to 200 characters"));

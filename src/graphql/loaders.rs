@@ -15,9 +15,11 @@ use crate::db::models::{MemberRow, MembershipRow, OfferRow, ProjectRow};
 use crate::db::payments::{self, PaymentItemRow};
 use crate::db::rewards::{self, RewardRow, RewardRuleRow};
 use crate::db::{DbError, DbPool, DbResult, members, memberships, offers, projects};
+use crate::domain::ids::{BrandId, EmailId, EntityId, MemberId, MembershipId, OfferId, PaymentId};
 
 /// One relationship, fetched for many ids of one brand at once.
 pub trait BatchFetch: Send + Sync + 'static {
+    type Key: EntityId + Send + Sync + 'static;
     type Value: Clone + Send + Sync + 'static;
     /// The value of an id the fetch found nothing for, if "nothing" is an answer
     /// (an empty list, no code) rather than a missing row; it is then cached too.
@@ -26,21 +28,21 @@ pub trait BatchFetch: Send + Sync + 'static {
     }
     fn fetch(
         conn: &mut AsyncPgConnection,
-        brand_id: i64,
-        ids: &[i64],
-    ) -> impl Future<Output = DbResult<HashMap<i64, Self::Value>>> + Send;
+        brand_id: BrandId,
+        ids: &[Self::Key],
+    ) -> impl Future<Output = DbResult<HashMap<Self::Key, Self::Value>>> + Send;
 }
 
 /// A `Loader` for any `BatchFetch`, scoped to one brand.
 pub struct BrandLoader<F> {
     pool: DbPool,
-    brand_id: i64,
+    brand_id: BrandId,
     fetch: PhantomData<F>,
 }
 
 impl<F: BatchFetch> BrandLoader<F> {
     /// A loader for one request: values are cached for the request's lifetime.
-    pub fn data_loader(pool: &DbPool, brand_id: i64) -> DataLoader<Self, HashMapCache> {
+    pub fn data_loader(pool: &DbPool, brand_id: BrandId) -> DataLoader<Self, HashMapCache> {
         let loader = BrandLoader {
             pool: pool.clone(),
             brand_id,
@@ -50,11 +52,11 @@ impl<F: BatchFetch> BrandLoader<F> {
     }
 }
 
-impl<F: BatchFetch> Loader<i64> for BrandLoader<F> {
+impl<F: BatchFetch> Loader<F::Key> for BrandLoader<F> {
     type Value = F::Value;
     type Error = Arc<DbError>;
 
-    async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, F::Value>, Self::Error> {
+    async fn load(&self, ids: &[F::Key]) -> Result<HashMap<F::Key, F::Value>, Self::Error> {
         let mut conn = self.pool.get().await.map_err(|e| Arc::new(DbError::from(e)))?;
         let mut found = F::fetch(&mut conn, self.brand_id, ids).await.map_err(Arc::new)?;
         if let Some(nothing) = F::nothing() {
@@ -69,11 +71,16 @@ impl<F: BatchFetch> Loader<i64> for BrandLoader<F> {
 /// Offer id → its connected projects.
 pub struct OfferProjects;
 impl BatchFetch for OfferProjects {
+    type Key = OfferId;
     type Value = Vec<ProjectRow>;
     fn nothing() -> Option<Self::Value> {
         Some(Vec::new())
     }
-    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: BrandId,
+        ids: &[Self::Key],
+    ) -> DbResult<HashMap<Self::Key, Self::Value>> {
         projects::by_offer(conn, brand_id, ids).await
     }
 }
@@ -81,8 +88,13 @@ impl BatchFetch for OfferProjects {
 /// Offer id → offer.
 pub struct Offers;
 impl BatchFetch for Offers {
+    type Key = OfferId;
     type Value = OfferRow;
-    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: BrandId,
+        ids: &[Self::Key],
+    ) -> DbResult<HashMap<Self::Key, Self::Value>> {
         Ok(offers::by_ids(conn, brand_id, ids)
             .await?
             .into_iter()
@@ -94,8 +106,13 @@ impl BatchFetch for Offers {
 /// Member id → member.
 pub struct Members;
 impl BatchFetch for Members {
+    type Key = MemberId;
     type Value = MemberRow;
-    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: BrandId,
+        ids: &[Self::Key],
+    ) -> DbResult<HashMap<Self::Key, Self::Value>> {
         Ok(members::by_ids(conn, brand_id, ids)
             .await?
             .into_iter()
@@ -107,8 +124,13 @@ impl BatchFetch for Members {
 /// Membership id → membership.
 pub struct Memberships;
 impl BatchFetch for Memberships {
+    type Key = MembershipId;
     type Value = MembershipRow;
-    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: BrandId,
+        ids: &[Self::Key],
+    ) -> DbResult<HashMap<Self::Key, Self::Value>> {
         Ok(memberships::by_ids(conn, brand_id, ids)
             .await?
             .into_iter()
@@ -120,11 +142,16 @@ impl BatchFetch for Memberships {
 /// Member id → the member's memberships across offers.
 pub struct MemberMemberships;
 impl BatchFetch for MemberMemberships {
+    type Key = MemberId;
     type Value = Vec<MembershipRow>;
     fn nothing() -> Option<Self::Value> {
         Some(Vec::new())
     }
-    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: BrandId,
+        ids: &[Self::Key],
+    ) -> DbResult<HashMap<Self::Key, Self::Value>> {
         Ok(group_by(memberships::for_members(conn, brand_id, ids).await?, |row| {
             row.member_id
         }))
@@ -134,11 +161,16 @@ impl BatchFetch for MemberMemberships {
 /// Offer id → all its memberships (the offer page filters, sorts and pages them).
 pub struct OfferMemberships;
 impl BatchFetch for OfferMemberships {
+    type Key = OfferId;
     type Value = Vec<MembershipRow>;
     fn nothing() -> Option<Self::Value> {
         Some(Vec::new())
     }
-    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: BrandId,
+        ids: &[Self::Key],
+    ) -> DbResult<HashMap<Self::Key, Self::Value>> {
         Ok(group_by(memberships::for_offers(conn, brand_id, ids).await?, |row| {
             row.offer_id
         }))
@@ -148,11 +180,16 @@ impl BatchFetch for OfferMemberships {
 /// Membership id → its current promo code.
 pub struct PromoCodes;
 impl BatchFetch for PromoCodes {
+    type Key = MembershipId;
     type Value = Option<String>;
     fn nothing() -> Option<Self::Value> {
         Some(None)
     }
-    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: BrandId,
+        ids: &[Self::Key],
+    ) -> DbResult<HashMap<Self::Key, Self::Value>> {
         Ok(memberships::current_promo_codes(conn, brand_id, ids)
             .await?
             .into_iter()
@@ -164,8 +201,13 @@ impl BatchFetch for PromoCodes {
 /// Membership id → its ledger balance now.
 pub struct Balances;
 impl BatchFetch for Balances {
+    type Key = MembershipId;
     type Value = Balance;
-    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: BrandId,
+        ids: &[Self::Key],
+    ) -> DbResult<HashMap<Self::Key, Self::Value>> {
         Ok(ledger::balances(conn, brand_id, ids, Utc::now())
             .await?
             .into_iter()
@@ -177,11 +219,16 @@ impl BatchFetch for Balances {
 /// Payment id → its items.
 pub struct PaymentItems;
 impl BatchFetch for PaymentItems {
+    type Key = PaymentId;
     type Value = Vec<PaymentItemRow>;
     fn nothing() -> Option<Self::Value> {
         Some(Vec::new())
     }
-    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: BrandId,
+        ids: &[Self::Key],
+    ) -> DbResult<HashMap<Self::Key, Self::Value>> {
         Ok(group_by(payments::items(conn, brand_id, ids).await?, |row| {
             row.payment_id
         }))
@@ -191,11 +238,16 @@ impl BatchFetch for PaymentItems {
 /// Membership id → its rewards, newest first.
 pub struct MembershipRewards;
 impl BatchFetch for MembershipRewards {
+    type Key = MembershipId;
     type Value = Vec<RewardRow>;
     fn nothing() -> Option<Self::Value> {
         Some(Vec::new())
     }
-    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: BrandId,
+        ids: &[Self::Key],
+    ) -> DbResult<HashMap<Self::Key, Self::Value>> {
         Ok(group_by(rewards::for_memberships(conn, brand_id, ids).await?, |row| {
             row.membership_id
         }))
@@ -205,11 +257,16 @@ impl BatchFetch for MembershipRewards {
 /// Offer id → its reward rules.
 pub struct OfferRewardRules;
 impl BatchFetch for OfferRewardRules {
+    type Key = OfferId;
     type Value = Vec<RewardRuleRow>;
     fn nothing() -> Option<Self::Value> {
         Some(Vec::new())
     }
-    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: BrandId,
+        ids: &[Self::Key],
+    ) -> DbResult<HashMap<Self::Key, Self::Value>> {
         Ok(group_by(rewards::rules_for_offers(conn, brand_id, ids).await?, |row| {
             row.offer_id
         }))
@@ -219,11 +276,16 @@ impl BatchFetch for OfferRewardRules {
 /// Membership id → the emails sent to it, newest first.
 pub struct MembershipEmails;
 impl BatchFetch for MembershipEmails {
+    type Key = MembershipId;
     type Value = Vec<EmailRow>;
     fn nothing() -> Option<Self::Value> {
         Some(Vec::new())
     }
-    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: BrandId,
+        ids: &[Self::Key],
+    ) -> DbResult<HashMap<Self::Key, Self::Value>> {
         Ok(group_by(email::for_memberships(conn, brand_id, ids).await?, |row| {
             row.membership_id
         }))
@@ -233,11 +295,16 @@ impl BatchFetch for MembershipEmails {
 /// Email id → its delivery attempts, oldest first.
 pub struct EmailAttempts;
 impl BatchFetch for EmailAttempts {
+    type Key = EmailId;
     type Value = Vec<AttemptRow>;
     fn nothing() -> Option<Self::Value> {
         Some(Vec::new())
     }
-    async fn fetch(conn: &mut AsyncPgConnection, brand_id: i64, ids: &[i64]) -> DbResult<HashMap<i64, Self::Value>> {
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: BrandId,
+        ids: &[Self::Key],
+    ) -> DbResult<HashMap<Self::Key, Self::Value>> {
         Ok(group_by(email::attempts_for(conn, brand_id, ids).await?, |row| {
             row.outbox_id
         }))
@@ -245,8 +312,8 @@ impl BatchFetch for EmailAttempts {
 }
 
 /// Rows grouped under the id `key` gives each (for one-to-many loaders).
-fn group_by<T>(rows: Vec<T>, key: impl Fn(&T) -> i64) -> HashMap<i64, Vec<T>> {
-    let mut grouped: HashMap<i64, Vec<T>> = HashMap::new();
+fn group_by<K: EntityId, T>(rows: Vec<T>, key: impl Fn(&T) -> K) -> HashMap<K, Vec<T>> {
+    let mut grouped: HashMap<K, Vec<T>> = HashMap::new();
     for row in rows {
         grouped.entry(key(&row)).or_default().push(row);
     }
@@ -256,7 +323,7 @@ fn group_by<T>(rows: Vec<T>, key: impl Fn(&T) -> i64) -> HashMap<i64, Vec<T>> {
 /// Loads one value through the request's loader for `F`.
 pub async fn load_one<F: BatchFetch>(
     ctx: &async_graphql::Context<'_>,
-    id: i64,
+    id: F::Key,
 ) -> crate::graphql::error::AppResult<Option<F::Value>> {
     Ok(loader::<F>(ctx).load_one(id).await?)
 }

@@ -5,12 +5,13 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 
 use super::context::{AdminOnly, conn, viewer};
 use super::error::{AppError, AppResult};
-use super::ids::{Kind, decode};
+use super::ids::decode;
 use super::offers::search_text;
 use super::pagination::{IdCursor, page_request, to_connection};
 use super::types::member::Member;
 use crate::app::members::{self as member_actions, MemberDraft};
 use crate::db::members;
+use crate::domain::ids::{BrandId, MemberId};
 
 /// A new member (creator).
 #[derive(InputObject)]
@@ -32,7 +33,7 @@ pub struct CreateMemberPayload {
 
 /// Extra fields of the members connection.
 pub struct MemberListInfo {
-    brand_id: i64,
+    brand_id: BrandId,
     search: Option<String>,
 }
 
@@ -72,7 +73,7 @@ impl MemberQueries {
     /// One member by id.
     async fn member(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<Member>> {
         let viewer = viewer(ctx)?;
-        let member_id = decode(Kind::Member, &id)?;
+        let member_id = decode::<MemberId>(&id)?;
         let row = members::find(&mut *conn(ctx).await?, viewer.brand_id, member_id).await?;
         Ok(Some(Member(row.ok_or(AppError::NotFound("member"))?)))
     }

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::context::{AdminOnly, PublicUrl, conn, viewer};
 use super::error::{AppError, AppResult};
-use super::ids::{Kind, decode, decode_list, id_strings};
+use super::ids::{decode, decode_list, id_strings};
 use super::offers::rule_json;
 use super::types::email::Email;
 use super::types::membership::Membership;
@@ -16,6 +16,7 @@ use crate::app::email::{self, EmailWake};
 use crate::app::members;
 use crate::db::memberships;
 use crate::db::models::MembershipRow;
+use crate::domain::ids::{MemberId, MembershipId, OfferId};
 
 /// The result of `addMembers`.
 #[derive(SimpleObject)]
@@ -58,7 +59,7 @@ impl MembershipQueries {
     /// One membership (a member in an offer) by id.
     async fn membership(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<Membership>> {
         let viewer = viewer(ctx)?;
-        let membership_id = decode(Kind::Membership, &id)?;
+        let membership_id = decode::<MembershipId>(&id)?;
         let row = memberships::find(&mut *conn(ctx).await?, viewer.brand_id, membership_id).await?;
         Ok(Some(Membership(row.ok_or(AppError::NotFound("membership"))?)))
     }
@@ -72,8 +73,8 @@ impl MembershipMutations {
     /// Puts members in an offer, each with a fresh link code or promo code. All or nothing.
     #[graphql(guard = "AdminOnly")]
     async fn add_members(&self, ctx: &Context<'_>, offer_id: ID, member_ids: Vec<ID>) -> AppResult<AddMembersPayload> {
-        let offer_id = decode(Kind::Offer, &offer_id)?;
-        let member_ids = decode_list(Kind::Member, &member_ids)?;
+        let offer_id = decode::<OfferId>(&offer_id)?;
+        let member_ids = decode_list::<MemberId>(&member_ids)?;
         let rows = members::add_to_offer(&mut *conn(ctx).await?, *viewer(ctx)?, offer_id, member_ids).await?;
         Ok(AddMembersPayload {
             memberships: rows.into_iter().map(Membership).collect(),
@@ -89,7 +90,7 @@ impl MembershipMutations {
         membership_ids: Vec<ID>,
         active: bool,
     ) -> AppResult<MembershipsPayload> {
-        let ids = decode_list(Kind::Membership, &membership_ids)?;
+        let ids = decode_list::<MembershipId>(&membership_ids)?;
         let details = json!({ "membershipIds": id_strings(&membership_ids), "active": active });
         let rows = members::set_active(&mut *conn(ctx).await?, *viewer(ctx)?, ids, active, details).await?;
         Ok(payload(rows))
@@ -103,8 +104,8 @@ impl MembershipMutations {
         offer_id: ID,
         member_ids: Vec<ID>,
     ) -> AppResult<MembershipsPayload> {
-        let offer = decode(Kind::Offer, &offer_id)?;
-        let member_list = decode_list(Kind::Member, &member_ids)?;
+        let offer = decode::<OfferId>(&offer_id)?;
+        let member_list = decode_list::<MemberId>(&member_ids)?;
         let details = json!({ "offerId": offer_id.as_str(), "memberIds": id_strings(&member_ids) });
         let rows =
             members::remove_from_offer(&mut *conn(ctx).await?, *viewer(ctx)?, offer, member_list, details).await?;
@@ -120,7 +121,7 @@ impl MembershipMutations {
         membership_ids: Vec<ID>,
         code: Option<String>,
     ) -> AppResult<MembershipsPayload> {
-        let ids = decode_list(Kind::Membership, &membership_ids)?;
+        let ids = decode_list::<MembershipId>(&membership_ids)?;
         let details = json!({
             "membershipIds": id_strings(&membership_ids),
             "code": code.as_ref().map(|c| c.trim().to_uppercase()),
@@ -138,7 +139,7 @@ impl MembershipMutations {
         payout: PayoutRuleInput,
     ) -> AppResult<MembershipsPayload> {
         let rule = payout.to_rule()?;
-        let ids = decode_list(Kind::Membership, &membership_ids)?;
+        let ids = decode_list::<MembershipId>(&membership_ids)?;
         let details = json!({ "membershipIds": id_strings(&membership_ids), "payout": rule_json(&rule) });
         let rows = members::set_payout_override(
             &mut *conn(ctx).await?,
@@ -155,7 +156,7 @@ impl MembershipMutations {
     /// Removes memberships' own payouts: the offer's default applies again.
     #[graphql(guard = "AdminOnly")]
     async fn clear_payout_override(&self, ctx: &Context<'_>, membership_ids: Vec<ID>) -> AppResult<MembershipsPayload> {
-        let ids = decode_list(Kind::Membership, &membership_ids)?;
+        let ids = decode_list::<MembershipId>(&membership_ids)?;
         let details = json!({ "membershipIds": id_strings(&membership_ids) });
         let rows = members::set_payout_override(
             &mut *conn(ctx).await?,
@@ -179,7 +180,7 @@ impl MembershipMutations {
         membership_ids: Vec<ID>,
         template: EmailTemplateInput,
     ) -> AppResult<EmailMembersPayload> {
-        let ids = decode_list(Kind::Membership, &membership_ids)?;
+        let ids = decode_list::<MembershipId>(&membership_ids)?;
         let details = json!({ "membershipIds": membership_ids.iter().map(|i| i.as_str()).collect::<Vec<_>>(), "subject": template.subject.trim() });
         let template = email::Template {
             subject: template.subject,

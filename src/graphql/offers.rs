@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::context::{AdminOnly, conn, viewer};
 use super::error::{AppError, AppResult};
-use super::ids::{Kind, decode, decode_all, id_strings};
+use super::ids::{decode, decode_all, id_strings};
 use super::loaders::{Members, OfferMemberships, OfferProjects, PromoCodes, loader};
 use super::pagination::{IdCursor, page_request, to_connection};
 use super::reports::{DateRangeInput, KpiLoader, OfferFilter, OfferSort, offer_report, sort_order};
@@ -20,6 +20,7 @@ use crate::app::reports::{KpiKey, sort_offers};
 use crate::db::offers;
 use crate::db::pagination::Page;
 use crate::domain::date_range::DateRange;
+use crate::domain::ids::{OfferId, ProjectId};
 use crate::domain::payout::PayoutRule;
 use crate::graphql::enums::{OfferStatus, OfferType};
 
@@ -96,7 +97,7 @@ pub struct OfferListInfo {
 
 /// Loads, in one batch each, what the page's offers will ask their loaders for, so
 /// the statements a page runs do not depend on how long resolving it takes.
-async fn prime_offer_loaders(ctx: &Context<'_>, offer_ids: Vec<i64>, range: DateRange) -> AppResult<()> {
+async fn prime_offer_loaders(ctx: &Context<'_>, offer_ids: Vec<OfferId>, range: DateRange) -> AppResult<()> {
     let look_ahead = ctx.look_ahead();
     let wants = |field: &str| {
         look_ahead.field("edges").field("node").field(field).exists() || look_ahead.field("nodes").field(field).exists()
@@ -173,7 +174,7 @@ impl OfferQueries {
     /// One offer by id.
     async fn offer(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<Offer>> {
         let viewer = viewer(ctx)?;
-        let offer_id = decode(Kind::Offer, &id)?;
+        let offer_id = decode::<OfferId>(&id)?;
         let row = offers::find(&mut *conn(ctx).await?, viewer.brand_id, offer_id).await?;
         let row = row.ok_or(AppError::NotFound("offer"))?;
         Ok(Some(Offer::new(row, viewer.today())))
@@ -204,7 +205,7 @@ impl OfferMutations {
             hold_period_days: input.hold_period_days,
             starts_on: input.starts_on.map(|d| d.0),
             ends_on: input.ends_on.map(|d| d.0),
-            project_ids: decode_all(Kind::Project, &input.project_ids)?,
+            project_ids: decode_all::<ProjectId>(&input.project_ids)?,
         };
         let row = offer_actions::create(&mut *conn(ctx).await?, caller, draft).await?;
         Ok(CreateOfferPayload {
@@ -217,7 +218,7 @@ impl OfferMutations {
     #[graphql(guard = "AdminOnly")]
     async fn update_offer(&self, ctx: &Context<'_>, id: ID, input: UpdateOfferInput) -> AppResult<OfferPayload> {
         let caller = *viewer(ctx)?;
-        let offer_id = decode(Kind::Offer, &id)?;
+        let offer_id = decode::<OfferId>(&id)?;
         let details = json!({
             "offerId": id.as_str(),
             "name": input.name,
@@ -233,7 +234,7 @@ impl OfferMutations {
             project_ids: input
                 .project_ids
                 .as_ref()
-                .map(|ids| decode_all(Kind::Project, ids))
+                .map(|ids| decode_all::<ProjectId>(ids))
                 .transpose()?,
             name: input.name,
             destination_url: input.destination_url,
@@ -257,7 +258,7 @@ impl OfferMutations {
     #[graphql(guard = "AdminOnly")]
     async fn edit_payout(&self, ctx: &Context<'_>, offer_id: ID, payout: PayoutRuleInput) -> AppResult<OfferPayload> {
         let caller = *viewer(ctx)?;
-        let id = decode(Kind::Offer, &offer_id)?;
+        let id = decode::<OfferId>(&offer_id)?;
         let rule = payout.to_rule()?;
         let details = json!({ "offerId": offer_id.as_str(), "payout": rule_json(&rule) });
         let row = offer_actions::edit_payout(&mut *conn(ctx).await?, caller, id, rule, details).await?;
@@ -277,7 +278,7 @@ impl OfferMutations {
         status: OfferStatus,
     ) -> AppResult<SetOfferStatusPayload> {
         let caller = *viewer(ctx)?;
-        let id = decode(Kind::Offer, &offer_id)?;
+        let id = decode::<OfferId>(&offer_id)?;
         let details =
             json!({ "offerId": offer_id.as_str(), "status": crate::domain::enums::OfferStatus::from(status).as_str() });
         let row = offer_actions::set_status(&mut *conn(ctx).await?, caller, id, status.into(), details).await?;

@@ -5,6 +5,7 @@ use async_graphql::{ObjectType, OutputType};
 
 use super::error::{AppError, AppResult};
 use crate::db::pagination::{Page, PageRequest};
+use crate::domain::ids::EntityId;
 
 /// An opaque cursor holding the row id of an edge.
 pub type IdCursor = OpaqueCursor<i64>;
@@ -31,11 +32,11 @@ pub fn page_request(first: Option<i32>, after: Option<String>) -> AppResult<Page
 }
 
 /// Turns a page of rows into a connection, each edge's cursor being its row id.
-pub fn to_connection<Row, Node, Fields>(
+pub fn to_connection<Row, Node, Fields, Id: EntityId>(
     page: Page<Row>,
     had_cursor: bool,
     fields: Fields,
-    id_of: impl Fn(&Row) -> i64,
+    id_of: impl Fn(&Row) -> Id,
     to_node: impl Fn(Row) -> Node,
 ) -> Connection<IdCursor, Node, Fields>
 where
@@ -46,7 +47,7 @@ where
     connection.edges = page
         .rows
         .into_iter()
-        .map(|row| Edge::new(OpaqueCursor(id_of(&row)), to_node(row)))
+        .map(|row| Edge::new(OpaqueCursor(id_of(&row).raw()), to_node(row)))
         .collect();
     connection
 }

@@ -9,12 +9,13 @@ use rust_decimal::Decimal;
 
 use super::context::{AdminOnly, conn, viewer};
 use super::error::AppResult;
-use super::ids::{Kind, decode, decode_list};
+use super::ids::{decode, decode_list};
 use super::pagination::{IdCursor, page_request, to_connection};
 use super::scalars::Money;
 use super::types::payment::{DueItem, Payment, PaymentPreview};
 use crate::app::payments::{self, Payees};
 use crate::db::payments as payment_rows;
+use crate::domain::ids::{MembershipId, OfferId, PaymentId};
 use crate::graphql::enums::PaymentScope;
 use crate::providers::payout::PayoutProvider;
 
@@ -44,10 +45,8 @@ async fn payees_of(
     offer_id: Option<&ID>,
     membership_ids: Option<&[ID]>,
 ) -> AppResult<Payees> {
-    let offer_id = offer_id.map(|id| decode(Kind::Offer, id)).transpose()?;
-    let membership_ids = membership_ids
-        .map(|ids| decode_list(Kind::Membership, ids))
-        .transpose()?;
+    let offer_id = offer_id.map(decode::<OfferId>).transpose()?;
+    let membership_ids = membership_ids.map(decode_list::<MembershipId>).transpose()?;
     let brand_id = viewer(ctx)?.brand_id;
     Payees::resolve(&mut *conn(ctx).await?, brand_id, scope.into(), offer_id, membership_ids).await
 }
@@ -132,7 +131,7 @@ impl PaymentQueries {
 
     async fn payment(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<Payment>> {
         let viewer = viewer(ctx)?;
-        let id = decode(Kind::Payment, &id)?;
+        let id = decode::<PaymentId>(&id)?;
         Ok(payment_rows::find(&mut *conn(ctx).await?, viewer.brand_id, id)
             .await?
             .map(Payment))

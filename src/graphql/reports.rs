@@ -12,12 +12,13 @@ use chrono_tz::Tz;
 use super::columns::TableColumn;
 use super::context::{Caller, ReportPool, conn, report_conn, viewer};
 use super::error::{AppError, AppResult};
-use super::ids::{Kind, decode_all};
+use super::ids::decode_all;
 use super::scalars::{Date, Money};
 use crate::app::reports::{self, KpiKey, MembershipSelection, OfferReport, OfferSelection, SeriesNeeds};
 use crate::db::reporting::SeriesScope;
 use crate::db::{DbError, DbPool};
 use crate::domain::date_range::DateRange;
+use crate::domain::ids::{BrandId, ProjectId};
 use crate::domain::kpis::{Kpi, Kpis};
 use crate::domain::report::{Bound, Column, KpiBounds};
 use crate::graphql::enums::DateRangePreset;
@@ -200,11 +201,7 @@ impl OfferFilter {
                 .types
                 .as_ref()
                 .map(|types| types.iter().map(|&t| t.into()).collect()),
-            project_ids: self
-                .project_ids
-                .as_deref()
-                .map(|ids| decode_all(Kind::Project, ids))
-                .transpose()?,
+            project_ids: self.project_ids.as_deref().map(decode_all::<ProjectId>).transpose()?,
             search: search.map(str::to_string),
             bounds: self.kpis.bounds(),
         })
@@ -263,7 +260,7 @@ pub fn sort_order(sort: Option<(TableColumn, SortDirection)>) -> (Column, crate:
 /// KPIs of many offers or memberships, one query per distinct date range.
 pub struct KpiLoader {
     pub pool: DbPool,
-    pub brand_id: i64,
+    pub brand_id: BrandId,
     pub zone: Tz,
 }
 

@@ -5,11 +5,12 @@ use serde_json::json;
 
 use super::context::{AdminOnly, conn, viewer};
 use super::error::{AppError, AppResult};
-use super::ids::{Kind, decode};
+use super::ids::decode;
 use super::scalars::Money;
 use super::types::reward::{Reward, RewardRule};
 use crate::app::rewards;
 use crate::db::rewards::NewRule;
+use crate::domain::ids::{MembershipId, OfferId, RewardRuleId};
 use crate::domain::reward::{RewardSpec, Trigger};
 use crate::graphql::enums::{RewardKind, RewardTrigger};
 
@@ -76,7 +77,7 @@ impl RewardMutations {
         reward: RewardInput,
         idempotency_key: String,
     ) -> AppResult<GrantRewardPayload> {
-        let id = decode(Kind::Membership, &membership_id)?;
+        let id = decode::<MembershipId>(&membership_id)?;
         let spec = reward.spec(false)?;
         let details = json!({
             "membershipId": membership_id.as_str(), "kind": spec.kind.as_str(), "cashAmount": spec.cash_amount,
@@ -109,7 +110,7 @@ impl RewardMutations {
         let trigger = Trigger::checked(input.trigger.into(), input.every_n, input.sales_threshold.map(|m| m.0))
             .map_err(AppError::BadUserInput)?;
         let rule = NewRule {
-            offer_id: decode(Kind::Offer, &offer_id)?,
+            offer_id: decode::<OfferId>(&offer_id)?,
             trigger,
             reward: input.reward.spec(true)?,
         };
@@ -124,7 +125,7 @@ impl RewardMutations {
     /// Turns a reward rule on or off. Rewards it granted stay.
     #[graphql(guard = "AdminOnly")]
     async fn set_reward_rule_active(&self, ctx: &Context<'_>, id: ID, active: bool) -> AppResult<RewardRulePayload> {
-        let rule_id = decode(Kind::RewardRule, &id)?;
+        let rule_id = decode::<RewardRuleId>(&id)?;
         let details = json!({ "ruleId": id.as_str(), "active": active });
         let row = rewards::set_rule_active(&mut *conn(ctx).await?, *viewer(ctx)?, rule_id, active, details).await?;
         Ok(RewardRulePayload { rule: RewardRule(row) })

@@ -23,9 +23,10 @@ use crate::db::DbError;
 use crate::db::models::OfferRow;
 use crate::domain::date_range::{DateRange, DateRangePreset};
 use crate::domain::enums::{OfferStatus, OfferType, Role};
+use crate::domain::ids::{OfferId, PaymentId, ProjectId};
 use crate::domain::kpis::{Kpi, KpiValue, Kpis};
 use crate::domain::money::{format_money, parse_amount};
-use crate::domain::public_id::{self, Kind};
+use crate::domain::public_id;
 use crate::domain::report::{Bound, Column, KpiBounds, SortDirection};
 
 /// What an export is charged against the key's query budget: about what the
@@ -103,7 +104,7 @@ pub async fn payment(State(state): State<AppState>, Path(file): Path<String>, he
     }
     let Some(id) = file
         .strip_suffix(".csv")
-        .and_then(|name| public_id::parse(Kind::Payment, name).ok())
+        .and_then(|name| public_id::parse::<PaymentId>(name).ok())
     else {
         return refuse(
             StatusCode::NOT_FOUND,
@@ -126,7 +127,7 @@ pub async fn payment(State(state): State<AppState>, Path(file): Path<String>, he
             safe_text(&line.recipient),
             line.amount.to_string(),
             line.currency,
-            public_id::format(Kind::PaymentItem, line.item_id),
+            line.item_id.to_string(),
             safe_text(&format!("Commission from {}", line.brand_name)),
             "PAYPAL".to_string(),
         ]
@@ -136,7 +137,7 @@ pub async fn payment(State(state): State<AppState>, Path(file): Path<String>, he
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}.csv\"", public_id::format(Kind::Payment, id)),
+                format!("attachment; filename=\"{}.csv\"", id),
             ),
         ],
         csv_rows(std::iter::once(header_row).chain(rows)),
@@ -289,11 +290,7 @@ async fn export(
         Ok(request) => request,
         Err(message) => return bad_request(message),
     };
-    let offer_id = match offer_id
-        .as_deref()
-        .map(|id| public_id::parse(Kind::Offer, id))
-        .transpose()
-    {
+    let offer_id = match offer_id.as_deref().map(public_id::parse::<OfferId>).transpose() {
         Ok(id) => id,
         Err(e) => return bad_request(e.to_string()),
     };
@@ -394,7 +391,7 @@ fn offer_selection(params: &HashMap<String, String>) -> Result<OfferSelection, S
         selection.statuses = statuses;
     }
     selection.types = parse_list(params, "types", OfferType::parse)?;
-    selection.project_ids = parse_list(params, "projectIds", |id| public_id::parse(Kind::Project, id).ok())?;
+    selection.project_ids = parse_list(params, "projectIds", |id| public_id::parse::<ProjectId>(id).ok())?;
     Ok(selection)
 }
 

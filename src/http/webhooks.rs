@@ -25,7 +25,6 @@ use crate::app::orders::{self, Change, ChangeError, ChangeRequest, OrderInput, R
 use crate::db::models::ConversionRow;
 use crate::db::{DbError, brands as db_brands};
 use crate::domain::money::{format_money, parse_amount};
-use crate::domain::public_id::{Kind, format as public_id};
 use crate::domain::tracking::click_id_from_landing;
 use crate::domain::validate;
 
@@ -178,11 +177,11 @@ async fn handle(
 
 fn answer(status: &str, row: &ConversionRow) -> Response {
     let conversion = json!({
-        "id": public_id(Kind::Conversion, row.id),
+        "id": row.id.to_string(),
         "externalOrderId": row.external_order_id,
         "status": row.status.as_str(),
         "attribution": row.attribution.map(|a| a.as_str()),
-        "membershipId": row.membership_id.map(|id| public_id(Kind::Membership, id)),
+        "membershipId": row.membership_id.map(|id| id.to_string()),
         "saleAmount": format_money(row.sale_amount),
         "commission": format_money(row.commission),
     });

@@ -7,11 +7,12 @@ use async_trait::async_trait;
 use rust_decimal::Decimal;
 
 use crate::domain::enums::PaymentState;
+use crate::domain::ids::{PaymentId, PaymentItemId};
 
 /// One payment, as a provider is asked to pay it.
 #[derive(Clone, Debug)]
 pub struct PayoutBatch {
-    pub payment_id: i64,
+    pub payment_id: PaymentId,
     /// The payer, shown to recipients (e.g. in a note).
     pub brand_name: String,
     pub currency: String,
@@ -21,7 +22,7 @@ pub struct PayoutBatch {
 /// One recipient's share of a batch.
 #[derive(Clone, Debug)]
 pub struct PayoutItem {
-    pub item_id: i64,
+    pub item_id: PaymentItemId,
     /// Where the money goes: the member's payout email, else their email.
     pub recipient: String,
     pub amount: Decimal,
@@ -30,7 +31,7 @@ pub struct PayoutItem {
 /// The provider's answer for one item.
 #[derive(Clone, Debug)]
 pub struct ItemOutcome {
-    pub item_id: i64,
+    pub item_id: PaymentItemId,
     /// `PAID`, `FAILED`, or `PROCESSING` when the provider answers later.
     pub state: PaymentState,
     pub reference: Option<String>,

@@ -91,3 +91,44 @@ fn the_guard_sees_a_forbidden_import() {
     // The scan itself works: GraphQL code does use async-graphql.
     assert!(!offending("graphql", &["async_graphql"]).is_empty());
 }
+
+#[test]
+fn rows_and_signatures_carry_entity_ids_not_bare_integers() {
+    let bare = [
+        "id: i64",
+        "_id: Option<i64>",
+        "ids: &[i64]",
+        "ids: Vec<i64>",
+        "ids: Option<Vec<i64>>",
+    ];
+    // A keyset cursor is any list's row id; test helpers build ids from numbers.
+    let allowed = [
+        "pub before_id: Option<i64>,",
+        "fn click(membership_id: i64, days_before: i64, eligible: bool) -> ClickCandidate {",
+        "fn entry(entry_id: i64, membership_id: i64, amount: &str) -> DueEntry {",
+        "pub(super) fn format(kind: Kind, id: i64) -> String {",
+    ];
+    let found: Vec<String> = ["app", "db", "domain", "graphql", "http", "providers", "fixtures"]
+        .into_iter()
+        .flat_map(|layer| offending(layer, &bare))
+        .filter(|found| !allowed.iter().any(|line| source_line(found).trim() == *line))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "ids are typed per entity (domain::ids), not bare i64:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The source line an `offending` finding points at.
+fn source_line(found: &str) -> String {
+    let mut parts = found.splitn(3, ':');
+    let (file, number) = (parts.next().unwrap(), parts.next().unwrap());
+    let number: usize = number.parse().unwrap();
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .nth(number - 1)
+        .unwrap()
+        .to_string()
+}

@@ -18,7 +18,7 @@ async fn a_key_decides_the_brand_and_role() {
     assert_eq!(data["viewer"]["brand"]["name"], "Acme Outdoor");
     assert_eq!(data["viewer"]["brand"]["timeZone"], "America/New_York");
     assert_eq!(data["viewer"]["brand"]["currency"], "USD");
-    assert_eq!(data["viewer"]["brand"]["id"], format!("brand_{}", acme.id));
+    assert_eq!(data["viewer"]["brand"]["id"], acme.id.to_string());
 
     let data = app.ok(&acme.analyst, VIEWER, json!({})).await;
     assert_eq!(data["viewer"]["role"], "ANALYST");

@@ -16,6 +16,7 @@ use tower::ServiceExt;
 use sales_tracking::db::{self, DbPool};
 use sales_tracking::dev::local_postgres as local;
 use sales_tracking::domain::enums::Role;
+use sales_tracking::domain::ids::BrandId;
 
 /// The server URL (without a database) and the migrated template's name.
 struct Template {
@@ -203,7 +204,7 @@ impl Drop for TestDb {
 
 /// A brand with an admin and an analyst key.
 pub struct TestBrand {
-    pub id: i64,
+    pub id: BrandId,
     pub slug: String,
     pub admin: String,
     pub analyst: String,

@@ -72,7 +72,7 @@ async fn a_large_member_table_streams_every_page_and_cells_are_spreadsheet_safe(
          VALUES ({b}, '=HYPERLINK(\"http://evil\")', 'SALES_LINK', 'https://x.example.com', 'PERCENT_OF_SALE', 10, current_date);
          INSERT INTO members (brand_id, name, email) SELECT {b}, CASE WHEN n = 1 THEN '@admin, \"boss\"' ELSE 'Member ' || n END, 'm' || n || '@example.com' FROM generate_series(1, 250) n;
          INSERT INTO memberships (brand_id, offer_id, member_id, link_code) SELECT {b}, o.id, m.id, 'mx-' || m.id FROM offers o, members m;",
-        b = brand.id
+        b = brand.id.0
     ))
     .await
     .unwrap();

@@ -432,7 +432,7 @@ async fn one_brands_bad_payout_never_costs_another_brand_its_clicks() {
     diesel_async::RunQueryDsl::execute(
         diesel::sql_query(format!(
             "UPDATE offers SET payout_flat = 999999999999.99 WHERE brand_id = {}",
-            attacker.id
+            attacker.id.0
         )),
         &mut conn,
     )
@@ -457,7 +457,10 @@ async fn one_brands_bad_payout_never_costs_another_brand_its_clicks() {
     let statuses = futures_util::future::join_all(redirects).await;
     assert!(statuses.iter().all(|s| *s == StatusCode::FOUND));
     // Redirects answer within their deadline; the writer may still be retrying the parts.
-    let count_sql = format!("SELECT count(*) AS n FROM clicks WHERE brand_id = {}", victim.brand.id);
+    let count_sql = format!(
+        "SELECT count(*) AS n FROM clicks WHERE brand_id = {}",
+        victim.brand.id.0
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     while crate::common::count(&mut conn, &count_sql).await < 151 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -13,6 +13,8 @@ use sales_tracking::app::clicks::store_batch;
 use sales_tracking::app::orders::{self, Change, ChangeRequest, OrderInput};
 use sales_tracking::db::clicks::NewClick;
 use sales_tracking::db::{ledger, stats};
+use sales_tracking::domain::ids::MembershipId;
+use sales_tracking::domain::public_id;
 
 use crate::common::{TestApp, count};
 
@@ -52,15 +54,15 @@ async fn random_event_sequences_keep_the_ledger_and_rollups_consistent() {
         .ok(&brand.admin, add, json!({ "o": link_offer, "m": member_ids }))
         .await["addMembers"]["memberships"]
         .clone();
-    let number = |id: &serde_json::Value| id.as_str().unwrap().rsplit('_').next().unwrap().parse::<i64>().unwrap();
+    let number = |id: &serde_json::Value| public_id::parse::<MembershipId>(id.as_str().unwrap()).unwrap();
     let codes: Vec<String> = coded
         .as_array()
         .unwrap()
         .iter()
         .map(|m| m["promoCode"].as_str().unwrap().to_string())
         .collect();
-    let link_memberships: Vec<i64> = linked.as_array().unwrap().iter().map(|m| number(&m["id"])).collect();
-    let all_memberships: Vec<i64> = coded
+    let link_memberships: Vec<MembershipId> = linked.as_array().unwrap().iter().map(|m| number(&m["id"])).collect();
+    let all_memberships: Vec<MembershipId> = coded
         .as_array()
         .unwrap()
         .iter()
@@ -146,7 +148,7 @@ async fn random_event_sequences_keep_the_ledger_and_rollups_consistent() {
                              RETURNING id, membership_id)
                          UPDATE ledger_entries l SET payment_item_id = items.id FROM items
                          WHERE l.membership_id = items.membership_id AND l.payment_item_id IS NULL AND l.payable_at <= now()",
-                        b = brand.id
+                        b = brand.id.0
                     ))
                     .await
                     .unwrap();

@@ -12,6 +12,8 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use sales_tracking::domain::ids::{BrandId, MembershipId};
+
 use crate::common::{TestApp, count};
 
 /// A TCP proxy to PostgreSQL that can freeze: while frozen it accepts
@@ -74,11 +76,11 @@ async fn pipe(
     }
 }
 
-async fn stored_clicks(app: &TestApp, brand_id: i64) -> i64 {
+async fn stored_clicks(app: &TestApp, brand_id: BrandId) -> i64 {
     let mut conn = app.db.connect().await;
     count(
         &mut conn,
-        &format!("SELECT count(*) AS n FROM clicks WHERE brand_id = {brand_id}"),
+        &format!("SELECT count(*) AS n FROM clicks WHERE brand_id = {}", brand_id.0),
     )
     .await
 }
@@ -177,7 +179,14 @@ async fn storing_a_click_twice_stores_and_counts_it_once() {
         use diesel::prelude::*;
         use diesel_async::RunQueryDsl;
         use sales_tracking::db::schema::clicks;
-        let rows: Vec<(i64, i64, uuid::Uuid, chrono::DateTime<chrono::Utc>, String, bool)> = clicks::table
+        let rows: Vec<(
+            BrandId,
+            MembershipId,
+            uuid::Uuid,
+            chrono::DateTime<chrono::Utc>,
+            String,
+            bool,
+        )> = clicks::table
             .select((
                 clicks::brand_id,
                 clicks::membership_id,

@@ -490,7 +490,7 @@ async fn a_page_of_100_offers_runs_as_many_statements_as_a_page_of_10() {
          INSERT INTO offer_projects (brand_id, offer_id, project_id) SELECT {b}, o.id, p.id FROM offers o, projects p;
          INSERT INTO members (brand_id, name, email) SELECT {b}, 'M' || n, 'm' || n || '@example.com' FROM generate_series(1, 5) n;
          INSERT INTO memberships (brand_id, offer_id, member_id, link_code) SELECT {b}, o.id, m.id, 'c' || o.id || '-' || m.id FROM offers o, members m;",
-        b = brand.id
+        b = brand.id.0
     ))
     .await
     .unwrap();

@@ -19,7 +19,7 @@ async fn an_unknown_stored_status_is_an_error_not_a_guess() {
     conn.batch_execute(&format!(
         "INSERT INTO offers (brand_id, name, offer_type, destination_url, payout_type, payout_percent, starts_on)
          VALUES ({b}, 'Odd', 'SALES_LINK', 'https://x.example.com', 'PERCENT_OF_SALE', 10, current_date)",
-        b = brand.id
+        b = brand.id.0
     ))
     .await
     .unwrap();
@@ -30,7 +30,7 @@ async fn an_unknown_stored_status_is_an_error_not_a_guess() {
     conn.batch_execute(&format!(
         "ALTER TABLE offers DROP CONSTRAINT offers_status_check;
          UPDATE offers SET status = 'RETIRED' WHERE brand_id = {b}",
-        b = brand.id
+        b = brand.id.0
     ))
     .await
     .unwrap();

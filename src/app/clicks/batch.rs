@@ -14,6 +14,7 @@ use crate::db::ledger::{self, NewLedgerEntry};
 use crate::db::stats::{Delta, Deltas};
 use crate::db::{DbError, DbResult, brands};
 use crate::domain::enums::PayoutType;
+use crate::domain::ids::{BrandId, MembershipId};
 use crate::domain::payout::PayoutRule;
 
 /// What happened to a batch.
@@ -33,7 +34,7 @@ pub struct BatchOutcome {
 pub async fn store_batch(conn: &mut AsyncPgConnection, batch: Vec<NewClick>) -> DbResult<BatchOutcome> {
     conn.transaction::<_, DbError, _>(|conn| {
         async move {
-            let mut keys: Vec<(i64, i64)> = batch.iter().map(|c| (c.brand_id, c.membership_id)).collect();
+            let mut keys: Vec<(BrandId, MembershipId)> = batch.iter().map(|c| (c.brand_id, c.membership_id)).collect();
             keys.sort_unstable();
             keys.dedup();
             let terms = clicks::terms(conn, &keys).await?;
@@ -60,7 +61,8 @@ pub async fn store_batch(conn: &mut AsyncPgConnection, batch: Vec<NewClick>) -> 
             let inserted = rows.insert(conn).await?;
             let mut deltas = Deltas::default();
             // Per membership-day: how many paid clicks, and when the last one was.
-            let mut paid_clicks: BTreeMap<(i64, i64, chrono::NaiveDate), (i64, DateTime<Utc>)> = BTreeMap::new();
+            let mut paid_clicks: BTreeMap<(BrandId, MembershipId, chrono::NaiveDate), (i64, DateTime<Utc>)> =
+                BTreeMap::new();
             for (brand_id, membership_id, id, clicked_at, is_bot) in countable {
                 if !inserted.contains(&id) {
                     outcome.duplicates += 1;

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::db::clicks::NewClick;
 pub use crate::db::memberships::LinkTarget;
 use crate::db::{DbError, DbPool, DbResult, memberships};
+use crate::domain::ids::BrandId;
 use crate::domain::tracking::is_bot;
 use crate::metrics::Metrics;
 pub use batch::{BatchOutcome, store_batch};
@@ -214,7 +215,7 @@ async fn store_isolated(pool: &DbPool, metrics: &Metrics, clicks: &[NewClick]) -
             }
             Err(error) if group.len() == 1 => {
                 let click = &clicks[group[0]];
-                tracing::error!(%error, brand_id = click.brand_id, membership_id = click.membership_id, "click refused");
+                tracing::error!(%error, brand_id = %click.brand_id, membership_id = %click.membership_id, "click refused");
                 metrics.click_write_failures.inc();
                 outcomes[group[0]] = Outcome::Refused;
             }
@@ -224,7 +225,7 @@ async fn store_isolated(pool: &DbPool, metrics: &Metrics, clicks: &[NewClick]) -
                 if group.iter().all(|&i| clicks[i].brand_id == first_brand) {
                     pending.extend(group.into_iter().map(|i| vec![i]));
                 } else {
-                    let mut by_brand: std::collections::BTreeMap<i64, Vec<usize>> = Default::default();
+                    let mut by_brand: std::collections::BTreeMap<BrandId, Vec<usize>> = Default::default();
                     for i in group {
                         by_brand.entry(clicks[i].brand_id).or_default().push(i);
                     }

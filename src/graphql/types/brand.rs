@@ -7,7 +7,7 @@ use crate::db::models::BrandRow;
 use crate::graphql::context::conn;
 use crate::graphql::enums::Role;
 use crate::graphql::error::AppResult;
-use crate::graphql::ids::{Kind, encode};
+use crate::graphql::ids::encode;
 
 /// The caller: an API key of one brand.
 pub struct Viewer(pub Caller);
@@ -32,7 +32,7 @@ pub struct Brand(pub BrandRow);
 #[Object]
 impl Brand {
     async fn id(&self) -> ID {
-        encode(Kind::Brand, self.0.id)
+        encode(self.0.id)
     }
 
     /// The brand's handle in URLs, e.g. in its order webhook address.

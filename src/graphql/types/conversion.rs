@@ -6,10 +6,11 @@ use super::membership::Membership;
 use super::payout::PayoutRule;
 use crate::db::conversions::{self, Owner};
 use crate::db::models::ConversionRow;
+use crate::domain::ids::BrandId;
 use crate::graphql::context::conn;
 use crate::graphql::enums::{AttributionType, ConversionStatus};
 use crate::graphql::error::AppResult;
-use crate::graphql::ids::{Kind, encode};
+use crate::graphql::ids::encode;
 use crate::graphql::loaders::{Memberships, load_one};
 use crate::graphql::pagination::{IdCursor, page_request, to_connection};
 use crate::graphql::scalars::Money;
@@ -21,7 +22,7 @@ impl Conversion {
     /// A page of conversions as a connection.
     pub async fn connection(
         ctx: &Context<'_>,
-        brand_id: i64,
+        brand_id: BrandId,
         owner: Owner,
         first: Option<i32>,
         after: Option<String>,
@@ -44,7 +45,7 @@ impl Conversion {
 #[Object]
 impl Conversion {
     async fn id(&self) -> ID {
-        encode(Kind::Conversion, self.0.id)
+        encode(self.0.id)
     }
 
     /// Where the order came from, e.g. `shopify`, `generic` or `manual`.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use crate::db::emails::EmailRow;
 use crate::graphql::enums::EmailStatus;
 use crate::graphql::error::AppResult;
-use crate::graphql::ids::{Kind, encode};
+use crate::graphql::ids::encode;
 use crate::graphql::loaders::{EmailAttempts, load_one};
 
 /// A message to one member, from `emailMembers`, and how its delivery went.
@@ -13,7 +13,7 @@ pub struct Email(pub EmailRow);
 #[Object]
 impl Email {
     async fn id(&self) -> ID {
-        encode(Kind::Email, self.0.id)
+        encode(self.0.id)
     }
 
     async fn to(&self) -> &str {

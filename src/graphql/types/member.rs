@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::db::models::MemberRow;
 use crate::graphql::context::AdminOnly;
 use crate::graphql::error::AppResult;
-use crate::graphql::ids::{Kind, encode};
+use crate::graphql::ids::encode;
 use crate::graphql::loaders::{MemberMemberships, load_one};
 
 /// A creator who can join the brand's offers.
@@ -15,7 +15,7 @@ pub struct Member(pub MemberRow);
 #[Object]
 impl Member {
     async fn id(&self) -> ID {
-        encode(Kind::Member, self.0.id)
+        encode(self.0.id)
     }
 
     async fn name(&self) -> &str {

@@ -7,12 +7,14 @@ use super::member::Member;
 use super::offer::Offer;
 use super::payout::PayoutRule;
 use crate::app::reports::KpiKey;
+use crate::db::ledger::Balance;
 use crate::db::models::{ClickRow, MembershipRow};
 use crate::db::{clicks, conversions};
+use crate::domain::ids::MembershipId;
 use crate::graphql::context::{PublicUrl, conn, viewer};
 use crate::graphql::enums::ConversionStatus;
 use crate::graphql::error::{AppError, AppResult};
-use crate::graphql::ids::{Kind, encode};
+use crate::graphql::ids::encode;
 use crate::graphql::loaders::{
     Balances, Members, MembershipEmails, MembershipRewards, Memberships, Offers, PromoCodes, load_one,
 };
@@ -25,7 +27,7 @@ pub struct Membership(pub MembershipRow);
 
 impl Membership {
     /// The membership with this id, through the request's loader; NOT_FOUND if missing.
-    pub async fn load(ctx: &Context<'_>, id: i64) -> AppResult<Membership> {
+    pub async fn load(ctx: &Context<'_>, id: MembershipId) -> AppResult<Membership> {
         load_one::<Memberships>(ctx, id)
             .await?
             .map(Membership)
@@ -36,7 +38,7 @@ impl Membership {
 #[Object]
 impl Membership {
     async fn id(&self) -> ID {
-        encode(Kind::Membership, self.0.id)
+        encode(self.0.id)
     }
 
     /// Inactive memberships keep their history but attribute nothing.
@@ -115,7 +117,9 @@ impl Membership {
 
     /// Commission owed to this membership, from its ledger.
     async fn balance(&self, ctx: &Context<'_>) -> AppResult<LedgerBalance> {
-        let balance = load_one::<Balances>(ctx, self.0.id).await?.unwrap_or_default();
+        let balance = load_one::<Balances>(ctx, self.0.id)
+            .await?
+            .unwrap_or_else(|| Balance::empty(self.0.id));
         Ok(LedgerBalance {
             earned: Money(balance.earned),
             reversed: Money(balance.reversed),

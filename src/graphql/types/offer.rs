@@ -12,11 +12,12 @@ use crate::db::conversions::Owner;
 use crate::db::models::OfferRow;
 use crate::db::pagination::Page;
 use crate::domain::date_range::DateRange;
+use crate::domain::ids::{MemberId, MembershipId};
 use crate::domain::kpis::Kpis;
 use crate::graphql::context::viewer;
 use crate::graphql::enums::{ConversionStatus, OfferStatus, OfferType};
 use crate::graphql::error::{AppError, AppResult};
-use crate::graphql::ids::{Kind, encode};
+use crate::graphql::ids::encode;
 use crate::graphql::loaders::{BrandLoader, Members, OfferMemberships, OfferRewardRules, PromoCodes};
 use crate::graphql::loaders::{OfferProjects, load_one};
 use crate::graphql::pagination::{IdCursor, page_request, to_connection};
@@ -66,7 +67,7 @@ pub struct MembershipListInfo {
 #[Object]
 impl Offer {
     async fn id(&self) -> ID {
-        encode(Kind::Offer, self.row.id)
+        encode(self.row.id)
     }
 
     async fn name(&self) -> &str {
@@ -125,7 +126,7 @@ impl Offer {
 
     /// The default payout; a membership's own override beats it.
     async fn payout(&self) -> AppResult<PayoutRule> {
-        let owner = format!("offer {}", self.row.id);
+        let owner = self.row.id.to_string();
         PayoutRule::from_columns(
             Some(self.row.payout_type),
             self.row.payout_percent,
@@ -186,9 +187,9 @@ impl Offer {
         let rows = load_one::<OfferMemberships>(ctx, self.row.id)
             .await?
             .unwrap_or_default();
-        let ids: Vec<i64> = rows.iter().map(|m| m.id).collect();
+        let ids: Vec<MembershipId> = rows.iter().map(|m| m.id).collect();
         let keys: Vec<KpiKey> = ids.iter().map(|&id| KpiKey::Membership(id, range)).collect();
-        let member_ids: Vec<i64> = rows.iter().map(|m| m.member_id).collect();
+        let member_ids: Vec<MemberId> = rows.iter().map(|m| m.member_id).collect();
         let loaders = (
             ctx.data_unchecked::<DataLoader<KpiLoader, HashMapCache>>()
                 .load_many(keys),

@@ -4,10 +4,11 @@ use chrono::{DateTime, Utc};
 use super::membership::Membership;
 use super::offer::Offer;
 use crate::db::payments::{PaymentItemRow, PaymentRow};
+use crate::domain::ids::MembershipId;
 use crate::graphql::context::viewer;
 use crate::graphql::enums::{PaymentScope, PaymentState};
 use crate::graphql::error::AppResult;
-use crate::graphql::ids::{Kind, encode};
+use crate::graphql::ids::encode;
 use crate::graphql::loaders::{Offers, PaymentItems, load_one};
 use crate::graphql::scalars::Money;
 
@@ -17,7 +18,7 @@ pub struct Payment(pub PaymentRow);
 #[Object]
 impl Payment {
     async fn id(&self) -> ID {
-        encode(Kind::Payment, self.0.id)
+        encode(self.0.id)
     }
 
     async fn scope(&self) -> PaymentScope {
@@ -65,7 +66,7 @@ impl Payment {
 
     /// The bulk-payout file (PayPal's columns) for paying the items outside.
     async fn payout_file_url(&self) -> String {
-        format!("/export/payments/payment_{}.csv", self.0.id)
+        format!("/export/payments/{}.csv", self.0.id)
     }
 
     async fn items(&self, ctx: &Context<'_>) -> AppResult<Vec<PaymentItem>> {
@@ -80,7 +81,7 @@ pub struct PaymentItem(pub PaymentItemRow);
 #[Object]
 impl PaymentItem {
     async fn id(&self) -> ID {
-        encode(Kind::PaymentItem, self.0.id)
+        encode(self.0.id)
     }
 
     async fn membership(&self, ctx: &Context<'_>) -> AppResult<Membership> {
@@ -112,7 +113,7 @@ pub struct PaymentPreview {
 
 /// One membership's due amount, net of clawbacks.
 pub struct DueItem {
-    pub membership_id: i64,
+    pub membership_id: MembershipId,
     pub amount: Money,
 }
 

@@ -2,7 +2,7 @@ use async_graphql::{ID, Object};
 use chrono::{DateTime, Utc};
 
 use crate::db::models::ProjectRow;
-use crate::graphql::ids::{Kind, encode};
+use crate::graphql::ids::encode;
 
 /// A connected project (campaign): offers connect to projects, and reports filter by them.
 pub struct Project(pub ProjectRow);
@@ -10,7 +10,7 @@ pub struct Project(pub ProjectRow);
 #[Object]
 impl Project {
     async fn id(&self) -> ID {
-        encode(Kind::Project, self.0.id)
+        encode(self.0.id)
     }
 
     async fn name(&self) -> &str {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use crate::db::rewards::{RewardRow, RewardRuleRow};
 use crate::graphql::enums::{RewardKind, RewardTrigger};
 use crate::graphql::error::AppResult;
-use crate::graphql::ids::{Kind, encode};
+use crate::graphql::ids::encode;
 use crate::graphql::scalars::Money;
 use crate::graphql::types::membership::Membership;
 
@@ -14,7 +14,7 @@ pub struct Reward(pub RewardRow);
 #[Object]
 impl Reward {
     async fn id(&self) -> ID {
-        encode(Kind::Reward, self.0.id)
+        encode(self.0.id)
     }
 
     async fn kind(&self) -> RewardKind {
@@ -38,7 +38,7 @@ impl Reward {
 
     /// The rule that granted it; none when granted by hand.
     async fn rule_id(&self) -> Option<ID> {
-        self.0.reward_rule_id.map(|id| encode(Kind::RewardRule, id))
+        self.0.reward_rule_id.map(encode)
     }
 
     async fn granted_at(&self) -> DateTime<Utc> {
@@ -56,7 +56,7 @@ pub struct RewardRule(pub RewardRuleRow);
 #[Object]
 impl RewardRule {
     async fn id(&self) -> ID {
-        encode(Kind::RewardRule, self.0.id)
+        encode(self.0.id)
     }
 
     async fn trigger(&self) -> RewardTrigger {
