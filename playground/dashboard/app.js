@@ -446,12 +446,14 @@ async function act(target, work, success) {
   }
 }
 
-async function sendPayment(target, scope, offerId, onPaid) {
-  const args = { scope, offerId };
+// `payees`: { scope: 'OFFER', offerId } on an offer page; { scope: 'ACTIVE_OFFERS', filter,
+// dateRange } on the home page, which pays exactly the Payments Due it shows.
+async function sendPayment(target, payees, onPaid) {
+  const args = { offerId: null, filter: null, dateRange: null, ...payees };
   let preview;
   try {
-    preview = (await gql(`query($scope: PaymentScope!, $offerId: ID) {
-      paymentPreview(scope: $scope, offerId: $offerId) { totalAmount itemCount items { amount membership { member { name } offer { name } } } } }`, args)).paymentPreview;
+    preview = (await gql(`query($scope: PaymentScope!, $offerId: ID, $filter: OfferFilter, $dateRange: DateRangeInput) {
+      paymentPreview(scope: $scope, offerId: $offerId, filter: $filter, dateRange: $dateRange) { totalAmount itemCount items { amount membership { member { name } offer { name } } } } }`, args)).paymentPreview;
   } catch (error) {
     target.prepend(errorBox(error));
     return;
@@ -540,7 +542,7 @@ async function homePage() {
       h('h1', { class: 'grow' }, 'Sales Tracking'),
       dateControl(state, go),
       h('button', { type: 'button', 'aria-controls': 'filters', onclick: () => { filters.hidden = !filters.hidden; } }, 'Filters'),
-      h('button', { type: 'button', class: 'primary', id: 'send-payment', onclick: () => sendPayment(messages, 'ALL_OFFERS', null, route) }, 'Send Payment')),
+      h('button', { type: 'button', class: 'primary', id: 'send-payment', onclick: () => sendPayment(messages, { scope: 'ACTIVE_OFFERS', filter, dateRange: range }, route) }, 'Send Payment')),
     h('p', { class: 'empty', id: 'range-label' }, `${kpis.dateRange.start} – ${kpis.dateRange.end}`),
     messages,
     filters,
@@ -687,7 +689,7 @@ async function offerPage(offerId) {
     h('div', { class: 'page-head' },
       h('h1', { class: 'grow', id: 'offer-name' }, offer.name, ' ', h('span', { class: 'badge' }, label(offer.type)), ' ', h('span', { class: 'badge' }, label(offer.status))),
       dateControl(state, go),
-      h('button', { type: 'button', class: 'primary', id: 'send-payment', onclick: () => sendPayment(messages, 'OFFER', offerId, route) }, 'Send Payment')),
+      h('button', { type: 'button', class: 'primary', id: 'send-payment', onclick: () => sendPayment(messages, { scope: 'OFFER', offerId }, route) }, 'Send Payment')),
     h('p', { class: 'empty' }, `${offer.kpis.dateRange.start} – ${offer.kpis.dateRange.end} · payout ${label(offer.payout.type).toLowerCase()} ${offer.payout.percent ? `${offer.payout.percent}%` : ''} ${offer.payout.flatAmount ? format(offer.payout.flatAmount, 'money') : ''}`),
     messages,
     kpiWidgets(offer.kpis),

@@ -141,15 +141,19 @@ try {
   assert.ok(codeAfter && codeAfter !== codeBefore, `${codeBefore} → ${codeAfter}`);
   assert.match(await page.textContent('.notice'), new RegExp(codeAfter));
 
-  step('Send Payment pays and Payments Due drops to zero');
+  step('Send Payment pays exactly the Payments Due shown, which then drops to zero');
   await page.goto(`${BASE_URL}/#/`);
   await settled(page);
   const due = (await pageKpis(page)).paymentsDue;
   assert.notEqual(due, '$0.00', 'the demo has payments due');
   await page.click('#send-payment');
   await page.waitForSelector('#payment-preview');
+  const offered = await page.textContent('#payment-preview');
+  assert.ok(offered.includes(`Pay ${due} to`), `the preview (${offered}) pays the ${due} shown`);
   await page.click('dialog button.primary');
   await page.waitForSelector('#payment-result');
+  const paidText = await page.textContent('#payment-result');
+  assert.ok(paidText.includes(`: ${due} to`), `the payment (${paidText}) is the ${due} shown`);
   await settled(page);
   await page.reload();
   await settled(page);

@@ -14,9 +14,11 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use rust_decimal::Decimal;
 
 use super::members::memberships_of;
+use super::reports::{self, OfferSelection};
 use super::{AppError, AppResult, Caller};
 use crate::db::payments::{self, DueFilter, NewPayment, PaymentItemRow, PaymentRow, PayoutLine};
 use crate::db::{DbError, audit, offers};
+use crate::domain::date_range::DateRange;
 use crate::domain::enums::{PaymentScope, PaymentState};
 use crate::domain::ids::{BrandId, MembershipId, OfferId, PaymentId};
 use crate::domain::payment::{DueAmount, net_per_membership, overall_state};
@@ -26,6 +28,8 @@ use crate::providers::payout::{ItemOutcome, PayoutBatch, PayoutItem, PayoutProvi
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Payees {
     AllOffers,
+    /// The offers the home page's Payments Due covers (its filter's, active by default).
+    ActiveOffers(Vec<OfferId>),
     Offer(OfferId),
     Memberships(Vec<MembershipId>),
 }
@@ -53,14 +57,37 @@ impl Payees {
                 Ok(Payees::Memberships(ids))
             }
             (PaymentScope::AllOffers, _, _) => Err(bad("ALL_OFFERS takes neither offerId nor membershipIds")),
+            (PaymentScope::ActiveOffers, _, _) => {
+                Err(bad("ACTIVE_OFFERS takes a filter, not offerId or membershipIds"))
+            }
             (PaymentScope::Offer, _, _) => Err(bad("OFFER takes an offerId and no membershipIds")),
             (PaymentScope::Memberships, _, _) => Err(bad("MEMBERSHIPS takes membershipIds and no offerId")),
         }
     }
 
+    /// ACTIVE_OFFERS: the offers `selection` picks, as the home page's KPIs for
+    /// `range` do (its KPI bounds read that range), so Send Payment pays exactly the
+    /// Payments Due the page shows.
+    pub async fn active_offers(
+        conn: &mut AsyncPgConnection,
+        report_conn: &mut AsyncPgConnection,
+        caller: &Caller,
+        selection: &OfferSelection,
+        range: DateRange,
+    ) -> AppResult<Payees> {
+        let offers = if selection.bounds.is_empty() {
+            reports::offers_in(conn, caller, selection).await?
+        } else {
+            let report = reports::offer_report(conn, report_conn, caller, selection, range).await?;
+            report.offers.into_iter().map(|(offer, _)| offer).collect()
+        };
+        Ok(Payees::ActiveOffers(offers.iter().map(|offer| offer.id).collect()))
+    }
+
     pub fn kind(&self) -> PaymentScope {
         match self {
             Payees::AllOffers => PaymentScope::AllOffers,
+            Payees::ActiveOffers(_) => PaymentScope::ActiveOffers,
             Payees::Offer(_) => PaymentScope::Offer,
             Payees::Memberships(_) => PaymentScope::Memberships,
         }
@@ -75,7 +102,11 @@ impl Payees {
 
     fn filter(&self) -> DueFilter<'_> {
         DueFilter {
-            offer_id: self.offer_id(),
+            offer_ids: match self {
+                Payees::ActiveOffers(ids) => Some(ids),
+                Payees::Offer(id) => Some(std::slice::from_ref(id)),
+                _ => None,
+            },
             membership_ids: match self {
                 Payees::Memberships(ids) => Some(ids),
                 _ => None,

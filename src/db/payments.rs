@@ -56,14 +56,14 @@ const DUE_ENTRIES: &str = "SELECT e.id, e.membership_id, e.amount
      FROM ledger_entries e
      JOIN memberships m ON m.brand_id = e.brand_id AND m.id = e.membership_id
      WHERE e.brand_id = $1 AND e.payment_item_id IS NULL AND e.payable_at <= $2
-       AND ($3::bigint IS NULL OR m.offer_id = $3)
+       AND ($3::bigint[] IS NULL OR m.offer_id = ANY($3))
        AND ($4::bigint[] IS NULL OR e.membership_id = ANY($4))
      ORDER BY e.id";
 
-/// Which due entries to read: the brand's, or one offer's, or some memberships'.
+/// Which due entries to read: the brand's, or some offers', or some memberships'.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DueFilter<'a> {
-    pub offer_id: Option<OfferId>,
+    pub offer_ids: Option<&'a [OfferId]>,
     pub membership_ids: Option<&'a [MembershipId]>,
 }
 
@@ -83,7 +83,7 @@ pub async fn due_entries(
     let rows: Vec<DueRow> = diesel::sql_query(sql)
         .bind::<BigInt, _>(brand_id)
         .bind::<Timestamptz, _>(now)
-        .bind::<Nullable<BigInt>, _>(filter.offer_id)
+        .bind::<Nullable<Array<BigInt>>, _>(filter.offer_ids)
         .bind::<Nullable<Array<BigInt>>, _>(filter.membership_ids)
         .load(conn)
         .await?;

@@ -63,9 +63,13 @@ macro_rules! product_enums {
             }
             /// Which memberships a Send Payment pays.
             PaymentScope {
-                /// Every membership of every offer.
+                /// Every membership of every offer, whatever the offer's status
+                /// (paused, expired and archived offers too).
                 AllOffers => "ALL_OFFERS",
-                /// The memberships of one offer.
+                /// What the home page's Payments Due shows: every active offer's
+                /// memberships, or, with a home filter, the filtered offers'.
+                ActiveOffers => "ACTIVE_OFFERS",
+                /// The memberships of one offer, whatever its status.
                 Offer => "OFFER",
                 /// The chosen memberships.
                 Memberships => "MEMBERSHIPS",

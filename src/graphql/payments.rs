@@ -7,10 +7,11 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::Utc;
 use rust_decimal::Decimal;
 
-use super::context::{AdminOnly, conn, viewer};
-use super::error::AppResult;
+use super::context::{AdminOnly, conn, report_conn, viewer};
+use super::error::{AppError, AppResult};
 use super::ids::{decode, decode_list};
 use super::pagination::{IdCursor, page_request, to_connection};
+use super::reports::{DateRangeInput, OfferFilter};
 use super::scalars::Money;
 use super::types::payment::{DueItem, Payment, PaymentPreview};
 use crate::app::payments::{self, Payees};
@@ -19,12 +20,16 @@ use crate::domain::ids::{MembershipId, OfferId, PaymentId};
 use crate::graphql::enums::PaymentScope;
 use crate::providers::payout::PayoutProvider;
 
-/// Which memberships to pay: `offerId` with `OFFER`, `membershipIds` with `MEMBERSHIPS`.
+/// Which memberships to pay: `offerId` with `OFFER`, `membershipIds` with
+/// `MEMBERSHIPS`; with `ACTIVE_OFFERS`, the home page's `filter` and `dateRange`
+/// when one is set (the range matters only to the filter's KPI ranges).
 #[derive(InputObject)]
 pub struct SendPaymentInput {
     pub scope: PaymentScope,
     pub offer_id: Option<ID>,
     pub membership_ids: Option<Vec<ID>>,
+    pub filter: Option<OfferFilter>,
+    pub date_range: Option<DateRangeInput>,
     /// Any string unique to this intent (1 to 200 characters). Sending the same key
     /// again returns the first payment and pays nothing more.
     pub idempotency_key: String,
@@ -38,17 +43,48 @@ pub struct SendPaymentPayload {
     pub replayed: bool,
 }
 
-/// The payees a scope's arguments name.
-async fn payees_of(
-    ctx: &Context<'_>,
+/// Whom a payment (or its preview) pays.
+struct PayeeArgs<'a> {
     scope: PaymentScope,
-    offer_id: Option<&ID>,
-    membership_ids: Option<&[ID]>,
-) -> AppResult<Payees> {
-    let offer_id = offer_id.map(decode::<OfferId>).transpose()?;
-    let membership_ids = membership_ids.map(decode_list::<MembershipId>).transpose()?;
-    let brand_id = viewer(ctx)?.brand_id;
-    Payees::resolve(&mut *conn(ctx).await?, brand_id, scope.into(), offer_id, membership_ids).await
+    offer_id: Option<&'a ID>,
+    membership_ids: Option<&'a [ID]>,
+    filter: Option<&'a OfferFilter>,
+    date_range: Option<&'a DateRangeInput>,
+}
+
+/// The payees a scope's arguments name.
+async fn payees_of(ctx: &Context<'_>, args: PayeeArgs<'_>) -> AppResult<Payees> {
+    let caller = viewer(ctx)?;
+    let offer_id = args.offer_id.map(decode::<OfferId>).transpose()?;
+    let membership_ids = args.membership_ids.map(decode_list::<MembershipId>).transpose()?;
+    let filtered = args.filter.is_some() || args.date_range.is_some();
+    match args.scope {
+        PaymentScope::ActiveOffers if offer_id.is_none() && membership_ids.is_none() => {
+            let range = DateRangeInput::resolve(args.date_range, caller)?;
+            let selection = args.filter.cloned().unwrap_or_default().selection(None)?;
+            Payees::active_offers(
+                &mut *conn(ctx).await?,
+                &mut *report_conn(ctx).await?,
+                caller,
+                &selection,
+                range,
+            )
+            .await
+        }
+        _ if filtered && args.scope != PaymentScope::ActiveOffers => {
+            Err(AppError::bad_input("filter and dateRange go with ACTIVE_OFFERS only"))
+        }
+        scope => {
+            Payees::resolve(
+                &mut *conn(ctx).await?,
+                caller.brand_id,
+                scope.into(),
+                offer_id,
+                membership_ids,
+            )
+            .await
+        }
+    }
 }
 
 #[derive(Default)]
@@ -58,15 +94,19 @@ pub struct PaymentMutations;
 impl PaymentMutations {
     /// Pays every membership in scope what is due (past the hold period, net of
     /// clawbacks, positive only): one payment, one item per membership, through the
-    /// `MANUAL` provider. Exactly once per `idempotencyKey`, and no ledger entry is
+    /// `MANUAL` provider. `ACTIVE_OFFERS` pays what the home page's Payments Due shows. Exactly once per `idempotencyKey`, and no ledger entry is
     /// ever paid twice, whatever runs at the same moment. `CONFLICT` when nothing is due.
     #[graphql(guard = "AdminOnly")]
     async fn send_payment(&self, ctx: &Context<'_>, input: SendPaymentInput) -> AppResult<SendPaymentPayload> {
         let payees = payees_of(
             ctx,
-            input.scope,
-            input.offer_id.as_ref(),
-            input.membership_ids.as_deref(),
+            PayeeArgs {
+                scope: input.scope,
+                offer_id: input.offer_id.as_ref(),
+                membership_ids: input.membership_ids.as_deref(),
+                filter: input.filter.as_ref(),
+                date_range: input.date_range.as_ref(),
+            },
         )
         .await?;
         let provider = ctx.data_unchecked::<Arc<dyn PayoutProvider>>();
@@ -98,8 +138,17 @@ impl PaymentQueries {
         scope: PaymentScope,
         offer_id: Option<ID>,
         membership_ids: Option<Vec<ID>>,
+        filter: Option<OfferFilter>,
+        date_range: Option<DateRangeInput>,
     ) -> AppResult<PaymentPreview> {
-        let payees = payees_of(ctx, scope, offer_id.as_ref(), membership_ids.as_deref()).await?;
+        let args = PayeeArgs {
+            scope,
+            offer_id: offer_id.as_ref(),
+            membership_ids: membership_ids.as_deref(),
+            filter: filter.as_ref(),
+            date_range: date_range.as_ref(),
+        };
+        let payees = payees_of(ctx, args).await?;
         let brand_id = viewer(ctx)?.brand_id;
         let due = payments::preview(&mut *conn(ctx).await?, brand_id, &payees, Utc::now()).await?;
         Ok(PaymentPreview {

@@ -246,6 +246,14 @@ async fn bad_payment_requests_change_nothing() {
             json!({ "scope": "ALL_OFFERS", "idempotencyKey": "  " }),
             "BAD_USER_INPUT",
         ),
+        (
+            json!({ "scope": "ACTIVE_OFFERS", "offerId": shop.code_offer, "idempotencyKey": "a" }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "scope": "OFFER", "offerId": shop.code_offer, "filter": {}, "idempotencyKey": "a" }),
+            "BAD_USER_INPUT",
+        ),
     ];
     for (input, code) in cases {
         assert_eq!(
@@ -262,6 +270,111 @@ async fn bad_payment_requests_change_nothing() {
     );
     assert_eq!(app.rows("payments").await, 0);
     assert_eq!(payments_due(&app, &shop.brand.admin).await, Decimal::new(150, 2));
+}
+
+const PREVIEW: &str =
+    "query($s: PaymentScope!, $f: OfferFilter) { paymentPreview(scope: $s, filter: $f) { totalAmount } }";
+
+async fn preview_total(app: &TestApp, key: &str, scope: &str, filter: Value) -> Decimal {
+    money(&app.ok(key, PREVIEW, json!({ "s": scope, "f": filter })).await["paymentPreview"]["totalAmount"])
+}
+
+async fn filtered_payments_due(app: &TestApp, key: &str, filter: Value) -> Decimal {
+    let data = app
+        .ok(
+            key,
+            "query($f: OfferFilter) { kpis(filter: $f) { paymentsDue } }",
+            json!({ "f": filter }),
+        )
+        .await;
+    money(&data["kpis"]["paymentsDue"])
+}
+
+#[tokio::test]
+async fn active_offers_pays_exactly_the_payments_due_the_home_page_shows() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let admin = &shop.brand.admin;
+    no_hold(&app, &shop).await;
+    due_orders(&app, &shop, &shop.promo_code, 1, &["100.00"]).await;
+    // A second promo-code offer with money due, then paused: the home page leaves it out.
+    let winter = app
+        .ok(
+            admin,
+            "mutation { createOffer(input: { name: \"Winter\", type: PROMO_CODE, codePrefix: \"WINTER\", holdPeriodDays: 0, payout: { type: PERCENT_OF_SALE, percent: \"20\" } }) { offer { id } } }",
+            json!({}),
+        )
+        .await["createOffer"]["offer"]["id"]
+        .clone();
+    let member = app
+        .ok(
+            admin,
+            "query($id: ID!) { offer(id: $id) { memberships { nodes { member { id } } } } }",
+            json!({ "id": shop.code_offer }),
+        )
+        .await["offer"]["memberships"]["nodes"][0]["member"]["id"]
+        .clone();
+    let added = app
+        .ok(
+            admin,
+            "mutation($o: ID!, $m: [ID!]!) { addMembers(offerId: $o, memberIds: $m) { memberships { promoCode } } }",
+            json!({ "o": winter, "m": [member] }),
+        )
+        .await;
+    let winter_code = added["addMembers"]["memberships"][0]["promoCode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    due_orders(&app, &shop, &winter_code, 2, &["50.00"]).await;
+    app.ok(
+        admin,
+        "mutation($id: ID!) { setOfferStatus(offerId: $id, status: PAUSED) { offer { status } } }",
+        json!({ "id": winter }),
+    )
+    .await;
+
+    // Home page: 15% of 100.00 from the active offer; the paused one's 10.00 is not shown.
+    let shown = payments_due(&app, admin).await;
+    assert_eq!(shown, Decimal::new(1500, 2));
+    assert_eq!(preview_total(&app, admin, "ACTIVE_OFFERS", Value::Null).await, shown);
+    assert_eq!(
+        preview_total(&app, admin, "ALL_OFFERS", Value::Null).await,
+        Decimal::new(2500, 2)
+    );
+    // With a home filter, the filtered figure.
+    let both = json!({ "statuses": ["ACTIVE", "PAUSED"] });
+    assert_eq!(
+        filtered_payments_due(&app, admin, both.clone()).await,
+        Decimal::new(2500, 2)
+    );
+    assert_eq!(
+        preview_total(&app, admin, "ACTIVE_OFFERS", both).await,
+        Decimal::new(2500, 2)
+    );
+    let links_only = json!({ "types": ["SALES_LINK"] });
+    assert_eq!(
+        filtered_payments_due(&app, admin, links_only.clone()).await,
+        Decimal::ZERO
+    );
+    let nothing = json!({ "i": { "scope": "ACTIVE_OFFERS", "filter": links_only, "idempotencyKey": "links" } });
+    assert_eq!(app.error_code(Some(admin), SEND, nothing).await, "CONFLICT");
+
+    let sent = app
+        .ok(
+            admin,
+            SEND,
+            json!({ "i": { "scope": "ACTIVE_OFFERS", "idempotencyKey": "home" } }),
+        )
+        .await;
+    let payment = &sent["sendPayment"]["payment"];
+    assert_eq!(payment["scope"], "ACTIVE_OFFERS");
+    assert_eq!(money(&payment["totalAmount"]), shown);
+    assert_eq!(payments_due(&app, admin).await, Decimal::ZERO);
+    // The paused offer's commission is still due, to ALL_OFFERS or its own OFFER payment.
+    assert_eq!(
+        preview_total(&app, admin, "ALL_OFFERS", Value::Null).await,
+        Decimal::new(1000, 2)
+    );
 }
 
 /// Twenty members in the promo-code offer, each with one order due.
