@@ -15,6 +15,7 @@ use crate::db::conversions::{self, Adjusted, Adjustment, NewConversion, Terms};
 use crate::db::ledger::{self, NewLedgerEntry};
 use crate::db::models::ConversionRow;
 use crate::db::stats::{Delta, Deltas};
+use crate::db::webhook_deliveries;
 use crate::db::{DbError, DbResult, brands};
 use crate::domain::enums::ConversionStatus;
 use crate::domain::ids::{BrandId, ConversionId, MembershipId};
@@ -32,6 +33,28 @@ pub struct OrderInput {
     pub currency: String,
     pub promo_codes: Vec<String>,
     pub click_id: Option<Uuid>,
+}
+
+/// What a shop's webhook reports.
+#[derive(Clone, Debug)]
+pub enum OrderEvent {
+    Created(OrderInput),
+    Refunded {
+        external_order_id: String,
+        /// None: all that is left.
+        amount: Option<Decimal>,
+        /// The shop's refund id: one refund is applied once.
+        reference: String,
+    },
+}
+
+/// What applying a webhook delivery did.
+#[derive(Debug)]
+pub enum Applied {
+    Recorded(Recorded),
+    Refunded(ConversionRow),
+    /// This delivery was applied before: nothing changed.
+    Redelivered,
 }
 
 #[derive(Debug)]
@@ -356,6 +379,56 @@ pub async fn change_external(
         .await?
         .ok_or(ChangeError::NotFound)?;
     change(conn, brand_id, time_zone, order.id, request).await
+}
+
+/// Applies a shop's event from `source`. With the shop's `delivery_id` (Shopify's
+/// `X-Shopify-Webhook-Id`) it is applied once per delivery, whatever the topic: the
+/// delivery is recorded in the same transaction, so a failed one can be retried.
+pub async fn apply_event(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    time_zone: Tz,
+    source: &str,
+    delivery_id: Option<&str>,
+    event: OrderEvent,
+) -> Result<Applied, ChangeError> {
+    let Some(delivery_id) = delivery_id else {
+        return apply(conn, brand_id, time_zone, source, event).await;
+    };
+    conn.transaction::<_, ChangeError, _>(|conn| {
+        async move {
+            if !webhook_deliveries::claim(conn, brand_id, source, delivery_id).await? {
+                return Ok(Applied::Redelivered);
+            }
+            apply(conn, brand_id, time_zone, source, event).await
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+async fn apply(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    time_zone: Tz,
+    source: &str,
+    event: OrderEvent,
+) -> Result<Applied, ChangeError> {
+    match event {
+        OrderEvent::Created(order) => Ok(Applied::Recorded(record(conn, brand_id, time_zone, order).await?)),
+        OrderEvent::Refunded {
+            external_order_id,
+            amount,
+            reference,
+        } => {
+            let request = ChangeRequest {
+                change: Change::Refund(amount),
+                reference,
+            };
+            let row = change_external(conn, brand_id, time_zone, source, &external_order_id, request).await?;
+            Ok(Applied::Refunded(row))
+        }
+    }
 }
 
 /// Records an order entered through the API (in the brand's currency), with its audit event.

@@ -21,6 +21,7 @@ pub mod schema;
 pub mod stats;
 pub mod table_columns;
 pub mod text_enums;
+pub mod webhook_deliveries;
 
 use std::time::Duration;
 

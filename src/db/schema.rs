@@ -323,10 +323,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_deliveries (brand_id, source, delivery_id) {
+        brand_id -> Int8,
+        source -> Text,
+        delivery_id -> Text,
+        received_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(api_keys -> brands (brand_id));
 diesel::joinable!(members -> brands (brand_id));
 diesel::joinable!(offers -> brands (brand_id));
 diesel::joinable!(projects -> brands (brand_id));
+diesel::joinable!(webhook_deliveries -> brands (brand_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
@@ -353,4 +363,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     reward_rules,
     rewards,
     table_columns,
+    webhook_deliveries,
 );

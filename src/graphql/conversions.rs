@@ -163,24 +163,22 @@ impl ConversionMutations {
     }
 
     /// Refunds `amount` of a conversion's sale (all that is left when omitted): sale and
-    /// commission drop pro rata, and a full refund makes it `REVERSED`. The same
-    /// `idempotencyKey` twice refunds once.
+    /// commission drop pro rata, and a full refund makes it `REVERSED`. The
+    /// `idempotencyKey` (1 to 200 characters, unique to this refund) makes a retried
+    /// request refund once; another key is another refund.
     #[graphql(guard = "AdminOnly")]
     async fn refund_conversion(
         &self,
         ctx: &Context<'_>,
         id: ID,
         amount: Option<Money>,
-        idempotency_key: Option<String>,
+        idempotency_key: String,
     ) -> AppResult<ConversionPayload> {
         let id = decode::<ConversionId>(&id)?;
-        let reference = match idempotency_key.map(|k| k.trim().to_string()) {
-            Some(key) if key.is_empty() || key.len() > 200 => {
-                return Err(AppError::bad_input("idempotencyKey must be 1 to 200 characters"));
-            }
-            Some(key) => key,
-            None => uuid::Uuid::now_v7().to_string(),
-        };
+        let reference = idempotency_key.trim().to_string();
+        if reference.is_empty() || reference.len() > 200 {
+            return Err(AppError::bad_input("idempotencyKey must be 1 to 200 characters"));
+        }
         let request = ChangeRequest {
             change: Change::Refund(amount.map(|m| m.0)),
             reference,

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::RestError;
 use crate::app::brands as app_brands;
-use crate::app::orders::{self, Change, ChangeError, ChangeRequest, OrderInput, Recorded};
+use crate::app::orders::{self, Applied, ChangeError, OrderEvent, OrderInput, Recorded};
 use crate::db::models::ConversionRow;
 use crate::db::{DbError, brands as db_brands};
 use crate::domain::money::{format_money, parse_amount};
@@ -30,16 +30,6 @@ use crate::domain::validate;
 
 fn bad(message: impl Into<String>) -> RestError {
     RestError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message.into())
-}
-
-/// What an event asks for.
-enum OrderEvent {
-    Created(OrderInput),
-    Refunded {
-        external_order_id: String,
-        amount: Option<Decimal>,
-        reference: String,
-    },
 }
 
 pub async fn receive(
@@ -122,56 +112,53 @@ async fn handle(
         parse_generic(&payload, source, &brand.currency)?
     };
     let time_zone = db_brands::time_zone(brand.id, &brand.time_zone).map_err(internal)?;
-    match event {
-        OrderEvent::Created(order) => {
-            match orders::record(&mut conn, brand.id, time_zone, order)
-                .await
-                .map_err(internal)?
-            {
-                Recorded::New(row) => {
-                    if row.membership_id.is_some() {
-                        state.metrics.orders_accepted.inc();
-                    } else {
-                        state.metrics.orders_unattributed.inc();
-                    }
-                    Ok(answer("recorded", &row))
-                }
-                Recorded::Duplicate(row) => {
-                    state.metrics.orders_duplicate.inc();
-                    Ok(answer("duplicate", &row))
-                }
+    let delivery_id = match headers.get("x-shopify-webhook-id") {
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|id| validate::external_id("X-Shopify-Webhook-Id", id).ok())
+                .ok_or_else(|| bad("X-Shopify-Webhook-Id is not a delivery id"))?,
+        ),
+        None => None,
+    };
+    let refunded_order = match &event {
+        OrderEvent::Refunded { external_order_id, .. } => Some(external_order_id.clone()),
+        OrderEvent::Created(_) => None,
+    };
+    match orders::apply_event(&mut conn, brand.id, time_zone, source, delivery_id.as_deref(), event).await {
+        Ok(Applied::Recorded(Recorded::New(row))) => {
+            if row.membership_id.is_some() {
+                state.metrics.orders_accepted.inc();
+            } else {
+                state.metrics.orders_unattributed.inc();
             }
+            Ok(answer("recorded", &row))
         }
-        OrderEvent::Refunded {
-            external_order_id,
-            amount,
-            reference,
-        } => {
-            let request = ChangeRequest {
-                change: Change::Refund(amount),
-                reference,
-            };
-            let refunded =
-                orders::change_external(&mut conn, brand.id, time_zone, source, &external_order_id, request).await;
-            match refunded {
-                Ok(row) => {
-                    state.metrics.orders_refunded.inc();
-                    Ok(answer("refunded", &row))
-                }
-                Err(ChangeError::Refund(e)) => Err(bad(e.to_string())),
-                Err(ChangeError::NotAccepted(status)) => Err(RestError::new(
-                    StatusCode::CONFLICT,
-                    "CONFLICT",
-                    format!("the order is {} and cannot be refunded", status.as_str()),
-                )),
-                Err(ChangeError::NotFound) => Err(RestError::new(
-                    StatusCode::NOT_FOUND,
-                    "NOT_FOUND",
-                    format!("no order '{external_order_id}' from {source}"),
-                )),
-                Err(ChangeError::Db(e)) => Err(internal(e)),
-            }
+        Ok(Applied::Recorded(Recorded::Duplicate(row))) => {
+            state.metrics.orders_duplicate.inc();
+            Ok(answer("duplicate", &row))
         }
+        Ok(Applied::Refunded(row)) => {
+            state.metrics.orders_refunded.inc();
+            Ok(answer("refunded", &row))
+        }
+        Ok(Applied::Redelivered) => {
+            state.metrics.orders_duplicate.inc();
+            Ok((StatusCode::OK, axum::Json(json!({ "status": "duplicate" }))).into_response())
+        }
+        Err(ChangeError::Refund(e)) => Err(bad(e.to_string())),
+        Err(ChangeError::NotAccepted(status)) => Err(RestError::new(
+            StatusCode::CONFLICT,
+            "CONFLICT",
+            format!("the order is {} and cannot be refunded", status.as_str()),
+        )),
+        Err(ChangeError::NotFound) => Err(RestError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("no order '{}' from {source}", refunded_order.unwrap_or_default()),
+        )),
+        Err(ChangeError::Db(e)) => Err(internal(e)),
     }
 }
 
@@ -334,8 +321,10 @@ fn parse_generic(event: &Value, source: &str, brand_currency: &str) -> Result<Or
                 None | Some(Value::Null) => None,
                 some => Some(money(some, "amount")?),
             };
+            // Without the shop's refund id two real refunds of the same amount could not
+            // be told from one refund sent twice.
             let reference = match event.get("refund_id") {
-                None | Some(Value::Null) => format!("refund-{}", amount.map_or("all".to_string(), |a| a.to_string())),
+                None | Some(Value::Null) => return Err(bad("a refund needs its refund_id")),
                 some => text_id(some, "refund_id")?,
             };
             Ok(OrderEvent::Refunded {

@@ -22,6 +22,7 @@ mod offers;
 mod outage;
 mod payments;
 mod projects;
+mod refunds;
 mod reporting;
 mod rewards;
 mod schema_snapshot;

@@ -274,7 +274,7 @@ async fn every_mutation_that_moves_money_is_audited_and_refusals_are_not() {
     let second = app.ok(admin, &record, json!({ "id": "a2" })).await["recordConversion"]["conversion"]["id"].clone();
     app.ok(
         admin,
-        "mutation($id: ID!) { refundConversion(id: $id, amount: \"10.00\") { conversion { id } } }",
+        "mutation($id: ID!) { refundConversion(id: $id, amount: \"10.00\", idempotencyKey: \"r1\") { conversion { id } } }",
         json!({ "id": first }),
     )
     .await;
@@ -302,7 +302,8 @@ async fn every_mutation_that_moves_money_is_audited_and_refusals_are_not() {
             .await,
         "FORBIDDEN"
     );
-    let refund_rejected = "mutation($id: ID!) { refundConversion(id: $id) { conversion { id } } }";
+    let refund_rejected =
+        "mutation($id: ID!) { refundConversion(id: $id, idempotencyKey: \"refund-all\") { conversion { id } } }";
     assert_eq!(
         app.error_code(Some(admin), refund_rejected, json!({ "id": second }))
             .await,

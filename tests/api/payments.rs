@@ -104,7 +104,7 @@ async fn send_payment_pays_what_is_due_once_and_nets_later_clawbacks() {
     // A refund after payment is clawed back from the next payment: 30.00 earned - 15.00 back.
     app.ok(
         admin,
-        "mutation($id: ID!) { refundConversion(id: $id) { conversion { status } } }",
+        "mutation($id: ID!) { refundConversion(id: $id, idempotencyKey: \"refund-all\") { conversion { status } } }",
         json!({ "id": conversions[0] }),
     )
     .await;

@@ -99,8 +99,34 @@ pub async fn webhook(
     body: &str,
     signature: Option<&str>,
 ) -> (StatusCode, Value) {
+    post_webhook(app, slug, source, topic, body, signature, None).await
+}
+
+/// Posts a correctly signed Shopify webhook with its delivery id (`X-Shopify-Webhook-Id`).
+pub async fn shopify_delivery(
+    app: &TestApp,
+    slug: &str,
+    topic: &str,
+    body: &str,
+    delivery_id: &str,
+) -> (StatusCode, Value) {
+    post_webhook(app, slug, "shopify", Some(topic), body, None, Some(delivery_id)).await
+}
+
+async fn post_webhook(
+    app: &TestApp,
+    slug: &str,
+    source: &str,
+    topic: Option<&str>,
+    body: &str,
+    signature: Option<&str>,
+    delivery_id: Option<&str>,
+) -> (StatusCode, Value) {
     let mut request =
         Request::post(format!("/webhooks/{slug}/orders/{source}")).header(header::CONTENT_TYPE, "application/json");
+    if let Some(delivery_id) = delivery_id {
+        request = request.header("X-Shopify-Webhook-Id", delivery_id);
+    }
     let signature = signature.map_or_else(|| sign(body, SECRET), str::to_string);
     if !signature.is_empty() {
         request = request.header("X-Shopify-Hmac-Sha256", signature);
@@ -485,12 +511,12 @@ async fn refunds_lower_sale_and_commission_pro_rata_once_per_refund() {
         )
         .await["offers"]["edges"][0]["node"]["conversions"]["edges"][0]["node"]["id"]
         .clone();
-    let refund_mutation = "mutation($id: ID!, $amount: Money, $key: String) { refundConversion(id: $id, amount: $amount, idempotencyKey: $key) { conversion { saleAmount commission status } } }";
+    let refund_mutation = "mutation($id: ID!, $amount: Money, $key: String!) { refundConversion(id: $id, amount: $amount, idempotencyKey: $key) { conversion { saleAmount commission status } } }";
     assert_eq!(
         app.error_code(
             Some(&shop.brand.admin),
             refund_mutation,
-            json!({ "id": id, "amount": "150.01" })
+            json!({ "id": id, "amount": "150.01", "key": "too-much" })
         )
         .await,
         "BAD_USER_INPUT"
@@ -499,7 +525,7 @@ async fn refunds_lower_sale_and_commission_pro_rata_once_per_refund() {
         app.error_code(
             Some(&shop.brand.admin),
             refund_mutation,
-            json!({ "id": id, "amount": "-1.00" })
+            json!({ "id": id, "amount": "-1.00", "key": "negative" })
         )
         .await,
         "BAD_USER_INPUT"
@@ -508,7 +534,7 @@ async fn refunds_lower_sale_and_commission_pro_rata_once_per_refund() {
         app.error_code(
             Some(&shop.brand.analyst),
             refund_mutation,
-            json!({ "id": id, "amount": "1.00" })
+            json!({ "id": id, "amount": "1.00", "key": "analyst" })
         )
         .await,
         "FORBIDDEN"
@@ -535,7 +561,9 @@ async fn refunds_lower_sale_and_commission_pro_rata_once_per_refund() {
         again["refundConversion"]["conversion"]["saleAmount"], "50.00",
         "same key, one refund"
     );
-    let full = app.ok(&shop.brand.admin, refund_mutation, json!({ "id": id })).await;
+    let full = app
+        .ok(&shop.brand.admin, refund_mutation, json!({ "id": id, "key": "rest" }))
+        .await;
     assert_eq!(
         full["refundConversion"]["conversion"],
         json!({ "saleAmount": "0.00", "commission": "0.00", "status": "REVERSED" })
@@ -544,7 +572,7 @@ async fn refunds_lower_sale_and_commission_pro_rata_once_per_refund() {
         app.error_code(
             Some(&shop.brand.admin),
             refund_mutation,
-            json!({ "id": id, "amount": "1.00" })
+            json!({ "id": id, "amount": "1.00", "key": "after-full" })
         )
         .await,
         "CONFLICT"
@@ -616,7 +644,8 @@ async fn rejecting_and_refunding_after_payment_claws_back() {
         twice["rejectConversion"]["conversion"]["rejectionReason"], "returned item",
         "rejecting twice changes nothing"
     );
-    let refund = "mutation($id: ID!) { refundConversion(id: $id) { conversion { status } } }";
+    let refund =
+        "mutation($id: ID!) { refundConversion(id: $id, idempotencyKey: \"refund-all\") { conversion { status } } }";
     assert_eq!(
         app.error_code(Some(&shop.brand.admin), refund, json!({ "id": id }))
             .await,
