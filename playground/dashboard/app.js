@@ -471,11 +471,12 @@ async function sendPayment(target, payees, onPaid) {
   if (!answer) return;
   const key = crypto.randomUUID();
   let result = null;
-  const paid = await act(target, () => gql(`mutation($i: SendPaymentInput!) { sendPayment(input: $i) { payment { id totalAmount state payoutFileUrl items { amount } } } }`,
+  const paid = await act(target, () => gql(`mutation($i: SendPaymentInput!) { sendPayment(input: $i) { payment { id totalAmount state payoutFileUrls items { amount } } } }`,
     { i: { ...args, idempotencyKey: key } }), (data) => {
     const payment = data.sendPayment.payment;
     result = h('span', { id: 'payment-result' }, `Payment ${payment.id} ${label(payment.state).toLowerCase()}: ${format(payment.totalAmount, 'money')} to ${payment.items.length} members. `,
-      h('button', { type: 'button', class: 'link', onclick: () => downloadWithKey(payment.payoutFileUrl, `${payment.id}.csv`) }, 'Download the PayPal payout file'));
+      payment.payoutFileUrls.map((url, index) => h('button', { type: 'button', class: 'link', onclick: () => downloadWithKey(url, `${payment.id}-${index + 1}.csv`) },
+        payment.payoutFileUrls.length === 1 ? 'Download the PayPal payout file' : `Download PayPal payout file ${index + 1} of ${payment.payoutFileUrls.length}`)));
     return result;
   });
   if (paid) {

@@ -45,7 +45,7 @@ pub async fn create(conn: &mut AsyncPgConnection, caller: Caller, draft: MemberD
         payout_email: draft
             .payout_email
             .as_deref()
-            .map(|e| validate::email("payoutEmail", e))
+            .map(|e| validate::payout_address("payoutEmail", e))
             .transpose()
             .map_err(invalid)?,
         country: draft

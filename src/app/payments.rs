@@ -21,7 +21,7 @@ use crate::db::{DbError, audit, offers};
 use crate::domain::date_range::DateRange;
 use crate::domain::enums::{PaymentScope, PaymentState};
 use crate::domain::ids::{BrandId, MembershipId, OfferId, PaymentId};
-use crate::domain::payment::{DueAmount, net_per_membership, overall_state};
+use crate::domain::payment::{DueAmount, PAYOUT_FILE_ROWS, net_per_membership, overall_state};
 use crate::providers::payout::{ItemOutcome, PayoutBatch, PayoutItem, PayoutProvider};
 
 /// Which memberships a payment covers.
@@ -244,7 +244,7 @@ async fn claim(
 
 /// The claimed payment in the provider's terms.
 async fn batch_of(conn: &mut AsyncPgConnection, payment: &PaymentRow) -> AppResult<PayoutBatch> {
-    let lines = payments::payout_lines(conn, payment.brand_id, payment.id).await?;
+    let lines = payments::payout_lines(conn, payment.brand_id, payment.id, None).await?;
     let (brand_name, currency) = lines
         .first()
         .map(|line| (line.brand_name.clone(), line.currency.clone()))
@@ -295,15 +295,19 @@ async fn record_outcomes(
     .await
 }
 
-/// A payment's items with their recipients, for the bulk-payout file; none when
-/// the payment is not the brand's.
+/// Bulk-payout file `part` (1-based; `PAYOUT_FILE_ROWS` items each) of a payment's
+/// items with their recipients; none when the payment is not the brand's or has no
+/// such part.
 pub async fn payout_file(
     conn: &mut AsyncPgConnection,
     brand_id: BrandId,
     payment_id: PaymentId,
+    part: usize,
 ) -> AppResult<Option<Vec<PayoutLine>>> {
-    if payments::find(conn, brand_id, payment_id).await?.is_none() {
+    if part == 0 || payments::find(conn, brand_id, payment_id).await?.is_none() {
         return Ok(None);
     }
-    Ok(Some(payments::payout_lines(conn, brand_id, payment_id).await?))
+    let offset = (part - 1).saturating_mul(PAYOUT_FILE_ROWS);
+    let lines = payments::payout_lines(conn, brand_id, payment_id, Some((offset, PAYOUT_FILE_ROWS))).await?;
+    Ok((part == 1 || !lines.is_empty()).then_some(lines))
 }

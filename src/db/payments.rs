@@ -284,12 +284,15 @@ pub struct PayoutLine {
     pub brand_name: String,
 }
 
-/// The payment's items with their recipients' payout addresses (their email when none is set).
+/// The payment's items with their recipients' payout addresses (their email when none is set);
+/// `page` is (offset, limit) in item order, none for all.
 pub async fn payout_lines(
     conn: &mut AsyncPgConnection,
     brand_id: BrandId,
     payment_id: PaymentId,
+    page: Option<(usize, usize)>,
 ) -> DbResult<Vec<PayoutLine>> {
+    let (offset, limit) = page.map_or((0, None), |(offset, limit)| (offset as i64, Some(limit as i64)));
     Ok(diesel::sql_query(
         "SELECT i.id AS item_id, COALESCE(mb.payout_email, mb.email) AS recipient, mb.name AS member_name,
                 i.amount, b.currency, b.name AS brand_name
@@ -298,10 +301,13 @@ pub async fn payout_lines(
          JOIN members mb ON mb.brand_id = m.brand_id AND mb.id = m.member_id
          JOIN brands b ON b.id = i.brand_id
          WHERE i.brand_id = $1 AND i.payment_id = $2 AND i.state <> 'FAILED'
-         ORDER BY i.id",
+         ORDER BY i.id
+         OFFSET $3 LIMIT $4",
     )
     .bind::<BigInt, _>(brand_id)
     .bind::<BigInt, _>(payment_id)
+    .bind::<BigInt, _>(offset)
+    .bind::<Nullable<BigInt>, _>(limit)
     .load(conn)
     .await?)
 }

@@ -58,6 +58,14 @@ pub fn overall_state(items: &[PaymentState]) -> PaymentState {
     }
 }
 
+/// PayPal's bulk-payout upload takes at most this many payments per file.
+pub const PAYOUT_FILE_ROWS: usize = 5_000;
+
+/// How many bulk-payout files a payment of `items` items takes (one when empty).
+pub fn payout_file_count(items: usize) -> usize {
+    items.div_ceil(PAYOUT_FILE_ROWS).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +76,14 @@ mod tests {
             membership_id: MembershipId(membership_id),
             amount: amount.parse().unwrap(),
         }
+    }
+
+    #[test]
+    fn payout_files_hold_at_most_5000_rows() {
+        assert_eq!(payout_file_count(0), 1);
+        assert_eq!(payout_file_count(5_000), 1);
+        assert_eq!(payout_file_count(5_001), 2);
+        assert_eq!(payout_file_count(12_000), 3);
     }
 
     #[test]

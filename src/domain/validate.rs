@@ -101,6 +101,25 @@ pub fn email(field: &str, value: &str) -> Result<String, Invalid> {
     }
 }
 
+/// Where payouts go: an email address, or a phone number (PayPal pays both), kept
+/// as `+` and digits.
+pub fn payout_address(field: &str, value: &str) -> Result<String, Invalid> {
+    let trimmed = value.trim();
+    if trimmed.contains('@') {
+        return email(field, trimmed).map_err(|_| format!("{field} is neither an email address nor a phone number"));
+    }
+    let phone: String = trimmed
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+        .collect();
+    let digits = phone.strip_prefix('+').unwrap_or(&phone);
+    if (7..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
+        Ok(phone)
+    } else {
+        Err(format!("{field} is neither an email address nor a phone number"))
+    }
+}
+
 /// An ISO 3166-1 alpha-2 country code, upper-cased.
 pub fn country(value: &str) -> Result<String, Invalid> {
     let upper = value.trim().to_ascii_uppercase();

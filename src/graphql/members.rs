@@ -19,7 +19,8 @@ pub struct CreateMemberInput {
     pub name: String,
     /// Unique within the brand, in any case.
     pub email: String,
-    /// Where payouts go (e.g. a PayPal email); defaults to none.
+    /// Where payouts go: a PayPal email or phone number (e.g. `+15551234567`);
+    /// defaults to none (the member's email is used).
     pub payout_email: Option<String>,
     /// ISO 3166-1 alpha-2 code, e.g. `US`.
     pub country: Option<String>,

@@ -77,20 +77,17 @@ async fn viewer_or_refusal(state: &AppState, headers: &HeaderMap) -> Result<Call
     }
 }
 
-/// PayPal's bulk-payout columns, in its order.
-const PAYOUT_COLUMNS: [&str; 6] = [
-    "Email/Phone",
-    "Amount",
-    "Currency code",
-    "Reference ID",
-    "Note to recipient",
-    "Recipient wallet",
-];
-
-/// `GET /export/payments/{payment_id}.csv`: the payment's items as a PayPal bulk-payout
-/// file, for brands that pay outside (the `MANUAL` provider). Admin keys only: it
-/// holds members' payout addresses.
-pub async fn payment(State(state): State<AppState>, Path(file): Path<String>, headers: HeaderMap) -> Response {
+/// `GET /export/payments/{payment_id}.csv[?part=N]`: the payment's items as a PayPal
+/// bulk-payout file, for brands that pay outside (the `MANUAL` provider). PayPal's
+/// format: no header row; recipient (email or phone, as given), amount, currency,
+/// reference id, note, wallet; at most 5,000 rows, so a larger payment has parts
+/// 2, 3… (`Payment.payoutFileUrls`). Admin keys only: it holds payout addresses.
+pub async fn payment(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
     let viewer = match viewer_or_refusal(&state, &headers).await {
         Ok(viewer) => viewer,
         Err(refusal) => return refusal,
@@ -112,19 +109,23 @@ pub async fn payment(State(state): State<AppState>, Path(file): Path<String>, he
             "expected /export/payments/payment_<n>.csv",
         );
     };
+    let Some(part) = params.get("part").map_or(Some(1), |part| part.parse::<usize>().ok()) else {
+        return refuse(StatusCode::BAD_REQUEST, "BAD_REQUEST", "part is a file number: 1, 2…");
+    };
     let lines = async {
         let mut conn = state.pool.get().await.map_err(DbError::from)?;
-        payments::payout_file(&mut conn, viewer.brand_id, id).await
+        payments::payout_file(&mut conn, viewer.brand_id, id, part).await
     };
     let lines = match lines.await {
         Ok(Some(lines)) => lines,
-        Ok(None) => return refuse(StatusCode::NOT_FOUND, "NOT_FOUND", "payment not found"),
+        Ok(None) => return refuse(StatusCode::NOT_FOUND, "NOT_FOUND", "no such payment or file part"),
         Err(error) => return RestError::from(error).into_response(),
     };
-    let header_row = PAYOUT_COLUMNS.iter().map(|c| c.to_string()).collect();
+    // The recipient goes as entered (a `'` before a phone's `+` would make it another
+    // recipient); it is a checked email or phone number. The note is made safe.
     let rows = lines.into_iter().map(|line| {
         vec![
-            safe_text(&line.recipient),
+            line.recipient,
             line.amount.to_string(),
             line.currency,
             line.item_id.to_string(),
@@ -137,10 +138,13 @@ pub async fn payment(State(state): State<AppState>, Path(file): Path<String>, he
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}.csv\"", id),
+                match part {
+                    1 => format!("attachment; filename=\"{id}.csv\""),
+                    part => format!("attachment; filename=\"{id}-part-{part}.csv\""),
+                },
             ),
         ],
-        csv_rows(std::iter::once(header_row).chain(rows)),
+        csv_rows(rows),
     )
         .into_response()
 }

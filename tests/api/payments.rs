@@ -179,24 +179,21 @@ async fn the_payout_file_has_paypal_columns_and_is_for_admins() {
     let (status, content_type, body) = app.get_as(&shop.brand.admin, &url).await;
     assert_eq!(status, 200, "{body}");
     assert!(content_type.starts_with("text/csv"));
-    let mut reader = csv::Reader::from_reader(body.as_bytes());
+    let rows = csv_rows(&body);
+    // PayPal reads every row as a payment: no header row.
+    assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(
-        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        rows[0],
         [
-            "Email/Phone",
-            "Amount",
-            "Currency code",
-            "Reference ID",
-            "Note to recipient",
-            "Recipient wallet"
+            "ana@example.com",
+            "12.00",
+            "USD",
+            rows[0][3].as_str(),
+            "Commission from Trail Co",
+            "PAYPAL"
         ]
     );
-    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-    assert_eq!(rows.len(), 1);
-    assert_eq!(&rows[0][0], "ana@example.com");
-    assert_eq!(&rows[0][1], "12.00");
-    assert_eq!(&rows[0][2], "USD");
-    assert_eq!(&rows[0][4], "Commission from Trail Co");
+    assert!(rows[0][3].starts_with("payment_item_"), "{:?}", rows[0]);
 
     let (status, _, _) = app.get_as(&shop.brand.analyst, &url).await;
     assert_eq!(status, 403);
@@ -375,6 +372,83 @@ async fn active_offers_pays_exactly_the_payments_due_the_home_page_shows() {
         preview_total(&app, admin, "ALL_OFFERS", Value::Null).await,
         Decimal::new(1000, 2)
     );
+}
+
+fn csv_rows(body: &str) -> Vec<Vec<String>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(body.as_bytes())
+        .records()
+        .map(|row| row.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
+#[tokio::test]
+async fn payout_files_split_at_5000_rows_and_keep_phone_receivers_as_given() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let admin = &shop.brand.admin;
+    let phone = app
+        .ok(
+            admin,
+            "mutation { createMember(input: { name: \"Bo\", email: \"bo@example.com\", payoutEmail: \"+1 (555) 010-9999\" }) { member { id } } }",
+            json!({}),
+        )
+        .await;
+    assert!(phone["createMember"]["member"]["id"].is_string());
+    assert_eq!(
+        app.error_code(
+            Some(admin),
+            "mutation { createMember(input: { name: \"Cy\", email: \"cy@example.com\", payoutEmail: \"=1+1\" }) { member { id } } }",
+            json!({}),
+        )
+        .await,
+        "BAD_USER_INPUT"
+    );
+    // 5,001 items, written straight to the tables (the API would take minutes to pay that many).
+    let mut conn = app.db.connect().await;
+    diesel_async::SimpleAsyncConnection::batch_execute(
+        &mut conn,
+        &format!(
+            "INSERT INTO members (brand_id, name, email) SELECT {b}, 'M' || n, 'm' || n || '@example.com' FROM generate_series(1, 5000) n;
+             INSERT INTO memberships (brand_id, offer_id, member_id) SELECT {b}, o.id, m.id FROM offers o, members m WHERE o.brand_id = {b} AND o.offer_type = 'PROMO_CODE' AND m.brand_id = {b} AND m.name <> 'Ana Rivera';
+             INSERT INTO payments (brand_id, idempotency_key, scope, state, total_amount) VALUES ({b}, 'big', 'ALL_OFFERS', 'PAID', 5001);
+             INSERT INTO payment_items (brand_id, payment_id, membership_id, amount, state)
+               SELECT {b}, p.id, m.id, 1.00, 'PAID' FROM payments p, memberships m JOIN members mb ON mb.brand_id = m.brand_id AND mb.id = m.member_id
+               WHERE p.brand_id = {b} AND m.brand_id = {b} AND mb.name <> 'Ana Rivera';",
+            b = shop.brand.id.0
+        ),
+    )
+    .await
+    .unwrap();
+    let payment = app
+        .ok(
+            admin,
+            "{ payments { nodes { payoutFileUrls items { amount } } } }",
+            json!({}),
+        )
+        .await["payments"]["nodes"][0]
+        .clone();
+    assert_eq!(payment["items"].as_array().unwrap().len(), 5001);
+    let urls: Vec<String> = payment["payoutFileUrls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(urls.len(), 2, "{urls:?}");
+    let (_, _, first) = app.get_as(admin, &urls[0]).await;
+    let (status, _, second) = app.get_as(admin, &urls[1]).await;
+    assert_eq!(status, 200);
+    let (first, second) = (csv_rows(&first), csv_rows(&second));
+    assert_eq!((first.len(), second.len()), (5000, 1));
+    let receivers: Vec<&str> = first.iter().chain(&second).map(|row| row[0].as_str()).collect();
+    assert!(
+        receivers.contains(&"+15550109999"),
+        "the phone number goes as given, without a ' before it"
+    );
+    let (status, _, _) = app.get_as(admin, &format!("{}?part=3", urls[0])).await;
+    assert_eq!(status, 404, "no third file");
 }
 
 /// Twenty members in the promo-code offer, each with one order due.

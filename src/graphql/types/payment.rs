@@ -5,6 +5,7 @@ use super::membership::Membership;
 use super::offer::Offer;
 use crate::db::payments::{PaymentItemRow, PaymentRow};
 use crate::domain::ids::MembershipId;
+use crate::domain::payment::payout_file_count;
 use crate::graphql::context::viewer;
 use crate::graphql::enums::{PaymentScope, PaymentState};
 use crate::graphql::error::AppResult;
@@ -64,9 +65,26 @@ impl Payment {
         self.0.completed_at
     }
 
-    /// The bulk-payout file (PayPal's columns) for paying the items outside.
+    /// The first bulk-payout file (see `payoutFileUrls`).
+    #[graphql(deprecation = "a payment of more than 5,000 items has several files: use payoutFileUrls")]
     async fn payout_file_url(&self) -> String {
         format!("/export/payments/{}.csv", self.0.id)
+    }
+
+    /// PayPal bulk-payout files for paying the items outside (PayPal's format: no
+    /// header row, at most 5,000 payments per file), in order.
+    async fn payout_file_urls(&self, ctx: &Context<'_>) -> AppResult<Vec<String>> {
+        let items = load_one::<PaymentItems>(ctx, self.0.id).await?.unwrap_or_default();
+        let payable = items
+            .iter()
+            .filter(|item| item.state != crate::domain::enums::PaymentState::Failed)
+            .count();
+        Ok((1..=payout_file_count(payable))
+            .map(|part| match part {
+                1 => format!("/export/payments/{}.csv", self.0.id),
+                part => format!("/export/payments/{}.csv?part={part}", self.0.id),
+            })
+            .collect())
     }
 
     async fn items(&self, ctx: &Context<'_>) -> AppResult<Vec<PaymentItem>> {
