@@ -4,7 +4,10 @@
 //!
 //! The sender claims due messages with a lease (so two senders never send one
 //! message at once, and a crashed sender's claims come back), sends each, and
-//! logs every attempt. Failures are retried with exponential backoff; permanent
+//! logs every attempt. A batch never outlives its lease: no send starts with less
+//! than a quarter of the lease left, each send is cut off before the lease ends,
+//! and the final update only lands while the claim's token still holds the
+//! message (a sender paused past its lease records nothing). Failures are retried with exponential backoff; permanent
 //! SMTP rejections and the last attempt end as `FAILED`.
 
 use std::sync::Arc;
@@ -12,6 +15,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
+use uuid::Uuid;
 
 use diesel_async::AsyncPgConnection;
 use diesel_async::scoped_futures::ScopedFutureExt;
@@ -29,7 +33,7 @@ use crate::providers::smtp;
 pub use crate::providers::smtp::Mailer;
 
 /// How long a claimed message stays with its sender before another may take it.
-const LEASE: chrono::Duration = chrono::Duration::minutes(5);
+pub const LEASE: Duration = Duration::from_secs(5 * 60);
 /// Messages claimed at once.
 const BATCH: i64 = 50;
 /// How often the sender looks for due retries when nobody wakes it.
@@ -113,15 +117,46 @@ pub struct Round {
     pub sent: usize,
     pub retrying: usize,
     pub failed: usize,
+    /// Claimed but not tried before the lease ran short: due again when it lapses.
+    pub left_for_later: usize,
 }
 
 /// Claims the messages due at `now` and tries each once.
 pub async fn deliver_due(pool: &DbPool, mailer: &Mailer, now: DateTime<Utc>) -> DbResult<Round> {
+    deliver_due_within(pool, mailer, now, LEASE).await
+}
+
+/// `deliver_due` with a lease of `lease`: what is not sent in time is left to
+/// come back when the lease lapses.
+pub async fn deliver_due_within(
+    pool: &DbPool,
+    mailer: &Mailer,
+    now: DateTime<Utc>,
+    lease: Duration,
+) -> DbResult<Round> {
+    let started = tokio::time::Instant::now();
+    // A fifth of the lease is kept for the final update; a send needs a quarter.
+    let deadline = started + lease * 4 / 5;
+    let least_for_a_send = lease / 4;
     let mut conn = pool.get().await.map_err(DbError::from)?;
-    let claimed = emails::claim_due(&mut conn, now, now + LEASE, BATCH).await?;
+    let token = Uuid::now_v7();
+    let lease_until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+    let claimed = emails::claim_due(&mut conn, now, lease_until, BATCH, token).await?;
     let mut round = Round::default();
     for email in claimed {
-        let outcome = smtp::send(mailer, &email.to_address, &email.subject, &email.body).await;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left < least_for_a_send {
+            round.left_for_later += 1;
+            continue;
+        }
+        let send = smtp::send(mailer, &email.to_address, &email.subject, &email.body);
+        let outcome = match tokio::time::timeout(left, send).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(smtp::SendFailure {
+                message: "the SMTP server did not answer within the lease".into(),
+                permanent: false,
+            }),
+        };
         let attempts = email.attempts + 1;
         let (status, next_attempt_at, error) = match outcome {
             Ok(()) => (EmailStatus::Sent, now, None),
@@ -145,7 +180,9 @@ pub async fn deliver_due(pool: &DbPool, mailer: &Mailer, now: DateTime<Utc>) -> 
             next_attempt_at,
             error,
         };
-        emails::record_attempt(&mut conn, &email, attempt).await?;
+        if !emails::record_attempt(&mut conn, &email, token, attempt).await? {
+            tracing::warn!(email_id = %email.id, "email lease lost before its attempt was recorded");
+        }
     }
     Ok(round)
 }

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Timestamptz};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
 
 use super::schema::{email_attempts, email_outbox};
 use super::{DbError, DbResult};
@@ -103,16 +104,18 @@ pub async fn attempts_for(
         .await?)
 }
 
-/// Claims up to `batch` pending messages due at `now` until `lease_until`; a claim
-/// skips rows another sender holds, and a lapsed lease makes a message due again.
+/// Claims up to `batch` pending messages due at `now` until `lease_until` under
+/// `lease_token`; a claim skips rows another sender holds, and a lapsed lease makes
+/// a message due again (to be claimed under another token).
 pub async fn claim_due(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     batch: i64,
+    lease_token: Uuid,
 ) -> DbResult<Vec<EmailRow>> {
     Ok(diesel::sql_query(
-        "UPDATE email_outbox SET next_attempt_at = $2
+        "UPDATE email_outbox SET next_attempt_at = $2, lease_token = $4
          WHERE (brand_id, id) IN (
              SELECT brand_id, id FROM email_outbox
              WHERE status = 'PENDING' AND next_attempt_at <= $1
@@ -123,6 +126,7 @@ pub async fn claim_due(
     .bind::<Timestamptz, _>(now)
     .bind::<Timestamptz, _>(lease_until)
     .bind::<BigInt, _>(batch)
+    .bind::<diesel::sql_types::Uuid, _>(lease_token)
     .load(conn)
     .await?)
 }
@@ -136,20 +140,35 @@ pub struct Attempt {
     pub error: Option<String>,
 }
 
-/// Stores an attempt on the message and in its log, together.
-pub async fn record_attempt(conn: &mut AsyncPgConnection, email: &EmailRow, attempt: Attempt) -> DbResult<()> {
+/// Stores an attempt on the message and in its log, together, if `lease_token`
+/// still holds the message; false (and nothing stored) when its lease passed to
+/// another sender.
+pub async fn record_attempt(
+    conn: &mut AsyncPgConnection,
+    email: &EmailRow,
+    lease_token: Uuid,
+    attempt: Attempt,
+) -> DbResult<bool> {
     let succeeded = attempt.error.is_none();
     conn.transaction::<_, DbError, _>(|conn| {
         async move {
-            diesel::update(email_outbox::table.find((email.brand_id, email.id)))
+            let held = email_outbox::table
+                .find((email.brand_id, email.id))
+                .filter(email_outbox::lease_token.eq(lease_token))
+                .filter(email_outbox::status.eq(EmailStatus::Pending.as_str()));
+            let updated = diesel::update(held)
                 .set((
                     email_outbox::status.eq(attempt.status.as_str()),
                     email_outbox::attempts.eq(attempt.attempts),
                     email_outbox::next_attempt_at.eq(attempt.next_attempt_at),
                     email_outbox::sent_at.eq(succeeded.then_some(attempt.at)),
+                    email_outbox::lease_token.eq(None::<Uuid>),
                 ))
                 .execute(conn)
                 .await?;
+            if updated == 0 {
+                return Ok(false);
+            }
             diesel::insert_into(email_attempts::table)
                 .values((
                     email_attempts::brand_id.eq(email.brand_id),
@@ -160,7 +179,7 @@ pub async fn record_attempt(conn: &mut AsyncPgConnection, email: &EmailRow, atte
                 ))
                 .execute(conn)
                 .await?;
-            Ok(())
+            Ok(true)
         }
         .scope_boxed()
     })

@@ -111,6 +111,7 @@ diesel::table! {
         next_attempt_at -> Timestamptz,
         created_at -> Timestamptz,
         sent_at -> Nullable<Timestamptz>,
+        lease_token -> Nullable<Uuid>,
     }
 }
 

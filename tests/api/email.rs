@@ -25,6 +25,8 @@ struct Inbox {
     messages: Arc<Mutex<Vec<Received>>>,
     to: Vec<String>,
     data: Vec<u8>,
+    /// How long the server takes to accept each message.
+    delay: Duration,
 }
 
 impl Handler for Inbox {
@@ -44,6 +46,7 @@ impl Handler for Inbox {
     }
 
     fn data_end(&mut self) -> Response {
+        std::thread::sleep(self.delay);
         self.messages.lock().unwrap().push(Received {
             to: std::mem::take(&mut self.to),
             data: String::from_utf8_lossy(&std::mem::take(&mut self.data)).into_owned(),
@@ -54,9 +57,17 @@ impl Handler for Inbox {
 
 /// Starts an SMTP server on a free port; returns its URL and what it receives.
 fn smtp_server() -> (String, Arc<Mutex<Vec<Received>>>) {
+    slow_smtp_server(Duration::ZERO)
+}
+
+/// An SMTP server that takes `delay` to accept each message.
+fn slow_smtp_server(delay: Duration) -> (String, Arc<Mutex<Vec<Received>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let inbox = Inbox::default();
+    let inbox = Inbox {
+        delay,
+        ..Inbox::default()
+    };
     let messages = inbox.messages.clone();
     let mut server = Server::new(inbox);
     server
@@ -275,4 +286,106 @@ async fn bad_email_requests_queue_nothing() {
         "FORBIDDEN"
     );
     assert_eq!(app.rows("email_outbox").await, 0);
+}
+
+#[tokio::test]
+async fn a_sender_whose_lease_passed_to_another_records_nothing() {
+    let (url, inbox) = smtp_server();
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    app.ok(
+        &shop.brand.admin,
+        EMAIL,
+        json!({ "ids": [shop.code_membership], "t": template() }),
+    )
+    .await;
+    // Sender A claims the message, then stalls past its lease…
+    let start = Utc::now();
+    let mut conn = app.pool.get().await.unwrap();
+    let stale_token = uuid::Uuid::now_v7();
+    let claimed =
+        sales_tracking::db::emails::claim_due(&mut conn, start, start + chrono::Duration::minutes(1), 10, stale_token)
+            .await
+            .unwrap();
+    assert_eq!(claimed.len(), 1);
+    // …so sender B takes it over once the lease lapsed, and sends it.
+    let mailer = Mailer::new(&url, "team@trail.example").unwrap();
+    let later = start + chrono::Duration::minutes(2);
+    let round = email::deliver_due(&app.pool, &mailer, later).await.unwrap();
+    assert_eq!(round.sent, 1);
+    // A wakes up and tries to record its own (say, failed) attempt: refused, nothing changes.
+    let stale = sales_tracking::db::emails::Attempt {
+        at: later,
+        status: sales_tracking::domain::enums::EmailStatus::Pending,
+        attempts: 1,
+        next_attempt_at: later + chrono::Duration::minutes(1),
+        error: Some("timed out".into()),
+    };
+    let recorded = sales_tracking::db::emails::record_attempt(&mut conn, &claimed[0], stale_token, stale)
+        .await
+        .unwrap();
+    assert!(!recorded, "a lapsed lease records nothing");
+    let log = app
+        .ok(&shop.brand.analyst, LOG, json!({ "id": shop.code_membership }))
+        .await;
+    let sent = &log["membership"]["emails"][0];
+    assert_eq!(sent["status"], "SENT");
+    assert_eq!(sent["attempts"], json!([{ "succeeded": true, "error": null }]));
+    assert_eq!(inbox.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_slow_batch_stops_before_its_lease_ends_and_sends_each_message_once() {
+    let (url, inbox) = slow_smtp_server(Duration::from_millis(400));
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    for n in 0..10 {
+        let template = json!({ "subject": format!("Message {n}"), "body": "Hi {{memberName}}" });
+        app.ok(
+            &shop.brand.admin,
+            EMAIL,
+            json!({ "ids": [shop.code_membership], "t": template }),
+        )
+        .await;
+    }
+    let mailer = Mailer::new(&url, "team@trail.example").unwrap();
+    let lease = Duration::from_secs(3);
+    let mut now = Utc::now();
+    let started = std::time::Instant::now();
+    let first = email::deliver_due_within(&app.pool, &mailer, now, lease).await.unwrap();
+    assert!(
+        started.elapsed() < lease,
+        "the round took {:?}, past its lease",
+        started.elapsed()
+    );
+    assert!(first.sent >= 1 && first.left_for_later >= 1, "{first:?}");
+    assert_eq!(first.sent + first.left_for_later, 10);
+    // What was left comes back once the lease lapses, and nothing goes twice.
+    let mut sent = first.sent;
+    for _ in 0..10 {
+        if sent == 10 {
+            break;
+        }
+        now += chrono::Duration::seconds(4);
+        sent += email::deliver_due_within(&app.pool, &mailer, now, lease)
+            .await
+            .unwrap()
+            .sent;
+    }
+    assert_eq!(sent, 10);
+    let mut subjects: Vec<String> = inbox
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|m| {
+            unfolded(&m.data)
+                .lines()
+                .find(|l| l.starts_with("Subject: "))
+                .map(str::to_string)
+        })
+        .collect();
+    subjects.sort();
+    subjects.dedup();
+    assert_eq!(subjects.len(), 10);
+    assert_eq!(inbox.lock().unwrap().len(), 10, "each message once");
 }
