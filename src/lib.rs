@@ -43,6 +43,10 @@ pub struct AppConfig {
     /// Web origins (e.g. `https://app.example.com`) whose pages may call the API
     /// from the browser; none: same origin only.
     pub cors_origins: Vec<String>,
+    /// The PayPal account `PAYPAL` payments are paid from; none: `MANUAL` only.
+    pub paypal: Option<providers::paypal::PayPalConfig>,
+    /// How often unsettled payments are asked after (also once at start).
+    pub reconcile_every: std::time::Duration,
 }
 
 impl Default for AppConfig {
@@ -58,6 +62,8 @@ impl Default for AppConfig {
             spool_dir: None,
             metrics_token: None,
             cors_origins: Vec::new(),
+            paypal: None,
+            reconcile_every: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -104,6 +110,17 @@ pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
         }
         None => tracing::warn!("no SMTP server configured (--smtp-url): emails wait in the outbox"),
     }
+    let paypal = config
+        .paypal
+        .and_then(|paypal| match providers::paypal::PayPal::new(paypal) {
+            Ok(paypal) => Some(paypal),
+            Err(error) => {
+                tracing::error!(%error, "PayPal is configured but cannot be reached: PAYPAL payments are refused");
+                None
+            }
+        });
+    let payout_providers = providers::payout::PayoutProviders::new(paypal);
+    app::payments::spawn_reconciler(pool.clone(), payout_providers.clone(), config.reconcile_every);
     let limits = config.limits;
     let report_pool = config.report_pool.unwrap_or_else(|| pool.clone());
     let budget = Arc::new(rate_limit::RateLimiter::new(
@@ -116,6 +133,7 @@ pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
         budget: budget.clone(),
         introspection: config.introspection,
         report_pool: Some(report_pool.clone()),
+        providers: payout_providers.clone(),
     };
     let schema = graphql::build_schema(pool.clone(), metrics.clone(), wake, options);
     let tracking_pool = config.tracking_pool.unwrap_or_else(|| pool.clone());
@@ -124,6 +142,7 @@ pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
         cors_origins: config.cors_origins,
         public_url: config.public_url,
         query_budget: Some(budget),
+        providers: payout_providers,
     };
     http::router(http::AppState::new(
         schema,

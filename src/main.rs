@@ -72,6 +72,8 @@ enum Command {
         #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
         cors_origins: Vec<String>,
         #[command(flatten)]
+        paypal: PayPalArgs,
+        #[command(flatten)]
         limits: LimitArgs,
     },
     /// Creates a brand full of generated activity (deterministic), for benchmarks.
@@ -98,6 +100,46 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+}
+
+/// The PayPal account `PAYPAL` payments are paid from (PayPal Payouts).
+#[derive(Args)]
+struct PayPalArgs {
+    /// PayPal's REST API, e.g. `https://api-m.paypal.com` or `https://api-m.sandbox.paypal.com`.
+    #[arg(long, env = "PAYPAL_API_URL")]
+    paypal_api_url: Option<String>,
+    #[arg(long, env = "PAYPAL_CLIENT_ID", hide_env_values = true)]
+    paypal_client_id: Option<String>,
+    #[arg(long, env = "PAYPAL_CLIENT_SECRET", hide_env_values = true)]
+    paypal_client_secret: Option<String>,
+    /// The id PayPal gave this server's webhook (`/webhooks/paypal`), to verify its events.
+    #[arg(long, env = "PAYPAL_WEBHOOK_ID")]
+    paypal_webhook_id: Option<String>,
+    /// Seconds one PayPal call may take.
+    #[arg(long, env = "PAYPAL_TIMEOUT", default_value_t = 30)]
+    paypal_timeout: u64,
+    /// Seconds between rounds that ask providers about unsettled payments (one runs at start).
+    #[arg(long, env = "RECONCILE_EVERY", default_value_t = 60)]
+    reconcile_every: u64,
+}
+
+impl PayPalArgs {
+    /// The PayPal settings, when all three of URL, client id and secret are given.
+    fn config(&self) -> anyhow::Result<Option<sales_tracking::providers::paypal::PayPalConfig>> {
+        match (&self.paypal_api_url, &self.paypal_client_id, &self.paypal_client_secret) {
+            (None, None, None) => Ok(None),
+            (Some(api_url), Some(client_id), Some(client_secret)) => {
+                Ok(Some(sales_tracking::providers::paypal::PayPalConfig {
+                    api_url: api_url.clone(),
+                    client_id: client_id.clone(),
+                    client_secret: client_secret.clone(),
+                    webhook_id: self.paypal_webhook_id.clone(),
+                    timeout: std::time::Duration::from_secs(self.paypal_timeout.max(1)),
+                }))
+            }
+            _ => anyhow::bail!("PayPal needs all of --paypal-api-url, --paypal-client-id and --paypal-client-secret"),
+        }
+    }
 }
 
 /// What callers may ask of the server; each has a documented default.
@@ -187,6 +229,7 @@ async fn main() -> anyhow::Result<()> {
             spool_dir,
             metrics_token,
             cors_origins,
+            paypal,
             limits,
         } => {
             let mailer = smtp_url
@@ -223,6 +266,8 @@ async fn main() -> anyhow::Result<()> {
                 })),
                 metrics_token,
                 cors_origins,
+                paypal: paypal.config()?,
+                reconcile_every: std::time::Duration::from_secs(paypal.reconcile_every),
             };
             let serving = sales_tracking::http::server::ServeOptions {
                 max_connections: limits.max_connections,

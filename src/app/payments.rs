@@ -16,13 +16,13 @@ use rust_decimal::Decimal;
 use super::members::memberships_of;
 use super::reports::{self, OfferSelection};
 use super::{AppError, AppResult, Caller};
-use crate::db::payments::{self, DueFilter, NewPayment, PaymentItemRow, PaymentRow, PayoutLine};
-use crate::db::{DbError, audit, offers};
+use crate::db::payments::{self, DueFilter, ItemReport, NewPayment, PaymentRow, PayoutLine};
+use crate::db::{DbError, DbPool, audit, offers};
 use crate::domain::date_range::DateRange;
-use crate::domain::enums::{PaymentScope, PaymentState};
+use crate::domain::enums::{PaymentProvider, PaymentScope, PaymentState};
 use crate::domain::ids::{BrandId, MembershipId, OfferId, PaymentId};
-use crate::domain::payment::{DueAmount, PAYOUT_FILE_ROWS, net_per_membership, overall_state};
-use crate::providers::payout::{ItemOutcome, PayoutBatch, PayoutItem, PayoutProvider};
+use crate::domain::payment::{DueAmount, PAYOUT_FILE_ROWS, is_settled, net_per_membership, overall_state};
+use crate::providers::payout::{BatchReport, PayoutBatch, PayoutItem, PayoutProviders};
 
 /// Which memberships a payment covers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,10 +133,14 @@ pub struct Sent {
 }
 
 /// Pays everything due to `payees` once, through `provider`. The same
-/// `idempotency_key` again returns the first payment; with other payees it is a conflict.
+/// `idempotency_key` again returns the first payment (asking its provider first
+/// when it is not settled); with other payees it is a conflict. A provider that
+/// fails or does not answer leaves the payment `PROCESSING`, never an error:
+/// reconciliation finishes it.
 pub async fn send(
     conn: &mut AsyncPgConnection,
-    provider: &dyn PayoutProvider,
+    providers: &PayoutProviders,
+    provider: PaymentProvider,
     caller: Caller,
     payees: Payees,
     idempotency_key: &str,
@@ -146,45 +150,104 @@ pub async fn send(
     if key.is_empty() || key.len() > 200 {
         return Err(AppError::bad_input("idempotencyKey must be 1 to 200 characters"));
     }
-    let (payment, items) = match claim(conn, provider.name(), caller, &payees, key, now).await? {
-        Claimed::Existing(payment) => {
-            return Ok(Sent {
-                payment,
-                replayed: true,
-            });
+    let paying = providers
+        .get(provider)
+        .ok_or_else(|| AppError::bad_input(format!("{} is not configured on this server", provider.as_str())))?;
+    match claim(conn, provider, caller, &payees, key, now).await? {
+        Claimed::Existing(payment) => Ok(Sent {
+            payment: reconcile(conn, providers, payment, now).await?,
+            replayed: true,
+        }),
+        Claimed::New(payment) => {
+            let batch = batch_of(conn, &payment).await?;
+            let report = paying.submit(&batch).await;
+            Ok(Sent {
+                payment: record_report(conn, &payment, report, now).await?,
+                replayed: false,
+            })
         }
-        Claimed::New(payment, items) => (payment, items),
+    }
+}
+
+/// Asks the provider of an unsettled payment what happened and records it (a
+/// settled payment is returned as it is). Without the provider's batch id, the
+/// batch is handed over again, which the provider answers without paying twice.
+pub async fn reconcile(
+    conn: &mut AsyncPgConnection,
+    providers: &PayoutProviders,
+    payment: PaymentRow,
+    now: DateTime<Utc>,
+) -> AppResult<PaymentRow> {
+    if is_settled(payment.state) {
+        return Ok(payment);
+    }
+    let Some(provider) = providers.get(payment.provider) else {
+        tracing::warn!(payment_id = %payment.id, provider = payment.provider.as_str(), "payment's provider is not configured here");
+        return Ok(payment);
     };
     let batch = batch_of(conn, &payment).await?;
-    let outcomes = match provider.submit(&batch).await {
-        Ok(outcomes) => outcomes,
-        Err(error) => {
-            tracing::error!(payment_id = %payment.id, %error, "payout provider failed");
-            items
-                .iter()
-                .map(|item| ItemOutcome {
-                    item_id: item.id,
-                    state: PaymentState::Failed,
-                    reference: None,
-                })
-                .collect()
+    let report = provider.check(&batch, payment.provider_batch_id.as_deref()).await;
+    record_report(conn, &payment, report, now).await
+}
+
+/// Drives the unsettled payments of every brand toward a final state; returns how
+/// many it looked at. Run at start and periodically.
+pub async fn reconcile_unsettled(pool: &DbPool, providers: &PayoutProviders, now: DateTime<Utc>) -> AppResult<usize> {
+    let mut conn = pool.get().await.map_err(DbError::from)?;
+    let unsettled = payments::unsettled(&mut conn, RECONCILE_BATCH).await?;
+    let count = unsettled.len();
+    for payment in unsettled {
+        let id = payment.id;
+        if let Err(error) = reconcile(&mut conn, providers, payment, now).await {
+            tracing::error!(payment_id = %id, ?error, "reconciling a payment failed");
         }
-    };
-    let payment = record_outcomes(conn, &payment, &outcomes, now).await?;
-    Ok(Sent {
-        payment,
-        replayed: false,
+    }
+    Ok(count)
+}
+
+/// Payments reconciled per round.
+const RECONCILE_BATCH: i64 = 100;
+
+/// Reconciles unsettled payments at start and every `every`, until the process ends.
+pub fn spawn_reconciler(
+    pool: DbPool,
+    providers: PayoutProviders,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match reconcile_unsettled(&pool, &providers, Utc::now()).await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "reconciled unsettled payments"),
+                Err(error) => tracing::error!(?error, "payment reconciliation failed"),
+            }
+            tokio::time::sleep(every).await;
+        }
     })
+}
+
+/// A provider's webhook says batch `batch_id` changed: reconcile its payment, if it is ours.
+pub async fn batch_changed(
+    conn: &mut AsyncPgConnection,
+    providers: &PayoutProviders,
+    provider: PaymentProvider,
+    batch_id: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Option<PaymentRow>> {
+    match payments::find_by_provider_batch(conn, provider, batch_id).await? {
+        Some(payment) => Ok(Some(reconcile(conn, providers, payment, now).await?)),
+        None => Ok(None),
+    }
 }
 
 enum Claimed {
     Existing(PaymentRow),
-    New(PaymentRow, Vec<PaymentItemRow>),
+    New(PaymentRow),
 }
 
 async fn claim(
     conn: &mut AsyncPgConnection,
-    provider: &str,
+    provider: PaymentProvider,
     caller: Caller,
     payees: &Payees,
     key: &str,
@@ -235,7 +298,7 @@ async fn claim(
                 "items": items.len(),
             });
             audit::record(conn, brand_id, caller.api_key_id, "sendPayment", details).await?;
-            Ok(Claimed::New(payment, items))
+            Ok(Claimed::New(payment))
         }
         .scope_boxed()
     })
@@ -264,31 +327,47 @@ async fn batch_of(conn: &mut AsyncPgConnection, payment: &PaymentRow) -> AppResu
     })
 }
 
-/// Stores the provider's answer, item by item, and the payment's resulting state.
-async fn record_outcomes(
+/// Stores the provider's answer, item by item, and the payment's resulting state,
+/// holding the payment so concurrent reconciliations record one after the other.
+/// An error from the provider changes nothing: the payment stays unsettled.
+async fn record_report(
     conn: &mut AsyncPgConnection,
     payment: &PaymentRow,
-    outcomes: &[ItemOutcome],
+    report: anyhow::Result<BatchReport>,
     now: DateTime<Utc>,
 ) -> AppResult<PaymentRow> {
-    let brand_id = payment.brand_id;
-    let payment_id = payment.id;
+    let report = match report {
+        Ok(report) => report,
+        Err(error) => {
+            tracing::warn!(payment_id = %payment.id, %error, "payout provider did not settle the payment; it stays PROCESSING");
+            return Ok(payments::find(conn, payment.brand_id, payment.id)
+                .await?
+                .ok_or(DbError::NotFound)?);
+        }
+    };
+    let (brand_id, payment_id) = (payment.brand_id, payment.id);
     conn.transaction::<_, AppError, _>(|conn| {
         async move {
-            for outcome in outcomes {
-                payments::set_item_outcome(
-                    conn,
-                    brand_id,
-                    outcome.item_id,
-                    outcome.state,
-                    outcome.reference.as_deref(),
-                )
-                .await?;
+            let current = payments::lock(conn, brand_id, payment_id).await?;
+            if is_settled(current.state) {
+                return Ok(current);
             }
-            let states: Vec<PaymentState> = outcomes.iter().map(|o| o.state).collect();
+            if let Some(batch_id) = &report.provider_batch_id {
+                payments::set_provider_batch_id(conn, brand_id, payment_id, batch_id).await?;
+            }
+            for outcome in &report.items {
+                let item = ItemReport {
+                    state: outcome.state,
+                    reference: outcome.reference.as_deref(),
+                    provider_status: outcome.provider_status.as_deref(),
+                };
+                payments::set_item_outcome(conn, brand_id, payment_id, outcome.item_id, item).await?;
+            }
+            let items = payments::items(conn, brand_id, &[payment_id]).await?;
+            let states: Vec<PaymentState> = items.iter().map(|item| item.state).collect();
             let state = overall_state(&states);
-            let done = matches!(state, PaymentState::Paid | PaymentState::Failed);
-            Ok(payments::set_state(conn, brand_id, payment_id, state, done.then_some(now)).await?)
+            let completed_at = is_settled(state).then_some(now);
+            Ok(payments::set_state(conn, brand_id, payment_id, state, completed_at).await?)
         }
         .scope_boxed()
     })

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use super::DbResult;
 use super::pagination::{Page, PageRequest};
 use super::schema::{ledger_entries, payment_items, payments};
-use crate::domain::enums::{PaymentScope, PaymentState};
+use crate::domain::enums::{PaymentProvider, PaymentScope, PaymentState};
 use crate::domain::ids::{ApiKeyId, BrandId, LedgerEntryId, MembershipId, OfferId, PaymentId, PaymentItemId};
 use crate::domain::payment::DueEntry;
 
@@ -21,12 +21,14 @@ pub struct PaymentRow {
     pub idempotency_key: String,
     pub scope: PaymentScope,
     pub offer_id: Option<OfferId>,
-    pub provider: String,
+    pub provider: PaymentProvider,
     pub state: PaymentState,
     pub total_amount: Decimal,
     pub created_by_key_id: Option<ApiKeyId>,
     pub created_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// The provider's own id of the batch (PayPal's `payout_batch_id`), once known.
+    pub provider_batch_id: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Clone, Debug)]
@@ -39,6 +41,8 @@ pub struct PaymentItemRow {
     pub amount: Decimal,
     pub state: PaymentState,
     pub provider_reference: Option<String>,
+    /// The provider's own status word (PayPal's `transaction_status`).
+    pub provider_status: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -103,7 +107,7 @@ pub struct NewPayment<'a> {
     pub idempotency_key: &'a str,
     pub scope: &'a str,
     pub offer_id: Option<OfferId>,
-    pub provider: &'a str,
+    pub provider: PaymentProvider,
     pub created_by_key_id: ApiKeyId,
     pub created_at: DateTime<Utc>,
 }
@@ -116,7 +120,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, payment: NewPayment<'_>) -> Db
             payments::idempotency_key.eq(payment.idempotency_key),
             payments::scope.eq(payment.scope),
             payments::offer_id.eq(payment.offer_id),
-            payments::provider.eq(payment.provider),
+            payments::provider.eq(payment.provider.as_str()),
             payments::state.eq(PaymentState::Processing.as_str()),
             payments::created_by_key_id.eq(payment.created_by_key_id),
             payments::created_at.eq(payment.created_at),
@@ -171,22 +175,37 @@ pub async fn set_total(
         .await?)
 }
 
-/// Stores a provider's answer for an item. A failed item releases its entries: they are due again.
+/// What a provider said of one item.
+pub struct ItemReport<'a> {
+    pub state: PaymentState,
+    pub reference: Option<&'a str>,
+    pub provider_status: Option<&'a str>,
+}
+
+/// Stores a provider's answer for one of `payment_id`'s items. A failed item is
+/// final, and releases its entries once: they are due again. A paid item can still
+/// fail (a payout returned or reversed later). Call inside a transaction that holds
+/// the payment (`lock`).
 pub async fn set_item_outcome(
     conn: &mut AsyncPgConnection,
     brand_id: BrandId,
+    payment_id: PaymentId,
     item_id: PaymentItemId,
-    state: PaymentState,
-    reference: Option<&str>,
+    report: ItemReport<'_>,
 ) -> DbResult<()> {
-    diesel::update(payment_items::table.find((brand_id, item_id)))
+    let open = payment_items::table
+        .find((brand_id, item_id))
+        .filter(payment_items::payment_id.eq(payment_id))
+        .filter(payment_items::state.ne(PaymentState::Failed.as_str()));
+    let updated = diesel::update(open)
         .set((
-            payment_items::state.eq(state.as_str()),
-            payment_items::provider_reference.eq(reference),
+            payment_items::state.eq(report.state.as_str()),
+            payment_items::provider_reference.eq(report.reference),
+            payment_items::provider_status.eq(report.provider_status),
         ))
         .execute(conn)
         .await?;
-    if state == PaymentState::Failed {
+    if updated == 1 && report.state == PaymentState::Failed {
         diesel::update(
             ledger_entries::table
                 .filter(ledger_entries::brand_id.eq(brand_id))
@@ -219,6 +238,60 @@ pub async fn set_state(
 pub async fn find_by_key(conn: &mut AsyncPgConnection, brand_id: BrandId, key: &str) -> DbResult<Option<PaymentRow>> {
     Ok(payments::table
         .filter(payments::brand_id.eq(brand_id).and(payments::idempotency_key.eq(key)))
+        .select(PaymentRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// The payment, held until the transaction ends, so its outcomes are recorded one at a time.
+pub async fn lock(conn: &mut AsyncPgConnection, brand_id: BrandId, id: PaymentId) -> DbResult<PaymentRow> {
+    Ok(payments::table
+        .find((brand_id, id))
+        .select(PaymentRow::as_select())
+        .for_update()
+        .first(conn)
+        .await?)
+}
+
+/// Records the provider's batch id, once.
+pub async fn set_provider_batch_id(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    id: PaymentId,
+    batch_id: &str,
+) -> DbResult<()> {
+    diesel::update(
+        payments::table
+            .find((brand_id, id))
+            .filter(payments::provider_batch_id.is_null()),
+    )
+    .set(payments::provider_batch_id.eq(batch_id))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Payments (of any brand) the provider has not finished with, oldest first.
+pub async fn unsettled(conn: &mut AsyncPgConnection, limit: i64) -> DbResult<Vec<PaymentRow>> {
+    Ok(payments::table
+        .filter(payments::state.eq_any([PaymentState::Pending.as_str(), PaymentState::Processing.as_str()]))
+        .order(payments::created_at)
+        .limit(limit)
+        .select(PaymentRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// The payment a provider's batch id belongs to, in any brand.
+pub async fn find_by_provider_batch(
+    conn: &mut AsyncPgConnection,
+    provider: PaymentProvider,
+    batch_id: &str,
+) -> DbResult<Option<PaymentRow>> {
+    Ok(payments::table
+        .filter(payments::provider.eq(provider.as_str()))
+        .filter(payments::provider_batch_id.eq(batch_id))
         .select(PaymentRow::as_select())
         .first(conn)
         .await

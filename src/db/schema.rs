@@ -243,6 +243,7 @@ diesel::table! {
         amount -> Numeric,
         state -> Text,
         provider_reference -> Nullable<Text>,
+        provider_status -> Nullable<Text>,
     }
 }
 
@@ -259,6 +260,7 @@ diesel::table! {
         created_by_key_id -> Nullable<Int8>,
         created_at -> Timestamptz,
         completed_at -> Nullable<Timestamptz>,
+        provider_batch_id -> Nullable<Text>,
     }
 }
 

@@ -80,10 +80,21 @@ macro_rules! product_enums {
                 Pending => "PENDING",
                 /// Handed to the provider, waiting for its answer.
                 Processing => "PROCESSING",
-                /// Paid out.
+                /// Paid out (a payment: every item was).
                 Paid => "PAID",
-                /// The provider refused it; its commission is due again.
+                /// A payment some of whose items were paid and the others failed.
+                PartiallyPaid => "PARTIALLY_PAID",
+                /// The provider refused, failed, returned or blocked it; its commission
+                /// is due again (a payment: no item was paid).
                 Failed => "FAILED",
+            }
+            /// Who moves a payment's money.
+            PaymentProvider {
+                /// Nobody here: the brand pays outside (e.g. with the PayPal bulk-payout
+                /// file), and the items are marked paid at once.
+                Manual => "MANUAL",
+                /// PayPal Payouts, one batch per payment, paid when PayPal reports it.
+                Paypal => "PAYPAL",
             }
             /// What a reward gives.
             RewardKind {

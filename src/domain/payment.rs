@@ -43,19 +43,27 @@ pub fn net_per_membership(entries: impl IntoIterator<Item = DueEntry>) -> Vec<Du
         .collect()
 }
 
-/// A payment is processing while any item is; then paid if any item was paid
-/// (the failed ones show on their items), else failed.
+/// A payment is processing while any item is; then paid when every item was,
+/// failed when none was, and partially paid otherwise.
 pub fn overall_state(items: &[PaymentState]) -> PaymentState {
+    let paid = items.iter().filter(|s| **s == PaymentState::Paid).count();
     if items
         .iter()
         .any(|s| matches!(s, PaymentState::Pending | PaymentState::Processing))
     {
         PaymentState::Processing
-    } else if items.contains(&PaymentState::Paid) {
+    } else if paid == items.len() && paid > 0 {
         PaymentState::Paid
-    } else {
+    } else if paid == 0 {
         PaymentState::Failed
+    } else {
+        PaymentState::PartiallyPaid
     }
+}
+
+/// Whether a payment (or item) in `state` is done with: nothing more will happen to it.
+pub fn is_settled(state: PaymentState) -> bool {
+    !matches!(state, PaymentState::Pending | PaymentState::Processing)
 }
 
 /// PayPal's bulk-payout upload takes at most this many payments per file.
@@ -110,7 +118,7 @@ mod tests {
         use PaymentState::*;
         assert_eq!(overall_state(&[Paid, Paid]), Paid);
         assert_eq!(overall_state(&[Failed, Failed]), Failed);
-        assert_eq!(overall_state(&[Paid, Failed]), Paid);
+        assert_eq!(overall_state(&[Paid, Failed]), PartiallyPaid);
         assert_eq!(overall_state(&[Paid, Processing]), Processing);
     }
 }

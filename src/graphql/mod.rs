@@ -31,7 +31,7 @@ use std::sync::{Arc, OnceLock};
 use crate::app::email::EmailWake;
 use crate::db::DbPool;
 use crate::metrics::Metrics;
-use crate::providers::payout::{ManualProvider, PayoutProvider};
+use crate::providers::payout::PayoutProviders;
 use crate::rate_limit::RateLimiter;
 use context::Caller;
 use loaders::BrandLoader;
@@ -50,6 +50,8 @@ pub struct ApiOptions {
     pub introspection: bool,
     /// Connections for KPI reads (default: the API's pool).
     pub report_pool: Option<DbPool>,
+    /// Who can pay payments out (default: `MANUAL` only).
+    pub providers: PayoutProviders,
 }
 
 impl Default for ApiOptions {
@@ -60,6 +62,7 @@ impl Default for ApiOptions {
             budget: Arc::new(RateLimiter::new(0, 1)),
             introspection: true,
             report_pool: None,
+            providers: PayoutProviders::default(),
         }
     }
 }
@@ -73,7 +76,7 @@ pub fn build_schema(pool: DbPool, metrics: Arc<Metrics>, email_wake: EmailWake, 
         .data(metrics)
         .data(context::PublicUrl(options.public_url))
         .data(email_wake)
-        .data(Arc::new(ManualProvider) as Arc<dyn PayoutProvider>)
+        .data(options.providers)
         .extension(extensions::ErrorCodes)
         .extension(limits::CostLimits {
             model: cost_model.clone(),

@@ -1,7 +1,5 @@
 //! Send Payment, its preview and the payment history.
 
-use std::sync::Arc;
-
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::Utc;
@@ -17,8 +15,8 @@ use super::types::payment::{DueItem, Payment, PaymentPreview};
 use crate::app::payments::{self, Payees};
 use crate::db::payments as payment_rows;
 use crate::domain::ids::{MembershipId, OfferId, PaymentId};
-use crate::graphql::enums::PaymentScope;
-use crate::providers::payout::PayoutProvider;
+use crate::graphql::enums::{PaymentProvider, PaymentScope};
+use crate::providers::payout::PayoutProviders;
 
 /// Which memberships to pay: `offerId` with `OFFER`, `membershipIds` with
 /// `MEMBERSHIPS`; with `ACTIVE_OFFERS`, the home page's `filter` and `dateRange`
@@ -30,6 +28,10 @@ pub struct SendPaymentInput {
     pub membership_ids: Option<Vec<ID>>,
     pub filter: Option<OfferFilter>,
     pub date_range: Option<DateRangeInput>,
+    /// Who pays: `MANUAL` (default; the brand pays outside with the payout files) or
+    /// `PAYPAL` (PayPal Payouts, when the server is configured for it).
+    #[graphql(default_with = "PaymentProvider::Manual")]
+    pub provider: PaymentProvider,
     /// Any string unique to this intent (1 to 200 characters). Sending the same key
     /// again returns the first payment and pays nothing more.
     pub idempotency_key: String,
@@ -94,8 +96,11 @@ pub struct PaymentMutations;
 impl PaymentMutations {
     /// Pays every membership in scope what is due (past the hold period, net of
     /// clawbacks, positive only): one payment, one item per membership, through the
-    /// `MANUAL` provider. `ACTIVE_OFFERS` pays what the home page's Payments Due shows. Exactly once per `idempotencyKey`, and no ledger entry is
-    /// ever paid twice, whatever runs at the same moment. `CONFLICT` when nothing is due.
+    /// chosen provider. `ACTIVE_OFFERS` pays what the home page's Payments Due shows.
+    /// Exactly once per `idempotencyKey`, and no ledger entry is ever paid twice,
+    /// whatever runs at the same moment. `CONFLICT` when nothing is due. With
+    /// `PAYPAL` the payment is `PROCESSING` (never an error) until PayPal reports
+    /// every item; sending the same key again asks PayPal and returns it as it is then.
     #[graphql(guard = "AdminOnly")]
     async fn send_payment(&self, ctx: &Context<'_>, input: SendPaymentInput) -> AppResult<SendPaymentPayload> {
         let payees = payees_of(
@@ -109,10 +114,11 @@ impl PaymentMutations {
             },
         )
         .await?;
-        let provider = ctx.data_unchecked::<Arc<dyn PayoutProvider>>();
+        let providers = ctx.data_unchecked::<PayoutProviders>();
         let sent = payments::send(
             &mut *conn(ctx).await?,
-            provider.as_ref(),
+            providers,
+            input.provider.into(),
             *viewer(ctx)?,
             payees,
             &input.idempotency_key,

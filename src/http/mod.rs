@@ -6,6 +6,7 @@ mod export;
 mod graphiql;
 mod graphql;
 mod health;
+mod paypal_webhooks;
 mod redirect;
 pub mod server;
 mod webhooks;
@@ -53,6 +54,8 @@ pub struct Surface {
     pub public_url: String,
     /// The query budget GraphQL charges, which exports draw on too (none: no limit).
     pub query_budget: Option<Arc<RateLimiter>>,
+    /// Who pays payments out; PayPal's webhooks reach its provider.
+    pub providers: crate::providers::payout::PayoutProviders,
 }
 
 /// Set on a server once its shutdown begins: `/readyz` then answers 503 so load
@@ -137,6 +140,7 @@ pub fn router(state: AppState) -> Router {
         .layer(cors.clone());
     let webhooks = Router::new()
         .route("/webhooks/{brand}/orders/{source}", post(webhooks::receive))
+        .route("/webhooks/paypal", post(paypal_webhooks::receive))
         .layer(RequestBodyLimitLayer::new(WEBHOOK_BODY_BYTES));
     let pages = Router::new()
         .route("/", get(dashboard::page))

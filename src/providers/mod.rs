@@ -2,4 +2,5 @@
 //! providers and the SMTP server. Nothing here reads or writes the database.
 
 pub mod payout;
+pub mod paypal;
 pub mod smtp;

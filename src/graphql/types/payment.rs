@@ -7,7 +7,7 @@ use crate::db::payments::{PaymentItemRow, PaymentRow};
 use crate::domain::ids::MembershipId;
 use crate::domain::payment::payout_file_count;
 use crate::graphql::context::viewer;
-use crate::graphql::enums::{PaymentScope, PaymentState};
+use crate::graphql::enums::{PaymentProvider, PaymentScope, PaymentState};
 use crate::graphql::error::AppResult;
 use crate::graphql::ids::encode;
 use crate::graphql::loaders::{Offers, PaymentItems, load_one};
@@ -41,9 +41,15 @@ impl Payment {
         self.0.state.into()
     }
 
-    /// Who pays the items out, e.g. `MANUAL` (the brand pays outside and records it here).
-    async fn provider(&self) -> &str {
-        &self.0.provider
+    /// Who pays the items out: `MANUAL` (the brand pays outside and records it
+    /// here) or `PAYPAL`.
+    async fn provider(&self) -> PaymentProvider {
+        self.0.provider.into()
+    }
+
+    /// The provider's own id of the batch (PayPal's `payout_batch_id`), once known.
+    async fn provider_batch_id(&self) -> Option<&str> {
+        self.0.provider_batch_id.as_deref()
     }
 
     /// The sum of the items.
