@@ -21,6 +21,8 @@ mod offer_edits;
 mod offers;
 mod outage;
 mod payments;
+mod paypal;
+mod paypal_stand_in;
 mod projects;
 mod refunds;
 mod reporting;

@@ -120,9 +120,15 @@ impl PaymentItem {
         self.0.state.into()
     }
 
-    /// The provider's reference for the transfer.
+    /// The provider's id of the transfer (PayPal's `payout_item_id`).
     async fn provider_reference(&self) -> Option<&str> {
         self.0.provider_reference.as_deref()
+    }
+
+    /// The provider's own status of the transfer, e.g. PayPal's `SUCCESS`,
+    /// `UNCLAIMED`, `FAILED`, `RETURNED` or `BLOCKED`.
+    async fn provider_status(&self) -> Option<&str> {
+        self.0.provider_status.as_deref()
     }
 }
 

@@ -1,0 +1,388 @@
+//! Send Payment through PayPal Payouts, against the PayPal stand-in: each due
+//! entry is paid exactly once, in one batch per payment, whatever PayPal fails or
+//! delays; items end as PayPal reports them.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use rust_decimal::Decimal;
+use sales_tracking::providers::paypal::PayPalConfig;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::common::TestApp;
+use crate::paypal_stand_in::{self, CLIENT_ID, CLIENT_SECRET, GOOD_SIGNATURE, StandIn};
+use crate::tracking::{Shop, shop};
+
+pub const SEND: &str = "mutation($i: SendPaymentInput!) { sendPayment(input: $i) { replayed payment { id state provider providerBatchId totalAmount items { amount state providerStatus providerReference membership { member { name } } } } } }";
+const PREVIEW: &str = "{ paymentPreview(scope: ALL_OFFERS) { totalAmount itemCount } }";
+
+pub fn paypal_config(url: &str) -> PayPalConfig {
+    PayPalConfig {
+        api_url: url.to_string(),
+        client_id: CLIENT_ID.into(),
+        client_secret: CLIENT_SECRET.into(),
+        webhook_id: Some("WH-STANDIN".into()),
+        timeout: Duration::from_secs(1),
+    }
+}
+
+async fn paypal_app(url: &str, reconcile_every: Duration) -> TestApp {
+    TestApp::with_config(sales_tracking::AppConfig {
+        paypal: Some(paypal_config(url)),
+        reconcile_every,
+        ..Default::default()
+    })
+    .await
+}
+
+/// Members paid at once (no hold period) through the shop's promo-code offer, one
+/// order of 100.00 (15.00 commission) each, paid to these payout addresses.
+pub async fn members_due(app: &TestApp, shop: &Shop, payout_addresses: &[&str]) {
+    let admin = &shop.brand.admin;
+    app.ok(
+        admin,
+        "mutation($id: ID!) { updateOffer(id: $id, input: { holdPeriodDays: 0 }) { offer { id } } }",
+        json!({ "id": shop.code_offer }),
+    )
+    .await;
+    for (n, address) in payout_addresses.iter().enumerate() {
+        let member = app
+            .ok(
+                admin,
+                "mutation($i: CreateMemberInput!) { createMember(input: $i) { member { id } } }",
+                json!({ "i": { "name": format!("Creator {n}"), "email": format!("creator{n}@example.com"), "payoutEmail": address } }),
+            )
+            .await["createMember"]["member"]["id"]
+            .clone();
+        let code = app
+            .ok(
+                admin,
+                "mutation($o: ID!, $m: [ID!]!) { addMembers(offerId: $o, memberIds: $m) { memberships { promoCode } } }",
+                json!({ "o": shop.code_offer, "m": [member] }),
+            )
+            .await["addMembers"]["memberships"][0]["promoCode"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        app.ok(
+            admin,
+            "mutation($i: RecordConversionInput!) { recordConversion(input: $i) { conversion { id } } }",
+            json!({ "i": { "externalOrderId": format!("paypal-order-{n}"), "saleAmount": "100.00", "promoCode": code } }),
+        )
+        .await;
+    }
+}
+
+fn send_input(key: &str) -> Value {
+    json!({ "i": { "scope": "ALL_OFFERS", "provider": "PAYPAL", "idempotencyKey": key } })
+}
+
+fn money(value: &Value) -> Decimal {
+    value.as_str().unwrap().parse().unwrap()
+}
+
+async fn due_now(app: &TestApp, key: &str) -> Decimal {
+    money(&app.ok(key, PREVIEW, json!({})).await["paymentPreview"]["totalAmount"])
+}
+
+/// Every item the stand-in was asked to pay, over all its batches.
+fn paid_items(stand_in: &StandIn) -> Vec<String> {
+    stand_in
+        .batches()
+        .iter()
+        .flat_map(|b| b.items.iter().map(|i| i.sender_item_id.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn paypal_pays_in_one_batch_and_items_end_as_paypal_reports_them() {
+    let (url, stand_in) = paypal_stand_in::start().await;
+    let app = paypal_app(&url, Duration::from_secs(3600)).await;
+    let shop = shop(&app).await;
+    let admin = &shop.brand.admin;
+    members_due(
+        &app,
+        &shop,
+        &[
+            "ok@example.com",
+            "fail-bo@example.com",
+            "blocked-cy@example.com",
+            "+15550100000",
+        ],
+    )
+    .await;
+    assert_eq!(due_now(&app, admin).await, Decimal::new(6000, 2));
+
+    let sent = app.ok(admin, SEND, send_input("paypal-1")).await["sendPayment"]["payment"].clone();
+    assert_eq!(sent["provider"], "PAYPAL");
+    assert_eq!(sent["state"], "PARTIALLY_PAID");
+    let batches = stand_in.batches();
+    assert_eq!(batches.len(), 1);
+    assert_eq!(sent["providerBatchId"], batches[0].payout_batch_id.as_str());
+    assert_eq!(
+        batches[0].sender_batch_id,
+        format!("sales-tracking-{}", sent["id"].as_str().unwrap())
+    );
+    let mut by_receiver: Vec<(String, String, String)> = batches[0]
+        .items
+        .iter()
+        .map(|i| (i.receiver.clone(), i.amount.clone(), i.currency.clone()))
+        .collect();
+    by_receiver.sort();
+    assert_eq!(
+        by_receiver,
+        [
+            ("+15550100000", "15.00", "USD"),
+            ("blocked-cy@example.com", "15.00", "USD"),
+            ("fail-bo@example.com", "15.00", "USD"),
+            ("ok@example.com", "15.00", "USD"),
+        ]
+        .map(|(r, a, c)| (r.to_string(), a.to_string(), c.to_string()))
+    );
+    let mut items: Vec<(String, String, String)> = sent["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            assert!(
+                i["providerReference"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("STANDINITEM")),
+                "{i}"
+            );
+            (
+                i["membership"]["member"]["name"].as_str().unwrap().to_string(),
+                i["state"].as_str().unwrap().to_string(),
+                i["providerStatus"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    items.sort();
+    assert_eq!(
+        items,
+        [
+            ("Creator 0", "PAID", "SUCCESS"),
+            ("Creator 1", "FAILED", "FAILED"),
+            ("Creator 2", "FAILED", "BLOCKED"),
+            ("Creator 3", "PAID", "SUCCESS"),
+        ]
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    );
+    // The failed and blocked commissions are due again; the paid ones are not.
+    assert_eq!(due_now(&app, admin).await, Decimal::new(3000, 2));
+}
+
+#[tokio::test]
+async fn a_5xx_a_timeout_and_a_lost_answer_still_end_paid_with_one_batch() {
+    let (url, stand_in) = paypal_stand_in::start().await;
+    let app = paypal_app(&url, Duration::from_secs(3600)).await;
+    let shop = shop(&app).await;
+    let admin = &shop.brand.admin;
+
+    // PayPal creates the batch but answers 500: the payment is PROCESSING, not an error.
+    members_due(&app, &shop, &["ok@example.com"]).await;
+    stand_in.fail_next_creates.store(1, Ordering::SeqCst);
+    let first = app.ok(admin, SEND, send_input("k-5xx")).await["sendPayment"].clone();
+    assert_eq!(first["payment"]["state"], "PROCESSING");
+    assert_eq!(first["payment"]["providerBatchId"], Value::Null);
+    // The replay sends the same sender_batch_id; PayPal answers that it exists, with a
+    // link to the batch, whose items are then read.
+    let replay = app.ok(admin, SEND, send_input("k-5xx")).await["sendPayment"].clone();
+    assert_eq!(replay["replayed"], true);
+    assert_eq!(replay["payment"]["state"], "PAID");
+    assert_eq!(replay["payment"]["providerBatchId"], "STANDINBATCH0001");
+    assert_eq!(stand_in.batches().len(), 1);
+    assert_eq!(stand_in.create_calls.load(Ordering::SeqCst), 2);
+
+    // PayPal never answers the create (the client gives up after its timeout).
+    members_due_more(&app, &shop, "late@example.com", 1).await;
+    stand_in.hang_creates.store(true, Ordering::SeqCst);
+    let slow = app.ok(admin, SEND, send_input("k-timeout")).await["sendPayment"].clone();
+    assert_eq!(slow["payment"]["state"], "PROCESSING");
+    stand_in.hang_creates.store(false, Ordering::SeqCst);
+    let replay = app.ok(admin, SEND, send_input("k-timeout")).await["sendPayment"].clone();
+    assert_eq!(replay["payment"]["state"], "PAID");
+    assert_eq!(stand_in.batches().len(), 2);
+
+    // A denied batch fails every item, and their commissions are due again.
+    members_due_more(&app, &shop, "denied@example.com", 2).await;
+    stand_in.deny_next.store(true, Ordering::SeqCst);
+    let denied = app.ok(admin, SEND, send_input("k-denied")).await["sendPayment"]["payment"].clone();
+    assert_eq!(denied["state"], "FAILED");
+    assert_eq!(denied["items"][0]["providerStatus"], "DENIED");
+    assert_eq!(due_now(&app, admin).await, Decimal::new(1500, 2));
+
+    let mut items = paid_items(&stand_in);
+    let count = items.len();
+    items.sort();
+    items.dedup();
+    assert_eq!(items.len(), count, "no item was sent in two batches");
+}
+
+/// One more member due 15.00, whose order has its own number.
+async fn members_due_more(app: &TestApp, shop: &Shop, address: &str, round: usize) {
+    let admin = &shop.brand.admin;
+    let member = app
+        .ok(
+            admin,
+            "mutation($i: CreateMemberInput!) { createMember(input: $i) { member { id } } }",
+            json!({ "i": { "name": format!("Later {round}"), "email": format!("later{round}@example.com"), "payoutEmail": address } }),
+        )
+        .await["createMember"]["member"]["id"]
+        .clone();
+    let code = app
+        .ok(
+            admin,
+            "mutation($o: ID!, $m: [ID!]!) { addMembers(offerId: $o, memberIds: $m) { memberships { promoCode } } }",
+            json!({ "o": shop.code_offer, "m": [member] }),
+        )
+        .await["addMembers"]["memberships"][0]["promoCode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.ok(
+        admin,
+        "mutation($i: RecordConversionInput!) { recordConversion(input: $i) { conversion { id } } }",
+        json!({ "i": { "externalOrderId": format!("later-order-{round}"), "saleAmount": "100.00", "promoCode": code } }),
+    )
+    .await;
+}
+
+async fn paypal_webhook(app: &TestApp, signature: &str, event: &Value) -> (StatusCode, Value) {
+    let request = Request::post("/webhooks/paypal")
+        .header("content-type", "application/json")
+        .header("paypal-auth-algo", "SHA256withRSA")
+        .header(
+            "paypal-cert-url",
+            "https://api.paypal.com/v1/notifications/certs/CERT-360caa42",
+        )
+        .header("paypal-transmission-id", "69cd13f0-d67a-11e5-baa3-778b53f4ae55")
+        .header("paypal-transmission-sig", signature)
+        .header("paypal-transmission-time", "2026-11-29T19:00:00Z")
+        .body(Body::from(event.to_string()))
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_payment_stays_processing_until_paypal_reports_and_a_verified_webhook_settles_it() {
+    let (url, stand_in) = paypal_stand_in::start().await;
+    let app = paypal_app(&url, Duration::from_secs(3600)).await;
+    let shop = shop(&app).await;
+    let admin = &shop.brand.admin;
+    members_due(&app, &shop, &["ok@example.com", "unclaimed@example.com"]).await;
+    stand_in.hold_items.store(true, Ordering::SeqCst);
+    let sent = app.ok(admin, SEND, send_input("held")).await["sendPayment"]["payment"].clone();
+    assert_eq!(sent["state"], "PROCESSING");
+    assert_eq!(sent["items"][0]["providerStatus"], "PENDING");
+    assert_eq!(
+        due_now(&app, admin).await,
+        Decimal::ZERO,
+        "entries in flight are not due"
+    );
+
+    stand_in.release();
+    let event = json!({
+        "id": "WH-7YX49823S2290830K-0JE13296W68552352",
+        "event_type": "PAYMENT.PAYOUTSBATCH.SUCCESS",
+        "resource_type": "payouts",
+        "resource": { "batch_header": { "payout_batch_id": sent["providerBatchId"], "batch_status": "SUCCESS" } },
+    });
+    let (status, answer) = paypal_webhook(&app, "forged", &event).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    assert_eq!(
+        latest_payment(&app, admin).await["state"],
+        "PROCESSING",
+        "a forged event changes nothing"
+    );
+
+    let (status, answer) = paypal_webhook(&app, GOOD_SIGNATURE, &event).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["status"], "reconciled");
+    // One paid, one unclaimed (PayPal holds it until the recipient claims or it returns).
+    let payment = latest_payment(&app, admin).await;
+    assert_eq!(payment["state"], "PROCESSING");
+    let mut statuses: Vec<&str> = payment["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["providerStatus"].as_str().unwrap())
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, ["SUCCESS", "UNCLAIMED"]);
+    // The unclaimed payout is returned: that item fails, its commission is due again.
+    for batch in stand_in.batches.lock().unwrap().iter_mut() {
+        for item in &mut batch.items {
+            if item.status == "UNCLAIMED" {
+                item.status = "RETURNED".into();
+            }
+        }
+    }
+    let item_event = json!({
+        "event_type": "PAYMENT.PAYOUTS-ITEM.RETURNED",
+        "resource": { "payout_batch_id": sent["providerBatchId"], "transaction_status": "RETURNED" },
+    });
+    let (status, _) = paypal_webhook(&app, GOOD_SIGNATURE, &item_event).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(latest_payment(&app, admin).await["state"], "PARTIALLY_PAID");
+    assert_eq!(due_now(&app, admin).await, Decimal::new(1500, 2));
+    let (status, answer) = paypal_webhook(&app, GOOD_SIGNATURE, &json!({ "event_type": "PAYMENT.PAYOUTSBATCH.SUCCESS", "resource": { "batch_header": { "payout_batch_id": "NOT-OURS" } } })).await;
+    assert_eq!((status, answer["status"].clone()), (StatusCode::OK, json!("ignored")));
+    assert_eq!(stand_in.batches().len(), 1);
+}
+
+#[tokio::test]
+async fn unsettled_payments_are_reconciled_in_the_background() {
+    let (url, stand_in) = paypal_stand_in::start().await;
+    let app = paypal_app(&url, Duration::from_millis(200)).await;
+    let shop = shop(&app).await;
+    let admin = &shop.brand.admin;
+    members_due(&app, &shop, &["ok@example.com"]).await;
+    stand_in.fail_next_creates.store(1, Ordering::SeqCst);
+    let sent = app.ok(admin, SEND, send_input("background")).await["sendPayment"]["payment"].clone();
+    assert_eq!(sent["state"], "PROCESSING");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let state =
+            app.ok(admin, "{ payments { nodes { state } } }", json!({})).await["payments"]["nodes"][0]["state"].clone();
+        if state == "PAID" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {state} after 20 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stand_in.batches().len(), 1);
+}
+
+#[tokio::test]
+async fn paypal_must_be_configured_and_secrets_stay_out_of_answers() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    members_due(&app, &shop, &["ok@example.com"]).await;
+    assert_eq!(
+        app.error_code(Some(&shop.brand.admin), SEND, send_input("no-paypal"))
+            .await,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(app.rows("payments").await, 0);
+    let (status, _) = paypal_webhook(&app, GOOD_SIGNATURE, &json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The newest payment with its items.
+async fn latest_payment(app: &TestApp, key: &str) -> Value {
+    app.ok(
+        key,
+        "{ payments { nodes { state items { state providerStatus } } } }",
+        json!({}),
+    )
+    .await["payments"]["nodes"][0]
+        .clone()
+}
