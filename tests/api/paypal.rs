@@ -386,3 +386,160 @@ async fn latest_payment(app: &TestApp, key: &str) -> Value {
     .await["payments"]["nodes"][0]
         .clone()
 }
+
+/// The real binary, killed (SIGKILL) before, during and after its call to PayPal,
+/// then started again: each due entry ends paid exactly once, one batch per payment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_server_at_any_point_of_a_send_payment_pays_each_entry_once() {
+    let (url, stand_in) = paypal_stand_in::start().await;
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let admin = shop.brand.admin.clone();
+    app.ok(
+        &admin,
+        "mutation($id: ID!) { updateOffer(id: $id, input: { holdPeriodDays: 0 }) { offer { id } } }",
+        json!({ "id": shop.code_offer }),
+    )
+    .await;
+    let spool = tempfile::tempdir().unwrap();
+    type Switch = fn(&StandIn) -> &std::sync::atomic::AtomicBool;
+    type Reached = fn(&StandIn) -> bool;
+    let rounds: [(&str, Switch, Reached); 3] = [
+        // Before: stuck getting a token, so PayPal never saw the batch.
+        (
+            "before",
+            |s| &s.hang_tokens,
+            |s| s.token_calls.load(Ordering::SeqCst) > 0,
+        ),
+        // During: PayPal stored the batch but its answer never came back.
+        (
+            "during",
+            |s| &s.hang_creates,
+            |s| !s.batches().is_empty() && s.create_calls.load(Ordering::SeqCst) > 0,
+        ),
+        // After: PayPal answered; the server was reading the items' statuses.
+        ("after", |s| &s.hang_shows, |s| s.show_calls.load(Ordering::SeqCst) > 0),
+    ];
+    for (round, (name, switch, reached)) in rounds.into_iter().enumerate() {
+        members_due_more(&app, &shop, &format!("{name}@example.com"), round).await;
+        let batches_before = stand_in.batches().len();
+        stand_in.token_calls.store(0, Ordering::SeqCst);
+        stand_in.create_calls.store(0, Ordering::SeqCst);
+        stand_in.show_calls.store(0, Ordering::SeqCst);
+        switch(&stand_in).store(true, Ordering::SeqCst);
+        let mut server = ChildServer::start(&app, &url, spool.path()).await;
+        let send = {
+            let (base, admin) = (server.base.clone(), admin.clone());
+            tokio::spawn(async move {
+                let body = json!({ "query": SEND, "variables": send_input(&format!("crash-{name}")) });
+                let _ = reqwest::Client::new()
+                    .post(format!("{base}/graphql"))
+                    .bearer_auth(admin)
+                    .json(&body)
+                    .send()
+                    .await;
+            })
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !reached(&stand_in) || (name == "during" && stand_in.batches().len() == batches_before) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name}: the server never got there"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        server.kill().await;
+        send.abort();
+        assert_eq!(
+            latest_payment(&app, &admin).await["state"],
+            "PROCESSING",
+            "{name}: the killed server left the payment unsettled"
+        );
+        // Started again, it reconciles at once and finishes the payment.
+        switch(&stand_in).store(false, Ordering::SeqCst);
+        let mut restarted = ChildServer::start(&app, &url, spool.path()).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while latest_payment(&app, &admin).await["state"] != "PAID" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name}: not PAID after the restart"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        restarted.kill().await;
+        assert_eq!(
+            stand_in.batches().len(),
+            batches_before + 1,
+            "{name}: one batch for the payment"
+        );
+    }
+    let batches = stand_in.batches();
+    let mut senders: Vec<&str> = batches.iter().map(|b| b.sender_batch_id.as_str()).collect();
+    senders.dedup();
+    assert_eq!(senders.len(), 3);
+    let mut items = paid_items(&stand_in);
+    items.sort();
+    items.dedup();
+    assert_eq!(items.len(), 3, "each item sent once, in one batch");
+    assert_eq!(due_now(&app, &admin).await, Decimal::ZERO);
+    let mut conn = app.db.connect().await;
+    assert_eq!(
+        crate::common::count(
+            &mut conn,
+            "SELECT count(*) AS n FROM ledger_entries e JOIN payment_items i ON i.brand_id = e.brand_id AND i.id = e.payment_item_id WHERE i.state = 'PAID'"
+        )
+        .await,
+        3,
+        "each entry is linked to one paid item"
+    );
+}
+
+/// The server binary on a free port, paying through the stand-in and reconciling every second.
+struct ChildServer {
+    process: tokio::process::Child,
+    base: String,
+}
+
+impl ChildServer {
+    async fn start(app: &TestApp, paypal_url: &str, spool: &std::path::Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let process = tokio::process::Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
+            .args([
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--reconcile-every",
+                "1",
+            ])
+            .arg("--spool-dir")
+            .arg(spool)
+            .env("DATABASE_URL", app.db.url())
+            .env("PAYPAL_API_URL", paypal_url)
+            .env("PAYPAL_CLIENT_ID", CLIENT_ID)
+            .env("PAYPAL_CLIENT_SECRET", CLIENT_SECRET)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let base = format!("127.0.0.1:{port}");
+        let started = std::time::Instant::now();
+        while tokio::net::TcpStream::connect(&base).await.is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "the server did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        ChildServer {
+            process,
+            base: format!("http://{base}"),
+        }
+    }
+
+    /// SIGKILL: no shutdown, no cleanup.
+    async fn kill(&mut self) {
+        self.process.kill().await.unwrap();
+    }
+}

@@ -51,6 +51,10 @@ pub struct StandIn {
     pub hang_creates: AtomicBool,
     /// Token requests never answer (so no payout request is ever made).
     pub hang_tokens: AtomicBool,
+    /// Status requests never answer.
+    pub hang_shows: AtomicBool,
+    pub token_calls: AtomicUsize,
+    pub show_calls: AtomicUsize,
     /// The next batch is denied as a whole.
     pub deny_next: AtomicBool,
     /// New items stay PENDING until `release`.
@@ -121,6 +125,7 @@ fn authorized(headers: &HeaderMap) -> bool {
 }
 
 async fn token(State(state): State<Arc<StandIn>>, headers: HeaderMap, body: String) -> Response {
+    state.token_calls.fetch_add(1, Ordering::SeqCst);
     if state.hang_tokens.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
@@ -274,6 +279,10 @@ async fn show(
             "AUTHENTICATION_FAILURE",
             "Authentication failed.",
         );
+    }
+    state.show_calls.fetch_add(1, Ordering::SeqCst);
+    if state.hang_shows.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
     }
     let Some(batch) = state
         .batches
