@@ -47,6 +47,11 @@ pub struct AppConfig {
     pub paypal: Option<providers::paypal::PayPalConfig>,
     /// How often unsettled payments are asked after (also once at start).
     pub reconcile_every: std::time::Duration,
+    /// Proxies (e.g. the load balancer) whose `X-Forwarded-For` names the client;
+    /// from any other peer the header is ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// What a click must pass to earn a per-click commission.
+    pub click_rules: app::clicks::ClickRules,
 }
 
 impl Default for AppConfig {
@@ -64,6 +69,8 @@ impl Default for AppConfig {
             cors_origins: Vec::new(),
             paypal: None,
             reconcile_every: std::time::Duration::from_secs(60),
+            trusted_proxies: Vec::new(),
+            click_rules: app::clicks::ClickRules::default(),
         }
     }
 }
@@ -143,6 +150,8 @@ pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
         public_url: config.public_url,
         query_budget: Some(budget),
         providers: payout_providers,
+        trusted_proxies: config.trusted_proxies,
+        click_rules: config.click_rules,
     };
     http::router(http::AppState::new(
         schema,

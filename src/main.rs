@@ -71,6 +71,15 @@ enum Command {
         /// (e.g. `https://app.example.com`); default: none (same origin only).
         #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
         cors_origins: Vec<String>,
+        /// Proxies whose `X-Forwarded-For` names the shopper, comma-separated addresses
+        /// or networks (e.g. `10.0.0.0/8,127.0.0.1`); from any other peer the header is
+        /// ignored. Default: none (the connection's address is the shopper's).
+        #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
+        trusted_proxies: Vec<ipnet::IpNet>,
+        /// Seconds within which a visitor's repeat clicks on a link earn one per-click
+        /// commission (at least 60).
+        #[arg(long, env = "CLICK_REPEAT_WINDOW", default_value_t = 3600)]
+        click_repeat_window: u64,
         #[command(flatten)]
         paypal: PayPalArgs,
         #[command(flatten)]
@@ -100,6 +109,14 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+}
+
+/// An address (`10.0.0.1`) or a network (`10.0.0.0/8`).
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("'{text}' is neither an address nor a network"))
 }
 
 /// The PayPal account `PAYPAL` payments are paid from (PayPal Payouts).
@@ -229,6 +246,8 @@ async fn main() -> anyhow::Result<()> {
             spool_dir,
             metrics_token,
             cors_origins,
+            trusted_proxies,
+            click_repeat_window,
             paypal,
             limits,
         } => {
@@ -267,6 +286,11 @@ async fn main() -> anyhow::Result<()> {
                 metrics_token,
                 cors_origins,
                 paypal: paypal.config()?,
+                trusted_proxies,
+                click_rules: sales_tracking::app::clicks::ClickRules {
+                    repeat_window: chrono::Duration::seconds(click_repeat_window.min(365 * 86_400) as i64)
+                        .max(sales_tracking::app::clicks::MIN_REPEAT_WINDOW),
+                },
                 reconcile_every: std::time::Duration::from_secs(paypal.reconcile_every),
             };
             let serving = sales_tracking::http::server::ServeOptions {

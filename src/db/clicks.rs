@@ -13,7 +13,7 @@ use super::DbResult;
 use super::models::ClickRow;
 use super::pagination::Page;
 use super::schema::clicks;
-use crate::domain::enums::PayoutType;
+use crate::domain::enums::{ClickUnpaidReason, PayoutType};
 use crate::domain::ids::{BrandId, MembershipId};
 
 /// A click as the redirect saw it. Its id is made by the server, so storing the
@@ -74,8 +74,8 @@ pub async fn terms(
     Ok(rows.into_iter().map(|t| ((t.brand_id, t.membership_id), t)).collect())
 }
 
-/// A batch as one array per column: the insert is then 7 parameters whatever its
-/// size, which is far cheaper to send, parse and plan than 7 per row.
+/// A batch as one array per column: the insert is then 9 parameters whatever its
+/// size, which is far cheaper to send, parse and plan than 9 per row.
 #[derive(Default)]
 pub struct ClickColumns {
     brand_ids: Vec<BrandId>,
@@ -85,10 +85,19 @@ pub struct ClickColumns {
     ip_hashes: Vec<Option<Vec<u8>>>,
     user_agents: Vec<String>,
     bots: Vec<bool>,
+    commissions: Vec<Decimal>,
+    unpaid_reasons: Vec<Option<ClickUnpaidReason>>,
 }
 
 impl ClickColumns {
-    pub fn push(&mut self, click: NewClick) {
+    /// Adds a click with what it earned, or why it earned nothing.
+    pub fn push(&mut self, click: NewClick, earned: Result<Decimal, ClickUnpaidReason>) {
+        let (commission, reason) = match earned {
+            Ok(commission) => (commission, None),
+            Err(reason) => (Decimal::ZERO, Some(reason)),
+        };
+        self.commissions.push(commission);
+        self.unpaid_reasons.push(reason);
         self.brand_ids.push(click.brand_id);
         self.ids.push(click.id);
         self.membership_ids.push(click.membership_id);
@@ -109,8 +118,9 @@ impl ClickColumns {
             id: Uuid,
         }
         let inserted: Vec<Inserted> = diesel::sql_query(
-            "INSERT INTO clicks (brand_id, id, membership_id, clicked_at, ip_hash, user_agent, is_bot)
-             SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::timestamptz[], $5::bytea[], $6::text[], $7::boolean[])
+            "INSERT INTO clicks (brand_id, id, membership_id, clicked_at, ip_hash, user_agent, is_bot, commission, unpaid_reason)
+             SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::timestamptz[], $5::bytea[], $6::text[], $7::boolean[],
+                                  $8::numeric[], $9::text[])
              ON CONFLICT (brand_id, id) DO NOTHING
              RETURNING id",
         )
@@ -121,10 +131,80 @@ impl ClickColumns {
         .bind::<Array<Nullable<diesel::sql_types::Bytea>>, _>(self.ip_hashes)
         .bind::<Array<Text>, _>(self.user_agents)
         .bind::<Array<Bool>, _>(self.bots)
+        .bind::<Array<Numeric>, _>(self.commissions)
+        .bind::<Array<Nullable<Text>>, _>(self.unpaid_reasons)
         .load(conn)
         .await?;
         Ok(inserted.into_iter().map(|row| row.id).collect())
     }
+}
+
+/// A visitor who may earn a click's commission, if not paid within the window.
+pub struct VisitorClaim {
+    pub brand_id: BrandId,
+    pub membership_id: MembershipId,
+    pub visitor: Vec<u8>,
+    pub clicked_at: DateTime<Utc>,
+}
+
+/// Records each visitor's click as paid unless the visitor was paid for one on
+/// the same link within `window` before it; returns the positions of the claims
+/// granted. One claim per visitor and link. Atomic per visitor, so servers
+/// storing clicks at once cannot both pay the same visitor.
+pub async fn claim_visitors(
+    conn: &mut AsyncPgConnection,
+    claims: &[VisitorClaim],
+    window: chrono::Duration,
+) -> DbResult<Vec<usize>> {
+    if claims.is_empty() {
+        return Ok(Vec::new());
+    }
+    #[derive(QueryableByName)]
+    struct Granted {
+        #[diesel(sql_type = BigInt)]
+        position: i64,
+    }
+    let granted: Vec<Granted> = diesel::sql_query(
+        "WITH claim AS (
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::timestamptz[])
+                 WITH ORDINALITY AS c(brand_id, membership_id, visitor, clicked_at, position)),
+         granted AS (
+             INSERT INTO click_visitors (brand_id, membership_id, visitor, last_paid_at)
+             SELECT brand_id, membership_id, visitor, clicked_at FROM claim
+             ON CONFLICT (brand_id, membership_id, visitor) DO UPDATE SET last_paid_at = EXCLUDED.last_paid_at
+                 WHERE click_visitors.last_paid_at <= EXCLUDED.last_paid_at - $5::interval
+             RETURNING brand_id, membership_id, visitor)
+         SELECT (c.position - 1)::bigint AS position FROM claim c
+         JOIN granted g USING (brand_id, membership_id, visitor)",
+    )
+    .bind::<Array<BigInt>, _>(claims.iter().map(|c| c.brand_id).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(claims.iter().map(|c| c.membership_id).collect::<Vec<_>>())
+    .bind::<Array<diesel::sql_types::Bytea>, _>(claims.iter().map(|c| c.visitor.clone()).collect::<Vec<_>>())
+    .bind::<Array<diesel::sql_types::Timestamptz>, _>(claims.iter().map(|c| c.clicked_at).collect::<Vec<_>>())
+    .bind::<diesel::sql_types::Interval, _>(diesel::pg::data_types::PgInterval::from_microseconds(
+        window.num_microseconds().unwrap_or(i64::MAX),
+    ))
+    .load(conn)
+    .await?;
+    Ok(granted.into_iter().map(|g| g.position as usize).collect())
+}
+
+/// Marks stored clicks as having earned `commission` each.
+pub async fn mark_paid(conn: &mut AsyncPgConnection, paid: &[(BrandId, Uuid, Decimal)]) -> DbResult<()> {
+    if paid.is_empty() {
+        return Ok(());
+    }
+    diesel::sql_query(
+        "UPDATE clicks c SET commission = p.commission, unpaid_reason = NULL
+         FROM unnest($1::bigint[], $2::uuid[], $3::numeric[]) AS p(brand_id, id, commission)
+         WHERE c.brand_id = p.brand_id AND c.id = p.id",
+    )
+    .bind::<Array<BigInt>, _>(paid.iter().map(|p| p.0).collect::<Vec<_>>())
+    .bind::<Array<diesel::sql_types::Uuid>, _>(paid.iter().map(|p| p.1).collect::<Vec<_>>())
+    .bind::<Array<Numeric>, _>(paid.iter().map(|p| p.2).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// A membership's stored clicks, newest first (UUIDv7 ids sort by time).

@@ -6,7 +6,9 @@ use diesel::prelude::*;
 use rust_decimal::Decimal;
 
 use super::schema::{api_keys, brands, members, offers, projects};
-use crate::domain::enums::{AttributionType, ConversionStatus, OfferStatus, OfferType, PayoutType, Role};
+use crate::domain::enums::{
+    AttributionType, ClickUnpaidReason, ConversionStatus, OfferStatus, OfferType, PayoutType, Role,
+};
 use crate::domain::ids::{ApiKeyId, BrandId, ConversionId, MemberId, MembershipId, OfferId, ProjectId};
 
 #[derive(Queryable, Selectable, Clone, Debug)]
@@ -167,4 +169,6 @@ pub struct ClickRow {
     pub clicked_at: DateTime<Utc>,
     pub user_agent: String,
     pub is_bot: bool,
+    pub commission: Decimal,
+    pub unpaid_reason: Option<ClickUnpaidReason>,
 }

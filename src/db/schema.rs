@@ -45,6 +45,17 @@ diesel::table! {
         ip_hash -> Nullable<Bytea>,
         user_agent -> Text,
         is_bot -> Bool,
+        commission -> Numeric,
+        unpaid_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    click_visitors (brand_id, membership_id, visitor) {
+        brand_id -> Int8,
+        membership_id -> Int8,
+        visitor -> Bytea,
+        last_paid_at -> Timestamptz,
     }
 }
 
@@ -345,6 +356,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_events,
     brands,
+    click_visitors,
     clicks,
     conversion_adjustments,
     conversions,

@@ -79,15 +79,16 @@ impl Deltas {
 }
 
 /// The daily rollups computed from raw events alone: counted clicks, accepted
-/// conversions by order day, and commission from conversions plus click and
-/// reward ledger entries by the day they were earned.
+/// conversions by order day, and commission from conversions, from what each
+/// click earned (the click rules' verdicts, kept on the click), and from reward
+/// ledger entries by the day they were earned.
 pub const FROM_RAW_EVENTS_SQL: &str = "
     SELECT brand_id, membership_id, day,
            SUM(clicks)::bigint AS clicks, SUM(conversions)::bigint AS conversions,
            SUM(sales) AS sales, SUM(commission) AS commission
     FROM (
         SELECT c.brand_id, c.membership_id, (c.clicked_at AT TIME ZONE b.time_zone)::date AS day,
-               count(*) AS clicks, 0 AS conversions, 0 AS sales, 0 AS commission
+               count(*) AS clicks, 0 AS conversions, 0 AS sales, SUM(c.commission) AS commission
         FROM clicks c JOIN brands b ON b.id = c.brand_id
         WHERE NOT c.is_bot
         GROUP BY 1, 2, 3
@@ -101,7 +102,7 @@ pub const FROM_RAW_EVENTS_SQL: &str = "
         SELECT l.brand_id, l.membership_id, (l.earned_at AT TIME ZONE b.time_zone)::date,
                0, 0, 0, SUM(l.amount)
         FROM ledger_entries l JOIN brands b ON b.id = l.brand_id
-        WHERE l.kind IN ('CLICKS', 'REWARD')
+        WHERE l.kind = 'REWARD'
         GROUP BY 1, 2, 3
     ) raw
     GROUP BY brand_id, membership_id, day";
@@ -123,7 +124,25 @@ pub async fn mismatches_with_raw_events(conn: &mut AsyncPgConnection) -> DbResul
          WHERE kept.clicks IS DISTINCT FROM raw.clicks OR kept.conversions IS DISTINCT FROM raw.conversions
             OR kept.sales IS DISTINCT FROM raw.sales OR kept.commission IS DISTINCT FROM raw.commission"
     );
-    Ok(diesel::sql_query(sql).get_result::<Mismatches>(conn).await?.n)
+    let rollups = diesel::sql_query(sql).get_result::<Mismatches>(conn).await?.n;
+    // The ledger's per-click commission is what the clicks earned, day by day.
+    let ledger = diesel::sql_query(
+        "SELECT count(*) AS n
+         FROM (SELECT c.brand_id, c.membership_id, (c.clicked_at AT TIME ZONE b.time_zone)::date AS day,
+                      SUM(c.commission) AS amount
+               FROM clicks c JOIN brands b ON b.id = c.brand_id
+               WHERE c.commission > 0 GROUP BY 1, 2, 3) earned
+         FULL OUTER JOIN
+              (SELECT l.brand_id, l.membership_id, (l.earned_at AT TIME ZONE b.time_zone)::date AS day,
+                      SUM(l.amount) AS amount
+               FROM ledger_entries l JOIN brands b ON b.id = l.brand_id
+               WHERE l.kind = 'CLICKS' GROUP BY 1, 2, 3) booked USING (brand_id, membership_id, day)
+         WHERE earned.amount IS DISTINCT FROM booked.amount",
+    )
+    .get_result::<Mismatches>(conn)
+    .await?
+    .n;
+    Ok(rollups + ledger)
 }
 
 /// How many rows of the trigger-maintained summaries differ from what they

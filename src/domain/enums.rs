@@ -45,6 +45,16 @@ macro_rules! product_enums {
                 /// A percentage of the sale plus a fixed amount per conversion.
                 PercentPlusFlat => "PERCENT_PLUS_FLAT",
             }
+            /// Why a click earned no per-click commission.
+            ClickUnpaidReason {
+                /// A robot's user agent: stored, never counted.
+                Bot => "BOT",
+                /// The same visitor (IP address and user agent) on the same link
+                /// within the repeat window: counted, paid once.
+                RepeatVisitor => "REPEAT_VISITOR",
+                /// The membership's payout is not per click.
+                NoPerClickPayout => "NO_PER_CLICK_PAYOUT",
+            }
             /// Where a conversion stands.
             ConversionStatus {
                 /// Counts and earns commission.

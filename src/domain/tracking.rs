@@ -8,31 +8,9 @@ use crate::domain::ids::MembershipId;
 /// The query parameter that carries a click id to the shop and back in orders.
 pub const CLICK_ID_PARAM: &str = "st_click";
 
-/// Substrings (lower-case) of user agents that are not people.
-const BOT_MARKERS: &[&str] = &[
-    "bot",
-    "crawl",
-    "spider",
-    "slurp",
-    "curl/",
-    "wget/",
-    "python-requests",
-    "python-urllib",
-    "go-http-client",
-    "okhttp",
-    "java/",
-    "libwww",
-    "httpclient",
-    "headlesschrome",
-    "phantomjs",
-    "facebookexternalhit",
-    "preview",
-    "monitor",
-    "pingdom",
-    "lighthouse",
-    "scrapy",
-    "axios/",
-];
+/// The user agents of robots: the `isbot` project's maintained list of patterns
+/// (crawlers, link previewers, monitors, HTTP libraries, headless browsers).
+static BOTS: std::sync::LazyLock<isbot::Bots> = std::sync::LazyLock::new(isbot::Bots::default);
 
 /// Whether a text has the shape every link code has (the `memberships` check
 /// constraint): anything else is answered 404 without asking the database.
@@ -47,8 +25,20 @@ pub fn could_be_link_code(code: &str) -> bool {
 
 /// Whether a click with this user agent is a bot (stored, never counted). No user agent is a bot.
 pub fn is_bot(user_agent: &str) -> bool {
-    let agent = user_agent.trim().to_ascii_lowercase();
-    agent.is_empty() || BOT_MARKERS.iter().any(|marker| agent.contains(marker))
+    let agent = user_agent.trim();
+    agent.is_empty() || BOTS.is_bot(agent)
+}
+
+/// A visitor of a link, for the repeat rule: a keyed hash of their address's hash
+/// and their user agent (16 bytes), or none when the click has no address.
+pub fn visitor_key(ip_hash: Option<&[u8]>, user_agent: &str) -> Option<Vec<u8>> {
+    use sha2::{Digest, Sha256};
+    let ip_hash = ip_hash?;
+    let mut hasher = Sha256::new();
+    hasher.update(ip_hash);
+    hasher.update([0]);
+    hasher.update(user_agent.as_bytes());
+    Some(hasher.finalize()[..16].to_vec())
 }
 
 /// The destination with the click id appended, keeping the destination's own query.

@@ -56,6 +56,10 @@ pub struct Surface {
     pub query_budget: Option<Arc<RateLimiter>>,
     /// Who pays payments out; PayPal's webhooks reach its provider.
     pub providers: crate::providers::payout::PayoutProviders,
+    /// Proxies (e.g. the load balancer) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// What a click must pass to earn a per-click commission.
+    pub click_rules: crate::app::clicks::ClickRules,
 }
 
 /// Set on a server once its shutdown begins: `/readyz` then answers 503 so load
@@ -109,7 +113,7 @@ impl AppState {
         spool: Option<Arc<crate::app::clicks::ClickSpool>>,
         surface: Surface,
     ) -> Self {
-        let clicks = ClickWriter::start(pools.tracking.clone(), metrics.clone(), spool);
+        let clicks = ClickWriter::start(pools.tracking.clone(), surface.click_rules, metrics.clone(), spool);
         let links = moka::future::Cache::builder()
             .max_capacity(LINK_CACHE_SIZE)
             .time_to_live(LINK_CACHE_TTL)

@@ -1,11 +1,12 @@
 //! `GET /r/{code}`: record the click, send the shopper on with a click id.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use ipnet::IpNet;
 
 use super::AppState;
 use crate::app::clicks::{self, LinkTarget};
@@ -48,7 +49,9 @@ pub async fn follow(State(state): State<AppState>, Path(code): Path<String>, req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0.ip());
-    let click = clicks::new_click(&link.target, &user_agent, peer, &state.ip_hash_key);
+    let forwarded_for = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let shopper = peer.map(|peer| client_ip(peer, forwarded_for, &state.surface.trusted_proxies));
+    let click = clicks::new_click(&link.target, &user_agent, shopper, &state.ip_hash_key);
     let location = redirect_target(&link.destination, click.id);
     // Waits for the batch holding this click to commit, or for the click to be on
     // the spool; the shopper is sent on either way.
@@ -63,6 +66,31 @@ pub async fn follow(State(state): State<AppState>, Path(code): Path<String>, req
     )
         .into_response()
 }
+
+/// The shopper's address: the connection's, unless it comes from a trusted proxy;
+/// then `X-Forwarded-For` is read from the right, past the trusted proxies, and
+/// its first other address is the shopper's (left of it, anyone could have
+/// written anything).
+pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for hop in forwarded_for.unwrap_or_default().rsplit(',').take(MAX_FORWARDED_HOPS) {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// The most `X-Forwarded-For` entries read: a longer chain is not a real one.
+const MAX_FORWARDED_HOPS: usize = 16;
 
 fn header_text(headers: &HeaderMap, name: header::HeaderName) -> String {
     headers
@@ -90,4 +118,32 @@ fn not_found() -> Response {
         Html("<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Link not found</title><h1>Link not found</h1><p>This link does not exist. Check it with whoever shared it.</p></html>"),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_through_trusted_proxies() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        // A direct client cannot claim another address.
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), Some("198.51.100.1"), &trusted),
+            ip("203.0.113.9")
+        );
+        // Through the load balancer: the address it saw, not what the client wrote before it.
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), Some("1.1.1.1, 198.51.100.7, 10.0.0.5"), &trusted),
+            ip("198.51.100.7")
+        );
+        assert_eq!(client_ip(ip("10.0.0.2"), None, &trusted), ip("10.0.0.2"));
+        assert_eq!(client_ip(ip("10.0.0.2"), Some("garbage"), &trusted), ip("10.0.0.2"));
+        // No trusted proxies configured: the header is never read.
+        assert_eq!(client_ip(ip("10.0.0.2"), Some("198.51.100.7"), &[]), ip("10.0.0.2"));
+    }
 }

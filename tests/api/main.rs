@@ -6,6 +6,7 @@ mod architecture;
 mod auth;
 mod browser;
 mod cli;
+mod click_quality;
 mod columns;
 mod demo;
 mod email;

@@ -213,7 +213,7 @@ async fn storing_a_click_twice_stores_and_counts_it_once() {
             .collect()
     };
     assert_eq!(stored.len(), 1);
-    let again = sales_tracking::app::clicks::store_batch(&mut conn, stored)
+    let again = sales_tracking::app::clicks::store_batch(&mut conn, stored, Default::default())
         .await
         .unwrap();
     assert_eq!((again.counted, again.duplicates), (0, 1));

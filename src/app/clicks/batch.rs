@@ -9,13 +9,13 @@ use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use rust_decimal::Decimal;
 
-use crate::db::clicks::{self, ClickColumns, NewClick};
+use crate::db::clicks::{self, ClickColumns, NewClick, VisitorClaim};
 use crate::db::ledger::{self, NewLedgerEntry};
 use crate::db::stats::{Delta, Deltas};
 use crate::db::{DbError, DbResult, brands};
-use crate::domain::enums::PayoutType;
+use crate::domain::enums::{ClickUnpaidReason, PayoutType};
 use crate::domain::ids::{BrandId, MembershipId};
-use crate::domain::payout::PayoutRule;
+use crate::domain::tracking::visitor_key;
 
 /// What happened to a batch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -28,10 +28,48 @@ pub struct BatchOutcome {
     pub ignored: usize,
     /// Already stored before (a replay): nothing changed.
     pub duplicates: usize,
+    /// Of the counted, those that earned a per-click commission.
+    pub paid: usize,
 }
 
-/// Stores a batch of clicks in one transaction, with rollups and per-click commission.
-pub async fn store_batch(conn: &mut AsyncPgConnection, batch: Vec<NewClick>) -> DbResult<BatchOutcome> {
+/// What a click must pass to earn a per-click commission (every click is stored,
+/// and every non-bot click counts as a click).
+#[derive(Clone, Copy, Debug)]
+pub struct ClickRules {
+    /// A visitor (IP address and user agent) earns on a link at most once per this long.
+    pub repeat_window: Duration,
+}
+
+impl Default for ClickRules {
+    fn default() -> Self {
+        ClickRules {
+            repeat_window: Duration::hours(1),
+        }
+    }
+}
+
+/// The shortest repeat window: a batch spans seconds, and all of a visitor's
+/// clicks in one batch count as repeats of the first.
+pub const MIN_REPEAT_WINDOW: Duration = Duration::minutes(1);
+
+/// A stored, counted click that may earn its membership's per-click payout.
+struct PaidClickCandidate {
+    brand_id: BrandId,
+    membership_id: MembershipId,
+    id: uuid::Uuid,
+    clicked_at: DateTime<Utc>,
+    flat: Decimal,
+    visitor: Option<Vec<u8>>,
+}
+
+/// Stores a batch of clicks in one transaction, with rollups and per-click
+/// commission for the clicks that pass `rules`; each click keeps what it earned
+/// or why it earned nothing.
+pub async fn store_batch(
+    conn: &mut AsyncPgConnection,
+    batch: Vec<NewClick>,
+    rules: ClickRules,
+) -> DbResult<BatchOutcome> {
     conn.transaction::<_, DbError, _>(|conn| {
         async move {
             let mut keys: Vec<(BrandId, MembershipId)> = batch.iter().map(|c| (c.brand_id, c.membership_id)).collect();
@@ -42,83 +80,106 @@ pub async fn store_batch(conn: &mut AsyncPgConnection, batch: Vec<NewClick>) -> 
             let mut rows = ClickColumns::default();
             let mut countable = Vec::with_capacity(batch.len());
             for click in batch {
-                if terms
+                let Some(t) = terms
                     .get(&(click.brand_id, click.membership_id))
-                    .is_some_and(|t| t.countable)
-                {
-                    countable.push((
-                        click.brand_id,
-                        click.membership_id,
-                        click.id,
-                        click.clicked_at,
-                        click.is_bot,
-                    ));
-                    rows.push(click);
-                } else {
+                    .filter(|t| t.countable)
+                else {
                     outcome.ignored += 1;
-                }
+                    continue;
+                };
+                let flat = t.payout_flat.unwrap_or_default();
+                let per_click = t.payout_type == PayoutType::FlatPerClick && flat > Decimal::ZERO;
+                let visitor = visitor_key(click.ip_hash.as_deref(), &click.user_agent);
+                // A click with a known visitor is paid only once its visitor is claimed below.
+                let earned = if click.is_bot {
+                    Err(ClickUnpaidReason::Bot)
+                } else if !per_click {
+                    Err(ClickUnpaidReason::NoPerClickPayout)
+                } else if visitor.is_some() {
+                    Err(ClickUnpaidReason::RepeatVisitor)
+                } else {
+                    Ok(flat)
+                };
+                countable.push((
+                    PaidClickCandidate {
+                        brand_id: click.brand_id,
+                        membership_id: click.membership_id,
+                        id: click.id,
+                        clicked_at: click.clicked_at,
+                        flat,
+                        visitor,
+                    },
+                    click.is_bot,
+                    per_click,
+                ));
+                rows.push(click, earned);
             }
             let inserted = rows.insert(conn).await?;
             let mut deltas = Deltas::default();
-            // Per membership-day: how many paid clicks, and when the last one was.
-            let mut paid_clicks: BTreeMap<(BrandId, MembershipId, chrono::NaiveDate), (i64, DateTime<Utc>)> =
-                BTreeMap::new();
-            for (brand_id, membership_id, id, clicked_at, is_bot) in countable {
-                if !inserted.contains(&id) {
+            let mut candidates = Vec::new();
+            for (click, is_bot, per_click) in countable {
+                if !inserted.contains(&click.id) {
                     outcome.duplicates += 1;
                     continue;
                 }
-                let t = &terms[&(brand_id, membership_id)];
                 if is_bot {
                     outcome.bots += 1;
                     continue;
                 }
                 outcome.counted += 1;
-                let zone = brands::time_zone(brand_id, &t.time_zone)?;
-                let day = clicked_at.with_timezone(&zone).date_naive();
+                let t = &terms[&(click.brand_id, click.membership_id)];
+                let zone = brands::time_zone(click.brand_id, &t.time_zone)?;
+                let day = click.clicked_at.with_timezone(&zone).date_naive();
                 deltas.add(
-                    brand_id,
-                    membership_id,
+                    click.brand_id,
+                    click.membership_id,
                     day,
                     Delta {
                         clicks: 1,
                         ..Delta::default()
                     },
                 );
-                if t.payout_type == PayoutType::FlatPerClick {
-                    let entry = paid_clicks
-                        .entry((brand_id, membership_id, day))
-                        .or_insert((0, clicked_at));
-                    entry.0 += 1;
-                    entry.1 = entry.1.max(clicked_at);
+                if per_click {
+                    candidates.push((click, day));
                 }
             }
+            let paid = paid_clicks(conn, candidates, rules).await?;
+            outcome.paid = paid.len();
+            // Per membership-day: what its paid clicks earned, and when the last one was.
+            let mut earned: BTreeMap<(BrandId, MembershipId, chrono::NaiveDate), (Decimal, DateTime<Utc>)> =
+                BTreeMap::new();
+            for (click, day) in &paid {
+                let entry = earned
+                    .entry((click.brand_id, click.membership_id, *day))
+                    .or_insert((Decimal::ZERO, click.clicked_at));
+                entry.0 = entry
+                    .0
+                    .checked_add(click.flat)
+                    .ok_or_else(|| DbError::CheckViolation("commission_within_range".into()))?;
+                entry.1 = entry.1.max(click.clicked_at);
+            }
             let mut entries = Vec::new();
-            for ((brand_id, membership_id, day), (count, last_at)) in paid_clicks {
+            for ((brand_id, membership_id, day), (amount, last_at)) in earned {
                 let t = &terms[&(brand_id, membership_id)];
-                let amount = PayoutRule::commission_for_clicks(t.payout_flat.unwrap_or_default(), count)
-                    .map_err(|_| DbError::CheckViolation("commission_within_range".into()))?;
-                if amount > Decimal::ZERO {
-                    deltas.add(
-                        brand_id,
-                        membership_id,
-                        day,
-                        Delta {
-                            commission: amount,
-                            ..Delta::default()
-                        },
-                    );
-                    entries.push(NewLedgerEntry {
-                        brand_id,
-                        membership_id,
-                        kind: "CLICKS",
-                        amount,
-                        conversion_id: None,
-                        reward_id: None,
-                        earned_at: last_at,
-                        payable_at: last_at + Duration::days(i64::from(t.hold_period_days)),
-                    });
-                }
+                deltas.add(
+                    brand_id,
+                    membership_id,
+                    day,
+                    Delta {
+                        commission: amount,
+                        ..Delta::default()
+                    },
+                );
+                entries.push(NewLedgerEntry {
+                    brand_id,
+                    membership_id,
+                    kind: "CLICKS",
+                    amount,
+                    conversion_id: None,
+                    reward_id: None,
+                    earned_at: last_at,
+                    payable_at: last_at + Duration::days(i64::from(t.hold_period_days)),
+                });
             }
             ledger::insert(conn, &entries).await?;
             deltas.apply(conn).await?;
@@ -127,4 +188,55 @@ pub async fn store_batch(conn: &mut AsyncPgConnection, batch: Vec<NewClick>) -> 
         .scope_boxed()
     })
     .await
+}
+
+/// The candidates that earn their payout: those without a known visitor, and per
+/// visitor and link the first click of the batch, if the visitor was not paid
+/// within the repeat window. Marks the stored clicks paid.
+async fn paid_clicks(
+    conn: &mut AsyncPgConnection,
+    mut candidates: Vec<(PaidClickCandidate, chrono::NaiveDate)>,
+    rules: ClickRules,
+) -> DbResult<Vec<(PaidClickCandidate, chrono::NaiveDate)>> {
+    candidates.sort_by_key(|(click, _)| (click.clicked_at, click.id));
+    let mut paid = Vec::new();
+    let mut claimed = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (click, day) in candidates {
+        match &click.visitor {
+            None => paid.push((click, day)),
+            Some(visitor) => {
+                if seen.insert((click.brand_id, click.membership_id, visitor.clone())) {
+                    claimed.push((click, day));
+                }
+            }
+        }
+    }
+    let claims: Vec<VisitorClaim> = claimed
+        .iter()
+        .map(|(click, _)| VisitorClaim {
+            brand_id: click.brand_id,
+            membership_id: click.membership_id,
+            visitor: click.visitor.clone().unwrap_or_default(),
+            clicked_at: click.clicked_at,
+        })
+        .collect();
+    let granted: std::collections::HashSet<usize> =
+        clicks::claim_visitors(conn, &claims, rules.repeat_window.max(MIN_REPEAT_WINDOW))
+            .await?
+            .into_iter()
+            .collect();
+    let newly_paid: Vec<(PaidClickCandidate, chrono::NaiveDate)> = claimed
+        .into_iter()
+        .enumerate()
+        .filter(|(position, _)| granted.contains(position))
+        .map(|(_, claim)| claim)
+        .collect();
+    let marks: Vec<(BrandId, uuid::Uuid, Decimal)> = newly_paid
+        .iter()
+        .map(|(click, _)| (click.brand_id, click.id, click.flat))
+        .collect();
+    clicks::mark_paid(conn, &marks).await?;
+    paid.extend(newly_paid);
+    Ok(paid)
 }

@@ -23,7 +23,7 @@ use crate::db::{DbError, DbPool, DbResult, memberships};
 use crate::domain::ids::BrandId;
 use crate::domain::tracking::is_bot;
 use crate::metrics::Metrics;
-pub use batch::{BatchOutcome, store_batch};
+pub use batch::{BatchOutcome, ClickRules, MIN_REPEAT_WINDOW, store_batch};
 pub use spool::ClickSpool;
 
 mod batch;
@@ -90,11 +90,12 @@ pub struct ClickWriter {
 impl ClickWriter {
     /// Starts the writer task, and the replay of `spool` when there is one; the
     /// writer ends once every `ClickWriter` clone is dropped and the queue is drained.
-    pub fn start(pool: DbPool, metrics: Arc<Metrics>, spool: Option<Arc<ClickSpool>>) -> Self {
+    pub fn start(pool: DbPool, rules: ClickRules, metrics: Arc<Metrics>, spool: Option<Arc<ClickSpool>>) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(pool.clone(), metrics.clone(), jobs));
+        let store = ClickStore { pool, rules };
+        tokio::spawn(run(store.clone(), metrics.clone(), jobs));
         if let Some(spool) = &spool {
-            tokio::spawn(replay(pool, metrics.clone(), Arc::downgrade(spool)));
+            tokio::spawn(replay(store, metrics.clone(), Arc::downgrade(spool)));
         }
         ClickWriter { queue, spool, metrics }
     }
@@ -130,7 +131,7 @@ impl ClickWriter {
 
 /// Offers spooled clicks to the database every few seconds, oldest file first;
 /// a file is deleted once all its clicks are stored. Ends with the spool.
-async fn replay(pool: DbPool, metrics: Arc<Metrics>, spool: std::sync::Weak<ClickSpool>) {
+async fn replay(store: ClickStore, metrics: Arc<Metrics>, spool: std::sync::Weak<ClickSpool>) {
     loop {
         let Some(current) = spool.upgrade() else { return };
         for file in current.take_for_replay().await {
@@ -143,7 +144,7 @@ async fn replay(pool: DbPool, metrics: Arc<Metrics>, spool: std::sync::Weak<Clic
             };
             let mut all_stored = true;
             for chunk in clicks.chunks(MAX_BATCH) {
-                let stored = store_isolated(&pool, &metrics, chunk).await;
+                let stored = store_isolated(&store, &metrics, chunk).await;
                 all_stored &= stored.iter().all(|s| *s != Outcome::Retry);
                 if !all_stored {
                     break;
@@ -163,11 +164,11 @@ async fn replay(pool: DbPool, metrics: Arc<Metrics>, spool: std::sync::Weak<Clic
     }
 }
 
-async fn run(pool: DbPool, metrics: Arc<Metrics>, mut jobs: mpsc::Receiver<Job>) {
+async fn run(store: ClickStore, metrics: Arc<Metrics>, mut jobs: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let clicks: Vec<NewClick> = batch.iter().map(|(click, _)| click.clone()).collect();
-        let outcomes = store_isolated(&pool, &metrics, &clicks).await;
+        let outcomes = store_isolated(&store, &metrics, &clicks).await;
         for ((_, done), outcome) in batch.drain(..).zip(outcomes) {
             let _ = done.send(outcome);
         }
@@ -184,10 +185,17 @@ enum Outcome {
     Refused,
 }
 
-async fn store(pool: &DbPool, clicks: Vec<NewClick>) -> Result<BatchOutcome, DbError> {
+/// Where clicks are stored, and by which rules they earn.
+#[derive(Clone)]
+struct ClickStore {
+    pool: DbPool,
+    rules: ClickRules,
+}
+
+async fn store(to: &ClickStore, clicks: Vec<NewClick>) -> Result<BatchOutcome, DbError> {
     let stored = async {
-        let mut conn = pool.get().await?;
-        store_batch(&mut conn, clicks).await
+        let mut conn = to.pool.get().await?;
+        store_batch(&mut conn, clicks, to.rules).await
     };
     tokio::time::timeout(BATCH_TIMEOUT, stored)
         .await
@@ -197,11 +205,11 @@ async fn store(pool: &DbPool, clicks: Vec<NewClick>) -> Result<BatchOutcome, DbE
 /// Stores a batch and says what became of each click. A batch that fails on its
 /// data (not on the database being down) is retried per brand and then per
 /// click, so one brand's bad row never costs another brand its clicks.
-async fn store_isolated(pool: &DbPool, metrics: &Metrics, clicks: &[NewClick]) -> Vec<Outcome> {
+async fn store_isolated(to: &ClickStore, metrics: &Metrics, clicks: &[NewClick]) -> Vec<Outcome> {
     let mut outcomes = vec![Outcome::Retry; clicks.len()];
     let mut pending: Vec<Vec<usize>> = vec![(0..clicks.len()).collect()];
     while let Some(group) = pending.pop() {
-        match store(pool, group.iter().map(|&i| clicks[i].clone()).collect()).await {
+        match store(to, group.iter().map(|&i| clicks[i].clone()).collect()).await {
             Ok(outcome) => {
                 metrics.clicks.inc_by(outcome.counted as u64);
                 metrics.bot_clicks.inc_by(outcome.bots as u64);

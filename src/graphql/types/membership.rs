@@ -12,7 +12,7 @@ use crate::db::models::{ClickRow, MembershipRow};
 use crate::db::{clicks, conversions};
 use crate::domain::ids::MembershipId;
 use crate::graphql::context::{PublicUrl, conn, viewer};
-use crate::graphql::enums::ConversionStatus;
+use crate::graphql::enums::{ClickUnpaidReason, ConversionStatus};
 use crate::graphql::error::{AppError, AppResult};
 use crate::graphql::ids::encode;
 use crate::graphql::loaders::{
@@ -224,5 +224,16 @@ impl Click {
     /// Bots are stored but never counted.
     async fn is_bot(&self) -> bool {
         self.0.is_bot
+    }
+
+    /// The per-click commission it earned (zero when it earned none).
+    async fn commission(&self) -> Money {
+        Money(self.0.commission)
+    }
+
+    /// Why it earned no per-click commission: a bot, a repeat of the same visitor
+    /// within the repeat window, or a payout that is not per click. None: it earned.
+    async fn unpaid_reason(&self) -> Option<ClickUnpaidReason> {
+        self.0.unpaid_reason.map(Into::into)
     }
 }
