@@ -320,6 +320,7 @@ pub async fn change(
                     },
                 );
                 deltas.apply(conn).await?;
+                super::rewards::take_back_uncrossed(conn, brand_id, membership_id, time_zone, Utc::now()).await?;
             }
             Ok(updated)
         }

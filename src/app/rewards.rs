@@ -114,6 +114,63 @@ pub async fn grant_crossed_rules(
     Ok(granted)
 }
 
+/// Takes back the membership's rule rewards whose crossing no longer stands
+/// after a refund or rejection: a cash reward's unpaid entry drops to zero, a paid
+/// one is clawed back from the next payment; either way its commission leaves the
+/// day it was granted. Call in the change's transaction.
+pub async fn take_back_uncrossed(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    membership_id: MembershipId,
+    time_zone: Tz,
+    now: DateTime<Utc>,
+) -> DbResult<Vec<RewardRow>> {
+    let progress = rewards::lock_progress(conn, brand_id, membership_id).await?;
+    let standing = rewards::standing_rule_rewards(conn, brand_id, membership_id).await?;
+    let mut taken_back = Vec::new();
+    let mut deltas = Deltas::default();
+    for (reward, rule) in standing {
+        let occurrence = reward.rule_occurrence.unwrap_or(1);
+        if trigger_of(&rule).still_crossed(occurrence, progress.conversions, progress.sales) {
+            continue;
+        }
+        rewards::mark_reversed(conn, brand_id, reward.id, now).await?;
+        if let Some(amount) = reward.cash_amount {
+            match ledger::reward_entry_for_update(conn, brand_id, reward.id).await? {
+                Some((entry_id, None)) => ledger::set_amount(conn, brand_id, entry_id, Decimal::ZERO).await?,
+                _ => {
+                    ledger::insert(
+                        conn,
+                        &[NewLedgerEntry {
+                            brand_id,
+                            membership_id,
+                            kind: "CLAWBACK",
+                            amount: -amount,
+                            conversion_id: None,
+                            reward_id: Some(reward.id),
+                            earned_at: reward.granted_at,
+                            payable_at: now,
+                        }],
+                    )
+                    .await?
+                }
+            }
+            deltas.add(
+                brand_id,
+                membership_id,
+                reward.granted_at.with_timezone(&time_zone).date_naive(),
+                Delta {
+                    commission: -amount,
+                    ..Delta::default()
+                },
+            );
+        }
+        taken_back.push(reward);
+    }
+    deltas.apply(conn).await?;
+    Ok(taken_back)
+}
+
 /// A discount code for a rule's reward, e.g. `REWARD-7K3X9Q2M`.
 fn reward_code() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";

@@ -72,6 +72,26 @@ pub async fn conversion_entry_for_update(
         .optional()?)
 }
 
+/// A cash reward's own entry (id, and the payment item that paid it, if any), locked.
+pub async fn reward_entry_for_update(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    reward_id: RewardId,
+) -> DbResult<Option<(LedgerEntryId, Option<PaymentItemId>)>> {
+    Ok(ledger_entries::table
+        .filter(ledger_entries::brand_id.eq(brand_id))
+        .filter(
+            ledger_entries::reward_id
+                .eq(reward_id)
+                .and(ledger_entries::kind.eq("REWARD")),
+        )
+        .select((ledger_entries::id, ledger_entries::payment_item_id))
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?)
+}
+
 /// Changes an unpaid entry's amount.
 pub async fn set_amount(
     conn: &mut AsyncPgConnection,

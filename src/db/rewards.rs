@@ -25,6 +25,8 @@ pub struct RewardRow {
     pub reward_rule_id: Option<RewardRuleId>,
     pub rule_occurrence: Option<i32>,
     pub granted_at: DateTime<Utc>,
+    /// When a refund or rejection un-crossed its rule and it was taken back.
+    pub reversed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Queryable, Selectable, Clone, Debug)]
@@ -164,6 +166,42 @@ pub async fn for_memberships(
         .select(RewardRow::as_select())
         .load(conn)
         .await?)
+}
+
+/// A membership's standing rule rewards (not taken back), each with its rule. Call
+/// holding the membership (`lock_progress`), as grants do.
+pub async fn standing_rule_rewards(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    membership_id: MembershipId,
+) -> DbResult<Vec<(RewardRow, RewardRuleRow)>> {
+    Ok(rewards::table
+        .inner_join(
+            reward_rules::table.on(reward_rules::brand_id
+                .eq(rewards::brand_id)
+                .and(reward_rules::id.nullable().eq(rewards::reward_rule_id))),
+        )
+        .filter(rewards::brand_id.eq(brand_id))
+        .filter(rewards::membership_id.eq(membership_id))
+        .filter(rewards::reversed_at.is_null())
+        .order(rewards::id)
+        .select((RewardRow::as_select(), RewardRuleRow::as_select()))
+        .load(conn)
+        .await?)
+}
+
+/// Marks a reward taken back.
+pub async fn mark_reversed(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    id: RewardId,
+    at: DateTime<Utc>,
+) -> DbResult<()> {
+    diesel::update(rewards::table.find((brand_id, id)))
+        .set(rewards::reversed_at.eq(at))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// The active rules of the offer a membership belongs to.

@@ -324,6 +324,7 @@ diesel::table! {
         rule_occurrence -> Nullable<Int4>,
         granted_at -> Timestamptz,
         idempotency_key -> Nullable<Text>,
+        reversed_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -102,7 +102,7 @@ pub const FROM_RAW_EVENTS_SQL: &str = "
         SELECT l.brand_id, l.membership_id, (l.earned_at AT TIME ZONE b.time_zone)::date,
                0, 0, 0, SUM(l.amount)
         FROM ledger_entries l JOIN brands b ON b.id = l.brand_id
-        WHERE l.kind = 'REWARD'
+        WHERE l.kind = 'REWARD' OR (l.kind = 'CLAWBACK' AND l.reward_id IS NOT NULL)
         GROUP BY 1, 2, 3
     ) raw
     GROUP BY brand_id, membership_id, day";

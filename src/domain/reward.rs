@@ -99,6 +99,18 @@ impl Trigger {
         })
     }
 
+    /// Whether a membership at `conversions` accepted conversions and `sales` still
+    /// stands past `occurrence` of the trigger (a refund or rejection may take it back).
+    pub fn still_crossed(&self, occurrence: i32, conversions: i64, sales: Decimal) -> bool {
+        match self.kind {
+            RewardTrigger::FirstConversion => conversions >= 1,
+            RewardTrigger::EveryNConversions => self
+                .every_n
+                .is_some_and(|n| conversions >= i64::from(n) * i64::from(occurrence)),
+            RewardTrigger::SalesOverAmount => self.sales_threshold.is_some_and(|threshold| sales >= threshold),
+        }
+    }
+
     /// Which occurrence of the trigger, if any, the conversion that brought a membership
     /// to `conversions` accepted conversions and `sales` (of which `sale` is its own) crosses.
     pub fn crossed_occurrence(&self, conversions: i64, sales: Decimal, sale: Decimal) -> Option<i32> {
@@ -148,6 +160,19 @@ mod tests {
             None,
             "already past"
         );
+    }
+
+    #[test]
+    fn a_crossing_stands_while_the_progress_stays_past_it() {
+        let first = trigger(RewardTrigger::FirstConversion, None, None);
+        assert!(first.still_crossed(1, 1, d("10")));
+        assert!(!first.still_crossed(1, 0, d("0")));
+        let every_three = trigger(RewardTrigger::EveryNConversions, Some(3), None);
+        assert!(every_three.still_crossed(2, 6, d("1")));
+        assert!(!every_three.still_crossed(2, 5, d("1")));
+        let over_500 = trigger(RewardTrigger::SalesOverAmount, None, Some("500.00"));
+        assert!(over_500.still_crossed(1, 3, d("500.00")));
+        assert!(!over_500.still_crossed(1, 3, d("499.99")));
     }
 
     #[test]

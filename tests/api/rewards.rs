@@ -244,3 +244,116 @@ async fn rules_grant_once_when_a_conversion_crosses_them() {
         0
     );
 }
+
+#[tokio::test]
+async fn refunds_that_un_cross_a_rule_take_its_reward_back_and_a_new_crossing_grants_again() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let admin = &shop.brand.admin;
+    app.ok(
+        admin,
+        "mutation($id: ID!) { updateOffer(id: $id, input: { holdPeriodDays: 0 }) { offer { id } } }",
+        json!({ "id": shop.code_offer }),
+    )
+    .await;
+    let over_150 = json!({ "trigger": "SALES_OVER_AMOUNT", "salesThreshold": "150.00", "reward": { "kind": "CASH_BONUS", "cashAmount": "10.00", "description": "Past 150" } });
+    let first = json!({ "trigger": "FIRST_CONVERSION", "reward": { "kind": "CASH_BONUS", "cashAmount": "5.00", "description": "First sale" } });
+    for rule in [over_150, first] {
+        app.ok(admin, RULE, json!({ "o": shop.code_offer, "i": rule })).await;
+    }
+    for id in ["r-1", "r-2"] {
+        app.ok(admin, RECORD, json!({ "id": id, "code": shop.promo_code }))
+            .await;
+    }
+    let conversions = app
+        .ok(
+            admin,
+            "query($id: ID!) { offer(id: $id) { conversions { nodes { id } } } }",
+            json!({ "id": shop.code_offer }),
+        )
+        .await["offer"]["conversions"]["nodes"]
+        .clone();
+    let standing = |rewards: &[Value]| rewards.iter().filter(|r| r["reversedAt"].is_null()).count();
+    let rewards = || async {
+        app.ok(
+            admin,
+            "query($id: ID!) { membership(id: $id) { rewards { description cashAmount reversedAt } } }",
+            json!({ "id": shop.code_membership }),
+        )
+        .await["membership"]["rewards"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(standing(&rewards().await), 2);
+    // 2 × 15.00 commission + 10.00 + 5.00 in rewards.
+    assert_eq!(due(&app, admin).await, "45.00");
+
+    // Pay it all, then refund 60.00: sales fall to 140.00, under the rule's 150.00.
+    app.ok(
+        admin,
+        "mutation { sendPayment(input: { scope: ALL_OFFERS, idempotencyKey: \"pay\" }) { payment { totalAmount } } }",
+        json!({}),
+    )
+    .await;
+    let refund = "mutation($id: ID!, $a: Money, $k: String!) { refundConversion(id: $id, amount: $a, idempotencyKey: $k) { conversion { status } } }";
+    app.ok(
+        admin,
+        refund,
+        json!({ "id": conversions[0]["id"], "a": "60.00", "k": "refund-60" }),
+    )
+    .await;
+    let after = rewards().await;
+    assert_eq!(standing(&after), 1, "{after:?}");
+    assert!(
+        after
+            .iter()
+            .any(|r| r["description"] == "Past 150" && r["reversedAt"].is_string())
+    );
+    // The paid 10.00 is clawed back with the refund's 9.00 commission: -19.00 nets into the next payment.
+    let mut conn = app.db.connect().await;
+    assert_eq!(
+        count(&mut conn, "SELECT (SUM(amount) * 100)::bigint AS n FROM ledger_entries WHERE kind = 'CLAWBACK' AND reward_id IS NOT NULL").await,
+        -1000
+    );
+
+    // Both orders fully refunded: no conversion stands, the first-sale reward goes too.
+    app.ok(
+        admin,
+        refund,
+        json!({ "id": conversions[0]["id"], "k": "refund-rest-0" }),
+    )
+    .await;
+    app.ok(
+        admin,
+        refund,
+        json!({ "id": conversions[1]["id"], "k": "refund-rest-1" }),
+    )
+    .await;
+    assert_eq!(standing(&rewards().await), 0);
+    // A new first sale crosses FIRST_CONVERSION again: a new reward.
+    app.ok(admin, RECORD, json!({ "id": "r-3", "code": shop.promo_code }))
+        .await;
+    let again = rewards().await;
+    assert_eq!(standing(&again), 1);
+    assert_eq!(again.len(), 3);
+    assert_eq!(
+        sales_tracking::db::stats::mismatches_with_raw_events(&mut conn)
+            .await
+            .unwrap(),
+        0,
+        "rollups, ledger and rewards agree"
+    );
+    assert_eq!(
+        sales_tracking::db::stats::summary_mismatches(&mut conn).await.unwrap(),
+        0
+    );
+}
+
+async fn due(app: &TestApp, key: &str) -> String {
+    app.ok(key, "{ paymentPreview(scope: ALL_OFFERS) { totalAmount } }", json!({}))
+        .await["paymentPreview"]["totalAmount"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}

@@ -45,6 +45,12 @@ impl Reward {
         self.0.granted_at
     }
 
+    /// When it was taken back: a refund or rejection un-crossed its rule (a cash
+    /// reward's commission then leaves the ledger, clawed back if already paid).
+    async fn reversed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.reversed_at
+    }
+
     async fn membership(&self, ctx: &Context<'_>) -> AppResult<Membership> {
         Membership::load(ctx, self.0.membership_id).await
     }
