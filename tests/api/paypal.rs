@@ -543,3 +543,39 @@ impl ChildServer {
         self.process.kill().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn concurrent_paypal_payments_pay_each_entry_once() {
+    let (url, stand_in) = paypal_stand_in::start().await;
+    let app = paypal_app(&url, Duration::from_secs(3600)).await;
+    let shop = shop(&app).await;
+    let admin = &shop.brand.admin;
+    let addresses: Vec<String> = (0..8).map(|n| format!("creator{n}@example.com")).collect();
+    members_due(&app, &shop, &addresses.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    // Ten requests at once, five keys, each sent twice.
+    let sends = (0..10).map(|n| app.graphql(Some(admin), SEND, send_input(&format!("key-{}", n % 5))));
+    let answers = futures_util::future::join_all(sends).await;
+    let paid: Decimal = answers
+        .iter()
+        .filter(|(_, body)| body["errors"].is_null())
+        .map(|(_, body)| &body["data"]["sendPayment"])
+        .filter(|sent| sent["replayed"] == false)
+        .map(|sent| money(&sent["payment"]["totalAmount"]))
+        .sum();
+    assert_eq!(paid, Decimal::new(12000, 2), "8 × 15.00, once");
+    let mut items = paid_items(&stand_in);
+    assert_eq!(items.len(), 8);
+    items.sort();
+    items.dedup();
+    assert_eq!(items.len(), 8, "no item in two batches");
+    assert_eq!(due_now(&app, admin).await, Decimal::ZERO);
+    let mut conn = app.db.connect().await;
+    assert_eq!(
+        crate::common::count(
+            &mut conn,
+            "SELECT count(*) AS n FROM ledger_entries WHERE payment_item_id IS NOT NULL"
+        )
+        .await,
+        8
+    );
+}

@@ -140,3 +140,68 @@ async fn a_shopify_delivery_is_applied_once_by_its_webhook_id() {
     let (status, _) = shopify_delivery(&app, slug, "refunds/create", &refund(3), &"x".repeat(201)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "a delivery id is 1 to 200 characters");
 }
+
+#[tokio::test]
+async fn concurrent_refunds_count_once_per_key_and_each_distinct_one_counts() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    generic_order(&app, &shop, "A-1", "100.00").await;
+    let id = app
+        .ok(
+            &shop.brand.admin,
+            "query($id: ID!) { offer(id: $id) { conversions { nodes { id } } } }",
+            json!({ "id": shop.code_offer }),
+        )
+        .await["offer"]["conversions"]["nodes"][0]["id"]
+        .clone();
+    // Twenty retries of one refund at once, and ten distinct refunds at once.
+    let same = (0..20).map(|_| {
+        app.graphql(
+            Some(&shop.brand.admin),
+            REFUND,
+            json!({ "id": id, "amount": "5.00", "key": "same" }),
+        )
+    });
+    let distinct = (0..10).map(|n| {
+        app.graphql(
+            Some(&shop.brand.admin),
+            REFUND,
+            json!({ "id": id, "amount": "1.00", "key": format!("distinct-{n}") }),
+        )
+    });
+    let webhooks = (0..10).map(|_| {
+        let body = json!({ "event": "order.refunded", "order_id": "A-1", "amount": "2.00", "refund_id": "R-web" });
+        let body = body.to_string();
+        let slug = shop.brand.slug.clone();
+        let app = &app;
+        async move { webhook(app, &slug, "store", None, &body, None).await }
+    });
+    let (same, distinct, webhooks) = tokio::join!(
+        futures_util::future::join_all(same),
+        futures_util::future::join_all(distinct),
+        futures_util::future::join_all(webhooks)
+    );
+    assert!(
+        same.iter()
+            .chain(&distinct)
+            .all(|(status, body)| *status == StatusCode::OK && body["errors"].is_null())
+    );
+    assert!(webhooks.iter().all(|(status, _)| *status == StatusCode::OK));
+    // 100.00 - 5.00 (once) - 10 × 1.00 - 2.00 (once) = 83.00, commission 15% of it.
+    assert_eq!(
+        sale_of(&app, &shop).await,
+        json!({ "saleAmount": "83.00", "commission": "12.45" })
+    );
+    let mut conn = app.db.connect().await;
+    assert_eq!(
+        crate::common::count(&mut conn, "SELECT count(*) AS n FROM conversion_adjustments").await,
+        12,
+        "one adjustment per distinct refund"
+    );
+    assert_eq!(
+        sales_tracking::db::stats::mismatches_with_raw_events(&mut conn)
+            .await
+            .unwrap(),
+        0
+    );
+}
