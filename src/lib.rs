@@ -68,7 +68,7 @@ impl Default for AppConfig {
             metrics_token: None,
             cors_origins: Vec::new(),
             paypal: None,
-            reconcile_every: std::time::Duration::from_secs(60),
+            reconcile_every: std::time::Duration::from_secs(5),
             trusted_proxies: Vec::new(),
             click_rules: app::clicks::ClickRules::default(),
         }

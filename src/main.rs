@@ -136,7 +136,7 @@ struct PayPalArgs {
     #[arg(long, env = "PAYPAL_TIMEOUT", default_value_t = 30)]
     paypal_timeout: u64,
     /// Seconds between rounds that ask providers about unsettled payments (one runs at start).
-    #[arg(long, env = "RECONCILE_EVERY", default_value_t = 60)]
+    #[arg(long, env = "RECONCILE_EVERY", default_value_t = 5)]
     reconcile_every: u64,
 }
 

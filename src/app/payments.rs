@@ -21,7 +21,9 @@ use crate::db::{DbError, DbPool, audit, offers};
 use crate::domain::date_range::DateRange;
 use crate::domain::enums::{PaymentProvider, PaymentScope, PaymentState};
 use crate::domain::ids::{BrandId, MembershipId, OfferId, PaymentId};
-use crate::domain::payment::{DueAmount, PAYOUT_FILE_ROWS, is_settled, net_per_membership, overall_state};
+use crate::domain::payment::{
+    DueAmount, PAYOUT_FILE_ROWS, is_settled, net_per_membership, overall_state, recheck_after,
+};
 use crate::providers::payout::{BatchReport, PayoutBatch, PayoutItem, PayoutProviders};
 
 /// Which memberships a payment covers.
@@ -194,12 +196,21 @@ pub async fn reconcile(
 /// many it looked at. Run at start and periodically.
 pub async fn reconcile_unsettled(pool: &DbPool, providers: &PayoutProviders, now: DateTime<Utc>) -> AppResult<usize> {
     let mut conn = pool.get().await.map_err(DbError::from)?;
-    let unsettled = payments::unsettled(&mut conn, RECONCILE_BATCH).await?;
+    let unsettled = payments::unsettled(&mut conn, now, RECONCILE_BATCH).await?;
     let count = unsettled.len();
     for payment in unsettled {
-        let id = payment.id;
-        if let Err(error) = reconcile(&mut conn, providers, payment, now).await {
-            tracing::error!(payment_id = %id, ?error, "reconciling a payment failed");
+        let (brand_id, id, created_at) = (payment.brand_id, payment.id, payment.created_at);
+        match reconcile(&mut conn, providers, payment, now).await {
+            Ok(payment) if is_settled(payment.state) => {}
+            Ok(_) => {
+                let next = now + recheck_after(now - created_at);
+                payments::set_next_check(&mut conn, brand_id, id, next).await?;
+            }
+            Err(error) => {
+                tracing::error!(payment_id = %id, ?error, "reconciling a payment failed");
+                let next = now + recheck_after(now - created_at);
+                payments::set_next_check(&mut conn, brand_id, id, next).await?;
+            }
         }
     }
     Ok(count)

@@ -272,15 +272,31 @@ pub async fn set_provider_batch_id(
     Ok(())
 }
 
-/// Payments (of any brand) the provider has not finished with, oldest first.
-pub async fn unsettled(conn: &mut AsyncPgConnection, limit: i64) -> DbResult<Vec<PaymentRow>> {
+/// Payments (of any brand) the provider has not finished with and that are due a
+/// check at `now`, the longest waiting first.
+pub async fn unsettled(conn: &mut AsyncPgConnection, now: DateTime<Utc>, limit: i64) -> DbResult<Vec<PaymentRow>> {
     Ok(payments::table
         .filter(payments::state.eq_any([PaymentState::Pending.as_str(), PaymentState::Processing.as_str()]))
-        .order(payments::created_at)
+        .filter(payments::next_check_at.is_null().or(payments::next_check_at.le(now)))
+        .order((payments::next_check_at.asc().nulls_first(), payments::created_at))
         .limit(limit)
         .select(PaymentRow::as_select())
         .load(conn)
         .await?)
+}
+
+/// When reconciliation next asks about the payment.
+pub async fn set_next_check(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    id: PaymentId,
+    at: DateTime<Utc>,
+) -> DbResult<()> {
+    diesel::update(payments::table.find((brand_id, id)))
+        .set(payments::next_check_at.eq(at))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// The payment a provider's batch id belongs to, in any brand.

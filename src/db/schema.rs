@@ -272,6 +272,7 @@ diesel::table! {
         created_at -> Timestamptz,
         completed_at -> Nullable<Timestamptz>,
         provider_batch_id -> Nullable<Text>,
+        next_check_at -> Nullable<Timestamptz>,
     }
 }
 

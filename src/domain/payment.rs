@@ -61,6 +61,12 @@ pub fn overall_state(items: &[PaymentState]) -> PaymentState {
     }
 }
 
+/// How long reconciliation waits before asking again about a payment unsettled
+/// for `age`: a tenth of its age, between 5 seconds and an hour.
+pub fn recheck_after(age: chrono::Duration) -> chrono::Duration {
+    (age / 10).clamp(chrono::Duration::seconds(5), chrono::Duration::hours(1))
+}
+
 /// Whether a payment (or item) in `state` is done with: nothing more will happen to it.
 pub fn is_settled(state: PaymentState) -> bool {
     !matches!(state, PaymentState::Pending | PaymentState::Processing)
@@ -84,6 +90,14 @@ mod tests {
             membership_id: MembershipId(membership_id),
             amount: amount.parse().unwrap(),
         }
+    }
+
+    #[test]
+    fn young_payments_are_asked_about_often_and_old_ones_rarely() {
+        use chrono::Duration;
+        assert_eq!(recheck_after(Duration::seconds(1)), Duration::seconds(5));
+        assert_eq!(recheck_after(Duration::minutes(10)), Duration::minutes(1));
+        assert_eq!(recheck_after(Duration::days(20)), Duration::hours(1));
     }
 
     #[test]

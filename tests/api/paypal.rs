@@ -359,6 +359,23 @@ async fn unsettled_payments_are_reconciled_in_the_background() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(stand_in.batches().len(), 1);
+
+    // PayPal takes its time with the items, and sends no webhook: asked again later.
+    members_due_more(&app, &shop, "slow@example.com", 1).await;
+    stand_in.hold_items.store(true, Ordering::SeqCst);
+    let held = app.ok(admin, SEND, send_input("held-in-background")).await["sendPayment"]["payment"].clone();
+    assert_eq!(held["state"], "PROCESSING");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stand_in.release();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while latest_payment(&app, admin).await["state"] != "PAID" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the held payment is not PAID after 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(stand_in.batches().len(), 2);
 }
 
 #[tokio::test]
