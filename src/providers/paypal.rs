@@ -137,8 +137,10 @@ impl PayPal {
         bail!("PayPal refused a fresh access token")
     }
 
-    /// Creates the payment's batch, or finds it when it was created before.
-    async fn create(&self, batch: &PayoutBatch) -> anyhow::Result<BatchReport> {
+    /// Creates the payment's batch, or finds it when it was created before. Only a
+    /// `first` request may conclude from a refusal that nothing was paid: a resend
+    /// could be refused because the original went through.
+    async fn create(&self, batch: &PayoutBatch, first: bool) -> anyhow::Result<BatchReport> {
         let body = payout_request(batch);
         let (status, answer) = self
             .call(|http| http.post(self.url("/v1/payments/payouts")).json(&body))
@@ -166,6 +168,13 @@ impl PayPal {
         // A sender_batch_id used before: PayPal links to the original batch.
         if let Some(batch_id) = linked_batch_id(&answer) {
             return self.fetch(batch, &batch_id).await;
+        }
+        if !first {
+            bail!(
+                "PayPal refused a resend of {} without linking the original batch: {status} {}",
+                sender_batch_id(batch),
+                error_name(&answer)
+            );
         }
         // Refused outright (e.g. insufficient funds): no batch exists, nothing was paid.
         tracing::warn!(payment_id = %batch.payment_id, %status, error = error_name(&answer), "PayPal refused the payout");
@@ -207,7 +216,7 @@ impl PayPal {
                 .unwrap_or("")
                 .to_string();
             let items = answer["items"].as_array().cloned().unwrap_or_default();
-            outcomes.extend(items.iter().filter_map(item_outcome));
+            outcomes.extend(items.iter().filter_map(|item| item_outcome(item, batch)));
             let pages = answer["total_pages"].as_u64().unwrap_or(1) as usize;
             if items.len() < PAGE_SIZE || page >= pages {
                 break;
@@ -269,7 +278,7 @@ impl PayoutProvider for PayPal {
     }
 
     async fn submit(&self, batch: &PayoutBatch) -> anyhow::Result<BatchReport> {
-        self.create(batch).await
+        self.create(batch, true).await
     }
 
     async fn check(&self, batch: &PayoutBatch, provider_batch_id: Option<&str>) -> anyhow::Result<BatchReport> {
@@ -277,7 +286,7 @@ impl PayoutProvider for PayPal {
             Some(batch_id) => self.fetch(batch, batch_id).await,
             // Never learnt: sending the same sender_batch_id again finds it (or, if
             // the first request never reached PayPal, makes it now, once).
-            None => self.create(batch).await,
+            None => self.create(batch, false).await,
         }
     }
 }
@@ -331,9 +340,22 @@ fn payout_request(batch: &PayoutBatch) -> Value {
     })
 }
 
-/// One item of a status answer, if it names one of ours.
-fn item_outcome(item: &Value) -> Option<ItemOutcome> {
-    let item_id = public_id::parse::<PaymentItemId>(item["payout_item"]["sender_item_id"].as_str()?).ok()?;
+/// One item of a status answer, if it is one of the batch's: by the
+/// `sender_item_id` it was sent with, else by its receiver when only one item of
+/// the batch has that receiver.
+fn item_outcome(item: &Value, batch: &PayoutBatch) -> Option<ItemOutcome> {
+    let sent = &item["payout_item"];
+    let by_sender_id = sent["sender_item_id"]
+        .as_str()
+        .and_then(|id| public_id::parse::<PaymentItemId>(id).ok())
+        .filter(|id| batch.items.iter().any(|i| i.item_id == *id));
+    let by_receiver = || {
+        let receiver = sent["receiver"].as_str()?;
+        let mut matching = batch.items.iter().filter(|i| i.recipient == receiver);
+        let only = matching.next()?;
+        matching.next().is_none().then_some(only.item_id)
+    };
+    let item_id = by_sender_id.or_else(by_receiver)?;
     let status = item["transaction_status"].as_str().unwrap_or("PENDING");
     Some(ItemOutcome {
         item_id,
@@ -377,6 +399,7 @@ fn status_word(word: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rust_decimal::Decimal;
 
     #[test]
     fn statuses_map_to_item_states() {
@@ -398,6 +421,40 @@ mod tests {
         });
         assert_eq!(linked_batch_id(&error).as_deref(), Some("5UXD2E8A7EBQJ"));
         assert_eq!(linked_batch_id(&json!({ "name": "INSUFFICIENT_FUNDS" })), None);
+    }
+
+    #[test]
+    fn status_items_are_matched_by_sender_item_id_else_by_a_unique_receiver() {
+        use crate::domain::ids::PaymentId;
+        let item = |id: i64, recipient: &str| super::super::payout::PayoutItem {
+            item_id: PaymentItemId(id),
+            recipient: recipient.into(),
+            amount: Decimal::ONE,
+        };
+        let batch = PayoutBatch {
+            payment_id: PaymentId(1),
+            brand_name: "Trail Co".into(),
+            currency: "USD".into(),
+            items: vec![
+                item(7, "a@example.com"),
+                item(8, "b@example.com"),
+                item(9, "b@example.com"),
+            ],
+        };
+        let status =
+            |sent: Value| json!({ "transaction_status": "SUCCESS", "payout_item_id": "X1", "payout_item": sent });
+        let by_id = item_outcome(&status(json!({ "sender_item_id": "payment_item_8" })), &batch).unwrap();
+        assert_eq!((by_id.item_id, by_id.state), (PaymentItemId(8), PaymentState::Paid));
+        let by_receiver = item_outcome(&status(json!({ "receiver": "a@example.com" })), &batch).unwrap();
+        assert_eq!(by_receiver.item_id, PaymentItemId(7));
+        assert!(
+            item_outcome(&status(json!({ "receiver": "b@example.com" })), &batch).is_none(),
+            "ambiguous"
+        );
+        assert!(
+            item_outcome(&status(json!({ "sender_item_id": "payment_item_99" })), &batch).is_none(),
+            "not ours"
+        );
     }
 
     #[test]
