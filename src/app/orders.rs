@@ -341,30 +341,18 @@ async fn adjust_ledger(
     if taken_back.is_zero() {
         return Ok(());
     }
-    let entry = ledger::conversion_entry_for_update(conn, brand_id, conversion_id).await?;
-    match entry {
-        Some((entry_id, None)) => {
-            ledger::set_amount(conn, brand_id, entry_id, new_commission).await?;
-        }
-        _ => {
-            let now = Utc::now();
-            ledger::insert(
-                conn,
-                &[NewLedgerEntry {
-                    brand_id,
-                    membership_id,
-                    kind: "CLAWBACK",
-                    amount: -taken_back,
-                    conversion_id: Some(conversion_id),
-                    reward_id: None,
-                    earned_at: now,
-                    payable_at: now,
-                }],
-            )
-            .await?;
-        }
-    }
-    Ok(())
+    let now = Utc::now();
+    let earning = ledger::Earning::Conversion(conversion_id);
+    ledger::take_back(
+        conn,
+        brand_id,
+        membership_id,
+        earning,
+        (new_commission, taken_back),
+        now,
+        now,
+    )
+    .await
 }
 
 /// Refunds or rejects the order a shop knows as `external_order_id` from `source`.

@@ -136,25 +136,9 @@ pub async fn take_back_uncrossed(
         }
         rewards::mark_reversed(conn, brand_id, reward.id, now).await?;
         if let Some(amount) = reward.cash_amount {
-            match ledger::reward_entry_for_update(conn, brand_id, reward.id).await? {
-                Some((entry_id, None)) => ledger::set_amount(conn, brand_id, entry_id, Decimal::ZERO).await?,
-                _ => {
-                    ledger::insert(
-                        conn,
-                        &[NewLedgerEntry {
-                            brand_id,
-                            membership_id,
-                            kind: "CLAWBACK",
-                            amount: -amount,
-                            conversion_id: None,
-                            reward_id: Some(reward.id),
-                            earned_at: reward.granted_at,
-                            payable_at: now,
-                        }],
-                    )
-                    .await?
-                }
-            }
+            let earning = ledger::Earning::Reward(reward.id);
+            let amounts = (Decimal::ZERO, amount);
+            ledger::take_back(conn, brand_id, membership_id, earning, amounts, reward.granted_at, now).await?;
             deltas.add(
                 brand_id,
                 membership_id,

@@ -52,44 +52,58 @@ pub async fn book_accepted_conversions(conn: &mut AsyncPgConnection, brand_id: B
     .await?)
 }
 
-/// A conversion's own entry (id, and the payment item that paid it, if any), locked.
-pub async fn conversion_entry_for_update(
+/// What earned an entry that a clawback may take back.
+#[derive(Clone, Copy, Debug)]
+pub enum Earning {
+    Conversion(ConversionId),
+    Reward(RewardId),
+}
+
+/// Takes `taken_back` off an earning's entry: while the entry is unpaid it is
+/// lowered to `keep`; once paid (or in a payment) a `CLAWBACK` entry dated
+/// `earned_at` is booked instead, for the next payment to net.
+pub async fn take_back(
     conn: &mut AsyncPgConnection,
     brand_id: BrandId,
-    conversion_id: ConversionId,
-) -> DbResult<Option<(LedgerEntryId, Option<PaymentItemId>)>> {
-    Ok(ledger_entries::table
+    membership_id: MembershipId,
+    earning: Earning,
+    (keep, taken_back): (Decimal, Decimal),
+    earned_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    let (kind, conversion_id, reward_id) = match earning {
+        Earning::Conversion(id) => ("CONVERSION", Some(id), None),
+        Earning::Reward(id) => ("REWARD", None, Some(id)),
+    };
+    let entry: Option<(LedgerEntryId, Option<PaymentItemId>)> = ledger_entries::table
         .filter(ledger_entries::brand_id.eq(brand_id))
+        .filter(ledger_entries::kind.eq(kind))
         .filter(
             ledger_entries::conversion_id
                 .eq(conversion_id)
-                .and(ledger_entries::kind.eq("CONVERSION")),
+                .or(ledger_entries::reward_id.eq(reward_id)),
         )
         .select((ledger_entries::id, ledger_entries::payment_item_id))
         .for_update()
         .first(conn)
         .await
-        .optional()?)
-}
-
-/// A cash reward's own entry (id, and the payment item that paid it, if any), locked.
-pub async fn reward_entry_for_update(
-    conn: &mut AsyncPgConnection,
-    brand_id: BrandId,
-    reward_id: RewardId,
-) -> DbResult<Option<(LedgerEntryId, Option<PaymentItemId>)>> {
-    Ok(ledger_entries::table
-        .filter(ledger_entries::brand_id.eq(brand_id))
-        .filter(
-            ledger_entries::reward_id
-                .eq(reward_id)
-                .and(ledger_entries::kind.eq("REWARD")),
-        )
-        .select((ledger_entries::id, ledger_entries::payment_item_id))
-        .for_update()
-        .first(conn)
-        .await
-        .optional()?)
+        .optional()?;
+    match entry {
+        Some((entry_id, None)) => set_amount(conn, brand_id, entry_id, keep).await,
+        _ => {
+            let clawback = NewLedgerEntry {
+                brand_id,
+                membership_id,
+                kind: "CLAWBACK",
+                amount: -taken_back,
+                conversion_id,
+                reward_id,
+                earned_at,
+                payable_at: now,
+            };
+            insert(conn, &[clawback]).await
+        }
+    }
 }
 
 /// Changes an unpaid entry's amount.

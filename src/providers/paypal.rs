@@ -426,8 +426,8 @@ mod tests {
     #[test]
     fn status_items_are_matched_by_sender_item_id_else_by_a_unique_receiver() {
         use crate::domain::ids::PaymentId;
-        let item = |id: i64, recipient: &str| super::super::payout::PayoutItem {
-            item_id: PaymentItemId(id),
+        let item = |number: i64, recipient: &str| super::super::payout::PayoutItem {
+            item_id: PaymentItemId(number),
             recipient: recipient.into(),
             amount: Decimal::ONE,
         };

@@ -42,39 +42,45 @@ async fn paypal_app(url: &str, reconcile_every: Duration) -> TestApp {
 /// Members paid at once (no hold period) through the shop's promo-code offer, one
 /// order of 100.00 (15.00 commission) each, paid to these payout addresses.
 pub async fn members_due(app: &TestApp, shop: &Shop, payout_addresses: &[&str]) {
-    let admin = &shop.brand.admin;
     app.ok(
-        admin,
+        &shop.brand.admin,
         "mutation($id: ID!) { updateOffer(id: $id, input: { holdPeriodDays: 0 }) { offer { id } } }",
         json!({ "id": shop.code_offer }),
     )
     .await;
     for (n, address) in payout_addresses.iter().enumerate() {
-        let member = app
-            .ok(
-                admin,
-                "mutation($i: CreateMemberInput!) { createMember(input: $i) { member { id } } }",
-                json!({ "i": { "name": format!("Creator {n}"), "email": format!("creator{n}@example.com"), "payoutEmail": address } }),
-            )
-            .await["createMember"]["member"]["id"]
-            .clone();
-        let code = app
-            .ok(
-                admin,
-                "mutation($o: ID!, $m: [ID!]!) { addMembers(offerId: $o, memberIds: $m) { memberships { promoCode } } }",
-                json!({ "o": shop.code_offer, "m": [member] }),
-            )
-            .await["addMembers"]["memberships"][0]["promoCode"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        app.ok(
-            admin,
-            "mutation($i: RecordConversionInput!) { recordConversion(input: $i) { conversion { id } } }",
-            json!({ "i": { "externalOrderId": format!("paypal-order-{n}"), "saleAmount": "100.00", "promoCode": code } }),
-        )
-        .await;
+        member_due(app, shop, &n.to_string(), address).await;
     }
+}
+
+/// A new member `Creator {tag}` of the shop's promo-code offer with one order of
+/// 100.00 (15.00 commission), paid to `address`.
+async fn member_due(app: &TestApp, shop: &Shop, tag: &str, address: &str) {
+    let admin = &shop.brand.admin;
+    let member = app
+        .ok(
+            admin,
+            "mutation($i: CreateMemberInput!) { createMember(input: $i) { member { id } } }",
+            json!({ "i": { "name": format!("Creator {tag}"), "email": format!("creator-{tag}@example.com"), "payoutEmail": address } }),
+        )
+        .await["createMember"]["member"]["id"]
+        .clone();
+    let code = app
+        .ok(
+            admin,
+            "mutation($o: ID!, $m: [ID!]!) { addMembers(offerId: $o, memberIds: $m) { memberships { promoCode } } }",
+            json!({ "o": shop.code_offer, "m": [member] }),
+        )
+        .await["addMembers"]["memberships"][0]["promoCode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.ok(
+        admin,
+        "mutation($i: RecordConversionInput!) { recordConversion(input: $i) { conversion { id } } }",
+        json!({ "i": { "externalOrderId": format!("order-{tag}"), "saleAmount": "100.00", "promoCode": code } }),
+    )
+    .await;
 }
 
 fn send_input(key: &str) -> Value {
@@ -223,33 +229,9 @@ async fn a_5xx_a_timeout_and_a_lost_answer_still_end_paid_with_one_batch() {
     assert_eq!(items.len(), count, "no item was sent in two batches");
 }
 
-/// One more member due 15.00, whose order has its own number.
+/// One more member due 15.00, paid to `address`.
 async fn members_due_more(app: &TestApp, shop: &Shop, address: &str, round: usize) {
-    let admin = &shop.brand.admin;
-    let member = app
-        .ok(
-            admin,
-            "mutation($i: CreateMemberInput!) { createMember(input: $i) { member { id } } }",
-            json!({ "i": { "name": format!("Later {round}"), "email": format!("later{round}@example.com"), "payoutEmail": address } }),
-        )
-        .await["createMember"]["member"]["id"]
-        .clone();
-    let code = app
-        .ok(
-            admin,
-            "mutation($o: ID!, $m: [ID!]!) { addMembers(offerId: $o, memberIds: $m) { memberships { promoCode } } }",
-            json!({ "o": shop.code_offer, "m": [member] }),
-        )
-        .await["addMembers"]["memberships"][0]["promoCode"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.ok(
-        admin,
-        "mutation($i: RecordConversionInput!) { recordConversion(input: $i) { conversion { id } } }",
-        json!({ "i": { "externalOrderId": format!("later-order-{round}"), "saleAmount": "100.00", "promoCode": code } }),
-    )
-    .await;
+    member_due(app, shop, &format!("later-{round}"), address).await;
 }
 
 async fn paypal_webhook(app: &TestApp, signature: &str, event: &Value) -> (StatusCode, Value) {

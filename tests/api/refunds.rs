@@ -21,11 +21,18 @@ async fn sale_of(app: &TestApp, shop: &Shop) -> Value {
     let data = app
         .ok(
             &shop.brand.admin,
-            "query($id: ID!) { offer(id: $id) { conversions { nodes { saleAmount commission } } } }",
+            "query($id: ID!) { offer(id: $id) { conversions { nodes { id saleAmount commission } } } }",
             json!({ "id": shop.code_offer }),
         )
         .await;
     data["offer"]["conversions"]["nodes"][0].clone()
+}
+
+/// The order's sale and commission, without its id.
+async fn amounts_of(app: &TestApp, shop: &Shop) -> Value {
+    let mut sale = sale_of(app, shop).await;
+    sale.as_object_mut().unwrap().remove("id");
+    sale
 }
 
 #[tokio::test]
@@ -33,14 +40,7 @@ async fn refund_conversion_needs_its_key_and_counts_each_key_once() {
     let app = TestApp::new().await;
     let shop = shop(&app).await;
     generic_order(&app, &shop, "A-1", "100.00").await;
-    let id = app
-        .ok(
-            &shop.brand.admin,
-            "query($id: ID!) { offer(id: $id) { conversions { nodes { id } } } }",
-            json!({ "id": shop.code_offer }),
-        )
-        .await["offer"]["conversions"]["nodes"][0]["id"]
-        .clone();
+    let id = sale_of(&app, &shop).await["id"].clone();
     let keyless = "mutation($id: ID!) { refundConversion(id: $id, amount: \"10.00\") { conversion { id } } }";
     assert_eq!(
         app.error_code(Some(&shop.brand.admin), keyless, json!({ "id": id }))
@@ -62,7 +62,7 @@ async fn refund_conversion_needs_its_key_and_counts_each_key_once() {
         .await;
     }
     assert_eq!(
-        sale_of(&app, &shop).await,
+        amounts_of(&app, &shop).await,
         json!({ "saleAmount": "80.00", "commission": "12.00" }),
         "two refunds of 10.00, one of them retried"
     );
@@ -90,7 +90,7 @@ async fn generic_refunds_need_a_refund_id_and_count_once_per_id() {
         assert_eq!(status, StatusCode::OK, "{answer}");
     }
     assert_eq!(
-        sale_of(&app, &shop).await,
+        amounts_of(&app, &shop).await,
         json!({ "saleAmount": "80.00", "commission": "12.00" }),
         "two distinct refunds of 10.00 each count; the repeated one counts once"
     );
@@ -134,7 +134,7 @@ async fn a_shopify_delivery_is_applied_once_by_its_webhook_id() {
     shopify_delivery(&app, slug, "refunds/create", &refund(1), "delivery-r1-again").await;
     shopify_delivery(&app, slug, "refunds/create", &refund(2), "delivery-r2").await;
     assert_eq!(
-        sale_of(&app, &shop).await,
+        amounts_of(&app, &shop).await,
         json!({ "saleAmount": "80.00", "commission": "12.00" })
     );
     let (status, _) = shopify_delivery(&app, slug, "refunds/create", &refund(3), &"x".repeat(201)).await;
@@ -146,14 +146,7 @@ async fn concurrent_refunds_count_once_per_key_and_each_distinct_one_counts() {
     let app = TestApp::new().await;
     let shop = shop(&app).await;
     generic_order(&app, &shop, "A-1", "100.00").await;
-    let id = app
-        .ok(
-            &shop.brand.admin,
-            "query($id: ID!) { offer(id: $id) { conversions { nodes { id } } } }",
-            json!({ "id": shop.code_offer }),
-        )
-        .await["offer"]["conversions"]["nodes"][0]["id"]
-        .clone();
+    let id = sale_of(&app, &shop).await["id"].clone();
     // Twenty retries of one refund at once, and ten distinct refunds at once.
     let same = (0..20).map(|_| {
         app.graphql(
@@ -189,7 +182,7 @@ async fn concurrent_refunds_count_once_per_key_and_each_distinct_one_counts() {
     assert!(webhooks.iter().all(|(status, _)| *status == StatusCode::OK));
     // 100.00 - 5.00 (once) - 10 × 1.00 - 2.00 (once) = 83.00, commission 15% of it.
     assert_eq!(
-        sale_of(&app, &shop).await,
+        amounts_of(&app, &shop).await,
         json!({ "saleAmount": "83.00", "commission": "12.45" })
     );
     let mut conn = app.db.connect().await;
