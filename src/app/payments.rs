@@ -138,9 +138,10 @@ pub struct Sent {
 /// `idempotency_key` again returns the first payment (asking its provider first
 /// when it is not settled); with other payees it is a conflict. A provider that
 /// fails or does not answer leaves the payment `PROCESSING`, never an error:
-/// reconciliation finishes it.
+/// reconciliation finishes it. No database connection is held while the provider
+/// is called, so a hanging provider cannot starve the pool.
 pub async fn send(
-    conn: &mut AsyncPgConnection,
+    pool: &DbPool,
     providers: &PayoutProviders,
     provider: PaymentProvider,
     caller: Caller,
@@ -155,27 +156,32 @@ pub async fn send(
     let paying = providers
         .get(provider)
         .ok_or_else(|| AppError::bad_input(format!("{} is not configured on this server", provider.as_str())))?;
-    match claim(conn, provider, caller, &payees, key, now).await? {
+    let claimed = claim(&mut *connection(pool).await?, provider, caller, &payees, key, now).await?;
+    match claimed {
         Claimed::Existing(payment) => Ok(Sent {
-            payment: reconcile(conn, providers, payment, now).await?,
+            payment: reconcile(pool, providers, payment, now).await?,
             replayed: true,
         }),
         Claimed::New(payment) => {
-            let batch = batch_of(conn, &payment).await?;
+            let batch = batch_of(&mut *connection(pool).await?, &payment).await?;
             let report = paying.submit(&batch).await;
             Ok(Sent {
-                payment: record_report(conn, &payment, report, now).await?,
+                payment: record_report(&mut *connection(pool).await?, &payment, report, now).await?,
                 replayed: false,
             })
         }
     }
 }
 
+async fn connection(pool: &DbPool) -> AppResult<crate::db::DbConn> {
+    Ok(pool.get().await.map_err(DbError::from)?)
+}
+
 /// Asks the provider of an unsettled payment what happened and records it (a
 /// settled payment is returned as it is). Without the provider's batch id, the
 /// batch is handed over again, which the provider answers without paying twice.
 pub async fn reconcile(
-    conn: &mut AsyncPgConnection,
+    pool: &DbPool,
     providers: &PayoutProviders,
     payment: PaymentRow,
     now: DateTime<Utc>,
@@ -187,30 +193,25 @@ pub async fn reconcile(
         tracing::warn!(payment_id = %payment.id, provider = payment.provider.as_str(), "payment's provider is not configured here");
         return Ok(payment);
     };
-    let batch = batch_of(conn, &payment).await?;
+    let batch = batch_of(&mut *connection(pool).await?, &payment).await?;
     let report = provider.check(&batch, payment.provider_batch_id.as_deref()).await;
-    record_report(conn, &payment, report, now).await
+    record_report(&mut *connection(pool).await?, &payment, report, now).await
 }
 
 /// Drives the unsettled payments of every brand toward a final state; returns how
 /// many it looked at. Run at start and periodically.
 pub async fn reconcile_unsettled(pool: &DbPool, providers: &PayoutProviders, now: DateTime<Utc>) -> AppResult<usize> {
-    let mut conn = pool.get().await.map_err(DbError::from)?;
-    let unsettled = payments::unsettled(&mut conn, now, RECONCILE_BATCH).await?;
+    let unsettled = payments::unsettled(&mut *connection(pool).await?, now, RECONCILE_BATCH).await?;
     let count = unsettled.len();
     for payment in unsettled {
         let (brand_id, id, created_at) = (payment.brand_id, payment.id, payment.created_at);
-        match reconcile(&mut conn, providers, payment, now).await {
-            Ok(payment) if is_settled(payment.state) => {}
-            Ok(_) => {
-                let next = now + recheck_after(now - created_at);
-                payments::set_next_check(&mut conn, brand_id, id, next).await?;
-            }
-            Err(error) => {
-                tracing::error!(payment_id = %id, ?error, "reconciling a payment failed");
-                let next = now + recheck_after(now - created_at);
-                payments::set_next_check(&mut conn, brand_id, id, next).await?;
-            }
+        let reconciled = reconcile(pool, providers, payment, now).await;
+        if let Err(error) = &reconciled {
+            tracing::error!(payment_id = %id, ?error, "reconciling a payment failed");
+        }
+        if !reconciled.is_ok_and(|payment| is_settled(payment.state)) {
+            let next = now + recheck_after(now - created_at);
+            payments::set_next_check(&mut *connection(pool).await?, brand_id, id, next).await?;
         }
     }
     Ok(count)
@@ -239,14 +240,15 @@ pub fn spawn_reconciler(
 
 /// A provider's webhook says batch `batch_id` changed: reconcile its payment, if it is ours.
 pub async fn batch_changed(
-    conn: &mut AsyncPgConnection,
+    pool: &DbPool,
     providers: &PayoutProviders,
     provider: PaymentProvider,
     batch_id: &str,
     now: DateTime<Utc>,
 ) -> AppResult<Option<PaymentRow>> {
-    match payments::find_by_provider_batch(conn, provider, batch_id).await? {
-        Some(payment) => Ok(Some(reconcile(conn, providers, payment, now).await?)),
+    let found = payments::find_by_provider_batch(&mut *connection(pool).await?, provider, batch_id).await?;
+    match found {
+        Some(payment) => Ok(Some(reconcile(pool, providers, payment, now).await?)),
         None => Ok(None),
     }
 }

@@ -116,7 +116,7 @@ impl PaymentMutations {
         .await?;
         let providers = ctx.data_unchecked::<PayoutProviders>();
         let sent = payments::send(
-            &mut *conn(ctx).await?,
+            ctx.data_unchecked::<crate::db::DbPool>(),
             providers,
             input.provider.into(),
             *viewer(ctx)?,

@@ -84,12 +84,15 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
     let Some(batch_id) = webhook_batch_id(&event) else {
         return Ok(json!({ "status": "ignored" }));
     };
-    let mut conn = state
-        .tracking_pool
-        .get()
-        .await
-        .map_err(|e| RestError::from(crate::app::AppError::from(crate::db::DbError::from(e))))?;
-    match payments::batch_changed(&mut conn, providers, PaymentProvider::Paypal, batch_id, Utc::now()).await {
+    match payments::batch_changed(
+        &state.tracking_pool,
+        providers,
+        PaymentProvider::Paypal,
+        batch_id,
+        Utc::now(),
+    )
+    .await
+    {
         Ok(Some(payment)) => Ok(json!({
             "status": "reconciled",
             "paymentId": payment.id.to_string(),

@@ -578,3 +578,67 @@ async fn concurrent_paypal_payments_pay_each_entry_once() {
         8
     );
 }
+
+/// PayPal hanging on every create while more payments are sent than the pool has
+/// connections: the API keeps answering, because no connection waits on PayPal.
+#[tokio::test]
+async fn a_hanging_paypal_does_not_starve_the_database_pool() {
+    let (url, stand_in) = paypal_stand_in::start().await;
+    let app = TestApp::with_config(sales_tracking::AppConfig {
+        paypal: Some(PayPalConfig {
+            timeout: Duration::from_secs(8),
+            ..paypal_config(&url)
+        }),
+        reconcile_every: Duration::from_secs(3600),
+        ..Default::default()
+    })
+    .await;
+    let shop = shop(&app).await;
+    let admin = shop.brand.admin.clone();
+    let addresses: Vec<String> = (0..6).map(|n| format!("creator{n}@example.com")).collect();
+    members_due(&app, &shop, &addresses.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let memberships: Vec<String> = app
+        .ok(
+            &admin,
+            "query($id: ID!) { offer(id: $id) { memberships(first: 20) { nodes { id member { name } } } } }",
+            json!({ "id": shop.code_offer }),
+        )
+        .await["offer"]["memberships"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["member"]["name"].as_str().unwrap().starts_with("Creator"))
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(memberships.len(), 6);
+    stand_in.hang_creates.store(true, Ordering::SeqCst);
+    // Six payments at once (the test pool has 4 connections), each stuck in PayPal.
+    let sends: Vec<_> = memberships
+        .iter()
+        .map(|membership| {
+            let input = json!({ "i": { "scope": "MEMBERSHIPS", "membershipIds": [membership], "provider": "PAYPAL", "idempotencyKey": membership } });
+            let (app, admin) = (&app, admin.clone());
+            async move { app.graphql(Some(&admin), SEND, input).await }
+        })
+        .collect();
+    let stuck = futures_util::future::join_all(sends);
+    let probe = async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while stand_in.create_calls.load(Ordering::SeqCst) < 6 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the payments never reached PayPal"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let asked = std::time::Instant::now();
+        let answer = app.ok(&admin, "{ kpis { conversions } }", json!({})).await;
+        (asked.elapsed(), answer)
+    };
+    let (answers, (took, answer)) = tokio::join!(stuck, probe);
+    assert_eq!(answer["kpis"]["conversions"], 6);
+    assert!(took < Duration::from_secs(2), "a report waited {took:?} behind PayPal");
+    for (_, body) in answers {
+        assert_eq!(body["data"]["sendPayment"]["payment"]["state"], "PROCESSING", "{body}");
+    }
+}
