@@ -21,6 +21,15 @@ async fn the_generator_is_deterministic_heavy_tailed_and_consistent() {
     assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM clicks").await, 40_000);
     assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM conversions").await, 4_000);
     assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM pg_stat_user_tables WHERE relname IN ('clicks', 'conversions', 'ledger_entries') AND last_analyze IS NOT NULL"
+        )
+        .await,
+        3,
+        "the seed leaves fresh planner statistics"
+    );
+    assert_eq!(
         sales_tracking::db::stats::mismatches_with_raw_events(&mut conn)
             .await
             .unwrap(),
