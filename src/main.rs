@@ -288,8 +288,7 @@ async fn main() -> anyhow::Result<()> {
                 paypal: paypal.config()?,
                 trusted_proxies,
                 click_rules: sales_tracking::app::clicks::ClickRules {
-                    repeat_window: chrono::Duration::seconds(click_repeat_window.min(365 * 86_400) as i64)
-                        .max(sales_tracking::app::clicks::MIN_REPEAT_WINDOW),
+                    repeat_window: chrono::Duration::seconds(click_repeat_window.min(365 * 86_400) as i64),
                 },
                 reconcile_every: std::time::Duration::from_secs(paypal.reconcile_every),
             };

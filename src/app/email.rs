@@ -7,8 +7,9 @@
 //! logs every attempt. A batch never outlives its lease: no send starts with less
 //! than a quarter of the lease left, each send is cut off before the lease ends,
 //! and the final update only lands while the claim's token still holds the
-//! message (a sender paused past its lease records nothing). Failures are retried with exponential backoff; permanent
-//! SMTP rejections and the last attempt end as `FAILED`.
+//! message (a sender paused past its lease records nothing). Failures are
+//! retried with exponential backoff; permanent SMTP rejections and the last
+//! attempt end as `FAILED`.
 
 use std::sync::Arc;
 use std::time::Duration;

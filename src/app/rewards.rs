@@ -124,10 +124,13 @@ pub async fn take_back_uncrossed(
     membership_id: MembershipId,
     time_zone: Tz,
     now: DateTime<Utc>,
-) -> DbResult<Vec<RewardRow>> {
-    let progress = rewards::lock_progress(conn, brand_id, membership_id).await?;
+) -> DbResult<()> {
     let standing = rewards::standing_rule_rewards(conn, brand_id, membership_id).await?;
-    let mut taken_back = Vec::new();
+    // Most memberships have no rule rewards: their progress is not summed.
+    if standing.is_empty() {
+        return Ok(());
+    }
+    let progress = rewards::lock_progress(conn, brand_id, membership_id).await?;
     let mut deltas = Deltas::default();
     for (reward, rule) in standing {
         let occurrence = reward.rule_occurrence.unwrap_or(1);
@@ -149,10 +152,8 @@ pub async fn take_back_uncrossed(
                 },
             );
         }
-        taken_back.push(reward);
     }
-    deltas.apply(conn).await?;
-    Ok(taken_back)
+    deltas.apply(conn).await
 }
 
 /// A discount code for a rule's reward, e.g. `REWARD-7K3X9Q2M`.

@@ -184,8 +184,8 @@ pub struct ItemReport<'a> {
 
 /// Stores a provider's answer for one of `payment_id`'s items. A failed item is
 /// final, and releases its entries once: they are due again. A paid item can still
-/// fail (a payout returned or reversed later). Call inside a transaction that holds
-/// the payment (`lock`).
+/// fail (a payout returned or reversed while its payment is unsettled). Call inside
+/// a transaction that holds the payment (`lock`).
 pub async fn set_item_outcome(
     conn: &mut AsyncPgConnection,
     brand_id: BrandId,

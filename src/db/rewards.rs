@@ -168,8 +168,7 @@ pub async fn for_memberships(
         .await?)
 }
 
-/// A membership's standing rule rewards (not taken back), each with its rule. Call
-/// holding the membership (`lock_progress`), as grants do.
+/// A membership's standing rule rewards (not taken back), each with its rule.
 pub async fn standing_rule_rewards(
     conn: &mut AsyncPgConnection,
     brand_id: BrandId,

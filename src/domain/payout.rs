@@ -131,11 +131,6 @@ impl PayoutRule {
         };
         Ok(round_to_cents(commission))
     }
-
-    /// What `clicks` paid clicks earn under a per-click rule.
-    pub fn commission_for_clicks(flat_per_click: Decimal, clicks: i64) -> Result<Decimal, MoneyOverflow> {
-        flat_per_click.checked_mul(Decimal::from(clicks)).ok_or(MoneyOverflow)
-    }
 }
 
 #[cfg(test)]
@@ -190,7 +185,6 @@ mod tests {
         );
         // The largest Decimal times a percent overflows: an error, not a panic.
         assert_eq!(ten_percent.commission_for_sale(Decimal::MAX), Err(MoneyOverflow));
-        assert_eq!(PayoutRule::commission_for_clicks(Decimal::MAX, 3), Err(MoneyOverflow));
         assert_eq!(
             PayoutRule::from_parts(PayoutType::FlatPerClick, None, Some(d("999999999999.99"))),
             Err(PayoutRuleError::InvalidAmount)

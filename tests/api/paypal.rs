@@ -361,7 +361,7 @@ async fn unsettled_payments_are_reconciled_in_the_background() {
 }
 
 #[tokio::test]
-async fn paypal_must_be_configured_and_secrets_stay_out_of_answers() {
+async fn paypal_payments_and_webhooks_need_paypal_configured() {
     let app = TestApp::new().await;
     let shop = shop(&app).await;
     members_due(&app, &shop, &["ok@example.com"]).await;

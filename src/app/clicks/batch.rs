@@ -28,15 +28,14 @@ pub struct BatchOutcome {
     pub ignored: usize,
     /// Already stored before (a replay): nothing changed.
     pub duplicates: usize,
-    /// Of the counted, those that earned a per-click commission.
-    pub paid: usize,
 }
 
 /// What a click must pass to earn a per-click commission (every click is stored,
 /// and every non-bot click counts as a click).
 #[derive(Clone, Copy, Debug)]
 pub struct ClickRules {
-    /// A visitor (IP address and user agent) earns on a link at most once per this long.
+    /// A visitor (IP address and user agent) earns on a link at most once per this
+    /// long (at least `MIN_REPEAT_WINDOW`).
     pub repeat_window: Duration,
 }
 
@@ -50,7 +49,7 @@ impl Default for ClickRules {
 
 /// The shortest repeat window: a batch spans seconds, and all of a visitor's
 /// clicks in one batch count as repeats of the first.
-pub const MIN_REPEAT_WINDOW: Duration = Duration::minutes(1);
+const MIN_REPEAT_WINDOW: Duration = Duration::minutes(1);
 
 /// A stored, counted click that may earn its membership's per-click payout.
 struct PaidClickCandidate {
@@ -89,7 +88,10 @@ pub async fn store_batch(
                 };
                 let flat = t.payout_flat.unwrap_or_default();
                 let per_click = t.payout_type == PayoutType::FlatPerClick && flat > Decimal::ZERO;
-                let visitor = visitor_key(click.ip_hash.as_deref(), &click.user_agent);
+                // Only a click that could earn needs its visitor (a hash per click).
+                let visitor = (per_click && !click.is_bot)
+                    .then(|| visitor_key(click.ip_hash.as_deref(), &click.user_agent))
+                    .flatten();
                 // A click with a known visitor is paid only once its visitor is claimed below.
                 let earned = if click.is_bot {
                     Err(ClickUnpaidReason::Bot)
@@ -144,7 +146,6 @@ pub async fn store_batch(
                 }
             }
             let paid = paid_clicks(conn, candidates, rules).await?;
-            outcome.paid = paid.len();
             // Per membership-day: what its paid clicks earned, and when the last one was.
             let mut earned: BTreeMap<(BrandId, MembershipId, chrono::NaiveDate), (Decimal, DateTime<Utc>)> =
                 BTreeMap::new();

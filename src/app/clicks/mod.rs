@@ -23,7 +23,7 @@ use crate::db::{DbError, DbPool, DbResult, memberships};
 use crate::domain::ids::BrandId;
 use crate::domain::tracking::is_bot;
 use crate::metrics::Metrics;
-pub use batch::{BatchOutcome, ClickRules, MIN_REPEAT_WINDOW, store_batch};
+pub use batch::{BatchOutcome, ClickRules, store_batch};
 pub use spool::ClickSpool;
 
 mod batch;

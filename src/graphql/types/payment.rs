@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use super::membership::Membership;
 use super::offer::Offer;
 use crate::db::payments::{PaymentItemRow, PaymentRow};
-use crate::domain::ids::MembershipId;
+use crate::domain::ids::{MembershipId, PaymentId};
 use crate::domain::payment::payout_file_count;
 use crate::graphql::context::viewer;
 use crate::graphql::enums::{PaymentProvider, PaymentScope, PaymentState};
@@ -74,7 +74,7 @@ impl Payment {
     /// The first bulk-payout file (see `payoutFileUrls`).
     #[graphql(deprecation = "a payment of more than 5,000 items has several files: use payoutFileUrls")]
     async fn payout_file_url(&self) -> String {
-        format!("/export/payments/{}.csv", self.0.id)
+        file_url(self.0.id, 1)
     }
 
     /// PayPal bulk-payout files for paying the items outside (PayPal's format: no
@@ -86,16 +86,21 @@ impl Payment {
             .filter(|item| item.state != crate::domain::enums::PaymentState::Failed)
             .count();
         Ok((1..=payout_file_count(payable))
-            .map(|part| match part {
-                1 => format!("/export/payments/{}.csv", self.0.id),
-                part => format!("/export/payments/{}.csv?part={part}", self.0.id),
-            })
+            .map(|part| file_url(self.0.id, part))
             .collect())
     }
 
     async fn items(&self, ctx: &Context<'_>) -> AppResult<Vec<PaymentItem>> {
         let rows = load_one::<PaymentItems>(ctx, self.0.id).await?.unwrap_or_default();
         Ok(rows.into_iter().map(PaymentItem).collect())
+    }
+}
+
+/// Where bulk-payout file `part` (1-based) of a payment is downloaded.
+fn file_url(payment: PaymentId, part: usize) -> String {
+    match part {
+        1 => format!("/export/payments/{payment}.csv"),
+        part => format!("/export/payments/{payment}.csv?part={part}"),
     }
 }
 
