@@ -52,6 +52,8 @@ pub struct AppConfig {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// What a click must pass to earn a per-click commission.
     pub click_rules: app::clicks::ClickRules,
+    /// How often ledger entries past their hold period move to due (also once at start).
+    pub mature_every: std::time::Duration,
 }
 
 impl Default for AppConfig {
@@ -71,6 +73,7 @@ impl Default for AppConfig {
             reconcile_every: std::time::Duration::from_secs(5),
             trusted_proxies: Vec::new(),
             click_rules: app::clicks::ClickRules::default(),
+            mature_every: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -128,6 +131,7 @@ pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
         });
     let payout_providers = providers::payout::PayoutProviders::new(paypal);
     app::payments::spawn_reconciler(pool.clone(), payout_providers.clone(), config.reconcile_every);
+    app::maturity::spawn(pool.clone(), config.mature_every);
     let limits = config.limits;
     let report_pool = config.report_pool.unwrap_or_else(|| pool.clone());
     let budget = Arc::new(rate_limit::RateLimiter::new(

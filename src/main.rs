@@ -80,6 +80,10 @@ enum Command {
         /// commission (at least 60).
         #[arg(long, env = "CLICK_REPEAT_WINDOW", default_value_t = 3600)]
         click_repeat_window: u64,
+        /// Seconds between runs of the job that moves ledger entries past their hold
+        /// period from on hold to due (reports are exact between runs either way).
+        #[arg(long, env = "MATURE_EVERY", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        mature_every: u64,
         #[command(flatten)]
         paypal: PayPalArgs,
         #[command(flatten)]
@@ -248,6 +252,7 @@ async fn main() -> anyhow::Result<()> {
             cors_origins,
             trusted_proxies,
             click_repeat_window,
+            mature_every,
             paypal,
             limits,
         } => {
@@ -291,6 +296,7 @@ async fn main() -> anyhow::Result<()> {
                     repeat_window: chrono::Duration::seconds(click_repeat_window.min(365 * 86_400) as i64),
                 },
                 reconcile_every: std::time::Duration::from_secs(paypal.reconcile_every),
+                mature_every: std::time::Duration::from_secs(mature_every),
             };
             let serving = sales_tracking::http::server::ServeOptions {
                 max_connections: limits.max_connections,
@@ -315,7 +321,7 @@ async fn main() -> anyhow::Result<()> {
                 seed,
             };
             let started = std::time::Instant::now();
-            let (slug, key) = sales_tracking::fixtures::seed::seed(&pool, size).await?;
+            let (slug, key) = sales_tracking::fixtures::seed::seed(&pool, &database.url, size).await?;
             println!(
                 "Seeded brand '{slug}' in {:.1} s. Admin API key:",
                 started.elapsed().as_secs_f64()

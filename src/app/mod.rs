@@ -15,6 +15,7 @@ pub mod brands;
 pub mod clicks;
 pub mod email;
 pub mod error;
+pub mod maturity;
 pub mod members;
 pub mod offers;
 pub mod orders;

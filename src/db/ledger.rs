@@ -34,15 +34,16 @@ pub async fn insert(conn: &mut AsyncPgConnection, entries: &[NewLedgerEntry]) ->
 }
 
 /// Books each accepted conversion of the brand as the order path does (an entry
-/// payable after the offer's hold period), for conversions loaded in bulk.
+/// payable after the offer's hold period), for conversions loaded in bulk; entries
+/// already payable are booked matured, as the maturity job would mark them.
 pub async fn book_accepted_conversions(conn: &mut AsyncPgConnection, brand_id: BrandId) -> DbResult<usize> {
     Ok(diesel::sql_query(
-        "INSERT INTO ledger_entries (brand_id, membership_id, kind, amount, conversion_id, earned_at, payable_at)
-         SELECT c.brand_id, c.membership_id, 'CONVERSION', c.commission, c.id, c.occurred_at,
-                c.occurred_at + make_interval(days => o.hold_period_days)
+        "INSERT INTO ledger_entries (brand_id, membership_id, kind, amount, conversion_id, earned_at, payable_at, matured)
+         SELECT c.brand_id, c.membership_id, 'CONVERSION', c.commission, c.id, c.occurred_at, payable.at, payable.at <= now()
          FROM conversions c
          JOIN memberships m ON m.brand_id = c.brand_id AND m.id = c.membership_id
          JOIN offers o ON o.brand_id = m.brand_id AND o.id = m.offer_id
+         CROSS JOIN LATERAL (SELECT c.occurred_at + make_interval(days => o.hold_period_days) AS at) payable
          WHERE c.brand_id = $1 AND c.status = 'ACCEPTED'
            AND NOT EXISTS (SELECT 1 FROM ledger_entries e
                            WHERE e.brand_id = c.brand_id AND e.conversion_id = c.id AND e.kind = 'CONVERSION')",
@@ -177,5 +178,22 @@ pub async fn balances(
     .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(membership_ids)
     .bind::<diesel::sql_types::Timestamptz, _>(now)
     .load(conn)
+    .await?)
+}
+
+/// Marks up to `limit` unpaid entries whose payable time has passed (by the
+/// database's clock) as matured, which moves them from on hold to due in the
+/// balances; returns how many. Entries another writer holds are left for next time.
+pub async fn mature_due_entries(conn: &mut AsyncPgConnection, limit: i64) -> DbResult<usize> {
+    Ok(diesel::sql_query(
+        "WITH came_due AS (
+             SELECT brand_id, id FROM ledger_entries
+             WHERE payment_item_id IS NULL AND NOT matured AND payable_at <= now()
+             ORDER BY payable_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+         UPDATE ledger_entries e SET matured = true
+         FROM came_due WHERE e.brand_id = came_due.brand_id AND e.id = came_due.id",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .execute(conn)
     .await?)
 }

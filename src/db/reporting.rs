@@ -143,26 +143,38 @@ async fn read_figures(
         .collect())
 }
 
-/// The common table expressions both figure queries share, for the memberships
+/// The common table expressions of the memberships' figures, for the memberships
 /// `memberships` selects (a condition on `membership_id`): `tail` (see `range_rows`),
-/// and `ledger`, each membership's balance less what is still on hold. Parameters: $1
+/// `late` and `ledger`, each membership's balance due now and paid. Parameters: $1
 /// brand, $3..$4 the range's days, $5 now, $6..$7 the whole months inside the range,
 /// $8 whether the range covers its last month from the 1st to a day before its end.
 fn figure_ctes(memberships: &str) -> String {
     format!(
-        "tail AS (
-             SELECT $8::boolean AND NOT EXISTS (
-                 SELECT 1 FROM membership_daily_stats
-                 WHERE brand_id = $1 AND day > $4 AND day < ($7::date + interval '1 month')::date) AS whole),
-         on_hold AS (
+        "{TAIL_CTE}, {},
+         ledger AS (
+             SELECT b.membership_id, b.unpaid - b.on_hold + COALESCE(l.amount, 0) AS due, b.paid
+             FROM (SELECT * FROM membership_balances WHERE brand_id = $1 AND {memberships}) b
+             LEFT JOIN late l ON l.membership_id = b.membership_id)",
+        late_cte(memberships)
+    )
+}
+
+/// Whether the range's last month can be read whole from its monthly row.
+const TAIL_CTE: &str = "tail AS (
+    SELECT $8::boolean AND NOT EXISTS (
+        SELECT 1 FROM membership_daily_stats
+        WHERE brand_id = $1 AND day > $4 AND day < ($7::date + interval '1 month')::date) AS whole)";
+
+/// `late`: per membership, the unpaid entries that came due (by $5) since the maturity
+/// job last ran, which the balances still count as on hold. A few rows at most: the
+/// partial index holds only entries on hold, and this reads its oldest end.
+fn late_cte(memberships: &str) -> String {
+    format!(
+        "late AS (
              SELECT membership_id, SUM(amount) AS amount
              FROM ledger_entries
-             WHERE brand_id = $1 AND payment_item_id IS NULL AND payable_at > $5 AND {memberships}
-             GROUP BY membership_id),
-         ledger AS (
-             SELECT b.membership_id, b.unpaid - COALESCE(h.amount, 0) AS due, b.paid
-             FROM (SELECT * FROM membership_balances WHERE brand_id = $1 AND {memberships}) b
-             LEFT JOIN on_hold h ON h.membership_id = b.membership_id)"
+             WHERE payment_item_id IS NULL AND NOT matured AND payable_at <= $5 AND brand_id = $1 AND {memberships}
+             GROUP BY membership_id)"
     )
 }
 
@@ -256,20 +268,29 @@ pub async fn offer_kpis(
         "membership_id IN (SELECT id FROM memberships WHERE brand_id = $1 AND offer_id = ANY($2))"
     };
     let sql = format!(
-        "WITH {},
+        "WITH {TAIL_CTE}, {},
          converting AS (SELECT DISTINCT membership_id FROM ({}) rows),
          people AS (
              SELECT m.offer_id,
                     count(*) FILTER (WHERE m.joined_at < $10 AND (m.removed_at IS NULL OR m.removed_at >= $9)) AS members,
-                    count(c.membership_id) AS members_with_conversions,
-                    COALESCE(SUM(l.due) FILTER (WHERE l.due > 0), 0) AS payments_due,
-                    count(*) FILTER (WHERE l.due > 0) AS members_with_payments_due,
-                    COALESCE(SUM(l.paid), 0) AS paid
+                    count(c.membership_id) AS members_with_conversions
              FROM memberships m
              LEFT JOIN converting c ON c.membership_id = m.id
-             LEFT JOIN ledger l ON l.membership_id = m.id
              WHERE m.brand_id = $1 AND m.offer_id = ANY($2)
              GROUP BY m.offer_id),
+         late_dues AS (
+             SELECT m.offer_id, b.unpaid - b.on_hold AS before, b.unpaid - b.on_hold + l.amount AS after
+             FROM late l
+             JOIN membership_balances b ON b.brand_id = $1 AND b.membership_id = l.membership_id
+             JOIN memberships m ON m.brand_id = $1 AND m.id = l.membership_id),
+         dues AS (
+             SELECT o.offer_id,
+                    o.payments_due + COALESCE(SUM(GREATEST(d.after, 0) - GREATEST(d.before, 0)), 0) AS payments_due,
+                    o.members_with_payments_due + COALESCE(SUM((d.after > 0)::int - (d.before > 0)::int), 0) AS members_with_payments_due,
+                    o.paid
+             FROM offer_balances o LEFT JOIN late_dues d ON d.offer_id = o.offer_id
+             WHERE o.brand_id = $1 AND o.offer_id = ANY($2)
+             GROUP BY o.offer_id, o.payments_due, o.members_with_payments_due, o.paid),
          sums AS (
              SELECT offer_id, SUM(clicks)::bigint AS clicks, SUM(conversions)::bigint AS conversions,
                     SUM(sales) AS sales, SUM(commission) AS commission
@@ -279,9 +300,11 @@ pub async fn offer_kpis(
          SELECT p.offer_id, p.members, p.members_with_conversions,
                 COALESCE(s.conversions, 0)::bigint AS conversions, COALESCE(s.clicks, 0)::bigint AS clicks,
                 COALESCE(s.sales, 0) AS sales, COALESCE(s.commission, 0) AS commission,
-                p.payments_due, p.members_with_payments_due, p.paid
-         FROM people p LEFT JOIN sums s ON s.offer_id = p.offer_id",
-        figure_ctes(in_scope),
+                COALESCE(d.payments_due, 0) AS payments_due,
+                COALESCE(d.members_with_payments_due, 0)::bigint AS members_with_payments_due,
+                COALESCE(d.paid, 0) AS paid
+         FROM people p LEFT JOIN sums s ON s.offer_id = p.offer_id LEFT JOIN dues d ON d.offer_id = p.offer_id",
+        late_cte(in_scope),
         range_rows("membership_id", &format!("conversions > 0 AND {in_scope}"))
     );
     let offer_ids = offer_ids.to_vec();

@@ -139,6 +139,7 @@ diesel::table! {
         payable_at -> Timestamptz,
         payment_item_id -> Nullable<Int8>,
         created_at -> Timestamptz,
+        matured -> Bool,
     }
 }
 
@@ -160,6 +161,7 @@ diesel::table! {
         membership_id -> Int8,
         unpaid -> Numeric,
         paid -> Numeric,
+        on_hold -> Numeric,
     }
 }
 
@@ -201,6 +203,16 @@ diesel::table! {
         joined_at -> Timestamptz,
         removed_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    offer_balances (brand_id, offer_id) {
+        brand_id -> Int8,
+        offer_id -> Int8,
+        payments_due -> Numeric,
+        members_with_payments_due -> Int8,
+        paid -> Numeric,
     }
 }
 
@@ -370,6 +382,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     membership_daily_stats,
     membership_monthly_stats,
     memberships,
+    offer_balances,
     offer_daily_stats,
     offer_projects,
     offers,

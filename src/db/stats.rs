@@ -147,7 +147,9 @@ pub async fn mismatches_with_raw_events(conn: &mut AsyncPgConnection) -> DbResul
 
 /// How many rows of the trigger-maintained summaries differ from what they
 /// summarise: monthly and per-offer rollups against the memberships' daily ones,
-/// and membership balances against the ledger entries (all-zero rows count as absent).
+/// membership balances against the ledger entries, offer balances against the
+/// membership balances (all-zero rows count as absent), and entries marked matured
+/// before their payable time.
 pub async fn summary_mismatches(conn: &mut AsyncPgConnection) -> DbResult<i64> {
     let sql = "SELECT (
          SELECT count(*)
@@ -176,14 +178,31 @@ pub async fn summary_mismatches(conn: &mut AsyncPgConnection) -> DbResult<i64> {
             OR kept.sales IS DISTINCT FROM memberships.sales OR kept.commission IS DISTINCT FROM memberships.commission
        ) + (
          SELECT count(*)
-         FROM (SELECT * FROM membership_balances WHERE unpaid <> 0 OR paid <> 0) kept
+         FROM (SELECT * FROM membership_balances WHERE unpaid <> 0 OR on_hold <> 0 OR paid <> 0) kept
          FULL OUTER JOIN (
              SELECT brand_id, membership_id,
                     COALESCE(SUM(amount) FILTER (WHERE payment_item_id IS NULL), 0) AS unpaid,
+                    COALESCE(SUM(amount) FILTER (WHERE payment_item_id IS NULL AND NOT matured), 0) AS on_hold,
                     COALESCE(SUM(amount) FILTER (WHERE payment_item_id IS NOT NULL), 0) AS paid
              FROM ledger_entries GROUP BY 1, 2) entries
          USING (brand_id, membership_id)
          WHERE COALESCE(kept.unpaid, 0) <> COALESCE(entries.unpaid, 0) OR COALESCE(kept.paid, 0) <> COALESCE(entries.paid, 0)
+            OR COALESCE(kept.on_hold, 0) <> COALESCE(entries.on_hold, 0)
+       ) + (
+         SELECT count(*)
+         FROM (SELECT * FROM offer_balances WHERE payments_due <> 0 OR members_with_payments_due <> 0 OR paid <> 0) kept
+         FULL OUTER JOIN (
+             SELECT b.brand_id, m.offer_id, SUM(GREATEST(b.unpaid - b.on_hold, 0)) AS payments_due,
+                    count(*) FILTER (WHERE b.unpaid - b.on_hold > 0) AS members_with_payments_due, SUM(b.paid) AS paid
+             FROM membership_balances b JOIN memberships m ON m.brand_id = b.brand_id AND m.id = b.membership_id
+             GROUP BY 1, 2
+             HAVING SUM(GREATEST(b.unpaid - b.on_hold, 0)) <> 0 OR SUM(b.paid) <> 0) balances
+         USING (brand_id, offer_id)
+         WHERE kept.payments_due IS DISTINCT FROM balances.payments_due
+            OR kept.members_with_payments_due IS DISTINCT FROM balances.members_with_payments_due
+            OR kept.paid IS DISTINCT FROM balances.paid
+       ) + (
+         SELECT count(*) FROM ledger_entries WHERE matured AND payable_at > now()
        ) AS n";
     Ok(diesel::sql_query(sql).get_result::<Mismatches>(conn).await?.n)
 }

@@ -520,3 +520,72 @@ async fn a_page_of_100_offers_runs_as_many_statements_as_a_page_of_10() {
     // two report reads also runs BEGIN, SET LOCAL and COMMIT. Fifteen.
     assert!(counts[1] <= 15, "a handful of statements, not {}", counts[1]);
 }
+
+/// Payments Due comes from balances the maturity job keeps: exact before the job has
+/// run (entries that came due since are added at read time) and after it.
+#[tokio::test]
+async fn payments_due_is_exact_before_and_after_the_maturity_job() {
+    let app = TestApp::new().await;
+    let key = sales_tracking::fixtures::demo::ensure_demo_brand(&app.pool)
+        .await
+        .unwrap();
+    let mut conn = app.db.connect().await;
+    let every_offer = json!({ "statuses": ["ACTIVE", "PAUSED", "EXPIRED", "ARCHIVED"] });
+    let query = format!("query($f: OfferFilter) {{ kpis(filter: $f) {{ {KPI_FIELDS} }} }}");
+    let membership_query =
+        "query($id: ID!) { membership(id: $id) { kpis(dateRange: { preset: ALL_TIME }) { paymentsDue } } }";
+    let busiest: i64 = crate::common::count(
+        &mut conn,
+        "SELECT membership_id AS n FROM ledger_entries WHERE payment_item_id IS NULL AND payable_at <= now()
+         GROUP BY 1 ORDER BY SUM(amount) DESC LIMIT 1",
+    )
+    .await;
+    let raw_due_of_busiest = || {
+        format!(
+            "SELECT (SUM(amount) * 100)::bigint AS n FROM ledger_entries
+             WHERE membership_id = {busiest} AND payment_item_id IS NULL AND payable_at <= now()"
+        )
+    };
+    // As if the job had not run since every entry the demo booked was written.
+    conn.batch_execute("UPDATE ledger_entries SET matured = false WHERE matured")
+        .await
+        .unwrap();
+    let late = crate::common::count(
+        &mut conn,
+        "SELECT count(*) AS n FROM ledger_entries WHERE payment_item_id IS NULL AND NOT matured AND payable_at <= now()",
+    )
+    .await;
+    assert!(late > 100, "the demo has entries past their hold period: {late}");
+    for phase in ["before the job", "after the job"] {
+        let raw = raw_kpis(&mut conn, "true", "2000-01-01", "2000-01-01").await;
+        let kpis = app.ok(&key, &query, json!({ "f": every_offer })).await;
+        assert!(raw.payments_due > Decimal::ZERO);
+        assert_eq!(money(&kpis["kpis"]["paymentsDue"]), raw.payments_due, "{phase}");
+        assert_eq!(
+            kpis["kpis"]["membersWithPaymentsDue"], raw.members_with_payments_due,
+            "{phase}"
+        );
+        let membership = app
+            .ok(&key, membership_query, json!({ "id": format!("membership_{busiest}") }))
+            .await;
+        assert_eq!(
+            money(&membership["membership"]["kpis"]["paymentsDue"]) * Decimal::ONE_HUNDRED,
+            Decimal::from(crate::common::count(&mut conn, &raw_due_of_busiest()).await),
+            "{phase}: one membership"
+        );
+        if phase == "before the job" {
+            let matured = sales_tracking::app::maturity::mature_due(&app.pool).await.unwrap();
+            assert_eq!(matured as i64, late, "the job matures every entry that came due");
+        }
+    }
+    assert_eq!(
+        sales_tracking::db::stats::summary_mismatches(&mut conn).await.unwrap(),
+        0
+    );
+    // The check notices a disturbed offer balance.
+    conn.batch_execute("UPDATE offer_balances SET members_with_payments_due = members_with_payments_due + 1 WHERE ctid = (SELECT ctid FROM offer_balances LIMIT 1)").await.unwrap();
+    assert_eq!(
+        sales_tracking::db::stats::summary_mismatches(&mut conn).await.unwrap(),
+        1
+    );
+}

@@ -14,8 +14,8 @@ async fn the_generator_is_deterministic_heavy_tailed_and_consistent() {
         offers: 10,
         seed: 11,
     };
-    let (first, key) = seed(&app.pool, size).await.unwrap();
-    let (second, _) = seed(&app.pool, size).await.unwrap();
+    let (first, key) = seed(&app.pool, &app.db.url(), size).await.unwrap();
+    let (second, _) = seed(&app.pool, &app.db.url(), size).await.unwrap();
     assert_eq!((first.as_str(), second.as_str()), ("generated", "generated-2"));
     let mut conn = app.db.connect().await;
     assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM clicks").await, 40_000);
