@@ -1,17 +1,15 @@
-//! Reporting benchmark: the default `kpis`, the offers table (50 offers, every KPI
-//! column), one offer's member table (100 rows, every column) and the home page's
-//! chart (the default KPIs per day), timed through the router on a seeded database,
-//! next to the same answers computed by plain SQL over the raw events. Run it with
-//! `bench/reporting.sh`.
+//! Reporting benchmark, over HTTP against the release server (`serve`, started here
+//! on the seeded database): the default `kpis`, the offers table (50 offers, every
+//! KPI column), the busiest offer's member table (100 rows, every column) and the
+//! home page's chart (the default KPIs per day), each over the default six months,
+//! over ALL_TIME, and with every filter at once; next to the same answers computed
+//! by plain SQL over the raw events, and with the server's resident memory. Run it
+//! with `bench/reporting.sh`.
 
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::{Request, header};
 use diesel_async::RunQueryDsl;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 use sales_tracking::db::{self, api_keys, brands};
 use sales_tracking::domain::enums::Role;
@@ -106,6 +104,75 @@ fn stats(mut times: Vec<Duration>) -> String {
     )
 }
 
+/// The release server, started on the seeded database; killed when dropped.
+struct Server {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Server {
+    async fn start(database_url: &str) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let bin = std::env::var("SALES_TRACKING_BIN").unwrap_or_else(|_| "target/release/sales-tracking".into());
+        let child = std::process::Command::new(&bin)
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .env("DATABASE_URL", database_url)
+            .env("RUST_LOG", "warn")
+            // One client asking in a loop is not an abuser: no per-key budget here.
+            .env("RATE_LIMIT_POINTS_PER_SECOND", "0")
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("cannot start {bin} (build it with `cargo build --release`): {e}"))?;
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        for _ in 0..200 {
+            if reqwest::get(format!("{}/livez", server.base))
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Ok(server);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("the server did not answer /livez")
+    }
+
+    /// Resident memory now and at its peak, in MiB, from /proc.
+    fn memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+                .map_or(0, |kb| kb / 1024)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A report request to time, with where the raw SQL looks.
+struct Scenario {
+    name: &'static str,
+    /// The `dateRange` argument.
+    range: Value,
+    /// The `filter` argument.
+    filter: Value,
+    /// The raw SQL's extra condition on offers (`o`).
+    where_offer: String,
+    /// Which offers the filter's KPI bounds keep, from the raw rows.
+    keeps: fn(&Row) -> bool,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let url = std::env::var("DATABASE_URL")
@@ -114,20 +181,36 @@ async fn main() -> anyhow::Result<()> {
     let mut conn = pool.get().await?;
     let brand = brands::find_by_slug(&mut conn, "generated").await?;
     let (_, key) = api_keys::create(&mut conn, brand.id, Role::Analyst, "bench").await?;
-    let router = sales_tracking::router(pool.clone(), Default::default());
+    let project: i64 = {
+        #[derive(diesel::QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            id: i64,
+        }
+        let found: Id = diesel::sql_query(format!(
+            "SELECT min(id) AS id FROM projects WHERE brand_id = {}",
+            brand.id.0
+        ))
+        .get_result(&mut conn)
+        .await?;
+        found.id
+    };
+    let server = Server::start(&url).await?;
+    let client = reqwest::Client::new();
     let call = |query: String, variables: Value| {
-        let router = router.clone();
+        let client = client.clone();
         let key = key.clone();
+        let endpoint = format!("{}/graphql", server.base);
         async move {
-            let body = json!({ "query": query, "variables": variables }).to_string();
-            let request = Request::post("/graphql")
-                .header(header::CONTENT_TYPE, "application/json")
-                .header(header::AUTHORIZATION, format!("Bearer {key}"))
-                .body(Body::from(body))
-                .unwrap();
             let started = Instant::now();
-            let response = router.oneshot(request).await.unwrap();
-            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let response = client
+                .post(endpoint)
+                .bearer_auth(key)
+                .json(&json!({ "query": query, "variables": variables }))
+                .send()
+                .await
+                .unwrap();
+            let bytes = response.bytes().await.unwrap();
             let elapsed = started.elapsed();
             let value: Value = serde_json::from_slice(&bytes).unwrap();
             assert!(value.get("errors").is_none(), "{value}");
@@ -156,7 +239,7 @@ async fn main() -> anyhow::Result<()> {
             let mut conn = pool.get().await.unwrap();
             let mut times = Vec::new();
             let mut rows: Vec<Row> = Vec::new();
-            for _ in 0..5 {
+            for _ in 0..3 {
                 let started = Instant::now();
                 rows = diesel::sql_query(&sql).load(&mut conn).await.unwrap();
                 times.push(started.elapsed());
@@ -176,117 +259,173 @@ async fn main() -> anyhow::Result<()> {
         }
         let s: Sizes = diesel::sql_query(format!(
             "SELECT (SELECT count(*) FROM clicks WHERE brand_id = {b}) AS clicks, (SELECT count(*) FROM conversions WHERE brand_id = {b}) AS conversions, (SELECT count(*) FROM members WHERE brand_id = {b}) AS members",
-            b = brand.id
+            b = brand.id.0
         ))
         .get_result(&mut conn)
         .await?;
         (s.clicks, s.conversions, s.members)
     };
     println!(
-        "data: {} clicks, {} conversions, {} members; {RUNS} timed runs each after 3 warm-ups; raw SQL 5 runs\n",
+        "data: {} clicks, {} conversions, {} members; over HTTP to the release server; {RUNS} timed runs each after 3 warm-ups; raw SQL 3 runs\n",
         counts.0, counts.1, counts.2
     );
 
-    // 1. The home page's default KPIs.
-    let (timing, kpis) = time(format!("{{ kpis {{ dateRange {{ start end }} {KPIS} }} }}"), json!({})).await;
-    let start = kpis["data"]["kpis"]["dateRange"]["start"].as_str().unwrap().to_string();
-    let (raw_timing, raw_rows) = raw(format!("SELECT 0::bigint AS id, SUM(clicks)::bigint AS clicks, SUM(conversions)::bigint AS conversions, SUM(sales) AS sales, SUM(commission) AS commission FROM ({}) t", raw_sql(Group::Offer, "", 1_000_000, &start))).await;
-    let k = &kpis["data"]["kpis"];
-    println!("default kpis         graphql {timing}");
-    println!("                     raw sql {raw_timing}");
-    println!(
-        "  graphql: clicks {} conversions {} sales {} commissions {}",
-        k["clicks"], k["conversions"], k["totalSales"], k["commissionsEarned"]
-    );
-    println!(
-        "  raw sql: clicks {} conversions {} sales \"{}\" commissions \"{}\"\n",
-        raw_rows[0].clicks, raw_rows[0].conversions, raw_rows[0].sales, raw_rows[0].commission
-    );
+    let scenarios = [
+        Scenario {
+            name: "six months",
+            range: Value::Null,
+            filter: Value::Null,
+            where_offer: String::new(),
+            keeps: |_| true,
+        },
+        Scenario {
+            name: "all time",
+            range: json!({ "preset": "ALL_TIME" }),
+            filter: Value::Null,
+            where_offer: String::new(),
+            keeps: |_| true,
+        },
+        Scenario {
+            name: "every filter",
+            range: Value::Null,
+            filter: json!({
+                "statuses": ["ACTIVE", "PAUSED"],
+                "types": ["SALES_LINK", "PROMO_CODE"],
+                "projectIds": [format!("project_{project}")],
+                "conversions": { "min": 1 },
+                "sales": { "min": "0.01" },
+            }),
+            where_offer: format!("AND o.id IN (SELECT offer_id FROM offer_projects WHERE project_id = {project})"),
+            keeps: |row| row.conversions >= 1 && row.sales >= rust_decimal::Decimal::new(1, 2),
+        },
+    ];
+    let mut table = Vec::new();
+    for scenario in &scenarios {
+        println!("== {} ==", scenario.name);
+        let vars = json!({ "r": scenario.range, "f": scenario.filter });
 
-    // 2. The offers table, 50 offers, every KPI column, by commissions earned.
-    let query = format!(
-        "{{ offers(first: 50, sort: {{ field: COMMISSIONS_EARNED, direction: DESC }}) {{ totalCount edges {{ node {{ id name type status kpis {{ {KPIS} }} }} }} }} }}"
-    );
-    let (timing, table) = time(query, json!({})).await;
-    let (raw_timing, raw_rows) = raw(raw_sql(Group::Offer, "", 50, &start)).await;
-    let nodes = table["data"]["offers"]["edges"].as_array().unwrap();
-    let same_order = nodes
-        .iter()
-        .zip(&raw_rows)
-        .filter(|(n, r)| n["node"]["id"] == format!("offer_{}", r.id))
-        .count();
-    println!("offers table (50)    graphql {timing}");
-    println!("                     raw sql {raw_timing}");
-    println!(
-        "  first row graphql: {} clicks {} conversions {} commissions {}",
-        nodes[0]["node"]["id"],
-        nodes[0]["node"]["kpis"]["clicks"],
-        nodes[0]["node"]["kpis"]["conversions"],
-        nodes[0]["node"]["kpis"]["commissionsEarned"]
-    );
-    println!(
-        "  first row raw sql: \"offer_{}\" clicks {} conversions {} commissions \"{}\"",
-        raw_rows[0].id, raw_rows[0].clicks, raw_rows[0].conversions, raw_rows[0].commission
-    );
-    println!("  rows in the same order: {same_order} of {}\n", raw_rows.len());
+        // 1. The KPIs above the offers table.
+        let (timing, kpis) = time(
+            format!("query($r: DateRangeInput, $f: OfferFilter) {{ kpis(dateRange: $r, filter: $f) {{ dateRange {{ start end }} {KPIS} }} }}"),
+            vars.clone(),
+        )
+        .await;
+        let start = kpis["data"]["kpis"]["dateRange"]["start"].as_str().unwrap().to_string();
+        let (raw_timing, per_offer) = raw(raw_sql(Group::Offer, &scenario.where_offer, 1_000_000, &start)).await;
+        let kept: Vec<&Row> = per_offer.iter().filter(|r| (scenario.keeps)(r)).collect();
+        let k = &kpis["data"]["kpis"];
+        let same = k["clicks"] == kept.iter().map(|r| r.clicks).sum::<i64>()
+            && k["conversions"] == kept.iter().map(|r| r.conversions).sum::<i64>()
+            && k["totalSales"] == kept.iter().map(|r| r.sales).sum::<rust_decimal::Decimal>().to_string()
+            && k["commissionsEarned"]
+                == kept
+                    .iter()
+                    .map(|r| r.commission)
+                    .sum::<rust_decimal::Decimal>()
+                    .to_string();
+        println!("kpis                 graphql {timing}\n                     raw sql {raw_timing}");
+        println!(
+            "  graphql: clicks {} conversions {} sales {} commissions {}; equal to raw SQL: {same}\n",
+            k["clicks"], k["conversions"], k["totalSales"], k["commissionsEarned"]
+        );
+        table.push((scenario.name, "kpis", timing.clone(), raw_timing.clone(), same));
 
-    // 3. The busiest offer's member table, 100 rows, every column.
-    let busiest = nodes[0]["node"]["id"].as_str().unwrap().to_string();
-    let offer_number: i64 = busiest.trim_start_matches("offer_").parse()?;
-    let query = format!(
-        "query($id: ID!) {{ offer(id: $id) {{ memberships(first: 100, sort: {{ field: COMMISSIONS_EARNED, direction: DESC }}) {{ totalCount edges {{ node {{ id active promoCode trackingUrl joinedAt member {{ name }} kpis {{ {KPIS} }} }} }} }} }} }}"
-    );
-    let (timing, members) = time(query, json!({ "id": busiest })).await;
-    let (raw_timing, raw_rows) = raw(raw_sql(
-        Group::Membership,
-        &format!("AND o.id = {offer_number}"),
-        100,
-        &start,
-    ))
-    .await;
-    let rows = members["data"]["offer"]["memberships"]["edges"].as_array().unwrap();
-    let same_order = rows
-        .iter()
-        .zip(&raw_rows)
-        .filter(|(n, r)| n["node"]["id"] == format!("membership_{}", r.id))
-        .count();
-    println!(
-        "member table (100)   graphql {timing}   ({} memberships in the offer)",
-        members["data"]["offer"]["memberships"]["totalCount"]
-    );
-    println!("                     raw sql {raw_timing}");
-    println!(
-        "  first row graphql: {} clicks {} commissions {}",
-        rows[0]["node"]["id"], rows[0]["node"]["kpis"]["clicks"], rows[0]["node"]["kpis"]["commissionsEarned"]
-    );
-    println!(
-        "  first row raw sql: \"membership_{}\" clicks {} commissions \"{}\"",
-        raw_rows[0].id, raw_rows[0].clicks, raw_rows[0].commission
-    );
-    println!("  rows in the same order: {same_order} of {}\n", raw_rows.len());
+        // 2. The offers table, every KPI column, by commissions earned.
+        let query = format!(
+            "query($r: DateRangeInput, $f: OfferFilter) {{ offers(first: 50, dateRange: $r, filter: $f, sort: {{ field: COMMISSIONS_EARNED, direction: DESC }}) {{ totalCount edges {{ node {{ id name type status kpis {{ {KPIS} }} }} }} }} }}"
+        );
+        let (timing, offers) = time(query, vars.clone()).await;
+        let nodes = offers["data"]["offers"]["edges"].as_array().unwrap();
+        let same_rows = nodes
+            .iter()
+            .zip(&kept)
+            .filter(|(n, r)| {
+                n["node"]["id"] == format!("offer_{}", r.id)
+                    && n["node"]["kpis"]["clicks"] == r.clicks
+                    && n["node"]["kpis"]["commissionsEarned"] == r.commission.to_string()
+            })
+            .count();
+        let same = same_rows == kept.len().min(50) && nodes.len() == kept.len().min(50);
+        println!("offers table         graphql {timing}   (same raw SQL as kpis)");
+        println!(
+            "  {same_rows} of {} rows equal, in the same order: {same}\n",
+            kept.len().min(50)
+        );
+        table.push((scenario.name, "offers table", timing, raw_timing, same));
 
-    // 4. The home page's chart: the default KPIs per day.
-    let query = "{ kpiSeries(interval: DAY) { start kpis { clicks conversions totalSales commissionsEarned } } }";
-    let (timing, series) = time(query.to_string(), json!({})).await;
-    let (raw_timing, raw_rows) = raw(raw_sql(Group::Day, "", 1_000, &start)).await;
-    let points = series["data"]["kpiSeries"].as_array().unwrap();
-    let same_days = points
-        .iter()
-        .zip(&raw_rows)
-        .filter(|(p, r)| {
-            let k = &p["kpis"];
-            k["clicks"] == r.clicks
-                && k["conversions"] == r.conversions
-                && k["totalSales"] == r.sales.to_string()
-                && k["commissionsEarned"] == r.commission.to_string()
-        })
-        .count();
-    println!("home chart (by day)  graphql {timing}");
-    println!("                     raw sql {raw_timing}");
-    println!(
-        "  days equal on all four figures: {same_days} of {} ({} points)",
-        raw_rows.len(),
-        points.len()
-    );
+        // 3. The busiest offer's member table, 100 rows, every column.
+        let busiest = nodes[0]["node"]["id"].as_str().unwrap().to_string();
+        let offer_number: i64 = busiest.trim_start_matches("offer_").parse()?;
+        let query = format!(
+            "query($id: ID!, $r: DateRangeInput) {{ offer(id: $id) {{ memberships(first: 100, dateRange: $r, sort: {{ field: COMMISSIONS_EARNED, direction: DESC }}) {{ totalCount edges {{ node {{ id active promoCode trackingUrl joinedAt member {{ name }} kpis {{ {KPIS} }} }} }} }} }} }}"
+        );
+        let (timing, members) = time(query, json!({ "id": busiest, "r": scenario.range })).await;
+        let (raw_timing, raw_rows) = raw(raw_sql(
+            Group::Membership,
+            &format!("AND o.id = {offer_number}"),
+            100,
+            &start,
+        ))
+        .await;
+        let rows = members["data"]["offer"]["memberships"]["edges"].as_array().unwrap();
+        let same_rows = rows
+            .iter()
+            .zip(&raw_rows)
+            .filter(|(n, r)| {
+                n["node"]["id"] == format!("membership_{}", r.id)
+                    && n["node"]["kpis"]["clicks"] == r.clicks
+                    && n["node"]["kpis"]["commissionsEarned"] == r.commission.to_string()
+            })
+            .count();
+        let same = same_rows == raw_rows.len() && rows.len() == raw_rows.len();
+        println!(
+            "member table (100)   graphql {timing}   ({} memberships in the offer)\n                     raw sql {raw_timing}",
+            members["data"]["offer"]["memberships"]["totalCount"]
+        );
+        println!(
+            "  {same_rows} of {} rows equal, in the same order: {same}\n",
+            raw_rows.len()
+        );
+        table.push((scenario.name, "member table", timing, raw_timing, same));
+
+        // 4. The home page's chart: the default KPIs per day.
+        let query = "query($r: DateRangeInput, $f: OfferFilter) { kpiSeries(dateRange: $r, filter: $f, interval: DAY) { start kpis { clicks conversions totalSales commissionsEarned } } }";
+        let (timing, series) = time(query.to_string(), vars.clone()).await;
+        // A chart covers the offers the filter keeps, KPI bounds included.
+        let kept_ids: Vec<String> = kept.iter().map(|r| r.id.to_string()).collect();
+        let chart_where = format!("{} AND o.id IN ({})", scenario.where_offer, kept_ids.join(","));
+        let points = series["data"]["kpiSeries"].as_array().unwrap();
+        // An ALL_TIME chart starts at the brand's first activity.
+        let first_day = points[0]["start"].as_str().unwrap().to_string();
+        let (raw_timing, raw_rows) = raw(raw_sql(Group::Day, &chart_where, 100_000, &first_day)).await;
+        let same_days = points
+            .iter()
+            .zip(&raw_rows)
+            .filter(|(p, r)| {
+                let k = &p["kpis"];
+                k["clicks"] == r.clicks
+                    && k["conversions"] == r.conversions
+                    && k["totalSales"] == r.sales.to_string()
+                    && k["commissionsEarned"] == r.commission.to_string()
+            })
+            .count();
+        let same = same_days == raw_rows.len() && points.len() == raw_rows.len();
+        println!("chart (by day)       graphql {timing}\n                     raw sql {raw_timing}");
+        println!(
+            "  {same_days} of {} days equal on all four figures: {same}\n",
+            raw_rows.len()
+        );
+        table.push((scenario.name, "chart by day", timing, raw_timing, same));
+    }
+    let (rss, peak) = server.memory();
+    println!("server resident memory: {rss} MiB now, {peak} MiB at its peak\n");
+    println!("| range / filter | request | GraphQL over HTTP | raw-event SQL | same answer |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (scenario, request, timing, raw_timing, same) in table {
+        println!(
+            "| {scenario} | {request} | {timing} | {raw_timing} | {} |",
+            if same { "yes" } else { "NO" }
+        );
+    }
     Ok(())
 }

@@ -89,6 +89,9 @@ enum Command {
         #[command(flatten)]
         limits: LimitArgs,
     },
+    /// Rebuilds every rollup and balance from the raw events and compares: prints how
+    /// many rows differ and fails if any do.
+    Check,
     /// Creates a brand full of generated activity (deterministic), for benchmarks.
     Seed {
         #[arg(long, default_value_t = 1_000_000)]
@@ -327,6 +330,17 @@ async fn main() -> anyhow::Result<()> {
                 started.elapsed().as_secs_f64()
             );
             println!("{key}");
+        }
+        Command::Check => {
+            let mut conn = pool.get().await?;
+            let rollups = db::stats::mismatches_with_raw_events(&mut conn).await?;
+            let summaries = db::stats::summary_mismatches(&mut conn).await?;
+            println!("rollups differing from the raw events: {rollups}");
+            println!("summaries differing from what they sum: {summaries}");
+            anyhow::ensure!(
+                rollups == 0 && summaries == 0,
+                "the derived tables differ from a rebuild"
+            );
         }
         Command::Brand {
             command: BrandCommand::Create { name, time_zone },

@@ -47,7 +47,7 @@ pub struct EmailMembersPayload {
 
 fn payload(rows: Vec<MembershipRow>) -> MembershipsPayload {
     MembershipsPayload {
-        memberships: rows.into_iter().map(Membership).collect(),
+        memberships: rows.into_iter().map(|row| Membership(row, None)).collect(),
     }
 }
 
@@ -61,7 +61,7 @@ impl MembershipQueries {
         let viewer = viewer(ctx)?;
         let membership_id = decode::<MembershipId>(&id)?;
         let row = memberships::find(&mut *conn(ctx).await?, viewer.brand_id, membership_id).await?;
-        Ok(Some(Membership(row.ok_or(AppError::NotFound("membership"))?)))
+        Ok(Some(Membership(row.ok_or(AppError::NotFound("membership"))?, None)))
     }
 }
 
@@ -77,7 +77,7 @@ impl MembershipMutations {
         let member_ids = decode_list::<MemberId>(&member_ids)?;
         let rows = members::add_to_offer(&mut *conn(ctx).await?, *viewer(ctx)?, offer_id, member_ids).await?;
         Ok(AddMembersPayload {
-            memberships: rows.into_iter().map(Membership).collect(),
+            memberships: rows.into_iter().map(|row| Membership(row, None)).collect(),
         })
     }
 

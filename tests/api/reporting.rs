@@ -589,3 +589,36 @@ async fn payments_due_is_exact_before_and_after_the_maturity_job() {
         1
     );
 }
+
+/// A member table's rows show the KPIs of the range the table is sorted by.
+#[tokio::test]
+async fn member_table_rows_show_the_tables_range() {
+    let app = TestApp::new().await;
+    let key = sales_tracking::fixtures::demo::ensure_demo_brand(&app.pool)
+        .await
+        .unwrap();
+    let data = app
+        .ok(
+            &key,
+            "{ offers(first: 1, dateRange: { preset: ALL_TIME }, sort: { field: COMMISSIONS_EARNED }) { nodes {
+                 memberships(first: 5, dateRange: { preset: ALL_TIME }, sort: { field: COMMISSIONS_EARNED }) {
+                   nodes { kpis { dateRange { start } commissionsEarned } sixMonths: kpis(dateRange: { preset: LAST_6_MONTHS }) { commissionsEarned } } } } } }",
+            json!({}),
+        )
+        .await;
+    let rows = data["offers"]["nodes"][0]["memberships"]["nodes"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for row in rows {
+        assert_eq!(row["kpis"]["dateRange"]["start"], "2000-01-01", "{row}");
+    }
+    let all_time: Vec<Decimal> = rows.iter().map(|r| money(&r["kpis"]["commissionsEarned"])).collect();
+    assert!(
+        all_time.windows(2).all(|w| w[0] >= w[1]),
+        "sorted by what the rows show: {all_time:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| money(&r["kpis"]["commissionsEarned"]) > money(&r["sixMonths"]["commissionsEarned"])),
+        "the demo has commission older than six months"
+    );
+}

@@ -114,7 +114,7 @@ impl Conversion {
     /// The membership credited; none for an unattributed order.
     async fn membership(&self, ctx: &Context<'_>) -> AppResult<Option<Membership>> {
         match self.0.membership_id {
-            Some(id) => Ok(load_one::<Memberships>(ctx, id).await?.map(Membership)),
+            Some(id) => Ok(load_one::<Memberships>(ctx, id).await?.map(|row| Membership(row, None))),
             None => Ok(None),
         }
     }

@@ -43,7 +43,7 @@ impl Member {
     /// The member's memberships across the brand's offers.
     async fn memberships(&self, ctx: &Context<'_>) -> AppResult<Vec<Membership>> {
         let rows = load_one::<MemberMemberships>(ctx, self.0.id).await?.unwrap_or_default();
-        Ok(rows.into_iter().map(Membership).collect())
+        Ok(rows.into_iter().map(|row| Membership(row, None)).collect())
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

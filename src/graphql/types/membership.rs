@@ -10,6 +10,7 @@ use crate::app::reports::KpiKey;
 use crate::db::ledger::Balance;
 use crate::db::models::{ClickRow, MembershipRow};
 use crate::db::{clicks, conversions};
+use crate::domain::date_range::DateRange;
 use crate::domain::ids::MembershipId;
 use crate::graphql::context::{PublicUrl, conn, viewer};
 use crate::graphql::enums::{ClickUnpaidReason, ConversionStatus};
@@ -22,15 +23,16 @@ use crate::graphql::pagination::{IdCursor, page_request};
 use crate::graphql::reports::{DateRangeInput, KpiBlock, KpiPoint, SeriesInterval, load_kpis, node_series};
 use crate::graphql::scalars::Money;
 
-/// A member in an offer, with their own link or promo code.
-pub struct Membership(pub MembershipRow);
+/// A member in an offer, with their own link or promo code; listed in an offer's
+/// member table, with that table's date range, which `kpis` defaults to.
+pub struct Membership(pub MembershipRow, pub Option<DateRange>);
 
 impl Membership {
     /// The membership with this id, through the request's loader; NOT_FOUND if missing.
     pub async fn load(ctx: &Context<'_>, id: MembershipId) -> AppResult<Membership> {
         load_one::<Memberships>(ctx, id)
             .await?
-            .map(Membership)
+            .map(|row| Membership(row, None))
             .ok_or(AppError::NotFound("membership"))
     }
 }
@@ -95,9 +97,13 @@ impl Membership {
             .ok_or(AppError::NotFound("offer"))
     }
 
-    /// The membership's KPIs for `dateRange` (default: the last 6 months).
+    /// The membership's KPIs for `dateRange` (default: the member table's range when
+    /// listed in one, else the last 6 months).
     async fn kpis(&self, ctx: &Context<'_>, date_range: Option<DateRangeInput>) -> AppResult<KpiBlock> {
-        let range = DateRangeInput::resolve(date_range.as_ref(), viewer(ctx)?)?;
+        let range = match (&date_range, self.1) {
+            (None, Some(listed)) => listed,
+            _ => DateRangeInput::resolve(date_range.as_ref(), viewer(ctx)?)?,
+        };
         Ok(KpiBlock {
             range,
             figures: load_kpis(ctx, KpiKey::Membership(self.0.id, range)).await?,

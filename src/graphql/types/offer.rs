@@ -225,7 +225,7 @@ impl Offer {
             after.is_some(),
             MembershipListInfo { total_count },
             |line| line.membership.id,
-            |line| Membership(line.membership),
+            |line| Membership(line.membership, Some(range)),
         ))
     }
 
