@@ -5,6 +5,7 @@ pub mod audit;
 pub mod brands;
 pub mod clicks;
 pub mod conversions;
+pub mod converting;
 pub mod emails;
 pub mod ids;
 pub mod ledger;
@@ -144,7 +145,14 @@ pub async fn run_migrations(database_url: &str) -> anyhow::Result<()> {
         }
         Ok(())
     })
-    .await?
+    .await??;
+    // Derived data SQL alone cannot build, for rollups older than it.
+    let mut conn = <AsyncPgConnection as diesel_async::AsyncConnection>::establish(database_url).await?;
+    let built = converting::build_if_missing(&mut conn).await?;
+    if built > 0 {
+        tracing::info!(built, "built the converting-member sets from the daily rollups");
+    }
+    Ok(())
 }
 
 /// Reverts every migration (used by the up/down/up test).

@@ -14,7 +14,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 
 use super::schema::offer_projects;
-use super::{DbError, DbResult};
+use super::{DbError, DbResult, converting};
 use crate::domain::date_range::{DateRange, SeriesInterval};
 use crate::domain::ids::{BrandId, MembershipId, OfferId, ProjectId};
 use crate::domain::kpis::{Kpis, MembershipFigures};
@@ -160,7 +160,7 @@ fn figure_ctes(memberships: &str) -> String {
 }
 
 /// Whether the range's last month can be read whole from its monthly row.
-const TAIL_CTE: &str = "tail AS (
+pub(crate) const TAIL_CTE: &str = "tail AS (
     SELECT $8::boolean AND NOT EXISTS (
         SELECT 1 FROM membership_daily_stats
         WHERE brand_id = $1 AND day > $4 AND day < ($7::date + interval '1 month')::date) AS whole)";
@@ -228,8 +228,6 @@ struct OfferSums {
     #[diesel(sql_type = BigInt)]
     members: i64,
     #[diesel(sql_type = BigInt)]
-    members_with_conversions: i64,
-    #[diesel(sql_type = BigInt)]
     conversions: i64,
     #[diesel(sql_type = BigInt)]
     clicks: i64,
@@ -248,10 +246,11 @@ struct OfferSums {
 /// Up to this many offers, `offer_kpis` reads only their memberships' rows.
 const FILTER_UP_TO_OFFERS: usize = 5;
 
-/// The KPIs of each offer for `range`, added up in the database: clicks, conversions,
-/// sales and commission from the per-offer daily rollups, the member counts and the
-/// ledger figures from the memberships (what `Kpis::of` computes, as SQL). `start..end`
-/// is the range as instants, for membership counts.
+/// The KPIs of each offer for `range` (what `Kpis::of` computes, read from summaries):
+/// clicks, conversions, sales and commission from the per-offer daily rollups, Members
+/// with Conversions from the converting-member sets, the ledger figures from the offer
+/// balances, and the member count from the memberships. `start..end` is the range as
+/// instants, for the member count.
 pub async fn offer_kpis(
     conn: &mut AsyncPgConnection,
     brand_id: BrandId,
@@ -269,13 +268,10 @@ pub async fn offer_kpis(
     };
     let sql = format!(
         "WITH {TAIL_CTE}, {},
-         converting AS (SELECT DISTINCT membership_id FROM ({}) rows),
          people AS (
              SELECT m.offer_id,
-                    count(*) FILTER (WHERE m.joined_at < $10 AND (m.removed_at IS NULL OR m.removed_at >= $9)) AS members,
-                    count(c.membership_id) AS members_with_conversions
+                    count(*) FILTER (WHERE m.joined_at < $10 AND (m.removed_at IS NULL OR m.removed_at >= $9)) AS members
              FROM memberships m
-             LEFT JOIN converting c ON c.membership_id = m.id
              WHERE m.brand_id = $1 AND m.offer_id = ANY($2)
              GROUP BY m.offer_id),
          late_dues AS (
@@ -297,24 +293,25 @@ pub async fn offer_kpis(
              FROM offer_daily_stats
              WHERE brand_id = $1 AND day >= $3 AND day <= $4 AND offer_id = ANY($2)
              GROUP BY offer_id)
-         SELECT p.offer_id, p.members, p.members_with_conversions,
+         SELECT p.offer_id, p.members,
                 COALESCE(s.conversions, 0)::bigint AS conversions, COALESCE(s.clicks, 0)::bigint AS clicks,
                 COALESCE(s.sales, 0) AS sales, COALESCE(s.commission, 0) AS commission,
                 COALESCE(d.payments_due, 0) AS payments_due,
                 COALESCE(d.members_with_payments_due, 0)::bigint AS members_with_payments_due,
                 COALESCE(d.paid, 0) AS paid
          FROM people p LEFT JOIN sums s ON s.offer_id = p.offer_id LEFT JOIN dues d ON d.offer_id = p.offer_id",
-        late_cte(in_scope),
-        range_rows("membership_id", &format!("conversions > 0 AND {in_scope}"))
+        late_cte(in_scope)
     );
     let offer_ids = offer_ids.to_vec();
-    let rows: Vec<OfferSums> = without_parallel_plans(conn, move |conn| {
+    let (rows, converting): (Vec<OfferSums>, HashMap<OfferId, i64>) = without_parallel_plans(conn, move |conn| {
         async move {
-            Ok(with_figure_params(sql, brand_id, &offer_ids, range, now)
+            let rows = with_figure_params(sql, brand_id, &offer_ids, range, now)
                 .bind::<Timestamptz, _>(start)
                 .bind::<Timestamptz, _>(end)
                 .load(conn)
-                .await?)
+                .await?;
+            let converting = converting::counts(conn, brand_id, &offer_ids, range).await?;
+            Ok((rows, converting))
         }
         .scope_boxed()
     })
@@ -324,7 +321,7 @@ pub async fn offer_kpis(
         .map(|r| {
             let kpis = Kpis {
                 members: r.members,
-                members_with_conversions: r.members_with_conversions,
+                members_with_conversions: converting.get(&r.offer_id).copied().unwrap_or(0),
                 conversions: r.conversions,
                 clicks: r.clicks,
                 total_sales: r.sales,
@@ -343,7 +340,8 @@ pub async fn offer_kpis(
 const REPORT_SETTINGS: &str = "SELECT set_config('max_parallel_workers_per_gather', '0', true), \
      set_config('statement_timeout', '10s', true)";
 
-/// Runs report reads in one read-only snapshot with parallel plans off: on these
+/// Runs report reads in one read-only snapshot (repeatable read, so that a report's
+/// statements see the same data) with parallel plans off: on these
 /// few-thousand-row aggregates, starting workers and merging their output costs
 /// more than it saves (measured in psql on the benchmark data: 66 ms with, 51 ms without).
 /// Each statement runs for at most 10 s; how many run at once is the size of the
@@ -358,6 +356,7 @@ where
 {
     conn.build_transaction()
         .read_only()
+        .repeatable_read()
         .run::<_, DbError, _>(|conn| {
             async move {
                 diesel::sql_query(REPORT_SETTINGS).execute(conn).await?;

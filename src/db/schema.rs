@@ -217,6 +217,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    offer_converting_members (brand_id, offer_id, is_month, period_start) {
+        brand_id -> Int8,
+        offer_id -> Int8,
+        is_month -> Bool,
+        period_start -> Date,
+        members -> Bytea,
+    }
+}
+
+diesel::table! {
     offer_daily_stats (brand_id, offer_id, day) {
         brand_id -> Int8,
         offer_id -> Int8,
@@ -383,6 +393,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     membership_monthly_stats,
     memberships,
     offer_balances,
+    offer_converting_members,
     offer_daily_stats,
     offer_projects,
     offers,

@@ -9,6 +9,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 
 use super::DbResult;
+use super::converting::{self, DayChange};
 use super::schema::membership_daily_stats as stats;
 
 use crate::domain::ids::{BrandId, MembershipId};
@@ -43,7 +44,9 @@ impl Deltas {
     }
 
     /// Writes all changes, one statement per 5,000 membership-days (PostgreSQL takes
-    /// at most 65,535 parameters a statement; a row has 7). Call inside the events' transaction.
+    /// at most 65,535 parameters a statement; a row has 7), and the converting-member
+    /// sets when some day's conversions went from none to some or back. Call inside
+    /// the events' transaction.
     pub async fn apply(self, conn: &mut AsyncPgConnection) -> DbResult<()> {
         let changed: Vec<_> = self.0.into_iter().filter(|(_, d)| *d != Delta::default()).collect();
         for chunk in changed.chunks(5_000) {
@@ -61,7 +64,7 @@ impl Deltas {
                     )
                 })
                 .collect();
-            diesel::insert_into(stats::table)
+            let upsert = diesel::insert_into(stats::table)
                 .values(rows)
                 .on_conflict((stats::brand_id, stats::membership_id, stats::day))
                 .do_update()
@@ -70,9 +73,28 @@ impl Deltas {
                     stats::conversions.eq(stats::conversions + excluded(stats::conversions)),
                     stats::sales.eq(stats::sales + excluded(stats::sales)),
                     stats::commission.eq(stats::commission + excluded(stats::commission)),
-                ))
-                .execute(conn)
+                ));
+            if chunk.iter().all(|(_, d)| d.conversions == 0) {
+                // Clicks only: no set can change, and nothing needs reading back.
+                upsert.execute(conn).await?;
+                continue;
+            }
+            let now: Vec<(BrandId, MembershipId, NaiveDate, i64)> = upsert
+                .returning((stats::brand_id, stats::membership_id, stats::day, stats::conversions))
+                .get_results(conn)
                 .await?;
+            let deltas: BTreeMap<_, i64> = chunk.iter().map(|&(key, d)| (key, d.conversions)).collect();
+            let changes: Vec<DayChange> = now
+                .into_iter()
+                .map(|(brand_id, membership_id, day, conversions)| DayChange {
+                    brand_id,
+                    membership_id,
+                    day,
+                    conversions,
+                    delta: deltas.get(&(brand_id, membership_id, day)).copied().unwrap_or(0),
+                })
+                .collect();
+            converting::follow(conn, &changes).await?;
         }
         Ok(())
     }
@@ -148,8 +170,8 @@ pub async fn mismatches_with_raw_events(conn: &mut AsyncPgConnection) -> DbResul
 /// How many rows of the trigger-maintained summaries differ from what they
 /// summarise: monthly and per-offer rollups against the memberships' daily ones,
 /// membership balances against the ledger entries, offer balances against the
-/// membership balances (all-zero rows count as absent), and entries marked matured
-/// before their payable time.
+/// membership balances (all-zero rows count as absent), entries marked matured
+/// before their payable time, and the converting-member sets against the daily rollups.
 pub async fn summary_mismatches(conn: &mut AsyncPgConnection) -> DbResult<i64> {
     let sql = "SELECT (
          SELECT count(*)
@@ -204,5 +226,6 @@ pub async fn summary_mismatches(conn: &mut AsyncPgConnection) -> DbResult<i64> {
        ) + (
          SELECT count(*) FROM ledger_entries WHERE matured AND payable_at > now()
        ) AS n";
-    Ok(diesel::sql_query(sql).get_result::<Mismatches>(conn).await?.n)
+    let rows = diesel::sql_query(sql).get_result::<Mismatches>(conn).await?.n;
+    Ok(rows + super::converting::mismatches(conn).await?)
 }
