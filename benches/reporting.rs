@@ -93,6 +93,14 @@ fn raw_sql(group: Group, where_offer: &str, limit: i64, start: &str) -> String {
     )
 }
 
+/// A `Money` field as a number (so that "0" and "0.00" are equal).
+fn money(value: &Value) -> rust_decimal::Decimal {
+    value
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(rust_decimal::Decimal::MIN)
+}
+
 fn stats(mut times: Vec<Duration>) -> String {
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -342,7 +350,7 @@ async fn main() -> anyhow::Result<()> {
             .filter(|(n, r)| {
                 n["node"]["id"] == format!("offer_{}", r.id)
                     && n["node"]["kpis"]["clicks"] == r.clicks
-                    && n["node"]["kpis"]["commissionsEarned"] == r.commission.to_string()
+                    && money(&n["node"]["kpis"]["commissionsEarned"]) == r.commission
             })
             .count();
         let same = same_rows == kept.len().min(50) && nodes.len() == kept.len().min(50);
@@ -374,7 +382,7 @@ async fn main() -> anyhow::Result<()> {
             .filter(|(n, r)| {
                 n["node"]["id"] == format!("membership_{}", r.id)
                     && n["node"]["kpis"]["clicks"] == r.clicks
-                    && n["node"]["kpis"]["commissionsEarned"] == r.commission.to_string()
+                    && money(&n["node"]["kpis"]["commissionsEarned"]) == r.commission
             })
             .count();
         let same = same_rows == raw_rows.len() && rows.len() == raw_rows.len();
@@ -405,8 +413,8 @@ async fn main() -> anyhow::Result<()> {
                 let k = &p["kpis"];
                 k["clicks"] == r.clicks
                     && k["conversions"] == r.conversions
-                    && k["totalSales"] == r.sales.to_string()
-                    && k["commissionsEarned"] == r.commission.to_string()
+                    && money(&k["totalSales"]) == r.sales
+                    && money(&k["commissionsEarned"]) == r.commission
             })
             .count();
         let same = same_days == raw_rows.len() && points.len() == raw_rows.len();

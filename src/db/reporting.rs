@@ -275,10 +275,13 @@ pub async fn offer_kpis(
              WHERE m.brand_id = $1 AND m.offer_id = ANY($2)
              GROUP BY m.offer_id),
          late_dues AS (
-             SELECT m.offer_id, b.unpaid - b.on_hold AS before, b.unpaid - b.on_hold + l.amount AS after
-             FROM late l
-             JOIN membership_balances b ON b.brand_id = $1 AND b.membership_id = l.membership_id
-             JOIN memberships m ON m.brand_id = $1 AND m.id = l.membership_id),
+             -- Scalar subqueries: a few key lookups, where the planner would expect many rows.
+             SELECT offer_id, due AS before, due + amount AS after
+             FROM (SELECT l.amount,
+                          (SELECT offer_id FROM memberships WHERE brand_id = $1 AND id = l.membership_id) AS offer_id,
+                          (SELECT unpaid - on_hold FROM membership_balances
+                           WHERE brand_id = $1 AND membership_id = l.membership_id) AS due
+                   FROM late l) d),
          dues AS (
              SELECT o.offer_id,
                     o.payments_due + COALESCE(SUM(GREATEST(d.after, 0) - GREATEST(d.before, 0)), 0) AS payments_due,

@@ -1,0 +1,1 @@
+DROP INDEX memberships_offer_periods_idx;
