@@ -324,13 +324,8 @@ async fn main() -> anyhow::Result<()> {
         let k = &kpis["data"]["kpis"];
         let same = k["clicks"] == kept.iter().map(|r| r.clicks).sum::<i64>()
             && k["conversions"] == kept.iter().map(|r| r.conversions).sum::<i64>()
-            && k["totalSales"] == kept.iter().map(|r| r.sales).sum::<rust_decimal::Decimal>().to_string()
-            && k["commissionsEarned"]
-                == kept
-                    .iter()
-                    .map(|r| r.commission)
-                    .sum::<rust_decimal::Decimal>()
-                    .to_string();
+            && money(&k["totalSales"]) == kept.iter().map(|r| r.sales).sum::<rust_decimal::Decimal>()
+            && money(&k["commissionsEarned"]) == kept.iter().map(|r| r.commission).sum::<rust_decimal::Decimal>();
         println!("kpis                 graphql {timing}\n                     raw sql {raw_timing}");
         println!(
             "  graphql: clicks {} conversions {} sales {} commissions {}; equal to raw SQL: {same}\n",

@@ -458,3 +458,142 @@ pub async fn change_by_hand(
     })
     .await
 }
+
+/// Webhook orders applied in groups: each writer takes every order waiting (up to
+/// `MAX_GROUP`) and applies them in one transaction, each order in a savepoint of
+/// its own, so that a flash sale's orders share one commit and take the hot
+/// membership's rows once per group instead of queueing for them order by order.
+/// Answers go out after the commit; if the group's commit fails (a deadlock with
+/// another writer), each of its orders is applied again alone.
+#[derive(Clone)]
+pub struct OrderWriter {
+    jobs: tokio::sync::mpsc::Sender<OrderJob>,
+}
+
+struct OrderJob {
+    brand_id: BrandId,
+    time_zone: Tz,
+    source: String,
+    delivery_id: Option<String>,
+    event: OrderEvent,
+    reply: tokio::sync::oneshot::Sender<Result<Applied, ChangeError>>,
+}
+
+/// Orders one group holds at most (bounds a transaction's length and locks).
+const MAX_GROUP: usize = 100;
+/// Orders waiting for a writer at most; more wait in their requests.
+const QUEUE: usize = 1_000;
+
+impl OrderWriter {
+    /// Starts `writers` writers on `pool`; they stop once every handle is dropped.
+    pub fn start(pool: crate::db::DbPool, writers: usize) -> Self {
+        let (jobs, queue) = tokio::sync::mpsc::channel(QUEUE);
+        let queue = std::sync::Arc::new(tokio::sync::Mutex::new(queue));
+        for _ in 0..writers.max(1) {
+            let (pool, queue) = (pool.clone(), queue.clone());
+            tokio::spawn(async move {
+                while let Some(group) = next_group(&queue).await {
+                    write_group(&pool, group).await;
+                }
+            });
+        }
+        OrderWriter { jobs }
+    }
+
+    /// Applies a webhook's event with the others waiting (see `apply_event`).
+    pub async fn apply(
+        &self,
+        brand_id: BrandId,
+        time_zone: Tz,
+        source: &str,
+        delivery_id: Option<&str>,
+        event: OrderEvent,
+    ) -> Result<Applied, ChangeError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = OrderJob {
+            brand_id,
+            time_zone,
+            source: source.to_string(),
+            delivery_id: delivery_id.map(str::to_string),
+            event,
+            reply,
+        };
+        let stopped = || ChangeError::Db(DbError::Unavailable("the order writer has stopped".into()));
+        self.jobs.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// The next order and every one waiting behind it, up to `MAX_GROUP`.
+async fn next_group(queue: &tokio::sync::Mutex<tokio::sync::mpsc::Receiver<OrderJob>>) -> Option<Vec<OrderJob>> {
+    let mut queue = queue.lock().await;
+    let first = queue.recv().await?;
+    let mut group = vec![first];
+    while group.len() < MAX_GROUP {
+        match queue.try_recv() {
+            Ok(job) => group.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(group)
+}
+
+impl OrderJob {
+    async fn apply(&self, conn: &mut AsyncPgConnection) -> Result<Applied, ChangeError> {
+        apply_event(
+            conn,
+            self.brand_id,
+            self.time_zone,
+            &self.source,
+            self.delivery_id.as_deref(),
+            self.event.clone(),
+        )
+        .await
+    }
+}
+
+async fn write_group(pool: &crate::db::DbPool, group: Vec<OrderJob>) {
+    let mut conn = match pool.get().await {
+        Ok(conn) => conn,
+        Err(error) => {
+            let message = error.to_string();
+            for job in group {
+                let _ = job
+                    .reply
+                    .send(Err(ChangeError::Db(DbError::Unavailable(message.clone()))));
+            }
+            return;
+        }
+    };
+    let together = if group.len() > 1 {
+        let jobs = &group;
+        conn.transaction::<_, DbError, _>(|conn| {
+            async move {
+                let mut outcomes = Vec::with_capacity(jobs.len());
+                for job in jobs {
+                    // A nested transaction is a savepoint: a failing order is undone alone.
+                    outcomes.push(job.apply(conn).await);
+                }
+                Ok(outcomes)
+            }
+            .scope_boxed()
+        })
+        .await
+        .ok()
+    } else {
+        None
+    };
+    match together {
+        Some(outcomes) => {
+            for (job, outcome) in group.into_iter().zip(outcomes) {
+                let _ = job.reply.send(outcome);
+            }
+        }
+        None => {
+            for job in group {
+                let outcome = job.apply(&mut conn).await;
+                let _ = job.reply.send(outcome);
+            }
+        }
+    }
+}

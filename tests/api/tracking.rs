@@ -675,3 +675,68 @@ async fn rejecting_and_refunding_after_payment_claws_back() {
         "the paid entry is untouched; a clawback nets against the next payment"
     );
 }
+
+/// A flash sale: concurrent orders on one promo code go through the order writer in
+/// groups. Every order is acknowledged and stored once, a repeated delivery is a
+/// duplicate, a refund of an unknown order fails alone without undoing its group,
+/// and the rollups and balances match the raw events afterwards.
+#[tokio::test]
+async fn a_flash_sale_on_one_code_is_stored_once_per_order() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let order = |n: usize| {
+        json!({ "event": "order.created", "order_id": format!("F-{n}"), "amount": "25.00", "promo_code": shop.promo_code })
+            .to_string()
+    };
+    let mut bodies: Vec<String> = (0..150).map(order).collect();
+    bodies.push(order(7));
+    bodies.push(order(99));
+    bodies.push(json!({ "event": "order.refunded", "order_id": "NOPE-1", "refund_id": "r-1" }).to_string());
+    let answers = futures_util::future::join_all(
+        bodies
+            .iter()
+            .map(|body| webhook(&app, &shop.brand.slug, "generic", None, body, None)),
+    )
+    .await;
+    let status_of = |answer: &Value| answer["status"].as_str().unwrap_or_default().to_string();
+    let recorded = answers
+        .iter()
+        .filter(|(s, a)| *s == StatusCode::OK && status_of(a) == "recorded")
+        .count();
+    let duplicates = answers
+        .iter()
+        .filter(|(s, a)| *s == StatusCode::OK && status_of(a) == "duplicate")
+        .count();
+    assert_eq!((recorded, duplicates), (150, 2), "{answers:?}");
+    assert_eq!(answers[152].0, StatusCode::NOT_FOUND, "{:?}", answers[152]);
+    let mut conn = app.db.connect().await;
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM conversions WHERE source = 'generic' AND external_order_id LIKE 'F-%'"
+        )
+        .await,
+        150
+    );
+    assert_eq!(
+        sales_tracking::db::stats::mismatches_with_raw_events(&mut conn)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        sales_tracking::db::stats::summary_mismatches(&mut conn).await.unwrap(),
+        0
+    );
+    let kpis = app
+        .ok(
+            &shop.brand.analyst,
+            "query($id: ID!) { membership(id: $id) { kpis { conversions totalSales } } }",
+            json!({ "id": shop.code_membership }),
+        )
+        .await;
+    assert_eq!(
+        kpis["membership"]["kpis"],
+        json!({ "conversions": 150, "totalSales": "3750.00" })
+    );
+}
