@@ -95,8 +95,6 @@ pub struct AppState {
     pub report_pool: crate::db::ReportPool,
     pub metrics: Arc<Metrics>,
     pub clicks: ClickWriter,
-    /// Webhook orders go through it, applied in groups.
-    pub orders: crate::app::orders::OrderWriter,
     pub links: moka::future::Cache<String, Option<Arc<redirect::CachedLink>>>,
     /// Key for hashing shoppers' IP addresses; random per process unless configured.
     pub ip_hash_key: Arc<Vec<u8>>,
@@ -104,9 +102,6 @@ pub struct AppState {
     pub webhook_budget: Arc<RateLimiter>,
     pub surface: Arc<Surface>,
 }
-
-/// Order writers: two, so that one can gather its next group while the other commits.
-const ORDER_WRITERS: usize = 2;
 
 impl AppState {
     pub fn new(
@@ -119,7 +114,6 @@ impl AppState {
         surface: Surface,
     ) -> Self {
         let clicks = ClickWriter::start(pools.tracking.clone(), surface.click_rules, metrics.clone(), spool);
-        let orders = crate::app::orders::OrderWriter::start(pools.tracking.clone(), ORDER_WRITERS);
         let links = moka::future::Cache::builder()
             .max_capacity(LINK_CACHE_SIZE)
             .time_to_live(LINK_CACHE_TTL)
@@ -131,7 +125,6 @@ impl AppState {
             report_pool: pools.reports,
             metrics,
             clicks,
-            orders,
             links,
             ip_hash_key: Arc::new(ip_hash_key),
             webhook_budget: Arc::new(RateLimiter::new(

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::RestError;
 use crate::app::brands as app_brands;
-use crate::app::orders::{Applied, ChangeError, OrderEvent, OrderInput, Recorded};
+use crate::app::orders::{self, Applied, ChangeError, OrderEvent, OrderInput, Recorded};
 use crate::db::models::ConversionRow;
 use crate::db::{DbError, brands as db_brands};
 use crate::domain::money::{format_money, parse_amount};
@@ -99,8 +99,6 @@ async fn handle(
         }
         Err(e) => return Err(internal(e)),
     };
-    // The order writer takes connections of its own: none is held while an order waits.
-    drop(conn);
     verify_signature(secret.as_deref(), headers, body)?;
     validate::order_source(source).map_err(bad)?;
     let payload: Value = serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
@@ -128,11 +126,7 @@ async fn handle(
         OrderEvent::Refunded { external_order_id, .. } => Some(external_order_id.clone()),
         OrderEvent::Created(_) => None,
     };
-    match state
-        .orders
-        .apply(brand.id, time_zone, source, delivery_id.as_deref(), event)
-        .await
-    {
+    match orders::apply_event(&mut conn, brand.id, time_zone, source, delivery_id.as_deref(), event).await {
         Ok(Applied::Recorded(Recorded::New(row))) => {
             if row.membership_id.is_some() {
                 state.metrics.orders_accepted.inc();

@@ -676,10 +676,10 @@ async fn rejecting_and_refunding_after_payment_claws_back() {
     );
 }
 
-/// A flash sale: concurrent orders on one promo code go through the order writer in
-/// groups. Every order is acknowledged and stored once, a repeated delivery is a
-/// duplicate, a refund of an unknown order fails alone without undoing its group,
-/// and the rollups and balances match the raw events afterwards.
+/// A flash sale: concurrent orders on one promo code (one hot membership). Every
+/// order is acknowledged and stored once, a repeated delivery is a duplicate, a
+/// refund of an unknown order fails alone, and the rollups, balances and
+/// converting-member sets match the raw events afterwards.
 #[tokio::test]
 async fn a_flash_sale_on_one_code_is_stored_once_per_order() {
     let app = TestApp::new().await;
