@@ -45,8 +45,7 @@ pub async fn book_accepted_conversions(conn: &mut AsyncPgConnection, brand_id: B
          JOIN offers o ON o.brand_id = m.brand_id AND o.id = m.offer_id
          CROSS JOIN LATERAL (SELECT c.occurred_at + make_interval(days => o.hold_period_days) AS at) payable
          WHERE c.brand_id = $1 AND c.status = 'ACCEPTED'
-           AND NOT EXISTS (SELECT 1 FROM ledger_entries e
-                           WHERE e.brand_id = c.brand_id AND e.conversion_id = c.id AND e.kind = 'CONVERSION')",
+         ON CONFLICT (brand_id, conversion_id) WHERE kind = 'CONVERSION' DO NOTHING",
     )
     .bind::<diesel::sql_types::BigInt, _>(brand_id)
     .execute(conn)

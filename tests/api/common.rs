@@ -125,6 +125,19 @@ pub async fn count(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
     diesel::sql_query(sql).get_result::<Count>(conn).await.unwrap().n
 }
 
+/// Every rollup and summary equals a rebuild from what it sums (`sales-tracking check`).
+pub async fn assert_summaries_rebuild(conn: &mut AsyncPgConnection) {
+    let rollups = sales_tracking::db::stats::mismatches_with_raw_events(conn)
+        .await
+        .unwrap();
+    let summaries = sales_tracking::db::stats::summary_mismatches(conn).await.unwrap();
+    assert_eq!(
+        (rollups, summaries),
+        (0, 0),
+        "rows differing from a rebuild (rollups, summaries)"
+    );
+}
+
 /// A database of one test's own, dropped when the test ends.
 pub struct TestDb {
     pub server: String,

@@ -29,16 +29,7 @@ async fn the_generator_is_deterministic_heavy_tailed_and_consistent() {
         3,
         "the seed leaves fresh planner statistics"
     );
-    assert_eq!(
-        sales_tracking::db::stats::mismatches_with_raw_events(&mut conn)
-            .await
-            .unwrap(),
-        0
-    );
-    assert_eq!(
-        sales_tracking::db::stats::summary_mismatches(&mut conn).await.unwrap(),
-        0
-    );
+    crate::common::assert_summaries_rebuild(&mut conn).await;
     // The same seed, the same activity (ids aside).
     let per_brand = "SELECT count(DISTINCT x)::bigint AS n FROM (SELECT brand_id, sum(sale_amount) AS x FROM conversions GROUP BY brand_id) s";
     assert_eq!(

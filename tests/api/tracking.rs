@@ -718,16 +718,7 @@ async fn a_flash_sale_on_one_code_is_stored_once_per_order() {
         .await,
         150
     );
-    assert_eq!(
-        sales_tracking::db::stats::mismatches_with_raw_events(&mut conn)
-            .await
-            .unwrap(),
-        0
-    );
-    assert_eq!(
-        sales_tracking::db::stats::summary_mismatches(&mut conn).await.unwrap(),
-        0
-    );
+    crate::common::assert_summaries_rebuild(&mut conn).await;
     let kpis = app
         .ok(
             &shop.brand.analyst,
