@@ -2,7 +2,7 @@
 //! month, as roaring bitmaps of membership ids (`offer_converting_members`).
 //! Members with Conversions over a range is the size of the union of one bitmap
 //! per offer and period: whole months from the monthly sets, partial months from
-//! the days, as the rollups are read (`db::reporting::range_rows`).
+//! the days, picked as the rollups are (`db::reporting::range_rows`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -12,7 +12,6 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use roaring::RoaringTreemap;
 
 use super::{DbError, DbResult};
-use crate::domain::date_range::DateRange;
 use crate::domain::ids::{BrandId, MembershipId, OfferId};
 
 /// One set: an offer's converting memberships on a day, or in a month.
@@ -249,43 +248,21 @@ async fn edit_sets(conn: &mut AsyncPgConnection, edits: BTreeMap<SetKey, Vec<(u6
     Ok(())
 }
 
-/// Members with Conversions per offer over `range`: the union of the offers' sets
-/// that cover it, counted. Offers without conversions in the range are absent.
-pub async fn counts(
-    conn: &mut AsyncPgConnection,
-    brand_id: BrandId,
-    offer_ids: &[OfferId],
-    range: DateRange,
-) -> DbResult<HashMap<OfferId, i64>> {
-    let (first_month, after_last_month) = range.whole_months();
-    let rows: Vec<StoredSet> = diesel::sql_query(format!(
-        "WITH {}
-         SELECT brand_id, offer_id, is_month, period_start, members FROM offer_converting_members
-         WHERE brand_id = $1 AND offer_id = ANY($2) AND is_month AND period_start >= $6
-           AND (period_start < $7 OR (period_start = $7 AND (SELECT whole FROM tail)))
-         UNION ALL
-         SELECT brand_id, offer_id, is_month, period_start, members FROM offer_converting_members
-         WHERE brand_id = $1 AND offer_id = ANY($2) AND NOT is_month
-           AND period_start >= $3 AND period_start < $6 AND period_start <= $4
-         UNION ALL
-         SELECT brand_id, offer_id, is_month, period_start, members FROM offer_converting_members
-         WHERE brand_id = $1 AND offer_id = ANY($2) AND NOT is_month
-           AND period_start >= $7 AND period_start <= $4 AND NOT (SELECT whole FROM tail)",
-        super::reporting::TAIL_CTE
-    ))
-    .bind::<BigInt, _>(brand_id)
-    .bind::<Array<BigInt>, _>(offer_ids)
-    .bind::<Date, _>(range.start)
-    .bind::<Date, _>(range.end)
-    .bind::<diesel::sql_types::Timestamptz, _>(chrono::Utc::now())
-    .bind::<Date, _>(first_month)
-    .bind::<Date, _>(after_last_month)
-    .bind::<Bool, _>(range.ends_inside_month())
-    .load(conn)
-    .await?;
+/// An offer's set for one period of a report's range (`db::reporting` picks them).
+#[derive(diesel::QueryableByName)]
+pub struct OfferSet {
+    #[diesel(sql_type = BigInt)]
+    offer_id: OfferId,
+    #[diesel(sql_type = Bytea)]
+    members: Vec<u8>,
+}
+
+/// Members with Conversions per offer: the size of the union of its sets. Offers
+/// without a set are absent.
+pub fn count_members(sets: Vec<OfferSet>) -> DbResult<HashMap<OfferId, i64>> {
     let mut unions: HashMap<OfferId, RoaringTreemap> = HashMap::new();
-    for row in rows {
-        *unions.entry(row.offer_id).or_default() |= decode(&row.members)?;
+    for set in sets {
+        *unions.entry(set.offer_id).or_default() |= decode(&set.members)?;
     }
     Ok(unions
         .into_iter()

@@ -117,7 +117,11 @@ async fn read_figures(
                 COALESCE(ledger.due, 0) AS due, COALESCE(ledger.paid, 0) AS paid
          FROM stats FULL JOIN ledger ON ledger.membership_id = stats.membership_id",
         figure_ctes(in_scope),
-        range_rows("membership_id, clicks, conversions, sales, commission", in_scope)
+        range_rows(
+            &MEMBERSHIP_ROLLUPS,
+            "membership_id, clicks, conversions, sales, commission",
+            in_scope
+        )
     );
     let sums: Vec<Sums> = with_figure_params(sql, brand_id, &filter_ids, range, now)
         .load(conn)
@@ -160,7 +164,7 @@ fn figure_ctes(memberships: &str) -> String {
 }
 
 /// Whether the range's last month can be read whole from its monthly row.
-pub(crate) const TAIL_CTE: &str = "tail AS (
+const TAIL_CTE: &str = "tail AS (
     SELECT $8::boolean AND NOT EXISTS (
         SELECT 1 FROM membership_daily_stats
         WHERE brand_id = $1 AND day > $4 AND day < ($7::date + interval '1 month')::date) AS whole)";
@@ -178,21 +182,52 @@ fn late_cte(memberships: &str) -> String {
     )
 }
 
-/// The memberships' rollup rows that together cover the range, with `columns`, where
-/// `condition` holds: whole months from the monthly rollups, partial months from the
+/// Where rows covering a range are kept: a table (or table expression) of whole
+/// months with its month column, and one of days with its day column.
+struct Periods {
+    months: &'static str,
+    month: &'static str,
+    days: &'static str,
+    day: &'static str,
+}
+
+/// The memberships' monthly and daily rollups.
+const MEMBERSHIP_ROLLUPS: Periods = Periods {
+    months: "membership_monthly_stats",
+    month: "month",
+    days: "membership_daily_stats",
+    day: "day",
+};
+
+/// The converting-member sets of offers, per month and per day.
+const CONVERTING_SETS: Periods = Periods {
+    months: "(SELECT * FROM offer_converting_members WHERE is_month) sets",
+    month: "period_start",
+    days: "(SELECT * FROM offer_converting_members WHERE NOT is_month) sets",
+    day: "period_start",
+};
+
+/// The rows of `periods` that together cover the range, with `columns`, where
+/// `condition` holds: whole months from the monthly rows, partial months from the
 /// days. The last month, when partial, is read from its monthly row if nothing is
 /// recorded after the range's end (`tail`; the usual case: a range that ends today).
-fn range_rows(columns: &str, condition: &str) -> String {
+fn range_rows(periods: &Periods, columns: &str, condition: &str) -> String {
+    let Periods {
+        months,
+        month,
+        days,
+        day,
+    } = periods;
     format!(
-        "SELECT {columns} FROM membership_monthly_stats
-         WHERE brand_id = $1 AND month >= $6 AND (month < $7 OR (month = $7 AND (SELECT whole FROM tail)))
+        "SELECT {columns} FROM {months}
+         WHERE brand_id = $1 AND {month} >= $6 AND ({month} < $7 OR ({month} = $7 AND (SELECT whole FROM tail)))
            AND {condition}
          UNION ALL
-         SELECT {columns} FROM membership_daily_stats
-         WHERE brand_id = $1 AND day >= $3 AND day < $6 AND day <= $4 AND {condition}
+         SELECT {columns} FROM {days}
+         WHERE brand_id = $1 AND {day} >= $3 AND {day} < $6 AND {day} <= $4 AND {condition}
          UNION ALL
-         SELECT {columns} FROM membership_daily_stats
-         WHERE brand_id = $1 AND day >= $7 AND day <= $4 AND NOT (SELECT whole FROM tail) AND {condition}"
+         SELECT {columns} FROM {days}
+         WHERE brand_id = $1 AND {day} >= $7 AND {day} <= $4 AND NOT (SELECT whole FROM tail) AND {condition}"
     )
 }
 
@@ -243,9 +278,6 @@ struct OfferSums {
     paid: Decimal,
 }
 
-/// Up to this many offers, `offer_kpis` reads only their memberships' rows.
-const FILTER_UP_TO_OFFERS: usize = 5;
-
 /// The KPIs of each offer for `range` (what `Kpis::of` computes, read from summaries):
 /// clicks, conversions, sales and commission from the per-offer daily rollups, Members
 /// with Conversions from the converting-member sets, the ledger figures from the offer
@@ -259,13 +291,6 @@ pub async fn offer_kpis(
     (start, end): (DateTime<Utc>, DateTime<Utc>),
     now: DateTime<Utc>,
 ) -> DbResult<HashMap<OfferId, Kpis>> {
-    let in_scope = if offer_ids.len() > FILTER_UP_TO_OFFERS {
-        // Most of the brand: read every row and drop the rest in the final join (measured
-        // faster than filtering each row by membership on this statement's earlier form).
-        "TRUE"
-    } else {
-        "membership_id IN (SELECT id FROM memberships WHERE brand_id = $1 AND offer_id = ANY($2))"
-    };
     let sql = format!(
         "WITH {TAIL_CTE}, {},
          people AS (
@@ -303,7 +328,8 @@ pub async fn offer_kpis(
                 COALESCE(d.members_with_payments_due, 0)::bigint AS members_with_payments_due,
                 COALESCE(d.paid, 0) AS paid
          FROM people p LEFT JOIN sums s ON s.offer_id = p.offer_id LEFT JOIN dues d ON d.offer_id = p.offer_id",
-        late_cte(in_scope)
+        // Entries come due for a few memberships at most: read them brand-wide.
+        late_cte("TRUE")
     );
     let offer_ids = offer_ids.to_vec();
     let (rows, converting): (Vec<OfferSums>, HashMap<OfferId, i64>) = without_parallel_plans(conn, move |conn| {
@@ -313,7 +339,19 @@ pub async fn offer_kpis(
                 .bind::<Timestamptz, _>(end)
                 .load(conn)
                 .await?;
-            let converting = converting::counts(conn, brand_id, &offer_ids, range).await?;
+            let sets = with_figure_params(
+                format!(
+                    "WITH {TAIL_CTE} {}",
+                    range_rows(&CONVERTING_SETS, "offer_id, members", "offer_id = ANY($2)")
+                ),
+                brand_id,
+                &offer_ids,
+                range,
+                now,
+            )
+            .load(conn)
+            .await?;
+            let converting = converting::count_members(sets)?;
             Ok((rows, converting))
         }
         .scope_boxed()
