@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
 # Order-ingest benchmark: the release server on a fresh demo database, signed order
 # webhooks from 64 connections (benches/orders.rs), in two shapes: orders spread over
-# the demo's promo codes, and a flash sale on one creator's code. Afterwards the
-# stored orders are counted against the acknowledged ones.
-# Usage: bench/orders.sh [seconds] [connections]
+# the demo's promo codes, and a flash sale on one creator's code. Each shape runs
+# closed loop (the most the server takes) and then at a fixed rate (latency counted
+# from when each order was due). Afterwards the stored orders are counted against
+# the acknowledged ones.
+# Usage: bench/orders.sh [seconds] [connections] [orders per second]
+# BENCH_SERVER_BINARY runs another build (an A/B against older code) instead of this one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
 connections=${2:-64}
+rate=${3:-1000}
 port=18090
 server=${BENCH_DATABASE_SERVER:-postgres://postgres@127.0.0.1:5432}
 database=bench_orders
 secret=whsec_bench_0123456789
 
-cargo build --release --quiet
+binary=${BENCH_SERVER_BINARY:-target/release/sales-tracking}
+[ -n "${BENCH_SERVER_BINARY:-}" ] || cargo build --release --quiet
 cargo bench --bench orders --no-run --quiet 2>/dev/null
 psql "$server/postgres" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" -c "CREATE DATABASE $database"
 url="$server/$database"
-DATABASE_URL=$url RUST_LOG=warn target/release/sales-tracking serve --demo --bind 127.0.0.1:$port \
+DATABASE_URL=$url RUST_LOG=warn $binary serve --demo --bind 127.0.0.1:$port \
   --webhook-rate-limit-per-second 0 --spool-dir /tmp/bench-orders-spool > /tmp/bench-orders.log 2>&1 &
 server_pid=$!
 trap 'kill $server_pid 2>/dev/null || true' EXIT
@@ -34,12 +39,14 @@ hot=${codes%%,*}
 echo "$(echo "$codes" | tr ',' '\n' | wc -l) active promo codes; $(nproc) cores shared by the load, the server and PostgreSQL"
 for shape in spread flash; do
   shape_codes=$([ $shape = spread ] && echo "$codes" || echo "$hot")
-  before=$(psql "$url" -Atc "SELECT count(*) FROM conversions WHERE source = 'bench'")
-  out=$(BENCH_URL=http://127.0.0.1:$port BENCH_BRAND=$brand BENCH_SECRET=$secret BENCH_CODES=$shape_codes \
-    BENCH_SECONDS=$seconds BENCH_CONNECTIONS=$connections BENCH_RUN=$shape-$(date +%s) \
-    cargo bench --bench orders --quiet 2>/dev/null)
-  after=$(psql "$url" -Atc "SELECT count(*) FROM conversions WHERE source = 'bench'")
-  acknowledged=$(echo "$out" | awk -F= '/^acknowledged=/ {print $2}')
-  echo "$shape: $(echo "$out" | head -1)"
-  echo "$shape: stored $((after - before)) of $acknowledged acknowledged"
+  for load in "" "$rate"; do
+    before=$(psql "$url" -Atc "SELECT count(*) FROM conversions WHERE source = 'bench'")
+    out=$(BENCH_URL=http://127.0.0.1:$port BENCH_BRAND=$brand BENCH_SECRET=$secret BENCH_CODES=$shape_codes \
+      BENCH_SECONDS=$seconds BENCH_CONNECTIONS=$connections BENCH_RATE=$load BENCH_RUN=$shape-$(date +%s) \
+      cargo bench --bench orders --quiet 2>/dev/null)
+    after=$(psql "$url" -Atc "SELECT count(*) FROM conversions WHERE source = 'bench'")
+    acknowledged=$(echo "$out" | awk -F= '/^acknowledged=/ {print $2}')
+    echo "$shape: $(echo "$out" | head -1)"
+    echo "$shape: stored $((after - before)) of $acknowledged acknowledged"
+  done
 done

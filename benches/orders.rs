@@ -5,10 +5,17 @@
 //! `bench/orders.sh` starts the server and checks every acknowledged order was
 //! stored once.
 //!
+//! Without `BENCH_RATE` each connection sends its next order as soon as the last is
+//! answered (closed loop: the most the server takes). With `BENCH_RATE` (orders/s in
+//! all) the connections send on a fixed schedule, as shops do whatever the server's
+//! pace, and each latency counts from when its order was due, so a slow answer also
+//! charges the orders queued behind it (no coordinated omission).
+//!
 //! Settings (environment): `BENCH_URL` (e.g. `http://127.0.0.1:18090`),
 //! `BENCH_BRAND` (slug), `BENCH_SECRET` (the brand's webhook secret), `BENCH_CODES`
 //! (comma-separated promo codes: one for a flash sale), `BENCH_SECONDS` (20),
-//! `BENCH_CONNECTIONS` (64), `BENCH_RUN` (a tag that keeps order ids apart between runs).
+//! `BENCH_CONNECTIONS` (64), `BENCH_RATE` (unset: closed loop), `BENCH_RUN` (a tag
+//! that keeps order ids apart between runs).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +49,7 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(64);
+    let rate: Option<f64> = std::env::var("BENCH_RATE").ok().and_then(|s| s.parse().ok());
     let run = std::env::var("BENCH_RUN").unwrap_or_else(|_| "run".into());
     let endpoint = format!("{url}/webhooks/{brand}/orders/bench");
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -54,7 +62,22 @@ async fn main() {
                 let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
                 let mut tally = Tally::default();
                 let mut n = 0usize;
+                // On a schedule, this connection's orders are `gap` apart, offset so the
+                // connections take turns.
+                let gap = rate.map(|rate| Duration::from_secs_f64(connections as f64 / rate));
+                let phase = gap.map(|gap| gap.mul_f64(worker as f64 / connections as f64));
                 while Instant::now() < deadline {
+                    let due = match (gap, phase) {
+                        (Some(gap), Some(phase)) => {
+                            let due = started + phase + gap.mul_f64(n as f64);
+                            if due >= deadline {
+                                break;
+                            }
+                            tokio::time::sleep_until(due.into()).await;
+                            due
+                        }
+                        _ => Instant::now(),
+                    };
                     let code = &codes[(worker + n * connections) % codes.len()];
                     let body = serde_json::json!({
                         "event": "order.created",
@@ -66,7 +89,6 @@ async fn main() {
                     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
                     mac.update(body.as_bytes());
                     let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-                    let sent = Instant::now();
                     let answer = client
                         .post(&endpoint)
                         .header("content-type", "application/json")
@@ -77,7 +99,7 @@ async fn main() {
                     match answer {
                         Ok(response) if response.status().is_success() => {
                             let _ = response.bytes().await;
-                            tally.latencies.push(sent.elapsed());
+                            tally.latencies.push(due.elapsed());
                         }
                         _ => tally.refused += 1,
                     }
@@ -101,8 +123,12 @@ async fn main() {
             .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
+    let load = match rate {
+        Some(rate) => format!("{rate:.0}/s offered"),
+        None => "closed loop".to_string(),
+    };
     println!(
-        "{} codes, {connections} connections, {seconds} s: {} orders acknowledged ({:.0}/s), {refused} refused; p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "{} codes, {connections} connections, {load}, {seconds} s: {} orders acknowledged ({:.0}/s), {refused} refused; p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         codes.len(),
         latencies.len(),
         latencies.len() as f64 / elapsed,

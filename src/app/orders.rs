@@ -78,11 +78,6 @@ pub async fn record(
 ) -> DbResult<Recorded> {
     conn.transaction::<_, DbError, _>(|conn| {
         async move {
-            if let Some(existing) =
-                conversions::find_external(conn, brand_id, &order.source, &order.external_order_id).await?
-            {
-                return Ok(Recorded::Duplicate(existing));
-            }
             let at = order.occurred_at;
             let promos = conversions::promo_terms(conn, brand_id, at, &order.promo_codes).await?;
             let promo = promos.iter().find(|t| t.eligible).or(<[Terms]>::first(&promos));
@@ -137,26 +132,22 @@ pub async fn record(
             };
             let inserted = conversions::insert(conn, new).await?;
             let Some(row) = inserted else {
-                // A concurrent delivery of the same order won the race.
+                // The order was recorded before, or a concurrent delivery of it won the race.
                 let existing =
                     conversions::find_external(conn, brand_id, &order.source, &order.external_order_id).await?;
                 return existing.map(Recorded::Duplicate).ok_or(DbError::NotFound);
             };
             if let (Some(terms), Some(membership_id)) = (terms, row.membership_id) {
-                ledger::insert(
-                    conn,
-                    &[NewLedgerEntry {
-                        brand_id,
-                        membership_id,
-                        kind: "CONVERSION",
-                        amount: commission,
-                        conversion_id: Some(row.id),
-                        reward_id: None,
-                        earned_at: at,
-                        payable_at: at + Duration::days(i64::from(terms.hold_period_days)),
-                    }],
-                )
-                .await?;
+                let entry = [NewLedgerEntry {
+                    brand_id,
+                    membership_id,
+                    kind: "CONVERSION",
+                    amount: commission,
+                    conversion_id: Some(row.id),
+                    reward_id: None,
+                    earned_at: at,
+                    payable_at: at + Duration::days(i64::from(terms.hold_period_days)),
+                }];
                 let mut deltas = Deltas::default();
                 let day = at.with_timezone(&time_zone).date_naive();
                 deltas.add(
@@ -170,16 +161,22 @@ pub async fn record(
                         commission,
                     },
                 );
-                deltas.apply(conn).await?;
-                super::rewards::grant_crossed_rules(
-                    conn,
-                    brand_id,
-                    membership_id,
-                    row.sale_amount,
-                    time_zone,
-                    Utc::now(),
-                )
-                .await?;
+                // The entry and the rollups lock the membership's and its offer's hot rows
+                // (balances, daily rollups): both statements go in one round trip, last,
+                // so a flash sale's orders hold those locks as briefly as they can.
+                let booked = ledger::insert(conn, &entry);
+                futures_util::try_join!(booked, deltas.apply(conn))?;
+                if terms.has_reward_rules {
+                    super::rewards::grant_crossed_rules(
+                        conn,
+                        brand_id,
+                        membership_id,
+                        row.sale_amount,
+                        time_zone,
+                        Utc::now(),
+                    )
+                    .await?;
+                }
             }
             Ok(Recorded::New(row))
         }

@@ -39,6 +39,9 @@ pub struct Terms {
     pub is_bot: Option<bool>,
     #[diesel(sql_type = Nullable<Text>)]
     pub code: Option<String>,
+    /// Whether the offer has active reward rules an order could cross.
+    #[diesel(sql_type = Bool)]
+    pub has_reward_rules: bool,
 }
 
 /// Membership terms as of the order's time; the joins are shared by both lookups.
@@ -49,7 +52,9 @@ const TERMS: &str = "SELECT m.id AS membership_id,
         COALESCE(m.payout_type, o.payout_type) AS payout_type,
         CASE WHEN m.payout_type IS NULL THEN o.payout_percent ELSE m.payout_percent END AS payout_percent,
         CASE WHEN m.payout_type IS NULL THEN o.payout_flat ELSE m.payout_flat END AS payout_flat,
-        o.hold_period_days, o.attribution_window_days";
+        o.hold_period_days, o.attribution_window_days,
+        EXISTS (SELECT 1 FROM reward_rules r
+                WHERE r.brand_id = m.brand_id AND r.offer_id = m.offer_id AND r.active) AS has_reward_rules";
 const TERMS_JOINS: &str = "JOIN memberships m ON m.brand_id = x.brand_id AND m.id = x.membership_id
         JOIN offers o ON o.brand_id = m.brand_id AND o.id = m.offer_id
         JOIN brands b ON b.id = m.brand_id";

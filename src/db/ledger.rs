@@ -23,14 +23,21 @@ pub struct NewLedgerEntry {
     pub payable_at: DateTime<Utc>,
 }
 
-pub async fn insert(conn: &mut AsyncPgConnection, entries: &[NewLedgerEntry]) -> DbResult<()> {
-    if !entries.is_empty() {
-        diesel::insert_into(ledger_entries::table)
-            .values(entries)
-            .execute(conn)
-            .await?;
+/// Books entries. The statement is made at once and the future does not hold the
+/// connection, so polled together with the next statement's it shares one round
+/// trip (diesel-async pipelines futures polled concurrently).
+pub fn insert<'a>(
+    conn: &mut AsyncPgConnection,
+    entries: &'a [NewLedgerEntry],
+) -> impl Future<Output = DbResult<()>> + Send + 'a {
+    let statement =
+        (!entries.is_empty()).then(|| diesel::insert_into(ledger_entries::table).values(entries).execute(conn));
+    async move {
+        if let Some(statement) = statement {
+            statement.await?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Books each accepted conversion of the brand as the order path does (an entry
