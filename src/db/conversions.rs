@@ -44,17 +44,22 @@ pub struct Terms {
     pub has_reward_rules: bool,
 }
 
-/// Membership terms as of the order's time; the joins are shared by both lookups.
-const TERMS: &str = "SELECT m.id AS membership_id,
+/// Membership terms as of the order's time `at` (an SQL expression); the joins
+/// are shared by every lookup.
+fn terms_as_of(at: &str) -> String {
+    format!(
+        "SELECT m.id AS membership_id,
         (m.active AND m.removed_at IS NULL AND o.status = 'ACTIVE'
-         AND o.starts_on <= ($2 AT TIME ZONE b.time_zone)::date
-         AND (o.ends_on IS NULL OR o.ends_on >= ($2 AT TIME ZONE b.time_zone)::date)) AS eligible,
+         AND o.starts_on <= ({at} AT TIME ZONE b.time_zone)::date
+         AND (o.ends_on IS NULL OR o.ends_on >= ({at} AT TIME ZONE b.time_zone)::date)) AS eligible,
         COALESCE(m.payout_type, o.payout_type) AS payout_type,
         CASE WHEN m.payout_type IS NULL THEN o.payout_percent ELSE m.payout_percent END AS payout_percent,
         CASE WHEN m.payout_type IS NULL THEN o.payout_flat ELSE m.payout_flat END AS payout_flat,
         o.hold_period_days, o.attribution_window_days,
         EXISTS (SELECT 1 FROM reward_rules r
-                WHERE r.brand_id = m.brand_id AND r.offer_id = m.offer_id AND r.active) AS has_reward_rules";
+                WHERE r.brand_id = m.brand_id AND r.offer_id = m.offer_id AND r.active) AS has_reward_rules"
+    )
+}
 const TERMS_JOINS: &str = "JOIN memberships m ON m.brand_id = x.brand_id AND m.id = x.membership_id
         JOIN offers o ON o.brand_id = m.brand_id AND o.id = m.offer_id
         JOIN brands b ON b.id = m.brand_id";
@@ -67,10 +72,11 @@ pub async fn promo_terms(
 ) -> DbResult<Vec<Terms>> {
     let lowered: Vec<String> = codes.iter().map(|c| c.trim().to_lowercase()).collect();
     Ok(diesel::sql_query(format!(
-        "{TERMS}, NULL::timestamptz AS clicked_at, NULL::boolean AS is_bot, x.code
+        "{}, NULL::timestamptz AS clicked_at, NULL::boolean AS is_bot, x.code
          FROM promo_codes x {TERMS_JOINS}
          WHERE x.brand_id = $1 AND x.disabled_at IS NULL AND lower(x.code) = ANY($3)
-         ORDER BY array_position($3, lower(x.code))"
+         ORDER BY array_position($3, lower(x.code))",
+        terms_as_of("$2")
     ))
     .bind::<BigInt, _>(brand_id)
     .bind::<Timestamptz, _>(at)
@@ -86,9 +92,10 @@ pub async fn click_terms(
     click_id: Uuid,
 ) -> DbResult<Option<Terms>> {
     Ok(diesel::sql_query(format!(
-        "{TERMS}, x.clicked_at, x.is_bot, NULL::text AS code
+        "{}, x.clicked_at, x.is_bot, NULL::text AS code
          FROM clicks x {TERMS_JOINS}
-         WHERE x.brand_id = $1 AND x.id = $3"
+         WHERE x.brand_id = $1 AND x.id = $3",
+        terms_as_of("$2")
     ))
     .bind::<BigInt, _>(brand_id)
     .bind::<Timestamptz, _>(at)
@@ -96,6 +103,79 @@ pub async fn click_terms(
     .get_result(conn)
     .await
     .optional()?)
+}
+
+/// What one order of a group looks up: its promo codes (in the order given) and
+/// its click, as of its time.
+pub struct TermsWanted<'a> {
+    pub brand_id: BrandId,
+    pub at: DateTime<Utc>,
+    pub codes: &'a [String],
+    pub click_id: Option<Uuid>,
+}
+
+/// Terms found for the order at `order_index` of a group: of its promo code at
+/// `position`, or of its click.
+#[derive(QueryableByName)]
+pub struct OrderTerms {
+    #[diesel(sql_type = Integer)]
+    pub order_index: i32,
+    #[diesel(sql_type = Integer)]
+    pub position: i32,
+    #[diesel(sql_type = Bool)]
+    pub by_click: bool,
+    #[diesel(embed)]
+    pub terms: Terms,
+}
+
+/// The terms of many orders in one statement, each as `promo_terms` and
+/// `click_terms` would find them.
+pub async fn terms_of_orders(conn: &mut AsyncPgConnection, wanted: &[TermsWanted<'_>]) -> DbResult<Vec<OrderTerms>> {
+    let (mut code_orders, mut positions, mut code_brands, mut code_times, mut codes) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut click_orders, mut click_brands, mut click_times, mut click_ids) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (index, order) in (0i32..).zip(wanted) {
+        for (position, code) in (0i32..).zip(order.codes) {
+            code_orders.push(index);
+            positions.push(position);
+            code_brands.push(order.brand_id);
+            code_times.push(order.at);
+            codes.push(code.trim().to_lowercase());
+        }
+        if let Some(id) = order.click_id {
+            click_orders.push(index);
+            click_brands.push(order.brand_id);
+            click_times.push(order.at);
+            click_ids.push(id);
+        }
+    }
+    let terms = terms_as_of("k.at");
+    Ok(diesel::sql_query(format!(
+        "SELECT k.n AS order_index, k.position, false AS by_click, {columns},
+                NULL::timestamptz AS clicked_at, NULL::boolean AS is_bot, x.code
+         FROM unnest($1::int[], $2::int[], $3::bigint[], $4::timestamptz[], $5::text[])
+              AS k (n, position, brand_id, at, code)
+         JOIN promo_codes x ON x.brand_id = k.brand_id AND x.disabled_at IS NULL AND lower(x.code) = k.code
+         {TERMS_JOINS}
+         UNION ALL
+         SELECT k.n, 0, true, {columns}, x.clicked_at, x.is_bot, NULL::text
+         FROM unnest($6::int[], $7::bigint[], $8::timestamptz[], $9::uuid[]) AS k (n, brand_id, at, id)
+         JOIN clicks x ON x.brand_id = k.brand_id AND x.id = k.id
+         {TERMS_JOINS}",
+        columns = terms.trim_start_matches("SELECT "),
+    ))
+    .bind::<Array<Integer>, _>(&code_orders)
+    .bind::<Array<Integer>, _>(&positions)
+    .bind::<Array<BigInt>, _>(&code_brands)
+    .bind::<Array<Timestamptz>, _>(&code_times)
+    .bind::<Array<Text>, _>(&codes)
+    .bind::<Array<Integer>, _>(&click_orders)
+    .bind::<Array<BigInt>, _>(&click_brands)
+    .bind::<Array<Timestamptz>, _>(&click_times)
+    .bind::<Array<SqlUuid>, _>(&click_ids)
+    .load(conn)
+    .await?)
 }
 
 /// A conversion about to be inserted.
@@ -117,32 +197,75 @@ pub struct NewConversion<'a> {
 }
 
 /// Inserts a conversion; none when the same order (source and external id) is there.
+/// A conversion's columns as inserted.
+#[derive(Insertable)]
+#[diesel(table_name = conversions)]
+struct ConversionValues<'a> {
+    brand_id: BrandId,
+    source: &'a str,
+    external_order_id: &'a str,
+    membership_id: Option<MembershipId>,
+    occurred_at: DateTime<Utc>,
+    currency: &'a str,
+    original_sale_amount: Decimal,
+    sale_amount: Decimal,
+    original_commission: Decimal,
+    commission: Decimal,
+    attribution: Option<&'a str>,
+    click_id: Option<Uuid>,
+    promo_code: Option<&'a str>,
+    payout_type: Option<&'static str>,
+    payout_percent: Option<Decimal>,
+    payout_flat: Option<Decimal>,
+}
+
+impl<'a> From<&'a NewConversion<'a>> for ConversionValues<'a> {
+    fn from(new: &'a NewConversion<'a>) -> Self {
+        let (payout_percent, payout_flat) = new.rule.map_or((None, None), |r| r.parts());
+        ConversionValues {
+            brand_id: new.brand_id,
+            source: new.source,
+            external_order_id: new.external_order_id,
+            membership_id: new.membership_id,
+            occurred_at: new.occurred_at,
+            currency: new.currency,
+            original_sale_amount: new.sale_amount,
+            sale_amount: new.sale_amount,
+            original_commission: new.commission,
+            commission: new.commission,
+            attribution: new.attribution,
+            click_id: new.click_id,
+            promo_code: new.promo_code.as_deref(),
+            payout_type: new.rule.map(|r| r.payout_type().as_str()),
+            payout_percent,
+            payout_flat,
+        }
+    }
+}
+
+/// Inserts a conversion; none when the order was recorded before.
 pub async fn insert(conn: &mut AsyncPgConnection, new: NewConversion<'_>) -> DbResult<Option<ConversionRow>> {
-    let (payout_percent, payout_flat) = new.rule.map_or((None, None), |r| r.parts());
     Ok(diesel::insert_into(conversions::table)
-        .values((
-            conversions::brand_id.eq(new.brand_id),
-            conversions::source.eq(new.source),
-            conversions::external_order_id.eq(new.external_order_id),
-            conversions::membership_id.eq(new.membership_id),
-            conversions::occurred_at.eq(new.occurred_at),
-            conversions::currency.eq(new.currency),
-            conversions::original_sale_amount.eq(new.sale_amount),
-            conversions::sale_amount.eq(new.sale_amount),
-            conversions::original_commission.eq(new.commission),
-            conversions::commission.eq(new.commission),
-            conversions::attribution.eq(new.attribution),
-            conversions::click_id.eq(new.click_id),
-            conversions::promo_code.eq(new.promo_code),
-            conversions::payout_type.eq(new.rule.map(|r| r.payout_type().as_str())),
-            conversions::payout_percent.eq(payout_percent),
-            conversions::payout_flat.eq(payout_flat),
-        ))
+        .values(ConversionValues::from(&new))
         .on_conflict_do_nothing()
         .returning(ConversionRow::as_returning())
         .get_result(conn)
         .await
         .optional()?)
+}
+
+/// Inserts conversions in one statement; returns those not recorded before.
+pub async fn insert_many(conn: &mut AsyncPgConnection, new: &[NewConversion<'_>]) -> DbResult<Vec<ConversionRow>> {
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
+    let values: Vec<ConversionValues> = new.iter().map(ConversionValues::from).collect();
+    Ok(diesel::insert_into(conversions::table)
+        .values(values)
+        .on_conflict_do_nothing()
+        .returning(ConversionRow::as_returning())
+        .get_results(conn)
+        .await?)
 }
 
 pub async fn find_external(

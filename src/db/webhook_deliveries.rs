@@ -22,3 +22,34 @@ pub async fn claim(conn: &mut AsyncPgConnection, brand_id: BrandId, source: &str
         .await?;
     Ok(inserted == 1)
 }
+
+/// Records many deliveries in one statement (as `claim` does one); returns those
+/// not recorded before, as (brand, source, delivery id).
+pub async fn claim_many(
+    conn: &mut AsyncPgConnection,
+    deliveries: &[(BrandId, &str, &str)],
+) -> DbResult<Vec<(BrandId, String, String)>> {
+    if deliveries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<_> = deliveries
+        .iter()
+        .map(|&(brand_id, source, delivery_id)| {
+            (
+                webhook_deliveries::brand_id.eq(brand_id),
+                webhook_deliveries::source.eq(source),
+                webhook_deliveries::delivery_id.eq(delivery_id),
+            )
+        })
+        .collect();
+    Ok(diesel::insert_into(webhook_deliveries::table)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .returning((
+            webhook_deliveries::brand_id,
+            webhook_deliveries::source,
+            webhook_deliveries::delivery_id,
+        ))
+        .get_results(conn)
+        .await?)
+}

@@ -95,6 +95,8 @@ pub struct AppState {
     pub report_pool: crate::db::ReportPool,
     pub metrics: Arc<Metrics>,
     pub clicks: ClickWriter,
+    /// Webhook orders are recorded through it, in groups.
+    pub orders: crate::app::orders::OrderWriter,
     pub links: moka::future::Cache<String, Option<Arc<redirect::CachedLink>>>,
     /// Key for hashing shoppers' IP addresses; random per process unless configured.
     pub ip_hash_key: Arc<Vec<u8>>,
@@ -114,6 +116,7 @@ impl AppState {
         surface: Surface,
     ) -> Self {
         let clicks = ClickWriter::start(pools.tracking.clone(), surface.click_rules, metrics.clone(), spool);
+        let orders = crate::app::orders::OrderWriter::start(pools.tracking.clone());
         let links = moka::future::Cache::builder()
             .max_capacity(LINK_CACHE_SIZE)
             .time_to_live(LINK_CACHE_TTL)
@@ -125,6 +128,7 @@ impl AppState {
             report_pool: pools.reports,
             metrics,
             clicks,
+            orders,
             links,
             ip_hash_key: Arc::new(ip_hash_key),
             webhook_budget: Arc::new(RateLimiter::new(

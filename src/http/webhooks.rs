@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::RestError;
 use crate::app::brands as app_brands;
-use crate::app::orders::{self, Applied, ChangeError, OrderEvent, OrderInput, Recorded};
+use crate::app::orders::{self, Applied, ChangeError, OrderEvent, OrderInput, Recorded, WebhookOrder};
 use crate::db::models::ConversionRow;
 use crate::db::{DbError, brands as db_brands};
 use crate::domain::money::{format_money, parse_amount};
@@ -126,7 +126,21 @@ async fn handle(
         OrderEvent::Refunded { external_order_id, .. } => Some(external_order_id.clone()),
         OrderEvent::Created(_) => None,
     };
-    match orders::apply_event(&mut conn, brand.id, time_zone, source, delivery_id.as_deref(), event).await {
+    let applied = match event {
+        OrderEvent::Created(order) => {
+            // The order writer takes connections of its own: none is held while an order waits.
+            drop(conn);
+            let order = WebhookOrder {
+                brand_id: brand.id,
+                time_zone,
+                delivery_id,
+                order,
+            };
+            state.orders.record(order).await
+        }
+        refund => orders::apply_event(&mut conn, brand.id, time_zone, source, delivery_id.as_deref(), refund).await,
+    };
+    match applied {
         Ok(Applied::Recorded(Recorded::New(row))) => {
             if row.membership_id.is_some() {
                 state.metrics.orders_accepted.inc();

@@ -731,3 +731,137 @@ async fn a_flash_sale_on_one_code_is_stored_once_per_order() {
         json!({ "conversions": 150, "totalSales": "3750.00" })
     );
 }
+
+/// Webhook orders arriving together are recorded in groups (one transaction, one
+/// statement per step), each exactly as it would be alone: promo-code, link and
+/// unattributed orders, an order named twice, a Shopify delivery sent twice, and
+/// orders whose offer has a reward rule (recorded one by one, so each crossing is
+/// seen once).
+#[tokio::test]
+async fn orders_arriving_together_are_recorded_in_groups_as_each_alone() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let slug = shop.brand.slug.as_str();
+    app.ok(
+        &shop.brand.admin,
+        "mutation($o: ID!) { createRewardRule(offerId: $o, input: { trigger: EVERY_N_CONVERSIONS, everyN: 2, reward: { kind: CASH_BONUS, cashAmount: \"10.00\" } }) { rule { id } } }",
+        json!({ "o": shop.link_offer }),
+    )
+    .await;
+    let mut landings = Vec::new();
+    for _ in 0..4 {
+        let (_, location) = click(&app, &shop.link_code, BROWSER).await;
+        let click_id = location.rsplit("st_click=").next().unwrap().to_string();
+        landings.push(format!("/shoes?st_click={click_id}"));
+    }
+    let generic = |id: &str, code: &str| {
+        json!({ "event": "order.created", "order_id": id, "amount": "20.00", "promo_code": code }).to_string()
+    };
+    let mut requests: Vec<(&str, Option<&str>, String, Option<String>)> = (0..40)
+        .map(|n| ("generic", None, generic(&format!("G-{n}"), &shop.promo_code), None))
+        .collect();
+    requests.push(("generic", None, generic("G-5", &shop.promo_code), None));
+    requests.push(("generic", None, generic("U-1", "NOSUCHCODE"), None));
+    for (n, landing) in landings.iter().enumerate() {
+        requests.push((
+            "shopify",
+            Some("orders/create"),
+            shopify_order(700 + n as u64, "10.00", &[], landing),
+            None,
+        ));
+    }
+    let delivered = shopify_order(9001, "30.00", &[&shop.promo_code], "/");
+    for _ in 0..2 {
+        requests.push((
+            "shopify",
+            Some("orders/create"),
+            delivered.clone(),
+            Some("delivery-9001".into()),
+        ));
+    }
+    let answers = futures_util::future::join_all(requests.iter().map(|(source, topic, body, delivery)| {
+        post_webhook(&app, slug, source, *topic, body, None, delivery.as_deref())
+    }))
+    .await;
+    assert!(answers.iter().all(|(s, _)| *s == StatusCode::OK), "{answers:?}");
+    let status_of = |i: usize| answers[i].1["status"].as_str().unwrap().to_string();
+    let statuses: Vec<String> = (0..answers.len()).map(status_of).collect();
+    assert_eq!(statuses.iter().filter(|s| *s == "recorded").count(), 40 + 1 + 4 + 1);
+    assert_eq!(statuses.iter().filter(|s| *s == "duplicate").count(), 2);
+    assert_eq!(statuses[40], "duplicate", "G-5 named twice");
+    assert_eq!(answers[40].1["conversion"]["id"], answers[5].1["conversion"]["id"]);
+    assert_eq!(answers[41].1["conversion"]["membershipId"], Value::Null);
+    assert_eq!(answers[41].1["conversion"]["attribution"], Value::Null);
+    for (_, linked) in &answers[42..46] {
+        assert_eq!(linked["conversion"]["attribution"], "LINK", "{linked}");
+        assert_eq!(linked["conversion"]["commission"], "1.00");
+    }
+    assert_eq!(answers[5].1["conversion"]["commission"], "3.00");
+    let mut delivery_statuses = vec![status_of(46), status_of(47)];
+    delivery_statuses.sort();
+    assert_eq!(delivery_statuses, ["duplicate", "recorded"]);
+
+    let mut conn = app.db.connect().await;
+    let orders = "SELECT count(*) AS n FROM conversions";
+    assert_eq!(count(&mut conn, orders).await, 46);
+    // Orders of one group share their transaction's start time.
+    let groups = "SELECT count(DISTINCT created_at) AS n FROM conversions WHERE external_order_id LIKE 'G-%'";
+    assert!(count(&mut conn, groups).await < 40, "no orders were grouped");
+    // Four link conversions cross "every 2" twice.
+    let bonuses = "SELECT count(*) AS n FROM rewards WHERE reward_rule_id IS NOT NULL";
+    assert_eq!(count(&mut conn, bonuses).await, 2);
+    crate::common::assert_summaries_rebuild(&mut conn).await;
+    let kpis = app
+        .ok(
+            &shop.brand.analyst,
+            "query($c: ID!, $l: ID!) { code: membership(id: $c) { kpis { conversions totalSales commissionsEarned } }
+               link: membership(id: $l) { kpis { conversions totalSales commissionsEarned } } }",
+            json!({ "c": shop.code_membership, "l": shop.link_membership }),
+        )
+        .await;
+    assert_eq!(
+        kpis,
+        json!({
+            "code": { "kpis": { "conversions": 41, "totalSales": "830.00", "commissionsEarned": "124.50" } },
+            "link": { "kpis": { "conversions": 4, "totalSales": "40.00", "commissionsEarned": "24.00" } },
+        })
+    );
+}
+
+/// An order the database refuses fails alone: the rest of its group is applied
+/// again order by order and stored once each.
+#[tokio::test]
+async fn an_order_the_database_refuses_fails_alone_and_its_group_is_stored() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let mut conn = app.db.connect().await;
+    conn.batch_execute(
+        "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.external_order_id = 'POISON' THEN RAISE EXCEPTION 'refused'; END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER refuse_poison BEFORE INSERT ON conversions FOR EACH ROW EXECUTE FUNCTION refuse_poison();",
+    )
+    .await
+    .unwrap();
+    let body = |id: String| {
+        json!({ "event": "order.created", "order_id": id, "amount": "20.00", "promo_code": shop.promo_code })
+            .to_string()
+    };
+    let mut bodies: Vec<String> = (0..30).map(|n| body(format!("P-{n}"))).collect();
+    bodies.insert(15, body("POISON".into()));
+    let answers = futures_util::future::join_all(
+        bodies
+            .iter()
+            .map(|b| webhook(&app, &shop.brand.slug, "generic", None, b, None)),
+    )
+    .await;
+    assert_eq!(answers[15].0, StatusCode::INTERNAL_SERVER_ERROR, "{:?}", answers[15]);
+    let stored = answers
+        .iter()
+        .filter(|(s, a)| *s == StatusCode::OK && a["status"] == "recorded");
+    assert_eq!(stored.count(), 30, "{answers:?}");
+    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM conversions").await, 30);
+    crate::common::assert_summaries_rebuild(&mut conn).await;
+}

@@ -23,6 +23,10 @@ use crate::domain::payout::PayoutRule;
 use crate::domain::refund::{Amounts, RefundError};
 use crate::domain::tracking::{Attribution, Candidate, ClickCandidate, attribute};
 
+pub use writer::{OrderWriter, WebhookOrder};
+
+mod writer;
+
 /// An order as a shop or a person reported it.
 #[derive(Clone, Debug)]
 pub struct OrderInput {
@@ -69,6 +73,119 @@ fn rule_of(terms: &Terms) -> DbResult<PayoutRule> {
         .map_err(|e| DbError::CheckViolation(format!("stored payout of membership {}: {e}", terms.membership_id)))
 }
 
+/// Who takes an order (SPEC.md *Attribution*), on what terms, for what commission.
+struct Priced<'t> {
+    terms: Option<&'t Terms>,
+    attribution: Option<&'static str>,
+    click_id: Option<Uuid>,
+    promo_code: Option<String>,
+    rule: Option<PayoutRule>,
+    commission: Decimal,
+}
+
+/// Attributes and prices an order, given the terms of its promo codes (in the
+/// order the shop listed them) and of its click.
+fn price<'t>(order: &OrderInput, promos: &[&'t Terms], click: Option<(Uuid, &'t Terms)>) -> DbResult<Priced<'t>> {
+    let at = order.occurred_at;
+    let promo = promos.iter().find(|t| t.eligible).or(promos.first()).copied();
+    let attribution = attribute(
+        promo.map(|t| Candidate {
+            membership_id: t.membership_id,
+            eligible: t.eligible,
+        }),
+        click.map(|(id, t)| ClickCandidate {
+            candidate: Candidate {
+                membership_id: t.membership_id,
+                eligible: t.eligible,
+            },
+            click_id: id,
+            clicked_at: t.clicked_at.unwrap_or(at),
+            is_bot: t.is_bot.unwrap_or(false),
+            window_days: t.attribution_window_days,
+        }),
+        at,
+    );
+    let (terms, attribution, click_id, promo_code) = match attribution {
+        Attribution::PromoCode { .. } => (promo, Some("PROMO_CODE"), None, promo.and_then(|t| t.code.clone())),
+        Attribution::Link { click_id, .. } => (click.map(|(_, t)| t), Some("LINK"), Some(click_id), None),
+        Attribution::Unattributed => (None, None, None, order.promo_codes.first().cloned()),
+    };
+    let rule = terms.map(rule_of).transpose()?;
+    let commission = match rule {
+        Some(rule) => rule
+            .commission_for_sale(order.sale_amount)
+            .map_err(|_| DbError::CheckViolation("commission_within_range".into()))?,
+        None => Decimal::ZERO,
+    };
+    Ok(Priced {
+        terms,
+        attribution,
+        click_id,
+        promo_code,
+        rule,
+        commission,
+    })
+}
+
+fn new_conversion<'a>(brand_id: BrandId, order: &'a OrderInput, priced: &Priced) -> NewConversion<'a> {
+    NewConversion {
+        brand_id,
+        source: &order.source,
+        external_order_id: &order.external_order_id,
+        membership_id: priced.terms.map(|t| t.membership_id),
+        occurred_at: order.occurred_at,
+        currency: &order.currency,
+        sale_amount: order.sale_amount,
+        commission: priced.commission,
+        attribution: priced.attribution,
+        click_id: priced.click_id,
+        promo_code: priced.promo_code.clone(),
+        rule: priced.rule,
+    }
+}
+
+/// What a new attributed conversion books: its ledger entry, payable after the
+/// offer's hold period, and its rollup change on the order's day in the brand's zone.
+fn book(
+    row: &ConversionRow,
+    membership_id: MembershipId,
+    terms: &Terms,
+    time_zone: Tz,
+    deltas: &mut Deltas,
+) -> NewLedgerEntry {
+    let at = row.occurred_at;
+    deltas.add(
+        row.brand_id,
+        membership_id,
+        at.with_timezone(&time_zone).date_naive(),
+        Delta {
+            clicks: 0,
+            conversions: 1,
+            sales: row.sale_amount,
+            commission: row.commission,
+        },
+    );
+    NewLedgerEntry {
+        brand_id: row.brand_id,
+        membership_id,
+        kind: "CONVERSION",
+        amount: row.commission,
+        conversion_id: Some(row.id),
+        reward_id: None,
+        earned_at: at,
+        payable_at: at + Duration::days(i64::from(terms.hold_period_days)),
+    }
+}
+
+/// Writes new conversions' entries and rollups. They lock the memberships' and
+/// offers' hot rows (balances, daily rollups): both statements go in one round
+/// trip, last before the commit, so a flash sale holds those locks briefly.
+async fn write_bookings(conn: &mut AsyncPgConnection, entries: &[NewLedgerEntry], deltas: Deltas) -> DbResult<()> {
+    let booked = ledger::insert(conn, entries);
+    futures_util::try_join!(booked, deltas.apply(conn))?;
+    Ok(())
+}
+
 /// Records an order once: attribution (SPEC.md), commission, ledger and rollups.
 pub async fn record(
     conn: &mut AsyncPgConnection,
@@ -80,92 +197,23 @@ pub async fn record(
         async move {
             let at = order.occurred_at;
             let promos = conversions::promo_terms(conn, brand_id, at, &order.promo_codes).await?;
-            let promo = promos.iter().find(|t| t.eligible).or(<[Terms]>::first(&promos));
             let click = match order.click_id {
                 Some(id) => conversions::click_terms(conn, brand_id, at, id).await?.map(|t| (id, t)),
                 None => None,
             };
-            let attribution = attribute(
-                promo.map(|t| Candidate {
-                    membership_id: t.membership_id,
-                    eligible: t.eligible,
-                }),
-                click.as_ref().map(|(id, t)| ClickCandidate {
-                    candidate: Candidate {
-                        membership_id: t.membership_id,
-                        eligible: t.eligible,
-                    },
-                    click_id: *id,
-                    clicked_at: t.clicked_at.unwrap_or(at),
-                    is_bot: t.is_bot.unwrap_or(false),
-                    window_days: t.attribution_window_days,
-                }),
-                at,
-            );
-            let (terms, kind, click_id, code) = match attribution {
-                Attribution::PromoCode { .. } => (promo, Some("PROMO_CODE"), None, promo.and_then(|t| t.code.clone())),
-                Attribution::Link { click_id, .. } => {
-                    (click.as_ref().map(|(_, t)| t), Some("LINK"), Some(click_id), None)
-                }
-                Attribution::Unattributed => (None, None, None, <[String]>::first(&order.promo_codes).cloned()),
-            };
-            let rule = terms.map(rule_of).transpose()?;
-            let commission = match rule {
-                Some(rule) => rule
-                    .commission_for_sale(order.sale_amount)
-                    .map_err(|_| DbError::CheckViolation("commission_within_range".into()))?,
-                None => Decimal::ZERO,
-            };
-            let new = NewConversion {
-                brand_id,
-                source: &order.source,
-                external_order_id: &order.external_order_id,
-                membership_id: terms.map(|t| t.membership_id),
-                occurred_at: at,
-                currency: &order.currency,
-                sale_amount: order.sale_amount,
-                commission,
-                attribution: kind,
-                click_id,
-                promo_code: code,
-                rule,
-            };
-            let inserted = conversions::insert(conn, new).await?;
+            let promos: Vec<&Terms> = promos.iter().collect();
+            let priced = price(&order, &promos, click.as_ref().map(|(id, t)| (*id, t)))?;
+            let inserted = conversions::insert(conn, new_conversion(brand_id, &order, &priced)).await?;
             let Some(row) = inserted else {
                 // The order was recorded before, or a concurrent delivery of it won the race.
                 let existing =
                     conversions::find_external(conn, brand_id, &order.source, &order.external_order_id).await?;
                 return existing.map(Recorded::Duplicate).ok_or(DbError::NotFound);
             };
-            if let (Some(terms), Some(membership_id)) = (terms, row.membership_id) {
-                let entry = [NewLedgerEntry {
-                    brand_id,
-                    membership_id,
-                    kind: "CONVERSION",
-                    amount: commission,
-                    conversion_id: Some(row.id),
-                    reward_id: None,
-                    earned_at: at,
-                    payable_at: at + Duration::days(i64::from(terms.hold_period_days)),
-                }];
+            if let (Some(terms), Some(membership_id)) = (priced.terms, row.membership_id) {
                 let mut deltas = Deltas::default();
-                let day = at.with_timezone(&time_zone).date_naive();
-                deltas.add(
-                    brand_id,
-                    membership_id,
-                    day,
-                    Delta {
-                        clicks: 0,
-                        conversions: 1,
-                        sales: row.sale_amount,
-                        commission,
-                    },
-                );
-                // The entry and the rollups lock the membership's and its offer's hot rows
-                // (balances, daily rollups): both statements go in one round trip, last,
-                // so a flash sale's orders hold those locks as briefly as they can.
-                let booked = ledger::insert(conn, &entry);
-                futures_util::try_join!(booked, deltas.apply(conn))?;
+                let entry = book(&row, membership_id, terms, time_zone, &mut deltas);
+                write_bookings(conn, &[entry], deltas).await?;
                 if terms.has_reward_rules {
                     super::rewards::grant_crossed_rules(
                         conn,

@@ -1,0 +1,276 @@
+//! Group commit for webhook orders. A flash sale sends many orders for one
+//! creator's code at once; one transaction per order would make each wait for the
+//! last to release the membership's and its offer's hot rows (balances, rollups).
+//! Instead one writer takes every order waiting (up to `MAX_GROUP`) and records
+//! them set-wise: one statement per step for the whole group (terms, delivery
+//! claims, conversions, ledger entries, one rollup upsert per key), one commit,
+//! then each webhook is answered. Under load groups grow by themselves.
+//!
+//! An order is recorded exactly as `record` records it alone. Orders that could
+//! cross a reward rule are recorded one by one (in savepoints of the group's
+//! transaction), since each crossing depends on the orders before it. If the
+//! group fails as a whole, each of its orders is applied again alone.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono_tz::Tz;
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Applied, ChangeError, OrderEvent, OrderInput, Recorded, apply_event, book, new_conversion, price};
+use crate::db::conversions::{self, OrderTerms, Terms, TermsWanted};
+use crate::db::models::ConversionRow;
+use crate::db::stats::Deltas;
+use crate::db::{DbError, DbPool, DbResult, webhook_deliveries};
+use crate::domain::ids::BrandId;
+
+/// Orders one group holds at most (bounds a transaction's length and its locks).
+const MAX_GROUP: usize = 256;
+/// Orders waiting for the writer at most; further webhooks wait to queue.
+const QUEUE_CAPACITY: usize = 4_096;
+
+/// An order a shop's webhook reported.
+#[derive(Clone, Debug)]
+pub struct WebhookOrder {
+    pub brand_id: BrandId,
+    pub time_zone: Tz,
+    /// The shop's delivery id: a delivery is applied once.
+    pub delivery_id: Option<String>,
+    pub order: OrderInput,
+}
+
+impl WebhookOrder {
+    /// Applies the order alone, in a transaction of its own (or a savepoint).
+    async fn apply_alone(&self, conn: &mut AsyncPgConnection) -> Result<Applied, ChangeError> {
+        apply_event(
+            conn,
+            self.brand_id,
+            self.time_zone,
+            &self.order.source,
+            self.delivery_id.as_deref(),
+            OrderEvent::Created(self.order.clone()),
+        )
+        .await
+    }
+}
+
+type Outcome = Result<Applied, ChangeError>;
+type Job = (WebhookOrder, oneshot::Sender<Outcome>);
+
+/// Hands webhook orders to the writer task; cheap to clone.
+#[derive(Clone)]
+pub struct OrderWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl OrderWriter {
+    /// Starts the writer on `pool`; it stops once every handle is dropped.
+    pub fn start(pool: DbPool) -> Self {
+        let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(run(pool, queue));
+        OrderWriter { jobs }
+    }
+
+    /// Records the order with the others waiting; answers once it is committed.
+    pub async fn record(&self, order: WebhookOrder) -> Outcome {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || ChangeError::Db(DbError::Unavailable("the order writer has stopped".into()));
+        self.jobs.send((order, reply)).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn run(pool: DbPool, mut queue: mpsc::Receiver<Job>) {
+    let mut waiting = Vec::with_capacity(MAX_GROUP);
+    while queue.recv_many(&mut waiting, MAX_GROUP).await > 0 {
+        let (orders, replies): (Vec<WebhookOrder>, Vec<_>) = std::mem::take(&mut waiting).into_iter().unzip();
+        for (outcome, reply) in write_group(&pool, &orders).await.into_iter().zip(replies) {
+            // The webhook may have gone (its client hung up): the order is stored anyway.
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
+async fn write_group(pool: &DbPool, orders: &[WebhookOrder]) -> Vec<Outcome> {
+    let mut conn = match pool.get().await {
+        Ok(conn) => conn,
+        Err(error) => {
+            let error = DbError::from(error);
+            return orders
+                .iter()
+                .map(|_| Err(ChangeError::Db(DbError::Unavailable(error.to_string()))))
+                .collect();
+        }
+    };
+    if orders.len() > 1 {
+        let together = conn
+            .transaction::<_, DbError, _>(|conn| record_group(conn, orders).scope_boxed())
+            .await;
+        match together {
+            Ok(outcomes) => return outcomes,
+            Err(error) => {
+                tracing::warn!(%error, orders = orders.len(), "an order group failed; applying its orders alone")
+            }
+        }
+    }
+    let mut outcomes = Vec::with_capacity(orders.len());
+    for order in orders {
+        outcomes.push(order.apply_alone(&mut conn).await);
+    }
+    outcomes
+}
+
+/// Records a group of orders inside the caller's transaction. An order that
+/// cannot be priced fails alone; any database error fails the group.
+async fn record_group(conn: &mut AsyncPgConnection, orders: &[WebhookOrder]) -> DbResult<Vec<Outcome>> {
+    let wanted: Vec<TermsWanted> = orders
+        .iter()
+        .map(|o| TermsWanted {
+            brand_id: o.brand_id,
+            at: o.order.occurred_at,
+            codes: &o.order.promo_codes,
+            click_id: o.order.click_id,
+        })
+        .collect();
+    let found = conversions::terms_of_orders(conn, &wanted).await?;
+    let terms = TermsByOrder::new(&found, orders.len());
+
+    let mut outcomes: Vec<Option<Outcome>> = orders.iter().map(|_| None).collect();
+    let mut priced = Vec::new();
+    let mut one_by_one = Vec::new();
+    for (index, order) in orders.iter().enumerate() {
+        let promos = terms.promos(index);
+        match price(&order.order, &promos, terms.click(index, order)) {
+            Err(error) => outcomes[index] = Some(Err(ChangeError::Db(error))),
+            Ok(p) if p.terms.is_some_and(|t| t.has_reward_rules) => one_by_one.push(index),
+            Ok(p) => priced.push((index, p)),
+        }
+    }
+
+    // Deliveries seen before (or twice in this group) are not applied again.
+    let deliveries: Vec<(BrandId, &str, &str)> = priced
+        .iter()
+        .filter_map(|(i, _)| {
+            let o = &orders[*i];
+            o.delivery_id
+                .as_deref()
+                .map(|d| (o.brand_id, o.order.source.as_str(), d))
+        })
+        .collect();
+    let mut claimed_now: HashSet<(BrandId, String, String)> = webhook_deliveries::claim_many(conn, &deliveries)
+        .await?
+        .into_iter()
+        .collect();
+    priced.retain(|(i, _)| {
+        let o = &orders[*i];
+        let Some(delivery_id) = &o.delivery_id else {
+            return true;
+        };
+        let key = (o.brand_id, o.order.source.clone(), delivery_id.clone());
+        let first_claim = claimed_now.remove(&key);
+        if !first_claim {
+            outcomes[*i] = Some(Ok(Applied::Redelivered));
+        }
+        first_claim
+    });
+
+    // One insert for the group; an order named twice is inserted once.
+    let key_of = |i: usize| {
+        let o = &orders[i];
+        (o.brand_id, o.order.source.clone(), o.order.external_order_id.clone())
+    };
+    let mut first_of_key: HashMap<(BrandId, String, String), usize> = HashMap::new();
+    let new: Vec<_> = priced
+        .iter()
+        .filter(|(i, _)| *first_of_key.entry(key_of(*i)).or_insert(*i) == *i)
+        .map(|(i, p)| new_conversion(orders[*i].brand_id, &orders[*i].order, p))
+        .collect();
+    let inserted = conversions::insert_many(conn, &new).await?;
+    let mut rows: HashMap<(BrandId, String, String), ConversionRow> = inserted
+        .into_iter()
+        .map(|row| ((row.brand_id, row.source.clone(), row.external_order_id.clone()), row))
+        .collect();
+
+    let mut entries = Vec::new();
+    let mut deltas = Deltas::default();
+    for (i, p) in &priced {
+        let key = key_of(*i);
+        let is_new = first_of_key[&key] == *i && rows.contains_key(&key);
+        if is_new {
+            let row = &rows[&key];
+            if let (Some(terms), Some(membership_id)) = (p.terms, row.membership_id) {
+                entries.push(book(row, membership_id, terms, orders[*i].time_zone, &mut deltas));
+            }
+            outcomes[*i] = Some(Ok(Applied::Recorded(Recorded::New(row.clone()))));
+        }
+    }
+    // Balances are locked in key order, as the rollups are, so groups of several
+    // servers wait for each other rather than deadlock on them.
+    entries.sort_by_key(|e| (e.brand_id, e.membership_id));
+    super::write_bookings(conn, &entries, deltas).await?;
+
+    // Orders recorded before this group, or earlier in it: duplicates.
+    for (i, _) in &priced {
+        if outcomes[*i].is_some() {
+            continue;
+        }
+        let key = key_of(*i);
+        let row = match rows.get(&key) {
+            Some(row) => row.clone(),
+            None => {
+                let (brand_id, source, external_order_id) = &key;
+                let existing = conversions::find_external(conn, *brand_id, source, external_order_id)
+                    .await?
+                    .ok_or(DbError::NotFound)?;
+                rows.insert(key, existing.clone());
+                existing
+            }
+        };
+        outcomes[*i] = Some(Ok(Applied::Recorded(Recorded::Duplicate(row))));
+    }
+
+    for i in one_by_one {
+        outcomes[i] = Some(orders[i].apply_alone(conn).await);
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.expect("every order of the group has an outcome"))
+        .collect())
+}
+
+/// The terms found for each order of a group.
+struct TermsByOrder<'a> {
+    promos: Vec<Vec<&'a OrderTerms>>,
+    clicks: Vec<Option<&'a Terms>>,
+}
+
+impl<'a> TermsByOrder<'a> {
+    fn new(found: &'a [OrderTerms], orders: usize) -> Self {
+        let mut promos = vec![Vec::new(); orders];
+        let mut clicks = vec![None; orders];
+        for t in found {
+            let Some(index) = usize::try_from(t.order_index).ok().filter(|&i| i < orders) else {
+                continue;
+            };
+            if t.by_click {
+                clicks[index] = Some(&t.terms);
+            } else {
+                promos[index].push(t);
+            }
+        }
+        for list in &mut promos {
+            list.sort_by_key(|t| t.position);
+        }
+        TermsByOrder { promos, clicks }
+    }
+
+    /// The order's promo codes' terms, in the order the shop listed the codes.
+    fn promos(&self, index: usize) -> Vec<&'a Terms> {
+        self.promos[index].iter().map(|t| &t.terms).collect()
+    }
+
+    fn click(&self, index: usize, order: &WebhookOrder) -> Option<(uuid::Uuid, &'a Terms)> {
+        Some((order.order.click_id?, self.clicks[index]?))
+    }
+}
