@@ -199,6 +199,14 @@ const MEMBERSHIP_ROLLUPS: Periods = Periods {
     day: "day",
 };
 
+/// The offers' monthly and daily rollups.
+const OFFER_ROLLUPS: Periods = Periods {
+    months: "offer_monthly_stats",
+    month: "month",
+    days: "offer_daily_stats",
+    day: "day",
+};
+
 /// The converting-member sets of offers, per month and per day.
 const CONVERTING_SETS: Periods = Periods {
     months: "(SELECT * FROM offer_converting_members WHERE is_month) sets",
@@ -279,9 +287,10 @@ struct OfferSums {
 }
 
 /// The KPIs of each offer for `range` (what `Kpis::of` computes, read from summaries):
-/// clicks, conversions, sales and commission from the per-offer daily rollups, Members
-/// with Conversions from the converting-member sets, the ledger figures from the offer
-/// balances, and the member count from the memberships. `start..end` is the range as
+/// clicks, conversions, sales and commission from the per-offer monthly and daily
+/// rollups, Members with Conversions from the converting-member sets, the ledger
+/// figures from the offer balances, and the member count from the offers' membership
+/// counts. `start..end` is the range as
 /// instants, for the member count.
 pub async fn offer_kpis(
     conn: &mut AsyncPgConnection,
@@ -294,11 +303,18 @@ pub async fn offer_kpis(
     let sql = format!(
         "WITH {TAIL_CTE}, {},
          people AS (
-             SELECT m.offer_id,
-                    count(*) FILTER (WHERE m.joined_at < $10 AND (m.removed_at IS NULL OR m.removed_at >= $9)) AS members
-             FROM memberships m
-             WHERE m.brand_id = $1 AND m.offer_id = ANY($2)
-             GROUP BY m.offer_id),
+             -- Every membership the offer had, less those that joined after the range
+             -- and those removed before it: index ranges that are empty for a range up
+             -- to today.
+             SELECT c.offer_id,
+                    c.memberships
+                    - (SELECT count(*) FROM memberships m
+                       WHERE m.brand_id = $1 AND m.offer_id = c.offer_id AND m.joined_at >= $10)
+                    - (SELECT count(*) FROM memberships m
+                       WHERE m.brand_id = $1 AND m.offer_id = c.offer_id AND m.removed_at < $9 AND m.joined_at < $10)
+                      AS members
+             FROM offer_member_counts c
+             WHERE c.brand_id = $1 AND c.offer_id = ANY($2)),
          late_dues AS (
              -- Scalar subqueries: a few key lookups, where the planner would expect many rows.
              SELECT offer_id, due AS before, due + amount AS after
@@ -318,8 +334,7 @@ pub async fn offer_kpis(
          sums AS (
              SELECT offer_id, SUM(clicks)::bigint AS clicks, SUM(conversions)::bigint AS conversions,
                     SUM(sales) AS sales, SUM(commission) AS commission
-             FROM offer_daily_stats
-             WHERE brand_id = $1 AND day >= $3 AND day <= $4 AND offer_id = ANY($2)
+             FROM ({}) r
              GROUP BY offer_id)
          SELECT p.offer_id, p.members,
                 COALESCE(s.conversions, 0)::bigint AS conversions, COALESCE(s.clicks, 0)::bigint AS clicks,
@@ -329,7 +344,12 @@ pub async fn offer_kpis(
                 COALESCE(d.paid, 0) AS paid
          FROM people p LEFT JOIN sums s ON s.offer_id = p.offer_id LEFT JOIN dues d ON d.offer_id = p.offer_id",
         // Entries come due for a few memberships at most: read them brand-wide.
-        late_cte("TRUE")
+        late_cte("TRUE"),
+        range_rows(
+            &OFFER_ROLLUPS,
+            "offer_id, clicks, conversions, sales, commission",
+            "offer_id = ANY($2)"
+        )
     );
     let offer_ids = offer_ids.to_vec();
     let (rows, converting): (Vec<OfferSums>, HashMap<OfferId, i64>) = without_parallel_plans(conn, move |conn| {

@@ -239,6 +239,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    offer_member_counts (brand_id, offer_id) {
+        brand_id -> Int8,
+        offer_id -> Int8,
+        memberships -> Int8,
+    }
+}
+
+diesel::table! {
+    offer_monthly_stats (brand_id, offer_id, month) {
+        brand_id -> Int8,
+        offer_id -> Int8,
+        month -> Date,
+        clicks -> Int8,
+        conversions -> Int8,
+        sales -> Numeric,
+        commission -> Numeric,
+    }
+}
+
+diesel::table! {
     offer_projects (brand_id, offer_id, project_id) {
         brand_id -> Int8,
         offer_id -> Int8,
@@ -395,6 +415,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     offer_balances,
     offer_converting_members,
     offer_daily_stats,
+    offer_member_counts,
+    offer_monthly_stats,
     offer_projects,
     offers,
     payment_items,

@@ -168,7 +168,8 @@ pub async fn mismatches_with_raw_events(conn: &mut AsyncPgConnection) -> DbResul
 }
 
 /// How many rows of the trigger-maintained summaries differ from what they
-/// summarise: monthly and per-offer rollups against the memberships' daily ones,
+/// summarise: monthly and per-offer (daily and monthly) rollups against the
+/// memberships' daily ones, offers' membership counts against the memberships,
 /// membership balances against the ledger entries, offer balances against the
 /// membership balances (all-zero rows count as absent), entries marked matured
 /// before their payable time, and the converting-member sets against the daily rollups.
@@ -198,6 +199,25 @@ pub async fn summary_mismatches(conn: &mut AsyncPgConnection) -> DbResult<i64> {
          USING (brand_id, offer_id, day)
          WHERE kept.clicks IS DISTINCT FROM memberships.clicks OR kept.conversions IS DISTINCT FROM memberships.conversions
             OR kept.sales IS DISTINCT FROM memberships.sales OR kept.commission IS DISTINCT FROM memberships.commission
+       ) + (
+         SELECT count(*)
+         FROM (SELECT * FROM offer_monthly_stats
+               WHERE clicks <> 0 OR conversions <> 0 OR sales <> 0 OR commission <> 0) kept
+         FULL OUTER JOIN (
+             SELECT s.brand_id, m.offer_id, date_trunc('month', s.day)::date AS month, SUM(s.clicks) AS clicks,
+                    SUM(s.conversions) AS conversions, SUM(s.sales) AS sales, SUM(s.commission) AS commission
+             FROM membership_daily_stats s JOIN memberships m ON m.brand_id = s.brand_id AND m.id = s.membership_id
+             GROUP BY 1, 2, 3
+             HAVING SUM(s.clicks) <> 0 OR SUM(s.conversions) <> 0 OR SUM(s.sales) <> 0 OR SUM(s.commission) <> 0) memberships
+         USING (brand_id, offer_id, month)
+         WHERE kept.clicks IS DISTINCT FROM memberships.clicks OR kept.conversions IS DISTINCT FROM memberships.conversions
+            OR kept.sales IS DISTINCT FROM memberships.sales OR kept.commission IS DISTINCT FROM memberships.commission
+       ) + (
+         SELECT count(*)
+         FROM (SELECT * FROM offer_member_counts WHERE memberships <> 0) kept
+         FULL OUTER JOIN (SELECT brand_id, offer_id, count(*) AS memberships FROM memberships GROUP BY 1, 2) counted
+         USING (brand_id, offer_id)
+         WHERE kept.memberships IS DISTINCT FROM counted.memberships
        ) + (
          SELECT count(*)
          FROM (SELECT * FROM membership_balances WHERE unpaid <> 0 OR on_hold <> 0 OR paid <> 0) kept

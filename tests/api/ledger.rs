@@ -238,10 +238,13 @@ async fn random_event_sequences_keep_the_ledger_and_rollups_consistent() {
     conn.batch_execute("UPDATE membership_balances SET unpaid = unpaid + 1 WHERE ctid = (SELECT ctid FROM membership_balances LIMIT 1)").await.unwrap();
     conn.batch_execute("UPDATE offer_daily_stats SET conversions = conversions + 1 WHERE ctid = (SELECT ctid FROM offer_daily_stats LIMIT 1)").await.unwrap();
     assert_eq!(stats::summary_mismatches(&mut conn).await.unwrap(), 3);
+    conn.batch_execute("UPDATE offer_monthly_stats SET clicks = clicks + 1 WHERE ctid = (SELECT ctid FROM offer_monthly_stats LIMIT 1)").await.unwrap();
+    conn.batch_execute("UPDATE offer_member_counts SET memberships = memberships + 1 WHERE ctid = (SELECT ctid FROM offer_member_counts LIMIT 1)").await.unwrap();
+    assert_eq!(stats::summary_mismatches(&mut conn).await.unwrap(), 5);
     conn.batch_execute(
         "DELETE FROM offer_converting_members WHERE ctid = (SELECT ctid FROM offer_converting_members LIMIT 1)",
     )
     .await
     .unwrap();
-    assert_eq!(stats::summary_mismatches(&mut conn).await.unwrap(), 4);
+    assert_eq!(stats::summary_mismatches(&mut conn).await.unwrap(), 6);
 }
