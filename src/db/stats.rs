@@ -167,6 +167,25 @@ pub async fn mismatches_with_raw_events(conn: &mut AsyncPgConnection) -> DbResul
     Ok(rollups + ledger)
 }
 
+/// How many rows of an offer rollup (`table`, by `period`) differ from the
+/// memberships' daily rollups summed per offer and `period_of_day`.
+fn offer_rollup_mismatches(table: &str, period: &str, period_of_day: &str) -> String {
+    format!(
+        "SELECT count(*)
+         FROM (SELECT * FROM {table}
+               WHERE clicks <> 0 OR conversions <> 0 OR sales <> 0 OR commission <> 0) kept
+         FULL OUTER JOIN (
+             SELECT s.brand_id, m.offer_id, {period_of_day} AS {period}, SUM(s.clicks) AS clicks,
+                    SUM(s.conversions) AS conversions, SUM(s.sales) AS sales, SUM(s.commission) AS commission
+             FROM membership_daily_stats s JOIN memberships m ON m.brand_id = s.brand_id AND m.id = s.membership_id
+             GROUP BY 1, 2, 3
+             HAVING SUM(s.clicks) <> 0 OR SUM(s.conversions) <> 0 OR SUM(s.sales) <> 0 OR SUM(s.commission) <> 0) memberships
+         USING (brand_id, offer_id, {period})
+         WHERE kept.clicks IS DISTINCT FROM memberships.clicks OR kept.conversions IS DISTINCT FROM memberships.conversions
+            OR kept.sales IS DISTINCT FROM memberships.sales OR kept.commission IS DISTINCT FROM memberships.commission"
+    )
+}
+
 /// How many rows of the trigger-maintained summaries differ from what they
 /// summarise: monthly and per-offer (daily and monthly) rollups against the
 /// memberships' daily ones, offers' membership counts against the memberships,
@@ -174,7 +193,8 @@ pub async fn mismatches_with_raw_events(conn: &mut AsyncPgConnection) -> DbResul
 /// membership balances (all-zero rows count as absent), entries marked matured
 /// before their payable time, and the converting-member sets against the daily rollups.
 pub async fn summary_mismatches(conn: &mut AsyncPgConnection) -> DbResult<i64> {
-    let sql = "SELECT (
+    let sql = format!(
+        "SELECT (
          SELECT count(*)
          FROM (SELECT * FROM membership_monthly_stats
                WHERE clicks <> 0 OR conversions <> 0 OR sales <> 0 OR commission <> 0) kept
@@ -187,31 +207,9 @@ pub async fn summary_mismatches(conn: &mut AsyncPgConnection) -> DbResult<i64> {
          WHERE kept.clicks IS DISTINCT FROM days.clicks OR kept.conversions IS DISTINCT FROM days.conversions
             OR kept.sales IS DISTINCT FROM days.sales OR kept.commission IS DISTINCT FROM days.commission
        ) + (
-         SELECT count(*)
-         FROM (SELECT * FROM offer_daily_stats
-               WHERE clicks <> 0 OR conversions <> 0 OR sales <> 0 OR commission <> 0) kept
-         FULL OUTER JOIN (
-             SELECT s.brand_id, m.offer_id, s.day, SUM(s.clicks) AS clicks, SUM(s.conversions) AS conversions,
-                    SUM(s.sales) AS sales, SUM(s.commission) AS commission
-             FROM membership_daily_stats s JOIN memberships m ON m.brand_id = s.brand_id AND m.id = s.membership_id
-             GROUP BY 1, 2, 3
-             HAVING SUM(s.clicks) <> 0 OR SUM(s.conversions) <> 0 OR SUM(s.sales) <> 0 OR SUM(s.commission) <> 0) memberships
-         USING (brand_id, offer_id, day)
-         WHERE kept.clicks IS DISTINCT FROM memberships.clicks OR kept.conversions IS DISTINCT FROM memberships.conversions
-            OR kept.sales IS DISTINCT FROM memberships.sales OR kept.commission IS DISTINCT FROM memberships.commission
+         {offer_days}
        ) + (
-         SELECT count(*)
-         FROM (SELECT * FROM offer_monthly_stats
-               WHERE clicks <> 0 OR conversions <> 0 OR sales <> 0 OR commission <> 0) kept
-         FULL OUTER JOIN (
-             SELECT s.brand_id, m.offer_id, date_trunc('month', s.day)::date AS month, SUM(s.clicks) AS clicks,
-                    SUM(s.conversions) AS conversions, SUM(s.sales) AS sales, SUM(s.commission) AS commission
-             FROM membership_daily_stats s JOIN memberships m ON m.brand_id = s.brand_id AND m.id = s.membership_id
-             GROUP BY 1, 2, 3
-             HAVING SUM(s.clicks) <> 0 OR SUM(s.conversions) <> 0 OR SUM(s.sales) <> 0 OR SUM(s.commission) <> 0) memberships
-         USING (brand_id, offer_id, month)
-         WHERE kept.clicks IS DISTINCT FROM memberships.clicks OR kept.conversions IS DISTINCT FROM memberships.conversions
-            OR kept.sales IS DISTINCT FROM memberships.sales OR kept.commission IS DISTINCT FROM memberships.commission
+         {offer_months}
        ) + (
          SELECT count(*)
          FROM (SELECT * FROM offer_member_counts WHERE memberships <> 0) kept
@@ -245,7 +243,10 @@ pub async fn summary_mismatches(conn: &mut AsyncPgConnection) -> DbResult<i64> {
             OR kept.paid IS DISTINCT FROM balances.paid
        ) + (
          SELECT count(*) FROM ledger_entries WHERE matured AND payable_at > now()
-       ) AS n";
+       ) AS n",
+        offer_days = offer_rollup_mismatches("offer_daily_stats", "day", "s.day"),
+        offer_months = offer_rollup_mismatches("offer_monthly_stats", "month", "date_trunc('month', s.day)::date"),
+    );
     let rows = diesel::sql_query(sql).get_result::<Mismatches>(conn).await?.n;
     Ok(rows + super::converting::mismatches(conn).await?)
 }
