@@ -9,6 +9,7 @@ use chrono_tz::Tz;
 use crate::domain::enums::Role;
 use crate::domain::ids::{ApiKeyId, BrandId};
 
+pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod brands;

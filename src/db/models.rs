@@ -39,6 +39,8 @@ pub struct ApiKeyRow {
     pub key_prefix: String,
     pub label: String,
     pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Insertable)]

@@ -1,5 +1,6 @@
 //! The GraphQL API: schema construction and per-request data.
 
+pub mod api_keys;
 pub mod brands;
 pub mod columns;
 pub mod context;

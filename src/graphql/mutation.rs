@@ -2,6 +2,7 @@
 
 use async_graphql::MergedObject;
 
+use super::api_keys::ApiKeyMutations;
 use super::brands::BrandMutations;
 use super::columns::ColumnMutations;
 use super::conversions::ConversionMutations;
@@ -22,6 +23,7 @@ pub struct MutationRoot(
     OfferMutations,
     MembershipMutations,
     BrandMutations,
+    ApiKeyMutations,
     ConversionMutations,
     PaymentMutations,
     RewardMutations,

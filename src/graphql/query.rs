@@ -2,6 +2,7 @@
 
 use async_graphql::MergedObject;
 
+use super::api_keys::ApiKeyQueries;
 use super::brands::BrandQueries;
 use super::columns::ColumnQueries;
 use super::conversions::ConversionQueries;
@@ -26,6 +27,7 @@ use super::reports::ReportQueries;
 #[graphql(name = "Query")]
 pub struct QueryRoot(
     BrandQueries,
+    ApiKeyQueries,
     OfferQueries,
     ReportQueries,
     MemberQueries,
