@@ -7,7 +7,7 @@ use diesel_async::scoped_futures::ScopedFutureExt;
 use super::audit::audited;
 use super::offers::check_rule_fits_offers;
 use super::{AppError, AppResult, Caller};
-use crate::db::models::{MemberRow, MembershipRow, NewMember};
+use crate::db::models::{MemberChanges, MemberRow, MembershipRow, NewMember};
 use crate::db::{DbError, members, memberships, offers};
 use crate::domain::enums::{OfferStatus, OfferType};
 use crate::domain::ids::{BrandId, MemberId, MembershipId, OfferId};
@@ -56,6 +56,68 @@ pub async fn create(conn: &mut AsyncPgConnection, caller: Caller, draft: MemberD
             .map_err(invalid)?,
     };
     Ok(members::create(conn, &member).await?)
+}
+
+/// Changes to a member as asked for: `None` leaves a field as it is; for the
+/// optional fields `Some(None)` clears it.
+#[derive(Default)]
+pub struct MemberEdit {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub payout_email: Option<Option<String>>,
+    pub country: Option<Option<String>>,
+}
+
+/// Edits a member's name, email, payout address or country. Payments sent from
+/// now on use the new payout address; the audit event names the fields changed.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    caller: Caller,
+    id: MemberId,
+    edit: MemberEdit,
+) -> AppResult<MemberRow> {
+    let invalid = AppError::BadUserInput;
+    let optional = |value: Option<Option<String>>, check: &dyn Fn(&str) -> Result<String, String>| {
+        value.map(|v| v.as_deref().map(check).transpose()).transpose()
+    };
+    let changes = MemberChanges {
+        name: edit
+            .name
+            .as_deref()
+            .map(|n| validate::name("name", n))
+            .transpose()
+            .map_err(invalid)?,
+        email: edit
+            .email
+            .as_deref()
+            .map(|e| validate::email("email", e))
+            .transpose()
+            .map_err(invalid)?,
+        payout_email: optional(edit.payout_email, &|e| validate::payout_address("payoutEmail", e)).map_err(invalid)?,
+        country: optional(edit.country, &validate::country).map_err(invalid)?,
+    };
+    if changes.is_empty() {
+        return Err(AppError::bad_input("give at least one field to change"));
+    }
+    let changed: Vec<&str> = [
+        ("name", changes.name.is_some()),
+        ("email", changes.email.is_some()),
+        ("payoutEmail", changes.payout_email.is_some()),
+        ("country", changes.country.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, set)| set.then_some(field))
+    .collect();
+    let details = serde_json::json!({ "memberId": id.to_string(), "changed": changed });
+    audited(conn, caller, "updateMember", details, move |conn, caller| {
+        async move {
+            members::update(conn, caller.brand_id, id, &changes)
+                .await?
+                .ok_or(AppError::NotFound("member"))
+        }
+        .scope_boxed()
+    })
+    .await
 }
 
 /// Puts members in an offer, each with a fresh link code or promo code. All or nothing.

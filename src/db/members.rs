@@ -1,7 +1,7 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::models::{MemberRow, NewMember};
+use super::models::{MemberChanges, MemberRow, NewMember};
 use super::pagination::{Page, PageRequest};
 use super::schema::members;
 use super::{DbResult, contains_pattern};
@@ -14,6 +14,21 @@ pub async fn create(conn: &mut AsyncPgConnection, member: &NewMember) -> DbResul
         .returning(MemberRow::as_returning())
         .get_result(conn)
         .await?)
+}
+
+/// Applies the changes to a member of the brand; none if there is no such member.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    id: MemberId,
+    changes: &MemberChanges,
+) -> DbResult<Option<MemberRow>> {
+    Ok(diesel::update(members::table.find((brand_id, id)))
+        .set(changes)
+        .returning(MemberRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?)
 }
 
 pub async fn find(conn: &mut AsyncPgConnection, brand_id: BrandId, id: MemberId) -> DbResult<Option<MemberRow>> {

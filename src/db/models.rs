@@ -84,6 +84,23 @@ pub struct NewMember {
     pub country: Option<String>,
 }
 
+/// What `updateMember` changes: a field left `None` stays as it is; for the
+/// optional ones `Some(None)` clears it.
+#[derive(AsChangeset, Default)]
+#[diesel(table_name = members)]
+pub struct MemberChanges {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub payout_email: Option<Option<String>>,
+    pub country: Option<Option<String>>,
+}
+
+impl MemberChanges {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.email.is_none() && self.payout_email.is_none() && self.country.is_none()
+    }
+}
+
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = offers, check_for_backend(diesel::pg::Pg))]
 pub struct OfferRow {

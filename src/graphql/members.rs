@@ -1,7 +1,7 @@
 //! Members (creators): the list, one member, and adding a member to the brand.
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 
 use super::context::{AdminOnly, conn, viewer};
 use super::error::{AppError, AppResult};
@@ -9,7 +9,7 @@ use super::ids::decode;
 use super::offers::search_text;
 use super::pagination::{IdCursor, page_request, to_connection};
 use super::types::member::Member;
-use crate::app::members::{self as member_actions, MemberDraft};
+use crate::app::members::{self as member_actions, MemberDraft, MemberEdit};
 use crate::db::members;
 use crate::domain::ids::{BrandId, MemberId};
 
@@ -30,6 +30,34 @@ pub struct CreateMemberInput {
 #[derive(SimpleObject)]
 pub struct CreateMemberPayload {
     pub member: Member,
+}
+
+/// Changes to a member: a field left out stays as it is; `null` clears an optional one.
+#[derive(InputObject)]
+pub struct UpdateMemberInput {
+    pub id: ID,
+    pub name: Option<String>,
+    /// Unique within the brand, in any case.
+    pub email: Option<String>,
+    /// Where payouts go from now on: a PayPal email or phone number; `null` for the
+    /// member's email.
+    pub payout_email: MaybeUndefined<String>,
+    /// ISO 3166-1 alpha-2 code, e.g. `US`; `null` for none.
+    pub country: MaybeUndefined<String>,
+}
+
+/// The result of `updateMember`.
+#[derive(SimpleObject)]
+pub struct UpdateMemberPayload {
+    pub member: Member,
+}
+
+fn edit_of(value: MaybeUndefined<String>) -> Option<Option<String>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
 }
 
 /// Extra fields of the members connection.
@@ -96,5 +124,19 @@ impl MemberMutations {
         };
         let row = member_actions::create(&mut *conn(ctx).await?, *viewer(ctx)?, draft).await?;
         Ok(CreateMemberPayload { member: Member(row) })
+    }
+
+    /// Edits a member's name, email, payout address or country (audited).
+    #[graphql(guard = "AdminOnly")]
+    async fn update_member(&self, ctx: &Context<'_>, input: UpdateMemberInput) -> AppResult<UpdateMemberPayload> {
+        let id = decode::<MemberId>(&input.id)?;
+        let edit = MemberEdit {
+            name: input.name,
+            email: input.email,
+            payout_email: edit_of(input.payout_email),
+            country: edit_of(input.country),
+        };
+        let row = member_actions::update(&mut *conn(ctx).await?, *viewer(ctx)?, id, edit).await?;
+        Ok(UpdateMemberPayload { member: Member(row) })
     }
 }

@@ -128,3 +128,83 @@ async fn members_page_newest_first_and_search_by_name_or_email() {
     let found = app.ok(&acme.admin, LIST, json!({ "search": "e" })).await;
     assert_eq!(found["members"]["totalCount"], 5, "every email contains an e");
 }
+
+const UPDATE: &str = "mutation($input: UpdateMemberInput!) { updateMember(input: $input) { member { id name email payoutEmail country } } }";
+
+#[tokio::test]
+async fn a_member_is_edited_field_by_field_and_the_edit_is_audited() {
+    let app = TestApp::new().await;
+    let acme = app.brand("Acme").await;
+    let create = |name: &str, email: &str| json!({ "input": { "name": name, "email": email, "payoutEmail": "old@example.com", "country": "US" } });
+    let ana =
+        app.ok(&acme.admin, CREATE, create("Ana", "ana@example.com")).await["createMember"]["member"]["id"].clone();
+    app.ok(&acme.admin, CREATE, create("Bo", "bo@example.com")).await;
+
+    let edited = app
+        .ok(
+            &acme.admin,
+            UPDATE,
+            json!({ "input": { "id": ana, "payoutEmail": "+15551234567", "name": " Ana R. " } }),
+        )
+        .await;
+    assert_eq!(
+        edited["updateMember"]["member"],
+        json!({ "id": ana, "name": "Ana R.", "email": "ana@example.com", "payoutEmail": "+15551234567", "country": "US" })
+    );
+    // null clears an optional field; a field left out stays.
+    let cleared = app
+        .ok(
+            &acme.admin,
+            UPDATE,
+            json!({ "input": { "id": ana, "payoutEmail": null, "country": null } }),
+        )
+        .await;
+    assert_eq!(cleared["updateMember"]["member"]["payoutEmail"], json!(null));
+    assert_eq!(cleared["updateMember"]["member"]["country"], json!(null));
+    assert_eq!(cleared["updateMember"]["member"]["name"], "Ana R.");
+
+    let code = |input: serde_json::Value, key: String| {
+        let app = &app;
+        async move { app.error_code(Some(&key), UPDATE, json!({ "input": input })).await }
+    };
+    assert_eq!(
+        code(json!({ "id": ana, "email": "BO@example.com" }), acme.admin.clone()).await,
+        "CONFLICT"
+    );
+    assert_eq!(
+        code(json!({ "id": ana, "email": "not an email" }), acme.admin.clone()).await,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        code(json!({ "id": ana, "country": "USA" }), acme.admin.clone()).await,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(code(json!({ "id": ana }), acme.admin.clone()).await, "BAD_USER_INPUT");
+    assert_eq!(
+        code(json!({ "id": ana, "name": "X" }), acme.analyst.clone()).await,
+        "FORBIDDEN"
+    );
+    let other = app.brand("Other").await;
+    assert_eq!(
+        code(json!({ "id": ana, "name": "X" }), other.admin.clone()).await,
+        "NOT_FOUND"
+    );
+
+    let audit = app
+        .ok(
+            &acme.admin,
+            "{ auditEvents(first: 5) { edges { node { action details } } } }",
+            json!({}),
+        )
+        .await;
+    let latest = &audit["auditEvents"]["edges"][0]["node"];
+    assert_eq!(latest["action"], "updateMember");
+    assert_eq!(latest["details"]["changed"], json!(["payoutEmail", "country"]));
+    let updates = audit["auditEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["action"] == "updateMember")
+        .count();
+    assert_eq!(updates, 2, "refused edits leave no audit event: {audit}");
+}
