@@ -5,7 +5,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rand::Rng;
 
 use super::DbResult;
-use super::models::{MembershipRow, OfferRow};
+use super::models::{MembershipRow, OfferRow, PromoCodeRow};
 use super::schema::{members, memberships, offers, promo_codes};
 use crate::domain::enums::OfferType;
 use crate::domain::ids::{BrandId, MemberId, MembershipId, OfferId};
@@ -215,6 +215,28 @@ pub async fn current_promo_codes(
         .await?
         .into_iter()
         .collect())
+}
+
+/// Every promo code the memberships had, each membership's newest first.
+pub async fn promo_code_history(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    membership_ids: &[MembershipId],
+) -> DbResult<Vec<PromoCodeRow>> {
+    Ok(promo_codes::table
+        .filter(
+            promo_codes::brand_id
+                .eq(brand_id)
+                .and(promo_codes::membership_id.eq_any(membership_ids)),
+        )
+        .order((
+            promo_codes::membership_id,
+            promo_codes::created_at.desc(),
+            promo_codes::id.desc(),
+        ))
+        .select(PromoCodeRow::as_select())
+        .load(conn)
+        .await?)
 }
 
 /// Every membership of the given offers, for loaders.

@@ -191,3 +191,13 @@ pub struct ClickRow {
     pub commission: Decimal,
     pub unpaid_reason: Option<ClickUnpaidReason>,
 }
+
+/// A promo code a membership had: the current one has no `disabled_at`.
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = super::schema::promo_codes, check_for_backend(diesel::pg::Pg))]
+pub struct PromoCodeRow {
+    pub membership_id: MembershipId,
+    pub code: String,
+    pub created_at: DateTime<Utc>,
+    pub disabled_at: Option<DateTime<Utc>>,
+}

@@ -11,7 +11,7 @@ use diesel_async::AsyncPgConnection;
 
 use crate::db::emails::{self as email, AttemptRow, EmailRow};
 use crate::db::ledger::{self, Balance};
-use crate::db::models::{MemberRow, MembershipRow, OfferRow, ProjectRow};
+use crate::db::models::{MemberRow, MembershipRow, OfferRow, ProjectRow, PromoCodeRow};
 use crate::db::payments::{self, PaymentItemRow};
 use crate::db::rewards::{self, RewardRow, RewardRuleRow};
 use crate::db::{DbError, DbPool, DbResult, members, memberships, offers, projects};
@@ -174,6 +174,26 @@ impl BatchFetch for OfferMemberships {
         Ok(group_by(memberships::for_offers(conn, brand_id, ids).await?, |row| {
             row.offer_id
         }))
+    }
+}
+
+/// Membership id → every promo code it had, newest first.
+pub struct PromoCodeHistory;
+impl BatchFetch for PromoCodeHistory {
+    type Key = MembershipId;
+    type Value = Vec<PromoCodeRow>;
+    fn nothing() -> Option<Self::Value> {
+        Some(Vec::new())
+    }
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: BrandId,
+        ids: &[Self::Key],
+    ) -> DbResult<HashMap<Self::Key, Self::Value>> {
+        Ok(group_by(
+            memberships::promo_code_history(conn, brand_id, ids).await?,
+            |row| row.membership_id,
+        ))
     }
 }
 

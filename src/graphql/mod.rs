@@ -114,6 +114,7 @@ pub fn authorize(request: Request, viewer: Caller, pool: &DbPool, reports: &cont
         .data(BrandLoader::<loaders::MemberMemberships>::data_loader(pool, brand))
         .data(BrandLoader::<loaders::OfferMemberships>::data_loader(pool, brand))
         .data(BrandLoader::<loaders::PromoCodes>::data_loader(pool, brand))
+        .data(BrandLoader::<loaders::PromoCodeHistory>::data_loader(pool, brand))
         .data(BrandLoader::<loaders::Balances>::data_loader(pool, brand))
         .data(BrandLoader::<loaders::PaymentItems>::data_loader(pool, brand))
         .data(BrandLoader::<loaders::MembershipRewards>::data_loader(pool, brand))

@@ -101,6 +101,22 @@ async fn a_refreshed_code_stops_attributing_and_the_new_one_does() {
         .await;
     assert_eq!(chosen["refreshPromoCodes"]["memberships"][0]["promoCode"], "ANA-VIP");
     assert_eq!(app.rows("promo_codes").await, 3, "every code stays in history");
+    let history = app
+        .ok(
+            &shop.brand.analyst,
+            "query($id: ID!) { membership(id: $id) { promoCodes { code createdAt disabledAt } } }",
+            json!({ "id": shop.code_membership }),
+        )
+        .await;
+    let codes = history["membership"]["promoCodes"].as_array().unwrap();
+    let listed: Vec<&str> = codes.iter().map(|c| c["code"].as_str().unwrap()).collect();
+    assert_eq!(
+        listed,
+        ["ANA-VIP", new_code.as_str(), shop.promo_code.as_str()],
+        "newest first"
+    );
+    assert!(codes[0]["disabledAt"].is_null(), "the current code");
+    assert!(codes[1..].iter().all(|c| c["disabledAt"].is_string()), "{codes:?}");
 
     let events = app
         .ok(

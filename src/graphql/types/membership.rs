@@ -8,7 +8,7 @@ use super::offer::Offer;
 use super::payout::PayoutRule;
 use crate::app::reports::KpiKey;
 use crate::db::ledger::Balance;
-use crate::db::models::{ClickRow, MembershipRow};
+use crate::db::models::{ClickRow, MembershipRow, PromoCodeRow};
 use crate::db::{clicks, conversions};
 use crate::domain::date_range::DateRange;
 use crate::domain::ids::MembershipId;
@@ -17,7 +17,7 @@ use crate::graphql::enums::{ClickUnpaidReason, ConversionStatus};
 use crate::graphql::error::{AppError, AppResult};
 use crate::graphql::ids::encode;
 use crate::graphql::loaders::{
-    Balances, Members, MembershipEmails, MembershipRewards, Memberships, Offers, PromoCodes, load_one,
+    Balances, Members, MembershipEmails, MembershipRewards, Memberships, Offers, PromoCodeHistory, PromoCodes, load_one,
 };
 use crate::graphql::pagination::{IdCursor, page_request};
 use crate::graphql::reports::{DateRangeInput, KpiBlock, KpiPoint, SeriesInterval, load_kpis, node_series};
@@ -65,6 +65,13 @@ impl Membership {
     /// The member's current promo code (promo-code offers). Old codes stay in history and no longer attribute.
     async fn promo_code(&self, ctx: &Context<'_>) -> AppResult<Option<String>> {
         Ok(load_one::<PromoCodes>(ctx, self.0.id).await?.flatten())
+    }
+
+    /// Every promo code of this membership, newest first: the current one (no
+    /// `disabledAt`) and those replaced, which no longer attribute.
+    async fn promo_codes(&self, ctx: &Context<'_>) -> AppResult<Vec<PromoCode>> {
+        let rows = load_one::<PromoCodeHistory>(ctx, self.0.id).await?.unwrap_or_default();
+        Ok(rows.into_iter().map(PromoCode).collect())
     }
 
     /// The member's own payout, which beats the offer's default; none when the default applies.
@@ -241,5 +248,25 @@ impl Click {
     /// within the repeat window, or a payout that is not per click. None: it earned.
     async fn unpaid_reason(&self) -> Option<ClickUnpaidReason> {
         self.0.unpaid_reason.map(Into::into)
+    }
+}
+
+/// A promo code a membership had.
+pub struct PromoCode(PromoCodeRow);
+
+#[Object]
+impl PromoCode {
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+
+    /// When it was issued.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// When it was replaced; null for the current code.
+    async fn disabled_at(&self) -> Option<DateTime<Utc>> {
+        self.0.disabled_at
     }
 }
