@@ -105,6 +105,70 @@ pub async fn click_terms(
     .optional()?)
 }
 
+/// A membership's terms as of `at`, for crediting an order to it by hand.
+pub async fn membership_terms(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    at: DateTime<Utc>,
+    membership_id: MembershipId,
+) -> DbResult<Option<Terms>> {
+    Ok(diesel::sql_query(format!(
+        "{}, NULL::timestamptz AS clicked_at, NULL::boolean AS is_bot, NULL::text AS code
+         FROM (SELECT brand_id, id AS membership_id FROM memberships WHERE brand_id = $1 AND id = $3) x {TERMS_JOINS}",
+        terms_as_of("$2")
+    ))
+    .bind::<BigInt, _>(brand_id)
+    .bind::<Timestamptz, _>(at)
+    .bind::<BigInt, _>(membership_id)
+    .get_result(conn)
+    .await
+    .optional()?)
+}
+
+/// Credits an unattributed conversion to a membership, with the commission its
+/// rule gives (on the original sale and on what is left of it after refunds).
+pub async fn assign(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    id: ConversionId,
+    membership_id: MembershipId,
+    rule: PayoutRule,
+    (original_commission, commission): (Decimal, Decimal),
+    key: &str,
+) -> DbResult<ConversionRow> {
+    let (payout_percent, payout_flat) = rule.parts();
+    Ok(diesel::update(conversions::table.find((brand_id, id)))
+        .set((
+            conversions::membership_id.eq(Some(membership_id)),
+            conversions::attribution.eq(Some("MANUAL")),
+            conversions::original_commission.eq(original_commission),
+            conversions::commission.eq(commission),
+            conversions::payout_type.eq(Some(rule.payout_type().as_str())),
+            conversions::payout_percent.eq(payout_percent),
+            conversions::payout_flat.eq(payout_flat),
+            conversions::assignment_key.eq(Some(key)),
+            conversions::updated_at.eq(Utc::now()),
+        ))
+        .returning(ConversionRow::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
+/// The idempotency key the conversion was credited by hand with, if any.
+pub async fn assignment_key(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    id: ConversionId,
+) -> DbResult<Option<String>> {
+    Ok(conversions::table
+        .find((brand_id, id))
+        .select(conversions::assignment_key)
+        .first::<Option<String>>(conn)
+        .await
+        .optional()?
+        .flatten())
+}
+
 /// What one order of a group looks up: its promo codes (in the order given) and
 /// its click, as of its time.
 pub struct TermsWanted<'a> {

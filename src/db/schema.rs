@@ -96,6 +96,7 @@ diesel::table! {
         payout_flat -> Nullable<Numeric>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        assignment_key -> Nullable<Text>,
     }
 }
 

@@ -70,6 +70,8 @@ macro_rules! product_enums {
                 Link => "LINK",
                 /// Through the member's promo code.
                 PromoCode => "PROMO_CODE",
+                /// Credited by hand to the membership (`assignConversion`).
+                Manual => "MANUAL",
             }
             /// Which memberships a Send Payment pays.
             PaymentScope {

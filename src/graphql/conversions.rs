@@ -20,6 +20,15 @@ use crate::domain::validate;
 use crate::metrics::Metrics;
 
 /// An order entered by hand or through the API, attributed like a webhook order.
+/// Which unattributed order to credit to which membership.
+#[derive(InputObject)]
+pub struct AssignConversionInput {
+    pub conversion_id: ID,
+    pub membership_id: ID,
+    /// 1 to 200 characters: a retried request credits once.
+    pub idempotency_key: String,
+}
+
 #[derive(InputObject)]
 pub struct RecordConversionInput {
     /// Where the order comes from (lower-case letters, digits, - or _).
@@ -138,6 +147,28 @@ impl ConversionMutations {
                 })
             }
         }
+    }
+
+    /// Credits an unattributed order to a membership: the commission its payout rule
+    /// gives at the order's time, in its ledger and KPIs (attribution `MANUAL`).
+    /// `CONFLICT` if the order is already attributed (unless this is a retry with the
+    /// same key) or is not `ACCEPTED`.
+    #[graphql(guard = "AdminOnly")]
+    async fn assign_conversion(&self, ctx: &Context<'_>, input: AssignConversionInput) -> AppResult<ConversionPayload> {
+        let id = decode::<ConversionId>(&input.conversion_id)?;
+        let membership_id = decode(&input.membership_id)?;
+        let row = orders::assign(
+            &mut *conn(ctx).await?,
+            *viewer(ctx)?,
+            id,
+            membership_id,
+            input.idempotency_key,
+        )
+        .await?;
+        Ok(ConversionPayload {
+            conversion: Conversion(row),
+            duplicate: false,
+        })
     }
 
     /// Rejects an accepted conversion: it stops counting and earns nothing. After payment

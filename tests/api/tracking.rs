@@ -865,3 +865,81 @@ async fn an_order_the_database_refuses_fails_alone_and_its_group_is_stored() {
     assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM conversions").await, 30);
     crate::common::assert_summaries_rebuild(&mut conn).await;
 }
+
+const ASSIGN: &str = "mutation($c: ID!, $m: ID!, $k: String!) { assignConversion(input: { conversionId: $c, membershipId: $m, idempotencyKey: $k }) { conversion { id attribution commission membership { id } } } }";
+
+/// An unattributed order credited by hand: the membership's commission, its ledger
+/// and KPIs, once per key; an attributed order, another brand's ids and analysts are
+/// refused, and nothing changes for them.
+#[tokio::test]
+async fn an_unattributed_order_is_credited_once_to_a_membership() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let slug = shop.brand.slug.as_str();
+    let body = |id: &str, code: &str| {
+        json!({ "event": "order.created", "order_id": id, "amount": "80.00", "promo_code": code }).to_string()
+    };
+    let (_, lost) = webhook(&app, slug, "generic", None, &body("LOST-1", "NOSUCHCODE"), None).await;
+    let (_, coded) = webhook(&app, slug, "generic", None, &body("CODED-1", &shop.promo_code), None).await;
+    let lost_id = lost["conversion"]["id"].clone();
+    assert_eq!(lost["conversion"]["membershipId"], Value::Null);
+
+    let vars = |conversion: &Value, key: &str| json!({ "c": conversion, "m": shop.code_membership, "k": key });
+    assert_eq!(
+        app.error_code(Some(&shop.brand.analyst), ASSIGN, vars(&lost_id, "a-1"))
+            .await,
+        "FORBIDDEN"
+    );
+    let credited = app.ok(&shop.brand.admin, ASSIGN, vars(&lost_id, "a-1")).await;
+    // 15% of 80.00 by the promo-code offer's rule.
+    assert_eq!(
+        credited["assignConversion"]["conversion"],
+        json!({ "id": lost_id, "attribution": "MANUAL", "commission": "12.00", "membership": { "id": shop.code_membership } })
+    );
+    // A retry is a no-op; another key, or an attributed order, is a conflict.
+    let again = app.ok(&shop.brand.admin, ASSIGN, vars(&lost_id, "a-1")).await;
+    assert_eq!(
+        again["assignConversion"]["conversion"],
+        credited["assignConversion"]["conversion"]
+    );
+    assert_eq!(
+        app.error_code(Some(&shop.brand.admin), ASSIGN, vars(&lost_id, "a-2"))
+            .await,
+        "CONFLICT"
+    );
+    let coded_id = coded["conversion"]["id"].clone();
+    assert_eq!(
+        app.error_code(Some(&shop.brand.admin), ASSIGN, vars(&coded_id, "a-3"))
+            .await,
+        "CONFLICT"
+    );
+    let other = app.brand("Other").await;
+    assert_eq!(
+        app.error_code(Some(&other.admin), ASSIGN, vars(&lost_id, "a-4")).await,
+        "NOT_FOUND"
+    );
+
+    let kpis = app
+        .ok(
+            &shop.brand.analyst,
+            "query($id: ID!) { membership(id: $id) { kpis { conversions totalSales commissionsEarned } balance { earned } } }",
+            json!({ "id": shop.code_membership }),
+        )
+        .await;
+    assert_eq!(
+        kpis["membership"],
+        json!({ "kpis": { "conversions": 2, "totalSales": "160.00", "commissionsEarned": "24.00" }, "balance": { "earned": "24.00" } })
+    );
+    let unattributed = app
+        .ok(
+            &shop.brand.analyst,
+            "{ unattributedOrders { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(unattributed["unattributedOrders"]["edges"], json!([]));
+    let mut conn = app.db.connect().await;
+    let audited = "SELECT count(*) AS n FROM audit_events WHERE action = 'assignConversion'";
+    assert_eq!(count(&mut conn, audited).await, 2, "the credit and its retry");
+    crate::common::assert_summaries_rebuild(&mut conn).await;
+}

@@ -22,6 +22,7 @@ use crate::domain::ids::{BrandId, ConversionId, MembershipId};
 use crate::domain::payout::PayoutRule;
 use crate::domain::refund::{Amounts, RefundError};
 use crate::domain::tracking::{Attribution, Candidate, ClickCandidate, attribute};
+use crate::domain::validate;
 
 pub use writer::{OrderWriter, WebhookOrder};
 
@@ -500,6 +501,77 @@ pub async fn change_by_hand(
     });
     audited(conn, caller, action, details, move |conn, caller| {
         async move { Ok(change(conn, caller.brand_id, caller.time_zone, id, request).await?) }.scope_boxed()
+    })
+    .await
+}
+
+/// Credits an unattributed order to a membership by hand (`assignConversion`): the
+/// commission its payout rule gives at the order's time, booked in the ledger and
+/// counted in the rollups as if the order had been attributed, and any reward rule
+/// it crosses. A retry with the same idempotency key returns the conversion as it is.
+pub async fn assign(
+    conn: &mut AsyncPgConnection,
+    caller: Caller,
+    id: ConversionId,
+    membership_id: MembershipId,
+    idempotency_key: String,
+) -> AppResult<ConversionRow> {
+    let key = validate::external_id("idempotencyKey", &idempotency_key).map_err(AppError::BadUserInput)?;
+    let details = serde_json::json!({
+        "conversionId": id.to_string(),
+        "membershipId": membership_id.to_string(),
+        "idempotencyKey": key,
+    });
+    audited(conn, caller, "assignConversion", details, move |conn, caller| {
+        async move {
+            let brand_id = caller.brand_id;
+            let row = conversions::lock(conn, brand_id, id)
+                .await?
+                .ok_or(AppError::NotFound("conversion"))?;
+            if conversions::assignment_key(conn, brand_id, id).await?.as_deref() == Some(key.as_str()) {
+                return Ok(row);
+            }
+            if row.membership_id.is_some() {
+                return Err(AppError::Conflict(
+                    "the order is already attributed to a membership".into(),
+                ));
+            }
+            if row.status != ConversionStatus::Accepted {
+                return Err(AppError::Conflict(format!(
+                    "only an ACCEPTED order can be credited; this one is {}",
+                    row.status.as_str()
+                )));
+            }
+            let terms = conversions::membership_terms(conn, brand_id, row.occurred_at, membership_id)
+                .await?
+                .ok_or(AppError::NotFound("membership"))?;
+            let rule = rule_of(&terms)?;
+            let commission_of = |sale: Decimal| {
+                rule.commission_for_sale(sale)
+                    .map_err(|_| AppError::bad_input("the commission is beyond the range money can hold"))
+            };
+            let commissions = (
+                commission_of(row.original_sale_amount)?,
+                commission_of(row.sale_amount)?,
+            );
+            let row = conversions::assign(conn, brand_id, id, membership_id, rule, commissions, &key).await?;
+            let mut deltas = Deltas::default();
+            let entry = book(&row, membership_id, &terms, caller.time_zone, &mut deltas);
+            write_bookings(conn, &[entry], deltas).await?;
+            if terms.has_reward_rules {
+                super::rewards::grant_crossed_rules(
+                    conn,
+                    brand_id,
+                    membership_id,
+                    row.sale_amount,
+                    caller.time_zone,
+                    Utc::now(),
+                )
+                .await?;
+            }
+            Ok(row)
+        }
+        .scope_boxed()
     })
     .await
 }
