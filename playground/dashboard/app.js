@@ -496,7 +496,7 @@ async function downloadWithKey(url, name) {
 // ---------- pages ----------
 
 function keyPage() {
-  const input = h('input', { type: 'password', name: 'key', id: 'api-key', required: true, autocomplete: 'off', placeholder: 'st_…' });
+  const input = h('input', { type: 'password', name: 'key', id: 'api-key', required: true, autocomplete: 'off', placeholder: 'stk_…' });
   const form = h('form', { class: 'key-form card', onsubmit: (event) => {
     event.preventDefault();
     localStorage.setItem(KEY_STORAGE, input.value.trim());
