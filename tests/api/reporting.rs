@@ -662,3 +662,56 @@ async fn converting_member_sets_are_built_for_older_rollups() {
     );
     assert_eq!(app.ok(&key, query, json!({})).await, before);
 }
+
+/// An offer's summary with the member table's filter and search adds up exactly the
+/// rows that table lists; without them it is the whole offer's.
+#[tokio::test]
+async fn an_offer_summary_follows_the_member_table_filter() {
+    let app = TestApp::new().await;
+    let key = sales_tracking::fixtures::demo::ensure_demo_brand(&app.pool)
+        .await
+        .unwrap();
+    let offer = app
+        .ok(&key, "{ offers(first: 1) { edges { node { id } } } }", json!({}))
+        .await["offers"]["edges"][0]["node"]["id"]
+        .clone();
+    let mut conn = app.db.connect().await;
+    // Some members inactive, so the filter has something to leave out.
+    conn.batch_execute("UPDATE memberships SET active = false WHERE id % 3 = 0")
+        .await
+        .unwrap();
+    let query = "query($id: ID!, $f: MembershipFilter, $s: String) { offer(id: $id) {
+        all: kpis { members conversions clicks totalSales commissionsEarned }
+        shown: kpis(filter: $f, search: $s) { members conversions clicks totalSales commissionsEarned }
+        memberships(first: 100, filter: $f, search: $s) { totalCount edges { node { kpis { members conversions clicks totalSales commissionsEarned } } } } } }";
+    let number = |value: &Value| match value {
+        Value::String(s) => s.parse::<Decimal>().unwrap(),
+        n => Decimal::from(n.as_i64().unwrap()),
+    };
+    let fields = ["members", "conversions", "clicks", "totalSales", "commissionsEarned"];
+    let mut active_and_inactive = vec![Decimal::ZERO; fields.len()];
+    let mut whole = Vec::new();
+    for (filter, search) in [
+        (json!({ "active": true }), Value::Null),
+        (json!({ "active": false }), Value::Null),
+        (json!({ "conversions": { "min": 1 } }), json!("a")),
+    ] {
+        let data = app
+            .ok(&key, query, json!({ "id": offer, "f": filter, "s": search }))
+            .await;
+        let offer = &data["offer"];
+        let rows = offer["memberships"]["edges"].as_array().unwrap();
+        assert_eq!(rows.len() as i64, offer["memberships"]["totalCount"].as_i64().unwrap());
+        for (i, field) in fields.iter().enumerate() {
+            let listed: Decimal = rows.iter().map(|r| number(&r["node"]["kpis"][field])).sum();
+            assert_eq!(number(&offer["shown"][field]), listed, "{filter} {search}: {field}");
+            if filter.get("active").is_some() {
+                active_and_inactive[i] += listed;
+            }
+        }
+        whole = fields.iter().map(|f| number(&offer["all"][f])).collect();
+    }
+    // Active and inactive memberships together are the whole offer.
+    assert_eq!(active_and_inactive, whole);
+    assert!(whole[0] > Decimal::ZERO, "the offer has members");
+}

@@ -14,6 +14,7 @@ use crate::db::pagination::Page;
 use crate::domain::date_range::DateRange;
 use crate::domain::ids::{MemberId, MembershipId};
 use crate::domain::kpis::Kpis;
+use crate::domain::report::{Column, SortDirection};
 use crate::graphql::context::viewer;
 use crate::graphql::enums::{ConversionStatus, OfferStatus, OfferType};
 use crate::graphql::error::{AppError, AppResult};
@@ -75,21 +76,41 @@ impl Offer {
     }
 
     /// The offer's KPIs for `dateRange` (default: the list's range, else the last 6 months).
-    async fn kpis(&self, ctx: &Context<'_>, date_range: Option<DateRangeInput>) -> AppResult<KpiBlock> {
+    async fn kpis(
+        &self,
+        ctx: &Context<'_>,
+        date_range: Option<DateRangeInput>,
+        #[graphql(
+            desc = "Only the memberships the member table would list with this filter: the summary then adds up exactly that table's rows."
+        )]
+        filter: Option<MembershipFilter>,
+        #[graphql(desc = "Only members whose name or promo code contains this text, as in the member table.")]
+        search: Option<String>,
+    ) -> AppResult<KpiBlock> {
         let range = match (&date_range, &self.report) {
-            (None, Some((range, kpis))) => {
+            (None, Some((range, kpis))) if filter.is_none() && search.is_none() => {
                 return Ok(KpiBlock {
                     range: *range,
                     figures: kpis.clone(),
                 });
             }
+            (None, Some((range, _))) => *range,
             (None, None) => DateRangeInput::resolve(None, viewer(ctx)?)?,
             (Some(input), _) => DateRangeInput::resolve(Some(input), viewer(ctx)?)?,
         };
-        Ok(KpiBlock {
-            range,
-            figures: load_kpis(ctx, KpiKey::Offer(self.row.id, range)).await?,
-        })
+        if filter.is_none() && search.is_none() {
+            return Ok(KpiBlock {
+                range,
+                figures: load_kpis(ctx, KpiKey::Offer(self.row.id, range)).await?,
+            });
+        }
+        let selection = member_selection(filter, search);
+        let lines = self.member_lines(ctx, range).await?;
+        let mut figures = Kpis::default();
+        for line in reports::membership_table(lines, &selection, Column::Name, SortDirection::Asc) {
+            figures += &line.kpis;
+        }
+        Ok(KpiBlock { range, figures })
     }
 
     /// The offer's KPIs per day, week or month, for charts.
@@ -184,38 +205,8 @@ impl Offer {
             _ => DateRangeInput::resolve(date_range.as_ref(), viewer)?,
         };
         let request = page_request(first, after.clone())?;
-        let rows = load_one::<OfferMemberships>(ctx, self.row.id)
-            .await?
-            .unwrap_or_default();
-        let ids: Vec<MembershipId> = rows.iter().map(|m| m.id).collect();
-        let keys: Vec<KpiKey> = ids.iter().map(|&id| KpiKey::Membership(id, range)).collect();
-        let member_ids: Vec<MemberId> = rows.iter().map(|m| m.member_id).collect();
-        let loaders = (
-            ctx.data_unchecked::<DataLoader<KpiLoader, HashMapCache>>()
-                .load_many(keys),
-            ctx.data_unchecked::<DataLoader<BrandLoader<Members>, HashMapCache>>()
-                .load_many(member_ids),
-            ctx.data_unchecked::<DataLoader<BrandLoader<PromoCodes>, HashMapCache>>()
-                .load_many(ids.iter().copied()),
-        );
-        let (mut kpis, members, mut codes) =
-            futures_util::try_join!(loaders.0, loaders.1, loaders.2).map_err(AppError::from)?;
-        let lines = rows
-            .into_iter()
-            .map(|membership| MembershipLine {
-                member_name: members
-                    .get(&membership.member_id)
-                    .map(|member| member.name.clone())
-                    .unwrap_or_default(),
-                promo_code: codes.remove(&membership.id).flatten(),
-                kpis: kpis
-                    .remove(&KpiKey::Membership(membership.id, range))
-                    .unwrap_or_default(),
-                membership,
-            })
-            .collect();
-        let needle = search.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
-        let selection = filter.unwrap_or_default().selection(needle);
+        let lines = self.member_lines(ctx, range).await?;
+        let selection = member_selection(filter, search);
         let (column, direction) = sort_order(sort.map(|s| (s.field, s.direction)));
         let listed = reports::membership_table(lines, &selection, column, direction);
         let total_count = listed.len() as i64;
@@ -256,4 +247,47 @@ impl Offer {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.row.updated_at
     }
+}
+
+impl Offer {
+    /// Every membership of the offer with its member's name, promo code and KPIs for
+    /// `range`: the member table before filtering, sorting and paging.
+    async fn member_lines(&self, ctx: &Context<'_>, range: DateRange) -> AppResult<Vec<MembershipLine>> {
+        let rows = load_one::<OfferMemberships>(ctx, self.row.id)
+            .await?
+            .unwrap_or_default();
+        let ids: Vec<MembershipId> = rows.iter().map(|m| m.id).collect();
+        let keys: Vec<KpiKey> = ids.iter().map(|&id| KpiKey::Membership(id, range)).collect();
+        let member_ids: Vec<MemberId> = rows.iter().map(|m| m.member_id).collect();
+        let loaders = (
+            ctx.data_unchecked::<DataLoader<KpiLoader, HashMapCache>>()
+                .load_many(keys),
+            ctx.data_unchecked::<DataLoader<BrandLoader<Members>, HashMapCache>>()
+                .load_many(member_ids),
+            ctx.data_unchecked::<DataLoader<BrandLoader<PromoCodes>, HashMapCache>>()
+                .load_many(ids.iter().copied()),
+        );
+        let (mut kpis, members, mut codes) =
+            futures_util::try_join!(loaders.0, loaders.1, loaders.2).map_err(AppError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|membership| MembershipLine {
+                member_name: members
+                    .get(&membership.member_id)
+                    .map(|member| member.name.clone())
+                    .unwrap_or_default(),
+                promo_code: codes.remove(&membership.id).flatten(),
+                kpis: kpis
+                    .remove(&KpiKey::Membership(membership.id, range))
+                    .unwrap_or_default(),
+                membership,
+            })
+            .collect())
+    }
+}
+
+/// Which memberships a member-table filter and search keep.
+fn member_selection(filter: Option<MembershipFilter>, search: Option<String>) -> reports::MembershipSelection {
+    let needle = search.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
+    filter.unwrap_or_default().selection(needle)
 }
