@@ -187,6 +187,32 @@ async fn write_bookings(conn: &mut AsyncPgConnection, entries: &[NewLedgerEntry]
     Ok(())
 }
 
+/// Books a conversion newly credited to a membership (its entry and rollups) and
+/// grants the reward rules it crosses.
+async fn book_with_rewards(
+    conn: &mut AsyncPgConnection,
+    row: &ConversionRow,
+    membership_id: MembershipId,
+    terms: &Terms,
+    time_zone: Tz,
+) -> DbResult<()> {
+    let mut deltas = Deltas::default();
+    let entry = book(row, membership_id, terms, time_zone, &mut deltas);
+    write_bookings(conn, &[entry], deltas).await?;
+    if terms.has_reward_rules {
+        super::rewards::grant_crossed_rules(
+            conn,
+            row.brand_id,
+            membership_id,
+            row.sale_amount,
+            time_zone,
+            Utc::now(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Records an order once: attribution (SPEC.md), commission, ledger and rollups.
 pub async fn record(
     conn: &mut AsyncPgConnection,
@@ -212,20 +238,7 @@ pub async fn record(
                 return existing.map(Recorded::Duplicate).ok_or(DbError::NotFound);
             };
             if let (Some(terms), Some(membership_id)) = (priced.terms, row.membership_id) {
-                let mut deltas = Deltas::default();
-                let entry = book(&row, membership_id, terms, time_zone, &mut deltas);
-                write_bookings(conn, &[entry], deltas).await?;
-                if terms.has_reward_rules {
-                    super::rewards::grant_crossed_rules(
-                        conn,
-                        brand_id,
-                        membership_id,
-                        row.sale_amount,
-                        time_zone,
-                        Utc::now(),
-                    )
-                    .await?;
-                }
+                book_with_rewards(conn, &row, membership_id, terms, time_zone).await?;
             }
             Ok(Recorded::New(row))
         }
@@ -555,20 +568,7 @@ pub async fn assign(
                 commission_of(row.sale_amount)?,
             );
             let row = conversions::assign(conn, brand_id, id, membership_id, rule, commissions, &key).await?;
-            let mut deltas = Deltas::default();
-            let entry = book(&row, membership_id, &terms, caller.time_zone, &mut deltas);
-            write_bookings(conn, &[entry], deltas).await?;
-            if terms.has_reward_rules {
-                super::rewards::grant_crossed_rules(
-                    conn,
-                    brand_id,
-                    membership_id,
-                    row.sale_amount,
-                    caller.time_zone,
-                    Utc::now(),
-                )
-                .await?;
-            }
+            book_with_rewards(conn, &row, membership_id, &terms, caller.time_zone).await?;
             Ok(row)
         }
         .scope_boxed()
