@@ -29,7 +29,7 @@ trap 'kill $server_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 240); do curl -sf http://127.0.0.1:$port/health >/dev/null && break; sleep 0.5; done
 key=$(grep -A1 'Admin API key' /tmp/bench-orders.log | tail -1)
 curl -sf http://127.0.0.1:$port/graphql -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-  -d "{\"query\":\"mutation { setWebhookSecret(secret: \\\"$secret\\\") { webhookUrlTemplate } }\"}" >/dev/null
+  -d "{\"query\":\"mutation { setWebhookSecret(input: { secret: \\\"$secret\\\" }) { webhookUrlTemplate } }\"}" >/dev/null
 brand=$(psql "$url" -Atc "SELECT slug FROM brands ORDER BY id LIMIT 1")
 codes=$(psql "$url" -Atc "SELECT string_agg(p.code, ',') FROM promo_codes p
   JOIN memberships m ON m.brand_id = p.brand_id AND m.id = p.membership_id

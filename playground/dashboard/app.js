@@ -341,7 +341,7 @@ async function kpiTable({ table, columns, state, fetchPage, onSort, rowLink, sel
       const chosen = [...picker.querySelectorAll('input:checked')].map((input) => input.value);
       shown = columns.filter(([c]) => chosen.includes(c));
       try {
-        await gql('mutation($t: KpiTable!, $c: [TableColumn!]!) { setTableColumns(table: $t, columns: $c) { columns } }',
+        await gql('mutation($t: KpiTable!, $c: [TableColumn!]!) { setTableColumns(input: { table: $t, columns: $c }) { columns } }',
           { t: table, c: shown.map(([c]) => c) });
       } catch (error) {
         picker.append(errorBox(error));
@@ -623,20 +623,20 @@ async function offerPage(offerId) {
         h('input', { type: 'checkbox', name: 'member', value: m.id }), ` ${m.name} (${m.email})`)))], 'Add');
       if (!answer) return;
       const picked = answer.getAll('member');
-      if (await act(messages, () => gql('mutation($o: ID!, $m: [ID!]!) { addMembers(offerId: $o, memberIds: $m) { memberships { id } } }', { o: offerId, m: picked }),
+      if (await act(messages, () => gql('mutation($o: ID!, $m: [ID!]!) { addMembers(input: { offerId: $o, memberIds: $m }) { memberships { id } } }', { o: offerId, m: picked }),
         (r) => `Added ${r.addMembers.memberships.length} members.`)) after();
     },
     Remove: async () => {
       const ids = chosen(); if (!ids.length || !(await confirmList('Remove members', ids, 'Remove'))) return;
       const memberIds = await selectedMemberIds(ids);
-      if (await act(messages, () => gql('mutation($o: ID!, $m: [ID!]!) { removeMembers(offerId: $o, memberIds: $m) { memberships { id } } }', { o: offerId, m: memberIds }),
+      if (await act(messages, () => gql('mutation($o: ID!, $m: [ID!]!) { removeMembers(input: { offerId: $o, memberIds: $m }) { memberships { id } } }', { o: offerId, m: memberIds }),
         () => 'Removed; their history stays.')) after();
     },
     Activate: async () => setActive(true),
     Deactivate: async () => setActive(false),
     'Refresh promo codes': async () => {
       const ids = chosen(); if (!ids.length || !(await confirmList('Refresh promo codes', ids, 'Issue new codes for'))) return;
-      if (await act(messages, () => gql('mutation($ids: [ID!]!) { refreshPromoCodes(membershipIds: $ids) { memberships { promoCode } } }', { ids }),
+      if (await act(messages, () => gql('mutation($ids: [ID!]!) { refreshPromoCodes(input: { membershipIds: $ids }) { memberships { promoCode } } }', { ids }),
         (r) => `New codes: ${r.refreshPromoCodes.memberships.map((m) => m.promoCode).join(', ')}.`)) after();
     },
     'Edit payout': async () => {
@@ -645,8 +645,8 @@ async function offerPage(offerId) {
       if (!answer) return;
       const payout = payoutFrom(answer);
       const work = ids.length
-        ? () => gql('mutation($ids: [ID!]!, $p: PayoutRuleInput!) { setPayoutOverride(membershipIds: $ids, payout: $p) { memberships { id } } }', { ids, p: payout })
-        : () => gql('mutation($o: ID!, $p: PayoutRuleInput!) { editPayout(offerId: $o, payout: $p) { offer { id } } }', { o: offerId, p: payout });
+        ? () => gql('mutation($ids: [ID!]!, $p: PayoutRuleInput!) { setPayoutOverride(input: { membershipIds: $ids, payout: $p }) { memberships { id } } }', { ids, p: payout })
+        : () => gql('mutation($o: ID!, $p: PayoutRuleInput!) { editPayout(input: { id: $o, payout: $p }) { offer { id } } }', { o: offerId, p: payout });
       if (await act(messages, work, () => 'Payout saved; it applies to new conversions.')) after();
     },
     'Email members': async () => {
@@ -658,7 +658,7 @@ async function offerPage(offerId) {
           h('textarea', { name: 'body', rows: 6, required: true }, `Hi {{memberName}},\n\nhere is your ${offer.type === 'SALES_LINK' ? 'link' : 'code'} for {{offerName}}: ${placeholder}\n\n{{brandName}}`)),
       ], 'Queue emails');
       if (!answer) return;
-      await act(messages, () => gql('mutation($ids: [ID!]!, $t: EmailTemplateInput!) { emailMembers(membershipIds: $ids, template: $t) { emails { id } } }',
+      await act(messages, () => gql('mutation($ids: [ID!]!, $t: EmailTemplateInput!) { emailMembers(input: { membershipIds: $ids, template: $t }) { emails { id } } }',
         { ids, t: { subject: answer.get('subject'), body: answer.get('body') } }), (r) => `${r.emailMembers.emails.length} emails queued.`);
     },
     'Grant reward': async () => {
@@ -674,7 +674,7 @@ async function offerPage(offerId) {
       if (answer.get('cash')) reward.cashAmount = answer.get('cash');
       if (answer.get('code')) reward.discountCode = answer.get('code');
       for (const id of ids) {
-        await act(messages, () => gql('mutation($m: ID!, $r: RewardInput!, $k: String!) { grantReward(membershipId: $m, reward: $r, idempotencyKey: $k) { reward { id } } }',
+        await act(messages, () => gql('mutation($m: ID!, $r: RewardInput!, $k: String!) { grantReward(input: { membershipId: $m, reward: $r, idempotencyKey: $k }) { reward { id } } }',
           { m: id, r: reward, k: crypto.randomUUID() }), () => 'Reward granted.');
       }
       after();
@@ -682,7 +682,7 @@ async function offerPage(offerId) {
   };
   async function setActive(active) {
     const ids = chosen(); if (!ids.length || !(await confirmList(active ? 'Activate' : 'Deactivate', ids, active ? 'Activate' : 'Deactivate'))) return;
-    if (await act(messages, () => gql('mutation($ids: [ID!]!, $a: Boolean!) { setMembershipActive(membershipIds: $ids, active: $a) { memberships { id } } }', { ids, a: active }),
+    if (await act(messages, () => gql('mutation($ids: [ID!]!, $a: Boolean!) { setMembershipActive(input: { membershipIds: $ids, active: $a }) { memberships { id } } }', { ids, a: active }),
       () => (active ? 'Activated.' : 'Deactivated.'))) after();
   }
   return [

@@ -25,11 +25,13 @@ use super::audit::audited;
 use super::members::memberships_of;
 use super::{AppError, AppResult, Caller};
 use crate::db::emails::{self, Attempt, EmailRow, NewEmail};
+use crate::db::models::MembershipRow;
 use crate::db::{DbError, DbPool, DbResult, brands, members, memberships, offers};
 pub use crate::domain::email::{MAX_ATTEMPTS, backoff};
-use crate::domain::email::{TemplateValues, render};
+use crate::domain::email::{TemplateError, TemplateValues, render};
 use crate::domain::enums::EmailStatus;
-use crate::domain::ids::{MemberId, MembershipId, OfferId};
+use crate::domain::ids::{BrandId, MemberId, MembershipId, OfferId};
+use crate::domain::reward::{RewardSpec, default_message};
 use crate::providers::smtp;
 pub use crate::providers::smtp::Mailer;
 
@@ -41,9 +43,27 @@ const BATCH: i64 = 50;
 const POLL: Duration = Duration::from_secs(5);
 
 /// A message to members, with `{{placeholder}}`s filled per member.
+#[derive(Clone, Debug)]
 pub struct Template {
     pub subject: String,
     pub body: String,
+}
+
+impl Template {
+    /// A one-line subject of 1 to 200 characters and a body of 1 to 20,000 (trimmed subject).
+    pub fn checked(self) -> AppResult<Template> {
+        let subject = self.subject.trim().to_string();
+        if subject.is_empty() || subject.len() > 200 || subject.contains(['\r', '\n']) {
+            return Err(AppError::bad_input("subject must be one line of 1 to 200 characters"));
+        }
+        if self.body.trim().is_empty() || self.body.len() > 20_000 {
+            return Err(AppError::bad_input("body must be 1 to 20000 characters"));
+        }
+        Ok(Template {
+            subject,
+            body: self.body,
+        })
+    }
 }
 
 /// Queues one message per membership from `template`, with the request's audit
@@ -56,14 +76,7 @@ pub async fn email_members(
     template: Template,
     details: serde_json::Value,
 ) -> AppResult<Vec<EmailRow>> {
-    let subject = template.subject.trim().to_string();
-    if subject.is_empty() || subject.len() > 200 || subject.contains(['\r', '\n']) {
-        return Err(AppError::bad_input("subject must be one line of 1 to 200 characters"));
-    }
-    if template.body.trim().is_empty() || template.body.len() > 20_000 {
-        return Err(AppError::bad_input("body must be 1 to 20000 characters"));
-    }
-    let body = template.body;
+    let Template { subject, body } = template.checked()?;
     let base_url = public_url.trim_end_matches('/').to_string();
     audited(conn, caller, "emailMembers", details, move |conn, caller| {
         async move {
@@ -95,6 +108,8 @@ pub async fn email_members(
                     brand_name: &brand.name,
                     link: link.as_deref(),
                     promo_code: codes.get(&row.id).map(String::as_str),
+                    discount_code: None,
+                    reward_description: None,
                 };
                 let fill = |text: &str| render(text, &values).map_err(|e| AppError::bad_input(e.to_string()));
                 emails.push(NewEmail {
@@ -103,6 +118,7 @@ pub async fn email_members(
                     to_address: member.email.clone(),
                     subject: fill(&subject)?,
                     body: fill(&body)?,
+                    reward_id: None,
                 });
             }
             Ok(emails::enqueue(conn, &emails).await?)
@@ -110,6 +126,50 @@ pub async fn email_members(
         .scope_boxed()
     })
     .await
+}
+
+/// The message announcing a non-cash reward to its member (`None` for a cash
+/// bonus): `custom` when given, else the default for the reward's kind. Reward
+/// messages know no `{{link}}`: they are written where no public address is known.
+pub async fn reward_email(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    membership: &MembershipRow,
+    reward: &RewardSpec,
+    custom: Option<&Template>,
+) -> DbResult<Option<Result<NewEmail, TemplateError>>> {
+    let Some((default_subject, default_body)) = default_message(reward.kind) else {
+        return Ok(None);
+    };
+    let (subject, body) = custom.map_or((default_subject, default_body), |t| {
+        (t.subject.as_str(), t.body.as_str())
+    });
+    let brand = brands::find(conn, brand_id).await?;
+    let offer = offers::find(conn, brand_id, membership.offer_id)
+        .await?
+        .ok_or(DbError::NotFound)?;
+    let member = members::find(conn, brand_id, membership.member_id)
+        .await?
+        .ok_or(DbError::NotFound)?;
+    let codes = memberships::current_promo_codes(conn, brand_id, &[membership.id]).await?;
+    let values = TemplateValues {
+        member_name: &member.name,
+        offer_name: &offer.name,
+        brand_name: &brand.name,
+        link: None,
+        promo_code: codes.get(&membership.id).map(String::as_str),
+        discount_code: reward.discount_code.as_deref(),
+        reward_description: Some(reward.description.as_str()).filter(|d| !d.is_empty()),
+    };
+    let rendered = render(subject, &values).and_then(|subject| Ok((subject, render(body, &values)?)));
+    Ok(Some(rendered.map(|(subject, body)| NewEmail {
+        brand_id,
+        membership_id: membership.id,
+        to_address: member.email.clone(),
+        subject,
+        body,
+        reward_id: None,
+    })))
 }
 
 /// What one sending round did.

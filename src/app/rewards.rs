@@ -10,30 +10,44 @@ use rand::Rng;
 use rust_decimal::Decimal;
 
 use super::audit::audited;
+use super::email::{self, Template};
 use super::members::memberships_of;
 use super::{AppError, AppResult, Caller};
+use crate::db::emails::{self, NewEmail};
 use crate::db::ledger::{self, NewLedgerEntry};
-use crate::db::rewards::{self, Grant, NewRule, RewardRow, RewardRuleRow};
+use crate::db::models::{MembershipRow, OfferRow};
+use crate::db::rewards::{self, Grant, NewRule, RewardRow, RewardRuleRow, RuleChanges};
 use crate::db::stats::{Delta, Deltas};
-use crate::db::{DbResult, audit, offers};
-use crate::domain::enums::RewardKind;
-use crate::domain::ids::{BrandId, MembershipId, RewardRuleId};
+use crate::db::{DbError, DbResult, audit, memberships, offers};
+use crate::domain::email::{TemplateValues, render};
+use crate::domain::enums::{OfferType, RewardKind};
+use crate::domain::ids::{BrandId, MembershipId, OfferId, RewardId, RewardRuleId};
 use crate::domain::reward::{RewardSpec, Trigger};
 
-/// Grants a reward once and books a cash bonus. `None` when this grant was made
-/// before (same idempotency key, or the same rule occurrence). Call inside a transaction.
+/// Grants a reward once, books a cash bonus and queues the member's `message`.
+/// `None` when this grant was made before (same idempotency key, or the same rule
+/// occurrence). Call inside a transaction.
+#[allow(clippy::too_many_arguments)]
 pub async fn grant(
     conn: &mut AsyncPgConnection,
     brand_id: BrandId,
     membership_id: MembershipId,
     spec: &RewardSpec,
     grant: Grant<'_>,
+    message: Option<NewEmail>,
     time_zone: Tz,
     now: DateTime<Utc>,
 ) -> DbResult<Option<RewardRow>> {
     let Some(reward) = rewards::insert(conn, brand_id, membership_id, spec, grant, now).await? else {
         return Ok(None);
     };
+    if let Some(message) = message {
+        let message = NewEmail {
+            reward_id: Some(reward.id),
+            ..message
+        };
+        emails::enqueue(conn, &[message]).await?;
+    }
     if let Some(amount) = reward.cash_amount {
         ledger::insert(
             conn,
@@ -92,6 +106,7 @@ pub async fn grant_crossed_rules(
     // others left and no crossing is missed.
     let progress = rewards::lock_progress(conn, brand_id, membership_id).await?;
     let mut granted = Vec::new();
+    let mut membership = None;
     for rule in &rules {
         let Some(occurrence) = trigger_of(rule).crossed_occurrence(progress.conversions, progress.sales, sale) else {
             continue;
@@ -107,7 +122,16 @@ pub async fn grant_crossed_rules(
             rule_id: rule.id,
             occurrence,
         };
-        if let Some(reward) = grant(conn, brand_id, membership_id, &spec, by_rule, time_zone, now).await? {
+        let message = if kind == RewardKind::CashBonus {
+            None
+        } else {
+            if membership.is_none() {
+                membership = memberships::find(conn, brand_id, membership_id).await?;
+            }
+            let membership = membership.as_ref().ok_or(DbError::NotFound)?;
+            rule_message(conn, brand_id, membership, rule, &spec).await?
+        };
+        if let Some(reward) = grant(conn, brand_id, membership_id, &spec, by_rule, message, time_zone, now).await? {
             granted.push(reward);
         }
     }
@@ -131,29 +155,99 @@ pub async fn take_back_uncrossed(
         return Ok(());
     }
     let progress = rewards::lock_progress(conn, brand_id, membership_id).await?;
-    let mut deltas = Deltas::default();
     for (reward, rule) in standing {
         let occurrence = reward.rule_occurrence.unwrap_or(1);
-        if trigger_of(&rule).still_crossed(occurrence, progress.conversions, progress.sales) {
-            continue;
-        }
-        rewards::mark_reversed(conn, brand_id, reward.id, now).await?;
-        if let Some(amount) = reward.cash_amount {
-            let earning = ledger::Earning::Reward(reward.id);
-            let amounts = (Decimal::ZERO, amount);
-            ledger::take_back(conn, brand_id, membership_id, earning, amounts, reward.granted_at, now).await?;
-            deltas.add(
-                brand_id,
-                membership_id,
-                reward.granted_at.with_timezone(&time_zone).date_naive(),
-                Delta {
-                    commission: -amount,
-                    ..Delta::default()
-                },
-            );
+        if !trigger_of(&rule).still_crossed(occurrence, progress.conversions, progress.sales) {
+            take_back(conn, brand_id, &reward, None, time_zone, now).await?;
         }
     }
-    deltas.apply(conn).await
+    Ok(())
+}
+
+/// Takes a reward back, once: it is marked, and a cash reward's unpaid entry drops
+/// to zero or, once paid, is clawed back from the next payment; its commission
+/// leaves the day it was granted. `None` when it had been taken back already.
+async fn take_back(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    reward: &RewardRow,
+    reason: Option<&str>,
+    time_zone: Tz,
+    now: DateTime<Utc>,
+) -> DbResult<Option<RewardRow>> {
+    let Some(taken_back) = rewards::mark_reversed(conn, brand_id, reward.id, now, reason).await? else {
+        return Ok(None);
+    };
+    if let Some(amount) = reward.cash_amount {
+        let membership_id = reward.membership_id;
+        let earning = ledger::Earning::Reward(reward.id);
+        let amounts = (Decimal::ZERO, amount);
+        ledger::take_back(conn, brand_id, membership_id, earning, amounts, reward.granted_at, now).await?;
+        let mut deltas = Deltas::default();
+        let day = reward.granted_at.with_timezone(&time_zone).date_naive();
+        let delta = Delta {
+            commission: -amount,
+            ..Delta::default()
+        };
+        deltas.add(brand_id, membership_id, day, delta);
+        deltas.apply(conn).await?;
+    }
+    Ok(Some(taken_back))
+}
+
+/// The message for a reward a rule grants: the rule's own, or the default when
+/// the rule has none (or, should it no longer fill, for this member).
+async fn rule_message(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    membership: &MembershipRow,
+    rule: &RewardRuleRow,
+    spec: &RewardSpec,
+) -> DbResult<Option<NewEmail>> {
+    let custom = rule_template(rule);
+    match email::reward_email(conn, brand_id, membership, spec, custom.as_ref()).await? {
+        Some(Ok(message)) => Ok(Some(message)),
+        Some(Err(error)) => {
+            tracing::warn!(rule = %rule.id, %error, "reward rule message does not fill; sending the default");
+            Ok(email::reward_email(conn, brand_id, membership, spec, None)
+                .await?
+                .and_then(Result::ok))
+        }
+        None => Ok(None),
+    }
+}
+
+fn rule_template(rule: &RewardRuleRow) -> Option<Template> {
+    match (&rule.email_subject, &rule.email_body) {
+        (Some(subject), Some(body)) => Some(Template {
+            subject: subject.clone(),
+            body: body.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// Checks that a rule's message fills for any member of `offer`: only the
+/// placeholders its rewards will have values for.
+fn check_rule_message(offer: &OfferRow, reward: &RewardSpec, template: &Template) -> AppResult<()> {
+    if reward.kind == RewardKind::CashBonus {
+        return Err(AppError::bad_input(
+            "cash bonuses are paid with the next payment, not emailed: leave email out",
+        ));
+    }
+    let values = TemplateValues {
+        member_name: "member",
+        offer_name: &offer.name,
+        brand_name: "brand",
+        link: None,
+        promo_code: (offer.offer_type == OfferType::PromoCode).then_some("CODE"),
+        discount_code: (reward.kind == RewardKind::DiscountCode).then_some("REWARD-CODE"),
+        reward_description: Some(reward.description.as_str()).filter(|d| !d.is_empty()),
+    };
+    for text in [&template.subject, &template.body] {
+        render(text, &values).map_err(|e| AppError::bad_input(format!("email: {e}")))?;
+    }
+    Ok(())
 }
 
 /// A discount code for a rule's reward, e.g. `REWARD-7K3X9Q2M`.
@@ -168,17 +262,25 @@ fn reward_code() -> String {
 
 /// Grants a reward by hand, once per `idempotency_key`: the same key again returns
 /// the first reward (and `true`); for another membership it is a conflict.
+/// A non-cash reward is emailed to the member: `email` if given, else the default.
 pub async fn grant_by_hand(
     conn: &mut AsyncPgConnection,
     caller: Caller,
     membership_id: MembershipId,
     spec: RewardSpec,
+    email: Option<Template>,
     idempotency_key: &str,
     details: serde_json::Value,
 ) -> AppResult<(RewardRow, bool)> {
     let key = idempotency_key.trim().to_string();
     if key.is_empty() || key.len() > 200 {
         return Err(AppError::bad_input("idempotencyKey must be 1 to 200 characters"));
+    }
+    let email = email.map(Template::checked).transpose()?;
+    if email.is_some() && spec.kind == RewardKind::CashBonus {
+        return Err(AppError::bad_input(
+            "cash bonuses are paid with the next payment, not emailed: leave email out",
+        ));
     }
     let brand_id = caller.brand_id;
     conn.transaction::<_, AppError, _>(|conn| {
@@ -199,6 +301,10 @@ pub async fn grant_by_hand(
             if membership.removed_at.is_some() {
                 return Err(AppError::bad_input("a removed membership cannot get rewards"));
             }
+            let message = email::reward_email(conn, brand_id, &membership, &spec, email.as_ref())
+                .await?
+                .transpose()
+                .map_err(|e| AppError::bad_input(format!("email: {e}")))?;
             let by_hand = Grant::ByHand {
                 idempotency_key: Some(&key),
             };
@@ -208,6 +314,7 @@ pub async fn grant_by_hand(
                 membership_id,
                 &spec,
                 by_hand,
+                message,
                 caller.time_zone,
                 Utc::now(),
             )
@@ -230,19 +337,114 @@ pub async fn grant_by_hand(
     .await
 }
 
-/// Adds a rule to an offer.
+/// Adds a rule to an offer, with its own message for members if `email` is given.
 pub async fn create_rule(
     conn: &mut AsyncPgConnection,
     caller: Caller,
-    rule: NewRule,
+    offer_id: OfferId,
+    trigger: Trigger,
+    reward: RewardSpec,
+    email: Option<Template>,
     details: serde_json::Value,
 ) -> AppResult<RewardRuleRow> {
+    let email = email.map(Template::checked).transpose()?;
     audited(conn, caller, "createRewardRule", details, move |conn, caller| {
         async move {
-            offers::find(conn, caller.brand_id, rule.offer_id)
+            let offer = offers::find(conn, caller.brand_id, offer_id)
                 .await?
                 .ok_or(AppError::NotFound("offer"))?;
+            if let Some(template) = &email {
+                check_rule_message(&offer, &reward, template)?;
+            }
+            let rule = NewRule {
+                offer_id,
+                trigger,
+                reward,
+                message: email.map(|t| (t.subject, t.body)),
+            };
             Ok(rewards::create_rule(conn, caller.brand_id, &rule).await?)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Changes what a rule gives from now on, or its message (`Some(None)`: the
+/// default). Rewards it granted stay as they were.
+pub async fn update_rule(
+    conn: &mut AsyncPgConnection,
+    caller: Caller,
+    rule_id: RewardRuleId,
+    reward: Option<RewardSpec>,
+    email: Option<Option<Template>>,
+    details: serde_json::Value,
+) -> AppResult<RewardRuleRow> {
+    let email = match email {
+        Some(Some(template)) => Some(Some(template.checked()?)),
+        other => other,
+    };
+    audited(conn, caller, "updateRewardRule", details, move |conn, caller| {
+        async move {
+            let rule = rewards::lock_rule(conn, caller.brand_id, rule_id)
+                .await?
+                .ok_or(AppError::NotFound("reward rule"))?;
+            let offer = offers::find(conn, caller.brand_id, rule.offer_id)
+                .await?
+                .ok_or(AppError::NotFound("offer"))?;
+            let current = RewardSpec {
+                kind: rule.reward_kind,
+                cash_amount: rule.cash_amount,
+                description: rule.description.clone(),
+                discount_code: None,
+            };
+            let given = reward.as_ref().unwrap_or(&current);
+            let message = match &email {
+                Some(message) => message.clone(),
+                None => rule_template(&rule),
+            };
+            if let Some(template) = &message {
+                check_rule_message(&offer, given, template)?;
+            }
+            let changes = RuleChanges {
+                reward,
+                message: email.map(|m| m.map(|t| (t.subject, t.body))),
+            };
+            Ok(rewards::update_rule(conn, caller.brand_id, rule_id, &changes).await?)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Revokes a reward by hand (`reason` is kept): a cash reward's unpaid entry drops
+/// to zero, a paid one is clawed back from the next payment. A rule's reward stays
+/// counted for its crossing, so the rule does not grant it again.
+pub async fn revoke(
+    conn: &mut AsyncPgConnection,
+    caller: Caller,
+    reward_id: RewardId,
+    reason: String,
+    details: serde_json::Value,
+) -> AppResult<RewardRow> {
+    let reason = reason.trim().to_string();
+    if reason.is_empty() || reason.len() > 500 {
+        return Err(AppError::bad_input("reason must be 1 to 500 characters"));
+    }
+    audited(conn, caller, "revokeReward", details, move |conn, caller| {
+        async move {
+            let reward = rewards::lock(conn, caller.brand_id, reward_id)
+                .await?
+                .ok_or(AppError::NotFound("reward"))?;
+            take_back(
+                conn,
+                caller.brand_id,
+                &reward,
+                Some(&reason),
+                caller.time_zone,
+                Utc::now(),
+            )
+            .await?
+            .ok_or_else(|| AppError::Conflict("the reward was already taken back".into()))
         }
         .scope_boxed()
     })

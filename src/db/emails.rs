@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::schema::{email_attempts, email_outbox};
 use super::{DbError, DbResult};
 use crate::domain::enums::EmailStatus;
-use crate::domain::ids::{BrandId, EmailId, MembershipId};
+use crate::domain::ids::{BrandId, EmailId, MembershipId, RewardId};
 
 /// One rendered message for the outbox.
 #[derive(Clone, Debug)]
@@ -20,6 +20,7 @@ pub struct NewEmail {
     pub to_address: String,
     pub subject: String,
     pub body: String,
+    pub reward_id: Option<RewardId>,
 }
 
 /// Queues messages. Call inside the request's transaction.
@@ -33,6 +34,7 @@ pub async fn enqueue(conn: &mut AsyncPgConnection, emails: &[NewEmail]) -> DbRes
                 email_outbox::to_address.eq(&e.to_address),
                 email_outbox::subject.eq(&e.subject),
                 email_outbox::body.eq(&e.body),
+                email_outbox::reward_id.eq(e.reward_id),
             )
         })
         .collect();
@@ -57,6 +59,8 @@ pub struct EmailRow {
     pub next_attempt_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// The reward the message announces, if it announces one.
+    pub reward_id: Option<RewardId>,
 }
 
 #[derive(Queryable, Selectable, Clone, Debug)]

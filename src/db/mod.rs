@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod members;
 pub mod memberships;
 pub mod models;
+pub mod nodes;
 pub mod offers;
 pub mod pagination;
 pub mod payments;

@@ -27,6 +27,8 @@ pub struct RewardRow {
     pub granted_at: DateTime<Utc>,
     /// When a refund or rejection un-crossed its rule and it was taken back.
     pub reversed_at: Option<DateTime<Utc>>,
+    /// Why it was revoked by hand; none when a refund took it back.
+    pub reversal_reason: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Clone, Debug)]
@@ -43,6 +45,9 @@ pub struct RewardRuleRow {
     pub description: String,
     pub active: bool,
     pub created_at: DateTime<Utc>,
+    /// The rule's own message for non-cash rewards (both or neither).
+    pub email_subject: Option<String>,
+    pub email_body: Option<String>,
 }
 
 /// Why a reward is granted: by hand (with the request's key) or by a rule crossing.
@@ -101,6 +106,17 @@ pub struct NewRule {
     pub offer_id: OfferId,
     pub trigger: Trigger,
     pub reward: RewardSpec,
+    /// Its own message for members (subject, body); none: the default.
+    pub message: Option<(String, String)>,
+}
+
+/// What `updateRewardRule` changes; `None` leaves a part as it is. The trigger
+/// never changes (rewards already granted were counted by it).
+#[derive(Clone, Debug, Default)]
+pub struct RuleChanges {
+    pub reward: Option<RewardSpec>,
+    /// `Some(None)` returns to the default message.
+    pub message: Option<Option<(String, String)>>,
 }
 
 pub async fn create_rule(conn: &mut AsyncPgConnection, brand_id: BrandId, rule: &NewRule) -> DbResult<RewardRuleRow> {
@@ -114,6 +130,8 @@ pub async fn create_rule(conn: &mut AsyncPgConnection, brand_id: BrandId, rule: 
             reward_rules::reward_kind.eq(rule.reward.kind.as_str()),
             reward_rules::cash_amount.eq(rule.reward.cash_amount),
             reward_rules::description.eq(&rule.reward.description),
+            reward_rules::email_subject.eq(rule.message.as_ref().map(|m| &m.0)),
+            reward_rules::email_body.eq(rule.message.as_ref().map(|m| &m.1)),
         ))
         .returning(RewardRuleRow::as_returning())
         .get_result(conn)
@@ -130,6 +148,62 @@ pub async fn set_rule_active(
         .set(reward_rules::active.eq(active))
         .returning(RewardRuleRow::as_returning())
         .get_result(conn)
+        .await
+        .optional()?)
+}
+
+/// Locks and reads one rule.
+pub async fn lock_rule(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    rule_id: RewardRuleId,
+) -> DbResult<Option<RewardRuleRow>> {
+    Ok(reward_rules::table
+        .find((brand_id, rule_id))
+        .select(RewardRuleRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Applies `changes` to a rule.
+pub async fn update_rule(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    rule_id: RewardRuleId,
+    changes: &RuleChanges,
+) -> DbResult<RewardRuleRow> {
+    let target = reward_rules::table.find((brand_id, rule_id));
+    if let Some(reward) = &changes.reward {
+        diesel::update(target)
+            .set((
+                reward_rules::reward_kind.eq(reward.kind.as_str()),
+                reward_rules::cash_amount.eq(reward.cash_amount),
+                reward_rules::description.eq(&reward.description),
+            ))
+            .execute(conn)
+            .await?;
+    }
+    if let Some(message) = &changes.message {
+        diesel::update(target)
+            .set((
+                reward_rules::email_subject.eq(message.as_ref().map(|m| &m.0)),
+                reward_rules::email_body.eq(message.as_ref().map(|m| &m.1)),
+            ))
+            .execute(conn)
+            .await?;
+    }
+    Ok(target.select(RewardRuleRow::as_select()).first(conn).await?)
+}
+
+/// One reward, locked.
+pub async fn lock(conn: &mut AsyncPgConnection, brand_id: BrandId, id: RewardId) -> DbResult<Option<RewardRow>> {
+    Ok(rewards::table
+        .find((brand_id, id))
+        .select(RewardRow::as_select())
+        .for_update()
+        .first(conn)
         .await
         .optional()?)
 }
@@ -189,18 +263,22 @@ pub async fn standing_rule_rewards(
         .await?)
 }
 
-/// Marks a reward taken back.
+/// Marks a reward taken back, if it still stands: `None` when it was taken back
+/// already (by a concurrent request too, whose commit this waits for).
 pub async fn mark_reversed(
     conn: &mut AsyncPgConnection,
     brand_id: BrandId,
     id: RewardId,
     at: DateTime<Utc>,
-) -> DbResult<()> {
-    diesel::update(rewards::table.find((brand_id, id)))
-        .set(rewards::reversed_at.eq(at))
-        .execute(conn)
-        .await?;
-    Ok(())
+    reason: Option<&str>,
+) -> DbResult<Option<RewardRow>> {
+    Ok(diesel::update(rewards::table.find((brand_id, id)))
+        .filter(rewards::reversed_at.is_null())
+        .set((rewards::reversed_at.eq(at), rewards::reversal_reason.eq(reason)))
+        .returning(RewardRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?)
 }
 
 /// The active rules of the offer a membership belongs to.

@@ -125,6 +125,7 @@ diesel::table! {
         created_at -> Timestamptz,
         sent_at -> Nullable<Timestamptz>,
         lease_token -> Nullable<Uuid>,
+        reward_id -> Nullable<Int8>,
     }
 }
 
@@ -353,6 +354,8 @@ diesel::table! {
         description -> Text,
         active -> Bool,
         created_at -> Timestamptz,
+        email_subject -> Nullable<Text>,
+        email_body -> Nullable<Text>,
     }
 }
 
@@ -370,6 +373,7 @@ diesel::table! {
         granted_at -> Timestamptz,
         idempotency_key -> Nullable<Text>,
         reversed_at -> Nullable<Timestamptz>,
+        reversal_reason -> Nullable<Text>,
     }
 }
 

@@ -17,11 +17,16 @@ pub struct TemplateValues<'a> {
     pub brand_name: &'a str,
     pub link: Option<&'a str>,
     pub promo_code: Option<&'a str>,
+    /// Reward emails only: the reward's discount code and its description.
+    pub discount_code: Option<&'a str>,
+    pub reward_description: Option<&'a str>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TemplateError {
-    #[error("unknown placeholder {{{{{0}}}}}; use one of memberName, offerName, brandName, link, promoCode")]
+    #[error(
+        "unknown placeholder {{{{{0}}}}}; use one of memberName, offerName, brandName, link, promoCode, discountCode, rewardDescription"
+    )]
     Unknown(String),
     #[error("a {{{{ is not closed by }}}}")]
     Unclosed,
@@ -46,6 +51,8 @@ pub fn render(template: &str, values: &TemplateValues<'_>) -> Result<String, Tem
             "brandName" => values.brand_name,
             "link" => values.link.ok_or_else(|| missing("link"))?,
             "promoCode" => values.promo_code.ok_or_else(|| missing("promoCode"))?,
+            "discountCode" => values.discount_code.ok_or_else(|| missing("discountCode"))?,
+            "rewardDescription" => values.reward_description.ok_or_else(|| missing("rewardDescription"))?,
             other => return Err(TemplateError::Unknown(other.to_string())),
         };
         out.push_str(value);
@@ -66,6 +73,8 @@ mod tests {
             brand_name: "Trail Co",
             link,
             promo_code: code,
+            discount_code: None,
+            reward_description: None,
         }
     }
 

@@ -62,6 +62,23 @@ impl RewardSpec {
     }
 }
 
+/// The subject and body a member gets for a reward its grant or rule gives no
+/// message for; cash bonuses are not emailed (they arrive with the next payment).
+pub fn default_message(kind: RewardKind) -> Option<(&'static str, &'static str)> {
+    const SUBJECT: &str = "A reward from {{brandName}}";
+    match kind {
+        RewardKind::CashBonus => None,
+        RewardKind::DiscountCode => Some((
+            SUBJECT,
+            "Hi {{memberName}},\n\nthank you for your sales for {{offerName}}. Your reward is a discount code: {{discountCode}}\n\n{{brandName}}\n",
+        )),
+        RewardKind::FreeProduct => Some((
+            SUBJECT,
+            "Hi {{memberName}},\n\nthank you for your sales for {{offerName}}. Your reward: {{rewardDescription}}. We will be in touch to send it.\n\n{{brandName}}\n",
+        )),
+    }
+}
+
 /// When a rule grants: after the first conversion, every `every_n` conversions, or
 /// when sales reach `sales_threshold`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

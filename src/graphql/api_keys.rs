@@ -11,11 +11,11 @@ use crate::app::api_keys;
 use crate::db::models::ApiKeyRow;
 
 /// A key that calls the API for the brand. Its secret is shown once, when made.
-pub struct ApiKey(ApiKeyRow);
+pub struct ApiKey(pub ApiKeyRow);
 
 #[Object]
 impl ApiKey {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(self.0.id)
     }
 

@@ -1,7 +1,7 @@
 //! The caller's brand: who the key is, its audit log, and its webhook secret.
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 
 use super::context::{AdminOnly, conn, viewer};
 use super::error::AppResult;
@@ -74,6 +74,13 @@ impl BrandQueries {
     }
 }
 
+/// The brand's new webhook signing secret.
+#[derive(InputObject)]
+pub struct SetWebhookSecretInput {
+    /// 16 to 200 characters.
+    pub secret: String,
+}
+
 #[derive(Default)]
 pub struct BrandMutations;
 
@@ -81,8 +88,12 @@ pub struct BrandMutations;
 impl BrandMutations {
     /// Sets the secret that signs the brand's order webhooks (HMAC-SHA256, Shopify's convention).
     #[graphql(guard = "AdminOnly")]
-    async fn set_webhook_secret(&self, ctx: &Context<'_>, secret: String) -> AppResult<SetWebhookSecretPayload> {
-        let brand = brands::set_webhook_secret(&mut *conn(ctx).await?, *viewer(ctx)?, secret).await?;
+    async fn set_webhook_secret(
+        &self,
+        ctx: &Context<'_>,
+        input: SetWebhookSecretInput,
+    ) -> AppResult<SetWebhookSecretPayload> {
+        let brand = brands::set_webhook_secret(&mut *conn(ctx).await?, *viewer(ctx)?, input.secret).await?;
         Ok(SetWebhookSecretPayload {
             webhook_url_template: format!("/webhooks/{}/orders/{{source}}", brand.slug),
         })

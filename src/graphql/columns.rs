@@ -1,7 +1,7 @@
 //! Saved column choices of the two KPI tables, per API key.
 
 use async_graphql::resolver_utils::EnumType;
-use async_graphql::{Context, Enum, Object, SimpleObject};
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 
 use super::context::{conn, viewer};
 use super::error::{AppError, AppResult};
@@ -123,6 +123,13 @@ impl ColumnQueries {
     }
 }
 
+/// A table's columns to remember, in order.
+#[derive(InputObject)]
+pub struct SetTableColumnsInput {
+    pub table: KpiTable,
+    pub columns: Vec<TableColumn>,
+}
+
 #[derive(Default)]
 pub struct ColumnMutations;
 
@@ -130,12 +137,8 @@ pub struct ColumnMutations;
 impl ColumnMutations {
     /// Remembers which columns this API key's table shows, in order. Any role may: it
     /// changes only the caller's own view.
-    async fn set_table_columns(
-        &self,
-        ctx: &Context<'_>,
-        table: KpiTable,
-        columns: Vec<TableColumn>,
-    ) -> AppResult<TableColumns> {
+    async fn set_table_columns(&self, ctx: &Context<'_>, input: SetTableColumnsInput) -> AppResult<TableColumns> {
+        let SetTableColumnsInput { table, columns } = input;
         let viewer = viewer(ctx)?;
         if columns.is_empty() {
             return Err(AppError::bad_input("choose at least one column"));

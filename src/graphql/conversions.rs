@@ -29,6 +29,26 @@ pub struct AssignConversionInput {
     pub idempotency_key: String,
 }
 
+/// A conversion to reject, and why.
+#[derive(InputObject)]
+pub struct RejectConversionInput {
+    /// The conversion to reject.
+    pub id: ID,
+    /// 1 to 500 characters, kept in the audit log.
+    pub reason: String,
+}
+
+/// A refund of part or all of a conversion's sale.
+#[derive(InputObject)]
+pub struct RefundConversionInput {
+    /// The conversion to refund.
+    pub id: ID,
+    /// What the buyer got back; all that is left when omitted.
+    pub amount: Option<Money>,
+    /// 1 to 200 characters, unique to this refund.
+    pub idempotency_key: String,
+}
+
 #[derive(InputObject)]
 pub struct RecordConversionInput {
     /// Where the order comes from (lower-case letters, digits, - or _).
@@ -174,9 +194,9 @@ impl ConversionMutations {
     /// Rejects an accepted conversion: it stops counting and earns nothing. After payment
     /// its commission is clawed back from the next payment.
     #[graphql(guard = "AdminOnly")]
-    async fn reject_conversion(&self, ctx: &Context<'_>, id: ID, reason: String) -> AppResult<ConversionPayload> {
-        let id = decode::<ConversionId>(&id)?;
-        let reason = reason.trim().to_string();
+    async fn reject_conversion(&self, ctx: &Context<'_>, input: RejectConversionInput) -> AppResult<ConversionPayload> {
+        let id = decode::<ConversionId>(&input.id)?;
+        let reason = input.reason.trim().to_string();
         if reason.is_empty() || reason.len() > 500 {
             return Err(AppError::bad_input("reason must be 1 to 500 characters"));
         }
@@ -198,15 +218,10 @@ impl ConversionMutations {
     /// `idempotencyKey` (1 to 200 characters, unique to this refund) makes a retried
     /// request refund once; another key is another refund.
     #[graphql(guard = "AdminOnly")]
-    async fn refund_conversion(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        amount: Option<Money>,
-        idempotency_key: String,
-    ) -> AppResult<ConversionPayload> {
-        let id = decode::<ConversionId>(&id)?;
-        let reference = idempotency_key.trim().to_string();
+    async fn refund_conversion(&self, ctx: &Context<'_>, input: RefundConversionInput) -> AppResult<ConversionPayload> {
+        let id = decode::<ConversionId>(&input.id)?;
+        let amount = input.amount;
+        let reference = input.idempotency_key.trim().to_string();
         if reference.is_empty() || reference.len() > 200 {
             return Err(AppError::bad_input("idempotencyKey must be 1 to 200 characters"));
         }

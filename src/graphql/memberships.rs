@@ -18,6 +18,54 @@ use crate::db::memberships;
 use crate::db::models::MembershipRow;
 use crate::domain::ids::{MemberId, MembershipId, OfferId};
 
+/// Members to put in an offer.
+#[derive(InputObject)]
+pub struct AddMembersInput {
+    pub offer_id: ID,
+    pub member_ids: Vec<ID>,
+}
+
+/// Members to take out of an offer.
+#[derive(InputObject)]
+pub struct RemoveMembersInput {
+    pub offer_id: ID,
+    pub member_ids: Vec<ID>,
+}
+
+/// Memberships to turn on or off.
+#[derive(InputObject)]
+pub struct SetMembershipActiveInput {
+    pub membership_ids: Vec<ID>,
+    pub active: bool,
+}
+
+/// Memberships to give new promo codes: a fresh one each, or `code` for a single membership.
+#[derive(InputObject)]
+pub struct RefreshPromoCodesInput {
+    pub membership_ids: Vec<ID>,
+    pub code: Option<String>,
+}
+
+/// Memberships to give their own payout.
+#[derive(InputObject)]
+pub struct SetPayoutOverrideInput {
+    pub membership_ids: Vec<ID>,
+    pub payout: PayoutRuleInput,
+}
+
+/// Memberships to return to the offer's default payout.
+#[derive(InputObject)]
+pub struct ClearPayoutOverrideInput {
+    pub membership_ids: Vec<ID>,
+}
+
+/// Memberships to email, and the message.
+#[derive(InputObject)]
+pub struct EmailMembersInput {
+    pub membership_ids: Vec<ID>,
+    pub template: EmailTemplateInput,
+}
+
 /// The result of `addMembers`.
 #[derive(SimpleObject)]
 pub struct AddMembersPayload {
@@ -37,6 +85,15 @@ pub struct MembershipsPayload {
 pub struct EmailTemplateInput {
     pub subject: String,
     pub body: String,
+}
+
+impl EmailTemplateInput {
+    pub fn template(self) -> email::Template {
+        email::Template {
+            subject: self.subject,
+            body: self.body,
+        }
+    }
 }
 
 /// The result of `emailMembers`: the queued messages.
@@ -72,9 +129,9 @@ pub struct MembershipMutations;
 impl MembershipMutations {
     /// Puts members in an offer, each with a fresh link code or promo code. All or nothing.
     #[graphql(guard = "AdminOnly")]
-    async fn add_members(&self, ctx: &Context<'_>, offer_id: ID, member_ids: Vec<ID>) -> AppResult<AddMembersPayload> {
-        let offer_id = decode::<OfferId>(&offer_id)?;
-        let member_ids = decode_list::<MemberId>(&member_ids)?;
+    async fn add_members(&self, ctx: &Context<'_>, input: AddMembersInput) -> AppResult<AddMembersPayload> {
+        let offer_id = decode::<OfferId>(&input.offer_id)?;
+        let member_ids = decode_list::<MemberId>(&input.member_ids)?;
         let rows = members::add_to_offer(&mut *conn(ctx).await?, *viewer(ctx)?, offer_id, member_ids).await?;
         Ok(AddMembersPayload {
             memberships: rows.into_iter().map(|row| Membership(row, None)).collect(),
@@ -87,9 +144,9 @@ impl MembershipMutations {
     async fn set_membership_active(
         &self,
         ctx: &Context<'_>,
-        membership_ids: Vec<ID>,
-        active: bool,
+        input: SetMembershipActiveInput,
     ) -> AppResult<MembershipsPayload> {
+        let SetMembershipActiveInput { membership_ids, active } = input;
         let ids = decode_list::<MembershipId>(&membership_ids)?;
         let details = json!({ "membershipIds": id_strings(&membership_ids), "active": active });
         let rows = members::set_active(&mut *conn(ctx).await?, *viewer(ctx)?, ids, active, details).await?;
@@ -98,12 +155,8 @@ impl MembershipMutations {
 
     /// Removes members from an offer. Their history (clicks, conversions, ledger) stays.
     #[graphql(guard = "AdminOnly")]
-    async fn remove_members(
-        &self,
-        ctx: &Context<'_>,
-        offer_id: ID,
-        member_ids: Vec<ID>,
-    ) -> AppResult<MembershipsPayload> {
+    async fn remove_members(&self, ctx: &Context<'_>, input: RemoveMembersInput) -> AppResult<MembershipsPayload> {
+        let RemoveMembersInput { offer_id, member_ids } = input;
         let offer = decode::<OfferId>(&offer_id)?;
         let member_list = decode_list::<MemberId>(&member_ids)?;
         let details = json!({ "offerId": offer_id.as_str(), "memberIds": id_strings(&member_ids) });
@@ -118,9 +171,9 @@ impl MembershipMutations {
     async fn refresh_promo_codes(
         &self,
         ctx: &Context<'_>,
-        membership_ids: Vec<ID>,
-        code: Option<String>,
+        input: RefreshPromoCodesInput,
     ) -> AppResult<MembershipsPayload> {
+        let RefreshPromoCodesInput { membership_ids, code } = input;
         let ids = decode_list::<MembershipId>(&membership_ids)?;
         let details = json!({
             "membershipIds": id_strings(&membership_ids),
@@ -135,9 +188,9 @@ impl MembershipMutations {
     async fn set_payout_override(
         &self,
         ctx: &Context<'_>,
-        membership_ids: Vec<ID>,
-        payout: PayoutRuleInput,
+        input: SetPayoutOverrideInput,
     ) -> AppResult<MembershipsPayload> {
+        let SetPayoutOverrideInput { membership_ids, payout } = input;
         let rule = payout.to_rule()?;
         let ids = decode_list::<MembershipId>(&membership_ids)?;
         let details = json!({ "membershipIds": id_strings(&membership_ids), "payout": rule_json(&rule) });
@@ -155,7 +208,12 @@ impl MembershipMutations {
 
     /// Removes memberships' own payouts: the offer's default applies again.
     #[graphql(guard = "AdminOnly")]
-    async fn clear_payout_override(&self, ctx: &Context<'_>, membership_ids: Vec<ID>) -> AppResult<MembershipsPayload> {
+    async fn clear_payout_override(
+        &self,
+        ctx: &Context<'_>,
+        input: ClearPayoutOverrideInput,
+    ) -> AppResult<MembershipsPayload> {
+        let membership_ids = input.membership_ids;
         let ids = decode_list::<MembershipId>(&membership_ids)?;
         let details = json!({ "membershipIds": id_strings(&membership_ids) });
         let rows = members::set_payout_override(
@@ -174,18 +232,14 @@ impl MembershipMutations {
     /// queued with this request and sent in the background over SMTP, retried with
     /// backoff. Each membership's `emails` show the message and every attempt.
     #[graphql(guard = "AdminOnly")]
-    async fn email_members(
-        &self,
-        ctx: &Context<'_>,
-        membership_ids: Vec<ID>,
-        template: EmailTemplateInput,
-    ) -> AppResult<EmailMembersPayload> {
+    async fn email_members(&self, ctx: &Context<'_>, input: EmailMembersInput) -> AppResult<EmailMembersPayload> {
+        let EmailMembersInput {
+            membership_ids,
+            template,
+        } = input;
         let ids = decode_list::<MembershipId>(&membership_ids)?;
-        let details = json!({ "membershipIds": membership_ids.iter().map(|i| i.as_str()).collect::<Vec<_>>(), "subject": template.subject.trim() });
-        let template = email::Template {
-            subject: template.subject,
-            body: template.body,
-        };
+        let details = json!({ "membershipIds": id_strings(&membership_ids), "subject": template.subject.trim() });
+        let template = template.template();
         let public_url = &ctx.data_unchecked::<PublicUrl>().0;
         let rows = email::email_members(
             &mut *conn(ctx).await?,

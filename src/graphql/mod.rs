@@ -14,6 +14,7 @@ pub mod loaders;
 pub mod members;
 pub mod memberships;
 pub mod mutation;
+pub mod node;
 pub mod offers;
 pub mod pagination;
 pub mod payments;

@@ -60,6 +60,8 @@ pub struct CreateOfferPayload {
 /// What `updateOffer` changes; fields left out stay as they are. The type cannot change.
 #[derive(InputObject)]
 pub struct UpdateOfferInput {
+    /// The offer to change.
+    pub id: ID,
     pub name: Option<String>,
     /// `SALES_LINK` offers only.
     pub destination_url: Option<String>,
@@ -74,6 +76,22 @@ pub struct UpdateOfferInput {
     pub ends_on: MaybeUndefined<Date>,
     /// Replaces the offer's connected projects.
     pub project_ids: Option<Vec<ID>>,
+}
+
+/// The offer's new default payout.
+#[derive(InputObject)]
+pub struct EditPayoutInput {
+    /// The offer to change.
+    pub id: ID,
+    pub payout: PayoutRuleInput,
+}
+
+/// The offer's new status.
+#[derive(InputObject)]
+pub struct SetOfferStatusInput {
+    /// The offer to change.
+    pub id: ID,
+    pub status: OfferStatus,
 }
 
 /// The offer a mutation changed.
@@ -216,11 +234,11 @@ impl OfferMutations {
     /// Changes an offer's name, destination, code prefix, attribution window, hold
     /// period, dates or connected projects. An archived offer cannot be edited.
     #[graphql(guard = "AdminOnly")]
-    async fn update_offer(&self, ctx: &Context<'_>, id: ID, input: UpdateOfferInput) -> AppResult<OfferPayload> {
+    async fn update_offer(&self, ctx: &Context<'_>, input: UpdateOfferInput) -> AppResult<OfferPayload> {
         let caller = *viewer(ctx)?;
-        let offer_id = decode::<OfferId>(&id)?;
+        let offer_id = decode::<OfferId>(&input.id)?;
         let details = json!({
-            "offerId": id.as_str(),
+            "offerId": input.id.as_str(),
             "name": input.name,
             "destinationUrl": input.destination_url,
             "codePrefix": input.code_prefix,
@@ -256,11 +274,11 @@ impl OfferMutations {
 
     /// Sets the offer's default payout. Members with their own override keep it.
     #[graphql(guard = "AdminOnly")]
-    async fn edit_payout(&self, ctx: &Context<'_>, offer_id: ID, payout: PayoutRuleInput) -> AppResult<OfferPayload> {
+    async fn edit_payout(&self, ctx: &Context<'_>, input: EditPayoutInput) -> AppResult<OfferPayload> {
         let caller = *viewer(ctx)?;
-        let id = decode::<OfferId>(&offer_id)?;
-        let rule = payout.to_rule()?;
-        let details = json!({ "offerId": offer_id.as_str(), "payout": rule_json(&rule) });
+        let id = decode::<OfferId>(&input.id)?;
+        let rule = input.payout.to_rule()?;
+        let details = json!({ "offerId": input.id.as_str(), "payout": rule_json(&rule) });
         let row = offer_actions::edit_payout(&mut *conn(ctx).await?, caller, id, rule, details).await?;
         Ok(OfferPayload {
             offer: Offer::new(row, caller.today()),
@@ -274,9 +292,9 @@ impl OfferMutations {
     async fn set_offer_status(
         &self,
         ctx: &Context<'_>,
-        offer_id: ID,
-        status: OfferStatus,
+        input: SetOfferStatusInput,
     ) -> AppResult<SetOfferStatusPayload> {
+        let SetOfferStatusInput { id: offer_id, status } = input;
         let caller = *viewer(ctx)?;
         let id = decode::<OfferId>(&offer_id)?;
         let details =

@@ -8,6 +8,7 @@ use super::columns::ColumnQueries;
 use super::conversions::ConversionQueries;
 use super::members::MemberQueries;
 use super::memberships::MembershipQueries;
+use super::node::NodeQueries;
 use super::offers::OfferQueries;
 use super::payments::PaymentQueries;
 use super::projects::ProjectQueries;
@@ -36,4 +37,5 @@ pub struct QueryRoot(
     PaymentQueries,
     ProjectQueries,
     ColumnQueries,
+    NodeQueries,
 );

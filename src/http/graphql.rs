@@ -3,11 +3,12 @@ use std::net::SocketAddr;
 use async_graphql::parser::types::OperationType;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
+use super::persisted_queries::Refusal;
 use crate::app::Caller;
 use crate::app::auth;
 use crate::db::{DbError, DbPool};
@@ -28,39 +29,56 @@ pub async fn handle(
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> Response {
-    execute(state, peer, headers, request.into_inner()).await
+    execute(state, peer, headers, request.into_inner(), Method::POST).await
 }
 
-/// `GET /graphql?query=…`: queries only, so a link or an image tag can never
-/// change anything (a mutation is 405).
+/// `GET /graphql?query=…` (or a persisted query's hash): queries only, so a link
+/// or an image tag can never change anything (a mutation is 405). An answer
+/// without errors may be kept by the client's HTTP cache for a short while.
 pub async fn handle_get(
     State(state): State<AppState>,
     peer: Peer,
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> Response {
-    let mut request = request.into_inner();
-    if request.query.len() <= query_cost::QueryLimits::default().max_query_bytes {
-        let operation_name = request.operation_name.clone();
-        if let Ok(document) = request.parsed_query()
-            && query_cost::operation(document, operation_name.as_deref())
-                .is_some_and(|operation| operation.ty != OperationType::Query)
-        {
-            let mut response = graphql_error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
-                "mutations are sent with POST",
-            );
-            response
-                .headers_mut()
-                .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
-            return response;
-        }
-    }
-    execute(state, peer, headers, request).await
+    execute(state, peer, headers, request.into_inner(), Method::GET).await
 }
 
-async fn execute(state: AppState, peer: Peer, headers: HeaderMap, mut request: async_graphql::Request) -> Response {
+/// How long a client may reuse a GET answer: short, as orders keep arriving.
+const GET_MAX_AGE: &str = "private, max-age=30";
+
+async fn execute(
+    state: AppState,
+    peer: Peer,
+    headers: HeaderMap,
+    mut request: async_graphql::Request,
+    method: Method,
+) -> Response {
+    let max_query_bytes = query_cost::QueryLimits::default().max_query_bytes;
+    if let Err(refusal) = state.persisted_queries.resolve(&mut request, max_query_bytes).await {
+        let (message, code) = refusal.message_and_code();
+        // Apollo's clients expect 200 for an unknown hash: they then send the text.
+        let status = match refusal {
+            Refusal::NotFound => StatusCode::OK,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let mut response = graphql_error(status, code, message);
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return response;
+    }
+    if method == Method::GET && is_mutation(&mut request, max_query_bytes) {
+        let mut response = graphql_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "mutations are sent with POST",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
     match authenticate(&state.pool, &headers).await {
         Ok(Some(viewer)) => {
             let subject = RateSubject(format!("key:{}", viewer.api_key_id));
@@ -94,7 +112,29 @@ async fn execute(state: AppState, peer: Peer, headers: HeaderMap, mut request: a
     }) {
         state.metrics.throttled.inc();
     }
-    GraphQLResponse::from(response).into_response()
+    let cacheable = method == Method::GET && response.is_ok();
+    let mut response = GraphQLResponse::from(response).into_response();
+    if method == Method::GET {
+        let headers = response.headers_mut();
+        let cache_control = if cacheable { GET_MAX_AGE } else { "no-store" };
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
+        // The answer depends on the key: a cache must keep one per key.
+        headers.append(header::VARY, HeaderValue::from_static("authorization"));
+    }
+    response
+}
+
+/// Whether the request's operation is a mutation (a document that does not parse,
+/// or is too large, is left to the schema to refuse).
+fn is_mutation(request: &mut async_graphql::Request, max_query_bytes: usize) -> bool {
+    if request.query.len() > max_query_bytes {
+        return false;
+    }
+    let operation_name = request.operation_name.clone();
+    request.parsed_query().is_ok_and(|document| {
+        query_cost::operation(document, operation_name.as_deref())
+            .is_some_and(|operation| operation.ty != OperationType::Query)
+    })
 }
 
 pub(super) enum AuthFailure {

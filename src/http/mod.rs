@@ -7,6 +7,7 @@ mod graphiql;
 mod graphql;
 mod health;
 mod paypal_webhooks;
+pub mod persisted_queries;
 mod redirect;
 pub mod server;
 mod webhooks;
@@ -98,6 +99,8 @@ pub struct AppState {
     /// Webhook orders are recorded through it, in groups.
     pub orders: crate::app::orders::OrderWriter,
     pub links: moka::future::Cache<String, Option<Arc<redirect::CachedLink>>>,
+    /// Automatic persisted queries this server has seen, by hash.
+    pub persisted_queries: persisted_queries::PersistedQueries,
     /// Key for hashing shoppers' IP addresses; random per process unless configured.
     pub ip_hash_key: Arc<Vec<u8>>,
     /// Order webhooks each brand may send per second.
@@ -130,6 +133,7 @@ impl AppState {
             clicks,
             orders,
             links,
+            persisted_queries: persisted_queries::PersistedQueries::default(),
             ip_hash_key: Arc::new(ip_hash_key),
             webhook_budget: Arc::new(RateLimiter::new(
                 limits.webhook_rate_limit_per_second,

@@ -33,13 +33,13 @@ async fn per_click(app: &TestApp, shop: &Shop) {
     let admin = &shop.brand.admin;
     app.ok(
         admin,
-        "mutation($id: ID!) { updateOffer(id: $id, input: { holdPeriodDays: 0 }) { offer { id } } }",
+        "mutation($id: ID!) { updateOffer(input: { id: $id, holdPeriodDays: 0 }) { offer { id } } }",
         json!({ "id": shop.link_offer }),
     )
     .await;
     app.ok(
         admin,
-        "mutation($id: ID!) { editPayout(offerId: $id, payout: { type: FLAT_PER_CLICK, flatAmount: \"0.50\" }) { offer { id } } }",
+        "mutation($id: ID!) { editPayout(input: { id: $id, payout: { type: FLAT_PER_CLICK, flatAmount: \"0.50\" } }) { offer { id } } }",
         json!({ "id": shop.link_offer }),
     )
     .await;

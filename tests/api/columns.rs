@@ -3,8 +3,7 @@ use serde_json::json;
 use crate::common::TestApp;
 
 const GET: &str = "query($t: KpiTable!) { tableColumns(table: $t) }";
-const SET: &str =
-    "mutation($t: KpiTable!, $c: [TableColumn!]!) { setTableColumns(table: $t, columns: $c) { table columns } }";
+const SET: &str = "mutation($t: KpiTable!, $c: [TableColumn!]!) { setTableColumns(input: { table: $t, columns: $c }) { table columns } }";
 
 #[tokio::test]
 async fn each_key_remembers_its_columns_per_table() {

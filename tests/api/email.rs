@@ -86,7 +86,7 @@ fn dead_smtp_url() -> String {
     format!("smtp://127.0.0.1:{port}")
 }
 
-const EMAIL: &str = "mutation($ids: [ID!]!, $t: EmailTemplateInput!) { emailMembers(membershipIds: $ids, template: $t) { emails { id to subject body status } } }";
+const EMAIL: &str = "mutation($ids: [ID!]!, $t: EmailTemplateInput!) { emailMembers(input: { membershipIds: $ids, template: $t }) { emails { id to subject body status } } }";
 const LOG: &str =
     "query($id: ID!) { membership(id: $id) { emails { status sentAt nextAttemptAt attempts { succeeded error } } } }";
 

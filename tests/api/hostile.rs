@@ -282,7 +282,7 @@ async fn the_dashboard_loads_ten_times_a_second_on_the_default_budget() {
 async fn mutations_over_get_are_refused() {
     let app = TestApp::new().await;
     let brand = app.brand("Acme").await;
-    let uri = "/graphql?query=mutation%20%7B%20setWebhookSecret(secret%3A%20%22x%22)%20%7B%20__typename%20%7D%20%7D";
+    let uri = "/graphql?query=mutation%20%7B%20setWebhookSecret(input%3A%20%7B%20secret%3A%20%22x%22%20%7D)%20%7B%20__typename%20%7D%20%7D";
     let request = Request::get(uri)
         .header(header::AUTHORIZATION, format!("Bearer {}", brand.admin))
         .body(Body::empty())
@@ -404,7 +404,7 @@ async fn one_brands_bad_payout_never_costs_another_brand_its_clicks() {
     let code = app
         .error_code(
             Some(&attacker.admin),
-            "mutation($o: ID!) { editPayout(offerId: $o, payout: { type: FLAT_PER_CLICK, flatAmount: \"999999999999.99\" }) { offer { id } } }",
+            "mutation($o: ID!) { editPayout(input: { id: $o, payout: { type: FLAT_PER_CLICK, flatAmount: \"999999999999.99\" } }) { offer { id } } }",
             json!({ "o": offer }),
         )
         .await;
@@ -420,7 +420,7 @@ async fn one_brands_bad_payout_never_costs_another_brand_its_clicks() {
     let link = app
         .ok(
             &attacker.admin,
-            "mutation($o: ID!, $m: [ID!]!) { addMembers(offerId: $o, memberIds: $m) { memberships { linkCode } } }",
+            "mutation($o: ID!, $m: [ID!]!) { addMembers(input: { offerId: $o, memberIds: $m }) { memberships { linkCode } } }",
             json!({ "o": offer, "m": [member] }),
         )
         .await["addMembers"]["memberships"][0]["linkCode"]

@@ -44,8 +44,7 @@ async fn random_event_sequences_keep_the_ledger_and_rollups_consistent() {
             .await;
         member_ids.push(member["createMember"]["member"]["id"].clone());
     }
-    let add =
-        "mutation($o: ID!, $m: [ID!]!) { addMembers(offerId: $o, memberIds: $m) { memberships { id promoCode } } }";
+    let add = "mutation($o: ID!, $m: [ID!]!) { addMembers(input: { offerId: $o, memberIds: $m }) { memberships { id promoCode } } }";
     let coded = app
         .ok(&brand.admin, add, json!({ "o": code_offer, "m": member_ids }))
         .await["addMembers"]["memberships"]

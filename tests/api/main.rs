@@ -2,6 +2,7 @@
 
 mod common;
 
+mod api_conventions;
 mod api_keys;
 mod architecture;
 mod auth;

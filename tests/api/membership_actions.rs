@@ -13,7 +13,7 @@ fn order(id: u64, code: &str) -> String {
 async fn a_refreshed_code_stops_attributing_and_the_new_one_does() {
     let app = TestApp::new().await;
     let shop = shop(&app).await;
-    let refresh = "mutation($ids: [ID!]!, $code: String) { refreshPromoCodes(membershipIds: $ids, code: $code) { memberships { id promoCode } } }";
+    let refresh = "mutation($ids: [ID!]!, $code: String) { refreshPromoCodes(input: { membershipIds: $ids, code: $code }) { memberships { id promoCode } } }";
     let fresh = app
         .ok(&shop.brand.admin, refresh, json!({ "ids": [shop.code_membership] }))
         .await;
@@ -151,7 +151,7 @@ async fn paused_and_inactive_attribute_nothing_and_removal_keeps_history() {
     let app = TestApp::new().await;
     let shop = shop(&app).await;
     let status =
-        "mutation($id: ID!, $s: OfferStatus!) { setOfferStatus(offerId: $id, status: $s) { offer { status } } }";
+        "mutation($id: ID!, $s: OfferStatus!) { setOfferStatus(input: { id: $id, status: $s }) { offer { status } } }";
     let paused = app
         .ok(
             &shop.brand.admin,
@@ -186,7 +186,7 @@ async fn paused_and_inactive_attribute_nothing_and_removal_keeps_history() {
     )
     .await;
 
-    let active = "mutation($ids: [ID!]!, $a: Boolean!) { setMembershipActive(membershipIds: $ids, active: $a) { memberships { active } } }";
+    let active = "mutation($ids: [ID!]!, $a: Boolean!) { setMembershipActive(input: { membershipIds: $ids, active: $a }) { memberships { active } } }";
     app.ok(
         &shop.brand.admin,
         active,
@@ -228,7 +228,7 @@ async fn paused_and_inactive_attribute_nothing_and_removal_keeps_history() {
         )
         .await["membership"]["member"]["id"]
         .clone();
-    let remove = "mutation($o: ID!, $m: [ID!]!) { removeMembers(offerId: $o, memberIds: $m) { memberships { active removedAt } } }";
+    let remove = "mutation($o: ID!, $m: [ID!]!) { removeMembers(input: { offerId: $o, memberIds: $m }) { memberships { active removedAt } } }";
     let removed = app
         .ok(
             &shop.brand.admin,
@@ -290,19 +290,19 @@ async fn every_mutation_that_moves_money_is_audited_and_refusals_are_not() {
     let second = app.ok(admin, &record, json!({ "id": "a2" })).await["recordConversion"]["conversion"]["id"].clone();
     app.ok(
         admin,
-        "mutation($id: ID!) { refundConversion(id: $id, amount: \"10.00\", idempotencyKey: \"r1\") { conversion { id } } }",
+        "mutation($id: ID!) { refundConversion(input: { id: $id, amount: \"10.00\", idempotencyKey: \"r1\" }) { conversion { id } } }",
         json!({ "id": first }),
     )
     .await;
     app.ok(
         admin,
-        "mutation($id: ID!) { rejectConversion(id: $id, reason: \"fraud\") { conversion { id } } }",
+        "mutation($id: ID!) { rejectConversion(input: { id: $id, reason: \"fraud\" }) { conversion { id } } }",
         json!({ "id": second }),
     )
     .await;
     app.ok(
         admin,
-        "mutation($m: ID!) { grantReward(membershipId: $m, reward: { kind: CASH_BONUS, cashAmount: \"5.00\" }, idempotencyKey: \"b\") { reward { id } } }",
+        "mutation($m: ID!) { grantReward(input: { membershipId: $m, reward: { kind: CASH_BONUS, cashAmount: \"5.00\" }, idempotencyKey: \"b\" }) { reward { id } } }",
         json!({ "m": shop.code_membership }),
     )
     .await;
@@ -312,14 +312,13 @@ async fn every_mutation_that_moves_money_is_audited_and_refusals_are_not() {
         json!({}),
     )
     .await;
-    let refused = "mutation($id: ID!) { rejectConversion(id: $id, reason: \"x\") { conversion { id } } }";
+    let refused = "mutation($id: ID!) { rejectConversion(input: { id: $id, reason: \"x\" }) { conversion { id } } }";
     assert_eq!(
         app.error_code(Some(&shop.brand.analyst), refused, json!({ "id": first }))
             .await,
         "FORBIDDEN"
     );
-    let refund_rejected =
-        "mutation($id: ID!) { refundConversion(id: $id, idempotencyKey: \"refund-all\") { conversion { id } } }";
+    let refund_rejected = "mutation($id: ID!) { refundConversion(input: { id: $id, idempotencyKey: \"refund-all\" }) { conversion { id } } }";
     assert_eq!(
         app.error_code(Some(admin), refund_rejected, json!({ "id": second }))
             .await,

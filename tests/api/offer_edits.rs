@@ -5,7 +5,14 @@ use serde_json::json;
 use crate::common::TestApp;
 use crate::tracking::shop;
 
-const UPDATE: &str = "mutation($id: ID!, $i: UpdateOfferInput!) { updateOffer(id: $id, input: $i) { offer { name destinationUrl holdPeriodDays attributionWindowDays startsOn endsOn projects { name } } } }";
+const UPDATE: &str = "mutation($i: UpdateOfferInput!) { updateOffer(input: $i) { offer { name destinationUrl holdPeriodDays attributionWindowDays startsOn endsOn projects { name } } } }";
+
+/// `{ id, i }` as `updateOffer`'s one input: the offer's id goes inside.
+fn edit(variables: serde_json::Value) -> serde_json::Value {
+    let mut input = variables["i"].clone();
+    input["id"] = variables["id"].clone();
+    json!({ "i": input })
+}
 const RECORD: &str = "mutation($id: String!, $code: String!) { recordConversion(input: { externalOrderId: $id, saleAmount: \"200.00\", promoCode: $code }) { conversion { commission payoutRule { type percent flatAmount } } } }";
 
 #[tokio::test]
@@ -26,7 +33,7 @@ async fn update_offer_changes_what_is_given_and_refuses_bad_edits() {
         "attributionWindowDays": 7, "startsOn": "2026-01-01", "endsOn": "2027-01-31", "projectIds": [project]
     });
     let updated = app
-        .ok(admin, UPDATE, json!({ "id": shop.link_offer, "i": input }))
+        .ok(admin, UPDATE, edit(json!({ "id": shop.link_offer, "i": input })))
         .await;
     assert_eq!(
         updated["updateOffer"]["offer"],
@@ -38,7 +45,7 @@ async fn update_offer_changes_what_is_given_and_refuses_bad_edits() {
         .ok(
             admin,
             UPDATE,
-            json!({ "id": shop.link_offer, "i": { "endsOn": null, "projectIds": [] } }),
+            edit(json!({ "id": shop.link_offer, "i": { "endsOn": null, "projectIds": [] } })),
         )
         .await;
     assert_eq!(cleared["updateOffer"]["offer"]["endsOn"], json!(null));
@@ -78,26 +85,29 @@ async fn update_offer_changes_what_is_given_and_refuses_bad_edits() {
     ];
     for (variables, code) in refused {
         assert_eq!(
-            app.error_code(Some(admin), UPDATE, variables.clone()).await,
+            app.error_code(Some(admin), UPDATE, edit(variables.clone())).await,
             code,
             "{variables}"
         );
     }
     let analyst = json!({ "id": shop.link_offer, "i": { "name": "X" } });
     assert_eq!(
-        app.error_code(Some(&shop.brand.analyst), UPDATE, analyst).await,
+        app.error_code(Some(&shop.brand.analyst), UPDATE, edit(analyst)).await,
         "FORBIDDEN"
     );
 
     // An archived offer is read-only until it is activated again.
     app.ok(
         admin,
-        "mutation($id: ID!) { setOfferStatus(offerId: $id, status: ARCHIVED) { offer { status } } }",
+        "mutation($id: ID!) { setOfferStatus(input: { id: $id, status: ARCHIVED }) { offer { status } } }",
         json!({ "id": shop.link_offer }),
     )
     .await;
     let archived = json!({ "id": shop.link_offer, "i": { "name": "X" } });
-    assert_eq!(app.error_code(Some(admin), UPDATE, archived).await, "BAD_USER_INPUT");
+    assert_eq!(
+        app.error_code(Some(admin), UPDATE, edit(archived)).await,
+        "BAD_USER_INPUT"
+    );
     let name = app
         .ok(
             admin,
@@ -117,7 +127,7 @@ async fn payout_edits_change_future_conversions_only() {
     let before = app.ok(admin, RECORD, json!({ "id": "o1", "code": code })).await;
     assert_eq!(before["recordConversion"]["conversion"]["commission"], "30.00");
 
-    let edit = "mutation($id: ID!, $p: PayoutRuleInput!) { editPayout(offerId: $id, payout: $p) { offer { payout { type flatAmount } } } }";
+    let edit = "mutation($id: ID!, $p: PayoutRuleInput!) { editPayout(input: { id: $id, payout: $p }) { offer { payout { type flatAmount } } } }";
     let flat = json!({ "type": "FLAT_PER_CONVERSION", "flatAmount": "5.00" });
     let edited = app.ok(admin, edit, json!({ "id": shop.code_offer, "p": flat })).await;
     assert_eq!(
@@ -151,7 +161,7 @@ async fn payout_edits_change_future_conversions_only() {
     );
 
     // A member's override beats the default until it is cleared.
-    let set = "mutation($ids: [ID!]!, $p: PayoutRuleInput!) { setPayoutOverride(membershipIds: $ids, payout: $p) { memberships { payoutOverride { type percent } } } }";
+    let set = "mutation($ids: [ID!]!, $p: PayoutRuleInput!) { setPayoutOverride(input: { membershipIds: $ids, payout: $p }) { memberships { payoutOverride { type percent } } } }";
     let twenty = json!({ "type": "PERCENT_OF_SALE", "percent": "20" });
     let overridden = app
         .ok(admin, set, json!({ "ids": [shop.code_membership], "p": twenty }))
@@ -162,7 +172,7 @@ async fn payout_edits_change_future_conversions_only() {
     );
     let with_override = app.ok(admin, RECORD, json!({ "id": "o3", "code": code })).await;
     assert_eq!(with_override["recordConversion"]["conversion"]["commission"], "40.00");
-    let clear = "mutation($ids: [ID!]!) { clearPayoutOverride(membershipIds: $ids) { memberships { payoutOverride { type } } } }";
+    let clear = "mutation($ids: [ID!]!) { clearPayoutOverride(input: { membershipIds: $ids }) { memberships { payoutOverride { type } } } }";
     let cleared = app.ok(admin, clear, json!({ "ids": [shop.code_membership] })).await;
     assert_eq!(
         cleared["clearPayoutOverride"]["memberships"][0]["payoutOverride"],

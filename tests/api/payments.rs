@@ -35,7 +35,7 @@ async fn due_orders(app: &TestApp, shop: &Shop, code: &str, first_order: u32, sa
 async fn no_hold(app: &TestApp, shop: &Shop) {
     app.ok(
         &shop.brand.admin,
-        "mutation($id: ID!) { updateOffer(id: $id, input: { holdPeriodDays: 0 }) { offer { holdPeriodDays } } }",
+        "mutation($id: ID!) { updateOffer(input: { id: $id, holdPeriodDays: 0 }) { offer { holdPeriodDays } } }",
         json!({ "id": shop.code_offer }),
     )
     .await;
@@ -104,7 +104,7 @@ async fn send_payment_pays_what_is_due_once_and_nets_later_clawbacks() {
     // A refund after payment is clawed back from the next payment: 30.00 earned - 15.00 back.
     app.ok(
         admin,
-        "mutation($id: ID!) { refundConversion(id: $id, idempotencyKey: \"refund-all\") { conversion { status } } }",
+        "mutation($id: ID!) { refundConversion(input: { id: $id, idempotencyKey: \"refund-all\" }) { conversion { status } } }",
         json!({ "id": conversions[0] }),
     )
     .await;
@@ -314,7 +314,7 @@ async fn active_offers_pays_exactly_the_payments_due_the_home_page_shows() {
     let added = app
         .ok(
             admin,
-            "mutation($o: ID!, $m: [ID!]!) { addMembers(offerId: $o, memberIds: $m) { memberships { promoCode } } }",
+            "mutation($o: ID!, $m: [ID!]!) { addMembers(input: { offerId: $o, memberIds: $m }) { memberships { promoCode } } }",
             json!({ "o": winter, "m": [member] }),
         )
         .await;
@@ -325,7 +325,7 @@ async fn active_offers_pays_exactly_the_payments_due_the_home_page_shows() {
     due_orders(&app, &shop, &winter_code, 2, &["50.00"]).await;
     app.ok(
         admin,
-        "mutation($id: ID!) { setOfferStatus(offerId: $id, status: PAUSED) { offer { status } } }",
+        "mutation($id: ID!) { setOfferStatus(input: { id: $id, status: PAUSED }) { offer { status } } }",
         json!({ "id": winter }),
     )
     .await;
@@ -469,7 +469,7 @@ async fn many_members_due(app: &TestApp, shop: &Shop, round: u32) {
         }
         app.ok(
             admin,
-            "mutation($o: ID!, $m: [ID!]!) { addMembers(offerId: $o, memberIds: $m) { memberships { id } } }",
+            "mutation($o: ID!, $m: [ID!]!) { addMembers(input: { offerId: $o, memberIds: $m }) { memberships { id } } }",
             json!({ "o": shop.code_offer, "m": ids }),
         )
         .await;

@@ -44,7 +44,7 @@ async fn paypal_app(url: &str, reconcile_every: Duration) -> TestApp {
 pub async fn members_due(app: &TestApp, shop: &Shop, payout_addresses: &[&str]) {
     app.ok(
         &shop.brand.admin,
-        "mutation($id: ID!) { updateOffer(id: $id, input: { holdPeriodDays: 0 }) { offer { id } } }",
+        "mutation($id: ID!) { updateOffer(input: { id: $id, holdPeriodDays: 0 }) { offer { id } } }",
         json!({ "id": shop.code_offer }),
     )
     .await;
@@ -68,7 +68,7 @@ async fn member_due(app: &TestApp, shop: &Shop, tag: &str, address: &str) {
     let code = app
         .ok(
             admin,
-            "mutation($o: ID!, $m: [ID!]!) { addMembers(offerId: $o, memberIds: $m) { memberships { promoCode } } }",
+            "mutation($o: ID!, $m: [ID!]!) { addMembers(input: { offerId: $o, memberIds: $m }) { memberships { promoCode } } }",
             json!({ "o": shop.code_offer, "m": [member] }),
         )
         .await["addMembers"]["memberships"][0]["promoCode"]
@@ -396,7 +396,7 @@ async fn killing_the_server_at_any_point_of_a_send_payment_pays_each_entry_once(
     let admin = shop.brand.admin.clone();
     app.ok(
         &admin,
-        "mutation($id: ID!) { updateOffer(id: $id, input: { holdPeriodDays: 0 }) { offer { id } } }",
+        "mutation($id: ID!) { updateOffer(input: { id: $id, holdPeriodDays: 0 }) { offer { id } } }",
         json!({ "id": shop.code_offer }),
     )
     .await;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::common::TestApp;
 use crate::tracking::{Shop, shop, shopify_delivery, webhook};
 
-const REFUND: &str = "mutation($id: ID!, $amount: Money, $key: String!) { refundConversion(id: $id, amount: $amount, idempotencyKey: $key) { conversion { saleAmount commission } } }";
+const REFUND: &str = "mutation($id: ID!, $amount: Money, $key: String!) { refundConversion(input: { id: $id, amount: $amount, idempotencyKey: $key }) { conversion { saleAmount commission } } }";
 
 /// Records a generic order of `amount` with the shop's promo code (15% commission).
 async fn generic_order(app: &TestApp, shop: &Shop, order_id: &str, amount: &str) {
@@ -41,7 +41,8 @@ async fn refund_conversion_needs_its_key_and_counts_each_key_once() {
     let shop = shop(&app).await;
     generic_order(&app, &shop, "A-1", "100.00").await;
     let id = sale_of(&app, &shop).await["id"].clone();
-    let keyless = "mutation($id: ID!) { refundConversion(id: $id, amount: \"10.00\") { conversion { id } } }";
+    let keyless =
+        "mutation($id: ID!) { refundConversion(input: { id: $id, amount: \"10.00\" }) { conversion { id } } }";
     assert_eq!(
         app.error_code(Some(&shop.brand.admin), keyless, json!({ "id": id }))
             .await,

@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 use crate::common::{TestApp, count};
 use crate::tracking::shop;
 
-const GRANT: &str = "mutation($m: ID!, $r: RewardInput!, $k: String!) { grantReward(membershipId: $m, reward: $r, idempotencyKey: $k) { replayed reward { id kind cashAmount description discountCode ruleId membership { id } } } }";
-const RULE: &str = "mutation($o: ID!, $i: RewardRuleInput!) { createRewardRule(offerId: $o, input: $i) { rule { id trigger everyN salesThreshold rewardKind cashAmount description active } } }";
+const GRANT: &str = "mutation($m: ID!, $r: RewardInput!, $k: String!) { grantReward(input: { membershipId: $m, reward: $r, idempotencyKey: $k }) { replayed reward { id kind cashAmount description discountCode ruleId membership { id } } } }";
+const RULE: &str = "mutation($o: ID!, $i: RewardRuleInput!) { createRewardRule(input: { offerId: $o, rule: $i }) { rule { id trigger everyN salesThreshold rewardKind cashAmount description active } } }";
 const RECORD: &str = "mutation($id: String!, $code: String!) { recordConversion(input: { externalOrderId: $id, saleAmount: \"100.00\", promoCode: $code }) { duplicate } }";
 
 async fn rewards_of(app: &TestApp, key: &str, membership: &str) -> Vec<Value> {
@@ -217,7 +217,7 @@ async fn rules_grant_once_when_a_conversion_crosses_them() {
     let rule_id = every_two["createRewardRule"]["rule"]["id"].clone();
     app.ok(
         admin,
-        "mutation($id: ID!) { setRewardRuleActive(id: $id, active: false) { rule { active } } }",
+        "mutation($id: ID!) { setRewardRuleActive(input: { id: $id, active: false }) { rule { active } } }",
         json!({ "id": rule_id }),
     )
     .await;
@@ -252,7 +252,7 @@ async fn refunds_that_un_cross_a_rule_take_its_reward_back_and_a_new_crossing_gr
     let admin = &shop.brand.admin;
     app.ok(
         admin,
-        "mutation($id: ID!) { updateOffer(id: $id, input: { holdPeriodDays: 0 }) { offer { id } } }",
+        "mutation($id: ID!) { updateOffer(input: { id: $id, holdPeriodDays: 0 }) { offer { id } } }",
         json!({ "id": shop.code_offer }),
     )
     .await;
@@ -296,7 +296,7 @@ async fn refunds_that_un_cross_a_rule_take_its_reward_back_and_a_new_crossing_gr
         json!({}),
     )
     .await;
-    let refund = "mutation($id: ID!, $a: Money, $k: String!) { refundConversion(id: $id, amount: $a, idempotencyKey: $k) { conversion { status } } }";
+    let refund = "mutation($id: ID!, $a: Money, $k: String!) { refundConversion(input: { id: $id, amount: $a, idempotencyKey: $k }) { conversion { status } } }";
     app.ok(
         admin,
         refund,
@@ -356,4 +356,238 @@ async fn due(app: &TestApp, key: &str) -> String {
         .as_str()
         .unwrap()
         .to_string()
+}
+
+const EMAILS: &str = "query($id: ID!) { membership(id: $id) { emails { to subject body rewardId } } }";
+
+async fn emails_of(app: &TestApp, key: &str, membership: &str) -> Vec<Value> {
+    app.ok(key, EMAILS, json!({ "id": membership })).await["membership"]["emails"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn free_products_and_discount_codes_are_emailed_to_the_member_through_the_outbox() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let admin = &shop.brand.admin;
+    let m = shop.code_membership.as_str();
+    let grant_with_email = "mutation($m: ID!, $r: RewardInput!, $k: String!, $e: EmailTemplateInput) { grantReward(input: { membershipId: $m, reward: $r, idempotencyKey: $k, email: $e }) { reward { id discountCode } } }";
+
+    // A discount code with the brand's own message, `{{discountCode}}` filled.
+    let custom = json!({ "subject": "Your code, {{memberName}}", "body": "Use {{discountCode}} at {{brandName}} ({{promoCode}})." });
+    let code =
+        json!({ "m": m, "r": { "kind": "DISCOUNT_CODE", "discountCode": "ana-friends" }, "k": "code-1", "e": custom });
+    let reward = app.ok(admin, grant_with_email, code.clone()).await["grantReward"]["reward"].clone();
+    let emails = emails_of(&app, admin, m).await;
+    assert_eq!(emails.len(), 1);
+    assert_eq!(emails[0]["rewardId"], reward["id"]);
+    assert!(emails[0]["subject"].as_str().unwrap().starts_with("Your code, "));
+    assert_eq!(
+        emails[0]["body"],
+        format!("Use ANA-FRIENDS at Trail Co ({}).", shop.promo_code)
+    );
+    // A replay grants nothing new and sends nothing new.
+    app.ok(admin, grant_with_email, code).await;
+    assert_eq!(emails_of(&app, admin, m).await.len(), 1);
+
+    // A free product without a message gets the default one, naming the product.
+    let gift = json!({ "m": m, "r": { "kind": "FREE_PRODUCT", "description": "Trail runners" }, "k": "gift-1" });
+    app.ok(admin, grant_with_email, gift).await;
+    let emails = emails_of(&app, admin, m).await;
+    assert_eq!(emails.len(), 2);
+    assert!(
+        emails[0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("Your reward: Trail runners.")
+    );
+
+    // Cash is paid, not emailed; a message that cannot be filled is refused with no reward.
+    let cash = json!({ "m": m, "r": { "kind": "CASH_BONUS", "cashAmount": "5.00" }, "k": "cash-1" });
+    app.ok(admin, grant_with_email, cash).await;
+    let refused = [
+        json!({ "m": m, "r": { "kind": "CASH_BONUS", "cashAmount": "5.00" }, "k": "cash-2", "e": { "subject": "Hi", "body": "Cash" } }),
+        json!({ "m": m, "r": { "kind": "FREE_PRODUCT", "description": "Hat" }, "k": "hat-1", "e": { "subject": "Hi", "body": "{{link}}" } }),
+        json!({ "m": m, "r": { "kind": "FREE_PRODUCT", "description": "Hat" }, "k": "hat-2", "e": { "subject": "Hi", "body": "{{discountCode}}" } }),
+        json!({ "m": m, "r": { "kind": "FREE_PRODUCT", "description": "Hat" }, "k": "hat-3", "e": { "subject": "", "body": "Hi" } }),
+    ];
+    for variables in refused {
+        assert_eq!(
+            app.error_code(Some(admin), grant_with_email, variables.clone()).await,
+            "BAD_USER_INPUT",
+            "{variables}"
+        );
+    }
+    assert_eq!(app.rows("rewards").await, 3);
+    assert_eq!(emails_of(&app, admin, m).await.len(), 2);
+
+    // A rule's discount code is made up per grant and its message carries it.
+    let rule = json!({ "trigger": "FIRST_CONVERSION", "reward": { "kind": "DISCOUNT_CODE", "description": "20% off" },
+                       "email": { "subject": "A code for you", "body": "{{rewardDescription}}: {{discountCode}}" } });
+    app.ok(admin, RULE, json!({ "o": shop.code_offer, "i": rule })).await;
+    let unfillable = json!({ "trigger": "FIRST_CONVERSION", "reward": { "kind": "FREE_PRODUCT", "description": "Cap" },
+                             "email": { "subject": "Hi", "body": "{{discountCode}}" } });
+    assert_eq!(
+        app.error_code(Some(admin), RULE, json!({ "o": shop.code_offer, "i": unfillable }))
+            .await,
+        "BAD_USER_INPUT"
+    );
+    app.ok(admin, RECORD, json!({ "id": "order-1", "code": shop.promo_code }))
+        .await;
+    let emails = emails_of(&app, admin, m).await;
+    assert_eq!(emails.len(), 3);
+    let granted = app
+        .ok(
+            admin,
+            "query($id: ID!) { node(id: $id) { ... on Reward { discountCode ruleId } } }",
+            json!({ "id": emails[0]["rewardId"] }),
+        )
+        .await["node"]
+        .clone();
+    assert!(granted["ruleId"].is_string());
+    let code = granted["discountCode"].as_str().unwrap();
+    assert!(code.starts_with("REWARD-"));
+    assert_eq!(emails[0]["subject"], "A code for you");
+    assert_eq!(emails[0]["body"], format!("20% off: {code}"));
+}
+
+#[tokio::test]
+async fn a_revoked_cash_reward_drops_before_payment_and_is_clawed_back_after() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let admin = &shop.brand.admin;
+    let m = shop.code_membership.as_str();
+    let grant =
+        |amount: &str, key: &str| json!({ "m": m, "r": { "kind": "CASH_BONUS", "cashAmount": amount }, "k": key });
+    let launch = app.ok(admin, GRANT, grant("25.00", "launch")).await["grantReward"]["reward"]["id"].clone();
+    app.ok(admin, GRANT, grant("10.00", "second")).await;
+    app.ok(
+        admin,
+        "mutation { sendPayment(input: { scope: ALL_OFFERS, idempotencyKey: \"pay\" }) { payment { totalAmount } } }",
+        json!({}),
+    )
+    .await;
+    let revoke = "mutation($id: ID!, $r: String!) { revokeReward(input: { id: $id, reason: $r }) { reward { reversedAt reversalReason } } }";
+    assert_eq!(
+        app.error_code(Some(&shop.brand.analyst), revoke, json!({ "id": launch, "r": "x" }))
+            .await,
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        app.error_code(Some(admin), revoke, json!({ "id": launch, "r": " " }))
+            .await,
+        "BAD_USER_INPUT"
+    );
+    let revoked =
+        app.ok(admin, revoke, json!({ "id": launch, "r": "Posted late" })).await["revokeReward"]["reward"].clone();
+    assert!(revoked["reversedAt"].is_string());
+    assert_eq!(revoked["reversalReason"], "Posted late");
+    assert_eq!(
+        app.error_code(Some(admin), revoke, json!({ "id": launch, "r": "again" }))
+            .await,
+        "CONFLICT"
+    );
+    let other = app.brand("Elsewhere").await;
+    assert_eq!(
+        app.error_code(Some(&other.admin), revoke, json!({ "id": launch, "r": "x" }))
+            .await,
+        "NOT_FOUND"
+    );
+
+    // Unpaid: its entry drops to zero, no clawback.
+    let late = app.ok(admin, GRANT, grant("7.00", "late")).await["grantReward"]["reward"]["id"].clone();
+    app.ok(admin, revoke, json!({ "id": late, "r": "Mistake" })).await;
+
+    let mut conn = app.db.connect().await;
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT (SUM(amount) * 100)::bigint AS n FROM ledger_entries WHERE kind = 'CLAWBACK'"
+        )
+        .await,
+        -2500,
+        "only the paid reward is clawed back"
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT (SUM(amount) * 100)::bigint AS n FROM ledger_entries WHERE payment_item_id IS NULL"
+        )
+        .await,
+        -2500,
+        "the next payment nets the 25.00 owed"
+    );
+    let kpis = app.ok(admin, "{ kpis { commissionsEarned } }", json!({})).await;
+    assert_eq!(kpis["kpis"]["commissionsEarned"], "10.00");
+    assert_eq!(
+        sales_tracking::db::stats::mismatches_with_raw_events(&mut conn)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        sales_tracking::db::stats::summary_mismatches(&mut conn).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM audit_events WHERE action = 'revokeReward'"
+        )
+        .await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_rules_reward_and_message_change_but_not_its_trigger() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let admin = &shop.brand.admin;
+    let rule = json!({ "trigger": "EVERY_N_CONVERSIONS", "everyN": 2, "reward": { "kind": "CASH_BONUS", "cashAmount": "5.00" } });
+    let id =
+        app.ok(admin, RULE, json!({ "o": shop.code_offer, "i": rule })).await["createRewardRule"]["rule"]["id"].clone();
+    let update = "mutation($i: UpdateRewardRuleInput!) { updateRewardRule(input: $i) { rule { trigger everyN rewardKind cashAmount description email { subject body } } } }";
+    let changed = app
+        .ok(
+            admin,
+            update,
+            json!({ "i": { "id": id, "reward": { "kind": "FREE_PRODUCT", "description": "Socks" },
+                           "email": { "subject": "Socks!", "body": "{{rewardDescription}} for {{memberName}}" } } }),
+        )
+        .await["updateRewardRule"]["rule"]
+        .clone();
+    assert_eq!(
+        changed,
+        json!({ "trigger": "EVERY_N_CONVERSIONS", "everyN": 2, "rewardKind": "FREE_PRODUCT", "cashAmount": null,
+                "description": "Socks", "email": { "subject": "Socks!", "body": "{{rewardDescription}} for {{memberName}}" } })
+    );
+    // Back to cash while the rule still has a message: refused, nothing changes.
+    let cash = json!({ "i": { "id": id, "reward": { "kind": "CASH_BONUS", "cashAmount": "5.00" } } });
+    assert_eq!(app.error_code(Some(admin), update, cash).await, "BAD_USER_INPUT");
+    let cleared = app.ok(admin, update, json!({ "i": { "id": id, "email": null } })).await;
+    assert_eq!(cleared["updateRewardRule"]["rule"]["email"], json!(null));
+    assert_eq!(cleared["updateRewardRule"]["rule"]["rewardKind"], "FREE_PRODUCT");
+    for id in ["o-1", "o-2"] {
+        app.ok(admin, RECORD, json!({ "id": id, "code": shop.promo_code }))
+            .await;
+    }
+    let emails = emails_of(&app, admin, &shop.code_membership).await;
+    assert_eq!(
+        emails.len(),
+        1,
+        "the second conversion granted socks, announced by the default message"
+    );
+    assert!(emails[0]["body"].as_str().unwrap().contains("Socks"));
+    assert_eq!(
+        app.error_code(
+            Some(admin),
+            update,
+            json!({ "i": { "id": "reward_rule_999", "email": null } })
+        )
+        .await,
+        "NOT_FOUND"
+    );
 }

@@ -30,7 +30,7 @@ pub async fn shop(app: &TestApp) -> Shop {
     let brand = app.brand("Trail Co").await;
     app.ok(
         &brand.admin,
-        "mutation($s: String!) { setWebhookSecret(secret: $s) { webhookUrlTemplate } }",
+        "mutation($s: String!) { setWebhookSecret(input: { secret: $s }) { webhookUrlTemplate } }",
         json!({ "s": SECRET }),
     )
     .await;
@@ -64,7 +64,7 @@ pub async fn shop(app: &TestApp) -> Shop {
         )
         .await["createMember"]["member"]["id"]
         .clone();
-    let add = "mutation($o: ID!, $m: [ID!]!) { addMembers(offerId: $o, memberIds: $m) { memberships { id linkCode trackingUrl promoCode active } } }";
+    let add = "mutation($o: ID!, $m: [ID!]!) { addMembers(input: { offerId: $o, memberIds: $m }) { memberships { id linkCode trackingUrl promoCode active } } }";
     let link = app
         .ok(&brand.admin, add, json!({ "o": link_offer, "m": [member] }))
         .await["addMembers"]["memberships"][0]
@@ -511,7 +511,7 @@ async fn refunds_lower_sale_and_commission_pro_rata_once_per_refund() {
         )
         .await["offers"]["edges"][0]["node"]["conversions"]["edges"][0]["node"]["id"]
         .clone();
-    let refund_mutation = "mutation($id: ID!, $amount: Money, $key: String!) { refundConversion(id: $id, amount: $amount, idempotencyKey: $key) { conversion { saleAmount commission status } } }";
+    let refund_mutation = "mutation($id: ID!, $amount: Money, $key: String!) { refundConversion(input: { id: $id, amount: $amount, idempotencyKey: $key }) { conversion { saleAmount commission status } } }";
     assert_eq!(
         app.error_code(
             Some(&shop.brand.admin),
@@ -624,7 +624,7 @@ async fn rejecting_and_refunding_after_payment_claws_back() {
     .await
     .unwrap();
 
-    let reject = "mutation($id: ID!, $r: String!) { rejectConversion(id: $id, reason: $r) { conversion { status commission rejectionReason } } }";
+    let reject = "mutation($id: ID!, $r: String!) { rejectConversion(input: { id: $id, reason: $r }) { conversion { status commission rejectionReason } } }";
     assert_eq!(
         app.error_code(Some(&shop.brand.admin), reject, json!({ "id": id, "r": " " }))
             .await,
@@ -644,8 +644,7 @@ async fn rejecting_and_refunding_after_payment_claws_back() {
         twice["rejectConversion"]["conversion"]["rejectionReason"], "returned item",
         "rejecting twice changes nothing"
     );
-    let refund =
-        "mutation($id: ID!) { refundConversion(id: $id, idempotencyKey: \"refund-all\") { conversion { status } } }";
+    let refund = "mutation($id: ID!) { refundConversion(input: { id: $id, idempotencyKey: \"refund-all\" }) { conversion { status } } }";
     assert_eq!(
         app.error_code(Some(&shop.brand.admin), refund, json!({ "id": id }))
             .await,
@@ -744,7 +743,7 @@ async fn orders_arriving_together_are_recorded_in_groups_as_each_alone() {
     let slug = shop.brand.slug.as_str();
     app.ok(
         &shop.brand.admin,
-        "mutation($o: ID!) { createRewardRule(offerId: $o, input: { trigger: EVERY_N_CONVERSIONS, everyN: 2, reward: { kind: CASH_BONUS, cashAmount: \"10.00\" } }) { rule { id } } }",
+        "mutation($o: ID!) { createRewardRule(input: { offerId: $o, rule: { trigger: EVERY_N_CONVERSIONS, everyN: 2, reward: { kind: CASH_BONUS, cashAmount: \"10.00\" } } }) { rule { id } } }",
         json!({ "o": shop.link_offer }),
     )
     .await;

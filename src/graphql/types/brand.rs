@@ -31,7 +31,7 @@ pub struct Brand(pub BrandRow);
 
 #[Object]
 impl Brand {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(self.0.id)
     }
 

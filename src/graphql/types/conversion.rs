@@ -44,7 +44,7 @@ impl Conversion {
 
 #[Object]
 impl Conversion {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(self.0.id)
     }
 

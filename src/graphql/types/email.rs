@@ -7,12 +7,13 @@ use crate::graphql::error::AppResult;
 use crate::graphql::ids::encode;
 use crate::graphql::loaders::{EmailAttempts, load_one};
 
-/// A message to one member, from `emailMembers`, and how its delivery went.
+/// A message to one member, from `emailMembers` or announcing a reward, and how
+/// its delivery went.
 pub struct Email(pub EmailRow);
 
 #[Object]
 impl Email {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(self.0.id)
     }
 
@@ -27,6 +28,11 @@ impl Email {
     /// The text as sent, placeholders filled.
     async fn body(&self) -> &str {
         &self.0.body
+    }
+
+    /// The reward it announces, if it announces one.
+    async fn reward_id(&self) -> Option<ID> {
+        self.0.reward_id.map(encode)
     }
 
     async fn status(&self) -> EmailStatus {

@@ -14,7 +14,7 @@ pub struct Member(pub MemberRow);
 
 #[Object]
 impl Member {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(self.0.id)
     }
 

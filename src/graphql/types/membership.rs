@@ -39,7 +39,7 @@ impl Membership {
 
 #[Object]
 impl Membership {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(self.0.id)
     }
 
@@ -217,12 +217,12 @@ pub struct LedgerBalance {
 }
 
 /// One redirect through a member's sales link.
-pub struct Click(ClickRow);
+pub struct Click(pub ClickRow);
 
 #[Object]
 impl Click {
     /// The click id appended to the destination (`st_click`), which orders carry back.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 

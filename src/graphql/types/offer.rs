@@ -67,7 +67,7 @@ pub struct MembershipListInfo {
 
 #[Object]
 impl Offer {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(self.row.id)
     }
 

@@ -18,7 +18,7 @@ pub struct Payment(pub PaymentRow);
 
 #[Object]
 impl Payment {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(self.0.id)
     }
 
@@ -109,7 +109,7 @@ pub struct PaymentItem(pub PaymentItemRow);
 
 #[Object]
 impl PaymentItem {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(self.0.id)
     }
 

@@ -9,7 +9,7 @@ pub struct Project(pub ProjectRow);
 
 #[Object]
 impl Project {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(self.0.id)
     }
 

@@ -1,4 +1,4 @@
-use async_graphql::{Context, ID, Object};
+use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::db::rewards::{RewardRow, RewardRuleRow};
@@ -13,7 +13,7 @@ pub struct Reward(pub RewardRow);
 
 #[Object]
 impl Reward {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(self.0.id)
     }
 
@@ -45,10 +45,16 @@ impl Reward {
         self.0.granted_at
     }
 
-    /// When it was taken back: a refund or rejection un-crossed its rule (a cash
-    /// reward's commission then leaves the ledger, clawed back if already paid).
+    /// When it was taken back: revoked by hand, or a refund or rejection un-crossed
+    /// its rule (a cash reward's commission then leaves the ledger, clawed back if
+    /// already paid).
     async fn reversed_at(&self) -> Option<DateTime<Utc>> {
         self.0.reversed_at
+    }
+
+    /// Why it was revoked by hand (`revokeReward`); null otherwise.
+    async fn reversal_reason(&self) -> Option<&str> {
+        self.0.reversal_reason.as_deref()
     }
 
     async fn membership(&self, ctx: &Context<'_>) -> AppResult<Membership> {
@@ -61,7 +67,7 @@ pub struct RewardRule(pub RewardRuleRow);
 
 #[Object]
 impl RewardRule {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(self.0.id)
     }
 
@@ -99,4 +105,22 @@ impl RewardRule {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+
+    /// The rule's own message for the rewards it grants; null: the default.
+    async fn email(&self) -> Option<EmailTemplate> {
+        match (&self.0.email_subject, &self.0.email_body) {
+            (Some(subject), Some(body)) => Some(EmailTemplate {
+                subject: subject.clone(),
+                body: body.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A message with `{{placeholder}}`s, as given.
+#[derive(SimpleObject)]
+pub struct EmailTemplate {
+    pub subject: String,
+    pub body: String,
 }
