@@ -59,9 +59,15 @@ const KPI_RANGES = [
   ['commissionsEarned', 'Commissions', 'money'], ['payouts', 'Payouts', 'money'], ['averageSale', 'Average sale', 'money'],
 ];
 
-const money = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
-const count = new Intl.NumberFormat('en-US');
+// Numbers in the browser's locale, money in the brand's currency (set once the
+// viewer is known; `whoAmI`).
+let money = new Intl.NumberFormat(undefined, { style: 'currency', currency: 'USD' });
+let compactMoney = new Intl.NumberFormat(undefined, { style: 'currency', currency: 'USD', notation: 'compact' });
+const count = new Intl.NumberFormat();
+const compactCount = new Intl.NumberFormat(undefined, { notation: 'compact' });
 const app = document.getElementById('app');
+// The caller: { role, brand: { name, currency } }, read once per key.
+let viewer = null;
 // A message to show on the next render (e.g. the payment just made, after the refresh).
 let flash = null;
 // Renders of an older navigation are dropped when a newer one started.
@@ -100,6 +106,24 @@ function apiKey() {
 
 class ApiError extends Error {}
 
+async function whoAmI() {
+  if (!viewer) {
+    viewer = (await gql('{ viewer { role brand { name currency } } }')).viewer;
+    const currency = viewer.brand.currency;
+    money = new Intl.NumberFormat(undefined, { style: 'currency', currency });
+    compactMoney = new Intl.NumberFormat(undefined, { style: 'currency', currency, notation: 'compact' });
+  }
+  return viewer;
+}
+
+const isAdmin = () => viewer?.role === 'ADMIN';
+
+function signOut() {
+  localStorage.removeItem(KEY_STORAGE);
+  viewer = null;
+  route();
+}
+
 async function gql(query, variables = {}) {
   const response = await fetch('/graphql', {
     method: 'POST',
@@ -108,8 +132,7 @@ async function gql(query, variables = {}) {
   });
   const body = await response.json().catch(() => ({}));
   if (response.status === 401) {
-    localStorage.removeItem(KEY_STORAGE);
-    route();
+    signOut();
     throw new ApiError('The API key was refused. Enter a valid key.');
   }
   if (body.errors?.length) {
@@ -216,48 +239,129 @@ function kpiWidgets(kpis) {
       h('div', { class: 'value' }, format(kpis[field], kind)))));
 }
 
-function chart(points) {
+/** The KPI series as a line chart with value and date ticks, drawn at the width it is shown at. */
+function chart(points, interval) {
   const metrics = [['commissionsEarned', 'Commissions', 'money'], ['totalSales', 'Sales', 'money'],
     ['conversions', 'Conversions', 'count'], ['clicks', 'Clicks', 'count']];
   const holder = h('div', { class: 'chart' });
-  const select = h('select', { 'aria-label': 'Chart figure' }, metrics.map(([value, text]) => h('option', { value }, text)));
+  const select = h('select', { 'aria-label': 'Chart figure', id: 'chart-figure' }, metrics.map(([value, text]) => h('option', { value }, text)));
+  let width = 0;
   const draw = () => {
-    const [field, , kind] = metrics.find(([value]) => value === select.value);
-    holder.replaceChildren(svgChart(points.map((p) => ({ x: p.start, y: Number(p.kpis[field]) })), kind));
+    const [field, text, kind] = metrics.find(([value]) => value === select.value);
+    const series = points.map((p) => ({ x: p.start, y: Number(p.kpis[field]) }));
+    holder.replaceChildren(...lineChart(series, { kind, interval, width: width || 640, name: text }));
   };
+  // Drawn again whenever its width changes (a phone turned, a window resized).
+  new ResizeObserver(([entry]) => {
+    const seen = Math.floor(entry.contentRect.width);
+    if (seen && seen !== width) { width = seen; draw(); }
+  }).observe(holder);
   select.addEventListener('change', draw);
   draw();
   return h('section', { class: 'card' }, h('div', { class: 'card-head' }, h('h2', {}, 'Over time'), select), holder);
 }
 
-function svgChart(points, kind) {
+/** Round steps (1, 2, 2.5, 5 × 10ⁿ; whole numbers for counts) from zero to at least `max`. */
+function ticks(max, kind, wanted = 4) {
+  const raw = Math.max(max, kind === 'count' ? wanted : 1) / wanted;
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  let step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => s >= raw);
+  if (kind === 'count') step = Math.max(1, Math.ceil(step));
+  const values = [];
+  for (let v = 0; v < max + step; v += step) values.push(v);
+  if (values.length < 2) values.push(step);
+  return values;
+}
+
+function dayLabel(day, interval, long = false) {
+  const options = interval === 'MONTH' ? { month: long ? 'long' : 'short', year: long ? 'numeric' : '2-digit' }
+    : { month: 'short', day: 'numeric', ...(long ? { year: 'numeric' } : {}) };
+  return new Intl.DateTimeFormat(undefined, { ...options, timeZone: 'UTC' }).format(new Date(`${day}T00:00:00Z`));
+}
+
+function lineChart(points, { kind, interval, width, name }) {
   const ns = 'http://www.w3.org/2000/svg';
   const svg = document.createElementNS(ns, 'svg');
-  const width = 1000, height = 180, left = 70, bottom = 20;
-  svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
-  svg.setAttribute('role', 'img');
-  svg.setAttribute('preserveAspectRatio', 'none');
-  if (!points.length) {
-    svg.setAttribute('aria-label', 'No data in this range');
-    return svg;
-  }
-  const max = Math.max(...points.map((p) => p.y), 1);
-  const step = points.length > 1 ? (width - left - 10) / (points.length - 1) : 0;
-  const y = (v) => (height - bottom) - (v / max) * (height - bottom - 10);
-  const path = points.map((p, i) => `${i ? 'L' : 'M'}${left + i * step},${y(p.y)}`).join(' ');
   const add = (tag, attributes, text) => {
     const element = document.createElementNS(ns, tag);
     for (const [k, v] of Object.entries(attributes)) element.setAttribute(k, v);
-    if (text) element.textContent = text;
+    if (text !== undefined) element.textContent = text;
     svg.append(element);
+    return element;
   };
-  add('line', { x1: left, x2: width, y1: height - bottom, y2: height - bottom, stroke: '#dde1e8' });
-  add('text', { x: 0, y: 14, class: 'axis' }, format(max, kind));
-  add('text', { x: left, y: height - 4, class: 'axis' }, points[0].x);
-  add('text', { x: width - 70, y: height - 4, class: 'axis' }, points[points.length - 1].x);
-  add('path', { d: path, fill: 'none', stroke: '#2455d6', 'stroke-width': 2, 'vector-effect': 'non-scaling-stroke' });
-  svg.setAttribute('aria-label', `${points.length} points, highest ${format(max, kind)}`);
-  return svg;
+  const height = 220, top = 10, bottom = 26, right = 12;
+  svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  svg.setAttribute('width', width);
+  svg.setAttribute('height', height);
+  svg.setAttribute('role', 'img');
+  if (!points.length) {
+    svg.setAttribute('aria-label', 'No data in this range');
+    return [svg];
+  }
+  const axis = (v) => (kind === 'money' ? compactMoney : compactCount).format(v);
+  const yValues = ticks(Math.max(...points.map((p) => p.y)), kind);
+  const yTop = yValues[yValues.length - 1];
+  const left = 14 + 7 * Math.max(...yValues.map((v) => axis(v).length));
+  const plotWidth = width - left - right;
+  const step = points.length > 1 ? plotWidth / (points.length - 1) : 0;
+  const x = (i) => left + (points.length > 1 ? i * step : plotWidth / 2);
+  const y = (v) => top + (1 - v / yTop) * (height - top - bottom);
+  for (const value of yValues) {
+    add('line', { x1: left, x2: width - right, y1: y(value), y2: y(value), class: 'grid' });
+    add('text', { x: left - 6, y: y(value) + 4, 'text-anchor': 'end', class: 'axis y-tick' }, axis(value));
+  }
+  // As many date labels as fit, about 80 px apart, evenly spaced.
+  const every = Math.max(1, Math.ceil(points.length / Math.max(2, Math.floor(plotWidth / 80))));
+  for (let i = 0; i < points.length; i += every) {
+    const anchor = i === 0 ? 'start' : i + every >= points.length && points.length > 1 ? 'end' : 'middle';
+    add('line', { x1: x(i), x2: x(i), y1: height - bottom, y2: height - bottom + 4, class: 'tick' });
+    add('text', { x: x(i), y: height - 8, 'text-anchor': anchor, class: 'axis x-tick' }, dayLabel(points[i].x, interval));
+  }
+  const line = points.map((p, i) => `${i ? 'L' : 'M'}${x(i).toFixed(1)},${y(p.y).toFixed(1)}`).join(' ');
+  add('path', { d: `${line} L${x(points.length - 1)},${y(0)} L${x(0)},${y(0)} Z`, class: 'area' });
+  add('path', { d: line, class: 'line' });
+  const guide = add('line', { y1: top, y2: height - bottom, class: 'guide', visibility: 'hidden' });
+  const dot = add('circle', { r: 4, class: 'dot', visibility: 'hidden' });
+  const peak = points.reduce((best, p) => (p.y > best.y ? p : best), points[0]);
+  svg.setAttribute('aria-label', `${name} by ${interval.toLowerCase()}, ${points.length} points from ${dayLabel(points[0].x, interval, true)}; highest ${format(peak.y, kind)} (${dayLabel(peak.x, interval, true)}). Use the arrow keys to read each point.`);
+  svg.setAttribute('tabindex', '0');
+
+  const tip = h('div', { class: 'chart-tip', role: 'status', hidden: true });
+  let shownIndex = null;
+  const show = (i) => {
+    shownIndex = Math.min(points.length - 1, Math.max(0, i));
+    const p = points[shownIndex];
+    for (const [element, attributes] of [[guide, { x1: x(shownIndex), x2: x(shownIndex) }], [dot, { cx: x(shownIndex), cy: y(p.y) }]]) {
+      for (const [k, v] of Object.entries(attributes)) element.setAttribute(k, v);
+      element.setAttribute('visibility', 'visible');
+    }
+    tip.replaceChildren(h('strong', {}, format(p.y, kind)), ` ${name.toLowerCase()} · ${dayLabel(p.x, interval, true)}`);
+    tip.hidden = false;
+    // Kept inside the chart: flipped to the left of the point near the right edge.
+    const flip = x(shownIndex) > width / 2;
+    tip.style.left = flip ? '' : `${x(shownIndex) + 10}px`;
+    tip.style.right = flip ? `${width - x(shownIndex) + 10}px` : '';
+  };
+  const hide = () => {
+    shownIndex = null;
+    tip.hidden = true;
+    guide.setAttribute('visibility', 'hidden');
+    dot.setAttribute('visibility', 'hidden');
+  };
+  svg.addEventListener('pointermove', (event) => {
+    const box = svg.getBoundingClientRect();
+    const at = (event.clientX - box.left) * (width / box.width);
+    show(points.length > 1 ? Math.round((at - left) / step) : 0);
+  });
+  svg.addEventListener('pointerleave', hide);
+  svg.addEventListener('blur', hide);
+  svg.addEventListener('keydown', (event) => {
+    const moves = { ArrowRight: 1, ArrowLeft: -1, Home: -points.length, End: points.length };
+    if (!(event.key in moves)) return;
+    event.preventDefault();
+    show((shownIndex ?? (moves[event.key] > 0 ? -1 : points.length)) + moves[event.key]);
+  });
+  return [svg, tip];
 }
 
 function filtersPanel(state, projects, onApply) {
@@ -423,7 +527,7 @@ function payoutFields(prefix = '') {
     field('Payout type', h('select', { name: `${prefix}type` },
       ['PERCENT_OF_SALE', 'FLAT_PER_CONVERSION', 'FLAT_PER_CLICK', 'PERCENT_PLUS_FLAT'].map((v) => h('option', { value: v }, label(v))))),
     field('Percent of sale', h('input', { name: `${prefix}percent`, inputmode: 'decimal', placeholder: 'e.g. 10' })),
-    field('Flat amount (USD)', h('input', { name: `${prefix}flat`, inputmode: 'decimal', placeholder: 'e.g. 5.00' })),
+    field(`Flat amount (${viewer?.brand.currency ?? 'USD'})`, h('input', { name: `${prefix}flat`, inputmode: 'decimal', placeholder: 'e.g. 5.00' })),
   ];
 }
 
@@ -500,6 +604,7 @@ function keyPage() {
   const form = h('form', { class: 'key-form card', onsubmit: (event) => {
     event.preventDefault();
     localStorage.setItem(KEY_STORAGE, input.value.trim());
+    viewer = null;
     route();
   } },
   h('h1', {}, 'Sign in with an API key'),
@@ -543,17 +648,17 @@ async function homePage() {
       h('h1', { class: 'grow' }, 'Sales Tracking'),
       dateControl(state, go),
       h('button', { type: 'button', 'aria-controls': 'filters', onclick: () => { filters.hidden = !filters.hidden; } }, 'Filters'),
-      h('button', { type: 'button', class: 'primary', id: 'send-payment', onclick: () => sendPayment(messages, { scope: 'ACTIVE_OFFERS', filter, dateRange: range }, route) }, 'Send Payment')),
+      isAdmin() ? h('button', { type: 'button', class: 'primary', id: 'send-payment', onclick: () => sendPayment(messages, { scope: 'ACTIVE_OFFERS', filter, dateRange: range }, route) }, 'Send Payment') : null),
     h('p', { class: 'empty', id: 'range-label' }, `${kpis.dateRange.start} – ${kpis.dateRange.end}`),
     messages,
     filters,
     kpiWidgets(kpis),
-    chart(kpiSeries),
+    chart(kpiSeries, seriesInterval(range)),
     h('section', { class: 'card' },
       h('div', { class: 'card-head' }, h('h2', {}, 'Offers'),
         searchBox(state, 'Search offers', (search) => go({ search })),
         table.columnsButton, table.download,
-        h('button', { type: 'button', onclick: () => addOffer(messages, projects) }, 'Add Offer')),
+        isAdmin() ? h('button', { type: 'button', onclick: () => addOffer(messages, projects) }, 'Add Offer') : null),
       table.picker, table.body, table.pager)];
 }
 
@@ -579,21 +684,27 @@ async function addOffer(target, projects) {
   if (created) location.hash = `#/offers/${created.createOffer.offer.id}`;
 }
 
+const OFFER_FIELDS = `id name type status destinationUrl codePrefix attributionWindowDays holdPeriodDays startsOn endsOn
+  projects { id name } payout { type percent flatAmount }
+  rewardRules { id trigger everyN salesThreshold rewardKind cashAmount description active email { subject body } }`;
+
 async function offerPage(offerId) {
   const state = readState();
   if (!location.hash.includes('sort=')) state.sort = 'COMMISSIONS_EARNED';
   const go = (changes) => writeState(`/offers/${offerId}`, { ...state, ...changes });
   const range = dateRange(state);
   const messages = takeFlash();
-  const data = await gql(`query($id: ID!, $r: DateRangeInput, $i: SeriesInterval!) {
-    offer(id: $id) { id name type status payout { type percent flatAmount } kpis(dateRange: $r) { ${KPI_FIELDS} dateRange { start end } }
+  // The summary adds up exactly the member lines the table lists: same filter, same search.
+  const filter = kpiRanges(state);
+  const data = await gql(`query($id: ID!, $r: DateRangeInput, $i: SeriesInterval!, $f: MembershipFilter, $q: String) {
+    projects { id name }
+    offer(id: $id) { ${OFFER_FIELDS} kpis(dateRange: $r, filter: $f, search: $q) { ${KPI_FIELDS} dateRange { start end } }
       kpiSeries(dateRange: $r, interval: $i) { start kpis { commissionsEarned totalSales conversions clicks } } } }`,
-  { id: offerId, r: range, i: seriesInterval(range) });
+  { id: offerId, r: range, i: seriesInterval(range), f: filter, q: state.search || null });
   const offer = data.offer;
   if (!offer) return [errorBox('This offer does not exist.'), h('a', { href: '#/' }, 'Back to offers')];
-  const filter = kpiRanges(state);
   const table = await kpiTable({
-    table: 'MEMBERSHIPS', columns: MEMBERSHIP_COLUMNS, state, selectable: true,
+    table: 'MEMBERSHIPS', columns: MEMBERSHIP_COLUMNS, state, selectable: isAdmin(),
     onSort: (sort, direction) => go({ sort, direction }),
     exportUrl: () => `/export/offers/${offerId}/memberships.csv?${exportQuery(state)}`,
     fetchPage: async (_columns, after) => (await gql(`query($id: ID!, $f: MembershipFilter, $r: DateRangeInput, $s: MembershipSort, $q: String, $a: String, $n: Int) {
@@ -608,24 +719,14 @@ async function offerPage(offerId) {
   };
   const rows = () => [...table.selected].map((id) => table.body.querySelector(`tr[data-id="${id}"] td[data-column="NAME"]`)?.textContent).filter(Boolean);
   const selectedMemberIds = async (ids) => {
-    // One aliased field per selected membership, in one request.
-    const fields = ids.map((_, n) => `m${n}: membership(id: $m${n}) { member { id } }`).join(' ');
-    const params = ids.map((_, n) => `$m${n}: ID!`).join(', ');
-    const result = await gql(`query(${params}) { ${fields} }`, Object.fromEntries(ids.map((id, n) => [`m${n}`, id])));
-    return ids.map((_, n) => result[`m${n}`].member.id);
+    const { nodes } = await gql('query($ids: [ID!]!) { nodes(ids: $ids) { ... on Membership { member { id } } } }', { ids });
+    return nodes.map((node) => node.member.id);
   };
   const after = () => { table.selected.clear(); table.reload(); };
   const confirmList = async (title, ids, text) => (await ask(title, [h('p', {}, `${text} ${rows().join(', ') || `${ids.length} members`}?`)]));
   const actions = {
-    'Add members': async () => {
-      const members = (await gql('{ members(first: 100) { nodes { id name email } } }')).members.nodes;
-      const answer = await ask('Add members', [h('div', { class: 'list' }, members.map((m) => h('label', {},
-        h('input', { type: 'checkbox', name: 'member', value: m.id }), ` ${m.name} (${m.email})`)))], 'Add');
-      if (!answer) return;
-      const picked = answer.getAll('member');
-      if (await act(messages, () => gql('mutation($o: ID!, $m: [ID!]!) { addMembers(input: { offerId: $o, memberIds: $m }) { memberships { id } } }', { o: offerId, m: picked }),
-        (r) => `Added ${r.addMembers.memberships.length} members.`)) after();
-    },
+    'Add members': () => addMembers(messages, offerId, after),
+    'New member': () => newMember(messages, offerId, after),
     Remove: async () => {
       const ids = chosen(); if (!ids.length || !(await confirmList('Remove members', ids, 'Remove'))) return;
       const memberIds = await selectedMemberIds(ids);
@@ -663,19 +764,13 @@ async function offerPage(offerId) {
     },
     'Grant reward': async () => {
       const ids = chosen(); if (!ids.length) return;
-      const answer = await ask(`Grant a reward to ${ids.length} members`, [
-        field('Reward', h('select', { name: 'kind' }, [['CASH_BONUS', 'Cash bonus'], ['FREE_PRODUCT', 'Free product'], ['DISCOUNT_CODE', 'Discount code']].map(([v, t]) => h('option', { value: v }, t)))),
-        field('Cash amount (USD)', h('input', { name: 'cash', inputmode: 'decimal' })),
-        field('Description', h('input', { name: 'description' })),
-        field('Discount code', h('input', { name: 'code' })),
-      ], 'Grant');
+      const answer = await ask(`Grant a reward to ${ids.length} members`, rewardFields(), 'Grant');
       if (!answer) return;
-      const reward = { kind: answer.get('kind'), description: answer.get('description') };
-      if (answer.get('cash')) reward.cashAmount = answer.get('cash');
-      if (answer.get('code')) reward.discountCode = answer.get('code');
+      const { reward, email } = rewardFrom(answer, false);
       for (const id of ids) {
-        await act(messages, () => gql('mutation($m: ID!, $r: RewardInput!, $k: String!) { grantReward(input: { membershipId: $m, reward: $r, idempotencyKey: $k }) { reward { id } } }',
-          { m: id, r: reward, k: crypto.randomUUID() }), () => 'Reward granted.');
+        await act(messages, () => gql('mutation($i: GrantRewardInput!) { grantReward(input: $i) { reward { id } } }',
+          { i: { membershipId: id, reward, email, idempotencyKey: crypto.randomUUID() } }),
+        () => (reward.kind === 'CASH_BONUS' ? 'Reward granted; it is paid with the next payment.' : 'Reward granted and emailed.'));
       }
       after();
     },
@@ -685,31 +780,337 @@ async function offerPage(offerId) {
     if (await act(messages, () => gql('mutation($ids: [ID!]!, $a: Boolean!) { setMembershipActive(input: { membershipIds: $ids, active: $a }) { memberships { id } } }', { ids, a: active }),
       () => (active ? 'Activated.' : 'Deactivated.'))) after();
   }
+  const payout = offer.payout;
+  const memberFilters = rangeFilters(state, (ranges) => go({ ranges }));
   return [
     h('p', {}, h('a', { href: '#/' }, '← All offers')),
     h('div', { class: 'page-head' },
-      h('h1', { class: 'grow', id: 'offer-name' }, offer.name, ' ', h('span', { class: 'badge' }, label(offer.type)), ' ', h('span', { class: 'badge' }, label(offer.status))),
+      h('h1', { class: 'grow', id: 'offer-name' }, offer.name, ' ', h('span', { class: 'badge' }, label(offer.type)), ' ', h('span', { class: 'badge', id: 'offer-status' }, label(offer.status))),
       dateControl(state, go),
-      h('button', { type: 'button', class: 'primary', id: 'send-payment', onclick: () => sendPayment(messages, { scope: 'OFFER', offerId }, route) }, 'Send Payment')),
-    h('p', { class: 'empty' }, `${offer.kpis.dateRange.start} – ${offer.kpis.dateRange.end} · payout ${label(offer.payout.type).toLowerCase()} ${offer.payout.percent ? `${offer.payout.percent}%` : ''} ${offer.payout.flatAmount ? format(offer.payout.flatAmount, 'money') : ''}`),
+      isAdmin() ? offerManagement(messages, offer, data.projects) : null,
+      isAdmin() ? h('button', { type: 'button', class: 'primary', id: 'send-payment', onclick: () => sendPayment(messages, { scope: 'OFFER', offerId }, route) }, 'Send Payment') : null),
+    h('p', { class: 'empty' }, `${offer.kpis.dateRange.start} – ${offer.kpis.dateRange.end} · payout ${label(payout.type).toLowerCase()} ${payout.percent ? `${payout.percent}%` : ''} ${payout.flatAmount ? format(payout.flatAmount, 'money') : ''}`),
     messages,
+    h('div', { class: 'controls' }, h('button', { type: 'button', 'aria-controls': 'member-filters', onclick: () => { memberFilters.hidden = !memberFilters.hidden; } }, 'Filter members'),
+      Object.keys(state.ranges).length || state.search ? h('span', { class: 'badge', id: 'summary-filtered' }, 'Figures for the members listed below') : null),
+    memberFilters,
     kpiWidgets(offer.kpis),
-    chart(offer.kpiSeries),
+    chart(offer.kpiSeries, seriesInterval(range)),
     h('section', { class: 'card' },
       h('div', { class: 'card-head' }, h('h2', {}, 'Members'),
         searchBox(state, 'Search by name or promo code', (search) => go({ search })),
         table.columnsButton, table.download),
-      h('div', { class: 'controls', 'aria-label': 'Member actions' },
-        Object.entries(actions).map(([text, run]) => h('button', { type: 'button', onclick: run }, text))),
-      table.picker, table.body, table.pager)];
+      isAdmin() ? h('div', { class: 'controls', 'aria-label': 'Member actions' },
+        Object.entries(actions).map(([text, run]) => h('button', { type: 'button', onclick: run }, text))) : null,
+      table.picker, table.body, table.pager),
+    rewardRulesCard(messages, offer)];
+}
+
+/** KPI range filters alone (the member table's filter). */
+function rangeFilters(state, onApply) {
+  const form = h('form', { class: 'filters', 'aria-label': 'Member filters' },
+    h('fieldset', {}, h('legend', {}, 'KPI ranges'), KPI_RANGES.map(([fieldName, text, kind]) => h('div', { class: 'range' },
+      h('label', { for: `member-${fieldName}-min` }, text),
+      h('input', { id: `member-${fieldName}-min`, name: `${fieldName}Min`, placeholder: 'min', 'aria-label': `${text} at least`, inputmode: kind === 'count' ? 'numeric' : 'decimal', value: state.ranges[`${fieldName}Min`] ?? '' }),
+      h('input', { name: `${fieldName}Max`, placeholder: 'max', 'aria-label': `${text} at most`, inputmode: kind === 'count' ? 'numeric' : 'decimal', value: state.ranges[`${fieldName}Max`] ?? '' })))),
+    h('div', { class: 'controls' }, h('button', { type: 'submit', class: 'primary' }, 'Apply filters')));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    const ranges = {};
+    for (const [fieldName] of KPI_RANGES) for (const bound of ['Min', 'Max']) {
+      const value = String(data.get(fieldName + bound) ?? '').trim();
+      if (value) ranges[fieldName + bound] = value;
+    }
+    onApply(ranges);
+  });
+  return h('section', { class: 'card', id: 'member-filters', hidden: !Object.keys(state.ranges).length }, form);
+}
+
+/** Edit, pause, resume and archive: the buttons an offer's state allows. */
+function offerManagement(target, offer, projects) {
+  const setStatus = (status, done) => async () => {
+    if (status === 'ARCHIVED' && !(await ask('Archive offer', [h('p', {}, `Archive ${offer.name}? It stops attributing and takes no new members until it is activated again.`)], 'Archive'))) return;
+    const result = await act(target, () => gql('mutation($i: SetOfferStatusInput!) { setOfferStatus(input: $i) { offer { status } } }', { i: { id: offer.id, status } }),
+      (r) => `${done}: the offer is ${label(r.setOfferStatus.offer.status).toLowerCase()}.`);
+    if (result) { flash = target.firstChild; route(); }
+  };
+  const buttons = [h('button', { type: 'button', id: 'edit-offer', onclick: () => editOffer(target, offer, projects) }, 'Edit offer')];
+  if (offer.status === 'ACTIVE') buttons.push(h('button', { type: 'button', id: 'pause-offer', onclick: setStatus('PAUSED', 'Paused') }, 'Pause'));
+  if (offer.status === 'PAUSED' || offer.status === 'ARCHIVED') buttons.push(h('button', { type: 'button', id: 'resume-offer', onclick: setStatus('ACTIVE', 'Resumed') }, offer.status === 'PAUSED' ? 'Resume' : 'Activate'));
+  if (offer.status !== 'ARCHIVED') buttons.push(h('button', { type: 'button', id: 'archive-offer', onclick: setStatus('ARCHIVED', 'Archived') }, 'Archive'));
+  return h('div', { class: 'controls', 'aria-label': 'Offer actions' }, buttons);
+}
+
+async function editOffer(target, offer, projects) {
+  const isLink = offer.type === 'SALES_LINK';
+  const current = new Set(offer.projects.map((p) => p.id));
+  const answer = await ask(`Edit ${offer.name}`, [
+    field('Name', h('input', { name: 'name', required: true, value: offer.name })),
+    isLink ? field('Destination URL', h('input', { name: 'destinationUrl', type: 'url', required: true, value: offer.destinationUrl ?? '' }))
+      : field('Code prefix (for codes issued from now on)', h('input', { name: 'codePrefix', required: true, value: offer.codePrefix ?? '' })),
+    field('Attribution window (days)', h('input', { name: 'attributionWindowDays', type: 'number', min: 1, max: 365, required: true, value: offer.attributionWindowDays })),
+    field('Hold period (days)', h('input', { name: 'holdPeriodDays', type: 'number', min: 0, max: 365, required: true, value: offer.holdPeriodDays })),
+    field('Starts on', h('input', { name: 'startsOn', type: 'date', required: true, value: offer.startsOn })),
+    field('Ends on (empty: open-ended)', h('input', { name: 'endsOn', type: 'date', value: offer.endsOn ?? '' })),
+    projects.length ? field('Projects', h('select', { name: 'projectIds', multiple: true }, projects.map((p) => h('option', { value: p.id, selected: current.has(p.id) }, p.name)))) : null,
+  ], 'Save changes');
+  if (!answer) return;
+  const input = {
+    id: offer.id,
+    name: answer.get('name'),
+    attributionWindowDays: Number(answer.get('attributionWindowDays')),
+    holdPeriodDays: Number(answer.get('holdPeriodDays')),
+    startsOn: answer.get('startsOn'),
+    endsOn: answer.get('endsOn') || null,
+  };
+  if (isLink) input.destinationUrl = answer.get('destinationUrl'); else input.codePrefix = answer.get('codePrefix');
+  if (projects.length) input.projectIds = answer.getAll('projectIds');
+  const saved = await act(target, () => gql('mutation($i: UpdateOfferInput!) { updateOffer(input: $i) { offer { name } } }', { i: input }),
+    (r) => `Saved ${r.updateOffer.offer.name}.`);
+  if (saved) { flash = target.firstChild; route(); }
+}
+
+/** "Add members": members found on the server by name or email, any number of them. */
+async function addMembers(target, offerId, done) {
+  const picked = new Map();
+  const results = h('div', { class: 'list', id: 'member-results', 'aria-live': 'polite' });
+  const pickedList = h('p', { id: 'members-picked' }, 'None picked yet.');
+  const showPicked = () => pickedList.replaceChildren(picked.size ? `Picked: ${[...picked.values()].join(', ')}` : 'None picked yet.');
+  const search = h('input', { type: 'search', id: 'member-search', placeholder: 'Name or email', autocomplete: 'off' });
+  const find = async () => {
+    try {
+      const { members } = await gql('query($q: String) { members(first: 20, search: $q) { totalCount nodes { id name email } } }', { q: search.value.trim() || null });
+      results.replaceChildren(...members.nodes.map((m) => h('label', {},
+        h('input', { type: 'checkbox', value: m.id, checked: picked.has(m.id), onchange: (e) => {
+          if (e.target.checked) picked.set(m.id, m.name); else picked.delete(m.id);
+          showPicked();
+        } }), ` ${m.name} (${m.email})`)),
+      members.totalCount > members.nodes.length ? h('p', { class: 'empty' }, `${members.totalCount - members.nodes.length} more: narrow the search.`) : null,
+      members.nodes.length ? null : h('p', { class: 'empty' }, 'No member matches.'));
+    } catch (error) {
+      results.replaceChildren(errorBox(error));
+    }
+  };
+  let timer;
+  search.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(find, 250); });
+  // Enter searches rather than submitting the dialog.
+  search.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); clearTimeout(timer); find(); } });
+  await find();
+  const answer = await ask('Add members', [field('Search members', search), results, pickedList], 'Add');
+  if (!answer) return;
+  if (!picked.size) { target.prepend(errorBox('Pick at least one member.')); return; }
+  if (await act(target, () => gql('mutation($o: ID!, $m: [ID!]!) { addMembers(input: { offerId: $o, memberIds: $m }) { memberships { id } } }', { o: offerId, m: [...picked.keys()] }),
+    (r) => `Added ${r.addMembers.memberships.length} members.`)) done();
+}
+
+/** Creates a member and puts them in this offer. */
+async function newMember(target, offerId, done) {
+  const answer = await ask('New member', [
+    field('Name', h('input', { name: 'name', required: true, autocomplete: 'off' })),
+    field('Email', h('input', { name: 'email', type: 'email', required: true, autocomplete: 'off' })),
+    field('Payout email or phone (empty: their email)', h('input', { name: 'payoutEmail', autocomplete: 'off' })),
+    field('Country (e.g. US)', h('input', { name: 'country', maxlength: 2, autocomplete: 'off' })),
+  ], 'Create and add');
+  if (!answer) return;
+  const input = { name: answer.get('name'), email: answer.get('email') };
+  if (answer.get('payoutEmail')) input.payoutEmail = answer.get('payoutEmail');
+  if (answer.get('country')) input.country = answer.get('country').toUpperCase();
+  const created = await act(target, () => gql('mutation($i: CreateMemberInput!) { createMember(input: $i) { member { id name } } }', { i: input }),
+    (r) => `Created ${r.createMember.member.name}.`);
+  if (!created) return;
+  const member = created.createMember.member;
+  if (await act(target, () => gql('mutation($o: ID!, $m: [ID!]!) { addMembers(input: { offerId: $o, memberIds: $m }) { memberships { id } } }', { o: offerId, m: [member.id] }),
+    () => `Added ${member.name} to the offer.`)) done();
+}
+
+const REWARD_KINDS = [['CASH_BONUS', 'Cash bonus'], ['FREE_PRODUCT', 'Free product'], ['DISCOUNT_CODE', 'Discount code']];
+const TRIGGERS = [['FIRST_CONVERSION', 'First conversion'], ['EVERY_N_CONVERSIONS', 'Every N conversions'], ['SALES_OVER_AMOUNT', 'Sales over an amount']];
+
+/** The reward's fields; `rule` rewards make up their discount codes. */
+function rewardFields(rule = null, byRule = false) {
+  return [
+    field('Reward', h('select', { name: 'kind' }, REWARD_KINDS.map(([v, t]) => h('option', { value: v, selected: rule?.rewardKind === v }, t)))),
+    field(`Cash amount (${viewer?.brand.currency ?? 'USD'}, cash bonus)`, h('input', { name: 'cash', inputmode: 'decimal', value: rule?.cashAmount ?? '' })),
+    field('Description (names a free product)', h('input', { name: 'description', value: rule?.description ?? '' })),
+    byRule ? null : field('Discount code (discount code)', h('input', { name: 'code' })),
+    field('Email subject (free product or discount code; empty: the default message)', h('input', { name: 'subject', value: rule?.email?.subject ?? '' })),
+    field('Email message ({{memberName}}, {{offerName}}, {{brandName}}, {{promoCode}}, {{discountCode}}, {{rewardDescription}})',
+      h('textarea', { name: 'body', rows: 4 }, rule?.email?.body ?? '')),
+  ];
+}
+
+function rewardFrom(answer, byRule) {
+  const reward = { kind: answer.get('kind'), description: answer.get('description') };
+  if (answer.get('cash')) reward.cashAmount = answer.get('cash');
+  if (!byRule && answer.get('code')) reward.discountCode = answer.get('code');
+  const subject = String(answer.get('subject') ?? '').trim();
+  const body = String(answer.get('body') ?? '').trim();
+  return { reward, email: subject || body ? { subject, body } : null };
+}
+
+function describeRule(rule) {
+  const when = rule.trigger === 'FIRST_CONVERSION' ? 'First conversion'
+    : rule.trigger === 'EVERY_N_CONVERSIONS' ? `Every ${rule.everyN} conversions` : `Sales over ${format(rule.salesThreshold, 'money')}`;
+  const what = rule.rewardKind === 'CASH_BONUS' ? `${format(rule.cashAmount, 'money')} bonus`
+    : rule.rewardKind === 'FREE_PRODUCT' ? `Free product: ${rule.description}` : `Discount code${rule.description ? `: ${rule.description}` : ''}`;
+  return [when, what];
+}
+
+/** The offer's reward rules: each can be edited and switched; admins add more. */
+function rewardRulesCard(target, offer) {
+  const reload = (message) => { flash = h('div', { class: 'notice', role: 'status' }, message); route(); };
+  const rows = offer.rewardRules.map((rule) => {
+    const [when, what] = describeRule(rule);
+    return h('tr', { dataset: { rule: rule.id } },
+      h('td', {}, when), h('td', {}, what), h('td', {}, rule.email ? rule.email.subject : (rule.rewardKind === 'CASH_BONUS' ? '—' : 'Default message')),
+      h('td', {}, rule.active ? 'On' : 'Off'),
+      isAdmin() ? h('td', { class: 'num' },
+        h('button', { type: 'button', onclick: async () => {
+          const answer = await ask('Edit reward rule', [h('p', {}, `${when}. The trigger stays; rewards already granted stay as they were.`), ...rewardFields(rule, true)], 'Save rule');
+          if (!answer) return;
+          const { reward, email } = rewardFrom(answer, true);
+          if (await act(target, () => gql('mutation($i: UpdateRewardRuleInput!) { updateRewardRule(input: $i) { rule { id } } }', { i: { id: rule.id, reward, email } }),
+            () => 'Rule saved.')) reload('Rule saved.');
+        } }, 'Edit'), ' ',
+        h('button', { type: 'button', onclick: async () => {
+          if (await act(target, () => gql('mutation($i: SetRewardRuleActiveInput!) { setRewardRuleActive(input: $i) { rule { active } } }', { i: { id: rule.id, active: !rule.active } }),
+            (r) => (r.setRewardRuleActive.rule.active ? 'Rule on.' : 'Rule off.'))) reload(rule.active ? 'Rule switched off.' : 'Rule switched on.');
+        } }, rule.active ? 'Switch off' : 'Switch on')) : null);
+  });
+  const add = async () => {
+    const answer = await ask('New reward rule', [
+      field('When', h('select', { name: 'trigger' }, TRIGGERS.map(([v, t]) => h('option', { value: v }, t)))),
+      field('N (every N conversions)', h('input', { name: 'everyN', type: 'number', min: 1 })),
+      field(`Sales threshold (${viewer?.brand.currency ?? 'USD'})`, h('input', { name: 'threshold', inputmode: 'decimal' })),
+      ...rewardFields(null, true),
+    ], 'Add rule');
+    if (!answer) return;
+    const { reward, email } = rewardFrom(answer, true);
+    const rule = { trigger: answer.get('trigger'), reward, email };
+    if (rule.trigger === 'EVERY_N_CONVERSIONS') rule.everyN = Number(answer.get('everyN'));
+    if (rule.trigger === 'SALES_OVER_AMOUNT') rule.salesThreshold = answer.get('threshold');
+    if (await act(target, () => gql('mutation($i: CreateRewardRuleInput!) { createRewardRule(input: $i) { rule { id } } }', { i: { offerId: offer.id, rule } }),
+      () => 'Rule added.')) reload('Rule added: it grants on the next crossing.');
+  };
+  return h('section', { class: 'card', id: 'reward-rules' },
+    h('div', { class: 'card-head' }, h('h2', {}, 'Reward rules'), isAdmin() ? h('button', { type: 'button', id: 'add-rule', onclick: add }, 'Add rule') : null),
+    rows.length ? h('div', { class: 'table-wrap' }, h('table', {},
+      h('thead', {}, h('tr', {}, h('th', {}, 'When'), h('th', {}, 'Reward'), h('th', {}, 'Email'), h('th', {}, 'Status'), isAdmin() ? h('th', { class: 'num' }, 'Actions') : null)),
+      h('tbody', {}, rows)))
+      : h('p', { class: 'empty' }, 'No rules: rewards are granted by hand only.'));
+}
+
+/** Orders no link or code claimed, each of which an admin can credit to a membership. */
+async function ordersPage() {
+  const messages = takeFlash();
+  const cursors = [null];
+  const body = h('div', { class: 'table-wrap' });
+  const pager = h('div', { class: 'pager' });
+  const load = async () => {
+    const { unattributedOrders: page } = await gql(`query($a: String, $n: Int) { unattributedOrders(first: $n, after: $a) {
+      pageInfo { hasNextPage endCursor } nodes { id externalOrderId source occurredAt saleAmount promoCode clickId } } }`, { a: cursors[cursors.length - 1], n: PAGE_SIZE });
+    body.replaceChildren(page.nodes.length ? h('table', {},
+      h('thead', {}, h('tr', {}, h('th', {}, 'Order'), h('th', {}, 'Source'), h('th', {}, 'When'), h('th', { class: 'num' }, 'Sale'), h('th', {}, 'Code given'), isAdmin() ? h('th', { class: 'num' }, 'Action') : null)),
+      h('tbody', {}, page.nodes.map((order) => h('tr', { dataset: { id: order.id } },
+        h('td', {}, order.externalOrderId), h('td', {}, order.source), h('td', {}, new Date(order.occurredAt).toLocaleString()),
+        h('td', { class: 'num' }, format(order.saleAmount, 'money')), h('td', {}, order.promoCode ?? '—'),
+        isAdmin() ? h('td', { class: 'num' }, h('button', { type: 'button', onclick: () => assignOrder(messages, order) }, 'Assign…')) : null))))
+      : h('p', { class: 'empty' }, 'Every order found its member.'));
+    pager.replaceChildren(
+      h('button', { type: 'button', disabled: cursors.length === 1, onclick: async () => { cursors.pop(); await load(); } }, 'Previous'),
+      h('button', { type: 'button', disabled: !page.pageInfo.hasNextPage, onclick: async () => { cursors.push(page.pageInfo.endCursor); await load(); } }, 'Next'));
+  };
+  await load();
+  return [
+    h('div', { class: 'page-head' }, h('h1', { class: 'grow' }, 'Unattributed orders')),
+    h('p', { class: 'empty' }, 'Orders whose promo code or click matched no active membership. Assign one to credit its member: the commission follows the membership\'s payout at the order\'s time.'),
+    messages,
+    h('section', { class: 'card' }, body, pager)];
+}
+
+async function assignOrder(target, order) {
+  const { offers } = await gql('{ offers(first: 100, filter: { statuses: [ACTIVE, PAUSED, EXPIRED, ARCHIVED] }, sort: { field: NAME, direction: ASC }) { nodes { id name } } }');
+  const offerSelect = h('select', { name: 'offer', id: 'assign-offer' }, offers.nodes.map((o) => h('option', { value: o.id }, o.name)));
+  const search = h('input', { type: 'search', id: 'assign-search', placeholder: 'Name or promo code', autocomplete: 'off' });
+  const results = h('div', { class: 'list', id: 'assign-results', 'aria-live': 'polite' });
+  const find = async () => {
+    try {
+      const { offer } = await gql('query($id: ID!, $q: String) { offer(id: $id) { memberships(first: 20, search: $q) { nodes { id promoCode member { name email } } } } }',
+        { id: offerSelect.value, q: search.value.trim() || null });
+      const nodes = offer.memberships.nodes;
+      results.replaceChildren(...nodes.map((m, i) => h('label', {}, h('input', { type: 'radio', name: 'membership', value: m.id, required: true, checked: i === 0 }),
+        ` ${m.member.name} (${m.member.email})${m.promoCode ? ` · ${m.promoCode}` : ''}`)),
+      nodes.length ? null : h('p', { class: 'empty' }, 'No member of this offer matches.'));
+    } catch (error) {
+      results.replaceChildren(errorBox(error));
+    }
+  };
+  let timer;
+  search.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(find, 250); });
+  search.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); clearTimeout(timer); find(); } });
+  offerSelect.addEventListener('change', find);
+  await find();
+  const answer = await ask(`Assign order ${order.externalOrderId} (${format(order.saleAmount, 'money')})`,
+    [field('Offer', offerSelect), field('Search members', search), results], 'Assign');
+  if (!answer?.get('membership')) return;
+  const done = await act(target, () => gql('mutation($i: AssignConversionInput!) { assignConversion(input: $i) { conversion { commission membership { member { name } } } } }',
+    { i: { conversionId: order.id, membershipId: answer.get('membership'), idempotencyKey: crypto.randomUUID() } }),
+  (r) => `Order ${order.externalOrderId} credited to ${r.assignConversion.conversion.membership.member.name}: ${format(r.assignConversion.conversion.commission, 'money')} commission.`);
+  if (done) { flash = target.firstChild; route(); }
+}
+
+/** API keys: admins list, create and revoke them. */
+async function settingsPage() {
+  const messages = takeFlash();
+  if (!isAdmin()) {
+    return [h('div', { class: 'page-head' }, h('h1', {}, 'API keys')), h('p', { class: 'error', role: 'alert', id: 'admins-only' }, 'Only admin keys manage API keys.')];
+  }
+  const { apiKeys, viewer: me } = await gql('{ viewer { apiKeyId } apiKeys { id label role keyPrefix createdAt lastUsedAt revokedAt } }');
+  const when = (at) => (at ? new Date(at).toLocaleString() : '—');
+  const create = async () => {
+    const answer = await ask('New API key', [
+      field('Label (what it is for)', h('input', { name: 'label', required: true, maxlength: 200 })),
+      field('Role', h('select', { name: 'role' }, h('option', { value: 'ANALYST' }, 'Analyst: reads only'), h('option', { value: 'ADMIN' }, 'Admin: reads and changes'))),
+    ], 'Create key');
+    if (!answer) return;
+    try {
+      const { createApiKey } = await gql('mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret apiKey { label } } }',
+        { i: { label: answer.get('label'), role: answer.get('role') } });
+      await ask('Copy the new key now', [
+        h('p', {}, `The secret of “${createApiKey.apiKey.label}” is shown this once; only its digest is kept.`),
+        field('Secret', h('input', { id: 'new-key-secret', readonly: true, value: createApiKey.secret })),
+      ], 'Done');
+      flash = h('div', { class: 'notice', role: 'status' }, `Created ${createApiKey.apiKey.label}.`);
+      route();
+    } catch (error) {
+      messages.prepend(errorBox(error));
+    }
+  };
+  const revoke = (key) => async () => {
+    if (!(await ask('Revoke API key', [h('p', {}, `Revoke “${key.label}” (${key.keyPrefix}…)? Requests with it are refused from now on, on every server.`)], 'Revoke'))) return;
+    if (await act(messages, () => gql('mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { apiKey { label } } }', { i: { id: key.id } }),
+      (r) => `Revoked ${r.revokeApiKey.apiKey.label}.`)) { flash = messages.firstChild; route(); }
+  };
+  return [
+    h('div', { class: 'page-head' }, h('h1', { class: 'grow' }, 'API keys'), h('button', { type: 'button', class: 'primary', id: 'create-key', onclick: create }, 'New key')),
+    messages,
+    h('section', { class: 'card' }, h('div', { class: 'table-wrap' }, h('table', { id: 'api-keys' },
+      h('thead', {}, h('tr', {}, ['Label', 'Role', 'Key', 'Created', 'Last used', 'Status', ''].map((t, i) => h('th', { class: i === 6 ? 'num' : '' }, t || h('span', { class: 'visually-hidden' }, 'Actions'))))),
+      h('tbody', {}, apiKeys.map((key) => h('tr', { dataset: { id: key.id } },
+        h('td', {}, key.label), h('td', {}, label(key.role)), h('td', {}, h('code', {}, `${key.keyPrefix}…`)),
+        h('td', {}, when(key.createdAt)), h('td', {}, when(key.lastUsedAt)),
+        h('td', {}, key.revokedAt ? `Revoked ${when(key.revokedAt)}` : 'Active'),
+        h('td', { class: 'num' }, key.revokedAt || key.id === me.apiKeyId ? (key.id === me.apiKeyId ? 'This key' : '') : h('button', { type: 'button', onclick: revoke(key) }, 'Revoke')))))))),
+  ];
 }
 
 // ---------- routing ----------
 
 async function route() {
-  const signOut = document.getElementById('sign-out');
-  if (!apiKey()) { signOut.hidden = true; keyPage(); return; }
-  signOut.hidden = false;
+  const signOutButton = document.getElementById('sign-out');
+  if (!apiKey()) { signOutButton.hidden = true; keyPage(); return; }
+  signOutButton.hidden = false;
   const mine = ++generation;
   const hash = location.hash;
   delete app.dataset.ready;
@@ -717,19 +1118,24 @@ async function route() {
   const offer = path.match(/^\/offers\/([^/]+)$/);
   let nodes;
   try {
-    nodes = offer ? await offerPage(decodeURIComponent(offer[1])) : await homePage();
+    await whoAmI();
+    document.getElementById('nav-settings').hidden = !isAdmin();
+    if (offer) nodes = await offerPage(decodeURIComponent(offer[1]));
+    else if (path === '/orders') nodes = await ordersPage();
+    else if (path === '/settings') nodes = await settingsPage();
+    else nodes = await homePage();
   } catch (error) {
     nodes = [errorBox(error)];
   }
   if (mine !== generation) return;
   app.replaceChildren(...nodes);
+  for (const link of document.querySelectorAll('.top nav a')) {
+    if (link.getAttribute('href') === `#${path || '/'}`) link.setAttribute('aria-current', 'page'); else link.removeAttribute('aria-current');
+  }
   // Tests (and anyone) can wait for this: the page of `hash` is shown, data loaded.
   app.dataset.ready = hash;
 }
 
-document.getElementById('sign-out').addEventListener('click', () => {
-  localStorage.removeItem(KEY_STORAGE);
-  route();
-});
+document.getElementById('sign-out').addEventListener('click', signOut);
 window.addEventListener('hashchange', route);
 route();

@@ -47,6 +47,19 @@ async function offerRows(page) {
 
 const step = (name) => console.log(`· ${name}`);
 
+const AXE = await readFile(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+
+/** Runs axe-core on the page as it is: no serious or critical violation. Loaded
+ * through the DevTools protocol, which the dashboard's CSP rightly does not allow
+ * a page to do. */
+async function accessible(page, where) {
+  if (!(await page.evaluate(() => Boolean(window.axe)))) await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations);
+  const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+  assert.deepEqual(serious, [], `${where} has accessibility violations`);
+}
+
 /** Waits until the app has shown the page of the current URL with its data loaded. */
 async function settled(page) {
   await page.waitForFunction(() => document.querySelector('#app')?.dataset.ready === location.hash);
@@ -54,7 +67,7 @@ async function settled(page) {
 
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
 try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true, locale: 'en-US' });
   const page = await context.newPage();
   page.on('pageerror', (error) => { throw error; });
 
@@ -67,6 +80,8 @@ try {
   step('the ten KPI widgets show what the API says (default: active offers, last 6 months)');
   const sixMonths = await apiKpis(null);
   assert.deepEqual(await pageKpis(page), sixMonths);
+  await page.waitForSelector('.chart svg .x-tick');
+  await accessible(page, 'the home page');
 
   step('changing the date range changes them');
   await page.selectOption('#date-preset', 'LAST_30_DAYS');
@@ -141,6 +156,183 @@ try {
   assert.ok(codeAfter && codeAfter !== codeBefore, `${codeBefore} → ${codeAfter}`);
   assert.match(await page.textContent('.notice'), new RegExp(codeAfter));
 
+
+  step('the chart has value and date ticks, and a tooltip for each point');
+  await page.goto(`${BASE_URL}/#/offers/${encodeURIComponent(offerId)}?preset=LAST_6_MONTHS`);
+  await settled(page);
+  await page.waitForSelector('.chart svg .y-tick');
+  assert.ok((await page.$$('.chart svg .y-tick')).length >= 2, 'value ticks');
+  assert.ok((await page.$$('.chart svg .x-tick')).length >= 2, 'date ticks');
+  const series = (await api('query($id: ID!) { offer(id: $id) { kpiSeries(dateRange: { preset: LAST_6_MONTHS }, interval: WEEK) { start kpis { commissionsEarned } } } }', { id: offerId })).offer.kpiSeries;
+  await page.focus('.chart svg');
+  await page.keyboard.press('End');
+  const lastTip = await page.textContent('.chart-tip');
+  assert.ok(lastTip.startsWith(money.format(Number(series[series.length - 1].kpis.commissionsEarned))), `${lastTip} shows the last week's commissions`);
+  await page.keyboard.press('Home');
+  assert.ok((await page.textContent('.chart-tip')).startsWith(money.format(Number(series[0].kpis.commissionsEarned))));
+  const box = await page.$eval('.chart svg', (svg) => svg.getBoundingClientRect().toJSON());
+  await page.mouse.move(box.x + box.width - 14, box.y + 100);
+  assert.equal(await page.textContent('.chart-tip'), lastTip, 'hovering the right edge shows the last point');
+  await accessible(page, 'the offer page');
+
+  step("the offer summary follows the member table's filter");
+  await page.click('button:has-text("Filter members")');
+  await page.fill('#member-conversions-min', '1');
+  await page.click('#member-filters button[type=submit]');
+  await page.waitForURL(/conversionsMin=1/);
+  await settled(page);
+  const filtered = (await api(`query($id: ID!) { offer(id: $id) { kpis(dateRange: { preset: LAST_6_MONTHS }, filter: { conversions: { min: 1 } }) { ${Object.keys(KPIS).join(' ')} }
+    memberships(first: 1, dateRange: { preset: LAST_6_MONTHS }, filter: { conversions: { min: 1 } }) { totalCount } } }`, { id: offerId })).offer;
+  const summary = await pageKpis(page);
+  assert.deepEqual(summary, Object.fromEntries(Object.entries(KPIS).map(([f, kind]) => [f, shown(filtered.kpis[f], kind)])));
+  assert.equal(summary.members, count.format(filtered.memberships.totalCount), 'the summary counts the members listed');
+  assert.ok(await page.$('#summary-filtered'));
+
+  step('an offer is edited, paused, resumed, archived and activated from its page');
+  await page.goto(`${BASE_URL}/#/offers/${encodeURIComponent(offerId)}`);
+  await settled(page);
+  await page.click('#edit-offer');
+  await page.fill('dialog input[name=name]', `${firstOffer} (edited)`);
+  await page.fill('dialog input[name=holdPeriodDays]', '21');
+  await page.click('dialog button.primary');
+  await settled(page);
+  await page.waitForSelector('.notice:has-text("Saved")');
+  assert.ok((await page.textContent('#offer-name')).startsWith(`${firstOffer} (edited)`));
+  const edited = (await api('query($id: ID!) { offer(id: $id) { name holdPeriodDays } }', { id: offerId })).offer;
+  assert.deepEqual(edited, { name: `${firstOffer} (edited)`, holdPeriodDays: 21 });
+  const status = async () => (await api('query($id: ID!) { offer(id: $id) { status } }', { id: offerId })).offer.status;
+  await page.click('#pause-offer');
+  await page.waitForSelector('#offer-status:text-is("Paused")');
+  assert.equal(await status(), 'PAUSED');
+  await page.click('#resume-offer');
+  await page.waitForSelector('#offer-status:text-is("Active")');
+  await page.click('#archive-offer');
+  await page.click('dialog button.primary');
+  await page.waitForSelector('#offer-status:text-is("Archived")');
+  assert.equal(await status(), 'ARCHIVED');
+  assert.equal(await page.$('#edit-offer + #archive-offer'), null);
+  await page.click('#resume-offer');
+  await page.waitForSelector('#offer-status:text-is("Active")');
+  assert.equal(await status(), 'ACTIVE');
+
+  step('reward rules are added, edited and switched from the offer page');
+  await page.click('#add-rule');
+  await page.selectOption('dialog select[name=trigger]', 'FIRST_CONVERSION');
+  await page.selectOption('dialog select[name=kind]', 'FREE_PRODUCT');
+  await page.fill('dialog input[name=description]', 'Trail socks');
+  await page.fill('dialog input[name=subject]', 'Socks for you');
+  await page.fill('dialog textarea[name=body]', 'Hi {{memberName}}, {{rewardDescription}} are on their way.');
+  await page.click('dialog button.primary');
+  await page.waitForSelector('#reward-rules tr:has-text("Trail socks")');
+  const rules = async () => (await api('query($id: ID!) { offer(id: $id) { rewardRules { id description active email { subject } } } }', { id: offerId })).offer.rewardRules;
+  const [rule] = (await rules()).filter((r) => r.description === 'Trail socks');
+  assert.deepEqual(rule.email, { subject: 'Socks for you' });
+  await page.click(`#reward-rules tr[data-rule="${rule.id}"] button:has-text("Edit")`);
+  await page.fill('dialog input[name=description]', 'Trail socks, two pairs');
+  await page.click('dialog button.primary');
+  await page.waitForSelector('#reward-rules tr:has-text("two pairs")');
+  await page.click(`#reward-rules tr[data-rule="${rule.id}"] button:has-text("Switch off")`);
+  await page.waitForSelector(`#reward-rules tr[data-rule="${rule.id}"] td:text-is("Off")`);
+  const [switched] = (await rules()).filter((r) => r.id === rule.id);
+  assert.deepEqual([switched.description, switched.active], ['Trail socks, two pairs', false]);
+  await page.screenshot({ path: `${SCREENSHOT_DIR}/offer-manage.png`, fullPage: true });
+
+  step('members are created, and found on the server to add');
+  await page.click('button:has-text("New member")');
+  await page.fill('dialog input[name=name]', 'Zoe Browser');
+  await page.fill('dialog input[name=email]', 'zoe.browser@example.com');
+  await page.click('dialog button.primary');
+  await page.waitForSelector('.notice:has-text("Added Zoe Browser")');
+  const { member: outsider } = (await api('mutation { createMember(input: { name: "Quinn Outsider", email: "quinn.outsider@example.com" }) { member { id } } }')).createMember;
+  await page.click('button:has-text("Add members")');
+  await page.fill('#member-search', 'quinn.outs');
+  await page.waitForFunction(() => [...document.querySelectorAll('#member-results label')].length === 1
+    && document.querySelector('#member-results label').textContent.includes('Quinn Outsider'));
+  await page.check('#member-results input[type=checkbox]');
+  assert.match(await page.textContent('#members-picked'), /Quinn Outsider/);
+  await accessible(page, 'the Add members dialog');
+  await page.click('dialog button.primary');
+  await page.waitForSelector('.notice:has-text("Added 1 members")');
+  const joined = (await api('query($id: ID!) { member(id: $id) { memberships { offer { id } } } }', { id: outsider.id })).member.memberships.map((m) => m.offer.id);
+  assert.ok(joined.includes(offerId), 'the member found by search joined the offer');
+  const zoe = (await api('{ members(first: 5, search: "zoe.browser") { nodes { memberships { offer { id } } } } }')).members.nodes[0];
+  assert.ok(zoe.memberships.some((m) => m.offer.id === offerId), 'the new member joined the offer');
+
+  step('an unattributed order is credited to a membership');
+  await page.goto(`${BASE_URL}/#/orders`);
+  await settled(page);
+  const unattributed = (await api('{ unattributedOrders(first: 20) { nodes { id externalOrderId } } }')).unattributedOrders.nodes;
+  assert.equal(await page.$$eval('tbody tr', (rows) => rows.length), unattributed.length);
+  assert.ok(unattributed.length > 0, 'the demo has unattributed orders');
+  await accessible(page, 'the unattributed orders page');
+  await page.screenshot({ path: `${SCREENSHOT_DIR}/orders.png`, fullPage: true });
+  const order = unattributed[0];
+  await page.click(`tbody tr[data-id="${order.id}"] button`);
+  await page.waitForSelector('#assign-results input[type=radio]');
+  await page.click('dialog button.primary');
+  await page.waitForSelector(`.notice:has-text("Order ${order.externalOrderId} credited")`);
+  const credited = (await api('query($id: ID!) { node(id: $id) { ... on Conversion { attribution membership { id } } } }', { id: order.id })).node;
+  assert.equal(credited.attribution, 'MANUAL');
+  assert.ok(credited.membership.id);
+  await settled(page);
+  assert.equal(await page.$(`tbody tr[data-id="${order.id}"]`), null, 'the order left the list');
+
+  step('API keys are listed, created (secret shown once) and revoked on the settings page');
+  await page.click('#nav-settings');
+  await page.waitForURL(/#\/settings/);
+  await settled(page);
+  const keysBefore = (await api('{ apiKeys { id } }')).apiKeys.length;
+  assert.equal(await page.$$eval('#api-keys tbody tr', (rows) => rows.length), keysBefore);
+  await page.click('#create-key');
+  await page.fill('dialog input[name=label]', 'Browser analyst');
+  await page.selectOption('dialog select[name=role]', 'ANALYST');
+  await page.click('dialog button.primary');
+  const secret = await page.inputValue('#new-key-secret');
+  assert.match(secret, /^stk_/);
+  await page.click('dialog button.primary');
+  await page.waitForSelector('#api-keys tr:has-text("Browser analyst")');
+  await accessible(page, 'the API keys page');
+  await page.screenshot({ path: `${SCREENSHOT_DIR}/settings.png`, fullPage: true });
+
+  step('an analyst sees no admin actions and no key settings');
+  const analystContext = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US' });
+  const analyst = await analystContext.newPage();
+  analyst.on('pageerror', (error) => { throw error; });
+  await analyst.goto(`${BASE_URL}/`);
+  await analyst.fill('#api-key', secret);
+  await analyst.click('button[type=submit]');
+  await settled(analyst);
+  assert.equal(await analyst.isHidden('#nav-settings'), true);
+  assert.equal(await analyst.$('#send-payment'), null);
+  await analyst.goto(`${BASE_URL}/#/settings`);
+  await settled(analyst);
+  assert.ok(await analyst.$('#admins-only'));
+  await analyst.goto(`${BASE_URL}/#/offers/${encodeURIComponent(offerId)}`);
+  await settled(analyst);
+  assert.equal(await analyst.$('#edit-offer'), null);
+  assert.equal(await analyst.$('[aria-label="Member actions"]'), null);
+  await analystContext.close();
+
+  const created = (await api('{ apiKeys { id label revokedAt } }')).apiKeys.find((k) => k.label === 'Browser analyst');
+  await page.click(`#api-keys tr[data-id="${created.id}"] button:has-text("Revoke")`);
+  await page.click('dialog button.primary');
+  await page.waitForSelector(`#api-keys tr[data-id="${created.id}"] td:has-text("Revoked")`);
+  assert.ok((await api('{ apiKeys { id revokedAt } }')).apiKeys.find((k) => k.id === created.id).revokedAt);
+  const refused = await fetch(`${BASE_URL}/graphql`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${secret}` }, body: '{"query":"{ viewer { role } }"}' });
+  assert.equal(refused.status, 401, 'the revoked key is refused at once');
+
+  step("money follows the brand's currency in the browser's locale");
+  const german = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'de-DE' });
+  const germanPage = await german.newPage();
+  await germanPage.goto(`${BASE_URL}/`);
+  await germanPage.fill('#api-key', API_KEY);
+  await germanPage.click('button[type=submit]');
+  await settled(germanPage);
+  const { kpis: germanKpis, viewer: { brand } } = await api('{ viewer { brand { currency } } kpis { totalSales } }');
+  const inGerman = new Intl.NumberFormat('de-DE', { style: 'currency', currency: brand.currency }).format(Number(germanKpis.totalSales));
+  assert.equal(await germanPage.textContent('[data-kpi="totalSales"] .value'), inGerman);
+  await german.close();
+
   step('Send Payment pays exactly the Payments Due shown, which then drops to zero');
   await page.goto(`${BASE_URL}/#/`);
   await settled(page);
@@ -166,7 +358,13 @@ try {
   await settled(page);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 1, `the page is ${overflow}px wider than the phone`);
-  await page.screenshot({ path: `${SCREENSHOT_DIR}/home-phone.png` });
+  await page.waitForFunction(() => document.querySelector('.chart svg')?.getAttribute('width') <= window.innerWidth);
+  const labels = await page.$$eval('.chart svg .x-tick', (texts) => texts.map((t) => t.getBoundingClientRect().toJSON()));
+  for (let i = 1; i < labels.length; i += 1) {
+    assert.ok(labels[i].left >= labels[i - 1].right, `date labels ${i - 1} and ${i} do not overlap at phone width`);
+  }
+  await accessible(page, 'the home page at phone width');
+  await page.screenshot({ path: `${SCREENSHOT_DIR}/home-phone.png`, fullPage: true });
   step('GraphiQL reads the schema without a key: its docs explorer lists the Query fields');
   const anonymous = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const graphiql = await anonymous.newPage();

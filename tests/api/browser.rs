@@ -56,7 +56,14 @@ async fn the_dashboard_works_in_chromium() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "browser tests failed\n{stdout}\n{stderr}");
     assert!(stdout.contains("browser tests passed"), "{stdout}");
-    for shot in ["home.png", "offer.png", "home-phone.png"] {
+    for shot in [
+        "home.png",
+        "offer.png",
+        "offer-manage.png",
+        "orders.png",
+        "settings.png",
+        "home-phone.png",
+    ] {
         assert!(
             screenshots.join(shot).metadata().unwrap().len() > 10_000,
             "{shot} was taken"

@@ -19,6 +19,11 @@ impl Viewer {
         self.0.role.into()
     }
 
+    /// The id of the API key making the request (a key cannot revoke itself).
+    async fn api_key_id(&self) -> ID {
+        encode(self.0.api_key_id)
+    }
+
     /// The brand this key belongs to; everything you read is this brand's.
     async fn brand(&self, ctx: &Context<'_>) -> AppResult<Brand> {
         let row = brands::find(&mut *conn(ctx).await?, self.0.brand_id).await?;
