@@ -87,7 +87,7 @@ fn unique_message(constraint: &str) -> String {
         "members_brand_email_key" => "a member with this email already exists".into(),
         "projects_brand_name_key" => "a project with this name already exists".into(),
         "promo_codes_brand_code_key" => "this promo code is already in use".into(),
-        "memberships_link_code_key" => "this link code is already in use".into(),
+        "link_codes_pkey" | "memberships_brand_link_code_key" => "this link code is already in use".into(),
         "conversions_external_order_key" => "an order with this id was already recorded".into(),
         "payments_idempotency_key" => "a payment with this idempotency key already exists".into(),
         other => format!("this conflicts with an existing record ({other})"),

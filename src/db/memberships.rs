@@ -6,7 +6,7 @@ use rand::Rng;
 
 use super::DbResult;
 use super::models::{MembershipRow, OfferRow, PromoCodeRow};
-use super::schema::{members, memberships, offers, promo_codes};
+use super::schema::{link_codes, members, memberships, offers, promo_codes};
 use crate::domain::enums::OfferType;
 use crate::domain::ids::{BrandId, MemberId, MembershipId, OfferId};
 use crate::domain::payout::PayoutRule;
@@ -19,14 +19,21 @@ pub struct LinkTarget {
     pub destination_url: String,
 }
 
+/// The membership a shopper's link code names: found through `link_codes` (the
+/// brand is not known yet), then within its brand.
 pub async fn find_link(conn: &mut AsyncPgConnection, link_code: &str) -> DbResult<Option<LinkTarget>> {
-    let row: Option<(BrandId, MembershipId, Option<String>)> = memberships::table
+    let row: Option<(BrandId, MembershipId, Option<String>)> = link_codes::table
+        .inner_join(
+            memberships::table.on(memberships::brand_id
+                .eq(link_codes::brand_id)
+                .and(memberships::id.eq(link_codes::membership_id))),
+        )
         .inner_join(
             offers::table.on(offers::brand_id
                 .eq(memberships::brand_id)
                 .and(offers::id.eq(memberships::offer_id))),
         )
-        .filter(memberships::link_code.eq(link_code))
+        .filter(link_codes::code.eq(link_code))
         .select((memberships::brand_id, memberships::id, offers::destination_url))
         .first(conn)
         .await
@@ -64,8 +71,8 @@ fn random_suffix(len: usize) -> String {
 async fn fresh_link_code(conn: &mut AsyncPgConnection, member_name: &str) -> DbResult<String> {
     loop {
         let code = format!("{}-{}", name_part(member_name, 16).to_lowercase(), random_suffix(6));
-        let taken: i64 = memberships::table
-            .filter(memberships::link_code.eq(&code))
+        let taken: i64 = link_codes::table
+            .filter(link_codes::code.eq(&code))
             .count()
             .get_result(conn)
             .await?;

@@ -147,6 +147,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    link_codes (code) {
+        code -> Text,
+        brand_id -> Int8,
+        membership_id -> Int8,
+    }
+}
+
+diesel::table! {
     members (brand_id, id) {
         brand_id -> Int8,
         id -> Int8,
@@ -413,6 +421,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     email_attempts,
     email_outbox,
     ledger_entries,
+    link_codes,
     members,
     membership_balances,
     membership_daily_stats,

@@ -15,9 +15,9 @@ use sales_tracking::app::email::{self, Mailer};
 
 /// A message as the SMTP server received it.
 #[derive(Clone, Debug)]
-struct Received {
-    to: Vec<String>,
-    data: String,
+pub struct Received {
+    pub to: Vec<String>,
+    pub data: String,
 }
 
 #[derive(Clone, Default)]
@@ -56,7 +56,7 @@ impl Handler for Inbox {
 }
 
 /// Starts an SMTP server on a free port; returns its URL and what it receives.
-fn smtp_server() -> (String, Arc<Mutex<Vec<Received>>>) {
+pub fn smtp_server() -> (String, Arc<Mutex<Vec<Received>>>) {
     slow_smtp_server(Duration::ZERO)
 }
 
