@@ -15,8 +15,42 @@ use sales_tracking::domain::{enums::Role, validate};
 struct Cli {
     #[command(flatten)]
     database: DatabaseArgs,
+    /// How logs are written to standard error: `json` (one object per line, with the
+    /// request's id) or `text`. Default: text on a terminal, JSON otherwise.
+    #[arg(long, env = "LOG_FORMAT", global = true, value_enum)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs go to standard error, so standard output carries only what a command
+/// prints (its last line is the API key for `serve --demo` and `seed`).
+fn init_logs(format: Option<LogFormat>) {
+    use std::io::IsTerminal;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+    let format = format.unwrap_or(if std::io::stderr().is_terminal() {
+        LogFormat::Text
+    } else {
+        LogFormat::Json
+    });
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .init(),
+        LogFormat::Text => logs.init(),
+    }
 }
 
 #[derive(Args)]
@@ -233,10 +267,8 @@ const REPORT_CONNECTIONS: usize = 4;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn")))
-        .init();
     let cli = Cli::parse();
+    init_logs(cli.log_format);
     // Holds a private cluster, if one was started, until main returns.
     let database = open_database(&cli.database).await?;
     db::run_migrations(&database.url).await?;
@@ -263,14 +295,19 @@ async fn main() -> anyhow::Result<()> {
                 .map(|url| sales_tracking::app::email::Mailer::new(&url, &smtp_from))
                 .transpose()
                 .context("bad SMTP settings")?;
-            if demo {
-                let key = sales_tracking::fixtures::demo::ensure_demo_brand(&pool).await?;
-                println!("Demo brand ready. Admin API key:\n{key}");
-            }
+            let demo_key = if demo {
+                Some(sales_tracking::fixtures::demo::ensure_demo_brand(&pool).await?)
+            } else {
+                None
+            };
             let listener = tokio::net::TcpListener::bind(bind)
                 .await
                 .with_context(|| format!("cannot listen on {bind}"))?;
             println!("Serving on http://{bind}  (GraphiQL: http://{bind}/graphiql)");
+            if let Some(key) = demo_key {
+                // Last on standard output, alone on its line, for scripts.
+                println!("Demo brand ready. Admin API key:\n{key}");
+            }
             let config = sales_tracking::AppConfig {
                 public_url: public_url.unwrap_or_else(|| format!("http://{bind}")),
                 ip_hash_key: ip_hash_secret.map_or_else(|| rand::random::<[u8; 32]>().to_vec(), String::into_bytes),

@@ -3,6 +3,8 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -10,7 +12,34 @@ pub struct FailureLabels {
     pub reason: &'static str,
 }
 
-#[derive(Default)]
+/// A request's route (the pattern it matched, e.g. `/r/{code}`), method and status class.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+    pub method: String,
+    pub status: &'static str,
+}
+
+/// A connection pool and one of its counts.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabels {
+    pub pool: &'static str,
+    pub state: &'static str,
+}
+
+/// A batch writer (`clicks`, `orders`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WriterLabels {
+    pub writer: &'static str,
+}
+
+type LatencyHistogram = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms to about 16 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
 pub struct Metrics {
     pub clicks: Counter,
     pub bot_clicks: Counter,
@@ -26,7 +55,35 @@ pub struct Metrics {
     pub clicks_replayed: Counter,
     pub throttled: Counter,
     pub webhook_failures: Family<FailureLabels, Counter>,
+    pub request_seconds: LatencyHistogram,
+    pub pool_connections: Family<PoolLabels, Gauge>,
+    pub writer_queued: Family<WriterLabels, Gauge>,
     registry: Registry,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            clicks: Counter::default(),
+            bot_clicks: Counter::default(),
+            ignored_clicks: Counter::default(),
+            click_write_failures: Counter::default(),
+            orders_accepted: Counter::default(),
+            orders_unattributed: Counter::default(),
+            orders_duplicate: Counter::default(),
+            orders_rejected: Counter::default(),
+            orders_refunded: Counter::default(),
+            panics: Counter::default(),
+            clicks_spooled: Counter::default(),
+            clicks_replayed: Counter::default(),
+            throttled: Counter::default(),
+            webhook_failures: Family::default(),
+            request_seconds: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            pool_connections: Family::default(),
+            writer_queued: Family::default(),
+            registry: Registry::default(),
+        }
+    }
 }
 
 impl Metrics {
@@ -100,7 +157,55 @@ impl Metrics {
             "Order webhooks refused, by reason",
             metrics.webhook_failures.clone(),
         );
+        registry.register(
+            "request_duration_seconds",
+            "Time to answer a request, by route, method and status class",
+            metrics.request_seconds.clone(),
+        );
+        registry.register(
+            "pool_connections",
+            "Database connections of each pool: open, idle, and requests waiting for one",
+            metrics.pool_connections.clone(),
+        );
+        registry.register(
+            "writer_queued",
+            "Clicks or orders waiting for their batch writer",
+            metrics.writer_queued.clone(),
+        );
         Metrics { registry, ..metrics }
+    }
+
+    /// Counts a request's answer time under its route.
+    pub fn observe_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        let status = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        let labels = RouteLabels {
+            route: route.to_string(),
+            method: method.to_string(),
+            status,
+        };
+        self.request_seconds.get_or_create(&labels).observe(seconds);
+    }
+
+    /// Sets a pool's gauges from its status (read when `/metrics` is scraped).
+    pub fn pool_status(&self, pool: &'static str, size: usize, idle: usize, waiting: usize) {
+        for (state, value) in [("open", size), ("idle", idle), ("waiting", waiting)] {
+            let labels = PoolLabels { pool, state };
+            self.pool_connections
+                .get_or_create(&labels)
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        }
+    }
+
+    pub fn writer_queue(&self, writer: &'static str, queued: usize) {
+        self.writer_queued
+            .get_or_create(&WriterLabels { writer })
+            .set(i64::try_from(queued).unwrap_or(i64::MAX));
     }
 
     pub fn webhook_failure(&self, reason: &'static str) {

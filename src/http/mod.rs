@@ -6,6 +6,7 @@ mod export;
 mod graphiql;
 mod graphql;
 mod health;
+mod observability;
 mod paypal_webhooks;
 pub mod persisted_queries;
 mod redirect;
@@ -182,6 +183,10 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks)
         .merge(pages)
         .merge(rest)
+        .route_layer(axum::middleware::from_fn_with_state(
+            metrics.clone(),
+            observability::observe,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
@@ -197,7 +202,9 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("DENY"),
         ))
         .layer(TraceLayer::new_for_http());
-    catch_panics(routes, metrics).with_state(state)
+    catch_panics(routes, metrics)
+        .layer(axum::middleware::from_fn(observability::request_id))
+        .with_state(state)
 }
 
 /// Turns a panic in any handler into a 500 with a JSON body, counted in
@@ -240,6 +247,18 @@ async fn metrics(
             return ([(header::WWW_AUTHENTICATE, "Bearer")], refusal).into_response();
         }
     }
+    for (name, pool) in [
+        ("api", &state.pool),
+        ("tracking", &state.tracking_pool),
+        ("reports", &state.report_pool.0),
+    ] {
+        let status = pool.status();
+        state
+            .metrics
+            .pool_status(name, status.size, status.available, status.waiting);
+    }
+    state.metrics.writer_queue("clicks", state.clicks.queued());
+    state.metrics.writer_queue("orders", state.orders.queued());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.encode(),

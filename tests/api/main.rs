@@ -21,6 +21,7 @@ mod local_postgres;
 mod members;
 mod membership_actions;
 mod migrations;
+mod observability;
 mod offer_edits;
 mod offers;
 mod outage;

@@ -88,6 +88,11 @@ pub struct ClickWriter {
 }
 
 impl ClickWriter {
+    /// Clicks waiting for the writer.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
     /// Starts the writer task, and the replay of `spool` when there is one; the
     /// writer ends once every `ClickWriter` clone is dropped and the queue is drained.
     pub fn start(pool: DbPool, rules: ClickRules, metrics: Arc<Metrics>, spool: Option<Arc<ClickSpool>>) -> Self {

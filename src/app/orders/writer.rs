@@ -65,6 +65,11 @@ pub struct OrderWriter {
 }
 
 impl OrderWriter {
+    /// Orders waiting for the writer.
+    pub fn queued(&self) -> usize {
+        self.jobs.max_capacity() - self.jobs.capacity()
+    }
+
     /// Starts the writer on `pool`; it stops once every handle is dropped.
     pub fn start(pool: DbPool) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
