@@ -54,6 +54,9 @@ pub struct AppConfig {
     pub click_rules: app::clicks::ClickRules,
     /// How often ledger entries past their hold period move to due (also once at start).
     pub mature_every: std::time::Duration,
+    /// Months of raw clicks kept (whole UTC months before are dropped; the rollups
+    /// keep every figure). None: every click is kept.
+    pub click_retention_months: Option<u32>,
 }
 
 impl Default for AppConfig {
@@ -74,6 +77,7 @@ impl Default for AppConfig {
             trusted_proxies: Vec::new(),
             click_rules: app::clicks::ClickRules::default(),
             mature_every: std::time::Duration::from_secs(60),
+            click_retention_months: None,
         }
     }
 }
@@ -132,6 +136,7 @@ pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
     let payout_providers = providers::payout::PayoutProviders::new(paypal);
     app::payments::spawn_reconciler(pool.clone(), payout_providers.clone(), config.reconcile_every);
     app::maturity::spawn(pool.clone(), config.mature_every);
+    app::clicks::partitions::spawn(pool.clone(), config.click_retention_months);
     let limits = config.limits;
     let report_pool = config.report_pool.unwrap_or_else(|| pool.clone());
     let budget = Arc::new(rate_limit::RateLimiter::new(

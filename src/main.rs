@@ -114,6 +114,10 @@ enum Command {
         /// commission (at least 60).
         #[arg(long, env = "CLICK_REPEAT_WINDOW", default_value_t = 3600)]
         click_repeat_window: u64,
+        /// Months of raw clicks to keep: whole UTC months older are dropped, while
+        /// the KPIs keep every figure. Default: keep every click.
+        #[arg(long, env = "CLICK_RETENTION_MONTHS", value_parser = clap::value_parser!(u32).range(1..=1200))]
+        click_retention_months: Option<u32>,
         /// Seconds between runs of the job that moves ledger entries past their hold
         /// period from on hold to due (reports are exact between runs either way).
         #[arg(long, env = "MATURE_EVERY", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
@@ -287,6 +291,7 @@ async fn main() -> anyhow::Result<()> {
             cors_origins,
             trusted_proxies,
             click_repeat_window,
+            click_retention_months,
             mature_every,
             paypal,
             limits,
@@ -337,6 +342,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 reconcile_every: std::time::Duration::from_secs(paypal.reconcile_every),
                 mature_every: std::time::Duration::from_secs(mature_every),
+                click_retention_months,
             };
             let serving = sales_tracking::http::server::ServeOptions {
                 max_connections: limits.max_connections,

@@ -121,7 +121,7 @@ impl ClickColumns {
             "INSERT INTO clicks (brand_id, id, membership_id, clicked_at, ip_hash, user_agent, is_bot, commission, unpaid_reason)
              SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::timestamptz[], $5::bytea[], $6::text[], $7::boolean[],
                                   $8::numeric[], $9::text[])
-             ON CONFLICT (brand_id, id) DO NOTHING
+             ON CONFLICT (brand_id, id, clicked_at) DO NOTHING
              RETURNING id",
         )
         .bind::<Array<BigInt>, _>(self.brand_ids)
@@ -205,6 +205,107 @@ pub async fn mark_paid(conn: &mut AsyncPgConnection, paid: &[(BrandId, Uuid, Dec
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The first instant of `at`'s month, in UTC: clicks are partitioned by UTC month.
+fn month_start(at: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::{Datelike, TimeZone};
+    Utc.with_ymd_and_hms(at.year(), at.month(), 1, 0, 0, 0)
+        .single()
+        .unwrap_or(at)
+}
+
+fn next_month(start: DateTime<Utc>) -> DateTime<Utc> {
+    start.checked_add_months(chrono::Months::new(1)).unwrap_or(start)
+}
+
+fn partition_name(month: DateTime<Utc>) -> String {
+    format!("clicks_{}", month.format("%Y_%m"))
+}
+
+#[derive(QueryableByName)]
+struct Partition {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// The monthly partitions of `clicks` (not the default one), oldest first.
+pub async fn month_partitions(conn: &mut AsyncPgConnection) -> DbResult<Vec<String>> {
+    let rows: Vec<Partition> = diesel::sql_query(
+        "SELECT c.relname::text AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = 'clicks'::regclass AND c.relname ~ '^clicks_[0-9]{4}_[0-9]{2}$' ORDER BY 1",
+    )
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|p| p.name).collect())
+}
+
+/// Creates the month partitions from `from`'s month to `months_ahead` months past
+/// `now`'s, those missing. A month whose clicks already sit in the default partition
+/// is left there (creating it would fail); returns the months made.
+pub async fn ensure_partitions(
+    conn: &mut AsyncPgConnection,
+    from: DateTime<Utc>,
+    now: DateTime<Utc>,
+    months_ahead: u32,
+) -> DbResult<Vec<String>> {
+    let existing = month_partitions(conn).await?;
+    let last = now
+        .checked_add_months(chrono::Months::new(months_ahead))
+        .map_or(now, month_start);
+    let mut month = month_start(from.min(now));
+    let mut made = Vec::new();
+    while month <= last {
+        let name = partition_name(month);
+        let end = next_month(month);
+        if !existing.contains(&name) {
+            let sql = format!(
+                "CREATE TABLE IF NOT EXISTS {name} PARTITION OF clicks FOR VALUES FROM ('{}') TO ('{}')",
+                month.to_rfc3339(),
+                end.to_rfc3339()
+            );
+            match diesel::sql_query(sql).execute(conn).await {
+                Ok(_) => made.push(name),
+                Err(error) => {
+                    tracing::warn!(%error, partition = %name, "click partition not created; its clicks stay in clicks_default")
+                }
+            }
+        }
+        month = end;
+    }
+    Ok(made)
+}
+
+/// Drops the raw clicks of months wholly before `keep_months` months ago (whole
+/// partitions, and the default partition's rows), and records where raw clicks now
+/// start. The rollups keep every figure. Returns the partitions dropped.
+pub async fn apply_retention(
+    conn: &mut AsyncPgConnection,
+    keep_months: u32,
+    now: DateTime<Utc>,
+) -> DbResult<Vec<String>> {
+    let Some(cutoff) = month_start(now).checked_sub_months(chrono::Months::new(keep_months)) else {
+        return Ok(Vec::new());
+    };
+    let mut dropped = Vec::new();
+    for name in month_partitions(conn).await? {
+        // Names sort as dates; a month ends where the next begins.
+        if name < partition_name(cutoff) {
+            diesel::sql_query(format!("DROP TABLE IF EXISTS {name}"))
+                .execute(conn)
+                .await?;
+            dropped.push(name);
+        }
+    }
+    diesel::sql_query("DELETE FROM clicks_default WHERE clicked_at < $1")
+        .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
+        .execute(conn)
+        .await?;
+    diesel::sql_query("UPDATE click_retention SET kept_since = greatest(kept_since, $1)")
+        .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
+        .execute(conn)
+        .await?;
+    Ok(dropped)
 }
 
 /// A membership's stored clicks, newest first (UUIDv7 ids sort by time).

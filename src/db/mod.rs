@@ -169,6 +169,30 @@ pub async fn revert_all_migrations(database_url: &str) -> anyhow::Result<()> {
     .await?
 }
 
+/// Reverts the newest migrations down to and including `version` (e.g.
+/// `20261203000030`), for checking what a migration does to data already there.
+pub async fn revert_migrations_from(database_url: &str, version: &str) -> anyhow::Result<()> {
+    let url = database_url.to_string();
+    let version = version.to_string();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        use diesel::Connection;
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)?;
+        loop {
+            let applied = conn
+                .applied_migrations()
+                .map_err(|e| anyhow::anyhow!("reading migrations failed: {e}"))?;
+            let Some(newest) = applied.iter().max() else { break };
+            if newest.to_string().as_str() < version.as_str() {
+                break;
+            }
+            conn.revert_last_migration(MIGRATIONS)
+                .map_err(|e| anyhow::anyhow!("revert failed: {e}"))?;
+        }
+        Ok(())
+    })
+    .await?
+}
+
 /// Escapes `%`, `_` and `\` so a user's search text matches literally in ILIKE.
 pub fn contains_pattern(search: &str) -> String {
     let escaped = search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");

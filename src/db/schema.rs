@@ -38,7 +38,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    clicks (brand_id, id) {
+    clicks (brand_id, id, clicked_at) {
         brand_id -> Int8,
         id -> Uuid,
         membership_id -> Int8,
@@ -48,6 +48,13 @@ diesel::table! {
         is_bot -> Bool,
         commission -> Numeric,
         unpaid_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    click_retention (only_row) {
+        only_row -> Bool,
+        kept_since -> Timestamptz,
     }
 }
 
@@ -414,6 +421,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_events,
     brands,
+    click_retention,
     click_visitors,
     clicks,
     conversion_adjustments,

@@ -129,6 +129,11 @@ pub const FROM_RAW_EVENTS_SQL: &str = "
     ) raw
     GROUP BY brand_id, membership_id, day";
 
+/// Days whose raw clicks are all still kept (`click_retention`): the first whole
+/// brand-local day after the retention cutoff, and later.
+const WITHIN_RETENTION: &str = "day > (SELECT (r.kept_since AT TIME ZONE b.time_zone)::date
+                                 FROM click_retention r JOIN brands b ON b.id = brand_id)";
+
 #[derive(QueryableByName)]
 struct Mismatches {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -136,19 +141,21 @@ struct Mismatches {
 }
 
 /// How many membership-days differ between the maintained rollups and a rebuild
-/// from raw events (all-zero days count as absent).
+/// from raw events (all-zero days count as absent), over the days whose raw clicks
+/// are kept.
 pub async fn mismatches_with_raw_events(conn: &mut AsyncPgConnection) -> DbResult<i64> {
     let sql = format!(
         "SELECT count(*) AS n
          FROM (SELECT * FROM membership_daily_stats
                WHERE clicks <> 0 OR conversions <> 0 OR sales <> 0 OR commission <> 0) kept
          FULL OUTER JOIN ({FROM_RAW_EVENTS_SQL}) raw USING (brand_id, membership_id, day)
-         WHERE kept.clicks IS DISTINCT FROM raw.clicks OR kept.conversions IS DISTINCT FROM raw.conversions
-            OR kept.sales IS DISTINCT FROM raw.sales OR kept.commission IS DISTINCT FROM raw.commission"
+         WHERE (kept.clicks IS DISTINCT FROM raw.clicks OR kept.conversions IS DISTINCT FROM raw.conversions
+            OR kept.sales IS DISTINCT FROM raw.sales OR kept.commission IS DISTINCT FROM raw.commission)
+           AND {WITHIN_RETENTION}"
     );
     let rollups = diesel::sql_query(sql).get_result::<Mismatches>(conn).await?.n;
     // The ledger's per-click commission is what the clicks earned, day by day.
-    let ledger = diesel::sql_query(
+    let ledger = diesel::sql_query(format!(
         "SELECT count(*) AS n
          FROM (SELECT c.brand_id, c.membership_id, (c.clicked_at AT TIME ZONE b.time_zone)::date AS day,
                       SUM(c.commission) AS amount
@@ -159,8 +166,8 @@ pub async fn mismatches_with_raw_events(conn: &mut AsyncPgConnection) -> DbResul
                       SUM(l.amount) AS amount
                FROM ledger_entries l JOIN brands b ON b.id = l.brand_id
                WHERE l.kind = 'CLICKS' GROUP BY 1, 2, 3) booked USING (brand_id, membership_id, day)
-         WHERE earned.amount IS DISTINCT FROM booked.amount",
-    )
+         WHERE earned.amount IS DISTINCT FROM booked.amount AND {WITHIN_RETENTION}"
+    ))
     .get_result::<Mismatches>(conn)
     .await?
     .n;

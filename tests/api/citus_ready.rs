@@ -12,8 +12,8 @@ use diesel_async::RunQueryDsl;
 
 use crate::common::TestDb;
 
-/// Replicated to every node: looked up before the brand is known.
-const REFERENCE_TABLES: [&str; 3] = ["brands", "api_keys", "link_codes"];
+/// Replicated to every node: looked up before the brand is known, or global settings.
+const REFERENCE_TABLES: [&str; 4] = ["brands", "api_keys", "link_codes", "click_retention"];
 /// Not part of the data (diesel's migration log).
 const NOT_DATA: [&str; 1] = ["__diesel_schema_migrations"];
 

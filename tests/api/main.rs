@@ -25,6 +25,7 @@ mod observability;
 mod offer_edits;
 mod offers;
 mod outage;
+mod partitions;
 mod payments;
 mod paypal;
 mod paypal_stand_in;

@@ -74,6 +74,8 @@ async fn schema_rs_matches_the_migrated_database() {
          FROM information_schema.columns
          WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'
            AND table_name IN (SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE')
+           -- A partition is its table's (clicks by month): schema.rs has the table once.
+           AND table_name NOT IN (SELECT relname FROM pg_class WHERE relispartition)
          ORDER BY table_name, ordinal_position",
     )
     .load(&mut conn)

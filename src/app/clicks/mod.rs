@@ -27,6 +27,7 @@ pub use batch::{BatchOutcome, ClickRules, store_batch};
 pub use spool::ClickSpool;
 
 mod batch;
+pub mod partitions;
 
 pub mod spool;
 
