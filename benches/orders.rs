@@ -11,7 +11,8 @@
 //! pace, and each latency counts from when its order was due, so a slow answer also
 //! charges the orders queued behind it (no coordinated omission).
 //!
-//! Settings (environment): `BENCH_URL` (e.g. `http://127.0.0.1:18090`),
+//! Settings (environment): `BENCH_URL` (e.g. `http://127.0.0.1:18090`; several,
+//! comma-separated, spread the connections over several servers),
 //! `BENCH_BRAND` (slug), `BENCH_SECRET` (the brand's webhook secret), `BENCH_CODES`
 //! (comma-separated promo codes: one for a flash sale), `BENCH_SECONDS` (20),
 //! `BENCH_CONNECTIONS` (64), `BENCH_RATE` (unset: closed loop), `BENCH_RUN` (a tag
@@ -51,12 +52,16 @@ async fn main() {
         .unwrap_or(64);
     let rate: Option<f64> = std::env::var("BENCH_RATE").ok().and_then(|s| s.parse().ok());
     let run = std::env::var("BENCH_RUN").unwrap_or_else(|_| "run".into());
-    let endpoint = format!("{url}/webhooks/{brand}/orders/bench");
+    let endpoints: Vec<String> = url
+        .split(',')
+        .map(|url| format!("{url}/webhooks/{brand}/orders/bench"))
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let workers: Vec<_> = (0..connections)
         .map(|worker| {
-            let (endpoint, secret, codes, run) = (endpoint.clone(), secret.clone(), codes.clone(), run.clone());
+            let endpoint = endpoints[worker % endpoints.len()].clone();
+            let (secret, codes, run) = (secret.clone(), codes.clone(), run.clone());
             tokio::spawn(async move {
                 // One keep-alive connection per worker, as a shop's webhook sender would hold.
                 let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
