@@ -94,11 +94,7 @@ async fn sigterm_ends_within_the_deadline_whatever_clients_do() {
 
     let app = TestApp::new().await;
     let shop = crate::tracking::shop(&app).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::free_port();
     let spool = tempfile::tempdir().unwrap();
     let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
         .args([
@@ -117,14 +113,7 @@ async fn sigterm_ends_within_the_deadline_whatever_clients_do() {
         .spawn()
         .unwrap();
     let base = format!("127.0.0.1:{port}");
-    let started = std::time::Instant::now();
-    while tokio::net::TcpStream::connect(&base).await.is_err() {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "the server did not start"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    crate::common::until_listening(&base).await;
     // One real redirect, answered before the signal.
     let mut redirect = tokio::net::TcpStream::connect(&base).await.unwrap();
     redirect

@@ -121,6 +121,27 @@ struct Count {
 }
 
 /// Runs a `SELECT count(*) AS n ...` query.
+/// A port nothing listens on yet, for a server binary a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (at most a minute) until a started server accepts connections at `address`.
+pub async fn until_listening(address: &str) {
+    let started = std::time::Instant::now();
+    while tokio::net::TcpStream::connect(address).await.is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the server at {address} did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 pub async fn count(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
     diesel::sql_query(sql).get_result::<Count>(conn).await.unwrap().n
 }

@@ -2,7 +2,7 @@
 //! the request causes, answer times by route, and pool and writer gauges.
 
 use std::io::{BufRead, BufReader};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
@@ -78,11 +78,7 @@ async fn metrics_time_each_route_and_show_pools_and_writer_queues() {
 #[tokio::test]
 async fn json_logs_name_the_request_and_the_demo_key_is_the_last_line_of_output() {
     let app = TestApp::new().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::free_port();
     let spool = tempfile::tempdir().unwrap();
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
         .args(["serve", "--demo", "--bind", &format!("127.0.0.1:{port}")])
@@ -100,11 +96,7 @@ async fn json_logs_name_the_request_and_the_demo_key_is_the_last_line_of_output(
     let printed = std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<_>>());
     let logged = std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>());
     let base = format!("127.0.0.1:{port}");
-    let started = Instant::now();
-    while tokio::net::TcpStream::connect(&base).await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(60), "the server did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::common::until_listening(&base).await;
     let response = reqwest::Client::new()
         .get(format!("http://{base}/health"))
         .header("x-request-id", "trace-me-42")

@@ -501,11 +501,7 @@ struct ChildServer {
 
 impl ChildServer {
     async fn start(app: &TestApp, paypal_url: &str, spool: &std::path::Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::common::free_port();
         let process = tokio::process::Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
             .args([
                 "serve",
@@ -526,11 +522,7 @@ impl ChildServer {
             .spawn()
             .unwrap();
         let base = format!("127.0.0.1:{port}");
-        let started = std::time::Instant::now();
-        while tokio::net::TcpStream::connect(&base).await.is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "the server did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::common::until_listening(&base).await;
         ChildServer {
             process,
             base: format!("http://{base}"),

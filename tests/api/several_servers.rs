@@ -19,11 +19,7 @@ struct Server {
 
 impl Server {
     async fn start(app: &TestApp, smtp_url: &str, spool: &std::path::Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::common::free_port();
         let process = tokio::process::Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
             .args(["--trusted-proxies", "127.0.0.1", "--smtp-url", smtp_url])
@@ -38,11 +34,7 @@ impl Server {
             .spawn()
             .unwrap();
         let address = format!("127.0.0.1:{port}");
-        let started = Instant::now();
-        while tokio::net::TcpStream::connect(&address).await.is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "a server did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::common::until_listening(&address).await;
         Server {
             _process: process,
             base: format!("http://{address}"),
