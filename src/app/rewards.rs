@@ -231,9 +231,7 @@ fn rule_template(rule: &RewardRuleRow) -> Option<Template> {
 /// placeholders its rewards will have values for.
 fn check_rule_message(offer: &OfferRow, reward: &RewardSpec, template: &Template) -> AppResult<()> {
     if reward.kind == RewardKind::CashBonus {
-        return Err(AppError::bad_input(
-            "cash bonuses are paid with the next payment, not emailed: leave email out",
-        ));
+        return Err(AppError::bad_input(CASH_NOT_EMAILED));
     }
     let values = TemplateValues {
         member_name: "member",
@@ -249,6 +247,8 @@ fn check_rule_message(offer: &OfferRow, reward: &RewardSpec, template: &Template
     }
     Ok(())
 }
+
+const CASH_NOT_EMAILED: &str = "cash bonuses are paid with the next payment, not emailed: leave email out";
 
 /// A discount code for a rule's reward, e.g. `REWARD-7K3X9Q2M`.
 fn reward_code() -> String {
@@ -278,9 +278,7 @@ pub async fn grant_by_hand(
     }
     let email = email.map(Template::checked).transpose()?;
     if email.is_some() && spec.kind == RewardKind::CashBonus {
-        return Err(AppError::bad_input(
-            "cash bonuses are paid with the next payment, not emailed: leave email out",
-        ));
+        return Err(AppError::bad_input(CASH_NOT_EMAILED));
     }
     let brand_id = caller.brand_id;
     conn.transaction::<_, AppError, _>(|conn| {

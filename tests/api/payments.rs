@@ -272,6 +272,19 @@ async fn bad_payment_requests_change_nothing() {
 const PREVIEW: &str =
     "query($s: PaymentScope!, $f: OfferFilter) { paymentPreview(scope: $s, filter: $f) { totalAmount } }";
 
+/// What concurrent `sendPayment` answers paid in all; each one that paid nothing
+/// must be the `CONFLICT` of finding nothing due.
+pub fn total_paid<'a>(bodies: impl IntoIterator<Item = &'a Value>) -> Decimal {
+    let mut paid = Decimal::ZERO;
+    for body in bodies {
+        match body["data"]["sendPayment"]["payment"]["totalAmount"].as_str() {
+            Some(total) => paid += total.parse::<Decimal>().unwrap(),
+            None => assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT", "{body}"),
+        }
+    }
+    paid
+}
+
 async fn preview_total(app: &TestApp, key: &str, scope: &str, filter: Value) -> Decimal {
     money(&app.ok(key, PREVIEW, json!({ "s": scope, "f": filter })).await["paymentPreview"]["totalAmount"])
 }
@@ -528,13 +541,7 @@ async fn concurrent_send_payments_pay_each_entry_once() {
         app.graphql(Some(admin), SEND, input)
     }))
     .await;
-    let mut paid = Decimal::ZERO;
-    for (_, body) in &answers {
-        match body["data"]["sendPayment"]["payment"]["totalAmount"].as_str() {
-            Some(total) => paid += total.parse::<Decimal>().unwrap(),
-            None => assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT", "{body}"),
-        }
-    }
+    let paid = total_paid(answers.iter().map(|(_, body)| body));
     assert_eq!(paid, due, "the sum paid equals what was due");
     assert_eq!(payments_due(&app, admin).await, Decimal::ZERO);
     let mut conn = app.db.connect().await;

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::common::{TestApp, count};
 use crate::email::smtp_server;
+use crate::payments::total_paid;
 use crate::tracking::{Shop, shop};
 
 /// One `sales-tracking serve` process.
@@ -178,13 +179,7 @@ async fn three_servers_on_one_database_store_pay_and_send_once() {
         servers[n % 3].graphql(admin, SEND, input)
     }))
     .await;
-    let mut paid = Decimal::ZERO;
-    for (_, body) in &answers {
-        match body["data"]["sendPayment"]["payment"]["totalAmount"].as_str() {
-            Some(total) => paid += total.parse::<Decimal>().unwrap(),
-            None => assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT", "{body}"),
-        }
-    }
+    let paid = total_paid(answers.iter().map(|(_, body)| body));
     assert_eq!(paid, owed, "what was due is paid once");
     assert_eq!(due(c, admin).await, Decimal::ZERO);
     assert_eq!(
