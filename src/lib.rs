@@ -35,6 +35,8 @@ pub struct AppConfig {
     pub tracking_pool: Option<DbPool>,
     /// Connections for KPI reads: its size is how many run at once (default: the API's pool).
     pub report_pool: Option<DbPool>,
+    /// A streaming replica reports read while it is fresh enough (none: the primary).
+    pub replica: Option<Arc<db::replica::Replica>>,
     /// Where answered clicks wait when the database cannot take them in time
     /// (none: such clicks are lost and counted in `click_write_failures`).
     pub spool_dir: Option<std::path::PathBuf>,
@@ -69,6 +71,7 @@ impl Default for AppConfig {
             introspection: true,
             tracking_pool: None,
             report_pool: None,
+            replica: None,
             spool_dir: None,
             metrics_token: None,
             cors_origins: Vec::new(),
@@ -148,7 +151,6 @@ pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
         limits: limits.query,
         budget: budget.clone(),
         introspection: config.introspection,
-        report_pool: Some(report_pool.clone()),
         providers: payout_providers.clone(),
     };
     let schema = graphql::build_schema(pool.clone(), metrics.clone(), wake, options);
@@ -167,7 +169,7 @@ pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
         http::Pools {
             api: pool,
             tracking: tracking_pool,
-            reports: db::ReportPool(report_pool),
+            reports: db::ReportPool::new(report_pool, config.replica),
         },
         metrics,
         config.ip_hash_key,

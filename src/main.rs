@@ -122,6 +122,15 @@ enum Command {
         /// period from on hold to due (reports are exact between runs either way).
         #[arg(long, env = "MATURE_EVERY", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
         mature_every: u64,
+        /// A streaming replica of the database (e.g. made with `pg_basebackup -R`) for
+        /// report reads. Mutations, and a brand's reports until its writes are
+        /// replayed, read the primary; so does every report while the replica is down
+        /// or too far behind. Answers say how fresh their figures are (`extensions.freshness`).
+        #[arg(long, env = "REPLICA_URL", hide_env_values = true)]
+        replica_url: Option<String>,
+        /// Seconds behind the primary past which reports stop reading the replica.
+        #[arg(long, env = "REPLICA_MAX_LAG", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+        replica_max_lag: u64,
         #[command(flatten)]
         paypal: PayPalArgs,
         #[command(flatten)]
@@ -293,6 +302,8 @@ async fn main() -> anyhow::Result<()> {
             click_repeat_window,
             click_retention_months,
             mature_every,
+            replica_url,
+            replica_max_lag,
             paypal,
             limits,
         } => {
@@ -326,6 +337,13 @@ async fn main() -> anyhow::Result<()> {
                 introspection: limits.introspection,
                 tracking_pool: Some(db::connect_pool(&database.url, (cli.database.pool_size / 2).max(4))?),
                 report_pool: Some(db::connect_pool(&database.url, REPORT_CONNECTIONS)?),
+                replica: replica_url
+                    .map(|url| {
+                        let max_lag = std::time::Duration::from_secs(replica_max_lag);
+                        db::replica::Replica::watch(&url, REPORT_CONNECTIONS, max_lag, &database.url)
+                    })
+                    .transpose()
+                    .context("bad --replica-url")?,
                 spool_dir: Some(spool_dir.unwrap_or_else(|| {
                     cli.database
                         .data_dir

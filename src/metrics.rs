@@ -58,6 +58,8 @@ pub struct Metrics {
     pub request_seconds: LatencyHistogram,
     pub pool_connections: Family<PoolLabels, Gauge>,
     pub writer_queued: Family<WriterLabels, Gauge>,
+    pub replica_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub replica_usable: Gauge,
     registry: Registry,
 }
 
@@ -81,6 +83,8 @@ impl Default for Metrics {
             request_seconds: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             pool_connections: Family::default(),
             writer_queued: Family::default(),
+            replica_lag_seconds: Gauge::default(),
+            replica_usable: Gauge::default(),
             registry: Registry::default(),
         }
     }
@@ -172,6 +176,16 @@ impl Metrics {
             "Clicks or orders waiting for their batch writer",
             metrics.writer_queued.clone(),
         );
+        registry.register(
+            "replica_lag_seconds",
+            "How long ago the primary had committed everything the report replica has replayed",
+            metrics.replica_lag_seconds.clone(),
+        );
+        registry.register(
+            "replica_usable",
+            "1 while reports can read the replica, 0 while it is down or too far behind",
+            metrics.replica_usable.clone(),
+        );
         Metrics { registry, ..metrics }
     }
 
@@ -199,6 +213,14 @@ impl Metrics {
             self.pool_connections
                 .get_or_create(&labels)
                 .set(i64::try_from(value).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// The replica's lag, or None while reports cannot read it.
+    pub fn replica_lag(&self, lag: Option<std::time::Duration>) {
+        self.replica_usable.set(i64::from(lag.is_some()));
+        if let Some(lag) = lag {
+            self.replica_lag_seconds.set(lag.as_secs_f64());
         }
     }
 

@@ -17,6 +17,7 @@ pub mod offers;
 pub mod pagination;
 pub mod payments;
 pub mod projects;
+pub mod replica;
 pub mod reporting;
 pub mod rewards;
 pub mod schema;
@@ -37,11 +38,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 pub type DbPool = Pool<AsyncPgConnection>;
 pub type DbConn = Object<AsyncPgConnection>;
 
-/// Connections for KPI reads, apart from the API's: its size is how many reports
-/// run at once, so a storm of them waits for these few connections while every
-/// other request (and the key lookup of every request) finds the API pool free.
-#[derive(Clone)]
-pub struct ReportPool(pub DbPool);
+pub use replica::ReportPool;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 

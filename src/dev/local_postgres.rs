@@ -141,6 +141,35 @@ impl PrivateCluster {
         Ok(cluster)
     }
 
+    /// A streaming replica of this cluster in `data_dir` (a new directory), copied
+    /// with `pg_basebackup -R` and started on a port of its own.
+    pub fn start_replica(&self, data_dir: &Path) -> anyhow::Result<PrivateCluster> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+        std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;
+        if let Some(user) = &self.run_as {
+            run(Command::new("chown").arg(user).arg(data_dir))?;
+        }
+        let port = self.port.to_string();
+        run(self
+            .command("pg_basebackup")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-R",
+                "-X",
+                "stream",
+                "--checkpoint=fast",
+                "-D",
+            ])
+            .arg(data_dir))?;
+        PrivateCluster::start(data_dir)
+    }
+
     pub fn server_url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}", self.port)
     }

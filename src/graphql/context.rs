@@ -1,10 +1,12 @@
 //! What a request knows about its caller, and the checks resolvers make on it.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, Guard};
 
 use super::error::{AppError, AppResult};
 pub use crate::app::Caller;
-pub use crate::db::ReportPool;
+use crate::db::replica::ReportReads;
 use crate::db::{DbConn, DbPool};
 use crate::domain::enums::Role;
 
@@ -19,10 +21,13 @@ pub async fn conn(ctx: &Context<'_>) -> AppResult<DbConn> {
     Ok(pool.get().await.map_err(crate::db::DbError::from)?)
 }
 
-/// A connection for a KPI read, from the report pool.
+/// A connection for a KPI read, from the report pool: the replica's when one is
+/// configured and fresh enough for this request.
 pub async fn report_conn(ctx: &Context<'_>) -> AppResult<DbConn> {
-    let pool = &ctx.data_unchecked::<ReportPool>().0;
-    Ok(pool.get().await.map_err(crate::db::DbError::from)?)
+    // Authorized requests carry their report reads (see `graphql::authorize`).
+    let reads = ctx.data_opt::<Arc<ReportReads>>().ok_or(AppError::Unauthenticated)?;
+    let (conn, _) = reads.conn().await?;
+    Ok(conn)
 }
 
 /// The address shoppers reach the server at, for tracking links.

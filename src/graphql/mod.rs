@@ -31,7 +31,8 @@ use async_graphql::{EmptySubscription, Request, SDLExportOptions, Schema};
 use std::sync::{Arc, OnceLock};
 
 use crate::app::email::EmailWake;
-use crate::db::DbPool;
+use crate::db::replica::ReportReads;
+use crate::db::{DbPool, ReportPool};
 use crate::metrics::Metrics;
 use crate::providers::payout::PayoutProviders;
 use crate::rate_limit::RateLimiter;
@@ -50,8 +51,6 @@ pub struct ApiOptions {
     pub limits: query_cost::QueryLimits,
     pub budget: Arc<RateLimiter>,
     pub introspection: bool,
-    /// Connections for KPI reads (default: the API's pool).
-    pub report_pool: Option<DbPool>,
     /// Who can pay payments out (default: `MANUAL` only).
     pub providers: PayoutProviders,
 }
@@ -63,7 +62,6 @@ impl Default for ApiOptions {
             limits: query_cost::QueryLimits::default(),
             budget: Arc::new(RateLimiter::new(0, 1)),
             introspection: true,
-            report_pool: None,
             providers: PayoutProviders::default(),
         }
     }
@@ -71,15 +69,14 @@ impl Default for ApiOptions {
 
 pub fn build_schema(pool: DbPool, metrics: Arc<Metrics>, email_wake: EmailWake, options: ApiOptions) -> AppSchema {
     let cost_model = Arc::new(OnceLock::new());
-    let reports = context::ReportPool(options.report_pool.unwrap_or_else(|| pool.clone()));
     let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
         .data(pool)
-        .data(reports)
         .data(metrics)
         .data(context::PublicUrl(options.public_url))
         .data(email_wake)
         .data(options.providers)
         .extension(extensions::ErrorCodes)
+        .extension(extensions::ReportFreshness)
         .extension(limits::CostLimits {
             model: cost_model.clone(),
             limits: options.limits,
@@ -103,10 +100,12 @@ pub fn sdl(schema: &AppSchema) -> String {
 }
 
 /// Attaches the caller and request-scoped loaders (bound to the caller's brand) to a request.
-pub fn authorize(request: Request, viewer: Caller, pool: &DbPool, reports: &context::ReportPool) -> Request {
+pub fn authorize(request: Request, viewer: Caller, pool: &DbPool, reports: &ReportPool) -> Request {
     let brand = viewer.brand_id;
+    let report_reads = Arc::new(ReportReads::new(reports.clone(), brand));
     request
-        .data(reports::kpi_loader(reports, &viewer))
+        .data(reports::kpi_loader(report_reads.clone(), &viewer))
+        .data(report_reads)
         .data(viewer)
         .data(BrandLoader::<loaders::OfferProjects>::data_loader(pool, brand))
         .data(BrandLoader::<loaders::Offers>::data_loader(pool, brand))

@@ -10,13 +10,14 @@ use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use chrono_tz::Tz;
 
 use super::columns::TableColumn;
-use super::context::{Caller, ReportPool, conn, report_conn, viewer};
+use super::context::{Caller, conn, report_conn, viewer};
 use super::error::{AppError, AppResult};
 use super::ids::decode_all;
 use super::scalars::{Date, Money};
 use crate::app::reports::{self, KpiKey, MembershipSelection, OfferReport, OfferSelection, SeriesNeeds};
+use crate::db::DbError;
+use crate::db::replica::{ReadSource, ReportReads};
 use crate::db::reporting::SeriesScope;
-use crate::db::{DbError, DbPool};
 use crate::domain::date_range::DateRange;
 use crate::domain::ids::{BrandId, ProjectId};
 use crate::domain::kpis::{Kpi, Kpis};
@@ -259,7 +260,7 @@ pub fn sort_order(sort: Option<(TableColumn, SortDirection)>) -> (Column, crate:
 
 /// KPIs of many offers or memberships, one query per distinct date range.
 pub struct KpiLoader {
-    pub pool: DbPool,
+    pub reads: Arc<ReportReads>,
     pub brand_id: BrandId,
     pub zone: Tz,
 }
@@ -269,17 +270,21 @@ impl Loader<KpiKey> for KpiLoader {
     type Error = Arc<DbError>;
 
     async fn load(&self, keys: &[KpiKey]) -> Result<HashMap<KpiKey, Kpis>, Self::Error> {
-        let mut conn = self.pool.get().await.map_err(|e| Arc::new(DbError::from(e)))?;
-        reports::kpis_for(&mut conn, self.brand_id, self.zone, keys)
-            .await
-            .map_err(Arc::new)
+        let (mut conn, source) = self.reads.conn().await?;
+        match reports::kpis_for(&mut conn, self.brand_id, self.zone, keys).await {
+            Err(error) if matches!(source, ReadSource::Replica { .. }) => {
+                let mut conn = self.reads.primary_after_replica_failed(&error).await?;
+                Ok(reports::kpis_for(&mut conn, self.brand_id, self.zone, keys).await?)
+            }
+            figures => Ok(figures?),
+        }
     }
 }
 
 /// The KPI loader of one request: values are cached for the request's lifetime.
-pub fn kpi_loader(pool: &ReportPool, caller: &Caller) -> DataLoader<KpiLoader, HashMapCache> {
+pub fn kpi_loader(reads: Arc<ReportReads>, caller: &Caller) -> DataLoader<KpiLoader, HashMapCache> {
     let loader = KpiLoader {
-        pool: pool.0.clone(),
+        reads,
         brand_id: caller.brand_id,
         zone: caller.time_zone,
     };

@@ -308,7 +308,8 @@ async fn export(
     }
     let rows = async {
         let mut conn = state.pool.get().await.map_err(DbError::from)?;
-        let mut report_conn = state.report_pool.0.get().await.map_err(DbError::from)?;
+        let reads = crate::db::replica::ReportReads::new(state.report_pool.clone(), caller.brand_id);
+        let (mut report_conn, _) = reads.conn().await?;
         let rows: Vec<Vec<String>> = match offer_id {
             None => {
                 let selection = OfferSelection {

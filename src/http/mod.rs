@@ -250,12 +250,18 @@ async fn metrics(
     for (name, pool) in [
         ("api", &state.pool),
         ("tracking", &state.tracking_pool),
-        ("reports", &state.report_pool.0),
-    ] {
+        ("reports", state.report_pool.primary()),
+    ]
+    .into_iter()
+    .chain(state.report_pool.replica().map(|replica| ("replica", replica.pool())))
+    {
         let status = pool.status();
         state
             .metrics
             .pool_status(name, status.size, status.available, status.waiting);
+    }
+    if let Some(replica) = state.report_pool.replica() {
+        state.metrics.replica_lag(replica.lag().ok());
     }
     state.metrics.writer_queue("clicks", state.clicks.queued());
     state.metrics.writer_queue("orders", state.orders.queued());

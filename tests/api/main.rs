@@ -31,6 +31,7 @@ mod paypal;
 mod paypal_stand_in;
 mod projects;
 mod refunds;
+mod replica;
 mod reporting;
 mod rewards;
 mod schema_snapshot;
