@@ -63,6 +63,15 @@ struct DatabaseArgs {
     /// as root, ~/.local/share/sales-tracking otherwise).
     #[arg(long, env = "SALES_TRACKING_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
+    /// DATABASE_URL reaches PostgreSQL through PgBouncer (or another pooler) in
+    /// transaction mode: queries run as unnamed statements, and migrations, the seed's
+    /// COPY and the replica check use --direct-database-url.
+    #[arg(long, env = "TRANSACTION_POOLER", global = true)]
+    transaction_pooler: bool,
+    /// PostgreSQL itself, bypassing the pooler, for migrations (their advisory lock
+    /// lives as long as the session). Default: DATABASE_URL.
+    #[arg(long, env = "DIRECT_DATABASE_URL", global = true, hide_env_values = true)]
+    direct_database_url: Option<String>,
     /// Largest number of pooled database connections.
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16, global = true)]
     pool_size: usize,
@@ -284,8 +293,20 @@ async fn main() -> anyhow::Result<()> {
     init_logs(cli.log_format);
     // Holds a private cluster, if one was started, until main returns.
     let database = open_database(&cli.database).await?;
-    db::run_migrations(&database.url).await?;
-    let pool = db::connect_pool(&database.url, cli.database.pool_size)?;
+    let pooler = if cli.database.transaction_pooler {
+        db::Pooler::Transaction
+    } else {
+        db::Pooler::None
+    };
+    let direct_url = match (&cli.database.direct_database_url, pooler) {
+        (Some(url), _) => url.clone(),
+        (None, db::Pooler::None) => database.url.clone(),
+        (None, db::Pooler::Transaction) => {
+            anyhow::bail!("--transaction-pooler needs --direct-database-url: migrations hold a session lock")
+        }
+    };
+    db::run_migrations(&direct_url).await?;
+    let pool = db::connect_pool_via(&database.url, cli.database.pool_size, pooler)?;
 
     match cli.command {
         Command::Serve {
@@ -335,12 +356,16 @@ async fn main() -> anyhow::Result<()> {
                     ..Default::default()
                 },
                 introspection: limits.introspection,
-                tracking_pool: Some(db::connect_pool(&database.url, (cli.database.pool_size / 2).max(4))?),
-                report_pool: Some(db::connect_pool(&database.url, REPORT_CONNECTIONS)?),
+                tracking_pool: Some(db::connect_pool_via(
+                    &database.url,
+                    (cli.database.pool_size / 2).max(4),
+                    pooler,
+                )?),
+                report_pool: Some(db::connect_pool_via(&database.url, REPORT_CONNECTIONS, pooler)?),
                 replica: replica_url
                     .map(|url| {
                         let max_lag = std::time::Duration::from_secs(replica_max_lag);
-                        db::replica::Replica::watch(&url, REPORT_CONNECTIONS, max_lag, &database.url)
+                        db::replica::Replica::watch(&url, REPORT_CONNECTIONS, max_lag, &direct_url)
                     })
                     .transpose()
                     .context("bad --replica-url")?,
@@ -385,7 +410,7 @@ async fn main() -> anyhow::Result<()> {
                 seed,
             };
             let started = std::time::Instant::now();
-            let (slug, key) = sales_tracking::fixtures::seed::seed(&pool, &database.url, size).await?;
+            let (slug, key) = sales_tracking::fixtures::seed::seed(&pool, &direct_url, size).await?;
             println!(
                 "Seeded brand '{slug}' in {:.1} s. Admin API key:",
                 started.elapsed().as_secs_f64()

@@ -106,16 +106,53 @@ pub type DbResult<T> = Result<T, DbError>;
 /// before the database counts as unavailable.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What stands between a pool and PostgreSQL.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pooler {
+    /// Nothing (or a pooler in session mode): statements are prepared once per connection.
+    #[default]
+    None,
+    /// A pooler in transaction mode (PgBouncer 1.18 tracks no prepared statements):
+    /// each query is parsed, bound and run as an unnamed statement in one round trip,
+    /// so it stays on the server connection it started on.
+    Transaction,
+}
+
 /// A pool of `max_size` connections to `database_url`. Connections are handed out
 /// without a test query each time: a broken one fails on use and is replaced.
 pub fn connect_pool(database_url: &str, max_size: usize) -> anyhow::Result<DbPool> {
-    connect_pool_with_timeout(database_url, max_size, CHECKOUT_TIMEOUT)
+    connect_pool_via(database_url, max_size, Pooler::None)
+}
+
+/// A pool of `max_size` connections to `database_url` through `pooler`.
+pub fn connect_pool_via(database_url: &str, max_size: usize, pooler: Pooler) -> anyhow::Result<DbPool> {
+    build_pool(database_url, max_size, CHECKOUT_TIMEOUT, pooler)
 }
 
 /// A pool whose checkouts (waiting for a free connection, or making one) give up after `timeout`.
 pub fn connect_pool_with_timeout(database_url: &str, max_size: usize, timeout: Duration) -> anyhow::Result<DbPool> {
+    build_pool(database_url, max_size, timeout, Pooler::None)
+}
+
+fn build_pool(database_url: &str, max_size: usize, timeout: Duration, pooler: Pooler) -> anyhow::Result<DbPool> {
+    use diesel_async::{AsyncConnection, CacheSize};
+    use futures_util::FutureExt;
     let mut config = ManagerConfig::default();
     config.recycling_method = RecyclingMethod::Fast;
+    if pooler == Pooler::Transaction {
+        // diesel-async is patched (vendor/diesel-async) to run unnamed statements
+        // when its statement cache is off.
+        config.custom_setup = Box::new(|url| {
+            AsyncPgConnection::establish(url)
+                .map(|connected| {
+                    connected.map(|mut conn| {
+                        conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+                        conn
+                    })
+                })
+                .boxed()
+        });
+    }
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, config);
     Ok(Pool::builder(manager)
         .max_size(max_size)

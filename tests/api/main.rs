@@ -29,6 +29,7 @@ mod partitions;
 mod payments;
 mod paypal;
 mod paypal_stand_in;
+mod pgbouncer;
 mod projects;
 mod refunds;
 mod replica;
