@@ -124,7 +124,6 @@ impl ReportPool {
 /// A streaming replica, and what the last check found of its position.
 pub struct Replica {
     pool: DbPool,
-    url: String,
     max_lag: Duration,
     /// Every write the primary had committed at this instant is on the replica.
     caught_up_to: Mutex<Result<Instant, PrimaryReason>>,
@@ -141,13 +140,16 @@ impl Replica {
     pub fn watch(url: &str, size: usize, max_lag: Duration, primary_url: &str) -> anyhow::Result<Arc<Replica>> {
         let replica = Arc::new(Replica {
             pool: super::connect_pool_with_timeout(url, size, REPLICA_CHECKOUT_TIMEOUT)?,
-            url: url.to_string(),
             max_lag,
             caught_up_to: Mutex::new(Err(PrimaryReason::ReplicaDown)),
             primary_positions: Mutex::new(VecDeque::new()),
             writes: Mutex::new(HashMap::new()),
         });
-        tokio::spawn(check_until_dropped(Arc::downgrade(&replica), primary_url.to_string()));
+        let checker = Checker {
+            primary: CheckConnection::to(primary_url),
+            replica: CheckConnection::to(url),
+        };
+        tokio::spawn(check_until_dropped(Arc::downgrade(&replica), checker));
         Ok(replica)
     }
 
@@ -157,18 +159,21 @@ impl Replica {
 
     /// How far behind the replica is, or why it cannot be read.
     pub fn lag(&self) -> Result<Duration, PrimaryReason> {
+        Ok(self.caught_up_to()?.elapsed())
+    }
+
+    /// Since when the primary's writes may be missing on the replica, or why it cannot be read.
+    fn caught_up_to(&self) -> Result<Instant, PrimaryReason> {
         let caught_up_to = (*self.caught_up_to.lock().expect("replica state"))?;
-        let lag = caught_up_to.elapsed();
-        if lag > self.max_lag {
+        if caught_up_to.elapsed() > self.max_lag {
             return Err(PrimaryReason::ReplicaBehind);
         }
-        Ok(lag)
+        Ok(caught_up_to)
     }
 
     /// The lag a report of `brand` would see on the replica, or why it reads the primary.
     fn lag_for(&self, brand: BrandId) -> Result<Duration, PrimaryReason> {
-        let lag = self.lag()?;
-        let caught_up_to = Instant::now() - lag;
+        let caught_up_to = self.caught_up_to()?;
         let wrote_since = self
             .writes
             .lock()
@@ -178,7 +183,7 @@ impl Replica {
         if wrote_since {
             return Err(PrimaryReason::RecentWrite);
         }
-        Ok(lag)
+        Ok(caught_up_to.elapsed())
     }
 
     /// Notes that `brand` just wrote: its reports read the primary until the replica has it.
@@ -227,7 +232,9 @@ impl Replica {
                 Err(PrimaryReason::ReplicaDown)
             }
             Err(_) => {
-                *checker = Checker::new(&checker.primary.url, &checker.replica.url);
+                // A query cut off mid-way leaves its connection in no known state.
+                checker.primary.conn = None;
+                checker.replica.conn = None;
                 tracing::warn!("the replica check timed out: reports read the primary");
                 Err(PrimaryReason::ReplicaDown)
             }
@@ -243,27 +250,20 @@ struct Checker {
     replica: CheckConnection,
 }
 
-impl Checker {
-    fn new(primary_url: &str, replica_url: &str) -> Self {
-        Checker {
-            primary: CheckConnection {
-                url: primary_url.to_string(),
-                conn: None,
-            },
-            replica: CheckConnection {
-                url: replica_url.to_string(),
-                conn: None,
-            },
-        }
-    }
-}
-
 struct CheckConnection {
     url: String,
     conn: Option<AsyncPgConnection>,
 }
 
 impl CheckConnection {
+    /// Connects on first use.
+    fn to(url: &str) -> Self {
+        CheckConnection {
+            url: url.to_string(),
+            conn: None,
+        }
+    }
+
     /// What `function` answers, connecting first if need be; a failed connection is dropped.
     async fn position(&mut self, function: &str) -> DbResult<Option<u64>> {
         let conn = match &mut self.conn {
@@ -282,15 +282,13 @@ impl CheckConnection {
     }
 }
 
-async fn check_until_dropped(replica: Weak<Replica>, primary_url: String) {
+async fn check_until_dropped(replica: Weak<Replica>, mut checker: Checker) {
     let mut every = tokio::time::interval(CHECK_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut checker = None;
     loop {
         every.tick().await;
         let Some(replica) = replica.upgrade() else { return };
-        let checker = checker.get_or_insert_with(|| Checker::new(&primary_url, &replica.url));
-        replica.check(checker).await;
+        replica.check(&mut checker).await;
     }
 }
 

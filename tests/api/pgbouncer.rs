@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -178,7 +177,4 @@ async fn every_request_works_through_pgbouncer_in_transaction_mode_on_few_server
         server_side as usize <= SERVER_CONNECTIONS,
         "{server_side} server connections"
     );
-    drop(direct);
-    drop(app);
-    tokio::time::sleep(Duration::from_millis(100)).await;
 }
