@@ -59,6 +59,9 @@ pub struct AppConfig {
     /// Months of raw clicks kept (whole UTC months before are dropped; the rollups
     /// keep every figure). None: every click is kept.
     pub click_retention_months: Option<u32>,
+    /// How often a link code in memory is looked up again; while the database is
+    /// away, the link in memory keeps redirecting however old it is.
+    pub link_refresh_every: std::time::Duration,
 }
 
 impl Default for AppConfig {
@@ -81,6 +84,7 @@ impl Default for AppConfig {
             click_rules: app::clicks::ClickRules::default(),
             mature_every: std::time::Duration::from_secs(60),
             click_retention_months: None,
+            link_refresh_every: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -163,6 +167,7 @@ pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
         providers: payout_providers,
         trusted_proxies: config.trusted_proxies,
         click_rules: config.click_rules,
+        link_refresh_every: config.link_refresh_every,
     };
     http::router(http::AppState::new(
         schema,

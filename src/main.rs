@@ -240,7 +240,10 @@ struct LimitArgs {
     /// Client connections open at once.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1_024)]
     max_connections: usize,
-    /// Seconds a client may take to send a request's headers.
+    /// Client connections open at once from one address (a trusted proxy's are not capped).
+    #[arg(long, env = "MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 64)]
+    max_connections_per_address: usize,
+    /// Seconds a client may take to send a request's headers, from the moment it connects.
     #[arg(long, env = "HEADER_READ_TIMEOUT", default_value_t = 10)]
     header_read_timeout: u64,
     /// Seconds a shutdown waits for requests in flight before it closes them.
@@ -379,16 +382,19 @@ async fn main() -> anyhow::Result<()> {
                 metrics_token,
                 cors_origins,
                 paypal: paypal.config()?,
-                trusted_proxies,
+                trusted_proxies: trusted_proxies.clone(),
                 click_rules: sales_tracking::app::clicks::ClickRules {
                     repeat_window: chrono::Duration::seconds(click_repeat_window.min(365 * 86_400) as i64),
                 },
                 reconcile_every: std::time::Duration::from_secs(paypal.reconcile_every),
                 mature_every: std::time::Duration::from_secs(mature_every),
                 click_retention_months,
+                ..Default::default()
             };
             let serving = sales_tracking::http::server::ServeOptions {
                 max_connections: limits.max_connections,
+                max_connections_per_address: limits.max_connections_per_address,
+                uncapped_addresses: trusted_proxies,
                 header_read_timeout: std::time::Duration::from_secs(limits.header_read_timeout),
                 shutdown_deadline: std::time::Duration::from_secs(limits.shutdown_deadline),
             };

@@ -1,13 +1,16 @@
 use std::net::SocketAddr;
 
 use async_graphql::parser::types::OperationType;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::{ConnectInfo, State};
+use async_graphql_axum::GraphQLResponse;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
+use super::nesting::{self, MAX_NESTING, Syntax, TooDeep};
 use super::persisted_queries::Refusal;
 use crate::app::Caller;
 use crate::app::auth;
@@ -27,9 +30,16 @@ pub async fn handle(
     State(state): State<AppState>,
     peer: Peer,
     headers: HeaderMap,
-    request: GraphQLRequest,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    execute(state, peer, headers, request.into_inner(), Method::POST).await
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return graphql_error(rejection.status(), "BAD_REQUEST", &rejection.body_text()),
+    };
+    match request_from_body(&body) {
+        Ok(request) => execute(state, peer, headers, request, Method::POST).await,
+        Err(refusal) => refusal.into_response(),
+    }
 }
 
 /// `GET /graphql?query=…` (or a persisted query's hash): queries only, so a link
@@ -39,9 +49,80 @@ pub async fn handle_get(
     State(state): State<AppState>,
     peer: Peer,
     headers: HeaderMap,
-    request: GraphQLRequest,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    execute(state, peer, headers, request.into_inner(), Method::GET).await
+    match request_from_query_string(query.as_deref().unwrap_or_default()) {
+        Ok(request) => execute(state, peer, headers, request, Method::GET).await,
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// Why a request could not be read.
+enum BadRequest {
+    TooDeep(TooDeep),
+    Malformed(String),
+}
+
+impl IntoResponse for BadRequest {
+    fn into_response(self) -> Response {
+        match self {
+            BadRequest::TooDeep(too_deep) => graphql_error_with(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                &too_deep.to_string(),
+                json!({ "limit": "MAX_NESTING", "maxNesting": too_deep.limit }),
+            ),
+            BadRequest::Malformed(message) => graphql_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
+        }
+    }
+}
+
+/// A POST body: `{ query, operationName, variables, extensions }` as JSON. Its
+/// nesting, and the query's, is measured before either is parsed.
+fn request_from_body(body: &[u8]) -> Result<async_graphql::Request, BadRequest> {
+    let text = std::str::from_utf8(body).map_err(|_| BadRequest::Malformed("the body is not UTF-8".into()))?;
+    nesting::check(text, Syntax::Json, MAX_NESTING, "the request body").map_err(BadRequest::TooDeep)?;
+    let request: async_graphql::Request = serde_json::from_str(text)
+        .map_err(|e| BadRequest::Malformed(format!("the body is not a GraphQL request: {e}")))?;
+    nesting::check(&request.query, Syntax::GraphQl, MAX_NESTING, "the query").map_err(BadRequest::TooDeep)?;
+    Ok(request)
+}
+
+/// A GET's `?query=…&operationName=…&variables=…&extensions=…`, each measured
+/// before it is parsed.
+fn request_from_query_string(query_string: &str) -> Result<async_graphql::Request, BadRequest> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Fields {
+        #[serde(default)]
+        query: String,
+        operation_name: Option<String>,
+        variables: Option<String>,
+        extensions: Option<String>,
+    }
+    let fields: Fields = serde_urlencoded::from_str(query_string)
+        .map_err(|e| BadRequest::Malformed(format!("the query string is not a GraphQL request: {e}")))?;
+    nesting::check(&fields.query, Syntax::GraphQl, MAX_NESTING, "the query").map_err(BadRequest::TooDeep)?;
+    let json_field = |name: &'static str, text: Option<String>| -> Result<serde_json::Value, BadRequest> {
+        let Some(text) = text else {
+            return Ok(serde_json::Value::Null);
+        };
+        nesting::check(&text, Syntax::Json, MAX_NESTING, name).map_err(BadRequest::TooDeep)?;
+        serde_json::from_str(&text).map_err(|e| BadRequest::Malformed(format!("{name} is not JSON: {e}")))
+    };
+    let variables = json_field("variables", fields.variables)?;
+    let extensions = json_field("extensions", fields.extensions)?;
+    let mut request = async_graphql::Request::new(fields.query);
+    request.operation_name = fields.operation_name;
+    request.variables = async_graphql::Variables::from_json(variables);
+    if let serde_json::Value::Object(extensions) = extensions {
+        for (name, value) in extensions {
+            let value = async_graphql::Value::from_json(value)
+                .map_err(|e| BadRequest::Malformed(format!("extensions are not JSON values: {e}")))?;
+            request.extensions.insert(name, value);
+        }
+    }
+    Ok(request)
 }
 
 /// How long a client may reuse a GET answer: short, as orders keep arriving.
@@ -164,9 +245,15 @@ pub(super) async fn authenticate(pool: &DbPool, headers: &HeaderMap) -> Result<O
 
 /// A response shaped like a GraphQL result, for failures before execution.
 fn graphql_error(status: StatusCode, code: &str, message: &str) -> Response {
+    graphql_error_with(status, code, message, json!({}))
+}
+
+/// The same with more extensions beside the code.
+fn graphql_error_with(status: StatusCode, code: &str, message: &str, mut extensions: serde_json::Value) -> Response {
+    extensions["code"] = json!(code);
     (
         status,
-        axum::Json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })),
+        axum::Json(json!({ "errors": [{ "message": message, "extensions": extensions }] })),
     )
         .into_response()
 }

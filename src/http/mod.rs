@@ -6,6 +6,7 @@ mod export;
 mod graphiql;
 mod graphql;
 mod health;
+pub mod nesting;
 mod observability;
 mod paypal_webhooks;
 pub mod persisted_queries;
@@ -33,9 +34,7 @@ use crate::graphql::AppSchema;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 
-/// Link codes are looked up once and then served from memory; whether a click
-/// counts is decided when it is stored, so a stale entry never miscounts.
-const LINK_CACHE_TTL: Duration = Duration::from_secs(30);
+/// Link codes kept in memory (see `redirect::LinkCache`).
 const LINK_CACHE_SIZE: u64 = 200_000;
 
 /// Request bodies per route: a GraphQL document with its variables, a shop's
@@ -48,7 +47,7 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Who may reach what from outside: the metrics token and the CORS allow-list.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Surface {
     pub metrics_token: Option<String>,
     pub cors_origins: Vec<String>,
@@ -62,6 +61,9 @@ pub struct Surface {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// What a click must pass to earn a per-click commission.
     pub click_rules: crate::app::clicks::ClickRules,
+    /// How often a link in memory is looked up again (a destination change shows
+    /// within this); while the database is away the one in memory is served on.
+    pub link_refresh_every: Duration,
 }
 
 /// Set on a server once its shutdown begins: `/readyz` then answers 503 so load
@@ -99,7 +101,7 @@ pub struct AppState {
     pub clicks: ClickWriter,
     /// Webhook orders are recorded through it, in groups.
     pub orders: crate::app::orders::OrderWriter,
-    pub links: moka::future::Cache<String, Option<Arc<redirect::CachedLink>>>,
+    pub links: redirect::LinkCache,
     /// Automatic persisted queries this server has seen, by hash.
     pub persisted_queries: persisted_queries::PersistedQueries,
     /// Key for hashing shoppers' IP addresses; random per process unless configured.
@@ -121,10 +123,7 @@ impl AppState {
     ) -> Self {
         let clicks = ClickWriter::start(pools.tracking.clone(), surface.click_rules, metrics.clone(), spool);
         let orders = crate::app::orders::OrderWriter::start(pools.tracking.clone());
-        let links = moka::future::Cache::builder()
-            .max_capacity(LINK_CACHE_SIZE)
-            .time_to_live(LINK_CACHE_TTL)
-            .build();
+        let links = redirect::LinkCache::new(LINK_CACHE_SIZE, surface.link_refresh_every);
         AppState {
             schema,
             pool: pools.api,
@@ -187,6 +186,7 @@ pub fn router(state: AppState) -> Router {
             metrics.clone(),
             observability::observe,
         ))
+        .layer(axum::middleware::map_response(json_when_too_large))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
@@ -220,6 +220,23 @@ pub fn catch_panics<S: Clone + Send + Sync + 'static>(routes: Router<S>, metrics
 /// server, and is never framed.
 const DASHBOARD_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
+
+/// The body limit's own 413 says so in plain text; callers get the JSON error shape.
+async fn json_when_too_large(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE || is_json {
+        return response;
+    }
+    error::RestError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        "the request body is over this route's size limit",
+    )
+    .into_response()
+}
 
 /// What a panic answers.
 fn internal_error() -> Response {

@@ -65,7 +65,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
         transmission_sig: header("paypal-transmission-sig")?,
         transmission_time: header("paypal-transmission-time")?,
     };
-    let event: Value = serde_json::from_slice(body).map_err(|_| bad("the body is not JSON"))?;
+    let event = super::webhooks::json_body(body)?;
     let unavailable = |error: anyhow::Error| {
         tracing::error!(%error, "checking a PayPal webhook failed");
         RestError::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again shortly")

@@ -2,6 +2,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -10,6 +12,7 @@ use ipnet::IpNet;
 
 use super::AppState;
 use crate::app::clicks::{self, LinkTarget};
+use crate::db::DbPool;
 use crate::domain::tracking::{could_be_link_code, redirect_target};
 
 /// A link as the redirect needs it, with its destination parsed once.
@@ -19,28 +22,116 @@ pub struct CachedLink {
     pub destination: url::Url,
 }
 
-pub async fn follow(State(state): State<AppState>, Path(code): Path<String>, request: Request) -> Response {
-    if !could_be_link_code(&code) {
-        return not_found();
+/// Link codes seen, kept in memory up to a number of entries (not for a time):
+/// each is looked up again every `refresh_every`, and when that fails (the
+/// database is away) the entry it has is served on, however old, so known links
+/// keep redirecting through any outage. Whether a click counts is decided when it
+/// is stored, so a stale entry never miscounts.
+#[derive(Clone)]
+pub struct LinkCache {
+    entries: moka::future::Cache<String, Arc<LinkEntry>>,
+    refresh_every: Duration,
+}
+
+/// A code's last answer (`None`: no such link) and when to ask again.
+struct LinkEntry {
+    link: Option<Arc<CachedLink>>,
+    refresh_at: Instant,
+    /// Set while one request refreshes it; the others serve it meanwhile.
+    refreshing: AtomicBool,
+}
+
+/// How long a failed refresh is left before the next request tries again.
+const RETRY_REFRESH_AFTER: Duration = Duration::from_secs(1);
+
+impl LinkCache {
+    pub fn new(capacity: u64, refresh_every: Duration) -> Self {
+        LinkCache {
+            entries: moka::future::Cache::builder().max_capacity(capacity).build(),
+            refresh_every,
+        }
     }
-    let lookup = async {
-        let mut conn = state.tracking_pool.get().await.map_err(|e| e.to_string())?;
-        let target = clicks::find_link(&mut conn, &code).await.map_err(|e| e.to_string())?;
-        Ok::<_, String>(target.and_then(|target| {
+
+    fn entry(&self, link: Option<Arc<CachedLink>>, refresh_in: Duration) -> Arc<LinkEntry> {
+        Arc::new(LinkEntry {
+            link,
+            refresh_at: Instant::now() + refresh_in,
+            refreshing: AtomicBool::new(false),
+        })
+    }
+
+    /// The link for `code`: from memory while fresh; looked up when stale, or
+    /// served stale when the lookup fails. Err only for a code never seen whose
+    /// lookup failed.
+    async fn get(&self, pool: &DbPool, code: &str) -> Result<Option<Arc<CachedLink>>, LookupFailed> {
+        if let Some(entry) = self.entries.get(code).await {
+            if Instant::now() < entry.refresh_at || entry.refreshing.swap(true, Ordering::AcqRel) {
+                return Ok(entry.link.clone());
+            }
+            return match lookup(pool, code).await {
+                Ok(link) => {
+                    self.entries
+                        .insert(code.to_string(), self.entry(link.clone(), self.refresh_every))
+                        .await;
+                    Ok(link)
+                }
+                Err(failure) => {
+                    tracing::warn!(%failure, "link refresh failed; serving the link from memory");
+                    self.entries
+                        .insert(code.to_string(), self.entry(entry.link.clone(), RETRY_REFRESH_AFTER))
+                        .await;
+                    Ok(entry.link.clone())
+                }
+            };
+        }
+        let entry = self
+            .entries
+            .try_get_with(code.to_string(), async {
+                lookup(pool, code)
+                    .await
+                    .map(|link| self.entry(link, self.refresh_every))
+            })
+            .await
+            .map_err(|failure| (*failure).clone())?;
+        Ok(entry.link.clone())
+    }
+}
+
+#[derive(Clone, Debug, thiserror::Error)]
+enum LookupFailed {
+    #[error("{0}")]
+    Database(String),
+    #[error("no answer within {LOOKUP_DEADLINE:?}")]
+    TimedOut,
+}
+
+/// Reads a link, within `LOOKUP_DEADLINE` so a hanging database costs a redirect little.
+async fn lookup(pool: &DbPool, code: &str) -> Result<Option<Arc<CachedLink>>, LookupFailed> {
+    let read = async {
+        let mut conn = pool.get().await.map_err(|e| LookupFailed::Database(e.to_string()))?;
+        let target = clicks::find_link(&mut conn, code)
+            .await
+            .map_err(|e| LookupFailed::Database(e.to_string()))?;
+        Ok(target.and_then(|target| {
             let destination = url::Url::parse(&target.destination_url).ok()?;
             Some(Arc::new(CachedLink { target, destination }))
         }))
     };
-    // A code not cached yet while the database does not answer: 503 in time, not a hang.
-    let link = match tokio::time::timeout(LOOKUP_DEADLINE, state.links.try_get_with(code.clone(), lookup)).await {
-        Ok(Ok(Some(link))) => link,
-        Ok(Ok(None)) => return not_found(),
-        Ok(Err(error)) => {
-            tracing::error!(%error, "link lookup failed");
-            return try_again();
-        }
-        Err(_) => {
-            tracing::warn!("link lookup timed out");
+    tokio::time::timeout(LOOKUP_DEADLINE, read)
+        .await
+        .unwrap_or(Err(LookupFailed::TimedOut))
+}
+
+pub async fn follow(State(state): State<AppState>, Path(code): Path<String>, request: Request) -> Response {
+    if !could_be_link_code(&code) {
+        return not_found();
+    }
+    // A code never seen while the database does not answer: 503 in time, not a hang.
+    let link = match state.links.get(&state.tracking_pool, &code).await {
+        Ok(Some(link)) => link,
+        Ok(None) => return not_found(),
+        Err(failure) => {
+            tracing::error!(%failure, "link lookup failed");
             return try_again();
         }
     };
@@ -101,7 +192,7 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> String {
 }
 
 /// How long a redirect waits for a link code it has not cached.
-const LOOKUP_DEADLINE: std::time::Duration = std::time::Duration::from_millis(200);
+const LOOKUP_DEADLINE: Duration = Duration::from_millis(200);
 
 fn try_again() -> Response {
     (

@@ -1,9 +1,12 @@
-//! The accept loop: a cap on open connections, a deadline for request headers,
-//! and a graceful shutdown that ends within its deadline whatever clients do.
+//! The accept loop: a cap on open connections and on those from one address, a
+//! deadline for the first request from the moment a connection is accepted, and a
+//! graceful shutdown that ends within its deadline whatever clients do.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -15,11 +18,17 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ServeOptions {
     /// Connections open at once; more wait in the kernel's backlog.
     pub max_connections: usize,
-    /// How long a client may take to send a request's headers.
+    /// Connections open at once from one client address; more are closed as they
+    /// are accepted, so one address cannot take every slot.
+    pub max_connections_per_address: usize,
+    /// Addresses the per-address cap does not apply to (the load balancer).
+    pub uncapped_addresses: Vec<ipnet::IpNet>,
+    /// How long a client may take to send a request's headers, counted from the
+    /// moment its connection is accepted (a client that sends nothing is closed too).
     pub header_read_timeout: Duration,
     /// How long shutdown waits for requests in flight before it closes them.
     pub shutdown_deadline: Duration,
@@ -29,6 +38,8 @@ impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             max_connections: 1_024,
+            max_connections_per_address: 64,
+            uncapped_addresses: Vec::new(),
             header_read_timeout: Duration::from_secs(10),
             shutdown_deadline: Duration::from_secs(20),
         }
@@ -56,6 +67,7 @@ pub async fn serve(
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .max_concurrent_streams(64);
     let draining = super::Draining::default();
+    let per_address = AddressCounts::default();
     tokio::pin!(shutdown);
     loop {
         let slot = tokio::select! {
@@ -74,10 +86,23 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let capped = !options.uncapped_addresses.iter().any(|net| net.contains(&remote.ip()));
+        let address_slot = if capped {
+            match per_address.take(remote.ip(), options.max_connections_per_address) {
+                Some(address_slot) => Some(address_slot),
+                // Closed at once: this address already holds its share.
+                None => continue,
+            }
+        } else {
+            None
+        };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let draining = draining.clone();
+        let started = Arc::new(AtomicBool::new(false));
+        let request_started = started.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request_started.store(true, Ordering::Relaxed);
             request.extensions_mut().insert(ConnectInfo::<SocketAddr>(remote));
             request.extensions_mut().insert(draining.clone());
             router.clone().oneshot(request.map(axum::body::Body::new))
@@ -86,8 +111,20 @@ pub async fn serve(
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
         let connection = graceful.watch(connection);
+        let first_request_deadline = options.header_read_timeout;
         tokio::spawn(async move {
-            let _ = connection.await;
+            tokio::pin!(connection);
+            // hyper's header deadline starts only once it knows the protocol, which
+            // takes bytes: a client that sends none (or half an HTTP/2 preface) is
+            // closed here instead. Later requests are hyper's to time.
+            let served_before_deadline = tokio::select! {
+                _ = &mut connection => true,
+                () = tokio::time::sleep(first_request_deadline) => false,
+            };
+            if !served_before_deadline && started.load(Ordering::Relaxed) {
+                let _ = connection.await;
+            }
+            drop(address_slot);
             drop(slot);
         });
     }
@@ -100,4 +137,41 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Open connections per client address.
+#[derive(Clone, Default)]
+struct AddressCounts(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+/// One open connection from an address; gives its place back when dropped.
+struct AddressSlot {
+    counts: AddressCounts,
+    address: IpAddr,
+}
+
+impl AddressCounts {
+    fn take(&self, address: IpAddr, limit: usize) -> Option<AddressSlot> {
+        let mut counts = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let open = counts.entry(address).or_default();
+        if *open >= limit.max(1) {
+            return None;
+        }
+        *open += 1;
+        Some(AddressSlot {
+            counts: self.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(open) = counts.get_mut(&self.address) {
+            *open -= 1;
+            if *open == 0 {
+                counts.remove(&self.address);
+            }
+        }
+    }
 }

@@ -101,7 +101,7 @@ async fn handle(
     };
     verify_signature(secret.as_deref(), headers, body)?;
     validate::order_source(source).map_err(bad)?;
-    let payload: Value = serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+    let payload = json_body(body)?;
     let event = if source == "shopify" {
         let topic = headers
             .get("x-shopify-topic")
@@ -191,6 +191,19 @@ fn answer(status: &str, row: &ConversionRow) -> Response {
         axum::Json(json!({ "status": status, "conversion": conversion })),
     )
         .into_response()
+}
+
+/// The body as JSON, its nesting measured before serde_json recurses into it.
+pub(super) fn json_body(body: &[u8]) -> Result<Value, RestError> {
+    let text = std::str::from_utf8(body).map_err(|_| bad("the body is not UTF-8"))?;
+    super::nesting::check(
+        text,
+        super::nesting::Syntax::Json,
+        super::nesting::MAX_NESTING,
+        "the body",
+    )
+    .map_err(|too_deep| bad(too_deep.to_string()))?;
+    serde_json::from_str(text).map_err(|e| bad(format!("the body is not JSON: {e}")))
 }
 
 /// Constant-time check of the base64 HMAC-SHA256 of the raw body.

@@ -78,6 +78,7 @@ async fn connections_are_capped_and_slow_headers_time_out() {
         max_connections: 1,
         header_read_timeout: Duration::from_secs(1),
         shutdown_deadline: Duration::from_secs(1),
+        ..Default::default()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(sales_tracking::http::server::serve(

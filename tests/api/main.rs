@@ -14,6 +14,7 @@ mod columns;
 mod demo;
 mod email;
 mod export;
+mod hardening;
 mod hostile;
 mod http;
 mod ledger;

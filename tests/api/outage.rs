@@ -221,3 +221,62 @@ async fn storing_a_click_twice_stores_and_counts_it_once() {
     let kpis = app.ok(&shop.brand.analyst, "{ kpis { clicks } }", json!({})).await;
     assert_eq!(kpis["kpis"]["clicks"], 1);
 }
+
+/// A database outage many times longer than the link refresh interval (here one
+/// second, 30 s by default): every redirect of a known code is a 302 from
+/// memory all along, a code never seen is a 503, and once the database is back
+/// every answered click is stored and counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_links_redirect_through_an_outage_of_any_length() {
+    let spool = tempfile::tempdir().unwrap();
+    let direct = TestApp::new().await;
+    let url = url::Url::parse(&direct.db.url()).unwrap();
+    let proxy = FreezableProxy::start(format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))).await;
+    let mut proxied_url = url.clone();
+    proxied_url.set_port(Some(proxy.port)).unwrap();
+    let pool = sales_tracking::db::connect_pool_with_timeout(proxied_url.as_str(), 4, Duration::from_secs(2)).unwrap();
+    let refresh_every = Duration::from_secs(1);
+    let app = TestApp {
+        router: sales_tracking::router(
+            pool.clone(),
+            sales_tracking::AppConfig {
+                spool_dir: Some(spool.path().to_path_buf()),
+                link_refresh_every: refresh_every,
+                ..Default::default()
+            },
+        ),
+        pool,
+        db: direct.db,
+    };
+    let shop = crate::tracking::shop(&app).await;
+    assert_eq!(
+        crate::tracking::click(&app, &shop.link_code, "Mozilla/5.0").await.0,
+        StatusCode::FOUND
+    );
+
+    proxy.freeze(true);
+    let outage = Instant::now();
+    let mut answered = 1;
+    while outage.elapsed() < refresh_every * 8 {
+        let (status, location) = crate::tracking::click(&app, &shop.link_code, "Mozilla/5.0").await;
+        assert_eq!(
+            status,
+            StatusCode::FOUND,
+            "a known code failed {:?} into the outage",
+            outage.elapsed()
+        );
+        assert!(location.contains("st_click="), "{location}");
+        answered += 1;
+    }
+    assert_eq!(app.get("/r/never-seen-code").await.0, StatusCode::SERVICE_UNAVAILABLE);
+    proxy.freeze(false);
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stored_clicks(&app, shop.brand.id).await < answered && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(stored_clicks(&app, shop.brand.id).await, answered);
+    let kpis = app.ok(&shop.brand.analyst, "{ kpis { clicks } }", json!({})).await;
+    assert_eq!(kpis["kpis"]["clicks"], answered, "every answered click counted once");
+}

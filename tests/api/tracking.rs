@@ -12,7 +12,7 @@ use tower::ServiceExt;
 
 use crate::common::{TestApp, TestBrand, count};
 
-const SECRET: &str = "whsec_test_0123456789abcdef";
+pub const SECRET: &str = "whsec_test_0123456789abcdef";
 
 /// A brand with a webhook secret, a 10% sales-link offer and a 15% promo-code
 /// offer, and one member in each.

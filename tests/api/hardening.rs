@@ -1,0 +1,281 @@
+//! Hostile requests, round 2: each test here reproduces an attack that took the
+//! server down or around a limit, and shows it no longer does.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+
+use crate::common::TestApp;
+
+/// `serve` on a real socket with `options`, stopped when the returned sender drops.
+async fn serve(app: &TestApp, options: sales_tracking::http::server::ServeOptions) -> (SocketAddr, impl Drop) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(sales_tracking::http::server::serve(
+        listener,
+        app.router.clone(),
+        options,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (address, StopOnDrop(Some(stop)))
+}
+
+struct StopOnDrop(Option<tokio::sync::oneshot::Sender<()>>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(stop) = self.0.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A connection to `server` from the loopback address `from` (127.0.0.x).
+async fn connect_from(from: IpAddr, server: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(from, 0))?;
+    socket.connect(server).await
+}
+
+/// 1,100 connections from one address that never send a byte: each is closed
+/// within the header deadline or refused at once, and a client at another address
+/// keeps getting redirects and GraphQL answers all along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_from_one_address_cannot_starve_others() {
+    let app = TestApp::new().await;
+    let shop = crate::tracking::shop(&app).await;
+    let deadline = Duration::from_secs(4);
+    let (server, _stop) = serve(
+        &app,
+        sales_tracking::http::server::ServeOptions {
+            header_read_timeout: deadline,
+            ..Default::default()
+        },
+    )
+    .await;
+
+    let attacker: IpAddr = "127.0.0.1".parse().unwrap();
+    let opened = Instant::now();
+    let mut silent = Vec::new();
+    for _ in 0..1_100 {
+        // The kernel completes the handshake from its backlog even for connections
+        // the server closes at once; a refused connect is fine too.
+        if let Ok(stream) = connect_from(attacker, server).await {
+            silent.push(stream);
+        }
+    }
+
+    let client = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<IpAddr>().unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let base = format!("http://{server}");
+    // Before the silent ones time out: only the per-address cap leaves room for others.
+    let mut answered = 0;
+    while opened.elapsed() < deadline - Duration::from_secs(1) {
+        let redirect = client
+            .get(format!("{base}/r/{}", shop.link_code))
+            .send()
+            .await
+            .expect("a redirect answered while one address holds silent connections");
+        assert_eq!(redirect.status().as_u16(), 302);
+        let query = client
+            .post(format!("{base}/graphql"))
+            .bearer_auth(&shop.brand.analyst)
+            .json(&json!({ "query": "{ kpis { clicks } }" }))
+            .send()
+            .await
+            .expect("a query answered while one address holds silent connections");
+        assert_eq!(query.status().as_u16(), 200);
+        answered += 1;
+    }
+    assert!(answered > 5, "only {answered} rounds answered");
+    tokio::time::sleep((deadline + Duration::from_secs(1)).saturating_sub(opened.elapsed())).await;
+
+    // Every silent connection has been closed by now (read gives end of file or a reset).
+    let mut still_open = 0;
+    for stream in &mut silent {
+        let mut byte = [0u8; 1];
+        if let Err(_) | Ok(Ok(1..)) = tokio::time::timeout(Duration::from_millis(50), stream.read(&mut byte)).await {
+            still_open += 1;
+        }
+    }
+    assert_eq!(still_open, 0, "silent connections left open past the header deadline");
+}
+
+/// A `sales-tracking serve` process on the test's database.
+struct ServerProcess {
+    process: tokio::process::Child,
+    base: String,
+}
+
+impl ServerProcess {
+    async fn start(app: &TestApp, args: &[&str]) -> Self {
+        let port = crate::common::free_port();
+        let process = tokio::process::Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .env("DATABASE_URL", app.db.url())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let address = format!("127.0.0.1:{port}");
+        crate::common::until_listening(&address).await;
+        ServerProcess {
+            process,
+            base: format!("http://{address}"),
+        }
+    }
+
+    /// Still running, and answering a plain query.
+    async fn assert_alive(&mut self, after: &str) {
+        let answer = reqwest::Client::new()
+            .post(format!("{}/graphql", self.base))
+            .json(&json!({ "query": "{ __typename }" }))
+            .send()
+            .await;
+        let exited = self.process.try_wait().unwrap();
+        assert!(exited.is_none(), "the server exited after {after}: {exited:?}");
+        let answer = answer.unwrap_or_else(|e| panic!("no answer after {after}: {e}"));
+        assert_eq!(answer.status().as_u16(), 200, "after {after}");
+    }
+}
+
+fn url_encoded(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// A GET over a plain socket (HTTP clients refuse URLs this long): the status and the body.
+async fn raw_get(base: &str, path_and_query: &str) -> (u16, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let request = format!("GET {path_and_query} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    // The server may answer and close before it has read a very long request line.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// `{a:{a:…1…}}` or `[[…1…]]`, `depth` levels deep.
+fn nested_value(depth: usize, lists: bool) -> String {
+    if lists {
+        format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
+    } else {
+        format!("{}1{}", "{a:".repeat(depth), "}".repeat(depth))
+    }
+}
+
+/// The first error's code and `extensions.limit`.
+fn code_and_limit(body: &serde_json::Value) -> (String, String) {
+    let error = &body["errors"][0]["extensions"];
+    (
+        error["code"].as_str().unwrap_or_default().to_string(),
+        error["limit"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// Arguments, variables and webhook bodies nested 1,500 and 100,000 deep, over
+/// POST and GET, as input objects and as lists: each is refused with a 4xx (the
+/// nesting limit where the body fits its size limit), and the server answers on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_nesting_anywhere_is_refused_and_the_server_lives() {
+    let app = TestApp::new().await;
+    let shop = crate::tracking::shop(&app).await;
+    let mut server = ServerProcess::start(&app, &[]).await;
+    let client = reqwest::Client::new();
+    for depth in [1_500, 100_000] {
+        for lists in [false, true] {
+            let what = format!("depth {depth}, lists {lists}");
+            let query = format!("{{ __typename(x: {}) }}", nested_value(depth, lists));
+            let posted = client
+                .post(format!("{}/graphql", server.base))
+                .json(&json!({ "query": query }))
+                .send()
+                .await
+                .unwrap();
+            let status = posted.status().as_u16();
+            let fits = query.len() < 256 * 1024;
+            let body: serde_json::Value = posted.json().await.unwrap();
+            if fits {
+                assert_eq!(status, 400, "POST {what}: {body}");
+                assert_eq!(
+                    code_and_limit(&body),
+                    ("BAD_USER_INPUT".into(), "MAX_NESTING".into()),
+                    "POST {what}"
+                );
+            } else {
+                assert_eq!(status, 413, "POST {what}: {body}");
+            }
+            server.assert_alive(&format!("POST {what}")).await;
+
+            let (status, body) = raw_get(&server.base, &format!("/graphql?query={}", url_encoded(&query))).await;
+            assert!((400..500).contains(&status), "GET {what}: {status}");
+            if depth == 1_500 {
+                let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(
+                    code_and_limit(&body),
+                    ("BAD_USER_INPUT".into(), "MAX_NESTING".into()),
+                    "GET {what}"
+                );
+            }
+            server.assert_alive(&format!("GET {what}")).await;
+
+            // The same depth in the variables, as JSON.
+            let variables = nested_value(depth, true);
+            let body = format!(r#"{{"query":"query($x: String) {{ __typename }}","variables":{{"x":{variables}}}}}"#);
+            let posted = client
+                .post(format!("{}/graphql", server.base))
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            assert!((400..500).contains(&posted.status().as_u16()), "variables {what}");
+            server.assert_alive(&format!("variables {what}")).await;
+
+            // And as an order webhook's body, signed or not.
+            let webhook = client
+                .post(format!("{}/webhooks/{}/orders/shop", server.base, shop.brand.slug))
+                .header(
+                    "x-shopify-hmac-sha256",
+                    crate::tracking::sign(&body, crate::tracking::SECRET),
+                )
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert!((400..500).contains(&webhook.status().as_u16()), "webhook {what}");
+            server.assert_alive(&format!("webhook {what}")).await;
+        }
+    }
+}
+
+/// `operationName` picks the operation over GET as over POST.
+#[tokio::test]
+async fn get_honours_the_operation_name() {
+    let app = TestApp::new().await;
+    let document = "query A { __typename } query B { viewer { role } }";
+    let uri = format!("/graphql?query={}&operationName=A", url_encoded(document));
+    let (status, body) = app.get(&uri).await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["data"], json!({ "__typename": "Query" }), "{body}");
+}
