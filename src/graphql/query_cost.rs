@@ -273,6 +273,15 @@ impl<'a> Arguments<'a> {
         }
     }
 
+    /// How many ids a list field looked up by `ids` (e.g. `nodes`) was given: it
+    /// returns one element for each.
+    fn ids_given(&self, field: &Field) -> Option<u64> {
+        match self.get(field, "ids") {
+            Some(Value::List(ids)) => Some(ids.len() as u64),
+            _ => None,
+        }
+    }
+
     /// Points a series returns: one per bucket of the range.
     fn buckets(&self, field: &Field) -> u64 {
         let width = match self.get(field, "interval") {
@@ -476,7 +485,7 @@ impl<'a> Walker<'a> {
             let elements = match (field_type.is_list, name) {
                 (false, _) => 1,
                 (true, "kpiSeries") => self.arguments.buckets(field),
-                (true, _) => LIST_ESTIMATE,
+                (true, _) => self.arguments.ids_given(field).unwrap_or(LIST_ESTIMATE),
             };
             tally.cost = own.saturating_add(elements.saturating_mul(each));
         }
@@ -521,11 +530,14 @@ struct ResponseReader<'a> {
 }
 
 impl<'a> ResponseReader<'a> {
-    /// Fields by response key, merged across the sets and their fragments, as execution merges them.
+    /// Fields by response key, merged across the sets and their fragments, as execution
+    /// merges them, each with the type it was selected on (a fragment's type condition,
+    /// e.g. `... on Offer` under `nodes`, or else the parent's).
     fn collect(
         &self,
         sets: &[&'a SelectionSet],
-        into: &mut Vec<(&'a str, Vec<&'a Field>)>,
+        on: &str,
+        into: &mut Vec<(&'a str, Vec<(&'a Field, String)>)>,
         seen: &mut HashSet<&'a str>,
     ) {
         for set in sets {
@@ -534,20 +546,23 @@ impl<'a> ResponseReader<'a> {
                     Selection::Field(field) => {
                         let field = &field.node;
                         let key = field.alias.as_ref().unwrap_or(&field.name).node.as_str();
+                        let selected = (field, on.to_string());
                         match into.iter_mut().find(|(k, _)| *k == key) {
-                            Some((_, fields)) => fields.push(field),
-                            None => into.push((key, vec![field])),
+                            Some((_, fields)) => fields.push(selected),
+                            None => into.push((key, vec![selected])),
                         }
                     }
                     Selection::InlineFragment(inline) => {
-                        self.collect(&[&inline.node.selection_set.node], into, seen);
+                        let condition = inline.node.type_condition.as_ref().map(|c| c.node.on.node.as_str());
+                        self.collect(&[&inline.node.selection_set.node], condition.unwrap_or(on), into, seen);
                     }
                     Selection::FragmentSpread(spread) => {
                         let name = spread.node.fragment_name.node.as_str();
                         if let Some(fragment) = self.document.fragments.get(name)
                             && seen.insert(name)
                         {
-                            self.collect(&[&fragment.node.selection_set.node], into, seen);
+                            let condition = fragment.node.type_condition.node.on.node.as_str();
+                            self.collect(&[&fragment.node.selection_set.node], condition, into, seen);
                         }
                     }
                 }
@@ -558,27 +573,29 @@ impl<'a> ResponseReader<'a> {
     fn selection_sets(&mut self, sets: &[&'a SelectionSet], parent: &str, data: &Value) -> u64 {
         let Value::Object(object) = data else { return 0 };
         let mut fields = Vec::new();
-        self.collect(sets, &mut fields, &mut HashSet::new());
+        self.collect(sets, parent, &mut fields, &mut HashSet::new());
         let mut cost = 0u64;
         for (key, group) in fields {
             let Some(value) = object.get(key).filter(|v| **v != Value::Null) else {
                 continue;
             };
-            let field = group[0];
+            let (field, _) = group[0];
             let name = field.name.node.as_str();
             if name == "__schema" || name == "__type" {
                 cost = cost.saturating_add(INTROSPECTION_COST);
                 continue;
             }
-            let Some(field_type) = self
-                .model
-                .field(parent, name)
-                .filter(|t| self.model.is_composite(&t.name))
-                .cloned()
-            else {
+            // The key came back, so a type it was selected on is the object's: the
+            // first whose field is an object type prices it.
+            let Some(field_type) = group.iter().find_map(|(field, on)| {
+                self.model
+                    .field(on, field.name.node.as_str())
+                    .filter(|t| self.model.is_composite(&t.name))
+                    .cloned()
+            }) else {
                 continue;
             };
-            let children: Vec<&SelectionSet> = group.iter().map(|f| &f.selection_set.node).collect();
+            let children: Vec<&SelectionSet> = group.iter().map(|(f, _)| &f.selection_set.node).collect();
             let own = object_cost(parent, self.root);
             let inner = match value {
                 Value::List(items) => items.iter().fold(0u64, |sum, item| {

@@ -279,3 +279,91 @@ async fn get_honours_the_operation_name() {
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["data"], json!({ "__typename": "Query" }), "{body}");
 }
+
+/// The cost extension's requested and actual figures.
+fn costs(body: &serde_json::Value) -> (u64, u64) {
+    let cost = &body["extensions"]["cost"];
+    (
+        cost["requestedQueryCost"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no cost: {body}")),
+        cost["actualQueryCost"].as_u64().unwrap_or_default(),
+    )
+}
+
+/// The same selection costs the same through `offers`, `offer`, `node` and
+/// `nodes`: `nodes` is charged per id given, fragments on a type are priced
+/// with that type's fields, and what comes back is what is refunded against.
+#[tokio::test]
+async fn cost_is_the_same_whatever_the_entry_point() {
+    let app = TestApp::new().await;
+    let shop = crate::tracking::shop(&app).await;
+    for _ in 0..3 {
+        crate::tracking::click(&app, &shop.link_code, "Mozilla/5.0").await;
+    }
+    let key = &shop.brand.analyst;
+    let offer_ids = [shop.link_offer.clone(), shop.code_offer.clone()];
+    let selection = "id memberships(first: 5) { nodes { id kpis { clicks } clicks(first: 5) { nodes { id } } } }";
+
+    let through_offers = format!("{{ offers(first: 2) {{ nodes {{ {selection} }} }} }}");
+    let (_, listed) = app.graphql(Some(key), &through_offers, json!({})).await;
+    assert!(listed["errors"].is_null(), "{listed}");
+    let through_nodes = format!("query($ids: [ID!]!) {{ nodes(ids: $ids) {{ ... on Offer {{ {selection} }} }} }}");
+    let (_, found) = app
+        .graphql(Some(key), &through_nodes, json!({ "ids": offer_ids }))
+        .await;
+    assert!(found["errors"].is_null(), "{found}");
+    let (listed_requested, listed_actual) = costs(&listed);
+    let (found_requested, found_actual) = costs(&found);
+    // `offers` pays one more for its connection object.
+    assert_eq!(found_requested + 1, listed_requested, "requested: {listed} {found}");
+    assert_eq!(found_actual + 1, listed_actual, "actual: {listed} {found}");
+    assert!(found_actual > 10, "the rows returned are charged: {found}");
+
+    // A fragment spread prices the same as an inline one.
+    let spread = format!("query($ids: [ID!]!) {{ nodes(ids: $ids) {{ ...O }} }} fragment O on Offer {{ {selection} }}");
+    let (_, spread) = app.graphql(Some(key), &spread, json!({ "ids": offer_ids })).await;
+    assert_eq!(costs(&spread), (found_requested, found_actual), "{spread}");
+
+    // The attack: 100 ids, each with 100 memberships of 100 clicks, is refused like
+    // the same selection through `offers`.
+    let huge = "{ memberships(first: 100) { nodes { kpis { clicks } clicks(first: 100) { nodes { id } } } } }";
+    let ids: Vec<String> = (1..=100).map(|n| format!("offer_{n}")).collect();
+    let (_, body) = app
+        .graphql(
+            Some(key),
+            &format!("query($ids: [ID!]!) {{ nodes(ids: $ids) {{ ... on Offer {huge} }} }}"),
+            json!({ "ids": ids }),
+        )
+        .await;
+    assert_eq!(
+        code_and_limit(&body),
+        ("BAD_USER_INPUT".into(), "MAX_COST_EXCEEDED".into()),
+        "{body}"
+    );
+    let (_, by_offers) = app
+        .graphql(
+            Some(key),
+            &format!("{{ offers(first: 100) {{ nodes {huge} }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(costs(&body).0 + 1, costs(&by_offers).0, "{body} {by_offers}");
+
+    // One `node` costs what one `offer` does.
+    let (_, by_node) = app
+        .graphql(
+            Some(key),
+            &format!("query($id: ID!) {{ node(id: $id) {{ ... on Offer {huge} }} }}"),
+            json!({ "id": shop.link_offer }),
+        )
+        .await;
+    let (_, by_offer) = app
+        .graphql(
+            Some(key),
+            &format!("query($id: ID!) {{ offer(id: $id) {huge} }}"),
+            json!({ "id": shop.link_offer }),
+        )
+        .await;
+    assert_eq!(costs(&by_node), costs(&by_offer), "{by_node} {by_offer}");
+}
