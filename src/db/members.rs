@@ -40,20 +40,31 @@ pub async fn find(conn: &mut AsyncPgConnection, brand_id: BrandId, id: MemberId)
         .optional()?)
 }
 
-fn filtered(brand_id: BrandId, search: Option<&str>) -> members::BoxedQuery<'static, diesel::pg::Pg> {
+/// Text to find members by: in their names, and in their emails when `emails`.
+#[derive(Clone, Debug)]
+pub struct MemberSearch {
+    pub text: String,
+    pub emails: bool,
+}
+
+fn filtered(brand_id: BrandId, search: Option<&MemberSearch>) -> members::BoxedQuery<'static, diesel::pg::Pg> {
     let mut query = members::table.filter(members::brand_id.eq(brand_id)).into_boxed();
-    if let Some(text) = search {
-        let pattern = contains_pattern(text);
-        query = query.filter(members::name.ilike(pattern.clone()).or(members::email.ilike(pattern)));
+    match search {
+        Some(MemberSearch { text, emails: true }) => {
+            let pattern = contains_pattern(text);
+            query = query.filter(members::name.ilike(pattern.clone()).or(members::email.ilike(pattern)));
+        }
+        Some(MemberSearch { text, emails: false }) => query = query.filter(members::name.ilike(contains_pattern(text))),
+        None => {}
     }
     query
 }
 
-/// Members newest first, optionally those whose name or email contains `search`.
+/// Members newest first, optionally those `search` finds.
 pub async fn page(
     conn: &mut AsyncPgConnection,
     brand_id: BrandId,
-    search: Option<&str>,
+    search: Option<&MemberSearch>,
     request: PageRequest,
 ) -> DbResult<Page<MemberRow>> {
     let mut query = filtered(brand_id, search);
@@ -69,7 +80,7 @@ pub async fn page(
     Ok(Page::from_overfetched(rows, request.limit))
 }
 
-pub async fn count(conn: &mut AsyncPgConnection, brand_id: BrandId, search: Option<&str>) -> DbResult<i64> {
+pub async fn count(conn: &mut AsyncPgConnection, brand_id: BrandId, search: Option<&MemberSearch>) -> DbResult<i64> {
     Ok(filtered(brand_id, search).count().get_result(conn).await?)
 }
 

@@ -9,6 +9,7 @@ pub mod kpis;
 pub mod money;
 pub mod payment;
 pub mod payout;
+pub mod personal_data;
 pub mod public_id;
 pub mod refund;
 pub mod report;

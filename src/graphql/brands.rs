@@ -10,6 +10,7 @@ use super::pagination::{IdCursor, page_request, to_connection};
 use super::types::brand::Viewer;
 use crate::app::brands;
 use crate::db::audit;
+use crate::domain::enums::Role;
 
 /// The result of `setWebhookSecret`.
 #[derive(SimpleObject)]
@@ -28,9 +29,13 @@ impl AuditEvent {
         &self.0.action
     }
 
-    /// What it was given.
-    async fn details(&self) -> async_graphql::Json<serde_json::Value> {
-        async_graphql::Json(self.0.details.clone())
+    /// What it was given. For analysts, members' email and payout addresses in it
+    /// are hidden.
+    async fn details(&self, ctx: &Context<'_>) -> AppResult<async_graphql::Json<serde_json::Value>> {
+        Ok(async_graphql::Json(match viewer(ctx)?.role {
+            Role::Admin => self.0.details.clone(),
+            Role::Analyst => crate::domain::personal_data::hide_addresses_in_json(&self.0.details),
+        }))
     }
 
     /// The API key that made it.

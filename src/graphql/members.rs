@@ -10,7 +10,8 @@ use super::offers::search_text;
 use super::pagination::{IdCursor, page_request, to_connection};
 use super::types::member::Member;
 use crate::app::members::{self as member_actions, MemberDraft, MemberEdit};
-use crate::db::members;
+use crate::db::members::{self, MemberSearch};
+use crate::domain::enums::Role;
 use crate::domain::ids::{BrandId, MemberId};
 
 /// A new member (creator).
@@ -63,14 +64,14 @@ fn edit_of(value: MaybeUndefined<String>) -> Option<Option<String>> {
 /// Extra fields of the members connection.
 pub struct MemberListInfo {
     brand_id: BrandId,
-    search: Option<String>,
+    search: Option<MemberSearch>,
 }
 
 #[Object]
 impl MemberListInfo {
     /// How many members match, across all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> AppResult<i64> {
-        Ok(members::count(&mut *conn(ctx).await?, self.brand_id, self.search.as_deref()).await?)
+        Ok(members::count(&mut *conn(ctx).await?, self.brand_id, self.search.as_ref()).await?)
     }
 }
 
@@ -85,13 +86,19 @@ impl MemberQueries {
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
-        #[graphql(desc = "Only members whose name or email contains this text, in any case.")] search: Option<String>,
+        #[graphql(desc = "Only members whose name (or, for admin keys, email) contains this text, in any case.")]
+        search: Option<String>,
     ) -> AppResult<Connection<IdCursor, Member, MemberListInfo>> {
         let viewer = viewer(ctx)?;
         let had_cursor = after.is_some();
         let request = page_request(first, after)?;
         let search = search_text(search);
-        let page = members::page(&mut *conn(ctx).await?, viewer.brand_id, search.as_deref(), request).await?;
+        // An analyst's search must not tell whether an address is a member's.
+        let search = search.map(|text| MemberSearch {
+            text,
+            emails: viewer.role == Role::Admin,
+        });
+        let page = members::page(&mut *conn(ctx).await?, viewer.brand_id, search.as_ref(), request).await?;
         let info = MemberListInfo {
             brand_id: viewer.brand_id,
             search,

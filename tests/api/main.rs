@@ -30,6 +30,7 @@ mod partitions;
 mod payments;
 mod paypal;
 mod paypal_stand_in;
+mod personal_data;
 mod pgbouncer;
 mod projects;
 mod refunds;

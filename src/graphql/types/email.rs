@@ -2,6 +2,9 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::db::emails::EmailRow;
+use crate::domain::enums::Role;
+use crate::domain::personal_data::hide_addresses;
+use crate::graphql::context::{AdminOnly, viewer};
 use crate::graphql::enums::EmailStatus;
 use crate::graphql::error::AppResult;
 use crate::graphql::ids::encode;
@@ -17,8 +20,11 @@ impl Email {
         encode(self.0.id)
     }
 
-    async fn to(&self) -> &str {
-        &self.0.to_address
+    /// The member's address. Admin keys only: for an analyst it is null, with a
+    /// `FORBIDDEN` error (personal data, like `Member.email`).
+    #[graphql(guard = "AdminOnly")]
+    async fn to(&self) -> Option<&str> {
+        Some(&self.0.to_address)
     }
 
     async fn subject(&self) -> &str {
@@ -52,15 +58,20 @@ impl Email {
         self.0.sent_at
     }
 
-    /// Every delivery attempt, oldest first: the send log.
+    /// Every delivery attempt, oldest first: the send log. For analysts, addresses
+    /// in the SMTP server's replies are hidden.
     async fn attempts(&self, ctx: &Context<'_>) -> AppResult<Vec<EmailAttempt>> {
+        let sees_addresses = viewer(ctx)?.role == Role::Admin;
         let rows = load_one::<EmailAttempts>(ctx, self.0.id).await?.unwrap_or_default();
         Ok(rows
             .into_iter()
             .map(|row| EmailAttempt {
                 attempted_at: row.attempted_at,
                 succeeded: row.succeeded,
-                error: row.error,
+                error: match row.error {
+                    Some(error) if !sees_addresses => Some(hide_addresses(&error)),
+                    error => error,
+                },
             })
             .collect())
     }
