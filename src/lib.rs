@@ -99,6 +99,9 @@ pub struct Limits {
     pub rate_limit_burst: u64,
     /// Order webhooks per brand per second; 0 is no limit.
     pub webhook_rate_limit_per_second: u64,
+    /// Failed API keys (and, apart, failed webhook signatures) per client address
+    /// per second, ten times that at once; 0 is no limit.
+    pub failed_auth_per_second: u64,
 }
 
 impl Default for Limits {
@@ -108,6 +111,7 @@ impl Default for Limits {
             rate_limit_points_per_second: rate_limit::DEFAULT_POINTS_PER_SECOND,
             rate_limit_burst: rate_limit::DEFAULT_BURST,
             webhook_rate_limit_per_second: rate_limit::DEFAULT_WEBHOOKS_PER_SECOND,
+            failed_auth_per_second: rate_limit::DEFAULT_FAILED_AUTH_PER_SECOND,
         }
     }
 }

@@ -234,6 +234,10 @@ struct LimitArgs {
     /// Order webhooks each brand may send per second; 0 turns the limit off.
     #[arg(long, env = "WEBHOOK_RATE_LIMIT_PER_SECOND", default_value_t = sales_tracking::rate_limit::DEFAULT_WEBHOOKS_PER_SECOND)]
     webhook_rate_limit_per_second: u64,
+    /// Failed API keys, and apart failed webhook signatures, a client address may send per
+    /// second (ten times that at once) before it is refused without a lookup; 0 turns it off.
+    #[arg(long, env = "FAILED_AUTH_PER_SECOND", default_value_t = sales_tracking::rate_limit::DEFAULT_FAILED_AUTH_PER_SECOND)]
+    failed_auth_per_second: u64,
     /// Whether the schema can be introspected (GraphiQL's docs and code generators need it).
     #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     introspection: bool,
@@ -356,6 +360,7 @@ async fn main() -> anyhow::Result<()> {
                     rate_limit_points_per_second: limits.rate_limit_points_per_second,
                     rate_limit_burst: limits.rate_limit_burst,
                     webhook_rate_limit_per_second: limits.webhook_rate_limit_per_second,
+                    failed_auth_per_second: limits.failed_auth_per_second,
                     ..Default::default()
                 },
                 introspection: limits.introspection,

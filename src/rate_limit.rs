@@ -18,6 +18,10 @@ pub const DEFAULT_BURST: u64 = 10_000;
 /// Order webhooks per brand per second: a flash sale passes.
 pub const DEFAULT_WEBHOOKS_PER_SECOND: u64 = 2_000;
 
+/// Failed API keys or webhook signatures per client address per second (ten at
+/// once): a person who mistypes a key never meets it; a key-guessing flood does.
+pub const DEFAULT_FAILED_AUTH_PER_SECOND: u64 = 10;
+
 /// Callers tracked at once; beyond it, full buckets are forgotten first.
 const MAX_TRACKED: usize = 100_000;
 
@@ -127,6 +131,25 @@ impl RateLimiter {
                 let wait = missing.max(0.0) / self.points_per_second as f64;
                 Err(Throttled {
                     retry_after: Duration::from_secs_f64(wait.max(0.001)),
+                    status: self.status(bucket.available),
+                })
+            }
+        })
+    }
+
+    /// Whether `subject` has `cost` points now, without taking them: for budgets
+    /// charged only after the fact (failures), checked before the work.
+    pub fn check(&self, subject: &str, cost: u64) -> Result<(), Throttled> {
+        if self.is_off() {
+            return Ok(());
+        }
+        let (cost, rate) = (cost as f64, self.points_per_second as f64);
+        self.with_bucket(subject, |bucket| {
+            if bucket.available >= cost {
+                Ok(())
+            } else {
+                Err(Throttled {
+                    retry_after: Duration::from_secs_f64(((cost - bucket.available) / rate).max(0.001)),
                     status: self.status(bucket.available),
                 })
             }

@@ -14,6 +14,8 @@ pub struct RestError {
     pub code: String,
     /// Words for a person.
     pub message: String,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after: Option<u64>,
 }
 
 impl RestError {
@@ -22,17 +24,31 @@ impl RestError {
             status,
             code: code.into(),
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn with_retry_after(self, seconds: u64) -> Self {
+        RestError {
+            retry_after: Some(seconds),
+            ..self
         }
     }
 }
 
 impl IntoResponse for RestError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             axum::Json(json!({ "error": { "code": self.code, "message": self.message } })),
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

@@ -8,15 +8,15 @@
 use std::collections::HashMap;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::AppState;
 use super::error::RestError;
 use super::graphql::{AuthFailure, authenticate};
+use super::{AppState, ClientAddress};
 use crate::app::reports::{self, MembershipLine, MembershipSelection, OfferSelection};
 use crate::app::{AppError, Caller, payments};
 use crate::db::DbError;
@@ -45,30 +45,43 @@ fn bad_request(message: impl Into<String>) -> Response {
 }
 pub async fn offers(
     State(state): State<AppState>,
+    Extension(client): Extension<ClientAddress>,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    export(state, headers, params, None).await
+    export(state, client, headers, params, None).await
 }
 
 pub async fn memberships(
     State(state): State<AppState>,
+    Extension(client): Extension<ClientAddress>,
     Path(offer_id): Path<String>,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    export(state, headers, params, Some(offer_id)).await
+    export(state, client, headers, params, Some(offer_id)).await
 }
 
 /// The caller a bearer key names, or the 401/503 to answer with.
-async fn viewer_or_refusal(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
-    match authenticate(&state.pool, headers).await {
+async fn viewer_or_refusal(state: &AppState, client: ClientAddress, headers: &HeaderMap) -> Result<Caller, Response> {
+    match authenticate(state, client, headers).await {
         Ok(Some(viewer)) => Ok(viewer),
         Ok(None) | Err(AuthFailure::BadKey) => Err(refuse(
             StatusCode::UNAUTHORIZED,
             "UNAUTHENTICATED",
             "send `Authorization: Bearer <key>`",
         )),
+        Err(AuthFailure::TooManyFailures(throttled)) => {
+            let mut response = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "THROTTLED",
+                "too many invalid API keys from this address; try again later",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, throttled.retry_after_secs().into());
+            Err(response)
+        }
         Err(AuthFailure::Database(_)) => Err(refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "UNAVAILABLE",
@@ -84,11 +97,12 @@ async fn viewer_or_refusal(state: &AppState, headers: &HeaderMap) -> Result<Call
 /// 2, 3… (`Payment.payoutFileUrls`). Admin keys only: it holds payout addresses.
 pub async fn payment(
     State(state): State<AppState>,
+    Extension(client): Extension<ClientAddress>,
     Path(file): Path<String>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let viewer = match viewer_or_refusal(&state, &headers).await {
+    let viewer = match viewer_or_refusal(&state, client, &headers).await {
         Ok(viewer) => viewer,
         Err(refusal) => return refusal,
     };
@@ -282,11 +296,12 @@ fn charge(state: &AppState, caller: &Caller) -> Option<Response> {
 
 async fn export(
     state: AppState,
+    client: ClientAddress,
     headers: HeaderMap,
     params: HashMap<String, String>,
     offer_id: Option<String>,
 ) -> Response {
-    let caller = match viewer_or_refusal(&state, &headers).await {
+    let caller = match viewer_or_refusal(&state, client, &headers).await {
         Ok(caller) => caller,
         Err(refusal) => return refusal,
     };

@@ -1,17 +1,15 @@
-use std::net::SocketAddr;
-
 use async_graphql::parser::types::OperationType;
 use async_graphql_axum::GraphQLResponse;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::AppState;
 use super::nesting::{self, MAX_NESTING, Syntax, TooDeep};
 use super::persisted_queries::Refusal;
+use super::{AppState, ClientAddress};
 use crate::app::Caller;
 use crate::app::auth;
 use crate::db::{DbError, DbPool};
@@ -19,8 +17,8 @@ use crate::graphql::authorize;
 use crate::graphql::limits::RateSubject;
 use crate::graphql::query_cost;
 
-/// The client's address, when the server was reached over TCP (tests call the router directly).
-type Peer = Option<axum::Extension<ConnectInfo<SocketAddr>>>;
+/// The client's address (see `ClientAddress`).
+type Peer = axum::Extension<ClientAddress>;
 
 /// `POST /graphql`. Without a key the request still runs (so the public schema
 /// can be introspected) and every brand field is `UNAUTHENTICATED`; a key that is
@@ -160,20 +158,29 @@ async fn execute(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    match authenticate(&state.pool, &headers).await {
+    let axum::Extension(client) = peer;
+    match authenticate(&state, client, &headers).await {
         Ok(Some(viewer)) => {
             let subject = RateSubject(format!("key:{}", viewer.api_key_id));
             request = authorize(request, viewer, &state.pool, &state.report_pool).data(subject);
         }
         Ok(None) => {
-            let ip = peer.map_or_else(
-                || "unknown".to_string(),
-                |axum::Extension(ConnectInfo(a))| a.ip().to_string(),
-            );
-            request = request.data(RateSubject(format!("ip:{ip}")));
+            request = request.data(RateSubject(client.subject("ip")));
         }
         Err(AuthFailure::BadKey) => {
             return graphql_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "the API key is not valid");
+        }
+        Err(AuthFailure::TooManyFailures(throttled)) => {
+            state.metrics.throttled.inc();
+            let mut response = graphql_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "THROTTLED",
+                "too many invalid API keys from this address; try again later",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, throttled.retry_after_secs().into());
+            return response;
         }
         Err(AuthFailure::Database(error)) => {
             tracing::error!(%error, "API key lookup failed");
@@ -220,11 +227,35 @@ fn is_mutation(request: &mut async_graphql::Request, max_query_bytes: usize) -> 
 
 pub(super) enum AuthFailure {
     BadKey,
+    /// This address sent too many bad keys lately: refused without a lookup.
+    TooManyFailures(crate::rate_limit::Throttled),
     Database(DbError),
 }
 
-/// The viewer an `Authorization: Bearer <key>` header names; `None` without the header.
-pub(super) async fn authenticate(pool: &DbPool, headers: &HeaderMap) -> Result<Option<Caller>, AuthFailure> {
+/// The viewer an `Authorization: Bearer <key>` header names; `None` without the
+/// header. A bad key takes a point of `client`'s failure budget, and an address
+/// whose budget is spent is refused before any lookup.
+pub(super) async fn authenticate(
+    state: &AppState,
+    client: ClientAddress,
+    headers: &HeaderMap,
+) -> Result<Option<Caller>, AuthFailure> {
+    if !headers.contains_key(header::AUTHORIZATION) {
+        return Ok(None);
+    }
+    let subject = client.subject("key");
+    state
+        .failed_auth
+        .check(&subject, 1)
+        .map_err(AuthFailure::TooManyFailures)?;
+    let found = caller_of_header(&state.pool, headers).await;
+    if matches!(found, Err(AuthFailure::BadKey)) {
+        let _ = state.failed_auth.take(&subject, 1);
+    }
+    found
+}
+
+async fn caller_of_header(pool: &DbPool, headers: &HeaderMap) -> Result<Option<Caller>, AuthFailure> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

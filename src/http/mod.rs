@@ -108,6 +108,10 @@ pub struct AppState {
     pub ip_hash_key: Arc<Vec<u8>>,
     /// Order webhooks each brand may send per second.
     pub webhook_budget: Arc<RateLimiter>,
+    /// Failed API keys and webhook signatures each client address may send: each
+    /// attempt takes a point first and a success gives it back, so a flood of bad
+    /// ones is refused before it costs a database lookup or a brand's budget.
+    pub failed_auth: Arc<RateLimiter>,
     pub surface: Arc<Surface>,
 }
 
@@ -139,9 +143,43 @@ impl AppState {
                 limits.webhook_rate_limit_per_second,
                 limits.webhook_rate_limit_per_second,
             )),
+            failed_auth: Arc::new(RateLimiter::new(
+                limits.failed_auth_per_second,
+                limits.failed_auth_per_second.saturating_mul(10),
+            )),
             surface: Arc::new(surface),
         }
     }
+}
+
+/// The client's address as the limits see it: the peer's, or past a trusted proxy
+/// the one it forwards (none when the router is called without a socket, in tests).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl ClientAddress {
+    /// A rate-limit subject for this address, e.g. `signature:203.0.113.9`.
+    pub fn subject(&self, kind: &str) -> String {
+        match self.0 {
+            Some(ip) => format!("{kind}:{ip}"),
+            None => format!("{kind}:unknown"),
+        }
+    }
+}
+
+async fn identify_client(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let forwarded_for = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let client = peer.map(|peer| redirect::client_ip(peer, forwarded_for, &state.surface.trusted_proxies));
+    request.extensions_mut().insert(ClientAddress(client));
+    next.run(request).await
 }
 
 pub fn router(state: AppState) -> Router {
@@ -203,6 +241,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(TraceLayer::new_for_http());
     catch_panics(routes, metrics)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), identify_client))
         .layer(axum::middleware::from_fn(observability::request_id))
         .with_state(state)
 }

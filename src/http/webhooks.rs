@@ -7,7 +7,7 @@
 //! one (any other source), documented in the README.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use super::AppState;
 use super::error::RestError;
+use super::{AppState, ClientAddress};
 use crate::app::brands as app_brands;
 use crate::app::orders::{self, Applied, ChangeError, OrderEvent, OrderInput, Recorded, WebhookOrder};
 use crate::db::models::ConversionRow;
@@ -32,29 +32,37 @@ fn bad(message: impl Into<String>) -> RestError {
     RestError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message.into())
 }
 
+/// A 429 saying why and when to come back.
+fn throttled(state: &AppState, why: &str, throttled: crate::rate_limit::Throttled) -> RestError {
+    state.metrics.throttled.inc();
+    state.metrics.webhook_failure("throttled");
+    let seconds = throttled.retry_after_secs();
+    RestError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "THROTTLED",
+        format!("{why}; retry in {seconds} s"),
+    )
+    .with_retry_after(seconds)
+}
+
+/// The signature is checked before the brand's budget is spent, so unsigned
+/// requests cannot starve a brand's real orders; failed signatures are limited
+/// per client address on their own (each takes a point, and an address out of
+/// points is refused before any lookup), so a flood of them costs little.
 pub async fn receive(
     State(state): State<AppState>,
+    Extension(client): Extension<ClientAddress>,
     Path((brand_slug, source)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(throttled) = state.webhook_budget.take(&brand_slug, 1) {
-        state.metrics.throttled.inc();
-        state.metrics.webhook_failure("throttled");
-        let seconds = throttled.retry_after_secs();
-        let refusal = RestError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "THROTTLED",
-            format!("over the brand's webhook rate limit; retry in {seconds} s"),
-        );
-        let mut response = refusal.into_response();
-        response
-            .headers_mut()
-            .insert(axum::http::header::RETRY_AFTER, seconds.into());
-        return response;
+    let failures = client.subject("signature");
+    if let Err(over) = state.failed_auth.check(&failures, 1) {
+        return throttled(&state, "too many failed signatures from this address", over).into_response();
     }
-    match handle(&state, &brand_slug, &source, &headers, &body).await {
+    match handle(&state, &brand_slug, &source, &headers, &body, &failures).await {
         Ok(response) => response,
+        Err(refusal) if refusal.status == StatusCode::TOO_MANY_REQUESTS => refusal.into_response(),
         Err(refusal) => {
             state.metrics.webhook_failure(match refusal.status {
                 StatusCode::UNAUTHORIZED => "signature",
@@ -74,6 +82,7 @@ async fn handle(
     source: &str,
     headers: &HeaderMap,
     body: &[u8],
+    failures: &str,
 ) -> Result<Response, RestError> {
     let internal = |e: DbError| match e {
         // An amount the brand's rules cannot price (e.g. a commission beyond range).
@@ -91,6 +100,7 @@ async fn handle(
     let (brand, secret) = match app_brands::find_by_slug_with_secret(&mut conn, brand_slug).await {
         Ok(brand) => brand,
         Err(DbError::NotFound) => {
+            let _ = state.failed_auth.take(failures, 1);
             return Err(RestError::new(
                 StatusCode::NOT_FOUND,
                 "NOT_FOUND",
@@ -99,7 +109,14 @@ async fn handle(
         }
         Err(e) => return Err(internal(e)),
     };
-    verify_signature(secret.as_deref(), headers, body)?;
+    if let Err(refusal) = verify_signature(secret.as_deref(), headers, body) {
+        let _ = state.failed_auth.take(failures, 1);
+        return Err(refusal);
+    }
+    state
+        .webhook_budget
+        .take(brand_slug, 1)
+        .map_err(|over| throttled(state, "over the brand's webhook rate limit", over))?;
     validate::order_source(source).map_err(bad)?;
     let payload = json_body(body)?;
     let event = if source == "shopify" {

@@ -367,3 +367,106 @@ async fn cost_is_the_same_whatever_the_entry_point() {
         .await;
     assert_eq!(costs(&by_node), costs(&by_offer), "{by_node} {by_offer}");
 }
+
+/// A request as if from `address` (the router reads the peer from `ConnectInfo`).
+fn from(address: &str, mut request: axum::http::Request<axum::body::Body>) -> axum::http::Request<axum::body::Body> {
+    let peer: SocketAddr = format!("{address}:40000").parse().unwrap();
+    request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+    request
+}
+
+async fn status_and_body(app: &TestApp, request: axum::http::Request<axum::body::Body>) -> (u16, serde_json::Value) {
+    use http_body_util::BodyExt;
+    let response = app.respond(request).await;
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+fn order_webhook(slug: &str, body: &str, signature: &str) -> axum::http::Request<axum::body::Body> {
+    axum::http::Request::post(format!("/webhooks/{slug}/orders/shop"))
+        .header("content-type", "application/json")
+        .header("x-shopify-hmac-sha256", signature)
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap()
+}
+
+/// A flood of unsigned order webhooks spends neither the brand's budget nor more
+/// than its address's share of failures: the brand's signed orders all land.
+#[tokio::test]
+async fn unsigned_webhooks_cannot_spend_a_brands_budget() {
+    let app = TestApp::with_config(sales_tracking::AppConfig {
+        limits: sales_tracking::Limits {
+            webhook_rate_limit_per_second: 20,
+            failed_auth_per_second: 2,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let shop = crate::tracking::shop(&app).await;
+    let order =
+        |n: usize| json!({ "event": "order.created", "order_id": format!("R-{n}"), "amount": "5.00" }).to_string();
+    let mut refusals = std::collections::BTreeMap::new();
+    for n in 0..100 {
+        let forged = order_webhook(&shop.brand.slug, &order(n), "bm90IGEgc2lnbmF0dXJl");
+        let (status, _) = status_and_body(&app, from("203.0.113.9", forged)).await;
+        *refusals.entry(status).or_insert(0) += 1;
+    }
+    // Twenty failures at once per address, then refused before any lookup.
+    assert_eq!(refusals, [(401, 20), (429, 80)].into(), "{refusals:?}");
+    for n in 100..115 {
+        let body = order(n);
+        let signed = order_webhook(
+            &shop.brand.slug,
+            &body,
+            &crate::tracking::sign(&body, crate::tracking::SECRET),
+        );
+        let (status, answer) = status_and_body(&app, from("198.51.100.7", signed)).await;
+        assert_eq!(status, 200, "a signed order was refused after the flood: {answer}");
+    }
+}
+
+/// Bad API keys are limited per address, before their lookup: after its share one
+/// address gets 429 while another's good key still works.
+#[tokio::test]
+async fn bad_api_keys_are_limited_per_address() {
+    let app = TestApp::with_config(sales_tracking::AppConfig {
+        limits: sales_tracking::Limits {
+            failed_auth_per_second: 2,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let brand = app.brand("Acme").await;
+    let query = |key: &str| {
+        axum::http::Request::post("/graphql")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {key}"))
+            .body(axum::body::Body::from(
+                json!({ "query": "{ viewer { role } }" }).to_string(),
+            ))
+            .unwrap()
+    };
+    let mut refusals = std::collections::BTreeMap::new();
+    for n in 0..60 {
+        let (status, body) = status_and_body(&app, from("203.0.113.9", query(&format!("stk_guess{n}")))).await;
+        if status == 429 {
+            assert_eq!(body["errors"][0]["extensions"]["code"], "THROTTLED", "{body}");
+        }
+        *refusals.entry(status).or_insert(0) += 1;
+    }
+    assert_eq!(refusals, [(401, 20), (429, 40)].into(), "{refusals:?}");
+    // Exports check keys the same way, from the same budget.
+    let export = axum::http::Request::get("/export/offers.csv")
+        .header("authorization", "Bearer stk_guess")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(status_and_body(&app, from("203.0.113.9", export)).await.0, 429);
+    // Good keys from anywhere else, many times over, are never limited.
+    for _ in 0..40 {
+        let (status, body) = status_and_body(&app, from("198.51.100.7", query(&brand.analyst))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
