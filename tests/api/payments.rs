@@ -7,12 +7,12 @@ use serde_json::{Value, json};
 use crate::common::{TestApp, count};
 use crate::tracking::{Shop, shop};
 
-const SEND: &str = "mutation($i: SendPaymentInput!) { sendPayment(input: $i) { replayed payment { id state scope provider totalAmount idempotencyKey payoutFileUrl completedAt items { amount state providerReference membership { id } } } } }";
+pub const SEND: &str = "mutation($i: SendPaymentInput!) { sendPayment(input: $i) { replayed payment { id state scope provider totalAmount idempotencyKey payoutFileUrl completedAt items { amount state providerReference membership { id } } } } }";
 const RECORD: &str =
     "mutation($i: RecordConversionInput!) { recordConversion(input: $i) { conversion { id commission } } }";
 
 /// Makes the promo-code offer pay at once (no hold period) and records `sales` with `code`.
-async fn due_orders(app: &TestApp, shop: &Shop, code: &str, first_order: u32, sales: &[&str]) -> Vec<String> {
+pub async fn due_orders(app: &TestApp, shop: &Shop, code: &str, first_order: u32, sales: &[&str]) -> Vec<String> {
     let mut ids = Vec::new();
     for (n, sale) in sales.iter().enumerate() {
         let data = app
@@ -32,7 +32,7 @@ async fn due_orders(app: &TestApp, shop: &Shop, code: &str, first_order: u32, sa
     ids
 }
 
-async fn no_hold(app: &TestApp, shop: &Shop) {
+pub async fn no_hold(app: &TestApp, shop: &Shop) {
     app.ok(
         &shop.brand.admin,
         "mutation($id: ID!) { updateOffer(input: { id: $id, holdPeriodDays: 0 }) { offer { holdPeriodDays } } }",
@@ -387,7 +387,7 @@ async fn active_offers_pays_exactly_the_payments_due_the_home_page_shows() {
     );
 }
 
-fn csv_rows(body: &str) -> Vec<Vec<String>> {
+pub fn csv_rows(body: &str) -> Vec<Vec<String>> {
     csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(body.as_bytes())
