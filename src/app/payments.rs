@@ -22,7 +22,8 @@ use crate::domain::date_range::DateRange;
 use crate::domain::enums::{PaymentProvider, PaymentScope, PaymentState};
 use crate::domain::ids::{BrandId, MembershipId, OfferId, PaymentId};
 use crate::domain::payment::{
-    DueAmount, PAYOUT_FILE_ROWS, is_settled, net_per_membership, overall_state, recheck_after,
+    DueAmount, LeftOut, PAYOUT_FILE_ROWS, fit_in_one_payment, is_settled, net_per_membership, overall_state,
+    recheck_after,
 };
 use crate::providers::payout::{BatchReport, PayoutBatch, PayoutItem, PayoutProviders};
 
@@ -128,10 +129,12 @@ pub async fn preview(
     Ok(net_per_membership(entries))
 }
 
-/// The payment, and whether it was made by an earlier request with the same key.
+/// The payment, whether it was made by an earlier request with the same key, and
+/// (for a new one) who is owed money it could not carry.
 pub struct Sent {
     pub payment: PaymentRow,
     pub replayed: bool,
+    pub left_out: Vec<LeftOut>,
 }
 
 /// Pays everything due to `payees` once, through `provider`. The same
@@ -161,13 +164,18 @@ pub async fn send(
         Claimed::Existing(payment) => Ok(Sent {
             payment: reconcile(pool, providers, payment, now).await?,
             replayed: true,
+            left_out: Vec::new(),
         }),
-        Claimed::New(payment) => {
+        Claimed::New(payment, left_out) => {
+            for left in &left_out {
+                tracing::warn!(payment_id = %payment.id, membership_id = %left.due.membership_id, amount = %left.due.amount, reason = ?left.reason, "left out of a payment");
+            }
             let batch = batch_of(&mut *connection(pool).await?, &payment).await?;
             let report = paying.submit(&batch).await;
             Ok(Sent {
                 payment: record_report(&mut *connection(pool).await?, &payment, report, now).await?,
                 replayed: false,
+                left_out,
             })
         }
     }
@@ -255,7 +263,7 @@ pub async fn batch_changed(
 
 enum Claimed {
     Existing(PaymentRow),
-    New(PaymentRow),
+    New(PaymentRow, Vec<LeftOut>),
 }
 
 async fn claim(
@@ -290,9 +298,14 @@ async fn claim(
                     existing.id
                 )));
             };
-            let due = net_per_membership(payments::due_entries(conn, brand_id, payees.filter(), now, true).await?);
-            if due.is_empty() {
+            let owed = net_per_membership(payments::due_entries(conn, brand_id, payees.filter(), now, true).await?);
+            if owed.is_empty() {
                 return Err(AppError::Conflict("nothing is due in this scope".into()));
+            }
+            let (due, left_out) = fit_in_one_payment(owed);
+            if due.is_empty() {
+                let reason = left_out.first().map(|left| left.reason.describe()).unwrap_or_default();
+                return Err(AppError::Conflict(format!("nothing due can be paid: {reason}")));
             }
             let mut items = Vec::with_capacity(due.len());
             for owed in &due {
@@ -309,9 +322,10 @@ async fn claim(
                 "idempotencyKey": payment.idempotency_key,
                 "totalAmount": total,
                 "items": items.len(),
+                "leftOut": left_out.iter().map(|left| left.due.membership_id.to_string()).collect::<Vec<_>>(),
             });
             audit::record(conn, brand_id, caller.api_key_id, "sendPayment", details).await?;
-            Ok(Claimed::New(payment))
+            Ok(Claimed::New(payment, left_out))
         }
         .scope_boxed()
     })

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 use super::enums::PaymentState;
+use super::money::{MAX_AMOUNT, format_money};
 
 use crate::domain::ids::{LedgerEntryId, MembershipId};
 
@@ -41,6 +42,63 @@ pub fn net_per_membership(entries: impl IntoIterator<Item = DueEntry>) -> Vec<Du
         .into_values()
         .filter(|due| due.amount > Decimal::ZERO)
         .collect()
+}
+
+/// Why a membership owed money is left out of a payment (it stays due).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeftOutReason {
+    /// Its total is over the largest amount one item can carry.
+    OverItemLimit,
+    /// Adding it would take the payment's total over the largest a payment carries.
+    OverPaymentLimit,
+}
+
+impl LeftOutReason {
+    pub fn describe(self) -> String {
+        match self {
+            LeftOutReason::OverItemLimit => format!(
+                "its total is over {}, the most one payment item carries: check its ledger entries",
+                format_money(MAX_AMOUNT)
+            ),
+            LeftOutReason::OverPaymentLimit => format!(
+                "the payment's total would pass {}, the most one payment carries: send another payment for it",
+                format_money(MAX_AMOUNT)
+            ),
+        }
+    }
+}
+
+/// A membership owed money that a payment does not carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeftOut {
+    pub due: DueAmount,
+    pub reason: LeftOutReason,
+}
+
+/// Splits what is owed into what one payment can carry and what it must leave
+/// out: an amount one item cannot hold, or one that would take the total past what
+/// a payment holds. Everyone else is paid; the rest stays due.
+pub fn fit_in_one_payment(owed: Vec<DueAmount>) -> (Vec<DueAmount>, Vec<LeftOut>) {
+    let mut total = Decimal::ZERO;
+    let mut paid = Vec::with_capacity(owed.len());
+    let mut left_out = Vec::new();
+    for due in owed {
+        let reason = if due.amount > MAX_AMOUNT {
+            Some(LeftOutReason::OverItemLimit)
+        } else if total + due.amount > MAX_AMOUNT {
+            Some(LeftOutReason::OverPaymentLimit)
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => left_out.push(LeftOut { due, reason }),
+            None => {
+                total += due.amount;
+                paid.push(due);
+            }
+        }
+    }
+    (paid, left_out)
 }
 
 /// A payment is processing while any item is; then paid when every item was,
@@ -90,6 +148,33 @@ mod tests {
             membership_id: MembershipId(membership_id),
             amount: amount.parse().unwrap(),
         }
+    }
+
+    #[test]
+    fn a_payment_leaves_out_only_what_it_cannot_carry() {
+        let due = |membership: i64, amount: &str| DueAmount {
+            membership_id: MembershipId(membership),
+            amount: amount.parse().unwrap(),
+            entry_ids: vec![LedgerEntryId(membership)],
+        };
+        let (paid, left_out) = fit_in_one_payment(vec![
+            due(1, "10.00"),
+            due(2, "1999999999999.98"),
+            due(3, "999999999989.99"),
+            due(4, "0.01"),
+            due(5, "5.00"),
+        ]);
+        let paid: Vec<i64> = paid.iter().map(|d| d.membership_id.0).collect();
+        assert_eq!(paid, [1, 3]);
+        let left: Vec<(i64, LeftOutReason)> = left_out.iter().map(|l| (l.due.membership_id.0, l.reason)).collect();
+        assert_eq!(
+            left,
+            [
+                (2, LeftOutReason::OverItemLimit),
+                (4, LeftOutReason::OverPaymentLimit),
+                (5, LeftOutReason::OverPaymentLimit)
+            ]
+        );
     }
 
     #[test]

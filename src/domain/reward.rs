@@ -3,6 +3,7 @@
 use rust_decimal::Decimal;
 
 use super::enums::{RewardKind, RewardTrigger};
+use super::money::{MAX_AMOUNT, MAX_FLAT_PAYOUT, format_money};
 use super::validate;
 
 /// What a reward gives.
@@ -29,6 +30,12 @@ impl RewardSpec {
             return Err("description must be at most 500 characters".into());
         }
         match (kind, cash_amount) {
+            (RewardKind::CashBonus, Some(amount)) if amount > MAX_FLAT_PAYOUT || amount.normalize().scale() > 2 => {
+                return Err(format!(
+                    "a CASH_BONUS's cashAmount is at most {} in cents, like a flat payout",
+                    format_money(MAX_FLAT_PAYOUT)
+                ));
+            }
             (RewardKind::CashBonus, Some(amount)) if amount > Decimal::ZERO => {}
             (RewardKind::CashBonus, _) => return Err("a CASH_BONUS needs a cashAmount above zero".into()),
             (_, Some(_)) => return Err("cashAmount is only for CASH_BONUS".into()),
@@ -98,7 +105,8 @@ impl Trigger {
         match (kind, every_n, sales_threshold) {
             (RewardTrigger::FirstConversion, None, None) => {}
             (RewardTrigger::EveryNConversions, Some(n), None) if (1..=10_000).contains(&n) => {}
-            (RewardTrigger::SalesOverAmount, None, Some(amount)) if amount > Decimal::ZERO => {}
+            (RewardTrigger::SalesOverAmount, None, Some(amount))
+                if amount > Decimal::ZERO && amount <= MAX_AMOUNT && amount.normalize().scale() <= 2 => {}
             (RewardTrigger::FirstConversion, _, _) => {
                 return Err("FIRST_CONVERSION takes neither everyN nor salesThreshold".into());
             }
@@ -106,7 +114,10 @@ impl Trigger {
                 return Err("EVERY_N_CONVERSIONS takes everyN (1 to 10000) and no salesThreshold".into());
             }
             (RewardTrigger::SalesOverAmount, _, _) => {
-                return Err("SALES_OVER_AMOUNT takes a salesThreshold above zero and no everyN".into());
+                return Err(format!(
+                    "SALES_OVER_AMOUNT takes a salesThreshold above zero and at most {}, in cents, and no everyN",
+                    format_money(MAX_AMOUNT)
+                ));
             }
         }
         Ok(Trigger {

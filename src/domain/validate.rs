@@ -69,9 +69,12 @@ pub fn order_time(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<DateTime<Utc>
     Ok(at)
 }
 
-/// A display name: trimmed, 1 to 200 characters.
+/// A display name: trimmed, 1 to 200 characters, on one line.
 pub fn name(field: &str, value: &str) -> Result<String, Invalid> {
     let trimmed = value.trim();
+    if trimmed.chars().any(char::is_control) {
+        return Err(format!("{field} must not contain control characters or line breaks"));
+    }
     match trimmed.chars().count() {
         0 => Err(format!("{field} must not be empty")),
         1..=200 => Ok(trimmed.to_string()),

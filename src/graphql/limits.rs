@@ -14,6 +14,7 @@ use axum::http::HeaderValue;
 use axum::http::header::RETRY_AFTER;
 
 use super::query_cost::{self, CostModel, Measure, QueryLimits, TooCostly};
+use super::text_inputs;
 use crate::rate_limit::{BudgetStatus, RateLimiter};
 
 /// Who a request's cost is charged to: the API key, or the client's IP without one.
@@ -149,6 +150,15 @@ impl Extension for CostLimitsRequest {
         let (Some(model), Ok(parsed)) = (self.model.get(), async_graphql::parser::parse_query(query)) else {
             return next.run(ctx, query, variables).await;
         };
+        if let Some(place) = text_inputs::control_character(&parsed, variables) {
+            return Err(coded_error(
+                format!(
+                    "{place} holds a control character (only tab, line feed and carriage return are allowed in text)"
+                ),
+                "BAD_USER_INPUT",
+                ("limit", Value::from("CONTROL_CHARACTER")),
+            ));
+        }
         let operation_name = self.state().operation_name.clone();
         let measured = query_cost::measure(model, &self.limits, &parsed, operation_name.as_deref(), variables);
         let measure = match measured {

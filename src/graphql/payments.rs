@@ -43,6 +43,18 @@ pub struct SendPaymentPayload {
     pub payment: Payment,
     /// True when an earlier request with the same key made this payment.
     pub replayed: bool,
+    /// Memberships owed money this payment could not carry (their amounts stay
+    /// due), each with why; empty for a replay.
+    pub left_out: Vec<PaymentLeftOut>,
+}
+
+/// A membership left out of a payment, and why.
+#[derive(SimpleObject)]
+pub struct PaymentLeftOut {
+    pub membership_id: ID,
+    /// What it is owed, still due.
+    pub amount: Money,
+    pub reason: String,
 }
 
 /// Whom a payment (or its preview) pays.
@@ -128,6 +140,15 @@ impl PaymentMutations {
         Ok(SendPaymentPayload {
             payment: Payment(sent.payment),
             replayed: sent.replayed,
+            left_out: sent
+                .left_out
+                .into_iter()
+                .map(|left| PaymentLeftOut {
+                    membership_id: crate::graphql::ids::encode(left.due.membership_id),
+                    amount: Money(left.due.amount),
+                    reason: left.reason.describe(),
+                })
+                .collect(),
         })
     }
 }

@@ -546,3 +546,92 @@ async fn every_export_cell_is_formula_safe() {
         );
     }
 }
+
+/// Text with NUL or other control characters, and amounts past what the ledger
+/// holds, are refused as bad input, never an internal error; and one member
+/// owed more than a payment can carry is left out with a reason while everyone
+/// else is paid.
+#[tokio::test]
+async fn bad_text_and_money_are_bad_input_and_one_member_cannot_block_payments() {
+    use crate::payments::{SEND, due_orders, no_hold};
+    let app = TestApp::new().await;
+    let shop = crate::tracking::shop(&app).await;
+    let admin = &shop.brand.admin;
+    for (query, variables) in [
+        (
+            "mutation($i: CreateMemberInput!) { createMember(input: $i) { member { id } } }",
+            json!({ "i": { "name": "Ana\u{0}", "email": "ana.nul@example.com" } }),
+        ),
+        (
+            "mutation($i: UpdateOfferInput!) { updateOffer(input: $i) { offer { id } } }",
+            json!({ "i": { "id": shop.link_offer, "name": "Shoes\u{0}" } }),
+        ),
+        (
+            "query($s: String) { members(search: $s) { totalCount } }",
+            json!({ "s": "\u{0}" }),
+        ),
+        ("{ members(search: \"a\\u0000\") { totalCount } }", json!({})),
+        (
+            "mutation($i: CreateProjectInput!) { createProject(input: $i) { project { id } } }",
+            json!({ "i": { "name": "Line\u{1b}[31m" } }),
+        ),
+    ] {
+        let (_, body) = app.graphql(Some(admin), query, variables).await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{query}: {body}"
+        );
+    }
+
+    const GRANT: &str = "mutation($i: GrantRewardInput!) { grantReward(input: $i) { reward { id } } }";
+    let bonus = |amount: &str, key: &str| {
+        json!({ "i": { "membershipId": shop.link_membership, "idempotencyKey": key,
+                       "reward": { "kind": "CASH_BONUS", "cashAmount": amount } } })
+    };
+    let (_, body) = app.graphql(Some(admin), GRANT, bonus("999999999999.99", "huge")).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+
+    // Two bonuses as large as the ledger holds, stored before bonuses were bounded.
+    for key in ["b1", "b2"] {
+        app.ok(admin, GRANT, bonus("100.00", key)).await;
+    }
+    {
+        let mut conn = app.db.connect().await;
+        diesel_async::SimpleAsyncConnection::batch_execute(
+            &mut conn,
+            "UPDATE ledger_entries SET amount = 999999999999.99 WHERE reward_id IS NOT NULL",
+        )
+        .await
+        .unwrap();
+    }
+    no_hold(&app, &shop).await;
+    due_orders(&app, &shop, &shop.promo_code, 1, &["80.00"]).await;
+    let sent = app
+        .ok(
+            admin,
+            &SEND.replace("replayed", "replayed leftOut { membershipId amount reason }"),
+            json!({ "i": { "scope": "ACTIVE_OFFERS", "idempotencyKey": "payday" } }),
+        )
+        .await;
+    let payment = &sent["sendPayment"];
+    let paid: Vec<&str> = payment["payment"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["membership"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(paid, [shop.code_membership.as_str()], "{payment}");
+    assert_eq!(
+        payment["leftOut"][0]["membershipId"],
+        shop.link_membership.as_str(),
+        "{payment}"
+    );
+    assert_eq!(payment["leftOut"][0]["amount"], "1999999999999.98", "{payment}");
+    assert!(
+        payment["leftOut"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("most one payment item carries"),
+        "{payment}"
+    );
+}

@@ -17,6 +17,7 @@ mod export;
 mod hardening;
 mod hostile;
 mod http;
+mod input_properties;
 mod ledger;
 mod local_postgres;
 mod members;
