@@ -289,5 +289,27 @@ pub(super) async fn check_rule_fits_offers(
 /// Creates a connected project (campaign).
 pub async fn create_project(conn: &mut AsyncPgConnection, caller: Caller, name: &str) -> AppResult<ProjectRow> {
     let name = validate::name("name", name).map_err(AppError::BadUserInput)?;
-    Ok(projects::create(conn, caller.brand_id, &name).await?)
+    let details = serde_json::json!({ "name": name });
+    audited(conn, caller, "createProject", details, move |conn, caller| {
+        async move { Ok(projects::create(conn, caller.brand_id, &name).await?) }.scope_boxed()
+    })
+    .await
+}
+
+/// Remembers which columns the caller's key shows in a table (audited like any change).
+pub async fn set_table_columns(
+    conn: &mut AsyncPgConnection,
+    caller: Caller,
+    table: &'static str,
+    columns: Vec<String>,
+) -> AppResult<()> {
+    let details = serde_json::json!({ "table": table, "columns": columns });
+    audited(conn, caller, "setTableColumns", details, move |conn, caller| {
+        async move {
+            crate::db::table_columns::set(conn, caller.brand_id, caller.api_key_id, table, &columns).await?;
+            Ok(())
+        }
+        .scope_boxed()
+    })
+    .await
 }

@@ -396,10 +396,10 @@ pub async fn offer_kpis(
         .collect())
 }
 
-/// For this transaction only: no parallel plans, and a statement may run 10 s
-/// before PostgreSQL cancels it. One statement, so a report costs one round trip more.
+/// For this transaction only: no parallel plans, and a statement may run 4 s
+/// before PostgreSQL cancels it (within the API's 5 s deadline for a query). One statement, so a report costs one round trip more.
 const REPORT_SETTINGS: &str = "SELECT set_config('max_parallel_workers_per_gather', '0', true), \
-     set_config('statement_timeout', '10s', true)";
+     set_config('statement_timeout', '4s', true)";
 
 /// Runs report reads in one read-only snapshot (repeatable read, so that a report's
 /// statements see the same data) with parallel plans off: on these

@@ -147,14 +147,7 @@ impl ColumnMutations {
         if (1..names.len()).any(|i| names[..i].contains(&names[i])) {
             return Err(AppError::bad_input("a column appears twice"));
         }
-        table_columns::set(
-            &mut *conn(ctx).await?,
-            viewer.brand_id,
-            viewer.api_key_id,
-            table.stored(),
-            &names,
-        )
-        .await?;
+        crate::app::offers::set_table_columns(&mut *conn(ctx).await?, *viewer, table.stored(), names).await?;
         Ok(TableColumns { table, columns })
     }
 }

@@ -123,6 +123,59 @@ fn request_from_query_string(query_string: &str) -> Result<async_graphql::Reques
     Ok(request)
 }
 
+/// How long a query may take, its key lookup included: reports answer in
+/// milliseconds, so past this the database is taken to be away.
+const QUERY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+/// Mutations may wait on a provider (PayPal) without holding a connection; they
+/// get longer, still short of the request timeout.
+const MUTATION_DEADLINE: std::time::Duration = std::time::Duration::from_secs(25);
+
+/// The key's caller, then the execution; a refusal before execution is a response.
+async fn authenticate_and_run(
+    state: &AppState,
+    client: ClientAddress,
+    headers: &HeaderMap,
+    mut request: async_graphql::Request,
+) -> Result<async_graphql::Response, Response> {
+    match authenticate(state, client, headers).await {
+        Ok(Some(viewer)) => {
+            let subject = RateSubject(format!("key:{}", viewer.api_key_id));
+            request = authorize(request, viewer, &state.pool, &state.report_pool).data(subject);
+        }
+        Ok(None) => {
+            request = request.data(RateSubject(client.subject("ip")));
+        }
+        Err(AuthFailure::BadKey) => {
+            return Err(graphql_error(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "the API key is not valid",
+            ));
+        }
+        Err(AuthFailure::TooManyFailures(throttled)) => {
+            state.metrics.throttled.inc();
+            let mut response = graphql_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "THROTTLED",
+                "too many invalid API keys from this address; try again later",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, throttled.retry_after_secs().into());
+            return Err(response);
+        }
+        Err(AuthFailure::Database(error)) => {
+            tracing::error!(%error, "API key lookup failed");
+            return Err(graphql_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "the database is unavailable; try again shortly",
+            ));
+        }
+    }
+    Ok(state.schema.execute(request).await)
+}
+
 /// How long a client may reuse a GET answer: short, as orders keep arriving.
 const GET_MAX_AGE: &str = "private, max-age=30";
 
@@ -147,7 +200,8 @@ async fn execute(
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         return response;
     }
-    if method == Method::GET && is_mutation(&mut request, max_query_bytes) {
+    let mutation = is_mutation(&mut request, max_query_bytes);
+    if method == Method::GET && mutation {
         let mut response = graphql_error(
             StatusCode::METHOD_NOT_ALLOWED,
             "METHOD_NOT_ALLOWED",
@@ -159,47 +213,28 @@ async fn execute(
         return response;
     }
     let axum::Extension(client) = peer;
-    match authenticate(&state, client, &headers).await {
-        Ok(Some(viewer)) => {
-            let subject = RateSubject(format!("key:{}", viewer.api_key_id));
-            request = authorize(request, viewer, &state.pool, &state.report_pool).data(subject);
-        }
-        Ok(None) => {
-            request = request.data(RateSubject(client.subject("ip")));
-        }
-        Err(AuthFailure::BadKey) => {
-            return graphql_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "the API key is not valid");
-        }
-        Err(AuthFailure::TooManyFailures(throttled)) => {
-            state.metrics.throttled.inc();
+    // A database that hangs (accepts, never answers) must not hold the caller:
+    // the key lookup and the execution together answer UNAVAILABLE past the deadline.
+    let deadline = if mutation { MUTATION_DEADLINE } else { QUERY_DEADLINE };
+    let response = match tokio::time::timeout(deadline, authenticate_and_run(&state, client, &headers, request)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(refusal)) => return refusal,
+        Err(_) => {
+            tracing::error!(?deadline, mutation, "a GraphQL request ran past its deadline");
             let mut response = graphql_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "THROTTLED",
-                "too many invalid API keys from this address; try again later",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                &format!(
+                    "no answer from the database within {} s; try again shortly",
+                    deadline.as_secs()
+                ),
             );
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, throttled.retry_after_secs().into());
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             return response;
         }
-        Err(AuthFailure::Database(error)) => {
-            tracing::error!(%error, "API key lookup failed");
-            return graphql_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                "the database is unavailable; try again shortly",
-            );
-        }
-    }
-    let response = state.schema.execute(request).await;
-    if response.errors.iter().any(|e| {
-        e.extensions
-            .as_ref()
-            .and_then(|x| x.get("code"))
-            .is_some_and(|code| *code == async_graphql::Value::from("THROTTLED"))
-    }) {
-        state.metrics.throttled.inc();
-    }
+    };
     let cacheable = method == Method::GET && response.is_ok();
     let mut response = GraphQLResponse::from(response).into_response();
     if method == Method::GET {

@@ -635,3 +635,197 @@ async fn bad_text_and_money_are_bad_input_and_one_member_cannot_block_payments()
         "{payment}"
     );
 }
+
+/// Every mutation of the schema, each called once the way a dashboard would, leaves
+/// an audit event named after it.
+#[tokio::test]
+async fn every_mutation_writes_an_audit_event() {
+    let app = TestApp::new().await;
+    let shop = crate::tracking::shop(&app).await;
+    let admin = shop.brand.admin.clone();
+    let call = |field: &'static str, input: serde_json::Value| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            let input_type = format!("{}{}Input", field[..1].to_uppercase(), &field[1..]);
+            let document = format!("mutation($i: {input_type}!) {{ {field}(input: $i) {{ __typename }} }}");
+            app.ok(&admin, &document, json!({ "i": input })).await;
+        }
+    };
+    let id_of = |data: serde_json::Value, path: &str| -> String {
+        data.pointer(path)
+            .and_then(|id| id.as_str())
+            .unwrap_or_else(|| panic!("no {path} in {data}"))
+            .to_string()
+    };
+    let create = |document: &'static str, input: serde_json::Value| {
+        let app = &app;
+        let admin = admin.clone();
+        async move { app.ok(&admin, document, json!({ "i": input })).await }
+    };
+
+    call("updateOffer", json!({ "id": shop.code_offer, "holdPeriodDays": 0 })).await;
+    call("createProject", json!({ "name": "Spring" })).await;
+    let offer = id_of(
+        create(
+            "mutation($i: CreateOfferInput!) { createOffer(input: $i) { offer { id } } }",
+            json!({ "name": "Hats", "type": "SALES_LINK", "destinationUrl": "https://shop.example.com/hats",
+                    "payout": { "type": "PERCENT_OF_SALE", "percent": "10" } }),
+        )
+        .await,
+        "/createOffer/offer/id",
+    );
+    call(
+        "editPayout",
+        json!({ "id": offer, "payout": { "type": "PERCENT_OF_SALE", "percent": "12" } }),
+    )
+    .await;
+    call("setOfferStatus", json!({ "id": offer, "status": "PAUSED" })).await;
+    let member = id_of(
+        create(
+            "mutation($i: CreateMemberInput!) { createMember(input: $i) { member { id } } }",
+            json!({ "name": "Bea", "email": "bea@example.com" }),
+        )
+        .await,
+        "/createMember/member/id",
+    );
+    call("updateMember", json!({ "id": member, "name": "Beatrix" })).await;
+    let membership = id_of(
+        create(
+            "mutation($i: AddMembersInput!) { addMembers(input: $i) { memberships { id } } }",
+            json!({ "offerId": shop.link_offer, "memberIds": [member] }),
+        )
+        .await,
+        "/addMembers/memberships/0/id",
+    );
+    call(
+        "setPayoutOverride",
+        json!({ "membershipIds": [membership], "payout": { "type": "PERCENT_OF_SALE", "percent": "20" } }),
+    )
+    .await;
+    call("clearPayoutOverride", json!({ "membershipIds": [membership] })).await;
+    call(
+        "setMembershipActive",
+        json!({ "membershipIds": [membership], "active": false }),
+    )
+    .await;
+    call(
+        "emailMembers",
+        json!({ "membershipIds": [shop.link_membership], "template": { "subject": "Hi", "body": "{{link}}" } }),
+    )
+    .await;
+
+    let record = "mutation($i: RecordConversionInput!) { recordConversion(input: $i) { conversion { id } } }";
+    let order =
+        |id: &str, code: Option<&str>| json!({ "externalOrderId": id, "saleAmount": "50.00", "promoCode": code });
+    let refunded = id_of(
+        create(record, order("A-1", Some(&shop.promo_code))).await,
+        "/recordConversion/conversion/id",
+    );
+    call(
+        "refundConversion",
+        json!({ "id": refunded, "amount": "10.00", "idempotencyKey": "r1" }),
+    )
+    .await;
+    let rejected = id_of(
+        create(record, order("A-2", Some(&shop.promo_code))).await,
+        "/recordConversion/conversion/id",
+    );
+    call("rejectConversion", json!({ "id": rejected, "reason": "test order" })).await;
+    let unattributed = id_of(
+        create(record, order("U-1", None)).await,
+        "/recordConversion/conversion/id",
+    );
+    call(
+        "assignConversion",
+        json!({ "conversionId": unattributed, "membershipId": shop.code_membership, "idempotencyKey": "a1" }),
+    )
+    .await;
+
+    let rule = id_of(
+        create(
+            "mutation($i: CreateRewardRuleInput!) { createRewardRule(input: $i) { rule { id } } }",
+            json!({ "offerId": shop.code_offer, "rule": { "trigger": "EVERY_N_CONVERSIONS", "everyN": 100, "reward": { "kind": "FREE_PRODUCT", "description": "Tote" } } }),
+        )
+        .await,
+        "/createRewardRule/rule/id",
+    );
+    call(
+        "updateRewardRule",
+        json!({ "id": rule, "reward": { "kind": "FREE_PRODUCT", "description": "Bag" } }),
+    )
+    .await;
+    call("setRewardRuleActive", json!({ "id": rule, "active": false })).await;
+    let reward = id_of(
+        create(
+            "mutation($i: GrantRewardInput!) { grantReward(input: $i) { reward { id } } }",
+            json!({ "membershipId": shop.code_membership, "idempotencyKey": "g1", "reward": { "kind": "CASH_BONUS", "cashAmount": "5.00" } }),
+        )
+        .await,
+        "/grantReward/reward/id",
+    );
+    call("revokeReward", json!({ "id": reward, "reason": "granted twice" })).await;
+    call(
+        "sendPayment",
+        json!({ "scope": "ACTIVE_OFFERS", "idempotencyKey": "p1" }),
+    )
+    .await;
+    call("refreshPromoCodes", json!({ "membershipIds": [shop.code_membership] })).await;
+    call(
+        "setTableColumns",
+        json!({ "table": "OFFERS", "columns": ["NAME", "CLICKS"] }),
+    )
+    .await;
+    let key = id_of(
+        create(
+            "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { apiKey { id } } }",
+            json!({ "label": "ci", "role": "ANALYST" }),
+        )
+        .await,
+        "/createApiKey/apiKey/id",
+    );
+    call("revokeApiKey", json!({ "id": key })).await;
+    call(
+        "removeMembers",
+        json!({ "offerId": shop.link_offer, "memberIds": [member] }),
+    )
+    .await;
+
+    let sdl = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
+    let document = async_graphql::parser::parse_schema(&sdl).unwrap();
+    let mutations: std::collections::BTreeSet<String> = document
+        .definitions
+        .into_iter()
+        .find_map(|definition| match definition {
+            async_graphql::parser::types::TypeSystemDefinition::Type(t) if t.node.name.node == "Mutation" => {
+                match t.node.kind {
+                    async_graphql::parser::types::TypeKind::Object(object) => Some(
+                        object
+                            .fields
+                            .into_iter()
+                            .map(|f| f.node.name.node.to_string())
+                            .collect(),
+                    ),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .unwrap();
+    let audited: std::collections::BTreeSet<String> = {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use sales_tracking::db::schema::audit_events;
+        let mut conn = app.db.connect().await;
+        audit_events::table
+            .select(audit_events::action)
+            .distinct()
+            .load::<String>(&mut conn)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect()
+    };
+    let missing: Vec<&String> = mutations.difference(&audited).collect();
+    assert!(missing.is_empty(), "mutations that wrote no audit event: {missing:?}");
+}

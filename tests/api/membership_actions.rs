@@ -138,6 +138,7 @@ async fn a_refreshed_code_stops_attributing_and_the_new_one_does() {
             "refreshPromoCodes",
             "addMembers",
             "addMembers",
+            "createMember",
             "createOffer",
             "createOffer",
             "setWebhookSecret"
@@ -349,6 +350,7 @@ async fn every_mutation_that_moves_money_is_audited_and_refusals_are_not() {
             "recordConversion",
             "addMembers",
             "addMembers",
+            "createMember",
             "createOffer",
             "createOffer",
             "setWebhookSecret"

@@ -280,3 +280,35 @@ async fn known_links_redirect_through_an_outage_of_any_length() {
     let kpis = app.ok(&shop.brand.analyst, "{ kpis { clicks } }", json!({})).await;
     assert_eq!(kpis["kpis"]["clicks"], answered, "every answered click counted once");
 }
+
+/// While the database hangs, GraphQL answers UNAVAILABLE within its 5 s deadline
+/// (the key lookup included), not the request timeout's 408 after 30 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphql_answers_unavailable_within_five_seconds_while_the_database_hangs() {
+    let direct = TestApp::new().await;
+    let url = url::Url::parse(&direct.db.url()).unwrap();
+    let proxy = FreezableProxy::start(format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))).await;
+    let mut proxied_url = url.clone();
+    proxied_url.set_port(Some(proxy.port)).unwrap();
+    let pool = sales_tracking::db::connect_pool(proxied_url.as_str(), 4).unwrap();
+    let app = TestApp {
+        router: sales_tracking::router(pool.clone(), Default::default()),
+        pool,
+        db: direct.db,
+    };
+    let brand = app.brand("Hang Co").await;
+    // Connections open and idle, as on a server that was serving.
+    let warm = app.ok(&brand.analyst, "{ kpis { clicks } }", json!({})).await;
+    assert_eq!(warm["kpis"]["clicks"], 0);
+
+    proxy.freeze(true);
+    let started = Instant::now();
+    let (status, body) = app
+        .graphql(Some(&brand.analyst), "{ kpis { clicks } }", json!({}))
+        .await;
+    let took = started.elapsed();
+    proxy.freeze(false);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAVAILABLE", "{body}");
+    assert!(took < Duration::from_millis(6_000), "answered after {took:?}");
+}
