@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Attack benchmark: the release server on demo data, then bench/attacks.py runs
-# each hostile request of issue #11 at full size and prints a Markdown table
+# each hostile request of issues #11 and #25 at full size and prints Markdown tables
 # (time to refuse, peak memory, redirect latency during the attack).
 # Usage: bench/attacks.sh
 set -euo pipefail
@@ -23,6 +23,10 @@ key=$(grep '^stk_' /tmp/bench-attacks.log | tail -1)
 code=$(psql "$url" -Atc "SELECT m.link_code FROM memberships m JOIN offers o ON o.id = m.offer_id WHERE o.status = 'ACTIVE' AND m.active AND m.link_code IS NOT NULL LIMIT 1")
 echo "release build, demo data, $(nproc) cores shared by the client, the server and PostgreSQL"
 python3 bench/attacks.py "http://127.0.0.1:$port" "$server_pid" "$key" "$code"
+echo "server still up: $(curl -s http://127.0.0.1:$port/livez)"
+echo
+echo "Round 2 (issue 25): attackers on other loopback addresses than the timed redirects"
+python3 bench/attacks.py "http://127.0.0.1:$port" "$server_pid" "$key" "$code" round-2
 echo "server still up: $(curl -s http://127.0.0.1:$port/livez)"
 
 # The same storm with the rate limit off, so only the report pool stands between it and the rest.

@@ -72,17 +72,13 @@ async fn viewer_or_refusal(state: &AppState, client: ClientAddress, headers: &He
             "UNAUTHENTICATED",
             "send `Authorization: Bearer <key>`",
         )),
-        Err(AuthFailure::TooManyFailures(throttled)) => {
-            let mut response = refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                "THROTTLED",
-                "too many invalid API keys from this address; try again later",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, throttled.retry_after_secs().into());
-            Err(response)
-        }
+        Err(AuthFailure::TooManyFailures(throttled)) => Err(RestError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "THROTTLED",
+            "too many invalid API keys from this address; try again later",
+        )
+        .with_retry_after(throttled.retry_after_secs())
+        .into_response()),
         Err(AuthFailure::Database(_)) => Err(refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "UNAVAILABLE",

@@ -365,3 +365,25 @@ impl TestApp {
         count(&mut conn, &format!("SELECT count(*) AS n FROM {table}")).await
     }
 }
+
+/// The checked-in schema's type definitions (a test keeps the file equal to the code).
+pub fn schema_types() -> Vec<async_graphql::parser::types::TypeDefinition> {
+    let sdl = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
+    async_graphql::parser::parse_schema(&sdl)
+        .unwrap()
+        .definitions
+        .into_iter()
+        .filter_map(|definition| match definition {
+            async_graphql::parser::types::TypeSystemDefinition::Type(t) => Some(t.node),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The named type inside any list and non-null wrappers.
+pub fn named_type(ty: &async_graphql::parser::types::Type) -> &str {
+    match &ty.base {
+        async_graphql::parser::types::BaseType::Named(name) => name.as_str(),
+        async_graphql::parser::types::BaseType::List(inner) => named_type(inner),
+    }
+}

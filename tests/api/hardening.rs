@@ -791,24 +791,16 @@ async fn every_mutation_writes_an_audit_event() {
     )
     .await;
 
-    let sdl = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
-    let document = async_graphql::parser::parse_schema(&sdl).unwrap();
-    let mutations: std::collections::BTreeSet<String> = document
-        .definitions
+    let mutations: std::collections::BTreeSet<String> = crate::common::schema_types()
         .into_iter()
-        .find_map(|definition| match definition {
-            async_graphql::parser::types::TypeSystemDefinition::Type(t) if t.node.name.node == "Mutation" => {
-                match t.node.kind {
-                    async_graphql::parser::types::TypeKind::Object(object) => Some(
-                        object
-                            .fields
-                            .into_iter()
-                            .map(|f| f.node.name.node.to_string())
-                            .collect(),
-                    ),
-                    _ => None,
-                }
-            }
+        .find_map(|t| match t.kind {
+            async_graphql::parser::types::TypeKind::Object(object) if t.name.node == "Mutation" => Some(
+                object
+                    .fields
+                    .into_iter()
+                    .map(|f| f.node.name.node.to_string())
+                    .collect(),
+            ),
             _ => None,
         })
         .unwrap();

@@ -5,13 +5,13 @@
 
 use std::collections::HashMap;
 
-use async_graphql::parser::types::{BaseType, Type, TypeKind, TypeSystemDefinition};
+use async_graphql::parser::types::{BaseType, Type, TypeKind};
 use proptest::prelude::*;
 use proptest::strategy::{BoxedStrategy, ValueTree};
 use proptest::test_runner::TestRunner;
 use serde_json::{Value, json};
 
-use crate::common::TestApp;
+use crate::common::{TestApp, named_type, schema_types};
 
 /// An argument or input field: its name and type.
 #[derive(Clone)]
@@ -29,17 +29,8 @@ struct Schema {
     roots: Vec<(&'static str, String, Vec<Input>, bool)>,
 }
 
-fn named(ty: &Type) -> &str {
-    match &ty.base {
-        BaseType::Named(name) => name.as_str(),
-        BaseType::List(inner) => named(inner),
-    }
-}
-
 impl Schema {
     fn read() -> Self {
-        let sdl = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
-        let document = async_graphql::parser::parse_schema(&sdl).unwrap();
         let mut schema = Schema {
             inputs: HashMap::new(),
             enums: HashMap::new(),
@@ -47,12 +38,9 @@ impl Schema {
             roots: Vec::new(),
         };
         let mut root_fields = Vec::new();
-        for definition in document.definitions {
-            let TypeSystemDefinition::Type(definition) = definition else {
-                continue;
-            };
-            let name = definition.node.name.node.to_string();
-            match definition.node.kind {
+        for definition in schema_types() {
+            let name = definition.name.node.to_string();
+            match definition.kind {
                 TypeKind::InputObject(input) => {
                     let fields = input
                         .fields
@@ -82,7 +70,7 @@ impl Schema {
                                 })
                                 .collect();
                             if !arguments.is_empty() {
-                                let returns = named(&field.node.ty.node).to_string();
+                                let returns = named_type(&field.node.ty.node).to_string();
                                 root_fields.push((operation, field.node.name.node.to_string(), arguments, returns));
                             }
                         }

@@ -52,6 +52,18 @@ impl FreezableProxy {
     }
 }
 
+/// A test database and a pool (checkouts giving up after 2 s) that reaches it
+/// through a proxy that can freeze.
+async fn behind_a_proxy() -> (crate::common::TestDb, sales_tracking::db::DbPool, FreezableProxy) {
+    let direct = TestApp::new().await;
+    let url = url::Url::parse(&direct.db.url()).unwrap();
+    let proxy = FreezableProxy::start(format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))).await;
+    let mut proxied_url = url.clone();
+    proxied_url.set_port(Some(proxy.port)).unwrap();
+    let pool = sales_tracking::db::connect_pool_with_timeout(proxied_url.as_str(), 4, Duration::from_secs(2)).unwrap();
+    (direct.db, pool, proxy)
+}
+
 async fn wait_while(flag: &AtomicBool) {
     while flag.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -89,12 +101,7 @@ async fn stored_clicks(app: &TestApp, brand_id: BrandId) -> i64 {
 async fn redirects_answer_in_time_while_the_database_hangs_and_no_click_is_lost() {
     let spool = tempfile::tempdir().unwrap();
     // The test's own database, reached through the proxy.
-    let direct = TestApp::new().await;
-    let url = url::Url::parse(&direct.db.url()).unwrap();
-    let proxy = FreezableProxy::start(format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))).await;
-    let mut proxied_url = url.clone();
-    proxied_url.set_port(Some(proxy.port)).unwrap();
-    let pool = sales_tracking::db::connect_pool_with_timeout(proxied_url.as_str(), 4, Duration::from_secs(2)).unwrap();
+    let (db, pool, proxy) = behind_a_proxy().await;
     let config = || sales_tracking::AppConfig {
         spool_dir: Some(spool.path().to_path_buf()),
         ..Default::default()
@@ -102,7 +109,7 @@ async fn redirects_answer_in_time_while_the_database_hangs_and_no_click_is_lost(
     let app = TestApp {
         router: sales_tracking::router(pool.clone(), config()),
         pool,
-        db: direct.db,
+        db,
     };
     let shop = crate::tracking::shop(&app).await;
     // Cached while the database answers.
@@ -229,12 +236,7 @@ async fn storing_a_click_twice_stores_and_counts_it_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn known_links_redirect_through_an_outage_of_any_length() {
     let spool = tempfile::tempdir().unwrap();
-    let direct = TestApp::new().await;
-    let url = url::Url::parse(&direct.db.url()).unwrap();
-    let proxy = FreezableProxy::start(format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))).await;
-    let mut proxied_url = url.clone();
-    proxied_url.set_port(Some(proxy.port)).unwrap();
-    let pool = sales_tracking::db::connect_pool_with_timeout(proxied_url.as_str(), 4, Duration::from_secs(2)).unwrap();
+    let (db, pool, proxy) = behind_a_proxy().await;
     let refresh_every = Duration::from_secs(1);
     let app = TestApp {
         router: sales_tracking::router(
@@ -246,7 +248,7 @@ async fn known_links_redirect_through_an_outage_of_any_length() {
             },
         ),
         pool,
-        db: direct.db,
+        db,
     };
     let shop = crate::tracking::shop(&app).await;
     assert_eq!(
@@ -285,16 +287,11 @@ async fn known_links_redirect_through_an_outage_of_any_length() {
 /// (the key lookup included), not the request timeout's 408 after 30 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphql_answers_unavailable_within_five_seconds_while_the_database_hangs() {
-    let direct = TestApp::new().await;
-    let url = url::Url::parse(&direct.db.url()).unwrap();
-    let proxy = FreezableProxy::start(format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))).await;
-    let mut proxied_url = url.clone();
-    proxied_url.set_port(Some(proxy.port)).unwrap();
-    let pool = sales_tracking::db::connect_pool(proxied_url.as_str(), 4).unwrap();
+    let (db, pool, proxy) = behind_a_proxy().await;
     let app = TestApp {
         router: sales_tracking::router(pool.clone(), Default::default()),
         pool,
-        db: direct.db,
+        db,
     };
     let brand = app.brand("Hang Co").await;
     // Connections open and idle, as on a server that was serving.

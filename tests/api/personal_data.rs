@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 
-use async_graphql::parser::types::{BaseType, Type, TypeKind, TypeSystemDefinition};
+use async_graphql::parser::types::TypeKind;
 use serde_json::json;
 
-use crate::common::TestApp;
+use crate::common::{TestApp, named_type, schema_types};
 
 /// Written into every place a member's address can be; no other text holds it.
 const EMAIL: &str = "pii.marker@example.org";
@@ -28,27 +28,15 @@ struct Schema {
     implementations: HashMap<String, Vec<String>>,
 }
 
-fn named(ty: &Type) -> String {
-    match &ty.base {
-        BaseType::Named(name) => name.to_string(),
-        BaseType::List(inner) => named(inner),
-    }
-}
-
 impl Schema {
     fn read() -> Self {
-        let sdl = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
-        let document = async_graphql::parser::parse_schema(&sdl).unwrap();
         let mut schema = Schema {
             fields: HashMap::new(),
             implementations: HashMap::new(),
         };
-        for definition in document.definitions {
-            let TypeSystemDefinition::Type(definition) = definition else {
-                continue;
-            };
-            let type_name = definition.node.name.node.to_string();
-            let (fields, interfaces) = match definition.node.kind {
+        for definition in schema_types() {
+            let type_name = definition.name.node.to_string();
+            let (fields, interfaces) = match definition.kind {
                 TypeKind::Object(object) => (object.fields, object.implements),
                 TypeKind::Interface(interface) => (interface.fields, interface.implements),
                 _ => continue,
@@ -71,7 +59,7 @@ impl Schema {
                 })
                 .map(|field| Field {
                     name: field.node.name.node.to_string(),
-                    type_name: named(&field.node.ty.node),
+                    type_name: named_type(&field.node.ty.node).to_string(),
                     pages: field.node.arguments.iter().any(|a| a.node.name.node == "first"),
                 })
                 .collect();
