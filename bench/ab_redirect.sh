@@ -5,6 +5,7 @@
 # Usage: bench/ab_redirect.sh OLD_BINARY NEW_BINARY [runs]
 set -euo pipefail
 old=$1; new=$2; runs=${3:-3}
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 server=postgres://postgres@127.0.0.1:5432
 start() { # binary port db
   psql "$server/postgres" -qc "DROP DATABASE IF EXISTS $3 WITH (FORCE)" -c "CREATE DATABASE $3"

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
@@ -46,7 +46,7 @@ fn bad_request(message: impl Into<String>) -> Response {
 }
 pub async fn offers(
     State(state): State<AppState>,
-    Extension(client): Extension<ClientAddress>,
+    client: ClientAddress,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
@@ -55,7 +55,7 @@ pub async fn offers(
 
 pub async fn memberships(
     State(state): State<AppState>,
-    Extension(client): Extension<ClientAddress>,
+    client: ClientAddress,
     Path(offer_id): Path<String>,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
@@ -94,7 +94,7 @@ async fn viewer_or_refusal(state: &AppState, client: ClientAddress, headers: &He
 /// 2, 3… (`Payment.payoutFileUrls`). Admin keys only: it holds payout addresses.
 pub async fn payment(
     State(state): State<AppState>,
-    Extension(client): Extension<ClientAddress>,
+    client: ClientAddress,
     Path(file): Path<String>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,

@@ -18,7 +18,7 @@ use crate::graphql::limits::RateSubject;
 use crate::graphql::query_cost;
 
 /// The client's address (see `ClientAddress`).
-type Peer = axum::Extension<ClientAddress>;
+type Peer = ClientAddress;
 
 /// `POST /graphql`. Without a key the request still runs (so the public schema
 /// can be introspected) and every brand field is `UNAUTHENTICATED`; a key that is
@@ -212,7 +212,7 @@ async fn execute(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let axum::Extension(client) = peer;
+    let client = peer;
     // A database that hangs (accepts, never answers) must not hold the caller:
     // the key lookup and the execution together answer UNAVAILABLE past the deadline.
     let deadline = if mutation { MUTATION_DEADLINE } else { QUERY_DEADLINE };

@@ -167,19 +167,23 @@ impl ClientAddress {
     }
 }
 
-async fn identify_client(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let peer = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0.ip());
-    let forwarded_for = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let client = peer.map(|peer| redirect::client_ip(peer, forwarded_for, &state.surface.trusted_proxies));
-    request.extensions_mut().insert(ClientAddress(client));
-    next.run(request).await
+/// Read where a handler asks for it (no cost on the routes that do not).
+impl axum::extract::FromRequestParts<AppState> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        let forwarded_for = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        Ok(ClientAddress(peer.map(|peer| {
+            redirect::client_ip(peer, forwarded_for, &state.surface.trusted_proxies)
+        })))
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -187,11 +191,13 @@ pub fn router(state: AppState) -> Router {
     let graphql = Router::new()
         .route("/graphql", get(graphql::handle_get).post(graphql::handle))
         .layer(RequestBodyLimitLayer::new(GRAPHQL_BODY_BYTES))
+        .layer(axum::middleware::map_response(json_when_too_large))
         .layer(cors.clone());
     let webhooks = Router::new()
         .route("/webhooks/{brand}/orders/{source}", post(webhooks::receive))
         .route("/webhooks/paypal", post(paypal_webhooks::receive))
-        .layer(RequestBodyLimitLayer::new(WEBHOOK_BODY_BYTES));
+        .layer(RequestBodyLimitLayer::new(WEBHOOK_BODY_BYTES))
+        .layer(axum::middleware::map_response(json_when_too_large));
     let pages = Router::new()
         .route("/", get(dashboard::page))
         .route("/assets/{file}", get(dashboard::dashboard_asset))
@@ -224,7 +230,6 @@ pub fn router(state: AppState) -> Router {
             metrics.clone(),
             observability::observe,
         ))
-        .layer(axum::middleware::map_response(json_when_too_large))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
@@ -241,7 +246,6 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(TraceLayer::new_for_http());
     catch_panics(routes, metrics)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), identify_client))
         .layer(axum::middleware::from_fn(observability::request_id))
         .with_state(state)
 }

@@ -7,7 +7,7 @@
 //! one (any other source), documented in the README.
 
 use axum::body::Bytes;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -51,7 +51,7 @@ fn throttled(state: &AppState, why: &str, throttled: crate::rate_limit::Throttle
 /// points is refused before any lookup), so a flood of them costs little.
 pub async fn receive(
     State(state): State<AppState>,
-    Extension(client): Extension<ClientAddress>,
+    client: ClientAddress,
     Path((brand_slug, source)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,

@@ -49,7 +49,7 @@ async fn connect_from(from: IpAddr, server: SocketAddr) -> std::io::Result<tokio
 async fn silent_connections_from_one_address_cannot_starve_others() {
     let app = TestApp::new().await;
     let shop = crate::tracking::shop(&app).await;
-    let deadline = Duration::from_secs(4);
+    let deadline = Duration::from_secs(6);
     let (server, _stop) = serve(
         &app,
         sales_tracking::http::server::ServeOptions {
@@ -73,13 +73,13 @@ async fn silent_connections_from_one_address_cannot_starve_others() {
     let client = reqwest::Client::builder()
         .local_address("127.0.0.2".parse::<IpAddr>().unwrap())
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(1))
+        .timeout(Duration::from_millis(2_500))
         .build()
         .unwrap();
     let base = format!("http://{server}");
     // Before the silent ones time out: only the per-address cap leaves room for others.
     let mut answered = 0;
-    while opened.elapsed() < deadline - Duration::from_secs(1) {
+    while opened.elapsed() < deadline - Duration::from_secs(3) {
         let redirect = client
             .get(format!("{base}/r/{}", shop.link_code))
             .send()
@@ -96,7 +96,7 @@ async fn silent_connections_from_one_address_cannot_starve_others() {
         assert_eq!(query.status().as_u16(), 200);
         answered += 1;
     }
-    assert!(answered > 5, "only {answered} rounds answered");
+    assert!(answered >= 3, "only {answered} rounds answered");
     tokio::time::sleep((deadline + Duration::from_secs(1)).saturating_sub(opened.elapsed())).await;
 
     // Every silent connection has been closed by now (read gives end of file or a reset).
