@@ -7,6 +7,7 @@ pub mod enums;
 pub mod ids;
 pub mod kpis;
 pub mod money;
+pub mod nesting;
 pub mod payment;
 pub mod payout;
 pub mod personal_data;

@@ -15,6 +15,7 @@ use axum::http::header::RETRY_AFTER;
 
 use super::query_cost::{self, CostModel, Measure, QueryLimits, TooCostly};
 use super::text_inputs;
+use crate::domain::nesting;
 use crate::rate_limit::{BudgetStatus, RateLimiter};
 
 /// Who a request's cost is charged to: the API key, or the client's IP without one.
@@ -142,6 +143,14 @@ impl Extension for CostLimitsRequest {
     ) -> ServerResult<ExecutableDocument> {
         if query.len() > self.limits.max_query_bytes {
             return Err(refusal(&TooCostly::TooLarge(query.len(), self.limits.max_query_bytes)));
+        }
+        // Before any parser recurses (HTTP checks too; this holds for any caller of the schema).
+        if let Err(too_deep) = nesting::check(query, nesting::Syntax::GraphQl, nesting::MAX_NESTING, "the query") {
+            return Err(coded_error(
+                too_deep.to_string(),
+                "BAD_USER_INPUT",
+                ("limit", Value::from("MAX_NESTING")),
+            ));
         }
         // Measured on a parse of our own: async-graphql's checks that run with its
         // parse follow fragment spreads without memoizing, so a fragment chain must

@@ -7,12 +7,12 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::nesting::{self, MAX_NESTING, Syntax, TooDeep};
 use super::persisted_queries::Refusal;
 use super::{AppState, ClientAddress};
 use crate::app::Caller;
 use crate::app::auth;
 use crate::db::{DbError, DbPool};
+use crate::domain::nesting::{self, MAX_NESTING, Syntax, TooDeep};
 use crate::graphql::authorize;
 use crate::graphql::limits::RateSubject;
 use crate::graphql::query_cost;

@@ -6,7 +6,6 @@ mod export;
 mod graphiql;
 mod graphql;
 mod health;
-pub mod nesting;
 mod observability;
 mod paypal_webhooks;
 pub mod persisted_queries;

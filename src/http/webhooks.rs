@@ -213,10 +213,10 @@ fn answer(status: &str, row: &ConversionRow) -> Response {
 /// The body as JSON, its nesting measured before serde_json recurses into it.
 pub(super) fn json_body(body: &[u8]) -> Result<Value, RestError> {
     let text = std::str::from_utf8(body).map_err(|_| bad("the body is not UTF-8"))?;
-    super::nesting::check(
+    crate::domain::nesting::check(
         text,
-        super::nesting::Syntax::Json,
-        super::nesting::MAX_NESTING,
+        crate::domain::nesting::Syntax::Json,
+        crate::domain::nesting::MAX_NESTING,
         "the body",
     )
     .map_err(|too_deep| bad(too_deep.to_string()))?;

@@ -821,3 +821,42 @@ async fn every_mutation_writes_an_audit_event() {
     let missing: Vec<&String> = mutations.difference(&audited).collect();
     assert!(missing.is_empty(), "mutations that wrote no audit event: {missing:?}");
 }
+
+/// The schema itself refuses deep nesting before parsing, for any caller (not only
+/// HTTP): run on a thread with a worker's 2 MB stack, a 3,000-deep document (6 KB)
+/// is refused, where without the check the process aborts with a stack overflow.
+#[test]
+fn the_schema_refuses_deep_nesting_before_it_parses() {
+    let answer = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let pool = sales_tracking::db::connect_pool("postgres://unused@127.0.0.1:1/unused", 1).unwrap();
+                let schema = sales_tracking::graphql::build_schema(
+                    pool,
+                    Default::default(),
+                    Default::default(),
+                    Default::default(),
+                );
+                let query = format!("{{ __typename(x: {}) }}", nested_value(3_000, true));
+                schema.execute(query.as_str()).await
+            })
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let error = answer.errors.first().expect("refused");
+    let extensions = error.extensions.as_ref().unwrap();
+    assert_eq!(
+        extensions.get("code"),
+        Some(&async_graphql::Value::from("BAD_USER_INPUT"))
+    );
+    assert_eq!(
+        extensions.get("limit"),
+        Some(&async_graphql::Value::from("MAX_NESTING"))
+    );
+}

@@ -2,7 +2,8 @@
 //! sees it. GraphQL's parser and serde_json's recurse once per level of braces,
 //! brackets and parentheses: a few kilobytes nested a thousand deep overflow a
 //! worker's stack and abort the process. Nothing legitimate nests anywhere near
-//! `MAX_NESTING` (the deepest dashboard query nests about 8).
+//! `MAX_NESTING` (the deepest dashboard query nests about 8). Both surfaces use it:
+//! HTTP on bodies and query strings, GraphQL on every document it is handed.
 
 /// The deepest nesting of `{}`, `[]` and `()` a document, a variables object or a
 /// webhook body may have.
