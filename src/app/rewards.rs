@@ -20,7 +20,7 @@ use crate::db::rewards::{self, Grant, NewRule, RewardRow, RewardRuleRow, RuleCha
 use crate::db::stats::{Delta, Deltas};
 use crate::db::{DbError, DbResult, audit, memberships, offers};
 use crate::domain::email::{TemplateValues, render};
-use crate::domain::enums::{OfferType, RewardKind};
+use crate::domain::enums::{LedgerKind, OfferType, RewardKind};
 use crate::domain::ids::{BrandId, MembershipId, OfferId, RewardId, RewardRuleId};
 use crate::domain::reward::{RewardSpec, Trigger};
 
@@ -54,7 +54,7 @@ pub async fn grant(
             &[NewLedgerEntry {
                 brand_id,
                 membership_id,
-                kind: "REWARD",
+                kind: LedgerKind::Reward,
                 amount,
                 conversion_id: None,
                 reward_id: Some(reward.id),

@@ -12,7 +12,7 @@ use super::DbResult;
 use super::models::ConversionRow;
 use super::pagination::{Page, PageRequest};
 use super::schema::{conversion_adjustments, conversions};
-use crate::domain::enums::PayoutType;
+use crate::domain::enums::{AttributionType, PayoutType};
 use crate::domain::ids::{BrandId, ConversionId, MembershipId, OfferId};
 use crate::domain::payout::PayoutRule;
 
@@ -140,7 +140,7 @@ pub async fn assign(
     Ok(diesel::update(conversions::table.find((brand_id, id)))
         .set((
             conversions::membership_id.eq(Some(membership_id)),
-            conversions::attribution.eq(Some("MANUAL")),
+            conversions::attribution.eq(Some(AttributionType::Manual)),
             conversions::original_commission.eq(original_commission),
             conversions::commission.eq(commission),
             conversions::payout_type.eq(Some(rule.payout_type().as_str())),
@@ -252,8 +252,8 @@ pub struct NewConversion<'a> {
     pub currency: &'a str,
     pub sale_amount: Decimal,
     pub commission: Decimal,
-    /// `PROMO_CODE` or `LINK`; none when unattributed.
-    pub attribution: Option<&'a str>,
+    /// How the order found its membership; none when unattributed.
+    pub attribution: Option<AttributionType>,
     pub click_id: Option<Uuid>,
     pub promo_code: Option<String>,
     /// The payout rule the commission was computed with.
@@ -275,10 +275,10 @@ struct ConversionValues<'a> {
     sale_amount: Decimal,
     original_commission: Decimal,
     commission: Decimal,
-    attribution: Option<&'a str>,
+    attribution: Option<AttributionType>,
     click_id: Option<Uuid>,
     promo_code: Option<&'a str>,
-    payout_type: Option<&'static str>,
+    payout_type: Option<PayoutType>,
     payout_percent: Option<Decimal>,
     payout_flat: Option<Decimal>,
 }
@@ -300,7 +300,7 @@ impl<'a> From<&'a NewConversion<'a>> for ConversionValues<'a> {
             attribution: new.attribution,
             click_id: new.click_id,
             promo_code: new.promo_code.as_deref(),
-            payout_type: new.rule.map(|r| r.payout_type().as_str()),
+            payout_type: new.rule.map(|r| r.payout_type()),
             payout_percent,
             payout_flat,
         }

@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use super::DbResult;
 use super::schema::ledger_entries;
 
+use crate::domain::enums::LedgerKind;
 use crate::domain::ids::{BrandId, ConversionId, LedgerEntryId, MembershipId, PaymentItemId, RewardId};
 
 #[derive(Insertable, Clone, Debug)]
@@ -15,7 +16,7 @@ use crate::domain::ids::{BrandId, ConversionId, LedgerEntryId, MembershipId, Pay
 pub struct NewLedgerEntry {
     pub brand_id: BrandId,
     pub membership_id: MembershipId,
-    pub kind: &'static str,
+    pub kind: LedgerKind,
     pub amount: Decimal,
     pub conversion_id: Option<ConversionId>,
     pub reward_id: Option<RewardId>,
@@ -79,8 +80,8 @@ pub async fn take_back(
     now: DateTime<Utc>,
 ) -> DbResult<()> {
     let (kind, conversion_id, reward_id) = match earning {
-        Earning::Conversion(id) => ("CONVERSION", Some(id), None),
-        Earning::Reward(id) => ("REWARD", None, Some(id)),
+        Earning::Conversion(id) => (LedgerKind::Conversion, Some(id), None),
+        Earning::Reward(id) => (LedgerKind::Reward, None, Some(id)),
     };
     let entry: Option<(LedgerEntryId, Option<PaymentItemId>)> = ledger_entries::table
         .filter(ledger_entries::brand_id.eq(brand_id))
@@ -101,7 +102,7 @@ pub async fn take_back(
             let clawback = NewLedgerEntry {
                 brand_id,
                 membership_id,
-                kind: "CLAWBACK",
+                kind: LedgerKind::Clawback,
                 amount: -taken_back,
                 conversion_id,
                 reward_id,

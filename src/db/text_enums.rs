@@ -3,9 +3,11 @@
 //! error naming it, never a substitute.
 
 use diesel::deserialize::{self, FromSql, Queryable};
+use diesel::expression::AsExpression;
+use diesel::internal::derives::as_expression::Bound;
 use diesel::pg::{Pg, PgValue};
 use diesel::serialize::{self, Output, ToSql};
-use diesel::sql_types::Text;
+use diesel::sql_types::{Nullable, Text};
 
 use crate::domain::enums;
 
@@ -27,6 +29,12 @@ macro_rules! sql_text_enums {
                 }
             }
 
+            impl ToSql<Nullable<Text>, Pg> for enums::$name {
+                fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+                    <Self as ToSql<Text, Pg>>::to_sql(self, out)
+                }
+            }
+
             impl Queryable<Text, Pg> for enums::$name {
                 type Row = Self;
 
@@ -34,8 +42,30 @@ macro_rules! sql_text_enums {
                     Ok(row)
                 }
             }
+
+            sql_text_enums!(@bind enums::$name);
+            sql_text_enums!(@bind &enums::$name);
         )*
+    };
+    // Inserted and compared as text, the way ids are bound as BigInt (db/ids.rs).
+    (@bind $($bound:tt)+) => {
+        impl AsExpression<Text> for $($bound)+ {
+            type Expression = Bound<Text, Self>;
+
+            fn as_expression(self) -> Self::Expression {
+                Bound::new(self)
+            }
+        }
+
+        impl AsExpression<Nullable<Text>> for $($bound)+ {
+            type Expression = Bound<Nullable<Text>, Self>;
+
+            fn as_expression(self) -> Self::Expression {
+                Bound::new(self)
+            }
+        }
     };
 }
 
 crate::product_enums!(sql_text_enums);
+crate::stored_enums!(sql_text_enums);

@@ -193,6 +193,29 @@ macro_rules! define_text_enums {
 
 product_enums!(define_text_enums);
 
+/// Enumerations stored as text that the API does not show: the same spellings and
+/// SQL conversions as `product_enums!`, no GraphQL mirror.
+#[macro_export]
+macro_rules! stored_enums {
+    ($then:ident) => {
+        $then! {
+            /// What booked a ledger entry (the `ledger_entries.kind` CHECK constraint).
+            LedgerKind {
+                /// A conversion's commission.
+                Conversion => "CONVERSION",
+                /// A day's per-click commission.
+                Clicks => "CLICKS",
+                /// A cash bonus.
+                Reward => "REWARD",
+                /// What a refund, rejection or revocation takes back after the entry was paid.
+                Clawback => "CLAWBACK",
+            }
+        }
+    };
+}
+
+stored_enums!(define_text_enums);
+
 impl OfferStatus {
     /// The status a brand sees, given the stored one and whether the end date passed.
     pub fn effective(stored: OfferStatus, ended: bool) -> OfferStatus {

@@ -52,3 +52,40 @@ async fn an_unknown_stored_status_is_an_error_not_a_guess() {
         "the database's words stay in the log: {body}"
     );
 }
+
+/// The spellings the code writes are exactly those the CHECK constraints allow.
+#[tokio::test]
+async fn stored_enum_spellings_match_the_check_constraints() {
+    use sales_tracking::domain::enums::{AttributionType, LedgerKind};
+    let app = TestApp::new().await;
+    let mut conn = app.db.connect().await;
+    for (constraint, spellings) in [
+        (
+            "ledger_entries_kind_check",
+            LedgerKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+        ),
+        (
+            "conversions_attribution_check",
+            AttributionType::ALL.iter().map(|a| a.as_str()).collect(),
+        ),
+    ] {
+        #[derive(diesel::QueryableByName)]
+        struct Definition {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            definition: String,
+        }
+        let found: Definition = diesel_async::RunQueryDsl::get_result(
+            diesel::sql_query(format!(
+                "SELECT pg_get_constraintdef(oid) AS definition FROM pg_constraint WHERE conname = '{constraint}'"
+            )),
+            &mut conn,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{constraint}: {e}"));
+        let mut allowed: Vec<&str> = found.definition.split('\'').skip(1).step_by(2).collect();
+        allowed.sort();
+        let mut written = spellings.clone();
+        written.sort();
+        assert_eq!(allowed, written, "{constraint}: {}", found.definition);
+    }
+}

@@ -13,7 +13,7 @@ use crate::db::clicks::{self, ClickColumns, NewClick, VisitorClaim};
 use crate::db::ledger::{self, NewLedgerEntry};
 use crate::db::stats::{Delta, Deltas};
 use crate::db::{DbError, DbResult, brands};
-use crate::domain::enums::{ClickUnpaidReason, PayoutType};
+use crate::domain::enums::{ClickUnpaidReason, LedgerKind, PayoutType};
 use crate::domain::ids::{BrandId, MembershipId};
 use crate::domain::tracking::visitor_key;
 
@@ -174,7 +174,7 @@ pub async fn store_batch(
                 entries.push(NewLedgerEntry {
                     brand_id,
                     membership_id,
-                    kind: "CLICKS",
+                    kind: LedgerKind::Clicks,
                     amount,
                     conversion_id: None,
                     reward_id: None,

@@ -17,7 +17,7 @@ use crate::db::models::ConversionRow;
 use crate::db::stats::{Delta, Deltas};
 use crate::db::webhook_deliveries;
 use crate::db::{DbError, DbResult, brands};
-use crate::domain::enums::ConversionStatus;
+use crate::domain::enums::{AttributionType, ConversionStatus, LedgerKind};
 use crate::domain::ids::{BrandId, ConversionId, MembershipId};
 use crate::domain::payout::PayoutRule;
 use crate::domain::refund::{Amounts, RefundError};
@@ -77,7 +77,7 @@ fn rule_of(terms: &Terms) -> DbResult<PayoutRule> {
 /// Who takes an order (SPEC.md *Attribution*), on what terms, for what commission.
 struct Priced<'t> {
     terms: Option<&'t Terms>,
-    attribution: Option<&'static str>,
+    attribution: Option<AttributionType>,
     click_id: Option<Uuid>,
     promo_code: Option<String>,
     rule: Option<PayoutRule>,
@@ -107,8 +107,15 @@ fn price<'t>(order: &OrderInput, promos: &[&'t Terms], click: Option<(Uuid, &'t 
         at,
     );
     let (terms, attribution, click_id, promo_code) = match attribution {
-        Attribution::PromoCode { .. } => (promo, Some("PROMO_CODE"), None, promo.and_then(|t| t.code.clone())),
-        Attribution::Link { click_id, .. } => (click.map(|(_, t)| t), Some("LINK"), Some(click_id), None),
+        Attribution::PromoCode { .. } => (
+            promo,
+            Some(AttributionType::PromoCode),
+            None,
+            promo.and_then(|t| t.code.clone()),
+        ),
+        Attribution::Link { click_id, .. } => {
+            (click.map(|(_, t)| t), Some(AttributionType::Link), Some(click_id), None)
+        }
         Attribution::Unattributed => (None, None, None, order.promo_codes.first().cloned()),
     };
     let rule = terms.map(rule_of).transpose()?;
@@ -169,7 +176,7 @@ fn book(
     NewLedgerEntry {
         brand_id: row.brand_id,
         membership_id,
-        kind: "CONVERSION",
+        kind: LedgerKind::Conversion,
         amount: row.commission,
         conversion_id: Some(row.id),
         reward_id: None,
