@@ -228,6 +228,15 @@ macro_rules! define_kpi {
                 }
             }
 
+            /// The name its range filter goes by (`OfferFilter`'s field, and the CSV
+            /// export's `{name}Min` / `{name}Max`), e.g. `commissionsEarned`; none
+            /// when the tables cannot be filtered by it.
+            pub fn filter_name(self) -> Option<String> {
+                match self {
+                    $( Kpi::$variant => None$(.or(Some(camel_case(stringify!($filter)))))?, )*
+                }
+            }
+
             /// What a series computes for it.
             pub fn series_part(self) -> SeriesPart {
                 match self {
@@ -240,6 +249,20 @@ macro_rules! define_kpi {
 
 kpi_table!(define_kpi);
 
+/// `commissions_earned` as `commissionsEarned`.
+fn camel_case(snake: &str) -> String {
+    let mut words = snake.split('_');
+    let mut camel = words.next().unwrap_or_default().to_string();
+    for word in words {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            camel.extend(first.to_uppercase());
+            camel.push_str(chars.as_str());
+        }
+    }
+    camel
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +270,25 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn filters_are_named_like_their_graphql_fields() {
+        let named: Vec<(Kpi, String)> = Kpi::ALL
+            .iter()
+            .filter_map(|kpi| kpi.filter_name().map(|name| (*kpi, name)))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                (Kpi::Conversions, "conversions".to_string()),
+                (Kpi::Clicks, "clicks".to_string()),
+                (Kpi::TotalSales, "sales".to_string()),
+                (Kpi::CommissionsEarned, "commissionsEarned".to_string()),
+                (Kpi::Payouts, "payouts".to_string()),
+                (Kpi::AverageSale, "averageSale".to_string()),
+            ]
+        );
     }
 
     #[test]

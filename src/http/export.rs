@@ -184,16 +184,8 @@ fn parse_list<T>(
 
 /// `clicksMin=10&salesMax=500.00` and the like: the GraphQL KPI ranges, flattened.
 fn bounds_from(params: &HashMap<String, String>) -> Result<KpiBounds, String> {
-    let filters = [
-        ("clicks", Kpi::Clicks),
-        ("conversions", Kpi::Conversions),
-        ("sales", Kpi::TotalSales),
-        ("commissionsEarned", Kpi::CommissionsEarned),
-        ("payouts", Kpi::Payouts),
-        ("averageSale", Kpi::AverageSale),
-    ];
     let mut bounds = Vec::new();
-    for (field, kpi) in filters {
+    for (field, kpi) in Kpi::ALL.iter().filter_map(|kpi| Some((kpi.filter_name()?, *kpi))) {
         let mut bound = Bound::default();
         for (suffix, end) in [("Min", &mut bound.min), ("Max", &mut bound.max)] {
             let key = format!("{field}{suffix}");

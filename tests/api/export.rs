@@ -60,6 +60,56 @@ async fn the_offers_csv_matches_the_graphql_table() {
         .collect();
     assert_eq!(rows[1..], expected[..]);
     assert_eq!(rows.len(), 7);
+
+    // KPI range filters go by the names the GraphQL filter uses, with Min / Max; the
+    // bounds are picked from the data so that they leave some offers out.
+    let all = app
+        .ok(
+            &key,
+            "{ offers(first: 100, filter: { statuses: [ACTIVE, PAUSED, EXPIRED, ARCHIVED] }, dateRange: { preset: ALL_TIME }) { edges { node { kpis { totalSales commissionsEarned conversions } } } } }",
+            json!({}),
+        )
+        .await;
+    let figures = |field: &str| -> Vec<f64> {
+        let mut values: Vec<f64> = all["offers"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let v = &e["node"]["kpis"][field];
+                v.as_str().map_or_else(|| v.as_f64().unwrap(), |s| s.parse().unwrap())
+            })
+            .collect();
+        values.sort_by(f64::total_cmp);
+        values
+    };
+    let sales_min = figures("totalSales")[1];
+    let commissions_max = figures("commissionsEarned")[4];
+    let conversions_min = figures("conversions")[0] as i64 + 1;
+    let filtered = format!(
+        "/export/offers.csv?statuses=ACTIVE,PAUSED,EXPIRED,ARCHIVED&preset=ALL_TIME&sort=NAME&direction=ASC&columns=NAME&salesMin={sales_min:.2}&commissionsEarnedMax={commissions_max:.2}&conversionsMin={conversions_min}"
+    );
+    let (status, _, body) = app.get_as(&key, &filtered).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let exported: Vec<String> = parse(&body)[1..].iter().map(|r| r[0].clone()).collect();
+    let data = app
+        .ok(
+            &key,
+            "query($s: Money, $c: Money, $n: Int) { offers(first: 100, filter: { statuses: [ACTIVE, PAUSED, EXPIRED, ARCHIVED], sales: { min: $s }, commissionsEarned: { max: $c }, conversions: { min: $n } }, dateRange: { preset: ALL_TIME }, sort: { field: NAME, direction: ASC }) { edges { node { name } } } }",
+            json!({ "s": format!("{sales_min:.2}"), "c": format!("{commissions_max:.2}"), "n": conversions_min }),
+        )
+        .await;
+    let listed: Vec<String> = data["offers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(exported, listed);
+    assert!(
+        !listed.is_empty() && listed.len() < 6,
+        "the filter selects some offers: {listed:?}"
+    );
 }
 
 #[tokio::test]
