@@ -17,16 +17,13 @@ use crate::graphql::authorize;
 use crate::graphql::limits::RateSubject;
 use crate::graphql::query_cost;
 
-/// The client's address (see `ClientAddress`).
-type Peer = ClientAddress;
-
 /// `POST /graphql`. Without a key the request still runs (so the public schema
 /// can be introspected) and every brand field is `UNAUTHENTICATED`; a key that is
 /// wrong is refused outright with 401. Its cost is charged to the key, or to the
 /// client's IP without one.
 pub async fn handle(
     State(state): State<AppState>,
-    peer: Peer,
+    client: ClientAddress,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -35,7 +32,7 @@ pub async fn handle(
         Err(rejection) => return graphql_error(rejection.status(), "BAD_REQUEST", &rejection.body_text()),
     };
     match request_from_body(&body) {
-        Ok(request) => execute(state, peer, headers, request, Method::POST).await,
+        Ok(request) => execute(state, client, headers, request, Method::POST).await,
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -45,12 +42,12 @@ pub async fn handle(
 /// without errors may be kept by the client's HTTP cache for a short while.
 pub async fn handle_get(
     State(state): State<AppState>,
-    peer: Peer,
+    client: ClientAddress,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     match request_from_query_string(query.as_deref().unwrap_or_default()) {
-        Ok(request) => execute(state, peer, headers, request, Method::GET).await,
+        Ok(request) => execute(state, client, headers, request, Method::GET).await,
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -173,7 +170,17 @@ async fn authenticate_and_run(
             ));
         }
     }
-    Ok(state.schema.execute(request).await)
+    let response = state.schema.execute(request).await;
+    let over_budget = response.errors.iter().any(|e| {
+        e.extensions
+            .as_ref()
+            .and_then(|x| x.get("code"))
+            .is_some_and(|code| *code == async_graphql::Value::from("THROTTLED"))
+    });
+    if over_budget {
+        state.metrics.throttled.inc();
+    }
+    Ok(response)
 }
 
 /// How long a client may reuse a GET answer: short, as orders keep arriving.
@@ -181,7 +188,7 @@ const GET_MAX_AGE: &str = "private, max-age=30";
 
 async fn execute(
     state: AppState,
-    peer: Peer,
+    client: ClientAddress,
     headers: HeaderMap,
     mut request: async_graphql::Request,
     method: Method,
@@ -212,7 +219,6 @@ async fn execute(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let client = peer;
     // A database that hangs (accepts, never answers) must not hold the caller:
     // the key lookup and the execution together answer UNAVAILABLE past the deadline.
     let deadline = if mutation { MUTATION_DEADLINE } else { QUERY_DEADLINE };

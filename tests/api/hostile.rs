@@ -246,6 +246,8 @@ async fn over_budget_is_throttled_with_a_retry_time() {
         retry_after >= 1 && body["errors"][0]["extensions"]["retryAfter"] == retry_after,
         "{body}"
     );
+    let (_, metrics) = app.get("/metrics").await;
+    assert!(metrics.contains("sales_tracking_throttled_total 1"), "{metrics}");
     // Another key of the same brand has its own budget; callers without a key share their IP's.
     let (_, body) = app.graphql(Some(&brand.admin), series, json!({})).await;
     assert!(body.get("errors").is_none(), "{body}");
