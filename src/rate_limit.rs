@@ -120,20 +120,26 @@ impl RateLimiter {
             return Ok(self.status(self.burst as f64));
         }
         let cost = cost as f64;
-        let burst = self.burst as f64;
-        self.with_bucket(subject, |bucket| {
-            if bucket.available >= cost {
+        self.with_bucket(subject, |bucket| match self.short_of(bucket, cost) {
+            Some(throttled) => Err(throttled),
+            None => {
                 bucket.available -= cost;
                 Ok(self.status(bucket.available))
-            } else {
-                // A cost above the burst waits as if the bucket could hold it.
-                let missing = cost.min(burst) - bucket.available;
-                let wait = missing.max(0.0) / self.points_per_second as f64;
-                Err(Throttled {
-                    retry_after: Duration::from_secs_f64(wait.max(0.001)),
-                    status: self.status(bucket.available),
-                })
             }
+        })
+    }
+
+    /// When `bucket` holds less than `cost`: how long until it will.
+    fn short_of(&self, bucket: &Bucket, cost: f64) -> Option<Throttled> {
+        if bucket.available >= cost {
+            return None;
+        }
+        // A cost above the burst waits as if the bucket could hold it.
+        let missing = cost.min(self.burst as f64) - bucket.available;
+        let wait = missing.max(0.0) / self.points_per_second as f64;
+        Some(Throttled {
+            retry_after: Duration::from_secs_f64(wait.max(0.001)),
+            status: self.status(bucket.available),
         })
     }
 
@@ -143,17 +149,7 @@ impl RateLimiter {
         if self.is_off() {
             return Ok(());
         }
-        let (cost, rate) = (cost as f64, self.points_per_second as f64);
-        self.with_bucket(subject, |bucket| {
-            if bucket.available >= cost {
-                Ok(())
-            } else {
-                Err(Throttled {
-                    retry_after: Duration::from_secs_f64(((cost - bucket.available) / rate).max(0.001)),
-                    status: self.status(bucket.available),
-                })
-            }
-        })
+        self.with_bucket(subject, |bucket| self.short_of(bucket, cost as f64).map_or(Ok(()), Err))
     }
 
     /// Returns points a request took but did not use.

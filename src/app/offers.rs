@@ -295,21 +295,3 @@ pub async fn create_project(conn: &mut AsyncPgConnection, caller: Caller, name: 
     })
     .await
 }
-
-/// Remembers which columns the caller's key shows in a table (audited like any change).
-pub async fn set_table_columns(
-    conn: &mut AsyncPgConnection,
-    caller: Caller,
-    table: &'static str,
-    columns: Vec<String>,
-) -> AppResult<()> {
-    let details = serde_json::json!({ "table": table, "columns": columns });
-    audited(conn, caller, "setTableColumns", details, move |conn, caller| {
-        async move {
-            crate::db::table_columns::set(conn, caller.brand_id, caller.api_key_id, table, &columns).await?;
-            Ok(())
-        }
-        .scope_boxed()
-    })
-    .await
-}

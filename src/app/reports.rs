@@ -9,8 +9,10 @@ use std::collections::HashMap;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 use diesel_async::AsyncPgConnection;
+use diesel_async::scoped_futures::ScopedFutureExt;
 use rust_decimal::Decimal;
 
+use super::audit::audited;
 use super::{AppError, AppResult, Caller};
 use crate::db::models::{MembershipRow, OfferRow};
 use crate::db::reporting::{self, FigureScope, SeriesScope};
@@ -414,4 +416,22 @@ fn count_members(periods: &[(DateTime<Utc>, Option<DateTime<Utc>>)], from: DateT
         .filter(|&&(joined_at, removed_at)| existed_during(joined_at, removed_at, from, to))
         .count();
     i64::try_from(members).unwrap_or(i64::MAX)
+}
+
+/// Remembers which columns the caller's key shows in a table (audited like any change).
+pub async fn set_table_columns(
+    conn: &mut AsyncPgConnection,
+    caller: Caller,
+    table: &'static str,
+    columns: Vec<String>,
+) -> AppResult<()> {
+    let details = serde_json::json!({ "table": table, "columns": columns });
+    audited(conn, caller, "setTableColumns", details, move |conn, caller| {
+        async move {
+            crate::db::table_columns::set(conn, caller.brand_id, caller.api_key_id, table, &columns).await?;
+            Ok(())
+        }
+        .scope_boxed()
+    })
+    .await
 }

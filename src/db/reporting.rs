@@ -397,7 +397,8 @@ pub async fn offer_kpis(
 }
 
 /// For this transaction only: no parallel plans, and a statement may run 4 s
-/// before PostgreSQL cancels it (within the API's 5 s deadline for a query). One statement, so a report costs one round trip more.
+/// before PostgreSQL cancels it (within the API's 5 s deadline for a query). One
+/// statement, so a report costs one round trip more.
 const REPORT_SETTINGS: &str = "SELECT set_config('max_parallel_workers_per_gather', '0', true), \
      set_config('statement_timeout', '4s', true)";
 

@@ -147,7 +147,7 @@ impl ColumnMutations {
         if (1..names.len()).any(|i| names[..i].contains(&names[i])) {
             return Err(AppError::bad_input("a column appears twice"));
         }
-        crate::app::offers::set_table_columns(&mut *conn(ctx).await?, *viewer, table.stored(), names).await?;
+        crate::app::reports::set_table_columns(&mut *conn(ctx).await?, *viewer, table.stored(), names).await?;
         Ok(TableColumns { table, columns })
     }
 }

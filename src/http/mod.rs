@@ -108,8 +108,8 @@ pub struct AppState {
     /// Order webhooks each brand may send per second.
     pub webhook_budget: Arc<RateLimiter>,
     /// Failed API keys and webhook signatures each client address may send: each
-    /// attempt takes a point first and a success gives it back, so a flood of bad
-    /// ones is refused before it costs a database lookup or a brand's budget.
+    /// failure takes a point, and an address out of points is refused before the
+    /// next one costs a database lookup or a brand's budget.
     pub failed_auth: Arc<RateLimiter>,
     pub surface: Arc<Surface>,
 }

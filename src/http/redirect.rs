@@ -1,16 +1,16 @@
 //! `GET /r/{code}`: record the click, send the shopper on with a click id.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use ipnet::IpNet;
 
-use super::AppState;
+use super::{AppState, ClientAddress};
 use crate::app::clicks::{self, LinkTarget};
 use crate::db::DbPool;
 use crate::domain::tracking::{could_be_link_code, redirect_target};
@@ -122,7 +122,12 @@ async fn lookup(pool: &DbPool, code: &str) -> Result<Option<Arc<CachedLink>>, Lo
         .unwrap_or(Err(LookupFailed::TimedOut))
 }
 
-pub async fn follow(State(state): State<AppState>, Path(code): Path<String>, request: Request) -> Response {
+pub async fn follow(
+    State(state): State<AppState>,
+    client: ClientAddress,
+    Path(code): Path<String>,
+    request: Request,
+) -> Response {
     if !could_be_link_code(&code) {
         return not_found();
     }
@@ -136,13 +141,7 @@ pub async fn follow(State(state): State<AppState>, Path(code): Path<String>, req
         }
     };
     let user_agent = header_text(request.headers(), header::USER_AGENT);
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
-    let forwarded_for = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let shopper = peer.map(|peer| client_ip(peer, forwarded_for, &state.surface.trusted_proxies));
-    let click = clicks::new_click(&link.target, &user_agent, shopper, &state.ip_hash_key);
+    let click = clicks::new_click(&link.target, &user_agent, client.0, &state.ip_hash_key);
     let location = redirect_target(&link.destination, click.id);
     // Waits for the batch holding this click to commit, or for the click to be on
     // the spool; the shopper is sent on either way.

@@ -25,6 +25,7 @@ use crate::app::orders::{self, Applied, ChangeError, OrderEvent, OrderInput, Rec
 use crate::db::models::ConversionRow;
 use crate::db::{DbError, brands as db_brands};
 use crate::domain::money::{format_money, parse_amount};
+use crate::domain::nesting;
 use crate::domain::tracking::click_id_from_landing;
 use crate::domain::validate;
 
@@ -213,13 +214,8 @@ fn answer(status: &str, row: &ConversionRow) -> Response {
 /// The body as JSON, its nesting measured before serde_json recurses into it.
 pub(super) fn json_body(body: &[u8]) -> Result<Value, RestError> {
     let text = std::str::from_utf8(body).map_err(|_| bad("the body is not UTF-8"))?;
-    crate::domain::nesting::check(
-        text,
-        crate::domain::nesting::Syntax::Json,
-        crate::domain::nesting::MAX_NESTING,
-        "the body",
-    )
-    .map_err(|too_deep| bad(too_deep.to_string()))?;
+    nesting::check(text, nesting::Syntax::Json, nesting::MAX_NESTING, "the body")
+        .map_err(|too_deep| bad(too_deep.to_string()))?;
     serde_json::from_str(text).map_err(|e| bad(format!("the body is not JSON: {e}")))
 }
 

@@ -97,6 +97,14 @@ async fn stored_clicks(app: &TestApp, brand_id: BrandId) -> i64 {
     .await
 }
 
+/// Waits (at most 30 s) until the brand has `count` clicks stored, as the spool replays.
+async fn until_stored(app: &TestApp, brand_id: BrandId, count: i64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stored_clicks(app, brand_id).await < count && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirects_answer_in_time_while_the_database_hangs_and_no_click_is_lost() {
     let spool = tempfile::tempdir().unwrap();
@@ -149,10 +157,7 @@ async fn redirects_answer_in_time_while_the_database_hangs_and_no_click_is_lost(
         pool: sales_tracking::db::connect_pool(&db.url(), 4).unwrap(),
         db,
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while stored_clicks(&restarted, shop.brand.id).await < 16 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    until_stored(&restarted, shop.brand.id, 16).await;
     // Give a late batch of the old server time to commit too: still once.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(stored_clicks(&restarted, shop.brand.id).await, 16);
@@ -273,10 +278,7 @@ async fn known_links_redirect_through_an_outage_of_any_length() {
     assert_eq!(app.get("/r/never-seen-code").await.0, StatusCode::SERVICE_UNAVAILABLE);
     proxy.freeze(false);
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while stored_clicks(&app, shop.brand.id).await < answered && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    until_stored(&app, shop.brand.id, answered).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(stored_clicks(&app, shop.brand.id).await, answered);
     let kpis = app.ok(&shop.brand.analyst, "{ kpis { clicks } }", json!({})).await;
