@@ -62,6 +62,10 @@ pub struct AppConfig {
     /// How often a link code in memory is looked up again; while the database is
     /// away, the link in memory keeps redirecting however old it is.
     pub link_refresh_every: std::time::Duration,
+    /// How brands' webhook endpoints are reached and retried.
+    pub webhooks: app::webhooks::WebhookSettings,
+    /// How the job runner leases and paces background jobs.
+    pub jobs: app::jobs::RunnerSettings,
 }
 
 impl Default for AppConfig {
@@ -85,6 +89,8 @@ impl Default for AppConfig {
             mature_every: std::time::Duration::from_secs(60),
             click_retention_months: None,
             link_refresh_every: std::time::Duration::from_secs(30),
+            webhooks: Default::default(),
+            jobs: Default::default(),
         }
     }
 }
@@ -116,10 +122,16 @@ impl Default for Limits {
     }
 }
 
-/// The whole application as a router, for `serve` and for tests. Starts the
-/// click writer, which ends once the router is dropped, and the email sender
-/// when a mailer is configured.
+/// The whole application as a router, for tests: `start` without the handle
+/// that stops its background jobs (they end with the runtime).
 pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
+    start(pool, config).0
+}
+
+/// Starts the application: the click and order writers (which end once the router
+/// is dropped) and the job runner with every background task, which
+/// `JobRunner::shutdown` stops.
+pub fn start(pool: DbPool, config: AppConfig) -> (axum::Router, app::jobs::JobRunner) {
     let spool = config.spool_dir.as_deref().and_then(|dir| match app::clicks::ClickSpool::open(dir) {
         Ok(spool) => Some(Arc::new(spool)),
         Err(error) => {
@@ -128,10 +140,14 @@ pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
         }
     });
     let metrics = Arc::new(metrics::Metrics::new());
-    let wake = app::email::EmailWake::default();
+    let jobs = app::jobs::JobRunner::new(pool.clone(), config.jobs);
     match config.mailer {
         Some(mailer) => {
-            app::email::spawn_sender(pool.clone(), mailer, wake.clone());
+            jobs.start(app::email::OutboxJob {
+                pool: pool.clone(),
+                mailer: mailer.clone(),
+            });
+            jobs.start(app::webhooks::AlertEmailJob { mailer });
         }
         None => tracing::warn!("no SMTP server configured (--smtp-url): emails wait in the outbox"),
     }
@@ -145,9 +161,30 @@ pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
             }
         });
     let payout_providers = providers::payout::PayoutProviders::new(paypal);
-    app::payments::spawn_reconciler(pool.clone(), payout_providers.clone(), config.reconcile_every);
-    app::maturity::spawn(pool.clone(), config.mature_every);
-    app::clicks::partitions::spawn(pool.clone(), config.click_retention_months);
+    jobs.start(app::payments::ReconcileJob {
+        pool: pool.clone(),
+        providers: payout_providers.clone(),
+        every: config.reconcile_every,
+    });
+    jobs.start(app::maturity::MaturityJob {
+        pool: pool.clone(),
+        every: config.mature_every,
+    });
+    jobs.start(app::clicks::partitions::PartitionsJob {
+        pool: pool.clone(),
+        keep_months: config.click_retention_months,
+    });
+    let tracking_pool = config.tracking_pool.unwrap_or_else(|| pool.clone());
+    // Deliveries use the tracking connections: a storm of reports cannot hold them up.
+    jobs.start(app::webhooks::DeliveryJob::new(
+        tracking_pool.clone(),
+        config.webhooks.clone(),
+    ));
+    jobs.report_to(metrics.clone());
+    let services = app::Services {
+        jobs: Some(jobs.clone()),
+        webhooks: config.webhooks,
+    };
     let limits = config.limits;
     let report_pool = config.report_pool.unwrap_or_else(|| pool.clone());
     let budget = Arc::new(rate_limit::RateLimiter::new(
@@ -161,8 +198,7 @@ pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
         introspection: config.introspection,
         providers: payout_providers.clone(),
     };
-    let schema = graphql::build_schema(pool.clone(), metrics.clone(), wake, options);
-    let tracking_pool = config.tracking_pool.unwrap_or_else(|| pool.clone());
+    let schema = graphql::build_schema(pool.clone(), metrics.clone(), services, options);
     let surface = http::Surface {
         metrics_token: config.metrics_token,
         cors_origins: config.cors_origins,
@@ -173,7 +209,7 @@ pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
         click_rules: config.click_rules,
         link_refresh_every: config.link_refresh_every,
     };
-    http::router(http::AppState::new(
+    let state = http::AppState::new(
         schema,
         http::Pools {
             api: pool,
@@ -185,5 +221,9 @@ pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
         limits,
         spool,
         surface,
-    ))
+    );
+    if let Some(replay) = state.clicks.spool_replay() {
+        jobs.start_local(replay);
+    }
+    (http::router(state), jobs)
 }

@@ -140,6 +140,19 @@ enum Command {
         /// Seconds behind the primary past which reports stop reading the replica.
         #[arg(long, env = "REPLICA_MAX_LAG", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
         replica_max_lag: u64,
+        /// Lets brands' webhook endpoints be `http` and on loopback or private
+        /// networks (tests and local setups); otherwise only `https` to public addresses.
+        #[arg(long, env = "ALLOW_PRIVATE_WEBHOOK_TARGETS")]
+        allow_private_webhook_targets: bool,
+        /// Seconds a claimed background job stays with its server between the
+        /// heartbeats (every third of it) that running jobs send: a crashed server's
+        /// jobs are picked up by another this long after its last beat.
+        #[arg(long, env = "JOB_LEASE", default_value_t = 6, value_parser = clap::value_parser!(u64).range(3..=3_600))]
+        job_lease: u64,
+        /// Whether this server runs background jobs (webhook deliveries, emails,
+        /// reconciliation...); `false` makes it answer requests only, while others run them.
+        #[arg(long, env = "RUN_JOBS", default_value_t = true, action = clap::ArgAction::Set)]
+        run_jobs: bool,
         #[command(flatten)]
         paypal: PayPalArgs,
         #[command(flatten)]
@@ -332,6 +345,9 @@ async fn main() -> anyhow::Result<()> {
             mature_every,
             replica_url,
             replica_max_lag,
+            allow_private_webhook_targets,
+            job_lease,
+            run_jobs,
             paypal,
             limits,
         } => {
@@ -394,6 +410,21 @@ async fn main() -> anyhow::Result<()> {
                 reconcile_every: std::time::Duration::from_secs(paypal.reconcile_every),
                 mature_every: std::time::Duration::from_secs(mature_every),
                 click_retention_months,
+                webhooks: sales_tracking::app::webhooks::WebhookSettings {
+                    targets: if allow_private_webhook_targets {
+                        sales_tracking::providers::webhook_http::Targets::AllowPrivate
+                    } else {
+                        sales_tracking::providers::webhook_http::Targets::PublicOnly
+                    },
+                    ..Default::default()
+                },
+                jobs: sales_tracking::app::jobs::RunnerSettings {
+                    lease: std::time::Duration::from_secs(job_lease),
+                    // Jobs get half the deadline to finish; the rest hands their leases back.
+                    shutdown_grace: std::time::Duration::from_secs(limits.shutdown_deadline) / 2,
+                    run_jobs,
+                    ..Default::default()
+                },
                 ..Default::default()
             };
             let serving = sales_tracking::http::server::ServeOptions {
@@ -403,8 +434,19 @@ async fn main() -> anyhow::Result<()> {
                 header_read_timeout: std::time::Duration::from_secs(limits.header_read_timeout),
                 shutdown_deadline: std::time::Duration::from_secs(limits.shutdown_deadline),
             };
-            let app = sales_tracking::router(pool, config);
-            sales_tracking::http::server::serve(listener, app, serving, shutdown_signal()).await?;
+            let (app, jobs) = sales_tracking::start(pool, config);
+            // One signal stops both the HTTP server and the job runner, side by side.
+            let signal = futures_util::FutureExt::shared(Box::pin(shutdown_signal()));
+            let served = sales_tracking::http::server::serve(listener, app, serving, signal.clone());
+            tokio::pin!(served);
+            let served = tokio::select! {
+                served = &mut served => {
+                    jobs.shutdown().await;
+                    served
+                }
+                () = signal => tokio::join!(served, jobs.shutdown()).0,
+            };
+            served?;
         }
         Command::Seed {
             clicks,

@@ -33,6 +33,18 @@ pub struct WriterLabels {
     pub writer: &'static str,
 }
 
+/// A job kind (`WEBHOOK_DELIVERY`...) and one of its counts.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    pub kind: &'static str,
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: &'static str,
+}
+
 type LatencyHistogram = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -60,6 +72,8 @@ pub struct Metrics {
     pub writer_queued: Family<WriterLabels, Gauge>,
     pub replica_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub replica_usable: Gauge,
+    pub jobs: Family<JobLabels, Gauge>,
+    pub job_oldest_seconds: Family<KindLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     registry: Registry,
 }
 
@@ -85,6 +99,8 @@ impl Default for Metrics {
             writer_queued: Family::default(),
             replica_lag_seconds: Gauge::default(),
             replica_usable: Gauge::default(),
+            jobs: Family::default(),
+            job_oldest_seconds: Family::default(),
             registry: Registry::default(),
         }
     }
@@ -186,6 +202,16 @@ impl Metrics {
             "1 while reports can read the replica, 0 while it is down or too far behind",
             metrics.replica_usable.clone(),
         );
+        registry.register(
+            "jobs",
+            "Background jobs by kind: queued (due or waiting for a retry), running (leased) and failed (out of attempts)",
+            metrics.jobs.clone(),
+        );
+        registry.register(
+            "job_oldest_due_seconds",
+            "How long the oldest due job of each kind has waited",
+            metrics.job_oldest_seconds.clone(),
+        );
         Metrics { registry, ..metrics }
     }
 
@@ -228,6 +254,16 @@ impl Metrics {
         self.writer_queued
             .get_or_create(&WriterLabels { writer })
             .set(i64::try_from(queued).unwrap_or(i64::MAX));
+    }
+
+    /// Sets a job kind's gauges (refreshed by the job runner).
+    pub fn job_stats(&self, kind: &'static str, queued: i64, running: i64, failed: i64, oldest_seconds: f64) {
+        for (state, value) in [("queued", queued), ("running", running), ("failed", failed)] {
+            self.jobs.get_or_create(&JobLabels { kind, state }).set(value);
+        }
+        self.job_oldest_seconds
+            .get_or_create(&KindLabels { kind })
+            .set(oldest_seconds);
     }
 
     pub fn webhook_failure(&self, reason: &'static str) {

@@ -11,17 +11,16 @@
 //! retried with exponential backoff; permanent SMTP rejections and the last
 //! attempt end as `FAILED`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Notify;
 use uuid::Uuid;
 
 use diesel_async::AsyncPgConnection;
 use diesel_async::scoped_futures::ScopedFutureExt;
 
 use super::audit::audited;
+use super::jobs::{Handler, Job, Lease, Outcome};
 use super::members::memberships_of;
 use super::{AppError, AppResult, Caller};
 use crate::db::emails::{self, Attempt, EmailRow, NewEmail};
@@ -29,7 +28,7 @@ use crate::db::models::MembershipRow;
 use crate::db::{DbError, DbPool, DbResult, brands, members, memberships, offers};
 pub use crate::domain::email::{MAX_ATTEMPTS, backoff};
 use crate::domain::email::{TemplateError, TemplateValues, render};
-use crate::domain::enums::EmailStatus;
+use crate::domain::enums::{EmailStatus, JobKind};
 use crate::domain::ids::{BrandId, MemberId, MembershipId, OfferId};
 use crate::domain::reward::{RewardSpec, default_message};
 use crate::providers::smtp;
@@ -39,7 +38,7 @@ pub use crate::providers::smtp::Mailer;
 pub const LEASE: Duration = Duration::from_secs(5 * 60);
 /// Messages claimed at once.
 const BATCH: i64 = 50;
-/// How often the sender looks for due retries when nobody wakes it.
+/// How often the outbox is looked at for due retries when nobody wakes it.
 const POLL: Duration = Duration::from_secs(5);
 
 /// A message to members, with `{{placeholder}}`s filled per member.
@@ -248,26 +247,37 @@ pub async fn deliver_due_within(
     Ok(round)
 }
 
-/// Wakes the sender when messages are queued, so they leave at once.
-#[derive(Clone, Default)]
-pub struct EmailWake(pub Arc<Notify>);
+/// The recurring job that sends the outbox: every few seconds, and at once when
+/// messages are queued (`JobRunner::wake`). A round sends until nothing is due.
+pub struct OutboxJob {
+    pub pool: DbPool,
+    pub mailer: Mailer,
+}
 
-/// Runs the sender until the process ends: on every wake-up and every few seconds.
-pub fn spawn_sender(pool: DbPool, mailer: Mailer, wake: EmailWake) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+#[async_trait::async_trait]
+impl Handler for OutboxJob {
+    fn kind(&self) -> JobKind {
+        JobKind::EmailOutbox
+    }
+
+    fn every(&self) -> Option<Duration> {
+        Some(POLL)
+    }
+
+    async fn run(&self, job: &Job, _: &Lease) -> Outcome {
         loop {
-            match deliver_due(&pool, &mailer, Utc::now()).await {
+            match deliver_due(&self.pool, &self.mailer, Utc::now()).await {
                 Ok(round) if round.sent + round.retrying + round.failed > 0 => {
                     tracing::info!(?round, "email round");
-                    continue;
                 }
-                Ok(_) => {}
-                Err(error) => tracing::error!(%error, "email round failed"),
-            }
-            tokio::select! {
-                _ = wake.0.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
+                Ok(_) => return Outcome::Done,
+                Err(error) => {
+                    return Outcome::Retry {
+                        after: super::jobs::backoff(job.attempts),
+                        error: error.to_string(),
+                    };
+                }
             }
         }
-    })
+    }
 }

@@ -3,7 +3,9 @@
 //! instead of summing entries (`db::ledger::mature_due_entries`). Reports stay exact
 //! between runs: they add the few entries that came due since the last one.
 
+use super::jobs::{Handler, Job, Lease, Outcome, backoff};
 use crate::db::{DbPool, DbResult, ledger};
+use crate::domain::enums::JobKind;
 
 /// Entries matured per transaction, so that one run never holds many row locks.
 const MATURE_BATCH: i64 = 5_000;
@@ -21,16 +23,33 @@ pub async fn mature_due(pool: &DbPool) -> DbResult<usize> {
     }
 }
 
-/// Runs `mature_due` at start and every `every`, until the process ends.
-pub fn spawn(pool: DbPool, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            match mature_due(&pool).await {
-                Ok(0) => {}
-                Ok(count) => tracing::debug!(count, "ledger entries came due"),
-                Err(error) => tracing::error!(?error, "maturing ledger entries failed"),
+/// The recurring job that runs `mature_due` every `every`.
+pub struct MaturityJob {
+    pub pool: DbPool,
+    pub every: std::time::Duration,
+}
+
+#[async_trait::async_trait]
+impl Handler for MaturityJob {
+    fn kind(&self) -> JobKind {
+        JobKind::LedgerMaturity
+    }
+
+    fn every(&self) -> Option<std::time::Duration> {
+        Some(self.every)
+    }
+
+    async fn run(&self, job: &Job, _: &Lease) -> Outcome {
+        match mature_due(&self.pool).await {
+            Ok(0) => Outcome::Done,
+            Ok(count) => {
+                tracing::debug!(count, "ledger entries came due");
+                Outcome::Done
             }
-            tokio::time::sleep(every).await;
+            Err(error) => Outcome::Retry {
+                after: backoff(job.attempts),
+                error: error.to_string(),
+            },
         }
-    })
+    }
 }

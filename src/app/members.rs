@@ -5,6 +5,7 @@ use diesel_async::AsyncPgConnection;
 use diesel_async::scoped_futures::ScopedFutureExt;
 
 use super::audit::audited;
+use super::events::{self, Event};
 use super::offers::check_rule_fits_offers;
 use super::{AppError, AppResult, Caller};
 use crate::db::models::{MemberChanges, MemberRow, MembershipRow, NewMember};
@@ -13,6 +14,7 @@ use crate::domain::enums::{OfferStatus, OfferType};
 use crate::domain::ids::{BrandId, MemberId, MembershipId, OfferId};
 use crate::domain::payout::PayoutRule;
 use crate::domain::validate;
+use crate::domain::webhooks::EventType;
 
 /// The memberships of the brand with these ids, or NOT_FOUND if any is missing.
 pub async fn memberships_of(
@@ -152,12 +154,27 @@ pub async fn add_to_offer(
     });
     audited(conn, caller, "addMembers", details, move |conn, _| {
         async move {
-            memberships::add(conn, &offer, &member_ids).await.map_err(|e| match e {
+            let added = memberships::add(conn, &offer, &member_ids).await.map_err(|e| match e {
                 DbError::UniqueViolation(c) if c.contains("offer_id_member_id") => {
                     AppError::Conflict("a member is already in this offer".into())
                 }
                 other => other.into(),
-            })
+            })?;
+            let mut changes: Vec<Event> = added
+                .iter()
+                .map(|row| events::membership(row, EventType::MembershipCreated, "created"))
+                .collect();
+            if offer.offer_type == OfferType::PromoCode {
+                let ids: Vec<MembershipId> = added.iter().map(|m| m.id).collect();
+                let codes = memberships::promo_code_history(conn, offer.brand_id, &ids).await?;
+                changes.extend(
+                    codes
+                        .iter()
+                        .map(|code| events::promo_code(offer.brand_id, code, EventType::PromoCodeIssued)),
+                );
+            }
+            events::publish(conn, changes).await?;
+            Ok(added)
         }
         .scope_boxed()
     })
@@ -180,7 +197,10 @@ pub async fn set_active(
                     "a removed membership cannot be turned on; add the member again",
                 ));
             }
-            Ok(memberships::set_active(conn, caller.brand_id, &ids, active).await?)
+            let changed = memberships::set_active(conn, caller.brand_id, &ids, active).await?;
+            let change = if active { "activated" } else { "deactivated" };
+            publish_memberships(conn, &changed, change).await?;
+            Ok(changed)
         }
         .scope_boxed()
     })
@@ -204,6 +224,7 @@ pub async fn remove_from_offer(
             if removed.len() != member_ids.len() {
                 return Err(AppError::NotFound("member in this offer"));
             }
+            publish_memberships(conn, &removed, "removed").await?;
             Ok(removed)
         }
         .scope_boxed()
@@ -258,7 +279,15 @@ pub async fn refresh_promo_codes(
                         memberships::fresh_promo_code(conn, caller.brand_id, prefix, &member.name).await?
                     }
                 };
-                memberships::replace_promo_code(conn, caller.brand_id, row.id, &new_code).await?;
+                let (disabled, issued) =
+                    memberships::replace_promo_code(conn, caller.brand_id, row.id, &new_code).await?;
+                let brand_id = caller.brand_id;
+                let mut changes: Vec<Event> = disabled
+                    .iter()
+                    .map(|code| events::promo_code(brand_id, code, EventType::PromoCodeDisabled))
+                    .collect();
+                changes.push(events::promo_code(brand_id, &issued, EventType::PromoCodeIssued));
+                events::publish(conn, changes).await?;
             }
             Ok(rows)
         }
@@ -283,9 +312,20 @@ pub async fn set_payout_override(
                 let offer_ids: Vec<OfferId> = rows.iter().map(|m| m.offer_id).collect();
                 check_rule_fits_offers(conn, caller.brand_id, &offer_ids, rule).await?;
             }
-            Ok(memberships::set_payout_override(conn, caller.brand_id, &ids, rule).await?)
+            let changed = memberships::set_payout_override(conn, caller.brand_id, &ids, rule).await?;
+            publish_memberships(conn, &changed, "payout_changed").await?;
+            Ok(changed)
         }
         .scope_boxed()
     })
     .await
+}
+
+/// `membership.updated` for each of `rows`, saying what `change` was made.
+async fn publish_memberships(conn: &mut AsyncPgConnection, rows: &[MembershipRow], change: &str) -> AppResult<()> {
+    let changes = rows
+        .iter()
+        .map(|row| events::membership(row, EventType::MembershipUpdated, change))
+        .collect();
+    Ok(events::publish(conn, changes).await?)
 }

@@ -16,6 +16,8 @@ pub mod brands;
 pub mod clicks;
 pub mod email;
 pub mod error;
+pub mod events;
+pub mod jobs;
 pub mod maturity;
 pub mod members;
 pub mod offers;
@@ -23,8 +25,26 @@ pub mod orders;
 pub mod payments;
 pub mod reports;
 pub mod rewards;
+pub mod webhooks;
 
 pub use error::{AppError, AppResult};
+
+/// The background work and settings workflows reach beyond a connection.
+#[derive(Clone, Default)]
+pub struct Services {
+    /// None where no runner runs (a schema built only for its SDL).
+    pub jobs: Option<jobs::JobRunner>,
+    pub webhooks: webhooks::WebhookSettings,
+}
+
+impl Services {
+    /// Tells the runner `kind` has work now.
+    pub fn wake(&self, kind: crate::domain::enums::JobKind) {
+        if let Some(jobs) = &self.jobs {
+            jobs.wake(kind);
+        }
+    }
+}
 
 /// Who asks, decided by the API key: everything they do is scoped to `brand_id`.
 #[derive(Clone, Copy, Debug)]

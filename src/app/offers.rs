@@ -216,7 +216,9 @@ pub async fn update(
             if let Some(ids) = &edit.project_ids {
                 check_projects_exist(conn, caller.brand_id, ids).await?;
             }
-            Ok(offers::update(conn, caller.brand_id, offer_id, changes, edit.project_ids).await?)
+            let updated = offers::update(conn, caller.brand_id, offer_id, changes, edit.project_ids).await?;
+            publish_offer(conn, caller, &updated).await?;
+            Ok(updated)
         }
         .scope_boxed()
     })
@@ -242,7 +244,9 @@ pub async fn edit_payout(
                 payout_flat: Some(flat),
                 ..OfferChanges::default()
             };
-            Ok(offers::update(conn, caller.brand_id, offer_id, changes, None).await?)
+            let updated = offers::update(conn, caller.brand_id, offer_id, changes, None).await?;
+            publish_offer(conn, caller, &updated).await?;
+            Ok(updated)
         }
         .scope_boxed()
     })
@@ -264,13 +268,21 @@ pub async fn set_status(
     }
     audited(conn, caller, "setOfferStatus", details, move |conn, caller| {
         async move {
-            offers::set_status(conn, caller.brand_id, offer_id, status.as_str())
+            let updated = offers::set_status(conn, caller.brand_id, offer_id, status.as_str())
                 .await?
-                .ok_or(AppError::NotFound("offer"))
+                .ok_or(AppError::NotFound("offer"))?;
+            publish_offer(conn, caller, &updated).await?;
+            Ok(updated)
         }
         .scope_boxed()
     })
     .await
+}
+
+/// `offer.updated` with the offer as it now stands.
+async fn publish_offer(conn: &mut AsyncPgConnection, caller: Caller, offer: &OfferRow) -> AppResult<()> {
+    let event = super::events::offer_updated(offer, caller.today());
+    Ok(super::events::publish(conn, vec![event]).await?)
 }
 
 /// Payout overrides must fit each membership's offer: checked here for a set of offers.

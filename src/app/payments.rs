@@ -13,18 +13,21 @@ use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use rust_decimal::Decimal;
 
+use super::events;
+use super::jobs::{Handler, Job, Lease, Outcome, backoff};
 use super::members::memberships_of;
 use super::reports::{self, OfferSelection};
 use super::{AppError, AppResult, Caller};
 use crate::db::payments::{self, DueFilter, ItemReport, NewPayment, PaymentRow, PayoutLine};
 use crate::db::{DbError, DbPool, audit, offers};
 use crate::domain::date_range::DateRange;
-use crate::domain::enums::{PaymentProvider, PaymentScope, PaymentState};
+use crate::domain::enums::{JobKind, PaymentProvider, PaymentScope, PaymentState};
 use crate::domain::ids::{BrandId, MembershipId, OfferId, PaymentId};
 use crate::domain::payment::{
     DueAmount, LeftOut, PAYOUT_FILE_ROWS, fit_in_one_payment, is_settled, net_per_membership, overall_state,
     recheck_after,
 };
+use crate::domain::webhooks::EventType;
 use crate::providers::payout::{BatchReport, PayoutBatch, PayoutItem, PayoutProviders};
 
 /// Which memberships a payment covers.
@@ -209,7 +212,13 @@ pub async fn reconcile(
 /// Drives the unsettled payments of every brand toward a final state; returns how
 /// many it looked at. Run at start and periodically.
 pub async fn reconcile_unsettled(pool: &DbPool, providers: &PayoutProviders, now: DateTime<Utc>) -> AppResult<usize> {
-    let unsettled = payments::unsettled(&mut *connection(pool).await?, now, RECONCILE_BATCH).await?;
+    // Payments of a provider this server has no account for are left to a server that has.
+    let reachable: Vec<PaymentProvider> = PaymentProvider::ALL
+        .iter()
+        .copied()
+        .filter(|p| providers.get(*p).is_some())
+        .collect();
+    let unsettled = payments::unsettled(&mut *connection(pool).await?, &reachable, now, RECONCILE_BATCH).await?;
     let count = unsettled.len();
     for payment in unsettled {
         let (brand_id, id, created_at) = (payment.brand_id, payment.id, payment.created_at);
@@ -228,22 +237,36 @@ pub async fn reconcile_unsettled(pool: &DbPool, providers: &PayoutProviders, now
 /// Payments reconciled per round.
 const RECONCILE_BATCH: i64 = 100;
 
-/// Reconciles unsettled payments at start and every `every`, until the process ends.
-pub fn spawn_reconciler(
-    pool: DbPool,
-    providers: PayoutProviders,
-    every: std::time::Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            match reconcile_unsettled(&pool, &providers, Utc::now()).await {
-                Ok(0) => {}
-                Ok(count) => tracing::info!(count, "reconciled unsettled payments"),
-                Err(error) => tracing::error!(?error, "payment reconciliation failed"),
+/// The recurring job that reconciles unsettled payments every `every`.
+pub struct ReconcileJob {
+    pub pool: DbPool,
+    pub providers: PayoutProviders,
+    pub every: std::time::Duration,
+}
+
+#[async_trait::async_trait]
+impl Handler for ReconcileJob {
+    fn kind(&self) -> JobKind {
+        JobKind::PaymentReconciliation
+    }
+
+    fn every(&self) -> Option<std::time::Duration> {
+        Some(self.every)
+    }
+
+    async fn run(&self, job: &Job, _: &Lease) -> Outcome {
+        match reconcile_unsettled(&self.pool, &self.providers, Utc::now()).await {
+            Ok(0) => Outcome::Done,
+            Ok(count) => {
+                tracing::info!(count, "reconciled unsettled payments");
+                Outcome::Done
             }
-            tokio::time::sleep(every).await;
+            Err(error) => Outcome::Retry {
+                after: backoff(job.attempts),
+                error: format!("{error:?}"),
+            },
         }
-    })
+    }
 }
 
 /// A provider's webhook says batch `batch_id` changed: reconcile its payment, if it is ours.
@@ -315,6 +338,7 @@ async fn claim(
             }
             let total: Decimal = due.iter().map(|d| d.amount).sum();
             let payment = payments::set_total(conn, brand_id, payment.id, total).await?;
+            events::publish(conn, vec![events::payment(&payment, EventType::PaymentCreated)]).await?;
             let details = serde_json::json!({
                 "paymentId": payment.id.to_string(),
                 "scope": payment.scope.as_str(),
@@ -382,6 +406,12 @@ async fn record_report(
             if let Some(batch_id) = &report.provider_batch_id {
                 payments::set_provider_batch_id(conn, brand_id, payment_id, batch_id).await?;
             }
+            let failed_before: Vec<_> = payments::items(conn, brand_id, &[payment_id])
+                .await?
+                .into_iter()
+                .filter(|item| item.state == PaymentState::Failed)
+                .map(|item| item.id)
+                .collect();
             for outcome in &report.items {
                 let item = ItemReport {
                     state: outcome.state,
@@ -394,7 +424,17 @@ async fn record_report(
             let states: Vec<PaymentState> = items.iter().map(|item| item.state).collect();
             let state = overall_state(&states);
             let completed_at = is_settled(state).then_some(now);
-            Ok(payments::set_state(conn, brand_id, payment_id, state, completed_at).await?)
+            let updated = payments::set_state(conn, brand_id, payment_id, state, completed_at).await?;
+            let mut changes: Vec<_> = items
+                .iter()
+                .filter(|item| item.state == PaymentState::Failed && !failed_before.contains(&item.id))
+                .map(events::payment_item_failed)
+                .collect();
+            if updated.state != current.state {
+                changes.extend(events::payment_state_event(&updated));
+            }
+            events::publish(conn, changes).await?;
+            Ok(updated)
         }
         .scope_boxed()
     })

@@ -23,6 +23,7 @@ use crate::domain::email::{TemplateValues, render};
 use crate::domain::enums::{LedgerKind, OfferType, RewardKind};
 use crate::domain::ids::{BrandId, MembershipId, OfferId, RewardId, RewardRuleId};
 use crate::domain::reward::{RewardSpec, Trigger};
+use crate::domain::webhooks::EventType;
 
 /// Grants a reward once, books a cash bonus and queues the member's `message`.
 /// `None` when this grant was made before (same idempotency key, or the same rule
@@ -41,6 +42,7 @@ pub async fn grant(
     let Some(reward) = rewards::insert(conn, brand_id, membership_id, spec, grant, now).await? else {
         return Ok(None);
     };
+    super::events::publish(conn, vec![super::events::reward(&reward, EventType::RewardGranted)]).await?;
     if let Some(message) = message {
         let message = NewEmail {
             reward_id: Some(reward.id),
@@ -178,6 +180,7 @@ async fn take_back(
     let Some(taken_back) = rewards::mark_reversed(conn, brand_id, reward.id, now, reason).await? else {
         return Ok(None);
     };
+    super::events::publish(conn, vec![super::events::reward(&taken_back, EventType::RewardRevoked)]).await?;
     if let Some(amount) = reward.cash_amount {
         let membership_id = reward.membership_id;
         let earning = ledger::Earning::Reward(reward.id);

@@ -313,8 +313,8 @@ pub async fn replace_promo_code(
     brand_id: BrandId,
     membership_id: MembershipId,
     code: &str,
-) -> DbResult<()> {
-    diesel::update(
+) -> DbResult<(Vec<PromoCodeRow>, PromoCodeRow)> {
+    let disabled = diesel::update(
         promo_codes::table
             .filter(
                 promo_codes::brand_id
@@ -324,17 +324,19 @@ pub async fn replace_promo_code(
             .filter(promo_codes::disabled_at.is_null()),
     )
     .set(promo_codes::disabled_at.eq(diesel::dsl::now))
-    .execute(conn)
+    .returning(PromoCodeRow::as_returning())
+    .get_results(conn)
     .await?;
-    diesel::insert_into(promo_codes::table)
+    let issued = diesel::insert_into(promo_codes::table)
         .values((
             promo_codes::brand_id.eq(brand_id),
             promo_codes::membership_id.eq(membership_id),
             promo_codes::code.eq(code),
         ))
-        .execute(conn)
+        .returning(PromoCodeRow::as_returning())
+        .get_result(conn)
         .await?;
-    Ok(())
+    Ok((disabled, issued))
 }
 
 /// Sets (or, with `None`, clears) the memberships' own payout rule. Call inside a transaction.

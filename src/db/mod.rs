@@ -8,6 +8,7 @@ pub mod conversions;
 pub mod converting;
 pub mod emails;
 pub mod ids;
+pub mod jobs;
 pub mod ledger;
 pub mod members;
 pub mod memberships;
@@ -25,6 +26,7 @@ pub mod stats;
 pub mod table_columns;
 pub mod text_enums;
 pub mod webhook_deliveries;
+pub mod webhooks;
 
 use std::time::Duration;
 

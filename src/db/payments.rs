@@ -274,9 +274,15 @@ pub async fn set_provider_batch_id(
 
 /// Payments (of any brand) the provider has not finished with and that are due a
 /// check at `now`, the longest waiting first.
-pub async fn unsettled(conn: &mut AsyncPgConnection, now: DateTime<Utc>, limit: i64) -> DbResult<Vec<PaymentRow>> {
+pub async fn unsettled(
+    conn: &mut AsyncPgConnection,
+    providers: &[PaymentProvider],
+    now: DateTime<Utc>,
+    limit: i64,
+) -> DbResult<Vec<PaymentRow>> {
     Ok(payments::table
         .filter(payments::state.eq_any([PaymentState::Pending.as_str(), PaymentState::Processing.as_str()]))
+        .filter(payments::provider.eq_any(providers))
         .filter(payments::next_check_at.is_null().or(payments::next_check_at.le(now)))
         .order((payments::next_check_at.asc().nulls_first(), payments::created_at))
         .limit(limit)

@@ -137,6 +137,53 @@ diesel::table! {
 }
 
 diesel::table! {
+    event_deliveries (brand_id, id) {
+        brand_id -> Int8,
+        id -> Int8,
+        endpoint_id -> Int8,
+        event_id -> Uuid,
+        status -> Text,
+        attempts -> Int4,
+        last_status_code -> Nullable<Int4>,
+        last_duration_ms -> Nullable<Int4>,
+        last_error -> Nullable<Text>,
+        last_attempt_at -> Nullable<Timestamptz>,
+        next_attempt_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    events (brand_id, id) {
+        brand_id -> Int8,
+        id -> Uuid,
+        event_type -> Text,
+        object_id -> Text,
+        payload -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    jobs (id) {
+        id -> Int8,
+        kind -> Text,
+        recurring -> Bool,
+        brand_id -> Nullable<Int8>,
+        delivery_id -> Nullable<Int8>,
+        ordering_key -> Nullable<Text>,
+        payload -> Jsonb,
+        status -> Text,
+        run_at -> Timestamptz,
+        attempts -> Int4,
+        lease_token -> Nullable<Uuid>,
+        leased_until -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     ledger_entries (brand_id, id) {
         brand_id -> Int8,
         id -> Int8,
@@ -411,11 +458,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_endpoints (brand_id, id) {
+        brand_id -> Int8,
+        id -> Int8,
+        url -> Text,
+        description -> Text,
+        event_types -> Array<Nullable<Text>>,
+        secret -> Text,
+        alert_email -> Nullable<Text>,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        failing_since -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(api_keys -> brands (brand_id));
+diesel::joinable!(events -> brands (brand_id));
 diesel::joinable!(members -> brands (brand_id));
 diesel::joinable!(offers -> brands (brand_id));
 diesel::joinable!(projects -> brands (brand_id));
 diesel::joinable!(webhook_deliveries -> brands (brand_id));
+diesel::joinable!(webhook_endpoints -> brands (brand_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
@@ -428,6 +494,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     conversions,
     email_attempts,
     email_outbox,
+    event_deliveries,
+    events,
+    jobs,
     ledger_entries,
     link_codes,
     members,
@@ -450,4 +519,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     rewards,
     table_columns,
     webhook_deliveries,
+    webhook_endpoints,
 );

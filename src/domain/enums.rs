@@ -135,6 +135,15 @@ macro_rules! product_enums {
                 /// Every attempt failed; no more tries.
                 Failed => "FAILED",
             }
+            /// Where one event's delivery to one webhook endpoint stands.
+            WebhookDeliveryStatus {
+                /// Not answered with a 2xx yet: waiting for its next attempt.
+                Pending => "PENDING",
+                /// The endpoint answered 2xx.
+                Succeeded => "SUCCEEDED",
+                /// Every attempt failed; replay it to try again.
+                Failed => "FAILED",
+            }
             /// The dashboard's date range presets.
             DateRangePreset {
                 /// Today and the 6 days before.
@@ -209,6 +218,28 @@ macro_rules! stored_enums {
                 Reward => "REWARD",
                 /// What a refund, rejection or revocation takes back after the entry was paid.
                 Clawback => "CLAWBACK",
+            }
+            /// What a background job does (the `jobs.kind` CHECK constraint).
+            JobKind {
+                /// Sends one event to one endpoint.
+                WebhookDelivery => "WEBHOOK_DELIVERY",
+                /// Sends the member emails waiting in the outbox.
+                EmailOutbox => "EMAIL_OUTBOX",
+                /// Asks payout providers about unsettled payments.
+                PaymentReconciliation => "PAYMENT_RECONCILIATION",
+                /// Moves ledger entries past their hold period to due.
+                LedgerMaturity => "LEDGER_MATURITY",
+                /// Makes the months of clicks to come, drops those past retention.
+                ClickPartitions => "CLICK_PARTITIONS",
+                /// Tells a brand's admin that an endpoint was disabled.
+                AlertEmail => "ALERT_EMAIL",
+            }
+            /// Where a job stands (the `jobs.status` CHECK constraint).
+            JobStatus {
+                /// Waiting for its time, or running under a lease.
+                Queued => "QUEUED",
+                /// Out of attempts.
+                Failed => "FAILED",
             }
         }
     };

@@ -37,6 +37,9 @@ macro_rules! entity_ids {
             ApiKeyId => ApiKey,
             LedgerEntryId => LedgerEntry,
             AuditEventId => AuditEvent,
+            WebhookEndpointId => WebhookEndpoint,
+            WebhookDeliveryId => WebhookDelivery,
+            JobId => Job,
         }
     };
 }

@@ -17,3 +17,4 @@ pub mod report;
 pub mod reward;
 pub mod tracking;
 pub mod validate;
+pub mod webhooks;

@@ -20,6 +20,9 @@ pub enum Kind {
     ApiKey,
     LedgerEntry,
     AuditEvent,
+    WebhookEndpoint,
+    WebhookDelivery,
+    Job,
 }
 
 impl Kind {
@@ -39,6 +42,9 @@ impl Kind {
             Kind::ApiKey => "apikey",
             Kind::LedgerEntry => "ledger_entry",
             Kind::AuditEvent => "audit_event",
+            Kind::WebhookEndpoint => "webhook_endpoint",
+            Kind::WebhookDelivery => "webhook_delivery",
+            Kind::Job => "job",
         }
     }
 }

@@ -12,7 +12,7 @@ use super::offers::rule_json;
 use super::types::email::Email;
 use super::types::membership::Membership;
 use super::types::payout::PayoutRuleInput;
-use crate::app::email::{self, EmailWake};
+use crate::app::email;
 use crate::app::members;
 use crate::db::memberships;
 use crate::db::models::MembershipRow;
@@ -250,7 +250,8 @@ impl MembershipMutations {
             details,
         )
         .await?;
-        ctx.data_unchecked::<EmailWake>().0.notify_one();
+        ctx.data_unchecked::<crate::app::Services>()
+            .wake(crate::domain::enums::JobKind::EmailOutbox);
         Ok(EmailMembersPayload {
             emails: rows.into_iter().map(Email).collect(),
         })

@@ -26,12 +26,12 @@ pub mod rewards;
 pub mod scalars;
 pub mod text_inputs;
 pub mod types;
+pub mod webhooks;
 
 use async_graphql::{EmptySubscription, Request, SDLExportOptions, Schema};
 
 use std::sync::{Arc, OnceLock};
 
-use crate::app::email::EmailWake;
 use crate::db::replica::ReportReads;
 use crate::db::{DbPool, ReportPool};
 use crate::metrics::Metrics;
@@ -68,13 +68,18 @@ impl Default for ApiOptions {
     }
 }
 
-pub fn build_schema(pool: DbPool, metrics: Arc<Metrics>, email_wake: EmailWake, options: ApiOptions) -> AppSchema {
+pub fn build_schema(
+    pool: DbPool,
+    metrics: Arc<Metrics>,
+    services: crate::app::Services,
+    options: ApiOptions,
+) -> AppSchema {
     let cost_model = Arc::new(OnceLock::new());
     let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
         .data(pool)
         .data(metrics)
         .data(context::PublicUrl(options.public_url))
-        .data(email_wake)
+        .data(services)
         .data(options.providers)
         .extension(extensions::ErrorCodes)
         .extension(extensions::ReportFreshness)

@@ -12,6 +12,7 @@ use super::offers::OfferMutations;
 use super::payments::PaymentMutations;
 use super::projects::ProjectMutations;
 use super::rewards::RewardMutations;
+use super::webhooks::WebhookMutations;
 
 /// Every change a brand's admin key can make. Each root field costs 10 points
 /// plus what its payload selects (see `Query`).
@@ -28,4 +29,5 @@ pub struct MutationRoot(
     PaymentMutations,
     RewardMutations,
     ColumnMutations,
+    WebhookMutations,
 );

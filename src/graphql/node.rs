@@ -18,10 +18,12 @@ use super::types::offer::Offer;
 use super::types::payment::{Payment, PaymentItem};
 use super::types::project::Project;
 use super::types::reward::{Reward, RewardRule};
+use super::webhooks::{WebhookDelivery, WebhookEndpoint};
 use crate::db::emails::EmailRow;
 use crate::db::models::{ApiKeyRow, BrandRow, ClickRow, ConversionRow, MemberRow, MembershipRow, OfferRow, ProjectRow};
 use crate::db::payments::{PaymentItemRow, PaymentRow};
 use crate::db::rewards::{RewardRow, RewardRuleRow};
+use crate::db::webhooks::{self, DeliveryRow, EndpointRow};
 use crate::db::{brands, members, memberships, nodes, offers};
 use crate::domain::enums::Role;
 use crate::domain::ids::*;
@@ -48,6 +50,8 @@ pub enum Node {
     RewardRule(RewardRule),
     Email(Email),
     ApiKey(ApiKey),
+    WebhookEndpoint(WebhookEndpoint),
+    WebhookDelivery(WebhookDelivery),
 }
 
 /// The most ids one `nodes` takes.
@@ -69,6 +73,8 @@ enum NodeId {
     RewardRule(RewardRuleId),
     Email(EmailId),
     ApiKey(ApiKeyId),
+    WebhookEndpoint(WebhookEndpointId),
+    WebhookDelivery(WebhookDeliveryId),
 }
 
 /// A node's row, as read (kept apart from `Node` so one row serves an id asked twice).
@@ -87,6 +93,8 @@ enum NodeRow {
     RewardRule(RewardRuleRow),
     Email(EmailRow),
     ApiKey(ApiKeyRow),
+    WebhookEndpoint(EndpointRow),
+    WebhookDelivery(DeliveryRow),
 }
 
 impl NodeId {
@@ -106,6 +114,8 @@ impl NodeId {
             .or_else(|_| parse(id).map(NodeId::RewardRule))
             .or_else(|_| parse(id).map(NodeId::Email))
             .or_else(|_| parse(id).map(NodeId::ApiKey))
+            .or_else(|_| parse(id).map(NodeId::WebhookEndpoint))
+            .or_else(|_| parse(id).map(NodeId::WebhookDelivery))
             .ok()
             .or_else(|| uuid::Uuid::try_parse(id).ok().map(NodeId::Click));
         node.ok_or_else(|| AppError::bad_input(format!("'{id}' is not the id of a node (e.g. offer_1)")))
@@ -128,6 +138,8 @@ impl NodeRow {
             NodeRow::RewardRule(row) => Node::RewardRule(RewardRule(row)),
             NodeRow::Email(row) => Node::Email(Email(row)),
             NodeRow::ApiKey(row) => Node::ApiKey(ApiKey(row)),
+            NodeRow::WebhookEndpoint(row) => Node::WebhookEndpoint(WebhookEndpoint(row)),
+            NodeRow::WebhookDelivery(row) => Node::WebhookDelivery(WebhookDelivery(row)),
         }
     }
 }
@@ -137,8 +149,14 @@ async fn load(ctx: &Context<'_>, ids: &[ID]) -> AppResult<Vec<Option<Node>>> {
     let caller = viewer(ctx)?;
     let brand = caller.brand_id;
     let wanted = ids.iter().map(NodeId::parse).collect::<AppResult<Vec<_>>>()?;
-    // As with `apiKeys`: keys are for admins to see.
-    if caller.role != Role::Admin && wanted.iter().any(|id| matches!(id, NodeId::ApiKey(_))) {
+    // As with `apiKeys` and `webhookEndpoints`: keys and endpoints are for admins to see.
+    let admins_only = |id: &NodeId| {
+        matches!(
+            id,
+            NodeId::ApiKey(_) | NodeId::WebhookEndpoint(_) | NodeId::WebhookDelivery(_)
+        )
+    };
+    if caller.role != Role::Admin && wanted.iter().any(admins_only) {
         return Err(AppError::Forbidden);
     }
     let mut conn = conn(ctx).await?;
@@ -171,6 +189,8 @@ async fn load(ctx: &Context<'_>, ids: &[ID]) -> AppResult<Vec<Option<Node>>> {
     fetch!(RewardRule, nodes::reward_rules_by_id);
     fetch!(Email, nodes::emails_by_id);
     fetch!(ApiKey, nodes::api_keys_by_id);
+    fetch!(WebhookEndpoint, webhooks::endpoints_by_id);
+    fetch!(WebhookDelivery, webhooks::deliveries_by_id);
     if wanted.contains(&NodeId::Brand(brand)) {
         found.insert(
             NodeId::Brand(brand),

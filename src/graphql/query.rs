@@ -13,6 +13,7 @@ use super::offers::OfferQueries;
 use super::payments::PaymentQueries;
 use super::projects::ProjectQueries;
 use super::reports::ReportQueries;
+use super::webhooks::WebhookQueries;
 
 /// Everything a brand's API key can read.
 ///
@@ -37,5 +38,6 @@ pub struct QueryRoot(
     PaymentQueries,
     ProjectQueries,
     ColumnQueries,
+    WebhookQueries,
     NodeQueries,
 );

@@ -1,6 +1,7 @@
 //! Outside services the workflows call through their own types: payout
-//! providers and the SMTP server. Nothing here reads or writes the database.
+//! providers, the SMTP server and brands' webhook endpoints. Nothing here reads or writes the database.
 
 pub mod payout;
 pub mod paypal;
 pub mod smtp;
+pub mod webhook_http;

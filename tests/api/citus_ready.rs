@@ -14,8 +14,9 @@ use crate::common::TestDb;
 
 /// Replicated to every node: looked up before the brand is known, or global settings.
 const REFERENCE_TABLES: [&str; 4] = ["brands", "api_keys", "link_codes", "click_retention"];
-/// Not part of the data (diesel's migration log).
-const NOT_DATA: [&str; 1] = ["__diesel_schema_migrations"];
+/// Not part of the data: diesel's migration log, and the job queue (a local table
+/// on the coordinator under Citus, like any queue of work for the servers).
+const NOT_DATA: [&str; 2] = ["__diesel_schema_migrations", "jobs"];
 
 #[derive(QueryableByName)]
 struct Table {

@@ -111,13 +111,13 @@ async fn silent_connections_from_one_address_cannot_starve_others() {
 }
 
 /// A `sales-tracking serve` process on the test's database.
-struct ServerProcess {
-    process: tokio::process::Child,
-    base: String,
+pub struct ServerProcess {
+    pub process: tokio::process::Child,
+    pub base: String,
 }
 
 impl ServerProcess {
-    async fn start(app: &TestApp, args: &[&str]) -> Self {
+    pub async fn start(app: &TestApp, args: &[&str]) -> Self {
         let port = crate::common::free_port();
         let process = tokio::process::Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
@@ -790,6 +790,24 @@ async fn every_mutation_writes_an_audit_event() {
         json!({ "offerId": shop.link_offer, "memberIds": [member] }),
     )
     .await;
+    let endpoint = id_of(
+        create(
+            "mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { webhookEndpoint { id } } }",
+            json!({ "url": "https://hooks.example.com/sales", "events": ["offer.updated"] }),
+        )
+        .await,
+        "/createWebhookEndpoint/webhookEndpoint/id",
+    );
+    call("updateWebhookEndpoint", json!({ "id": endpoint, "description": "CRM" })).await;
+    call("rotateWebhookEndpointSecret", json!({ "id": endpoint })).await;
+    call("updateOffer", json!({ "id": shop.code_offer, "holdPeriodDays": 1 })).await;
+    let delivery = id_of(
+        app.ok(&admin, "{ webhookEndpoints { recentDeliveries { id } } }", json!({}))
+            .await,
+        "/webhookEndpoints/0/recentDeliveries/0/id",
+    );
+    call("replayWebhookDelivery", json!({ "id": delivery })).await;
+    call("deleteWebhookEndpoint", json!({ "id": endpoint })).await;
 
     let mutations: std::collections::BTreeSet<String> = crate::common::schema_types()
         .into_iter()

@@ -391,7 +391,15 @@ async fn latest_payment(app: &TestApp, key: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_server_at_any_point_of_a_send_payment_pays_each_entry_once() {
     let (url, stand_in) = paypal_stand_in::start().await;
-    let app = TestApp::new().await;
+    // The servers under test run the jobs; this app, without PayPal, only sets up.
+    let app = TestApp::with_config(sales_tracking::AppConfig {
+        jobs: sales_tracking::app::jobs::RunnerSettings {
+            run_jobs: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
     let shop = shop(&app).await;
     let admin = shop.brand.admin.clone();
     app.ok(

@@ -56,7 +56,7 @@ async fn an_unknown_stored_status_is_an_error_not_a_guess() {
 /// The spellings the code writes are exactly those the CHECK constraints allow.
 #[tokio::test]
 async fn stored_enum_spellings_match_the_check_constraints() {
-    use sales_tracking::domain::enums::{AttributionType, LedgerKind};
+    use sales_tracking::domain::enums::{AttributionType, JobKind, JobStatus, LedgerKind, WebhookDeliveryStatus};
     let app = TestApp::new().await;
     let mut conn = app.db.connect().await;
     for (constraint, spellings) in [
@@ -67,6 +67,12 @@ async fn stored_enum_spellings_match_the_check_constraints() {
         (
             "conversions_attribution_check",
             AttributionType::ALL.iter().map(|a| a.as_str()).collect(),
+        ),
+        ("jobs_kind_check", JobKind::ALL.iter().map(|k| k.as_str()).collect()),
+        ("jobs_status_check", JobStatus::ALL.iter().map(|s| s.as_str()).collect()),
+        (
+            "event_deliveries_status_check",
+            WebhookDeliveryStatus::ALL.iter().map(|s| s.as_str()).collect(),
         ),
     ] {
         #[derive(diesel::QueryableByName)]

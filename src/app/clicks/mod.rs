@@ -86,6 +86,7 @@ pub struct ClickWriter {
     queue: mpsc::Sender<Job>,
     spool: Option<Arc<ClickSpool>>,
     metrics: Arc<Metrics>,
+    store: ClickStore,
 }
 
 impl ClickWriter {
@@ -100,10 +101,22 @@ impl ClickWriter {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
         let store = ClickStore { pool, rules };
         tokio::spawn(run(store.clone(), metrics.clone(), jobs));
-        if let Some(spool) = &spool {
-            tokio::spawn(replay(store, metrics.clone(), Arc::downgrade(spool)));
+        ClickWriter {
+            queue,
+            spool,
+            metrics,
+            store,
         }
-        ClickWriter { queue, spool, metrics }
+    }
+
+    /// The task that offers the spool's clicks to the database again (none without
+    /// a spool): local to this server, run by the job runner.
+    pub fn spool_replay(&self) -> Option<SpoolReplay> {
+        self.spool.as_ref().map(|spool| SpoolReplay {
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+            spool: Arc::downgrade(spool),
+        })
     }
 
     /// Stores a click: committed with its batch within `COMMIT_DEADLINE`, or else
@@ -136,10 +149,26 @@ impl ClickWriter {
 }
 
 /// Offers spooled clicks to the database every few seconds, oldest file first;
-/// a file is deleted once all its clicks are stored. Ends with the spool.
-async fn replay(store: ClickStore, metrics: Arc<Metrics>, spool: std::sync::Weak<ClickSpool>) {
-    loop {
-        let Some(current) = spool.upgrade() else { return };
+/// a file is deleted once all its clicks are stored.
+pub struct SpoolReplay {
+    store: ClickStore,
+    metrics: Arc<Metrics>,
+    spool: std::sync::Weak<ClickSpool>,
+}
+
+#[async_trait::async_trait]
+impl crate::app::jobs::LocalTask for SpoolReplay {
+    fn name(&self) -> &'static str {
+        "click_spool_replay"
+    }
+
+    fn every(&self) -> Duration {
+        REPLAY_INTERVAL
+    }
+
+    async fn run(&self) {
+        let Some(current) = self.spool.upgrade() else { return };
+        let (store, metrics) = (&self.store, &self.metrics);
         for file in current.take_for_replay().await {
             let clicks = match spool::read_clicks(&file) {
                 Ok(clicks) => clicks,
@@ -150,7 +179,7 @@ async fn replay(store: ClickStore, metrics: Arc<Metrics>, spool: std::sync::Weak
             };
             let mut all_stored = true;
             for chunk in clicks.chunks(MAX_BATCH) {
-                let stored = store_isolated(&store, &metrics, chunk).await;
+                let stored = store_isolated(store, metrics, chunk).await;
                 all_stored &= stored.iter().all(|s| *s != Outcome::Retry);
                 if !all_stored {
                     break;
@@ -165,8 +194,6 @@ async fn replay(store: ClickStore, metrics: Arc<Metrics>, spool: std::sync::Weak
                 tracing::error!(%error, file = %file.display(), "cannot remove a replayed spool file");
             }
         }
-        drop(current);
-        tokio::time::sleep(REPLAY_INTERVAL).await;
     }
 }
 

@@ -1,10 +1,12 @@
 //! Keeps `clicks`' monthly partitions: the months to come exist before their clicks
 //! arrive, and with a retention set, raw clicks of months past it are dropped (the
-//! rollups keep every figure). Every server runs it; each step is safe to race.
+//! rollups keep every figure). A recurring job; each step is safe to race.
 
 use chrono::{DateTime, Utc};
 
+use crate::app::jobs::{Handler, Job, Lease, Outcome, backoff};
 use crate::db::{DbError, DbPool, DbResult, clicks};
+use crate::domain::enums::JobKind;
 
 /// Months made ahead of the current one.
 pub const MONTHS_AHEAD: u32 = 3;
@@ -39,13 +41,29 @@ pub async fn keep(pool: &DbPool, keep_months: Option<u32>, now: DateTime<Utc>) -
     Ok(())
 }
 
-pub fn spawn(pool: DbPool, keep_months: Option<u32>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            if let Err(error) = keep(&pool, keep_months, Utc::now()).await {
-                tracing::error!(?error, "looking after click partitions failed");
-            }
-            tokio::time::sleep(EVERY).await;
+/// The recurring job that runs `keep` every 6 hours.
+pub struct PartitionsJob {
+    pub pool: DbPool,
+    pub keep_months: Option<u32>,
+}
+
+#[async_trait::async_trait]
+impl Handler for PartitionsJob {
+    fn kind(&self) -> JobKind {
+        JobKind::ClickPartitions
+    }
+
+    fn every(&self) -> Option<std::time::Duration> {
+        Some(EVERY)
+    }
+
+    async fn run(&self, job: &Job, _: &Lease) -> Outcome {
+        match keep(&self.pool, self.keep_months, Utc::now()).await {
+            Ok(()) => Outcome::Done,
+            Err(error) => Outcome::Retry {
+                after: backoff(job.attempts),
+                error: error.to_string(),
+            },
         }
-    })
+    }
 }

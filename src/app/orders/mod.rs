@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::audit::audited;
+use super::events::{self, Event};
 use super::{AppError, AppResult, Caller};
 use crate::db::conversions::{self, Adjusted, Adjustment, NewConversion, Terms};
 use crate::db::ledger::{self, NewLedgerEntry};
@@ -23,6 +24,7 @@ use crate::domain::payout::PayoutRule;
 use crate::domain::refund::{Amounts, RefundError};
 use crate::domain::tracking::{Attribution, Candidate, ClickCandidate, attribute};
 use crate::domain::validate;
+use crate::domain::webhooks::EventType;
 
 pub use writer::{OrderWriter, WebhookOrder};
 
@@ -185,27 +187,35 @@ fn book(
     }
 }
 
-/// Writes new conversions' entries and rollups. They lock the memberships' and
-/// offers' hot rows (balances, daily rollups): both statements go in one round
-/// trip, last before the commit, so a flash sale holds those locks briefly.
-async fn write_bookings(conn: &mut AsyncPgConnection, entries: &[NewLedgerEntry], deltas: Deltas) -> DbResult<()> {
+/// Writes new conversions' entries, rollups and events. The first two lock the
+/// memberships' and offers' hot rows (balances, daily rollups): the statements go
+/// in one round trip, last before the commit, so a flash sale holds those locks briefly.
+async fn write_bookings(
+    conn: &mut AsyncPgConnection,
+    entries: &[NewLedgerEntry],
+    deltas: Deltas,
+    events: Vec<Event>,
+) -> DbResult<()> {
     let booked = ledger::insert(conn, entries);
-    futures_util::try_join!(booked, deltas.apply(conn))?;
+    let published = events::publish(conn, events);
+    futures_util::try_join!(booked, published, deltas.apply(conn))?;
     Ok(())
 }
 
-/// Books a conversion newly credited to a membership (its entry and rollups) and
-/// grants the reward rules it crosses.
+/// Books a conversion newly credited to a membership (its entry, rollups, and
+/// `events` with its commission's) and grants the reward rules it crosses.
 async fn book_with_rewards(
     conn: &mut AsyncPgConnection,
     row: &ConversionRow,
     membership_id: MembershipId,
     terms: &Terms,
     time_zone: Tz,
+    mut events: Vec<Event>,
 ) -> DbResult<()> {
     let mut deltas = Deltas::default();
     let entry = book(row, membership_id, terms, time_zone, &mut deltas);
-    write_bookings(conn, &[entry], deltas).await?;
+    events.extend(events::commission_created(row, &entry));
+    write_bookings(conn, &[entry], deltas, events).await?;
     if terms.has_reward_rules {
         super::rewards::grant_crossed_rules(
             conn,
@@ -244,8 +254,12 @@ pub async fn record(
                     conversions::find_external(conn, brand_id, &order.source, &order.external_order_id).await?;
                 return existing.map(Recorded::Duplicate).ok_or(DbError::NotFound);
             };
-            if let (Some(terms), Some(membership_id)) = (priced.terms, row.membership_id) {
-                book_with_rewards(conn, &row, membership_id, terms, time_zone).await?;
+            let created = vec![events::conversion(&row, EventType::ConversionCreated)];
+            match (priced.terms, row.membership_id) {
+                (Some(terms), Some(membership_id)) => {
+                    book_with_rewards(conn, &row, membership_id, terms, time_zone, created).await?
+                }
+                _ => events::publish(conn, created).await?,
             }
             Ok(Recorded::New(row))
         }
@@ -364,9 +378,20 @@ pub async fn change(
                 commission: before.commission - after.commission,
                 reference: &request.reference,
             };
+            let reason = adjustment.kind;
             let updated = conversions::adjust(conn, brand_id, id, adjusted, adjustment).await?;
+            let mut changed = vec![events::conversion(&updated, EventType::ConversionUpdated)];
             if let Some(membership_id) = row.membership_id {
                 let taken_back = before.commission - after.commission;
+                if !taken_back.is_zero() {
+                    changed.push(events::commission_clawed_back(
+                        &updated,
+                        id,
+                        membership_id,
+                        taken_back,
+                        reason,
+                    ));
+                }
                 adjust_ledger(conn, brand_id, membership_id, id, after.commission, taken_back).await?;
                 let leaves_totals = status != "ACCEPTED";
                 let mut deltas = Deltas::default();
@@ -388,6 +413,7 @@ pub async fn change(
                 deltas.apply(conn).await?;
                 super::rewards::take_back_uncrossed(conn, brand_id, membership_id, time_zone, Utc::now()).await?;
             }
+            events::publish(conn, changed).await?;
             Ok(updated)
         }
         .scope_boxed()
@@ -575,7 +601,8 @@ pub async fn assign(
                 commission_of(row.sale_amount)?,
             );
             let row = conversions::assign(conn, brand_id, id, membership_id, rule, commissions, &key).await?;
-            book_with_rewards(conn, &row, membership_id, &terms, caller.time_zone).await?;
+            let updated = vec![events::conversion(&row, EventType::ConversionUpdated)];
+            book_with_rewards(conn, &row, membership_id, &terms, caller.time_zone, updated).await?;
             Ok(row)
         }
         .scope_boxed()

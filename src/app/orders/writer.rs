@@ -24,6 +24,7 @@ use crate::db::models::ConversionRow;
 use crate::db::stats::Deltas;
 use crate::db::{DbError, DbPool, DbResult, webhook_deliveries};
 use crate::domain::ids::BrandId;
+use crate::domain::webhooks::EventType;
 
 /// Orders one group holds at most (bounds a transaction's length and its locks).
 const MAX_GROUP: usize = 256;
@@ -199,13 +200,17 @@ async fn record_group(conn: &mut AsyncPgConnection, orders: &[WebhookOrder]) -> 
 
     let mut entries = Vec::new();
     let mut deltas = Deltas::default();
+    let mut events = Vec::new();
     for (i, p) in &priced {
         let key = key_of(*i);
         let is_new = first_of_key[&key] == *i && rows.contains_key(&key);
         if is_new {
             let row = &rows[&key];
+            events.push(super::events::conversion(row, EventType::ConversionCreated));
             if let (Some(terms), Some(membership_id)) = (p.terms, row.membership_id) {
-                entries.push(book(row, membership_id, terms, orders[*i].time_zone, &mut deltas));
+                let entry = book(row, membership_id, terms, orders[*i].time_zone, &mut deltas);
+                events.extend(super::events::commission_created(row, &entry));
+                entries.push(entry);
             }
             outcomes[*i] = Some(Ok(Applied::Recorded(Recorded::New(row.clone()))));
         }
@@ -213,7 +218,7 @@ async fn record_group(conn: &mut AsyncPgConnection, orders: &[WebhookOrder]) -> 
     // Balances are locked in key order, as the rollups are, so groups of several
     // servers wait for each other rather than deadlock on them.
     entries.sort_by_key(|e| (e.brand_id, e.membership_id));
-    super::write_bookings(conn, &entries, deltas).await?;
+    super::write_bookings(conn, &entries, deltas, events).await?;
 
     // Orders recorded before this group, or earlier in it: duplicates.
     for (i, _) in &priced {

@@ -1,0 +1,482 @@
+//! Outgoing webhooks: brands' endpoints, the events written with the changes they
+//! report, and each event's delivery to each subscribed endpoint.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::DbResult;
+use super::schema::{event_deliveries, webhook_endpoints};
+use crate::domain::enums::WebhookDeliveryStatus;
+use crate::domain::ids::{BrandId, JobId, WebhookDeliveryId, WebhookEndpointId};
+
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = webhook_endpoints, check_for_backend(diesel::pg::Pg))]
+pub struct EndpointRow {
+    pub brand_id: BrandId,
+    pub id: WebhookEndpointId,
+    pub url: String,
+    pub description: String,
+    pub event_types: Vec<Option<String>>,
+    pub secret: String,
+    pub alert_email: Option<String>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub failing_since: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl EndpointRow {
+    /// The event types it subscribes to.
+    pub fn events(&self) -> impl Iterator<Item = &str> {
+        self.event_types.iter().flatten().map(String::as_str)
+    }
+}
+
+/// An endpoint's settings as written.
+pub struct EndpointFields<'a> {
+    pub url: &'a str,
+    pub description: &'a str,
+    pub event_types: &'a [&'a str],
+    pub alert_email: Option<&'a str>,
+}
+
+pub async fn create_endpoint(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    fields: EndpointFields<'_>,
+    secret: &str,
+) -> DbResult<EndpointRow> {
+    Ok(diesel::insert_into(webhook_endpoints::table)
+        .values((
+            webhook_endpoints::brand_id.eq(brand_id),
+            webhook_endpoints::url.eq(fields.url),
+            webhook_endpoints::description.eq(fields.description),
+            webhook_endpoints::event_types.eq(fields.event_types),
+            webhook_endpoints::alert_email.eq(fields.alert_email),
+            webhook_endpoints::secret.eq(secret),
+        ))
+        .returning(EndpointRow::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
+/// Rewrites an endpoint's settings; `enabled` true also clears a disabling.
+pub async fn update_endpoint(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    id: WebhookEndpointId,
+    fields: EndpointFields<'_>,
+    enabled: bool,
+) -> DbResult<EndpointRow> {
+    let reason: Option<&str> = if enabled { None } else { Some("disabled by an admin") };
+    Ok(diesel::update(endpoint(brand_id, id))
+        .set((
+            webhook_endpoints::url.eq(fields.url),
+            webhook_endpoints::description.eq(fields.description),
+            webhook_endpoints::event_types.eq(fields.event_types),
+            webhook_endpoints::alert_email.eq(fields.alert_email),
+            webhook_endpoints::enabled.eq(enabled),
+            webhook_endpoints::disabled_reason.eq(reason),
+            webhook_endpoints::failing_since.eq(None::<DateTime<Utc>>),
+            webhook_endpoints::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(EndpointRow::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
+/// One endpoint of one brand, as a filter.
+type OneEndpoint = diesel::dsl::Filter<
+    webhook_endpoints::table,
+    diesel::dsl::And<
+        diesel::dsl::Eq<webhook_endpoints::brand_id, BrandId>,
+        diesel::dsl::Eq<webhook_endpoints::id, WebhookEndpointId>,
+    >,
+>;
+
+fn endpoint(brand_id: BrandId, id: WebhookEndpointId) -> OneEndpoint {
+    webhook_endpoints::table.filter(
+        webhook_endpoints::brand_id
+            .eq(brand_id)
+            .and(webhook_endpoints::id.eq(id)),
+    )
+}
+
+pub async fn set_secret(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    id: WebhookEndpointId,
+    secret: &str,
+) -> DbResult<EndpointRow> {
+    Ok(diesel::update(endpoint(brand_id, id))
+        .set((
+            webhook_endpoints::secret.eq(secret),
+            webhook_endpoints::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(EndpointRow::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
+/// Deletes an endpoint with its deliveries (their queued jobs then find nothing to send).
+pub async fn delete_endpoint(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    id: WebhookEndpointId,
+) -> DbResult<EndpointRow> {
+    Ok(diesel::delete(endpoint(brand_id, id))
+        .returning(EndpointRow::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
+pub async fn find_endpoint(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    id: WebhookEndpointId,
+) -> DbResult<Option<EndpointRow>> {
+    Ok(endpoint(brand_id, id)
+        .select(EndpointRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+pub async fn endpoints(conn: &mut AsyncPgConnection, brand_id: BrandId) -> DbResult<Vec<EndpointRow>> {
+    Ok(webhook_endpoints::table
+        .filter(webhook_endpoints::brand_id.eq(brand_id))
+        .order(webhook_endpoints::id)
+        .select(EndpointRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// An event to write with the change it reports.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub brand_id: BrandId,
+    pub id: Uuid,
+    pub event_type: &'static str,
+    pub object_id: String,
+    pub payload: serde_json::Value,
+}
+
+/// Writes `events`, in order, with a delivery and its job for each endpoint of the
+/// event's brand subscribed to its type, in one statement. An event no endpoint
+/// wants is not written. The statement is sent at once (so it can share a round
+/// trip with others); the future reports how many deliveries were queued.
+pub fn publish(
+    conn: &mut AsyncPgConnection,
+    events: Vec<NewEvent>,
+) -> impl Future<Output = DbResult<usize>> + Send + 'static {
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    let brands: Vec<BrandId> = events.iter().map(|e| e.brand_id).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
+    let objects: Vec<String> = events.iter().map(|e| e.object_id.clone()).collect();
+    let payloads: Vec<serde_json::Value> = events.into_iter().map(|e| e.payload).collect();
+    let statement = diesel::sql_query(
+        "WITH new_events AS (
+             SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[])
+                 WITH ORDINALITY AS e (id, brand_id, event_type, object_id, payload, position)),
+         targets AS (
+             SELECT e.id AS event_id, e.brand_id, e.object_id, e.position, w.id AS endpoint_id
+             FROM new_events e
+             JOIN webhook_endpoints w ON w.brand_id = e.brand_id AND w.enabled AND e.event_type = ANY (w.event_types)),
+         stored AS (
+             INSERT INTO events (id, brand_id, event_type, object_id, payload)
+             SELECT id, brand_id, event_type, object_id, payload FROM new_events e
+             WHERE EXISTS (SELECT 1 FROM targets t WHERE t.event_id = e.id)),
+         deliveries AS (
+             INSERT INTO event_deliveries (brand_id, endpoint_id, event_id, next_attempt_at)
+             SELECT brand_id, endpoint_id, event_id, now() FROM targets ORDER BY position, endpoint_id
+             RETURNING brand_id, id, endpoint_id, event_id)
+         INSERT INTO jobs (kind, brand_id, delivery_id, ordering_key)
+         SELECT 'WEBHOOK_DELIVERY', d.brand_id, d.id, d.endpoint_id || '/' || t.object_id
+         FROM deliveries d
+         JOIN targets t ON t.brand_id = d.brand_id AND t.event_id = d.event_id AND t.endpoint_id = d.endpoint_id
+         ORDER BY t.position, d.endpoint_id",
+    )
+    .bind::<Array<SqlUuid>, _>(ids)
+    .bind::<Array<BigInt>, _>(brands)
+    .bind::<Array<Text>, _>(types)
+    .bind::<Array<Text>, _>(objects)
+    .bind::<Array<Jsonb>, _>(payloads)
+    .execute(conn);
+    async move { Ok(statement.await?) }
+}
+
+/// One delivery with what sending it needs.
+#[derive(QueryableByName, Clone, Debug)]
+pub struct Sending {
+    #[diesel(sql_type = BigInt)]
+    pub brand_id: BrandId,
+    #[diesel(sql_type = BigInt)]
+    pub id: WebhookDeliveryId,
+    #[diesel(sql_type = BigInt)]
+    pub endpoint_id: WebhookEndpointId,
+    #[diesel(sql_type = Text)]
+    pub url: String,
+    #[diesel(sql_type = Text)]
+    pub secret: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub enabled: bool,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub alert_email: Option<String>,
+    #[diesel(sql_type = SqlUuid)]
+    pub event_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub event_type: String,
+    #[diesel(sql_type = Jsonb)]
+    pub payload: serde_json::Value,
+}
+
+pub async fn sending(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    id: WebhookDeliveryId,
+) -> DbResult<Option<Sending>> {
+    Ok(diesel::sql_query(
+        "SELECT d.brand_id, d.id, d.endpoint_id, w.url, w.secret, w.enabled, w.alert_email,
+                e.id AS event_id, e.event_type, e.payload
+         FROM event_deliveries d
+         JOIN webhook_endpoints w ON w.brand_id = d.brand_id AND w.id = d.endpoint_id
+         JOIN events e ON e.brand_id = d.brand_id AND e.id = d.event_id
+         WHERE d.brand_id = $1 AND d.id = $2",
+    )
+    .bind::<BigInt, _>(brand_id)
+    .bind::<BigInt, _>(id)
+    .get_result(conn)
+    .await
+    .optional()?)
+}
+
+/// How one attempt went.
+pub struct AttemptRecord<'a> {
+    pub status: WebhookDeliveryStatus,
+    /// False when nothing was sent (the endpoint was disabled).
+    pub attempted: bool,
+    pub status_code: Option<i32>,
+    pub duration_ms: i32,
+    pub error: Option<&'a str>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// Records an attempt while job `job` is still leased under `token` (a sender
+/// whose lease was taken over records nothing). On a failure, marks the endpoint
+/// failing since now unless it already was, and disables it once it has failed for
+/// `disable_after`; returns true when this attempt disabled it.
+pub async fn record_attempt(
+    conn: &mut AsyncPgConnection,
+    sending: &Sending,
+    job: (JobId, Uuid),
+    attempt: AttemptRecord<'_>,
+    disable_after: std::time::Duration,
+) -> DbResult<bool> {
+    let recorded = diesel::sql_query(
+        "UPDATE event_deliveries SET status = $3, attempts = attempts + $4::int, last_status_code = $5, last_duration_ms = $6,
+                last_error = $7, last_attempt_at = now(), next_attempt_at = $8
+         WHERE brand_id = $1 AND id = $2
+           AND EXISTS (SELECT 1 FROM jobs WHERE id = $9 AND lease_token = $10)",
+    )
+    .bind::<BigInt, _>(sending.brand_id)
+    .bind::<BigInt, _>(sending.id)
+    .bind::<Text, _>(attempt.status)
+    .bind::<Integer, _>(i32::from(attempt.attempted))
+    .bind::<Nullable<Integer>, _>(attempt.status_code)
+    .bind::<Integer, _>(attempt.duration_ms)
+    .bind::<Nullable<Text>, _>(attempt.error)
+    .bind::<Nullable<Timestamptz>, _>(attempt.next_attempt_at)
+    .bind::<BigInt, _>(job.0)
+    .bind::<SqlUuid, _>(job.1)
+    .execute(conn)
+    .await?;
+    if recorded == 0 {
+        return Ok(false);
+    }
+    let endpoint = endpoint(sending.brand_id, sending.endpoint_id);
+    if attempt.status == WebhookDeliveryStatus::Succeeded {
+        diesel::update(endpoint)
+            .set(webhook_endpoints::failing_since.eq(None::<DateTime<Utc>>))
+            .execute(conn)
+            .await?;
+        return Ok(false);
+    }
+    let disabled = diesel::sql_query(
+        "UPDATE webhook_endpoints SET
+             failing_since = COALESCE(failing_since, now()),
+             enabled = enabled AND NOT COALESCE(failing_since <= now() - $3, false),
+             disabled_reason = CASE WHEN enabled AND COALESCE(failing_since <= now() - $3, false)
+                 THEN 'every delivery failed for ' || $4 ELSE disabled_reason END
+         WHERE brand_id = $1 AND id = $2
+         RETURNING enabled",
+    )
+    .bind::<BigInt, _>(sending.brand_id)
+    .bind::<BigInt, _>(sending.endpoint_id)
+    .bind::<diesel::sql_types::Interval, _>(diesel::pg::data_types::PgInterval::from_microseconds(
+        i64::try_from(disable_after.as_micros()).unwrap_or(i64::MAX),
+    ))
+    .bind::<Text, _>(humanize(disable_after))
+    .get_results::<StillEnabled>(conn)
+    .await?;
+    Ok(sending.enabled && disabled.into_iter().next().is_some_and(|e| !e.enabled))
+}
+
+#[derive(QueryableByName)]
+struct StillEnabled {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    enabled: bool,
+}
+
+fn humanize(duration: std::time::Duration) -> String {
+    let seconds = duration.as_secs();
+    match seconds {
+        s if s >= 86_400 && s % 86_400 == 0 => format!("{} days", s / 86_400),
+        s if s >= 3_600 && s % 3_600 == 0 => format!("{} hours", s / 3_600),
+        s => format!("{s} seconds"),
+    }
+}
+
+/// A delivery as listed under its endpoint.
+#[derive(QueryableByName, Clone, Debug)]
+pub struct DeliveryRow {
+    #[diesel(sql_type = BigInt)]
+    pub brand_id: BrandId,
+    #[diesel(sql_type = BigInt)]
+    pub id: WebhookDeliveryId,
+    #[diesel(sql_type = BigInt)]
+    pub endpoint_id: WebhookEndpointId,
+    #[diesel(sql_type = SqlUuid)]
+    pub event_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub event_type: String,
+    #[diesel(sql_type = Text)]
+    pub status: WebhookDeliveryStatus,
+    #[diesel(sql_type = Integer)]
+    pub attempts: i32,
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub last_status_code: Option<i32>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub last_duration_ms: Option<i32>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub last_error: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: DateTime<Utc>,
+}
+
+const DELIVERY_COLUMNS: &str = "d.brand_id, d.id, d.endpoint_id, d.event_id, e.event_type, d.status,
+    d.attempts, d.last_status_code, d.last_duration_ms, d.last_error, d.last_attempt_at, d.next_attempt_at, d.created_at";
+
+/// The newest `per_endpoint` deliveries of each endpoint, newest first.
+pub async fn recent_deliveries(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    endpoint_ids: &[WebhookEndpointId],
+    per_endpoint: i64,
+) -> DbResult<Vec<DeliveryRow>> {
+    Ok(diesel::sql_query(format!(
+        "SELECT {DELIVERY_COLUMNS}
+         FROM unnest($2::bigint[]) AS w (id)
+         CROSS JOIN LATERAL (
+             SELECT * FROM event_deliveries d0
+             WHERE d0.brand_id = $1 AND d0.endpoint_id = w.id ORDER BY d0.id DESC LIMIT $3) d
+         JOIN events e ON e.brand_id = d.brand_id AND e.id = d.event_id
+         ORDER BY d.endpoint_id, d.id DESC"
+    ))
+    .bind::<BigInt, _>(brand_id)
+    .bind::<Array<BigInt>, _>(endpoint_ids.to_vec())
+    .bind::<BigInt, _>(per_endpoint)
+    .load(conn)
+    .await?)
+}
+
+pub async fn find_delivery(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    id: WebhookDeliveryId,
+) -> DbResult<Option<DeliveryRow>> {
+    Ok(diesel::sql_query(format!(
+        "SELECT {DELIVERY_COLUMNS} FROM event_deliveries d
+         JOIN events e ON e.brand_id = d.brand_id AND e.id = d.event_id
+         WHERE d.brand_id = $1 AND d.id = $2"
+    ))
+    .bind::<BigInt, _>(brand_id)
+    .bind::<BigInt, _>(id)
+    .get_result(conn)
+    .await
+    .optional()?)
+}
+
+/// Endpoints by id (`node`).
+pub async fn endpoints_by_id(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    ids: &[WebhookEndpointId],
+) -> DbResult<Vec<EndpointRow>> {
+    Ok(webhook_endpoints::table
+        .filter(
+            webhook_endpoints::brand_id
+                .eq(brand_id)
+                .and(webhook_endpoints::id.eq_any(ids)),
+        )
+        .select(EndpointRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// Deliveries by id (`node`).
+pub async fn deliveries_by_id(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    ids: &[WebhookDeliveryId],
+) -> DbResult<Vec<DeliveryRow>> {
+    Ok(diesel::sql_query(format!(
+        "SELECT {DELIVERY_COLUMNS} FROM event_deliveries d
+         JOIN events e ON e.brand_id = d.brand_id AND e.id = d.event_id
+         WHERE d.brand_id = $1 AND d.id = ANY ($2)"
+    ))
+    .bind::<BigInt, _>(brand_id)
+    .bind::<Array<BigInt>, _>(ids.to_vec())
+    .load(conn)
+    .await?)
+}
+
+/// Sends a delivery again: its waiting or failed job runs now from a fresh count,
+/// or a new job is queued when it had none left (it had succeeded).
+pub async fn replay(conn: &mut AsyncPgConnection, brand_id: BrandId, id: WebhookDeliveryId) -> DbResult<()> {
+    diesel::update(
+        event_deliveries::table.filter(event_deliveries::brand_id.eq(brand_id).and(event_deliveries::id.eq(id))),
+    )
+    .set((
+        event_deliveries::status.eq(WebhookDeliveryStatus::Pending),
+        event_deliveries::next_attempt_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)
+    .await?;
+    // A job waiting for its retry runs now; one that is running (or failed for
+    // good) is left to end as it will, and a new job sends the event again.
+    diesel::sql_query(
+        "WITH revived AS (
+             UPDATE jobs SET run_at = now(), attempts = 0, last_error = NULL
+             WHERE kind = 'WEBHOOK_DELIVERY' AND brand_id = $1 AND delivery_id = $2 AND status = 'QUEUED'
+               AND (leased_until IS NULL OR leased_until < now())
+             RETURNING id),
+         forgotten AS (
+             DELETE FROM jobs
+             WHERE kind = 'WEBHOOK_DELIVERY' AND brand_id = $1 AND delivery_id = $2 AND status = 'FAILED')
+         INSERT INTO jobs (kind, brand_id, delivery_id)
+         SELECT 'WEBHOOK_DELIVERY', $1, $2 WHERE NOT EXISTS (SELECT 1 FROM revived)",
+    )
+    .bind::<BigInt, _>(brand_id)
+    .bind::<BigInt, _>(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
