@@ -176,6 +176,11 @@ pub fn start(pool: DbPool, config: AppConfig) -> (axum::Router, app::jobs::JobRu
     });
     let tracking_pool = config.tracking_pool.unwrap_or_else(|| pool.clone());
     // Deliveries use the tracking connections: a storm of reports cannot hold them up.
+    jobs.start(app::webhooks::DispatchJob {
+        pool: tracking_pool.clone(),
+        every: config.jobs.poll,
+        runner: jobs.clone(),
+    });
     jobs.start(app::webhooks::DeliveryJob::new(
         tracking_pool.clone(),
         config.webhooks.clone(),

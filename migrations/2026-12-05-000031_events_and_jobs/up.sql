@@ -25,10 +25,16 @@ CREATE TABLE events (
     event_type TEXT NOT NULL CHECK (event_type ~ '^[a-z_]+\.[a-z_]+$'),
     -- The public id of the object it reports: deliveries keep their order per object.
     object_id  TEXT NOT NULL,
-    payload    JSONB NOT NULL,
+    -- The JSON body sent, as sent: stored as text, it is neither parsed nor rebuilt.
+    payload    TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    -- Written order: the dispatcher hands events to their endpoints in it.
+    seq        BIGINT GENERATED ALWAYS AS IDENTITY,
+    -- Whether its deliveries were queued (by the dispatcher, after the change committed).
+    dispatched BOOLEAN NOT NULL DEFAULT false,
     PRIMARY KEY (brand_id, id)
 );
+CREATE INDEX events_undispatched_idx ON events (seq) WHERE NOT dispatched;
 
 CREATE TABLE event_deliveries (
     brand_id         BIGINT NOT NULL,
@@ -55,7 +61,8 @@ CREATE INDEX event_deliveries_recent_idx ON event_deliveries (brand_id, endpoint
 CREATE TABLE jobs (
     id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     kind         TEXT NOT NULL CHECK (kind IN ('WEBHOOK_DELIVERY', 'EMAIL_OUTBOX', 'PAYMENT_RECONCILIATION',
-                                               'LEDGER_MATURITY', 'CLICK_PARTITIONS', 'ALERT_EMAIL')),
+                                               'LEDGER_MATURITY', 'CLICK_PARTITIONS', 'ALERT_EMAIL',
+                                               'EVENT_DISPATCH')),
     recurring    BOOLEAN NOT NULL DEFAULT false,
     brand_id     BIGINT,
     -- The event delivery a WEBHOOK_DELIVERY job sends.
@@ -72,5 +79,6 @@ CREATE TABLE jobs (
     created_at   TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE UNIQUE INDEX jobs_recurring_idx ON jobs (kind) WHERE recurring;
-CREATE INDEX jobs_due_idx ON jobs (kind, run_at) WHERE status = 'QUEUED';
+-- In the claim's order, so a claim reads the first due jobs and stops.
+CREATE INDEX jobs_due_idx ON jobs (kind, run_at, id) WHERE status = 'QUEUED';
 CREATE INDEX jobs_ordering_idx ON jobs (ordering_key, id) WHERE ordering_key IS NOT NULL AND status = 'QUEUED';

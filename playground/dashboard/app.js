@@ -1105,6 +1105,102 @@ async function settingsPage() {
   ];
 }
 
+/** Webhooks: admins register endpoints for the brand's events, see each one's
+ * recent deliveries and replay them; a secret is shown once, when made or rotated. */
+async function webhooksPage() {
+  const messages = takeFlash();
+  if (!isAdmin()) {
+    return [h('div', { class: 'page-head' }, h('h1', {}, 'Webhooks')), h('p', { class: 'error', role: 'alert', id: 'admins-only' }, 'Only admin keys manage webhooks.')];
+  }
+  const { webhookEndpoints, webhookEventTypes } = await gql(`{ webhookEventTypes webhookEndpoints { id url description events alertEmail enabled disabledReason failingSince
+    recentDeliveries { id eventId eventType status attempts lastStatusCode lastDurationMs lastError lastAttemptAt nextAttemptAt } } }`);
+  const when = (at) => (at ? new Date(at).toLocaleString() : '—');
+  const reload = (text) => { flash = h('div', { class: 'notice', role: 'status' }, text); route(); };
+  const showSecret = (title, url, secret) => ask(title, [
+    h('p', {}, `Deliveries to ${url} are signed with this secret (Standard Webhooks: verify webhook-signature with any of its libraries). It is shown this once.`),
+    field('Signing secret', h('input', { id: 'new-endpoint-secret', readonly: true, value: secret })),
+  ], 'Done');
+  const eventBoxes = (chosen) => h('fieldset', { class: 'list' }, h('legend', {}, 'Events'),
+    webhookEventTypes.map((type) => h('label', { class: 'check' },
+      h('input', { type: 'checkbox', name: 'events', value: type, checked: chosen.includes(type) }), ` ${type}`)));
+  const create = async () => {
+    const answer = await ask('New webhook endpoint', [
+      field('URL (https)', h('input', { name: 'url', type: 'url', required: true, placeholder: 'https://hooks.example.com/sales-tracking' })),
+      field('Description', h('input', { name: 'description', maxlength: 500 })),
+      field('Email if it keeps failing', h('input', { name: 'alertEmail', type: 'email' })),
+      eventBoxes(webhookEventTypes),
+    ], 'Add endpoint');
+    if (!answer) return;
+    try {
+      const { createWebhookEndpoint: made } = await gql('mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { secret webhookEndpoint { url } } }',
+        { i: { url: answer.get('url'), description: answer.get('description'), alertEmail: answer.get('alertEmail') || null, events: answer.getAll('events') } });
+      await showSecret('Copy the signing secret now', made.webhookEndpoint.url, made.secret);
+      reload(`Added ${made.webhookEndpoint.url}.`);
+    } catch (error) {
+      messages.prepend(errorBox(error));
+    }
+  };
+  const change = (endpoint, input, done) => async () => {
+    if (await act(messages, () => gql('mutation($i: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(input: $i) { webhookEndpoint { url } } }', { i: { id: endpoint.id, ...input } }), () => done)) reload(done);
+  };
+  const edit = (endpoint) => async () => {
+    const answer = await ask('Edit webhook endpoint', [
+      field('URL (https)', h('input', { name: 'url', type: 'url', required: true, value: endpoint.url })),
+      field('Description', h('input', { name: 'description', maxlength: 500, value: endpoint.description })),
+      eventBoxes(endpoint.events),
+    ], 'Save');
+    if (answer) await change(endpoint, { url: answer.get('url'), description: answer.get('description'), events: answer.getAll('events') }, `Saved ${answer.get('url')}.`)();
+  };
+  const rotate = (endpoint) => async () => {
+    if (!(await ask('Rotate signing secret', [h('p', {}, `A new secret signs every delivery to ${endpoint.url} from now on; the old one stops at once.`)], 'Rotate'))) return;
+    try {
+      const { rotateWebhookEndpointSecret: rotated } = await gql('mutation($i: RotateWebhookEndpointSecretInput!) { rotateWebhookEndpointSecret(input: $i) { secret } }', { i: { id: endpoint.id } });
+      await showSecret('Copy the new signing secret now', endpoint.url, rotated.secret);
+      reload(`Rotated the secret of ${endpoint.url}.`);
+    } catch (error) {
+      messages.prepend(errorBox(error));
+    }
+  };
+  const remove = (endpoint) => async () => {
+    if (!(await ask('Delete webhook endpoint', [h('p', {}, `Delete ${endpoint.url} and its delivery log? Events waiting for it are dropped.`)], 'Delete'))) return;
+    if (await act(messages, () => gql('mutation($i: DeleteWebhookEndpointInput!) { deleteWebhookEndpoint(input: $i) { webhookEndpoint { url } } }', { i: { id: endpoint.id } }), () => 'Deleted.')) reload(`Deleted ${endpoint.url}.`);
+  };
+  const replay = (delivery) => async () => {
+    if (await act(messages, () => gql('mutation($i: ReplayWebhookDeliveryInput!) { replayWebhookDelivery(input: $i) { webhookDelivery { id } } }', { i: { id: delivery.id } }), () => 'Replayed.')) reload(`Sending ${delivery.eventType} (${delivery.eventId}) again.`);
+  };
+  const deliveries = (endpoint) => (endpoint.recentDeliveries.length === 0
+    ? h('p', { class: 'empty' }, 'No deliveries yet: events are sent as they happen.')
+    : h('div', { class: 'table-wrap' }, h('table', { class: 'deliveries' },
+      h('caption', { class: 'visually-hidden' }, `Recent deliveries to ${endpoint.url}`),
+      h('thead', {}, h('tr', {}, ['Event', 'Status', 'Attempts', 'Answer', 'Took', 'Last attempt', 'Next retry', ''].map((t, i) => h('th', { class: [2, 4].includes(i) ? 'num' : '' }, t || h('span', { class: 'visually-hidden' }, 'Actions'))))),
+      h('tbody', {}, endpoint.recentDeliveries.map((d) => h('tr', { dataset: { id: d.id, status: d.status } },
+        h('td', {}, d.eventType, h('br'), h('code', { class: 'muted' }, d.eventId)),
+        h('td', {}, h('span', { class: `badge ${d.status.toLowerCase()}` }, label(d.status))),
+        h('td', { class: 'num' }, count.format(d.attempts)),
+        h('td', { title: d.lastError ?? '' }, d.lastStatusCode ?? (d.lastError ? 'no answer' : '—')),
+        h('td', { class: 'num' }, d.lastDurationMs === null ? '—' : `${count.format(d.lastDurationMs)} ms`),
+        h('td', {}, when(d.lastAttemptAt)), h('td', {}, when(d.nextAttemptAt)),
+        h('td', { class: 'num' }, h('button', { type: 'button', class: 'replay', onclick: replay(d) }, 'Replay'))))))));
+  return [
+    h('div', { class: 'page-head' }, h('h1', { class: 'grow' }, 'Webhooks'), h('button', { type: 'button', class: 'primary', id: 'add-endpoint', onclick: create }, 'Add endpoint')),
+    messages,
+    ...(webhookEndpoints.length === 0 ? [h('p', { class: 'empty', id: 'no-endpoints' }, 'No endpoints yet. Add one to send conversions, commissions, payments and more to your own systems as they happen.')] : []),
+    ...webhookEndpoints.map((endpoint) => h('section', { class: 'card endpoint', dataset: { id: endpoint.id } },
+      h('div', { class: 'card-head' },
+        h('h2', {}, endpoint.url),
+        h('span', { class: `badge ${endpoint.enabled ? 'succeeded' : 'failed'}` }, endpoint.enabled ? 'Enabled' : 'Disabled'),
+        h('button', { type: 'button', class: 'edit', onclick: edit(endpoint) }, 'Edit'),
+        h('button', { type: 'button', class: 'toggle', onclick: change(endpoint, { enabled: !endpoint.enabled }, endpoint.enabled ? `Disabled ${endpoint.url}.` : `Enabled ${endpoint.url}.`) }, endpoint.enabled ? 'Disable' : 'Enable'),
+        h('button', { type: 'button', class: 'rotate', onclick: rotate(endpoint) }, 'Rotate secret'),
+        h('button', { type: 'button', class: 'delete', onclick: remove(endpoint) }, 'Delete')),
+      endpoint.description ? h('p', {}, endpoint.description) : null,
+      endpoint.disabledReason ? h('p', { class: 'error', role: 'alert' }, `Disabled: ${endpoint.disabledReason}.`) : null,
+      endpoint.failingSince && endpoint.enabled ? h('p', { class: 'error', role: 'alert' }, `Failing since ${when(endpoint.failingSince)}.`) : null,
+      h('p', { class: 'muted events' }, `Events: ${endpoint.events.join(', ')}`),
+      deliveries(endpoint))),
+  ];
+}
+
 // ---------- routing ----------
 
 async function route() {
@@ -1120,9 +1216,11 @@ async function route() {
   try {
     await whoAmI();
     document.getElementById('nav-settings').hidden = !isAdmin();
+    document.getElementById('nav-webhooks').hidden = !isAdmin();
     if (offer) nodes = await offerPage(decodeURIComponent(offer[1]));
     else if (path === '/orders') nodes = await ordersPage();
     else if (path === '/settings') nodes = await settingsPage();
+    else if (path === '/webhooks') nodes = await webhooksPage();
     else nodes = await homePage();
   } catch (error) {
     nodes = [errorBox(error)];

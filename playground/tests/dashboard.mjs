@@ -4,7 +4,9 @@
 // Every check compares what the page shows with what the API answers.
 
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { chromium } from 'playwright-core';
 
 const { BASE_URL, API_KEY, CHROMIUM, SCREENSHOT_DIR } = process.env;
@@ -303,6 +305,7 @@ try {
   await analyst.click('button[type=submit]');
   await settled(analyst);
   assert.equal(await analyst.isHidden('#nav-settings'), true);
+  assert.equal(await analyst.isHidden('#nav-webhooks'), true);
   assert.equal(await analyst.$('#send-payment'), null);
   await analyst.goto(`${BASE_URL}/#/settings`);
   await settled(analyst);
@@ -320,6 +323,63 @@ try {
   assert.ok((await api('{ apiKeys { id revokedAt } }')).apiKeys.find((k) => k.id === created.id).revokedAt);
   const refused = await fetch(`${BASE_URL}/graphql`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${secret}` }, body: '{"query":"{ viewer { role } }"}' });
   assert.equal(refused.status, 401, 'the revoked key is refused at once');
+
+  step('a webhook endpoint is added (secret shown once), receives signed events, and a delivery is replayed');
+  const received = [];
+  const receiver = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => { body += chunk; });
+    request.on('end', () => {
+      received.push({ id: request.headers['webhook-id'], timestamp: request.headers['webhook-timestamp'], signature: request.headers['webhook-signature'], body });
+      response.writeHead(200).end();
+    });
+  });
+  await new Promise((listening) => receiver.listen(0, '127.0.0.1', listening));
+  const hookUrl = `http://127.0.0.1:${receiver.address().port}/hooks`;
+  await page.click('#nav-webhooks');
+  await page.waitForURL(/#\/webhooks/);
+  await settled(page);
+  assert.ok(await page.$('#no-endpoints'));
+  await page.click('#add-endpoint');
+  await page.fill('dialog input[name=url]', hookUrl);
+  await page.fill('dialog input[name=description]', 'CRM sync');
+  await page.$$eval('dialog input[name=events]', (boxes) => boxes.forEach((box) => { box.checked = box.value === 'offer.updated'; }));
+  await page.click('dialog button.primary');
+  const hookSecret = await page.inputValue('#new-endpoint-secret');
+  assert.match(hookSecret, /^whsec_/);
+  await page.click('dialog button.primary');
+  await page.waitForSelector(`section.endpoint h2:has-text("${hookUrl}")`);
+  const [endpoint] = (await api('{ webhookEndpoints { id url events } }')).webhookEndpoints;
+  assert.deepEqual(endpoint.events, ['offer.updated']);
+  await api('mutation($id: ID!) { updateOffer(input: { id: $id, holdPeriodDays: 7 }) { offer { id } } }', { id: offerId });
+  const until = async (what, done) => {
+    for (let waited = 0; !(await done()); waited += 100) {
+      assert.ok(waited < 20000, `never: ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+  await until('the event arrives', () => received.length >= 1);
+  const [first] = received;
+  const expected = createHmac('sha256', Buffer.from(hookSecret.slice('whsec_'.length), 'base64'))
+    .update(`${first.id}.${first.timestamp}.${first.body}`).digest('base64');
+  assert.equal(first.signature, `v1,${expected}`, 'signed as Standard Webhooks verifies');
+  assert.equal(JSON.parse(first.body).type, 'offer.updated');
+  await until('the delivery shows as succeeded', async () => {
+    await page.reload();
+    await settled(page);
+    return Boolean(await page.$('section.endpoint tr[data-status="SUCCEEDED"]'));
+  });
+  assert.equal(await page.textContent('section.endpoint tr[data-status="SUCCEEDED"] td:first-child code'), first.id);
+  await accessible(page, 'the webhooks page');
+  await page.screenshot({ path: `${SCREENSHOT_DIR}/webhooks.png`, fullPage: true });
+  await page.click('section.endpoint tr[data-status="SUCCEEDED"] button.replay');
+  await page.waitForSelector('.notice:has-text("again")');
+  await until('the replay arrives', () => received.length >= 2);
+  assert.equal(received[1].id, first.id, 'a replay sends the same event');
+  await page.click('section.endpoint button.toggle');
+  await page.waitForSelector('section.endpoint .badge:has-text("Disabled")');
+  assert.equal((await api('{ webhookEndpoints { enabled } }')).webhookEndpoints[0].enabled, false);
+  receiver.close();
 
   step("money follows the brand's currency in the browser's locale");
   const german = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'de-DE' });

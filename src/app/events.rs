@@ -51,7 +51,8 @@ pub fn publish(
                     "type": event.event_type.as_str(),
                     "createdAt": now,
                     "data": event.data,
-                }),
+                })
+                .to_string(),
             }
         })
         .collect();

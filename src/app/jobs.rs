@@ -257,9 +257,12 @@ impl Worker {
         }
         let mut running: JoinSet<()> = JoinSet::new();
         loop {
-            let free = self.handler.concurrency().saturating_sub(running.len());
+            let concurrency = self.handler.concurrency();
+            let free = concurrency.saturating_sub(running.len());
+            // Claims are made for several slots at once (one query each), not per freed slot.
+            let worth_claiming = free > 0 && (running.is_empty() || free * 2 >= concurrency);
             let mut claimed_all = false;
-            if free > 0 && !*stop.borrow() {
+            if worth_claiming && !*stop.borrow() {
                 match self.claim(kind, free).await {
                     Ok(claimed) => {
                         claimed_all = claimed.len() == free;

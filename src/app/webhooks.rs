@@ -318,7 +318,7 @@ impl DeliveryJob {
         }
         // The connection is not held while the endpoint takes its time.
         drop(conn);
-        let body = serde_json::to_vec(&sending.payload).unwrap_or_default();
+        let body = sending.payload.as_bytes();
         let message_id = event_id(sending.event_id);
         let answer = self
             .sender
@@ -326,7 +326,7 @@ impl DeliveryJob {
                 url: &sending.url,
                 secret: &sending.secret,
                 id: &message_id,
-                body: &body,
+                body,
             })
             .await;
         let retry_after = usize::try_from(job.attempts - 1)
@@ -417,6 +417,59 @@ impl Handler for DeliveryJob {
                 after: super::jobs::backoff(job.attempts),
                 error: error.to_string(),
             },
+        }
+    }
+}
+
+/// Events dispatched per statement.
+const DISPATCH_BATCH: i64 = 1_000;
+
+/// Queues the deliveries of events just written (`db::webhooks::dispatch`), out of
+/// the transactions that wrote them: a recurring job, run every `every`.
+pub struct DispatchJob {
+    pub pool: DbPool,
+    pub every: Duration,
+    /// Told when deliveries were queued, so they leave at once.
+    pub runner: super::jobs::JobRunner,
+}
+
+#[async_trait::async_trait]
+impl Handler for DispatchJob {
+    fn kind(&self) -> JobKind {
+        JobKind::EventDispatch
+    }
+
+    fn every(&self) -> Option<Duration> {
+        Some(self.every)
+    }
+
+    async fn run(&self, job: &Job, _: &Lease) -> Outcome {
+        let mut conn = match self.pool.get().await {
+            Ok(conn) => conn,
+            Err(error) => {
+                return Outcome::Retry {
+                    after: super::jobs::backoff(job.attempts),
+                    error: error.to_string(),
+                };
+            }
+        };
+        loop {
+            match rows::dispatch(&mut conn, DISPATCH_BATCH).await {
+                Ok(taken) => {
+                    if taken > 0 {
+                        self.runner.wake(JobKind::WebhookDelivery);
+                    }
+                    if taken < DISPATCH_BATCH as usize {
+                        return Outcome::Done;
+                    }
+                }
+                Err(error) => {
+                    return Outcome::Retry {
+                        after: super::jobs::backoff(job.attempts),
+                        error: error.to_string(),
+                    };
+                }
+            }
         }
     }
 }

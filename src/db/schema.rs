@@ -159,8 +159,10 @@ diesel::table! {
         id -> Uuid,
         event_type -> Text,
         object_id -> Text,
-        payload -> Jsonb,
+        payload -> Text,
         created_at -> Timestamptz,
+        seq -> Int8,
+        dispatched -> Bool,
     }
 }
 

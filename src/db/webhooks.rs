@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -162,13 +162,15 @@ pub struct NewEvent {
     pub id: Uuid,
     pub event_type: &'static str,
     pub object_id: String,
-    pub payload: serde_json::Value,
+    /// The JSON body to send.
+    pub payload: String,
 }
 
-/// Writes `events`, in order, with a delivery and its job for each endpoint of the
-/// event's brand subscribed to its type, in one statement. An event no endpoint
-/// wants is not written. The statement is sent at once (so it can share a round
-/// trip with others); the future reports how many deliveries were queued.
+/// Writes `events`, in order, when an endpoint of their brand is subscribed to
+/// their type (an event nobody wants is not written); their deliveries are queued
+/// by `dispatch` once the change has committed, so the change's transaction writes
+/// one row per event whatever the number of endpoints. The statement is sent at
+/// once (so it can share a round trip with others).
 pub fn publish(
     conn: &mut AsyncPgConnection,
     events: Vec<NewEvent>,
@@ -177,36 +179,62 @@ pub fn publish(
     let brands: Vec<BrandId> = events.iter().map(|e| e.brand_id).collect();
     let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
     let objects: Vec<String> = events.iter().map(|e| e.object_id.clone()).collect();
-    let payloads: Vec<serde_json::Value> = events.into_iter().map(|e| e.payload).collect();
+    let payloads: Vec<String> = events.into_iter().map(|e| e.payload).collect();
     let statement = diesel::sql_query(
-        "WITH new_events AS (
-             SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[])
-                 WITH ORDINALITY AS e (id, brand_id, event_type, object_id, payload, position)),
-         targets AS (
-             SELECT e.id AS event_id, e.brand_id, e.object_id, e.position, w.id AS endpoint_id
-             FROM new_events e
-             JOIN webhook_endpoints w ON w.brand_id = e.brand_id AND w.enabled AND e.event_type = ANY (w.event_types)),
-         stored AS (
-             INSERT INTO events (id, brand_id, event_type, object_id, payload)
-             SELECT id, brand_id, event_type, object_id, payload FROM new_events e
-             WHERE EXISTS (SELECT 1 FROM targets t WHERE t.event_id = e.id)),
-         deliveries AS (
-             INSERT INTO event_deliveries (brand_id, endpoint_id, event_id, next_attempt_at)
-             SELECT brand_id, endpoint_id, event_id, now() FROM targets ORDER BY position, endpoint_id
-             RETURNING brand_id, id, endpoint_id, event_id)
-         INSERT INTO jobs (kind, brand_id, delivery_id, ordering_key)
-         SELECT 'WEBHOOK_DELIVERY', d.brand_id, d.id, d.endpoint_id || '/' || t.object_id
-         FROM deliveries d
-         JOIN targets t ON t.brand_id = d.brand_id AND t.event_id = d.event_id AND t.endpoint_id = d.endpoint_id
-         ORDER BY t.position, d.endpoint_id",
+        "INSERT INTO events (id, brand_id, event_type, object_id, payload)
+         SELECT e.id, e.brand_id, e.event_type, e.object_id, e.payload
+         FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[])
+             WITH ORDINALITY AS e (id, brand_id, event_type, object_id, payload, position)
+         WHERE EXISTS (
+             SELECT 1 FROM webhook_endpoints w
+             WHERE w.brand_id = e.brand_id AND w.enabled AND e.event_type = ANY (w.event_types))
+         ORDER BY e.position",
     )
     .bind::<Array<SqlUuid>, _>(ids)
     .bind::<Array<BigInt>, _>(brands)
     .bind::<Array<Text>, _>(types)
     .bind::<Array<Text>, _>(objects)
-    .bind::<Array<Jsonb>, _>(payloads)
+    .bind::<Array<Text>, _>(payloads)
     .execute(conn);
     async move { Ok(statement.await?) }
+}
+
+/// Queues a delivery and its job for each endpoint subscribed to each of the
+/// oldest `limit` events not dispatched yet, in the order they were written, and
+/// marks them dispatched; returns how many events it took. Events of one object
+/// are written one transaction after the other, so this order is theirs.
+pub async fn dispatch(conn: &mut AsyncPgConnection, limit: i64) -> DbResult<usize> {
+    #[derive(QueryableByName)]
+    struct Taken {
+        #[diesel(sql_type = BigInt)]
+        taken: i64,
+    }
+    let taken: Taken = diesel::sql_query(
+        "WITH batch AS (
+             SELECT brand_id, id, event_type, object_id, seq FROM events
+             WHERE NOT dispatched ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED),
+         marked AS (
+             UPDATE events e SET dispatched = true FROM batch b WHERE e.brand_id = b.brand_id AND e.id = b.id),
+         targets AS (
+             SELECT b.id AS event_id, b.brand_id, b.object_id, b.seq, w.id AS endpoint_id
+             FROM batch b
+             JOIN webhook_endpoints w ON w.brand_id = b.brand_id AND w.enabled AND b.event_type = ANY (w.event_types)),
+         deliveries AS (
+             INSERT INTO event_deliveries (brand_id, endpoint_id, event_id, next_attempt_at)
+             SELECT brand_id, endpoint_id, event_id, now() FROM targets ORDER BY seq, endpoint_id
+             RETURNING brand_id, id, endpoint_id, event_id),
+         jobs_queued AS (
+             INSERT INTO jobs (kind, brand_id, delivery_id, ordering_key)
+             SELECT 'WEBHOOK_DELIVERY', d.brand_id, d.id, d.endpoint_id || '/' || t.object_id
+             FROM deliveries d
+             JOIN targets t ON t.brand_id = d.brand_id AND t.event_id = d.event_id AND t.endpoint_id = d.endpoint_id
+             ORDER BY t.seq, d.endpoint_id)
+         SELECT count(*) AS taken FROM batch",
+    )
+    .bind::<BigInt, _>(limit)
+    .get_result(conn)
+    .await?;
+    Ok(usize::try_from(taken.taken).unwrap_or_default())
 }
 
 /// One delivery with what sending it needs.
@@ -226,12 +254,14 @@ pub struct Sending {
     pub enabled: bool,
     #[diesel(sql_type = Nullable<Text>)]
     pub alert_email: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub failing_since: Option<DateTime<Utc>>,
     #[diesel(sql_type = SqlUuid)]
     pub event_id: Uuid,
     #[diesel(sql_type = Text)]
     pub event_type: String,
-    #[diesel(sql_type = Jsonb)]
-    pub payload: serde_json::Value,
+    #[diesel(sql_type = Text)]
+    pub payload: String,
 }
 
 pub async fn sending(
@@ -240,7 +270,7 @@ pub async fn sending(
     id: WebhookDeliveryId,
 ) -> DbResult<Option<Sending>> {
     Ok(diesel::sql_query(
-        "SELECT d.brand_id, d.id, d.endpoint_id, w.url, w.secret, w.enabled, w.alert_email,
+        "SELECT d.brand_id, d.id, d.endpoint_id, w.url, w.secret, w.enabled, w.alert_email, w.failing_since,
                 e.id AS event_id, e.event_type, e.payload
          FROM event_deliveries d
          JOIN webhook_endpoints w ON w.brand_id = d.brand_id AND w.id = d.endpoint_id
@@ -299,6 +329,10 @@ pub async fn record_attempt(
     }
     let endpoint = endpoint(sending.brand_id, sending.endpoint_id);
     if attempt.status == WebhookDeliveryStatus::Succeeded {
+        // Most answers come from an endpoint that was not failing: nothing to clear.
+        if sending.failing_since.is_none() {
+            return Ok(false);
+        }
         diesel::update(endpoint)
             .set(webhook_endpoints::failing_since.eq(None::<DateTime<Utc>>))
             .execute(conn)

@@ -233,6 +233,8 @@ macro_rules! stored_enums {
                 ClickPartitions => "CLICK_PARTITIONS",
                 /// Tells a brand's admin that an endpoint was disabled.
                 AlertEmail => "ALERT_EMAIL",
+                /// Queues a delivery per subscribed endpoint for events just written.
+                EventDispatch => "EVENT_DISPATCH",
             }
             /// Where a job stands (the `jobs.status` CHECK constraint).
             JobStatus {

@@ -24,6 +24,11 @@ async fn the_dashboard_works_in_chromium() {
     let address = listener.local_addr().unwrap();
     let config = sales_tracking::AppConfig {
         public_url: format!("http://{address}"),
+        // The page registers a receiver the test runs on loopback.
+        webhooks: sales_tracking::app::webhooks::WebhookSettings {
+            targets: sales_tracking::providers::webhook_http::Targets::AllowPrivate,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let app = sales_tracking::router(pool, config).into_make_service_with_connect_info::<SocketAddr>();
@@ -62,6 +67,7 @@ async fn the_dashboard_works_in_chromium() {
         "offer-manage.png",
         "orders.png",
         "settings.png",
+        "webhooks.png",
         "home-phone.png",
     ] {
         assert!(

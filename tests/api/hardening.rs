@@ -801,11 +801,21 @@ async fn every_mutation_writes_an_audit_event() {
     call("updateWebhookEndpoint", json!({ "id": endpoint, "description": "CRM" })).await;
     call("rotateWebhookEndpointSecret", json!({ "id": endpoint })).await;
     call("updateOffer", json!({ "id": shop.code_offer, "holdPeriodDays": 1 })).await;
-    let delivery = id_of(
-        app.ok(&admin, "{ webhookEndpoints { recentDeliveries { id } } }", json!({}))
-            .await,
-        "/webhookEndpoints/0/recentDeliveries/0/id",
-    );
+    // Its delivery is queued by the dispatcher once the change has committed.
+    let started = Instant::now();
+    let delivery = loop {
+        let endpoints = app
+            .ok(&admin, "{ webhookEndpoints { recentDeliveries { id } } }", json!({}))
+            .await;
+        if let Some(id) = endpoints.pointer("/webhookEndpoints/0/recentDeliveries/0/id") {
+            break id.as_str().unwrap().to_string();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no delivery queued: {endpoints}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     call("replayWebhookDelivery", json!({ "id": delivery })).await;
     call("deleteWebhookEndpoint", json!({ "id": endpoint })).await;
 
