@@ -81,16 +81,13 @@ struct Checked {
 }
 
 impl Checked {
-    fn fields(&self) -> (Vec<&str>, EndpointFields<'_>) {
-        (
-            self.events.clone(),
-            EndpointFields {
-                url: &self.url,
-                description: &self.description,
-                event_types: &[],
-                alert_email: self.alert_email.as_deref(),
-            },
-        )
+    fn fields(&self) -> EndpointFields<'_> {
+        EndpointFields {
+            url: &self.url,
+            description: &self.description,
+            event_types: &self.events,
+            alert_email: self.alert_email.as_deref(),
+        }
     }
 }
 
@@ -150,9 +147,7 @@ pub async fn create_endpoint(
                     "a brand has at most {MAX_ENDPOINTS} webhook endpoints; delete one first"
                 )));
             }
-            let (events, mut fields) = checked.fields();
-            fields.event_types = &events;
-            Ok(rows::create_endpoint(conn, caller.brand_id, fields, &new_secret()).await?)
+            Ok(rows::create_endpoint(conn, caller.brand_id, checked.fields(), &new_secret()).await?)
         }
         .scope_boxed()
     })
@@ -186,9 +181,7 @@ pub async fn update_endpoint(
     });
     audited(conn, caller, "updateWebhookEndpoint", details, move |conn, caller| {
         async move {
-            let (events, mut fields) = checked.fields();
-            fields.event_types = &events;
-            Ok(rows::update_endpoint(conn, caller.brand_id, id, fields, enabled).await?)
+            Ok(rows::update_endpoint(conn, caller.brand_id, id, checked.fields(), enabled).await?)
         }
         .scope_boxed()
     })
