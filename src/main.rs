@@ -5,9 +5,10 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
+use sales_tracking::app;
 use sales_tracking::db;
 use sales_tracking::dev::local_postgres as local;
-use sales_tracking::domain::{enums::Role, validate};
+use sales_tracking::domain::enums::Role;
 
 /// Sales Tracking: GraphQL API server for influencer and affiliate sales.
 #[derive(Parser)]
@@ -472,8 +473,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Check => {
             let mut conn = pool.get().await?;
-            let rollups = db::stats::mismatches_with_raw_events(&mut conn).await?;
-            let summaries = db::stats::summary_mismatches(&mut conn).await?;
+            let (rollups, summaries) = app::reports::derived_table_mismatches(&mut conn)
+                .await
+                .map_err(cli_error)?;
             println!("rollups differing from the raw events: {rollups}");
             println!("summaries differing from what they sum: {summaries}");
             anyhow::ensure!(
@@ -484,29 +486,40 @@ async fn main() -> anyhow::Result<()> {
         Command::Brand {
             command: BrandCommand::Create { name, time_zone },
         } => {
-            let name = validate::name("name", &name).map_err(anyhow::Error::msg)?;
-            let zone = validate::time_zone(&time_zone).map_err(anyhow::Error::msg)?;
             let mut conn = pool.get().await?;
-            let brand = db::brands::create(&mut conn, &name, &validate::slugify(&name), zone.name()).await?;
+            let brand = app::brands::create(&mut conn, &name, &time_zone)
+                .await
+                .map_err(cli_error)?;
             println!("{}", brand.slug);
         }
         Command::ApiKey {
             command: ApiKeyCommand::Create { brand, role, label },
         } => {
             let mut conn = pool.get().await?;
-            let brand = db::brands::find_by_slug(&mut conn, &brand)
-                .await
-                .with_context(|| format!("no brand with slug '{brand}'"))?;
             let role = match role {
                 RoleArg::Admin => Role::Admin,
                 RoleArg::Analyst => Role::Analyst,
             };
-            let (_, secret) = db::api_keys::create(&mut conn, brand.id, role, &label).await?;
+            let (brand, secret) = app::api_keys::create_for_brand(&mut conn, &brand, role, &label)
+                .await
+                .map_err(|e| match e {
+                    app::AppError::NotFound(_) => anyhow::anyhow!("no brand with slug '{brand}'"),
+                    other => cli_error(other),
+                })?;
             println!("API key for {} ({}), shown once:", brand.slug, role.as_str());
             println!("{secret}");
         }
     }
     Ok(())
+}
+
+/// An error of `app` as the command line says it: the message, or the whole chain
+/// of an internal error (an operator reads it, not a client).
+fn cli_error(error: app::AppError) -> anyhow::Error {
+    match error {
+        app::AppError::Internal(cause) => anyhow::anyhow!("{cause:?}"),
+        other => anyhow::anyhow!(other.message()),
+    }
 }
 
 async fn open_database(args: &DatabaseArgs) -> anyhow::Result<local::LocalDatabase> {

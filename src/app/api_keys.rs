@@ -50,3 +50,19 @@ pub async fn revoke(conn: &mut AsyncPgConnection, caller: Caller, id: ApiKeyId) 
     })
     .await
 }
+
+/// Makes a key for the brand `slug` (the `api-key create` command, run by an
+/// operator, not through the API): the brand and the key's secret, shown once.
+pub async fn create_for_brand(
+    conn: &mut AsyncPgConnection,
+    slug: &str,
+    role: Role,
+    label: &str,
+) -> AppResult<(crate::db::models::BrandRow, String)> {
+    let brand = match crate::db::brands::find_by_slug(conn, slug).await {
+        Err(crate::db::DbError::NotFound) => return Err(AppError::NotFound("brand")),
+        found => found?,
+    };
+    let (_, secret) = api_keys::create(conn, brand.id, role, label).await?;
+    Ok((brand, secret))
+}

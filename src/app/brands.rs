@@ -33,3 +33,12 @@ pub async fn find_by_slug_with_secret(
 ) -> DbResult<(BrandRow, Option<String>)> {
     brands::find_by_slug_with_secret(conn, slug).await
 }
+
+/// Creates a brand (the `brand create` command): a name of 1 to 200 characters and
+/// an IANA time zone; its slug comes from the name.
+pub async fn create(conn: &mut AsyncPgConnection, name: &str, time_zone: &str) -> AppResult<BrandRow> {
+    let name = crate::domain::validate::name("name", name).map_err(AppError::BadUserInput)?;
+    let zone = crate::domain::validate::time_zone(time_zone).map_err(AppError::BadUserInput)?;
+    let slug = crate::domain::validate::slugify(&name);
+    Ok(brands::create(conn, &name, &slug, zone.name()).await?)
+}

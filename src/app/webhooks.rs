@@ -180,10 +180,8 @@ pub async fn update_endpoint(
         "enabled": enabled,
     });
     audited(conn, caller, "updateWebhookEndpoint", details, move |conn, caller| {
-        async move {
-            Ok(rows::update_endpoint(conn, caller.brand_id, id, checked.fields(), enabled).await?)
-        }
-        .scope_boxed()
+        async move { Ok(rows::update_endpoint(conn, caller.brand_id, id, checked.fields(), enabled).await?) }
+            .scope_boxed()
     })
     .await
 }
