@@ -106,7 +106,8 @@ struct Inner {
     pool: DbPool,
     settings: RunnerSettings,
     stop: watch::Sender<bool>,
-    wakes: std::sync::Mutex<HashMap<JobKind, Arc<Notify>>>,
+    /// Each kind this server runs: its wake-up, and whether it is recurring.
+    wakes: std::sync::Mutex<HashMap<JobKind, (Arc<Notify>, bool)>>,
     tasks: std::sync::Mutex<JoinSet<()>>,
 }
 
@@ -133,7 +134,7 @@ impl JobRunner {
             .wakes
             .lock()
             .expect("the wake list is never poisoned")
-            .insert(handler.kind(), wake.clone());
+            .insert(handler.kind(), (wake.clone(), handler.every().is_some()));
         let worker = Worker {
             inner: self.inner.clone(),
             handler: Arc::new(handler),
@@ -199,9 +200,21 @@ impl JobRunner {
             .spawn(task);
     }
 
-    /// Work was just queued for `kind`: a recurring kind is made due now (for any
-    /// server), and this server looks for due jobs of the kind at once.
+    /// Work was just queued for `kind`: this server looks for due jobs of the kind
+    /// at once, and a recurring kind (or one another server runs) is made due now.
     pub fn wake(&self, kind: JobKind) {
+        let local = self
+            .inner
+            .wakes
+            .lock()
+            .expect("the wake list is never poisoned")
+            .get(&kind)
+            .cloned();
+        if let Some((wake, false)) = &local {
+            // A one-off job is due when queued: nothing to change in the database.
+            wake.notify_one();
+            return;
+        }
         let inner = self.inner.clone();
         tokio::spawn(async move {
             if let Ok(mut conn) = inner.pool.get().await
@@ -209,13 +222,7 @@ impl JobRunner {
             {
                 tracing::warn!(%error, kind = kind.as_str(), "cannot make a job due now");
             }
-            let wake = inner
-                .wakes
-                .lock()
-                .expect("the wake list is never poisoned")
-                .get(&kind)
-                .cloned();
-            if let Some(wake) = wake {
+            if let Some((wake, _)) = local {
                 wake.notify_one();
             }
         });
@@ -391,7 +398,7 @@ async fn record(pool: &DbPool, handler: &dyn Handler, job: &JobRow, token: Uuid,
 
 async fn release(pool: &DbPool, job: &JobRow, token: Uuid) -> DbResult<()> {
     let mut conn = pool.get().await.map_err(DbError::from)?;
-    jobs::release(&mut conn, &[(job.id, token)]).await?;
+    jobs::release(&mut conn, job.id, token).await?;
     tracing::info!(job_id = %job.id, kind = job.kind.as_str(), "job handed back at shutdown");
     Ok(())
 }

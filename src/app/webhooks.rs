@@ -229,8 +229,9 @@ pub async fn find_endpoint(
     caller: Caller,
     id: WebhookEndpointId,
 ) -> AppResult<EndpointRow> {
-    rows::find_endpoint(conn, caller.brand_id, id)
+    rows::endpoints_by_id(conn, caller.brand_id, &[id])
         .await?
+        .pop()
         .ok_or(AppError::NotFound("webhook endpoint"))
 }
 
@@ -256,12 +257,14 @@ pub async fn replay_delivery(
     let details = serde_json::json!({ "webhookDeliveryId": id.to_string() });
     audited(conn, caller, "replayWebhookDelivery", details, move |conn, caller| {
         async move {
-            rows::find_delivery(conn, caller.brand_id, id)
+            rows::deliveries_by_id(conn, caller.brand_id, &[id])
                 .await?
+                .pop()
                 .ok_or(AppError::NotFound("webhook delivery"))?;
             rows::replay(conn, caller.brand_id, id).await?;
-            rows::find_delivery(conn, caller.brand_id, id)
+            rows::deliveries_by_id(conn, caller.brand_id, &[id])
                 .await?
+                .pop()
                 .ok_or(AppError::NotFound("webhook delivery"))
         }
         .scope_boxed()

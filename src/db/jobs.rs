@@ -16,7 +16,6 @@ use crate::domain::ids::{BrandId, JobId, WebhookDeliveryId};
 pub struct JobRow {
     pub id: JobId,
     pub kind: JobKind,
-    pub recurring: bool,
     pub brand_id: Option<BrandId>,
     pub delivery_id: Option<WebhookDeliveryId>,
     pub payload: serde_json::Value,
@@ -89,7 +88,7 @@ pub async fn claim(
                ORDER BY j.run_at, j.id LIMIT $2
                FOR UPDATE SKIP LOCKED) due
          WHERE jobs.id = due.id
-         RETURNING jobs.id, jobs.kind, jobs.recurring, jobs.brand_id, jobs.delivery_id, jobs.payload,
+         RETURNING jobs.id, jobs.kind, jobs.brand_id, jobs.delivery_id, jobs.payload,
                    jobs.attempts, jobs.lease_token",
     )
     .bind::<Text, _>(kind)
@@ -177,21 +176,18 @@ pub async fn fail(conn: &mut AsyncPgConnection, job: JobId, token: Uuid, error: 
         == 1)
 }
 
-/// Hands leased jobs back at shutdown, due at once for any server; the attempt
-/// cut short does not count.
-pub async fn release(conn: &mut AsyncPgConnection, held: &[(JobId, Uuid)]) -> DbResult<usize> {
-    let mut released = 0;
-    for (job, token) in held {
-        released += diesel::update(leased!(*job, *token))
-            .set((
-                jobs::lease_token.eq(None::<Uuid>),
-                jobs::leased_until.eq(None::<DateTime<Utc>>),
-                jobs::attempts.eq(jobs::attempts - 1),
-            ))
-            .execute(conn)
-            .await?;
-    }
-    Ok(released)
+/// Hands a leased job back at shutdown, due at once for any server; the attempt
+/// cut short does not count. False when the lease was lost.
+pub async fn release(conn: &mut AsyncPgConnection, job: JobId, token: Uuid) -> DbResult<bool> {
+    Ok(diesel::update(leased!(job, token))
+        .set((
+            jobs::lease_token.eq(None::<Uuid>),
+            jobs::leased_until.eq(None::<DateTime<Utc>>),
+            jobs::attempts.eq(jobs::attempts - 1),
+        ))
+        .execute(conn)
+        .await?
+        == 1)
 }
 
 /// What `/metrics` shows of one kind.

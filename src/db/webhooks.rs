@@ -134,18 +134,6 @@ pub async fn delete_endpoint(
         .await?)
 }
 
-pub async fn find_endpoint(
-    conn: &mut AsyncPgConnection,
-    brand_id: BrandId,
-    id: WebhookEndpointId,
-) -> DbResult<Option<EndpointRow>> {
-    Ok(endpoint(brand_id, id)
-        .select(EndpointRow::as_select())
-        .first(conn)
-        .await
-        .optional()?)
-}
-
 pub async fn endpoints(conn: &mut AsyncPgConnection, brand_id: BrandId) -> DbResult<Vec<EndpointRow>> {
     Ok(webhook_endpoints::table
         .filter(webhook_endpoints::brand_id.eq(brand_id))
@@ -431,24 +419,7 @@ pub async fn recent_deliveries(
     .await?)
 }
 
-pub async fn find_delivery(
-    conn: &mut AsyncPgConnection,
-    brand_id: BrandId,
-    id: WebhookDeliveryId,
-) -> DbResult<Option<DeliveryRow>> {
-    Ok(diesel::sql_query(format!(
-        "SELECT {DELIVERY_COLUMNS} FROM event_deliveries d
-         JOIN events e ON e.brand_id = d.brand_id AND e.id = d.event_id
-         WHERE d.brand_id = $1 AND d.id = $2"
-    ))
-    .bind::<BigInt, _>(brand_id)
-    .bind::<BigInt, _>(id)
-    .get_result(conn)
-    .await
-    .optional()?)
-}
-
-/// Endpoints by id (`node`).
+/// Endpoints by id (`node`, and one endpoint by its id).
 pub async fn endpoints_by_id(
     conn: &mut AsyncPgConnection,
     brand_id: BrandId,
@@ -465,7 +436,7 @@ pub async fn endpoints_by_id(
         .await?)
 }
 
-/// Deliveries by id (`node`).
+/// Deliveries by id (`node`, and one delivery by its id).
 pub async fn deliveries_by_id(
     conn: &mut AsyncPgConnection,
     brand_id: BrandId,

@@ -263,18 +263,11 @@ fn types_about(accepted: &[Value], object: &str) -> Vec<String> {
     let mut types = Vec::new();
     for body in accepted {
         let data = &body["data"];
-        let about = [
-            &data["id"],
-            &data["conversionId"],
-            &data["paymentId"],
-            &data["membershipId"],
-        ];
         let is_about = match body["type"].as_str().unwrap().split('.').next().unwrap() {
-            "conversion" | "payment" | "membership" | "reward" | "offer" => data["id"] == object,
             "commission" => data["conversionId"] == object,
             "payment_item" => data["paymentId"] == object,
             "promo_code" => data["membershipId"] == object,
-            _ => about.iter().any(|v| **v == object),
+            _ => data["id"] == object,
         };
         let id = body["id"].as_str().unwrap().to_string();
         if is_about && !seen.contains(&id) {
@@ -374,14 +367,10 @@ async fn every_lifecycle_event_arrives_signed_in_order_per_object_and_nothing_of
         "payment.created",
         "payment.paid",
     ];
-    let accepted = receiver.until_accepted(&expected).await;
+    receiver.until_accepted(&expected).await;
     // Give anything else (what should not come) the time to arrive.
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let accepted = {
-        let later = receiver.accepted();
-        assert!(later.len() >= accepted.len());
-        later
-    };
+    let accepted = receiver.accepted();
 
     // Every message was tried twice: refused once, then accepted.
     let received = receiver.received();
