@@ -1,6 +1,7 @@
 //! Sales Tracking: the GraphQL API behind an influencer and affiliate sales dashboard.
 //!
-//! `domain` holds pure rules, `db` the PostgreSQL layer, `graphql` the API
+//! `domain` holds pure rules, `db` the PostgreSQL layer, `app` the workflows
+//! and the `App` value, `providers` the outside services, `graphql` the API
 //! schema and `http` the routes; `main.rs` only reads configuration and serves.
 
 pub mod app;
@@ -128,107 +129,43 @@ pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
     start(pool, config).0
 }
 
-/// Starts the application: the click and order writers (which end once the router
-/// is dropped) and the job runner with every background task, which
-/// `JobRunner::shutdown` stops.
-pub fn start(pool: DbPool, config: AppConfig) -> (axum::Router, app::jobs::JobRunner) {
-    let spool = config.spool_dir.as_deref().and_then(|dir| match app::clicks::ClickSpool::open(dir) {
-        Ok(spool) => Some(Arc::new(spool)),
-        Err(error) => {
-            tracing::error!(%error, dir = %dir.display(), "cannot open the click spool; clicks are lost while the database is away");
-            None
-        }
-    });
-    let metrics = Arc::new(metrics::Metrics::new());
-    let jobs = app::jobs::JobRunner::new(pool.clone(), config.jobs);
-    match config.mailer {
-        Some(mailer) => {
-            jobs.start(app::email::OutboxJob {
-                pool: pool.clone(),
-                mailer: mailer.clone(),
-            });
-            jobs.start(app::webhooks::AlertEmailJob { mailer });
-        }
-        None => tracing::warn!("no SMTP server configured (--smtp-url): emails wait in the outbox"),
-    }
-    let paypal = config
-        .paypal
-        .and_then(|paypal| match providers::paypal::PayPal::new(paypal) {
-            Ok(paypal) => Some(paypal),
-            Err(error) => {
-                tracing::error!(%error, "PayPal is configured but cannot be reached: PAYPAL payments are refused");
-                None
-            }
-        });
-    let payout_providers = providers::payout::PayoutProviders::new(paypal);
-    jobs.start(app::payments::ReconcileJob {
-        pool: pool.clone(),
-        providers: payout_providers.clone(),
-        every: config.reconcile_every,
-    });
-    jobs.start(app::maturity::MaturityJob {
-        pool: pool.clone(),
-        every: config.mature_every,
-    });
-    jobs.start(app::clicks::partitions::PartitionsJob {
-        pool: pool.clone(),
-        keep_months: config.click_retention_months,
-    });
-    let tracking_pool = config.tracking_pool.unwrap_or_else(|| pool.clone());
-    // Deliveries use the tracking connections: a storm of reports cannot hold them up.
-    jobs.start(app::webhooks::DispatchJob {
-        pool: tracking_pool.clone(),
-        every: config.jobs.poll,
-        runner: jobs.clone(),
-    });
-    jobs.start(app::webhooks::DeliveryJob::new(
-        tracking_pool.clone(),
-        config.webhooks.clone(),
-    ));
-    jobs.report_to(metrics.clone());
-    let services = app::Services {
-        jobs: Some(jobs.clone()),
+/// Starts the application (`app::App::start`) and the adapters over it: the
+/// router serves GraphQL and HTTP, and `App::shutdown` stops the background jobs.
+pub fn start(pool: DbPool, config: AppConfig) -> (axum::Router, app::App) {
+    let settings = app::Settings {
+        public_url: config.public_url.clone(),
+        ip_hash_key: config.ip_hash_key,
+        mailer: config.mailer,
+        tracking_pool: config.tracking_pool,
+        report_pool: config.report_pool,
+        replica: config.replica,
+        spool_dir: config.spool_dir,
+        paypal: config.paypal,
+        reconcile_every: config.reconcile_every,
+        click_rules: config.click_rules,
+        mature_every: config.mature_every,
+        click_retention_months: config.click_retention_months,
         webhooks: config.webhooks,
+        jobs: config.jobs,
     };
+    let app = app::App::start(pool, Arc::new(metrics::Metrics::new()), settings);
     let limits = config.limits;
-    let report_pool = config.report_pool.unwrap_or_else(|| pool.clone());
     let budget = Arc::new(rate_limit::RateLimiter::new(
         limits.rate_limit_points_per_second,
         limits.rate_limit_burst,
     ));
-    let options = graphql::ApiOptions {
-        public_url: config.public_url.clone(),
+    let schema = graphql::build_schema(graphql::ApiOptions {
         limits: limits.query,
         budget: budget.clone(),
         introspection: config.introspection,
-        providers: payout_providers.clone(),
-    };
-    let schema = graphql::build_schema(pool.clone(), metrics.clone(), services, options);
+    });
     let surface = http::Surface {
         metrics_token: config.metrics_token,
         cors_origins: config.cors_origins,
-        public_url: config.public_url,
         query_budget: Some(budget),
-        providers: payout_providers,
         trusted_proxies: config.trusted_proxies,
-        click_rules: config.click_rules,
         link_refresh_every: config.link_refresh_every,
     };
-    let state = http::AppState::new(
-        schema,
-        http::Pools {
-            api: pool,
-            tracking: tracking_pool,
-            reports: db::ReportPool::new(report_pool, config.replica),
-        },
-        metrics,
-        config.ip_hash_key,
-        limits,
-        spool,
-        surface,
-    );
-    if let Some(replay) = state.clicks.spool_replay() {
-        jobs.start_local(replay);
-    }
-    (http::router(state), jobs)
+    let state = http::AppState::new(app.clone(), schema, limits, surface);
+    (http::router(state), app)
 }

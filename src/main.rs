@@ -6,7 +6,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 use sales_tracking::app;
-use sales_tracking::db;
 use sales_tracking::dev::local_postgres as local;
 use sales_tracking::domain::enums::Role;
 
@@ -303,31 +302,20 @@ enum RoleArg {
     Analyst,
 }
 
-/// KPI reads running at once: about one per core of a small database server
-/// (more only queue inside PostgreSQL), so a storm of reports cannot take the
-/// cores the click writer and the webhooks need.
-const REPORT_CONNECTIONS: usize = 4;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logs(cli.log_format);
     // Holds a private cluster, if one was started, until main returns.
     let database = open_database(&cli.database).await?;
-    let pooler = if cli.database.transaction_pooler {
-        db::Pooler::Transaction
-    } else {
-        db::Pooler::None
-    };
-    let direct_url = match (&cli.database.direct_database_url, pooler) {
-        (Some(url), _) => url.clone(),
-        (None, db::Pooler::None) => database.url.clone(),
-        (None, db::Pooler::Transaction) => {
-            anyhow::bail!("--transaction-pooler needs --direct-database-url: migrations hold a session lock")
-        }
-    };
-    db::run_migrations(&direct_url).await?;
-    let pool = db::connect_pool_via(&database.url, cli.database.pool_size, pooler)?;
+    let opened = app::database::open(app::database::DatabaseSettings {
+        url: database.url.clone(),
+        direct_url: cli.database.direct_database_url.clone(),
+        transaction_pooler: cli.database.transaction_pooler,
+        pool_size: cli.database.pool_size,
+    })
+    .await?;
+    let (pool, direct_url) = (opened.pool, opened.direct_url);
 
     match cli.command {
         Command::Serve {
@@ -353,9 +341,10 @@ async fn main() -> anyhow::Result<()> {
             limits,
         } => {
             let mailer = smtp_url
-                .map(|url| sales_tracking::app::email::Mailer::new(&url, &smtp_from))
+                .map(|url| sales_tracking::providers::smtp::SmtpMailer::new(&url, &smtp_from))
                 .transpose()
-                .context("bad SMTP settings")?;
+                .context("bad SMTP settings")?
+                .map(|smtp| std::sync::Arc::new(smtp) as sales_tracking::app::email::Mailer);
             let demo_key = if demo {
                 Some(sales_tracking::fixtures::demo::ensure_demo_brand(&pool).await?)
             } else {
@@ -381,16 +370,12 @@ async fn main() -> anyhow::Result<()> {
                     ..Default::default()
                 },
                 introspection: limits.introspection,
-                tracking_pool: Some(db::connect_pool_via(
-                    &database.url,
-                    (cli.database.pool_size / 2).max(4),
-                    pooler,
-                )?),
-                report_pool: Some(db::connect_pool_via(&database.url, REPORT_CONNECTIONS, pooler)?),
+                tracking_pool: Some(opened.tracking_pool),
+                report_pool: Some(opened.report_pool),
                 replica: replica_url
                     .map(|url| {
                         let max_lag = std::time::Duration::from_secs(replica_max_lag);
-                        db::replica::Replica::watch(&url, REPORT_CONNECTIONS, max_lag, &direct_url)
+                        app::database::watch_replica(&url, max_lag, &direct_url)
                     })
                     .transpose()
                     .context("bad --replica-url")?,
@@ -413,9 +398,9 @@ async fn main() -> anyhow::Result<()> {
                 click_retention_months,
                 webhooks: sales_tracking::app::webhooks::WebhookSettings {
                     targets: if allow_private_webhook_targets {
-                        sales_tracking::providers::webhook_http::Targets::AllowPrivate
+                        sales_tracking::app::ports::Targets::AllowPrivate
                     } else {
-                        sales_tracking::providers::webhook_http::Targets::PublicOnly
+                        sales_tracking::app::ports::Targets::PublicOnly
                     },
                     ..Default::default()
                 },
@@ -435,17 +420,17 @@ async fn main() -> anyhow::Result<()> {
                 header_read_timeout: std::time::Duration::from_secs(limits.header_read_timeout),
                 shutdown_deadline: std::time::Duration::from_secs(limits.shutdown_deadline),
             };
-            let (app, jobs) = sales_tracking::start(pool, config);
+            let (router, application) = sales_tracking::start(pool, config);
             // One signal stops both the HTTP server and the job runner, side by side.
             let signal = futures_util::FutureExt::shared(Box::pin(shutdown_signal()));
-            let served = sales_tracking::http::server::serve(listener, app, serving, signal.clone());
+            let served = sales_tracking::http::server::serve(listener, router, serving, signal.clone());
             tokio::pin!(served);
             let served = tokio::select! {
                 served = &mut served => {
-                    jobs.shutdown().await;
+                    application.shutdown().await;
                     served
                 }
-                () = signal => tokio::join!(served, jobs.shutdown()).0,
+                () = signal => tokio::join!(served, application.shutdown()).0,
             };
             served?;
         }

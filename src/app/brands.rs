@@ -5,9 +5,10 @@ use diesel_async::scoped_futures::ScopedFutureExt;
 
 use super::audit::audited;
 use super::{AppError, AppResult, Caller};
-use crate::db::DbResult;
-use crate::db::brands;
+use chrono_tz::Tz;
+
 use crate::db::models::BrandRow;
+use crate::db::{DbError, brands};
 
 /// Sets the secret that signs the brand's order webhooks. The secret itself stays
 /// out of the audit trail.
@@ -26,12 +27,25 @@ pub async fn set_webhook_secret(conn: &mut AsyncPgConnection, caller: Caller, se
     .await
 }
 
-/// The brand a webhook URL names, with the secret its deliveries are signed with.
+/// The brand a webhook URL names, with the secret its deliveries are signed
+/// with and its time zone; none for a slug no brand has.
 pub async fn find_by_slug_with_secret(
     conn: &mut AsyncPgConnection,
     slug: &str,
-) -> DbResult<(BrandRow, Option<String>)> {
-    brands::find_by_slug_with_secret(conn, slug).await
+) -> AppResult<Option<(BrandRow, Option<String>, Tz)>> {
+    match brands::find_by_slug_with_secret(conn, slug).await {
+        Ok((brand, secret)) => {
+            let time_zone = brands::time_zone(brand.id, &brand.time_zone)?;
+            Ok(Some((brand, secret, time_zone)))
+        }
+        Err(DbError::NotFound) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The brand's own record (its name, currency, time zone).
+pub async fn find(conn: &mut AsyncPgConnection, caller: Caller) -> AppResult<BrandRow> {
+    Ok(brands::find(conn, caller.brand_id).await?)
 }
 
 /// Creates a brand (the `brand create` command): a name of 1 to 200 characters and

@@ -22,6 +22,8 @@ use diesel_async::scoped_futures::ScopedFutureExt;
 use super::audit::audited;
 use super::jobs::{Handler, Job, Lease, Outcome};
 use super::members::memberships_of;
+pub use super::ports::Mailer;
+use super::ports::SendFailure;
 use super::{AppError, AppResult, Caller};
 use crate::db::emails::{self, Attempt, EmailRow, NewEmail};
 use crate::db::models::MembershipRow;
@@ -31,8 +33,6 @@ use crate::domain::email::{TemplateError, TemplateValues, render};
 use crate::domain::enums::{EmailStatus, JobKind};
 use crate::domain::ids::{BrandId, MemberId, MembershipId, OfferId};
 use crate::domain::reward::{RewardSpec, default_message};
-use crate::providers::smtp;
-pub use crate::providers::smtp::Mailer;
 
 /// How long a claimed message stays with its sender before another may take it.
 pub const LEASE: Duration = Duration::from_secs(5 * 60);
@@ -209,10 +209,10 @@ pub async fn deliver_due_within(
             round.left_for_later += 1;
             continue;
         }
-        let send = smtp::send(mailer, &email.to_address, &email.subject, &email.body);
+        let send = mailer.send(&email.to_address, &email.subject, &email.body);
         let outcome = match tokio::time::timeout(left, send).await {
             Ok(outcome) => outcome,
-            Err(_) => Err(smtp::SendFailure {
+            Err(_) => Err(SendFailure {
                 message: "the SMTP server did not answer within the lease".into(),
                 permanent: false,
             }),

@@ -94,16 +94,6 @@ fn unique_message(constraint: &str) -> String {
     }
 }
 
-/// Loaders share one error among every resolver waiting on the batch.
-impl From<Arc<DbError>> for AppError {
-    fn from(error: Arc<DbError>) -> Self {
-        match &*error {
-            DbError::Unavailable(_) => AppError::Unavailable,
-            other => AppError::internal(anyhow::anyhow!("batch load failed: {other}")),
-        }
-    }
-}
-
 impl From<crate::db::pagination::UnknownCursor> for AppError {
     fn from(_: crate::db::pagination::UnknownCursor) -> Self {
         AppError::BadUserInput("after is not a cursor of this list (any more)".into())

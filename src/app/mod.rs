@@ -1,7 +1,8 @@
 //! The workflows: each module is the one home of one piece of work (recording
 //! an order, paying commissions, a report). They validate, decide with the
 //! rules in `domain`, and read and write through `db`, inside transactions.
-//! `graphql` and `http` only parse, authorize, call them and shape answers.
+//! `graphql` and `http` hold the one `App` value and only parse, authorize,
+//! call the workflows and shape answers; they never reach `db` themselves.
 
 use chrono::{NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -10,41 +11,32 @@ use crate::domain::enums::Role;
 use crate::domain::ids::{ApiKeyId, BrandId};
 
 pub mod api_keys;
+mod application;
 pub mod audit;
 pub mod auth;
+pub mod batch;
 pub mod brands;
 pub mod clicks;
+pub mod database;
 pub mod email;
 pub mod error;
 pub mod events;
 pub mod jobs;
 pub mod maturity;
 pub mod members;
+pub mod nodes;
 pub mod offers;
 pub mod orders;
 pub mod payments;
+pub mod ports;
+pub mod reads;
+pub mod records;
 pub mod reports;
 pub mod rewards;
 pub mod webhooks;
 
+pub use application::{App, Conn, Settings};
 pub use error::{AppError, AppResult};
-
-/// The background work and settings workflows reach beyond a connection.
-#[derive(Clone, Default)]
-pub struct Services {
-    /// None where no runner runs (a schema built only for its SDL).
-    pub jobs: Option<jobs::JobRunner>,
-    pub webhooks: webhooks::WebhookSettings,
-}
-
-impl Services {
-    /// Tells the runner `kind` has work now.
-    pub fn wake(&self, kind: crate::domain::enums::JobKind) {
-        if let Some(jobs) = &self.jobs {
-            jobs.wake(kind);
-        }
-    }
-}
 
 /// Who asks, decided by the API key: everything they do is scoped to `brand_id`.
 #[derive(Clone, Copy, Debug)]

@@ -16,6 +16,7 @@ use rust_decimal::Decimal;
 use super::events;
 use super::jobs::{Handler, Job, Lease, Outcome, backoff};
 use super::members::memberships_of;
+use super::ports::{BatchReport, Notification, PayoutBatch, PayoutItem, PayoutProviders, Vouched};
 use super::reports::{self, OfferSelection};
 use super::{AppError, AppResult, Caller};
 use crate::db::payments::{self, DueFilter, ItemReport, NewPayment, PaymentRow, PayoutLine};
@@ -28,7 +29,6 @@ use crate::domain::payment::{
     recheck_after,
 };
 use crate::domain::webhooks::EventType;
-use crate::providers::payout::{BatchReport, PayoutBatch, PayoutItem, PayoutProviders};
 
 /// Which memberships a payment covers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,8 +147,7 @@ pub struct Sent {
 /// reconciliation finishes it. No database connection is held while the provider
 /// is called, so a hanging provider cannot starve the pool.
 pub async fn send(
-    pool: &DbPool,
-    providers: &PayoutProviders,
+    app: &super::App,
     provider: PaymentProvider,
     caller: Caller,
     payees: Payees,
@@ -159,6 +158,7 @@ pub async fn send(
     if key.is_empty() || key.len() > 200 {
         return Err(AppError::bad_input("idempotencyKey must be 1 to 200 characters"));
     }
+    let (pool, providers) = (app.pool(), app.payouts());
     let paying = providers
         .get(provider)
         .ok_or_else(|| AppError::bad_input(format!("{} is not configured on this server", provider.as_str())))?;
@@ -456,4 +456,44 @@ pub async fn payout_file(
     let offset = (part - 1).saturating_mul(PAYOUT_FILE_ROWS);
     let lines = payments::payout_lines(conn, brand_id, payment_id, Some((offset, PAYOUT_FILE_ROWS))).await?;
     Ok((part == 1 || !lines.is_empty()).then_some(lines))
+}
+
+/// What a payout provider's notification led to.
+#[derive(Debug)]
+pub enum NotificationOutcome {
+    /// It lacks what the provider signs (the header named).
+    Malformed(String),
+    /// The provider does not vouch for it: nothing is read.
+    NotVouched,
+    /// It is not about a payment this server made.
+    Ignored,
+    /// Its payment, as the provider now reports it.
+    Reconciled(PaymentRow),
+}
+
+/// A notification from a payout provider (PayPal's webhooks) only tells the
+/// server to look at a batch again: the provider is asked to vouch for it, and
+/// what is recorded is read from the provider, never taken from the event.
+/// `NotFound` when this server does not pay through `provider`.
+pub async fn receive_notification(
+    app: &super::App,
+    provider: PaymentProvider,
+    notification: &Notification,
+) -> AppResult<NotificationOutcome> {
+    let providers = app.payouts();
+    let paying = providers.get(provider).ok_or(AppError::NotFound("payout provider"))?;
+    match paying.verify_notification(notification).await {
+        Ok(Vouched::Yes) => {}
+        Ok(Vouched::No) => return Ok(NotificationOutcome::NotVouched),
+        Ok(Vouched::Malformed(header)) => return Ok(NotificationOutcome::Malformed(header)),
+        Err(error) => {
+            tracing::error!(?error, "checking a payout notification failed");
+            return Err(AppError::Unavailable);
+        }
+    }
+    let Some(batch_id) = paying.notified_batch_id(&notification.event) else {
+        return Ok(NotificationOutcome::Ignored);
+    };
+    let payment = batch_changed(app.tracking_pool(), providers, provider, batch_id, Utc::now()).await?;
+    Ok(payment.map_or(NotificationOutcome::Ignored, NotificationOutcome::Reconciled))
 }

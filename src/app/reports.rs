@@ -15,7 +15,9 @@ use rust_decimal::Decimal;
 use super::audit::audited;
 use super::{AppError, AppResult, Caller};
 use crate::db::models::{MembershipRow, OfferRow};
-use crate::db::reporting::{self, FigureScope, SeriesScope};
+pub use crate::db::replica::{ReadSource, ReportReads};
+pub use crate::db::reporting::SeriesScope;
+use crate::db::reporting::{self, FigureScope};
 use crate::db::{DbResult, members, memberships, offers};
 use crate::domain::date_range::{DateRange, SeriesInterval};
 use crate::domain::enums::{OfferStatus, OfferType};
@@ -263,6 +265,25 @@ pub async fn membership_report(
 pub enum KpiKey {
     Offer(OfferId, DateRange),
     Membership(MembershipId, DateRange),
+}
+
+/// `kpis_for` through a request's report reads: on the replica while it is fresh
+/// enough, and on the primary when the replica fails mid-read (it is then
+/// marked down, so the requests after it go to the primary at once).
+pub async fn kpis_read(
+    reads: &ReportReads,
+    brand_id: BrandId,
+    zone: Tz,
+    keys: &[KpiKey],
+) -> AppResult<HashMap<KpiKey, Kpis>> {
+    let (mut conn, source) = reads.conn().await?;
+    match kpis_for(&mut conn, brand_id, zone, keys).await {
+        Err(error) if matches!(source, ReadSource::Replica { .. }) => {
+            let mut conn = reads.primary_after_replica_failed(&error).await?;
+            Ok(kpis_for(&mut conn, brand_id, zone, keys).await?)
+        }
+        figures => Ok(figures?),
+    }
 }
 
 /// The KPIs of many offers and memberships, one read per distinct date range.

@@ -4,6 +4,7 @@
 //! until about a day has passed. An endpoint failing every attempt for days is
 //! disabled and its alert address told.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel_async::AsyncPgConnection;
@@ -11,6 +12,7 @@ use diesel_async::scoped_futures::ScopedFutureExt;
 
 use super::audit::audited;
 use super::jobs::{Handler, Job, Lease, Outcome};
+use super::ports::{EndpointClient, Message, Targets};
 use super::{AppError, AppResult, Caller};
 use crate::db::jobs::{self as job_rows, NewJob};
 use crate::db::webhooks::{self as rows, AttemptRecord, EndpointFields, Sending};
@@ -19,9 +21,8 @@ use crate::domain::enums::{JobKind, WebhookDeliveryStatus};
 use crate::domain::ids::{WebhookDeliveryId, WebhookEndpointId};
 use crate::domain::validate;
 use crate::domain::webhooks::{DISABLE_AFTER, EventType, RETRY_SCHEDULE, new_secret};
-use crate::providers::webhook_http::{Message, Targets, WebhookSender, check_target};
 
-pub use crate::db::webhooks::{DeliveryRow, EndpointRow};
+pub use super::records::{DeliveryRow, EndpointRow};
 
 /// Deliveries listed under each endpoint.
 pub const RECENT_DELIVERIES: i64 = 20;
@@ -91,12 +92,13 @@ impl Checked {
     }
 }
 
-async fn check(draft: EndpointDraft, targets: Targets) -> AppResult<Checked> {
+async fn check(draft: EndpointDraft, client: &dyn EndpointClient) -> AppResult<Checked> {
     let url = draft.url.trim();
     if url.len() > 2000 {
         return Err(AppError::bad_input("url must be at most 2000 characters"));
     }
-    let url = check_target(url, targets)
+    let url = client
+        .check_target(url)
         .await
         .map_err(|e| AppError::bad_input(e.to_string()))?
         .to_string();
@@ -135,10 +137,10 @@ async fn check(draft: EndpointDraft, targets: Targets) -> AppResult<Checked> {
 pub async fn create_endpoint(
     conn: &mut AsyncPgConnection,
     caller: Caller,
-    settings: &WebhookSettings,
+    client: &dyn EndpointClient,
     draft: EndpointDraft,
 ) -> AppResult<EndpointRow> {
-    let checked = check(draft, settings.targets).await?;
+    let checked = check(draft, client).await?;
     let details = serde_json::json!({ "url": checked.url, "events": checked.events });
     audited(conn, caller, "createWebhookEndpoint", details, move |conn, caller| {
         async move {
@@ -157,7 +159,7 @@ pub async fn create_endpoint(
 pub async fn update_endpoint(
     conn: &mut AsyncPgConnection,
     caller: Caller,
-    settings: &WebhookSettings,
+    client: &dyn EndpointClient,
     id: WebhookEndpointId,
     patch: EndpointPatch,
 ) -> AppResult<EndpointRow> {
@@ -171,7 +173,7 @@ pub async fn update_endpoint(
         description: patch.description.clone().unwrap_or(current.description.clone()),
         alert_email: patch.alert_email.clone().unwrap_or(current.alert_email.clone()),
     };
-    let checked = check(draft, settings.targets).await?;
+    let checked = check(draft, client).await?;
     let enabled = patch.enabled.unwrap_or(current.enabled);
     let details = serde_json::json!({
         "webhookEndpointId": id.to_string(),
@@ -275,19 +277,11 @@ pub async fn replay_delivery(
 /// Sends deliveries: one job per event and endpoint.
 pub struct DeliveryJob {
     pub pool: DbPool,
-    pub sender: WebhookSender,
+    pub client: Arc<dyn EndpointClient>,
     pub settings: WebhookSettings,
 }
 
 impl DeliveryJob {
-    pub fn new(pool: DbPool, settings: WebhookSettings) -> Self {
-        DeliveryJob {
-            pool,
-            sender: WebhookSender::new(settings.targets, settings.timeout),
-            settings,
-        }
-    }
-
     async fn deliver(&self, job: &Job, lease: &Lease) -> Result<Outcome, DbError> {
         let (Some(brand_id), Some(delivery_id)) = (job.brand_id, job.delivery_id) else {
             return Ok(Outcome::Failed("a delivery job names no delivery".into()));
@@ -315,7 +309,7 @@ impl DeliveryJob {
         let body = sending.payload.as_bytes();
         let message_id = event_id(sending.event_id);
         let answer = self
-            .sender
+            .client
             .send(Message {
                 url: &sending.url,
                 secret: &sending.secret,
@@ -470,7 +464,7 @@ impl Handler for DispatchJob {
 
 /// Sends an alert email queued by a job (an endpoint disabled).
 pub struct AlertEmailJob {
-    pub mailer: crate::providers::smtp::Mailer,
+    pub mailer: super::ports::Mailer,
 }
 
 #[async_trait::async_trait]
@@ -481,7 +475,7 @@ impl Handler for AlertEmailJob {
 
     async fn run(&self, job: &Job, _: &Lease) -> Outcome {
         let field = |name: &str| job.payload.get(name).and_then(|v| v.as_str()).unwrap_or_default();
-        match crate::providers::smtp::send(&self.mailer, field("to"), field("subject"), field("body")).await {
+        match self.mailer.send(field("to"), field("subject"), field("body")).await {
             Ok(()) => Outcome::Done,
             Err(failure) if failure.permanent || job.attempts >= crate::domain::email::MAX_ATTEMPTS => {
                 Outcome::Failed(failure.message)

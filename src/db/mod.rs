@@ -229,6 +229,13 @@ pub async fn revert_migrations_from(database_url: &str, version: &str) -> anyhow
     .await?
 }
 
+/// Whether the connection answers `SELECT 1`.
+pub async fn ping(conn: &mut AsyncPgConnection) -> DbResult<()> {
+    use diesel_async::RunQueryDsl;
+    diesel::sql_query("SELECT 1").execute(conn).await?;
+    Ok(())
+}
+
 /// Escapes `%`, `_` and `\` so a user's search text matches literally in ILIKE.
 pub fn contains_pattern(search: &str) -> String {
     let escaped = search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");

@@ -8,7 +8,7 @@ use super::enums::Role;
 use super::error::AppResult;
 use super::ids::{decode, encode};
 use crate::app::api_keys;
-use crate::db::models::ApiKeyRow;
+use crate::app::records::ApiKeyRow;
 
 /// A key that calls the API for the brand. Its secret is shown once, when made.
 pub struct ApiKey(pub ApiKeyRow);

@@ -9,7 +9,8 @@ use super::ids::encode;
 use super::pagination::{IdCursor, page_request, to_connection};
 use super::types::brand::Viewer;
 use crate::app::brands;
-use crate::db::audit;
+use crate::app::reads;
+use crate::app::records::AuditRow;
 use crate::domain::enums::Role;
 
 /// The result of `setWebhookSecret`.
@@ -20,7 +21,7 @@ pub struct SetWebhookSecretPayload {
 }
 
 /// One audited change.
-pub struct AuditEvent(audit::AuditRow);
+pub struct AuditEvent(AuditRow);
 
 #[Object]
 impl AuditEvent {
@@ -68,7 +69,7 @@ impl BrandQueries {
         let viewer = viewer(ctx)?;
         let had_cursor = after.is_some();
         let request = page_request(first, after)?;
-        let page = audit::page(&mut *conn(ctx).await?, viewer.brand_id, request).await?;
+        let page = reads::audit_events(&mut *conn(ctx).await?, viewer, request).await?;
         Ok(to_connection(
             page,
             had_cursor,

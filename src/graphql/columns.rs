@@ -5,7 +5,7 @@ use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 
 use super::context::{conn, viewer};
 use super::error::{AppError, AppResult};
-use crate::db::table_columns;
+use crate::app::reads;
 use crate::domain::kpis::Kpi;
 use crate::domain::report::Column;
 
@@ -104,13 +104,7 @@ impl ColumnQueries {
     /// The columns this API key chose for a table, in order (the defaults until it chooses).
     async fn table_columns(&self, ctx: &Context<'_>, table: KpiTable) -> AppResult<Vec<TableColumn>> {
         let viewer = viewer(ctx)?;
-        let saved = table_columns::get(
-            &mut *conn(ctx).await?,
-            viewer.brand_id,
-            viewer.api_key_id,
-            table.stored(),
-        )
-        .await?;
+        let saved = reads::table_columns(&mut *conn(ctx).await?, viewer, table.stored()).await?;
         let Some(saved) = saved else {
             return Ok(table.default_columns());
         };

@@ -6,8 +6,8 @@ use async_graphql::{Context, Guard};
 
 use super::error::{AppError, AppResult};
 pub use crate::app::Caller;
-use crate::db::replica::ReportReads;
-use crate::db::{DbConn, DbPool};
+use crate::app::reports::ReportReads;
+use crate::app::{App, Conn};
 use crate::domain::enums::Role;
 
 /// The authenticated caller, or `UNAUTHENTICATED`.
@@ -15,23 +15,24 @@ pub fn viewer<'a>(ctx: &'a Context<'_>) -> AppResult<&'a Caller> {
     ctx.data_opt::<Caller>().ok_or(AppError::Unauthenticated)
 }
 
+/// The application, which every request carries (see `graphql::with_app`).
+pub fn app<'a>(ctx: &'a Context<'_>) -> &'a App {
+    ctx.data_unchecked::<App>()
+}
+
 /// A pooled connection for this resolver.
-pub async fn conn(ctx: &Context<'_>) -> AppResult<DbConn> {
-    let pool = ctx.data_unchecked::<DbPool>();
-    Ok(pool.get().await.map_err(crate::db::DbError::from)?)
+pub async fn conn(ctx: &Context<'_>) -> AppResult<Conn> {
+    app(ctx).conn().await
 }
 
 /// A connection for a KPI read, from the report pool: the replica's when one is
 /// configured and fresh enough for this request.
-pub async fn report_conn(ctx: &Context<'_>) -> AppResult<DbConn> {
+pub async fn report_conn(ctx: &Context<'_>) -> AppResult<Conn> {
     // Authorized requests carry their report reads (see `graphql::authorize`).
     let reads = ctx.data_opt::<Arc<ReportReads>>().ok_or(AppError::Unauthenticated)?;
     let (conn, _) = reads.conn().await?;
     Ok(conn)
 }
-
-/// The address shoppers reach the server at, for tracking links.
-pub struct PublicUrl(pub String);
 
 /// Lets only admin keys through; guards every mutation.
 pub struct AdminOnly;

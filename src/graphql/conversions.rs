@@ -1,23 +1,21 @@
 //! Conversions (orders): one by id, the unattributed ones, and recording,
 //! rejecting and refunding them.
 
-use std::sync::Arc;
-
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::context::{AdminOnly, conn, viewer};
+use super::context::{AdminOnly, app, conn, viewer};
 use super::error::{AppError, AppResult};
 use super::ids::decode;
 use super::pagination::IdCursor;
 use super::scalars::Money;
 use super::types::conversion::Conversion;
 use crate::app::orders::{self, Change, ChangeRequest, OrderInput, Recorded};
-use crate::db::conversions;
+use crate::app::reads;
+use crate::app::records::Owner;
 use crate::domain::ids::ConversionId;
 use crate::domain::validate;
-use crate::metrics::Metrics;
 
 /// An order entered by hand or through the API, attributed like a webhook order.
 /// Which unattributed order to credit to which membership.
@@ -82,7 +80,7 @@ impl ConversionQueries {
     async fn conversion(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<Conversion>> {
         let viewer = viewer(ctx)?;
         let conversion_id = decode::<ConversionId>(&id)?;
-        let row = conversions::find(&mut *conn(ctx).await?, viewer.brand_id, conversion_id).await?;
+        let row = reads::conversion(&mut *conn(ctx).await?, viewer, conversion_id).await?;
         Ok(Some(Conversion(row.ok_or(AppError::NotFound("conversion"))?)))
     }
 
@@ -94,15 +92,7 @@ impl ConversionQueries {
         after: Option<String>,
     ) -> AppResult<Connection<IdCursor, Conversion>> {
         let viewer = viewer(ctx)?;
-        Conversion::connection(
-            ctx,
-            viewer.brand_id,
-            conversions::Owner::Unattributed,
-            first,
-            after,
-            None,
-        )
-        .await
+        Conversion::connection(ctx, viewer, Owner::Unattributed, first, after, None).await
     }
 }
 
@@ -145,7 +135,7 @@ impl ConversionMutations {
             promo_codes: promo_code.into_iter().collect(),
             click_id,
         };
-        let metrics = ctx.data_unchecked::<Arc<Metrics>>();
+        let metrics = app(ctx).metrics();
         let recorded = orders::record_by_hand(&mut *conn(ctx).await?, *viewer(ctx)?, order, details).await?;
         match recorded {
             Recorded::New(row) => {
@@ -206,7 +196,7 @@ impl ConversionMutations {
         };
         let row =
             orders::change_by_hand(&mut *conn(ctx).await?, *viewer(ctx)?, "rejectConversion", id, request).await?;
-        ctx.data_unchecked::<Arc<Metrics>>().orders_rejected.inc();
+        app(ctx).metrics().orders_rejected.inc();
         Ok(ConversionPayload {
             conversion: Conversion(row),
             duplicate: false,
@@ -231,7 +221,7 @@ impl ConversionMutations {
         };
         let row =
             orders::change_by_hand(&mut *conn(ctx).await?, *viewer(ctx)?, "refundConversion", id, request).await?;
-        ctx.data_unchecked::<Arc<Metrics>>().orders_refunded.inc();
+        app(ctx).metrics().orders_refunded.inc();
         Ok(ConversionPayload {
             conversion: Conversion(row),
             duplicate: false,

@@ -10,7 +10,7 @@ use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Name, Response, ServerResult, Value, Variables};
 use chrono::{SecondsFormat, Utc};
 
-use crate::db::replica::{ReadSource, ReportReads};
+use crate::app::reports::{ReadSource, ReportReads};
 
 /// Resolver errors already carry a code; the ones without are the parser's and
 /// validator's (unknown field, wrong enum value, unparsable scalar): bad input.

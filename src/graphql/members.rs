@@ -9,10 +9,12 @@ use super::ids::decode;
 use super::offers::search_text;
 use super::pagination::{IdCursor, page_request, to_connection};
 use super::types::member::Member;
+use crate::app::Caller;
 use crate::app::members::{self as member_actions, MemberDraft, MemberEdit};
-use crate::db::members::{self, MemberSearch};
+use crate::app::reads;
+use crate::app::records::MemberSearch;
 use crate::domain::enums::Role;
-use crate::domain::ids::{BrandId, MemberId};
+use crate::domain::ids::MemberId;
 
 /// A new member (creator).
 #[derive(InputObject)]
@@ -63,7 +65,7 @@ fn edit_of(value: MaybeUndefined<String>) -> Option<Option<String>> {
 
 /// Extra fields of the members connection.
 pub struct MemberListInfo {
-    brand_id: BrandId,
+    caller: Caller,
     search: Option<MemberSearch>,
 }
 
@@ -71,7 +73,7 @@ pub struct MemberListInfo {
 impl MemberListInfo {
     /// How many members match, across all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> AppResult<i64> {
-        Ok(members::count(&mut *conn(ctx).await?, self.brand_id, self.search.as_ref()).await?)
+        Ok(reads::member_count(&mut *conn(ctx).await?, &self.caller, self.search.as_ref()).await?)
     }
 }
 
@@ -98,9 +100,9 @@ impl MemberQueries {
             text,
             emails: viewer.role == Role::Admin,
         });
-        let page = members::page(&mut *conn(ctx).await?, viewer.brand_id, search.as_ref(), request).await?;
+        let page = reads::members(&mut *conn(ctx).await?, viewer, search.as_ref(), request).await?;
         let info = MemberListInfo {
-            brand_id: viewer.brand_id,
+            caller: *viewer,
             search,
         };
         Ok(to_connection(page, had_cursor, info, |row| row.id, Member))
@@ -110,7 +112,7 @@ impl MemberQueries {
     async fn member(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<Member>> {
         let viewer = viewer(ctx)?;
         let member_id = decode::<MemberId>(&id)?;
-        let row = members::find(&mut *conn(ctx).await?, viewer.brand_id, member_id).await?;
+        let row = reads::member(&mut *conn(ctx).await?, viewer, member_id).await?;
         Ok(Some(Member(row.ok_or(AppError::NotFound("member"))?)))
     }
 }

@@ -5,7 +5,7 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use serde_json::json;
 
-use super::context::{AdminOnly, PublicUrl, conn, viewer};
+use super::context::{AdminOnly, app, conn, viewer};
 use super::error::{AppError, AppResult};
 use super::ids::{decode, decode_list, id_strings};
 use super::offers::rule_json;
@@ -14,8 +14,8 @@ use super::types::membership::Membership;
 use super::types::payout::PayoutRuleInput;
 use crate::app::email;
 use crate::app::members;
-use crate::db::memberships;
-use crate::db::models::MembershipRow;
+use crate::app::reads;
+use crate::app::records::MembershipRow;
 use crate::domain::ids::{MemberId, MembershipId, OfferId};
 
 /// Members to put in an offer.
@@ -117,7 +117,7 @@ impl MembershipQueries {
     async fn membership(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<Membership>> {
         let viewer = viewer(ctx)?;
         let membership_id = decode::<MembershipId>(&id)?;
-        let row = memberships::find(&mut *conn(ctx).await?, viewer.brand_id, membership_id).await?;
+        let row = reads::membership(&mut *conn(ctx).await?, viewer, membership_id).await?;
         Ok(Some(Membership(row.ok_or(AppError::NotFound("membership"))?, None)))
     }
 }
@@ -240,18 +240,16 @@ impl MembershipMutations {
         let ids = decode_list::<MembershipId>(&membership_ids)?;
         let details = json!({ "membershipIds": id_strings(&membership_ids), "subject": template.subject.trim() });
         let template = template.template();
-        let public_url = &ctx.data_unchecked::<PublicUrl>().0;
         let rows = email::email_members(
             &mut *conn(ctx).await?,
             *viewer(ctx)?,
-            public_url,
+            app(ctx).public_url(),
             ids,
             template,
             details,
         )
         .await?;
-        ctx.data_unchecked::<crate::app::Services>()
-            .wake(crate::domain::enums::JobKind::EmailOutbox);
+        app(ctx).wake(crate::domain::enums::JobKind::EmailOutbox);
         Ok(EmailMembersPayload {
             emails: rows.into_iter().map(Email).collect(),
         })

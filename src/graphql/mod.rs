@@ -32,10 +32,7 @@ use async_graphql::{EmptySubscription, Request, SDLExportOptions, Schema};
 
 use std::sync::{Arc, OnceLock};
 
-use crate::db::replica::ReportReads;
-use crate::db::{DbPool, ReportPool};
-use crate::metrics::Metrics;
-use crate::providers::payout::PayoutProviders;
+use crate::app::App;
 use crate::rate_limit::RateLimiter;
 use context::Caller;
 use loaders::BrandLoader;
@@ -44,43 +41,29 @@ use query::QueryRoot;
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// How the API treats its callers: where it is reached, what a query may cost,
-/// the per-caller budget, and whether the schema can be introspected.
+/// How the API treats its callers: what a query may cost, the per-caller
+/// budget, and whether the schema can be introspected.
 #[derive(Clone)]
 pub struct ApiOptions {
-    pub public_url: String,
     pub limits: query_cost::QueryLimits,
     pub budget: Arc<RateLimiter>,
     pub introspection: bool,
-    /// Who can pay payments out (default: `MANUAL` only).
-    pub providers: PayoutProviders,
 }
 
 impl Default for ApiOptions {
     fn default() -> Self {
         ApiOptions {
-            public_url: "http://127.0.0.1:8080".into(),
             limits: query_cost::QueryLimits::default(),
             budget: Arc::new(RateLimiter::new(0, 1)),
             introspection: true,
-            providers: PayoutProviders::default(),
         }
     }
 }
 
-pub fn build_schema(
-    pool: DbPool,
-    metrics: Arc<Metrics>,
-    services: crate::app::Services,
-    options: ApiOptions,
-) -> AppSchema {
+/// The schema; every request carries the `App` its resolvers call (see `with_app`).
+pub fn build_schema(options: ApiOptions) -> AppSchema {
     let cost_model = Arc::new(OnceLock::new());
     let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
-        .data(pool)
-        .data(metrics)
-        .data(context::PublicUrl(options.public_url))
-        .data(services)
-        .data(options.providers)
         .extension(extensions::ErrorCodes)
         .extension(extensions::ReportFreshness)
         .extension(limits::CostLimits {
@@ -105,26 +88,31 @@ pub fn sdl(schema: &AppSchema) -> String {
     schema.sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_enum_items())
 }
 
+/// Attaches the application every resolver calls; each request carries it.
+pub fn with_app(request: Request, app: &App) -> Request {
+    request.data(app.clone())
+}
+
 /// Attaches the caller and request-scoped loaders (bound to the caller's brand) to a request.
-pub fn authorize(request: Request, viewer: Caller, pool: &DbPool, reports: &ReportPool) -> Request {
+pub fn authorize(request: Request, viewer: Caller, app: &App) -> Request {
     let brand = viewer.brand_id;
-    let report_reads = Arc::new(ReportReads::new(reports.clone(), brand));
+    let report_reads = Arc::new(app.report_reads(brand));
     request
         .data(reports::kpi_loader(report_reads.clone(), &viewer))
         .data(report_reads)
         .data(viewer)
-        .data(BrandLoader::<loaders::OfferProjects>::data_loader(pool, brand))
-        .data(BrandLoader::<loaders::Offers>::data_loader(pool, brand))
-        .data(BrandLoader::<loaders::Members>::data_loader(pool, brand))
-        .data(BrandLoader::<loaders::Memberships>::data_loader(pool, brand))
-        .data(BrandLoader::<loaders::MemberMemberships>::data_loader(pool, brand))
-        .data(BrandLoader::<loaders::OfferMemberships>::data_loader(pool, brand))
-        .data(BrandLoader::<loaders::PromoCodes>::data_loader(pool, brand))
-        .data(BrandLoader::<loaders::PromoCodeHistory>::data_loader(pool, brand))
-        .data(BrandLoader::<loaders::Balances>::data_loader(pool, brand))
-        .data(BrandLoader::<loaders::PaymentItems>::data_loader(pool, brand))
-        .data(BrandLoader::<loaders::MembershipRewards>::data_loader(pool, brand))
-        .data(BrandLoader::<loaders::OfferRewardRules>::data_loader(pool, brand))
-        .data(BrandLoader::<loaders::MembershipEmails>::data_loader(pool, brand))
-        .data(BrandLoader::<loaders::EmailAttempts>::data_loader(pool, brand))
+        .data(BrandLoader::<loaders::OfferProjects>::data_loader(app, brand))
+        .data(BrandLoader::<loaders::Offers>::data_loader(app, brand))
+        .data(BrandLoader::<loaders::Members>::data_loader(app, brand))
+        .data(BrandLoader::<loaders::Memberships>::data_loader(app, brand))
+        .data(BrandLoader::<loaders::MemberMemberships>::data_loader(app, brand))
+        .data(BrandLoader::<loaders::OfferMemberships>::data_loader(app, brand))
+        .data(BrandLoader::<loaders::PromoCodes>::data_loader(app, brand))
+        .data(BrandLoader::<loaders::PromoCodeHistory>::data_loader(app, brand))
+        .data(BrandLoader::<loaders::Balances>::data_loader(app, brand))
+        .data(BrandLoader::<loaders::PaymentItems>::data_loader(app, brand))
+        .data(BrandLoader::<loaders::MembershipRewards>::data_loader(app, brand))
+        .data(BrandLoader::<loaders::OfferRewardRules>::data_loader(app, brand))
+        .data(BrandLoader::<loaders::MembershipEmails>::data_loader(app, brand))
+        .data(BrandLoader::<loaders::EmailAttempts>::data_loader(app, brand))
 }

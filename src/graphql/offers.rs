@@ -16,9 +16,9 @@ use super::scalars::Date;
 use super::types::offer::Offer;
 use super::types::payout::PayoutRuleInput;
 use crate::app::offers::{self as offer_actions, OfferDraft, OfferEdit};
+use crate::app::reads;
+use crate::app::records::Page;
 use crate::app::reports::{KpiKey, sort_offers};
-use crate::db::offers;
-use crate::db::pagination::Page;
 use crate::domain::date_range::DateRange;
 use crate::domain::ids::{OfferId, ProjectId};
 use crate::domain::payout::PayoutRule;
@@ -138,7 +138,7 @@ async fn prime_offer_loaders(ctx: &Context<'_>, offer_ids: Vec<OfferId>, range: 
             .load_many(kpi_keys);
         let members = loader::<Members>(ctx).load_many(memberships.iter().map(|m| m.member_id));
         let codes = loader::<PromoCodes>(ctx).load_many(memberships.iter().map(|m| m.id));
-        futures_util::try_join!(kpis, members, codes).map_err(AppError::from)?;
+        futures_util::try_join!(kpis, members, codes)?;
     }
     Ok(())
 }
@@ -193,7 +193,7 @@ impl OfferQueries {
     async fn offer(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<Offer>> {
         let viewer = viewer(ctx)?;
         let offer_id = decode::<OfferId>(&id)?;
-        let row = offers::find(&mut *conn(ctx).await?, viewer.brand_id, offer_id).await?;
+        let row = reads::offer(&mut *conn(ctx).await?, viewer, offer_id).await?;
         let row = row.ok_or(AppError::NotFound("offer"))?;
         Ok(Some(Offer::new(row, viewer.today())))
     }

@@ -4,7 +4,7 @@ use async_graphql::connection::{Connection, CursorType, Edge, OpaqueCursor};
 use async_graphql::{ObjectType, OutputType};
 
 use super::error::{AppError, AppResult};
-use crate::db::pagination::{Page, PageRequest};
+use crate::app::records::{Page, PageRequest};
 use crate::domain::ids::EntityId;
 
 /// An opaque cursor holding the row id of an edge.

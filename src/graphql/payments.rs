@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::Utc;
 use rust_decimal::Decimal;
 
-use super::context::{AdminOnly, conn, report_conn, viewer};
+use super::context::{AdminOnly, app, conn, report_conn, viewer};
 use super::error::{AppError, AppResult};
 use super::ids::{decode, decode_list};
 use super::pagination::{IdCursor, page_request, to_connection};
@@ -13,10 +13,9 @@ use super::reports::{DateRangeInput, OfferFilter};
 use super::scalars::Money;
 use super::types::payment::{DueItem, Payment, PaymentPreview};
 use crate::app::payments::{self, Payees};
-use crate::db::payments as payment_rows;
+use crate::app::reads;
 use crate::domain::ids::{MembershipId, OfferId, PaymentId};
 use crate::graphql::enums::{PaymentProvider, PaymentScope};
-use crate::providers::payout::PayoutProviders;
 
 /// Which memberships to pay: `offerId` with `OFFER`, `membershipIds` with
 /// `MEMBERSHIPS`; with `ACTIVE_OFFERS`, the home page's `filter` and `dateRange`
@@ -126,10 +125,8 @@ impl PaymentMutations {
             },
         )
         .await?;
-        let providers = ctx.data_unchecked::<PayoutProviders>();
         let sent = payments::send(
-            ctx.data_unchecked::<crate::db::DbPool>(),
-            providers,
+            app(ctx),
             input.provider.into(),
             *viewer(ctx)?,
             payees,
@@ -201,15 +198,13 @@ impl PaymentQueries {
         let viewer = viewer(ctx)?;
         let had_cursor = after.is_some();
         let request = page_request(first, after)?;
-        let page = payment_rows::page(&mut *conn(ctx).await?, viewer.brand_id, request).await?;
+        let page = reads::payments(&mut *conn(ctx).await?, viewer, request).await?;
         Ok(to_connection(page, had_cursor, EmptyFields, |row| row.id, Payment))
     }
 
     async fn payment(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<Payment>> {
         let viewer = viewer(ctx)?;
         let id = decode::<PaymentId>(&id)?;
-        Ok(payment_rows::find(&mut *conn(ctx).await?, viewer.brand_id, id)
-            .await?
-            .map(Payment))
+        Ok(reads::payment(&mut *conn(ctx).await?, viewer, id).await?.map(Payment))
     }
 }

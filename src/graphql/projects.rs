@@ -6,7 +6,7 @@ use super::context::{AdminOnly, conn, viewer};
 use super::error::AppResult;
 use super::types::project::Project;
 use crate::app::offers;
-use crate::db::projects;
+use crate::app::reads;
 
 /// A new connected project.
 #[derive(InputObject)]
@@ -28,7 +28,7 @@ impl ProjectQueries {
     /// The brand's connected projects, by name.
     async fn projects(&self, ctx: &Context<'_>) -> AppResult<Vec<Project>> {
         let viewer = viewer(ctx)?;
-        let rows = projects::list(&mut *conn(ctx).await?, viewer.brand_id).await?;
+        let rows = reads::projects(&mut *conn(ctx).await?, viewer).await?;
         Ok(rows.into_iter().map(Project).collect())
     }
 }

@@ -14,10 +14,9 @@ use super::context::{Caller, conn, report_conn, viewer};
 use super::error::{AppError, AppResult};
 use super::ids::decode_all;
 use super::scalars::{Date, Money};
+use crate::app::reports::ReportReads;
+use crate::app::reports::SeriesScope;
 use crate::app::reports::{self, KpiKey, MembershipSelection, OfferReport, OfferSelection, SeriesNeeds};
-use crate::db::DbError;
-use crate::db::replica::{ReadSource, ReportReads};
-use crate::db::reporting::SeriesScope;
 use crate::domain::date_range::DateRange;
 use crate::domain::ids::{BrandId, ProjectId};
 use crate::domain::kpis::{Kpi, Kpis};
@@ -267,17 +266,10 @@ pub struct KpiLoader {
 
 impl Loader<KpiKey> for KpiLoader {
     type Value = Kpis;
-    type Error = Arc<DbError>;
+    type Error = AppError;
 
     async fn load(&self, keys: &[KpiKey]) -> Result<HashMap<KpiKey, Kpis>, Self::Error> {
-        let (mut conn, source) = self.reads.conn().await?;
-        match reports::kpis_for(&mut conn, self.brand_id, self.zone, keys).await {
-            Err(error) if matches!(source, ReadSource::Replica { .. }) => {
-                let mut conn = self.reads.primary_after_replica_failed(&error).await?;
-                Ok(reports::kpis_for(&mut conn, self.brand_id, self.zone, keys).await?)
-            }
-            figures => Ok(figures?),
-        }
+        reports::kpis_read(&self.reads, self.brand_id, self.zone, keys).await
     }
 }
 

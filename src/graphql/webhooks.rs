@@ -4,11 +4,10 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::context::{AdminOnly, conn, viewer};
+use super::context::{AdminOnly, app, conn, viewer};
 use super::enums::WebhookDeliveryStatus;
 use super::error::AppResult;
 use super::ids::{decode, encode};
-use crate::app::Services;
 use crate::app::webhooks::{self, DeliveryRow, EndpointDraft, EndpointPatch, EndpointRow};
 use crate::domain::webhooks::EventType;
 
@@ -205,10 +204,6 @@ pub struct ReplayWebhookDeliveryPayload {
     pub webhook_delivery: WebhookDelivery,
 }
 
-fn services<'a>(ctx: &'a Context<'_>) -> &'a Services {
-    ctx.data_unchecked::<Services>()
-}
-
 #[derive(Default)]
 pub struct WebhookQueries;
 
@@ -247,8 +242,8 @@ impl WebhookMutations {
             description: input.description,
             alert_email: input.alert_email,
         };
-        let settings = &services(ctx).webhooks;
-        let row = webhooks::create_endpoint(&mut *conn(ctx).await?, *viewer(ctx)?, settings, draft).await?;
+        let client = app(ctx).endpoint_client();
+        let row = webhooks::create_endpoint(&mut *conn(ctx).await?, *viewer(ctx)?, client, draft).await?;
         Ok(CreateWebhookEndpointPayload {
             secret: row.secret.clone(),
             webhook_endpoint: WebhookEndpoint(row),
@@ -273,8 +268,8 @@ impl WebhookMutations {
             },
             enabled: input.enabled,
         };
-        let settings = &services(ctx).webhooks;
-        let row = webhooks::update_endpoint(&mut *conn(ctx).await?, *viewer(ctx)?, settings, id, patch).await?;
+        let client = app(ctx).endpoint_client();
+        let row = webhooks::update_endpoint(&mut *conn(ctx).await?, *viewer(ctx)?, client, id, patch).await?;
         Ok(WebhookEndpointPayload {
             webhook_endpoint: WebhookEndpoint(row),
         })
@@ -315,7 +310,7 @@ impl WebhookMutations {
         input: ReplayWebhookDeliveryInput,
     ) -> AppResult<ReplayWebhookDeliveryPayload> {
         let row = webhooks::replay_delivery(&mut *conn(ctx).await?, *viewer(ctx)?, decode(&input.id)?).await?;
-        services(ctx).wake(crate::domain::enums::JobKind::WebhookDelivery);
+        app(ctx).wake(crate::domain::enums::JobKind::WebhookDelivery);
         Ok(ReplayWebhookDeliveryPayload {
             webhook_delivery: WebhookDelivery(row),
         })

@@ -17,10 +17,9 @@ use rust_decimal::Decimal;
 use super::error::RestError;
 use super::graphql::{AuthFailure, authenticate};
 use super::{AppState, ClientAddress};
+use crate::app::records::OfferRow;
 use crate::app::reports::{self, MembershipLine, MembershipSelection, OfferSelection};
 use crate::app::{AppError, Caller, payments};
-use crate::db::DbError;
-use crate::db::models::OfferRow;
 use crate::domain::date_range::{DateRange, DateRangePreset};
 use crate::domain::enums::{OfferStatus, OfferType, Role};
 use crate::domain::ids::{OfferId, PaymentId, ProjectId};
@@ -124,7 +123,7 @@ pub async fn payment(
         return refuse(StatusCode::BAD_REQUEST, "BAD_REQUEST", "part is a file number: 1, 2…");
     };
     let lines = async {
-        let mut conn = state.pool.get().await.map_err(DbError::from)?;
+        let mut conn = state.app.conn().await?;
         payments::payout_file(&mut conn, viewer.brand_id, id, part).await
     };
     let lines = match lines.await {
@@ -268,7 +267,7 @@ fn charge(state: &AppState, caller: &Caller) -> Option<Response> {
         .take(&format!("key:{}", caller.api_key_id), EXPORT_COST)
         .err()
         .map(|throttled| {
-            state.metrics.throttled.inc();
+            state.metrics().throttled.inc();
             let mut response = refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 "THROTTLED",
@@ -309,9 +308,8 @@ async fn export(
         return refusal;
     }
     let rows = async {
-        let mut conn = state.pool.get().await.map_err(DbError::from)?;
-        let reads = crate::db::replica::ReportReads::new(state.report_pool.clone(), caller.brand_id);
-        let (mut report_conn, _) = reads.conn().await?;
+        let mut conn = state.app.conn().await?;
+        let (mut report_conn, _) = state.app.report_reads(caller.brand_id).conn().await?;
         let rows: Vec<Vec<String>> = match offer_id {
             None => {
                 let selection = OfferSelection {
@@ -351,7 +349,7 @@ async fn export(
                     request.sort,
                 )
                 .await?;
-                let link_base = state.surface.public_url.trim_end_matches('/');
+                let link_base = state.app.public_url().trim_end_matches('/');
                 lines
                     .iter()
                     .map(|line| {

@@ -9,13 +9,12 @@ use serde_json::json;
 
 use super::persisted_queries::Refusal;
 use super::{AppState, ClientAddress};
-use crate::app::Caller;
 use crate::app::auth;
-use crate::db::{DbError, DbPool};
+use crate::app::{App, AppError, Caller};
 use crate::domain::nesting::{self, MAX_NESTING, Syntax, TooDeep};
-use crate::graphql::authorize;
 use crate::graphql::limits::RateSubject;
 use crate::graphql::query_cost;
+use crate::graphql::{authorize, with_app};
 
 /// `POST /graphql`. Without a key the request still runs (so the public schema
 /// can be introspected) and every brand field is `UNAUTHENTICATED`; a key that is
@@ -132,12 +131,13 @@ async fn authenticate_and_run(
     state: &AppState,
     client: ClientAddress,
     headers: &HeaderMap,
-    mut request: async_graphql::Request,
+    request: async_graphql::Request,
 ) -> Result<async_graphql::Response, Response> {
+    let mut request = with_app(request, &state.app);
     match authenticate(state, client, headers).await {
         Ok(Some(viewer)) => {
             let subject = RateSubject(format!("key:{}", viewer.api_key_id));
-            request = authorize(request, viewer, &state.pool, &state.report_pool).data(subject);
+            request = authorize(request, viewer, &state.app).data(subject);
         }
         Ok(None) => {
             request = request.data(RateSubject(client.subject("ip")));
@@ -150,7 +150,7 @@ async fn authenticate_and_run(
             ));
         }
         Err(AuthFailure::TooManyFailures(throttled)) => {
-            state.metrics.throttled.inc();
+            state.metrics().throttled.inc();
             let mut response = graphql_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "THROTTLED",
@@ -162,7 +162,7 @@ async fn authenticate_and_run(
             return Err(response);
         }
         Err(AuthFailure::Database(error)) => {
-            tracing::error!(%error, "API key lookup failed");
+            tracing::error!(?error, "API key lookup failed");
             return Err(graphql_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "UNAVAILABLE",
@@ -178,7 +178,7 @@ async fn authenticate_and_run(
             .is_some_and(|code| *code == async_graphql::Value::from("THROTTLED"))
     });
     if over_budget {
-        state.metrics.throttled.inc();
+        state.metrics().throttled.inc();
     }
     Ok(response)
 }
@@ -270,7 +270,7 @@ pub(super) enum AuthFailure {
     BadKey,
     /// This address sent too many bad keys lately: refused without a lookup.
     TooManyFailures(crate::rate_limit::Throttled),
-    Database(DbError),
+    Database(AppError),
 }
 
 /// The viewer an `Authorization: Bearer <key>` header names; `None` without the
@@ -289,14 +289,14 @@ pub(super) async fn authenticate(
         .failed_auth
         .check(&subject, 1)
         .map_err(AuthFailure::TooManyFailures)?;
-    let found = caller_of_header(&state.pool, headers).await;
+    let found = caller_of_header(&state.app, headers).await;
     if matches!(found, Err(AuthFailure::BadKey)) {
         let _ = state.failed_auth.take(&subject, 1);
     }
     found
 }
 
-async fn caller_of_header(pool: &DbPool, headers: &HeaderMap) -> Result<Option<Caller>, AuthFailure> {
+async fn caller_of_header(app: &App, headers: &HeaderMap) -> Result<Option<Caller>, AuthFailure> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -307,10 +307,10 @@ async fn caller_of_header(pool: &DbPool, headers: &HeaderMap) -> Result<Option<C
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or(AuthFailure::BadKey)?;
-    let mut conn = pool.get().await.map_err(|e| AuthFailure::Database(e.into()))?;
+    let mut conn = app.conn().await.map_err(AuthFailure::Database)?;
     auth::caller_of_key(&mut conn, secret)
         .await
-        .map_err(AuthFailure::Database)?
+        .map_err(|e| AuthFailure::Database(e.into()))?
         .map(Some)
         .ok_or(AuthFailure::BadKey)
 }

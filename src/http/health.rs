@@ -1,7 +1,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 
 use super::{AppState, Draining};
@@ -23,15 +22,7 @@ pub async fn check(State(state): State<AppState>, draining: Option<Extension<Dra
             Json(json!({ "status": "draining", "database": "unknown" })),
         );
     }
-    let ping = async {
-        match state.pool.get().await {
-            Ok(mut conn) => diesel::sql_query("SELECT 1").execute(&mut conn).await.is_ok(),
-            Err(_) => false,
-        }
-    };
-    let database_ok = tokio::time::timeout(DATABASE_CHECK_TIMEOUT, ping)
-        .await
-        .unwrap_or(false);
+    let database_ok = state.app.database_answers(DATABASE_CHECK_TIMEOUT).await;
     if database_ok {
         (StatusCode::OK, Json(json!({ "status": "ok", "database": "ok" })))
     } else {

@@ -27,8 +27,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::app::clicks::ClickWriter;
-use crate::db::DbPool;
+use crate::app::App;
 use crate::graphql::AppSchema;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
@@ -50,16 +49,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Surface {
     pub metrics_token: Option<String>,
     pub cors_origins: Vec<String>,
-    /// Where shoppers reach the server, for tracking links in exports.
-    pub public_url: String,
     /// The query budget GraphQL charges, which exports draw on too (none: no limit).
     pub query_budget: Option<Arc<RateLimiter>>,
-    /// Who pays payments out; PayPal's webhooks reach its provider.
-    pub providers: crate::providers::payout::PayoutProviders,
     /// Proxies (e.g. the load balancer) whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// What a click must pass to earn a per-click commission.
-    pub click_rules: crate::app::clicks::ClickRules,
     /// How often a link in memory is looked up again (a destination change shows
     /// within this); while the database is away the one in memory is served on.
     pub link_refresh_every: Duration,
@@ -81,30 +74,15 @@ impl Draining {
     }
 }
 
-/// The API's connections, and the ones tracking (clicks, link lookups, webhooks) keeps to itself.
-pub struct Pools {
-    pub api: DbPool,
-    pub tracking: DbPool,
-    pub reports: crate::db::ReportPool,
-}
-
+/// What every route shares: the application, and what only the HTTP surface keeps.
 #[derive(Clone)]
 pub struct AppState {
+    /// The one door to the workflows, the database and the writers.
+    pub app: App,
     pub schema: AppSchema,
-    pub pool: DbPool,
-    /// Redirects and webhooks use these, so reports never starve them.
-    pub tracking_pool: DbPool,
-    /// KPI reads take these few, so a storm of reports waits for them alone.
-    pub report_pool: crate::db::ReportPool,
-    pub metrics: Arc<Metrics>,
-    pub clicks: ClickWriter,
-    /// Webhook orders are recorded through it, in groups.
-    pub orders: crate::app::orders::OrderWriter,
     pub links: redirect::LinkCache,
     /// Automatic persisted queries this server has seen, by hash.
     pub persisted_queries: persisted_queries::PersistedQueries,
-    /// Key for hashing shoppers' IP addresses; random per process unless configured.
-    pub ip_hash_key: Arc<Vec<u8>>,
     /// Order webhooks each brand may send per second.
     pub webhook_budget: Arc<RateLimiter>,
     /// Failed API keys and webhook signatures each client address may send: each
@@ -115,29 +93,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(
-        schema: AppSchema,
-        pools: Pools,
-        metrics: Arc<Metrics>,
-        ip_hash_key: Vec<u8>,
-        limits: crate::Limits,
-        spool: Option<Arc<crate::app::clicks::ClickSpool>>,
-        surface: Surface,
-    ) -> Self {
-        let clicks = ClickWriter::start(pools.tracking.clone(), surface.click_rules, metrics.clone(), spool);
-        let orders = crate::app::orders::OrderWriter::start(pools.tracking.clone());
+    pub fn new(app: App, schema: AppSchema, limits: crate::Limits, surface: Surface) -> Self {
         let links = redirect::LinkCache::new(LINK_CACHE_SIZE, surface.link_refresh_every);
         AppState {
+            app,
             schema,
-            pool: pools.api,
-            tracking_pool: pools.tracking,
-            report_pool: pools.reports,
-            metrics,
-            clicks,
-            orders,
             links,
             persisted_queries: persisted_queries::PersistedQueries::default(),
-            ip_hash_key: Arc::new(ip_hash_key),
             webhook_budget: Arc::new(RateLimiter::new(
                 limits.webhook_rate_limit_per_second,
                 limits.webhook_rate_limit_per_second,
@@ -148,6 +110,10 @@ impl AppState {
             )),
             surface: Arc::new(surface),
         }
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        self.app.metrics()
     }
 }
 
@@ -220,7 +186,7 @@ pub fn router(state: AppState) -> Router {
         .route("/livez", get(health::live))
         .route("/metrics", get(metrics))
         .layer(RequestBodyLimitLayer::new(OTHER_BODY_BYTES));
-    let metrics = state.metrics.clone();
+    let metrics = state.metrics().clone();
     let routes = graphql
         .merge(webhooks)
         .merge(pages)
@@ -306,27 +272,10 @@ async fn metrics(
             return ([(header::WWW_AUTHENTICATE, "Bearer")], refusal).into_response();
         }
     }
-    for (name, pool) in [
-        ("api", &state.pool),
-        ("tracking", &state.tracking_pool),
-        ("reports", state.report_pool.primary()),
-    ]
-    .into_iter()
-    .chain(state.report_pool.replica().map(|replica| ("replica", replica.pool())))
-    {
-        let status = pool.status();
-        state
-            .metrics
-            .pool_status(name, status.size, status.available, status.waiting);
-    }
-    if let Some(replica) = state.report_pool.replica() {
-        state.metrics.replica_lag(replica.lag().ok());
-    }
-    state.metrics.writer_queue("clicks", state.clicks.queued());
-    state.metrics.writer_queue("orders", state.orders.queued());
+    state.app.refresh_gauges();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.encode(),
+        state.metrics().encode(),
     )
         .into_response()
 }

@@ -11,8 +11,8 @@ use axum::response::{Html, IntoResponse, Response};
 use ipnet::IpNet;
 
 use super::{AppState, ClientAddress};
+use crate::app::App;
 use crate::app::clicks::{self, LinkTarget};
-use crate::db::DbPool;
 use crate::domain::tracking::{could_be_link_code, redirect_target};
 
 /// A link as the redirect needs it, with its destination parsed once.
@@ -63,12 +63,12 @@ impl LinkCache {
     /// The link for `code`: from memory while fresh; looked up when stale, or
     /// served stale when the lookup fails. Err only for a code never seen whose
     /// lookup failed.
-    async fn get(&self, pool: &DbPool, code: &str) -> Result<Option<Arc<CachedLink>>, LookupFailed> {
+    async fn get(&self, app: &App, code: &str) -> Result<Option<Arc<CachedLink>>, LookupFailed> {
         if let Some(entry) = self.entries.get(code).await {
             if Instant::now() < entry.refresh_at || entry.refreshing.swap(true, Ordering::AcqRel) {
                 return Ok(entry.link.clone());
             }
-            return match lookup(pool, code).await {
+            return match lookup(app, code).await {
                 Ok(link) => {
                     self.entries
                         .insert(code.to_string(), self.entry(link.clone(), self.refresh_every))
@@ -87,9 +87,7 @@ impl LinkCache {
         let entry = self
             .entries
             .try_get_with(code.to_string(), async {
-                lookup(pool, code)
-                    .await
-                    .map(|link| self.entry(link, self.refresh_every))
+                lookup(app, code).await.map(|link| self.entry(link, self.refresh_every))
             })
             .await
             .map_err(|failure| (*failure).clone())?;
@@ -106,9 +104,12 @@ enum LookupFailed {
 }
 
 /// Reads a link, within `LOOKUP_DEADLINE` so a hanging database costs a redirect little.
-async fn lookup(pool: &DbPool, code: &str) -> Result<Option<Arc<CachedLink>>, LookupFailed> {
+async fn lookup(app: &App, code: &str) -> Result<Option<Arc<CachedLink>>, LookupFailed> {
     let read = async {
-        let mut conn = pool.get().await.map_err(|e| LookupFailed::Database(e.to_string()))?;
+        let mut conn = app
+            .tracking_conn()
+            .await
+            .map_err(|e| LookupFailed::Database(format!("{e:?}")))?;
         let target = clicks::find_link(&mut conn, code)
             .await
             .map_err(|e| LookupFailed::Database(e.to_string()))?;
@@ -132,7 +133,7 @@ pub async fn follow(
         return not_found();
     }
     // A code never seen while the database does not answer: 503 in time, not a hang.
-    let link = match state.links.get(&state.tracking_pool, &code).await {
+    let link = match state.links.get(&state.app, &code).await {
         Ok(Some(link)) => link,
         Ok(None) => return not_found(),
         Err(failure) => {
@@ -141,11 +142,11 @@ pub async fn follow(
         }
     };
     let user_agent = header_text(request.headers(), header::USER_AGENT);
-    let click = clicks::new_click(&link.target, &user_agent, client.0, &state.ip_hash_key);
+    let click = clicks::new_click(&link.target, &user_agent, client.0, state.app.ip_hash_key());
     let location = redirect_target(&link.destination, click.id);
     // Waits for the batch holding this click to commit, or for the click to be on
     // the spool; the shopper is sent on either way.
-    state.clicks.record(click).await;
+    state.app.clicks().record(click).await;
     (
         StatusCode::FOUND,
         [

@@ -20,10 +20,10 @@ use uuid::Uuid;
 
 use super::error::RestError;
 use super::{AppState, ClientAddress};
+use crate::app::AppError;
 use crate::app::brands as app_brands;
 use crate::app::orders::{self, Applied, ChangeError, OrderEvent, OrderInput, Recorded, WebhookOrder};
-use crate::db::models::ConversionRow;
-use crate::db::{DbError, brands as db_brands};
+use crate::app::records::ConversionRow;
 use crate::domain::money::{format_money, parse_amount};
 use crate::domain::nesting;
 use crate::domain::tracking::click_id_from_landing;
@@ -35,8 +35,8 @@ fn bad(message: impl Into<String>) -> RestError {
 
 /// A 429 saying why and when to come back.
 fn throttled(state: &AppState, why: &str, throttled: crate::rate_limit::Throttled) -> RestError {
-    state.metrics.throttled.inc();
-    state.metrics.webhook_failure("throttled");
+    state.metrics().throttled.inc();
+    state.metrics().webhook_failure("throttled");
     let seconds = throttled.retry_after_secs();
     RestError::new(
         StatusCode::TOO_MANY_REQUESTS,
@@ -65,7 +65,7 @@ pub async fn receive(
         Ok(response) => response,
         Err(refusal) if refusal.status == StatusCode::TOO_MANY_REQUESTS => refusal.into_response(),
         Err(refusal) => {
-            state.metrics.webhook_failure(match refusal.status {
+            state.metrics().webhook_failure(match refusal.status {
                 StatusCode::UNAUTHORIZED => "signature",
                 StatusCode::BAD_REQUEST => "bad_request",
                 StatusCode::NOT_FOUND => "not_found",
@@ -85,22 +85,18 @@ async fn handle(
     body: &[u8],
     failures: &str,
 ) -> Result<Response, RestError> {
-    let internal = |e: DbError| match e {
+    let internal = |e: AppError| match e {
         // An amount the brand's rules cannot price (e.g. a commission beyond range).
-        DbError::CheckViolation(rule) => RestError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "BAD_REQUEST",
-            format!("the order breaks the rule {rule}"),
-        ),
+        AppError::BadUserInput(message) => RestError::new(StatusCode::UNPROCESSABLE_ENTITY, "BAD_REQUEST", message),
         e => {
-            tracing::error!(error = %e, "webhook failed");
+            tracing::error!(error = ?e, "webhook failed");
             RestError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error")
         }
     };
-    let mut conn = state.tracking_pool.get().await.map_err(|e| internal(e.into()))?;
-    let (brand, secret) = match app_brands::find_by_slug_with_secret(&mut conn, brand_slug).await {
-        Ok(brand) => brand,
-        Err(DbError::NotFound) => {
+    let mut conn = state.app.tracking_conn().await.map_err(internal)?;
+    let (brand, secret, time_zone) = match app_brands::find_by_slug_with_secret(&mut conn, brand_slug).await {
+        Ok(Some(brand)) => brand,
+        Ok(None) => {
             let _ = state.failed_auth.take(failures, 1);
             return Err(RestError::new(
                 StatusCode::NOT_FOUND,
@@ -129,7 +125,6 @@ async fn handle(
     } else {
         parse_generic(&payload, source, &brand.currency)?
     };
-    let time_zone = db_brands::time_zone(brand.id, &brand.time_zone).map_err(internal)?;
     let delivery_id = match headers.get("x-shopify-webhook-id") {
         Some(value) => Some(
             value
@@ -154,29 +149,29 @@ async fn handle(
                 delivery_id,
                 order,
             };
-            state.orders.record(order).await
+            state.app.orders().record(order).await
         }
         refund => orders::apply_event(&mut conn, brand.id, time_zone, source, delivery_id.as_deref(), refund).await,
     };
     match applied {
         Ok(Applied::Recorded(Recorded::New(row))) => {
             if row.membership_id.is_some() {
-                state.metrics.orders_accepted.inc();
+                state.metrics().orders_accepted.inc();
             } else {
-                state.metrics.orders_unattributed.inc();
+                state.metrics().orders_unattributed.inc();
             }
             Ok(answer("recorded", &row))
         }
         Ok(Applied::Recorded(Recorded::Duplicate(row))) => {
-            state.metrics.orders_duplicate.inc();
+            state.metrics().orders_duplicate.inc();
             Ok(answer("duplicate", &row))
         }
         Ok(Applied::Refunded(row)) => {
-            state.metrics.orders_refunded.inc();
+            state.metrics().orders_refunded.inc();
             Ok(answer("refunded", &row))
         }
         Ok(Applied::Redelivered) => {
-            state.metrics.orders_duplicate.inc();
+            state.metrics().orders_duplicate.inc();
             Ok((StatusCode::OK, axum::Json(json!({ "status": "duplicate" }))).into_response())
         }
         Err(ChangeError::Refund(e)) => Err(bad(e.to_string())),
@@ -190,7 +185,7 @@ async fn handle(
             "NOT_FOUND",
             format!("no order '{}' from {source}", refunded_order.unwrap_or_default()),
         )),
-        Err(ChangeError::Db(e)) => Err(internal(e)),
+        Err(ChangeError::Db(e)) => Err(internal(e.into())),
     }
 }
 

@@ -1,7 +1,8 @@
-//! Outside services the workflows call through their own types: payout
-//! providers, the SMTP server and brands' webhook endpoints. Nothing here reads or writes the database.
+//! Outside services, each implementing a trait `app::ports` owns (payouts,
+//! mail) or, for brands' webhook endpoints, the HTTP client deliveries use.
+//! Nothing here reads or writes the database or calls a workflow.
 
-pub mod payout;
+pub mod manual;
 pub mod paypal;
 pub mod smtp;
 pub mod webhook_http;

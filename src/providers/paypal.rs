@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::payout::{BatchReport, ItemOutcome, PayoutBatch, PayoutProvider};
+use crate::app::ports::{BatchReport, ItemOutcome, Notification, PayoutBatch, PayoutProvider, Vouched};
 use crate::domain::enums::{PaymentProvider, PaymentState};
 use crate::domain::ids::PaymentItemId;
 use crate::domain::money::format_money;
@@ -289,6 +289,38 @@ impl PayoutProvider for PayPal {
             None => self.create(batch, false).await,
         }
     }
+
+    async fn verify_notification(&self, notification: &Notification) -> anyhow::Result<Vouched> {
+        let header = |name: &str| {
+            notification
+                .headers
+                .get(name)
+                .filter(|v| !v.is_empty() && v.len() <= 2_048)
+                .cloned()
+                .ok_or_else(|| name.to_string())
+        };
+        let read = || -> Result<WebhookHeaders, String> {
+            Ok(WebhookHeaders {
+                auth_algo: header("paypal-auth-algo")?,
+                cert_url: header("paypal-cert-url")?,
+                transmission_id: header("paypal-transmission-id")?,
+                transmission_sig: header("paypal-transmission-sig")?,
+                transmission_time: header("paypal-transmission-time")?,
+            })
+        };
+        let headers = match read() {
+            Ok(headers) => headers,
+            Err(missing) => return Ok(Vouched::Malformed(missing)),
+        };
+        Ok(match self.verify_webhook(&headers, &notification.event).await? {
+            true => Vouched::Yes,
+            false => Vouched::No,
+        })
+    }
+
+    fn notified_batch_id<'a>(&self, event: &'a Value) -> Option<&'a str> {
+        webhook_batch_id(event)
+    }
 }
 
 /// The transmission headers PayPal signs a webhook delivery with.
@@ -426,7 +458,7 @@ mod tests {
     #[test]
     fn status_items_are_matched_by_sender_item_id_else_by_a_unique_receiver() {
         use crate::domain::ids::PaymentId;
-        let item = |number: i64, recipient: &str| super::super::payout::PayoutItem {
+        let item = |number: i64, recipient: &str| crate::app::ports::PayoutItem {
             item_id: PaymentItemId(number),
             recipient: recipient.into(),
             amount: Decimal::ONE,

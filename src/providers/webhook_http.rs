@@ -11,6 +11,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
+
+use crate::app::ports::{Answer, EndpointClient, Message, TargetError, Targets};
 use crate::domain::webhooks::{is_public, signature};
 
 /// The most of an endpoint's answer read (kept for the delivery log).
@@ -18,32 +21,10 @@ pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// How much of the answer is kept with a failed attempt.
 const KEPT_ANSWER_CHARS: usize = 500;
 
-/// Where endpoints may point.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Targets {
-    /// `https` to public addresses only.
-    PublicOnly,
-    /// Also `http`, loopback and private networks (tests, local setups).
-    AllowPrivate,
-}
-
-/// Why a URL cannot be an endpoint.
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    #[error("url must be an absolute http(s) URL: {0}")]
-    NotAUrl(String),
-    #[error("url must use https")]
-    NotHttps,
-    #[error("url must name a host")]
-    NoHost,
-    #[error("url resolves to {0}, which is not a public address (loopback, private or link-local)")]
-    NotPublic(IpAddr),
-}
-
 /// Checks a URL for registration. A name that does not resolve now is accepted
 /// (its addresses are checked at every delivery); one resolving to any
 /// non-public address is refused.
-pub async fn check_target(url: &str, targets: Targets) -> Result<url::Url, TargetError> {
+async fn allowed_target(url: &str, targets: Targets) -> Result<url::Url, TargetError> {
     let parsed = url::Url::parse(url).map_err(|e| TargetError::NotAUrl(e.to_string()))?;
     match (parsed.scheme(), targets) {
         ("https", _) | ("http", Targets::AllowPrivate) => {}
@@ -69,31 +50,6 @@ pub async fn check_target(url: &str, targets: Targets) -> Result<url::Url, Targe
     }
 }
 
-/// One message for one endpoint.
-pub struct Message<'a> {
-    pub url: &'a str,
-    pub secret: &'a str,
-    /// The event's id: receivers de-duplicate on it.
-    pub id: &'a str,
-    pub body: &'a [u8],
-}
-
-/// How the endpoint answered.
-#[derive(Debug)]
-pub struct Answer {
-    /// None when no answer came (refused, unreachable, timed out).
-    pub status: Option<u16>,
-    pub took: Duration,
-    /// Why it failed, with the start of the answer's body; None on a 2xx.
-    pub error: Option<String>,
-}
-
-impl Answer {
-    pub fn succeeded(&self) -> bool {
-        self.error.is_none()
-    }
-}
-
 #[derive(Clone)]
 pub struct WebhookSender {
     client: reqwest::Client,
@@ -115,7 +71,7 @@ impl WebhookSender {
     }
 
     /// Posts a message, signed now, and reads at most 64 KB of the answer.
-    pub async fn send(&self, message: Message<'_>) -> Answer {
+    async fn post(&self, message: Message<'_>) -> Answer {
         let started = Instant::now();
         let failed = |error: String| Answer {
             status: None,
@@ -195,6 +151,17 @@ fn describe(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[async_trait]
+impl EndpointClient for WebhookSender {
+    async fn check_target(&self, url: &str) -> Result<url::Url, TargetError> {
+        allowed_target(url, self.targets).await
+    }
+
+    async fn send(&self, message: Message<'_>) -> Answer {
+        self.post(message).await
+    }
 }
 
 /// Resolves endpoint names, keeping only the addresses they may reach.

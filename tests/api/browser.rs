@@ -26,7 +26,7 @@ async fn the_dashboard_works_in_chromium() {
         public_url: format!("http://{address}"),
         // The page registers a receiver the test runs on loopback.
         webhooks: sales_tracking::app::webhooks::WebhookSettings {
-            targets: sales_tracking::providers::webhook_http::Targets::AllowPrivate,
+            targets: sales_tracking::app::ports::Targets::AllowPrivate,
             ..Default::default()
         },
         ..Default::default()

@@ -56,6 +56,11 @@ impl Handler for Inbox {
 }
 
 /// Starts an SMTP server on a free port; returns its URL and what it receives.
+/// The SMTP client the server sends through, pointed at `url`.
+fn smtp_mailer(url: &str, from: &str) -> Mailer {
+    Arc::new(sales_tracking::providers::smtp::SmtpMailer::new(url, from).unwrap())
+}
+
 pub fn smtp_server() -> (String, Arc<Mutex<Vec<Received>>>) {
     slow_smtp_server(Duration::ZERO)
 }
@@ -120,7 +125,7 @@ async fn an_emailed_member_receives_their_code_over_smtp() {
     );
     assert_eq!(email["status"], "PENDING");
 
-    let mailer = Mailer::new(&url, "Trail Co <team@trail.example>").unwrap();
+    let mailer = smtp_mailer(&url, "Trail Co <team@trail.example>");
     let round = email::deliver_due(&app.pool, &mailer, Utc::now()).await.unwrap();
     assert_eq!(round.sent, 1);
     let received = inbox.lock().unwrap().clone();
@@ -159,7 +164,7 @@ async fn failed_deliveries_are_logged_and_retried_with_backoff() {
         json!({ "ids": [shop.link_membership], "t": link_template }),
     )
     .await;
-    let down = Mailer::new(&dead_smtp_url(), "team@trail.example").unwrap();
+    let down = smtp_mailer(&dead_smtp_url(), "team@trail.example");
     let start = Utc::now();
     let round = email::deliver_due(&app.pool, &down, start).await.unwrap();
     assert_eq!(round.retrying, 1);
@@ -178,7 +183,7 @@ async fn failed_deliveries_are_logged_and_retried_with_backoff() {
     assert!(pending["attempts"][0]["error"].as_str().is_some_and(|e| !e.is_empty()));
 
     let (url, inbox) = smtp_server();
-    let up = Mailer::new(&url, "team@trail.example").unwrap();
+    let up = smtp_mailer(&url, "team@trail.example");
     let round = email::deliver_due(&app.pool, &up, start + email::backoff(1))
         .await
         .unwrap();
@@ -223,7 +228,7 @@ async fn failed_deliveries_are_logged_and_retried_with_backoff() {
 async fn the_server_sends_queued_emails_by_itself() {
     let (url, inbox) = smtp_server();
     let app = TestApp::with_config(sales_tracking::AppConfig {
-        mailer: Some(Mailer::new(&url, "team@trail.example").unwrap()),
+        mailer: Some(smtp_mailer(&url, "team@trail.example")),
         ..Default::default()
     })
     .await;
@@ -309,7 +314,7 @@ async fn a_sender_whose_lease_passed_to_another_records_nothing() {
             .unwrap();
     assert_eq!(claimed.len(), 1);
     // …so sender B takes it over once the lease lapsed, and sends it.
-    let mailer = Mailer::new(&url, "team@trail.example").unwrap();
+    let mailer = smtp_mailer(&url, "team@trail.example");
     let later = start + chrono::Duration::minutes(2);
     let round = email::deliver_due(&app.pool, &mailer, later).await.unwrap();
     assert_eq!(round.sent, 1);
@@ -348,7 +353,7 @@ async fn a_slow_batch_stops_before_its_lease_ends_and_sends_each_message_once() 
         )
         .await;
     }
-    let mailer = Mailer::new(&url, "team@trail.example").unwrap();
+    let mailer = smtp_mailer(&url, "team@trail.example");
     let lease = Duration::from_secs(3);
     let mut now = Utc::now();
     let started = std::time::Instant::now();

@@ -205,7 +205,7 @@ fn verify(secret: &str, headers: &HeaderMap, body: &[u8]) -> Result<(), String> 
 pub fn config() -> sales_tracking::AppConfig {
     sales_tracking::AppConfig {
         webhooks: sales_tracking::app::webhooks::WebhookSettings {
-            targets: sales_tracking::providers::webhook_http::Targets::AllowPrivate,
+            targets: sales_tracking::app::ports::Targets::AllowPrivate,
             retry_schedule: vec![Duration::from_millis(200); 3],
             timeout: Duration::from_secs(2),
             ..Default::default()
@@ -544,7 +544,7 @@ async fn endpoints_must_be_https_on_public_addresses() {
 #[tokio::test]
 async fn a_delivery_to_a_private_address_is_refused_at_delivery_time() {
     let mut settings = config();
-    settings.webhooks.targets = sales_tracking::providers::webhook_http::Targets::PublicOnly;
+    settings.webhooks.targets = sales_tracking::app::ports::Targets::PublicOnly;
     settings.webhooks.retry_schedule = vec![];
     let app = TestApp::with_config(settings).await;
     let shop = shop(&app).await;

@@ -2,8 +2,8 @@ use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
 use crate::app::Caller;
-use crate::db::brands;
-use crate::db::models::BrandRow;
+use crate::app::brands;
+use crate::app::records::BrandRow;
 use crate::graphql::context::conn;
 use crate::graphql::enums::Role;
 use crate::graphql::error::AppResult;
@@ -26,7 +26,7 @@ impl Viewer {
 
     /// The brand this key belongs to; everything you read is this brand's.
     async fn brand(&self, ctx: &Context<'_>) -> AppResult<Brand> {
-        let row = brands::find(&mut *conn(ctx).await?, self.0.brand_id).await?;
+        let row = brands::find(&mut *conn(ctx).await?, self.0).await?;
         Ok(Brand(row))
     }
 }

@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 
 use super::membership::Membership;
 use super::payout::PayoutRule;
-use crate::db::conversions::{self, Owner};
-use crate::db::models::ConversionRow;
-use crate::domain::ids::BrandId;
+use crate::app::Caller;
+use crate::app::reads;
+use crate::app::records::{ConversionRow, Owner};
 use crate::graphql::context::conn;
 use crate::graphql::enums::{AttributionType, ConversionStatus};
 use crate::graphql::error::AppResult;
@@ -22,7 +22,7 @@ impl Conversion {
     /// A page of conversions as a connection.
     pub async fn connection(
         ctx: &Context<'_>,
-        brand_id: BrandId,
+        caller: &Caller,
         owner: Owner,
         first: Option<i32>,
         after: Option<String>,
@@ -30,14 +30,8 @@ impl Conversion {
     ) -> AppResult<Connection<IdCursor, Conversion>> {
         let had_cursor = after.is_some();
         let request = page_request(first, after)?;
-        let page = conversions::page(
-            &mut *conn(ctx).await?,
-            brand_id,
-            owner,
-            status.map(|s| crate::domain::enums::ConversionStatus::from(s).as_str()),
-            request,
-        )
-        .await?;
+        let status = status.map(crate::domain::enums::ConversionStatus::from);
+        let page = reads::conversions(&mut *conn(ctx).await?, caller, owner, status, request).await?;
         Ok(to_connection(page, had_cursor, EmptyFields, |row| row.id, Conversion))
     }
 }

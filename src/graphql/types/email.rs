@@ -1,7 +1,7 @@
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use crate::db::emails::EmailRow;
+use crate::app::records::EmailRow;
 use crate::domain::enums::Role;
 use crate::domain::personal_data::hide_addresses;
 use crate::graphql::context::{AdminOnly, viewer};

@@ -3,7 +3,7 @@ use async_graphql::{Context, ID, Object};
 use super::membership::Membership;
 use chrono::{DateTime, Utc};
 
-use crate::db::models::MemberRow;
+use crate::app::records::MemberRow;
 use crate::graphql::context::AdminOnly;
 use crate::graphql::error::AppResult;
 use crate::graphql::ids::encode;

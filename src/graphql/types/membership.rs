@@ -6,13 +6,14 @@ use super::conversion::Conversion;
 use super::member::Member;
 use super::offer::Offer;
 use super::payout::PayoutRule;
+use crate::app::reads;
+use crate::app::records::Balance;
+use crate::app::records::Owner;
+use crate::app::records::{ClickRow, MembershipRow, PromoCodeRow};
 use crate::app::reports::KpiKey;
-use crate::db::ledger::Balance;
-use crate::db::models::{ClickRow, MembershipRow, PromoCodeRow};
-use crate::db::{clicks, conversions};
 use crate::domain::date_range::DateRange;
 use crate::domain::ids::MembershipId;
-use crate::graphql::context::{PublicUrl, conn, viewer};
+use crate::graphql::context::{app, conn, viewer};
 use crate::graphql::enums::{ClickUnpaidReason, ConversionStatus};
 use crate::graphql::error::{AppError, AppResult};
 use crate::graphql::ids::encode;
@@ -55,11 +56,11 @@ impl Membership {
 
     /// The full link to share: `{public URL}/r/{linkCode}`.
     async fn tracking_url(&self, ctx: &Context<'_>) -> Option<String> {
-        let base = ctx.data_unchecked::<PublicUrl>();
+        let base = app(ctx).public_url();
         self.0
             .link_code
             .as_ref()
-            .map(|code| format!("{}/r/{code}", base.0.trim_end_matches('/')))
+            .map(|code| format!("{}/r/{code}", base.trim_end_matches('/')))
     }
 
     /// The member's current promo code (promo-code offers). Old codes stay in history and no longer attribute.
@@ -163,8 +164,8 @@ impl Membership {
         status: Option<ConversionStatus>,
     ) -> AppResult<Connection<IdCursor, Conversion>> {
         let viewer = viewer(ctx)?;
-        let owner = conversions::Owner::Membership(self.0.id);
-        Conversion::connection(ctx, viewer.brand_id, owner, first, after, status).await
+        let owner = Owner::Membership(self.0.id);
+        Conversion::connection(ctx, viewer, owner, first, after, status).await
     }
 
     /// Stored clicks on the member's link, newest first, bots included and flagged.
@@ -183,14 +184,7 @@ impl Membership {
             })
             .transpose()?;
         let had_cursor = before.is_some();
-        let page = clicks::page_for_membership(
-            &mut *conn(ctx).await?,
-            viewer.brand_id,
-            self.0.id,
-            before,
-            request.limit,
-        )
-        .await?;
+        let page = reads::clicks(&mut *conn(ctx).await?, viewer, self.0.id, before, request.limit).await?;
         let mut connection = Connection::new(had_cursor, page.has_next_page);
         connection.edges = page
             .rows

@@ -7,10 +7,10 @@ use super::conversion::Conversion;
 use super::membership::Membership;
 use super::payout::PayoutRule;
 use super::project::Project;
+use crate::app::records::OfferRow;
+use crate::app::records::Owner;
+use crate::app::records::Page;
 use crate::app::reports::{self, KpiKey, MembershipLine};
-use crate::db::conversions::Owner;
-use crate::db::models::OfferRow;
-use crate::db::pagination::Page;
 use crate::domain::date_range::DateRange;
 use crate::domain::ids::{MemberId, MembershipId};
 use crate::domain::kpis::Kpis;
@@ -237,7 +237,7 @@ impl Offer {
         status: Option<ConversionStatus>,
     ) -> AppResult<Connection<IdCursor, Conversion>> {
         let viewer = viewer(ctx)?;
-        Conversion::connection(ctx, viewer.brand_id, Owner::Offer(self.row.id), first, after, status).await
+        Conversion::connection(ctx, viewer, Owner::Offer(self.row.id), first, after, status).await
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
@@ -267,8 +267,7 @@ impl Offer {
             ctx.data_unchecked::<DataLoader<BrandLoader<PromoCodes>, HashMapCache>>()
                 .load_many(ids.iter().copied()),
         );
-        let (mut kpis, members, mut codes) =
-            futures_util::try_join!(loaders.0, loaders.1, loaders.2).map_err(AppError::from)?;
+        let (mut kpis, members, mut codes) = futures_util::try_join!(loaders.0, loaders.1, loaders.2)?;
         Ok(rows
             .into_iter()
             .map(|membership| MembershipLine {

@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 
 use super::membership::Membership;
 use super::offer::Offer;
-use crate::db::payments::{PaymentItemRow, PaymentRow};
+use crate::app::records::{PaymentItemRow, PaymentRow};
 use crate::domain::ids::{MembershipId, PaymentId};
 use crate::domain::payment::payout_file_count;
 use crate::graphql::context::viewer;

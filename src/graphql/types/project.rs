@@ -1,7 +1,7 @@
 use async_graphql::{ID, Object};
 use chrono::{DateTime, Utc};
 
-use crate::db::models::ProjectRow;
+use crate::app::records::ProjectRow;
 use crate::graphql::ids::encode;
 
 /// A connected project (campaign): offers connect to projects, and reports filter by them.

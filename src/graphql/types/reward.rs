@@ -1,7 +1,7 @@
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use crate::db::rewards::{RewardRow, RewardRuleRow};
+use crate::app::records::{RewardRow, RewardRuleRow};
 use crate::graphql::enums::{RewardKind, RewardTrigger};
 use crate::graphql::error::AppResult;
 use crate::graphql::ids::encode;

@@ -1,0 +1,262 @@
+//! The `App` value: built once at start (pools, writers, providers, the job
+//! runner, settings), it is the only thing the GraphQL and HTTP adapters hold.
+//! They reach the database, the writers and the outside services through it
+//! and the workflows beside it, never directly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::clicks::{ClickRules, ClickSpool, ClickWriter};
+use super::error::AppResult;
+use super::jobs::{JobRunner, RunnerSettings};
+use super::orders::OrderWriter;
+use super::ports::{EndpointClient, Mailer, PayoutProviders};
+use super::reports::ReportReads;
+use super::webhooks::WebhookSettings;
+use crate::db::{self, DbConn, DbError, DbPool, ReportPool};
+use crate::domain::enums::JobKind;
+use crate::domain::ids::BrandId;
+use crate::metrics::Metrics;
+use crate::providers;
+
+/// A pooled database connection, as workflows take it.
+pub type Conn = DbConn;
+
+/// What the application is started with.
+pub struct Settings {
+    /// Where shoppers reach this server; tracking links start with it.
+    pub public_url: String,
+    /// Key for hashing shoppers' IP addresses.
+    pub ip_hash_key: Vec<u8>,
+    /// Sends queued emails; without it they wait in the outbox.
+    pub mailer: Option<Mailer>,
+    /// Connections for clicks, link lookups, order webhooks and deliveries (default: the API's).
+    pub tracking_pool: Option<DbPool>,
+    /// Connections for KPI reads (default: the API's).
+    pub report_pool: Option<DbPool>,
+    /// A streaming replica reports read while it is fresh enough.
+    pub replica: Option<Arc<db::replica::Replica>>,
+    /// Where answered clicks wait while the database cannot take them.
+    pub spool_dir: Option<std::path::PathBuf>,
+    /// The PayPal account `PAYPAL` payments are paid from; none: `MANUAL` only.
+    pub paypal: Option<providers::paypal::PayPalConfig>,
+    pub reconcile_every: Duration,
+    pub click_rules: ClickRules,
+    pub mature_every: Duration,
+    pub click_retention_months: Option<u32>,
+    pub webhooks: WebhookSettings,
+    pub jobs: RunnerSettings,
+}
+
+/// The running application; cloning it is cheap (one shared value).
+#[derive(Clone)]
+pub struct App(Arc<Parts>);
+
+struct Parts {
+    api_pool: DbPool,
+    tracking_pool: DbPool,
+    reports: ReportPool,
+    metrics: Arc<Metrics>,
+    payouts: PayoutProviders,
+    endpoints: Arc<dyn EndpointClient>,
+    jobs: JobRunner,
+    clicks: ClickWriter,
+    orders: OrderWriter,
+    public_url: String,
+    ip_hash_key: Vec<u8>,
+}
+
+impl App {
+    /// Starts the click and order writers (which end once every clone of the App
+    /// is dropped) and the job runner with every background task, which
+    /// `App::shutdown` stops.
+    pub fn start(pool: DbPool, metrics: Arc<Metrics>, settings: Settings) -> App {
+        let spool = settings
+            .spool_dir
+            .as_deref()
+            .and_then(|dir| match ClickSpool::open(dir) {
+                Ok(spool) => Some(Arc::new(spool)),
+                Err(error) => {
+                    tracing::error!(%error, dir = %dir.display(), "cannot open the click spool; clicks are lost while the database is away");
+                    None
+                }
+            });
+        let payouts = payout_providers(settings.paypal);
+        let tracking_pool = settings.tracking_pool.unwrap_or_else(|| pool.clone());
+        let jobs = JobRunner::new(pool.clone(), settings.jobs);
+        match settings.mailer {
+            Some(mailer) => {
+                jobs.start(super::email::OutboxJob {
+                    pool: pool.clone(),
+                    mailer: mailer.clone(),
+                });
+                jobs.start(super::webhooks::AlertEmailJob { mailer });
+            }
+            None => tracing::warn!("no SMTP server configured (--smtp-url): emails wait in the outbox"),
+        }
+        jobs.start(super::payments::ReconcileJob {
+            pool: pool.clone(),
+            providers: payouts.clone(),
+            every: settings.reconcile_every,
+        });
+        jobs.start(super::maturity::MaturityJob {
+            pool: pool.clone(),
+            every: settings.mature_every,
+        });
+        jobs.start(super::clicks::partitions::PartitionsJob {
+            pool: pool.clone(),
+            keep_months: settings.click_retention_months,
+        });
+        // Deliveries use the tracking connections: a storm of reports cannot hold them up.
+        jobs.start(super::webhooks::DispatchJob {
+            pool: tracking_pool.clone(),
+            every: settings.jobs.poll,
+            runner: jobs.clone(),
+        });
+        let endpoints: Arc<dyn EndpointClient> = Arc::new(providers::webhook_http::WebhookSender::new(
+            settings.webhooks.targets,
+            settings.webhooks.timeout,
+        ));
+        jobs.start(super::webhooks::DeliveryJob {
+            pool: tracking_pool.clone(),
+            client: endpoints.clone(),
+            settings: settings.webhooks,
+        });
+        jobs.report_to(metrics.clone());
+        let clicks = ClickWriter::start(tracking_pool.clone(), settings.click_rules, metrics.clone(), spool);
+        if let Some(replay) = clicks.spool_replay() {
+            jobs.start_local(replay);
+        }
+        let orders = OrderWriter::start(tracking_pool.clone());
+        let report_pool = settings.report_pool.unwrap_or_else(|| pool.clone());
+        App(Arc::new(Parts {
+            reports: ReportPool::new(report_pool, settings.replica),
+            api_pool: pool,
+            tracking_pool,
+            metrics,
+            payouts,
+            endpoints,
+            jobs,
+            clicks,
+            orders,
+            public_url: settings.public_url,
+            ip_hash_key: settings.ip_hash_key,
+        }))
+    }
+
+    /// A connection from the API's pool.
+    pub async fn conn(&self) -> AppResult<Conn> {
+        Ok(self.0.api_pool.get().await.map_err(DbError::from)?)
+    }
+
+    /// A connection from the tracking pool (redirects, order webhooks), which
+    /// reports and API traffic cannot starve.
+    pub async fn tracking_conn(&self) -> AppResult<Conn> {
+        Ok(self.0.tracking_pool.get().await.map_err(DbError::from)?)
+    }
+
+    /// The API's pool, for workflows that take and give back connections as they go.
+    pub(super) fn pool(&self) -> &DbPool {
+        &self.0.api_pool
+    }
+
+    /// The tracking pool, for workflows on tracking's side that do the same.
+    pub(super) fn tracking_pool(&self) -> &DbPool {
+        &self.0.tracking_pool
+    }
+
+    /// KPI reads for one brand: the replica's while it is fresh enough for them.
+    pub fn report_reads(&self, brand_id: BrandId) -> ReportReads {
+        ReportReads::new(self.0.reports.clone(), brand_id)
+    }
+
+    /// Whether the database answers a trivial query within `within`.
+    pub async fn database_answers(&self, within: Duration) -> bool {
+        let ping = async {
+            match self.0.api_pool.get().await {
+                Ok(mut conn) => db::ping(&mut conn).await.is_ok(),
+                Err(_) => false,
+            }
+        };
+        tokio::time::timeout(within, ping).await.unwrap_or(false)
+    }
+
+    /// Notes the pools' use, the replica's lag and the writers' queues in the
+    /// metrics (just before they are read).
+    pub fn refresh_gauges(&self) {
+        let parts = &self.0;
+        let pools = [
+            ("api", &parts.api_pool),
+            ("tracking", &parts.tracking_pool),
+            ("reports", parts.reports.primary()),
+        ];
+        let replica = parts.reports.replica().map(|replica| ("replica", replica.pool()));
+        for (name, pool) in pools.into_iter().chain(replica) {
+            let status = pool.status();
+            parts
+                .metrics
+                .pool_status(name, status.size, status.available, status.waiting);
+        }
+        if let Some(replica) = parts.reports.replica() {
+            parts.metrics.replica_lag(replica.lag().ok());
+        }
+        parts.metrics.writer_queue("clicks", parts.clicks.queued());
+        parts.metrics.writer_queue("orders", parts.orders.queued());
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.0.metrics
+    }
+
+    /// Who can pay payments out on this server.
+    pub fn payouts(&self) -> &PayoutProviders {
+        &self.0.payouts
+    }
+
+    /// Reaches brands' webhook endpoints (and checks them at registration).
+    pub fn endpoint_client(&self) -> &dyn EndpointClient {
+        self.0.endpoints.as_ref()
+    }
+
+    /// Clicks are recorded through it, in batches.
+    pub fn clicks(&self) -> &ClickWriter {
+        &self.0.clicks
+    }
+
+    /// Webhook orders are recorded through it, in groups.
+    pub fn orders(&self) -> &OrderWriter {
+        &self.0.orders
+    }
+
+    /// Where shoppers reach this server, for tracking links.
+    pub fn public_url(&self) -> &str {
+        &self.0.public_url
+    }
+
+    /// Key for hashing shoppers' IP addresses.
+    pub fn ip_hash_key(&self) -> &[u8] {
+        &self.0.ip_hash_key
+    }
+
+    /// Tells the runner `kind` has work now.
+    pub fn wake(&self, kind: JobKind) {
+        self.0.jobs.wake(kind);
+    }
+
+    /// Stops the background jobs, releasing their leases (within the runner's grace).
+    pub async fn shutdown(&self) {
+        self.0.jobs.shutdown().await;
+    }
+}
+
+/// `MANUAL` always; `PAYPAL` when configured and its client can be built.
+fn payout_providers(paypal: Option<providers::paypal::PayPalConfig>) -> PayoutProviders {
+    let paypal = paypal.and_then(|paypal| match providers::paypal::PayPal::new(paypal) {
+        Ok(paypal) => Some(Arc::new(paypal) as Arc<dyn super::ports::PayoutProvider>),
+        Err(error) => {
+            tracing::error!(%error, "PayPal is configured but cannot be reached: PAYPAL payments are refused");
+            None
+        }
+    });
+    PayoutProviders::new(Arc::new(providers::manual::ManualProvider), paypal)
+}

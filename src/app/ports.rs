@@ -1,0 +1,192 @@
+//! What the workflows need from outside services, in their own terms: app owns
+//! these traits and `providers/` implements them (PayPal, SMTP, the manual
+//! payout). A provider sees only these types, never the database.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use crate::domain::enums::{PaymentProvider, PaymentState};
+use crate::domain::ids::{PaymentId, PaymentItemId};
+
+/// One payment, as a provider is asked to pay it.
+#[derive(Clone, Debug)]
+pub struct PayoutBatch {
+    pub payment_id: PaymentId,
+    /// The payer, shown to recipients (e.g. in a note).
+    pub brand_name: String,
+    pub currency: String,
+    pub items: Vec<PayoutItem>,
+}
+
+/// One recipient's share of a batch.
+#[derive(Clone, Debug)]
+pub struct PayoutItem {
+    pub item_id: PaymentItemId,
+    /// Where the money goes: the member's payout address (email or phone), else their email.
+    pub recipient: String,
+    pub amount: Decimal,
+}
+
+/// What a provider knows of a batch.
+#[derive(Clone, Debug, Default)]
+pub struct BatchReport {
+    /// The provider's own id of the batch (PayPal's `payout_batch_id`), once known.
+    pub provider_batch_id: Option<String>,
+    /// The items it reports on; one it does not mention stays as it is.
+    pub items: Vec<ItemOutcome>,
+}
+
+/// The provider's answer for one item.
+#[derive(Clone, Debug)]
+pub struct ItemOutcome {
+    pub item_id: PaymentItemId,
+    /// `PAID`, `FAILED`, or `PROCESSING` while the provider is not done.
+    pub state: PaymentState,
+    /// The provider's id of the item (PayPal's `payout_item_id`).
+    pub reference: Option<String>,
+    /// The provider's own status word (PayPal's `transaction_status`, e.g. `UNCLAIMED`).
+    pub provider_status: Option<String>,
+}
+
+#[async_trait]
+pub trait PayoutProvider: Send + Sync {
+    fn name(&self) -> PaymentProvider;
+
+    /// Hands a claimed batch over, outside any transaction. Calling it again for the
+    /// same payment (after a timeout, a 5xx or a crash) must never pay twice; it
+    /// then reports on the batch handed over before. An error means "unknown yet":
+    /// the payment stays `PROCESSING` and is reconciled later.
+    async fn submit(&self, batch: &PayoutBatch) -> anyhow::Result<BatchReport>;
+
+    /// What the provider now knows of a batch handed over before
+    /// (`provider_batch_id` when it is known, else the provider finds it).
+    async fn check(&self, batch: &PayoutBatch, provider_batch_id: Option<&str>) -> anyhow::Result<BatchReport>;
+
+    /// Whether the provider vouches for a notification it sent; one that sends
+    /// none vouches for nothing.
+    async fn verify_notification(&self, _notification: &Notification) -> anyhow::Result<Vouched> {
+        Ok(Vouched::No)
+    }
+
+    /// The provider's batch id a notification is about, if it is about one.
+    fn notified_batch_id<'a>(&self, _event: &'a Value) -> Option<&'a str> {
+        None
+    }
+}
+
+/// A provider's notification as it arrived: headers by lower-case name, and the JSON body.
+pub struct Notification {
+    pub headers: HashMap<String, String>,
+    pub event: Value,
+}
+
+/// The provider's word on a notification.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Vouched {
+    Yes,
+    No,
+    /// It lacks what the provider signs (the header named).
+    Malformed(String),
+}
+
+/// The providers this server can pay through (by default `MANUAL` only).
+#[derive(Clone)]
+pub struct PayoutProviders {
+    manual: Arc<dyn PayoutProvider>,
+    paypal: Option<Arc<dyn PayoutProvider>>,
+}
+
+impl PayoutProviders {
+    /// `manual` records payments made outside; `paypal` moves the money when configured.
+    pub fn new(manual: Arc<dyn PayoutProvider>, paypal: Option<Arc<dyn PayoutProvider>>) -> Self {
+        PayoutProviders { manual, paypal }
+    }
+
+    /// The provider of that name, if this server is configured for it.
+    pub fn get(&self, name: PaymentProvider) -> Option<&dyn PayoutProvider> {
+        match name {
+            PaymentProvider::Manual => Some(self.manual.as_ref()),
+            PaymentProvider::Paypal => self.paypal.as_deref(),
+        }
+    }
+}
+
+/// Sends one email; the failure says whether retrying could help.
+#[async_trait]
+pub trait MailSender: Send + Sync {
+    async fn send(&self, to_address: &str, subject: &str, body: &str) -> Result<(), SendFailure>;
+}
+
+/// Where emails leave through (an SMTP server in production).
+pub type Mailer = Arc<dyn MailSender>;
+
+#[derive(Debug)]
+pub struct SendFailure {
+    pub message: String,
+    /// The server refused for good (a bad address): retrying cannot help.
+    pub permanent: bool,
+}
+
+/// Reaches brands' webhook endpoints.
+#[async_trait]
+pub trait EndpointClient: Send + Sync {
+    /// The URL, parsed, if deliveries may go there (checked at registration;
+    /// every delivery checks the addresses it connects to again).
+    async fn check_target(&self, url: &str) -> Result<url::Url, TargetError>;
+
+    /// Posts one signed message and says how the endpoint answered.
+    async fn send(&self, message: Message<'_>) -> Answer;
+}
+
+/// Where endpoints may point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Targets {
+    /// `https` to public addresses only.
+    PublicOnly,
+    /// Also `http`, loopback and private networks (tests, local setups).
+    AllowPrivate,
+}
+
+/// Why a URL cannot be an endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("url must be an absolute http(s) URL: {0}")]
+    NotAUrl(String),
+    #[error("url must use https")]
+    NotHttps,
+    #[error("url must name a host")]
+    NoHost,
+    #[error("url resolves to {0}, which is not a public address (loopback, private or link-local)")]
+    NotPublic(IpAddr),
+}
+
+/// One message for one endpoint.
+pub struct Message<'a> {
+    pub url: &'a str,
+    pub secret: &'a str,
+    /// The event's id: receivers de-duplicate on it.
+    pub id: &'a str,
+    pub body: &'a [u8],
+}
+
+/// How the endpoint answered.
+#[derive(Debug)]
+pub struct Answer {
+    /// None when no answer came (refused, unreachable, timed out).
+    pub status: Option<u16>,
+    pub took: Duration,
+    /// Why it failed, with the start of the answer's body; None on a 2xx.
+    pub error: Option<String>,
+}
+
+impl Answer {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none()
+    }
+}
