@@ -8,12 +8,13 @@ use diesel_async::AsyncPgConnection;
 
 use super::error::AppResult;
 use super::records::{
-    AttemptRow, Balance, EmailRow, MemberRow, MembershipRow, OfferRow, PaymentItemRow, ProjectRow, PromoCodeRow,
-    RewardRow, RewardRuleRow,
+    AttemptRow, Balance, DeliveryRow, EmailRow, MemberRow, MembershipRow, OfferRow, PaymentItemRow, ProjectRow,
+    PromoCodeRow, RewardRow, RewardRuleRow,
 };
+use super::webhooks::RECENT_DELIVERIES;
 use crate::db::emails as email;
-use crate::db::{ledger, members, memberships, offers, payments, projects, rewards};
-use crate::domain::ids::{BrandId, EmailId, EntityId, MemberId, MembershipId, OfferId, PaymentId};
+use crate::db::{ledger, members, memberships, offers, payments, projects, rewards, webhooks};
+use crate::domain::ids::{BrandId, EmailId, EntityId, MemberId, MembershipId, OfferId, PaymentId, WebhookEndpointId};
 
 /// One relationship, fetched for many ids of one brand at once.
 pub trait BatchFetch: Send + Sync + 'static {
@@ -291,6 +292,24 @@ impl BatchFetch for EmailAttempts {
         Ok(group_by(email::attempts_for(conn, brand_id, ids).await?, |row| {
             row.outbox_id
         }))
+    }
+}
+
+/// Webhook endpoint id → its newest deliveries, newest first.
+pub struct EndpointDeliveries;
+impl BatchFetch for EndpointDeliveries {
+    type Key = WebhookEndpointId;
+    type Value = Vec<DeliveryRow>;
+    fn nothing() -> Option<Self::Value> {
+        Some(Vec::new())
+    }
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: BrandId,
+        ids: &[Self::Key],
+    ) -> AppResult<HashMap<Self::Key, Self::Value>> {
+        let rows = webhooks::recent_deliveries(conn, brand_id, ids, RECENT_DELIVERIES).await?;
+        Ok(group_by(rows, |row| row.endpoint_id))
     }
 }
 

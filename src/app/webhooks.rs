@@ -241,15 +241,6 @@ pub async fn endpoints(conn: &mut AsyncPgConnection, caller: Caller) -> AppResul
     Ok(rows::endpoints(conn, caller.brand_id).await?)
 }
 
-/// The newest deliveries of each endpoint, newest first.
-pub async fn recent_deliveries(
-    conn: &mut AsyncPgConnection,
-    caller: Caller,
-    endpoint_ids: &[WebhookEndpointId],
-) -> AppResult<Vec<DeliveryRow>> {
-    Ok(rows::recent_deliveries(conn, caller.brand_id, endpoint_ids, RECENT_DELIVERIES).await?)
-}
-
 /// Sends a delivery again now, whatever became of it.
 pub async fn replay_delivery(
     conn: &mut AsyncPgConnection,

@@ -7,8 +7,9 @@ use std::marker::PhantomData;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 
 pub use crate::app::batch::{
-    Balances, BatchFetch, EmailAttempts, MemberMemberships, Members, MembershipEmails, MembershipRewards, Memberships,
-    OfferMemberships, OfferProjects, OfferRewardRules, Offers, PaymentItems, PromoCodeHistory, PromoCodes,
+    Balances, BatchFetch, EmailAttempts, EndpointDeliveries, MemberMemberships, Members, MembershipEmails,
+    MembershipRewards, Memberships, OfferMemberships, OfferProjects, OfferRewardRules, Offers, PaymentItems,
+    PromoCodeHistory, PromoCodes,
 };
 use crate::app::{App, AppError};
 use crate::domain::ids::BrandId;

@@ -115,4 +115,5 @@ pub fn authorize(request: Request, viewer: Caller, app: &App) -> Request {
         .data(BrandLoader::<loaders::OfferRewardRules>::data_loader(app, brand))
         .data(BrandLoader::<loaders::MembershipEmails>::data_loader(app, brand))
         .data(BrandLoader::<loaders::EmailAttempts>::data_loader(app, brand))
+        .data(BrandLoader::<loaders::EndpointDeliveries>::data_loader(app, brand))
 }

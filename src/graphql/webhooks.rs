@@ -8,6 +8,7 @@ use super::context::{AdminOnly, app, conn, viewer};
 use super::enums::WebhookDeliveryStatus;
 use super::error::AppResult;
 use super::ids::{decode, encode};
+use super::loaders::{EndpointDeliveries, load_one};
 use crate::app::webhooks::{self, DeliveryRow, EndpointDraft, EndpointPatch, EndpointRow};
 use crate::domain::webhooks::EventType;
 
@@ -71,7 +72,9 @@ impl WebhookEndpoint {
 
     /// Its 20 newest deliveries, newest first.
     async fn recent_deliveries(&self, ctx: &Context<'_>) -> AppResult<Vec<WebhookDelivery>> {
-        let rows = webhooks::recent_deliveries(&mut *conn(ctx).await?, *viewer(ctx)?, &[self.0.id]).await?;
+        let rows = load_one::<EndpointDeliveries>(ctx, self.0.id)
+            .await?
+            .unwrap_or_default();
         Ok(rows.into_iter().map(WebhookDelivery).collect())
     }
 }
