@@ -14,7 +14,7 @@ use crate::db::models::{ConversionRow, MembershipRow, OfferRow, PromoCodeRow};
 use crate::db::payments::{PaymentItemRow, PaymentRow};
 use crate::db::rewards::RewardRow;
 use crate::db::webhooks::{self, NewEvent};
-use crate::domain::enums::{OfferStatus, PayoutType};
+use crate::domain::enums::{LedgerKind, OfferStatus, PayoutType};
 use crate::domain::ids::{BrandId, ConversionId, MembershipId};
 use crate::domain::money::format_money;
 use crate::domain::webhooks::EventType;
@@ -116,6 +116,7 @@ pub fn commission_created(row: &ConversionRow, entry: &NewLedgerEntry) -> Option
         event_type: EventType::CommissionCreated,
         object_id: row.id.to_string(),
         data: json!({
+            "kind": LedgerKind::Conversion.as_str(),
             "conversionId": row.id.to_string(),
             "membershipId": entry.membership_id.to_string(),
             "amount": money(entry.amount),
@@ -124,6 +125,25 @@ pub fn commission_created(row: &ConversionRow, entry: &NewLedgerEntry) -> Option
             "payableAt": entry.payable_at,
         }),
     })
+}
+
+/// A day's per-click commission booked for a membership (one per membership and
+/// day in each stored batch of clicks).
+pub fn click_commission_created(entry: &NewLedgerEntry, currency: &str) -> Event {
+    Event {
+        brand_id: entry.brand_id,
+        event_type: EventType::CommissionCreated,
+        object_id: entry.membership_id.to_string(),
+        data: json!({
+            "kind": LedgerKind::Clicks.as_str(),
+            "conversionId": null,
+            "membershipId": entry.membership_id.to_string(),
+            "amount": money(entry.amount),
+            "currency": currency,
+            "earnedAt": entry.earned_at,
+            "payableAt": entry.payable_at,
+        }),
+    }
 }
 
 /// Commission a refund or rejection took back: lowered before payment, or booked

@@ -46,6 +46,8 @@ pub struct ClickTerms {
     pub hold_period_days: i32,
     #[diesel(sql_type = Text)]
     pub time_zone: String,
+    #[diesel(sql_type = Text)]
+    pub currency: String,
 }
 
 /// The terms of each (brand, membership), by key.
@@ -61,7 +63,7 @@ pub async fn terms(
                  AND (o.ends_on IS NULL OR o.ends_on >= (now() AT TIME ZONE b.time_zone)::date)) AS countable,
                 COALESCE(m.payout_type, o.payout_type) AS payout_type,
                 CASE WHEN m.payout_type IS NULL THEN o.payout_flat ELSE m.payout_flat END AS payout_flat,
-                o.hold_period_days, b.time_zone
+                o.hold_period_days, b.time_zone, b.currency
          FROM unnest($1::bigint[], $2::bigint[]) AS k(brand_id, membership_id)
          JOIN memberships m ON m.brand_id = k.brand_id AND m.id = k.membership_id
          JOIN offers o ON o.brand_id = m.brand_id AND o.id = m.offer_id

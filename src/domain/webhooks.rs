@@ -32,7 +32,7 @@ event_types! {
     ConversionCreated => "conversion.created",
     /// A conversion was refunded, rejected or assigned to a membership.
     ConversionUpdated => "conversion.updated",
-    /// A conversion earned its membership a commission.
+    /// A conversion, or a batch of paid clicks, earned its membership a commission.
     CommissionCreated => "commission.created",
     /// A refund or rejection took commission back (lowered before payment, a clawback after).
     CommissionClawedBack => "commission.clawed_back",

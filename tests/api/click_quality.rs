@@ -17,7 +17,7 @@ use crate::common::TestApp;
 use crate::tracking::{Shop, shop};
 
 /// A redirect from `peer`, with this user agent and `X-Forwarded-For`.
-async fn visit(app: &TestApp, code: &str, peer: &str, user_agent: &str, forwarded_for: Option<&str>) -> StatusCode {
+pub async fn visit(app: &TestApp, code: &str, peer: &str, user_agent: &str, forwarded_for: Option<&str>) -> StatusCode {
     let mut request = Request::get(format!("/r/{code}")).header(header::USER_AGENT, user_agent);
     if let Some(forwarded_for) = forwarded_for {
         request = request.header("x-forwarded-for", forwarded_for);
@@ -82,7 +82,7 @@ async fn verdicts(app: &TestApp, shop: &Shop) -> std::collections::BTreeMap<Stri
     counts
 }
 
-const BROWSER: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148";
+pub const BROWSER: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148";
 
 #[tokio::test]
 async fn a_flood_from_one_visitor_earns_once_and_every_click_still_counts() {

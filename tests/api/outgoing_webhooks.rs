@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
+use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -466,6 +467,52 @@ async fn webhook_order_events_arrive_for_shop_orders_too() {
     assert_eq!(accepted[0]["data"]["saleAmount"], "80.00");
     // Subscribed to one type: nothing else is sent.
     assert!(accepted.iter().all(|b| b["type"] == "conversion.created"));
+}
+
+#[tokio::test]
+async fn per_click_commissions_are_announced_as_commission_created() {
+    let app = TestApp::with_config(config()).await;
+    let shop = shop(&app).await;
+    let admin = &shop.brand.admin;
+    app.ok(
+        admin,
+        "mutation($id: ID!) { editPayout(input: { id: $id, payout: { type: FLAT_PER_CLICK, flatAmount: \"0.25\" } }) { offer { id } } }",
+        json!({ "id": shop.link_offer }),
+    )
+    .await;
+    let receiver = Receiver::start(Behaviour::Accept).await;
+    subscribe(&app, &shop.brand, &receiver, &["commission.created"]).await;
+    // Two shoppers: each click earns.
+    for peer in ["203.0.113.7", "198.51.100.23"] {
+        let status =
+            crate::click_quality::visit(&app, &shop.link_code, peer, crate::click_quality::BROWSER, None).await;
+        assert_eq!(status, StatusCode::FOUND);
+    }
+    let earned = |events: &[Value]| -> Decimal {
+        events
+            .iter()
+            .map(|event| event["data"]["amount"].as_str().unwrap().parse::<Decimal>().unwrap())
+            .sum()
+    };
+    // One event per membership and day in each stored batch of clicks.
+    let started = std::time::Instant::now();
+    let accepted = loop {
+        let accepted = receiver.accepted();
+        if earned(&accepted) >= Decimal::new(50, 2) {
+            break accepted;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{accepted:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(earned(&accepted), Decimal::new(50, 2), "{accepted:?}");
+    for event in &accepted {
+        let data = &event["data"];
+        assert_eq!(event["type"], "commission.created", "{event}");
+        assert_eq!(data["kind"], "CLICKS", "{event}");
+        assert_eq!(data["membershipId"], json!(shop.link_membership), "{event}");
+        assert!(data["conversionId"].is_null(), "{event}");
+        assert_eq!(data["currency"], "USD", "{event}");
+    }
 }
 
 #[tokio::test]

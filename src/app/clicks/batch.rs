@@ -9,6 +9,7 @@ use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use rust_decimal::Decimal;
 
+use crate::app::events;
 use crate::db::clicks::{self, ClickColumns, NewClick, VisitorClaim};
 use crate::db::ledger::{self, NewLedgerEntry};
 use crate::db::stats::{Delta, Deltas};
@@ -182,8 +183,17 @@ pub async fn store_batch(
                     payable_at: last_at + Duration::days(i64::from(t.hold_period_days)),
                 });
             }
+            let commissions = entries
+                .iter()
+                .map(|entry| {
+                    let currency = &terms[&(entry.brand_id, entry.membership_id)].currency;
+                    events::click_commission_created(entry, currency)
+                })
+                .collect();
+            let published = events::publish(conn, commissions);
             ledger::insert(conn, &entries).await?;
             deltas.apply(conn).await?;
+            published.await?;
             Ok(outcome)
         }
         .scope_boxed()
