@@ -67,7 +67,14 @@ pub struct AppConfig {
     pub webhooks: app::webhooks::WebhookSettings,
     /// How the job runner leases and paces background jobs.
     pub jobs: app::jobs::RunnerSettings,
+    /// Seals shops' access tokens at rest (AES-256-GCM); none: no store can be connected.
+    pub secrets_keys: Option<app::secrets::SecretsKeys>,
+    /// Where a store's Admin API is, `{shop}` standing for its domain (a stand-in in tests).
+    pub shopify_admin_base_url: String,
 }
+
+/// Each store's own Admin API.
+pub const DEFAULT_SHOPIFY_ADMIN_BASE_URL: &str = "https://{shop}";
 
 impl Default for AppConfig {
     fn default() -> Self {
@@ -92,6 +99,8 @@ impl Default for AppConfig {
             link_refresh_every: std::time::Duration::from_secs(30),
             webhooks: Default::default(),
             jobs: Default::default(),
+            secrets_keys: None,
+            shopify_admin_base_url: DEFAULT_SHOPIFY_ADMIN_BASE_URL.into(),
         }
     }
 }
@@ -147,6 +156,8 @@ pub fn start(pool: DbPool, config: AppConfig) -> (axum::Router, app::App) {
         click_retention_months: config.click_retention_months,
         webhooks: config.webhooks,
         jobs: config.jobs,
+        secrets_keys: config.secrets_keys,
+        shopify_admin_base_url: config.shopify_admin_base_url,
     };
     let app = app::App::start(pool, Arc::new(metrics::Metrics::new()), settings);
     let limits = config.limits;

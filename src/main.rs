@@ -156,7 +156,15 @@ enum Command {
         #[command(flatten)]
         paypal: PayPalArgs,
         #[command(flatten)]
+        shopify: ShopifyArgs,
+        #[command(flatten)]
         limits: LimitArgs,
+    },
+    /// Re-seals every stored shop token under the first `--secrets-key`, after a
+    /// new key is put first; the old key can then be dropped.
+    RotateSecrets {
+        #[arg(long, env = "SECRETS_KEY", hide_env_values = true, value_parser = parse_secrets_keys)]
+        secrets_key: sales_tracking::app::secrets::SecretsKeys,
     },
     /// Rebuilds every rollup and balance from the raw events and compares: prints how
     /// many rows differ and fails if any do.
@@ -193,6 +201,24 @@ fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
     text.parse::<ipnet::IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
         .map_err(|_| format!("'{text}' is neither an address nor a network"))
+}
+
+/// Keys as `--secrets-key` takes them (see `SecretsKeys::parse`).
+fn parse_secrets_keys(text: &str) -> Result<sales_tracking::app::secrets::SecretsKeys, String> {
+    sales_tracking::app::secrets::SecretsKeys::parse(text)
+}
+
+/// Brands' Shopify stores.
+#[derive(Args)]
+struct ShopifyArgs {
+    /// Keys that seal shops' access tokens at rest (AES-256-GCM): base64 of 32
+    /// random bytes (`openssl rand -base64 32`), comma-separated, the sealing one
+    /// first. Without it no store can be connected.
+    #[arg(long, env = "SECRETS_KEY", hide_env_values = true, value_parser = parse_secrets_keys)]
+    secrets_key: Option<sales_tracking::app::secrets::SecretsKeys>,
+    /// Where a store's Admin API is, `{shop}` standing for its domain.
+    #[arg(long, env = "SHOPIFY_ADMIN_BASE_URL", default_value = sales_tracking::DEFAULT_SHOPIFY_ADMIN_BASE_URL)]
+    shopify_admin_base_url: String,
 }
 
 /// The PayPal account `PAYPAL` payments are paid from (PayPal Payouts).
@@ -338,6 +364,7 @@ async fn main() -> anyhow::Result<()> {
             job_lease,
             run_jobs,
             paypal,
+            shopify,
             limits,
         } => {
             let mailer = smtp_url
@@ -411,6 +438,8 @@ async fn main() -> anyhow::Result<()> {
                     run_jobs,
                     ..Default::default()
                 },
+                secrets_keys: shopify.secrets_key,
+                shopify_admin_base_url: shopify.shopify_admin_base_url,
                 ..Default::default()
             };
             let serving = sales_tracking::http::server::ServeOptions {
@@ -455,6 +484,13 @@ async fn main() -> anyhow::Result<()> {
                 started.elapsed().as_secs_f64()
             );
             println!("{key}");
+        }
+        Command::RotateSecrets { secrets_key } => {
+            let mut conn = pool.get().await?;
+            let resealed = app::shopify::reseal_tokens(&mut conn, &secrets_key)
+                .await
+                .map_err(cli_error)?;
+            println!("tokens re-sealed under the first key: {resealed}");
         }
         Command::Check => {
             let mut conn = pool.get().await?;

@@ -10,8 +10,9 @@ use super::clicks::{ClickRules, ClickSpool, ClickWriter};
 use super::error::AppResult;
 use super::jobs::{JobRunner, RunnerSettings};
 use super::orders::OrderWriter;
-use super::ports::{EndpointClient, Mailer, PayoutProviders};
+use super::ports::{EndpointClient, Mailer, PayoutProviders, ShopClient};
 use super::reports::ReportReads;
+use super::secrets::SecretsKeys;
 use super::webhooks::WebhookSettings;
 use crate::db::{self, DbConn, DbError, DbPool, ReportPool};
 use crate::domain::enums::JobKind;
@@ -46,6 +47,10 @@ pub struct Settings {
     pub click_retention_months: Option<u32>,
     pub webhooks: WebhookSettings,
     pub jobs: RunnerSettings,
+    /// Seals shops' tokens at rest; without it no store can be connected.
+    pub secrets_keys: Option<SecretsKeys>,
+    /// Where a store's Admin API is, `{shop}` standing for its domain.
+    pub shopify_admin_base_url: String,
 }
 
 /// The running application; cloning it is cheap (one shared value).
@@ -59,6 +64,8 @@ struct Parts {
     metrics: Arc<Metrics>,
     payouts: PayoutProviders,
     endpoints: Arc<dyn EndpointClient>,
+    shops: Arc<dyn ShopClient>,
+    secrets: Option<SecretsKeys>,
     jobs: JobRunner,
     clicks: ClickWriter,
     orders: OrderWriter,
@@ -122,6 +129,14 @@ impl App {
             client: endpoints.clone(),
             settings: settings.webhooks,
         });
+        let shops: Arc<dyn ShopClient> =
+            Arc::new(providers::shopify::ShopifyAdmin::new(&settings.shopify_admin_base_url));
+        jobs.start(super::shopify::SetupJob {
+            pool: pool.clone(),
+            client: shops.clone(),
+            secrets: settings.secrets_keys.clone(),
+            public_url: settings.public_url.clone(),
+        });
         jobs.report_to(metrics.clone());
         let clicks = ClickWriter::start(tracking_pool.clone(), settings.click_rules, metrics.clone(), spool);
         if let Some(replay) = clicks.spool_replay() {
@@ -136,6 +151,8 @@ impl App {
             metrics,
             payouts,
             endpoints,
+            shops,
+            secrets: settings.secrets_keys,
             jobs,
             clicks,
             orders,
@@ -216,6 +233,16 @@ impl App {
     /// Reaches brands' webhook endpoints (and checks them at registration).
     pub fn endpoint_client(&self) -> &dyn EndpointClient {
         self.0.endpoints.as_ref()
+    }
+
+    /// The connected stores' Admin API.
+    pub(super) fn shops(&self) -> &dyn ShopClient {
+        self.0.shops.as_ref()
+    }
+
+    /// Seals and opens shops' tokens (none without `--secrets-key`).
+    pub(super) fn secrets(&self) -> Option<&SecretsKeys> {
+        self.0.secrets.as_ref()
     }
 
     /// Clicks are recorded through it, in batches.

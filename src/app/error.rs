@@ -16,6 +16,8 @@ pub enum AppError {
     NotFound(&'static str),
     Conflict(String),
     Unavailable,
+    /// An outside service (Shopify, PayPal) did not answer; the text says which.
+    ServiceUnavailable(String),
     /// Logged with its chain; clients only see "internal error".
     Internal(Arc<anyhow::Error>),
 }
@@ -30,14 +32,16 @@ impl AppError {
             AppError::Forbidden => "FORBIDDEN",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::Conflict(_) => "CONFLICT",
-            AppError::Unavailable => "UNAVAILABLE",
+            AppError::Unavailable | AppError::ServiceUnavailable(_) => "UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL",
         }
     }
 
     pub fn message(&self) -> String {
         match self {
-            AppError::BadUserInput(message) | AppError::Conflict(message) => message.clone(),
+            AppError::BadUserInput(message) | AppError::Conflict(message) | AppError::ServiceUnavailable(message) => {
+                message.clone()
+            }
             AppError::Unauthenticated => "a valid API key is required: send `Authorization: Bearer <key>`".into(),
             AppError::Forbidden => "this API key's role may not do that".into(),
             AppError::NotFound(what) => format!("{what} not found"),

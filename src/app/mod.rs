@@ -33,6 +33,8 @@ pub mod reads;
 pub mod records;
 pub mod reports;
 pub mod rewards;
+pub mod secrets;
+pub mod shopify;
 pub mod webhooks;
 
 pub use application::{App, Conn, Settings};

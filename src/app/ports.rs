@@ -190,3 +190,46 @@ impl Answer {
         self.error.is_none()
     }
 }
+
+/// A Shopify store and the token that opens its Admin API.
+pub struct ShopAccess {
+    /// `name.myshopify.com`.
+    pub domain: String,
+    pub token: String,
+}
+
+/// What a store says of itself.
+#[derive(Clone, Debug)]
+pub struct ShopInfo {
+    pub name: String,
+    /// The access scopes the token was granted (`read_orders`, `write_discounts`…).
+    pub scopes: Vec<String>,
+}
+
+/// Why the shop did not do what was asked.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum ShopError {
+    /// The token was refused: revoked, the app uninstalled, or never valid.
+    #[error("Shopify refused the access token")]
+    Unauthorized,
+    /// Over Shopify's rate limit: try again after this long.
+    #[error("Shopify is throttling this store's requests")]
+    Throttled(Duration),
+    /// Shopify understood and said no (its `userErrors`).
+    #[error("Shopify refused: {0}")]
+    Refused(String),
+    /// No answer, or a 5xx: try again later.
+    #[error("Shopify could not be reached: {0}")]
+    Unavailable(String),
+}
+
+/// A shop's Admin API (Shopify's GraphQL Admin API in production).
+#[async_trait]
+pub trait ShopClient: Send + Sync {
+    /// The store's name and the token's scopes; checks that the token works.
+    async fn shop(&self, access: &ShopAccess) -> Result<ShopInfo, ShopError>;
+
+    /// Subscribes the store to `topic` (e.g. `ORDERS_CREATE`) sent to `uri`; a
+    /// subscription that already exists is success.
+    async fn subscribe_webhook(&self, access: &ShopAccess, topic: &str, uri: &str) -> Result<(), ShopError>;
+}

@@ -12,4 +12,5 @@ pub use crate::db::models::{
 pub use crate::db::pagination::{Page, PageRequest};
 pub use crate::db::payments::{PaymentItemRow, PaymentRow};
 pub use crate::db::rewards::{RewardRow, RewardRuleRow};
+pub use crate::db::shopify::StoreRow;
 pub use crate::db::webhooks::{DeliveryRow, EndpointRow};

@@ -442,6 +442,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    shopify_stores (brand_id) {
+        brand_id -> Int8,
+        shop_domain -> Text,
+        shop_name -> Text,
+        sealed_token -> Text,
+        scopes -> Array<Nullable<Text>>,
+        connected_via -> Text,
+        status -> Text,
+        last_synced_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        connected_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     table_columns (brand_id, api_key_id, table_name) {
         brand_id -> Int8,
         api_key_id -> Int8,
@@ -482,6 +498,7 @@ diesel::joinable!(events -> brands (brand_id));
 diesel::joinable!(members -> brands (brand_id));
 diesel::joinable!(offers -> brands (brand_id));
 diesel::joinable!(projects -> brands (brand_id));
+diesel::joinable!(shopify_stores -> brands (brand_id));
 diesel::joinable!(webhook_deliveries -> brands (brand_id));
 diesel::joinable!(webhook_endpoints -> brands (brand_id));
 
@@ -519,6 +536,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     promo_codes,
     reward_rules,
     rewards,
+    shopify_stores,
     table_columns,
     webhook_deliveries,
     webhook_endpoints,

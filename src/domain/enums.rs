@@ -144,6 +144,20 @@ macro_rules! product_enums {
                 /// Every attempt failed; replay it to try again.
                 Failed => "FAILED",
             }
+            /// How a Shopify store was connected.
+            ShopConnection {
+                /// An Admin API access token from a custom app the brand made in its store.
+                AccessToken => "ACCESS_TOKEN",
+                /// Sales Tracking's Shopify app, installed through Shopify's authorization page.
+                AppInstall => "APP_INSTALL",
+            }
+            /// Whether the server works with a brand's Shopify store.
+            ShopStatus {
+                /// The token works: codes, webhooks and imports go through.
+                Connected => "CONNECTED",
+                /// Disconnected by an admin, or the app was uninstalled in Shopify.
+                Disconnected => "DISCONNECTED",
+            }
             /// The dashboard's date range presets.
             DateRangePreset {
                 /// Today and the 6 days before.
@@ -235,6 +249,8 @@ macro_rules! stored_enums {
                 AlertEmail => "ALERT_EMAIL",
                 /// Queues a delivery per subscribed endpoint for events just written.
                 EventDispatch => "EVENT_DISPATCH",
+                /// Subscribes a newly connected Shopify store to the order webhooks.
+                ShopifySetup => "SHOPIFY_SETUP",
             }
             /// Where a job stands (the `jobs.status` CHECK constraint).
             JobStatus {

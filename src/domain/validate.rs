@@ -211,6 +211,25 @@ pub fn slugify(name: &str) -> String {
     if slug.is_empty() { "brand".to_string() } else { slug }
 }
 
+/// A Shopify store's domain, `name.myshopify.com` (lower-cased); anything else,
+/// a custom domain included, is refused: Shopify's APIs answer only there.
+pub fn shop_domain(value: &str) -> Result<String, Invalid> {
+    let domain = value.trim().to_ascii_lowercase();
+    let valid = domain.strip_suffix(".myshopify.com").is_some_and(|name| {
+        name.len() <= 60
+            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    });
+    if valid {
+        Ok(domain)
+    } else {
+        Err(format!(
+            "'{}' is not a Shopify store domain like your-store.myshopify.com",
+            value.trim()
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,5 +315,24 @@ mod tests {
     fn slugs() {
         assert_eq!(slugify("Acme Outdoor Co."), "acme-outdoor-co");
         assert_eq!(slugify("  ***  "), "brand");
+    }
+
+    #[test]
+    fn only_myshopify_domains_are_shop_domains() {
+        assert_eq!(
+            shop_domain(" Trail-Co.myshopify.com ").unwrap(),
+            "trail-co.myshopify.com"
+        );
+        for bad in [
+            "trail.com",
+            "myshopify.com",
+            ".myshopify.com",
+            "-trail.myshopify.com",
+            "trail.myshopify.com.evil.com",
+            "tr ail.myshopify.com",
+            "trail.co.myshopify.com",
+        ] {
+            assert!(shop_domain(bad).is_err(), "{bad}");
+        }
     }
 }

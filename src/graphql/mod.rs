@@ -24,6 +24,7 @@ pub mod query_cost;
 pub mod reports;
 pub mod rewards;
 pub mod scalars;
+pub mod shopify;
 pub mod text_inputs;
 pub mod types;
 pub mod webhooks;

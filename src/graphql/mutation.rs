@@ -12,6 +12,7 @@ use super::offers::OfferMutations;
 use super::payments::PaymentMutations;
 use super::projects::ProjectMutations;
 use super::rewards::RewardMutations;
+use super::shopify::ShopifyMutations;
 use super::webhooks::WebhookMutations;
 
 /// Every change a brand's admin key can make. Each root field costs 10 points
@@ -30,4 +31,5 @@ pub struct MutationRoot(
     RewardMutations,
     ColumnMutations,
     WebhookMutations,
+    ShopifyMutations,
 );

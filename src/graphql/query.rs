@@ -13,6 +13,7 @@ use super::offers::OfferQueries;
 use super::payments::PaymentQueries;
 use super::projects::ProjectQueries;
 use super::reports::ReportQueries;
+use super::shopify::ShopifyQueries;
 use super::webhooks::WebhookQueries;
 
 /// Everything a brand's API key can read.
@@ -39,5 +40,6 @@ pub struct QueryRoot(
     ProjectQueries,
     ColumnQueries,
     WebhookQueries,
+    ShopifyQueries,
     NodeQueries,
 );

@@ -4,5 +4,6 @@
 
 pub mod manual;
 pub mod paypal;
+pub mod shopify;
 pub mod smtp;
 pub mod webhook_http;

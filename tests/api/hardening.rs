@@ -640,7 +640,8 @@ async fn bad_text_and_money_are_bad_input_and_one_member_cannot_block_payments()
 /// an audit event named after it.
 #[tokio::test]
 async fn every_mutation_writes_an_audit_event() {
-    let app = TestApp::new().await;
+    let shopify = crate::shopify::ShopifyStandIn::start().await;
+    let app = TestApp::with_config(crate::shopify::config(&shopify, &crate::shopify::secrets_key())).await;
     let shop = crate::tracking::shop(&app).await;
     let admin = shop.brand.admin.clone();
     let call = |field: &'static str, input: serde_json::Value| {
@@ -818,6 +819,13 @@ async fn every_mutation_writes_an_audit_event() {
     };
     call("replayWebhookDelivery", json!({ "id": delivery })).await;
     call("deleteWebhookEndpoint", json!({ "id": endpoint })).await;
+    let store = json!({ "shopDomain": "trail-co.myshopify.com", "accessToken": crate::shopify::TOKEN });
+    call("connectShopifyStore", store).await;
+    call(
+        "disconnectShopifyStore",
+        json!({ "shopDomain": "trail-co.myshopify.com" }),
+    )
+    .await;
 
     let mutations: std::collections::BTreeSet<String> = crate::common::schema_types()
         .into_iter()

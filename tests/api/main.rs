@@ -43,5 +43,6 @@ mod rewards;
 mod schema_snapshot;
 mod seed;
 mod several_servers;
+mod shopify;
 mod stored_values;
 mod tracking;

@@ -1,0 +1,258 @@
+//! A brand's Shopify store: connected with an Admin API token the shop vouches
+//! for (kept sealed, never shown again), its order webhooks set up by a job, and
+//! disconnected by an admin.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use diesel_async::AsyncPgConnection;
+use diesel_async::scoped_futures::ScopedFutureExt;
+
+use super::audit::audited;
+use super::jobs::{Handler, Job, Lease, Outcome, backoff};
+use super::ports::{ShopAccess, ShopClient, ShopError};
+use super::secrets::SecretsKeys;
+use super::{App, AppError, AppResult, Caller};
+use crate::db::jobs::{self as job_rows, NewJob};
+pub use crate::db::shopify::StoreRow;
+use crate::db::shopify::{self as stores, Connected};
+use crate::db::{DbError, DbPool, brands};
+use crate::domain::enums::{JobKind, ShopConnection, ShopStatus};
+use crate::domain::ids::BrandId;
+use crate::domain::validate;
+
+/// What the server needs of a token: orders for attribution and imports,
+/// discounts for promo codes.
+pub const REQUIRED_SCOPES: [&str; 2] = ["read_orders", "write_discounts"];
+
+/// The order webhooks a store is subscribed to, all sent to the brand's order route.
+pub const WEBHOOK_TOPICS: [&str; 5] = [
+    "ORDERS_CREATE",
+    "ORDERS_PAID",
+    "ORDERS_CANCELLED",
+    "REFUNDS_CREATE",
+    "APP_UNINSTALLED",
+];
+
+/// A setup job's tries before it gives up (its error stays on the store).
+const SETUP_ATTEMPTS: i32 = 8;
+
+/// A custom app's token, as an admin pastes it.
+pub struct TokenConnection {
+    pub shop_domain: String,
+    pub access_token: String,
+    /// The custom app's API secret key, which signs the webhooks Shopify sends
+    /// for it; none keeps the brand's webhook secret as it is.
+    pub webhook_secret: Option<String>,
+}
+
+/// The brand's store, connected or not (none if it never had one).
+pub async fn store(conn: &mut AsyncPgConnection, caller: &Caller) -> AppResult<Option<StoreRow>> {
+    Ok(stores::find(conn, caller.brand_id).await?)
+}
+
+/// Connects the brand's store with a custom app's Admin API token: the token is
+/// checked with Shopify first (it must work and hold `REQUIRED_SCOPES`), kept
+/// sealed, and the webhooks are set up by a job.
+pub async fn connect_with_token(app: &App, caller: Caller, input: TokenConnection) -> AppResult<StoreRow> {
+    let domain = validate::shop_domain(&input.shop_domain).map_err(AppError::BadUserInput)?;
+    let token = input.access_token.trim().to_string();
+    if token.is_empty() || token.len() > 200 {
+        return Err(AppError::bad_input("accessToken must be 1 to 200 characters"));
+    }
+    let webhook_secret = input.webhook_secret.map(|s| s.trim().to_string());
+    if webhook_secret.as_ref().is_some_and(|s| s.len() < 16 || s.len() > 200) {
+        return Err(AppError::bad_input("webhookSecret must be 16 to 200 characters"));
+    }
+    let secrets = app.secrets().ok_or_else(|| {
+        AppError::Conflict("this server has no secrets key (--secrets-key) to keep shop tokens with".into())
+    })?;
+    let access = ShopAccess { domain, token };
+    let shop = app.shops().shop(&access).await.map_err(|error| match error {
+        ShopError::Unauthorized => {
+            AppError::bad_input(format!("Shopify refused this access token for {}", access.domain))
+        }
+        ShopError::Refused(message) => AppError::BadUserInput(message),
+        unavailable => AppError::ServiceUnavailable(unavailable.to_string()),
+    })?;
+    let missing: Vec<&str> = REQUIRED_SCOPES
+        .into_iter()
+        .filter(|scope| !shop.scopes.iter().any(|s| s == scope))
+        .collect();
+    if !missing.is_empty() {
+        return Err(AppError::bad_input(format!(
+            "the token lacks the Admin API scopes {}: add them to the app in Shopify and paste its new token",
+            missing.join(", ")
+        )));
+    }
+    let sealed = secrets.seal(&access.token);
+    let details =
+        serde_json::json!({ "shopDomain": access.domain, "connectedVia": ShopConnection::AccessToken.as_str() });
+    let row = audited(
+        &mut *app.conn().await?,
+        caller,
+        "connectShopifyStore",
+        details,
+        move |conn, caller| {
+            async move {
+                let store = Connected {
+                    shop_domain: &access.domain,
+                    shop_name: &shop.name,
+                    sealed_token: &sealed,
+                    scopes: &shop.scopes,
+                    connected_via: ShopConnection::AccessToken,
+                };
+                let row = stores::connect(conn, caller.brand_id, store)
+                    .await
+                    .map_err(|error| match error {
+                        DbError::UniqueViolation(_) => {
+                            AppError::Conflict(format!("{} is connected to another brand", access.domain))
+                        }
+                        other => other.into(),
+                    })?;
+                if let Some(secret) = &webhook_secret {
+                    brands::set_webhook_secret(conn, caller.brand_id, secret).await?;
+                }
+                job_rows::insert(conn, &setup_job(caller.brand_id)).await?;
+                Ok(row)
+            }
+            .scope_boxed()
+        },
+    )
+    .await?;
+    app.wake(JobKind::ShopifySetup);
+    Ok(row)
+}
+
+/// Disconnects the brand's store, naming it to confirm; its token is forgotten.
+pub async fn disconnect(conn: &mut AsyncPgConnection, caller: Caller, shop_domain: &str) -> AppResult<StoreRow> {
+    let named = shop_domain.trim().to_ascii_lowercase();
+    let current = stores::find(conn, caller.brand_id)
+        .await?
+        .filter(|store| store.status == ShopStatus::Connected && store.shop_domain == named)
+        .ok_or(AppError::NotFound("connected Shopify store with this domain"))?;
+    let details = serde_json::json!({ "shopDomain": current.shop_domain });
+    audited(conn, caller, "disconnectShopifyStore", details, move |conn, caller| {
+        async move {
+            stores::disconnect(conn, caller.brand_id)
+                .await?
+                .ok_or(AppError::NotFound("Shopify store"))
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Seals every stored token under the first key (after a new one is put first);
+/// how many were re-sealed.
+pub async fn reseal_tokens(conn: &mut AsyncPgConnection, keys: &SecretsKeys) -> AppResult<usize> {
+    let mut resealed = 0;
+    for (brand_id, sealed) in stores::sealed_tokens(conn).await? {
+        if keys.is_current(&sealed) {
+            continue;
+        }
+        let token = keys.open(&sealed)?;
+        if stores::reseal(conn, brand_id, &sealed, &keys.seal(&token)).await? {
+            resealed += 1;
+        }
+    }
+    Ok(resealed)
+}
+
+fn setup_job(brand_id: BrandId) -> NewJob {
+    NewJob {
+        kind: JobKind::ShopifySetup,
+        brand_id: Some(brand_id),
+        delivery_id: None,
+        ordering_key: Some(format!("shopify:{brand_id}")),
+        payload: serde_json::json!({}),
+    }
+}
+
+/// Subscribes a newly connected store to the order webhooks, pointed at the
+/// brand's order route; retried while Shopify is away or throttling.
+pub struct SetupJob {
+    pub pool: DbPool,
+    pub client: Arc<dyn ShopClient>,
+    pub secrets: Option<SecretsKeys>,
+    pub public_url: String,
+}
+
+impl SetupJob {
+    async fn set_up(&self, brand_id: BrandId, attempts: i32) -> AppResult<Outcome> {
+        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        let Some(store) = stores::find(&mut conn, brand_id)
+            .await?
+            .filter(|store| store.status == ShopStatus::Connected)
+        else {
+            return Ok(Outcome::Done);
+        };
+        let Some(secrets) = &self.secrets else {
+            return Ok(Outcome::Failed("no secrets key is configured (--secrets-key)".into()));
+        };
+        let access = ShopAccess {
+            domain: store.shop_domain.clone(),
+            token: secrets.open(&store.sealed_token)?,
+        };
+        let slug = brands::find(&mut conn, brand_id).await?.slug;
+        let uri = format!(
+            "{}/webhooks/{slug}/orders/shopify",
+            self.public_url.trim_end_matches('/')
+        );
+        // No connection is held while Shopify answers.
+        drop(conn);
+        let mut failure = None;
+        for topic in WEBHOOK_TOPICS {
+            if let Err(error) = self.client.subscribe_webhook(&access, topic, &uri).await {
+                failure = Some(error);
+                break;
+            }
+        }
+        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        let Some(error) = failure else {
+            stores::record_sync(&mut conn, brand_id, Utc::now(), None).await?;
+            return Ok(Outcome::Done);
+        };
+        let message = match &error {
+            ShopError::Unauthorized => "Shopify refused the access token: connect the store again".to_string(),
+            other => format!("setting up webhooks: {other}"),
+        };
+        stores::record_sync(&mut conn, brand_id, Utc::now(), Some(&message)).await?;
+        Ok(match error {
+            ShopError::Throttled(wait) => Outcome::Retry {
+                after: wait,
+                error: message,
+            },
+            ShopError::Unavailable(_) if attempts < SETUP_ATTEMPTS => Outcome::Retry {
+                after: backoff(attempts),
+                error: message,
+            },
+            _ => Outcome::Failed(message),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for SetupJob {
+    fn kind(&self) -> JobKind {
+        JobKind::ShopifySetup
+    }
+
+    fn concurrency(&self) -> usize {
+        4
+    }
+
+    async fn run(&self, job: &Job, _: &Lease) -> Outcome {
+        let Some(brand_id) = job.brand_id else {
+            return Outcome::Failed("a Shopify setup job names no brand".into());
+        };
+        match self.set_up(brand_id, job.attempts).await {
+            Ok(outcome) => outcome,
+            Err(error) => Outcome::Retry {
+                after: backoff(job.attempts).max(Duration::from_secs(1)),
+                error: format!("{error:?}"),
+            },
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Brands' Shopify stores: one row per brand, its token sealed (see `app::secrets`).
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::DbResult;
+use super::schema::shopify_stores;
+use crate::domain::enums::{ShopConnection, ShopStatus};
+use crate::domain::ids::BrandId;
+
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = shopify_stores, check_for_backend(diesel::pg::Pg))]
+pub struct StoreRow {
+    pub brand_id: BrandId,
+    pub shop_domain: String,
+    pub shop_name: String,
+    pub sealed_token: String,
+    pub scopes: Vec<Option<String>>,
+    pub connected_via: ShopConnection,
+    pub status: ShopStatus,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub connected_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl StoreRow {
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scopes.iter().flatten().map(String::as_str)
+    }
+}
+
+/// A store as it is connected.
+pub struct Connected<'a> {
+    pub shop_domain: &'a str,
+    pub shop_name: &'a str,
+    pub sealed_token: &'a str,
+    pub scopes: &'a [String],
+    pub connected_via: ShopConnection,
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, brand_id: BrandId) -> DbResult<Option<StoreRow>> {
+    Ok(shopify_stores::table
+        .find(brand_id)
+        .select(StoreRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Connects the brand's store, replacing any store it had.
+pub async fn connect(conn: &mut AsyncPgConnection, brand_id: BrandId, store: Connected<'_>) -> DbResult<StoreRow> {
+    Ok(diesel::insert_into(shopify_stores::table)
+        .values((
+            shopify_stores::brand_id.eq(brand_id),
+            shopify_stores::shop_domain.eq(store.shop_domain),
+            shopify_stores::shop_name.eq(store.shop_name),
+            shopify_stores::sealed_token.eq(store.sealed_token),
+            shopify_stores::scopes.eq(store.scopes),
+            shopify_stores::connected_via.eq(store.connected_via),
+            shopify_stores::status.eq(ShopStatus::Connected),
+        ))
+        .on_conflict(shopify_stores::brand_id)
+        .do_update()
+        .set((
+            shopify_stores::shop_domain.eq(excluded(shopify_stores::shop_domain)),
+            shopify_stores::shop_name.eq(excluded(shopify_stores::shop_name)),
+            shopify_stores::sealed_token.eq(excluded(shopify_stores::sealed_token)),
+            shopify_stores::scopes.eq(excluded(shopify_stores::scopes)),
+            shopify_stores::connected_via.eq(excluded(shopify_stores::connected_via)),
+            shopify_stores::status.eq(ShopStatus::Connected),
+            shopify_stores::last_synced_at.eq(None::<DateTime<Utc>>),
+            shopify_stores::last_error.eq(None::<String>),
+            shopify_stores::connected_at.eq(diesel::dsl::now),
+            shopify_stores::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(StoreRow::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
+/// Disconnects the brand's store and forgets its token.
+pub async fn disconnect(conn: &mut AsyncPgConnection, brand_id: BrandId) -> DbResult<Option<StoreRow>> {
+    Ok(diesel::update(shopify_stores::table.find(brand_id))
+        .set((
+            shopify_stores::status.eq(ShopStatus::Disconnected),
+            shopify_stores::sealed_token.eq(""),
+            shopify_stores::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(StoreRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?)
+}
+
+/// Notes a finished round of work with the store (`error` none) or its failure.
+pub async fn record_sync(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    at: DateTime<Utc>,
+    error: Option<&str>,
+) -> DbResult<()> {
+    let row = shopify_stores::table.find(brand_id);
+    match error {
+        None => {
+            diesel::update(row)
+                .set((
+                    shopify_stores::last_synced_at.eq(at),
+                    shopify_stores::last_error.eq(None::<String>),
+                    shopify_stores::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await?
+        }
+        Some(error) => {
+            diesel::update(row)
+                .set((
+                    shopify_stores::last_error.eq(error),
+                    shopify_stores::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await?
+        }
+    };
+    Ok(())
+}
+
+/// Every sealed token, for re-sealing under a new key.
+pub async fn sealed_tokens(conn: &mut AsyncPgConnection) -> DbResult<Vec<(BrandId, String)>> {
+    Ok(shopify_stores::table
+        .filter(shopify_stores::sealed_token.ne(""))
+        .select((shopify_stores::brand_id, shopify_stores::sealed_token))
+        .load(conn)
+        .await?)
+}
+
+/// Replaces a token's sealed form if it is still `was` (a connect in between wins).
+pub async fn reseal(conn: &mut AsyncPgConnection, brand_id: BrandId, was: &str, sealed: &str) -> DbResult<bool> {
+    let updated = diesel::update(
+        shopify_stores::table
+            .find(brand_id)
+            .filter(shopify_stores::sealed_token.eq(was)),
+    )
+    .set(shopify_stores::sealed_token.eq(sealed))
+    .execute(conn)
+    .await?;
+    Ok(updated == 1)
+}

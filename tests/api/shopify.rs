@@ -1,0 +1,397 @@
+//! Connecting a Shopify store, against a stand-in of Shopify's GraphQL Admin API
+//! written from shopify.dev's reference: `POST /admin/api/{version}/graphql.json`
+//! with `X-Shopify-Access-Token`, 401 for a bad token, `THROTTLED` errors with
+//! `extensions.cost.throttleStatus`, 5xx, and `userErrors` on mutations.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::common::TestApp;
+
+/// What the stand-in does with the next requests.
+#[derive(Default)]
+struct Script {
+    /// Mutations answered `THROTTLED` before any is served.
+    throttled: usize,
+    /// Mutations answered 503 before any is served.
+    unavailable: usize,
+    /// The token check (`shop`) answered 503.
+    check_unavailable: bool,
+    /// Revokes every token once a `shop` query has checked it (an app
+    /// uninstalled right after connecting).
+    revoke_after_check: bool,
+}
+
+#[derive(Default)]
+struct ShopState {
+    /// Token → the scopes it holds.
+    tokens: HashMap<String, Vec<&'static str>>,
+    script: Script,
+    /// (topic, uri) subscribed.
+    subscriptions: Vec<(String, String)>,
+    requests: usize,
+}
+
+/// Shopify's Admin API for one store, on loopback.
+#[derive(Clone)]
+pub struct ShopifyStandIn {
+    pub url: String,
+    state: Arc<Mutex<ShopState>>,
+}
+
+pub const API_VERSION: &str = "2025-10";
+pub const TOKEN: &str = "shpat_0123456789abcdef0123456789abcdef";
+
+impl ShopifyStandIn {
+    pub async fn start() -> ShopifyStandIn {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stand_in = ShopifyStandIn {
+            url,
+            state: Default::default(),
+        };
+        stand_in.grant(TOKEN, &["read_orders", "write_discounts", "read_discounts"]);
+        let state = stand_in.clone();
+        let routes = axum::Router::new().route(
+            &format!("/admin/api/{API_VERSION}/graphql.json"),
+            axum::routing::post(move |headers: HeaderMap, body: axum::Json<Value>| {
+                let state = state.clone();
+                async move { state.answer(&headers, &body.0) }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, routes).await.unwrap() });
+        stand_in
+    }
+
+    fn grant(&self, token: &str, scopes: &[&'static str]) {
+        self.state.lock().unwrap().tokens.insert(token.into(), scopes.to_vec());
+    }
+
+    fn script(&self, script: Script) {
+        self.state.lock().unwrap().script = script;
+    }
+
+    fn subscriptions(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().subscriptions.clone()
+    }
+
+    fn answer(&self, headers: &HeaderMap, body: &Value) -> Response {
+        let mut state = self.state.lock().unwrap();
+        state.requests += 1;
+        let token = headers
+            .get("x-shopify-access-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let Some(scopes) = state.tokens.get(token).cloned() else {
+            let error = "[API] Invalid API key or access token (unrecognized login or wrong password)";
+            return (StatusCode::UNAUTHORIZED, axum::Json(json!({ "errors": error }))).into_response();
+        };
+        let query = body["query"].as_str().unwrap_or_default();
+        let mutation = query.trim_start().starts_with("mutation");
+        if mutation && state.script.unavailable > 0 || !mutation && state.script.check_unavailable {
+            state.script.unavailable = state.script.unavailable.saturating_sub(usize::from(mutation));
+            return (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response();
+        }
+        let cost = |requested: u32, available: f64| {
+            json!({ "cost": {
+                "requestedQueryCost": requested,
+                "actualQueryCost": if available > 0.0 { Some(requested) } else { None },
+                "throttleStatus": { "maximumAvailable": 2000.0, "currentlyAvailable": available, "restoreRate": 100.0 }
+            } })
+        };
+        if mutation && state.script.throttled > 0 {
+            state.script.throttled -= 1;
+            return axum::Json(json!({
+                "errors": [{ "message": "Throttled", "extensions": { "code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits" } }],
+                "extensions": cost(10, 0.0),
+            }))
+            .into_response();
+        }
+        let variables = &body["variables"];
+        let data = if query.contains("webhookSubscriptionCreate") {
+            let topic = variables["topic"].as_str().unwrap_or_default().to_string();
+            let uri = variables["subscription"]["uri"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if state.subscriptions.iter().any(|(t, u)| *t == topic && *u == uri) {
+                json!({ "webhookSubscriptionCreate": { "webhookSubscription": null, "userErrors": [
+                    { "field": ["webhookSubscription", "callbackUrl"], "message": "Address for this topic has already been taken" }
+                ] } })
+            } else {
+                state.subscriptions.push((topic, uri));
+                let id = state.subscriptions.len();
+                json!({ "webhookSubscriptionCreate": {
+                    "webhookSubscription": { "id": format!("gid://shopify/WebhookSubscription/{id}") },
+                    "userErrors": []
+                } })
+            }
+        } else if query.contains("shop") {
+            if state.script.revoke_after_check {
+                state.tokens.clear();
+            }
+            let handles: Vec<Value> = scopes.iter().map(|s| json!({ "handle": s })).collect();
+            json!({ "shop": { "name": "Trail Co Outfitters" }, "currentAppInstallation": { "accessScopes": handles } })
+        } else {
+            return axum::Json(
+                json!({ "errors": [{ "message": "unknown query", "extensions": { "code": "BAD_REQUEST" } }] }),
+            )
+            .into_response();
+        };
+        axum::Json(json!({ "data": data, "extensions": cost(10, 1990.0) })).into_response()
+    }
+}
+
+pub fn secrets_key() -> String {
+    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+}
+
+/// The outgoing-webhooks test settings with a secrets key and the stand-in's URL.
+pub fn config(stand_in: &ShopifyStandIn, key: &str) -> sales_tracking::AppConfig {
+    sales_tracking::AppConfig {
+        secrets_keys: Some(sales_tracking::app::secrets::SecretsKeys::parse(key).unwrap()),
+        shopify_admin_base_url: stand_in.url.clone(),
+        public_url: "https://track.example.com".into(),
+        ..crate::outgoing_webhooks::config()
+    }
+}
+
+const CONNECT: &str = "mutation($i: ConnectShopifyStoreInput!) { connectShopifyStore(input: $i) { shopifyStore { shopDomain shopName scopes connectedVia status lastSyncedAt lastError } } }";
+const STORE: &str = "{ shopifyStore { shopDomain status lastSyncedAt lastError } }";
+const DOMAIN: &str = "trail-co.myshopify.com";
+
+fn connect_input(token: &str) -> Value {
+    json!({ "i": { "shopDomain": DOMAIN, "accessToken": token, "webhookSecret": "app-secret-0123456789" } })
+}
+
+/// Waits until the brand's store is as `wanted` says.
+async fn until_store(app: &TestApp, key: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let store = app.ok(key, STORE, json!({})).await["shopifyStore"].clone();
+        if wanted(&store) {
+            return store;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{store}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Set up, and nothing failing since.
+fn synced(store: &Value) -> bool {
+    store["lastSyncedAt"].is_string() && store["lastError"].is_null()
+}
+
+#[tokio::test]
+async fn a_custom_app_token_is_checked_kept_sealed_and_sets_up_the_order_webhooks() {
+    let shopify = ShopifyStandIn::start().await;
+    let key = secrets_key();
+    let app = TestApp::with_config(config(&shopify, &key)).await;
+    let brand = app.brand("Trail Co").await;
+
+    // Refused before anything is kept: a wrong domain, a wrong token, missing scopes, an analyst.
+    let mut input = connect_input(TOKEN);
+    input["i"]["shopDomain"] = json!("trail.example.com");
+    assert_eq!(
+        app.error_code(Some(&brand.admin), CONNECT, input).await,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        app.error_code(Some(&brand.admin), CONNECT, connect_input("shpat_wrong"))
+            .await,
+        "BAD_USER_INPUT"
+    );
+    shopify.grant("shpat_read_only", &["read_orders"]);
+    let (_, answer) = app
+        .graphql(Some(&brand.admin), CONNECT, connect_input("shpat_read_only"))
+        .await;
+    let message = answer["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("write_discounts"), "{answer}");
+    assert_eq!(
+        app.error_code(Some(&brand.analyst), CONNECT, connect_input(TOKEN))
+            .await,
+        "FORBIDDEN"
+    );
+    assert!(app.ok(&brand.admin, STORE, json!({})).await["shopifyStore"].is_null());
+
+    // Shopify away during the check: UNAVAILABLE, nothing kept.
+    shopify.script(Script {
+        check_unavailable: true,
+        ..Default::default()
+    });
+    let (_, answer) = app.graphql(Some(&brand.admin), CONNECT, connect_input(TOKEN)).await;
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "UNAVAILABLE", "{answer}");
+    assert!(app.ok(&brand.admin, STORE, json!({})).await["shopifyStore"].is_null());
+    shopify.script(Script::default());
+    let store =
+        app.ok(&brand.admin, CONNECT, connect_input(TOKEN)).await["connectShopifyStore"]["shopifyStore"].clone();
+    assert_eq!(store["shopDomain"], DOMAIN);
+    assert_eq!(store["shopName"], "Trail Co Outfitters");
+    assert_eq!(store["connectedVia"], "ACCESS_TOKEN");
+    assert_eq!(store["status"], "CONNECTED");
+    assert!(store["scopes"].as_array().unwrap().contains(&json!("write_discounts")));
+    let store = until_store(&app, &brand.admin, synced).await;
+    assert!(store["lastError"].is_null(), "{store}");
+    let uri = "https://track.example.com/webhooks/trail-co/orders/shopify";
+    let topics: HashSet<String> = shopify
+        .subscriptions()
+        .into_iter()
+        .map(|(topic, at)| {
+            assert_eq!(at, uri);
+            topic
+        })
+        .collect();
+    let expected: HashSet<String> = [
+        "ORDERS_CREATE",
+        "ORDERS_PAID",
+        "ORDERS_CANCELLED",
+        "REFUNDS_CREATE",
+        "APP_UNINSTALLED",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(topics, expected);
+
+    // The token is nowhere in the clear: not in its row, not in the audit trail.
+    let mut conn = app.db.connect().await;
+    let rows: Vec<(String, String)> = diesel_async::RunQueryDsl::load(
+        diesel::sql_query(
+            "SELECT s.sealed_token AS sealed, b.webhook_secret AS secret FROM shopify_stores s JOIN brands b ON b.id = s.brand_id",
+        ),
+        &mut conn,
+    )
+    .await
+    .map(|rows: Vec<Sealed>| rows.into_iter().map(|r| (r.sealed, r.secret)).collect())
+    .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(
+        rows[0].0.starts_with("v1.") && !rows[0].0.contains(TOKEN),
+        "{}",
+        rows[0].0
+    );
+    assert_eq!(
+        rows[0].1, "app-secret-0123456789",
+        "the app's secret signs its webhooks"
+    );
+    let audit = app
+        .ok(
+            &brand.admin,
+            "{ auditEvents(first: 10) { nodes { action details } } }",
+            json!({}),
+        )
+        .await
+        .to_string();
+    assert!(
+        audit.contains("connectShopifyStore") && !audit.contains(TOKEN),
+        "{audit}"
+    );
+
+    // A new key put first re-seals the token; the store keeps working under it alone.
+    let new_key = secrets_key();
+    let rotated = sales_tracking::app::secrets::SecretsKeys::parse(&format!("{new_key},{key}")).unwrap();
+    let resealed = sales_tracking::app::shopify::reseal_tokens(&mut conn, &rotated)
+        .await
+        .unwrap();
+    assert_eq!(resealed, 1);
+    let only_new = sales_tracking::app::secrets::SecretsKeys::parse(&new_key).unwrap();
+    let sealed: Vec<Sealed> = diesel_async::RunQueryDsl::load(
+        diesel::sql_query("SELECT sealed_token AS sealed, '' AS secret FROM shopify_stores"),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    assert_eq!(only_new.open(&sealed[0].sealed).unwrap(), TOKEN);
+
+    // Another brand cannot take the store.
+    let other = app.brand("Copycat").await;
+    assert_eq!(
+        app.error_code(Some(&other.admin), CONNECT, connect_input(TOKEN)).await,
+        "CONFLICT"
+    );
+
+    // Disconnecting names the store, and forgets the token.
+    let disconnect =
+        "mutation($d: String!) { disconnectShopifyStore(input: { shopDomain: $d }) { shopifyStore { status } } }";
+    assert_eq!(
+        app.error_code(Some(&brand.admin), disconnect, json!({ "d": "other.myshopify.com" }))
+            .await,
+        "NOT_FOUND"
+    );
+    let done = app.ok(&brand.admin, disconnect, json!({ "d": DOMAIN })).await;
+    assert_eq!(done["disconnectShopifyStore"]["shopifyStore"]["status"], "DISCONNECTED");
+    let sealed: Vec<Sealed> = diesel_async::RunQueryDsl::load(
+        diesel::sql_query("SELECT sealed_token AS sealed, '' AS secret FROM shopify_stores"),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    assert_eq!(sealed[0].sealed, "");
+    // Now free, the other brand may connect it.
+    app.ok(&other.admin, CONNECT, connect_input(TOKEN)).await;
+}
+
+#[derive(diesel::QueryableByName)]
+struct Sealed {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    sealed: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    secret: String,
+}
+
+#[tokio::test]
+async fn setup_retries_through_throttling_and_keeps_the_error_of_a_revoked_token() {
+    let shopify = ShopifyStandIn::start().await;
+    let app = TestApp::with_config(config(&shopify, &secrets_key())).await;
+    let brand = app.brand("Trail Co").await;
+
+    // The check passes, then the app is uninstalled before the webhooks are set up.
+    shopify.script(Script {
+        revoke_after_check: true,
+        ..Default::default()
+    });
+    app.ok(&brand.admin, CONNECT, connect_input(TOKEN)).await;
+    let store = until_store(&app, &brand.admin, |store| store["lastError"].is_string()).await;
+    assert_eq!(
+        store["lastError"], "Shopify refused the access token: connect the store again",
+        "{store}"
+    );
+    assert!(shopify.subscriptions().is_empty());
+
+    // Reinstalled, and a Shopify that throttles, then fails, then serves: set up all the same.
+    shopify.grant(TOKEN, &["read_orders", "write_discounts"]);
+    shopify.script(Script {
+        throttled: 1,
+        unavailable: 1,
+        ..Default::default()
+    });
+    app.ok(&brand.admin, CONNECT, connect_input(TOKEN)).await;
+    let store = until_store(&app, &brand.admin, synced).await;
+    assert!(store["lastError"].is_null(), "{store}");
+    assert_eq!(shopify.subscriptions().len(), 5);
+}
+
+#[tokio::test]
+async fn without_a_secrets_key_no_store_is_connected() {
+    let shopify = ShopifyStandIn::start().await;
+    let config = sales_tracking::AppConfig {
+        secrets_keys: None,
+        ..config(&shopify, &secrets_key())
+    };
+    let app = TestApp::with_config(config).await;
+    let brand = app.brand("Trail Co").await;
+    let (_, answer) = app.graphql(Some(&brand.admin), CONNECT, connect_input(TOKEN)).await;
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "CONFLICT", "{answer}");
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--secrets-key")
+    );
+    assert!(app.ok(&brand.admin, STORE, json!({})).await["shopifyStore"].is_null());
+}
