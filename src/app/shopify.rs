@@ -144,6 +144,22 @@ pub async fn disconnect(conn: &mut AsyncPgConnection, caller: Caller, shop_domai
     .await
 }
 
+/// Shopify says the app was uninstalled from `shop_domain`: the brand's store,
+/// if it is that one, is disconnected (its token no longer works) with the reason
+/// on it. Whether it was.
+pub async fn app_uninstalled(conn: &mut AsyncPgConnection, brand_id: BrandId, shop_domain: &str) -> AppResult<bool> {
+    let connected = stores::find(conn, brand_id)
+        .await?
+        .is_some_and(|store| store.status == ShopStatus::Connected && store.shop_domain == shop_domain);
+    if !connected {
+        return Ok(false);
+    }
+    stores::disconnect(conn, brand_id).await?;
+    let reason = "the app was uninstalled in Shopify: connect the store again";
+    stores::record_sync(conn, brand_id, Utc::now(), Some(reason)).await?;
+    Ok(true)
+}
+
 /// Seals every stored token under the first key (after a new one is put first);
 /// how many were re-sealed.
 pub async fn reseal_tokens(conn: &mut AsyncPgConnection, keys: &SecretsKeys) -> AppResult<usize> {

@@ -24,6 +24,7 @@ use crate::app::AppError;
 use crate::app::brands as app_brands;
 use crate::app::orders::{self, Applied, ChangeError, OrderEvent, OrderInput, Recorded, WebhookOrder};
 use crate::app::records::ConversionRow;
+use crate::app::shopify as app_shopify;
 use crate::domain::money::{format_money, parse_amount};
 use crate::domain::nesting;
 use crate::domain::tracking::click_id_from_landing;
@@ -121,6 +122,19 @@ async fn handle(
             .get("x-shopify-topic")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("orders/create");
+        if topic == "app/uninstalled" {
+            // The shop's own domain, from the header Shopify sends with every webhook.
+            let shop = headers
+                .get("x-shopify-shop-domain")
+                .and_then(|v| v.to_str().ok())
+                .or_else(|| payload["myshopify_domain"].as_str())
+                .unwrap_or_default();
+            let disconnected = app_shopify::app_uninstalled(&mut conn, brand.id, shop)
+                .await
+                .map_err(internal)?;
+            let status = if disconnected { "disconnected" } else { "ignored" };
+            return Ok((StatusCode::OK, axum::Json(json!({ "status": status }))).into_response());
+        }
         parse_shopify(topic, &payload, source, &brand.currency)?
     } else {
         parse_generic(&payload, source, &brand.currency)?

@@ -395,3 +395,50 @@ async fn without_a_secrets_key_no_store_is_connected() {
     );
     assert!(app.ok(&brand.admin, STORE, json!({})).await["shopifyStore"].is_null());
 }
+
+/// A webhook as Shopify sends it to the brand's order route, signed with `secret`.
+async fn shop_webhook(app: &TestApp, topic: &str, shop: &str, body: &Value, secret: &str) -> (StatusCode, Value) {
+    use tower::ServiceExt;
+    let body = body.to_string();
+    let request = axum::http::Request::post("/webhooks/trail-co/orders/shopify")
+        .header("content-type", "application/json")
+        .header("x-shopify-topic", topic)
+        .header("x-shopify-shop-domain", shop)
+        .header("x-shopify-hmac-sha256", crate::tracking::sign(&body, secret))
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_uninstall_webhook_disconnects_the_store_it_names() {
+    let shopify = ShopifyStandIn::start().await;
+    let app = TestApp::with_config(config(&shopify, &secrets_key())).await;
+    let brand = app.brand("Trail Co").await;
+    app.ok(&brand.admin, CONNECT, connect_input(TOKEN)).await;
+    until_store(&app, &brand.admin, synced).await;
+    let shop = json!({ "id": 548380009, "name": "Trail Co Outfitters", "myshopify_domain": DOMAIN });
+    let secret = "app-secret-0123456789";
+
+    // Unsigned, or for another shop: nothing changes.
+    let (status, _) = shop_webhook(&app, "app/uninstalled", DOMAIN, &shop, "not-the-secret-at-all").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, answer) = shop_webhook(&app, "app/uninstalled", "other.myshopify.com", &shop, secret).await;
+    assert_eq!((status, answer["status"].clone()), (StatusCode::OK, json!("ignored")));
+    assert_eq!(
+        app.ok(&brand.admin, STORE, json!({})).await["shopifyStore"]["status"],
+        "CONNECTED"
+    );
+
+    let (status, answer) = shop_webhook(&app, "app/uninstalled", DOMAIN, &shop, secret).await;
+    assert_eq!(
+        (status, answer["status"].clone()),
+        (StatusCode::OK, json!("disconnected"))
+    );
+    let store = app.ok(&brand.admin, STORE, json!({})).await["shopifyStore"].clone();
+    assert_eq!(store["status"], "DISCONNECTED");
+    assert!(store["lastError"].as_str().unwrap().contains("uninstalled"), "{store}");
+}
