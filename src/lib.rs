@@ -71,6 +71,8 @@ pub struct AppConfig {
     pub secrets_keys: Option<app::secrets::SecretsKeys>,
     /// Where a store's Admin API is, `{shop}` standing for its domain (a stand-in in tests).
     pub shopify_admin_base_url: String,
+    /// This server's Shopify app (client id and secret), for installs from Shopify.
+    pub shopify_app: Option<app::ports::ShopifyApp>,
 }
 
 /// Each store's own Admin API.
@@ -101,6 +103,7 @@ impl Default for AppConfig {
             jobs: Default::default(),
             secrets_keys: None,
             shopify_admin_base_url: DEFAULT_SHOPIFY_ADMIN_BASE_URL.into(),
+            shopify_app: None,
         }
     }
 }
@@ -158,6 +161,7 @@ pub fn start(pool: DbPool, config: AppConfig) -> (axum::Router, app::App) {
         jobs: config.jobs,
         secrets_keys: config.secrets_keys,
         shopify_admin_base_url: config.shopify_admin_base_url,
+        shopify_app: config.shopify_app,
     };
     let app = app::App::start(pool, Arc::new(metrics::Metrics::new()), settings);
     let limits = config.limits;

@@ -219,6 +219,17 @@ struct ShopifyArgs {
     /// Where a store's Admin API is, `{shop}` standing for its domain.
     #[arg(long, env = "SHOPIFY_ADMIN_BASE_URL", default_value = sales_tracking::DEFAULT_SHOPIFY_ADMIN_BASE_URL)]
     shopify_admin_base_url: String,
+    /// This server's Shopify app's client id, for installs from Shopify (with the secret).
+    #[arg(long, env = "SHOPIFY_API_KEY", requires = "shopify_api_secret")]
+    shopify_api_key: Option<String>,
+    /// The app's client secret: signs the install callback and the app's webhooks.
+    #[arg(
+        long,
+        env = "SHOPIFY_API_SECRET",
+        hide_env_values = true,
+        requires = "shopify_api_key"
+    )]
+    shopify_api_secret: Option<String>,
 }
 
 /// The PayPal account `PAYPAL` payments are paid from (PayPal Payouts).
@@ -440,6 +451,10 @@ async fn main() -> anyhow::Result<()> {
                 },
                 secrets_keys: shopify.secrets_key,
                 shopify_admin_base_url: shopify.shopify_admin_base_url,
+                shopify_app: shopify
+                    .shopify_api_key
+                    .zip(shopify.shopify_api_secret)
+                    .map(|(api_key, api_secret)| sales_tracking::app::ports::ShopifyApp { api_key, api_secret }),
                 ..Default::default()
             };
             let serving = sales_tracking::http::server::ServeOptions {

@@ -10,7 +10,7 @@ use super::clicks::{ClickRules, ClickSpool, ClickWriter};
 use super::error::AppResult;
 use super::jobs::{JobRunner, RunnerSettings};
 use super::orders::OrderWriter;
-use super::ports::{EndpointClient, Mailer, PayoutProviders, ShopClient};
+use super::ports::{EndpointClient, Mailer, PayoutProviders, ShopClient, ShopifyApp};
 use super::reports::ReportReads;
 use super::secrets::SecretsKeys;
 use super::webhooks::WebhookSettings;
@@ -51,6 +51,8 @@ pub struct Settings {
     pub secrets_keys: Option<SecretsKeys>,
     /// Where a store's Admin API is, `{shop}` standing for its domain.
     pub shopify_admin_base_url: String,
+    /// This server's Shopify app, for installs; none: stores connect with tokens only.
+    pub shopify_app: Option<ShopifyApp>,
 }
 
 /// The running application; cloning it is cheap (one shared value).
@@ -65,6 +67,7 @@ struct Parts {
     payouts: PayoutProviders,
     endpoints: Arc<dyn EndpointClient>,
     shops: Arc<dyn ShopClient>,
+    shopify_app: Option<ShopifyApp>,
     secrets: Option<SecretsKeys>,
     jobs: JobRunner,
     clicks: ClickWriter,
@@ -152,6 +155,7 @@ impl App {
             payouts,
             endpoints,
             shops,
+            shopify_app: settings.shopify_app,
             secrets: settings.secrets_keys,
             jobs,
             clicks,
@@ -238,6 +242,11 @@ impl App {
     /// The connected stores' Admin API.
     pub(super) fn shops(&self) -> &dyn ShopClient {
         self.0.shops.as_ref()
+    }
+
+    /// This server's Shopify app (none without `--shopify-api-key` and secret).
+    pub(super) fn shopify_app(&self) -> Option<&ShopifyApp> {
+        self.0.shopify_app.as_ref()
     }
 
     /// Seals and opens shops' tokens (none without `--secrets-key`).

@@ -198,6 +198,12 @@ pub struct ShopAccess {
     pub token: String,
 }
 
+/// A token an install granted.
+pub struct ShopAccessGrant {
+    pub token: String,
+    pub scopes: Vec<String>,
+}
+
 /// What a store says of itself.
 #[derive(Clone, Debug)]
 pub struct ShopInfo {
@@ -223,9 +229,33 @@ pub enum ShopError {
     Unavailable(String),
 }
 
+/// This server's Shopify app (its client id and secret), for installs.
+#[derive(Clone)]
+pub struct ShopifyApp {
+    pub api_key: String,
+    pub api_secret: String,
+}
+
+impl std::fmt::Debug for ShopifyApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShopifyApp")
+            .field("api_key", &self.api_key)
+            .field("api_secret", &"<hidden>")
+            .finish()
+    }
+}
+
 /// A shop's Admin API (Shopify's GraphQL Admin API in production).
 #[async_trait]
 pub trait ShopClient: Send + Sync {
+    /// Where the store's admin is (`https://{shop}`), for the install's
+    /// authorization page.
+    fn admin_url(&self, domain: &str) -> String;
+
+    /// Exchanges an install's authorization code for an offline access token;
+    /// the token and the scopes it was granted.
+    async fn exchange_code(&self, domain: &str, app: &ShopifyApp, code: &str) -> Result<ShopAccessGrant, ShopError>;
+
     /// The store's name and the token's scopes; checks that the token works.
     async fn shop(&self, access: &ShopAccess) -> Result<ShopInfo, ShopError>;
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use diesel_async::scoped_futures::ScopedFutureExt;
 
@@ -114,6 +114,192 @@ pub async fn connect_with_token(app: &App, caller: Caller, input: TokenConnectio
                 if let Some(secret) = &webhook_secret {
                     brands::set_webhook_secret(conn, caller.brand_id, secret).await?;
                 }
+                job_rows::insert(conn, &setup_job(caller.brand_id)).await?;
+                Ok(row)
+            }
+            .scope_boxed()
+        },
+    )
+    .await?;
+    app.wake(JobKind::ShopifySetup);
+    Ok(row)
+}
+
+/// How long an install link works.
+const INSTALL_EXPIRES_AFTER: chrono::Duration = chrono::Duration::minutes(10);
+
+/// An install an admin started: where to send them to approve the app.
+pub struct InstallStart {
+    pub authorization_url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Starts installing this server's Shopify app on `shop_domain` for the caller's
+/// brand: Shopify's authorization page, with a `state` that the callback takes
+/// once, within ten minutes, for this brand and shop only.
+pub async fn start_install(app: &App, caller: Caller, shop_domain: &str) -> AppResult<InstallStart> {
+    let domain = validate::shop_domain(shop_domain).map_err(AppError::BadUserInput)?;
+    let shopify_app = app.shopify_app().ok_or_else(|| {
+        AppError::Conflict("this server has no Shopify app (--shopify-api-key, --shopify-api-secret)".into())
+    })?;
+    if app.secrets().is_none() {
+        return Err(AppError::Conflict(
+            "this server has no secrets key (--secrets-key) to keep shop tokens with".into(),
+        ));
+    }
+    let state: String = rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect();
+    let expires_at = Utc::now() + INSTALL_EXPIRES_AFTER;
+    let mut url = url::Url::parse(&format!("{}/admin/oauth/authorize", app.shops().admin_url(&domain)))
+        .map_err(|e| AppError::internal(anyhow::anyhow!("the Shopify admin URL is not a URL: {e}")))?;
+    url.query_pairs_mut()
+        .append_pair("client_id", &shopify_app.api_key)
+        .append_pair("scope", &REQUIRED_SCOPES.join(","))
+        .append_pair("redirect_uri", &install_callback(app))
+        .append_pair("state", &state);
+    let details = serde_json::json!({ "shopDomain": domain });
+    audited(
+        &mut *app.conn().await?,
+        caller,
+        "startShopifyInstall",
+        details,
+        move |conn, caller| {
+            async move {
+                let hash = state_hash(&state);
+                stores::start_install(conn, &hash, caller.brand_id, caller.api_key_id, &domain, expires_at).await?;
+                Ok(())
+            }
+            .scope_boxed()
+        },
+    )
+    .await?;
+    Ok(InstallStart {
+        authorization_url: url.to_string(),
+        expires_at,
+    })
+}
+
+/// Where Shopify sends the merchant back after they approve the app.
+pub fn install_callback(app: &App) -> String {
+    format!("{}/shopify/callback", app.public_url().trim_end_matches('/'))
+}
+
+fn state_hash(state: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(state.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Why an install callback was refused.
+#[derive(Debug)]
+pub enum InstallRefusal {
+    /// This server has no Shopify app.
+    NotConfigured,
+    /// The query's `hmac` is not Shopify's.
+    BadSignature,
+    /// The `shop` parameter is not a store's domain.
+    BadShop(String),
+    /// The state is unknown, used, expired, or for another shop.
+    BadState,
+    /// Shopify refused the code, or the token lacks a scope.
+    Refused(String),
+    Failed(AppError),
+}
+
+impl From<AppError> for InstallRefusal {
+    fn from(error: AppError) -> Self {
+        InstallRefusal::Failed(error)
+    }
+}
+
+impl From<DbError> for InstallRefusal {
+    fn from(error: DbError) -> Self {
+        InstallRefusal::Failed(error.into())
+    }
+}
+
+/// Completes an install from Shopify's callback (its query, as received): checks
+/// the signature, the shop and the state, exchanges the code for an offline
+/// token, and connects the store to the brand that started the install.
+pub async fn complete_install(app: &App, query: &[(String, String)]) -> Result<StoreRow, InstallRefusal> {
+    let shopify_app = app.shopify_app().ok_or(InstallRefusal::NotConfigured)?;
+    if !crate::domain::shopify::query_signed(query, &shopify_app.api_secret) {
+        return Err(InstallRefusal::BadSignature);
+    }
+    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let domain = validate::shop_domain(param("shop").unwrap_or_default()).map_err(InstallRefusal::BadShop)?;
+    let (Some(state), Some(code)) = (param("state"), param("code")) else {
+        return Err(InstallRefusal::BadState);
+    };
+    let install = stores::take_install(&mut *app.conn().await?, &state_hash(state), Utc::now())
+        .await?
+        .filter(|install| install.shop_domain == domain)
+        .ok_or(InstallRefusal::BadState)?;
+    let secrets = app.secrets().ok_or(InstallRefusal::NotConfigured)?;
+    let grant = app
+        .shops()
+        .exchange_code(&domain, shopify_app, code)
+        .await
+        .map_err(|error| match error {
+            ShopError::Refused(message) => InstallRefusal::Refused(message),
+            other => InstallRefusal::Failed(AppError::ServiceUnavailable(other.to_string())),
+        })?;
+    let missing: Vec<&str> = REQUIRED_SCOPES
+        .into_iter()
+        .filter(|scope| !grant.scopes.iter().any(|s| s == scope))
+        .collect();
+    if !missing.is_empty() {
+        return Err(InstallRefusal::Refused(format!(
+            "the install did not grant {}",
+            missing.join(", ")
+        )));
+    }
+    let access = ShopAccess {
+        domain,
+        token: grant.token,
+    };
+    let shop = app
+        .shops()
+        .shop(&access)
+        .await
+        .map_err(|error| InstallRefusal::Failed(AppError::ServiceUnavailable(error.to_string())))?;
+    let mut conn = app.conn().await?;
+    let brand = brands::find(&mut conn, install.brand_id).await?;
+    let caller = Caller {
+        brand_id: install.brand_id,
+        api_key_id: install.api_key_id,
+        role: crate::domain::enums::Role::Admin,
+        time_zone: brands::time_zone(brand.id, &brand.time_zone)?,
+    };
+    let sealed = secrets.seal(&access.token);
+    // The app's webhooks are signed with its secret: the brand's order route checks that.
+    let webhook_secret = shopify_app.api_secret.clone();
+    let details =
+        serde_json::json!({ "shopDomain": access.domain, "connectedVia": ShopConnection::AppInstall.as_str() });
+    let row = audited(
+        &mut conn,
+        caller,
+        "completeShopifyInstall",
+        details,
+        move |conn, caller| {
+            async move {
+                let store = Connected {
+                    shop_domain: &access.domain,
+                    shop_name: &shop.name,
+                    sealed_token: &sealed,
+                    scopes: &grant.scopes,
+                    connected_via: ShopConnection::AppInstall,
+                };
+                let row = stores::connect(conn, caller.brand_id, store)
+                    .await
+                    .map_err(|error| match error {
+                        DbError::UniqueViolation(_) => {
+                            AppError::Conflict(format!("{} is connected to another brand", access.domain))
+                        }
+                        other => other.into(),
+                    })?;
+                brands::set_webhook_secret(conn, caller.brand_id, &webhook_secret).await?;
                 job_rows::insert(conn, &setup_job(caller.brand_id)).await?;
                 Ok(row)
             }

@@ -442,6 +442,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    shopify_installs (state_hash) {
+        state_hash -> Text,
+        brand_id -> Int8,
+        api_key_id -> Int8,
+        shop_domain -> Text,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     shopify_stores (brand_id) {
         brand_id -> Int8,
         shop_domain -> Text,
@@ -498,6 +510,7 @@ diesel::joinable!(events -> brands (brand_id));
 diesel::joinable!(members -> brands (brand_id));
 diesel::joinable!(offers -> brands (brand_id));
 diesel::joinable!(projects -> brands (brand_id));
+diesel::joinable!(shopify_installs -> brands (brand_id));
 diesel::joinable!(shopify_stores -> brands (brand_id));
 diesel::joinable!(webhook_deliveries -> brands (brand_id));
 diesel::joinable!(webhook_endpoints -> brands (brand_id));
@@ -536,6 +549,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     promo_codes,
     reward_rules,
     rewards,
+    shopify_installs,
     shopify_stores,
     table_columns,
     webhook_deliveries,

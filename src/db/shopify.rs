@@ -6,9 +6,9 @@ use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::DbResult;
-use super::schema::shopify_stores;
+use super::schema::{shopify_installs, shopify_stores};
 use crate::domain::enums::{ShopConnection, ShopStatus};
-use crate::domain::ids::BrandId;
+use crate::domain::ids::{ApiKeyId, BrandId};
 
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = shopify_stores, check_for_backend(diesel::pg::Pg))]
@@ -147,4 +147,57 @@ pub async fn reseal(conn: &mut AsyncPgConnection, brand_id: BrandId, was: &str, 
     .execute(conn)
     .await?;
     Ok(updated == 1)
+}
+
+/// Notes an install an admin started, by its state's hash.
+pub async fn start_install(
+    conn: &mut AsyncPgConnection,
+    state_hash: &str,
+    brand_id: BrandId,
+    api_key_id: ApiKeyId,
+    shop_domain: &str,
+    expires_at: DateTime<Utc>,
+) -> DbResult<()> {
+    diesel::insert_into(shopify_installs::table)
+        .values((
+            shopify_installs::state_hash.eq(state_hash),
+            shopify_installs::brand_id.eq(brand_id),
+            shopify_installs::api_key_id.eq(api_key_id),
+            shopify_installs::shop_domain.eq(shop_domain),
+            shopify_installs::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// An install as started: who asked, for which shop.
+#[derive(Queryable, Debug)]
+pub struct InstallRow {
+    pub brand_id: BrandId,
+    pub api_key_id: ApiKeyId,
+    pub shop_domain: String,
+}
+
+/// Takes an install's state once, if it has not expired; none otherwise.
+pub async fn take_install(
+    conn: &mut AsyncPgConnection,
+    state_hash: &str,
+    now: DateTime<Utc>,
+) -> DbResult<Option<InstallRow>> {
+    Ok(diesel::update(
+        shopify_installs::table
+            .find(state_hash)
+            .filter(shopify_installs::used_at.is_null())
+            .filter(shopify_installs::expires_at.gt(now)),
+    )
+    .set(shopify_installs::used_at.eq(now))
+    .returning((
+        shopify_installs::brand_id,
+        shopify_installs::api_key_id,
+        shopify_installs::shop_domain,
+    ))
+    .get_result(conn)
+    .await
+    .optional()?)
 }

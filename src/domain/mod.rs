@@ -15,6 +15,7 @@ pub mod public_id;
 pub mod refund;
 pub mod report;
 pub mod reward;
+pub mod shopify;
 pub mod tracking;
 pub mod validate;
 pub mod webhooks;

@@ -74,6 +74,23 @@ pub struct ConnectShopifyStorePayload {
     pub shopify_store: ShopifyStore,
 }
 
+/// The store to install Sales Tracking's Shopify app on.
+#[derive(InputObject)]
+pub struct StartShopifyInstallInput {
+    /// `your-store.myshopify.com`.
+    pub shop_domain: String,
+}
+
+/// The result of `startShopifyInstall`.
+#[derive(SimpleObject)]
+pub struct StartShopifyInstallPayload {
+    /// Shopify's page where the store's owner approves the app; Shopify then sends
+    /// them to `/shopify/callback`, which connects the store and opens the dashboard.
+    pub authorization_url: String,
+    /// The link works once, until then.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// Which store to disconnect: its domain, to confirm.
 #[derive(InputObject)]
 pub struct DisconnectShopifyStoreInput {
@@ -122,6 +139,21 @@ impl ShopifyMutations {
         let row = shopify::connect_with_token(app(ctx), *viewer(ctx)?, connection).await?;
         Ok(ConnectShopifyStorePayload {
             shopify_store: ShopifyStore(row),
+        })
+    }
+
+    /// Starts installing Sales Tracking's Shopify app on a store: send the admin to
+    /// `authorizationUrl`. `CONFLICT` when this server has no Shopify app configured.
+    #[graphql(guard = "AdminOnly")]
+    async fn start_shopify_install(
+        &self,
+        ctx: &Context<'_>,
+        input: StartShopifyInstallInput,
+    ) -> AppResult<StartShopifyInstallPayload> {
+        let started = shopify::start_install(app(ctx), *viewer(ctx)?, &input.shop_domain).await?;
+        Ok(StartShopifyInstallPayload {
+            authorization_url: started.authorization_url,
+            expires_at: started.expires_at,
         })
     }
 

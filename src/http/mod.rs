@@ -11,6 +11,7 @@ mod paypal_webhooks;
 pub mod persisted_queries;
 mod redirect;
 pub mod server;
+mod shopify_install;
 mod webhooks;
 
 use std::sync::Arc;
@@ -174,6 +175,7 @@ pub fn router(state: AppState) -> Router {
         .route("/graphiql", get(graphiql::page))
         .route("/graphiql/vendor/{file}", get(graphiql::vendor_asset))
         .route("/r/{code}", get(redirect::follow))
+        .route("/shopify/callback", get(shopify_install::callback))
         .merge(
             Router::new()
                 .route("/export/offers.csv", get(export::offers))

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use crate::app::ports::{ShopAccess, ShopClient, ShopError, ShopInfo};
+use crate::app::ports::{ShopAccess, ShopAccessGrant, ShopClient, ShopError, ShopInfo, ShopifyApp};
 
 /// The Admin API version every request names: the one place it is pinned.
 pub const API_VERSION: &str = "2025-10";
@@ -39,10 +39,7 @@ impl ShopifyAdmin {
     }
 
     fn endpoint(&self, domain: &str) -> String {
-        format!(
-            "{}/admin/api/{API_VERSION}/graphql.json",
-            self.base_url.replace("{shop}", domain)
-        )
+        format!("{}/admin/api/{API_VERSION}/graphql.json", self.admin_url(domain))
     }
 
     /// Runs one GraphQL document; the answer's `data`, or why there is none.
@@ -116,6 +113,49 @@ fn messages(errors: &[Value], field: &str) -> String {
 
 #[async_trait]
 impl ShopClient for ShopifyAdmin {
+    fn admin_url(&self, domain: &str) -> String {
+        self.base_url.replace("{shop}", domain)
+    }
+
+    async fn exchange_code(&self, domain: &str, app: &ShopifyApp, code: &str) -> Result<ShopAccessGrant, ShopError> {
+        let answer = self
+            .http
+            .post(format!("{}/admin/oauth/access_token", self.admin_url(domain)))
+            .json(&json!({ "client_id": app.api_key, "client_secret": app.api_secret, "code": code }))
+            .send()
+            .await
+            .map_err(|e| ShopError::Unavailable(e.without_url().to_string()))?;
+        let status = answer.status();
+        if status.is_server_error() {
+            return Err(ShopError::Unavailable(format!("Shopify answered {status}")));
+        }
+        if !status.is_success() {
+            // A code already used, expired, or not this app's.
+            return Err(ShopError::Refused(format!(
+                "Shopify refused the authorization code ({status})"
+            )));
+        }
+        let body: Value = answer
+            .json()
+            .await
+            .map_err(|e| ShopError::Unavailable(format!("unreadable answer: {}", e.without_url())))?;
+        let token = body["access_token"]
+            .as_str()
+            .ok_or_else(|| ShopError::Unavailable("the answer holds no access token".into()))?;
+        let scopes = body["scope"]
+            .as_str()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        Ok(ShopAccessGrant {
+            token: token.to_string(),
+            scopes,
+        })
+    }
+
     async fn shop(&self, access: &ShopAccess) -> Result<ShopInfo, ShopError> {
         let data = self
             .run(

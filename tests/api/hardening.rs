@@ -821,6 +821,7 @@ async fn every_mutation_writes_an_audit_event() {
     call("deleteWebhookEndpoint", json!({ "id": endpoint })).await;
     let store = json!({ "shopDomain": "trail-co.myshopify.com", "accessToken": crate::shopify::TOKEN });
     call("connectShopifyStore", store).await;
+    call("startShopifyInstall", json!({ "shopDomain": "trail-co.myshopify.com" })).await;
     call(
         "disconnectShopifyStore",
         json!({ "shopDomain": "trail-co.myshopify.com" }),

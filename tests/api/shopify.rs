@@ -36,6 +36,8 @@ struct ShopState {
     /// (topic, uri) subscribed.
     subscriptions: Vec<(String, String)>,
     requests: usize,
+    /// Authorization codes an install may exchange, once each.
+    codes: HashSet<String>,
 }
 
 /// Shopify's Admin API for one store, on loopback.
@@ -46,6 +48,8 @@ pub struct ShopifyStandIn {
 }
 
 pub const API_VERSION: &str = "2025-10";
+pub const APP_KEY: &str = "st-app-client-id";
+pub const APP_SECRET: &str = "st-app-client-secret-0123456789";
 pub const TOKEN: &str = "shpat_0123456789abcdef0123456789abcdef";
 
 impl ShopifyStandIn {
@@ -58,13 +62,22 @@ impl ShopifyStandIn {
         };
         stand_in.grant(TOKEN, &["read_orders", "write_discounts", "read_discounts"]);
         let state = stand_in.clone();
-        let routes = axum::Router::new().route(
-            &format!("/admin/api/{API_VERSION}/graphql.json"),
-            axum::routing::post(move |headers: HeaderMap, body: axum::Json<Value>| {
-                let state = state.clone();
-                async move { state.answer(&headers, &body.0) }
-            }),
-        );
+        let exchange = stand_in.clone();
+        let routes = axum::Router::new()
+            .route(
+                &format!("/admin/api/{API_VERSION}/graphql.json"),
+                axum::routing::post(move |headers: HeaderMap, body: axum::Json<Value>| {
+                    let state = state.clone();
+                    async move { state.answer(&headers, &body.0) }
+                }),
+            )
+            .route(
+                "/admin/oauth/access_token",
+                axum::routing::post(move |body: axum::Json<Value>| {
+                    let state = exchange.clone();
+                    async move { state.exchange(&body.0) }
+                }),
+            );
         tokio::spawn(async move { axum::serve(listener, routes).await.unwrap() });
         stand_in
     }
@@ -79,6 +92,26 @@ impl ShopifyStandIn {
 
     fn subscriptions(&self) -> Vec<(String, String)> {
         self.state.lock().unwrap().subscriptions.clone()
+    }
+
+    /// Lets an install exchange `code` once (Shopify gives it in the redirect).
+    fn issue_code(&self, code: &str) {
+        self.state.lock().unwrap().codes.insert(code.into());
+    }
+
+    /// `POST /admin/oauth/access_token`: an offline token for a code issued to this app.
+    fn exchange(&self, body: &Value) -> Response {
+        let mut state = self.state.lock().unwrap();
+        let code = body["code"].as_str().unwrap_or_default();
+        if body["client_id"] != APP_KEY || body["client_secret"] != APP_SECRET || !state.codes.remove(code) {
+            let error = json!({ "error": "invalid_request", "error_description": "The authorization code was not found or was already used" });
+            return (StatusCode::BAD_REQUEST, axum::Json(error)).into_response();
+        }
+        let token = format!("shpat_installed_{code}");
+        state
+            .tokens
+            .insert(token.clone(), vec!["read_orders", "write_discounts"]);
+        axum::Json(json!({ "access_token": token, "scope": "read_orders,write_discounts" })).into_response()
     }
 
     fn answer(&self, headers: &HeaderMap, body: &Value) -> Response {
@@ -158,6 +191,10 @@ pub fn config(stand_in: &ShopifyStandIn, key: &str) -> sales_tracking::AppConfig
         secrets_keys: Some(sales_tracking::app::secrets::SecretsKeys::parse(key).unwrap()),
         shopify_admin_base_url: stand_in.url.clone(),
         public_url: "https://track.example.com".into(),
+        shopify_app: Some(sales_tracking::app::ports::ShopifyApp {
+            api_key: APP_KEY.into(),
+            api_secret: APP_SECRET.into(),
+        }),
         ..crate::outgoing_webhooks::config()
     }
 }
@@ -441,4 +478,122 @@ async fn an_uninstall_webhook_disconnects_the_store_it_names() {
     let store = app.ok(&brand.admin, STORE, json!({})).await["shopifyStore"].clone();
     assert_eq!(store["status"], "DISCONNECTED");
     assert!(store["lastError"].as_str().unwrap().contains("uninstalled"), "{store}");
+}
+
+const START: &str =
+    "mutation($i: StartShopifyInstallInput!) { startShopifyInstall(input: $i) { authorizationUrl expiresAt } }";
+
+/// Starts an install on `shop`; the `state` Shopify will send back.
+async fn start_install(app: &TestApp, key: &str, shopify: &ShopifyStandIn, shop: &str) -> String {
+    let started = app.ok(key, START, json!({ "i": { "shopDomain": shop } })).await["startShopifyInstall"].clone();
+    let url = url::Url::parse(started["authorizationUrl"].as_str().unwrap()).unwrap();
+    assert_eq!(format!("{}://{}", url.scheme(), url.authority()), shopify.url);
+    assert_eq!(url.path(), "/admin/oauth/authorize");
+    let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.to_string());
+    assert_eq!(param("client_id").as_deref(), Some(APP_KEY));
+    assert_eq!(param("scope").as_deref(), Some("read_orders,write_discounts"));
+    assert_eq!(
+        param("redirect_uri").as_deref(),
+        Some("https://track.example.com/shopify/callback")
+    );
+    param("state").unwrap()
+}
+
+/// Shopify's redirect to the callback, signed with `secret`; the status and `Location`.
+async fn callback(app: &TestApp, params: &[(&str, &str)], secret: &str) -> (StatusCode, String, Value) {
+    use tower::ServiceExt;
+    let mut pairs: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let hmac = sales_tracking::domain::shopify::query_hmac(&pairs, secret);
+    pairs.push(("hmac".into(), hmac));
+    let query = serde_urlencoded::to_string(&pairs).unwrap();
+    let request = axum::http::Request::get(format!("/shopify/callback?{query}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    (status, location, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_app_install_connects_the_store_once_and_refuses_forgeries() {
+    let shopify = ShopifyStandIn::start().await;
+    let app = TestApp::with_config(config(&shopify, &secrets_key())).await;
+    let brand = app.brand("Trail Co").await;
+    assert_eq!(
+        app.error_code(Some(&brand.analyst), START, json!({ "i": { "shopDomain": DOMAIN } }))
+            .await,
+        "FORBIDDEN"
+    );
+    let state = start_install(&app, &brand.admin, &shopify, DOMAIN).await;
+    shopify.issue_code("code-1");
+    let timestamp = chrono::Utc::now().timestamp().to_string();
+    let good = [
+        ("code", "code-1"),
+        ("host", "YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvdHJhaWwtY28"),
+        ("shop", DOMAIN),
+        ("state", state.as_str()),
+        ("timestamp", timestamp.as_str()),
+    ];
+
+    // Signed with another secret: refused before anything is read.
+    let (status, _, answer) = callback(&app, &good, "not-the-app-secret").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    // Signed, but the shop is not a store's domain.
+    let mut bad_shop = good;
+    bad_shop[2] = ("shop", "trail.example.com");
+    let (status, _, answer) = callback(&app, &bad_shop, APP_SECRET).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    // Signed, but a state nobody started.
+    let mut forged_state = good;
+    forged_state[3] = (
+        "state",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    );
+    let (status, _, answer) = callback(&app, &forged_state, APP_SECRET).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert!(app.ok(&brand.admin, STORE, json!({})).await["shopifyStore"].is_null());
+
+    // Shopify's own redirect: connected, and the dashboard opens.
+    let (status, location, answer) = callback(&app, &good, APP_SECRET).await;
+    assert_eq!(status, StatusCode::FOUND, "{answer}");
+    assert_eq!(location, "https://track.example.com/#/shopify");
+    let store = until_store(&app, &brand.admin, synced).await;
+    assert_eq!(store["status"], "CONNECTED");
+    assert_eq!(
+        app.ok(&brand.admin, "{ shopifyStore { connectedVia } }", json!({}))
+            .await["shopifyStore"]["connectedVia"],
+        "APP_INSTALL"
+    );
+    assert_eq!(shopify.subscriptions().len(), 5);
+
+    // The same redirect again: the state was used.
+    shopify.issue_code("code-1");
+    let (status, _, _) = callback(&app, &good, APP_SECRET).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A state is bound to its shop: used for another, it is refused (and spent).
+    let state = start_install(&app, &brand.admin, &shopify, DOMAIN).await;
+    shopify.issue_code("code-2");
+    let other = [
+        ("code", "code-2"),
+        ("shop", "other-store.myshopify.com"),
+        ("state", state.as_str()),
+        ("timestamp", timestamp.as_str()),
+    ];
+    let (status, _, _) = callback(&app, &other, APP_SECRET).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The app's webhooks are signed with its secret, and the brand's route takes them.
+    let shop = json!({ "id": 548380009, "myshopify_domain": DOMAIN });
+    let (status, answer) = shop_webhook(&app, "app/uninstalled", DOMAIN, &shop, APP_SECRET).await;
+    assert_eq!(
+        (status, answer["status"].clone()),
+        (StatusCode::OK, json!("disconnected"))
+    );
 }
