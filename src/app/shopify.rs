@@ -346,6 +346,60 @@ pub async fn app_uninstalled(conn: &mut AsyncPgConnection, brand_id: BrandId, sh
     Ok(true)
 }
 
+/// What a privacy webhook did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PrivacyOutcome {
+    /// No brand has this shop.
+    UnknownShop,
+    /// A customer's data was asked for: what we hold of them is their orders'
+    /// ids and amounts (the store has them too) and, for orders that came through
+    /// a click, that click's address hash and user agent.
+    DataRequestNoted,
+    /// Clicks whose shopper was forgotten.
+    Redacted(usize),
+}
+
+/// Shopify's mandatory privacy webhooks for the app (`customers/data_request`,
+/// `customers/redact`, `shop/redact`), already verified as the app's. Redaction
+/// forgets the shopper (click address hashes and user agents); order ids and
+/// money stay, as the brand's books need them.
+pub async fn privacy_request(app: &App, topic: &str, payload: &serde_json::Value) -> AppResult<PrivacyOutcome> {
+    let shop = payload["shop_domain"].as_str().unwrap_or_default();
+    let mut conn = app.conn().await?;
+    let Some(store) = stores::find_by_domain(&mut conn, shop).await? else {
+        return Ok(PrivacyOutcome::UnknownShop);
+    };
+    match topic {
+        "customers/data_request" => {
+            tracing::info!(shop, brand_id = %store.brand_id, request = %payload["data_request"]["id"], "Shopify customer data request");
+            Ok(PrivacyOutcome::DataRequestNoted)
+        }
+        "customers/redact" => {
+            let orders: Vec<String> = payload["orders_to_redact"]
+                .as_array()
+                .map(|ids| {
+                    ids.iter()
+                        .map(|id| id.to_string().trim_matches('"').to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let cleared = stores::redact_shoppers(&mut conn, store.brand_id, Some(&orders)).await?;
+            Ok(PrivacyOutcome::Redacted(cleared))
+        }
+        "shop/redact" => {
+            let cleared = stores::redact_shoppers(&mut conn, store.brand_id, None).await?;
+            stores::forget(&mut conn, store.brand_id).await?;
+            Ok(PrivacyOutcome::Redacted(cleared))
+        }
+        other => Err(AppError::bad_input(format!("unsupported X-Shopify-Topic '{other}'"))),
+    }
+}
+
+/// The secret the app's own webhooks are signed with (none: no app configured).
+pub fn app_webhook_secret(app: &App) -> Option<&str> {
+    app.shopify_app().map(|shopify_app| shopify_app.api_secret.as_str())
+}
+
 /// Seals every stored token under the first key (after a new one is put first);
 /// how many were re-sealed.
 pub async fn reseal_tokens(conn: &mut AsyncPgConnection, keys: &SecretsKeys) -> AppResult<usize> {

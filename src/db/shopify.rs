@@ -201,3 +201,46 @@ pub async fn take_install(
     .await
     .optional()?)
 }
+
+/// The store connected (or last connected) with this domain.
+pub async fn find_by_domain(conn: &mut AsyncPgConnection, shop_domain: &str) -> DbResult<Option<StoreRow>> {
+    Ok(shopify_stores::table
+        .filter(shopify_stores::shop_domain.eq(shop_domain))
+        .order(shopify_stores::updated_at.desc())
+        .select(StoreRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Forgets the shopper behind Shopify orders: the address hash and user agent of
+/// the clicks they came through (`order_ids` none: every Shopify order of the
+/// brand). Orders, amounts and attributions stay. How many clicks were cleared.
+pub async fn redact_shoppers(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    order_ids: Option<&[String]>,
+) -> DbResult<usize> {
+    use diesel::sql_types::{Array, BigInt, Bool, Text};
+    Ok(diesel::sql_query(
+        "UPDATE clicks c SET ip_hash = NULL, user_agent = ''
+         FROM conversions v
+         WHERE v.brand_id = $1 AND v.source = 'shopify' AND v.click_id IS NOT NULL
+           AND ($2 OR v.external_order_id = ANY($3))
+           AND c.brand_id = v.brand_id AND c.id = v.click_id
+           AND (c.ip_hash IS NOT NULL OR c.user_agent <> '')",
+    )
+    .bind::<BigInt, _>(brand_id)
+    .bind::<Bool, _>(order_ids.is_none())
+    .bind::<Array<Text>, _>(order_ids.unwrap_or_default())
+    .execute(conn)
+    .await?)
+}
+
+/// Deletes the brand's store row (Shopify's `shop/redact`, after an uninstall).
+pub async fn forget(conn: &mut AsyncPgConnection, brand_id: BrandId) -> DbResult<()> {
+    diesel::delete(shopify_stores::table.find(brand_id))
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -12,6 +12,7 @@ pub mod persisted_queries;
 mod redirect;
 pub mod server;
 mod shopify_install;
+mod shopify_privacy;
 mod webhooks;
 
 use std::sync::Arc;
@@ -162,6 +163,7 @@ pub fn router(state: AppState) -> Router {
     let webhooks = Router::new()
         .route("/webhooks/{brand}/orders/{source}", post(webhooks::receive))
         .route("/webhooks/paypal", post(paypal_webhooks::receive))
+        .route("/webhooks/shopify/privacy", post(shopify_privacy::receive))
         .layer(RequestBodyLimitLayer::new(WEBHOOK_BODY_BYTES))
         .layer(axum::middleware::map_response(json_when_too_large));
     let pages = Router::new()

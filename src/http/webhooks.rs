@@ -229,7 +229,7 @@ pub(super) fn json_body(body: &[u8]) -> Result<Value, RestError> {
 }
 
 /// Constant-time check of the base64 HMAC-SHA256 of the raw body.
-fn verify_signature(secret: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<(), RestError> {
+pub(super) fn verify_signature(secret: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<(), RestError> {
     let unauthorized = |message: &str| RestError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
     let secret =
         secret.ok_or_else(|| unauthorized("the brand has no webhook secret yet: set one with setWebhookSecret"))?;

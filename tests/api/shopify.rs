@@ -597,3 +597,96 @@ async fn the_app_install_connects_the_store_once_and_refuses_forgeries() {
         (StatusCode::OK, json!("disconnected"))
     );
 }
+
+/// A privacy webhook as Shopify sends it for the app, signed with `secret`.
+async fn privacy_webhook(app: &TestApp, topic: &str, body: &Value, secret: &str) -> (StatusCode, Value) {
+    use tower::ServiceExt;
+    let body = body.to_string();
+    let request = axum::http::Request::post("/webhooks/shopify/privacy")
+        .header("content-type", "application/json")
+        .header("x-shopify-topic", topic)
+        .header("x-shopify-shop-domain", DOMAIN)
+        .header("x-shopify-hmac-sha256", crate::tracking::sign(&body, secret))
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[derive(diesel::QueryableByName, Debug, PartialEq)]
+struct ClickShopper {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    user_agent: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    has_ip_hash: bool,
+}
+
+async fn shopper_of(app: &TestApp, click_id: &str) -> ClickShopper {
+    let mut conn = app.db.connect().await;
+    diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query(format!(
+            "SELECT user_agent, ip_hash IS NOT NULL AS has_ip_hash FROM clicks WHERE id = '{click_id}'"
+        )),
+        &mut conn,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn privacy_webhooks_forget_the_shopper_and_keep_the_books() {
+    let shopify = ShopifyStandIn::start().await;
+    let app = TestApp::with_config(config(&shopify, &secrets_key())).await;
+    let shop = crate::tracking::shop(&app).await;
+    // A shopper clicks a creator's link and orders through it.
+    let (_, location) = crate::tracking::click(&app, &shop.link_code, crate::tracking::BROWSER).await;
+    let click_id = location.rsplit("st_click=").next().unwrap().to_string();
+    let landing = format!("/shoes?st_click={click_id}");
+    let order = crate::tracking::shopify_order(4501, "80.00", &[], &landing);
+    let (status, recorded) = crate::tracking::webhook(&app, &shop.brand.slug, "shopify", None, &order, None).await;
+    assert_eq!(status, StatusCode::OK, "{recorded}");
+    assert_eq!(shopper_of(&app, &click_id).await.user_agent, crate::tracking::BROWSER);
+    app.ok(&shop.brand.admin, CONNECT, connect_input(TOKEN)).await;
+    let customer = json!({ "id": 207119551, "email": "shopper@example.com", "phone": "555-625-1199" });
+
+    let request = json!({ "shop_id": 954889, "shop_domain": DOMAIN, "orders_requested": [4501], "customer": customer, "data_request": { "id": 9999 } });
+    let (status, _) = privacy_webhook(&app, "customers/data_request", &request, "not-the-app-secret").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, answer) = privacy_webhook(&app, "customers/data_request", &request, APP_SECRET).await;
+    assert_eq!((status, answer["status"].clone()), (StatusCode::OK, json!("noted")));
+
+    let redact = json!({ "shop_id": 954889, "shop_domain": DOMAIN, "customer": customer, "orders_to_redact": [4501] });
+    let (status, answer) = privacy_webhook(&app, "customers/redact", &redact, APP_SECRET).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["clicks"], 1, "{answer}");
+    assert_eq!(
+        shopper_of(&app, &click_id).await,
+        ClickShopper {
+            user_agent: String::new(),
+            has_ip_hash: false
+        }
+    );
+    // The order and its money stay.
+    let kpis = app
+        .ok(&shop.brand.admin, "{ kpis { totalSales conversions } }", json!({}))
+        .await;
+    assert_eq!(kpis["kpis"]["totalSales"], "80.00", "{kpis}");
+    assert_eq!(kpis["kpis"]["conversions"], 1, "{kpis}");
+
+    let (status, answer) = privacy_webhook(
+        &app,
+        "shop/redact",
+        &json!({ "shop_id": 954889, "shop_domain": DOMAIN }),
+        APP_SECRET,
+    )
+    .await;
+    assert_eq!((status, answer["status"].clone()), (StatusCode::OK, json!("redacted")));
+    assert!(app.ok(&shop.brand.admin, STORE, json!({})).await["shopifyStore"].is_null());
+    let (status, answer) = privacy_webhook(&app, "shop/redact", &json!({ "shop_domain": DOMAIN }), APP_SECRET).await;
+    assert_eq!(
+        (status, answer["status"].clone()),
+        (StatusCode::OK, json!("unknown_shop"))
+    );
+}

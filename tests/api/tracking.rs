@@ -159,7 +159,7 @@ pub async fn click(app: &TestApp, code: &str, user_agent: &str) -> (StatusCode, 
     (response.status(), location)
 }
 
-const BROWSER: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 Safari/605.1.15";
+pub const BROWSER: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 Safari/605.1.15";
 
 #[tokio::test]
 async fn a_click_redirects_with_a_click_id_and_is_stored_and_counted() {
@@ -287,7 +287,7 @@ async fn a_thousand_concurrent_redirects_store_exactly_a_thousand_clicks() {
     assert_eq!(distinct, 1_000);
 }
 
-fn shopify_order(id: u64, total: &str, codes: &[&str], landing: &str) -> String {
+pub fn shopify_order(id: u64, total: &str, codes: &[&str], landing: &str) -> String {
     let codes: Vec<Value> = codes
         .iter()
         .map(|c| json!({ "code": c, "amount": "1.00", "type": "percentage" }))
