@@ -73,6 +73,8 @@ pub struct AppConfig {
     pub shopify_admin_base_url: String,
     /// This server's Shopify app (client id and secret), for installs from Shopify.
     pub shopify_app: Option<app::ports::ShopifyApp>,
+    /// How often connected stores' promo codes are compared with ours (changes sync at once).
+    pub shopify_reconcile_every: std::time::Duration,
 }
 
 /// Each store's own Admin API.
@@ -104,6 +106,7 @@ impl Default for AppConfig {
             secrets_keys: None,
             shopify_admin_base_url: DEFAULT_SHOPIFY_ADMIN_BASE_URL.into(),
             shopify_app: None,
+            shopify_reconcile_every: std::time::Duration::from_secs(600),
         }
     }
 }
@@ -162,6 +165,7 @@ pub fn start(pool: DbPool, config: AppConfig) -> (axum::Router, app::App) {
         secrets_keys: config.secrets_keys,
         shopify_admin_base_url: config.shopify_admin_base_url,
         shopify_app: config.shopify_app,
+        shopify_reconcile_every: config.shopify_reconcile_every,
     };
     let app = app::App::start(pool, Arc::new(metrics::Metrics::new()), settings);
     let limits = config.limits;

@@ -230,6 +230,10 @@ struct ShopifyArgs {
         requires = "shopify_api_key"
     )]
     shopify_api_secret: Option<String>,
+    /// Seconds between rounds that compare connected stores' promo codes with ours
+    /// and repair drift (every change also syncs at once).
+    #[arg(long, env = "SHOPIFY_RECONCILE_EVERY", default_value_t = 600, value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    shopify_reconcile_every: u64,
 }
 
 /// The PayPal account `PAYPAL` payments are paid from (PayPal Payouts).
@@ -451,6 +455,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 secrets_keys: shopify.secrets_key,
                 shopify_admin_base_url: shopify.shopify_admin_base_url,
+                shopify_reconcile_every: std::time::Duration::from_secs(shopify.shopify_reconcile_every),
                 shopify_app: shopify
                     .shopify_api_key
                     .zip(shopify.shopify_api_secret)

@@ -53,6 +53,8 @@ pub struct Settings {
     pub shopify_admin_base_url: String,
     /// This server's Shopify app, for installs; none: stores connect with tokens only.
     pub shopify_app: Option<ShopifyApp>,
+    /// How often the promo codes of every connected store are compared with ours.
+    pub shopify_reconcile_every: Duration,
 }
 
 /// The running application; cloning it is cheap (one shared value).
@@ -140,6 +142,15 @@ impl App {
             secrets: settings.secrets_keys.clone(),
             public_url: settings.public_url.clone(),
         });
+        // Without a secrets key no store can be connected: nothing to keep in step.
+        if let Some(secrets) = &settings.secrets_keys {
+            jobs.start(super::shop_codes::CodeSyncJob {
+                pool: pool.clone(),
+                client: shops.clone(),
+                secrets: secrets.clone(),
+                every: settings.shopify_reconcile_every,
+            });
+        }
         jobs.report_to(metrics.clone());
         let clicks = ClickWriter::start(tracking_pool.clone(), settings.click_rules, metrics.clone(), spool);
         if let Some(replay) = clicks.spool_replay() {

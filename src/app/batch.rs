@@ -13,6 +13,7 @@ use super::records::{
 };
 use super::webhooks::RECENT_DELIVERIES;
 use crate::db::emails as email;
+use crate::db::shop_codes::{self, MembershipCodeState, ShopperDiscountRow};
 use crate::db::{ledger, members, memberships, offers, payments, projects, rewards, webhooks};
 use crate::domain::ids::{BrandId, EmailId, EntityId, MemberId, MembershipId, OfferId, PaymentId, WebhookEndpointId};
 
@@ -310,6 +311,37 @@ impl BatchFetch for EndpointDeliveries {
     ) -> AppResult<HashMap<Self::Key, Self::Value>> {
         let rows = webhooks::recent_deliveries(conn, brand_id, ids, RECENT_DELIVERIES).await?;
         Ok(group_by(rows, |row| row.endpoint_id))
+    }
+}
+
+/// Offer id → its shopper discount (promo-code offers that have one).
+pub struct OfferShopperDiscounts;
+impl BatchFetch for OfferShopperDiscounts {
+    type Key = OfferId;
+    type Value = ShopperDiscountRow;
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: BrandId,
+        ids: &[Self::Key],
+    ) -> AppResult<HashMap<Self::Key, Self::Value>> {
+        let rows = shop_codes::for_offers(conn, brand_id, ids).await?;
+        Ok(rows.into_iter().map(|row| (row.offer_id, row)).collect())
+    }
+}
+
+/// Membership id → where its current promo code stands in the brand's store
+/// (only where a store is connected and the offer has a shopper discount).
+pub struct PromoCodeSyncStates;
+impl BatchFetch for PromoCodeSyncStates {
+    type Key = MembershipId;
+    type Value = MembershipCodeState;
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        brand_id: BrandId,
+        ids: &[Self::Key],
+    ) -> AppResult<HashMap<Self::Key, Self::Value>> {
+        let rows = shop_codes::states_for_memberships(conn, brand_id, ids).await?;
+        Ok(rows.into_iter().map(|row| (row.membership_id, row)).collect())
     }
 }
 

@@ -34,6 +34,7 @@ pub mod records;
 pub mod reports;
 pub mod rewards;
 pub mod secrets;
+pub mod shop_codes;
 pub mod shopify;
 pub mod webhooks;
 

@@ -262,4 +262,56 @@ pub trait ShopClient: Send + Sync {
     /// Subscribes the store to `topic` (e.g. `ORDERS_CREATE`) sent to `uri`; a
     /// subscription that already exists is success.
     async fn subscribe_webhook(&self, access: &ShopAccess, topic: &str, uri: &str) -> Result<(), ShopError>;
+
+    /// Makes the code discount an offer's codes share, with its first code; its id.
+    async fn create_discount(
+        &self,
+        access: &ShopAccess,
+        discount: &ShopDiscount,
+        first_code: &str,
+    ) -> Result<String, ShopError>;
+
+    /// Rewrites a code discount's terms.
+    async fn update_discount(&self, access: &ShopAccess, id: &str, discount: &ShopDiscount) -> Result<(), ShopError>;
+
+    /// A code discount's redeem codes; none when the discount no longer exists
+    /// (deleted in Shopify's admin).
+    async fn discount_codes(&self, access: &ShopAccess, id: &str) -> Result<Option<Vec<ShopCode>>, ShopError>;
+
+    /// Adds redeem codes to a code discount and waits for Shopify to take them;
+    /// what became of each.
+    async fn add_codes(&self, access: &ShopAccess, id: &str, codes: &[String]) -> Result<Vec<CodeOutcome>, ShopError>;
+
+    /// Removes redeem codes (by their ids) from a code discount.
+    async fn remove_codes(&self, access: &ShopAccess, id: &str, code_ids: &[String]) -> Result<(), ShopError>;
+
+    /// Activates or deactivates a code discount.
+    async fn set_discount_active(&self, access: &ShopAccess, id: &str, active: bool) -> Result<(), ShopError>;
+}
+
+/// A code discount as the shop is asked to make it.
+#[derive(Clone, Debug)]
+pub struct ShopDiscount {
+    /// Shown in the shop's admin, e.g. "Summer creators (Sales Tracking)".
+    pub title: String,
+    pub discount_type: crate::domain::enums::ShopperDiscountType,
+    /// A percentage (1 to 100) or an amount in the shop's currency.
+    pub value: rust_decimal::Decimal,
+    pub once_per_customer: bool,
+    pub minimum_subtotal: Option<rust_decimal::Decimal>,
+}
+
+/// A redeem code in the shop.
+#[derive(Clone, Debug)]
+pub struct ShopCode {
+    pub id: String,
+    pub code: String,
+}
+
+/// What Shopify did with one code it was asked to add.
+#[derive(Clone, Debug)]
+pub struct CodeOutcome {
+    pub code: String,
+    /// Added: none. Refused: Shopify's words (e.g. the code is taken).
+    pub error: Option<String>,
 }

@@ -122,6 +122,7 @@ pub async fn connect_with_token(app: &App, caller: Caller, input: TokenConnectio
     )
     .await?;
     app.wake(JobKind::ShopifySetup);
+    app.wake(JobKind::ShopifyCodeSync);
     Ok(row)
 }
 
@@ -308,7 +309,23 @@ pub async fn complete_install(app: &App, query: &[(String, String)]) -> Result<S
     )
     .await?;
     app.wake(JobKind::ShopifySetup);
+    app.wake(JobKind::ShopifyCodeSync);
     Ok(row)
+}
+
+/// Asks for the brand's store to be compared with our records now (audited; the
+/// caller wakes the sync).
+pub async fn request_reconcile(conn: &mut AsyncPgConnection, caller: Caller, shop_domain: &str) -> AppResult<StoreRow> {
+    let named = shop_domain.trim().to_ascii_lowercase();
+    let store = stores::find(conn, caller.brand_id)
+        .await?
+        .filter(|store| store.status == ShopStatus::Connected && store.shop_domain == named)
+        .ok_or(AppError::NotFound("connected Shopify store with this domain"))?;
+    let details = serde_json::json!({ "shopDomain": store.shop_domain });
+    audited(conn, caller, "reconcileShopifyStore", details, move |_, _| {
+        async move { Ok(store) }.scope_boxed()
+    })
+    .await
 }
 
 /// Disconnects the brand's store, naming it to confirm; its token is forgotten.

@@ -22,6 +22,7 @@ pub mod replica;
 pub mod reporting;
 pub mod rewards;
 pub mod schema;
+pub mod shop_codes;
 pub mod shopify;
 pub mod stats;
 pub mod table_columns;

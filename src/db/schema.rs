@@ -406,6 +406,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    promo_code_sync (brand_id, code) {
+        brand_id -> Int8,
+        code -> Text,
+        state -> Text,
+        error -> Nullable<Text>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     reward_rules (brand_id, id) {
         brand_id -> Int8,
         id -> Int8,
@@ -438,6 +448,21 @@ diesel::table! {
         idempotency_key -> Nullable<Text>,
         reversed_at -> Nullable<Timestamptz>,
         reversal_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    shopper_discounts (brand_id, offer_id) {
+        brand_id -> Int8,
+        offer_id -> Int8,
+        discount_type -> Text,
+        value -> Numeric,
+        once_per_customer -> Bool,
+        minimum_subtotal -> Nullable<Numeric>,
+        shopify_discount_id -> Nullable<Text>,
+        shopify_active -> Nullable<Bool>,
+        terms_changed -> Bool,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -546,9 +571,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     payment_items,
     payments,
     projects,
+    promo_code_sync,
     promo_codes,
     reward_rules,
     rewards,
+    shopper_discounts,
     shopify_installs,
     shopify_stores,
     table_columns,

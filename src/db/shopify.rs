@@ -244,3 +244,13 @@ pub async fn forget(conn: &mut AsyncPgConnection, brand_id: BrandId) -> DbResult
         .await?;
     Ok(())
 }
+
+/// Every connected store.
+pub async fn connected(conn: &mut AsyncPgConnection) -> DbResult<Vec<StoreRow>> {
+    Ok(shopify_stores::table
+        .filter(shopify_stores::status.eq(ShopStatus::Connected))
+        .order(shopify_stores::brand_id)
+        .select(StoreRow::as_select())
+        .load(conn)
+        .await?)
+}

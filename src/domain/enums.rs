@@ -158,6 +158,23 @@ macro_rules! product_enums {
                 /// Disconnected by an admin, or the app was uninstalled in Shopify.
                 Disconnected => "DISCONNECTED",
             }
+            /// What a promo code takes off at the shop's checkout.
+            ShopperDiscountType {
+                /// A percentage of the order (1 to 100).
+                Percentage => "PERCENTAGE",
+                /// A fixed amount off the order, in the shop's currency.
+                FixedAmount => "FIXED_AMOUNT",
+            }
+            /// Where a promo code stands in the brand's Shopify store.
+            CodeSyncState {
+                /// Not in step yet: the next sync round makes it so.
+                Pending => "PENDING",
+                /// The shop matches our records: the code works at checkout while it
+                /// attributes, and not after.
+                Synced => "SYNCED",
+                /// Shopify refused it (e.g. the code is taken by another discount).
+                Failed => "FAILED",
+            }
             /// The dashboard's date range presets.
             DateRangePreset {
                 /// Today and the 6 days before.
@@ -251,6 +268,8 @@ macro_rules! stored_enums {
                 EventDispatch => "EVENT_DISPATCH",
                 /// Subscribes a newly connected Shopify store to the order webhooks.
                 ShopifySetup => "SHOPIFY_SETUP",
+                /// Brings the promo codes in connected Shopify stores in step with ours.
+                ShopifyCodeSync => "SHOPIFY_CODE_SYNC",
             }
             /// Where a job stands (the `jobs.status` CHECK constraint).
             JobStatus {

@@ -8,8 +8,8 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 
 pub use crate::app::batch::{
     Balances, BatchFetch, EmailAttempts, EndpointDeliveries, MemberMemberships, Members, MembershipEmails,
-    MembershipRewards, Memberships, OfferMemberships, OfferProjects, OfferRewardRules, Offers, PaymentItems,
-    PromoCodeHistory, PromoCodes,
+    MembershipRewards, Memberships, OfferMemberships, OfferProjects, OfferRewardRules, OfferShopperDiscounts, Offers,
+    PaymentItems, PromoCodeHistory, PromoCodeSyncStates, PromoCodes,
 };
 use crate::app::{App, AppError};
 use crate::domain::ids::BrandId;

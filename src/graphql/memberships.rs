@@ -133,6 +133,7 @@ impl MembershipMutations {
         let offer_id = decode::<OfferId>(&input.offer_id)?;
         let member_ids = decode_list::<MemberId>(&input.member_ids)?;
         let rows = members::add_to_offer(&mut *conn(ctx).await?, *viewer(ctx)?, offer_id, member_ids).await?;
+        app(ctx).wake(crate::domain::enums::JobKind::ShopifyCodeSync);
         Ok(AddMembersPayload {
             memberships: rows.into_iter().map(|row| Membership(row, None)).collect(),
         })
@@ -150,6 +151,7 @@ impl MembershipMutations {
         let ids = decode_list::<MembershipId>(&membership_ids)?;
         let details = json!({ "membershipIds": id_strings(&membership_ids), "active": active });
         let rows = members::set_active(&mut *conn(ctx).await?, *viewer(ctx)?, ids, active, details).await?;
+        app(ctx).wake(crate::domain::enums::JobKind::ShopifyCodeSync);
         Ok(payload(rows))
     }
 
@@ -162,6 +164,7 @@ impl MembershipMutations {
         let details = json!({ "offerId": offer_id.as_str(), "memberIds": id_strings(&member_ids) });
         let rows =
             members::remove_from_offer(&mut *conn(ctx).await?, *viewer(ctx)?, offer, member_list, details).await?;
+        app(ctx).wake(crate::domain::enums::JobKind::ShopifyCodeSync);
         Ok(payload(rows))
     }
 
@@ -180,6 +183,7 @@ impl MembershipMutations {
             "code": code.as_ref().map(|c| c.trim().to_uppercase()),
         });
         let rows = members::refresh_promo_codes(&mut *conn(ctx).await?, *viewer(ctx)?, ids, code, details).await?;
+        app(ctx).wake(crate::domain::enums::JobKind::ShopifyCodeSync);
         Ok(payload(rows))
     }
 

@@ -117,4 +117,6 @@ pub fn authorize(request: Request, viewer: Caller, app: &App) -> Request {
         .data(BrandLoader::<loaders::MembershipEmails>::data_loader(app, brand))
         .data(BrandLoader::<loaders::EmailAttempts>::data_loader(app, brand))
         .data(BrandLoader::<loaders::EndpointDeliveries>::data_loader(app, brand))
+        .data(BrandLoader::<loaders::OfferShopperDiscounts>::data_loader(app, brand))
+        .data(BrandLoader::<loaders::PromoCodeSyncStates>::data_loader(app, brand))
 }

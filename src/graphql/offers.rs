@@ -267,6 +267,7 @@ impl OfferMutations {
             },
         };
         let row = offer_actions::update(&mut *conn(ctx).await?, caller, offer_id, edit, details).await?;
+        super::context::app(ctx).wake(crate::domain::enums::JobKind::ShopifyCodeSync);
         Ok(OfferPayload {
             offer: Offer::new(row, caller.today()),
         })
@@ -300,6 +301,7 @@ impl OfferMutations {
         let details =
             json!({ "offerId": offer_id.as_str(), "status": crate::domain::enums::OfferStatus::from(status).as_str() });
         let row = offer_actions::set_status(&mut *conn(ctx).await?, caller, id, status.into(), details).await?;
+        super::context::app(ctx).wake(crate::domain::enums::JobKind::ShopifyCodeSync);
         Ok(SetOfferStatusPayload {
             offer: Offer::new(row, caller.today()),
         })

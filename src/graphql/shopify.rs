@@ -4,11 +4,18 @@
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use async_graphql::ID;
+
 use super::context::{AdminOnly, app, conn, viewer};
-use super::enums::{ShopConnection, ShopStatus};
+use super::enums::{CodeSyncState, ShopConnection, ShopStatus, ShopperDiscountType};
 use super::error::AppResult;
+use super::ids::decode;
+use super::scalars::Money;
+use super::types::offer::Offer;
 use crate::app::records::StoreRow;
+use crate::app::shop_codes::{self, DiscountDraft, MembershipCodeState, ShopperDiscountRow};
 use crate::app::shopify::{self, TokenConnection};
+use crate::domain::enums::JobKind;
 
 /// The brand's Shopify store. Its access token is never shown.
 pub struct ShopifyStore(pub StoreRow);
@@ -52,6 +59,86 @@ impl ShopifyStore {
     async fn last_error(&self) -> Option<&str> {
         self.0.last_error.as_deref()
     }
+}
+
+/// What a promo-code offer's codes take off at the shop's checkout. Its codes
+/// exist in the brand's Shopify store while they attribute, and only then.
+pub struct ShopperDiscount(pub ShopperDiscountRow);
+
+#[Object]
+impl ShopperDiscount {
+    #[graphql(name = "type")]
+    async fn discount_type(&self) -> ShopperDiscountType {
+        self.0.discount_type.into()
+    }
+
+    /// A percentage (`"15.00"` is 15 %) or an amount in the shop's currency.
+    async fn value(&self) -> String {
+        crate::domain::money::format_money(self.0.value)
+    }
+
+    /// Whether a customer may use a code once only.
+    async fn once_per_customer(&self) -> bool {
+        self.0.once_per_customer
+    }
+
+    /// The order subtotal a code needs; null for none.
+    async fn minimum_subtotal(&self) -> Option<Money> {
+        self.0.minimum_subtotal.map(Money)
+    }
+
+    /// Whether the shop has the discount (made by the first sync round).
+    async fn in_shop(&self) -> bool {
+        self.0.shopify_discount_id.is_some()
+    }
+}
+
+/// Where a promo code stands in the brand's Shopify store.
+pub struct PromoCodeSync(pub MembershipCodeState);
+
+#[Object]
+impl PromoCodeSync {
+    async fn state(&self) -> CodeSyncState {
+        self.0.state.into()
+    }
+
+    /// Shopify's words when it refused the code; null otherwise.
+    async fn error(&self) -> Option<&str> {
+        self.0.error.as_deref()
+    }
+}
+
+/// A promo-code offer's shopper discount.
+#[derive(InputObject)]
+pub struct SetShopperDiscountInput {
+    pub offer_id: ID,
+    #[graphql(name = "type")]
+    pub discount_type: ShopperDiscountType,
+    /// A percentage (1 to 100) or an amount, as a decimal string (`"15"`, `"10.00"`).
+    pub value: String,
+    /// A customer may use a code once only (default false).
+    #[graphql(default)]
+    pub once_per_customer: bool,
+    /// The order subtotal a code needs, as a decimal string; null for none.
+    pub minimum_subtotal: Option<String>,
+}
+
+/// The result of `setShopperDiscount`.
+#[derive(SimpleObject)]
+pub struct SetShopperDiscountPayload {
+    pub offer: Offer,
+}
+
+/// The store to bring in step now: its domain.
+#[derive(InputObject)]
+pub struct ReconcileShopifyStoreInput {
+    pub shop_domain: String,
+}
+
+/// The result of `reconcileShopifyStore`.
+#[derive(SimpleObject)]
+pub struct ReconcileShopifyStorePayload {
+    pub shopify_store: ShopifyStore,
 }
 
 /// A custom app's Admin API token (Shopify admin → Settings → Apps → Develop apps),
@@ -154,6 +241,49 @@ impl ShopifyMutations {
         Ok(StartShopifyInstallPayload {
             authorization_url: started.authorization_url,
             expires_at: started.expires_at,
+        })
+    }
+
+    /// Sets what a promo-code offer's codes take off at the shop's checkout. With a
+    /// connected store, the offer's codes are then made in the shop (one code
+    /// discount, one redeem code per membership) and kept in step.
+    #[graphql(guard = "AdminOnly")]
+    async fn set_shopper_discount(
+        &self,
+        ctx: &Context<'_>,
+        input: SetShopperDiscountInput,
+    ) -> AppResult<SetShopperDiscountPayload> {
+        let caller = *viewer(ctx)?;
+        let draft = DiscountDraft {
+            discount_type: input.discount_type.into(),
+            value: input.value,
+            once_per_customer: input.once_per_customer,
+            minimum_subtotal: input.minimum_subtotal,
+        };
+        let offer_id = decode(&input.offer_id)?;
+        let mut conn = conn(ctx).await?;
+        shop_codes::set_shopper_discount(&mut conn, caller, offer_id, draft).await?;
+        app(ctx).wake(JobKind::ShopifyCodeSync);
+        let row = crate::app::reads::offer(&mut conn, &caller, offer_id)
+            .await?
+            .ok_or(crate::app::AppError::NotFound("offer"))?;
+        Ok(SetShopperDiscountPayload {
+            offer: Offer::new(row, caller.today()),
+        })
+    }
+
+    /// Compares the store's promo codes with ours now and repairs any difference
+    /// (it also happens every `--shopify-reconcile-every` seconds, and after every change).
+    #[graphql(guard = "AdminOnly")]
+    async fn reconcile_shopify_store(
+        &self,
+        ctx: &Context<'_>,
+        input: ReconcileShopifyStoreInput,
+    ) -> AppResult<ReconcileShopifyStorePayload> {
+        let row = shopify::request_reconcile(&mut *conn(ctx).await?, *viewer(ctx)?, &input.shop_domain).await?;
+        app(ctx).wake(JobKind::ShopifyCodeSync);
+        Ok(ReconcileShopifyStorePayload {
+            shopify_store: ShopifyStore(row),
         })
     }
 

@@ -9,7 +9,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use crate::app::ports::{ShopAccess, ShopAccessGrant, ShopClient, ShopError, ShopInfo, ShopifyApp};
+use crate::app::ports::{
+    CodeOutcome, ShopAccess, ShopAccessGrant, ShopClient, ShopCode, ShopDiscount, ShopError, ShopInfo, ShopifyApp,
+};
+use crate::domain::enums::ShopperDiscountType;
+use crate::domain::money::format_money;
 
 /// The Admin API version every request names: the one place it is pinned.
 pub const API_VERSION: &str = "2025-10";
@@ -82,6 +86,47 @@ impl ShopifyAdmin {
         }
         Ok(body["data"].clone())
     }
+}
+
+/// Redeem codes Shopify takes in one bulk add or delete.
+const CODES_PER_CALL: usize = 250;
+/// How long a bulk add is waited for before its codes are left for the next round.
+const BULK_WAIT: Duration = Duration::from_secs(10);
+
+/// The `userErrors` of a mutation's payload, as one refusal (none: it went through).
+fn user_errors(payload: &Value) -> Result<(), ShopError> {
+    match payload["userErrors"].as_array().filter(|errors| !errors.is_empty()) {
+        None => Ok(()),
+        Some(errors) => Err(ShopError::Refused(messages(errors, "message"))),
+    }
+}
+
+/// `DiscountCodeBasicInput` for a discount's terms (`code` only when creating).
+fn discount_input(discount: &ShopDiscount, code: Option<&str>) -> Value {
+    let value = match discount.discount_type {
+        // Shopify takes a percentage as a fraction: 10 % is 0.1.
+        ShopperDiscountType::Percentage => {
+            json!({ "percentage": (discount.value / rust_decimal::Decimal::ONE_HUNDRED).normalize().to_string().parse::<f64>().unwrap_or(0.0) })
+        }
+        ShopperDiscountType::FixedAmount => {
+            json!({ "discountAmount": { "amount": format_money(discount.value), "appliesOnEachItem": false } })
+        }
+    };
+    let mut input = json!({
+        "title": discount.title,
+        "context": { "all": "ALL" },
+        "customerGets": { "value": value, "items": { "all": true } },
+        "appliesOncePerCustomer": discount.once_per_customer,
+        "minimumRequirement": match discount.minimum_subtotal {
+            Some(subtotal) => json!({ "subtotal": { "greaterThanOrEqualToSubtotal": format_money(subtotal) } }),
+            None => Value::Null,
+        },
+    });
+    if let Some(code) = code {
+        input["code"] = json!(code);
+        input["startsAt"] = json!(chrono::Utc::now().to_rfc3339());
+    }
+    input
 }
 
 /// How long until the points a throttled query asked for are back.
@@ -182,6 +227,149 @@ impl ShopClient for ShopifyAdmin {
         })
     }
 
+    async fn create_discount(
+        &self,
+        access: &ShopAccess,
+        discount: &ShopDiscount,
+        first_code: &str,
+    ) -> Result<String, ShopError> {
+        let data = self
+            .run(
+                access,
+                "mutation CreateDiscount($discount: DiscountCodeBasicInput!) {
+                   discountCodeBasicCreate(basicCodeDiscount: $discount) {
+                     codeDiscountNode { id }
+                     userErrors { field code message }
+                   }
+                 }",
+                json!({ "discount": discount_input(discount, Some(first_code)) }),
+            )
+            .await?;
+        let payload = &data["discountCodeBasicCreate"];
+        user_errors(payload)?;
+        payload["codeDiscountNode"]["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| ShopError::Unavailable("the answer names no discount".into()))
+    }
+
+    async fn update_discount(&self, access: &ShopAccess, id: &str, discount: &ShopDiscount) -> Result<(), ShopError> {
+        let data = self
+            .run(
+                access,
+                "mutation UpdateDiscount($id: ID!, $discount: DiscountCodeBasicInput!) {
+                   discountCodeBasicUpdate(id: $id, basicCodeDiscount: $discount) {
+                     codeDiscountNode { id }
+                     userErrors { field code message }
+                   }
+                 }",
+                json!({ "id": id, "discount": discount_input(discount, None) }),
+            )
+            .await?;
+        user_errors(&data["discountCodeBasicUpdate"])
+    }
+
+    async fn discount_codes(&self, access: &ShopAccess, id: &str) -> Result<Option<Vec<ShopCode>>, ShopError> {
+        let mut codes = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let data = self
+                .run(
+                    access,
+                    "query DiscountCodes($id: ID!, $after: String) {
+                       codeDiscountNode(id: $id) {
+                         id
+                         codeDiscount {
+                           ... on DiscountCodeBasic {
+                             codes(first: 250, after: $after) {
+                               pageInfo { hasNextPage endCursor }
+                               nodes { id code }
+                             }
+                           }
+                         }
+                       }
+                     }",
+                    json!({ "id": id, "after": after }),
+                )
+                .await?;
+            let node = &data["codeDiscountNode"];
+            if node.is_null() {
+                return Ok(None);
+            }
+            let page = &node["codeDiscount"]["codes"];
+            for code in page["nodes"].as_array().into_iter().flatten() {
+                if let (Some(id), Some(text)) = (code["id"].as_str(), code["code"].as_str()) {
+                    codes.push(ShopCode {
+                        id: id.to_string(),
+                        code: text.to_string(),
+                    });
+                }
+            }
+            match page["pageInfo"]["endCursor"].as_str() {
+                Some(cursor) if page["pageInfo"]["hasNextPage"] == true => after = Some(cursor.to_string()),
+                _ => return Ok(Some(codes)),
+            }
+        }
+    }
+
+    async fn add_codes(&self, access: &ShopAccess, id: &str, codes: &[String]) -> Result<Vec<CodeOutcome>, ShopError> {
+        let mut outcomes = Vec::with_capacity(codes.len());
+        for batch in codes.chunks(CODES_PER_CALL) {
+            let inputs: Vec<Value> = batch.iter().map(|code| json!({ "code": code })).collect();
+            let data = self
+                .run(
+                    access,
+                    "mutation AddCodes($id: ID!, $codes: [DiscountRedeemCodeInput!]!) {
+                       discountRedeemCodeBulkAdd(discountId: $id, codes: $codes) {
+                         bulkCreation { id }
+                         userErrors { field code message }
+                       }
+                     }",
+                    json!({ "id": id, "codes": inputs }),
+                )
+                .await?;
+            let payload = &data["discountRedeemCodeBulkAdd"];
+            user_errors(payload)?;
+            let creation = payload["bulkCreation"]["id"]
+                .as_str()
+                .ok_or_else(|| ShopError::Unavailable("the answer names no bulk creation".into()))?;
+            outcomes.extend(self.bulk_outcomes(access, creation, batch).await?);
+        }
+        Ok(outcomes)
+    }
+
+    async fn remove_codes(&self, access: &ShopAccess, id: &str, code_ids: &[String]) -> Result<(), ShopError> {
+        for batch in code_ids.chunks(CODES_PER_CALL) {
+            let data = self
+                .run(
+                    access,
+                    "mutation RemoveCodes($id: ID!, $ids: [ID!]!) {
+                       discountCodeRedeemCodeBulkDelete(discountId: $id, ids: $ids) {
+                         job { id }
+                         userErrors { field code message }
+                       }
+                     }",
+                    json!({ "id": id, "ids": batch }),
+                )
+                .await?;
+            user_errors(&data["discountCodeRedeemCodeBulkDelete"])?;
+        }
+        Ok(())
+    }
+
+    async fn set_discount_active(&self, access: &ShopAccess, id: &str, active: bool) -> Result<(), ShopError> {
+        let field = if active {
+            "discountCodeActivate"
+        } else {
+            "discountCodeDeactivate"
+        };
+        let query = format!(
+            "mutation SetActive($id: ID!) {{ {field}(id: $id) {{ codeDiscountNode {{ id }} userErrors {{ field code message }} }} }}"
+        );
+        let data = self.run(access, &query, json!({ "id": id })).await?;
+        user_errors(&data[field])
+    }
+
     async fn subscribe_webhook(&self, access: &ShopAccess, topic: &str, uri: &str) -> Result<(), ShopError> {
         let data = self
             .run(
@@ -205,6 +393,52 @@ impl ShopClient for ShopifyAdmin {
             Ok(())
         } else {
             Err(ShopError::Refused(messages(&errors, "message")))
+        }
+    }
+}
+
+impl ShopifyAdmin {
+    /// Waits (within `BULK_WAIT`) for a bulk add to finish and reads what became of
+    /// each code; codes it did not report on are left out (the next round sees them).
+    async fn bulk_outcomes(
+        &self,
+        access: &ShopAccess,
+        creation: &str,
+        asked: &[String],
+    ) -> Result<Vec<CodeOutcome>, ShopError> {
+        let started = std::time::Instant::now();
+        loop {
+            let data = self
+                .run(
+                    access,
+                    "query BulkCreation($id: ID!) {
+                       discountRedeemCodeBulkCreation(id: $id) {
+                         done
+                         codes(first: 250) { nodes { code errors { field code message } discountRedeemCode { id } } }
+                       }
+                     }",
+                    json!({ "id": creation }),
+                )
+                .await?;
+            let bulk = &data["discountRedeemCodeBulkCreation"];
+            if bulk["done"] == true {
+                let reported = bulk["codes"]["nodes"].as_array().cloned().unwrap_or_default();
+                return Ok(reported
+                    .iter()
+                    .filter_map(|node| {
+                        let code = node["code"].as_str()?;
+                        let errors = node["errors"].as_array().filter(|errors| !errors.is_empty());
+                        asked.iter().any(|a| a == code).then(|| CodeOutcome {
+                            code: code.to_string(),
+                            error: errors.map(|errors| messages(errors, "message")),
+                        })
+                    })
+                    .collect());
+            }
+            if started.elapsed() > BULK_WAIT {
+                return Ok(Vec::new());
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
 }

@@ -823,6 +823,16 @@ async fn every_mutation_writes_an_audit_event() {
     call("connectShopifyStore", store).await;
     call("startShopifyInstall", json!({ "shopDomain": "trail-co.myshopify.com" })).await;
     call(
+        "setShopperDiscount",
+        json!({ "offerId": shop.code_offer, "type": "PERCENTAGE", "value": "10" }),
+    )
+    .await;
+    call(
+        "reconcileShopifyStore",
+        json!({ "shopDomain": "trail-co.myshopify.com" }),
+    )
+    .await;
+    call(
         "disconnectShopifyStore",
         json!({ "shopDomain": "trail-co.myshopify.com" }),
     )

@@ -114,11 +114,14 @@ async fn walk(app: &TestApp, schema: &Schema, key: &str, ids: &[String]) -> Vec<
             )
         })
         .collect();
+    // One document per type a node can be: together they would pass the selection limit.
     for id in ids {
-        documents.push(format!(
-            "{{ node(id: \"{id}\") {{ {} }} }}",
-            schema.selection("Node", 3)
-        ));
+        for node_type in &schema.implementations["Node"] {
+            documents.push(format!(
+                "{{ node(id: \"{id}\") {{ ... on {node_type} {{ {} }} }} }}",
+                schema.selection(node_type, 3)
+            ));
+        }
     }
     for document in documents {
         let (_, body) = app.graphql(Some(key), &document, json!({})).await;

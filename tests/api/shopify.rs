@@ -38,7 +38,47 @@ struct ShopState {
     requests: usize,
     /// Authorization codes an install may exchange, once each.
     codes: HashSet<String>,
+    /// Code discounts by id.
+    discounts: Vec<Discount>,
+    /// Codes other discounts of the shop use: Shopify refuses them.
+    taken: HashSet<String>,
+    /// Bulk code creations by id: each code and Shopify's error for it.
+    bulk: HashMap<String, Vec<BulkCode>>,
+    next_id: usize,
 }
+
+/// One code of a bulk creation: the code, Shopify's error, the redeem code's id.
+type BulkCode = (String, Option<String>, Option<String>);
+
+/// A code discount in the stand-in's shop.
+#[derive(Clone, Debug)]
+pub struct Discount {
+    pub id: String,
+    pub title: String,
+    pub active: bool,
+    pub input: Value,
+    /// (redeem code id, code)
+    pub codes: Vec<(String, String)>,
+}
+
+impl ShopState {
+    fn next(&mut self, kind: &str) -> String {
+        self.next_id += 1;
+        format!("gid://shopify/{kind}/{}", self.next_id)
+    }
+
+    /// Whether a code is in use anywhere in the shop (Shopify's codes are unique per shop).
+    fn in_use(&self, code: &str) -> bool {
+        let code = code.to_lowercase();
+        self.taken.iter().any(|t| t.to_lowercase() == code)
+            || self
+                .discounts
+                .iter()
+                .any(|d| d.codes.iter().any(|(_, c)| c.to_lowercase() == code))
+    }
+}
+
+const TAKEN: &str = "Code must be unique. Please try a different code.";
 
 /// Shopify's Admin API for one store, on loopback.
 #[derive(Clone)]
@@ -94,6 +134,26 @@ impl ShopifyStandIn {
         self.state.lock().unwrap().subscriptions.clone()
     }
 
+    fn discounts(&self) -> Vec<Discount> {
+        self.state.lock().unwrap().discounts.clone()
+    }
+
+    /// Another discount of the shop uses `code`.
+    fn take(&self, code: &str) {
+        self.state.lock().unwrap().taken.insert(code.into());
+    }
+
+    /// Drift: someone deletes a code, or a whole discount, in Shopify's admin.
+    fn delete_code(&self, code: &str) {
+        for discount in &mut self.state.lock().unwrap().discounts {
+            discount.codes.retain(|(_, c)| c != code);
+        }
+    }
+
+    fn delete_discounts(&self) {
+        self.state.lock().unwrap().discounts.clear();
+    }
+
     /// Lets an install exchange `code` once (Shopify gives it in the redirect).
     fn issue_code(&self, code: &str) {
         self.state.lock().unwrap().codes.insert(code.into());
@@ -147,7 +207,97 @@ impl ShopifyStandIn {
             .into_response();
         }
         let variables = &body["variables"];
-        let data = if query.contains("webhookSubscriptionCreate") {
+        let user_errors = |message: &str| json!([{ "field": ["code"], "code": "TAKEN", "message": message }]);
+        let id = variables["id"].as_str().unwrap_or_default().to_string();
+        let data = if query.contains("discountCodeBasicCreate") {
+            let input = variables["discount"].clone();
+            let code = input["code"].as_str().unwrap_or_default().to_string();
+            if state.in_use(&code) {
+                json!({ "discountCodeBasicCreate": { "codeDiscountNode": null, "userErrors": user_errors(TAKEN) } })
+            } else {
+                let id = state.next("DiscountCodeNode");
+                let code_id = state.next("DiscountRedeemCode");
+                state.discounts.push(Discount {
+                    id: id.clone(),
+                    title: input["title"].as_str().unwrap_or_default().to_string(),
+                    active: true,
+                    input,
+                    codes: vec![(code_id, code)],
+                });
+                json!({ "discountCodeBasicCreate": { "codeDiscountNode": { "id": id }, "userErrors": [] } })
+            }
+        } else if query.contains("discountCodeBasicUpdate") {
+            let input = variables["discount"].clone();
+            match state.discounts.iter_mut().find(|d| d.id == id) {
+                Some(discount) => {
+                    discount.title = input["title"].as_str().unwrap_or_default().to_string();
+                    discount.input = input;
+                    json!({ "discountCodeBasicUpdate": { "codeDiscountNode": { "id": id }, "userErrors": [] } })
+                }
+                None => {
+                    json!({ "discountCodeBasicUpdate": { "codeDiscountNode": null, "userErrors": user_errors("Discount does not exist") } })
+                }
+            }
+        } else if query.contains("discountRedeemCodeBulkAdd") {
+            let mut results = Vec::new();
+            for code in variables["codes"].as_array().cloned().unwrap_or_default() {
+                let code = code["code"].as_str().unwrap_or_default().to_string();
+                if state.in_use(&code) {
+                    results.push((code, Some(TAKEN.to_string()), None));
+                } else {
+                    let code_id = state.next("DiscountRedeemCode");
+                    if let Some(discount) = state.discounts.iter_mut().find(|d| d.id == id) {
+                        discount.codes.push((code_id.clone(), code.clone()));
+                    }
+                    results.push((code, None, Some(code_id)));
+                }
+            }
+            let bulk_id = state.next("DiscountRedeemCodeBulkCreation");
+            state.bulk.insert(bulk_id.clone(), results);
+            json!({ "discountRedeemCodeBulkAdd": { "bulkCreation": { "id": bulk_id }, "userErrors": [] } })
+        } else if query.contains("discountRedeemCodeBulkCreation") {
+            let codes: Vec<Value> = state.bulk.get(&id).cloned().unwrap_or_default().into_iter().map(|(code, error, code_id)| {
+                let errors: Vec<Value> = error.map(|message| json!({ "field": ["code"], "code": "TAKEN", "message": message })).into_iter().collect();
+                json!({ "code": code, "errors": errors, "discountRedeemCode": code_id.map(|id| json!({ "id": id })) })
+            }).collect();
+            json!({ "discountRedeemCodeBulkCreation": { "done": true, "codes": { "nodes": codes } } })
+        } else if query.contains("discountCodeRedeemCodeBulkDelete") {
+            let ids: Vec<String> = variables["ids"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect();
+            if let Some(discount) = state.discounts.iter_mut().find(|d| d.id == id) {
+                discount.codes.retain(|(code_id, _)| !ids.contains(code_id));
+            }
+            json!({ "discountCodeRedeemCodeBulkDelete": { "job": { "id": "gid://shopify/Job/1" }, "userErrors": [] } })
+        } else if query.contains("discountCodeActivate") || query.contains("discountCodeDeactivate") {
+            let field = if query.contains("discountCodeActivate") {
+                "discountCodeActivate"
+            } else {
+                "discountCodeDeactivate"
+            };
+            if let Some(discount) = state.discounts.iter_mut().find(|d| d.id == id) {
+                discount.active = field == "discountCodeActivate";
+            }
+            json!({ field: { "codeDiscountNode": { "id": id }, "userErrors": [] } })
+        } else if query.contains("codeDiscountNode(id:") {
+            match state.discounts.iter().find(|d| d.id == id) {
+                None => json!({ "codeDiscountNode": null }),
+                Some(discount) => {
+                    let nodes: Vec<Value> = discount
+                        .codes
+                        .iter()
+                        .map(|(id, code)| json!({ "id": id, "code": code }))
+                        .collect();
+                    json!({ "codeDiscountNode": { "id": id, "codeDiscount": { "codes": {
+                        "pageInfo": { "hasNextPage": false, "endCursor": null }, "nodes": nodes
+                    } } } })
+                }
+            }
+        } else if query.contains("webhookSubscriptionCreate") {
             let topic = variables["topic"].as_str().unwrap_or_default().to_string();
             let uri = variables["subscription"]["uri"]
                 .as_str()
@@ -689,4 +839,166 @@ async fn privacy_webhooks_forget_the_shopper_and_keep_the_books() {
         (status, answer["status"].clone()),
         (StatusCode::OK, json!("unknown_shop"))
     );
+}
+
+/// The codes of the shop's one discount, sorted, and whether it is active.
+fn shop_codes(shopify: &ShopifyStandIn) -> (Vec<String>, bool) {
+    let discounts = shopify.discounts();
+    assert!(discounts.len() <= 1, "{discounts:?}");
+    match discounts.first() {
+        None => (Vec::new(), false),
+        Some(discount) => {
+            let mut codes: Vec<String> = discount.codes.iter().map(|(_, code)| code.clone()).collect();
+            codes.sort();
+            (codes, discount.active)
+        }
+    }
+}
+
+/// Waits until the shop's codes and activity are as expected.
+async fn until_shop(shopify: &ShopifyStandIn, codes: &[&str], active: bool) {
+    let mut wanted: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
+    wanted.sort();
+    let started = std::time::Instant::now();
+    while shop_codes(shopify) != (wanted.clone(), active) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the shop has {:?}, expected {wanted:?} active {active}",
+            shop_codes(shopify)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const MEMBERSHIP_SYNC: &str = "query($id: ID!) { membership(id: $id) { promoCode promoCodeSync { state error } } }";
+
+async fn code_of(app: &TestApp, key: &str, membership: &str) -> (String, Value) {
+    let found = app.ok(key, MEMBERSHIP_SYNC, json!({ "id": membership })).await["membership"].clone();
+    (
+        found["promoCode"].as_str().unwrap().to_string(),
+        found["promoCodeSync"].clone(),
+    )
+}
+
+#[tokio::test]
+async fn promo_codes_exist_in_the_shop_while_they_attribute_and_only_then() {
+    let shopify = ShopifyStandIn::start().await;
+    let app = TestApp::with_config(config(&shopify, &secrets_key())).await;
+    let shop = crate::tracking::shop(&app).await;
+    let admin = &shop.brand.admin;
+    app.ok(admin, CONNECT, connect_input(TOKEN)).await;
+    until_store(&app, admin, synced).await;
+    // No shopper discount yet: nothing in the shop, and no sync state shown.
+    let (first_code, sync) = code_of(&app, admin, &shop.code_membership).await;
+    assert!(sync.is_null(), "{sync}");
+    assert!(shopify.discounts().is_empty());
+
+    let set = "mutation($i: SetShopperDiscountInput!) { setShopperDiscount(input: $i) { offer { shopperDiscount { type value oncePerCustomer minimumSubtotal inShop } } } }";
+    let bad = json!({ "i": { "offerId": shop.code_offer, "type": "PERCENTAGE", "value": "150" } });
+    assert_eq!(app.error_code(Some(admin), set, bad).await, "BAD_USER_INPUT");
+    let on_link = json!({ "i": { "offerId": shop.link_offer, "type": "PERCENTAGE", "value": "15" } });
+    assert_eq!(app.error_code(Some(admin), set, on_link).await, "BAD_USER_INPUT");
+    let input = json!({ "i": { "offerId": shop.code_offer, "type": "PERCENTAGE", "value": "15", "oncePerCustomer": true, "minimumSubtotal": "50" } });
+    let discount = app.ok(admin, set, input).await["setShopperDiscount"]["offer"]["shopperDiscount"].clone();
+    assert_eq!(discount["type"], "PERCENTAGE");
+    assert_eq!(discount["value"], "15.00");
+    assert_eq!(discount["minimumSubtotal"], "50.00");
+
+    // The code is made in the shop, with the discount's terms, and shows SYNCED.
+    until_shop(&shopify, &[&first_code], true).await;
+    let made = &shopify.discounts()[0];
+    assert_eq!(
+        made.input["customerGets"]["value"]["percentage"], 0.15,
+        "{:?}",
+        made.input
+    );
+    assert_eq!(made.input["appliesOncePerCustomer"], true);
+    assert_eq!(
+        made.input["minimumRequirement"]["subtotal"]["greaterThanOrEqualToSubtotal"],
+        "50.00"
+    );
+    let started = std::time::Instant::now();
+    while code_of(&app, admin, &shop.code_membership).await.1["state"] != "SYNCED" {
+        assert!(started.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A refreshed code replaces the old one in the shop; Shopify throttles once on the way.
+    shopify.script(Script {
+        throttled: 1,
+        ..Default::default()
+    });
+    let refresh =
+        "mutation($i: RefreshPromoCodesInput!) { refreshPromoCodes(input: $i) { memberships { promoCode } } }";
+    app.ok(
+        admin,
+        refresh,
+        json!({ "i": { "membershipIds": [shop.code_membership], "code": "TRAILANA15" } }),
+    )
+    .await;
+    until_shop(&shopify, &["TRAILANA15"], true).await;
+
+    // A code the shop already uses elsewhere is refused, and says so.
+    shopify.take("TAKENCODE");
+    app.ok(
+        admin,
+        refresh,
+        json!({ "i": { "membershipIds": [shop.code_membership], "code": "TAKENCODE" } }),
+    )
+    .await;
+    until_shop(&shopify, &[], true).await;
+    let started = std::time::Instant::now();
+    let sync = loop {
+        let (_, sync) = code_of(&app, admin, &shop.code_membership).await;
+        if sync["state"] == "FAILED" {
+            break sync;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{sync}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(sync["error"], TAKEN);
+    app.ok(
+        admin,
+        refresh,
+        json!({ "i": { "membershipIds": [shop.code_membership], "code": "TRAILANA16" } }),
+    )
+    .await;
+    until_shop(&shopify, &["TRAILANA16"], true).await;
+
+    // A paused offer's discount is deactivated, and comes back with the offer.
+    let status = "mutation($i: SetOfferStatusInput!) { setOfferStatus(input: $i) { offer { status } } }";
+    app.ok(
+        admin,
+        status,
+        json!({ "i": { "id": shop.code_offer, "status": "PAUSED" } }),
+    )
+    .await;
+    until_shop(&shopify, &["TRAILANA16"], false).await;
+    app.ok(
+        admin,
+        status,
+        json!({ "i": { "id": shop.code_offer, "status": "ACTIVE" } }),
+    )
+    .await;
+    until_shop(&shopify, &["TRAILANA16"], true).await;
+
+    // Drift made in Shopify's admin is repaired: a deleted code, then the whole discount.
+    shopify.delete_code("TRAILANA16");
+    let reconcile =
+        "mutation($d: String!) { reconcileShopifyStore(input: { shopDomain: $d }) { shopifyStore { status } } }";
+    app.ok(admin, reconcile, json!({ "d": DOMAIN })).await;
+    until_shop(&shopify, &["TRAILANA16"], true).await;
+    shopify.delete_discounts();
+    app.ok(admin, reconcile, json!({ "d": DOMAIN })).await;
+    until_shop(&shopify, &["TRAILANA16"], true).await;
+
+    // A deactivated membership's code leaves the shop.
+    let deactivate = "mutation($i: SetMembershipActiveInput!) { setMembershipActive(input: $i) { __typename } }";
+    app.ok(
+        admin,
+        deactivate,
+        json!({ "i": { "membershipIds": [shop.code_membership], "active": false } }),
+    )
+    .await;
+    until_shop(&shopify, &[], true).await;
 }

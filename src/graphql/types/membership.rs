@@ -63,6 +63,13 @@ impl Membership {
             .map(|code| format!("{}/r/{code}", base.trim_end_matches('/')))
     }
 
+    /// Where the current promo code stands in the brand's Shopify store; null
+    /// without a code, a connected store, or a shopper discount on the offer.
+    async fn promo_code_sync(&self, ctx: &Context<'_>) -> AppResult<Option<crate::graphql::shopify::PromoCodeSync>> {
+        let found = load_one::<crate::graphql::loaders::PromoCodeSyncStates>(ctx, self.0.id).await?;
+        Ok(found.map(crate::graphql::shopify::PromoCodeSync))
+    }
+
     /// The member's current promo code (promo-code offers). Old codes stay in history and no longer attribute.
     async fn promo_code(&self, ctx: &Context<'_>) -> AppResult<Option<String>> {
         Ok(load_one::<PromoCodes>(ctx, self.0.id).await?.flatten())

@@ -145,6 +145,13 @@ impl Offer {
         self.row.code_prefix.as_deref()
     }
 
+    /// What the offer's promo codes take off at the shop's checkout; null when
+    /// none is set (`setShopperDiscount`), or for a sales-link offer.
+    async fn shopper_discount(&self, ctx: &Context<'_>) -> AppResult<Option<crate::graphql::shopify::ShopperDiscount>> {
+        let found = load_one::<crate::graphql::loaders::OfferShopperDiscounts>(ctx, self.row.id).await?;
+        Ok(found.map(crate::graphql::shopify::ShopperDiscount))
+    }
+
     /// The default payout; a membership's own override beats it.
     async fn payout(&self) -> AppResult<PayoutRule> {
         let owner = self.row.id.to_string();
