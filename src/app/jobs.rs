@@ -375,15 +375,15 @@ async fn record(pool: &DbPool, handler: &dyn Handler, job: &JobRow, token: Uuid,
     let now = Utc::now();
     let kept = match (outcome, handler.every()) {
         (Outcome::Done, None) => jobs::complete(&mut conn, job.id, token).await?,
-        (Outcome::Done, Some(every)) => jobs::reschedule(&mut conn, job.id, token, now + every, None, true).await?,
+        (Outcome::Done, Some(every)) => jobs::reschedule(&mut conn, job, token, now + every, None, true).await?,
         (Outcome::Retry { after, error }, every) => {
             tracing::warn!(job_id = %job.id, kind = job.kind.as_str(), attempts = job.attempts, %error, "job failed; retrying");
             let after = every.map_or(after, |every| after.min(every));
-            jobs::reschedule(&mut conn, job.id, token, now + after, Some(&error), false).await?
+            jobs::reschedule(&mut conn, job, token, now + after, Some(&error), false).await?
         }
         (Outcome::Failed(error), Some(every)) => {
             tracing::error!(job_id = %job.id, kind = job.kind.as_str(), %error, "recurring job failed");
-            jobs::reschedule(&mut conn, job.id, token, now + every, Some(&error), false).await?
+            jobs::reschedule(&mut conn, job, token, now + every, Some(&error), false).await?
         }
         (Outcome::Failed(error), None) => {
             tracing::error!(job_id = %job.id, kind = job.kind.as_str(), %error, "job failed for good");

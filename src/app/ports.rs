@@ -285,6 +285,9 @@ pub trait ShopClient: Send + Sync {
     /// Removes redeem codes (by their ids) from a code discount.
     async fn remove_codes(&self, access: &ShopAccess, id: &str, code_ids: &[String]) -> Result<(), ShopError>;
 
+    /// The code discount that has `code`, if any does.
+    async fn find_code(&self, access: &ShopAccess, code: &str) -> Result<Option<String>, ShopError>;
+
     /// Activates or deactivates a code discount.
     async fn set_discount_active(&self, access: &ShopAccess, id: &str, active: bool) -> Result<(), ShopError>;
 }

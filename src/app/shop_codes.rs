@@ -11,22 +11,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use diesel_async::AsyncPgConnection;
 use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use rust_decimal::Decimal;
 
+use super::App;
 use super::audit::audited;
 use super::jobs::{Handler, Job, Lease, Outcome};
+use super::members;
 use super::ports::{ShopAccess, ShopClient, ShopDiscount, ShopError};
+use super::records::MembershipRow;
 use super::reports::effective_status;
 use super::secrets::SecretsKeys;
 use super::{AppError, AppResult, Caller};
-use crate::db::shop_codes::{self, DiscountTerms};
+use crate::db::shop_codes::{self, AdoptedCode, DiscountTerms};
 pub use crate::db::shop_codes::{MembershipCodeState, ShopperDiscountRow};
 use crate::db::shopify::{self as stores, StoreRow};
 use crate::db::{DbError, DbPool, brands, offers};
-use crate::domain::enums::{CodeSyncState, JobKind, OfferStatus, OfferType, ShopperDiscountType};
-use crate::domain::ids::OfferId;
+use crate::domain::enums::{CodeSyncState, JobKind, OfferStatus, OfferType, ShopStatus, ShopperDiscountType};
+use crate::domain::ids::{BrandId, MembershipId, OfferId};
 use crate::domain::money::parse_amount;
 
 /// Tries of one Shopify call that is throttled, waiting as Shopify says between them.
@@ -82,6 +85,56 @@ pub async fn set_shopper_discount(
         async move { Ok(shop_codes::set_terms(conn, caller.brand_id, offer_id, &terms).await?) }.scope_boxed()
     })
     .await
+}
+
+/// Gives one membership a code that already exists in the brand's shop (looked
+/// up there first): the code keeps its own discount, attributes orders from now
+/// on, and is kept in that discount while it attributes and taken out after.
+pub async fn adopt_code(
+    app: &App,
+    caller: Caller,
+    membership_id: MembershipId,
+    code: &str,
+    details: serde_json::Value,
+) -> AppResult<Vec<MembershipRow>> {
+    let code = code.trim().to_uppercase();
+    let store = stores::find(&mut *app.conn().await?, caller.brand_id)
+        .await?
+        .filter(|store| store.status == ShopStatus::Connected)
+        .ok_or_else(|| AppError::bad_input("connect a Shopify store to adopt its codes"))?;
+    let secrets = app.secrets().ok_or_else(|| {
+        AppError::Conflict("this server has no secrets key (--secrets-key) to open shop tokens with".into())
+    })?;
+    let access = ShopAccess {
+        domain: store.shop_domain.clone(),
+        token: secrets.open(&store.sealed_token)?,
+    };
+    let discount_id = app
+        .shops()
+        .find_code(&access, &code)
+        .await
+        .map_err(|error| match error {
+            ShopError::Unauthorized => {
+                AppError::bad_input("Shopify refused the store's token: connect the store again")
+            }
+            ShopError::Refused(message) => AppError::BadUserInput(message),
+            other => AppError::ServiceUnavailable(other.to_string()),
+        })?
+        .ok_or_else(|| AppError::bad_input(format!("no discount in {} has the code {code}", store.shop_domain)))?;
+    let mut conn = app.conn().await?;
+    let rows = conn
+        .transaction::<_, AppError, _>(|conn| {
+            async move {
+                let rows = members::refresh_promo_codes(conn, caller, vec![membership_id], Some(code.clone()), details)
+                    .await?;
+                shop_codes::record_adopted(conn, caller.brand_id, &code, &discount_id).await?;
+                Ok(rows)
+            }
+            .scope_boxed()
+        })
+        .await?;
+    app.wake(JobKind::ShopifyCodeSync);
+    Ok(rows)
 }
 
 /// Brings every connected store's codes in step with ours, every `every` and
@@ -185,7 +238,8 @@ impl CodeSyncJob {
     async fn sync_store(&self, store: StoreRow) -> Result<bool, SyncError> {
         let mut conn = self.pool.get().await.map_err(DbError::from)?;
         let discounts = shop_codes::of_brand(&mut conn, store.brand_id).await?;
-        if discounts.is_empty() {
+        let adopted = shop_codes::adopted_codes(&mut conn, store.brand_id).await?;
+        if discounts.is_empty() && adopted.is_empty() {
             return Ok(false);
         }
         let access = ShopAccess {
@@ -213,7 +267,49 @@ impl CodeSyncJob {
             };
             self.sync_offer(&access, &discount, &terms, live).await?;
         }
+        self.sync_adopted(&access, store.brand_id, adopted).await?;
         Ok(true)
+    }
+
+    /// Keeps each adopted code in its own discount while it attributes, and out after.
+    async fn sync_adopted(
+        &self,
+        access: &ShopAccess,
+        brand_id: BrandId,
+        adopted: Vec<AdoptedCode>,
+    ) -> Result<(), SyncError> {
+        let client = self.client.as_ref();
+        let mut states: Vec<(String, CodeSyncState, Option<String>)> = Vec::new();
+        for code in adopted {
+            let Some(in_shop) = patiently(|| client.discount_codes(access, &code.discount_id)).await? else {
+                let error = "its discount was deleted in Shopify: give the membership a new code".to_string();
+                states.push((code.code, CodeSyncState::Failed, Some(error)));
+                continue;
+            };
+            let present = in_shop.iter().find(|c| c.code.eq_ignore_ascii_case(&code.code));
+            match (code.attributes, present) {
+                (true, None) => {
+                    let wanted = [code.code.clone()];
+                    for outcome in patiently(|| client.add_codes(access, &code.discount_id, &wanted)).await? {
+                        let state = if outcome.error.is_some() {
+                            CodeSyncState::Failed
+                        } else {
+                            CodeSyncState::Synced
+                        };
+                        states.push((outcome.code, state, outcome.error));
+                    }
+                }
+                (false, Some(found)) => {
+                    let ids = [found.id.clone()];
+                    patiently(|| client.remove_codes(access, &code.discount_id, &ids)).await?;
+                    states.push((code.code, CodeSyncState::Synced, None));
+                }
+                _ => states.push((code.code, CodeSyncState::Synced, None)),
+            }
+        }
+        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        shop_codes::record_code_states(&mut conn, brand_id, &states).await?;
+        Ok(())
     }
 
     /// Makes one offer's discount in the shop hold exactly its attributing codes.

@@ -21,6 +21,8 @@ pub struct JobRow {
     pub payload: serde_json::Value,
     pub attempts: i32,
     pub lease_token: Option<Uuid>,
+    /// When it was due as claimed: a later `run_at` means it was woken while it ran.
+    pub run_at: DateTime<Utc>,
 }
 
 /// A one-off job to insert.
@@ -89,7 +91,7 @@ pub async fn claim(
                FOR UPDATE SKIP LOCKED) due
          WHERE jobs.id = due.id
          RETURNING jobs.id, jobs.kind, jobs.brand_id, jobs.delivery_id, jobs.payload,
-                   jobs.attempts, jobs.lease_token",
+                   jobs.attempts, jobs.lease_token, jobs.run_at",
     )
     .bind::<Text, _>(kind)
     .bind::<BigInt, _>(limit)
@@ -138,7 +140,7 @@ pub async fn complete(conn: &mut AsyncPgConnection, job: JobId, token: Uuid) -> 
 /// `reset_attempts` starts the count again (a recurring job that succeeded).
 pub async fn reschedule(
     conn: &mut AsyncPgConnection,
-    job: JobId,
+    job: &JobRow,
     token: Uuid,
     run_at: DateTime<Utc>,
     error: Option<&str>,
@@ -149,9 +151,15 @@ pub async fn reschedule(
     } else {
         diesel::dsl::sql::<diesel::sql_types::Integer>("attempts")
     };
-    Ok(diesel::update(leased!(job, token))
+    // Woken while it ran (`run_at` moved past the claimed one): it stays due then.
+    let next = diesel::dsl::sql::<diesel::sql_types::Timestamptz>("CASE WHEN run_at > ")
+        .bind::<diesel::sql_types::Timestamptz, _>(job.run_at)
+        .sql(" THEN run_at ELSE ")
+        .bind::<diesel::sql_types::Timestamptz, _>(run_at)
+        .sql(" END");
+    Ok(diesel::update(leased!(job.id, token))
         .set((
-            jobs::run_at.eq(run_at),
+            jobs::run_at.eq(next),
             jobs::lease_token.eq(None::<Uuid>),
             jobs::leased_until.eq(None::<DateTime<Utc>>),
             jobs::last_error.eq(error),

@@ -412,6 +412,7 @@ diesel::table! {
         state -> Text,
         error -> Nullable<Text>,
         updated_at -> Timestamptz,
+        adopted_discount_id -> Nullable<Text>,
     }
 }
 

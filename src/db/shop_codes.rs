@@ -138,13 +138,60 @@ pub async fn offer_codes(
         "SELECT p.code, (p.disabled_at IS NULL AND m.active AND m.removed_at IS NULL) AS attributes
          FROM promo_codes p
          JOIN memberships m ON m.brand_id = p.brand_id AND m.id = p.membership_id
-         WHERE p.brand_id = $1 AND m.offer_id = $2
+         LEFT JOIN promo_code_sync s ON s.brand_id = p.brand_id AND s.code = p.code
+         WHERE p.brand_id = $1 AND m.offer_id = $2 AND s.adopted_discount_id IS NULL
          ORDER BY p.id",
     )
     .bind::<BigInt, _>(brand_id)
     .bind::<BigInt, _>(offer_id)
     .load(conn)
     .await?)
+}
+
+/// A code adopted from the shop, the discount it stays in, and whether it attributes now.
+#[derive(QueryableByName, Clone, Debug)]
+pub struct AdoptedCode {
+    #[diesel(sql_type = Text)]
+    pub code: String,
+    #[diesel(sql_type = Text)]
+    pub discount_id: String,
+    #[diesel(sql_type = Bool)]
+    pub attributes: bool,
+}
+
+pub async fn adopted_codes(conn: &mut AsyncPgConnection, brand_id: BrandId) -> DbResult<Vec<AdoptedCode>> {
+    Ok(diesel::sql_query(
+        "SELECT p.code, s.adopted_discount_id AS discount_id,
+                (p.disabled_at IS NULL AND m.active AND m.removed_at IS NULL) AS attributes
+         FROM promo_code_sync s
+         JOIN promo_codes p ON p.brand_id = s.brand_id AND p.code = s.code
+         JOIN memberships m ON m.brand_id = p.brand_id AND m.id = p.membership_id
+         WHERE s.brand_id = $1 AND s.adopted_discount_id IS NOT NULL
+         ORDER BY p.id",
+    )
+    .bind::<BigInt, _>(brand_id)
+    .load(conn)
+    .await?)
+}
+
+/// Notes a code adopted from the shop, in its own discount there.
+pub async fn record_adopted(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    code: &str,
+    discount_id: &str,
+) -> DbResult<()> {
+    diesel::sql_query(
+        "INSERT INTO promo_code_sync (brand_id, code, state, adopted_discount_id) VALUES ($1, $2, 'SYNCED', $3)
+         ON CONFLICT (brand_id, code) DO UPDATE
+         SET state = 'SYNCED', error = NULL, adopted_discount_id = excluded.adopted_discount_id, updated_at = now()",
+    )
+    .bind::<BigInt, _>(brand_id)
+    .bind::<Text, _>(code)
+    .bind::<Text, _>(discount_id)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Records where codes stand in the shop.

@@ -16,6 +16,7 @@ use crate::app::email;
 use crate::app::members;
 use crate::app::reads;
 use crate::app::records::MembershipRow;
+use crate::app::shop_codes;
 use crate::domain::ids::{MemberId, MembershipId, OfferId};
 
 /// Members to put in an offer.
@@ -44,6 +45,11 @@ pub struct SetMembershipActiveInput {
 pub struct RefreshPromoCodesInput {
     pub membership_ids: Vec<ID>,
     pub code: Option<String>,
+    /// Takes `code` from the brand's connected Shopify store, where it already
+    /// exists in a discount of its own: it keeps that discount, and attributes
+    /// orders from now on. One membership; `BAD_USER_INPUT` when no discount has it.
+    #[graphql(default)]
+    pub adopt_existing: bool,
 }
 
 /// Memberships to give their own payout.
@@ -176,12 +182,24 @@ impl MembershipMutations {
         ctx: &Context<'_>,
         input: RefreshPromoCodesInput,
     ) -> AppResult<MembershipsPayload> {
-        let RefreshPromoCodesInput { membership_ids, code } = input;
+        let RefreshPromoCodesInput {
+            membership_ids,
+            code,
+            adopt_existing,
+        } = input;
         let ids = decode_list::<MembershipId>(&membership_ids)?;
         let details = json!({
             "membershipIds": id_strings(&membership_ids),
             "code": code.as_ref().map(|c| c.trim().to_uppercase()),
+            "adoptExisting": adopt_existing,
         });
+        if adopt_existing {
+            let (Some(code), [membership_id]) = (&code, ids.as_slice()) else {
+                return Err(AppError::bad_input("adoptExisting takes a code and one membership"));
+            };
+            let rows = shop_codes::adopt_code(app(ctx), *viewer(ctx)?, *membership_id, code, details).await?;
+            return Ok(payload(rows));
+        }
         let rows = members::refresh_promo_codes(&mut *conn(ctx).await?, *viewer(ctx)?, ids, code, details).await?;
         app(ctx).wake(crate::domain::enums::JobKind::ShopifyCodeSync);
         Ok(payload(rows))

@@ -357,6 +357,17 @@ impl ShopClient for ShopifyAdmin {
         Ok(())
     }
 
+    async fn find_code(&self, access: &ShopAccess, code: &str) -> Result<Option<String>, ShopError> {
+        let data = self
+            .run(
+                access,
+                "query FindCode($code: String!) { codeDiscountNodeByCode(code: $code) { id } }",
+                json!({ "code": code }),
+            )
+            .await?;
+        Ok(data["codeDiscountNodeByCode"]["id"].as_str().map(str::to_string))
+    }
+
     async fn set_discount_active(&self, access: &ShopAccess, id: &str, active: bool) -> Result<(), ShopError> {
         let field = if active {
             "discountCodeActivate"

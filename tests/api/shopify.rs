@@ -40,8 +40,6 @@ struct ShopState {
     codes: HashSet<String>,
     /// Code discounts by id.
     discounts: Vec<Discount>,
-    /// Codes other discounts of the shop use: Shopify refuses them.
-    taken: HashSet<String>,
     /// Bulk code creations by id: each code and Shopify's error for it.
     bulk: HashMap<String, Vec<BulkCode>>,
     next_id: usize,
@@ -70,11 +68,9 @@ impl ShopState {
     /// Whether a code is in use anywhere in the shop (Shopify's codes are unique per shop).
     fn in_use(&self, code: &str) -> bool {
         let code = code.to_lowercase();
-        self.taken.iter().any(|t| t.to_lowercase() == code)
-            || self
-                .discounts
-                .iter()
-                .any(|d| d.codes.iter().any(|(_, c)| c.to_lowercase() == code))
+        self.discounts
+            .iter()
+            .any(|d| d.codes.iter().any(|(_, c)| c.to_lowercase() == code))
     }
 }
 
@@ -138,9 +134,27 @@ impl ShopifyStandIn {
         self.state.lock().unwrap().discounts.clone()
     }
 
-    /// Another discount of the shop uses `code`.
+    /// Another discount of the shop, not ours, uses `code`.
     fn take(&self, code: &str) {
-        self.state.lock().unwrap().taken.insert(code.into());
+        let mut state = self.state.lock().unwrap();
+        let id = state.next("DiscountCodeNode");
+        let code_id = state.next("DiscountRedeemCode");
+        state.discounts.push(Discount {
+            id,
+            title: "Creator codes".into(),
+            active: true,
+            input: json!({}),
+            codes: vec![(code_id, code.into())],
+        });
+    }
+
+    /// The codes of the shop's discount named `title`.
+    fn codes_of(&self, title: &str) -> Vec<String> {
+        let state = self.state.lock().unwrap();
+        let discount = state.discounts.iter().find(|d| d.title == title);
+        discount
+            .map(|d| d.codes.iter().map(|(_, c)| c.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// Drift: someone deletes a code, or a whole discount, in Shopify's admin.
@@ -150,8 +164,13 @@ impl ShopifyStandIn {
         }
     }
 
+    /// Deletes our discounts (the ones Sales Tracking made).
     fn delete_discounts(&self) {
-        self.state.lock().unwrap().discounts.clear();
+        self.state
+            .lock()
+            .unwrap()
+            .discounts
+            .retain(|d| !d.title.ends_with("(Sales Tracking)"));
     }
 
     /// Lets an install exchange `code` once (Shopify gives it in the redirect).
@@ -283,6 +302,13 @@ impl ShopifyStandIn {
                 discount.active = field == "discountCodeActivate";
             }
             json!({ field: { "codeDiscountNode": { "id": id }, "userErrors": [] } })
+        } else if query.contains("codeDiscountNodeByCode(code:") {
+            let code = variables["code"].as_str().unwrap_or_default().to_lowercase();
+            let found = state
+                .discounts
+                .iter()
+                .find(|d| d.codes.iter().any(|(_, c)| c.to_lowercase() == code));
+            json!({ "codeDiscountNodeByCode": found.map(|d| json!({ "id": d.id })) })
         } else if query.contains("codeDiscountNode(id:") {
             match state.discounts.iter().find(|d| d.id == id) {
                 None => json!({ "codeDiscountNode": null }),
@@ -841,9 +867,13 @@ async fn privacy_webhooks_forget_the_shopper_and_keep_the_books() {
     );
 }
 
-/// The codes of the shop's one discount, sorted, and whether it is active.
+/// The codes of our one discount in the shop, sorted, and whether it is active.
 fn shop_codes(shopify: &ShopifyStandIn) -> (Vec<String>, bool) {
-    let discounts = shopify.discounts();
+    let discounts: Vec<Discount> = shopify
+        .discounts()
+        .into_iter()
+        .filter(|d| d.title.ends_with("(Sales Tracking)"))
+        .collect();
     assert!(discounts.len() <= 1, "{discounts:?}");
     match discounts.first() {
         None => (Vec::new(), false),
@@ -907,6 +937,7 @@ async fn promo_codes_exist_in_the_shop_while_they_attribute_and_only_then() {
     // The code is made in the shop, with the discount's terms, and shows SYNCED.
     until_shop(&shopify, &[&first_code], true).await;
     let made = &shopify.discounts()[0];
+    assert_eq!(made.title, "Codes (Sales Tracking)");
     assert_eq!(
         made.input["customerGets"]["value"]["percentage"], 0.15,
         "{:?}",
@@ -1001,4 +1032,71 @@ async fn promo_codes_exist_in_the_shop_while_they_attribute_and_only_then() {
     )
     .await;
     until_shop(&shopify, &[], true).await;
+}
+
+#[tokio::test]
+async fn a_code_already_in_the_shop_is_adopted_with_its_discount() {
+    let shopify = ShopifyStandIn::start().await;
+    let app = TestApp::with_config(config(&shopify, &secrets_key())).await;
+    let shop = crate::tracking::shop(&app).await;
+    let admin = &shop.brand.admin;
+    let refresh =
+        "mutation($i: RefreshPromoCodesInput!) { refreshPromoCodes(input: $i) { memberships { promoCode } } }";
+    let adopt =
+        |code: &str| json!({ "i": { "membershipIds": [shop.code_membership], "code": code, "adoptExisting": true } });
+    // Without a connected store there is nothing to adopt from.
+    assert_eq!(
+        app.error_code(Some(admin), refresh, adopt("CREATORANA")).await,
+        "BAD_USER_INPUT"
+    );
+    app.ok(admin, CONNECT, connect_input(TOKEN)).await;
+    shopify.take("CREATORANA");
+    // A code no discount of the shop has cannot be adopted.
+    let (_, answer) = app.graphql(Some(admin), refresh, adopt("NOSUCHCODE")).await;
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{answer}");
+    assert!(
+        answer["errors"][0]["message"].as_str().unwrap().contains("no discount"),
+        "{answer}"
+    );
+
+    let adopted = app.ok(admin, refresh, adopt("creatorana")).await;
+    assert_eq!(
+        adopted["refreshPromoCodes"]["memberships"][0]["promoCode"],
+        "CREATORANA"
+    );
+
+    // Orders with it attribute to the membership from now on.
+    let order = crate::tracking::shopify_order(7001, "40.00", &["CREATORANA"], "/");
+    let signature = crate::tracking::sign(&order, "app-secret-0123456789");
+    let (status, recorded) =
+        crate::tracking::webhook(&app, &shop.brand.slug, "shopify", None, &order, Some(&signature)).await;
+    assert_eq!(status, StatusCode::OK, "{recorded}");
+    assert_eq!(recorded["conversion"]["attribution"], "PROMO_CODE", "{recorded}");
+
+    // It stays in its own discount, never ours, and leaves it once it no longer attributes.
+    app.ok(
+        admin,
+        "mutation($i: SetShopperDiscountInput!) { setShopperDiscount(input: $i) { offer { id } } }",
+        json!({ "i": { "offerId": shop.code_offer, "type": "FIXED_AMOUNT", "value": "5" } }),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    while code_of(&app, admin, &shop.code_membership).await.1["state"] != "SYNCED" {
+        assert!(started.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(shopify.codes_of("Creator codes"), vec!["CREATORANA".to_string()]);
+    assert!(shop_codes(&shopify).0.is_empty(), "{:?}", shopify.discounts());
+    let deactivate = "mutation($i: SetMembershipActiveInput!) { setMembershipActive(input: $i) { __typename } }";
+    app.ok(
+        admin,
+        deactivate,
+        json!({ "i": { "membershipIds": [shop.code_membership], "active": false } }),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    while !shopify.codes_of("Creator codes").is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(30), "{:?}", shopify.discounts());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -1,0 +1,1 @@
+ALTER TABLE promo_code_sync DROP COLUMN adopted_discount_id;
