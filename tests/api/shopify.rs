@@ -1100,3 +1100,44 @@ async fn a_code_already_in_the_shop_is_adopted_with_its_discount() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn a_token_revoked_mid_sync_or_a_failing_shopify_shows_on_the_store() {
+    let shopify = ShopifyStandIn::start().await;
+    let app = TestApp::with_config(config(&shopify, &secrets_key())).await;
+    let shop = crate::tracking::shop(&app).await;
+    let admin = &shop.brand.admin;
+    app.ok(admin, CONNECT, connect_input(TOKEN)).await;
+    let set = "mutation($i: SetShopperDiscountInput!) { setShopperDiscount(input: $i) { offer { id } } }";
+    let discount = |value: &str| json!({ "i": { "offerId": shop.code_offer, "type": "PERCENTAGE", "value": value } });
+    app.ok(admin, set, discount("10")).await;
+    let (code, _) = code_of(&app, admin, &shop.code_membership).await;
+    until_shop(&shopify, &[&code], true).await;
+
+    // Shopify fails: the error shows, and the next change goes through once it is back.
+    shopify.script(Script {
+        unavailable: 1,
+        ..Default::default()
+    });
+    app.ok(admin, set, discount("20")).await;
+    let store = until_store(&app, admin, |store| store["lastError"].is_string()).await;
+    assert!(store["lastError"].as_str().unwrap().contains("503"), "{store}");
+    let reconcile =
+        "mutation($d: String!) { reconcileShopifyStore(input: { shopDomain: $d }) { shopifyStore { status } } }";
+    app.ok(admin, reconcile, json!({ "d": DOMAIN })).await;
+    until_store(&app, admin, synced).await;
+    let started = std::time::Instant::now();
+    while shopify.discounts()[0].input["customerGets"]["value"]["percentage"] != 0.2 {
+        assert!(started.elapsed() < Duration::from_secs(30), "{:?}", shopify.discounts());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The app is uninstalled behind our back: the store says the token was refused.
+    shopify.state.lock().unwrap().tokens.clear();
+    app.ok(admin, reconcile, json!({ "d": DOMAIN })).await;
+    let store = until_store(&app, admin, |store| store["lastError"].is_string()).await;
+    assert_eq!(
+        store["lastError"], "Shopify refused the access token: connect the store again",
+        "{store}"
+    );
+}
