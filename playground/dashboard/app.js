@@ -1201,6 +1201,68 @@ async function webhooksPage() {
   ];
 }
 
+/** Shopify: admins connect the brand's store (a custom app's token, or the
+ * app install), see whether it is in step, and ask for a reconcile. */
+async function shopifyPage() {
+  const messages = takeFlash();
+  if (!isAdmin()) {
+    return [h('div', { class: 'page-head' }, h('h1', {}, 'Shopify')), h('p', { class: 'error', role: 'alert', id: 'admins-only' }, 'Only admin keys connect the shop.')];
+  }
+  const { shopifyStore: store } = await gql('{ shopifyStore { shopDomain shopName scopes connectedVia status connectedAt lastSyncedAt lastError } }');
+  const when = (at) => (at ? new Date(at).toLocaleString() : '—');
+  const reload = (text) => { flash = h('div', { class: 'notice', role: 'status' }, text); route(); };
+  const connected = store && store.status === 'CONNECTED';
+  const connect = async () => {
+    const answer = await ask('Connect with a custom app token', [
+      h('p', {}, 'In Shopify: Settings → Apps → Develop apps → create an app with the Admin API scopes read_orders and write_discounts, install it, and paste its token and API secret key here.'),
+      field('Store domain', h('input', { name: 'shopDomain', required: true, placeholder: 'your-store.myshopify.com', value: store?.shopDomain ?? '' })),
+      field('Admin API access token', h('input', { name: 'accessToken', type: 'password', required: true, autocomplete: 'off' })),
+      field('API secret key (signs its webhooks)', h('input', { name: 'webhookSecret', type: 'password', autocomplete: 'off' })),
+    ], 'Connect');
+    if (!answer) return;
+    const input = { shopDomain: answer.get('shopDomain'), accessToken: answer.get('accessToken'), webhookSecret: answer.get('webhookSecret') || null };
+    if (await act(messages, () => gql('mutation($i: ConnectShopifyStoreInput!) { connectShopifyStore(input: $i) { shopifyStore { shopName } } }', { i: input }), () => 'Connected.')) reload(`Connected ${input.shopDomain}: order webhooks and promo codes are being set up.`);
+  };
+  const install = async () => {
+    const answer = await ask('Install the Sales Tracking app', [
+      field('Store domain', h('input', { name: 'shopDomain', required: true, placeholder: 'your-store.myshopify.com' })),
+    ], 'Go to Shopify');
+    if (!answer) return;
+    try {
+      const { startShopifyInstall: started } = await gql('mutation($i: StartShopifyInstallInput!) { startShopifyInstall(input: $i) { authorizationUrl } }', { i: { shopDomain: answer.get('shopDomain') } });
+      location.assign(started.authorizationUrl);
+    } catch (error) {
+      messages.prepend(errorBox(error));
+    }
+  };
+  const reconcile = async () => {
+    if (await act(messages, () => gql('mutation($i: ReconcileShopifyStoreInput!) { reconcileShopifyStore(input: $i) { shopifyStore { status } } }', { i: { shopDomain: store.shopDomain } }), () => 'Asked.')) reload('Comparing the shop\'s promo codes with ours now.');
+  };
+  const disconnect = async () => {
+    if (!(await ask('Disconnect the store', [h('p', {}, `Disconnect ${store.shopDomain}? Its token is forgotten; codes already in the shop stay there until you connect again.`)], 'Disconnect'))) return;
+    if (await act(messages, () => gql('mutation($i: DisconnectShopifyStoreInput!) { disconnectShopifyStore(input: $i) { shopifyStore { status } } }', { i: { shopDomain: store.shopDomain } }), () => 'Disconnected.')) reload(`Disconnected ${store.shopDomain}.`);
+  };
+  const status = store ? h('section', { class: 'card', id: 'shop-status' },
+    h('div', { class: 'card-head' },
+      h('h2', {}, `${store.shopName} (${store.shopDomain})`),
+      h('span', { class: `badge ${connected ? 'succeeded' : 'failed'}` }, label(store.status)),
+      connected ? h('button', { type: 'button', id: 'reconcile', onclick: reconcile }, 'Reconcile now') : null,
+      connected ? h('button', { type: 'button', id: 'disconnect', onclick: disconnect }, 'Disconnect') : null),
+    h('dl', { class: 'facts' },
+      h('dt', {}, 'Connected'), h('dd', {}, `${when(store.connectedAt)} (${label(store.connectedVia)})`),
+      h('dt', {}, 'Last in step'), h('dd', { id: 'last-synced' }, when(store.lastSyncedAt)),
+      h('dt', {}, 'Scopes'), h('dd', {}, store.scopes.join(', '))),
+    store.lastError ? h('p', { class: 'error', role: 'alert', id: 'last-error' }, `Last error: ${store.lastError}`) : null)
+    : h('p', { class: 'empty', id: 'no-store' }, 'No store connected. Connect one so promo codes work at checkout and orders arrive by webhook.');
+  return [
+    h('div', { class: 'page-head' }, h('h1', { class: 'grow' }, 'Shopify'),
+      h('button', { type: 'button', id: 'install-app', onclick: install }, 'Install app'),
+      h('button', { type: 'button', class: 'primary', id: 'connect-store', onclick: connect }, connected ? 'Reconnect' : 'Connect with a token')),
+    messages,
+    status,
+  ];
+}
+
 // ---------- routing ----------
 
 async function route() {
@@ -1217,10 +1279,12 @@ async function route() {
     await whoAmI();
     document.getElementById('nav-settings').hidden = !isAdmin();
     document.getElementById('nav-webhooks').hidden = !isAdmin();
+    document.getElementById('nav-shopify').hidden = !isAdmin();
     if (offer) nodes = await offerPage(decodeURIComponent(offer[1]));
     else if (path === '/orders') nodes = await ordersPage();
     else if (path === '/settings') nodes = await settingsPage();
     else if (path === '/webhooks') nodes = await webhooksPage();
+    else if (path === '/shopify') nodes = await shopifyPage();
     else nodes = await homePage();
   } catch (error) {
     nodes = [errorBox(error)];

@@ -1,6 +1,7 @@
 // Browser test of the dashboard against a running server with demo data.
 // Run by `cargo test` (tests/api/browser.rs), which starts the server and passes:
-//   BASE_URL, API_KEY, CHROMIUM (executable), SCREENSHOT_DIR, DOWNLOAD_DIR.
+//   BASE_URL, API_KEY, CHROMIUM (executable), SCREENSHOT_DIR, DOWNLOAD_DIR, and
+//   SHOP_TOKEN, a token the Shopify stand-in the server talks to accepts.
 // Every check compares what the page shows with what the API answers.
 
 import assert from 'node:assert/strict';
@@ -9,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { chromium } from 'playwright-core';
 
-const { BASE_URL, API_KEY, CHROMIUM, SCREENSHOT_DIR } = process.env;
+const { BASE_URL, API_KEY, CHROMIUM, SCREENSHOT_DIR, SHOP_TOKEN } = process.env;
 const money = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
 const count = new Intl.NumberFormat('en-US');
 const KPIS = {
@@ -380,6 +381,36 @@ try {
   await page.waitForSelector('section.endpoint .badge:has-text("Disabled")');
   assert.equal((await api('{ webhookEndpoints { enabled } }')).webhookEndpoints[0].enabled, false);
   receiver.close();
+
+  step('Shopify: a refused token is said in place; a good one connects the store and sets it up');
+  await page.click('#nav-shopify');
+  await page.waitForURL(/#\/shopify/);
+  await settled(page);
+  assert.ok(await page.$('#no-store'));
+  const connectWith = async (token) => {
+    await page.click('#connect-store');
+    await page.fill('dialog input[name=shopDomain]', 'demo-store.myshopify.com');
+    await page.fill('dialog input[name=accessToken]', token);
+    await page.click('dialog button.primary');
+  };
+  await connectWith('shpat_not_a_real_token');
+  await page.waitForSelector('.error:has-text("Shopify refused this access token")');
+  assert.equal((await api('{ shopifyStore { status } }')).shopifyStore, null, 'nothing kept');
+  await connectWith(SHOP_TOKEN);
+  await page.waitForSelector('#shop-status .badge:has-text("Connected")');
+  await until('the store is set up', async () => {
+    await page.reload();
+    await settled(page);
+    return (await page.textContent('#last-synced')) !== '—';
+  });
+  assert.equal(await page.$('#last-error'), null);
+  const { shopifyStore } = await api('{ shopifyStore { shopDomain status lastSyncedAt } }');
+  assert.equal(shopifyStore.status, 'CONNECTED');
+  assert.ok(shopifyStore.lastSyncedAt);
+  await accessible(page, 'the Shopify page');
+  await page.screenshot({ path: `${SCREENSHOT_DIR}/shopify.png`, fullPage: true });
+  await page.click('#reconcile');
+  await page.waitForSelector('.notice:has-text("Comparing")');
 
   step("money follows the brand's currency in the browser's locale");
   const german = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'de-DE' });

@@ -22,8 +22,11 @@ async fn the_dashboard_works_in_chromium() {
     let key = sales_tracking::fixtures::demo::ensure_demo_brand(&pool).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
+    let shopify = crate::shopify::ShopifyStandIn::start().await;
     let config = sales_tracking::AppConfig {
         public_url: format!("http://{address}"),
+        secrets_keys: Some(sales_tracking::app::secrets::SecretsKeys::parse(&crate::shopify::secrets_key()).unwrap()),
+        shopify_admin_base_url: shopify.url.clone(),
         // The page registers a receiver the test runs on loopback.
         webhooks: sales_tracking::app::webhooks::WebhookSettings {
             targets: sales_tracking::app::ports::Targets::AllowPrivate,
@@ -53,6 +56,7 @@ async fn the_dashboard_works_in_chromium() {
         .env("API_KEY", &key)
         .env("CHROMIUM", chromium)
         .env("SCREENSHOT_DIR", &screenshots)
+        .env("SHOP_TOKEN", crate::shopify::TOKEN)
         .output()
         .await
         .expect("node runs");
@@ -68,6 +72,7 @@ async fn the_dashboard_works_in_chromium() {
         "orders.png",
         "settings.png",
         "webhooks.png",
+        "shopify.png",
         "home-phone.png",
     ] {
         assert!(
