@@ -44,7 +44,8 @@ const OFFER_COLUMNS = [
 const MEMBERSHIP_COLUMNS = [
   ['NAME', 'Member', (r) => r.member.name, 'name', 'NAME'],
   ['STATUS', 'Status', (r) => (r.active ? 'Active' : 'Inactive'), 'text', null],
-  ['PROMO_CODE', 'Promo code', (r) => r.promoCode ?? '', 'text', null],
+  // With a connected store, where the code stands at the shop's checkout too.
+  ['PROMO_CODE', 'Promo code', (r) => (r.promoCode ? `${r.promoCode}${r.promoCodeSync ? ` · ${label(r.promoCodeSync.state)}` : ''}` : ''), 'text', null],
   ['TRACKING_URL', 'Link', (r) => r.trackingUrl ?? '', 'text', null],
   ['CREATED_AT', 'Joined', (r) => r.joinedAt.slice(0, 10), 'text', 'CREATED_AT'],
   ...KPI_COLUMNS.filter(([column]) => column !== 'MEMBERS'),
@@ -686,7 +687,35 @@ async function addOffer(target, projects) {
 
 const OFFER_FIELDS = `id name type status destinationUrl codePrefix attributionWindowDays holdPeriodDays startsOn endsOn
   projects { id name } payout { type percent flatAmount }
+  shopperDiscount { type value oncePerCustomer minimumSubtotal inShop }
   rewardRules { id trigger everyN salesThreshold rewardKind cashAmount description active email { subject body } }`;
+
+/** "15% off", "$10.00 off, once per customer, orders from $50.00". */
+function discountText(discount) {
+  const off = discount.type === 'PERCENTAGE' ? `${Number(discount.value)}% off` : `${format(discount.value, 'money')} off`;
+  return [off, discount.oncePerCustomer ? 'once per customer' : null,
+    discount.minimumSubtotal ? `orders from ${format(discount.minimumSubtotal, 'money')}` : null].filter(Boolean).join(', ');
+}
+
+/** Sets what a promo-code offer's codes take off at the shop's checkout. */
+async function shopperDiscount(messages, offer, done) {
+  const current = offer.shopperDiscount;
+  const answer = await ask('Shopper discount at checkout', [
+    h('p', {}, 'With a connected Shopify store, every member\'s code is made in the store with this discount, and removed when it stops attributing.'),
+    field('Type', h('select', { name: 'type' },
+      h('option', { value: 'PERCENTAGE', selected: current?.type !== 'FIXED_AMOUNT' }, 'Percentage off'),
+      h('option', { value: 'FIXED_AMOUNT', selected: current?.type === 'FIXED_AMOUNT' }, 'Amount off'))),
+    field('Value (percent, or amount)', h('input', { name: 'value', required: true, inputmode: 'decimal', value: current ? Number(current.value) : '' })),
+    h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'oncePerCustomer', checked: Boolean(current?.oncePerCustomer) }), ' Once per customer'),
+    field('Minimum order subtotal (optional)', h('input', { name: 'minimumSubtotal', inputmode: 'decimal', value: current?.minimumSubtotal ?? '' })),
+  ], 'Save discount');
+  if (!answer) return;
+  const input = { offerId: offer.id, type: answer.get('type'), value: answer.get('value'), oncePerCustomer: answer.get('oncePerCustomer') === 'on', minimumSubtotal: answer.get('minimumSubtotal') || null };
+  if (await act(messages, () => gql('mutation($i: SetShopperDiscountInput!) { setShopperDiscount(input: $i) { offer { id } } }', { i: input }), () => 'Saved.')) {
+    flash = h('div', { class: 'notice', role: 'status' }, 'Shopper discount saved; the store follows shortly.');
+    done();
+  }
+}
 
 async function offerPage(offerId) {
   const state = readState();
@@ -709,7 +738,7 @@ async function offerPage(offerId) {
     exportUrl: () => `/export/offers/${offerId}/memberships.csv?${exportQuery(state)}`,
     fetchPage: async (_columns, after) => (await gql(`query($id: ID!, $f: MembershipFilter, $r: DateRangeInput, $s: MembershipSort, $q: String, $a: String, $n: Int) {
       offer(id: $id) { memberships(first: $n, after: $a, search: $q, filter: $f, dateRange: $r, sort: $s) {
-        totalCount pageInfo { hasNextPage endCursor } nodes { id active promoCode trackingUrl joinedAt member { id name } kpis { ${KPI_FIELDS} } } } } }`,
+        totalCount pageInfo { hasNextPage endCursor } nodes { id active promoCode promoCodeSync { state error } trackingUrl joinedAt member { id name } kpis { ${KPI_FIELDS} } } } } }`,
     { id: offerId, f: filter, r: range, s: { field: state.sort, direction: state.direction }, q: state.search || null, a: after, n: PAGE_SIZE })).offer.memberships,
   });
   const chosen = () => {
@@ -790,6 +819,7 @@ async function offerPage(offerId) {
       isAdmin() ? offerManagement(messages, offer, data.projects) : null,
       isAdmin() ? h('button', { type: 'button', class: 'primary', id: 'send-payment', onclick: () => sendPayment(messages, { scope: 'OFFER', offerId }, route) }, 'Send Payment') : null),
     h('p', { class: 'empty' }, `${offer.kpis.dateRange.start} – ${offer.kpis.dateRange.end} · payout ${label(payout.type).toLowerCase()} ${payout.percent ? `${payout.percent}%` : ''} ${payout.flatAmount ? format(payout.flatAmount, 'money') : ''}`),
+    offer.shopperDiscount ? h('p', { class: 'empty', id: 'shopper-discount' }, `Shoppers get ${discountText(offer.shopperDiscount)} at checkout${offer.shopperDiscount.inShop ? ' (in the Shopify store)' : ''}.`) : null,
     messages,
     h('div', { class: 'controls' }, h('button', { type: 'button', 'aria-controls': 'member-filters', onclick: () => { memberFilters.hidden = !memberFilters.hidden; } }, 'Filter members'),
       Object.keys(state.ranges).length || state.search ? h('span', { class: 'badge', id: 'summary-filtered' }, 'Figures for the members listed below') : null),
@@ -827,7 +857,8 @@ function rangeFilters(state, onApply) {
   return h('section', { class: 'card', id: 'member-filters', hidden: !Object.keys(state.ranges).length }, form);
 }
 
-/** Edit, pause, resume and archive: the buttons an offer's state allows. */
+/** Edit, pause, resume and archive: the buttons an offer's state allows (and a
+ * promo-code offer's shopper discount). */
 function offerManagement(target, offer, projects) {
   const setStatus = (status, done) => async () => {
     if (status === 'ARCHIVED' && !(await ask('Archive offer', [h('p', {}, `Archive ${offer.name}? It stops attributing and takes no new members until it is activated again.`)], 'Archive'))) return;
@@ -839,6 +870,7 @@ function offerManagement(target, offer, projects) {
   if (offer.status === 'ACTIVE') buttons.push(h('button', { type: 'button', id: 'pause-offer', onclick: setStatus('PAUSED', 'Paused') }, 'Pause'));
   if (offer.status === 'PAUSED' || offer.status === 'ARCHIVED') buttons.push(h('button', { type: 'button', id: 'resume-offer', onclick: setStatus('ACTIVE', 'Resumed') }, offer.status === 'PAUSED' ? 'Resume' : 'Activate'));
   if (offer.status !== 'ARCHIVED') buttons.push(h('button', { type: 'button', id: 'archive-offer', onclick: setStatus('ARCHIVED', 'Archived') }, 'Archive'));
+  if (offer.type === 'PROMO_CODE') buttons.push(h('button', { type: 'button', id: 'shopper-discount-button', onclick: () => shopperDiscount(target, offer, route) }, 'Shopper discount'));
   return h('div', { class: 'controls', 'aria-label': 'Offer actions' }, buttons);
 }
 

@@ -412,6 +412,23 @@ try {
   await page.click('#reconcile');
   await page.waitForSelector('.notice:has-text("Comparing")');
 
+  step("Shopify: a shopper discount puts the offer's codes in the store, and the member table shows them in step");
+  await page.goto(`${BASE_URL}/#/offers/${encodeURIComponent(offerId)}`);
+  await settled(page);
+  await page.click('#shopper-discount-button');
+  await page.selectOption('dialog select[name=type]', 'PERCENTAGE');
+  await page.fill('dialog input[name=value]', '15');
+  await page.check('dialog input[name=oncePerCustomer]');
+  await page.click('dialog button.primary');
+  await page.waitForSelector('#shopper-discount:has-text("15% off, once per customer")');
+  const codeStates = async () => (await api('query($id: ID!) { offer(id: $id) { memberships(first: 20) { nodes { promoCode promoCodeSync { state } } } } }', { id: offerId }))
+    .offer.memberships.nodes.filter((m) => m.promoCode).map((m) => m.promoCodeSync?.state);
+  await until('every code is in step with the store', async () => (await codeStates()).every((state) => state === 'SYNCED'));
+  await page.reload();
+  await settled(page);
+  assert.match(await page.textContent('tbody tr td[data-column="PROMO_CODE"]'), / · Synced$/);
+  await accessible(page, 'the offer page with its shopper discount');
+
   step("money follows the brand's currency in the browser's locale");
   const german = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'de-DE' });
   const germanPage = await german.newPage();
