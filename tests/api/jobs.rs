@@ -220,3 +220,64 @@ async fn recurring_jobs_are_one_row_each_whatever_the_number_of_servers() {
         "one row per kind (no mailer: no outbox job)"
     );
 }
+
+/// A recurring kind that, on its first round, waits until the test lets it finish.
+struct SlowFirstRound {
+    rounds: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    release: std::sync::Arc<tokio::sync::Notify>,
+}
+
+#[async_trait::async_trait]
+impl sales_tracking::app::jobs::Handler for SlowFirstRound {
+    fn kind(&self) -> sales_tracking::domain::enums::JobKind {
+        sales_tracking::domain::enums::JobKind::LedgerMaturity
+    }
+
+    fn every(&self) -> Option<Duration> {
+        Some(Duration::from_secs(3600))
+    }
+
+    async fn run(
+        &self,
+        _: &sales_tracking::app::jobs::Job,
+        _: &sales_tracking::app::jobs::Lease,
+    ) -> sales_tracking::app::jobs::Outcome {
+        if self.rounds.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            self.release.notified().await;
+        }
+        sales_tracking::app::jobs::Outcome::Done
+    }
+}
+
+#[tokio::test]
+async fn a_recurring_job_woken_while_it_runs_runs_again_at_once() {
+    let app = app_without_jobs().await;
+    let rounds = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let runner = sales_tracking::app::jobs::JobRunner::new(
+        app.pool.clone(),
+        sales_tracking::app::jobs::RunnerSettings {
+            poll: Duration::from_millis(50),
+            ..Default::default()
+        },
+    );
+    runner.start(SlowFirstRound {
+        rounds: rounds.clone(),
+        release: release.clone(),
+    });
+    let kind = sales_tracking::domain::enums::JobKind::LedgerMaturity;
+    runner.wake(kind);
+    until("the first round starts", async || {
+        rounds.load(std::sync::atomic::Ordering::SeqCst) == 1
+    })
+    .await;
+    // A change arrives while the round runs: it must not wait for the next hour.
+    runner.wake(kind);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    release.notify_one();
+    until("a second round follows the wake", async || {
+        rounds.load(std::sync::atomic::Ordering::SeqCst) >= 2
+    })
+    .await;
+    runner.shutdown().await;
+}
