@@ -6,10 +6,12 @@ use diesel_async::AsyncPgConnection;
 use diesel_async::scoped_futures::ScopedFutureExt;
 
 use super::audit::audited;
+use super::shop_codes::{DiscountDraft, discount_terms};
 use super::{AppError, AppResult, Caller};
 use crate::db::models::{NewOffer, OfferRow, ProjectRow};
 use crate::db::offers::{self, OfferChanges};
 use crate::db::projects;
+use crate::db::shop_codes::{self, DiscountTerms};
 use crate::domain::enums::{OfferStatus, OfferType, PayoutType};
 use crate::domain::ids::{BrandId, OfferId, ProjectId};
 use crate::domain::payout::PayoutRule;
@@ -28,6 +30,8 @@ pub struct OfferDraft {
     pub starts_on: Option<NaiveDate>,
     pub ends_on: Option<NaiveDate>,
     pub project_ids: Vec<ProjectId>,
+    /// What a PROMO_CODE offer's codes take off at the shop's checkout.
+    pub shopper_discount: Option<DiscountDraft>,
 }
 
 /// Changes to an offer; `None` leaves a field as it is.
@@ -43,6 +47,19 @@ pub struct OfferEdit {
     pub ends_on: Option<Option<NaiveDate>>,
     /// Replaces the connected projects.
     pub project_ids: Option<Vec<ProjectId>>,
+    /// Replaces a PROMO_CODE offer's shopper discount.
+    pub shopper_discount: Option<DiscountDraft>,
+}
+
+/// A shopper discount, checked, for an offer of `offer_type` (promo codes only).
+fn shopper_terms(offer_type: OfferType, draft: Option<DiscountDraft>) -> AppResult<Option<DiscountTerms>> {
+    match draft {
+        None => Ok(None),
+        Some(_) if offer_type != OfferType::PromoCode => {
+            Err(AppError::bad_input("only a PROMO_CODE offer has a shopper discount"))
+        }
+        Some(draft) => Ok(Some(discount_terms(draft)?)),
+    }
 }
 
 fn check_window(attribution_window_days: Option<i32>, hold_period_days: Option<i32>) -> AppResult<()> {
@@ -123,19 +140,25 @@ fn new_offer(brand_id: BrandId, today: NaiveDate, draft: OfferDraft) -> AppResul
 }
 
 /// Creates an offer of either type, connected to the given projects.
-pub async fn create(conn: &mut AsyncPgConnection, caller: Caller, draft: OfferDraft) -> AppResult<OfferRow> {
+pub async fn create(conn: &mut AsyncPgConnection, caller: Caller, mut draft: OfferDraft) -> AppResult<OfferRow> {
     let mut project_ids = draft.project_ids.clone();
     project_ids.sort_unstable();
     project_ids.dedup();
+    let discount = shopper_terms(draft.offer_type, draft.shopper_discount.take())?;
     let new = new_offer(caller.brand_id, caller.today(), draft)?;
     let details = serde_json::json!({
         "name": new.name, "type": new.offer_type, "payoutType": new.payout_type,
         "payoutPercent": new.payout_percent, "payoutFlat": new.payout_flat,
+        "shopperDiscount": discount.as_ref().map(|t| serde_json::json!({ "type": t.discount_type.as_str(), "value": t.value.to_string() })),
     });
     audited(conn, caller, "createOffer", details, move |conn, caller| {
         async move {
             check_projects_exist(conn, caller.brand_id, &project_ids).await?;
-            Ok(offers::create(conn, new, project_ids).await?)
+            let row = offers::create(conn, new, project_ids).await?;
+            if let Some(terms) = &discount {
+                shop_codes::set_terms(conn, caller.brand_id, row.id, terms).await?;
+            }
+            Ok(row)
         }
         .scope_boxed()
     })
@@ -204,6 +227,7 @@ pub async fn update(
         ids.sort_unstable();
         ids.dedup();
     }
+    let discount = edit.shopper_discount.take();
     audited(conn, caller, "updateOffer", details, move |conn, caller| {
         async move {
             let offer = find_offer(conn, caller.brand_id, offer_id).await?;
@@ -213,6 +237,9 @@ pub async fn update(
                 ));
             }
             let changes = changes_of(&offer, offer.offer_type, &edit)?;
+            if let Some(terms) = shopper_terms(offer.offer_type, discount)? {
+                shop_codes::set_terms(conn, caller.brand_id, offer_id, &terms).await?;
+            }
             if let Some(ids) = &edit.project_ids {
                 check_projects_exist(conn, caller.brand_id, ids).await?;
             }

@@ -57,6 +57,21 @@ pub async fn set_shopper_discount(
     if offer.offer_type != OfferType::PromoCode {
         return Err(AppError::bad_input("only a PROMO_CODE offer has a shopper discount"));
     }
+    let terms = discount_terms(draft)?;
+    let details = serde_json::json!({
+        "offerId": offer_id.to_string(),
+        "type": terms.discount_type.as_str(),
+        "value": terms.value.to_string(),
+    });
+    audited(conn, caller, "setShopperDiscount", details, move |conn, caller| {
+        async move { Ok(shop_codes::set_terms(conn, caller.brand_id, offer_id, &terms).await?) }.scope_boxed()
+    })
+    .await
+}
+
+/// A shopper discount as an admin wrote it, checked: a value above 0 (at most
+/// 100 for a percentage), a minimum subtotal above 0 if any.
+pub fn discount_terms(draft: DiscountDraft) -> AppResult<DiscountTerms> {
     let value = parse_amount(&draft.value).map_err(|e| AppError::bad_input(format!("value: {e}")))?;
     if value <= Decimal::ZERO || draft.discount_type == ShopperDiscountType::Percentage && value > Decimal::ONE_HUNDRED
     {
@@ -70,21 +85,12 @@ pub async fn set_shopper_discount(
         .map(|text| parse_amount(text).map_err(|e| AppError::bad_input(format!("minimumSubtotal: {e}"))))
         .transpose()?
         .filter(|minimum| *minimum > Decimal::ZERO);
-    let terms = DiscountTerms {
+    Ok(DiscountTerms {
         discount_type: draft.discount_type,
         value,
         once_per_customer: draft.once_per_customer,
         minimum_subtotal,
-    };
-    let details = serde_json::json!({
-        "offerId": offer_id.to_string(),
-        "type": terms.discount_type.as_str(),
-        "value": value.to_string(),
-    });
-    audited(conn, caller, "setShopperDiscount", details, move |conn, caller| {
-        async move { Ok(shop_codes::set_terms(conn, caller.brand_id, offer_id, &terms).await?) }.scope_boxed()
     })
-    .await
 }
 
 /// Gives one membership a code that already exists in the brand's shop (looked

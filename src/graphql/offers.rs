@@ -23,6 +23,7 @@ use crate::domain::date_range::DateRange;
 use crate::domain::ids::{OfferId, ProjectId};
 use crate::domain::payout::PayoutRule;
 use crate::graphql::enums::{OfferStatus, OfferType};
+use crate::graphql::shopify::ShopperDiscountInput;
 
 /// A new offer. It starts `ACTIVE`.
 #[derive(InputObject)]
@@ -49,6 +50,8 @@ pub struct CreateOfferInput {
     /// Connected projects to put the offer in.
     #[graphql(default)]
     pub project_ids: Vec<ID>,
+    /// `PROMO_CODE` offers: what the codes take off at the shop's checkout (see `setShopperDiscount`).
+    pub shopper_discount: Option<ShopperDiscountInput>,
 }
 
 /// The result of `createOffer`.
@@ -76,6 +79,8 @@ pub struct UpdateOfferInput {
     pub ends_on: MaybeUndefined<Date>,
     /// Replaces the offer's connected projects.
     pub project_ids: Option<Vec<ID>>,
+    /// `PROMO_CODE` offers: replaces what the codes take off at the shop's checkout.
+    pub shopper_discount: Option<ShopperDiscountInput>,
 }
 
 /// The offer's new default payout.
@@ -224,6 +229,7 @@ impl OfferMutations {
             starts_on: input.starts_on.map(|d| d.0),
             ends_on: input.ends_on.map(|d| d.0),
             project_ids: decode_all::<ProjectId>(&input.project_ids)?,
+            shopper_discount: input.shopper_discount.map(Into::into),
         };
         let row = offer_actions::create(&mut *conn(ctx).await?, caller, draft).await?;
         Ok(CreateOfferPayload {
@@ -247,6 +253,7 @@ impl OfferMutations {
             "startsOn": input.starts_on.map(|d| d.0.to_string()),
             "endsOn": match &input.ends_on { MaybeUndefined::Value(d) => json!(d.0.to_string()), MaybeUndefined::Null => json!(null), MaybeUndefined::Undefined => json!("unchanged") },
             "projectIds": input.project_ids.as_deref().map(id_strings),
+            "shopperDiscount": input.shopper_discount.as_ref().map(|d| json!({ "type": crate::domain::enums::ShopperDiscountType::from(d.discount_type).as_str(), "value": d.value })),
         });
         let edit = OfferEdit {
             project_ids: input
@@ -265,6 +272,7 @@ impl OfferMutations {
                 MaybeUndefined::Null => Some(None),
                 MaybeUndefined::Value(date) => Some(Some(date.0)),
             },
+            shopper_discount: input.shopper_discount.map(Into::into),
         };
         let row = offer_actions::update(&mut *conn(ctx).await?, caller, offer_id, edit, details).await?;
         super::context::app(ctx).wake(crate::domain::enums::JobKind::ShopifyCodeSync);

@@ -108,10 +108,18 @@ impl PromoCodeSync {
     }
 }
 
-/// A promo-code offer's shopper discount.
+/// A promo-code offer's shopper discount: the offer, and the discount's fields.
 #[derive(InputObject)]
 pub struct SetShopperDiscountInput {
     pub offer_id: ID,
+    #[graphql(flatten)]
+    pub discount: ShopperDiscountInput,
+}
+
+/// What a promo-code offer's codes take off at the shop's checkout (in
+/// `createOffer` and `updateOffer`).
+#[derive(InputObject)]
+pub struct ShopperDiscountInput {
     #[graphql(name = "type")]
     pub discount_type: ShopperDiscountType,
     /// A percentage (1 to 100) or an amount, as a decimal string (`"15"`, `"10.00"`).
@@ -121,6 +129,17 @@ pub struct SetShopperDiscountInput {
     pub once_per_customer: bool,
     /// The order subtotal a code needs, as a decimal string; null for none.
     pub minimum_subtotal: Option<String>,
+}
+
+impl From<ShopperDiscountInput> for DiscountDraft {
+    fn from(input: ShopperDiscountInput) -> Self {
+        DiscountDraft {
+            discount_type: input.discount_type.into(),
+            value: input.value,
+            once_per_customer: input.once_per_customer,
+            minimum_subtotal: input.minimum_subtotal,
+        }
+    }
 }
 
 /// The result of `setShopperDiscount`.
@@ -254,13 +273,8 @@ impl ShopifyMutations {
         input: SetShopperDiscountInput,
     ) -> AppResult<SetShopperDiscountPayload> {
         let caller = *viewer(ctx)?;
-        let draft = DiscountDraft {
-            discount_type: input.discount_type.into(),
-            value: input.value,
-            once_per_customer: input.once_per_customer,
-            minimum_subtotal: input.minimum_subtotal,
-        };
         let offer_id = decode(&input.offer_id)?;
+        let draft = DiscountDraft::from(input.discount);
         let mut conn = conn(ctx).await?;
         shop_codes::set_shopper_discount(&mut conn, caller, offer_id, draft).await?;
         app(ctx).wake(JobKind::ShopifyCodeSync);

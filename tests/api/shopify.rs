@@ -1141,3 +1141,47 @@ async fn a_token_revoked_mid_sync_or_a_failing_shopify_shows_on_the_store() {
         "{store}"
     );
 }
+
+#[tokio::test]
+async fn offers_take_their_shopper_discount_when_made_or_edited() {
+    let shopify = ShopifyStandIn::start().await;
+    let app = TestApp::with_config(config(&shopify, &secrets_key())).await;
+    let shop = crate::tracking::shop(&app).await;
+    let admin = &shop.brand.admin;
+    let create = "mutation($i: CreateOfferInput!) { createOffer(input: $i) { offer { id shopperDiscount { type value oncePerCustomer minimumSubtotal } } } }";
+    let offers = "{ offers(first: 50) { totalCount } }";
+    let before = app.ok(admin, offers, json!({})).await["offers"]["totalCount"].clone();
+    // A sales link has no codes: refused whole, no offer made.
+    let link = json!({ "i": { "name": "Boots", "type": "SALES_LINK", "destinationUrl": "https://shop.example.com/boots",
+        "payout": { "type": "PERCENT_OF_SALE", "percent": "10" }, "shopperDiscount": { "type": "PERCENTAGE", "value": "10" } } });
+    assert_eq!(app.error_code(Some(admin), create, link).await, "BAD_USER_INPUT");
+    let bad_value = json!({ "i": { "name": "Socks", "type": "PROMO_CODE", "codePrefix": "SOCK",
+        "payout": { "type": "PERCENT_OF_SALE", "percent": "10" }, "shopperDiscount": { "type": "PERCENTAGE", "value": "0" } } });
+    assert_eq!(app.error_code(Some(admin), create, bad_value).await, "BAD_USER_INPUT");
+    assert_eq!(app.ok(admin, offers, json!({})).await["offers"]["totalCount"], before);
+
+    let made = app
+        .ok(
+            admin,
+            create,
+            json!({ "i": { "name": "Socks", "type": "PROMO_CODE", "codePrefix": "SOCK",
+            "payout": { "type": "PERCENT_OF_SALE", "percent": "10" },
+            "shopperDiscount": { "type": "FIXED_AMOUNT", "value": "7.5", "minimumSubtotal": "30" } } }),
+        )
+        .await["createOffer"]["offer"]
+        .clone();
+    assert_eq!(
+        made["shopperDiscount"],
+        json!({ "type": "FIXED_AMOUNT", "value": "7.50", "oncePerCustomer": false, "minimumSubtotal": "30.00" })
+    );
+    let update = "mutation($i: UpdateOfferInput!) { updateOffer(input: $i) { offer { shopperDiscount { type value oncePerCustomer } } } }";
+    let updated = app
+        .ok(admin, update, json!({ "i": { "id": made["id"], "shopperDiscount": { "type": "PERCENTAGE", "value": "20", "oncePerCustomer": true } } }))
+        .await;
+    assert_eq!(
+        updated["updateOffer"]["offer"]["shopperDiscount"],
+        json!({ "type": "PERCENTAGE", "value": "20.00", "oncePerCustomer": true })
+    );
+    let on_link = json!({ "i": { "id": shop.link_offer, "shopperDiscount": { "type": "PERCENTAGE", "value": "20" } } });
+    assert_eq!(app.error_code(Some(admin), update, on_link).await, "BAD_USER_INPUT");
+}
