@@ -76,54 +76,29 @@ pub async fn connect_with_token(app: &App, caller: Caller, input: TokenConnectio
         ShopError::Refused(message) => AppError::BadUserInput(message),
         unavailable => AppError::ServiceUnavailable(unavailable.to_string()),
     })?;
-    let missing: Vec<&str> = REQUIRED_SCOPES
-        .into_iter()
-        .filter(|scope| !shop.scopes.iter().any(|s| s == scope))
-        .collect();
+    let missing = missing_scopes(&shop.scopes);
     if !missing.is_empty() {
         return Err(AppError::bad_input(format!(
             "the token lacks the Admin API scopes {}: add them to the app in Shopify and paste its new token",
             missing.join(", ")
         )));
     }
-    let sealed = secrets.seal(&access.token);
-    let details =
-        serde_json::json!({ "shopDomain": access.domain, "connectedVia": ShopConnection::AccessToken.as_str() });
-    let row = audited(
+    let connection = NewConnection {
+        access,
+        shop_name: shop.name,
+        scopes: shop.scopes,
+        via: ShopConnection::AccessToken,
+        webhook_secret,
+    };
+    keep_connection(
+        app,
         &mut *app.conn().await?,
         caller,
+        secrets,
         "connectShopifyStore",
-        details,
-        move |conn, caller| {
-            async move {
-                let store = Connected {
-                    shop_domain: &access.domain,
-                    shop_name: &shop.name,
-                    sealed_token: &sealed,
-                    scopes: &shop.scopes,
-                    connected_via: ShopConnection::AccessToken,
-                };
-                let row = stores::connect(conn, caller.brand_id, store)
-                    .await
-                    .map_err(|error| match error {
-                        DbError::UniqueViolation(_) => {
-                            AppError::Conflict(format!("{} is connected to another brand", access.domain))
-                        }
-                        other => other.into(),
-                    })?;
-                if let Some(secret) = &webhook_secret {
-                    brands::set_webhook_secret(conn, caller.brand_id, secret).await?;
-                }
-                job_rows::insert(conn, &setup_job(caller.brand_id)).await?;
-                Ok(row)
-            }
-            .scope_boxed()
-        },
+        connection,
     )
-    .await?;
-    app.wake(JobKind::ShopifySetup);
-    app.wake(JobKind::ShopifyCodeSync);
-    Ok(row)
+    .await
 }
 
 /// How long an install link works.
@@ -246,10 +221,7 @@ pub async fn complete_install(app: &App, query: &[(String, String)]) -> Result<S
             ShopError::Refused(message) => InstallRefusal::Refused(message),
             other => InstallRefusal::Failed(AppError::ServiceUnavailable(other.to_string())),
         })?;
-    let missing: Vec<&str> = REQUIRED_SCOPES
-        .into_iter()
-        .filter(|scope| !grant.scopes.iter().any(|s| s == scope))
-        .collect();
+    let missing = missing_scopes(&grant.scopes);
     if !missing.is_empty() {
         return Err(InstallRefusal::Refused(format!(
             "the install did not grant {}",
@@ -273,40 +245,79 @@ pub async fn complete_install(app: &App, query: &[(String, String)]) -> Result<S
         role: crate::domain::enums::Role::Admin,
         time_zone: brands::time_zone(brand.id, &brand.time_zone)?,
     };
-    let sealed = secrets.seal(&access.token);
     // The app's webhooks are signed with its secret: the brand's order route checks that.
-    let webhook_secret = shopify_app.api_secret.clone();
-    let details =
-        serde_json::json!({ "shopDomain": access.domain, "connectedVia": ShopConnection::AppInstall.as_str() });
-    let row = audited(
-        &mut conn,
-        caller,
-        "completeShopifyInstall",
-        details,
-        move |conn, caller| {
-            async move {
-                let store = Connected {
-                    shop_domain: &access.domain,
-                    shop_name: &shop.name,
-                    sealed_token: &sealed,
-                    scopes: &grant.scopes,
-                    connected_via: ShopConnection::AppInstall,
-                };
-                let row = stores::connect(conn, caller.brand_id, store)
-                    .await
-                    .map_err(|error| match error {
-                        DbError::UniqueViolation(_) => {
-                            AppError::Conflict(format!("{} is connected to another brand", access.domain))
-                        }
-                        other => other.into(),
-                    })?;
-                brands::set_webhook_secret(conn, caller.brand_id, &webhook_secret).await?;
-                job_rows::insert(conn, &setup_job(caller.brand_id)).await?;
-                Ok(row)
+    let connection = NewConnection {
+        access,
+        shop_name: shop.name,
+        scopes: grant.scopes,
+        via: ShopConnection::AppInstall,
+        webhook_secret: Some(shopify_app.api_secret.clone()),
+    };
+    Ok(keep_connection(app, &mut conn, caller, secrets, "completeShopifyInstall", connection).await?)
+}
+
+/// The required scopes a grant lacks.
+fn missing_scopes(granted: &[String]) -> Vec<&'static str> {
+    REQUIRED_SCOPES
+        .into_iter()
+        .filter(|scope| !granted.iter().any(|s| s == scope))
+        .collect()
+}
+
+/// A store the shop vouched for, as it is kept.
+struct NewConnection {
+    access: ShopAccess,
+    shop_name: String,
+    scopes: Vec<String>,
+    via: ShopConnection,
+    /// Becomes the brand's order-webhook secret; none keeps it as it is.
+    webhook_secret: Option<String>,
+}
+
+/// Keeps a connection in one audited transaction (the token sealed, the webhook
+/// secret set, the setup job queued), then wakes the setup and the code sync.
+async fn keep_connection(
+    app: &App,
+    conn: &mut AsyncPgConnection,
+    caller: Caller,
+    secrets: &SecretsKeys,
+    action: &'static str,
+    connection: NewConnection,
+) -> AppResult<StoreRow> {
+    let NewConnection {
+        access,
+        shop_name,
+        scopes,
+        via,
+        webhook_secret,
+    } = connection;
+    let sealed = secrets.seal(&access.token);
+    let details = serde_json::json!({ "shopDomain": access.domain, "connectedVia": via.as_str() });
+    let row = audited(conn, caller, action, details, move |conn, caller| {
+        async move {
+            let store = Connected {
+                shop_domain: &access.domain,
+                shop_name: &shop_name,
+                sealed_token: &sealed,
+                scopes: &scopes,
+                connected_via: via,
+            };
+            let row = stores::connect(conn, caller.brand_id, store)
+                .await
+                .map_err(|error| match error {
+                    DbError::UniqueViolation(_) => {
+                        AppError::Conflict(format!("{} is connected to another brand", access.domain))
+                    }
+                    other => other.into(),
+                })?;
+            if let Some(secret) = &webhook_secret {
+                brands::set_webhook_secret(conn, caller.brand_id, secret).await?;
             }
-            .scope_boxed()
-        },
-    )
+            job_rows::insert(conn, &setup_job(caller.brand_id)).await?;
+            Ok(row)
+        }
+        .scope_boxed()
+    })
     .await?;
     app.wake(JobKind::ShopifySetup);
     app.wake(JobKind::ShopifyCodeSync);
@@ -316,11 +327,7 @@ pub async fn complete_install(app: &App, query: &[(String, String)]) -> Result<S
 /// Asks for the brand's store to be compared with our records now (audited; the
 /// caller wakes the sync).
 pub async fn request_reconcile(conn: &mut AsyncPgConnection, caller: Caller, shop_domain: &str) -> AppResult<StoreRow> {
-    let named = shop_domain.trim().to_ascii_lowercase();
-    let store = stores::find(conn, caller.brand_id)
-        .await?
-        .filter(|store| store.status == ShopStatus::Connected && store.shop_domain == named)
-        .ok_or(AppError::NotFound("connected Shopify store with this domain"))?;
+    let store = connected_named(conn, caller, shop_domain).await?;
     let details = serde_json::json!({ "shopDomain": store.shop_domain });
     audited(conn, caller, "reconcileShopifyStore", details, move |_, _| {
         async move { Ok(store) }.scope_boxed()
@@ -328,13 +335,19 @@ pub async fn request_reconcile(conn: &mut AsyncPgConnection, caller: Caller, sho
     .await
 }
 
-/// Disconnects the brand's store, naming it to confirm; its token is forgotten.
-pub async fn disconnect(conn: &mut AsyncPgConnection, caller: Caller, shop_domain: &str) -> AppResult<StoreRow> {
+/// The brand's connected store, if it is the one `shop_domain` names (admins name
+/// it to confirm what they act on).
+async fn connected_named(conn: &mut AsyncPgConnection, caller: Caller, shop_domain: &str) -> AppResult<StoreRow> {
     let named = shop_domain.trim().to_ascii_lowercase();
-    let current = stores::find(conn, caller.brand_id)
+    stores::find(conn, caller.brand_id)
         .await?
         .filter(|store| store.status == ShopStatus::Connected && store.shop_domain == named)
-        .ok_or(AppError::NotFound("connected Shopify store with this domain"))?;
+        .ok_or(AppError::NotFound("connected Shopify store with this domain"))
+}
+
+/// Disconnects the brand's store, naming it to confirm; its token is forgotten.
+pub async fn disconnect(conn: &mut AsyncPgConnection, caller: Caller, shop_domain: &str) -> AppResult<StoreRow> {
+    let current = connected_named(conn, caller, shop_domain).await?;
     let details = serde_json::json!({ "shopDomain": current.shop_domain });
     audited(conn, caller, "disconnectShopifyStore", details, move |conn, caller| {
         async move {

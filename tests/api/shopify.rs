@@ -609,11 +609,18 @@ async fn without_a_secrets_key_no_store_is_connected() {
     assert!(app.ok(&brand.admin, STORE, json!({})).await["shopifyStore"].is_null());
 }
 
-/// A webhook as Shopify sends it to the brand's order route, signed with `secret`.
-async fn shop_webhook(app: &TestApp, topic: &str, shop: &str, body: &Value, secret: &str) -> (StatusCode, Value) {
+/// A webhook as Shopify sends it to `path`, for `shop`, signed with `secret`.
+async fn signed_post(
+    app: &TestApp,
+    path: &str,
+    topic: &str,
+    shop: &str,
+    body: &Value,
+    secret: &str,
+) -> (StatusCode, Value) {
     use tower::ServiceExt;
     let body = body.to_string();
-    let request = axum::http::Request::post("/webhooks/trail-co/orders/shopify")
+    let request = axum::http::Request::post(path)
         .header("content-type", "application/json")
         .header("x-shopify-topic", topic)
         .header("x-shopify-shop-domain", shop)
@@ -624,6 +631,11 @@ async fn shop_webhook(app: &TestApp, topic: &str, shop: &str, body: &Value, secr
     let status = response.status();
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// A webhook to the brand's order route.
+async fn shop_webhook(app: &TestApp, topic: &str, shop: &str, body: &Value, secret: &str) -> (StatusCode, Value) {
+    signed_post(app, "/webhooks/trail-co/orders/shopify", topic, shop, body, secret).await
 }
 
 #[tokio::test]
@@ -776,19 +788,7 @@ async fn the_app_install_connects_the_store_once_and_refuses_forgeries() {
 
 /// A privacy webhook as Shopify sends it for the app, signed with `secret`.
 async fn privacy_webhook(app: &TestApp, topic: &str, body: &Value, secret: &str) -> (StatusCode, Value) {
-    use tower::ServiceExt;
-    let body = body.to_string();
-    let request = axum::http::Request::post("/webhooks/shopify/privacy")
-        .header("content-type", "application/json")
-        .header("x-shopify-topic", topic)
-        .header("x-shopify-shop-domain", DOMAIN)
-        .header("x-shopify-hmac-sha256", crate::tracking::sign(&body, secret))
-        .body(axum::body::Body::from(body))
-        .unwrap();
-    let response = app.router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    signed_post(app, "/webhooks/shopify/privacy", topic, DOMAIN, body, secret).await
 }
 
 #[derive(diesel::QueryableByName, Debug, PartialEq)]
