@@ -166,6 +166,28 @@ enum Command {
         #[arg(long, env = "SECRETS_KEY", hide_env_values = true, value_parser = parse_secrets_keys)]
         secrets_key: sales_tracking::app::secrets::SecretsKeys,
     },
+    /// Imports a brand's Shopify order history, showing its progress: the same as
+    /// `importShopifyOrders` (it joins the brand's running import if there is one).
+    ImportShopify {
+        /// The brand's slug.
+        #[arg(long)]
+        brand: String,
+        /// The first day of orders (YYYY-MM-DD, in the brand's time zone).
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// The last day, inclusive (default: today).
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        /// Leave commissions already past their hold period due, instead of recording
+        /// them as paid outside Sales Tracking.
+        #[arg(long)]
+        payable: bool,
+        #[arg(long, env = "SECRETS_KEY", hide_env_values = true, value_parser = parse_secrets_keys)]
+        secrets_key: sales_tracking::app::secrets::SecretsKeys,
+        /// Where a store's Admin API is, `{shop}` standing for its domain.
+        #[arg(long, env = "SHOPIFY_ADMIN_BASE_URL", default_value = sales_tracking::DEFAULT_SHOPIFY_ADMIN_BASE_URL)]
+        shopify_admin_base_url: String,
+    },
     /// Rebuilds every rollup and balance from the raw events and compares: prints how
     /// many rows differ and fails if any do.
     Check,
@@ -511,6 +533,51 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .map_err(cli_error)?;
             println!("tokens re-sealed under the first key: {resealed}");
+        }
+        Command::ImportShopify {
+            brand,
+            from,
+            to,
+            payable,
+            secrets_key,
+            shopify_admin_base_url,
+        } => {
+            let config = sales_tracking::AppConfig {
+                secrets_keys: Some(secrets_key),
+                shopify_admin_base_url,
+                jobs: sales_tracking::app::jobs::RunnerSettings {
+                    run_jobs: false,
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let (_, application) = sales_tracking::start(pool, config);
+            let request = app::shop_import::ImportRequest { from, to, payable };
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} orders  {msg}")
+                    .expect("the template is valid"),
+            );
+            let imported = app::shop_import::import_from_command_line(&application, &brand, request, |row| {
+                bar.set_length(row.total.unwrap_or(row.processed).max(row.processed) as u64);
+                bar.set_position(row.processed as u64);
+                bar.set_message(format!("{} new, {} already booked", row.recorded, row.already_recorded));
+            })
+            .await
+            .map_err(cli_error);
+            bar.finish();
+            application.shutdown().await;
+            let imported = imported?;
+            println!(
+                "import {}: {} orders read, {} recorded, {} already booked, {} skipped",
+                imported.state.as_str(),
+                imported.processed,
+                imported.recorded,
+                imported.already_recorded,
+                imported.skipped
+            );
+            if let Some(error) = &imported.error {
+                anyhow::bail!("the import stopped: {error}");
+            }
         }
         Command::Check => {
             let mut conn = pool.get().await?;

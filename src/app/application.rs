@@ -150,6 +150,13 @@ impl App {
                 secrets: secrets.clone(),
                 every: settings.shopify_reconcile_every,
             });
+            jobs.start(super::shop_import::ImportJob {
+                runner: super::shop_import::ImportRunner {
+                    pool: pool.clone(),
+                    client: shops.clone(),
+                    secrets: secrets.clone(),
+                },
+            });
         }
         jobs.report_to(metrics.clone());
         let clicks = ClickWriter::start(tracking_pool.clone(), settings.click_rules, metrics.clone(), spool);
@@ -253,6 +260,11 @@ impl App {
     /// The connected stores' Admin API.
     pub(super) fn shops(&self) -> &dyn ShopClient {
         self.0.shops.as_ref()
+    }
+
+    /// The connected stores' Admin API, shared with a workflow that outlives the call.
+    pub(super) fn shops_client(&self) -> Arc<dyn ShopClient> {
+        self.0.shops.clone()
     }
 
     /// This server's Shopify app (none without `--shopify-api-key` and secret).

@@ -21,7 +21,7 @@ where
     conn.transaction::<T, AppError, _>(|conn| {
         async move {
             let result = change(conn, caller).await?;
-            audit::record(conn, caller.brand_id, caller.api_key_id, action, details).await?;
+            audit::record(conn, caller.brand_id, Some(caller.api_key_id), action, details).await?;
             Ok(result)
         }
         .scope_boxed()

@@ -35,6 +35,7 @@ pub mod reports;
 pub mod rewards;
 pub mod secrets;
 pub mod shop_codes;
+pub mod shop_import;
 pub mod shopify;
 pub mod webhooks;
 

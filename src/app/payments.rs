@@ -68,6 +68,9 @@ impl Payees {
             }
             (PaymentScope::Offer, _, _) => Err(bad("OFFER takes an offerId and no membershipIds")),
             (PaymentScope::Memberships, _, _) => Err(bad("MEMBERSHIPS takes membershipIds and no offerId")),
+            (PaymentScope::ShopImport, _, _) => Err(bad(
+                "SHOP_IMPORT marks history imported from Shopify as paid outside; it cannot be sent",
+            )),
         }
     }
 
@@ -348,7 +351,7 @@ async fn claim(
                 "items": items.len(),
                 "leftOut": left_out.iter().map(|left| left.due.membership_id.to_string()).collect::<Vec<_>>(),
             });
-            audit::record(conn, brand_id, caller.api_key_id, "sendPayment", details).await?;
+            audit::record(conn, brand_id, Some(caller.api_key_id), "sendPayment", details).await?;
             Ok(Claimed::New(payment, left_out))
         }
         .scope_boxed()

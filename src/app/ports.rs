@@ -290,6 +290,58 @@ pub trait ShopClient: Send + Sync {
 
     /// Activates or deactivates a code discount.
     async fn set_discount_active(&self, access: &ShopAccess, id: &str, active: bool) -> Result<(), ShopError>;
+
+    /// How many orders were created in `range`.
+    async fn count_orders(&self, access: &ShopAccess, range: &OrderRange) -> Result<u64, ShopError>;
+
+    /// One page of the orders created in `range`, oldest first, after the
+    /// cursor `after` (none: from the start).
+    async fn orders(
+        &self,
+        access: &ShopAccess,
+        range: &OrderRange,
+        after: Option<&str>,
+    ) -> Result<OrderPage, ShopError>;
+}
+
+/// Orders created from `from` (inclusive) until `until` (exclusive).
+#[derive(Clone, Copy, Debug)]
+pub struct OrderRange {
+    pub from: chrono::DateTime<chrono::Utc>,
+    pub until: chrono::DateTime<chrono::Utc>,
+}
+
+/// A page of a shop's orders.
+#[derive(Clone, Debug)]
+pub struct OrderPage {
+    pub orders: Vec<ShopOrder>,
+    /// The cursor after this page's last order, while more follow.
+    pub next: Option<String>,
+}
+
+/// An order as the shop keeps it.
+#[derive(Clone, Debug)]
+pub struct ShopOrder {
+    /// The numeric id webhooks name the order by (`legacyResourceId`).
+    pub id: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The order's total before refunds, as webhooks' `total_price`.
+    pub total: rust_decimal::Decimal,
+    pub currency: String,
+    /// The discount codes used at checkout, in the shop's order.
+    pub discount_codes: Vec<String>,
+    /// Where the shopper landed, last visit first (their query may carry a click id).
+    pub landing_pages: Vec<String>,
+    pub cancelled: bool,
+    pub refunds: Vec<ShopRefund>,
+}
+
+/// A refund of an order.
+#[derive(Clone, Debug)]
+pub struct ShopRefund {
+    /// The numeric id the refunds webhook names it by.
+    pub id: String,
+    pub amount: rust_decimal::Decimal,
 }
 
 /// A code discount as the shop is asked to make it.

@@ -12,5 +12,6 @@ pub use crate::db::models::{
 pub use crate::db::pagination::{Page, PageRequest};
 pub use crate::db::payments::{PaymentItemRow, PaymentRow};
 pub use crate::db::rewards::{RewardRow, RewardRuleRow};
+pub use crate::db::shop_imports::ImportRow;
 pub use crate::db::shopify::StoreRow;
 pub use crate::db::webhooks::{DeliveryRow, EndpointRow};

@@ -322,7 +322,7 @@ pub async fn grant_by_hand(
             .await?
             {
                 Some(row) => {
-                    audit::record(conn, brand_id, caller.api_key_id, "grantReward", details).await?;
+                    audit::record(conn, brand_id, Some(caller.api_key_id), "grantReward", details).await?;
                     Ok((row, false))
                 }
                 // A concurrent request with the same key won.

@@ -222,7 +222,7 @@ impl From<DbError> for SyncError {
 }
 
 /// Calls Shopify, waiting out throttling as Shopify says (a few times at most).
-async fn patiently<T, F, Fut>(call: F) -> Result<T, ShopError>
+pub(super) async fn patiently<T, F, Fut>(call: F) -> Result<T, ShopError>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<T, ShopError>>,

@@ -15,7 +15,8 @@ use crate::domain::ids::{ApiKeyId, AuditEventId, BrandId};
 #[diesel(table_name = audit_events, check_for_backend(diesel::pg::Pg))]
 pub struct AuditRow {
     pub id: AuditEventId,
-    pub api_key_id: ApiKeyId,
+    /// None: an operator on the command line.
+    pub api_key_id: Option<ApiKeyId>,
     pub action: String,
     pub details: Value,
     pub created_at: DateTime<Utc>,
@@ -24,7 +25,7 @@ pub struct AuditRow {
 pub async fn record(
     conn: &mut AsyncPgConnection,
     brand_id: BrandId,
-    api_key_id: ApiKeyId,
+    api_key_id: Option<ApiKeyId>,
     action: &str,
     details: Value,
 ) -> DbResult<()> {

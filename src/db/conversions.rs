@@ -64,17 +64,32 @@ const TERMS_JOINS: &str = "JOIN memberships m ON m.brand_id = x.brand_id AND m.i
         JOIN offers o ON o.brand_id = m.brand_id AND o.id = m.offer_id
         JOIN brands b ON b.id = m.brand_id";
 
+/// Which of a membership's codes attribute an order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodesValid {
+    /// The current code (orders as they happen).
+    Current,
+    /// The code valid when the order was placed: issued before it and not
+    /// replaced until after (orders read from a shop's history).
+    AtOrderTime,
+}
+
 pub async fn promo_terms(
     conn: &mut AsyncPgConnection,
     brand_id: BrandId,
     at: DateTime<Utc>,
     codes: &[String],
+    valid: CodesValid,
 ) -> DbResult<Vec<Terms>> {
     let lowered: Vec<String> = codes.iter().map(|c| c.trim().to_lowercase()).collect();
+    let validity = match valid {
+        CodesValid::Current => "x.disabled_at IS NULL",
+        CodesValid::AtOrderTime => "x.created_at <= $2 AND (x.disabled_at IS NULL OR x.disabled_at > $2)",
+    };
     Ok(diesel::sql_query(format!(
         "{}, NULL::timestamptz AS clicked_at, NULL::boolean AS is_bot, x.code
          FROM promo_codes x {TERMS_JOINS}
-         WHERE x.brand_id = $1 AND x.disabled_at IS NULL AND lower(x.code) = ANY($3)
+         WHERE x.brand_id = $1 AND {validity} AND lower(x.code) = ANY($3)
          ORDER BY array_position($3, lower(x.code))",
         terms_as_of("$2")
     ))

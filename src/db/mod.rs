@@ -23,6 +23,7 @@ pub mod reporting;
 pub mod rewards;
 pub mod schema;
 pub mod shop_codes;
+pub mod shop_imports;
 pub mod shopify;
 pub mod stats;
 pub mod table_columns;

@@ -18,7 +18,7 @@ diesel::table! {
     audit_events (brand_id, id) {
         brand_id -> Int8,
         id -> Int8,
-        api_key_id -> Int8,
+        api_key_id -> Nullable<Int8>,
         action -> Text,
         details -> Jsonb,
         created_at -> Timestamptz,
@@ -468,6 +468,29 @@ diesel::table! {
 }
 
 diesel::table! {
+    shopify_imports (brand_id, id) {
+        brand_id -> Int8,
+        id -> Int8,
+        shop_domain -> Text,
+        starts_at -> Timestamptz,
+        ends_at -> Timestamptz,
+        payable -> Bool,
+        state -> Text,
+        after -> Nullable<Text>,
+        total -> Nullable<Int4>,
+        processed -> Int4,
+        recorded -> Int4,
+        already_recorded -> Int4,
+        skipped -> Int4,
+        payment_id -> Nullable<Int8>,
+        error -> Nullable<Text>,
+        created_by_key_id -> Nullable<Int8>,
+        started_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     shopify_installs (state_hash) {
         state_hash -> Text,
         brand_id -> Int8,
@@ -536,6 +559,7 @@ diesel::joinable!(events -> brands (brand_id));
 diesel::joinable!(members -> brands (brand_id));
 diesel::joinable!(offers -> brands (brand_id));
 diesel::joinable!(projects -> brands (brand_id));
+diesel::joinable!(shopify_imports -> brands (brand_id));
 diesel::joinable!(shopify_installs -> brands (brand_id));
 diesel::joinable!(shopify_stores -> brands (brand_id));
 diesel::joinable!(webhook_deliveries -> brands (brand_id));
@@ -577,6 +601,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     reward_rules,
     rewards,
     shopper_discounts,
+    shopify_imports,
     shopify_installs,
     shopify_stores,
     table_columns,

@@ -85,6 +85,10 @@ macro_rules! product_enums {
                 Offer => "OFFER",
                 /// The chosen memberships.
                 Memberships => "MEMBERSHIPS",
+                /// Not a Send Payment: the commissions of orders a Shopify import
+                /// brought in past their hold period, which the brand had paid
+                /// outside Sales Tracking (`importShopifyOrders` without `payable`).
+                ShopImport => "SHOP_IMPORT",
             }
             /// Where a payment or one of its items stands.
             PaymentState {
@@ -173,6 +177,15 @@ macro_rules! product_enums {
                 /// attributes, and not after.
                 Synced => "SYNCED",
                 /// Shopify refused it (e.g. the code is taken by another discount).
+                Failed => "FAILED",
+            }
+            /// Where an import of a shop's order history stands.
+            ImportState {
+                /// Reading the shop's orders page by page (and resuming after a stop).
+                Running => "RUNNING",
+                /// Every order in the range was read.
+                Done => "DONE",
+                /// Stopped with an error; importing the same range again resumes it.
                 Failed => "FAILED",
             }
             /// The dashboard's date range presets.
@@ -270,6 +283,8 @@ macro_rules! stored_enums {
                 ShopifySetup => "SHOPIFY_SETUP",
                 /// Brings the promo codes in connected Shopify stores in step with ours.
                 ShopifyCodeSync => "SHOPIFY_CODE_SYNC",
+                /// Imports a Shopify store's order history, page by page.
+                ShopifyImport => "SHOPIFY_IMPORT",
             }
             /// Where a job stands (the `jobs.status` CHECK constraint).
             JobStatus {

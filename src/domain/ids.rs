@@ -40,6 +40,7 @@ macro_rules! entity_ids {
             WebhookEndpointId => WebhookEndpoint,
             WebhookDeliveryId => WebhookDelivery,
             JobId => Job,
+            ShopImportId => ShopImport,
         }
     };
 }

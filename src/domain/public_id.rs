@@ -23,6 +23,7 @@ pub enum Kind {
     WebhookEndpoint,
     WebhookDelivery,
     Job,
+    ShopImport,
 }
 
 impl Kind {
@@ -45,6 +46,7 @@ impl Kind {
             Kind::WebhookEndpoint => "webhook_endpoint",
             Kind::WebhookDelivery => "webhook_delivery",
             Kind::Job => "job",
+            Kind::ShopImport => "shop_import",
         }
     }
 }

@@ -39,9 +39,10 @@ impl AuditEvent {
         }))
     }
 
-    /// The API key that made it.
-    async fn api_key_id(&self) -> ID {
-        encode(self.0.api_key_id)
+    /// The API key that made it; null when an operator made it on the command
+    /// line (e.g. `sales-tracking import-shopify`).
+    async fn api_key_id(&self) -> Option<ID> {
+        self.0.api_key_id.map(encode)
     }
 
     async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {

@@ -134,6 +134,7 @@ impl ConversionMutations {
             currency: String::new(),
             promo_codes: promo_code.into_iter().collect(),
             click_id,
+            history: false,
         };
         let metrics = app(ctx).metrics();
         let recorded = orders::record_by_hand(&mut *conn(ctx).await?, *viewer(ctx)?, order, details).await?;

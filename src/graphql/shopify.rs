@@ -7,13 +7,14 @@ use chrono::{DateTime, Utc};
 use async_graphql::ID;
 
 use super::context::{AdminOnly, app, conn, viewer};
-use super::enums::{CodeSyncState, ShopConnection, ShopStatus, ShopperDiscountType};
+use super::enums::{CodeSyncState, ImportState, ShopConnection, ShopStatus, ShopperDiscountType};
 use super::error::AppResult;
 use super::ids::decode;
-use super::scalars::Money;
+use super::scalars::{Date, Money};
 use super::types::offer::Offer;
-use crate::app::records::StoreRow;
+use crate::app::records::{ImportRow, StoreRow};
 use crate::app::shop_codes::{self, DiscountDraft, MembershipCodeState, ShopperDiscountRow};
+use crate::app::shop_import::{self, ImportRequest};
 use crate::app::shopify::{self, TokenConnection};
 use crate::domain::enums::JobKind;
 
@@ -209,6 +210,96 @@ pub struct DisconnectShopifyStorePayload {
     pub shopify_store: ShopifyStore,
 }
 
+/// An import of the store's order history and how far it got.
+pub struct ShopifyImport(pub ImportRow);
+
+#[Object]
+impl ShopifyImport {
+    async fn state(&self) -> ImportState {
+        self.0.state.into()
+    }
+
+    /// The store the orders come from.
+    async fn shop_domain(&self) -> &str {
+        &self.0.shop_domain
+    }
+
+    /// The orders created from this instant (the start of `from` in the brand's time zone)…
+    async fn starts_at(&self) -> DateTime<Utc> {
+        self.0.starts_at
+    }
+
+    /// …until this one (the end of `to`), exclusive.
+    async fn ends_at(&self) -> DateTime<Utc> {
+        self.0.ends_at
+    }
+
+    /// Whether commissions past their hold period were left due (true) or recorded
+    /// as paid outside Sales Tracking (false).
+    async fn payable(&self) -> bool {
+        self.0.payable
+    }
+
+    /// The orders in the range, as Shopify counted them at the start; null until counted.
+    async fn total(&self) -> Option<i32> {
+        self.0.total
+    }
+
+    /// The orders read so far.
+    async fn processed(&self) -> i32 {
+        self.0.processed
+    }
+
+    /// Orders booked by this import.
+    async fn recorded(&self) -> i32 {
+        self.0.recorded
+    }
+
+    /// Orders that were already booked (by a webhook, or `recordConversion`): counted once.
+    async fn already_recorded(&self) -> i32 {
+        self.0.already_recorded
+    }
+
+    /// Orders that could not be booked: in another currency than the brand's, or
+    /// with an amount out of range.
+    async fn skipped(&self) -> i32 {
+        self.0.skipped
+    }
+
+    /// Why the import stopped (`FAILED`); importing the same range again resumes it.
+    async fn error(&self) -> Option<&str> {
+        self.0.error.as_deref()
+    }
+
+    async fn started_at(&self) -> DateTime<Utc> {
+        self.0.started_at
+    }
+
+    async fn finished_at(&self) -> Option<DateTime<Utc>> {
+        self.0.finished_at
+    }
+}
+
+/// Which orders to import from the brand's Shopify store.
+#[derive(InputObject)]
+pub struct ImportShopifyOrdersInput {
+    /// The first day of orders, in the brand's time zone.
+    pub from: Date,
+    /// The last day (inclusive); default today.
+    pub to: Option<Date>,
+    /// Whether commissions already past their hold period become due here. By
+    /// default they are recorded as paid outside Sales Tracking (one `SHOP_IMPORT`
+    /// payment), since the brand paid them before it joined.
+    #[graphql(default = false)]
+    pub payable: bool,
+}
+
+/// The result of `importShopifyOrders`.
+#[derive(SimpleObject)]
+pub struct ImportShopifyOrdersPayload {
+    pub shopify_import: ShopifyImport,
+}
+
 #[derive(Default)]
 pub struct ShopifyQueries;
 
@@ -218,6 +309,12 @@ impl ShopifyQueries {
     async fn shopify_store(&self, ctx: &Context<'_>) -> AppResult<Option<ShopifyStore>> {
         let row = shopify::store(&mut *conn(ctx).await?, viewer(ctx)?).await?;
         Ok(row.map(ShopifyStore))
+    }
+
+    /// The brand's latest import of its store's order history; null if none ran.
+    async fn shopify_import(&self, ctx: &Context<'_>) -> AppResult<Option<ShopifyImport>> {
+        let row = shop_import::latest(&mut *conn(ctx).await?, viewer(ctx)?.brand_id).await?;
+        Ok(row.map(ShopifyImport))
     }
 }
 
@@ -298,6 +395,28 @@ impl ShopifyMutations {
         app(ctx).wake(JobKind::ShopifyCodeSync);
         Ok(ReconcileShopifyStorePayload {
             shopify_store: ShopifyStore(row),
+        })
+    }
+
+    /// Imports the store's orders created in a date range, in the background
+    /// (follow it with `shopifyImport`): each is attributed by the promo codes
+    /// valid at its time and the click id in its landing page, and booked once
+    /// whether it came by webhook or import. `CONFLICT` while another import runs;
+    /// a failed import of the same range resumes where it stopped.
+    #[graphql(guard = "AdminOnly")]
+    async fn import_shopify_orders(
+        &self,
+        ctx: &Context<'_>,
+        input: ImportShopifyOrdersInput,
+    ) -> AppResult<ImportShopifyOrdersPayload> {
+        let request = ImportRequest {
+            from: input.from.0,
+            to: input.to.map(|to| to.0),
+            payable: input.payable,
+        };
+        let row = shop_import::start(app(ctx), (*viewer(ctx)?).into(), request).await?;
+        Ok(ImportShopifyOrdersPayload {
+            shopify_import: ShopifyImport(row),
         })
     }
 

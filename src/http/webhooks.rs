@@ -314,6 +314,7 @@ fn parse_shopify(topic: &str, order: &Value, source: &str, brand_currency: &str)
                 currency: currency(order.get("currency"), brand_currency)?,
                 promo_codes,
                 click_id: order["landing_site"].as_str().and_then(click_id_from_landing),
+                history: false,
             }))
         }
         "refunds/create" => {
@@ -363,6 +364,7 @@ fn parse_generic(event: &Value, source: &str, brand_currency: &str) -> Result<Or
                     .into_iter()
                     .collect(),
                 click_id,
+                history: false,
             }))
         }
         Some("order.refunded") => {

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use crate::app::ports::{
-    CodeOutcome, ShopAccess, ShopAccessGrant, ShopClient, ShopCode, ShopDiscount, ShopError, ShopInfo, ShopifyApp,
+    CodeOutcome, OrderPage, OrderRange, ShopAccess, ShopAccessGrant, ShopClient, ShopCode, ShopDiscount, ShopError,
+    ShopInfo, ShopOrder, ShopRefund, ShopifyApp,
 };
 use crate::domain::enums::ShopperDiscountType;
 use crate::domain::money::format_money;
@@ -127,6 +128,72 @@ fn discount_input(discount: &ShopDiscount, code: Option<&str>) -> Value {
         input["startsAt"] = json!(chrono::Utc::now().to_rfc3339());
     }
     input
+}
+
+/// Orders one page asks for: 50 orders with their visits and refunds stay well
+/// under a query's 1,000-point cost limit.
+const ORDERS_PER_PAGE: usize = 50;
+
+/// The search query (Shopify's search syntax) for orders created in `range`.
+fn orders_query(range: &OrderRange) -> String {
+    let at = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    format!("created_at:>='{}' created_at:<'{}'", at(range.from), at(range.until))
+}
+
+/// An amount of a `MoneyBag`'s shop money.
+fn shop_money(bag: &Value) -> Result<rust_decimal::Decimal, ShopError> {
+    bag["shopMoney"]["amount"]
+        .as_str()
+        .and_then(|amount| amount.parse().ok())
+        .ok_or_else(|| ShopError::Unavailable("an order's amount is missing or unreadable".into()))
+}
+
+/// An `Order` node as the orders query selects it.
+fn shop_order(node: &Value) -> Result<ShopOrder, ShopError> {
+    let unreadable = |what: &str| ShopError::Unavailable(format!("an order's {what} is missing or unreadable"));
+    let id = node["legacyResourceId"].as_str().ok_or_else(|| unreadable("id"))?;
+    let created_at = node["createdAt"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .ok_or_else(|| unreadable("createdAt"))?
+        .with_timezone(&chrono::Utc);
+    let journey = &node["customerJourneySummary"];
+    let landing_pages = [&journey["lastVisit"], &journey["firstVisit"]]
+        .into_iter()
+        .filter_map(|visit| visit["landingPage"].as_str().map(str::to_string))
+        .collect();
+    let refunds = node["refunds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|refund| {
+            Ok(ShopRefund {
+                id: refund["legacyResourceId"]
+                    .as_str()
+                    .ok_or_else(|| unreadable("refund id"))?
+                    .to_string(),
+                amount: shop_money(&refund["totalRefundedSet"])?,
+            })
+        })
+        .collect::<Result<_, ShopError>>()?;
+    Ok(ShopOrder {
+        id: id.to_string(),
+        created_at,
+        total: shop_money(&node["totalPriceSet"])?,
+        currency: node["totalPriceSet"]["shopMoney"]["currencyCode"]
+            .as_str()
+            .ok_or_else(|| unreadable("currency"))?
+            .to_string(),
+        discount_codes: node["discountCodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|code| code.as_str().map(str::to_string))
+            .collect(),
+        landing_pages,
+        cancelled: !node["cancelledAt"].is_null(),
+        refunds,
+    })
 }
 
 /// How long until the points a throttled query asked for are back.
@@ -381,6 +448,59 @@ impl ShopClient for ShopifyAdmin {
         user_errors(&data[field])
     }
 
+    async fn count_orders(&self, access: &ShopAccess, range: &OrderRange) -> Result<u64, ShopError> {
+        let data = self
+            .run(
+                access,
+                "query CountOrders($query: String!) { ordersCount(query: $query, limit: null) { count precision } }",
+                json!({ "query": orders_query(range) }),
+            )
+            .await?;
+        data["ordersCount"]["count"]
+            .as_u64()
+            .ok_or_else(|| ShopError::Unavailable("the answer holds no order count".into()))
+    }
+
+    async fn orders(
+        &self,
+        access: &ShopAccess,
+        range: &OrderRange,
+        after: Option<&str>,
+    ) -> Result<OrderPage, ShopError> {
+        let data = self
+            .run(
+                access,
+                "query Orders($first: Int!, $after: String, $query: String!) {
+                   orders(first: $first, after: $after, query: $query, sortKey: CREATED_AT) {
+                     pageInfo { hasNextPage endCursor }
+                     nodes {
+                       legacyResourceId
+                       createdAt
+                       cancelledAt
+                       totalPriceSet { shopMoney { amount currencyCode } }
+                       discountCodes
+                       customerJourneySummary { firstVisit { landingPage } lastVisit { landingPage } }
+                       refunds { legacyResourceId totalRefundedSet { shopMoney { amount } } }
+                     }
+                   }
+                 }",
+                json!({ "first": ORDERS_PER_PAGE, "after": after, "query": orders_query(range) }),
+            )
+            .await?;
+        let page = &data["orders"];
+        let orders = page["nodes"]
+            .as_array()
+            .ok_or_else(|| ShopError::Unavailable("the answer holds no orders".into()))?
+            .iter()
+            .map(shop_order)
+            .collect::<Result<_, _>>()?;
+        let next = match page["pageInfo"]["endCursor"].as_str() {
+            Some(cursor) if page["pageInfo"]["hasNextPage"] == true => Some(cursor.to_string()),
+            _ => None,
+        };
+        Ok(OrderPage { orders, next })
+    }
+
     async fn subscribe_webhook(&self, access: &ShopAccess, topic: &str, uri: &str) -> Result<(), ShopError> {
         let data = self
             .run(
@@ -470,6 +590,48 @@ mod tests {
         let huge =
             json!({ "requestedQueryCost": 1e9, "throttleStatus": { "currentlyAvailable": 0, "restoreRate": 1 } });
         assert_eq!(throttle_wait(&huge), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn orders_are_asked_for_by_creation_time_in_shopify_search_syntax() {
+        let at = |text: &str| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        let range = OrderRange {
+            from: at("2026-01-01T05:00:00Z"),
+            until: at("2026-02-01T05:00:00Z"),
+        };
+        assert_eq!(
+            orders_query(&range),
+            "created_at:>='2026-01-01T05:00:00Z' created_at:<'2026-02-01T05:00:00Z'"
+        );
+    }
+
+    #[test]
+    fn an_order_node_reads_its_id_codes_visits_and_refunds() {
+        let node = json!({
+            "legacyResourceId": "450789469",
+            "createdAt": "2026-03-04T10:00:00Z",
+            "cancelledAt": null,
+            "totalPriceSet": { "shopMoney": { "amount": "120.50", "currencyCode": "USD" } },
+            "discountCodes": ["ANA-7K"],
+            "customerJourneySummary": {
+                "firstVisit": { "landingPage": "https://shop.example/?st_click=first" },
+                "lastVisit": { "landingPage": "https://shop.example/?st_click=last" }
+            },
+            "refunds": [{ "legacyResourceId": "509562969", "totalRefundedSet": { "shopMoney": { "amount": "20.00" } } }]
+        });
+        let order = shop_order(&node).unwrap();
+        assert_eq!(order.id, "450789469");
+        assert_eq!(order.total, rust_decimal::Decimal::new(12050, 2));
+        assert_eq!(order.discount_codes, ["ANA-7K"]);
+        assert_eq!(order.landing_pages[0], "https://shop.example/?st_click=last");
+        assert!(!order.cancelled);
+        assert_eq!(order.refunds[0].id, "509562969");
+        let without_amount = json!({ "legacyResourceId": "1", "createdAt": "2026-03-04T10:00:00Z" });
+        assert!(matches!(shop_order(&without_amount), Err(ShopError::Unavailable(_))));
     }
 
     #[test]

@@ -832,6 +832,7 @@ async fn every_mutation_writes_an_audit_event() {
         json!({ "shopDomain": "trail-co.myshopify.com" }),
     )
     .await;
+    call("importShopifyOrders", json!({ "from": "2026-01-01" })).await;
     call(
         "disconnectShopifyStore",
         json!({ "shopDomain": "trail-co.myshopify.com" }),

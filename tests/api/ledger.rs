@@ -85,6 +85,7 @@ async fn random_event_sequences_keep_the_ledger_and_rollups_consistent() {
                         currency: "USD".into(),
                         promo_codes: vec![codes[rng.random_range(0..codes.len())].clone()],
                         click_id: None,
+                        history: false,
                     };
                     if let orders::Recorded::New(row) = orders::record(&mut conn, brand.id, zone, order).await.unwrap()
                     {

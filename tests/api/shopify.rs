@@ -26,6 +26,12 @@ struct Script {
     /// Revokes every token once a `shop` query has checked it (an app
     /// uninstalled right after connecting).
     revoke_after_check: bool,
+    /// Pages of orders answered 503 before any is served.
+    orders_unavailable: usize,
+    /// Pages of orders answered `THROTTLED` before any is served.
+    orders_throttled: usize,
+    /// Revokes every token once this many pages of orders were served.
+    revoke_after_order_pages: Option<usize>,
 }
 
 #[derive(Default)]
@@ -43,6 +49,10 @@ struct ShopState {
     /// Bulk code creations by id: each code and Shopify's error for it.
     bulk: HashMap<String, Vec<BulkCode>>,
     next_id: usize,
+    /// The shop's orders, as the Admin API's `Order` nodes.
+    orders: Vec<Value>,
+    /// Pages of orders served.
+    order_pages: usize,
 }
 
 /// One code of a bulk creation: the code, Shopify's error, the redeem code's id.
@@ -173,6 +183,37 @@ impl ShopifyStandIn {
             .retain(|d| !d.title.ends_with("(Sales Tracking)"));
     }
 
+    /// An order placed in the shop (`node` as the orders query selects it).
+    fn add_order(&self, node: Value) {
+        self.state.lock().unwrap().orders.push(node);
+    }
+
+    fn order_pages(&self) -> usize {
+        self.state.lock().unwrap().order_pages
+    }
+}
+
+/// The orders a search query (`created_at:>='…' created_at:<'…'`) names, oldest first.
+fn orders_matching(orders: &[Value], search: &str) -> Vec<Value> {
+    let bound = |prefix: &str| {
+        let start = search.find(prefix).expect("the search bounds created_at") + prefix.len();
+        let end = start + search[start..].find('\'').unwrap();
+        chrono::DateTime::parse_from_rfc3339(&search[start..end]).unwrap()
+    };
+    let (from, until) = (bound("created_at:>='"), bound("created_at:<'"));
+    let mut orders: Vec<Value> = orders
+        .iter()
+        .filter(|order| {
+            let at = chrono::DateTime::parse_from_rfc3339(order["createdAt"].as_str().unwrap()).unwrap();
+            from <= at && at < until
+        })
+        .cloned()
+        .collect();
+    orders.sort_by_key(|order| order["createdAt"].as_str().unwrap().to_string());
+    orders
+}
+
+impl ShopifyStandIn {
     /// Lets an install exchange `code` once (Shopify gives it in the redirect).
     fn issue_code(&self, code: &str) {
         self.state.lock().unwrap().codes.insert(code.into());
@@ -341,6 +382,39 @@ impl ShopifyStandIn {
                     "userErrors": []
                 } })
             }
+        } else if query.contains("ordersCount(") {
+            let count = orders_matching(&state.orders, variables["query"].as_str().unwrap_or_default()).len();
+            json!({ "ordersCount": { "count": count, "precision": "EXACT" } })
+        } else if query.contains("orders(first:") {
+            if state.script.orders_unavailable > 0 {
+                state.script.orders_unavailable -= 1;
+                return (StatusCode::BAD_GATEWAY, "Bad Gateway").into_response();
+            }
+            if state.script.orders_throttled > 0 {
+                state.script.orders_throttled -= 1;
+                return axum::Json(json!({
+                    "errors": [{ "message": "Throttled", "extensions": { "code": "THROTTLED" } }],
+                    "extensions": cost(352, 2.0),
+                }))
+                .into_response();
+            }
+            let matching = orders_matching(&state.orders, variables["query"].as_str().unwrap_or_default());
+            // A cursor is opaque to clients: here, the position after which the page starts.
+            let start = variables["after"].as_str().map_or(0, |cursor| {
+                cursor.trim_start_matches("cursor-").parse::<usize>().unwrap() + 1
+            });
+            let first = variables["first"].as_u64().unwrap() as usize;
+            assert!(first <= 250, "Shopify serves at most 250 nodes a page");
+            let nodes: Vec<Value> = matching.iter().skip(start).take(first).cloned().collect();
+            let end = start + nodes.len();
+            state.order_pages += 1;
+            if state.script.revoke_after_order_pages == Some(state.order_pages) {
+                state.tokens.clear();
+            }
+            json!({ "orders": {
+                "pageInfo": { "hasNextPage": end < matching.len(), "endCursor": (end > start).then(|| format!("cursor-{}", end - 1)) },
+                "nodes": nodes,
+            } })
         } else if query.contains("shop") {
             if state.script.revoke_after_check {
                 state.tokens.clear();
@@ -1184,4 +1258,263 @@ async fn offers_take_their_shopper_discount_when_made_or_edited() {
     );
     let on_link = json!({ "i": { "id": shop.link_offer, "shopperDiscount": { "type": "PERCENTAGE", "value": "20" } } });
     assert_eq!(app.error_code(Some(admin), update, on_link).await, "BAD_USER_INPUT");
+}
+
+/// An order as the Admin API's orders query selects it.
+fn order_node(id: u64, created_at: chrono::DateTime<chrono::Utc>, total: &str, codes: &[&str]) -> Value {
+    json!({
+        "legacyResourceId": id.to_string(),
+        "createdAt": created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "cancelledAt": null,
+        "totalPriceSet": { "shopMoney": { "amount": total, "currencyCode": "USD" } },
+        "discountCodes": codes,
+        "customerJourneySummary": null,
+        "refunds": [],
+    })
+}
+
+fn days_ago(days: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now() - chrono::Duration::days(days)
+}
+
+const IMPORT: &str =
+    "mutation($i: ImportShopifyOrdersInput!) { importShopifyOrders(input: $i) { shopifyImport { state payable } } }";
+const IMPORT_STATE: &str = "{ shopifyImport { state shopDomain total processed recorded alreadyRecorded skipped error startedAt finishedAt } }";
+
+/// Waits until the brand's latest import is no longer running.
+async fn until_imported(app: &TestApp, key: &str) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let import = app.ok(key, IMPORT_STATE, json!({})).await["shopifyImport"].clone();
+        if import["state"] != "RUNNING" {
+            return import;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{import}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[derive(diesel::QueryableByName, Debug, PartialEq)]
+struct Booked {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    order_id: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    attribution: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    sale: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    commission: String,
+    /// Whether the commission is marked paid.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    paid: bool,
+}
+
+fn booked(order_id: &str, attribution: Option<&str>, status: &str, sale: &str, commission: &str, paid: bool) -> Booked {
+    Booked {
+        order_id: order_id.into(),
+        attribution: attribution.map(str::to_string),
+        status: status.into(),
+        sale: sale.into(),
+        commission: commission.into(),
+        paid,
+    }
+}
+
+/// The Shopify orders booked, by order id (the filler orders left out).
+async fn booked_orders(app: &TestApp) -> Vec<Booked> {
+    let mut conn = app.db.connect().await;
+    diesel_async::RunQueryDsl::load(
+        diesel::sql_query(
+            "SELECT c.external_order_id AS order_id, c.attribution, c.status, c.sale_amount::text AS sale,
+                    c.commission::text AS commission, COALESCE(e.payment_item_id IS NOT NULL, false) AS paid
+             FROM conversions c
+             LEFT JOIN ledger_entries e ON e.brand_id = c.brand_id AND e.conversion_id = c.id AND e.kind = 'CONVERSION'
+             WHERE c.source = 'shopify' AND c.external_order_id NOT LIKE '9%'
+             ORDER BY c.external_order_id",
+        ),
+        &mut conn,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn importing_history_books_each_order_once_by_the_codes_and_clicks_of_its_time() {
+    let shopify = ShopifyStandIn::start().await;
+    let app = TestApp::with_config(config(&shopify, &secrets_key())).await;
+    let shop = crate::tracking::shop(&app).await;
+    let admin = &shop.brand.admin;
+    let slug = &shop.brand.slug;
+    // Nothing to import from before a store is connected.
+    let from = days_ago(365).date_naive().to_string();
+    let range = json!({ "i": { "from": from } });
+    assert_eq!(app.error_code(Some(admin), IMPORT, range.clone()).await, "NOT_FOUND");
+    // Connected without a webhook secret: the brand's signs the webhooks below.
+    let connect = json!({ "i": { "shopDomain": DOMAIN, "accessToken": TOKEN } });
+    app.ok(admin, CONNECT, connect).await;
+    until_store(&app, admin, synced).await;
+
+    // The brand ran its offers for a year before joining: its code was issued
+    // then, and has just been replaced.
+    let mut conn = app.db.connect().await;
+    for backdate in [
+        "UPDATE promo_codes SET created_at = now() - interval '400 days'",
+        "UPDATE offers SET starts_on = current_date - 400",
+    ] {
+        diesel_async::RunQueryDsl::execute(diesel::sql_query(backdate), &mut conn)
+            .await
+            .unwrap();
+    }
+    let old_code = shop.promo_code.clone();
+    let refresh =
+        "mutation($i: RefreshPromoCodesInput!) { refreshPromoCodes(input: $i) { memberships { promoCode } } }";
+    let new_code = "TRAILNEW1";
+    app.ok(
+        admin,
+        refresh,
+        json!({ "i": { "membershipIds": [shop.code_membership], "code": new_code } }),
+    )
+    .await;
+    let (_, location) = crate::tracking::click(&app, &shop.link_code, crate::tracking::BROWSER).await;
+    let click_id = location.rsplit("st_click=").next().unwrap().to_string();
+
+    // The old code, used while it was the member's: the member's, 15 % of 200.
+    shopify.add_order(order_node(1001, days_ago(100), "200.00", &[&old_code.to_lowercase()]));
+    // The new code did not exist yet: unattributed.
+    shopify.add_order(order_node(1002, days_ago(100), "50.00", &[new_code]));
+    // Refunded 40 of 100 before the brand paid: 15 % of 60.
+    let mut refunded = order_node(1003, days_ago(90), "100.00", &[&old_code]);
+    refunded["refunds"] =
+        json!([{ "legacyResourceId": "77", "totalRefundedSet": { "shopMoney": { "amount": "40.00" } } }]);
+    shopify.add_order(refunded);
+    // Cancelled: booked, then reversed.
+    let mut cancelled = order_node(1004, days_ago(80), "30.00", &[&old_code]);
+    cancelled["cancelledAt"] = json!(days_ago(79).to_rfc3339());
+    shopify.add_order(cancelled);
+    // In another currency than the brand's: skipped.
+    let mut euros = order_node(1005, days_ago(95), "70.00", &[]);
+    euros["totalPriceSet"]["shopMoney"]["currencyCode"] = json!("EUR");
+    shopify.add_order(euros);
+    // Through the creator's link, just now: still within its hold period.
+    // (A second after the click: the node's time has whole seconds.)
+    let mut clicked = order_node(1006, chrono::Utc::now() + chrono::Duration::seconds(1), "80.00", &[]);
+    clicked["customerJourneySummary"] = json!({
+        "firstVisit": { "landingPage": "https://shop.example.com/" },
+        "lastVisit": { "landingPage": format!("https://shop.example.com/shoes?st_click={click_id}") },
+    });
+    shopify.add_order(clicked);
+    // Already delivered by its webhook, with the new code.
+    let body = crate::tracking::shopify_order(1007, "20.00", &[new_code], "/");
+    let (status, answer) = crate::tracking::webhook(&app, slug, "shopify", Some("orders/create"), &body, None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    shopify.add_order(order_node(1007, chrono::Utc::now(), "20.00", &[new_code]));
+    // Before the range: left alone.
+    shopify.add_order(order_node(1008, days_ago(500), "999.00", &[&old_code]));
+    // Enough orders for a second page.
+    for n in 0..50 {
+        shopify.add_order(order_node(9000 + n, days_ago(200), "10.00", &[]));
+    }
+
+    // Analysts may look, not import.
+    let analyst = &shop.brand.analyst;
+    assert_eq!(app.error_code(Some(analyst), IMPORT, range.clone()).await, "FORBIDDEN");
+    let bad = json!({ "i": { "from": "2026-03-02", "to": "2026-03-01" } });
+    assert_eq!(app.error_code(Some(admin), IMPORT, bad).await, "BAD_USER_INPUT");
+
+    let started = app.ok(admin, IMPORT, range.clone()).await["importShopifyOrders"]["shopifyImport"].clone();
+    assert_eq!(started, json!({ "state": "RUNNING", "payable": false }));
+    let import = until_imported(&app, admin).await;
+    assert_eq!(import["state"], "DONE", "{import}");
+    assert_eq!(import["shopDomain"], DOMAIN);
+    assert_eq!(
+        (
+            &import["total"],
+            &import["processed"],
+            &import["recorded"],
+            &import["alreadyRecorded"],
+            &import["skipped"]
+        ),
+        (&json!(57), &json!(57), &json!(55), &json!(1), &json!(1)),
+        "{import}"
+    );
+    assert!(import["finishedAt"].is_string() && import["error"].is_null());
+    assert_eq!(shopify.order_pages(), 2, "50 orders a page");
+
+    let paid_outside = |order: &str, commission: &str, sale: &str| {
+        booked(order, Some("PROMO_CODE"), "ACCEPTED", sale, commission, true)
+    };
+    assert_eq!(
+        booked_orders(&app).await,
+        [
+            paid_outside("1001", "30.00", "200.00"),
+            booked("1002", None, "ACCEPTED", "50.00", "0.00", false),
+            paid_outside("1003", "9.00", "60.00"),
+            booked("1004", Some("PROMO_CODE"), "REVERSED", "0.00", "0.00", false),
+            booked("1006", Some("LINK"), "ACCEPTED", "80.00", "8.00", false),
+            booked("1007", Some("PROMO_CODE"), "ACCEPTED", "20.00", "3.00", false),
+        ]
+    );
+    // Commissions past their hold period were paid outside; the recent ones wait.
+    let kpis = app
+        .ok(
+            admin,
+            "{ kpis(dateRange: { preset: ALL_TIME }) { conversions totalSales commissionsEarned paymentsDue } }",
+            json!({}),
+        )
+        .await["kpis"]
+        .clone();
+    // The KPIs count the attributed orders, imported or not.
+    assert_eq!(kpis["conversions"], 4, "{kpis}");
+    assert_eq!(kpis["totalSales"], "360.00", "{kpis}");
+    assert_eq!(kpis["commissionsEarned"], "50.00", "{kpis}");
+    assert_eq!(kpis["paymentsDue"], "0.00", "{kpis}");
+    let payments = app
+        .ok(
+            admin,
+            "{ payments(first: 5) { nodes { scope provider state totalAmount items { amount state } } } }",
+            json!({}),
+        )
+        .await["payments"]["nodes"]
+        .clone();
+    assert_eq!(
+        payments,
+        json!([{ "scope": "SHOP_IMPORT", "provider": "MANUAL", "state": "PAID", "totalAmount": "39.00",
+                  "items": [{ "amount": "39.00", "state": "PAID" }] }])
+    );
+
+    // Webhooks for what was imported change nothing: the order and its refund count once.
+    let again = crate::tracking::shopify_order(1001, "200.00", &[&old_code], "/");
+    let (status, answer) = crate::tracking::webhook(&app, slug, "shopify", Some("orders/create"), &again, None).await;
+    assert_eq!(
+        (status, answer["status"].clone()),
+        (StatusCode::OK, json!("duplicate")),
+        "{answer}"
+    );
+    let refund =
+        json!({ "id": 77, "order_id": 1003, "transactions": [{ "kind": "refund", "amount": "40.00" }] }).to_string();
+    let (status, answer) = crate::tracking::webhook(&app, slug, "shopify", Some("refunds/create"), &refund, None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["conversion"]["saleAmount"], "60.00", "{answer}");
+
+    // Importing the range again books nothing twice, and with `payable` the
+    // commissions it does book stay due.
+    shopify.add_order(order_node(1009, days_ago(60), "100.00", &[&old_code]));
+    let payable = json!({ "i": { "from": from, "payable": true } });
+    app.ok(admin, IMPORT, payable).await;
+    let import = until_imported(&app, admin).await;
+    assert_eq!(
+        (&import["recorded"], &import["alreadyRecorded"]),
+        (&json!(1), &json!(56)),
+        "{import}"
+    );
+    let due = app
+        .ok(
+            admin,
+            "{ kpis(dateRange: { preset: ALL_TIME }) { paymentsDue } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(due["kpis"]["paymentsDue"], "15.00", "{due}");
 }

@@ -40,6 +40,10 @@ pub struct OrderInput {
     pub currency: String,
     pub promo_codes: Vec<String>,
     pub click_id: Option<Uuid>,
+    /// Read from the shop's history (an import): its promo codes attribute if
+    /// they were valid at the order's time (issued before it, not yet replaced),
+    /// rather than if they are current.
+    pub history: bool,
 }
 
 /// What a shop's webhook reports.
@@ -240,7 +244,12 @@ pub async fn record(
     conn.transaction::<_, DbError, _>(|conn| {
         async move {
             let at = order.occurred_at;
-            let promos = conversions::promo_terms(conn, brand_id, at, &order.promo_codes).await?;
+            let codes_valid = if order.history {
+                conversions::CodesValid::AtOrderTime
+            } else {
+                conversions::CodesValid::Current
+            };
+            let promos = conversions::promo_terms(conn, brand_id, at, &order.promo_codes, codes_valid).await?;
             let click = match order.click_id {
                 Some(id) => conversions::click_terms(conn, brand_id, at, id).await?.map(|t| (id, t)),
                 None => None,
