@@ -1518,3 +1518,135 @@ async fn importing_history_books_each_order_once_by_the_codes_and_clicks_of_its_
         .await;
     assert_eq!(due["kpis"]["paymentsDue"], "15.00", "{due}");
 }
+
+#[tokio::test]
+async fn an_import_waits_out_a_failing_shopify_and_resumes_where_a_revoked_token_stopped_it() {
+    let shopify = ShopifyStandIn::start().await;
+    let app = TestApp::with_config(config(&shopify, &secrets_key())).await;
+    let shop = crate::tracking::shop(&app).await;
+    let admin = &shop.brand.admin;
+    app.ok(admin, CONNECT, connect_input(TOKEN)).await;
+    until_store(&app, admin, synced).await;
+    for n in 0..120 {
+        shopify.add_order(order_node(9000 + n, days_ago(20), "10.00", &[]));
+    }
+    let range = json!({ "i": { "from": days_ago(30).date_naive().to_string() } });
+
+    // Shopify fails a page, then throttles one: the import waits and goes on.
+    // While it runs, a second import is refused.
+    shopify.script(Script {
+        orders_unavailable: 1,
+        orders_throttled: 1,
+        ..Default::default()
+    });
+    app.ok(admin, IMPORT, range.clone()).await;
+    assert_eq!(app.error_code(Some(admin), IMPORT, range.clone()).await, "CONFLICT");
+    let import = until_imported(&app, admin).await;
+    assert_eq!(
+        (&import["state"], &import["processed"], &import["recorded"]),
+        (&json!("DONE"), &json!(120), &json!(120)),
+        "{import}"
+    );
+
+    // The token is revoked after the first page of the next import: it fails
+    // with the reason, having booked that page.
+    for n in 120..220 {
+        shopify.add_order(order_node(9000 + n, days_ago(10), "10.00", &[]));
+    }
+    shopify.script(Script {
+        revoke_after_order_pages: Some(shopify.order_pages() + 1),
+        ..Default::default()
+    });
+    app.ok(admin, IMPORT, range.clone()).await;
+    let failed = until_imported(&app, admin).await;
+    assert_eq!(failed["state"], "FAILED", "{failed}");
+    assert_eq!(
+        failed["error"],
+        "Shopify refused the access token: connect the store again"
+    );
+    assert_eq!(
+        (&failed["processed"], &failed["alreadyRecorded"]),
+        (&json!(50), &json!(50)),
+        "{failed}"
+    );
+
+    // With the token back, importing the same range resumes at the next page.
+    shopify.grant(TOKEN, &["read_orders", "write_discounts"]);
+    let pages = shopify.order_pages();
+    app.ok(admin, IMPORT, range).await;
+    let resumed = until_imported(&app, admin).await;
+    assert_eq!(
+        (
+            &resumed["state"],
+            &resumed["processed"],
+            &resumed["recorded"],
+            &resumed["alreadyRecorded"],
+            &resumed["error"]
+        ),
+        (&json!("DONE"), &json!(220), &json!(100), &json!(120), &Value::Null),
+        "{resumed}"
+    );
+    assert_eq!(shopify.order_pages() - pages, 4, "pages 2 to 5 of 220 orders");
+    assert_eq!(app.rows("conversions").await, 220);
+}
+
+#[tokio::test]
+async fn the_command_line_imports_with_progress_as_an_operator() {
+    let shopify = ShopifyStandIn::start().await;
+    let key = secrets_key();
+    let app = TestApp::with_config(config(&shopify, &key)).await;
+    let shop = crate::tracking::shop(&app).await;
+    app.ok(&shop.brand.admin, CONNECT, connect_input(TOKEN)).await;
+    shopify.add_order(order_node(1001, days_ago(40), "200.00", &[&shop.promo_code]));
+    for n in 0..60 {
+        shopify.add_order(order_node(9000 + n, days_ago(40), "10.00", &[]));
+    }
+    let from = days_ago(60).date_naive().to_string();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
+        .args(["import-shopify", "--brand", &shop.brand.slug, "--from", &from])
+        .env("DATABASE_URL", app.db.url())
+        .env("SECRETS_KEY", &key)
+        .env("SHOPIFY_ADMIN_BASE_URL", &shopify.url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("import DONE: 61 orders read, 61 recorded, 0 already booked, 0 skipped"),
+        "{stdout}"
+    );
+    let import = app.ok(&shop.brand.admin, IMPORT_STATE, json!({})).await["shopifyImport"].clone();
+    assert_eq!((&import["state"], &import["total"]), (&json!("DONE"), &json!(61)));
+    // The operator's import is in the audit trail, without an API key.
+    let audit = app
+        .ok(
+            &shop.brand.admin,
+            "{ auditEvents(first: 5) { nodes { action apiKeyId details } } }",
+            json!({}),
+        )
+        .await;
+    let event = &audit["auditEvents"]["nodes"][0];
+    assert_eq!(
+        (&event["action"], &event["apiKeyId"]),
+        (&json!("importShopifyOrders"), &Value::Null),
+        "{audit}"
+    );
+    assert_eq!(event["details"]["shopDomain"], DOMAIN);
+
+    // An unknown brand is a clear refusal.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
+        .args(["import-shopify", "--brand", "missing", "--from", &from])
+        .env("DATABASE_URL", app.db.url())
+        .env("SECRETS_KEY", &key)
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("brand with this slug"));
+}
