@@ -1240,7 +1240,8 @@ async function shopifyPage() {
   if (!isAdmin()) {
     return [h('div', { class: 'page-head' }, h('h1', {}, 'Shopify')), h('p', { class: 'error', role: 'alert', id: 'admins-only' }, 'Only admin keys connect the shop.')];
   }
-  const { shopifyStore: store } = await gql('{ shopifyStore { shopDomain shopName scopes connectedVia status connectedAt lastSyncedAt lastError } }');
+  const importFields = 'shopifyImport { state total processed recorded alreadyRecorded skipped error payable from to finishedAt }';
+  const { shopifyStore: store, shopifyImport } = await gql(`{ shopifyStore { shopDomain shopName scopes connectedVia status connectedAt lastSyncedAt lastError } ${importFields} }`);
   const when = (at) => (at ? new Date(at).toLocaleString() : '—');
   const reload = (text) => { flash = h('div', { class: 'notice', role: 'status' }, text); route(); };
   const connected = store && store.status === 'CONNECTED';
@@ -1286,12 +1287,59 @@ async function shopifyPage() {
       h('dt', {}, 'Scopes'), h('dd', {}, store.scopes.join(', '))),
     store.lastError ? h('p', { class: 'error', role: 'alert', id: 'last-error' }, `Last error: ${store.lastError}`) : null)
     : h('p', { class: 'empty', id: 'no-store' }, 'No store connected. Connect one so promo codes work at checkout and orders arrive by webhook.');
+  // A calendar day as the browser writes dates (the brand's day, whatever the browser's zone).
+  const day = (date) => new Date(`${date}T00:00:00Z`).toLocaleDateString(undefined, { timeZone: 'UTC' });
+  const importCard = (run) => h('section', { class: 'card', id: 'shop-import', 'aria-live': 'polite', dataset: { state: run.state } },
+    h('div', { class: 'card-head' },
+      h('h2', {}, `Orders from ${day(run.from)} to ${day(run.to)}`),
+      h('span', { class: `badge ${{ RUNNING: 'pending', DONE: 'succeeded', FAILED: 'failed' }[run.state]}` }, label(run.state))),
+    h('progress', { id: 'import-progress', max: Math.max(run.total ?? 0, run.processed, 1), value: run.processed, 'aria-label': 'Orders read' }),
+    h('p', { id: 'import-counts' }, `${count.format(run.processed)} of ${run.total === null ? '…' : count.format(run.total)} orders read: ${count.format(run.recorded)} recorded, ${count.format(run.alreadyRecorded)} already here, ${count.format(run.skipped)} skipped.`),
+    h('p', { class: 'muted' }, run.payable ? 'Commissions past their hold period are due here.' : 'Commissions past their hold period were recorded as paid outside Sales Tracking.'),
+    run.error ? h('p', { class: 'error', role: 'alert', id: 'import-error' }, `Stopped: ${run.error}. Import the same dates again to resume.`) : null);
+  const follow = (card) => {
+    const page = generation;
+    const poll = async () => {
+      if (page !== generation || !card.isConnected) return;
+      try {
+        const { shopifyImport: run } = await gql(`{ ${importFields} }`);
+        const next = importCard(run);
+        card.replaceWith(next);
+        card = next;
+        if (run.state === 'RUNNING') setTimeout(poll, 1000);
+        else document.getElementById('import-orders')?.removeAttribute('disabled');
+      } catch (error) {
+        messages.prepend(errorBox(error));
+      }
+    };
+    setTimeout(poll, 1000);
+    return card;
+  };
+  const importOrders = async () => {
+    const today = new Date().toISOString().slice(0, 10);
+    const answer = await ask('Import order history', [
+      h('p', {}, 'Reads the store\'s orders in these dates and books each once, by the promo codes valid at its time and the creator link it came through. Orders already here are not counted twice.'),
+      field('From', h('input', { name: 'from', type: 'date', required: true, max: today })),
+      field('To (optional, default today)', h('input', { name: 'to', type: 'date', max: today })),
+      h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'payable' }), ' Commissions past their hold period are still unpaid (otherwise they are recorded as paid outside Sales Tracking)'),
+    ], 'Import');
+    if (!answer) return;
+    const input = { from: answer.get('from'), to: answer.get('to') || null, payable: answer.get('payable') === 'on' };
+    if (await act(messages, () => gql('mutation($i: ImportShopifyOrdersInput!) { importShopifyOrders(input: $i) { shopifyImport { state } } }', { i: input }), () => 'Started.')) reload('Importing the store\'s orders.');
+  };
+  const history = connected || shopifyImport ? h('section', { class: 'card', id: 'import-history' },
+    h('div', { class: 'card-head' }, h('h2', {}, 'Order history'),
+      connected ? h('button', { type: 'button', id: 'import-orders', onclick: importOrders, disabled: shopifyImport?.state === 'RUNNING' }, 'Import orders') : null),
+    shopifyImport ? (shopifyImport.state === 'RUNNING' ? follow(importCard(shopifyImport)) : importCard(shopifyImport))
+      : h('p', { class: 'empty' }, 'Bring in the orders from before the store was connected.'))
+    : null;
   return [
     h('div', { class: 'page-head' }, h('h1', { class: 'grow' }, 'Shopify'),
       h('button', { type: 'button', id: 'install-app', onclick: install }, 'Install app'),
       h('button', { type: 'button', class: 'primary', id: 'connect-store', onclick: connect }, connected ? 'Reconnect' : 'Connect with a token')),
     messages,
     status,
+    history,
   ];
 }
 

@@ -407,6 +407,17 @@ try {
   const { shopifyStore } = await api('{ shopifyStore { shopDomain status lastSyncedAt } }');
   assert.equal(shopifyStore.status, 'CONNECTED');
   assert.ok(shopifyStore.lastSyncedAt);
+
+  step("Shopify: the store's order history is imported, its progress followed in place");
+  await page.click('#import-orders');
+  const monthAgo = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);
+  await page.fill('dialog input[name=from]', monthAgo);
+  await page.click('dialog button.primary');
+  await page.waitForSelector('#shop-import[data-state="DONE"]', { timeout: 30_000 });
+  assert.match(await page.textContent('#import-counts'), /^3 of 3 orders read: 3 recorded, 0 already here, 0 skipped\.$/);
+  assert.equal(await page.getAttribute('#import-orders', 'disabled'), null, 'another import may start');
+  const { shopifyImport } = await api('{ shopifyImport { state processed } }');
+  assert.deepEqual(shopifyImport, { state: 'DONE', processed: 3 });
   await accessible(page, 'the Shopify page');
   await page.screenshot({ path: `${SCREENSHOT_DIR}/shopify.png`, fullPage: true });
   await page.click('#reconcile');

@@ -224,6 +224,19 @@ impl ShopifyImport {
         &self.0.shop_domain
     }
 
+    /// The first day of orders, in the brand's time zone.
+    async fn from(&self, ctx: &Context<'_>) -> AppResult<Date> {
+        Ok(Date(
+            self.0.starts_at.with_timezone(&viewer(ctx)?.time_zone).date_naive(),
+        ))
+    }
+
+    /// The last day of orders (inclusive), in the brand's time zone.
+    async fn to(&self, ctx: &Context<'_>) -> AppResult<Date> {
+        let last_instant = self.0.ends_at - chrono::Duration::microseconds(1);
+        Ok(Date(last_instant.with_timezone(&viewer(ctx)?.time_zone).date_naive()))
+    }
+
     /// The orders created from this instant (the start of `from` in the brand's time zone)…
     async fn starts_at(&self) -> DateTime<Utc> {
         self.0.starts_at

@@ -23,6 +23,15 @@ async fn the_dashboard_works_in_chromium() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let shopify = crate::shopify::ShopifyStandIn::start().await;
+    // The store's history the page imports.
+    for n in 0..3 {
+        shopify.add_order(crate::shopify::order_node(
+            5000 + n,
+            crate::shopify::days_ago(20),
+            "40.00",
+            &[],
+        ));
+    }
     let config = sales_tracking::AppConfig {
         public_url: format!("http://{address}"),
         secrets_keys: Some(sales_tracking::app::secrets::SecretsKeys::parse(&crate::shopify::secrets_key()).unwrap()),

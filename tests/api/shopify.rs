@@ -184,7 +184,7 @@ impl ShopifyStandIn {
     }
 
     /// An order placed in the shop (`node` as the orders query selects it).
-    fn add_order(&self, node: Value) {
+    pub fn add_order(&self, node: Value) {
         self.state.lock().unwrap().orders.push(node);
     }
 
@@ -1261,7 +1261,7 @@ async fn offers_take_their_shopper_discount_when_made_or_edited() {
 }
 
 /// An order as the Admin API's orders query selects it.
-fn order_node(id: u64, created_at: chrono::DateTime<chrono::Utc>, total: &str, codes: &[&str]) -> Value {
+pub fn order_node(id: u64, created_at: chrono::DateTime<chrono::Utc>, total: &str, codes: &[&str]) -> Value {
     json!({
         "legacyResourceId": id.to_string(),
         "createdAt": created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -1273,13 +1273,13 @@ fn order_node(id: u64, created_at: chrono::DateTime<chrono::Utc>, total: &str, c
     })
 }
 
-fn days_ago(days: i64) -> chrono::DateTime<chrono::Utc> {
+pub fn days_ago(days: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now() - chrono::Duration::days(days)
 }
 
 const IMPORT: &str =
     "mutation($i: ImportShopifyOrdersInput!) { importShopifyOrders(input: $i) { shopifyImport { state payable } } }";
-const IMPORT_STATE: &str = "{ shopifyImport { state shopDomain total processed recorded alreadyRecorded skipped error startedAt finishedAt } }";
+const IMPORT_STATE: &str = "{ shopifyImport { state shopDomain from to total processed recorded alreadyRecorded skipped error startedAt finishedAt } }";
 
 /// Waits until the brand's latest import is no longer running.
 async fn until_imported(app: &TestApp, key: &str) -> Value {
@@ -1423,11 +1423,20 @@ async fn importing_history_books_each_order_once_by_the_codes_and_clicks_of_its_
     let bad = json!({ "i": { "from": "2026-03-02", "to": "2026-03-01" } });
     assert_eq!(app.error_code(Some(admin), IMPORT, bad).await, "BAD_USER_INPUT");
 
+    let started_on = chrono::Utc::now()
+        .with_timezone(&chrono_tz::America::New_York)
+        .date_naive()
+        .to_string();
     let started = app.ok(admin, IMPORT, range.clone()).await["importShopifyOrders"]["shopifyImport"].clone();
     assert_eq!(started, json!({ "state": "RUNNING", "payable": false }));
     let import = until_imported(&app, admin).await;
     assert_eq!(import["state"], "DONE", "{import}");
     assert_eq!(import["shopDomain"], DOMAIN);
+    assert_eq!(
+        (&import["from"], &import["to"]),
+        (&json!(from), &json!(started_on)),
+        "{import}"
+    );
     assert_eq!(
         (
             &import["total"],
