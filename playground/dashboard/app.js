@@ -246,10 +246,18 @@ function chart(points, interval) {
     ['conversions', 'Conversions', 'count'], ['clicks', 'Clicks', 'count']];
   const holder = h('div', { class: 'chart' });
   const select = h('select', { 'aria-label': 'Chart figure', id: 'chart-figure' }, metrics.map(([value, text]) => h('option', { value }, text)));
+  const head = h('div', { class: 'card-head' }, h('h2', {}, 'Over time'), select);
+  if (points.every((p) => metrics.every(([field]) => Number(p.kpis[field]) === 0))) {
+    select.hidden = true;
+    return h('section', { class: 'card' }, head, h('p', { class: 'empty', id: 'chart-empty' }, 'Nothing recorded in this range yet: no clicks, orders or commissions.'));
+  }
+  const bucket = { DAY: 'day', WEEK: 'week', MONTH: 'month' }[interval];
+  const note = points.some((p) => p.partial)
+    ? h('p', { class: 'muted chart-note', id: 'chart-partial' }, `○ A partial ${bucket}: the range covers only part of it.`) : null;
   let width = 0;
   const draw = () => {
     const [field, text, kind] = metrics.find(([value]) => value === select.value);
-    const series = points.map((p) => ({ x: p.start, y: Number(p.kpis[field]) }));
+    const series = points.map((p) => ({ x: p.start, y: Number(p.kpis[field]), partial: p.partial }));
     holder.replaceChildren(...lineChart(series, { kind, interval, width: width || 640, name: text }));
   };
   // Drawn again whenever its width changes (a phone turned, a window resized).
@@ -259,7 +267,7 @@ function chart(points, interval) {
   }).observe(holder);
   select.addEventListener('change', draw);
   draw();
-  return h('section', { class: 'card' }, h('div', { class: 'card-head' }, h('h2', {}, 'Over time'), select), holder);
+  return h('section', { class: 'card' }, head, holder, note);
 }
 
 /** Round steps (1, 2, 2.5, 5 × 10ⁿ; whole numbers for counts) from zero to at least `max`. */
@@ -274,10 +282,12 @@ function ticks(max, kind, wanted = 4) {
   return values;
 }
 
+/** A bucket's label that cannot be misread: "Dec 2025", "week of Jun 8", "Jun 8". */
 function dayLabel(day, interval, long = false) {
-  const options = interval === 'MONTH' ? { month: long ? 'long' : 'short', year: long ? 'numeric' : '2-digit' }
+  const options = interval === 'MONTH' ? { month: long ? 'long' : 'short', year: 'numeric' }
     : { month: 'short', day: 'numeric', ...(long ? { year: 'numeric' } : {}) };
-  return new Intl.DateTimeFormat(undefined, { ...options, timeZone: 'UTC' }).format(new Date(`${day}T00:00:00Z`));
+  const text = new Intl.DateTimeFormat(undefined, { ...options, timeZone: 'UTC' }).format(new Date(`${day}T00:00:00Z`));
+  return interval === 'WEEK' ? `week of ${text}` : text;
 }
 
 function lineChart(points, { kind, interval, width, name }) {
@@ -311,8 +321,9 @@ function lineChart(points, { kind, interval, width, name }) {
     add('line', { x1: left, x2: width - right, y1: y(value), y2: y(value), class: 'grid' });
     add('text', { x: left - 6, y: y(value) + 4, 'text-anchor': 'end', class: 'axis y-tick' }, axis(value));
   }
-  // As many date labels as fit, about 80 px apart, evenly spaced.
-  const every = Math.max(1, Math.ceil(points.length / Math.max(2, Math.floor(plotWidth / 80))));
+  // As many date labels as fit, evenly spaced: about 80 px apart, 120 for the longer "week of …".
+  const gap = interval === 'WEEK' ? 120 : 80;
+  const every = Math.max(1, Math.ceil(points.length / Math.max(2, Math.floor(plotWidth / gap))));
   for (let i = 0; i < points.length; i += every) {
     const anchor = i === 0 ? 'start' : i + every >= points.length && points.length > 1 ? 'end' : 'middle';
     add('line', { x1: x(i), x2: x(i), y1: height - bottom, y2: height - bottom + 4, class: 'tick' });
@@ -321,6 +332,11 @@ function lineChart(points, { kind, interval, width, name }) {
   const line = points.map((p, i) => `${i ? 'L' : 'M'}${x(i).toFixed(1)},${y(p.y).toFixed(1)}`).join(' ');
   add('path', { d: `${line} L${x(points.length - 1)},${y(0)} L${x(0)},${y(0)} Z`, class: 'area' });
   add('path', { d: line, class: 'line' });
+  // A lone bucket is a point, not an invisible line; a partial one is hollow.
+  points.forEach((p, i) => {
+    if (p.partial) add('circle', { cx: x(i), cy: y(p.y), r: 4, class: 'point partial' });
+    else if (points.length === 1) add('circle', { cx: x(i), cy: y(p.y), r: 4, class: 'point' });
+  });
   const guide = add('line', { y1: top, y2: height - bottom, class: 'guide', visibility: 'hidden' });
   const dot = add('circle', { r: 4, class: 'dot', visibility: 'hidden' });
   const peak = points.reduce((best, p) => (p.y > best.y ? p : best), points[0]);
@@ -336,7 +352,7 @@ function lineChart(points, { kind, interval, width, name }) {
       for (const [k, v] of Object.entries(attributes)) element.setAttribute(k, v);
       element.setAttribute('visibility', 'visible');
     }
-    tip.replaceChildren(h('strong', {}, format(p.y, kind)), ` ${name.toLowerCase()} · ${dayLabel(p.x, interval, true)}`);
+    tip.replaceChildren(h('strong', {}, format(p.y, kind)), ` ${name.toLowerCase()} · ${dayLabel(p.x, interval, true)}${p.partial ? ' (partial)' : ''}`);
     tip.hidden = false;
     // Kept inside the chart: flipped to the left of the point near the right edge.
     const flip = x(shownIndex) > width / 2;
@@ -411,7 +427,7 @@ async function kpiTable({ table, columns, state, fetchPage, onSort, rowLink, sel
       body.replaceChildren(errorBox(error));
     }
   };
-  const render = (page) => {
+  const render = (page) => keepingFocus(() => {
     if (!page.nodes.length) {
       body.replaceChildren(h('p', { class: 'empty' }, 'Nothing matches.'));
     } else {
@@ -419,7 +435,7 @@ async function kpiTable({ table, columns, state, fetchPage, onSort, rowLink, sel
         const active = sortField && state.sort === sortField;
         const arrow = active ? (state.direction === 'DESC' ? ' ↓' : ' ↑') : '';
         const cell = sortField
-          ? h('button', { type: 'button', onclick: () => onSort(sortField, active && state.direction === 'DESC' ? 'ASC' : 'DESC') }, text + arrow)
+          ? h('button', { type: 'button', id: `sort-${column}`, onclick: () => onSort(sortField, active && state.direction === 'DESC' ? 'ASC' : 'DESC') }, text + arrow)
           : text;
         return h('th', { class: kind === 'money' || kind === 'count' ? 'num' : '', dataset: { column }, 'aria-sort': active ? (state.direction === 'DESC' ? 'descending' : 'ascending') : null }, cell);
       }));
@@ -437,9 +453,9 @@ async function kpiTable({ table, columns, state, fetchPage, onSort, rowLink, sel
     const pageNumber = cursors.length;
     pager.replaceChildren(
       h('span', {}, `${count.format(page.totalCount)} in all · page ${pageNumber}`),
-      h('button', { type: 'button', disabled: pageNumber === 1, onclick: () => { cursors.pop(); load(); } }, 'Previous'),
-      h('button', { type: 'button', disabled: !page.pageInfo.hasNextPage, onclick: () => { cursors.push(page.pageInfo.endCursor); load(); } }, 'Next'));
-  };
+      h('button', { type: 'button', id: 'page-previous', disabled: pageNumber === 1, onclick: () => { cursors.pop(); load(); } }, 'Previous'),
+      h('button', { type: 'button', id: 'page-next', disabled: !page.pageInfo.hasNextPage, onclick: () => { cursors.push(page.pageInfo.endCursor); load(); } }, 'Next'));
+  });
 
   picker.append(...columns.map(([column, text]) => h('label', {},
     h('input', { type: 'checkbox', value: column, checked: shown.some(([c]) => c === column), onchange: async () => {
@@ -480,6 +496,15 @@ function exportQuery(state) {
   params.set('direction', state.direction);
   for (const [key, value] of Object.entries(state.ranges)) params.set(key, value);
   return params;
+}
+
+/** Runs `replace`, which swaps part of the page, and gives the focus back to the
+ * element with the id that had it (a sort or page button keeps the keyboard there). */
+function keepingFocus(replace) {
+  const id = document.activeElement?.id;
+  replace();
+  const again = id && document.getElementById(id);
+  if (again && !again.disabled) again.focus();
 }
 
 function searchBox(state, placeholder, onSearch) {
@@ -625,7 +650,7 @@ async function homePage() {
   const { projects, kpis, kpiSeries } = await gql(`query($f: OfferFilter, $r: DateRangeInput, $i: SeriesInterval!) {
     projects { id name }
     kpis(filter: $f, dateRange: $r) { ${KPI_FIELDS} dateRange { start end } }
-    kpiSeries(filter: $f, dateRange: $r, interval: $i) { start kpis { commissionsEarned totalSales conversions clicks } } }`,
+    kpiSeries(filter: $f, dateRange: $r, interval: $i) { start partial kpis { commissionsEarned totalSales conversions clicks } } }`,
   { f: filter, r: range, i: seriesInterval(range) });
   const filters = filtersPanel(state, projects, go);
   const table = await kpiTable({
@@ -728,7 +753,7 @@ async function offerPage(offerId) {
   const data = await gql(`query($id: ID!, $r: DateRangeInput, $i: SeriesInterval!, $f: MembershipFilter, $q: String) {
     projects { id name }
     offer(id: $id) { ${OFFER_FIELDS} kpis(dateRange: $r, filter: $f, search: $q) { ${KPI_FIELDS} dateRange { start end } }
-      kpiSeries(dateRange: $r, interval: $i) { start kpis { commissionsEarned totalSales conversions clicks } } } }`,
+      kpiSeries(dateRange: $r, interval: $i) { start partial kpis { commissionsEarned totalSales conversions clicks } } } }`,
   { id: offerId, r: range, i: seriesInterval(range), f: filter, q: state.search || null });
   const offer = data.offer;
   if (!offer) return [errorBox('This offer does not exist.'), h('a', { href: '#/' }, 'Back to offers')];
@@ -1370,7 +1395,22 @@ async function route() {
     nodes = [errorBox(error)];
   }
   if (mine !== generation) return;
-  app.replaceChildren(...nodes);
+  // What the user was typing in or working with keeps its focus (and every keystroke
+  // typed while the page loaded) across the new page.
+  const active = document.activeElement;
+  const kept = active && active.id && app.contains(active)
+    ? { id: active.id, value: active.value, selection: active.type === 'search' ? [active.selectionStart, active.selectionEnd] : null } : null;
+  // A page leaves out what does not apply as null (replaceChildren would write "null").
+  app.replaceChildren(...nodes.filter((node) => node !== null && node !== undefined));
+  const again = kept && document.getElementById(kept.id);
+  if (again) {
+    if (kept.selection && again.value !== kept.value) {
+      again.value = kept.value;
+      again.dispatchEvent(new Event('input'));
+    }
+    again.focus();
+    if (kept.selection) again.setSelectionRange(...kept.selection);
+  }
   for (const link of document.querySelectorAll('.top nav a')) {
     if (link.getAttribute('href') === `#${path || '/'}`) link.setAttribute('aria-current', 'page'); else link.removeAttribute('aria-current');
   }

@@ -61,6 +61,9 @@ async function accessible(page, where) {
   const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
   assert.deepEqual(serious, [], `${where} has accessibility violations`);
+  // What a page leaves out must not show up as the word JavaScript writes for it.
+  const stray = await page.evaluate(() => document.querySelector('#app').innerText.match(/\b(null|undefined|NaN)\b/)?.[0]);
+  assert.equal(stray, undefined, `${where} shows "${stray}"`);
 }
 
 /** Waits until the app has shown the page of the current URL with its data loaded. */
@@ -97,13 +100,19 @@ try {
   await page.waitForURL(/preset=LAST_6_MONTHS/);
   await settled(page);
 
-  step('searching the offers table narrows it');
+  step('searching the offers table narrows it, typed at human speed: no keystroke or focus lost');
   const before = await offerRows(page);
   const term = before[0].split(' ')[0];
   const { offers } = await api('query($q: String) { offers(first: 100, search: $q) { totalCount } }', { q: term });
-  await page.fill('#search', term);
-  await page.waitForURL(new RegExp(`search=${encodeURIComponent(term)}`));
+  const half = Math.ceil(term.length / 2);
+  await page.click('#search');
+  await page.keyboard.type(term.slice(0, half), { delay: 80 });
+  // A pause: the first half is searched while the rest is typed.
+  await page.waitForTimeout(350);
+  await page.keyboard.type(term.slice(half), { delay: 80 });
+  await page.waitForURL(new RegExp(`search=${encodeURIComponent(term)}$|search=${encodeURIComponent(term)}&`));
   await settled(page);
+  assert.deepEqual(await page.evaluate(() => [document.activeElement.id, document.activeElement.value]), ['search', term]);
   assert.equal(await page.$$eval('tbody tr', (rows) => rows.length), offers.totalCount);
   const after = await offerRows(page);
   assert.ok(after.length < before.length, `${after.length} rows of ${before.length}`);
@@ -112,6 +121,13 @@ try {
   await page.waitForURL((url) => !url.hash.includes('search='));
   await settled(page);
   assert.equal(await page.$$eval('tbody tr', (rows) => rows.length), before.length);
+  const sortButton = await page.getAttribute('th button[id^="sort-"]', 'id');
+  const unsorted = page.url();
+  await page.focus(`#${sortButton}`);
+  await page.keyboard.press('Enter');
+  await page.waitForURL((url) => url.href !== unsorted);
+  await settled(page);
+  assert.equal(await page.evaluate(() => document.activeElement.id), sortButton, 'sorting from the keyboard keeps the focus on its column');
 
   step('the column picker asks only for what is shown and its choice survives a reload');
   await page.click('button:has-text("Columns")');
@@ -166,7 +182,7 @@ try {
   await page.waitForSelector('.chart svg .y-tick');
   assert.ok((await page.$$('.chart svg .y-tick')).length >= 2, 'value ticks');
   assert.ok((await page.$$('.chart svg .x-tick')).length >= 2, 'date ticks');
-  const series = (await api('query($id: ID!) { offer(id: $id) { kpiSeries(dateRange: { preset: LAST_6_MONTHS }, interval: WEEK) { start kpis { commissionsEarned } } } }', { id: offerId })).offer.kpiSeries;
+  const series = (await api('query($id: ID!) { offer(id: $id) { kpiSeries(dateRange: { preset: LAST_6_MONTHS }, interval: WEEK) { start partial kpis { commissionsEarned } } } }', { id: offerId })).offer.kpiSeries;
   await page.focus('.chart svg');
   await page.keyboard.press('End');
   const lastTip = await page.textContent('.chart-tip');
@@ -176,7 +192,20 @@ try {
   const box = await page.$eval('.chart svg', (svg) => svg.getBoundingClientRect().toJSON());
   await page.mouse.move(box.x + box.width - 14, box.y + 100);
   assert.equal(await page.textContent('.chart-tip'), lastTip, 'hovering the right edge shows the last point');
+  assert.match(await page.textContent('.chart svg .x-tick'), /^week of /, 'a week reads as a week');
+  assert.equal(await page.$$eval('.chart svg circle.partial', (marks) => marks.length), series.filter((p) => p.partial).length, 'partial weeks are marked');
+  assert.equal(lastTip.endsWith('(partial)'), series[series.length - 1].partial);
+  assert.equal(Boolean(await page.$('#chart-partial')), series.some((p) => p.partial));
   await accessible(page, 'the offer page');
+
+  step('a range before anything happened says so, instead of a blank chart');
+  await page.goto(`${BASE_URL}/#/offers/${encodeURIComponent(offerId)}?start=2001-01-01&end=2001-03-31`);
+  await settled(page);
+  await page.waitForSelector('#chart-empty');
+  assert.equal(await page.$('.chart svg'), null);
+  await accessible(page, 'the offer page over an empty range');
+  await page.goto(`${BASE_URL}/#/offers/${encodeURIComponent(offerId)}?preset=LAST_6_MONTHS`);
+  await settled(page);
 
   step("the offer summary follows the member table's filter");
   await page.click('button:has-text("Filter members")');

@@ -19,7 +19,7 @@ pub use crate::db::replica::{ReadSource, ReportReads};
 pub use crate::db::reporting::SeriesScope;
 use crate::db::reporting::{self, FigureScope};
 use crate::db::{DbResult, members, memberships, offers};
-use crate::domain::date_range::{DateRange, SeriesInterval};
+use crate::domain::date_range::{ALL_TIME_START, DateRange, SeriesInterval};
 use crate::domain::enums::{OfferStatus, OfferType};
 use crate::domain::ids::{BrandId, MemberId, MembershipId, OfferId, ProjectId};
 use crate::domain::kpis::{Kpi, Kpis, SeriesPart, existed_during};
@@ -359,6 +359,9 @@ impl SeriesNeeds {
 #[derive(Clone, Debug)]
 pub struct Point {
     pub range: DateRange,
+    /// The range cuts the week or month short (its first or last, or the one
+    /// still going on): its figures cover only part of it.
+    pub partial: bool,
     pub kpis: Kpis,
 }
 
@@ -385,14 +388,19 @@ pub async fn series(
         needs.members_with_conversions,
     )
     .await?;
-    // ALL_TIME starts long before anything happened: begin at the first recorded day.
-    let first_day = periods
-        .iter()
-        .map(|(joined_at, _)| joined_at.with_timezone(&zone).date_naive())
-        .chain(rows.iter().map(|r| r.bucket))
-        .min()
-        .unwrap_or(range.end)
-        .max(range.start);
+    // ALL_TIME starts long before anything happened: it begins at the first recorded
+    // day. Any other range has every one of its buckets, zeros included.
+    let first_day = if range.start == ALL_TIME_START {
+        periods
+            .iter()
+            .map(|(joined_at, _)| joined_at.with_timezone(&zone).date_naive())
+            .chain(rows.iter().map(|r| r.bucket))
+            .min()
+            .unwrap_or(range.end)
+            .clamp(range.start, range.end)
+    } else {
+        range.start
+    };
     let mut by_bucket: HashMap<NaiveDate, reporting::BucketRow> = rows.into_iter().map(|r| (r.bucket, r)).collect();
     let mut points = Vec::new();
     let mut start = interval.bucket_start(first_day);
@@ -403,9 +411,10 @@ pub async fn series(
             )));
         }
         let next = interval.next_bucket(start);
+        let last = next - Days::new(1);
         let clipped = DateRange {
             start: start.max(range.start),
-            end: (next - Days::new(1)).min(range.end),
+            end: last.min(range.end),
         };
         let (from, to) = clipped.utc_bounds(zone);
         let row = by_bucket.remove(&start);
@@ -416,6 +425,7 @@ pub async fn series(
         };
         points.push(Point {
             range: clipped,
+            partial: (clipped.start, clipped.end) != (start, last),
             kpis: Kpis {
                 members,
                 members_with_conversions: row.as_ref().map_or(0, |r| r.members_with_conversions),

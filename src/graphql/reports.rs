@@ -312,6 +312,9 @@ pub async fn offer_report(
 pub struct KpiPoint {
     pub start: Date,
     pub end: Date,
+    /// The range cuts this week or month short (its first or last, or the one
+    /// still going on): charts should not read its lower figures as a fall.
+    pub partial: bool,
     pub kpis: KpiBlock,
 }
 
@@ -345,6 +348,7 @@ async fn series(
         .map(|point| KpiPoint {
             start: Date(point.range.start),
             end: Date(point.range.end),
+            partial: point.partial,
             kpis: KpiBlock {
                 range: point.range,
                 figures: point.kpis,

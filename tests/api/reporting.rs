@@ -715,3 +715,54 @@ async fn an_offer_summary_follows_the_member_table_filter() {
     assert_eq!(active_and_inactive, whole);
     assert!(whole[0] > Decimal::ZERO, "the offer has members");
 }
+
+#[tokio::test]
+async fn a_series_answers_every_bucket_of_its_range_and_marks_the_partial_ones() {
+    let app = TestApp::new().await;
+    let key = sales_tracking::fixtures::demo::ensure_demo_brand(&app.pool)
+        .await
+        .unwrap();
+    let series = |start: &str, end: &str, interval: &str| {
+        let variables = json!({ "r": { "start": start, "end": end }, "i": interval });
+        let app = &app;
+        let key = key.clone();
+        async move {
+            app.ok(&key, "query($r: DateRangeInput, $i: SeriesInterval!) { kpiSeries(dateRange: $r, interval: $i) { start end partial kpis { conversions totalSales } } }", variables)
+                .await["kpiSeries"]
+                .clone()
+        }
+    };
+    // Long before the brand's first order: every month, with zeros; the last one cut short.
+    let months = series("2001-01-01", "2001-03-15", "MONTH").await;
+    assert_eq!(
+        months,
+        json!([
+            { "start": "2001-01-01", "end": "2001-01-31", "partial": false, "kpis": { "conversions": 0, "totalSales": "0.00" } },
+            { "start": "2001-02-01", "end": "2001-02-28", "partial": false, "kpis": { "conversions": 0, "totalSales": "0.00" } },
+            { "start": "2001-03-01", "end": "2001-03-15", "partial": true, "kpis": { "conversions": 0, "totalSales": "0.00" } },
+        ])
+    );
+    // Weeks start on Monday: a range from a Wednesday to a Saturday cuts both ends.
+    let weeks = series("2001-01-03", "2001-01-20", "WEEK").await;
+    let partial: Vec<(&str, bool)> = weeks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["start"].as_str().unwrap(), w["partial"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        partial,
+        [("2001-01-03", true), ("2001-01-08", false), ("2001-01-15", true)]
+    );
+
+    // A brand with nothing yet: ALL_TIME is one bucket, not an empty chart.
+    let empty = app.brand("Nothing Yet").await;
+    let all_time = app
+        .ok(
+            &empty.admin,
+            "{ kpiSeries(dateRange: { preset: ALL_TIME }, interval: MONTH) { kpis { conversions } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(all_time["kpiSeries"], json!([{ "kpis": { "conversions": 0 } }]));
+}
