@@ -112,6 +112,8 @@ async function whoAmI() {
     viewer = (await gql('{ viewer { role brand { name currency } } }')).viewer;
     const currency = viewer.brand.currency;
     money = new Intl.NumberFormat(undefined, { style: 'currency', currency });
+    document.querySelector('.top .brand').textContent = `Sales Tracking · ${viewer.brand.name}`;
+    document.title = `${viewer.brand.name} · Sales Tracking`;
     compactMoney = new Intl.NumberFormat(undefined, { style: 'currency', currency, notation: 'compact' });
   }
   return viewer;
@@ -141,6 +143,11 @@ async function gql(query, variables = {}) {
   }
   if (!response.ok) throw new ApiError(`The server answered ${response.status}.`);
   return body.data;
+}
+
+/** The dates a page covers; ALL_TIME reads as such, not from 2000-01-01. */
+function rangeText(state, dateRange) {
+  return state.preset === 'ALL_TIME' ? `All time, to ${dateRange.end}` : `${dateRange.start} – ${dateRange.end}`;
 }
 
 function errorBox(error) {
@@ -566,11 +573,16 @@ function payoutFrom(data) {
 
 /** Runs an action and shows what happened above `target`. */
 async function act(target, work, success) {
+  // The newest message replaces the ones before it.
+  const said = () => target.querySelectorAll(':scope > .notice, :scope > .error').forEach((old) => old.remove());
   try {
     const result = await work();
-    target.prepend(h('div', { class: 'notice', role: 'status' }, success(result)));
+    said();
+    target.prepend(h('div', { class: 'notice', role: 'status' }, success(result),
+      h('button', { type: 'button', class: 'dismiss', 'aria-label': 'Dismiss', onclick: (event) => event.currentTarget.parentElement.remove() }, '×')));
     return result;
   } catch (error) {
+    said();
     target.prepend(errorBox(error));
     return null;
   }
@@ -673,9 +685,12 @@ async function homePage() {
     h('div', { class: 'page-head' },
       h('h1', { class: 'grow' }, 'Sales Tracking'),
       dateControl(state, go),
-      h('button', { type: 'button', 'aria-controls': 'filters', onclick: () => { filters.hidden = !filters.hidden; } }, 'Filters'),
+      h('button', { type: 'button', id: 'filters-button', 'aria-controls': 'filters', 'aria-expanded': String(!filters.hidden), onclick: (event) => {
+        filters.hidden = !filters.hidden;
+        event.currentTarget.setAttribute('aria-expanded', String(!filters.hidden));
+      } }, 'Filters'),
       isAdmin() ? h('button', { type: 'button', class: 'primary', id: 'send-payment', onclick: () => sendPayment(messages, { scope: 'ACTIVE_OFFERS', filter, dateRange: range }, route) }, 'Send Payment') : null),
-    h('p', { class: 'empty', id: 'range-label' }, `${kpis.dateRange.start} – ${kpis.dateRange.end}`),
+    h('p', { class: 'empty', id: 'range-label' }, rangeText(state, kpis.dateRange)),
     messages,
     filters,
     kpiWidgets(kpis),
@@ -843,7 +858,7 @@ async function offerPage(offerId) {
       dateControl(state, go),
       isAdmin() ? offerManagement(messages, offer, data.projects) : null,
       isAdmin() ? h('button', { type: 'button', class: 'primary', id: 'send-payment', onclick: () => sendPayment(messages, { scope: 'OFFER', offerId }, route) }, 'Send Payment') : null),
-    h('p', { class: 'empty' }, `${offer.kpis.dateRange.start} – ${offer.kpis.dateRange.end} · payout ${label(payout.type).toLowerCase()} ${payout.percent ? `${payout.percent}%` : ''} ${payout.flatAmount ? format(payout.flatAmount, 'money') : ''}`),
+    h('p', { class: 'empty' }, `${rangeText(state, offer.kpis.dateRange)} · payout ${label(payout.type).toLowerCase()} ${payout.percent ? `${payout.percent}%` : ''} ${payout.flatAmount ? format(payout.flatAmount, 'money') : ''}`),
     offer.shopperDiscount ? h('p', { class: 'empty', id: 'shopper-discount' }, `Shoppers get ${discountText(offer.shopperDiscount)} at checkout${offer.shopperDiscount.inShop ? ' (in the Shopify store)' : ''}.`) : null,
     messages,
     h('div', { class: 'controls' }, h('button', { type: 'button', 'aria-controls': 'member-filters', onclick: () => { memberFilters.hidden = !memberFilters.hidden; } }, 'Filter members'),
@@ -1419,5 +1434,10 @@ async function route() {
 }
 
 document.getElementById('sign-out').addEventListener('click', signOut);
+// Routes live in the hash: the skip link moves the focus instead of following its href.
+document.getElementById('skip-link').addEventListener('click', (event) => {
+  event.preventDefault();
+  app.focus();
+});
 window.addEventListener('hashchange', route);
 route();

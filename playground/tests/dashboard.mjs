@@ -76,6 +76,11 @@ try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true, locale: 'en-US' });
   const page = await context.newPage();
   page.on('pageerror', (error) => { throw error; });
+  // Nothing the page asks for by itself is missing (a favicon, an asset).
+  const missing = [];
+  page.on('response', (response) => {
+    if (response.status() === 404 && response.request().method() === 'GET' && !response.url().includes('/export/')) missing.push(response.url());
+  });
 
   step('signs in with the API key');
   await page.goto(`${BASE_URL}/`);
@@ -88,6 +93,17 @@ try {
   assert.deepEqual(await pageKpis(page), sixMonths);
   await page.waitForSelector('.chart svg .x-tick');
   await accessible(page, 'the home page');
+  const { viewer: { brand: own } } = await api('{ viewer { brand { name } } }');
+  assert.equal(await page.textContent('.top .brand'), `Sales Tracking · ${own.name}`, 'the brand is named');
+  assert.equal(await page.getAttribute('#filters-button', 'aria-expanded'), 'false');
+  await page.click('#filters-button');
+  assert.equal(await page.getAttribute('#filters-button', 'aria-expanded'), 'true');
+  await page.click('#filters-button');
+  await page.goto(`${BASE_URL}/#/?preset=ALL_TIME`);
+  await settled(page);
+  assert.match(await page.textContent('#range-label'), /^All time, to \d{4}-\d{2}-\d{2}$/);
+  await page.goto(`${BASE_URL}/#/`);
+  await settled(page);
 
   step('changing the date range changes them');
   await page.selectOption('#date-preset', 'LAST_30_DAYS');
@@ -285,6 +301,9 @@ try {
   await accessible(page, 'the Add members dialog');
   await page.click('dialog button.primary');
   await page.waitForSelector('.notice:has-text("Added 1 members")');
+  assert.equal(await page.$$eval('#app .notice', (notices) => notices.length), 1, 'a new notice replaces the one before');
+  await page.click('#app .notice .dismiss');
+  assert.equal(await page.$('#app .notice'), null, 'a notice can be dismissed');
   const joined = (await api('query($id: ID!) { member(id: $id) { memberships { offer { id } } } }', { id: outsider.id })).member.memberships.map((m) => m.offer.id);
   assert.ok(joined.includes(offerId), 'the member found by search joined the offer');
   const zoe = (await api('{ members(first: 5, search: "zoe.browser") { nodes { memberships { offer { id } } } } }')).members.nodes[0];
@@ -512,6 +531,7 @@ try {
     assert.ok(labels[i].left >= labels[i - 1].right, `date labels ${i - 1} and ${i} do not overlap at phone width`);
   }
   await accessible(page, 'the home page at phone width');
+  assert.deepEqual(missing, [], 'nothing the pages asked for was missing');
   await page.screenshot({ path: `${SCREENSHOT_DIR}/home-phone.png`, fullPage: true });
   step('GraphiQL reads the schema without a key: its docs explorer lists the Query fields');
   const anonymous = await browser.newContext({ viewport: { width: 1280, height: 900 } });
