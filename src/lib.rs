@@ -75,6 +75,9 @@ pub struct AppConfig {
     pub shopify_app: Option<app::ports::ShopifyApp>,
     /// How often connected stores' promo codes are compared with ours (changes sync at once).
     pub shopify_reconcile_every: std::time::Duration,
+    /// Where to LISTEN for the other servers' KPI changes (PostgreSQL itself,
+    /// never a transaction pooler); none: live KPIs hear this server's changes only.
+    pub listen_url: Option<String>,
 }
 
 /// Each store's own Admin API.
@@ -107,6 +110,7 @@ impl Default for AppConfig {
             shopify_admin_base_url: DEFAULT_SHOPIFY_ADMIN_BASE_URL.into(),
             shopify_app: None,
             shopify_reconcile_every: std::time::Duration::from_secs(600),
+            listen_url: None,
         }
     }
 }
@@ -166,6 +170,7 @@ pub fn start(pool: DbPool, config: AppConfig) -> (axum::Router, app::App) {
         shopify_admin_base_url: config.shopify_admin_base_url,
         shopify_app: config.shopify_app,
         shopify_reconcile_every: config.shopify_reconcile_every,
+        listen_url: config.listen_url,
     };
     let app = app::App::start(pool, Arc::new(metrics::Metrics::new()), settings);
     let limits = config.limits;

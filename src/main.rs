@@ -478,6 +478,7 @@ async fn main() -> anyhow::Result<()> {
                 secrets_keys: shopify.secrets_key,
                 shopify_admin_base_url: shopify.shopify_admin_base_url,
                 shopify_reconcile_every: std::time::Duration::from_secs(shopify.shopify_reconcile_every),
+                listen_url: Some(direct_url.clone()),
                 shopify_app: shopify
                     .shopify_api_key
                     .zip(shopify.shopify_api_secret)

@@ -22,18 +22,19 @@ const KPI_FIELDS = KPIS.map(([field]) => field).concat(['payouts', 'averageSale'
 // Table columns: [TableColumn value, header, how to read a row, kind, sort field or null].
 const KPI_COLUMNS = [
   ['MEMBERS', 'Members', (r) => r.kpis.members, 'count', 'MEMBERS'],
-  ['MEMBERS_WITH_CONVERSIONS', 'With conversions', (r) => r.kpis.membersWithConversions, 'count', 'MEMBERS_WITH_CONVERSIONS'],
+  ['MEMBERS_WITH_CONVERSIONS', 'Members with Conversions', (r) => r.kpis.membersWithConversions, 'count', 'MEMBERS_WITH_CONVERSIONS'],
   ['CONVERSIONS', 'Conversions', (r) => r.kpis.conversions, 'count', 'CONVERSIONS'],
   ['CLICKS', 'Clicks', (r) => r.kpis.clicks, 'count', 'CLICKS'],
-  ['TOTAL_SALES', 'Total sales', (r) => r.kpis.totalSales, 'money', 'TOTAL_SALES'],
-  ['SALES_PER_MEMBER', 'Sales / member', (r) => r.kpis.salesPerMember, 'money', 'SALES_PER_MEMBER'],
-  ['COMMISSIONS_EARNED', 'Commissions', (r) => r.kpis.commissionsEarned, 'money', 'COMMISSIONS_EARNED'],
-  ['AVERAGE_COMMISSION_PER_MEMBER', 'Avg. commission', (r) => r.kpis.averageCommissionPerMember, 'money', 'AVERAGE_COMMISSION_PER_MEMBER'],
-  ['PAYMENTS_DUE', 'Payments due', (r) => r.kpis.paymentsDue, 'money', 'PAYMENTS_DUE'],
-  ['MEMBERS_WITH_PAYMENTS_DUE', 'Members due', (r) => r.kpis.membersWithPaymentsDue, 'count', 'MEMBERS_WITH_PAYMENTS_DUE'],
+  ['TOTAL_SALES', 'Total Sales', (r) => r.kpis.totalSales, 'money', 'TOTAL_SALES'],
+  ['SALES_PER_MEMBER', 'Sales per Member', (r) => r.kpis.salesPerMember, 'money', 'SALES_PER_MEMBER'],
+  ['COMMISSIONS_EARNED', 'Commissions Earned', (r) => r.kpis.commissionsEarned, 'money', 'COMMISSIONS_EARNED'],
+  ['AVERAGE_COMMISSION_PER_MEMBER', 'Average Commission per Member', (r) => r.kpis.averageCommissionPerMember, 'money', 'AVERAGE_COMMISSION_PER_MEMBER'],
+  ['PAYMENTS_DUE', 'Payments Due', (r) => r.kpis.paymentsDue, 'money', 'PAYMENTS_DUE'],
+  ['MEMBERS_WITH_PAYMENTS_DUE', 'Members with Payments Due', (r) => r.kpis.membersWithPaymentsDue, 'count', 'MEMBERS_WITH_PAYMENTS_DUE'],
   ['PAYOUTS', 'Payouts', (r) => r.kpis.payouts, 'money', 'PAYOUTS'],
-  ['AVERAGE_SALE', 'Average sale', (r) => r.kpis.averageSale, 'money', 'AVERAGE_SALE'],
+  ['AVERAGE_SALE', 'Average Sale', (r) => r.kpis.averageSale, 'money', 'AVERAGE_SALE'],
 ];
+// Headers are the export's (Column::label), so a downloaded file reads like the table.
 const OFFER_COLUMNS = [
   ['NAME', 'Offer', (r) => r.name, 'name', 'NAME'],
   ['TYPE', 'Type', (r) => label(r.type), 'text', null],
@@ -43,7 +44,7 @@ const OFFER_COLUMNS = [
 ];
 const MEMBERSHIP_COLUMNS = [
   ['NAME', 'Member', (r) => r.member.name, 'name', 'NAME'],
-  ['STATUS', 'Status', (r) => (r.active ? 'Active' : 'Inactive'), 'text', null],
+  ['STATUS', 'Status', (r) => (r.removedAt ? 'Removed' : r.active ? 'Active' : 'Inactive'), 'text', 'STATUS'],
   // With a connected store, where the code stands at the shop's checkout too.
   ['PROMO_CODE', 'Promo code', (r) => (r.promoCode ? `${r.promoCode}${r.promoCodeSync ? ` · ${label(r.promoCodeSync.state)}` : ''}` : ''), 'text', null],
   ['TRACKING_URL', 'Link', (r) => r.trackingUrl ?? '', 'text', null],
@@ -109,7 +110,7 @@ class ApiError extends Error {}
 
 async function whoAmI() {
   if (!viewer) {
-    viewer = (await gql('{ viewer { role brand { name currency } } }')).viewer;
+    viewer = (await gql('{ viewer { role emailSending brand { name currency } } }')).viewer;
     const currency = viewer.brand.currency;
     money = new Intl.NumberFormat(undefined, { style: 'currency', currency });
     document.querySelector('.top .brand').textContent = `Sales Tracking · ${viewer.brand.name}`;
@@ -124,6 +125,7 @@ const isAdmin = () => viewer?.role === 'ADMIN';
 function signOut() {
   localStorage.removeItem(KEY_STORAGE);
   viewer = null;
+  liveStop();
   route();
 }
 
@@ -139,10 +141,15 @@ async function gql(query, variables = {}) {
     throw new ApiError('The API key was refused. Enter a valid key.');
   }
   if (body.errors?.length) {
-    throw new ApiError(body.errors.map((e) => e.message).join('; '));
+    throw new ApiError([...new Set(body.errors.map((e) => e.message))].join('; '));
   }
   if (!response.ok) throw new ApiError(`The server answered ${response.status}.`);
   return body.data;
+}
+
+/** The date range alone, as a hash query: links between pages keep the range. */
+function rangeQuery(state) {
+  return new URLSearchParams(state.preset ? { preset: state.preset } : { start: state.start, end: state.end });
 }
 
 /** The dates a page covers; ALL_TIME reads as such, not from 2000-01-01. */
@@ -152,6 +159,183 @@ function rangeText(state, dateRange) {
 
 function errorBox(error) {
   return h('div', { class: 'error', role: 'alert' }, error instanceof Error ? error.message : String(error));
+}
+
+// ---------- live KPIs: one WebSocket (graphql-transport-ws) at /graphql ----------
+
+const LIVE_QUERY = `subscription($f: OfferFilter, $o: ID, $r: DateRangeInput) {
+  kpisChanged(filter: $f, offerId: $o, dateRange: $r) { ${KPI_FIELDS} } }`;
+const live = { socket: null, ready: false, wanted: null, subscribed: null, nextId: 0, retry: 1000, claimed: false, status: 'off' };
+
+/** Keeps the page's figures live: `variables` of `kpisChanged`, or null for none.
+ *  `shown` are the KPIs the page shows (when they are the subscription's): a first
+ *  push that differs means something landed while the page loaded. */
+function watchKpis(variables, shown = null) {
+  live.claimed = true;
+  const key = variables && JSON.stringify(variables);
+  if (live.wanted?.key === key) { live.wanted.shown = shown; return; }
+  live.wanted = variables ? { key, variables, shown } : null;
+  liveSync();
+}
+
+function liveSync() {
+  if (!live.socket) { if (live.wanted) liveConnect(); return; }
+  if (!live.ready) return;
+  if (live.subscribed && live.subscribed.key !== live.wanted?.key) {
+    live.socket.send(JSON.stringify({ id: live.subscribed.id, type: 'complete' }));
+    live.subscribed = null;
+    liveStatus('off');
+  }
+  if (live.wanted && !live.subscribed) {
+    const id = String(++live.nextId);
+    live.subscribed = { id, key: live.wanted.key, first: true };
+    live.socket.send(JSON.stringify({ id, type: 'subscribe', payload: { query: LIVE_QUERY, variables: live.wanted.variables } }));
+  }
+}
+
+function liveConnect() {
+  const socket = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`, 'graphql-transport-ws');
+  Object.assign(live, { socket, ready: false, subscribed: null });
+  socket.addEventListener('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${apiKey()}` } })));
+  socket.addEventListener('message', (event) => {
+    const message = JSON.parse(event.data);
+    if (message.type === 'connection_ack') {
+      live.ready = true;
+      live.retry = 1000;
+      liveSync();
+    } else if (message.type === 'ping') {
+      socket.send(JSON.stringify({ type: 'pong' }));
+    } else if (message.type === 'next' && message.id === live.subscribed?.id) {
+      const first = live.subscribed.first;
+      live.subscribed.first = false;
+      const kpis = message.payload.data?.kpisChanged;
+      liveStatus(kpis ? 'live' : 'error');
+      if (!kpis) return;
+      const shown = live.wanted?.shown;
+      const unchanged = first && (!shown || Object.keys(kpis).every((field) => kpis[field] === shown[field]));
+      if (!unchanged) refreshQuietly();
+    } else if ((message.type === 'error' || message.type === 'complete') && message.id === live.subscribed?.id) {
+      live.subscribed = null;
+      liveStatus('off');
+    }
+  });
+  socket.addEventListener('close', () => {
+    if (live.socket !== socket) return;
+    Object.assign(live, { socket: null, ready: false, subscribed: null });
+    liveStatus(live.wanted ? 'reconnecting' : 'off');
+    if (live.wanted) {
+      setTimeout(liveSync, live.retry);
+      live.retry = Math.min(live.retry * 2, 30000);
+    }
+  });
+}
+
+function liveStop() {
+  live.wanted = null;
+  const socket = live.socket;
+  Object.assign(live, { socket: null, ready: false, subscribed: null });
+  socket?.close();
+}
+
+const LIVE_TEXT = { live: 'Live', reconnecting: 'Reconnecting…', error: 'Live figures unavailable', off: '' };
+
+function liveStatus(status) {
+  live.status = status;
+  const badge = document.getElementById('live-status');
+  if (badge) badge.textContent = LIVE_TEXT[status];
+}
+
+/** Shows whether the page's figures update by themselves. */
+function liveBadge() {
+  return h('span', { id: 'live-status', class: 'live', role: 'status' }, LIVE_TEXT[live.status]);
+}
+
+/** Reloads the page's data in place, unless the user is in a dialog or a form
+ *  (the next change, or their own action, brings the figures then). */
+function refreshQuietly() {
+  const active = document.activeElement;
+  const busy = document.querySelector('dialog[open]')
+    || (active && app.contains(active) && ['INPUT', 'SELECT', 'TEXTAREA'].includes(active.tagName) && active.type !== 'search');
+  if (busy) return;
+  // What the page last said stays said.
+  flash = document.querySelector('#messages > .notice, #messages > .error') ?? flash;
+  route();
+}
+
+// ---------- input checked as it is typed (the server's scalar rules) ----------
+
+// The user's locale writes 12,345.6 or 12.345,6 or 12 345,6: its separators are understood.
+const SEPARATORS = Object.fromEntries(new Intl.NumberFormat().formatToParts(12345.6)
+  .filter((part) => part.type === 'group' || part.type === 'decimal').map((part) => [part.type, part.value]));
+
+/** `text` as the API's Money or Int (`kind` 'money' or 'count'), or { error } in plain words. */
+function readNumber(text, kind) {
+  let plain = text.trim().replace(/\s/g, '');
+  if (!plain) return { value: null };
+  if (SEPARATORS.group) plain = plain.split(SEPARATORS.group).join('');
+  if (SEPARATORS.decimal && SEPARATORS.decimal !== '.') plain = plain.replace(SEPARATORS.decimal, '.');
+  if (kind === 'count') {
+    if (!/^\d+$/.test(plain)) return { error: `Enter a whole number, such as ${count.format(1000)}.` };
+    if (plain.replace(/^0+/, '').length > 15) return { error: 'That number is too large.' };
+    return { value: plain };
+  }
+  if (!/^-?\d+(\.\d+)?$/.test(plain)) return { error: `Enter an amount, such as ${new Intl.NumberFormat(undefined, { minimumFractionDigits: 2 }).format(1000.5)}.` };
+  const [whole, fraction = ''] = plain.replace('-', '').split('.');
+  if (fraction.replace(/0+$/, '').length > 2) return { error: 'Amounts have at most two decimals (cents).' };
+  if (whole.replace(/^0+/, '').length > 12) return { error: 'That amount is too large.' };
+  return { value: plain };
+}
+
+/** Shows `error` next to `input` (and tells assistive technology), or clears it. */
+function markInput(input, error) {
+  const id = `${input.name || input.id}-error`;
+  let note = input.form?.querySelector(`[id="${id}"]`) ?? document.getElementById(id);
+  if (!note) {
+    note = h('small', { class: 'field-error', id, role: 'alert' });
+    input.after(note);
+  }
+  note.textContent = error ?? '';
+  input.setCustomValidity(error ?? '');
+  if (error) input.setAttribute('aria-invalid', 'true'); else input.removeAttribute('aria-invalid');
+  input.setAttribute('aria-describedby', id);
+}
+
+/** A number input checked as the user types. */
+function numberInput(attributes, kind) {
+  const input = h('input', { ...attributes, inputmode: kind === 'count' ? 'numeric' : 'decimal', autocomplete: 'off' });
+  input.addEventListener('input', () => markInput(input, readNumber(input.value, kind).error));
+  return input;
+}
+
+/** The KPI range inputs of a filter form. */
+function rangeInputs(state, idPrefix) {
+  return h('fieldset', {}, h('legend', {}, 'KPI ranges'), KPI_RANGES.map(([fieldName, text, kind]) => h('div', { class: 'range' },
+    h('label', { for: `${idPrefix}${fieldName}-min` }, text),
+    numberInput({ id: `${idPrefix}${fieldName}-min`, name: `${fieldName}Min`, placeholder: 'min', 'aria-label': `${text} at least`, value: state.ranges[`${fieldName}Min`] ?? '' }, kind),
+    numberInput({ id: `${idPrefix}${fieldName}-max`, name: `${fieldName}Max`, placeholder: 'max', 'aria-label': `${text} at most`, value: state.ranges[`${fieldName}Max`] ?? '' }, kind))));
+}
+
+/** The ranges a filter form holds, in the API's format; null (with each problem
+ *  shown where it is) when one is not valid. */
+function readRanges(form) {
+  const ranges = {};
+  let valid = true;
+  for (const [fieldName, , kind] of KPI_RANGES) {
+    const bounds = ['Min', 'Max'].map((bound) => {
+      const input = form.elements[fieldName + bound];
+      const { value, error } = readNumber(input.value, kind);
+      markInput(input, error);
+      if (error) valid = false;
+      else if (value !== null) ranges[fieldName + bound] = value;
+      return value === null || value === undefined ? null : Number(value);
+    });
+    if (bounds[0] !== null && bounds[1] !== null && bounds[0] > bounds[1]) {
+      markInput(form.elements[`${fieldName}Max`], 'The most is below the least.');
+      valid = false;
+    }
+  }
+  if (!valid) form.querySelector('[aria-invalid=true]')?.focus();
+  return valid ? ranges : null;
 }
 
 // ---------- shared view state (kept in the URL hash query) ----------
@@ -169,6 +353,7 @@ function readState() {
     statuses: params.get('statuses')?.split(',').filter(Boolean) ?? ['ACTIVE'],
     types: params.get('types')?.split(',').filter(Boolean) ?? [],
     projectIds: params.get('projectIds')?.split(',').filter(Boolean) ?? [],
+    showRemoved: params.get('removed') === 'shown',
     ranges: Object.fromEntries(KPI_RANGES.flatMap(([field]) => ['Min', 'Max']
       .map((bound) => [field + bound, params.get(field + bound)])
       .filter(([, value]) => value !== null && value !== ''))),
@@ -185,6 +370,7 @@ function writeState(path, state) {
   if (state.statuses) params.set('statuses', state.statuses.join(','));
   if (state.types?.length) params.set('types', state.types.join(','));
   if (state.projectIds?.length) params.set('projectIds', state.projectIds.join(','));
+  if (state.showRemoved) params.set('removed', 'shown');
   for (const [key, value] of Object.entries(state.ranges ?? {})) params.set(key, value);
   location.hash = `${path}?${params}`;
 }
@@ -228,11 +414,20 @@ function dateControl(state, onChange) {
   const select = h('select', { 'aria-label': 'Date range', id: 'date-preset' },
     PRESETS.map(([value, text]) => h('option', { value, selected: state.preset === value }, text)),
     h('option', { value: 'CUSTOM', selected: !state.preset }, 'Custom…'));
-  const start = h('input', { type: 'date', 'aria-label': 'Start date', value: state.start ?? '', hidden: !!state.preset });
-  const end = h('input', { type: 'date', 'aria-label': 'End date', value: state.end ?? '', hidden: !!state.preset });
-  const apply = h('button', { type: 'button', hidden: !!state.preset, onclick: () => {
-    if (start.value && end.value) onChange({ preset: null, start: start.value, end: end.value });
+  const start = h('input', { type: 'date', id: 'range-start', 'aria-label': 'Start date', value: state.start ?? '', hidden: !!state.preset });
+  const end = h('input', { type: 'date', id: 'range-end', 'aria-label': 'End date', value: state.end ?? '', hidden: !!state.preset });
+  // Checked as the dates are picked; a range is applied only when it reads forwards.
+  const check = () => {
+    const error = !start.value || !end.value ? 'Pick both dates.'
+      : end.value < start.value ? 'The range ends before it starts.' : null;
+    markInput(end, error);
+    return !error;
+  };
+  const apply = h('button', { type: 'button', id: 'range-apply', hidden: !!state.preset, onclick: () => {
+    if (check()) onChange({ preset: null, start: start.value, end: end.value });
+    else end.focus();
   } }, 'Apply');
+  for (const input of [start, end]) input.addEventListener('change', () => { if (start.value && end.value) check(); });
   select.addEventListener('change', () => {
     if (select.value === 'CUSTOM') { start.hidden = end.hidden = apply.hidden = false; start.focus(); return; }
     onChange({ preset: select.value, start: null, end: null });
@@ -395,27 +590,23 @@ function filtersPanel(state, projects, onApply) {
     checks('Status', [['ACTIVE', 'Active'], ['PAUSED', 'Paused'], ['EXPIRED', 'Expired'], ['ARCHIVED', 'Archived']], state.statuses),
     checks('Type', [['SALES_LINK', 'Sales link'], ['PROMO_CODE', 'Promo code']], state.types),
     projects.length ? checks('Projects', projects.map((p) => [p.id, p.name]), state.projectIds) : null,
-    h('fieldset', {}, h('legend', {}, 'KPI ranges'), KPI_RANGES.map(([field, text, kind]) => h('div', { class: 'range' },
-      h('label', {}, text),
-      h('input', { name: `${field}Min`, placeholder: 'min', inputmode: kind === 'count' ? 'numeric' : 'decimal', value: state.ranges[`${field}Min`] ?? '' }),
-      h('input', { name: `${field}Max`, placeholder: 'max', inputmode: kind === 'count' ? 'numeric' : 'decimal', value: state.ranges[`${field}Max`] ?? '' })))),
+    rangeInputs(state, 'offer-'),
     h('div', { class: 'controls' }, h('button', { type: 'submit', class: 'primary' }, 'Apply filters')));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
+    const ranges = readRanges(form);
+    if (!ranges) return;
     const data = new FormData(form);
-    const ranges = {};
-    for (const [field] of KPI_RANGES) for (const bound of ['Min', 'Max']) {
-      const value = String(data.get(field + bound) ?? '').trim();
-      if (value) ranges[field + bound] = value;
-    }
     onApply({ statuses: data.getAll('Status'), types: data.getAll('Type'), projectIds: data.getAll('Projects'), ranges });
   });
   return h('section', { class: 'card', id: 'filters', hidden: true }, form);
 }
 
 /** A data table with sortable headers, a column picker that is saved per key, and paging. */
-async function kpiTable({ table, columns, state, fetchPage, onSort, rowLink, selectable, exportUrl }) {
+async function kpiTable({ table, columns, state, fetchPage, onSort, rowLink, rowNote, selectable, exportUrl, emptyText = 'Nothing matches.' }) {
   const saved = (await gql('query($t: KpiTable!) { tableColumns(table: $t) }', { t: table })).tableColumns;
+  // Saved columns this page does not offer (another offer type's) stay saved.
+  const elsewhere = saved.filter((column) => !columns.some(([c]) => c === column));
   let shown = columns.filter(([column]) => saved.includes(column))
     .sort((a, b) => saved.indexOf(a[0]) - saved.indexOf(b[0]));
   if (!shown.length) shown = columns;
@@ -436,9 +627,16 @@ async function kpiTable({ table, columns, state, fetchPage, onSort, rowLink, sel
   };
   const render = (page) => keepingFocus(() => {
     if (!page.nodes.length) {
-      body.replaceChildren(h('p', { class: 'empty' }, 'Nothing matches.'));
+      body.replaceChildren(h('p', { class: 'empty', id: 'table-empty' }, emptyText));
     } else {
-      const header = h('tr', {}, selectable ? h('th', {}, '') : null, shown.map(([column, text, , kind, sortField]) => {
+      const boxes = [];
+      const selectAll = selectable ? h('input', { type: 'checkbox', id: 'select-all', 'aria-label': 'Select every row on this page', onchange: (e) => {
+        for (const box of boxes) {
+          box.checked = e.target.checked;
+          if (box.checked) selected.add(box.value); else selected.delete(box.value);
+        }
+      } }) : null;
+      const header = h('tr', {}, selectable ? h('th', {}, selectAll) : null, shown.map(([column, text, , kind, sortField]) => {
         const active = sortField && state.sort === sortField;
         const arrow = active ? (state.direction === 'DESC' ? ' ↓' : ' ↑') : '';
         const cell = sortField
@@ -447,13 +645,16 @@ async function kpiTable({ table, columns, state, fetchPage, onSort, rowLink, sel
         return h('th', { class: kind === 'money' || kind === 'count' ? 'num' : '', dataset: { column }, 'aria-sort': active ? (state.direction === 'DESC' ? 'descending' : 'ascending') : null }, cell);
       }));
       const rows = page.nodes.map((row) => h('tr', { dataset: { id: row.id } },
-        selectable ? h('td', {}, h('input', { type: 'checkbox', 'aria-label': 'Select row', checked: selected.has(row.id), onchange: (e) => {
+        selectable ? h('td', {}, boxes[boxes.push(h('input', { type: 'checkbox', value: row.id, 'aria-label': 'Select row', checked: selected.has(row.id), onchange: (e) => {
           if (e.target.checked) selected.add(row.id); else selected.delete(row.id);
-        } })) : null,
+          selectAll.checked = boxes.every((box) => box.checked);
+        } })) - 1]) : null,
         shown.map(([column, , read, kind]) => {
           const value = format(read(row), kind);
-          const content = kind === 'name' && rowLink ? h('a', { href: rowLink(row) }, value) : value;
-          return h('td', { class: kind === 'money' || kind === 'count' ? 'num' : '', dataset: { column } }, content);
+          const link = kind === 'name' && rowLink?.(row);
+          const content = link ? h('a', { href: link }, value) : value;
+          const note = kind === 'name' ? rowNote?.(row) : null;
+          return h('td', { class: kind === 'money' || kind === 'count' ? 'num' : '', dataset: { column } }, content, note ? [' ', note] : []);
         })));
       body.replaceChildren(h('table', {}, h('thead', {}, header), h('tbody', {}, rows)));
     }
@@ -470,7 +671,7 @@ async function kpiTable({ table, columns, state, fetchPage, onSort, rowLink, sel
       shown = columns.filter(([c]) => chosen.includes(c));
       try {
         await gql('mutation($t: KpiTable!, $c: [TableColumn!]!) { setTableColumns(input: { table: $t, columns: $c }) { columns } }',
-          { t: table, c: shown.map(([c]) => c) });
+          { t: table, c: shown.map(([c]) => c).concat(elsewhere) });
       } catch (error) {
         picker.append(errorBox(error));
       }
@@ -525,29 +726,77 @@ function searchBox(state, placeholder, onSearch) {
 }
 
 /** A modal form; resolves with its FormData, or null when cancelled. */
-function ask(title, fields, confirmText = 'Confirm') {
+/** A dialog; resolves with its form's data, or null when cancelled. With `work`
+ *  (form data → promise), the dialog stays open until the work succeeds and
+ *  resolves with its result: a refusal is shown in the dialog, and what was
+ *  typed stays for the user to correct. */
+function ask(title, fields, confirmText = 'Confirm', work = null) {
   const dialog = document.getElementById('dialog');
   const form = document.getElementById('dialog-form');
-  form.replaceChildren(h('h2', {}, title), ...fields, h('div', { class: 'buttons' },
+  const problem = h('div', { class: 'dialog-error', id: 'dialog-error', role: 'alert' });
+  const submit = h('button', { type: 'submit', class: 'primary', value: 'ok' }, confirmText);
+  form.replaceChildren(h('h2', {}, title), ...fields.filter(Boolean), problem, h('div', { class: 'buttons' },
     h('button', { type: 'button', value: 'cancel', onclick: () => dialog.close('cancel') }, 'Cancel'),
-    h('button', { type: 'submit', class: 'primary', value: 'ok' }, confirmText)));
+    submit));
   return new Promise((resolve) => {
+    let result = null;
     const done = () => {
       dialog.removeEventListener('close', done);
-      resolve(dialog.returnValue === 'ok' ? new FormData(form) : null);
+      form.removeEventListener('submit', run);
+      resolve(dialog.returnValue !== 'ok' ? null : work ? result : new FormData(form));
+    };
+    const run = async (event) => {
+      if (!work) return;
+      event.preventDefault();
+      problem.replaceChildren();
+      submit.disabled = true;
+      try {
+        result = await work(new FormData(form));
+        dialog.close('ok');
+      } catch (error) {
+        problem.replaceChildren(error instanceof Error ? error.message : String(error));
+        form.querySelector('[aria-invalid=true], input, select, textarea')?.focus();
+      } finally {
+        submit.disabled = false;
+      }
     };
     dialog.addEventListener('close', done);
+    form.addEventListener('submit', run);
     dialog.returnValue = '';
     dialog.showModal();
     form.querySelector('input, select, textarea, button[type=submit]')?.focus();
   });
 }
 
+/** Reads a payout from a dialog's fields, or throws what is wrong in plain words. */
+function checkedPayout(data) {
+  for (const [name, kind, text] of [['percent', 'money', 'Percent of sale'], ['flat', 'money', 'Flat amount']]) {
+    const { error } = readNumber(String(data.get(name) ?? ''), kind);
+    if (error) throw new ApiError(`${text}: ${error}`);
+  }
+  return payoutFrom(data);
+}
+
+/** A badge for a member's newest email while it is not sent. */
+function emailNote(email) {
+  if (!email || email.status === 'SENT') return null;
+  const text = email.status === 'FAILED' ? 'email failed' : viewer?.emailSending ? 'email pending' : 'email waiting: no mail server';
+  return h('span', { class: `badge email-${email.status.toLowerCase()}` }, text);
+}
+
+/** What queueing emails did, in plain words, and whether they will go out. */
+function emailsQueued(queued) {
+  const text = `${queued} email${queued === 1 ? '' : 's'} queued.`;
+  return viewer?.emailSending ? `${text} The member table shows each one's state.`
+    : `${text} No mail server is configured on this server (--smtp-url), so they wait in the outbox, shown as pending, until one is.`;
+}
+
 /** The messages area of a page, holding the pending flash message if any. */
 function takeFlash() {
-  const messages = h('div');
+  const messages = h('div', { id: 'messages' });
+  // Cleared once a page that shows it is on screen (route), not before: a newer
+  // route may replace this page while it loads.
   if (flash) messages.append(flash);
-  flash = null;
   return messages;
 }
 
@@ -559,15 +808,17 @@ function payoutFields(prefix = '') {
   return [
     field('Payout type', h('select', { name: `${prefix}type` },
       ['PERCENT_OF_SALE', 'FLAT_PER_CONVERSION', 'FLAT_PER_CLICK', 'PERCENT_PLUS_FLAT'].map((v) => h('option', { value: v }, label(v))))),
-    field('Percent of sale', h('input', { name: `${prefix}percent`, inputmode: 'decimal', placeholder: 'e.g. 10' })),
-    field(`Flat amount (${viewer?.brand.currency ?? 'USD'})`, h('input', { name: `${prefix}flat`, inputmode: 'decimal', placeholder: 'e.g. 5.00' })),
+    field('Percent of sale', numberInput({ name: `${prefix}percent`, placeholder: 'e.g. 10' }, 'money')),
+    field(`Flat amount (${viewer?.brand.currency ?? 'USD'})`, numberInput({ name: `${prefix}flat`, placeholder: 'e.g. 5.00' }, 'money')),
   ];
 }
 
 function payoutFrom(data) {
   const payout = { type: data.get('type') };
-  if (data.get('percent')) payout.percent = String(data.get('percent'));
-  if (data.get('flat')) payout.flatAmount = String(data.get('flat'));
+  const percent = readNumber(String(data.get('percent') ?? ''), 'money').value;
+  const flat = readNumber(String(data.get('flat') ?? ''), 'money').value;
+  if (percent) payout.percent = percent;
+  if (flat) payout.flatAmount = flat;
   return payout;
 }
 
@@ -621,10 +872,18 @@ async function sendPayment(target, payees, onPaid) {
         payment.payoutFileUrls.length === 1 ? 'Download the PayPal payout file' : `Download PayPal payout file ${index + 1} of ${payment.payoutFileUrls.length}`)));
     return result;
   });
-  if (paid) {
-    flash = h('div', { class: 'notice', role: 'status' }, result);
-    onPaid();
+  if (!paid) return;
+  flash = h('div', { class: 'notice', role: 'status' }, result);
+  // The home page pays active offers only: say what paused, archived and expired ones still owe.
+  if (args.scope === 'ACTIVE_OFFERS') {
+    const rest = await gql('{ paymentPreview(scope: ALL_OFFERS) { totalAmount itemCount } }').catch(() => null);
+    const owed = rest?.paymentPreview;
+    if (owed && owed.itemCount > 0) {
+      flash.append(h('span', { id: 'still-due' }, ` Still due on paused, archived and expired offers: ${format(owed.totalAmount, 'money')} to ${owed.itemCount} member${owed.itemCount === 1 ? '' : 's'}. `,
+        h('button', { type: 'button', class: 'link', id: 'pay-all-offers', onclick: () => sendPayment(document.getElementById('messages'), { scope: 'ALL_OFFERS' }, onPaid) }, 'Pay those too')));
+    }
   }
+  onPaid();
 }
 
 async function downloadWithKey(url, name) {
@@ -665,6 +924,7 @@ async function homePage() {
     kpiSeries(filter: $f, dateRange: $r, interval: $i) { start partial kpis { commissionsEarned totalSales conversions clicks } } }`,
   { f: filter, r: range, i: seriesInterval(range) });
   const filters = filtersPanel(state, projects, go);
+  watchKpis({ f: filter, r: range }, kpis);
   const table = await kpiTable({
     table: 'OFFERS', columns: OFFER_COLUMNS, state,
     onSort: (sort, direction) => go({ sort, direction }),
@@ -684,6 +944,7 @@ async function homePage() {
   return [
     h('div', { class: 'page-head' },
       h('h1', { class: 'grow' }, 'Sales Tracking'),
+      liveBadge(),
       dateControl(state, go),
       h('button', { type: 'button', id: 'filters-button', 'aria-controls': 'filters', 'aria-expanded': String(!filters.hidden), onclick: (event) => {
         filters.hidden = !filters.hidden;
@@ -710,19 +971,20 @@ async function addOffer(target, projects) {
   ], 'Next');
   if (!type) return;
   const isLink = type.get('type') === 'SALES_LINK';
-  const details = await ask(`New ${isLink ? 'sales link' : 'promo code'} offer`, [
+  const created = await ask(`New ${isLink ? 'sales link' : 'promo code'} offer`, [
     field('Name', h('input', { name: 'name', required: true })),
     isLink ? field('Destination URL', h('input', { name: 'destination', type: 'url', required: true, placeholder: 'https://shop.example.com/…' }))
       : field('Code prefix', h('input', { name: 'prefix', required: true, placeholder: 'SPRING' })),
     ...payoutFields(),
     projects.length ? field('Projects', h('select', { name: 'projects', multiple: true }, projects.map((p) => h('option', { value: p.id }, p.name)))) : null,
-  ], 'Create offer');
-  if (!details) return;
-  const input = { name: details.get('name'), type: type.get('type'), payout: payoutFrom(details), projectIds: details.getAll('projects') };
-  if (isLink) input.destinationUrl = details.get('destination'); else input.codePrefix = details.get('prefix');
-  const created = await act(target, () => gql('mutation($i: CreateOfferInput!) { createOffer(input: $i) { offer { id name } } }', { i: input }),
-    (data) => `Created ${data.createOffer.offer.name}.`);
-  if (created) location.hash = `#/offers/${created.createOffer.offer.id}`;
+  ], 'Create offer', (details) => {
+    const input = { name: details.get('name'), type: type.get('type'), payout: checkedPayout(details), projectIds: details.getAll('projects') };
+    if (isLink) input.destinationUrl = details.get('destination'); else input.codePrefix = details.get('prefix');
+    return gql('mutation($i: CreateOfferInput!) { createOffer(input: $i) { offer { id name } } }', { i: input });
+  });
+  if (!created) return;
+  flash = h('div', { class: 'notice', role: 'status' }, `Created ${created.createOffer.offer.name}.`);
+  location.hash = `#/offers/${created.createOffer.offer.id}`;
 }
 
 const OFFER_FIELDS = `id name type status destinationUrl codePrefix attributionWindowDays holdPeriodDays startsOn endsOn
@@ -764,7 +1026,8 @@ async function offerPage(offerId) {
   const range = dateRange(state);
   const messages = takeFlash();
   // The summary adds up exactly the member lines the table lists: same filter, same search.
-  const filter = kpiRanges(state);
+  // Removed members keep their history, and stay out of sight unless asked for.
+  const filter = { ...kpiRanges(state), removed: state.showRemoved ? null : false };
   const data = await gql(`query($id: ID!, $r: DateRangeInput, $i: SeriesInterval!, $f: MembershipFilter, $q: String) {
     projects { id name }
     offer(id: $id) { ${OFFER_FIELDS} kpis(dateRange: $r, filter: $f, search: $q) { ${KPI_FIELDS} dateRange { start end } }
@@ -772,13 +1035,24 @@ async function offerPage(offerId) {
   { id: offerId, r: range, i: seriesInterval(range), f: filter, q: state.search || null });
   const offer = data.offer;
   if (!offer) return [errorBox('This offer does not exist.'), h('a', { href: '#/' }, 'Back to offers')];
+  watchKpis({ o: offerId, r: range });
+  // A sales-link offer's members have links, a promo-code offer's have codes.
+  const unused = offer.type === 'SALES_LINK' ? 'PROMO_CODE' : 'TRACKING_URL';
+  const filtered = Boolean(state.search || Object.keys(state.ranges).length);
   const table = await kpiTable({
-    table: 'MEMBERSHIPS', columns: MEMBERSHIP_COLUMNS, state, selectable: isAdmin(),
+    table: 'MEMBERSHIPS', columns: MEMBERSHIP_COLUMNS.filter(([column]) => column !== unused), state, selectable: isAdmin(),
     onSort: (sort, direction) => go({ sort, direction }),
-    exportUrl: () => `/export/offers/${offerId}/memberships.csv?${exportQuery(state)}`,
+    rowLink: (row) => `#/members/${row.member.id}?${rangeQuery(state)}`,
+    rowNote: (row) => emailNote(row.emails[0]),
+    emptyText: filtered ? 'Nothing matches.' : `No members yet.${isAdmin() ? ' Add members or create a new one to start tracking.' : ''}`,
+    exportUrl: () => {
+      const params = exportQuery(state);
+      if (!state.showRemoved) params.set('removed', 'false');
+      return `/export/offers/${offerId}/memberships.csv?${params}`;
+    },
     fetchPage: async (_columns, after) => (await gql(`query($id: ID!, $f: MembershipFilter, $r: DateRangeInput, $s: MembershipSort, $q: String, $a: String, $n: Int) {
       offer(id: $id) { memberships(first: $n, after: $a, search: $q, filter: $f, dateRange: $r, sort: $s) {
-        totalCount pageInfo { hasNextPage endCursor } nodes { id active promoCode promoCodeSync { state error } trackingUrl joinedAt member { id name } kpis { ${KPI_FIELDS} } } } } }`,
+        totalCount pageInfo { hasNextPage endCursor } nodes { id active removedAt promoCode promoCodeSync { state error } trackingUrl joinedAt member { id name } emails { status } kpis { ${KPI_FIELDS} } } } } }`,
     { id: offerId, f: filter, r: range, s: { field: state.sort, direction: state.direction }, q: state.search || null, a: after, n: PAGE_SIZE })).offer.memberships,
   });
   const chosen = () => {
@@ -791,7 +1065,13 @@ async function offerPage(offerId) {
     const { nodes } = await gql('query($ids: [ID!]!) { nodes(ids: $ids) { ... on Membership { member { id } } } }', { ids });
     return nodes.map((node) => node.member.id);
   };
-  const after = () => { table.selected.clear(); table.reload(); };
+  // The whole page again: the header, the figures and the table show the change.
+  const after = () => {
+    table.selected.clear();
+    // What the action said stays on the new page.
+    flash = messages.querySelector(':scope > .notice') ?? flash;
+    route();
+  };
   const confirmList = async (title, ids, text) => (await ask(title, [h('p', {}, `${text} ${rows().join(', ') || `${ids.length} members`}?`)]));
   const actions = {
     'Add members': () => addMembers(messages, offerId, after),
@@ -804,20 +1084,23 @@ async function offerPage(offerId) {
     },
     Activate: async () => setActive(true),
     Deactivate: async () => setActive(false),
-    'Refresh promo codes': async () => {
+    'Refresh promo codes': offer.type !== 'PROMO_CODE' ? null : async () => {
       const ids = chosen(); if (!ids.length || !(await confirmList('Refresh promo codes', ids, 'Issue new codes for'))) return;
       if (await act(messages, () => gql('mutation($ids: [ID!]!) { refreshPromoCodes(input: { membershipIds: $ids }) { memberships { promoCode } } }', { ids }),
         (r) => `New codes: ${r.refreshPromoCodes.memberships.map((m) => m.promoCode).join(', ')}.`)) after();
     },
     'Edit payout': async () => {
       const ids = [...table.selected];
-      const answer = await ask(ids.length ? `Payout for ${ids.length} selected members` : "The offer's default payout", payoutFields(), 'Save payout');
-      if (!answer) return;
-      const payout = payoutFrom(answer);
-      const work = ids.length
-        ? () => gql('mutation($ids: [ID!]!, $p: PayoutRuleInput!) { setPayoutOverride(input: { membershipIds: $ids, payout: $p }) { memberships { id } } }', { ids, p: payout })
-        : () => gql('mutation($o: ID!, $p: PayoutRuleInput!) { editPayout(input: { id: $o, payout: $p }) { offer { id } } }', { o: offerId, p: payout });
-      if (await act(messages, work, () => 'Payout saved; it applies to new conversions.')) after();
+      const saved = await ask(ids.length ? `Payout for ${ids.length} selected members` : "The offer's default payout", payoutFields(), 'Save payout', (answer) => {
+        const payout = checkedPayout(answer);
+        return ids.length
+          ? gql('mutation($ids: [ID!]!, $p: PayoutRuleInput!) { setPayoutOverride(input: { membershipIds: $ids, payout: $p }) { memberships { id } } }', { ids, p: payout })
+          : gql('mutation($o: ID!, $p: PayoutRuleInput!) { editPayout(input: { id: $o, payout: $p }) { offer { id } } }', { o: offerId, p: payout });
+      });
+      if (!saved) return;
+      flash = h('div', { class: 'notice', role: 'status' }, 'Payout saved; it applies to new conversions.');
+      table.selected.clear();
+      route();
     },
     'Email members': async () => {
       const ids = chosen(); if (!ids.length) return;
@@ -829,7 +1112,8 @@ async function offerPage(offerId) {
       ], 'Queue emails');
       if (!answer) return;
       await act(messages, () => gql('mutation($ids: [ID!]!, $t: EmailTemplateInput!) { emailMembers(input: { membershipIds: $ids, template: $t }) { emails { id } } }',
-        { ids, t: { subject: answer.get('subject'), body: answer.get('body') } }), (r) => `${r.emailMembers.emails.length} emails queued.`);
+        { ids, t: { subject: answer.get('subject'), body: answer.get('body') } }), (r) => emailsQueued(r.emailMembers.emails.length));
+      table.reload();
     },
     'Grant reward': async () => {
       const ids = chosen(); if (!ids.length) return;
@@ -839,7 +1123,7 @@ async function offerPage(offerId) {
       for (const id of ids) {
         await act(messages, () => gql('mutation($i: GrantRewardInput!) { grantReward(input: $i) { reward { id } } }',
           { i: { membershipId: id, reward, email, idempotencyKey: crypto.randomUUID() } }),
-        () => (reward.kind === 'CASH_BONUS' ? 'Reward granted; it is paid with the next payment.' : 'Reward granted and emailed.'));
+        () => (reward.kind === 'CASH_BONUS' ? 'Reward granted; it is paid with the next payment.' : (viewer.emailSending ? 'Reward granted and emailed.' : 'Reward granted; its email waits in the outbox (no mail server is configured).')));
       }
       after();
     },
@@ -852,9 +1136,10 @@ async function offerPage(offerId) {
   const payout = offer.payout;
   const memberFilters = rangeFilters(state, (ranges) => go({ ranges }));
   return [
-    h('p', {}, h('a', { href: '#/' }, '← All offers')),
+    h('p', {}, h('a', { href: `#/?${rangeQuery(state)}`, id: 'all-offers' }, '← All offers')),
     h('div', { class: 'page-head' },
       h('h1', { class: 'grow', id: 'offer-name' }, offer.name, ' ', h('span', { class: 'badge' }, label(offer.type)), ' ', h('span', { class: 'badge', id: 'offer-status' }, label(offer.status))),
+      liveBadge(),
       dateControl(state, go),
       isAdmin() ? offerManagement(messages, offer, data.projects) : null,
       isAdmin() ? h('button', { type: 'button', class: 'primary', id: 'send-payment', onclick: () => sendPayment(messages, { scope: 'OFFER', offerId }, route) }, 'Send Payment') : null),
@@ -862,6 +1147,7 @@ async function offerPage(offerId) {
     offer.shopperDiscount ? h('p', { class: 'empty', id: 'shopper-discount' }, `Shoppers get ${discountText(offer.shopperDiscount)} at checkout${offer.shopperDiscount.inShop ? ' (in the Shopify store)' : ''}.`) : null,
     messages,
     h('div', { class: 'controls' }, h('button', { type: 'button', 'aria-controls': 'member-filters', onclick: () => { memberFilters.hidden = !memberFilters.hidden; } }, 'Filter members'),
+      h('label', {}, h('input', { type: 'checkbox', id: 'show-removed', checked: state.showRemoved, onchange: (e) => go({ showRemoved: e.target.checked }) }), ' Show removed members'),
       Object.keys(state.ranges).length || state.search ? h('span', { class: 'badge', id: 'summary-filtered' }, 'Figures for the members listed below') : null),
     memberFilters,
     kpiWidgets(offer.kpis),
@@ -871,7 +1157,7 @@ async function offerPage(offerId) {
         searchBox(state, 'Search by name or promo code', (search) => go({ search })),
         table.columnsButton, table.download),
       isAdmin() ? h('div', { class: 'controls', 'aria-label': 'Member actions' },
-        Object.entries(actions).map(([text, run]) => h('button', { type: 'button', onclick: run }, text))) : null,
+        Object.entries(actions).filter(([, run]) => run).map(([text, run]) => h('button', { type: 'button', onclick: run }, text))) : null,
       table.picker, table.body, table.pager),
     rewardRulesCard(messages, offer)];
 }
@@ -879,20 +1165,12 @@ async function offerPage(offerId) {
 /** KPI range filters alone (the member table's filter). */
 function rangeFilters(state, onApply) {
   const form = h('form', { class: 'filters', 'aria-label': 'Member filters' },
-    h('fieldset', {}, h('legend', {}, 'KPI ranges'), KPI_RANGES.map(([fieldName, text, kind]) => h('div', { class: 'range' },
-      h('label', { for: `member-${fieldName}-min` }, text),
-      h('input', { id: `member-${fieldName}-min`, name: `${fieldName}Min`, placeholder: 'min', 'aria-label': `${text} at least`, inputmode: kind === 'count' ? 'numeric' : 'decimal', value: state.ranges[`${fieldName}Min`] ?? '' }),
-      h('input', { name: `${fieldName}Max`, placeholder: 'max', 'aria-label': `${text} at most`, inputmode: kind === 'count' ? 'numeric' : 'decimal', value: state.ranges[`${fieldName}Max`] ?? '' })))),
+    rangeInputs(state, 'member-'),
     h('div', { class: 'controls' }, h('button', { type: 'submit', class: 'primary' }, 'Apply filters')));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    const data = new FormData(form);
-    const ranges = {};
-    for (const [fieldName] of KPI_RANGES) for (const bound of ['Min', 'Max']) {
-      const value = String(data.get(fieldName + bound) ?? '').trim();
-      if (value) ranges[fieldName + bound] = value;
-    }
-    onApply(ranges);
+    const ranges = readRanges(form);
+    if (ranges) onApply(ranges);
   });
   return h('section', { class: 'card', id: 'member-filters', hidden: !Object.keys(state.ranges).length }, form);
 }
@@ -926,21 +1204,23 @@ async function editOffer(target, offer, projects) {
     field('Starts on', h('input', { name: 'startsOn', type: 'date', required: true, value: offer.startsOn })),
     field('Ends on (empty: open-ended)', h('input', { name: 'endsOn', type: 'date', value: offer.endsOn ?? '' })),
     projects.length ? field('Projects', h('select', { name: 'projectIds', multiple: true }, projects.map((p) => h('option', { value: p.id, selected: current.has(p.id) }, p.name)))) : null,
-  ], 'Save changes');
+  ], 'Save changes', (answer) => {
+    const input = {
+      id: offer.id,
+      name: answer.get('name'),
+      attributionWindowDays: Number(answer.get('attributionWindowDays')),
+      holdPeriodDays: Number(answer.get('holdPeriodDays')),
+      startsOn: answer.get('startsOn'),
+      endsOn: answer.get('endsOn') || null,
+    };
+    if (input.endsOn && input.endsOn < input.startsOn) throw new ApiError('The offer would end before it starts.');
+    if (isLink) input.destinationUrl = answer.get('destinationUrl'); else input.codePrefix = answer.get('codePrefix');
+    if (projects.length) input.projectIds = answer.getAll('projectIds');
+    return gql('mutation($i: UpdateOfferInput!) { updateOffer(input: $i) { offer { name } } }', { i: input });
+  });
   if (!answer) return;
-  const input = {
-    id: offer.id,
-    name: answer.get('name'),
-    attributionWindowDays: Number(answer.get('attributionWindowDays')),
-    holdPeriodDays: Number(answer.get('holdPeriodDays')),
-    startsOn: answer.get('startsOn'),
-    endsOn: answer.get('endsOn') || null,
-  };
-  if (isLink) input.destinationUrl = answer.get('destinationUrl'); else input.codePrefix = answer.get('codePrefix');
-  if (projects.length) input.projectIds = answer.getAll('projectIds');
-  const saved = await act(target, () => gql('mutation($i: UpdateOfferInput!) { updateOffer(input: $i) { offer { name } } }', { i: input }),
-    (r) => `Saved ${r.updateOffer.offer.name}.`);
-  if (saved) { flash = target.firstChild; route(); }
+  flash = h('div', { class: 'notice', role: 'status' }, `Saved ${answer.updateOffer.offer.name}.`);
+  route();
 }
 
 /** "Add members": members found on the server by name or email, any number of them. */
@@ -1074,6 +1354,38 @@ function rewardRulesCard(target, offer) {
 }
 
 /** Orders no link or code claimed, each of which an admin can credit to a membership. */
+/** One member: who they are and each of their memberships, with its figures for the range. */
+async function memberPage(memberId) {
+  const state = readState();
+  const range = dateRange(state);
+  const { member } = await gql(`query($id: ID!, $r: DateRangeInput) { member(id: $id) { id name email payoutEmail country createdAt
+    memberships { id active removedAt promoCode trackingUrl joinedAt offer { id name type }
+      emails { status subject createdAt } kpis(dateRange: $r) { clicks conversions totalSales commissionsEarned paymentsDue dateRange { start end } } } } }`,
+  { id: memberId, r: range });
+  if (!member) return [errorBox('This member does not exist.'), h('a', { href: `#/?${rangeQuery(state)}` }, 'Back to offers')];
+  const go = (changes) => writeState(`/members/${memberId}`, { ...state, ...changes });
+  const status = (m) => (m.removedAt ? 'Removed' : m.active ? 'Active' : 'Inactive');
+  const rows = member.memberships.map((m) => h('tr', { dataset: { id: m.id } },
+    h('td', {}, h('a', { href: `#/offers/${m.offer.id}?${rangeQuery(state)}` }, m.offer.name), ' ', emailNote(m.emails[0])),
+    h('td', {}, status(m)),
+    h('td', {}, m.offer.type === 'SALES_LINK' ? m.trackingUrl ?? '' : m.promoCode ?? ''),
+    h('td', {}, m.joinedAt.slice(0, 10)),
+    ['clicks', 'conversions'].map((field) => h('td', { class: 'num' }, format(m.kpis[field], 'count'))),
+    ['totalSales', 'commissionsEarned', 'paymentsDue'].map((field) => h('td', { class: 'num' }, format(m.kpis[field], 'money')))));
+  const shownRange = member.memberships[0]?.kpis.dateRange;
+  return [
+    h('p', {}, h('a', { href: `#/?${rangeQuery(state)}`, id: 'all-offers' }, '← All offers')),
+    h('div', { class: 'page-head' }, h('h1', { class: 'grow', id: 'member-name' }, member.name), dateControl(state, go)),
+    h('p', { class: 'empty' }, [member.email, member.payoutEmail && `pays to ${member.payoutEmail}`, member.country, `member since ${member.createdAt.slice(0, 10)}`].filter(Boolean).join(' · ')),
+    shownRange ? h('p', { class: 'empty' }, rangeText(state, shownRange)) : null,
+    h('section', { class: 'card' }, h('div', { class: 'card-head' }, h('h2', {}, 'Offers')),
+      rows.length ? h('div', { class: 'table-wrap' }, h('table', {},
+        h('thead', {}, h('tr', {}, ['Offer', 'Status', 'Link or code', 'Joined'].map((text) => h('th', {}, text)),
+          ['Clicks', 'Conversions', 'Total Sales', 'Commissions Earned', 'Payments Due'].map((text) => h('th', { class: 'num' }, text)))),
+        h('tbody', {}, rows)))
+        : h('p', { class: 'empty' }, 'Not in any offer yet.'))];
+}
+
 async function ordersPage() {
   const messages = takeFlash();
   const cursors = [null];
@@ -1394,22 +1706,28 @@ async function route() {
   delete app.dataset.ready;
   const [path] = hash.replace(/^#/, '').split('?');
   const offer = path.match(/^\/offers\/([^/]+)$/);
+  const member = path.match(/^\/members\/([^/]+)$/);
   let nodes;
+  live.claimed = false;
   try {
     await whoAmI();
     document.getElementById('nav-settings').hidden = !isAdmin();
     document.getElementById('nav-webhooks').hidden = !isAdmin();
     document.getElementById('nav-shopify').hidden = !isAdmin();
     if (offer) nodes = await offerPage(decodeURIComponent(offer[1]));
+    else if (member) nodes = await memberPage(decodeURIComponent(member[1]));
     else if (path === '/orders') nodes = await ordersPage();
     else if (path === '/settings') nodes = await settingsPage();
     else if (path === '/webhooks') nodes = await webhooksPage();
     else if (path === '/shopify') nodes = await shopifyPage();
     else nodes = await homePage();
   } catch (error) {
-    nodes = [errorBox(error)];
+    // The page could not be shown (an address edited by hand, the server away): say
+    // why once, and leave a way on.
+    nodes = [errorBox(error), h('p', {}, h('a', { href: '#/', id: 'start-over' }, 'Show all offers, without filters'))];
   }
   if (mine !== generation) return;
+  if (!live.claimed) watchKpis(null);
   // What the user was typing in or working with keeps its focus (and every keystroke
   // typed while the page loaded) across the new page.
   const active = document.activeElement;
@@ -1417,6 +1735,7 @@ async function route() {
     ? { id: active.id, value: active.value, selection: active.type === 'search' ? [active.selectionStart, active.selectionEnd] : null } : null;
   // A page leaves out what does not apply as null (replaceChildren would write "null").
   app.replaceChildren(...nodes.filter((node) => node !== null && node !== undefined));
+  if (flash && app.contains(flash)) flash = null;
   const again = kept && document.getElementById(kept.id);
   if (again) {
     if (kept.selection && again.value !== kept.value) {

@@ -163,6 +163,8 @@ try {
   assert.equal(header.length, saved.length);
   assert.ok(!header.includes('Clicks'), header.join(','));
   assert.ok(header.includes('Commissions Earned'), header.join(','));
+  const tableHeader = await page.$$eval('thead th[data-column]', (cells) => cells.map((th) => th.textContent.replace(/ [↑↓]$/, '')));
+  assert.deepEqual(header, tableHeader, 'the file reads like the table');
   await page.screenshot({ path: `${SCREENSHOT_DIR}/home.png`, fullPage: true });
 
   step('an offer page lists its members');
@@ -177,6 +179,84 @@ try {
   assert.equal(memberRows, Math.min(20, offer.memberships.totalCount));
   assert.ok(memberRows > 0);
   await page.screenshot({ path: `${SCREENSHOT_DIR}/offer.png`, fullPage: true });
+
+  step("the offer page fits its type: links for a sales-link offer, codes and their actions for a promo-code one");
+  const { offers: typed } = await api('{ offers(first: 50) { nodes { id type memberships(first: 1) { totalCount } } } }');
+  const linkOffer = typed.nodes.find((o) => o.type === 'SALES_LINK' && o.memberships.totalCount > 1);
+  const codeOffer = typed.nodes.find((o) => o.type === 'PROMO_CODE' && o.memberships.totalCount > 1);
+  for (const [shownOffer, has, hasNot] of [[linkOffer, 'TRACKING_URL', 'PROMO_CODE'], [codeOffer, 'PROMO_CODE', 'TRACKING_URL']]) {
+    await page.goto(`${BASE_URL}/#/offers/${encodeURIComponent(shownOffer.id)}?preset=LAST_6_MONTHS`);
+    await settled(page);
+    assert.ok(await page.$(`th[data-column="${has}"]`), `a ${shownOffer.type} offer shows ${has}`);
+    assert.equal(await page.$(`th[data-column="${hasNot}"]`), null, `a ${shownOffer.type} offer leaves out ${hasNot}`);
+    assert.ok(await page.$('th[data-column="STATUS"]'), 'Status is shown by default');
+    assert.equal(Boolean(await page.$('button:has-text("Refresh promo codes")')), shownOffer.type === 'PROMO_CODE');
+  }
+
+  step('select-all selects every row; a removed member leaves the list and reads Removed when asked for');
+  await page.check('#select-all');
+  const boxes = await page.$$eval('tbody input[type=checkbox]', (inputs) => inputs.map((input) => input.checked));
+  assert.ok(boxes.length > 1 && boxes.every(Boolean), 'every row is selected');
+  await page.uncheck('#select-all');
+  const removedId = await page.$eval('tbody tr:last-child', (row) => row.dataset.id);
+  await page.check(`tbody tr[data-id="${removedId}"] input[type=checkbox]`);
+  await page.click('button:has-text("Remove")');
+  await page.click('dialog button.primary');
+  await page.waitForSelector('.notice:has-text("Removed")');
+  await settled(page);
+  assert.equal(await page.$(`tbody tr[data-id="${removedId}"]`), null, 'a removed member is out of the list');
+  await page.check('#show-removed');
+  await page.waitForURL(/removed=shown/);
+  await settled(page);
+  assert.equal(await page.textContent(`tbody tr[data-id="${removedId}"] td[data-column="STATUS"]`), 'Removed');
+  await page.uncheck('#show-removed');
+  await settled(page);
+
+  step('a member name leads to the member and each of their offers');
+  const memberName = await page.textContent('tbody tr td[data-column="NAME"] a');
+  await page.click('tbody tr td[data-column="NAME"] a');
+  await page.waitForURL(/#\/members\//);
+  await settled(page);
+  assert.equal(await page.textContent('#member-name'), memberName);
+  assert.ok(await page.$(`tbody a[href*="${encodeURIComponent(codeOffer.id)}"]`), 'the offer it came from is listed');
+  await accessible(page, 'a member page');
+  await page.goBack();
+  await settled(page);
+
+  step('emails say when no mail server is configured, and the member table shows them waiting');
+  const emailed = await page.$eval('tbody tr', (row) => row.dataset.id);
+  await page.check(`tbody tr[data-id="${emailed}"] input[type=checkbox]`);
+  await page.click('button:has-text("Email members")');
+  await page.click('dialog button.primary');
+  await page.waitForSelector('.notice:has-text("No mail server is configured")');
+  await page.waitForSelector(`tbody tr[data-id="${emailed}"] .badge:has-text("email waiting")`);
+  await accessible(page, 'an offer page with an email waiting');
+
+  step('the home page and an offer page follow an order live, within 2 seconds and without a reload');
+  const liveCode = (await api('query($id: ID!) { offer(id: $id) { memberships(first: 1, filter: { active: true }) { nodes { promoCode } } } }', { id: codeOffer.id }))
+    .offer.memberships.nodes[0].promoCode;
+  const orderLive = async (n) => {
+    const sent = Date.now();
+    await api('mutation($i: RecordConversionInput!) { recordConversion(input: $i) { conversion { id } } }',
+      { i: { externalOrderId: `live-${n}-${sent}`, saleAmount: '50.00', promoCode: liveCode } });
+    return sent;
+  };
+  for (const path of ['#/', `#/offers/${encodeURIComponent(codeOffer.id)}?preset=LAST_6_MONTHS`]) {
+    await page.goto(`${BASE_URL}/${path}`);
+    await settled(page);
+    await page.waitForSelector('#live-status:text-is("Live")');
+    await page.evaluate(() => { window.sameDocument = true; });
+    const before = await page.textContent('[data-kpi="conversions"] .value');
+    const sent = await orderLive(path.length);
+    await page.waitForFunction((old) => document.querySelector('[data-kpi="conversions"] .value')?.textContent !== old, before, { timeout: 2000 });
+    assert.ok(Date.now() - sent < 2000, `shown ${Date.now() - sent} ms after the order`);
+    assert.equal(await page.evaluate(() => window.sameDocument), true, 'updated in place, not reloaded');
+  }
+  await settled(page);
+  assert.deepEqual(await pageKpis(page), await (async () => {
+    const { offer: live } = await api(`query($id: ID!) { offer(id: $id) { kpis(dateRange: { preset: LAST_6_MONTHS }, filter: { removed: false }) { ${Object.keys(KPIS).join(' ')} } } }`, { id: codeOffer.id });
+    return Object.fromEntries(Object.entries(KPIS).map(([f, kind]) => [f, shown(live.kpis[f], kind)]));
+  })());
 
   step('an offer action asks first, then shows what happened; a refused one says why');
   await page.click('button:has-text("Remove")');
@@ -229,8 +309,9 @@ try {
   await page.click('#member-filters button[type=submit]');
   await page.waitForURL(/conversionsMin=1/);
   await settled(page);
-  const filtered = (await api(`query($id: ID!) { offer(id: $id) { kpis(dateRange: { preset: LAST_6_MONTHS }, filter: { conversions: { min: 1 } }) { ${Object.keys(KPIS).join(' ')} }
-    memberships(first: 1, dateRange: { preset: LAST_6_MONTHS }, filter: { conversions: { min: 1 } }) { totalCount } } }`, { id: offerId })).offer;
+  // Removed members are out of the table (and so of its summary) unless asked for.
+  const filtered = (await api(`query($id: ID!) { offer(id: $id) { kpis(dateRange: { preset: LAST_6_MONTHS }, filter: { conversions: { min: 1 }, removed: false }) { ${Object.keys(KPIS).join(' ')} }
+    memberships(first: 1, dateRange: { preset: LAST_6_MONTHS }, filter: { conversions: { min: 1 }, removed: false }) { totalCount } } }`, { id: offerId })).offer;
   const summary = await pageKpis(page);
   assert.deepEqual(summary, Object.fromEntries(Object.entries(KPIS).map(([f, kind]) => [f, shown(filtered.kpis[f], kind)])));
   assert.equal(summary.members, count.format(filtered.memberships.totalCount), 'the summary counts the members listed');
@@ -500,6 +581,51 @@ try {
   assert.equal(await germanPage.textContent('[data-kpi="totalSales"] .value'), inGerman);
   await german.close();
 
+  step('bad input is caught in place as it is typed; the page keeps working');
+  await page.goto(`${BASE_URL}/#/`);
+  await settled(page);
+  await page.click('#filters-button');
+  await page.fill('#offer-clicks-min', 'abc');
+  await page.waitForSelector('#clicksMin-error:has-text("whole number")');
+  await page.fill('#offer-sales-min', '1,000');
+  assert.equal(await page.textContent('#salesMin-error'), '', "the locale's thousands separator is understood");
+  await page.click('#filters button[type=submit]');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'offer-clicks-min', 'the wrong value has the focus');
+  assert.ok(!page.url().includes('clicksMin'), 'nothing is applied while a value is wrong');
+  await page.fill('#offer-clicks-min', '');
+  await page.click('#filters button[type=submit]');
+  await page.waitForURL(/salesMin=1000/);
+  await settled(page);
+  await accessible(page, 'the home page with a filter');
+  await page.selectOption('#date-preset', 'CUSTOM');
+  await page.fill('#range-start', '2026-03-10');
+  await page.fill('#range-end', '2026-03-01');
+  await page.click('#range-apply');
+  await page.waitForSelector('#range-end-error:has-text("ends before it starts")');
+  assert.ok(!page.url().includes('start='), 'a backwards range is not applied');
+  assert.ok(await page.$('[data-kpi="conversions"]'), 'the page is still there');
+
+  step('a refused Add Offer keeps the dialog open with what was typed, says why, and an empty offer says how to start');
+  await page.goto(`${BASE_URL}/#/`);
+  await settled(page);
+  await page.click('button:has-text("Add Offer")');
+  await page.click('dialog button.primary');
+  await page.fill('dialog input[name=name]', 'Kept on refusal');
+  await page.fill('dialog input[name=destination]', 'https://shop.example.com/kept');
+  await page.fill('dialog input[name=percent]', '150');
+  await page.click('dialog button.primary');
+  await page.waitForSelector('#dialog-error:not(:empty)');
+  assert.equal(await page.inputValue('dialog input[name=name]'), 'Kept on refusal');
+  assert.equal(await page.$$eval('#dialog-error', (e) => e.length), 1, 'said once');
+  await page.fill('dialog input[name=percent]', '15');
+  await page.click('dialog button.primary');
+  await page.waitForURL(/#\/offers\//);
+  await settled(page);
+  assert.match(await page.textContent('#table-empty'), /No members yet/);
+  await page.goto(`${BASE_URL}/#/offers/${encodeURIComponent(offerId)}?start=2026-01-01&end=2026-02-01`);
+  await settled(page);
+  assert.match(await page.getAttribute('#all-offers', 'href'), /start=2026-01-01&end=2026-02-01/, '"All offers" keeps the range');
+
   step('Send Payment pays exactly the Payments Due shown, which then drops to zero');
   await page.goto(`${BASE_URL}/#/`);
   await settled(page);
@@ -513,6 +639,15 @@ try {
   await page.waitForSelector('#payment-result');
   const paidText = await page.textContent('#payment-result');
   assert.ok(paidText.includes(`: ${due} to`), `the payment (${paidText}) is the ${due} shown`);
+  // What paused, archived and expired offers still owe is said, with a way to pay it.
+  const rest = (await api('{ paymentPreview(scope: ALL_OFFERS) { totalAmount itemCount } }')).paymentPreview;
+  assert.ok(rest.itemCount > 0, 'the demo owes on offers that are not active');
+  assert.ok((await page.textContent('#still-due')).includes(money.format(Number(rest.totalAmount))));
+  await page.click('#pay-all-offers');
+  await page.waitForSelector('#payment-preview');
+  await page.click('dialog button.primary');
+  await page.waitForFunction(() => document.querySelectorAll('#payment-result').length === 1 && !document.querySelector('#still-due'));
+  assert.equal((await api('{ paymentPreview(scope: ALL_OFFERS) { itemCount } }')).paymentPreview.itemCount, 0);
   await settled(page);
   await page.reload();
   await settled(page);

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::clicks::{ClickRules, ClickSpool, ClickWriter};
 use super::error::AppResult;
 use super::jobs::{JobRunner, RunnerSettings};
+use super::live::{KpiChanges, KpiWatch};
 use super::orders::OrderWriter;
 use super::ports::{EndpointClient, Mailer, PayoutProviders, ShopClient, ShopifyApp};
 use super::reports::ReportReads;
@@ -55,6 +56,9 @@ pub struct Settings {
     pub shopify_app: Option<ShopifyApp>,
     /// How often the promo codes of every connected store are compared with ours.
     pub shopify_reconcile_every: Duration,
+    /// A session straight to PostgreSQL (not through a transaction pooler) to
+    /// LISTEN for the other servers' KPI changes; none: this server's own only.
+    pub listen_url: Option<String>,
 }
 
 /// The running application; cloning it is cheap (one shared value).
@@ -74,6 +78,8 @@ struct Parts {
     jobs: JobRunner,
     clicks: ClickWriter,
     orders: OrderWriter,
+    live: KpiChanges,
+    sends_email: bool,
     public_url: String,
     ip_hash_key: Vec<u8>,
 }
@@ -94,7 +100,9 @@ impl App {
                 }
             });
         let payouts = payout_providers(settings.paypal);
+        let sends_email = settings.mailer.is_some();
         let tracking_pool = settings.tracking_pool.unwrap_or_else(|| pool.clone());
+        let live = KpiChanges::start(tracking_pool.clone(), settings.listen_url);
         let jobs = JobRunner::new(pool.clone(), settings.jobs);
         match settings.mailer {
             Some(mailer) => {
@@ -108,6 +116,7 @@ impl App {
         }
         jobs.start(super::payments::ReconcileJob {
             pool: pool.clone(),
+            live: live.clone(),
             providers: payouts.clone(),
             every: settings.reconcile_every,
         });
@@ -155,11 +164,18 @@ impl App {
                     pool: pool.clone(),
                     client: shops.clone(),
                     secrets: secrets.clone(),
+                    live: live.clone(),
                 },
             });
         }
         jobs.report_to(metrics.clone());
-        let clicks = ClickWriter::start(tracking_pool.clone(), settings.click_rules, metrics.clone(), spool);
+        let clicks = ClickWriter::start(
+            tracking_pool.clone(),
+            settings.click_rules,
+            metrics.clone(),
+            spool,
+            live.clone(),
+        );
         if let Some(replay) = clicks.spool_replay() {
             jobs.start_local(replay);
         }
@@ -178,6 +194,8 @@ impl App {
             jobs,
             clicks,
             orders,
+            live,
+            sends_email,
             public_url: settings.public_url,
             ip_hash_key: settings.ip_hash_key,
         }))
@@ -302,9 +320,34 @@ impl App {
         self.0.jobs.wake(kind);
     }
 
-    /// Stops the background jobs, releasing their leases (within the runner's grace).
+    /// The brand's KPIs may have changed: its live subscriptions, here and on
+    /// the other servers, look again.
+    pub fn kpis_changed(&self, brand_id: BrandId) {
+        self.0.live.touch(brand_id);
+    }
+
+    /// Whether queued emails are sent (a mailer is configured) or wait in the outbox.
+    pub fn sends_email(&self) -> bool {
+        self.0.sends_email
+    }
+
+    /// What workflows tell of KPI changes.
+    pub(crate) fn live_changes(&self) -> KpiChanges {
+        self.0.live.clone()
+    }
+
+    /// The brand's KPI changes from now on, this server's and the others'.
+    pub fn kpi_changes(&self, brand_id: BrandId) -> KpiWatch {
+        self.0.live.subscribe(brand_id)
+    }
+
+    /// Stops the background jobs, releasing their leases (within the runner's
+    /// grace), and tells the other servers of the last KPI changes.
     pub async fn shutdown(&self) {
         self.0.jobs.shutdown().await;
+        if let Err(error) = self.0.live.send_marked().await {
+            tracing::warn!(%error, "cannot tell the other servers of the last KPI changes");
+        }
     }
 }
 

@@ -22,6 +22,7 @@ pub mod email;
 pub mod error;
 pub mod events;
 pub mod jobs;
+pub mod live;
 pub mod maturity;
 pub mod members;
 pub mod nodes;

@@ -15,6 +15,7 @@ use rust_decimal::Decimal;
 
 use super::events;
 use super::jobs::{Handler, Job, Lease, Outcome, backoff};
+use super::live::KpiChanges;
 use super::members::memberships_of;
 use super::ports::{BatchReport, Notification, PayoutBatch, PayoutItem, PayoutProviders, Vouched};
 use super::reports::{self, OfferSelection};
@@ -213,8 +214,14 @@ pub async fn reconcile(
 }
 
 /// Drives the unsettled payments of every brand toward a final state; returns how
-/// many it looked at. Run at start and periodically.
-pub async fn reconcile_unsettled(pool: &DbPool, providers: &PayoutProviders, now: DateTime<Utc>) -> AppResult<usize> {
+/// many it looked at. Run at start and periodically; `live` hears of each payment
+/// that settled (its brand's Payouts and Payments Due may have changed).
+pub async fn reconcile_unsettled(
+    pool: &DbPool,
+    providers: &PayoutProviders,
+    live: &KpiChanges,
+    now: DateTime<Utc>,
+) -> AppResult<usize> {
     // Payments of a provider this server has no account for are left to a server that has.
     let reachable: Vec<PaymentProvider> = PaymentProvider::ALL
         .iter()
@@ -229,7 +236,9 @@ pub async fn reconcile_unsettled(pool: &DbPool, providers: &PayoutProviders, now
         if let Err(error) = &reconciled {
             tracing::error!(payment_id = %id, ?error, "reconciling a payment failed");
         }
-        if !reconciled.is_ok_and(|payment| is_settled(payment.state)) {
+        if reconciled.as_ref().is_ok_and(|payment| is_settled(payment.state)) {
+            live.touch(brand_id);
+        } else {
             let next = now + recheck_after(now - created_at);
             payments::set_next_check(&mut *connection(pool).await?, brand_id, id, next).await?;
         }
@@ -243,6 +252,7 @@ const RECONCILE_BATCH: i64 = 100;
 /// The recurring job that reconciles unsettled payments every `every`.
 pub struct ReconcileJob {
     pub pool: DbPool,
+    pub live: KpiChanges,
     pub providers: PayoutProviders,
     pub every: std::time::Duration,
 }
@@ -258,7 +268,7 @@ impl Handler for ReconcileJob {
     }
 
     async fn run(&self, job: &Job, _: &Lease) -> Outcome {
-        match reconcile_unsettled(&self.pool, &self.providers, Utc::now()).await {
+        match reconcile_unsettled(&self.pool, &self.providers, &self.live, Utc::now()).await {
             Ok(0) => Outcome::Done,
             Ok(count) => {
                 tracing::info!(count, "reconciled unsettled payments");
@@ -498,5 +508,8 @@ pub async fn receive_notification(
         return Ok(NotificationOutcome::Ignored);
     };
     let payment = batch_changed(app.tracking_pool(), providers, provider, batch_id, Utc::now()).await?;
+    if let Some(payment) = &payment {
+        app.kpis_changed(payment.brand_id);
+    }
     Ok(payment.map_or(NotificationOutcome::Ignored, NotificationOutcome::Reconciled))
 }

@@ -161,6 +161,8 @@ pub fn sort_offers(
 pub struct MembershipSelection {
     /// Only active (true) or only inactive and removed (false) memberships.
     pub active: Option<bool>,
+    /// Only removed (true) or only current (false) memberships; none: both.
+    pub removed: Option<bool>,
     /// Only members whose name or promo code contains this (any case).
     pub search: Option<String>,
     pub bounds: KpiBounds,
@@ -179,6 +181,15 @@ impl MembershipLine {
     /// Active, and not removed.
     pub fn is_active(&self) -> bool {
         self.membership.active && self.membership.removed_at.is_none()
+    }
+
+    /// `ACTIVE`, `INACTIVE` or `REMOVED`, as the Status column reads and sorts.
+    pub fn status(&self) -> &'static str {
+        match (self.membership.removed_at, self.membership.active) {
+            (Some(_), _) => "REMOVED",
+            (None, true) => "ACTIVE",
+            (None, false) => "INACTIVE",
+        }
     }
 }
 
@@ -200,6 +211,9 @@ pub fn membership_table(
         .filter(|line| {
             let code = line.promo_code.as_deref().unwrap_or_default().to_lowercase();
             selection.active.is_none_or(|wanted| wanted == line.is_active())
+                && selection
+                    .removed
+                    .is_none_or(|wanted| wanted == line.membership.removed_at.is_some())
                 && selection.bounds.contain(&line.kpis)
                 && needle
                     .as_ref()
@@ -210,7 +224,7 @@ pub fn membership_table(
         let key = match column {
             Column::Name => SortKey::Text(line.member_name.to_lowercase()),
             Column::Type => SortKey::Text(String::new()),
-            Column::Status => SortKey::Text(if line.is_active() { "ACTIVE" } else { "INACTIVE" }.into()),
+            Column::Status => SortKey::Text(line.status().into()),
             Column::PromoCode => SortKey::Text(line.promo_code.clone().unwrap_or_default()),
             Column::TrackingUrl => SortKey::Text(line.membership.link_code.clone().unwrap_or_default()),
             Column::CreatedAt => SortKey::Time(line.membership.joined_at),
@@ -473,4 +487,34 @@ pub async fn derived_table_mismatches(conn: &mut AsyncPgConnection) -> AppResult
     let rollups = crate::db::stats::mismatches_with_raw_events(conn).await?;
     let summaries = crate::db::stats::summary_mismatches(conn).await?;
     Ok((rollups, summaries))
+}
+
+/// What a live subscription watches.
+#[derive(Clone, Debug)]
+pub enum Watched {
+    /// The offers a selection makes, together (the home page).
+    Offers(OfferSelection),
+    /// One offer (its page).
+    Offer(OfferId),
+}
+
+/// The KPIs a live subscription pushes, read on the primary: the change that
+/// woke it was just committed there, and a replica may not have it yet.
+pub async fn watched_kpis(app: &super::App, caller: &Caller, watched: &Watched, range: DateRange) -> AppResult<Kpis> {
+    let reads = app.report_reads(caller.brand_id);
+    reads.mark_writing();
+    match watched {
+        Watched::Offers(selection) => {
+            let (mut report_conn, _) = reads.conn().await?;
+            let report = offer_report(&mut *app.conn().await?, &mut report_conn, caller, selection, range).await?;
+            Ok(report.total())
+        }
+        Watched::Offer(id) => {
+            let key = KpiKey::Offer(*id, range);
+            Ok(kpis_read(&reads, caller.brand_id, caller.time_zone, &[key])
+                .await?
+                .remove(&key)
+                .unwrap_or_default())
+        }
+    }
 }

@@ -16,6 +16,7 @@ use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 
 use super::jobs::{Handler, Job, Lease, Outcome, backoff};
+use super::live::KpiChanges;
 use super::orders::{self, Change, ChangeError, ChangeRequest, OrderInput, Recorded};
 use super::ports::{OrderPage, OrderRange, ShopAccess, ShopClient, ShopError, ShopOrder};
 use super::secrets::SecretsKeys;
@@ -188,6 +189,8 @@ pub struct ImportRunner {
     pub pool: DbPool,
     pub client: Arc<dyn ShopClient>,
     pub secrets: SecretsKeys,
+    /// Told after each page: the brand's KPIs may have changed.
+    pub live: KpiChanges,
 }
 
 impl ImportRunner {
@@ -201,6 +204,7 @@ impl ImportRunner {
     ) -> Result<ImportRow, Stopped> {
         loop {
             let row = self.page(brand_id, id).await?;
+            self.live.touch(brand_id);
             progress(&row);
             if row.state != ImportState::Running {
                 return Ok(row);
@@ -456,6 +460,7 @@ pub async fn import_from_command_line(
         pool: app.pool().clone(),
         client: app.shops_client(),
         secrets: secrets.clone(),
+        live: app.live_changes(),
     };
     let mut progress = progress;
     let mut attempts = 0;

@@ -14,6 +14,7 @@ pub mod members;
 pub mod memberships;
 pub mod models;
 pub mod nodes;
+pub mod notifications;
 pub mod offers;
 pub mod pagination;
 pub mod payments;

@@ -60,14 +60,40 @@ impl Column {
         Column::all().find(|column| column.name() == name)
     }
 
-    /// Its header in a file, e.g. `Commissions Earned`.
-    pub fn label(self) -> String {
+    /// Its header, in a file as in the dashboard's table of `rows`: `Offer`,
+    /// `Joined`, `Commissions Earned`, `Members with Conversions`.
+    pub fn label(self, rows: Rows) -> String {
+        let text = match (self, rows) {
+            (Column::Name, Rows::Offers) => "Offer",
+            (Column::Name, Rows::Memberships) => "Member",
+            (Column::Type, _) => "Type",
+            (Column::Status, _) => "Status",
+            (Column::PromoCode, _) => "Promo code",
+            (Column::TrackingUrl, _) => "Link",
+            (Column::CreatedAt, Rows::Offers) => "Created",
+            (Column::CreatedAt, Rows::Memberships) => "Joined",
+            (Column::Kpi(_), _) => "",
+        };
+        if !text.is_empty() {
+            return text.to_string();
+        }
+        // A KPI as SPEC.md spells it: every word capitalised but "with" and "per".
         self.name()
             .split('_')
-            .map(|word| word[..1].to_string() + &word[1..].to_lowercase())
+            .map(|word| match word {
+                "WITH" | "PER" => word.to_lowercase(),
+                _ => word[..1].to_string() + &word[1..].to_lowercase(),
+            })
             .collect::<Vec<_>>()
             .join(" ")
     }
+}
+
+/// What a table lists: offers (the home page) or one offer's memberships.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rows {
+    Offers,
+    Memberships,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -158,7 +184,12 @@ mod tests {
     #[test]
     fn columns_are_named_as_the_schema_names_them() {
         assert_eq!(Column::Kpi(Kpi::CommissionsEarned).name(), "COMMISSIONS_EARNED");
-        assert_eq!(Column::TrackingUrl.label(), "Tracking Url");
+        assert_eq!(Column::TrackingUrl.label(Rows::Memberships), "Link");
+        assert_eq!(Column::CreatedAt.label(Rows::Memberships), "Joined");
+        assert_eq!(
+            Column::Kpi(Kpi::AverageCommissionPerMember).label(Rows::Offers),
+            "Average Commission per Member"
+        );
         assert_eq!(Column::parse("AVERAGE_SALE"), Some(Column::Kpi(Kpi::AverageSale)));
         assert_eq!(Column::parse("BANANA"), None);
         assert_eq!(Column::all().count(), 18);

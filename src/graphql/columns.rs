@@ -68,13 +68,15 @@ impl KpiTable {
     /// What a table shows until a key chooses.
     fn default_columns(self) -> Vec<TableColumn> {
         use TableColumn::*;
+        // A member table shows both the promo code and the link: the dashboard
+        // leaves out the one an offer's type does not use.
         let first = match self {
-            KpiTable::Offers => vec![Name, Type, Status],
-            KpiTable::Memberships => vec![Name, PromoCode],
+            KpiTable::Offers => vec![Name, Type, Status, Members],
+            KpiTable::Memberships => vec![Name, Status, PromoCode, TrackingUrl],
         };
         first
             .into_iter()
-            .chain([Members, Clicks, Conversions, TotalSales, CommissionsEarned, PaymentsDue])
+            .chain([Clicks, Conversions, TotalSales, CommissionsEarned, PaymentsDue])
             .collect()
     }
 }

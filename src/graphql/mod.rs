@@ -10,6 +10,7 @@ pub mod error;
 pub mod extensions;
 pub mod ids;
 pub mod limits;
+pub mod live;
 pub mod loaders;
 pub mod members;
 pub mod memberships;
@@ -29,18 +30,19 @@ pub mod text_inputs;
 pub mod types;
 pub mod webhooks;
 
-use async_graphql::{EmptySubscription, Request, SDLExportOptions, Schema};
+use async_graphql::{Request, SDLExportOptions, Schema};
 
 use std::sync::{Arc, OnceLock};
 
 use crate::app::App;
 use crate::rate_limit::RateLimiter;
 use context::Caller;
+use live::{LiveCosting, SubscriptionRoot};
 use loaders::BrandLoader;
 use mutation::MutationRoot;
 use query::QueryRoot;
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// How the API treats its callers: what a query may cost, the per-caller
 /// budget, and whether the schema can be introspected.
@@ -64,7 +66,12 @@ impl Default for ApiOptions {
 /// The schema; every request carries the `App` its resolvers call (see `with_app`).
 pub fn build_schema(options: ApiOptions) -> AppSchema {
     let cost_model = Arc::new(OnceLock::new());
-    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
+        .data(LiveCosting {
+            model: cost_model.clone(),
+            limits: options.limits,
+            budget: options.budget.clone(),
+        })
         .extension(extensions::ErrorCodes)
         .extension(extensions::ReportFreshness)
         .extension(limits::CostLimits {

@@ -490,7 +490,8 @@ impl<'a> Walker<'a> {
             tally.cost = own.saturating_add(elements.saturating_mul(each));
         }
         tally.once = children.once;
-        if field_type.has_date_range && name == "kpis" {
+        // `kpisChanged` reads what `kpis` reads, at each push.
+        if field_type.has_date_range && (name == "kpis" || name == "kpisChanged") {
             tally.once = tally.once.saturating_add(range_cost(self.arguments.range_days(field)));
         }
         Ok(tally)

@@ -213,6 +213,9 @@ impl OfferFilter {
 pub struct MembershipFilter {
     /// Only active (true) or only inactive and removed (false) memberships.
     pub active: Option<bool>,
+    /// Only members removed from the offer (true) or only current ones (false);
+    /// null: both. Removed members keep their history.
+    pub removed: Option<bool>,
     #[graphql(flatten)]
     pub kpis: KpiRanges,
 }
@@ -221,6 +224,7 @@ impl MembershipFilter {
     pub fn selection(&self, search: Option<String>) -> MembershipSelection {
         MembershipSelection {
             active: self.active,
+            removed: self.removed,
             search,
             bounds: self.kpis.bounds(),
         }

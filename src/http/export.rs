@@ -26,7 +26,7 @@ use crate::domain::ids::{OfferId, PaymentId, ProjectId};
 use crate::domain::kpis::{Kpi, KpiValue, Kpis};
 use crate::domain::money::{format_money, parse_amount};
 use crate::domain::public_id;
-use crate::domain::report::{Bound, Column, KpiBounds, SortDirection};
+use crate::domain::report::{Bound, Column, KpiBounds, Rows, SortDirection};
 use crate::domain::validate::starts_like_a_formula;
 
 /// What an export is charged against the key's query budget: about what the
@@ -336,6 +336,7 @@ async fn export(
             Some(offer_id) => {
                 let selection = MembershipSelection {
                     active: params.get("active").map(|active| active == "true"),
+                    removed: params.get("removed").map(|removed| removed == "true"),
                     search: request.search.clone(),
                     bounds: request.bounds.clone(),
                 };
@@ -373,7 +374,14 @@ async fn export(
     } else {
         "offers.csv"
     };
-    let header_row = csv_rows(std::iter::once(request.columns.iter().map(|c| c.label()).collect()));
+    let listed = if offer_id.is_some() {
+        Rows::Memberships
+    } else {
+        Rows::Offers
+    };
+    let header_row = csv_rows(std::iter::once(
+        request.columns.iter().map(|c| c.label(listed)).collect(),
+    ));
     // Each chunk is written as the body is read, from rows not yet written.
     let mut rows = rows.into_iter().peekable();
     let chunks = std::iter::from_fn(move || rows.peek().is_some().then(|| csv_rows(rows.by_ref().take(CHUNK_ROWS))));
@@ -423,7 +431,7 @@ fn membership_cell(column: Column, line: &MembershipLine, offer: &OfferRow, link
     match column {
         Column::Name => safe_text(&line.member_name),
         Column::Type => offer.offer_type.as_str().to_string(),
-        Column::Status => if line.is_active() { "ACTIVE" } else { "INACTIVE" }.to_string(),
+        Column::Status => line.status().to_string(),
         Column::PromoCode => safe_text(line.promo_code.as_deref().unwrap_or_default()),
         Column::TrackingUrl => line
             .membership

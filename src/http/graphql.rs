@@ -132,10 +132,13 @@ async fn authenticate_and_run(
     client: ClientAddress,
     headers: &HeaderMap,
     request: async_graphql::Request,
+    mutation: bool,
 ) -> Result<async_graphql::Response, Response> {
     let mut request = with_app(request, &state.app);
+    let mut brand = None;
     match authenticate(state, client, headers).await {
         Ok(Some(viewer)) => {
+            brand = Some(viewer.brand_id);
             let subject = RateSubject(format!("key:{}", viewer.api_key_id));
             request = authorize(request, viewer, &state.app).data(subject);
         }
@@ -171,6 +174,14 @@ async fn authenticate_and_run(
         }
     }
     let response = state.schema.execute(request).await;
+    // A mutation that ran may have changed the brand's figures (an order by hand,
+    // a payment, a removal): its live KPIs look again, and stay as they are if not.
+    if let Some(brand) = brand
+        && mutation
+        && response.is_ok()
+    {
+        state.app.kpis_changed(brand);
+    }
     let over_budget = response.errors.iter().any(|e| {
         e.extensions
             .as_ref()
@@ -222,7 +233,12 @@ async fn execute(
     // A database that hangs (accepts, never answers) must not hold the caller:
     // the key lookup and the execution together answer UNAVAILABLE past the deadline.
     let deadline = if mutation { MUTATION_DEADLINE } else { QUERY_DEADLINE };
-    let response = match tokio::time::timeout(deadline, authenticate_and_run(&state, client, &headers, request)).await {
+    let response = match tokio::time::timeout(
+        deadline,
+        authenticate_and_run(&state, client, &headers, request, mutation),
+    )
+    .await
+    {
         Ok(Ok(response)) => response,
         Ok(Err(refusal)) => return refusal,
         Err(_) => {

@@ -6,6 +6,7 @@ mod export;
 mod graphiql;
 mod graphql;
 mod health;
+mod live;
 mod observability;
 mod paypal_webhooks;
 pub mod persisted_queries;
@@ -91,6 +92,8 @@ pub struct AppState {
     /// failure takes a point, and an address out of points is refused before the
     /// next one costs a database lookup or a brand's budget.
     pub failed_auth: Arc<RateLimiter>,
+    /// Open WebSocket connections (subscriptions).
+    pub live_connections: live::LiveConnections,
     pub surface: Arc<Surface>,
 }
 
@@ -110,6 +113,7 @@ impl AppState {
                 limits.failed_auth_per_second,
                 limits.failed_auth_per_second.saturating_mul(10),
             )),
+            live_connections: live::LiveConnections::default(),
             surface: Arc::new(surface),
         }
     }
@@ -156,7 +160,7 @@ impl axum::extract::FromRequestParts<AppState> for ClientAddress {
 pub fn router(state: AppState) -> Router {
     let cors = cors_layer(&state.surface.cors_origins);
     let graphql = Router::new()
-        .route("/graphql", get(graphql::handle_get).post(graphql::handle))
+        .route("/graphql", get(live::get_or_upgrade).post(graphql::handle))
         .layer(RequestBodyLimitLayer::new(GRAPHQL_BODY_BYTES))
         .layer(axum::middleware::map_response(json_when_too_large))
         .layer(cors.clone());

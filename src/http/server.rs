@@ -141,16 +141,16 @@ pub async fn serve(
 
 /// Open connections per client address.
 #[derive(Clone, Default)]
-struct AddressCounts(Arc<Mutex<HashMap<IpAddr, usize>>>);
+pub(super) struct AddressCounts(Arc<Mutex<HashMap<IpAddr, usize>>>);
 
 /// One open connection from an address; gives its place back when dropped.
-struct AddressSlot {
+pub(super) struct AddressSlot {
     counts: AddressCounts,
     address: IpAddr,
 }
 
 impl AddressCounts {
-    fn take(&self, address: IpAddr, limit: usize) -> Option<AddressSlot> {
+    pub(super) fn take(&self, address: IpAddr, limit: usize) -> Option<AddressSlot> {
         let mut counts = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let open = counts.entry(address).or_default();
         if *open >= limit.max(1) {

@@ -170,6 +170,7 @@ async fn handle(
     match applied {
         Ok(Applied::Recorded(Recorded::New(row))) => {
             if row.membership_id.is_some() {
+                state.app.kpis_changed(brand.id);
                 state.metrics().orders_accepted.inc();
             } else {
                 state.metrics().orders_unattributed.inc();
@@ -181,6 +182,7 @@ async fn handle(
             Ok(answer("duplicate", &row))
         }
         Ok(Applied::Refunded(row)) => {
+            state.app.kpis_changed(brand.id);
             state.metrics().orders_refunded.inc();
             Ok(answer("refunded", &row))
         }

@@ -28,7 +28,7 @@ async fn each_key_remembers_its_columns_per_table() {
     );
     assert_eq!(
         app.ok(&brand.analyst, GET, json!({ "t": "MEMBERSHIPS" })).await["tableColumns"][1],
-        "PROMO_CODE",
+        "STATUS",
         "another table keeps its own"
     );
 

@@ -28,11 +28,11 @@ async fn the_offers_csv_matches_the_graphql_table() {
     assert_eq!(
         rows[0],
         [
-            "Name",
+            "Offer",
             "Clicks",
             "Commissions Earned",
             "Total Sales",
-            "Sales Per Member"
+            "Sales per Member"
         ]
     );
     let data = app
@@ -145,7 +145,7 @@ async fn a_large_member_table_streams_every_page_and_cells_are_spreadsheet_safe(
     assert_eq!(status, StatusCode::OK, "{body}");
     let rows = parse(&body);
     assert_eq!(rows.len(), 251, "a header and all 250 members, over three pages");
-    assert_eq!(rows[0], ["Name", "Tracking Url", "Clicks"]);
+    assert_eq!(rows[0], ["Member", "Link", "Clicks"]);
     assert_eq!(rows[1][0], "'@admin, \"boss\"", "quoted by RFC 4180 and made safe");
     assert!(rows[2][1].starts_with("http://127.0.0.1:8080/r/mx-"));
     assert_eq!(rows[2][2], "0");

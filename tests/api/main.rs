@@ -20,6 +20,7 @@ mod http;
 mod input_properties;
 mod jobs;
 mod ledger;
+mod live;
 mod local_postgres;
 mod members;
 mod membership_actions;

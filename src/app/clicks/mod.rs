@@ -17,6 +17,7 @@ use sha2::Sha256;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use super::live::KpiChanges;
 use crate::db::clicks::NewClick;
 pub use crate::db::memberships::LinkTarget;
 use crate::db::{DbError, DbPool, DbResult, memberships};
@@ -97,9 +98,15 @@ impl ClickWriter {
 
     /// Starts the writer task, and the replay of `spool` when there is one; the
     /// writer ends once every `ClickWriter` clone is dropped and the queue is drained.
-    pub fn start(pool: DbPool, rules: ClickRules, metrics: Arc<Metrics>, spool: Option<Arc<ClickSpool>>) -> Self {
+    pub fn start(
+        pool: DbPool,
+        rules: ClickRules,
+        metrics: Arc<Metrics>,
+        spool: Option<Arc<ClickSpool>>,
+        live: KpiChanges,
+    ) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
-        let store = ClickStore { pool, rules };
+        let store = ClickStore { pool, rules, live };
         tokio::spawn(run(store.clone(), metrics.clone(), jobs));
         ClickWriter {
             queue,
@@ -223,6 +230,8 @@ enum Outcome {
 struct ClickStore {
     pool: DbPool,
     rules: ClickRules,
+    /// Told which brands' clicks were counted.
+    live: KpiChanges,
 }
 
 async fn store(to: &ClickStore, clicks: Vec<NewClick>) -> Result<BatchOutcome, DbError> {
@@ -247,6 +256,11 @@ async fn store_isolated(to: &ClickStore, metrics: &Metrics, clicks: &[NewClick])
                 metrics.clicks.inc_by(outcome.counted as u64);
                 metrics.bot_clicks.inc_by(outcome.bots as u64);
                 metrics.ignored_clicks.inc_by(outcome.ignored as u64);
+                if outcome.counted > 0 {
+                    let brands: std::collections::BTreeSet<BrandId> =
+                        group.iter().map(|&i| clicks[i].brand_id).collect();
+                    brands.into_iter().for_each(|brand| to.live.touch(brand));
+                }
                 for i in group {
                     outcomes[i] = Outcome::Stored;
                 }

@@ -24,6 +24,12 @@ impl Viewer {
         encode(self.0.api_key_id)
     }
 
+    /// Whether this server sends email (an SMTP server is configured): without
+    /// one, `emailMembers` and reward emails wait in the outbox as `PENDING`.
+    async fn email_sending(&self, ctx: &Context<'_>) -> bool {
+        crate::graphql::context::app(ctx).sends_email()
+    }
+
     /// The brand this key belongs to; everything you read is this brand's.
     async fn brand(&self, ctx: &Context<'_>) -> AppResult<Brand> {
         let row = brands::find(&mut *conn(ctx).await?, self.0).await?;
