@@ -777,6 +777,16 @@ function checkedPayout(data) {
   return payoutFrom(data);
 }
 
+/** A search whose answers may come back out of order: `run` gets `current()`,
+ *  false once a newer call has started, so a late answer never replaces a newer one. */
+function newestOnly(run) {
+  let latest = 0;
+  return () => {
+    const mine = ++latest;
+    return run(() => mine === latest);
+  };
+}
+
 /** A badge for a member's newest email while it is not sent. */
 function emailNote(email) {
   if (!email || email.status === 'SENT') return null;
@@ -1230,9 +1240,10 @@ async function addMembers(target, offerId, done) {
   const pickedList = h('p', { id: 'members-picked' }, 'None picked yet.');
   const showPicked = () => pickedList.replaceChildren(picked.size ? `Picked: ${[...picked.values()].join(', ')}` : 'None picked yet.');
   const search = h('input', { type: 'search', id: 'member-search', placeholder: 'Name or email', autocomplete: 'off' });
-  const find = async () => {
+  const find = newestOnly(async (current) => {
     try {
       const { members } = await gql('query($q: String) { members(first: 20, search: $q) { totalCount nodes { id name email } } }', { q: search.value.trim() || null });
+      if (!current()) return;
       results.replaceChildren(...members.nodes.map((m) => h('label', {},
         h('input', { type: 'checkbox', value: m.id, checked: picked.has(m.id), onchange: (e) => {
           if (e.target.checked) picked.set(m.id, m.name); else picked.delete(m.id);
@@ -1241,9 +1252,9 @@ async function addMembers(target, offerId, done) {
       members.totalCount > members.nodes.length ? h('p', { class: 'empty' }, `${members.totalCount - members.nodes.length} more: narrow the search.`) : null,
       members.nodes.length ? null : h('p', { class: 'empty' }, 'No member matches.'));
     } catch (error) {
-      results.replaceChildren(errorBox(error));
+      if (current()) results.replaceChildren(errorBox(error));
     }
-  };
+  });
   let timer;
   search.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(find, 250); });
   // Enter searches rather than submitting the dialog.
@@ -1418,18 +1429,19 @@ async function assignOrder(target, order) {
   const offerSelect = h('select', { name: 'offer', id: 'assign-offer' }, offers.nodes.map((o) => h('option', { value: o.id }, o.name)));
   const search = h('input', { type: 'search', id: 'assign-search', placeholder: 'Name or promo code', autocomplete: 'off' });
   const results = h('div', { class: 'list', id: 'assign-results', 'aria-live': 'polite' });
-  const find = async () => {
+  const find = newestOnly(async (current) => {
     try {
       const { offer } = await gql('query($id: ID!, $q: String) { offer(id: $id) { memberships(first: 20, search: $q) { nodes { id promoCode member { name email } } } } }',
         { id: offerSelect.value, q: search.value.trim() || null });
+      if (!current()) return;
       const nodes = offer.memberships.nodes;
       results.replaceChildren(...nodes.map((m, i) => h('label', {}, h('input', { type: 'radio', name: 'membership', value: m.id, required: true, checked: i === 0 }),
         ` ${m.member.name} (${m.member.email})${m.promoCode ? ` · ${m.promoCode}` : ''}`)),
       nodes.length ? null : h('p', { class: 'empty' }, 'No member of this offer matches.'));
     } catch (error) {
-      results.replaceChildren(errorBox(error));
+      if (current()) results.replaceChildren(errorBox(error));
     }
-  };
+  });
   let timer;
   search.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(find, 250); });
   search.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); clearTimeout(timer); find(); } });

@@ -467,3 +467,29 @@ async fn a_thousand_idle_subscriptions_cost_little_memory_and_all_hear_a_change(
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_behind_pgbouncer_hear_each_other_through_a_direct_listen() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let bouncer = crate::pgbouncer::PgBouncer::start(&app.db.server);
+    crate::common::until_listening(&format!("127.0.0.1:{}", bouncer.port)).await;
+    let (pooled, direct) = (bouncer.url(&app.db.name), app.db.url());
+    // Queries and NOTIFY go through PgBouncer in transaction mode; LISTEN needs
+    // PostgreSQL itself.
+    let args = [
+        "--database-url",
+        &pooled,
+        "--transaction-pooler",
+        "--direct-database-url",
+        &direct,
+    ];
+    let (a, b) = (Server::start(&app, &args).await, Server::start(&app, &args).await);
+    let mut client = LiveClient::connect(&a, &shop.brand.admin).await;
+    client.subscribe("1", KPIS_CHANGED, json!({})).await;
+    client.next_of("1", Duration::from_secs(5)).await;
+    let order = shopify_order(5001, "30.00", &[&shop.promo_code], "/");
+    b.shopify(&shop.brand.slug, "orders/create", &order, "d-1").await;
+    let pushed = client.next_of("1", Duration::from_secs(2)).await;
+    assert_eq!(pushed["data"]["kpisChanged"]["totalSales"], "30.00");
+}

@@ -18,13 +18,13 @@ use sales_tracking::db::{self, Pooler};
 const SERVER_CONNECTIONS: usize = 3;
 
 /// A PgBouncer in transaction mode in front of `server`, stopped when dropped.
-struct PgBouncer {
+pub struct PgBouncer {
     dir: tempfile::TempDir,
-    port: u16,
+    pub port: u16,
 }
 
 impl PgBouncer {
-    fn start(server: &str) -> PgBouncer {
+    pub fn start(server: &str) -> PgBouncer {
         let installed = || {
             ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
                 .into_iter()
@@ -80,7 +80,7 @@ impl PgBouncer {
         PgBouncer { dir, port }
     }
 
-    fn url(&self, database: &str) -> String {
+    pub fn url(&self, database: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
     }
 }
