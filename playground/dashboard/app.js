@@ -832,15 +832,28 @@ function payoutFrom(data) {
   return payout;
 }
 
+/** Shows `text` above `target`, replacing what was said before, with a way to dismiss it. */
+function say(target, text) {
+  target.querySelectorAll(':scope > .notice, :scope > .error').forEach((old) => old.remove());
+  target.prepend(h('div', { class: 'notice', role: 'status' }, text,
+    h('button', { type: 'button', class: 'dismiss', 'aria-label': 'Dismiss', onclick: (event) => event.currentTarget.parentElement.remove() }, '×')));
+}
+
+/** A dialog whose action runs inside it (see `ask`); once it succeeds, what it did
+ *  is said above `target`. Resolves with the action's result, or null. */
+async function askAndAct(target, title, fields, confirmText, work, success) {
+  const result = await ask(title, fields, confirmText, work);
+  if (result !== null) say(target, success(result));
+  return result;
+}
+
 /** Runs an action and shows what happened above `target`. */
 async function act(target, work, success) {
   // The newest message replaces the ones before it.
   const said = () => target.querySelectorAll(':scope > .notice, :scope > .error').forEach((old) => old.remove());
   try {
     const result = await work();
-    said();
-    target.prepend(h('div', { class: 'notice', role: 'status' }, success(result),
-      h('button', { type: 'button', class: 'dismiss', 'aria-label': 'Dismiss', onclick: (event) => event.currentTarget.parentElement.remove() }, '×')));
+    say(target, success(result));
     return result;
   } catch (error) {
     said();
@@ -1020,13 +1033,13 @@ async function shopperDiscount(messages, offer, done) {
     field('Value (percent, or amount)', h('input', { name: 'value', required: true, inputmode: 'decimal', value: current ? Number(current.value) : '' })),
     h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'oncePerCustomer', checked: Boolean(current?.oncePerCustomer) }), ' Once per customer'),
     field('Minimum order subtotal (optional)', h('input', { name: 'minimumSubtotal', inputmode: 'decimal', value: current?.minimumSubtotal ?? '' })),
-  ], 'Save discount');
+  ], 'Save discount', (answer) => {
+    const input = { offerId: offer.id, type: answer.get('type'), value: answer.get('value'), oncePerCustomer: answer.get('oncePerCustomer') === 'on', minimumSubtotal: answer.get('minimumSubtotal') || null };
+    return gql('mutation($i: SetShopperDiscountInput!) { setShopperDiscount(input: $i) { offer { id } } }', { i: input });
+  });
   if (!answer) return;
-  const input = { offerId: offer.id, type: answer.get('type'), value: answer.get('value'), oncePerCustomer: answer.get('oncePerCustomer') === 'on', minimumSubtotal: answer.get('minimumSubtotal') || null };
-  if (await act(messages, () => gql('mutation($i: SetShopperDiscountInput!) { setShopperDiscount(input: $i) { offer { id } } }', { i: input }), () => 'Saved.')) {
-    flash = h('div', { class: 'notice', role: 'status' }, 'Shopper discount saved; the store follows shortly.');
-    done();
-  }
+  flash = h('div', { class: 'notice', role: 'status' }, 'Shopper discount saved; the store follows shortly.');
+  done();
 }
 
 async function offerPage(offerId) {
@@ -1115,27 +1128,29 @@ async function offerPage(offerId) {
     'Email members': async () => {
       const ids = chosen(); if (!ids.length) return;
       const placeholder = offer.type === 'SALES_LINK' ? '{{link}}' : '{{promoCode}}';
-      const answer = await ask('Email members', [
+      const queued = await askAndAct(messages, 'Email members', [
         field('Subject', h('input', { name: 'subject', required: true, value: `Your ${offer.name} ${offer.type === 'SALES_LINK' ? 'link' : 'code'}` })),
         field('Message ({{memberName}}, {{offerName}}, {{brandName}}, {{link}}, {{promoCode}})',
           h('textarea', { name: 'body', rows: 6, required: true }, `Hi {{memberName}},\n\nhere is your ${offer.type === 'SALES_LINK' ? 'link' : 'code'} for {{offerName}}: ${placeholder}\n\n{{brandName}}`)),
-      ], 'Queue emails');
-      if (!answer) return;
-      await act(messages, () => gql('mutation($ids: [ID!]!, $t: EmailTemplateInput!) { emailMembers(input: { membershipIds: $ids, template: $t }) { emails { id } } }',
+      ], 'Queue emails', (answer) => gql('mutation($ids: [ID!]!, $t: EmailTemplateInput!) { emailMembers(input: { membershipIds: $ids, template: $t }) { emails { id } } }',
         { ids, t: { subject: answer.get('subject'), body: answer.get('body') } }), (r) => emailsQueued(r.emailMembers.emails.length));
-      table.reload();
+      if (queued) table.reload();
     },
     'Grant reward': async () => {
       const ids = chosen(); if (!ids.length) return;
-      const answer = await ask(`Grant a reward to ${ids.length} members`, rewardFields(), 'Grant');
-      if (!answer) return;
-      const { reward, email } = rewardFrom(answer, false);
-      for (const id of ids) {
-        await act(messages, () => gql('mutation($i: GrantRewardInput!) { grantReward(input: $i) { reward { id } } }',
-          { i: { membershipId: id, reward, email, idempotencyKey: crypto.randomUUID() } }),
-        () => (reward.kind === 'CASH_BONUS' ? 'Reward granted; it is paid with the next payment.' : (viewer.emailSending ? 'Reward granted and emailed.' : 'Reward granted; its email waits in the outbox (no mail server is configured).')));
-      }
-      after();
+      // One key per member, kept while the dialog is open: trying again after a
+      // refusal grants each member once.
+      const keys = new Map(ids.map((id) => [id, crypto.randomUUID()]));
+      const granted = await askAndAct(messages, `Grant a reward to ${ids.length} members`, rewardFields(), 'Grant', async (answer) => {
+        const { reward, email } = rewardFrom(answer, false);
+        for (const id of ids) {
+          await gql('mutation($i: GrantRewardInput!) { grantReward(input: $i) { reward { id } } }',
+            { i: { membershipId: id, reward, email, idempotencyKey: keys.get(id) } });
+        }
+        return reward;
+      }, (reward) => (reward.kind === 'CASH_BONUS' ? 'Reward granted; it is paid with the next payment.'
+        : (viewer.emailSending ? 'Reward granted and emailed.' : 'Reward granted; its email waits in the outbox (no mail server is configured).')));
+      if (granted) after();
     },
   };
   async function setActive(active) {
@@ -1269,22 +1284,26 @@ async function addMembers(target, offerId, done) {
 
 /** Creates a member and puts them in this offer. */
 async function newMember(target, offerId, done) {
+  let member = null;
   const answer = await ask('New member', [
     field('Name', h('input', { name: 'name', required: true, autocomplete: 'off' })),
     field('Email', h('input', { name: 'email', type: 'email', required: true, autocomplete: 'off' })),
     field('Payout email or phone (empty: their email)', h('input', { name: 'payoutEmail', autocomplete: 'off' })),
     field('Country (e.g. US)', h('input', { name: 'country', maxlength: 2, autocomplete: 'off' })),
-  ], 'Create and add');
+  ], 'Create and add', async (answer) => {
+    // Created once: trying again after a refused add only adds.
+    if (!member) {
+      const input = { name: answer.get('name'), email: answer.get('email') };
+      if (answer.get('payoutEmail')) input.payoutEmail = answer.get('payoutEmail');
+      if (answer.get('country')) input.country = answer.get('country').toUpperCase();
+      member = (await gql('mutation($i: CreateMemberInput!) { createMember(input: $i) { member { id name } } }', { i: input })).createMember.member;
+    }
+    await gql('mutation($o: ID!, $m: [ID!]!) { addMembers(input: { offerId: $o, memberIds: $m }) { memberships { id } } }', { o: offerId, m: [member.id] });
+    return member;
+  });
   if (!answer) return;
-  const input = { name: answer.get('name'), email: answer.get('email') };
-  if (answer.get('payoutEmail')) input.payoutEmail = answer.get('payoutEmail');
-  if (answer.get('country')) input.country = answer.get('country').toUpperCase();
-  const created = await act(target, () => gql('mutation($i: CreateMemberInput!) { createMember(input: $i) { member { id name } } }', { i: input }),
-    (r) => `Created ${r.createMember.member.name}.`);
-  if (!created) return;
-  const member = created.createMember.member;
-  if (await act(target, () => gql('mutation($o: ID!, $m: [ID!]!) { addMembers(input: { offerId: $o, memberIds: $m }) { memberships { id } } }', { o: offerId, m: [member.id] }),
-    () => `Added ${member.name} to the offer.`)) done();
+  say(target, `Added ${answer.name} to the offer.`);
+  done();
 }
 
 const REWARD_KINDS = [['CASH_BONUS', 'Cash bonus'], ['FREE_PRODUCT', 'Free product'], ['DISCOUNT_CODE', 'Discount code']];
@@ -1330,11 +1349,11 @@ function rewardRulesCard(target, offer) {
       h('td', {}, rule.active ? 'On' : 'Off'),
       isAdmin() ? h('td', { class: 'num' },
         h('button', { type: 'button', onclick: async () => {
-          const answer = await ask('Edit reward rule', [h('p', {}, `${when}. The trigger stays; rewards already granted stay as they were.`), ...rewardFields(rule, true)], 'Save rule');
-          if (!answer) return;
-          const { reward, email } = rewardFrom(answer, true);
-          if (await act(target, () => gql('mutation($i: UpdateRewardRuleInput!) { updateRewardRule(input: $i) { rule { id } } }', { i: { id: rule.id, reward, email } }),
-            () => 'Rule saved.')) reload('Rule saved.');
+          const saved = await ask('Edit reward rule', [h('p', {}, `${when}. The trigger stays; rewards already granted stay as they were.`), ...rewardFields(rule, true)], 'Save rule', (answer) => {
+            const { reward, email } = rewardFrom(answer, true);
+            return gql('mutation($i: UpdateRewardRuleInput!) { updateRewardRule(input: $i) { rule { id } } }', { i: { id: rule.id, reward, email } });
+          });
+          if (saved) reload('Rule saved.');
         } }, 'Edit'), ' ',
         h('button', { type: 'button', onclick: async () => {
           if (await act(target, () => gql('mutation($i: SetRewardRuleActiveInput!) { setRewardRuleActive(input: $i) { rule { active } } }', { i: { id: rule.id, active: !rule.active } }),
@@ -1347,14 +1366,14 @@ function rewardRulesCard(target, offer) {
       field('N (every N conversions)', h('input', { name: 'everyN', type: 'number', min: 1 })),
       field(`Sales threshold (${viewer?.brand.currency ?? 'USD'})`, h('input', { name: 'threshold', inputmode: 'decimal' })),
       ...rewardFields(null, true),
-    ], 'Add rule');
-    if (!answer) return;
-    const { reward, email } = rewardFrom(answer, true);
-    const rule = { trigger: answer.get('trigger'), reward, email };
-    if (rule.trigger === 'EVERY_N_CONVERSIONS') rule.everyN = Number(answer.get('everyN'));
-    if (rule.trigger === 'SALES_OVER_AMOUNT') rule.salesThreshold = answer.get('threshold');
-    if (await act(target, () => gql('mutation($i: CreateRewardRuleInput!) { createRewardRule(input: $i) { rule { id } } }', { i: { offerId: offer.id, rule } }),
-      () => 'Rule added.')) reload('Rule added: it grants on the next crossing.');
+    ], 'Add rule', (answer) => {
+      const { reward, email } = rewardFrom(answer, true);
+      const rule = { trigger: answer.get('trigger'), reward, email };
+      if (rule.trigger === 'EVERY_N_CONVERSIONS') rule.everyN = Number(answer.get('everyN'));
+      if (rule.trigger === 'SALES_OVER_AMOUNT') rule.salesThreshold = answer.get('threshold');
+      return gql('mutation($i: CreateRewardRuleInput!) { createRewardRule(input: $i) { rule { id } } }', { i: { offerId: offer.id, rule } });
+    });
+    if (answer) reload('Rule added: it grants on the next crossing.');
   };
   return h('section', { class: 'card', id: 'reward-rules' },
     h('div', { class: 'card-head' }, h('h2', {}, 'Reward rules'), isAdmin() ? h('button', { type: 'button', id: 'add-rule', onclick: add }, 'Add rule') : null),
@@ -1447,12 +1466,14 @@ async function assignOrder(target, order) {
   search.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); clearTimeout(timer); find(); } });
   offerSelect.addEventListener('change', find);
   await find();
-  const answer = await ask(`Assign order ${order.externalOrderId} (${format(order.saleAmount, 'money')})`,
-    [field('Offer', offerSelect), field('Search members', search), results], 'Assign');
-  if (!answer?.get('membership')) return;
-  const done = await act(target, () => gql('mutation($i: AssignConversionInput!) { assignConversion(input: $i) { conversion { commission membership { member { name } } } } }',
-    { i: { conversionId: order.id, membershipId: answer.get('membership'), idempotencyKey: crypto.randomUUID() } }),
-  (r) => `Order ${order.externalOrderId} credited to ${r.assignConversion.conversion.membership.member.name}: ${format(r.assignConversion.conversion.commission, 'money')} commission.`);
+  const key = crypto.randomUUID();
+  const done = await askAndAct(target, `Assign order ${order.externalOrderId} (${format(order.saleAmount, 'money')})`,
+    [field('Offer', offerSelect), field('Search members', search), results], 'Assign', (answer) => {
+      if (!answer.get('membership')) throw new ApiError('Pick the member to credit.');
+      return gql('mutation($i: AssignConversionInput!) { assignConversion(input: $i) { conversion { commission membership { member { name } } } } }',
+        { i: { conversionId: order.id, membershipId: answer.get('membership'), idempotencyKey: key } });
+    },
+    (r) => `Order ${order.externalOrderId} credited to ${r.assignConversion.conversion.membership.member.name}: ${format(r.assignConversion.conversion.commission, 'money')} commission.`);
   if (done) { flash = target.firstChild; route(); }
 }
 
@@ -1468,11 +1489,11 @@ async function settingsPage() {
     const answer = await ask('New API key', [
       field('Label (what it is for)', h('input', { name: 'label', required: true, maxlength: 200 })),
       field('Role', h('select', { name: 'role' }, h('option', { value: 'ANALYST' }, 'Analyst: reads only'), h('option', { value: 'ADMIN' }, 'Admin: reads and changes'))),
-    ], 'Create key');
+    ], 'Create key', (created) => gql('mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret apiKey { label } } }',
+      { i: { label: created.get('label'), role: created.get('role') } }));
     if (!answer) return;
     try {
-      const { createApiKey } = await gql('mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret apiKey { label } } }',
-        { i: { label: answer.get('label'), role: answer.get('role') } });
+      const { createApiKey } = answer;
       await ask('Copy the new key now', [
         h('p', {}, `The secret of “${createApiKey.apiKey.label}” is shown this once; only its digest is kept.`),
         field('Secret', h('input', { id: 'new-key-secret', readonly: true, value: createApiKey.secret })),
@@ -1525,11 +1546,11 @@ async function webhooksPage() {
       field('Description', h('input', { name: 'description', maxlength: 500 })),
       field('Email if it keeps failing', h('input', { name: 'alertEmail', type: 'email' })),
       eventBoxes(webhookEventTypes),
-    ], 'Add endpoint');
+    ], 'Add endpoint', (given) => gql('mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { secret webhookEndpoint { url } } }',
+      { i: { url: given.get('url'), description: given.get('description'), alertEmail: given.get('alertEmail') || null, events: given.getAll('events') } }));
     if (!answer) return;
     try {
-      const { createWebhookEndpoint: made } = await gql('mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { secret webhookEndpoint { url } } }',
-        { i: { url: answer.get('url'), description: answer.get('description'), alertEmail: answer.get('alertEmail') || null, events: answer.getAll('events') } });
+      const { createWebhookEndpoint: made } = answer;
       await showSecret('Copy the signing secret now', made.webhookEndpoint.url, made.secret);
       reload(`Added ${made.webhookEndpoint.url}.`);
     } catch (error) {
@@ -1544,8 +1565,9 @@ async function webhooksPage() {
       field('URL (https)', h('input', { name: 'url', type: 'url', required: true, value: endpoint.url })),
       field('Description', h('input', { name: 'description', maxlength: 500, value: endpoint.description })),
       eventBoxes(endpoint.events),
-    ], 'Save');
-    if (answer) await change(endpoint, { url: answer.get('url'), description: answer.get('description'), events: answer.getAll('events') }, `Saved ${answer.get('url')}.`)();
+    ], 'Save', (given) => gql('mutation($i: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(input: $i) { webhookEndpoint { url } } }',
+      { i: { id: endpoint.id, url: given.get('url'), description: given.get('description'), events: given.getAll('events') } }));
+    if (answer) reload(`Saved ${answer.updateWebhookEndpoint.webhookEndpoint.url}.`);
   };
   const rotate = (endpoint) => async () => {
     if (!(await ask('Rotate signing secret', [h('p', {}, `A new secret signs every delivery to ${endpoint.url} from now on; the old one stops at once.`)], 'Rotate'))) return;
