@@ -78,6 +78,9 @@ pub struct AppConfig {
     /// Where to LISTEN for the other servers' KPI changes (PostgreSQL itself,
     /// never a transaction pooler); none: live KPIs hear this server's changes only.
     pub listen_url: Option<String>,
+    /// Where the ECB's reference rates are fetched (none: not fetched), and how often.
+    pub rates_url: Option<String>,
+    pub rates_every: std::time::Duration,
 }
 
 /// Each store's own Admin API.
@@ -111,6 +114,8 @@ impl Default for AppConfig {
             shopify_app: None,
             shopify_reconcile_every: std::time::Duration::from_secs(600),
             listen_url: None,
+            rates_url: None,
+            rates_every: std::time::Duration::from_secs(3600),
         }
     }
 }
@@ -171,6 +176,8 @@ pub fn start(pool: DbPool, config: AppConfig) -> (axum::Router, app::App) {
         shopify_app: config.shopify_app,
         shopify_reconcile_every: config.shopify_reconcile_every,
         listen_url: config.listen_url,
+        rates_url: config.rates_url,
+        rates_every: config.rates_every,
     };
     let app = app::App::start(pool, Arc::new(metrics::Metrics::new()), settings);
     let limits = config.limits;

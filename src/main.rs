@@ -153,6 +153,12 @@ enum Command {
         /// reconciliation...); `false` makes it answer requests only, while others run them.
         #[arg(long, env = "RUN_JOBS", default_value_t = true, action = clap::ArgAction::Set)]
         run_jobs: bool,
+        /// The ECB's euro reference rates (its `eurofxref` XML), fetched at start and
+        /// every --fx-refresh-every seconds; `none` fetches nothing.
+        #[arg(long, env = "FX_RATES_URL", default_value = sales_tracking::providers::ecb::NINETY_DAYS_URL)]
+        fx_rates_url: String,
+        #[arg(long, env = "FX_REFRESH_EVERY", default_value_t = 3_600, value_parser = clap::value_parser!(u64).range(60..=604_800))]
+        fx_refresh_every: u64,
         #[command(flatten)]
         paypal: PayPalArgs,
         #[command(flatten)]
@@ -400,6 +406,8 @@ async fn main() -> anyhow::Result<()> {
             allow_private_webhook_targets,
             job_lease,
             run_jobs,
+            fx_rates_url,
+            fx_refresh_every,
             paypal,
             shopify,
             limits,
@@ -479,6 +487,8 @@ async fn main() -> anyhow::Result<()> {
                 shopify_admin_base_url: shopify.shopify_admin_base_url,
                 shopify_reconcile_every: std::time::Duration::from_secs(shopify.shopify_reconcile_every),
                 listen_url: Some(direct_url.clone()),
+                rates_url: (fx_rates_url != "none").then_some(fx_rates_url),
+                rates_every: std::time::Duration::from_secs(fx_refresh_every),
                 shopify_app: shopify
                     .shopify_api_key
                     .zip(shopify.shopify_api_secret)

@@ -59,6 +59,9 @@ pub struct Settings {
     /// A session straight to PostgreSQL (not through a transaction pooler) to
     /// LISTEN for the other servers' KPI changes; none: this server's own only.
     pub listen_url: Option<String>,
+    /// Where reference exchange rates are fetched (the ECB's XML); none: not fetched.
+    pub rates_url: Option<String>,
+    pub rates_every: Duration,
 }
 
 /// The running application; cloning it is cheap (one shared value).
@@ -166,6 +169,13 @@ impl App {
                     secrets: secrets.clone(),
                     live: live.clone(),
                 },
+            });
+        }
+        if let Some(url) = &settings.rates_url {
+            jobs.start(super::exchange_rates::RatesJob {
+                pool: pool.clone(),
+                source: Arc::new(providers::ecb::EcbRates::new(url)),
+                every: settings.rates_every,
             });
         }
         jobs.report_to(metrics.clone());

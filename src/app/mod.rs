@@ -21,6 +21,7 @@ pub mod database;
 pub mod email;
 pub mod error;
 pub mod events;
+pub mod exchange_rates;
 pub mod jobs;
 pub mod live;
 pub mod maturity;

@@ -370,3 +370,24 @@ pub struct CodeOutcome {
     /// Added: none. Refused: Shopify's words (e.g. the code is taken).
     pub error: Option<String>,
 }
+
+/// Why reference rates could not be had.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum RatesError {
+    /// No answer, or not a success: try again later.
+    #[error("the rates source could not be reached: {0}")]
+    Unavailable(String),
+    /// An answer that is not the source's rates.
+    #[error("the rates source answered something that is not its rates: {0}")]
+    Malformed(String),
+}
+
+/// Where reference exchange rates come from (the ECB's, in production).
+#[async_trait]
+pub trait RatesSource: Send + Sync {
+    /// Stored with each rate, e.g. `ECB`.
+    fn name(&self) -> &str;
+
+    /// Every day of rates the source publishes now.
+    async fn fetch(&self) -> Result<Vec<crate::domain::currency::DayRates>, RatesError>;
+}

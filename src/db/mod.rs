@@ -7,6 +7,7 @@ pub mod clicks;
 pub mod conversions;
 pub mod converting;
 pub mod emails;
+pub mod exchange_rates;
 pub mod ids;
 pub mod jobs;
 pub mod ledger;

@@ -167,6 +167,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    exchange_rates (day, currency) {
+        day -> Date,
+        currency -> Text,
+        per_euro -> Numeric,
+        source -> Text,
+        fetched_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     jobs (id) {
         id -> Int8,
         kind -> Text,
@@ -578,6 +588,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     email_outbox,
     event_deliveries,
     events,
+    exchange_rates,
     jobs,
     ledger_entries,
     link_codes,

@@ -285,6 +285,8 @@ macro_rules! stored_enums {
                 ShopifyCodeSync => "SHOPIFY_CODE_SYNC",
                 /// Imports a Shopify store's order history, page by page.
                 ShopifyImport => "SHOPIFY_IMPORT",
+                /// Fetches the reference exchange rates (the ECB's).
+                ExchangeRates => "EXCHANGE_RATES",
             }
             /// Where a job stands (the `jobs.status` CHECK constraint).
             JobStatus {

@@ -1,6 +1,7 @@
 //! Pure product rules: money, payout rules, enums and validation. No I/O here.
 
 pub mod api_key;
+pub mod currency;
 pub mod date_range;
 pub mod email;
 pub mod enums;

@@ -7,6 +7,7 @@ pub mod context;
 pub mod conversions;
 pub mod enums;
 pub mod error;
+pub mod exchange_rates;
 pub mod extensions;
 pub mod ids;
 pub mod limits;

@@ -6,6 +6,7 @@ use super::api_keys::ApiKeyQueries;
 use super::brands::BrandQueries;
 use super::columns::ColumnQueries;
 use super::conversions::ConversionQueries;
+use super::exchange_rates::ExchangeRateQueries;
 use super::members::MemberQueries;
 use super::memberships::MembershipQueries;
 use super::node::NodeQueries;
@@ -41,5 +42,6 @@ pub struct QueryRoot(
     ColumnQueries,
     WebhookQueries,
     ShopifyQueries,
+    ExchangeRateQueries,
     NodeQueries,
 );

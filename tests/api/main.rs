@@ -13,6 +13,7 @@ mod click_quality;
 mod columns;
 mod demo;
 mod email;
+mod exchange_rates;
 mod export;
 mod hardening;
 mod hostile;

@@ -1,0 +1,121 @@
+//! Reference exchange rates: a recurring job keeps the source's publication
+//! (the ECB's) in `exchange_rates`, and amounts are valued at the rates of the
+//! last business day on or before their day.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use diesel_async::AsyncPgConnection;
+use rust_decimal::Decimal;
+
+use super::AppResult;
+use super::jobs::{Handler, Job, Lease, Outcome, backoff};
+use super::ports::RatesSource;
+use crate::db::{DbError, DbPool, exchange_rates};
+use crate::domain::enums::JobKind;
+
+/// How one unit of `from` was valued in `to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExchangeRate {
+    pub from: String,
+    pub to: String,
+    /// Units of `to` per unit of `from`, through the euro at full precision.
+    pub rate: Decimal,
+    /// The day asked about.
+    pub on: NaiveDate,
+    /// The business day whose published rates were used (on or before `on`).
+    pub published_on: NaiveDate,
+    pub source: String,
+}
+
+/// Fetches the source's rates and keeps them; returns how many were written.
+pub async fn refresh(pool: &DbPool, source: &dyn RatesSource) -> AppResult<usize> {
+    let days = source
+        .fetch()
+        .await
+        .map_err(|e| super::AppError::ServiceUnavailable(e.to_string()))?;
+    let mut conn = pool.get().await.map_err(DbError::from)?;
+    Ok(exchange_rates::keep(&mut conn, &days, source.name()).await?)
+}
+
+/// The rate from `from` to `to` for `on`; none before the first published day
+/// on or before it, or when either currency is not quoted.
+pub async fn rate(
+    conn: &mut AsyncPgConnection,
+    from: &str,
+    to: &str,
+    on: NaiveDate,
+) -> AppResult<Option<ExchangeRate>> {
+    let Some((rates, source)) = exchange_rates::on_or_before(conn, on).await? else {
+        return Ok(None);
+    };
+    Ok(rates.cross(from, to).map(|rate| ExchangeRate {
+        from: from.to_string(),
+        to: to.to_string(),
+        rate,
+        on,
+        published_on: rates.day,
+        source,
+    }))
+}
+
+/// `amount` of `from` in `to` at the rates for `on`, rounded once to `to`'s minor
+/// unit; none without a rate.
+pub async fn convert(
+    conn: &mut AsyncPgConnection,
+    amount: Decimal,
+    from: &str,
+    to: &str,
+    on: NaiveDate,
+) -> AppResult<Option<(Decimal, ExchangeRate)>> {
+    let Some((rates, source)) = exchange_rates::on_or_before(conn, on).await? else {
+        return Ok(None);
+    };
+    let (Some(converted), Some(rate)) = (rates.convert(amount, from, to), rates.cross(from, to)) else {
+        return Ok(None);
+    };
+    let used = ExchangeRate {
+        from: from.to_string(),
+        to: to.to_string(),
+        rate,
+        on,
+        published_on: rates.day,
+        source,
+    };
+    Ok(Some((converted, used)))
+}
+
+/// The recurring job: at start, then every `every`.
+pub struct RatesJob {
+    pub pool: DbPool,
+    pub source: Arc<dyn RatesSource>,
+    pub every: Duration,
+}
+
+#[async_trait::async_trait]
+impl Handler for RatesJob {
+    fn kind(&self) -> JobKind {
+        JobKind::ExchangeRates
+    }
+
+    fn every(&self) -> Option<Duration> {
+        Some(self.every)
+    }
+
+    async fn run(&self, job: &Job, _: &Lease) -> Outcome {
+        match refresh(&self.pool, &*self.source).await {
+            Ok(count) => {
+                tracing::debug!(count, "exchange rates kept");
+                Outcome::Done
+            }
+            Err(error) => {
+                tracing::warn!(?error, "cannot refresh the exchange rates");
+                Outcome::Retry {
+                    after: backoff(job.attempts),
+                    error: format!("{error:?}"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Currencies (ISO 4217) and converting between them at reference rates quoted
+//! against the euro, as the ECB publishes them.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use rust_decimal::{Decimal, RoundingStrategy};
+
+/// Minor units of the currencies whose amounts are not in hundredths (ISO 4217).
+const NOT_HUNDREDTHS: [(&str, u32); 17] = [
+    ("BHD", 3),
+    ("BIF", 0),
+    ("CLP", 0),
+    ("DJF", 0),
+    ("GNF", 0),
+    ("IQD", 3),
+    ("ISK", 0),
+    ("JOD", 3),
+    ("JPY", 0),
+    ("KMF", 0),
+    ("KRW", 0),
+    ("KWD", 3),
+    ("LYD", 3),
+    ("OMR", 3),
+    ("PYG", 0),
+    ("TND", 3),
+    ("VND", 0),
+];
+
+/// A currency code: three capital letters (ISO 4217's form).
+pub fn is_code(code: &str) -> bool {
+    code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+/// How many decimals an amount in `currency` has: 0 for JPY, 3 for KWD, else 2.
+pub fn minor_units(currency: &str) -> u32 {
+    NOT_HUNDREDTHS
+        .iter()
+        .find(|(code, _)| *code == currency)
+        .map_or(2, |(_, units)| *units)
+}
+
+/// Rounds an amount to its currency's minor unit, half to even.
+pub fn round_in(amount: Decimal, currency: &str) -> Decimal {
+    amount.round_dp_with_strategy(minor_units(currency), RoundingStrategy::MidpointNearestEven)
+}
+
+/// One day's reference rates: units of each currency one euro buys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DayRates {
+    pub day: NaiveDate,
+    pub per_euro: HashMap<String, Decimal>,
+}
+
+impl DayRates {
+    /// Units of `currency` per euro (1 for the euro itself).
+    fn of(&self, currency: &str) -> Option<Decimal> {
+        match currency {
+            "EUR" => Some(Decimal::ONE),
+            _ => self.per_euro.get(currency).copied(),
+        }
+    }
+
+    /// Units of `to` one unit of `from` buys, through the euro at the published
+    /// rates' full precision; none when either is not quoted that day.
+    pub fn cross(&self, from: &str, to: &str) -> Option<Decimal> {
+        if from == to {
+            return Some(Decimal::ONE);
+        }
+        self.of(to)?.checked_div(self.of(from)?)
+    }
+
+    /// `amount` of `from` in `to`, rounded once, to `to`'s minor unit.
+    pub fn convert(&self, amount: Decimal, from: &str, to: &str) -> Option<Decimal> {
+        if from == to {
+            return Some(round_in(amount, to));
+        }
+        // Multiplied before dividing: no rounding of an intermediate rate.
+        let in_euros_times_to = amount.checked_mul(self.of(to)?)?;
+        Some(round_in(in_euros_times_to.checked_div(self.of(from)?)?, to))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn rates() -> DayRates {
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        DayRates {
+            day: NaiveDate::from_ymd_opt(2026, 12, 4).unwrap(),
+            per_euro: HashMap::from([
+                ("USD".to_string(), d("1.0512")),
+                ("GBP".to_string(), d("0.83125")),
+                ("JPY".to_string(), d("157.23")),
+            ]),
+        }
+    }
+
+    #[test]
+    fn amounts_convert_through_the_euro_and_round_once_to_the_minor_unit() {
+        let rates = rates();
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        // 100 EUR is 105.12 USD; 100 GBP is 100 / 0.83125 * 1.0512 = 126.4601... USD.
+        assert_eq!(rates.convert(d("100"), "EUR", "USD"), Some(d("105.12")));
+        assert_eq!(rates.convert(d("100"), "GBP", "USD"), Some(d("126.46")));
+        // Yen have no minor unit: 1,000 JPY in USD, and 10 USD in JPY (1495.72... → 1496).
+        assert_eq!(rates.convert(d("1000"), "JPY", "USD"), Some(d("6.69")));
+        assert_eq!(rates.convert(d("10"), "USD", "JPY"), Some(d("1496")));
+        assert_eq!(rates.convert(d("12.345"), "USD", "USD"), Some(d("12.34")));
+        assert_eq!(rates.convert(d("1"), "USD", "CHF"), None, "not quoted that day");
+        assert_eq!(rates.cross("EUR", "GBP"), Some(d("0.83125")));
+    }
+
+    #[test]
+    fn minor_units_follow_iso_4217() {
+        assert_eq!(minor_units("JPY"), 0);
+        assert_eq!(minor_units("KWD"), 3);
+        assert_eq!(minor_units("EUR"), 2);
+        assert_eq!(
+            round_in(Decimal::from_str("1.2345").unwrap(), "KWD"),
+            Decimal::from_str("1.234").unwrap()
+        );
+        assert!(is_code("USD") && !is_code("usd") && !is_code("US"));
+    }
+}
