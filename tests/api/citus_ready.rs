@@ -15,13 +15,15 @@ use crate::common::TestDb;
 /// Replicated to every node: looked up before the brand is known, or global settings
 /// (a Shopify store is found by its domain, an install by its state: Shopify's
 /// app-level webhooks and the install callback name the shop, not the brand).
-const REFERENCE_TABLES: [&str; 6] = [
+const REFERENCE_TABLES: [&str; 7] = [
     "brands",
     "api_keys",
     "link_codes",
     "click_retention",
     "shopify_stores",
     "shopify_installs",
+    // Published rates, the same for every brand: replicated, not distributed.
+    "exchange_rates",
 ];
 /// Not part of the data: diesel's migration log, and the job queue (a local table
 /// on the coordinator under Citus, like any queue of work for the servers).

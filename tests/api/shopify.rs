@@ -1187,6 +1187,17 @@ async fn a_token_revoked_mid_sync_or_a_failing_shopify_shows_on_the_store() {
     app.ok(admin, set, discount("10")).await;
     let (code, _) = code_of(&app, admin, &shop.code_membership).await;
     until_shop(&shopify, &[&code], true).await;
+    // The store's webhooks are set up first, so the failure scripted below is the
+    // code sync's (the setup job retries a 5xx without a word on the store).
+    let started = std::time::Instant::now();
+    while shopify.subscriptions().len() < 5 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            shopify.subscriptions()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Shopify fails: the error shows, and the next change goes through once it is back.
     shopify.script(Script {
