@@ -787,6 +787,14 @@ function newestOnly(run) {
   };
 }
 
+/** An order sold in another currency: what it was sold for, in that currency. */
+function soldIn(order) {
+  const original = order.originalAmount;
+  if (!original || original.currency === order.currency) return null;
+  const amount = new Intl.NumberFormat(undefined, { style: 'currency', currency: original.currency }).format(Number(original.amount));
+  return h('span', { class: 'sold-in' }, ` (${amount})`);
+}
+
 /** A badge for a member's newest email while it is not sent. */
 function emailNote(email) {
   if (!email || email.status === 'SENT') return null;
@@ -941,8 +949,8 @@ async function homePage() {
   const range = dateRange(state);
   const filter = offerFilter(state);
   const messages = takeFlash();
-  const { projects, kpis, kpiSeries } = await gql(`query($f: OfferFilter, $r: DateRangeInput, $i: SeriesInterval!) {
-    projects { id name }
+  const { projects, kpis, kpiSeries, ordersAwaitingRate } = await gql(`query($f: OfferFilter, $r: DateRangeInput, $i: SeriesInterval!) {
+    projects { id name } ordersAwaitingRate
     kpis(filter: $f, dateRange: $r) { ${KPI_FIELDS} dateRange { start end } }
     kpiSeries(filter: $f, dateRange: $r, interval: $i) { start partial kpis { commissionsEarned totalSales conversions clicks } } }`,
   { f: filter, r: range, i: seriesInterval(range) });
@@ -975,6 +983,8 @@ async function homePage() {
       } }, 'Filters'),
       isAdmin() ? h('button', { type: 'button', class: 'primary', id: 'send-payment', onclick: () => sendPayment(messages, { scope: 'ACTIVE_OFFERS', filter, dateRange: range }, route) }, 'Send Payment') : null),
     h('p', { class: 'empty', id: 'range-label' }, rangeText(state, kpis.dateRange)),
+    ordersAwaitingRate ? h('p', { class: 'notice', id: 'awaiting-rate' },
+      `${count.format(ordersAwaitingRate)} order${ordersAwaitingRate === 1 ? '' : 's'} in another currency await${ordersAwaitingRate === 1 ? 's' : ''} the day's exchange rate: counted as soon as it is published.`) : null,
     messages,
     filters,
     kpiWidgets(kpis),
@@ -1423,12 +1433,12 @@ async function ordersPage() {
   const pager = h('div', { class: 'pager' });
   const load = async () => {
     const { unattributedOrders: page } = await gql(`query($a: String, $n: Int) { unattributedOrders(first: $n, after: $a) {
-      pageInfo { hasNextPage endCursor } nodes { id externalOrderId source occurredAt saleAmount promoCode clickId } } }`, { a: cursors[cursors.length - 1], n: PAGE_SIZE });
+      pageInfo { hasNextPage endCursor } nodes { id externalOrderId source occurredAt saleAmount currency originalAmount { amount currency } promoCode clickId } } }`, { a: cursors[cursors.length - 1], n: PAGE_SIZE });
     body.replaceChildren(page.nodes.length ? h('table', {},
       h('thead', {}, h('tr', {}, h('th', {}, 'Order'), h('th', {}, 'Source'), h('th', {}, 'When'), h('th', { class: 'num' }, 'Sale'), h('th', {}, 'Code given'), isAdmin() ? h('th', { class: 'num' }, 'Action') : null)),
       h('tbody', {}, page.nodes.map((order) => h('tr', { dataset: { id: order.id } },
         h('td', {}, order.externalOrderId), h('td', {}, order.source), h('td', {}, new Date(order.occurredAt).toLocaleString()),
-        h('td', { class: 'num' }, format(order.saleAmount, 'money')), h('td', {}, order.promoCode ?? '—'),
+        h('td', { class: 'num' }, format(order.saleAmount, 'money'), soldIn(order)), h('td', {}, order.promoCode ?? '—'),
         isAdmin() ? h('td', { class: 'num' }, h('button', { type: 'button', onclick: () => assignOrder(messages, order) }, 'Assign…')) : null))))
       : h('p', { class: 'empty' }, 'Every order found its member.'));
     pager.replaceChildren(

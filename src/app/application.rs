@@ -174,6 +174,7 @@ impl App {
         if let Some(url) = &settings.rates_url {
             jobs.start(super::exchange_rates::RatesJob {
                 pool: pool.clone(),
+                live: live.clone(),
                 source: Arc::new(providers::ecb::EcbRates::new(url)),
                 every: settings.rates_every,
             });

@@ -13,6 +13,7 @@ use super::AppResult;
 use super::jobs::{Handler, Job, Lease, Outcome, backoff};
 use super::ports::RatesSource;
 use crate::db::{DbError, DbPool, exchange_rates};
+use crate::domain::currency::Valuation;
 use crate::domain::enums::JobKind;
 
 /// How one unit of `from` was valued in `to`.
@@ -86,9 +87,39 @@ pub async fn convert(
     Ok(Some((converted, used)))
 }
 
+/// `amount` of `order_currency` valued in `brand_currency` at the rate for `day`:
+/// the brand-currency amount (rounded once, to its minor unit) and how it was
+/// valued; none while no rate is published for that day or before it.
+pub async fn value(
+    conn: &mut AsyncPgConnection,
+    amount: Decimal,
+    order_currency: &str,
+    brand_currency: &str,
+    day: NaiveDate,
+) -> AppResult<Option<(Decimal, Valuation)>> {
+    let Some(rate) = rate(conn, order_currency, brand_currency, day).await? else {
+        return Ok(None);
+    };
+    let valuation = Valuation {
+        order_amount: amount,
+        order_currency: order_currency.to_string(),
+        rate: rate.rate,
+        published_on: rate.published_on,
+        source: rate.source,
+    };
+    Ok(Some((valuation.in_brand_currency(amount, brand_currency), valuation)))
+}
+
+/// How many of the caller's brand's orders wait for the rate of their day.
+pub async fn orders_awaiting(conn: &mut AsyncPgConnection, caller: &super::Caller) -> AppResult<i64> {
+    Ok(crate::db::orders_awaiting_rate::count(conn, caller.brand_id).await?)
+}
+
 /// The recurring job: at start, then every `every`.
 pub struct RatesJob {
     pub pool: DbPool,
+    /// Told which brands' held orders were recorded.
+    pub live: super::live::KpiChanges,
     pub source: Arc<dyn RatesSource>,
     pub every: Duration,
 }
@@ -107,6 +138,10 @@ impl Handler for RatesJob {
         match refresh(&self.pool, &*self.source).await {
             Ok(count) => {
                 tracing::debug!(count, "exchange rates kept");
+                match super::orders::record_valued(&self.pool).await {
+                    Ok(brands) => brands.into_iter().for_each(|brand| self.live.touch(brand)),
+                    Err(error) => tracing::error!(?error, "recording orders that awaited a rate failed"),
+                }
                 Outcome::Done
             }
             Err(error) => {

@@ -43,7 +43,8 @@ pub enum NodeRow {
     Member(MemberRow),
     Membership(MembershipRow),
     Offer(OfferRow),
-    Conversion(ConversionRow),
+    // Boxed: a conversion row is several times the size of the others.
+    Conversion(Box<ConversionRow>),
     Click(ClickRow),
     Payment(PaymentRow),
     PaymentItem(PaymentItemRow),
@@ -108,7 +109,7 @@ pub async fn find_all(
                 .collect();
             if !of_kind.is_empty() {
                 for row in $fetch(conn, brand, &of_kind).await? {
-                    found.insert(NodeId::$kind(row.id), NodeRow::$kind(row));
+                    found.insert(NodeId::$kind(row.id), NodeRow::$kind(row.into()));
                 }
             }
         };

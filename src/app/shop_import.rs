@@ -326,6 +326,7 @@ impl Booking<'_> {
                 .collect(),
             click_id: order.landing_pages.iter().find_map(|page| click_id_from_landing(page)),
             history: true,
+            valuation: None,
         })
     }
 

@@ -1,7 +1,7 @@
 //! Conversions: orders as recorded, and their refunds and rejections (the
 //! workflows are `app::orders`).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -12,6 +12,7 @@ use super::DbResult;
 use super::models::ConversionRow;
 use super::pagination::{Page, PageRequest};
 use super::schema::{conversion_adjustments, conversions};
+use crate::domain::currency::Valuation;
 use crate::domain::enums::{AttributionType, PayoutType};
 use crate::domain::ids::{BrandId, ConversionId, MembershipId, OfferId};
 use crate::domain::payout::PayoutRule;
@@ -273,6 +274,8 @@ pub struct NewConversion<'a> {
     pub promo_code: Option<String>,
     /// The payout rule the commission was computed with.
     pub rule: Option<PayoutRule>,
+    /// Sold in another currency: how `sale_amount` was valued.
+    pub valuation: Option<&'a Valuation>,
 }
 
 /// Inserts a conversion; none when the same order (source and external id) is there.
@@ -296,6 +299,11 @@ struct ConversionValues<'a> {
     payout_type: Option<PayoutType>,
     payout_percent: Option<Decimal>,
     payout_flat: Option<Decimal>,
+    order_currency: Option<&'a str>,
+    order_amount: Option<Decimal>,
+    exchange_rate: Option<Decimal>,
+    rate_published_on: Option<NaiveDate>,
+    rate_source: Option<&'a str>,
 }
 
 impl<'a> From<&'a NewConversion<'a>> for ConversionValues<'a> {
@@ -318,6 +326,11 @@ impl<'a> From<&'a NewConversion<'a>> for ConversionValues<'a> {
             payout_type: new.rule.map(|r| r.payout_type()),
             payout_percent,
             payout_flat,
+            order_currency: new.valuation.map(|v| v.order_currency.as_str()),
+            order_amount: new.valuation.map(|v| v.order_amount),
+            exchange_rate: new.valuation.map(|v| v.rate),
+            rate_published_on: new.valuation.map(|v| v.published_on),
+            rate_source: new.valuation.map(|v| v.source.as_str()),
         }
     }
 }
@@ -420,6 +433,8 @@ pub struct Adjusted<'a> {
     pub commission: Decimal,
     pub status: &'a str,
     pub rejection_reason: Option<String>,
+    /// Refunded so far in the order's own currency (0 for an order in the brand's).
+    pub order_refunded: Decimal,
 }
 
 /// One refund or rejection, as logged.
@@ -445,6 +460,7 @@ pub async fn adjust(
             conversions::commission.eq(adjusted.commission),
             conversions::status.eq(adjusted.status),
             conversions::rejection_reason.eq(adjusted.rejection_reason),
+            conversions::order_refunded.eq(adjusted.order_refunded),
             conversions::updated_at.eq(Utc::now()),
         ))
         .returning(ConversionRow::as_returning())

@@ -17,6 +17,7 @@ pub mod models;
 pub mod nodes;
 pub mod notifications;
 pub mod offers;
+pub mod orders_awaiting_rate;
 pub mod pagination;
 pub mod payments;
 pub mod projects;

@@ -178,6 +178,15 @@ pub struct ConversionRow {
     pub payout_percent: Option<Decimal>,
     pub payout_flat: Option<Decimal>,
     pub created_at: DateTime<Utc>,
+    /// Sold in another currency than the brand's: that currency and amount.
+    pub order_currency: Option<String>,
+    pub order_amount: Option<Decimal>,
+    /// Refunded so far, in `order_currency`.
+    pub order_refunded: Decimal,
+    /// Units of the brand's currency per unit of `order_currency`.
+    pub exchange_rate: Option<Decimal>,
+    pub rate_published_on: Option<chrono::NaiveDate>,
+    pub rate_source: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Clone, Debug)]

@@ -104,6 +104,12 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         assignment_key -> Nullable<Text>,
+        order_currency -> Nullable<Text>,
+        order_amount -> Nullable<Numeric>,
+        order_refunded -> Numeric,
+        exchange_rate -> Nullable<Numeric>,
+        rate_published_on -> Nullable<Date>,
+        rate_source -> Nullable<Text>,
     }
 }
 
@@ -365,6 +371,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    orders_awaiting_rate (brand_id, source, external_order_id) {
+        brand_id -> Int8,
+        source -> Text,
+        external_order_id -> Text,
+        occurred_at -> Timestamptz,
+        amount -> Numeric,
+        currency -> Text,
+        promo_codes -> Array<Text>,
+        click_id -> Nullable<Uuid>,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     payment_items (brand_id, id) {
         brand_id -> Int8,
         id -> Int8,
@@ -604,6 +624,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     offer_monthly_stats,
     offer_projects,
     offers,
+    orders_awaiting_rate,
     payment_items,
     payments,
     projects,

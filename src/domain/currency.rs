@@ -45,6 +45,26 @@ pub fn round_in(amount: Decimal, currency: &str) -> Decimal {
     amount.round_dp_with_strategy(minor_units(currency), RoundingStrategy::MidpointNearestEven)
 }
 
+/// How an order sold in another currency than its brand's was valued in the
+/// brand's: `order_amount` of `order_currency` at `rate` (units of the brand's
+/// currency per unit of the order's), published for `published_on` by `source`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Valuation {
+    pub order_amount: Decimal,
+    pub order_currency: String,
+    pub rate: Decimal,
+    pub published_on: NaiveDate,
+    pub source: String,
+}
+
+impl Valuation {
+    /// An amount of the order's currency in the brand's `currency`, rounded once:
+    /// refunds use the order's rate, so a rate move never makes or loses money.
+    pub fn in_brand_currency(&self, order_amount: Decimal, currency: &str) -> Decimal {
+        round_in(order_amount * self.rate, currency)
+    }
+}
+
 /// One day's reference rates: units of each currency one euro buys.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DayRates {

@@ -135,6 +135,7 @@ impl ConversionMutations {
             promo_codes: promo_code.into_iter().collect(),
             click_id,
             history: false,
+            valuation: None,
         };
         let metrics = app(ctx).metrics();
         let recorded = orders::record_by_hand(&mut *conn(ctx).await?, *viewer(ctx)?, order, details).await?;

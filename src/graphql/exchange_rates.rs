@@ -30,6 +30,13 @@ pub struct ExchangeRateQueries;
 
 #[Object]
 impl ExchangeRateQueries {
+    /// Orders received in a currency whose rate for their day is not published yet.
+    /// Each is recorded, and counted in the KPIs, as soon as the rate is.
+    async fn orders_awaiting_rate(&self, ctx: &Context<'_>) -> AppResult<i64> {
+        let caller = viewer(ctx)?;
+        exchange_rates::orders_awaiting(&mut *conn(ctx).await?, caller).await
+    }
+
     /// The reference rate from one currency (ISO 4217 code, e.g. `EUR`) to another
     /// for a day (default: today in the brand's time zone); null when no rate was
     /// published for that day or before it.

@@ -55,7 +55,7 @@ fn into_node(row: NodeRow, today: chrono::NaiveDate) -> Node {
         NodeRow::Member(row) => Node::Member(Member(row)),
         NodeRow::Membership(row) => Node::Membership(Membership(row, None)),
         NodeRow::Offer(row) => Node::Offer(Offer::new(row, today)),
-        NodeRow::Conversion(row) => Node::Conversion(Conversion(row)),
+        NodeRow::Conversion(row) => Node::Conversion(Conversion(*row)),
         NodeRow::Click(row) => Node::Click(Click(row)),
         NodeRow::Payment(row) => Node::Payment(Payment(row)),
         NodeRow::PaymentItem(row) => Node::PaymentItem(PaymentItem(row)),

@@ -25,6 +25,7 @@ use crate::app::brands as app_brands;
 use crate::app::orders::{self, Applied, ChangeError, OrderEvent, OrderInput, Recorded, WebhookOrder};
 use crate::app::records::ConversionRow;
 use crate::app::shopify as app_shopify;
+use crate::domain::currency::is_code;
 use crate::domain::money::{format_money, parse_amount};
 use crate::domain::nesting;
 use crate::domain::tracking::click_id_from_landing;
@@ -149,6 +150,24 @@ async fn handle(
         ),
         None => None,
     };
+    // An order sold in another currency is valued in the brand's at its day's rate.
+    // Until that rate is published it is kept as received, and recorded once it is.
+    let mut event = event;
+    if let OrderEvent::Created(order) = &mut event {
+        let valued = orders::value_in_brand_currency(&mut conn, &brand.currency, time_zone, order)
+            .await
+            .map_err(internal)?;
+        if !valued {
+            orders::hold_for_rate(&mut conn, brand.id, order)
+                .await
+                .map_err(internal)?;
+            return Ok((
+                StatusCode::ACCEPTED,
+                axum::Json(json!({ "status": "awaiting_rate", "currency": order.currency })),
+            )
+                .into_response());
+        }
+    }
     let refunded_order = match &event {
         OrderEvent::Refunded { external_order_id, .. } => Some(external_order_id.clone()),
         OrderEvent::Created(_) => None,
@@ -269,13 +288,12 @@ fn text_id(value: Option<&Value>, field: &str) -> Result<String, RestError> {
     }
 }
 
+/// An order's currency (ISO 4217; none: the brand's).
 fn currency(value: Option<&Value>, brand_currency: &str) -> Result<String, RestError> {
     match value {
         None | Some(Value::Null) => Ok(brand_currency.to_string()),
-        Some(Value::String(code)) if code.eq_ignore_ascii_case(brand_currency) => Ok(brand_currency.to_string()),
-        Some(other) => Err(bad(format!(
-            "currency {other} is not the brand's currency {brand_currency}"
-        ))),
+        Some(Value::String(code)) if is_code(&code.to_ascii_uppercase()) => Ok(code.to_ascii_uppercase()),
+        Some(other) => Err(bad(format!("currency {other} is not an ISO 4217 code such as \"EUR\""))),
     }
 }
 
@@ -299,6 +317,20 @@ fn time(value: Option<&Value>) -> Result<DateTime<Utc>, RestError> {
 fn parse_shopify(topic: &str, order: &Value, source: &str, brand_currency: &str) -> Result<OrderEvent, RestError> {
     match topic {
         "orders/create" | "orders/paid" => {
+            // The shop's own money (`total_price_set.shop_money`) when given: what the
+            // shop's payouts are in, whatever the buyer saw (`presentment_money`).
+            let shop_money = &order["total_price_set"]["shop_money"];
+            let (sale_amount, sold_in) = if shop_money.is_object() {
+                (
+                    money(shop_money.get("amount"), "total_price_set.shop_money.amount")?,
+                    currency(shop_money.get("currency_code"), brand_currency)?,
+                )
+            } else {
+                (
+                    money(order.get("total_price"), "total_price")?,
+                    currency(order.get("currency"), brand_currency)?,
+                )
+            };
             let promo_codes = order["discount_codes"]
                 .as_array()
                 .map(|codes| {
@@ -312,11 +344,12 @@ fn parse_shopify(topic: &str, order: &Value, source: &str, brand_currency: &str)
                 source: source.to_string(),
                 external_order_id: text_id(order.get("id"), "id")?,
                 occurred_at: time(order.get("created_at"))?,
-                sale_amount: money(order.get("total_price"), "total_price")?,
-                currency: currency(order.get("currency"), brand_currency)?,
+                sale_amount,
+                currency: sold_in,
                 promo_codes,
                 click_id: order["landing_site"].as_str().and_then(click_id_from_landing),
                 history: false,
+                valuation: None,
             }))
         }
         "refunds/create" => {
@@ -367,6 +400,7 @@ fn parse_generic(event: &Value, source: &str, brand_currency: &str) -> Result<Or
                     .collect(),
                 click_id,
                 history: false,
+                valuation: None,
             }))
         }
         Some("order.refunded") => {

@@ -33,7 +33,7 @@ async fn ecb_stand_in(publication: Publication) -> String {
 }
 
 /// The ECB's document shape, newest day first, for `days` of `(day, [(currency, rate)])`.
-fn eurofxref(days: &[(&str, &[(&str, &str)])]) -> String {
+pub fn eurofxref(days: &[(&str, &[(&str, &str)])]) -> String {
     let cubes: String = days
         .iter()
         .map(|(day, rates)| {
@@ -49,6 +49,20 @@ fn eurofxref(days: &[(&str, &[(&str, &str)])]) -> String {
          xmlns=\"http://www.ecb.int/vocabulary/2002-08-01/eurofxref\">\n\t<gesmes:subject>Reference rates</gesmes:subject>\n\t\
          <gesmes:Sender>\n\t\t<gesmes:name>European Central Bank</gesmes:name>\n\t</gesmes:Sender>\n\t<Cube>{cubes}\n\t</Cube>\n</gesmes:Envelope>"
     )
+}
+
+/// The application on a fresh database, fetching rates every second from a stand-in
+/// publishing `days`; the publication can be changed afterwards.
+pub async fn app_with_rates(days: &[(&str, &[(&str, &str)])]) -> (TestApp, Publication) {
+    let publication: Publication = Arc::new(Mutex::new((StatusCode::OK, eurofxref(days))));
+    let url = ecb_stand_in(publication.clone()).await;
+    let app = TestApp::with_config(sales_tracking::AppConfig {
+        rates_url: Some(url),
+        rates_every: Duration::from_secs(1),
+        ..Default::default()
+    })
+    .await;
+    (app, publication)
 }
 
 const RATE: &str = "query($f: String!, $t: String!, $on: Date) { exchangeRate(from: $f, to: $t, on: $on) { from to rate on publishedOn source } }";
@@ -74,17 +88,7 @@ async fn rates_are_fetched_kept_and_used_for_weekends_and_cross_currencies() {
     // Thursday 3 and Friday 4 December 2026; the weekend has no rates.
     let friday: &[(&str, &str)] = &[("USD", "1.0512"), ("GBP", "0.83125"), ("JPY", "157.23")];
     let thursday: &[(&str, &str)] = &[("USD", "1.0498"), ("GBP", "0.83010"), ("JPY", "156.90")];
-    let publication: Publication = Arc::new(Mutex::new((
-        StatusCode::OK,
-        eurofxref(&[("2026-12-04", friday), ("2026-12-03", thursday)]),
-    )));
-    let url = ecb_stand_in(publication.clone()).await;
-    let app = TestApp::with_config(sales_tracking::AppConfig {
-        rates_url: Some(url),
-        rates_every: Duration::from_secs(1),
-        ..Default::default()
-    })
-    .await;
+    let (app, publication) = app_with_rates(&[("2026-12-04", friday), ("2026-12-03", thursday)]).await;
     let brand = app.brand("Rates Co").await;
     let key = brand.analyst.as_str();
 

@@ -86,6 +86,7 @@ async fn random_event_sequences_keep_the_ledger_and_rollups_consistent() {
                         promo_codes: vec![codes[rng.random_range(0..codes.len())].clone()],
                         click_id: None,
                         history: false,
+                        valuation: None,
                     };
                     if let orders::Recorded::New(row) = orders::record(&mut conn, brand.id, zone, order).await.unwrap()
                     {

@@ -11,6 +11,7 @@ mod citus_ready;
 mod cli;
 mod click_quality;
 mod columns;
+mod currencies;
 mod demo;
 mod email;
 mod exchange_rates;

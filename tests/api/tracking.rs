@@ -372,7 +372,7 @@ async fn bad_signatures_and_bad_bodies_are_refused_and_store_nothing() {
         "{not json".to_string(),
         json!({ "id": 2, "currency": "USD" }).to_string(),
         json!({ "id": 3, "total_price": "-5.00", "currency": "USD" }).to_string(),
-        json!({ "id": 4, "total_price": "5.00", "currency": "EUR" }).to_string(),
+        json!({ "id": 4, "total_price": "5.00", "currency": "euro" }).to_string(),
         json!({ "id": 5, "total_price": "5.001", "currency": "USD" }).to_string(),
         json!({ "total_price": "5.00", "currency": "USD" }).to_string(),
     ];

@@ -2,6 +2,8 @@
 //! booked in the ledger, counted in the rollups and checked against reward
 //! rules, all in one transaction; and refunds and rejections, once each.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use diesel_async::scoped_futures::ScopedFutureExt;
@@ -12,12 +14,15 @@ use uuid::Uuid;
 use super::audit::audited;
 use super::events::{self, Event};
 use super::{AppError, AppResult, Caller};
+use crate::db::DbPool;
 use crate::db::conversions::{self, Adjusted, Adjustment, NewConversion, Terms};
 use crate::db::ledger::{self, NewLedgerEntry};
 use crate::db::models::ConversionRow;
+use crate::db::orders_awaiting_rate::{self, AwaitingOrder};
 use crate::db::stats::{Delta, Deltas};
 use crate::db::webhook_deliveries;
 use crate::db::{DbError, DbResult, brands};
+use crate::domain::currency::{Valuation, round_in};
 use crate::domain::enums::{AttributionType, ConversionStatus, LedgerKind};
 use crate::domain::ids::{BrandId, ConversionId, MembershipId};
 use crate::domain::payout::PayoutRule;
@@ -44,6 +49,33 @@ pub struct OrderInput {
     /// they were valid at the order's time (issued before it, not yet replaced),
     /// rather than if they are current.
     pub history: bool,
+    /// Sold in another currency than the brand's: how `sale_amount` (in the
+    /// brand's, as `currency` then says) was valued (see `value_in_brand_currency`).
+    pub valuation: Option<Valuation>,
+}
+
+/// Values an order sold in another currency in its brand's, at the rate of the
+/// order's day in the brand's zone (a weekend or holiday: the business day
+/// before); false while no rate is published for it. An order in the brand's
+/// currency is left as it is.
+pub async fn value_in_brand_currency(
+    conn: &mut AsyncPgConnection,
+    brand_currency: &str,
+    time_zone: Tz,
+    order: &mut OrderInput,
+) -> AppResult<bool> {
+    if order.currency == brand_currency || order.valuation.is_some() {
+        return Ok(true);
+    }
+    let day = order.occurred_at.with_timezone(&time_zone).date_naive();
+    let valued = super::exchange_rates::value(conn, order.sale_amount, &order.currency, brand_currency, day).await?;
+    let Some((amount, valuation)) = valued else {
+        return Ok(false);
+    };
+    order.sale_amount = amount;
+    order.currency = brand_currency.to_string();
+    order.valuation = Some(valuation);
+    Ok(true)
 }
 
 /// What a shop's webhook reports.
@@ -155,6 +187,7 @@ fn new_conversion<'a>(brand_id: BrandId, order: &'a OrderInput, priced: &Priced)
         click_id: priced.click_id,
         promo_code: priced.promo_code.clone(),
         rule: priced.rule,
+        valuation: order.valuation.as_ref(),
     }
 }
 
@@ -234,6 +267,78 @@ async fn book_with_rewards(
     Ok(())
 }
 
+/// Keeps an order whose currency has no rate for its day yet: the rates job
+/// records it once one is published (`record_valued`).
+pub async fn hold_for_rate(conn: &mut AsyncPgConnection, brand_id: BrandId, order: &OrderInput) -> AppResult<()> {
+    let held = AwaitingOrder {
+        brand_id,
+        source: order.source.clone(),
+        external_order_id: order.external_order_id.clone(),
+        occurred_at: order.occurred_at,
+        amount: order.sale_amount,
+        currency: order.currency.clone(),
+        promo_codes: order.promo_codes.clone(),
+        click_id: order.click_id,
+    };
+    Ok(orders_awaiting_rate::hold(conn, &held).await?)
+}
+
+/// Orders recorded per round of `record_valued`.
+const VALUED_PER_ROUND: i64 = 500;
+
+/// Records the held orders whose rate has been published since they arrived, as
+/// they would have been on arrival (promo codes as valid at the order's time);
+/// returns the brands whose figures changed.
+pub async fn record_valued(pool: &DbPool) -> AppResult<Vec<BrandId>> {
+    let mut conn = pool.get().await.map_err(DbError::from)?;
+    let held = orders_awaiting_rate::oldest(&mut conn, VALUED_PER_ROUND).await?;
+    let mut brands_of: HashMap<BrandId, (String, Tz)> = HashMap::new();
+    let mut changed = Vec::new();
+    for order in held {
+        let (currency, zone) = match brands_of.get(&order.brand_id) {
+            Some(known) => known.clone(),
+            None => {
+                let brand = brands::find(&mut conn, order.brand_id).await?;
+                let known = (brand.currency, brands::time_zone(brand.id, &brand.time_zone)?);
+                brands_of.insert(order.brand_id, known.clone());
+                known
+            }
+        };
+        let mut input = OrderInput {
+            source: order.source.clone(),
+            external_order_id: order.external_order_id.clone(),
+            occurred_at: order.occurred_at,
+            sale_amount: order.amount,
+            currency: order.currency.clone(),
+            promo_codes: order.promo_codes.clone(),
+            click_id: order.click_id,
+            history: true,
+            valuation: None,
+        };
+        if !value_in_brand_currency(&mut conn, &currency, zone, &mut input).await? {
+            continue;
+        }
+        let brand_id = order.brand_id;
+        let recorded = conn
+            .transaction::<_, DbError, _>(|conn| {
+                async move {
+                    // Another server may have taken it first.
+                    if !orders_awaiting_rate::release(conn, &order).await? {
+                        return Ok(false);
+                    }
+                    record(conn, order.brand_id, zone, input).await?;
+                    Ok(true)
+                }
+                .scope_boxed()
+            })
+            .await?;
+        if recorded && !changed.contains(&brand_id) {
+            changed.push(brand_id);
+        }
+    }
+    Ok(changed)
+}
+
 /// Records an order once: attribution (SPEC.md), commission, ledger and rollups.
 pub async fn record(
     conn: &mut AsyncPgConnection,
@@ -299,9 +404,37 @@ impl From<diesel::result::Error> for ChangeError {
 /// What to do to an accepted conversion.
 #[derive(Clone, Debug)]
 pub enum Change {
-    /// Refund this much of the sale, or all of what is left.
+    /// Refund this much of the sale (in the brand's currency), or all of what is left.
     Refund(Option<Decimal>),
+    /// A refund as the shop reports it: this much in the order's own currency, or
+    /// all that is left (see `shop_refund`).
+    ShopRefund(Option<Decimal>),
     Reject(String),
+}
+
+/// A shop's refund of `amount` of the order's own currency (none: all that is
+/// left), in the brand's currency, and what is then refunded of the order in its
+/// own. The brand-currency sale left is what the order's unrefunded share is worth
+/// at the order's rate: refunds that add up to the order take back exactly its
+/// sale, whatever the rates did since. An order in the brand's currency refunds as given.
+fn shop_refund(row: &ConversionRow, amount: Option<Decimal>) -> Result<(Decimal, Option<Decimal>), RefundError> {
+    let (Some(order_amount), Some(rate)) = (row.order_amount, row.exchange_rate) else {
+        return Ok((amount.unwrap_or(row.sale_amount), None));
+    };
+    let remaining = order_amount - row.order_refunded;
+    let asked = amount.unwrap_or(remaining);
+    if asked <= Decimal::ZERO {
+        return Err(RefundError::NotPositive);
+    }
+    if asked > remaining {
+        return Err(RefundError::MoreThanRemaining {
+            requested: asked,
+            remaining,
+        });
+    }
+    let refunded = row.order_refunded + asked;
+    let left = round_in((order_amount - refunded) * rate, &row.currency);
+    Ok(((row.sale_amount - left).max(Decimal::ZERO), Some(refunded)))
 }
 
 /// A change and the reference that makes it happen once (a refund id, an idempotency key).
@@ -352,9 +485,25 @@ pub async fn change(
                 original_commission: row.original_commission,
                 commission: row.commission,
             };
+            let mut order_refunded = row.order_refunded;
             let (after, status, reason) = match &request.change {
                 Change::Refund(amount) => {
                     let after = before.refund(amount.unwrap_or(before.sale))?;
+                    (
+                        after,
+                        if after.fully_refunded() { "REVERSED" } else { "ACCEPTED" },
+                        None,
+                    )
+                }
+                Change::ShopRefund(amount) => {
+                    let (refund, refunded) = shop_refund(&row, *amount)?;
+                    order_refunded = refunded.unwrap_or(order_refunded);
+                    // A sliver of a cheap currency may round to nothing in the brand's.
+                    let after = if refund.is_zero() {
+                        before
+                    } else {
+                        before.refund(refund)?
+                    };
                     (
                         after,
                         if after.fully_refunded() { "REVERSED" } else { "ACCEPTED" },
@@ -376,6 +525,7 @@ pub async fn change(
                 commission: after.commission,
                 status,
                 rejection_reason: reason,
+                order_refunded,
             };
             let adjustment = Adjustment {
                 kind: if matches!(request.change, Change::Reject(_)) {
@@ -512,7 +662,7 @@ async fn apply(
             reference,
         } => {
             let request = ChangeRequest {
-                change: Change::Refund(amount),
+                change: Change::ShopRefund(amount),
                 reference,
             };
             let row = change_external(conn, brand_id, time_zone, source, &external_order_id, request).await?;
@@ -549,7 +699,7 @@ pub async fn change_by_hand(
     let details = serde_json::json!({
         "conversionId": id.to_string(),
         "change": match &request.change {
-            Change::Refund(amount) => serde_json::json!({ "refund": amount }),
+            Change::Refund(amount) | Change::ShopRefund(amount) => serde_json::json!({ "refund": amount }),
             Change::Reject(reason) => serde_json::json!({ "reject": reason }),
         },
         "reference": request.reference,

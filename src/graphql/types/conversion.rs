@@ -1,5 +1,5 @@
 use async_graphql::connection::{Connection, EmptyFields};
-use async_graphql::{Context, ID, Object};
+use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::membership::Membership;
@@ -13,10 +13,41 @@ use crate::graphql::error::AppResult;
 use crate::graphql::ids::encode;
 use crate::graphql::loaders::{Memberships, load_one};
 use crate::graphql::pagination::{IdCursor, page_request, to_connection};
-use crate::graphql::scalars::Money;
+use crate::graphql::scalars::{Date, Money};
 
 /// An order, attributed to a membership or kept unattributed.
 pub struct Conversion(pub ConversionRow);
+
+/// An amount in a named currency, written with that currency's minor unit
+/// (`"1496"` yen, `"12.50"` euros, `"1.250"` dinars).
+#[derive(SimpleObject)]
+pub struct Amount {
+    pub amount: String,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+impl Amount {
+    fn of(amount: rust_decimal::Decimal, currency: &str) -> Self {
+        let places = crate::domain::currency::minor_units(currency) as usize;
+        Amount {
+            amount: format!("{:.places$}", crate::domain::currency::round_in(amount, currency)),
+            currency: currency.to_string(),
+        }
+    }
+}
+
+/// The rate an order was valued at: units of `to` (the brand's currency) per unit
+/// of `from`, published for `publishedOn` (the order's day, or the business day before it).
+#[derive(SimpleObject)]
+pub struct OrderExchangeRate {
+    pub from: String,
+    pub to: String,
+    /// A decimal string at full precision.
+    pub rate: String,
+    pub published_on: Date,
+    pub source: String,
+}
 
 impl Conversion {
     /// A page of conversions as a connection.
@@ -71,8 +102,39 @@ impl Conversion {
         Money(self.0.commission)
     }
 
+    /// The brand's currency, which `saleAmount` and `commission` are in.
     async fn currency(&self) -> &str {
         &self.0.currency
+    }
+
+    /// What the order was sold for, in the currency it was sold in (for an order in
+    /// the brand's currency, `originalSaleAmount` in `currency`).
+    async fn original_amount(&self) -> Amount {
+        match (&self.0.order_currency, self.0.order_amount) {
+            (Some(currency), Some(amount)) => Amount::of(amount, currency),
+            _ => Amount::of(self.0.original_sale_amount, &self.0.currency),
+        }
+    }
+
+    /// How an order sold in another currency was valued in the brand's; null for an
+    /// order in the brand's currency.
+    async fn exchange_rate(&self) -> Option<OrderExchangeRate> {
+        let row = &self.0;
+        match (
+            &row.order_currency,
+            row.exchange_rate,
+            row.rate_published_on,
+            &row.rate_source,
+        ) {
+            (Some(from), Some(rate), Some(published_on), Some(source)) => Some(OrderExchangeRate {
+                from: from.clone(),
+                to: row.currency.clone(),
+                rate: rate.normalize().to_string(),
+                published_on: Date(published_on),
+                source: source.clone(),
+            }),
+            _ => None,
+        }
     }
 
     async fn status(&self) -> ConversionStatus {

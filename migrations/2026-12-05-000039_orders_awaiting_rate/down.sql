@@ -1,0 +1,1 @@
+DROP TABLE orders_awaiting_rate;
