@@ -257,8 +257,9 @@ function refreshQuietly() {
   const busy = document.querySelector('dialog[open]')
     || (active && app.contains(active) && ['INPUT', 'SELECT', 'TEXTAREA'].includes(active.tagName) && active.type !== 'search');
   if (busy) return;
-  // What the page last said stays said.
-  flash = document.querySelector('#messages > .notice, #messages > .error') ?? flash;
+  // What the page last said stays said, unless an action has just left a newer word
+  // for the next page (a payment's result while its page reloads).
+  flash = flash ?? document.querySelector('#messages > .notice, #messages > .error');
   route();
 }
 
@@ -904,15 +905,15 @@ async function sendPayment(target, payees, onPaid) {
     return result;
   });
   if (!paid) return;
-  flash = h('div', { class: 'notice', role: 'status' }, result);
   // The home page pays active offers only: say what paused, archived and expired ones still owe.
-  if (args.scope === 'ACTIVE_OFFERS') {
-    const rest = await gql('{ paymentPreview(scope: ALL_OFFERS) { totalAmount itemCount } }').catch(() => null);
-    const owed = rest?.paymentPreview;
-    if (owed && owed.itemCount > 0) {
-      flash.append(h('span', { id: 'still-due' }, ` Still due on paused, archived and expired offers: ${format(owed.totalAmount, 'money')} to ${owed.itemCount} member${owed.itemCount === 1 ? '' : 's'}. `,
-        h('button', { type: 'button', class: 'link', id: 'pay-all-offers', onclick: () => sendPayment(document.getElementById('messages'), { scope: 'ALL_OFFERS' }, onPaid) }, 'Pay those too')));
-    }
+  const rest = args.scope === 'ACTIVE_OFFERS'
+    ? await gql('{ paymentPreview(scope: ALL_OFFERS) { totalAmount itemCount } }').catch(() => null) : null;
+  // Set only now, with nothing awaited before the page reloads with it.
+  flash = h('div', { class: 'notice', role: 'status' }, result);
+  const owed = rest?.paymentPreview;
+  if (owed && owed.itemCount > 0) {
+    flash.append(h('span', { id: 'still-due' }, ` Still due on paused, archived and expired offers: ${format(owed.totalAmount, 'money')} to ${owed.itemCount} member${owed.itemCount === 1 ? '' : 's'}. `,
+      h('button', { type: 'button', class: 'link', id: 'pay-all-offers', onclick: () => sendPayment(document.getElementById('messages'), { scope: 'ALL_OFFERS' }, onPaid) }, 'Pay those too')));
   }
   onPaid();
 }
