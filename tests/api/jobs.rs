@@ -178,7 +178,9 @@ async fn metrics_show_each_job_kind() {
                 .unwrap()
                 .parse()
                 .unwrap();
-            assert!(oldest >= 60.0, "{oldest}");
+            // About a minute: the database's clock (the job's `run_at`) and the
+            // gauge's are read microseconds apart (59.99991 was seen).
+            assert!((59.0..120.0).contains(&oldest), "{oldest}");
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(20), "{text}");
