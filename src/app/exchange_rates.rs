@@ -13,7 +13,7 @@ use super::AppResult;
 use super::jobs::{Handler, Job, Lease, Outcome, backoff};
 use super::ports::RatesSource;
 use crate::db::{DbError, DbPool, exchange_rates};
-use crate::domain::currency::Valuation;
+use crate::domain::currency::{Valuation, at_rate};
 use crate::domain::enums::JobKind;
 
 /// How one unit of `from` was valued in `to`.
@@ -61,32 +61,6 @@ pub async fn rate(
     }))
 }
 
-/// `amount` of `from` in `to` at the rates for `on`, rounded once to `to`'s minor
-/// unit; none without a rate.
-pub async fn convert(
-    conn: &mut AsyncPgConnection,
-    amount: Decimal,
-    from: &str,
-    to: &str,
-    on: NaiveDate,
-) -> AppResult<Option<(Decimal, ExchangeRate)>> {
-    let Some((rates, source)) = exchange_rates::on_or_before(conn, on).await? else {
-        return Ok(None);
-    };
-    let (Some(converted), Some(rate)) = (rates.convert(amount, from, to), rates.cross(from, to)) else {
-        return Ok(None);
-    };
-    let used = ExchangeRate {
-        from: from.to_string(),
-        to: to.to_string(),
-        rate,
-        on,
-        published_on: rates.day,
-        source,
-    };
-    Ok(Some((converted, used)))
-}
-
 /// `amount` of `order_currency` valued in `brand_currency` at the rate for `day`:
 /// the brand-currency amount (rounded once, to its minor unit) and how it was
 /// valued; none while no rate is published for that day or before it.
@@ -107,7 +81,7 @@ pub async fn value(
         published_on: rate.published_on,
         source: rate.source,
     };
-    Ok(Some((valuation.in_brand_currency(amount, brand_currency), valuation)))
+    Ok(Some((at_rate(amount, valuation.rate, brand_currency), valuation)))
 }
 
 /// How many of the caller's brand's orders wait for the rate of their day.

@@ -84,11 +84,3 @@ pub async fn on_or_before(conn: &mut AsyncPgConnection, day: NaiveDate) -> DbRes
         source,
     )))
 }
-
-/// The newest day with rates, if any.
-pub async fn latest_day(conn: &mut AsyncPgConnection) -> DbResult<Option<NaiveDate>> {
-    Ok(rates::table
-        .select(diesel::dsl::max(rates::day))
-        .first::<Option<NaiveDate>>(conn)
-        .await?)
-}

@@ -57,12 +57,11 @@ pub struct Valuation {
     pub source: String,
 }
 
-impl Valuation {
-    /// An amount of the order's currency in the brand's `currency`, rounded once:
-    /// refunds use the order's rate, so a rate move never makes or loses money.
-    pub fn in_brand_currency(&self, order_amount: Decimal, currency: &str) -> Decimal {
-        round_in(order_amount * self.rate, currency)
-    }
+/// `amount` at `rate` (units of `currency` per unit of the amount's), rounded once
+/// to `currency`'s minor unit. Orders are valued and refunded with it at their
+/// own rate, so a rate move never makes or loses money.
+pub fn at_rate(amount: Decimal, rate: Decimal, currency: &str) -> Decimal {
+    round_in(amount * rate, currency)
 }
 
 /// One day's reference rates: units of each currency one euro buys.
@@ -89,16 +88,6 @@ impl DayRates {
         }
         self.of(to)?.checked_div(self.of(from)?)
     }
-
-    /// `amount` of `from` in `to`, rounded once, to `to`'s minor unit.
-    pub fn convert(&self, amount: Decimal, from: &str, to: &str) -> Option<Decimal> {
-        if from == to {
-            return Some(round_in(amount, to));
-        }
-        // Multiplied before dividing: no rounding of an intermediate rate.
-        let in_euros_times_to = amount.checked_mul(self.of(to)?)?;
-        Some(round_in(in_euros_times_to.checked_div(self.of(from)?)?, to))
-    }
 }
 
 #[cfg(test)]
@@ -122,14 +111,15 @@ mod tests {
     fn amounts_convert_through_the_euro_and_round_once_to_the_minor_unit() {
         let rates = rates();
         let d = |s: &str| Decimal::from_str(s).unwrap();
+        let convert = |amount: Decimal, from: &str, to: &str| Some(at_rate(amount, rates.cross(from, to)?, to));
         // 100 EUR is 105.12 USD; 100 GBP is 100 / 0.83125 * 1.0512 = 126.4601... USD.
-        assert_eq!(rates.convert(d("100"), "EUR", "USD"), Some(d("105.12")));
-        assert_eq!(rates.convert(d("100"), "GBP", "USD"), Some(d("126.46")));
+        assert_eq!(convert(d("100"), "EUR", "USD"), Some(d("105.12")));
+        assert_eq!(convert(d("100"), "GBP", "USD"), Some(d("126.46")));
         // Yen have no minor unit: 1,000 JPY in USD, and 10 USD in JPY (1495.72... → 1496).
-        assert_eq!(rates.convert(d("1000"), "JPY", "USD"), Some(d("6.69")));
-        assert_eq!(rates.convert(d("10"), "USD", "JPY"), Some(d("1496")));
-        assert_eq!(rates.convert(d("12.345"), "USD", "USD"), Some(d("12.34")));
-        assert_eq!(rates.convert(d("1"), "USD", "CHF"), None, "not quoted that day");
+        assert_eq!(convert(d("1000"), "JPY", "USD"), Some(d("6.69")));
+        assert_eq!(convert(d("10"), "USD", "JPY"), Some(d("1496")));
+        assert_eq!(convert(d("12.345"), "USD", "USD"), Some(d("12.34")));
+        assert_eq!(convert(d("1"), "USD", "CHF"), None, "not quoted that day");
         assert_eq!(rates.cross("EUR", "GBP"), Some(d("0.83125")));
     }
 

@@ -47,17 +47,19 @@ pub struct LiveCosting {
     pub budget: Arc<RateLimiter>,
 }
 
+/// An error of a request that does not run, with its `extensions.code`.
+pub fn coded_error(message: &str, code: &str) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", code);
+    error.extensions = Some(extensions);
+    error
+}
+
 /// Readies a request that arrived over WebSocket: only subscriptions run there
 /// (queries and mutations are sent with POST, under their deadlines), and each
 /// carries its cost per push.
 pub fn prepare_subscription(costing: &LiveCosting, mut request: Request) -> Result<Request, ServerError> {
-    let refused = |message: &str| {
-        let mut error = ServerError::new(message, None);
-        let mut extensions = async_graphql::ErrorExtensionValues::default();
-        extensions.set("code", "BAD_REQUEST");
-        error.extensions = Some(extensions);
-        error
-    };
     if request.query.len() > costing.limits.max_query_bytes {
         // The cost extension refuses it with its limit named.
         return Ok(request);
@@ -72,8 +74,9 @@ pub fn prepare_subscription(costing: &LiveCosting, mut request: Request) -> Resu
         return Ok(request);
     };
     if operation.ty != OperationType::Subscription {
-        return Err(refused(
+        return Err(coded_error(
             "only subscriptions run over WebSocket: send queries and mutations with POST /graphql",
+            "BAD_REQUEST",
         ));
     }
     let cost = costing

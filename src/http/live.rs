@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_graphql::{Data, Executor, Request, Response, ServerError};
+use async_graphql::{Data, Executor, Request, Response};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, RawQuery, State};
@@ -26,7 +26,7 @@ use super::server::{AddressCounts, AddressSlot};
 use super::{AppState, ClientAddress};
 use crate::graphql::AppSchema;
 use crate::graphql::limits::RateSubject;
-use crate::graphql::live::{LiveCosting, LiveSession, prepare_subscription};
+use crate::graphql::live::{LiveCosting, LiveSession, coded_error, prepare_subscription};
 
 /// A connection must send `connection_init` within this.
 const INIT_DEADLINE: Duration = Duration::from_secs(10);
@@ -203,11 +203,7 @@ struct ConnectionExecutor {
 }
 
 fn refusal(message: &str, code: &str) -> Response {
-    let mut error = ServerError::new(message, None);
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", code);
-    error.extensions = Some(extensions);
-    Response::from_errors(vec![error])
+    Response::from_errors(vec![coded_error(message, code)])
 }
 
 impl Executor for ConnectionExecutor {

@@ -22,7 +22,7 @@ use crate::db::orders_awaiting_rate::{self, AwaitingOrder};
 use crate::db::stats::{Delta, Deltas};
 use crate::db::webhook_deliveries;
 use crate::db::{DbError, DbResult, brands};
-use crate::domain::currency::{Valuation, round_in};
+use crate::domain::currency::{Valuation, at_rate};
 use crate::domain::enums::{AttributionType, ConversionStatus, LedgerKind};
 use crate::domain::ids::{BrandId, ConversionId, MembershipId};
 use crate::domain::payout::PayoutRule;
@@ -433,7 +433,7 @@ fn shop_refund(row: &ConversionRow, amount: Option<Decimal>) -> Result<(Decimal,
         });
     }
     let refunded = row.order_refunded + asked;
-    let left = round_in((order_amount - refunded) * rate, &row.currency);
+    let left = at_rate(order_amount - refunded, rate, &row.currency);
     Ok(((row.sale_amount - left).max(Decimal::ZERO), Some(refunded)))
 }
 
