@@ -1199,14 +1199,17 @@ async fn a_token_revoked_mid_sync_or_a_failing_shopify_shows_on_the_store() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // Shopify fails: the error shows, and the next change goes through once it is back.
+    // Shopify fails until it is back: the error shows, and the next change goes
+    // through after. (One scripted failure is not enough under load: a round already
+    // woken could take it and the next round clear the error before it is read.)
     shopify.script(Script {
-        unavailable: 1,
+        unavailable: usize::MAX,
         ..Default::default()
     });
     app.ok(admin, set, discount("20")).await;
     let store = until_store(&app, admin, |store| store["lastError"].is_string()).await;
     assert!(store["lastError"].as_str().unwrap().contains("503"), "{store}");
+    shopify.script(Script::default());
     let reconcile =
         "mutation($d: String!) { reconcileShopifyStore(input: { shopDomain: $d }) { shopifyStore { status } } }";
     app.ok(admin, reconcile, json!({ "d": DOMAIN })).await;
