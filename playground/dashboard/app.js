@@ -788,12 +788,24 @@ function newestOnly(run) {
   };
 }
 
+/** `amount` of `currency`, written the browser's way. */
+function moneyIn(amount, currency) {
+  return new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(Number(amount));
+}
+
+/** What a member paid in another currency is sent, and at which rate. */
+function paidIn(item) {
+  if (!item.exchangeRate) return '';
+  const rate = item.exchangeRate;
+  return h('span', { title: `${rate.source} rate of ${rate.publishedOn}: ${rate.rate}` },
+    `${moneyIn(item.payoutAmount.amount, item.payoutAmount.currency)} at ${Number(rate.rate).toPrecision(5)}`);
+}
+
 /** An order sold in another currency: what it was sold for, in that currency. */
 function soldIn(order) {
   const original = order.originalAmount;
   if (!original || original.currency === order.currency) return null;
-  const amount = new Intl.NumberFormat(undefined, { style: 'currency', currency: original.currency }).format(Number(original.amount));
-  return h('span', { class: 'sold-in' }, ` (${amount})`);
+  return h('span', { class: 'sold-in' }, ` (${moneyIn(original.amount, original.currency)})`);
 }
 
 /** A badge for a member's newest email while it is not sent. */
@@ -878,7 +890,9 @@ async function sendPayment(target, payees, onPaid) {
   let preview;
   try {
     preview = (await gql(`query($scope: PaymentScope!, $offerId: ID, $filter: OfferFilter, $dateRange: DateRangeInput) {
-      paymentPreview(scope: $scope, offerId: $offerId, filter: $filter, dateRange: $dateRange) { totalAmount itemCount items { amount membership { member { name } offer { name } } } } }`, args)).paymentPreview;
+      paymentPreview(scope: $scope, offerId: $offerId, filter: $filter, dateRange: $dateRange) { totalAmount itemCount
+        items { amount payoutAmount { amount currency } exchangeRate { rate publishedOn source } membership { member { name } offer { name } } }
+        leftOut { reason } } }`, args)).paymentPreview;
   } catch (error) {
     target.prepend(errorBox(error));
     return;
@@ -888,10 +902,14 @@ async function sendPayment(target, payees, onPaid) {
     return;
   }
   const list = h('div', { class: 'list' }, h('table', {}, h('tbody', {}, preview.items.map((item) =>
-    h('tr', {}, h('td', {}, item.membership.member.name), h('td', {}, item.membership.offer.name), h('td', { class: 'num' }, format(item.amount, 'money')))))));
+    h('tr', {}, h('td', {}, item.membership.member.name), h('td', {}, item.membership.offer.name), h('td', { class: 'num' }, format(item.amount, 'money')),
+      h('td', { class: 'num payout-in' }, paidIn(item)))))));
+  const waiting = preview.leftOut.length
+    ? h('p', { class: 'empty', id: 'payment-left-out' }, `${preview.leftOut.length} more wait for an exchange rate: ${preview.leftOut[0].reason}`) : null;
   const answer = await ask('Send Payment', [
     h('p', { id: 'payment-preview' }, `Pay ${format(preview.totalAmount, 'money')} to ${preview.itemCount} member${preview.itemCount === 1 ? '' : 's'}:`),
     list,
+    waiting,
   ], `Pay ${format(preview.totalAmount, 'money')}`);
   if (!answer) return;
   const key = crypto.randomUUID();
@@ -1293,6 +1311,12 @@ async function addMembers(target, offerId, done) {
     (r) => `Added ${r.addMembers.memberships.length} members.`)) done();
 }
 
+/** The currency a member is paid in (empty: the brand's). */
+function currencyField(value = '') {
+  return field(`Paid in (currency code; empty: ${viewer?.brand.currency ?? 'USD'})`,
+    h('input', { name: 'payoutCurrency', maxlength: 3, autocomplete: 'off', placeholder: 'e.g. EUR', value }));
+}
+
 /** Creates a member and puts them in this offer. */
 async function newMember(target, offerId, done) {
   let member = null;
@@ -1301,11 +1325,13 @@ async function newMember(target, offerId, done) {
     field('Email', h('input', { name: 'email', type: 'email', required: true, autocomplete: 'off' })),
     field('Payout email or phone (empty: their email)', h('input', { name: 'payoutEmail', autocomplete: 'off' })),
     field('Country (e.g. US)', h('input', { name: 'country', maxlength: 2, autocomplete: 'off' })),
+    currencyField(),
   ], 'Create and add', async (answer) => {
     // Created once: trying again after a refused add only adds.
     if (!member) {
       const input = { name: answer.get('name'), email: answer.get('email') };
       if (answer.get('payoutEmail')) input.payoutEmail = answer.get('payoutEmail');
+      if (answer.get('payoutCurrency')) input.payoutCurrency = answer.get('payoutCurrency').trim().toUpperCase();
       if (answer.get('country')) input.country = answer.get('country').toUpperCase();
       member = (await gql('mutation($i: CreateMemberInput!) { createMember(input: $i) { member { id name } } }', { i: input })).createMember.member;
     }
@@ -1399,7 +1425,7 @@ function rewardRulesCard(target, offer) {
 async function memberPage(memberId) {
   const state = readState();
   const range = dateRange(state);
-  const { member } = await gql(`query($id: ID!, $r: DateRangeInput) { member(id: $id) { id name email payoutEmail country createdAt
+  const { member } = await gql(`query($id: ID!, $r: DateRangeInput) { member(id: $id) { id name email payoutEmail payoutCurrency country createdAt
     memberships { id active removedAt promoCode trackingUrl joinedAt offer { id name type }
       emails { status subject createdAt } kpis(dateRange: $r) { clicks conversions totalSales commissionsEarned paymentsDue dateRange { start end } } } } }`,
   { id: memberId, r: range });
@@ -1417,7 +1443,10 @@ async function memberPage(memberId) {
   return [
     h('p', {}, h('a', { href: `#/?${rangeQuery(state)}`, id: 'all-offers' }, '← All offers')),
     h('div', { class: 'page-head' }, h('h1', { class: 'grow', id: 'member-name' }, member.name), dateControl(state, go)),
-    h('p', { class: 'empty' }, [member.email, member.payoutEmail && `pays to ${member.payoutEmail}`, member.country, `member since ${member.createdAt.slice(0, 10)}`].filter(Boolean).join(' · ')),
+    h('p', { class: 'empty', id: 'member-details' }, [member.email, member.payoutEmail && `pays to ${member.payoutEmail}`,
+      member.payoutCurrency !== viewer?.brand.currency && `paid in ${member.payoutCurrency}`, member.country,
+      `member since ${member.createdAt.slice(0, 10)}`].filter(Boolean).join(' · '),
+    isAdmin() ? [' ', h('button', { type: 'button', class: 'link', id: 'edit-member', onclick: () => editMember(member) }, 'Edit')] : null),
     shownRange ? h('p', { class: 'empty' }, rangeText(state, shownRange)) : null,
     h('section', { class: 'card' }, h('div', { class: 'card-head' }, h('h2', {}, 'Offers')),
       rows.length ? h('div', { class: 'table-wrap' }, h('table', {},
@@ -1425,6 +1454,20 @@ async function memberPage(memberId) {
           ['Clicks', 'Conversions', 'Total Sales', 'Commissions Earned', 'Payments Due'].map((text) => h('th', { class: 'num' }, text)))),
         h('tbody', {}, rows)))
         : h('p', { class: 'empty' }, 'Not in any offer yet.'))];
+}
+
+/** Edits where and in which currency a member is paid. */
+async function editMember(member) {
+  const messages = document.getElementById('messages');
+  const edited = await askAndAct(messages, `Edit ${member.name}`, [
+    field('Payout email or phone (empty: their email)', h('input', { name: 'payoutEmail', autocomplete: 'off', value: member.payoutEmail ?? '' })),
+    currencyField(member.payoutCurrency),
+  ], 'Save', (answer) => gql('mutation($i: UpdateMemberInput!) { updateMember(input: $i) { member { name payoutCurrency } } }', { i: {
+    id: member.id,
+    payoutEmail: answer.get('payoutEmail').trim() || null,
+    payoutCurrency: answer.get('payoutCurrency').trim().toUpperCase() || viewer.brand.currency,
+  } }), (r) => `Saved: ${r.updateMember.member.name} is paid in ${r.updateMember.member.payoutCurrency} from now on.`);
+  if (edited) { flash = messages.querySelector('.notice'); route(); }
 }
 
 async function ordersPage() {

@@ -213,6 +213,10 @@ pub fn payment_item_failed(item: &PaymentItemRow) -> Event {
             "paymentId": item.payment_id.to_string(),
             "membershipId": item.membership_id.to_string(),
             "amount": money(item.amount),
+            "payoutAmount": {
+                "amount": crate::domain::currency::format_in(item.payout_amount, &item.payout_currency),
+                "currency": item.payout_currency,
+            },
             "state": item.state.as_str(),
             "providerReference": item.provider_reference,
             "providerStatus": item.provider_status,

@@ -84,6 +84,23 @@ pub async fn value(
     Ok(Some((at_rate(amount, valuation.rate, brand_currency), valuation)))
 }
 
+/// Checks a currency amounts can be sent in: the brand's own, or one the rates
+/// kept have quoted (else nothing could be converted into it).
+pub async fn payable_currency(conn: &mut AsyncPgConnection, brand_currency: &str, code: &str) -> AppResult<String> {
+    let code = code.trim();
+    if !crate::domain::currency::is_code(code) {
+        return Err(super::AppError::bad_input(format!(
+            "payoutCurrency {code:?} is not a currency code (three capital letters, e.g. EUR)"
+        )));
+    }
+    if code != brand_currency && !exchange_rates::ever_quoted(conn, code).await? {
+        return Err(super::AppError::bad_input(format!(
+            "payoutCurrency {code}: no exchange rate from {brand_currency} to {code} is known, so payouts could not be converted"
+        )));
+    }
+    Ok(code.to_string())
+}
+
 /// How many of the caller's brand's orders wait for the rate of their day.
 pub async fn orders_awaiting(conn: &mut AsyncPgConnection, caller: &super::Caller) -> AppResult<i64> {
     Ok(crate::db::orders_awaiting_rate::count(conn, caller.brand_id).await?)

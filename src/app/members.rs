@@ -35,6 +35,8 @@ pub struct MemberDraft {
     pub email: String,
     pub payout_email: Option<String>,
     pub country: Option<String>,
+    /// None: the brand's currency.
+    pub payout_currency: Option<String>,
 }
 
 /// Adds a creator to the brand (to offers separately).
@@ -56,6 +58,10 @@ pub async fn create(conn: &mut AsyncPgConnection, caller: Caller, draft: MemberD
             .map(validate::country)
             .transpose()
             .map_err(invalid)?,
+        payout_currency: match &draft.payout_currency {
+            Some(code) => Some(payable_currency(conn, caller.brand_id, code).await?),
+            None => None,
+        },
     };
     // The audit keeps the address as given; analysts see it hidden (`AuditEvent.details`).
     let details = serde_json::json!({
@@ -63,6 +69,7 @@ pub async fn create(conn: &mut AsyncPgConnection, caller: Caller, draft: MemberD
         "email": member.email,
         "payoutEmail": member.payout_email,
         "country": member.country,
+        "payoutCurrency": member.payout_currency,
     });
     audited(conn, caller, "createMember", details, move |conn, _| {
         async move { Ok(members::create(conn, &member).await?) }.scope_boxed()
@@ -78,10 +85,11 @@ pub struct MemberEdit {
     pub email: Option<String>,
     pub payout_email: Option<Option<String>>,
     pub country: Option<Option<String>>,
+    pub payout_currency: Option<String>,
 }
 
-/// Edits a member's name, email, payout address or country. Payments sent from
-/// now on use the new payout address; the audit event names the fields changed.
+/// Edits a member's name, email, payout address, country or payout currency.
+/// Payments sent from now on use the new address and currency; the audit event names the fields changed.
 pub async fn update(
     conn: &mut AsyncPgConnection,
     caller: Caller,
@@ -107,6 +115,10 @@ pub async fn update(
             .map_err(invalid)?,
         payout_email: optional(edit.payout_email, &|e| validate::payout_address("payoutEmail", e)).map_err(invalid)?,
         country: optional(edit.country, &validate::country).map_err(invalid)?,
+        payout_currency: match &edit.payout_currency {
+            Some(code) => Some(payable_currency(conn, caller.brand_id, code).await?),
+            None => None,
+        },
     };
     if changes.is_empty() {
         return Err(AppError::bad_input("give at least one field to change"));
@@ -116,6 +128,7 @@ pub async fn update(
         ("email", changes.email.is_some()),
         ("payoutEmail", changes.payout_email.is_some()),
         ("country", changes.country.is_some()),
+        ("payoutCurrency", changes.payout_currency.is_some()),
     ]
     .into_iter()
     .filter_map(|(field, set)| set.then_some(field))
@@ -130,6 +143,11 @@ pub async fn update(
         .scope_boxed()
     })
     .await
+}
+
+async fn payable_currency(conn: &mut AsyncPgConnection, brand_id: BrandId, code: &str) -> AppResult<String> {
+    let brand_currency = crate::db::brands::find(conn, brand_id).await?.currency;
+    super::exchange_rates::payable_currency(conn, &brand_currency, code).await
 }
 
 /// Puts members in an offer, each with a fresh link code or promo code. All or nothing.

@@ -7,27 +7,35 @@
 //! linked to the new items. A concurrent payment with another key waits on those
 //! locks and, re-reading them, sees them paid. The provider is called after the
 //! claim commits, and its answer is stored in a second transaction.
+//!
+//! What is due is in the brand's currency; a member paid in another currency is
+//! sent it converted at the payment day's rate, kept on the item, while the
+//! item's brand-currency amount is what a failed item returns to due.
 
-use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use rust_decimal::Decimal;
 
 use super::events;
+use super::exchange_rates::{self, ExchangeRate};
 use super::jobs::{Handler, Job, Lease, Outcome, backoff};
 use super::live::KpiChanges;
 use super::members::memberships_of;
 use super::ports::{BatchReport, Notification, PayoutBatch, PayoutItem, PayoutProviders, Vouched};
 use super::reports::{self, OfferSelection};
 use super::{AppError, AppResult, Caller};
-use crate::db::payments::{self, DueFilter, ItemReport, NewPayment, PaymentRow, PayoutLine};
-use crate::db::{DbError, DbPool, audit, offers};
+use crate::db::payments::{self, DueFilter, ItemReport, NewItem, NewPayment, PaymentRow, PayoutLine};
+use crate::db::{DbError, DbPool, audit, brands, members, offers};
+use crate::domain::currency::at_rate;
 use crate::domain::date_range::DateRange;
 use crate::domain::enums::{JobKind, PaymentProvider, PaymentScope, PaymentState};
 use crate::domain::ids::{BrandId, MembershipId, OfferId, PaymentId};
 use crate::domain::payment::{
-    DueAmount, LeftOut, PAYOUT_FILE_ROWS, fit_in_one_payment, is_settled, net_per_membership, overall_state,
-    recheck_after,
+    DueAmount, LeftOut, LeftOutReason, PAYOUT_FILE_ROWS, fit_in_one_payment, is_settled, net_per_membership,
+    overall_state, recheck_after,
 };
 use crate::domain::webhooks::EventType;
 
@@ -125,15 +133,76 @@ impl Payees {
     }
 }
 
-/// What Send Payment would pay now to `payees`, without paying it.
-pub async fn preview(
+/// What one membership is sent: its due amount (in the brand's currency) in its
+/// member's payout currency.
+#[derive(Clone, Debug)]
+pub struct Payout {
+    pub due: DueAmount,
+    pub currency: String,
+    pub amount: Decimal,
+    /// How it was converted; none when the member is paid in the brand's currency.
+    pub rate: Option<ExchangeRate>,
+}
+
+/// Converts each membership's due amount into its member's payout currency at
+/// the rate for `day` (rounded once, to that currency's minor unit). One whose
+/// currency has no rate published on or before `day` is left out: it stays due.
+async fn in_payout_currencies(
     conn: &mut AsyncPgConnection,
     brand_id: BrandId,
+    owed: Vec<DueAmount>,
+    day: NaiveDate,
+) -> AppResult<(Vec<Payout>, Vec<LeftOut>)> {
+    let brand_currency = brands::find(conn, brand_id).await?.currency;
+    let ids: Vec<MembershipId> = owed.iter().map(|due| due.membership_id).collect();
+    let currencies = members::payout_currencies(conn, brand_id, &ids).await?;
+    let mut rates: HashMap<String, Option<ExchangeRate>> = HashMap::new();
+    let (mut payouts, mut left_out) = (Vec::with_capacity(owed.len()), Vec::new());
+    for due in owed {
+        let currency = currencies.get(&due.membership_id).unwrap_or(&brand_currency).clone();
+        if currency == brand_currency {
+            payouts.push(Payout {
+                amount: due.amount,
+                currency,
+                rate: None,
+                due,
+            });
+            continue;
+        }
+        if !rates.contains_key(&currency) {
+            let rate = exchange_rates::rate(conn, &brand_currency, &currency, day).await?;
+            rates.insert(currency.clone(), rate);
+        }
+        match &rates[&currency] {
+            Some(rate) => payouts.push(Payout {
+                amount: at_rate(due.amount, rate.rate, &currency),
+                currency,
+                rate: Some(rate.clone()),
+                due,
+            }),
+            None => left_out.push(LeftOut {
+                due,
+                reason: LeftOutReason::NoRate {
+                    from: brand_currency.clone(),
+                    to: currency,
+                },
+            }),
+        }
+    }
+    Ok((payouts, left_out))
+}
+
+/// What Send Payment would pay now to `payees`, without paying it: each payout,
+/// and who is owed money in a currency without a rate yet.
+pub async fn preview(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
     payees: &Payees,
     now: DateTime<Utc>,
-) -> AppResult<Vec<DueAmount>> {
-    let entries = payments::due_entries(conn, brand_id, payees.filter(), now, false).await?;
-    Ok(net_per_membership(entries))
+) -> AppResult<(Vec<Payout>, Vec<LeftOut>)> {
+    let entries = payments::due_entries(conn, caller.brand_id, payees.filter(), now, false).await?;
+    let day = now.with_timezone(&caller.time_zone).date_naive();
+    in_payout_currencies(conn, caller.brand_id, net_per_membership(entries), day).await
 }
 
 /// The payment, whether it was made by an earlier request with the same key, and
@@ -338,18 +407,29 @@ async fn claim(
             if owed.is_empty() {
                 return Err(AppError::Conflict("nothing is due in this scope".into()));
             }
-            let (due, left_out) = fit_in_one_payment(owed);
-            if due.is_empty() {
+            let (due, mut left_out) = fit_in_one_payment(owed);
+            let day = now.with_timezone(&caller.time_zone).date_naive();
+            let (payouts, without_rate) = in_payout_currencies(conn, brand_id, due, day).await?;
+            left_out.extend(without_rate);
+            if payouts.is_empty() {
                 let reason = left_out.first().map(|left| left.reason.describe()).unwrap_or_default();
                 return Err(AppError::Conflict(format!("nothing due can be paid: {reason}")));
             }
-            let mut items = Vec::with_capacity(due.len());
-            for owed in &due {
-                items.push(
-                    payments::insert_item(conn, &payment, owed.membership_id, owed.amount, &owed.entry_ids).await?,
-                );
+            let mut items = Vec::with_capacity(payouts.len());
+            for payout in &payouts {
+                let item = NewItem {
+                    membership_id: payout.due.membership_id,
+                    amount: payout.due.amount,
+                    entry_ids: &payout.due.entry_ids,
+                    payout_currency: &payout.currency,
+                    payout_amount: payout.amount,
+                    exchange_rate: payout.rate.as_ref().map_or(Decimal::ONE, |rate| rate.rate),
+                    rate_published_on: payout.rate.as_ref().map(|rate| rate.published_on),
+                    rate_source: payout.rate.as_ref().map(|rate| rate.source.as_str()),
+                };
+                items.push(payments::insert_item(conn, &payment, item).await?);
             }
-            let total: Decimal = due.iter().map(|d| d.amount).sum();
+            let total: Decimal = payouts.iter().map(|payout| payout.due.amount).sum();
             let payment = payments::set_total(conn, brand_id, payment.id, total).await?;
             events::publish(conn, vec![events::payment(&payment, EventType::PaymentCreated)]).await?;
             let details = serde_json::json!({
@@ -372,20 +452,17 @@ async fn claim(
 /// The claimed payment in the provider's terms.
 async fn batch_of(conn: &mut AsyncPgConnection, payment: &PaymentRow) -> AppResult<PayoutBatch> {
     let lines = payments::payout_lines(conn, payment.brand_id, payment.id, None).await?;
-    let (brand_name, currency) = lines
-        .first()
-        .map(|line| (line.brand_name.clone(), line.currency.clone()))
-        .unwrap_or_default();
+    let brand_name = lines.first().map(|line| line.brand_name.clone()).unwrap_or_default();
     Ok(PayoutBatch {
         payment_id: payment.id,
         brand_name,
-        currency,
         items: lines
             .into_iter()
             .map(|line| PayoutItem {
                 item_id: line.item_id,
                 recipient: line.recipient,
                 amount: line.amount,
+                currency: line.currency,
             })
             .collect(),
     })

@@ -20,7 +20,6 @@ pub struct PayoutBatch {
     pub payment_id: PaymentId,
     /// The payer, shown to recipients (e.g. in a note).
     pub brand_name: String,
-    pub currency: String,
     pub items: Vec<PayoutItem>,
 }
 
@@ -30,7 +29,9 @@ pub struct PayoutItem {
     pub item_id: PaymentItemId,
     /// Where the money goes: the member's payout address (email or phone), else their email.
     pub recipient: String,
+    /// In `currency`, the member's payout currency.
     pub amount: Decimal,
+    pub currency: String,
 }
 
 /// What a provider knows of a batch.
@@ -325,9 +326,11 @@ pub struct ShopOrder {
     /// The numeric id webhooks name the order by (`legacyResourceId`).
     pub id: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
-    /// The order's total before refunds, as webhooks' `total_price`.
+    /// The order's total before refunds in the shop's money, as webhooks' `total_price`.
     pub total: rust_decimal::Decimal,
     pub currency: String,
+    /// The total the buyer paid, in their currency (presentment money), when given.
+    pub paid: Option<crate::domain::currency::Price>,
     /// The discount codes used at checkout, in the shop's order.
     pub discount_codes: Vec<String>,
     /// Where the shopper landed, last visit first (their query may carry a click id).
@@ -341,7 +344,10 @@ pub struct ShopOrder {
 pub struct ShopRefund {
     /// The numeric id the refunds webhook names it by.
     pub id: String,
+    /// In the shop's money.
     pub amount: rust_decimal::Decimal,
+    /// In the buyer's currency (presentment money), when given.
+    pub paid_amount: Option<rust_decimal::Decimal>,
 }
 
 /// A code discount as the shop is asked to make it.

@@ -26,6 +26,7 @@ use crate::db::jobs::{self as job_rows, NewJob};
 pub use crate::db::shop_imports::ImportRow;
 use crate::db::shop_imports::{self as imports, NewImport, PageCounts};
 use crate::db::{DbError, DbPool, audit, brands, shopify as stores};
+use crate::domain::currency::{Price, shop_sale};
 use crate::domain::enums::{ImportState, JobKind, ShopStatus};
 use crate::domain::ids::{ApiKeyId, BrandId, ConversionId, ShopImportId};
 use crate::domain::tracking::click_id_from_landing;
@@ -283,10 +284,20 @@ impl Booking<'_> {
         let mut credited = Vec::new();
         for order in &self.page.orders {
             counts.processed += 1;
-            let Some(input) = self.order_input(order) else {
+            let Some(mut input) = self.order_input(order) else {
                 counts.skipped += 1;
                 continue;
             };
+            // Valued as the webhook would; an order whose rate is not known is
+            // skipped (import again once the rates reach back to it).
+            match orders::value_in_brand_currency(conn, self.currency, self.zone, &mut input).await {
+                Ok(true) => {}
+                Ok(false) | Err(AppError::BadUserInput(_)) => {
+                    counts.skipped += 1;
+                    continue;
+                }
+                Err(error) => return Err(error),
+            }
             match orders::record(conn, row.brand_id, self.zone, input).await? {
                 Recorded::New(conversion) => {
                     counts.recorded += 1;
@@ -306,19 +317,24 @@ impl Booking<'_> {
         Ok(())
     }
 
-    /// The order as the webhook would book it; none for one that cannot be
-    /// booked here (another currency than the brand's, an amount out of range).
+    /// The order as the webhook would book it (`shop_sale`); none for one that
+    /// cannot be booked (an amount out of range).
     fn order_input(&self, order: &ShopOrder) -> Option<OrderInput> {
-        if !order.currency.eq_ignore_ascii_case(self.currency) {
-            return None;
+        let shop = Price {
+            amount: order.total,
+            currency: order.currency.to_ascii_uppercase(),
+        };
+        let day = order.created_at.with_timezone(&self.zone).date_naive();
+        let (sale, valuation) = shop_sale(Some(shop), order.paid.clone(), self.currency, day)?;
+        if sale.currency == self.currency {
+            validate::sale_amount("total", sale.amount).ok()?;
         }
-        let sale_amount = validate::sale_amount("total", order.total).ok()?;
         Some(OrderInput {
             source: SOURCE.to_string(),
             external_order_id: validate::external_id("id", &order.id).ok()?,
             occurred_at: order.created_at,
-            sale_amount,
-            currency: self.currency.to_string(),
+            sale_amount: sale.amount,
+            currency: sale.currency,
             promo_codes: order
                 .discount_codes
                 .iter()
@@ -326,19 +342,21 @@ impl Booking<'_> {
                 .collect(),
             click_id: order.landing_pages.iter().find_map(|page| click_id_from_landing(page)),
             history: true,
-            valuation: None,
+            valuation,
         })
     }
 
     /// Applies the order's refunds and cancellation with the references their
     /// webhooks carry, so each counts once whichever way it came.
     async fn apply_refunds(&self, conn: &mut AsyncPgConnection, order: &ShopOrder) -> AppResult<()> {
+        // In the buyer's currency when given, as the order is and as the refunds
+        // webhook reports them (`Change::ShopRefund`).
         let refunds = order.refunds.iter().map(|refund| ChangeRequest {
-            change: Change::Refund(Some(refund.amount)),
+            change: Change::ShopRefund(Some(refund.paid_amount.unwrap_or(refund.amount))),
             reference: format!("shopify-refund-{}", refund.id),
         });
         let cancellation = order.cancelled.then(|| ChangeRequest {
-            change: Change::Refund(None),
+            change: Change::ShopRefund(None),
             reference: "shopify-cancelled".to_string(),
         });
         for request in refunds.chain(cancellation) {

@@ -84,3 +84,13 @@ pub async fn on_or_before(conn: &mut AsyncPgConnection, day: NaiveDate) -> DbRes
         source,
     )))
 }
+
+/// Whether the rates kept ever quoted `currency` (the euro: whether any are kept).
+pub async fn ever_quoted(conn: &mut AsyncPgConnection, currency: &str) -> DbResult<bool> {
+    let quoting = rates::table.select(rates::day).into_boxed();
+    let quoting = match currency {
+        "EUR" => quoting,
+        other => quoting.filter(rates::currency.eq(other.to_string())),
+    };
+    Ok(diesel::select(diesel::dsl::exists(quoting)).get_result(conn).await?)
+}

@@ -1,12 +1,14 @@
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::models::{MemberChanges, MemberRow, NewMember};
 use super::pagination::{Page, PageRequest};
-use super::schema::members;
+use super::schema::{members, memberships};
 use super::{DbResult, contains_pattern};
 
-use crate::domain::ids::{BrandId, MemberId};
+use crate::domain::ids::{BrandId, MemberId, MembershipId};
 
 pub async fn create(conn: &mut AsyncPgConnection, member: &NewMember) -> DbResult<MemberRow> {
     Ok(diesel::insert_into(members::table)
@@ -90,4 +92,27 @@ pub async fn by_ids(conn: &mut AsyncPgConnection, brand_id: BrandId, ids: &[Memb
         .select(MemberRow::as_select())
         .load(conn)
         .await?)
+}
+
+/// The payout currency of each of these memberships' members.
+pub async fn payout_currencies(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    membership_ids: &[MembershipId],
+) -> DbResult<HashMap<MembershipId, String>> {
+    let rows: Vec<(MembershipId, String)> = memberships::table
+        .inner_join(
+            members::table.on(members::brand_id
+                .eq(memberships::brand_id)
+                .and(members::id.eq(memberships::member_id))),
+        )
+        .filter(
+            memberships::brand_id
+                .eq(brand_id)
+                .and(memberships::id.eq_any(membership_ids)),
+        )
+        .select((memberships::id, members::payout_currency))
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().collect())
 }

@@ -72,6 +72,8 @@ pub struct MemberRow {
     pub payout_email: Option<String>,
     pub country: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The currency payouts are sent in (ISO 4217; the brand's unless set).
+    pub payout_currency: String,
 }
 
 #[derive(Insertable)]
@@ -82,6 +84,8 @@ pub struct NewMember {
     pub email: String,
     pub payout_email: Option<String>,
     pub country: Option<String>,
+    /// None: the brand's currency.
+    pub payout_currency: Option<String>,
 }
 
 /// What `updateMember` changes: a field left `None` stays as it is; for the
@@ -93,11 +97,16 @@ pub struct MemberChanges {
     pub email: Option<String>,
     pub payout_email: Option<Option<String>>,
     pub country: Option<Option<String>>,
+    pub payout_currency: Option<String>,
 }
 
 impl MemberChanges {
     pub fn is_empty(&self) -> bool {
-        self.name.is_none() && self.email.is_none() && self.payout_email.is_none() && self.country.is_none()
+        self.name.is_none()
+            && self.email.is_none()
+            && self.payout_email.is_none()
+            && self.country.is_none()
+            && self.payout_currency.is_none()
     }
 }
 

@@ -1,6 +1,6 @@
 //! Payments and their items: the rows Send Payment writes (see `app::payments`).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Nullable, Numeric, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -43,6 +43,16 @@ pub struct PaymentItemRow {
     pub provider_reference: Option<String>,
     /// The provider's own status word (PayPal's `transaction_status`).
     pub provider_status: Option<String>,
+    /// What is sent, in the member's payout currency (`amount`, in the brand's,
+    /// is what a failed item returns to due).
+    pub payout_currency: String,
+    pub payout_amount: Decimal,
+    /// Units of `payout_currency` per unit of the brand's; 1 when they are the same.
+    pub exchange_rate: Decimal,
+    /// The business day whose published rate was used, and who published it
+    /// (none at rate 1).
+    pub rate_published_on: Option<NaiveDate>,
+    pub rate_source: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -132,21 +142,38 @@ pub async fn insert(conn: &mut AsyncPgConnection, payment: NewPayment<'_>) -> Db
         .optional()?)
 }
 
+/// One item about to be claimed: what it pays, in the brand's currency and in
+/// the member's.
+pub struct NewItem<'a> {
+    pub membership_id: MembershipId,
+    pub amount: Decimal,
+    pub entry_ids: &'a [LedgerEntryId],
+    pub payout_currency: &'a str,
+    pub payout_amount: Decimal,
+    pub exchange_rate: Decimal,
+    pub rate_published_on: Option<NaiveDate>,
+    pub rate_source: Option<&'a str>,
+}
+
 /// Adds a processing item and links the ledger entries it pays to it.
 pub async fn insert_item(
     conn: &mut AsyncPgConnection,
     payment: &PaymentRow,
-    membership_id: MembershipId,
-    amount: Decimal,
-    entry_ids: &[LedgerEntryId],
+    new: NewItem<'_>,
 ) -> DbResult<PaymentItemRow> {
+    let entry_ids = new.entry_ids;
     let item: PaymentItemRow = diesel::insert_into(payment_items::table)
         .values((
             payment_items::brand_id.eq(payment.brand_id),
             payment_items::payment_id.eq(payment.id),
-            payment_items::membership_id.eq(membership_id),
-            payment_items::amount.eq(amount),
+            payment_items::membership_id.eq(new.membership_id),
+            payment_items::amount.eq(new.amount),
             payment_items::state.eq(PaymentState::Processing.as_str()),
+            payment_items::payout_currency.eq(new.payout_currency),
+            payment_items::payout_amount.eq(new.payout_amount),
+            payment_items::exchange_rate.eq(new.exchange_rate),
+            payment_items::rate_published_on.eq(new.rate_published_on),
+            payment_items::rate_source.eq(new.rate_source),
         ))
         .returning(PaymentItemRow::as_returning())
         .get_result(conn)
@@ -362,7 +389,7 @@ pub async fn items(
         .await?)
 }
 
-/// One row of a bulk-payout file: who is paid how much.
+/// One row of a bulk-payout file: who is paid how much, in their payout currency.
 #[derive(QueryableByName, Debug)]
 pub struct PayoutLine {
     #[diesel(sql_type = BigInt)]
@@ -390,7 +417,7 @@ pub async fn payout_lines(
     let (offset, limit) = page.map_or((0, None), |(offset, limit)| (offset as i64, Some(limit as i64)));
     Ok(diesel::sql_query(
         "SELECT i.id AS item_id, COALESCE(mb.payout_email, mb.email) AS recipient, mb.name AS member_name,
-                i.amount, b.currency, b.name AS brand_name
+                i.payout_amount AS amount, i.payout_currency AS currency, b.name AS brand_name
          FROM payment_items i
          JOIN memberships m ON m.brand_id = i.brand_id AND m.id = i.membership_id
          JOIN members mb ON mb.brand_id = m.brand_id AND mb.id = m.member_id

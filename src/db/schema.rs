@@ -235,6 +235,7 @@ diesel::table! {
         payout_email -> Nullable<Text>,
         country -> Nullable<Text>,
         created_at -> Timestamptz,
+        payout_currency -> Text,
     }
 }
 
@@ -394,6 +395,11 @@ diesel::table! {
         state -> Text,
         provider_reference -> Nullable<Text>,
         provider_status -> Nullable<Text>,
+        payout_currency -> Text,
+        payout_amount -> Numeric,
+        exchange_rate -> Numeric,
+        rate_published_on -> Nullable<Date>,
+        rate_source -> Nullable<Text>,
     }
 }
 

@@ -27,6 +27,9 @@ const NOT_HUNDREDTHS: [(&str, u32); 17] = [
     ("VND", 0),
 ];
 
+/// The most decimals any currency's amounts have (KWD, BHD…).
+pub const MOST_MINOR_UNITS: u32 = 3;
+
 /// A currency code: three capital letters (ISO 4217's form).
 pub fn is_code(code: &str) -> bool {
     code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
@@ -45,6 +48,13 @@ pub fn round_in(amount: Decimal, currency: &str) -> Decimal {
     amount.round_dp_with_strategy(minor_units(currency), RoundingStrategy::MidpointNearestEven)
 }
 
+/// An amount written with its currency's minor unit: `"1496"` yen, `"12.50"`
+/// euros, `"1.250"` dinars (as PayPal and people read them).
+pub fn format_in(amount: Decimal, currency: &str) -> String {
+    let places = minor_units(currency) as usize;
+    format!("{:.places$}", round_in(amount, currency))
+}
+
 /// How an order sold in another currency than its brand's was valued in the
 /// brand's: `order_amount` of `order_currency` at `rate` (units of the brand's
 /// currency per unit of the order's), published for `published_on` by `source`.
@@ -55,6 +65,42 @@ pub struct Valuation {
     pub rate: Decimal,
     pub published_on: NaiveDate,
     pub source: String,
+}
+
+/// An amount of a currency, as a shop reports a price.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Price {
+    pub amount: Decimal,
+    pub currency: String,
+}
+
+/// What a shop's order is booked at, from what the shop got (`shop`, its shop
+/// money) and what the buyer paid (`presentment`, which refunds are in too): the
+/// buyer's price is the order's own. When the shop got the brand's currency for
+/// a price in another, Shopify's own conversion values it (source `SHOPIFY`, on
+/// `day`), so figures match the shop's books; otherwise the buyer's price is
+/// valued at the reference rate later (`value_in_brand_currency`).
+pub fn shop_sale(
+    shop: Option<Price>,
+    presentment: Option<Price>,
+    brand_currency: &str,
+    day: NaiveDate,
+) -> Option<(Price, Option<Valuation>)> {
+    match (shop, presentment) {
+        (Some(shop), Some(paid))
+            if shop.currency == brand_currency && paid.currency != shop.currency && !paid.amount.is_zero() =>
+        {
+            let valuation = Valuation {
+                rate: shop.amount / paid.amount,
+                order_amount: paid.amount,
+                order_currency: paid.currency,
+                published_on: day,
+                source: "SHOPIFY".to_string(),
+            };
+            Some((shop, Some(valuation)))
+        }
+        (shop, paid) => paid.or(shop).map(|price| (price, None)),
+    }
 }
 
 /// `amount` at `rate` (units of `currency` per unit of the amount's), rounded once
@@ -121,6 +167,35 @@ mod tests {
         assert_eq!(convert(d("12.345"), "USD", "USD"), Some(d("12.34")));
         assert_eq!(convert(d("1"), "USD", "CHF"), None, "not quoted that day");
         assert_eq!(rates.cross("EUR", "GBP"), Some(d("0.83125")));
+    }
+
+    #[test]
+    fn a_shop_order_is_the_buyers_price_valued_as_the_shop_converted_it() {
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        let price = |amount: &str, currency: &str| Price {
+            amount: d(amount),
+            currency: currency.to_string(),
+        };
+        let day = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
+        // Paid 90.00 EUR, the USD shop got 95.40: 95.40 USD, valued by Shopify.
+        let (sale, valuation) =
+            shop_sale(Some(price("95.40", "USD")), Some(price("90.00", "EUR")), "USD", day).unwrap();
+        assert_eq!(sale, price("95.40", "USD"));
+        let valuation = valuation.unwrap();
+        assert_eq!(
+            (valuation.order_amount, valuation.source.as_str()),
+            (d("90.00"), "SHOPIFY")
+        );
+        assert_eq!(at_rate(valuation.order_amount, valuation.rate, "USD"), d("95.40"));
+        // A EUR shop of a USD brand: the buyer's price, valued at the reference rate later.
+        let (sale, valuation) =
+            shop_sale(Some(price("90.00", "EUR")), Some(price("13000", "JPY")), "USD", day).unwrap();
+        assert_eq!((sale, valuation), (price("13000", "JPY"), None));
+        assert_eq!(
+            shop_sale(Some(price("1.00", "USD")), None, "USD", day),
+            Some((price("1.00", "USD"), None))
+        );
+        assert_eq!(shop_sale(None, None, "USD", day), None);
     }
 
     #[test]

@@ -20,8 +20,8 @@ pub const MAX_FLAT_PAYOUT: Decimal = Decimal::from_parts(1_410_065_408, 2, 0, fa
 pub enum AmountError {
     #[error("'{0}' is not an amount such as \"12.50\"")]
     NotAnAmount(String),
-    #[error("'{0}' has more than two decimals")]
-    TooPrecise(String),
+    #[error("'{0}' has too many decimals (at most {1})")]
+    TooPrecise(String, u32),
     #[error("'{0}' is more than {max}", max = format_money(MAX_AMOUNT))]
     TooLarge(String),
 }
@@ -30,6 +30,12 @@ pub enum AmountError {
 /// point with 1 or 2 digits. No spaces, signs, exponents or digit separators
 /// (`Decimal::from_str` would read "1_000" as 1000).
 pub fn parse_amount(text: &str) -> Result<Decimal, AmountError> {
+    parse_amount_with(text, MONEY_SCALE)
+}
+
+/// `parse_amount` with at most `decimals` significant decimals (0 for yen, 3 for
+/// dinars); zeros past them are fine (`"1000.00"` yen).
+pub fn parse_amount_with(text: &str, decimals: u32) -> Result<Decimal, AmountError> {
     let not_an_amount = || AmountError::NotAnAmount(text.chars().take(40).collect());
     let unsigned = text.strip_prefix('-').unwrap_or(text);
     let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
@@ -37,8 +43,8 @@ pub fn parse_amount(text: &str) -> Result<Decimal, AmountError> {
     if whole.is_empty() || !digits(whole) || !digits(fraction) || (unsigned.contains('.') && fraction.is_empty()) {
         return Err(not_an_amount());
     }
-    if fraction.trim_end_matches('0').len() > 2 {
-        return Err(AmountError::TooPrecise(text.chars().take(40).collect()));
+    if fraction.trim_end_matches('0').len() > decimals as usize {
+        return Err(AmountError::TooPrecise(text.chars().take(40).collect(), decimals));
     }
     if whole.trim_start_matches('0').len() > 12 || fraction.len() > 20 {
         return Err(AmountError::TooLarge(text.chars().take(40).collect()));
@@ -92,7 +98,13 @@ mod tests {
         ] {
             assert!(matches!(parse_amount(bad), Err(AmountError::NotAnAmount(_))), "{bad:?}");
         }
-        assert!(matches!(parse_amount("1.005"), Err(AmountError::TooPrecise(_))));
+        assert!(matches!(parse_amount("1.005"), Err(AmountError::TooPrecise(..))));
+        assert_eq!(parse_amount_with("1.005", 3), Ok(d("1.005")));
+        assert_eq!(parse_amount_with("1000.00", 0), Ok(d("1000")));
+        assert!(matches!(
+            parse_amount_with("1000.5", 0),
+            Err(AmountError::TooPrecise(..))
+        ));
         assert!(matches!(parse_amount("1000000000000"), Err(AmountError::TooLarge(_))));
         assert!(matches!(
             parse_amount("79228162514264337593543950335"),

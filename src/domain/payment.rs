@@ -45,16 +45,18 @@ pub fn net_per_membership(entries: impl IntoIterator<Item = DueEntry>) -> Vec<Du
 }
 
 /// Why a membership owed money is left out of a payment (it stays due).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LeftOutReason {
     /// Its total is over the largest amount one item can carry.
     OverItemLimit,
     /// Adding it would take the payment's total over the largest a payment carries.
     OverPaymentLimit,
+    /// Its member is paid in a currency no rate from the brand's is published for.
+    NoRate { from: String, to: String },
 }
 
 impl LeftOutReason {
-    pub fn describe(self) -> String {
+    pub fn describe(&self) -> String {
         match self {
             LeftOutReason::OverItemLimit => format!(
                 "its total is over {}, the most one payment item carries: check its ledger entries",
@@ -63,6 +65,9 @@ impl LeftOutReason {
             LeftOutReason::OverPaymentLimit => format!(
                 "the payment's total would pass {}, the most one payment carries: send another payment for it",
                 format_money(MAX_AMOUNT)
+            ),
+            LeftOutReason::NoRate { from, to } => format!(
+                "its member is paid in {to}, and no exchange rate from {from} to {to} is published yet: it is paid once one is"
             ),
         }
     }
@@ -166,7 +171,10 @@ mod tests {
         ]);
         let paid: Vec<i64> = paid.iter().map(|d| d.membership_id.0).collect();
         assert_eq!(paid, [1, 3]);
-        let left: Vec<(i64, LeftOutReason)> = left_out.iter().map(|l| (l.due.membership_id.0, l.reason)).collect();
+        let left: Vec<(i64, LeftOutReason)> = left_out
+            .iter()
+            .map(|l| (l.due.membership_id.0, l.reason.clone()))
+            .collect();
         assert_eq!(
             left,
             [

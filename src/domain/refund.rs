@@ -19,6 +19,8 @@ pub enum RefundError {
     NotPositive,
     #[error("the refund amount {requested} is more than the {remaining} left on the order")]
     MoreThanRemaining { requested: Decimal, remaining: Decimal },
+    #[error("the refund amount {requested} has more decimals than {currency} has")]
+    TooPrecise { requested: Decimal, currency: String },
 }
 
 impl Amounts {

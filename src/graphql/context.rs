@@ -20,6 +20,24 @@ pub fn app<'a>(ctx: &'a Context<'_>) -> &'a App {
     ctx.data_unchecked::<App>()
 }
 
+/// The caller's brand's currency, read once per request.
+#[derive(Default)]
+pub struct BrandCurrency(tokio::sync::OnceCell<String>);
+
+/// The currency the caller's brand reports in (ISO 4217).
+pub async fn brand_currency<'a>(ctx: &'a Context<'_>) -> AppResult<&'a str> {
+    let caller = *viewer(ctx)?;
+    let cell = ctx.data_opt::<BrandCurrency>().ok_or(AppError::Unauthenticated)?;
+    let currency = cell
+        .0
+        .get_or_try_init(|| async move {
+            let brand = crate::app::brands::find(&mut *conn(ctx).await?, caller).await?;
+            Ok::<_, AppError>(brand.currency)
+        })
+        .await?;
+    Ok(currency)
+}
+
 /// A pooled connection for this resolver.
 pub async fn conn(ctx: &Context<'_>) -> AppResult<Conn> {
     app(ctx).conn().await

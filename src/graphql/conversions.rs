@@ -14,6 +14,7 @@ use super::types::conversion::Conversion;
 use crate::app::orders::{self, Change, ChangeRequest, OrderInput, Recorded};
 use crate::app::reads;
 use crate::app::records::Owner;
+use crate::domain::currency::{is_code, minor_units, round_in};
 use crate::domain::ids::ConversionId;
 use crate::domain::validate;
 
@@ -54,13 +55,30 @@ pub struct RecordConversionInput {
     pub source: String,
     /// The order's id in that source; recording it again changes nothing.
     pub external_order_id: String,
+    /// In `currency`: at most as many decimals as it has (none for JPY).
     pub sale_amount: Money,
+    /// The ISO 4217 code the order was sold in (default the brand's). Another
+    /// currency is valued in the brand's at the order day's rate; while that rate
+    /// is not published the order is kept (`awaitingRate`) and recorded once it is.
+    pub currency: Option<String>,
     /// When the order was placed (default now).
     pub occurred_at: Option<DateTime<Utc>>,
     /// The promo code the buyer used, if any.
     pub promo_code: Option<String>,
     /// The click id (`st_click`) the buyer arrived with, if any.
     pub click_id: Option<ID>,
+}
+
+/// The result of `recordConversion`.
+#[derive(SimpleObject)]
+pub struct RecordConversionPayload {
+    /// Null while the order awaits its currency's rate.
+    pub conversion: Option<Conversion>,
+    /// True when this order had been recorded before and nothing changed.
+    pub duplicate: bool,
+    /// True when the order is kept until its currency's rate for its day is
+    /// published (see `ordersAwaitingRate`); it is recorded then.
+    pub awaiting_rate: bool,
 }
 
 /// The result of recording or changing a conversion.
@@ -103,11 +121,34 @@ pub struct ConversionMutations;
 impl ConversionMutations {
     /// Records an order, attributed by promo code first, then by click (SPEC.md *Attribution*).
     #[graphql(guard = "AdminOnly")]
-    async fn record_conversion(&self, ctx: &Context<'_>, input: RecordConversionInput) -> AppResult<ConversionPayload> {
+    async fn record_conversion(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordConversionInput,
+    ) -> AppResult<RecordConversionPayload> {
         let source = validate::order_source(input.source.trim()).map_err(AppError::BadUserInput)?;
         let external_order_id =
             validate::external_id("externalOrderId", &input.external_order_id).map_err(AppError::BadUserInput)?;
-        validate::sale_amount("saleAmount", input.sale_amount.0).map_err(AppError::BadUserInput)?;
+        let currency = match input.currency.as_deref().map(|code| code.trim().to_ascii_uppercase()) {
+            Some(code) if !is_code(&code) => {
+                return Err(AppError::bad_input(format!(
+                    "currency {code:?} is not an ISO 4217 code such as \"EUR\""
+                )));
+            }
+            Some(code) => {
+                if round_in(input.sale_amount.0, &code) != input.sale_amount.0 {
+                    return Err(AppError::bad_input(format!(
+                        "saleAmount has more decimals than {code} has ({})",
+                        minor_units(&code)
+                    )));
+                }
+                code
+            }
+            None => String::new(),
+        };
+        if input.sale_amount.0.is_sign_negative() {
+            return Err(AppError::bad_input("saleAmount must not be negative"));
+        }
         let occurred_at = match input.occurred_at {
             Some(at) => validate::order_time(at, Utc::now()).map_err(AppError::BadUserInput)?,
             None => Utc::now(),
@@ -123,7 +164,7 @@ impl ConversionMutations {
             .map(|id| uuid::Uuid::parse_str(&id).map_err(|_| AppError::bad_input("clickId is not a click id")))
             .transpose()?;
         let details = serde_json::json!({
-            "source": source, "externalOrderId": external_order_id, "saleAmount": input.sale_amount.0,
+            "source": source, "externalOrderId": external_order_id, "saleAmount": input.sale_amount.0, "currency": currency,
             "occurredAt": occurred_at, "promoCode": promo_code, "clickId": click_id,
         });
         let order = OrderInput {
@@ -131,7 +172,7 @@ impl ConversionMutations {
             external_order_id,
             occurred_at,
             sale_amount: input.sale_amount.0,
-            currency: String::new(),
+            currency,
             promo_codes: promo_code.into_iter().collect(),
             click_id,
             history: false,
@@ -139,26 +180,32 @@ impl ConversionMutations {
         };
         let metrics = app(ctx).metrics();
         let recorded = orders::record_by_hand(&mut *conn(ctx).await?, *viewer(ctx)?, order, details).await?;
-        match recorded {
-            Recorded::New(row) => {
+        let (row, duplicate) = match recorded {
+            None => {
+                return Ok(RecordConversionPayload {
+                    conversion: None,
+                    duplicate: false,
+                    awaiting_rate: true,
+                });
+            }
+            Some(Recorded::New(row)) => {
                 if row.membership_id.is_some() {
                     metrics.orders_accepted.inc();
                 } else {
                     metrics.orders_unattributed.inc();
                 }
-                Ok(ConversionPayload {
-                    conversion: Conversion(row),
-                    duplicate: false,
-                })
+                (row, false)
             }
-            Recorded::Duplicate(row) => {
+            Some(Recorded::Duplicate(row)) => {
                 metrics.orders_duplicate.inc();
-                Ok(ConversionPayload {
-                    conversion: Conversion(row),
-                    duplicate: true,
-                })
+                (row, true)
             }
-        }
+        };
+        Ok(RecordConversionPayload {
+            conversion: Some(Conversion(row)),
+            duplicate,
+            awaiting_rate: false,
+        })
     }
 
     /// Credits an unattributed order to a membership: the commission its payout rule

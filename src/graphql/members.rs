@@ -27,6 +27,9 @@ pub struct CreateMemberInput {
     pub payout_email: Option<String>,
     /// ISO 3166-1 alpha-2 code, e.g. `US`.
     pub country: Option<String>,
+    /// The currency payouts are sent in (ISO 4217, e.g. `EUR`): the brand's, or
+    /// one the exchange rates quote. Default the brand's.
+    pub payout_currency: Option<String>,
 }
 
 /// The result of `createMember`.
@@ -47,6 +50,8 @@ pub struct UpdateMemberInput {
     pub payout_email: MaybeUndefined<String>,
     /// ISO 3166-1 alpha-2 code, e.g. `US`; `null` for none.
     pub country: MaybeUndefined<String>,
+    /// The currency payouts are sent in from now on (see `CreateMemberInput`).
+    pub payout_currency: Option<String>,
 }
 
 /// The result of `updateMember`.
@@ -130,12 +135,13 @@ impl MemberMutations {
             email: input.email,
             payout_email: input.payout_email,
             country: input.country,
+            payout_currency: input.payout_currency,
         };
         let row = member_actions::create(&mut *conn(ctx).await?, *viewer(ctx)?, draft).await?;
         Ok(CreateMemberPayload { member: Member(row) })
     }
 
-    /// Edits a member's name, email, payout address or country (audited).
+    /// Edits a member's name, email, payout address, country or payout currency (audited).
     #[graphql(guard = "AdminOnly")]
     async fn update_member(&self, ctx: &Context<'_>, input: UpdateMemberInput) -> AppResult<UpdateMemberPayload> {
         let id = decode::<MemberId>(&input.id)?;
@@ -144,6 +150,7 @@ impl MemberMutations {
             email: input.email,
             payout_email: edit_of(input.payout_email),
             country: edit_of(input.country),
+            payout_currency: input.payout_currency,
         };
         let row = member_actions::update(&mut *conn(ctx).await?, *viewer(ctx)?, id, edit).await?;
         Ok(UpdateMemberPayload { member: Member(row) })

@@ -110,6 +110,7 @@ pub fn authorize(request: Request, viewer: Caller, app: &App) -> Request {
         .data(reports::kpi_loader(report_reads.clone(), &viewer))
         .data(report_reads)
         .data(viewer)
+        .data(context::BrandCurrency::default())
         .data(BrandLoader::<loaders::OfferProjects>::data_loader(app, brand))
         .data(BrandLoader::<loaders::Offers>::data_loader(app, brand))
         .data(BrandLoader::<loaders::Members>::data_loader(app, brand))

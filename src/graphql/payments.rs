@@ -11,7 +11,7 @@ use super::ids::{decode, decode_list};
 use super::pagination::{IdCursor, page_request, to_connection};
 use super::reports::{DateRangeInput, OfferFilter};
 use super::scalars::Money;
-use super::types::payment::{DueItem, Payment, PaymentPreview};
+use super::types::payment::{DueItem, Payment, PaymentLeftOut, PaymentPreview};
 use crate::app::payments::{self, Payees};
 use crate::app::reads;
 use crate::domain::ids::{MembershipId, OfferId, PaymentId};
@@ -45,15 +45,6 @@ pub struct SendPaymentPayload {
     /// Memberships owed money this payment could not carry (their amounts stay
     /// due), each with why; empty for a replay.
     pub left_out: Vec<PaymentLeftOut>,
-}
-
-/// A membership left out of a payment, and why.
-#[derive(SimpleObject)]
-pub struct PaymentLeftOut {
-    pub membership_id: ID,
-    /// What it is owed, still due.
-    pub amount: Money,
-    pub reason: String,
 }
 
 /// Whom a payment (or its preview) pays.
@@ -137,15 +128,7 @@ impl PaymentMutations {
         Ok(SendPaymentPayload {
             payment: Payment(sent.payment),
             replayed: sent.replayed,
-            left_out: sent
-                .left_out
-                .into_iter()
-                .map(|left| PaymentLeftOut {
-                    membership_id: crate::graphql::ids::encode(left.due.membership_id),
-                    amount: Money(left.due.amount),
-                    reason: left.reason.describe(),
-                })
-                .collect(),
+            left_out: sent.left_out.into_iter().map(PaymentLeftOut::from).collect(),
         })
     }
 }
@@ -173,18 +156,13 @@ impl PaymentQueries {
             date_range: date_range.as_ref(),
         };
         let payees = payees_of(ctx, args).await?;
-        let brand_id = viewer(ctx)?.brand_id;
-        let due = payments::preview(&mut *conn(ctx).await?, brand_id, &payees, Utc::now()).await?;
+        let caller = viewer(ctx)?;
+        let (payouts, left_out) = payments::preview(&mut *conn(ctx).await?, caller, &payees, Utc::now()).await?;
         Ok(PaymentPreview {
-            total_amount: Money(due.iter().map(|d| d.amount).sum::<Decimal>()),
-            item_count: due.len() as i32,
-            items: due
-                .into_iter()
-                .map(|d| DueItem {
-                    membership_id: d.membership_id,
-                    amount: Money(d.amount),
-                })
-                .collect(),
+            total_amount: Money(payouts.iter().map(|payout| payout.due.amount).sum::<Decimal>()),
+            item_count: payouts.len() as i32,
+            items: payouts.into_iter().map(DueItem).collect(),
+            left_out: left_out.into_iter().map(PaymentLeftOut::from).collect(),
         })
     }
 

@@ -273,8 +273,9 @@ impl ShopifyImport {
         self.0.already_recorded
     }
 
-    /// Orders that could not be booked: in another currency than the brand's, or
-    /// with an amount out of range.
+    /// Orders that could not be booked: in a currency without a known rate for
+    /// their day (import again once the rates reach back to it), or with an
+    /// amount out of range.
     async fn skipped(&self) -> i32 {
         self.0.skipped
     }

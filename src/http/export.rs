@@ -20,6 +20,7 @@ use super::{AppState, ClientAddress};
 use crate::app::records::OfferRow;
 use crate::app::reports::{self, MembershipLine, MembershipSelection, OfferSelection};
 use crate::app::{AppError, Caller, payments};
+use crate::domain::currency::format_in;
 use crate::domain::date_range::{DateRange, DateRangePreset};
 use crate::domain::enums::{OfferStatus, OfferType, Role};
 use crate::domain::ids::{OfferId, PaymentId, ProjectId};
@@ -88,7 +89,8 @@ async fn viewer_or_refusal(state: &AppState, client: ClientAddress, headers: &He
 
 /// `GET /export/payments/{payment_id}.csv[?part=N]`: the payment's items as a PayPal
 /// bulk-payout file, for brands that pay outside (the `MANUAL` provider). PayPal's
-/// format: no header row; recipient (email or phone, as given), amount, currency,
+/// format: no header row; recipient (email or phone, as given), amount and
+/// currency (the member's payout currency, in its minor unit),
 /// reference id, note, wallet; at most 5,000 rows, so a larger payment has parts
 /// 2, 3… (`Payment.payoutFileUrls`). Admin keys only: it holds payout addresses.
 pub async fn payment(
@@ -134,7 +136,7 @@ pub async fn payment(
     let rows = lines.into_iter().map(|line| {
         vec![
             safe_recipient(&line.recipient),
-            line.amount.to_string(),
+            format_in(line.amount, &line.currency),
             line.currency,
             line.item_id.to_string(),
             safe_text(&format!("Commission from {}", line.brand_name)),

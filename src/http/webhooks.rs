@@ -26,7 +26,9 @@ use crate::app::orders::{self, Applied, ChangeError, OrderEvent, OrderInput, Rec
 use crate::app::records::ConversionRow;
 use crate::app::shopify as app_shopify;
 use crate::domain::currency::is_code;
-use crate::domain::money::{format_money, parse_amount};
+use crate::domain::currency::{MOST_MINOR_UNITS, minor_units};
+use crate::domain::currency::{Price, shop_sale};
+use crate::domain::money::{format_money, parse_amount_with};
 use crate::domain::nesting;
 use crate::domain::tracking::click_id_from_landing;
 use crate::domain::validate;
@@ -265,9 +267,12 @@ pub(super) fn verify_signature(secret: Option<&str>, headers: &HeaderMap, body: 
         .map_err(|_| unauthorized("the signature does not match the body"))
 }
 
-/// An amount as a string (or a plain JSON number), read strictly: at most two
-/// decimals, not negative, at most `MAX_ORDER_AMOUNT`.
-fn money(value: Option<&Value>, field: &str) -> Result<Decimal, RestError> {
+/// An amount of `currency` as a string (or a plain JSON number), read strictly:
+/// at most the currency's decimals (two, none for JPY, three for KWD), not
+/// negative, and, in the brand's currency, at most `MAX_ORDER_AMOUNT` (an amount
+/// in another is held to it once valued). A refund's currency is its order's,
+/// not known here: `None` reads up to three decimals, checked when applied.
+fn money(value: Option<&Value>, field: &str, currency: Option<(&str, &str)>) -> Result<Decimal, RestError> {
     let text = match value {
         Some(Value::String(s)) => s.trim().to_string(),
         Some(Value::Number(n)) => n.to_string(),
@@ -276,8 +281,17 @@ fn money(value: Option<&Value>, field: &str) -> Result<Decimal, RestError> {
             return Err(bad(format!("{field} must be a decimal string such as \"19.99\"")));
         }
     };
-    let amount = parse_amount(&text).map_err(|e| bad(format!("{field}: {e}")))?;
-    validate::sale_amount(field, amount).map_err(bad)
+    let decimals = currency.map_or(MOST_MINOR_UNITS, |(sold_in, _)| minor_units(sold_in));
+    let amount = parse_amount_with(&text, decimals).map_err(|e| bad(format!("{field}: {e}")))?;
+    match currency {
+        Some((sold_in, brand_currency)) if sold_in != brand_currency => {
+            if amount.is_sign_negative() {
+                return Err(bad(format!("{field} must not be negative")));
+            }
+            Ok(amount)
+        }
+        _ => validate::sale_amount(field, amount).map_err(bad),
+    }
 }
 
 fn text_id(value: Option<&Value>, field: &str) -> Result<String, RestError> {
@@ -295,6 +309,15 @@ fn currency(value: Option<&Value>, brand_currency: &str) -> Result<String, RestE
         Some(Value::String(code)) if is_code(&code.to_ascii_uppercase()) => Ok(code.to_ascii_uppercase()),
         Some(other) => Err(bad(format!("currency {other} is not an ISO 4217 code such as \"EUR\""))),
     }
+}
+
+/// The day of an order's time as the shop wrote it (in the shop's zone); today
+/// (UTC) without one, as `time` reads a missing time as now.
+fn shop_day(value: Option<&Value>) -> chrono::NaiveDate {
+    value
+        .and_then(Value::as_str)
+        .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+        .map_or_else(|| Utc::now().date_naive(), |at| at.date_naive())
 }
 
 /// An order's time (RFC 3339), within the window `validate::order_time` allows.
@@ -317,19 +340,39 @@ fn time(value: Option<&Value>) -> Result<DateTime<Utc>, RestError> {
 fn parse_shopify(topic: &str, order: &Value, source: &str, brand_currency: &str) -> Result<OrderEvent, RestError> {
     match topic {
         "orders/create" | "orders/paid" => {
-            // The shop's own money (`total_price_set.shop_money`) when given: what the
-            // shop's payouts are in, whatever the buyer saw (`presentment_money`).
-            let shop_money = &order["total_price_set"]["shop_money"];
-            let (sale_amount, sold_in) = if shop_money.is_object() {
-                (
-                    money(shop_money.get("amount"), "total_price_set.shop_money.amount")?,
-                    currency(shop_money.get("currency_code"), brand_currency)?,
-                )
-            } else {
-                (
-                    money(order.get("total_price"), "total_price")?,
-                    currency(order.get("currency"), brand_currency)?,
-                )
+            // What the shop got and what the buyer paid (`shop_sale` books them).
+            let prices = &order["total_price_set"];
+            let read = |set: &str| -> Result<Option<Price>, RestError> {
+                let price = &prices[set];
+                if !price.is_object() {
+                    return Ok(None);
+                }
+                let sold_in = currency(price.get("currency_code"), brand_currency)?;
+                let field = format!("total_price_set.{set}.amount");
+                Ok(Some(Price {
+                    amount: money(price.get("amount"), &field, Some((&sold_in, brand_currency)))?,
+                    currency: sold_in,
+                }))
+            };
+            let (shop, presentment) = (read("shop_money")?, read("presentment_money")?);
+            let day = shop_day(order.get("created_at"));
+            let (sale, valuation) = match shop_sale(shop, presentment, brand_currency, day) {
+                Some(booked) => booked,
+                None => {
+                    let sold_in = currency(order.get("currency"), brand_currency)?;
+                    let amount = money(
+                        order.get("total_price"),
+                        "total_price",
+                        Some((&sold_in, brand_currency)),
+                    )?;
+                    (
+                        Price {
+                            amount,
+                            currency: sold_in,
+                        },
+                        None,
+                    )
+                }
             };
             let promo_codes = order["discount_codes"]
                 .as_array()
@@ -344,12 +387,12 @@ fn parse_shopify(topic: &str, order: &Value, source: &str, brand_currency: &str)
                 source: source.to_string(),
                 external_order_id: text_id(order.get("id"), "id")?,
                 occurred_at: time(order.get("created_at"))?,
-                sale_amount,
-                currency: sold_in,
+                sale_amount: sale.amount,
+                currency: sale.currency,
                 promo_codes,
                 click_id: order["landing_site"].as_str().and_then(click_id_from_landing),
                 history: false,
-                valuation: None,
+                valuation,
             }))
         }
         "refunds/create" => {
@@ -362,7 +405,7 @@ fn parse_shopify(topic: &str, order: &Value, source: &str, brand_currency: &str)
                 .iter()
                 .filter(|t| t["kind"].as_str().is_none_or(|k| k == "refund"))
             {
-                amount += money(transaction.get("amount"), "transactions[].amount")?;
+                amount += money(transaction.get("amount"), "transactions[].amount", None)?;
             }
             Ok(OrderEvent::Refunded {
                 external_order_id: text_id(order.get("order_id"), "order_id")?,
@@ -383,6 +426,7 @@ fn parse_generic(event: &Value, source: &str, brand_currency: &str) -> Result<Or
     let order_id = text_id(event.get("order_id"), "order_id")?;
     match event["event"].as_str() {
         Some("order.created") => {
+            let sold_in = currency(event.get("currency"), brand_currency)?;
             let click_id = match event["click_id"].as_str() {
                 Some(text) => Some(Uuid::parse_str(text).map_err(|_| bad("click_id is not a click id"))?),
                 None => event["landing_url"].as_str().and_then(click_id_from_landing),
@@ -391,8 +435,8 @@ fn parse_generic(event: &Value, source: &str, brand_currency: &str) -> Result<Or
                 source: source.to_string(),
                 external_order_id: order_id,
                 occurred_at: time(event.get("occurred_at"))?,
-                sale_amount: money(event.get("amount"), "amount")?,
-                currency: currency(event.get("currency"), brand_currency)?,
+                sale_amount: money(event.get("amount"), "amount", Some((&sold_in, brand_currency)))?,
+                currency: sold_in,
                 promo_codes: event["promo_code"]
                     .as_str()
                     .and_then(validate::typed_code)
@@ -406,7 +450,7 @@ fn parse_generic(event: &Value, source: &str, brand_currency: &str) -> Result<Or
         Some("order.refunded") => {
             let amount = match event.get("amount") {
                 None | Some(Value::Null) => None,
-                some => Some(money(some, "amount")?),
+                some => Some(money(some, "amount", None)?),
             };
             // Without the shop's refund id two real refunds of the same amount could not
             // be told from one refund sent twice.

@@ -16,9 +16,9 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::app::ports::{BatchReport, ItemOutcome, Notification, PayoutBatch, PayoutProvider, Vouched};
+use crate::domain::currency::format_in;
 use crate::domain::enums::{PaymentProvider, PaymentState};
 use crate::domain::ids::PaymentItemId;
-use crate::domain::money::format_money;
 use crate::domain::public_id;
 
 /// How to reach the PayPal account payouts are made from.
@@ -356,7 +356,7 @@ fn payout_request(batch: &PayoutBatch) -> Value {
             json!({
                 "recipient_type": recipient_type,
                 "receiver": item.recipient,
-                "amount": { "value": format_money(item.amount), "currency": batch.currency },
+                "amount": { "value": format_in(item.amount, &item.currency), "currency": item.currency },
                 "note": format!("Commission from {}", batch.brand_name),
                 "sender_item_id": item.item_id.to_string(),
             })
@@ -462,11 +462,11 @@ mod tests {
             item_id: PaymentItemId(number),
             recipient: recipient.into(),
             amount: Decimal::ONE,
+            currency: "USD".into(),
         };
         let batch = PayoutBatch {
             payment_id: PaymentId(1),
             brand_name: "Trail Co".into(),
-            currency: "USD".into(),
             items: vec![
                 item(7, "a@example.com"),
                 item(8, "b@example.com"),

@@ -13,6 +13,7 @@ use crate::app::ports::{
     CodeOutcome, OrderPage, OrderRange, ShopAccess, ShopAccessGrant, ShopClient, ShopCode, ShopDiscount, ShopError,
     ShopInfo, ShopOrder, ShopRefund, ShopifyApp,
 };
+use crate::domain::currency::Price;
 use crate::domain::enums::ShopperDiscountType;
 use crate::domain::money::format_money;
 
@@ -148,6 +149,14 @@ fn shop_money(bag: &Value) -> Result<rust_decimal::Decimal, ShopError> {
         .ok_or_else(|| ShopError::Unavailable("an order's amount is missing or unreadable".into()))
 }
 
+/// A `MoneyBag`'s presentment money (the buyer's), when it has any: the amount
+/// and, when selected, the currency.
+fn presentment_money(bag: &Value) -> Option<(rust_decimal::Decimal, Option<String>)> {
+    let money = &bag["presentmentMoney"];
+    let amount = money["amount"].as_str()?.parse().ok()?;
+    Some((amount, money["currencyCode"].as_str().map(str::to_string)))
+}
+
 /// An `Order` node as the orders query selects it.
 fn shop_order(node: &Value) -> Result<ShopOrder, ShopError> {
     let unreadable = |what: &str| ShopError::Unavailable(format!("an order's {what} is missing or unreadable"));
@@ -173,6 +182,7 @@ fn shop_order(node: &Value) -> Result<ShopOrder, ShopError> {
                     .ok_or_else(|| unreadable("refund id"))?
                     .to_string(),
                 amount: shop_money(&refund["totalRefundedSet"])?,
+                paid_amount: presentment_money(&refund["totalRefundedSet"]).map(|price| price.0),
             })
         })
         .collect::<Result<_, ShopError>>()?;
@@ -184,6 +194,12 @@ fn shop_order(node: &Value) -> Result<ShopOrder, ShopError> {
             .as_str()
             .ok_or_else(|| unreadable("currency"))?
             .to_string(),
+        paid: presentment_money(&node["totalPriceSet"]).and_then(|(amount, currency)| {
+            Some(Price {
+                amount,
+                currency: currency?,
+            })
+        }),
         discount_codes: node["discountCodes"]
             .as_array()
             .into_iter()
@@ -477,10 +493,10 @@ impl ShopClient for ShopifyAdmin {
                        legacyResourceId
                        createdAt
                        cancelledAt
-                       totalPriceSet { shopMoney { amount currencyCode } }
+                       totalPriceSet { shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }
                        discountCodes
                        customerJourneySummary { firstVisit { landingPage } lastVisit { landingPage } }
-                       refunds { legacyResourceId totalRefundedSet { shopMoney { amount } } }
+                       refunds { legacyResourceId totalRefundedSet { shopMoney { amount } presentmentMoney { amount } } }
                      }
                    }
                  }",

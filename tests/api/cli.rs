@@ -8,6 +8,7 @@ use crate::common::TestApp;
 
 fn run(database_url: &str, args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
+        .env("FX_RATES_URL", "none")
         .args(args)
         .env("DATABASE_URL", database_url)
         .env("RUST_LOG", "warn")
@@ -52,6 +53,7 @@ async fn bad_cli_input_fails_with_a_message() {
     let app = TestApp::new().await;
     let url = app.db.url();
     let output = Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
+        .env("FX_RATES_URL", "none")
         .args(["brand", "create", "--name", "X", "--time-zone", "Mars/Base"])
         .env("DATABASE_URL", &url)
         .output()
@@ -59,6 +61,7 @@ async fn bad_cli_input_fails_with_a_message() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("IANA time zone"));
     let output = Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
+        .env("FX_RATES_URL", "none")
         .args(["api-key", "create", "--brand", "missing", "--role", "ADMIN"])
         .env("DATABASE_URL", &url)
         .output()
@@ -72,6 +75,7 @@ async fn bad_cli_input_fails_with_a_message() {
 fn help_never_prints_secrets_from_the_environment() {
     for args in [&["--help"][..], &["serve", "--help"][..]] {
         let output = Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
+            .env("FX_RATES_URL", "none")
             .args(args)
             .env("DATABASE_URL", "postgres://app:db-password-123@db.internal/sales")
             .env("SMTP_URL", "smtp://mailer:smtp-password-456@mail.internal:587")
@@ -97,6 +101,7 @@ async fn sigterm_ends_within_the_deadline_whatever_clients_do() {
     let port = crate::common::free_port();
     let spool = tempfile::tempdir().unwrap();
     let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
+        .env("FX_RATES_URL", "none")
         .args([
             "serve",
             "--bind",

@@ -54,12 +54,20 @@ pub fn eurofxref(days: &[(&str, &[(&str, &str)])]) -> String {
 /// The application on a fresh database, fetching rates every second from a stand-in
 /// publishing `days`; the publication can be changed afterwards.
 pub async fn app_with_rates(days: &[(&str, &[(&str, &str)])]) -> (TestApp, Publication) {
+    app_with_rates_and(days, sales_tracking::AppConfig::default()).await
+}
+
+/// `app_with_rates` on top of `config`.
+pub async fn app_with_rates_and(
+    days: &[(&str, &[(&str, &str)])],
+    config: sales_tracking::AppConfig,
+) -> (TestApp, Publication) {
     let publication: Publication = Arc::new(Mutex::new((StatusCode::OK, eurofxref(days))));
     let url = ecb_stand_in(publication.clone()).await;
     let app = TestApp::with_config(sales_tracking::AppConfig {
         rates_url: Some(url),
         rates_every: Duration::from_secs(1),
-        ..Default::default()
+        ..config
     })
     .await;
     (app, publication)
@@ -71,7 +79,7 @@ async fn rate(app: &TestApp, key: &str, from: &str, to: &str, on: &str) -> Value
     app.ok(key, RATE, json!({ "f": from, "t": to, "on": on })).await["exchangeRate"].clone()
 }
 
-async fn eventually(what: &str, mut done: impl AsyncFnMut() -> bool) {
+pub async fn eventually(what: &str, mut done: impl AsyncFnMut() -> bool) {
     let started = Instant::now();
     while !done().await {
         assert!(started.elapsed() < Duration::from_secs(20), "timed out waiting: {what}");

@@ -120,6 +120,7 @@ impl ServerProcess {
     pub async fn start(app: &TestApp, args: &[&str]) -> Self {
         let port = crate::common::free_port();
         let process = tokio::process::Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
+            .env("FX_RATES_URL", "none")
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
             .args(args)
             .env("DATABASE_URL", app.db.url())

@@ -81,6 +81,7 @@ async fn json_logs_name_the_request_and_the_demo_key_is_the_last_line_of_output(
     let port = crate::common::free_port();
     let spool = tempfile::tempdir().unwrap();
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
+        .env("FX_RATES_URL", "none")
         .args(["serve", "--demo", "--bind", &format!("127.0.0.1:{port}")])
         .arg("--spool-dir")
         .arg(spool.path())

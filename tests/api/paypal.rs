@@ -511,6 +511,7 @@ impl ChildServer {
     async fn start(app: &TestApp, paypal_url: &str, spool: &std::path::Path) -> Self {
         let port = crate::common::free_port();
         let process = tokio::process::Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
+            .env("FX_RATES_URL", "none")
             .args([
                 "serve",
                 "--bind",

@@ -22,6 +22,7 @@ impl Server {
     async fn start(app: &TestApp, smtp_url: &str, spool: &std::path::Path) -> Self {
         let port = crate::common::free_port();
         let process = tokio::process::Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
+            .env("FX_RATES_URL", "none")
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
             .args(["--trusted-proxies", "127.0.0.1", "--smtp-url", smtp_url])
             .arg("--spool-dir")

@@ -22,7 +22,7 @@ use crate::db::orders_awaiting_rate::{self, AwaitingOrder};
 use crate::db::stats::{Delta, Deltas};
 use crate::db::webhook_deliveries;
 use crate::db::{DbError, DbResult, brands};
-use crate::domain::currency::{Valuation, at_rate};
+use crate::domain::currency::{Valuation, at_rate, round_in};
 use crate::domain::enums::{AttributionType, ConversionStatus, LedgerKind};
 use crate::domain::ids::{BrandId, ConversionId, MembershipId};
 use crate::domain::payout::PayoutRule;
@@ -72,6 +72,7 @@ pub async fn value_in_brand_currency(
     let Some((amount, valuation)) = valued else {
         return Ok(false);
     };
+    validate::sale_amount("the order's amount in the brand's currency", amount).map_err(AppError::BadUserInput)?;
     order.sale_amount = amount;
     order.currency = brand_currency.to_string();
     order.valuation = Some(valuation);
@@ -418,6 +419,13 @@ pub enum Change {
 /// at the order's rate: refunds that add up to the order take back exactly its
 /// sale, whatever the rates did since. An order in the brand's currency refunds as given.
 fn shop_refund(row: &ConversionRow, amount: Option<Decimal>) -> Result<(Decimal, Option<Decimal>), RefundError> {
+    let order_currency = row.order_currency.as_deref().unwrap_or(&row.currency);
+    if let Some(asked) = amount.filter(|asked| round_in(*asked, order_currency) != *asked) {
+        return Err(RefundError::TooPrecise {
+            requested: asked,
+            currency: order_currency.to_string(),
+        });
+    }
     let (Some(order_amount), Some(rate)) = (row.order_amount, row.exchange_rate) else {
         return Ok((amount.unwrap_or(row.sale_amount), None));
     };
@@ -671,17 +679,29 @@ async fn apply(
     }
 }
 
-/// Records an order entered through the API (in the brand's currency), with its audit event.
+/// Records an order entered through the API, with its audit event. One in
+/// another currency than the brand's (`currency`, empty for the brand's) is valued
+/// at its day's rate, or kept until that rate is published: then none is returned.
 pub async fn record_by_hand(
     conn: &mut AsyncPgConnection,
     caller: Caller,
     mut order: OrderInput,
     details: serde_json::Value,
-) -> AppResult<Recorded> {
+) -> AppResult<Option<Recorded>> {
     audited(conn, caller, "recordConversion", details, move |conn, caller| {
         async move {
-            order.currency = brands::find(conn, caller.brand_id).await?.currency;
-            Ok(record(conn, caller.brand_id, caller.time_zone, order).await?)
+            let brand_currency = brands::find(conn, caller.brand_id).await?.currency;
+            if order.currency.is_empty() {
+                order.currency = brand_currency.clone();
+            }
+            if order.currency == brand_currency {
+                validate::sale_amount("saleAmount", order.sale_amount).map_err(AppError::BadUserInput)?;
+            }
+            if !value_in_brand_currency(conn, &brand_currency, caller.time_zone, &mut order).await? {
+                hold_for_rate(conn, caller.brand_id, &order).await?;
+                return Ok(None);
+            }
+            Ok(Some(record(conn, caller.brand_id, caller.time_zone, order).await?))
         }
         .scope_boxed()
     })

@@ -28,19 +28,19 @@ pub struct Amount {
 }
 
 impl Amount {
-    fn of(amount: rust_decimal::Decimal, currency: &str) -> Self {
-        let places = crate::domain::currency::minor_units(currency) as usize;
+    pub fn of(amount: rust_decimal::Decimal, currency: &str) -> Self {
         Amount {
-            amount: format!("{:.places$}", crate::domain::currency::round_in(amount, currency)),
+            amount: crate::domain::currency::format_in(amount, currency),
             currency: currency.to_string(),
         }
     }
 }
 
-/// The rate an order was valued at: units of `to` (the brand's currency) per unit
-/// of `from`, published for `publishedOn` (the order's day, or the business day before it).
+/// The rate an amount was converted at: units of `to` per unit of `from`,
+/// published for `publishedOn` (the order's or payment's day, or the business
+/// day before it).
 #[derive(SimpleObject)]
-pub struct OrderExchangeRate {
+pub struct AppliedExchangeRate {
     pub from: String,
     pub to: String,
     /// A decimal string at full precision.
@@ -118,7 +118,7 @@ impl Conversion {
 
     /// How an order sold in another currency was valued in the brand's; null for an
     /// order in the brand's currency.
-    async fn exchange_rate(&self) -> Option<OrderExchangeRate> {
+    async fn exchange_rate(&self) -> Option<AppliedExchangeRate> {
         let row = &self.0;
         match (
             &row.order_currency,
@@ -126,7 +126,7 @@ impl Conversion {
             row.rate_published_on,
             &row.rate_source,
         ) {
-            (Some(from), Some(rate), Some(published_on), Some(source)) => Some(OrderExchangeRate {
+            (Some(from), Some(rate), Some(published_on), Some(source)) => Some(AppliedExchangeRate {
                 from: from.clone(),
                 to: row.currency.clone(),
                 rate: rate.normalize().to_string(),

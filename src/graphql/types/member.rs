@@ -35,6 +35,12 @@ impl Member {
         self.0.payout_email.as_deref()
     }
 
+    /// The currency the member's payouts are sent in (ISO 4217): Send Payment
+    /// converts what is due, in the brand's currency, at the payment day's rate.
+    async fn payout_currency(&self) -> &str {
+        &self.0.payout_currency
+    }
+
     /// ISO 3166-1 alpha-2 country code.
     async fn country(&self) -> Option<&str> {
         self.0.country.as_deref()

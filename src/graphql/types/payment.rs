@@ -1,17 +1,19 @@
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use super::conversion::{Amount, AppliedExchangeRate};
 use super::membership::Membership;
 use super::offer::Offer;
+use crate::app::payments::Payout;
 use crate::app::records::{PaymentItemRow, PaymentRow};
-use crate::domain::ids::{MembershipId, PaymentId};
-use crate::domain::payment::payout_file_count;
-use crate::graphql::context::viewer;
+use crate::domain::ids::PaymentId;
+use crate::domain::payment::{LeftOut, payout_file_count};
+use crate::graphql::context::{brand_currency, viewer};
 use crate::graphql::enums::{PaymentProvider, PaymentScope, PaymentState};
 use crate::graphql::error::AppResult;
 use crate::graphql::ids::encode;
 use crate::graphql::loaders::{Offers, PaymentItems, load_one};
-use crate::graphql::scalars::Money;
+use crate::graphql::scalars::{Date, Money};
 
 /// One Send Payment: one item per membership paid.
 pub struct Payment(pub PaymentRow);
@@ -117,8 +119,30 @@ impl PaymentItem {
         Membership::load(ctx, self.0.membership_id).await
     }
 
+    /// What it pays, in the brand's currency: what it returns to due if it fails.
     async fn amount(&self) -> Money {
         Money(self.0.amount)
+    }
+
+    /// What is sent, in the member's payout currency.
+    async fn payout_amount(&self) -> Amount {
+        Amount::of(self.0.payout_amount, &self.0.payout_currency)
+    }
+
+    /// The rate `amount` was converted at into `payoutAmount`, the payment day's;
+    /// null when the member is paid in the brand's currency.
+    async fn exchange_rate(&self, ctx: &Context<'_>) -> AppResult<Option<AppliedExchangeRate>> {
+        let row = &self.0;
+        let (Some(published_on), Some(source)) = (row.rate_published_on, &row.rate_source) else {
+            return Ok(None);
+        };
+        Ok(Some(AppliedExchangeRate {
+            from: brand_currency(ctx).await?.to_string(),
+            to: row.payout_currency.clone(),
+            rate: row.exchange_rate.normalize().to_string(),
+            published_on: Date(published_on),
+            source: source.clone(),
+        }))
     }
 
     async fn state(&self) -> PaymentState {
@@ -140,25 +164,63 @@ impl PaymentItem {
 /// What Send Payment would pay now, before it is confirmed.
 #[derive(SimpleObject)]
 pub struct PaymentPreview {
+    /// In the brand's currency.
     pub total_amount: Money,
     /// How many memberships would be paid.
     pub item_count: i32,
     pub items: Vec<DueItem>,
+    /// Memberships owed money that would not be paid now (their members are paid
+    /// in a currency without a published rate yet), each with why.
+    pub left_out: Vec<PaymentLeftOut>,
 }
 
-/// One membership's due amount, net of clawbacks.
-pub struct DueItem {
-    pub membership_id: MembershipId,
-    pub amount: Money,
-}
+/// One membership's due amount, net of clawbacks, and what it would be sent.
+pub struct DueItem(pub Payout);
 
 #[Object]
 impl DueItem {
     async fn membership(&self, ctx: &Context<'_>) -> AppResult<Membership> {
-        Membership::load(ctx, self.membership_id).await
+        Membership::load(ctx, self.0.due.membership_id).await
     }
 
+    /// In the brand's currency.
     async fn amount(&self) -> Money {
-        self.amount
+        Money(self.0.due.amount)
+    }
+
+    /// What would be sent, in the member's payout currency, at today's rate.
+    async fn payout_amount(&self) -> Amount {
+        Amount::of(self.0.amount, &self.0.currency)
+    }
+
+    /// The rate `amount` would be converted at; null when the member is paid in
+    /// the brand's currency.
+    async fn exchange_rate(&self) -> Option<AppliedExchangeRate> {
+        self.0.rate.as_ref().map(|rate| AppliedExchangeRate {
+            from: rate.from.clone(),
+            to: rate.to.clone(),
+            rate: rate.rate.normalize().to_string(),
+            published_on: Date(rate.published_on),
+            source: rate.source.clone(),
+        })
+    }
+}
+
+/// A membership left out of a payment, and why.
+#[derive(SimpleObject)]
+pub struct PaymentLeftOut {
+    pub membership_id: ID,
+    /// What it is owed, still due.
+    pub amount: Money,
+    pub reason: String,
+}
+
+impl From<LeftOut> for PaymentLeftOut {
+    fn from(left: LeftOut) -> Self {
+        PaymentLeftOut {
+            membership_id: encode(left.due.membership_id),
+            amount: Money(left.due.amount),
+            reason: left.reason.describe(),
+        }
     }
 }
