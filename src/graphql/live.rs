@@ -258,6 +258,6 @@ impl Watch {
             return Ok(None);
         }
         self.pushed = Some((range, figures.clone()));
-        Ok(Some(KpiBlock { range, figures }))
+        Ok(Some(KpiBlock::new(range, figures)))
     }
 }

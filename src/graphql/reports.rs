@@ -10,13 +10,16 @@ use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use chrono_tz::Tz;
 
 use super::columns::TableColumn;
-use super::context::{Caller, conn, report_conn, viewer};
+use super::context::{Caller, brand_currency, conn, report_conn, viewer};
 use super::error::{AppError, AppResult};
 use super::ids::decode_all;
 use super::scalars::{Date, Money};
+use super::types::conversion::AppliedExchangeRate;
+use crate::app::exchange_rates;
 use crate::app::reports::ReportReads;
 use crate::app::reports::SeriesScope;
 use crate::app::reports::{self, KpiKey, MembershipSelection, OfferReport, OfferSelection, SeriesNeeds};
+use crate::domain::currency::{at_rate, is_code};
 use crate::domain::date_range::DateRange;
 use crate::domain::ids::{BrandId, ProjectId};
 use crate::domain::kpis::{Kpi, Kpis};
@@ -95,14 +98,14 @@ macro_rules! range_of {
 
 /// A KPI field's GraphQL value, by kind, from its figure.
 macro_rules! kpi_field {
-    (count, $figure:expr) => {
+    (count, $block:expr, $figure:expr) => {
         $figure
     };
-    (amount, $figure:expr) => {
-        Money($figure)
+    (amount, $block:expr, $figure:expr) => {
+        Money($block.shown($figure))
     };
-    (ratio, $figure:expr) => {
-        $figure.map(Money)
+    (ratio, $block:expr, $figure:expr) => {
+        $figure.map(|figure| Money($block.shown(figure)))
     };
 }
 
@@ -139,10 +142,25 @@ macro_rules! kpis_api {
                 }
             }
 
+            /// The currency the amounts are in: the brand's, or the one asked for with `in`.
+            async fn currency(&self, ctx: &Context<'_>) -> AppResult<String> {
+                match &self.shown_in {
+                    Some(shown) => Ok(shown.rate.to.clone()),
+                    None => Ok(brand_currency(ctx).await?.to_string()),
+                }
+            }
+
+            /// The one rate the amounts were converted at when asked `in` another
+            /// currency: an estimate, since each order was valued at its own day's
+            /// rate. Null in the brand's currency.
+            async fn exchange_rate(&self) -> Option<AppliedExchangeRate> {
+                self.shown_in.as_ref().map(|shown| shown.rate.clone())
+            }
+
             $(
                 #[doc = $doc]
                 async fn $field(&self) -> kpi_field_type!($kind) {
-                    kpi_field!($kind, (|$k: &Kpis| $figure)(&self.figures))
+                    kpi_field!($kind, self, (|$k: &Kpis| $figure)(&self.figures))
                 }
             )*
         }
@@ -154,6 +172,68 @@ macro_rules! kpis_api {
 pub struct KpiBlock {
     pub range: DateRange,
     pub figures: Kpis,
+    /// Shown in another currency than the brand's, at one rate.
+    pub shown_in: Option<ShownIn>,
+}
+
+/// Figures shown in another currency at one rate (`kpis(in:)`).
+pub struct ShownIn {
+    pub rate: AppliedExchangeRate,
+    pub per_unit: Decimal,
+}
+
+impl KpiBlock {
+    pub fn new(range: DateRange, figures: Kpis) -> Self {
+        KpiBlock {
+            range,
+            figures,
+            shown_in: None,
+        }
+    }
+
+    /// An amount as shown: converted at the one rate when asked, rounded once.
+    fn shown(&self, amount: Decimal) -> Decimal {
+        match &self.shown_in {
+            Some(shown) => at_rate(amount, shown.per_unit, &shown.rate.to),
+            None => amount,
+        }
+    }
+
+    /// The same figures in `currency` at the rate for `on` (default today in the
+    /// brand's zone); `BAD_USER_INPUT` for a code no rate is published for.
+    pub async fn shown_in(mut self, ctx: &Context<'_>, currency: Option<String>, on: Option<Date>) -> AppResult<Self> {
+        let Some(code) = currency.map(|code| code.trim().to_ascii_uppercase()) else {
+            return Ok(self);
+        };
+        if !is_code(&code) {
+            return Err(AppError::bad_input(format!(
+                "in: {code:?} is not a currency code (three capital letters, e.g. EUR)"
+            )));
+        }
+        let brand_currency = brand_currency(ctx).await?.to_string();
+        if code == brand_currency {
+            return Ok(self);
+        }
+        let on = on.map_or_else(|| viewer(ctx).map(Caller::today), |day| Ok(day.0))?;
+        let rate = exchange_rates::rate(&mut *conn(ctx).await?, &brand_currency, &code, on)
+            .await?
+            .ok_or_else(|| {
+                AppError::bad_input(format!(
+                    "no exchange rate from {brand_currency} to {code} is published for {on} or before"
+                ))
+            })?;
+        self.shown_in = Some(ShownIn {
+            per_unit: rate.rate,
+            rate: AppliedExchangeRate {
+                from: rate.from,
+                to: rate.to,
+                rate: rate.rate.normalize().to_string(),
+                published_on: Date(rate.published_on),
+                source: rate.source,
+            },
+        });
+        Ok(self)
+    }
 }
 
 /// The dates a figure covers.
@@ -353,10 +433,7 @@ async fn series(
             start: Date(point.range.start),
             end: Date(point.range.end),
             partial: point.partial,
-            kpis: KpiBlock {
-                range: point.range,
-                figures: point.kpis,
-            },
+            kpis: KpiBlock::new(point.range, point.kpis),
         })
         .collect())
 }
@@ -387,13 +464,20 @@ impl ReportQueries {
         ctx: &Context<'_>,
         filter: Option<OfferFilter>,
         date_range: Option<DateRangeInput>,
+        #[graphql(
+            name = "in",
+            desc = "Show the amounts in this currency (ISO 4217, e.g. `EUR`) at one rate, that of `rateOn`: an estimate (each order was valued at its own day's rate). Default the brand's currency."
+        )]
+        in_currency: Option<String>,
+        #[graphql(desc = "The day whose rate `in` uses (default today in the brand's time zone).")] rate_on: Option<
+            Date,
+        >,
     ) -> AppResult<KpiBlock> {
         let range = DateRangeInput::resolve(date_range.as_ref(), viewer(ctx)?)?;
         let report = offer_report(ctx, &filter.unwrap_or_default(), None, range).await?;
-        Ok(KpiBlock {
-            range,
-            figures: report.total(),
-        })
+        KpiBlock::new(range, report.total())
+            .shown_in(ctx, in_currency, rate_on)
+            .await
     }
 
     /// The KPIs per day, week or month, for charts, over the offers a filter selects.

@@ -182,6 +182,28 @@ async fn orders_in_other_currencies_are_valued_at_their_days_rate_and_refunded_a
         kpis,
         json!({ "conversions": 3, "totalSales": "249.58", "commissionsEarned": "37.44" })
     );
+    // Shown in euros at one stated day's rate (an estimate): each figure converted once.
+    const IN: &str = "query($in: String, $on: Date) { kpis(dateRange: { preset: LAST_7_DAYS }, in: $in, rateOn: $on) {
+        currency conversions totalSales commissionsEarned exchangeRate { from to publishedOn source } } }";
+    let in_euros = app.ok(key, IN, json!({ "in": "EUR", "on": newer_day })).await["kpis"].clone();
+    assert_eq!(
+        in_euros,
+        json!({ "currency": "EUR", "conversions": 3, "totalSales": "237.42", "commissionsEarned": "35.62",
+                "exchangeRate": { "from": "USD", "to": "EUR", "publishedOn": newer_day, "source": "ECB" } }),
+        "249.58 / 1.0512 = 237.42, 37.44 / 1.0512 = 35.616…"
+    );
+    let in_dollars = app.ok(key, IN, json!({ "in": null })).await["kpis"].clone();
+    assert_eq!(
+        (in_dollars["currency"].clone(), in_dollars["exchangeRate"].clone()),
+        (json!("USD"), Value::Null)
+    );
+    for refused in ["XYZ", "euro"] {
+        assert_eq!(
+            app.error_code(Some(key), IN, json!({ "in": refused })).await,
+            "BAD_USER_INPUT",
+            "{refused}"
+        );
+    }
     crate::common::assert_summaries_rebuild(&mut conn).await;
 }
 

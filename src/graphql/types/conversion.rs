@@ -39,7 +39,7 @@ impl Amount {
 /// The rate an amount was converted at: units of `to` per unit of `from`,
 /// published for `publishedOn` (the order's or payment's day, or the business
 /// day before it).
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Clone)]
 pub struct AppliedExchangeRate {
     pub from: String,
     pub to: String,

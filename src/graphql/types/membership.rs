@@ -119,10 +119,10 @@ impl Membership {
             (None, Some(listed)) => listed,
             _ => DateRangeInput::resolve(date_range.as_ref(), viewer(ctx)?)?,
         };
-        Ok(KpiBlock {
+        Ok(KpiBlock::new(
             range,
-            figures: load_kpis(ctx, KpiKey::Membership(self.0.id, range)).await?,
-        })
+            load_kpis(ctx, KpiKey::Membership(self.0.id, range)).await?,
+        ))
     }
 
     /// The membership's KPIs per day, week or month, for charts.

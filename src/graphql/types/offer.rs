@@ -86,31 +86,17 @@ impl Offer {
         filter: Option<MembershipFilter>,
         #[graphql(desc = "Only members whose name or promo code contains this text, as in the member table.")]
         search: Option<String>,
+        #[graphql(
+            name = "in",
+            desc = "Show the amounts in this currency at one rate (see `Query.kpis`)."
+        )]
+        in_currency: Option<String>,
+        #[graphql(desc = "The day whose rate `in` uses (default today in the brand's time zone).")] rate_on: Option<
+            Date,
+        >,
     ) -> AppResult<KpiBlock> {
-        let range = match (&date_range, &self.report) {
-            (None, Some((range, kpis))) if filter.is_none() && search.is_none() => {
-                return Ok(KpiBlock {
-                    range: *range,
-                    figures: kpis.clone(),
-                });
-            }
-            (None, Some((range, _))) => *range,
-            (None, None) => DateRangeInput::resolve(None, viewer(ctx)?)?,
-            (Some(input), _) => DateRangeInput::resolve(Some(input), viewer(ctx)?)?,
-        };
-        if filter.is_none() && search.is_none() {
-            return Ok(KpiBlock {
-                range,
-                figures: load_kpis(ctx, KpiKey::Offer(self.row.id, range)).await?,
-            });
-        }
-        let selection = member_selection(filter, search);
-        let lines = self.member_lines(ctx, range).await?;
-        let mut figures = Kpis::default();
-        for line in reports::membership_table(lines, &selection, Column::Name, SortDirection::Asc) {
-            figures += &line.kpis;
-        }
-        Ok(KpiBlock { range, figures })
+        let block = self.kpi_block(ctx, date_range, filter, search).await?;
+        block.shown_in(ctx, in_currency, rate_on).await
     }
 
     /// The offer's KPIs per day, week or month, for charts.
@@ -296,4 +282,37 @@ impl Offer {
 fn member_selection(filter: Option<MembershipFilter>, search: Option<String>) -> reports::MembershipSelection {
     let needle = search.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
     filter.unwrap_or_default().selection(needle)
+}
+
+impl Offer {
+    /// `Offer.kpis` in the brand's currency.
+    async fn kpi_block(
+        &self,
+        ctx: &Context<'_>,
+        date_range: Option<DateRangeInput>,
+        filter: Option<MembershipFilter>,
+        search: Option<String>,
+    ) -> AppResult<KpiBlock> {
+        let range = match (&date_range, &self.report) {
+            (None, Some((range, kpis))) if filter.is_none() && search.is_none() => {
+                return Ok(KpiBlock::new(*range, kpis.clone()));
+            }
+            (None, Some((range, _))) => *range,
+            (None, None) => DateRangeInput::resolve(None, viewer(ctx)?)?,
+            (Some(input), _) => DateRangeInput::resolve(Some(input), viewer(ctx)?)?,
+        };
+        if filter.is_none() && search.is_none() {
+            return Ok(KpiBlock::new(
+                range,
+                load_kpis(ctx, KpiKey::Offer(self.row.id, range)).await?,
+            ));
+        }
+        let selection = member_selection(filter, search);
+        let lines = self.member_lines(ctx, range).await?;
+        let mut figures = Kpis::default();
+        for line in reports::membership_table(lines, &selection, Column::Name, SortDirection::Asc) {
+            figures += &line.kpis;
+        }
+        Ok(KpiBlock::new(range, figures))
+    }
 }
