@@ -1012,6 +1012,12 @@ async function homePage() {
       h('div', { class: 'card-head' }, h('h2', {}, 'Offers'),
         searchBox(state, 'Search offers', (search) => go({ search })),
         table.columnsButton, table.download,
+        h('button', { type: 'button', id: 'export-orders', title: 'Every order of the date range, with what it was sold for and its value',
+          onclick: () => {
+            const params = new URLSearchParams();
+            if (state.preset) params.set('preset', state.preset); else { params.set('start', state.start); params.set('end', state.end); }
+            downloadWithKey(`/export/orders.csv?${params}`, 'orders.csv');
+          } }, 'Export orders'),
         isAdmin() ? h('button', { type: 'button', onclick: () => addOffer(messages, projects) }, 'Add Offer') : null),
       table.picker, table.body, table.pager)];
 }
@@ -1430,6 +1436,7 @@ async function memberPage(memberId) {
       emails { status subject createdAt } kpis(dateRange: $r) { clicks conversions totalSales commissionsEarned paymentsDue dateRange { start end } } } } }`,
   { id: memberId, r: range });
   if (!member) return [errorBox('This member does not exist.'), h('a', { href: `#/?${rangeQuery(state)}` }, 'Back to offers')];
+  const messages = takeFlash();
   const go = (changes) => writeState(`/members/${memberId}`, { ...state, ...changes });
   const status = (m) => (m.removedAt ? 'Removed' : m.active ? 'Active' : 'Inactive');
   const rows = member.memberships.map((m) => h('tr', { dataset: { id: m.id } },
@@ -1446,7 +1453,8 @@ async function memberPage(memberId) {
     h('p', { class: 'empty', id: 'member-details' }, [member.email, member.payoutEmail && `pays to ${member.payoutEmail}`,
       member.payoutCurrency !== viewer?.brand.currency && `paid in ${member.payoutCurrency}`, member.country,
       `member since ${member.createdAt.slice(0, 10)}`].filter(Boolean).join(' · '),
-    isAdmin() ? [' ', h('button', { type: 'button', class: 'link', id: 'edit-member', onclick: () => editMember(member) }, 'Edit')] : null),
+    isAdmin() ? [' ', h('button', { type: 'button', class: 'link', id: 'edit-member', onclick: () => editMember(messages, member) }, 'Edit')] : null),
+    messages,
     shownRange ? h('p', { class: 'empty' }, rangeText(state, shownRange)) : null,
     h('section', { class: 'card' }, h('div', { class: 'card-head' }, h('h2', {}, 'Offers')),
       rows.length ? h('div', { class: 'table-wrap' }, h('table', {},
@@ -1457,8 +1465,7 @@ async function memberPage(memberId) {
 }
 
 /** Edits where and in which currency a member is paid. */
-async function editMember(member) {
-  const messages = document.getElementById('messages');
+async function editMember(messages, member) {
   const edited = await askAndAct(messages, `Edit ${member.name}`, [
     field('Payout email or phone (empty: their email)', h('input', { name: 'payoutEmail', autocomplete: 'off', value: member.payoutEmail ?? '' })),
     currencyField(member.payoutCurrency),

@@ -165,6 +165,10 @@ try {
   assert.ok(header.includes('Commissions Earned'), header.join(','));
   const tableHeader = await page.$$eval('thead th[data-column]', (cells) => cells.map((th) => th.textContent.replace(/ [↑↓]$/, '')));
   assert.deepEqual(header, tableHeader, 'the file reads like the table');
+  const [ordersFile] = await Promise.all([page.waitForEvent('download'), page.click('#export-orders')]);
+  const orders = (await readFile(await ordersFile.path(), 'utf8')).split('\n');
+  assert.match(orders[0], /^Order,Source,Placed,.*,Sold for,Sold in,.*,Sale,Commission,Currency/);
+  assert.ok(orders.length > 2, "the demo's orders are in it");
   await page.screenshot({ path: `${SCREENSHOT_DIR}/home.png`, fullPage: true });
 
   step('an offer page lists its members');
@@ -220,6 +224,18 @@ try {
   assert.equal(await page.textContent('#member-name'), memberName);
   assert.ok(await page.$(`tbody a[href*="${encodeURIComponent(codeOffer.id)}"]`), 'the offer it came from is listed');
   await accessible(page, 'a member page');
+
+  step("a member's payout currency is edited on their page; one without a rate is refused in the dialog");
+  await page.click('#edit-member');
+  await page.fill('dialog input[name=payoutCurrency]', 'chf');
+  await page.click('dialog button.primary');
+  await page.waitForSelector('#dialog-error:not(:empty)');
+  assert.match(await page.textContent('#dialog-error'), /no exchange rate from USD to CHF/);
+  assert.equal(await page.inputValue('dialog input[name=payoutCurrency]'), 'chf', 'what was typed stays');
+  await page.fill('dialog input[name=payoutCurrency]', '');
+  await page.click('dialog button.primary');
+  await page.waitForSelector('.notice:has-text("is paid in USD from now on")');
+  assert.equal(await page.textContent('#member-name'), memberName, 'the page shows the member again');
   await page.goBack();
   await settled(page);
 

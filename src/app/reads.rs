@@ -61,6 +61,19 @@ pub async fn conversion(
     Ok(conversions::find(conn, caller.brand_id, id).await?)
 }
 
+/// Up to `limit` of the caller's orders placed in `range` (the brand's days) after
+/// `after`, in id order: the orders export reads page after page.
+pub async fn order_lines(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    range: crate::domain::date_range::DateRange,
+    after: ConversionId,
+    limit: i64,
+) -> AppResult<Vec<super::records::OrderLine>> {
+    let bounds = range.utc_bounds(caller.time_zone);
+    Ok(conversions::order_lines(conn, caller.brand_id, bounds, after, limit).await?)
+}
+
 /// A page of `owner`'s conversions, newest first, of one status or all.
 pub async fn conversions(
     conn: &mut AsyncPgConnection,

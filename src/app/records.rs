@@ -2,7 +2,7 @@
 //! of each entity and the page of a keyset-paged list.
 
 pub use crate::db::audit::AuditRow;
-pub use crate::db::conversions::Owner;
+pub use crate::db::conversions::{OrderLine, Owner};
 pub use crate::db::emails::{AttemptRow, EmailRow};
 pub use crate::db::ledger::Balance;
 pub use crate::db::members::MemberSearch;

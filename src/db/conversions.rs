@@ -530,3 +530,77 @@ pub async fn page(
         .await?;
     Ok(Page::from_overfetched(rows, request.limit))
 }
+
+/// One order of the orders export, with its offer and member when attributed.
+#[derive(QueryableByName, Debug)]
+pub struct OrderLine {
+    #[diesel(sql_type = BigInt)]
+    pub id: ConversionId,
+    #[diesel(sql_type = Text)]
+    pub external_order_id: String,
+    #[diesel(sql_type = Text)]
+    pub source: String,
+    #[diesel(sql_type = Timestamptz)]
+    pub occurred_at: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub offer_name: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub member_name: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub attribution: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub promo_code: Option<String>,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = Numeric)]
+    pub original_sale_amount: Decimal,
+    #[diesel(sql_type = Numeric)]
+    pub sale_amount: Decimal,
+    #[diesel(sql_type = Numeric)]
+    pub commission: Decimal,
+    #[diesel(sql_type = Text)]
+    pub currency: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub order_currency: Option<String>,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    pub order_amount: Option<Decimal>,
+    #[diesel(sql_type = Numeric)]
+    pub order_refunded: Decimal,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    pub exchange_rate: Option<Decimal>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Date>)]
+    pub rate_published_on: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub rate_source: Option<String>,
+}
+
+/// Up to `limit` of the brand's orders placed in `[from, until)` after `after`,
+/// in id order (one pass over the brand's rows, page after page).
+pub async fn order_lines(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    (from, until): (DateTime<Utc>, DateTime<Utc>),
+    after: ConversionId,
+    limit: i64,
+) -> DbResult<Vec<OrderLine>> {
+    Ok(diesel::sql_query(
+        "SELECT c.id, c.external_order_id, c.source, c.occurred_at, o.name AS offer_name, mb.name AS member_name,
+                c.attribution, c.promo_code, c.status, c.original_sale_amount, c.sale_amount, c.commission,
+                c.currency, c.order_currency, c.order_amount, c.order_refunded, c.exchange_rate,
+                c.rate_published_on, c.rate_source
+         FROM conversions c
+         LEFT JOIN memberships m ON m.brand_id = c.brand_id AND m.id = c.membership_id
+         LEFT JOIN offers o ON o.brand_id = m.brand_id AND o.id = m.offer_id
+         LEFT JOIN members mb ON mb.brand_id = m.brand_id AND mb.id = m.member_id
+         WHERE c.brand_id = $1 AND c.id > $2 AND c.occurred_at >= $3 AND c.occurred_at < $4
+         ORDER BY c.id
+         LIMIT $5",
+    )
+    .bind::<BigInt, _>(brand_id)
+    .bind::<BigInt, _>(after)
+    .bind::<Timestamptz, _>(from)
+    .bind::<Timestamptz, _>(until)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await?)
+}

@@ -18,12 +18,13 @@ use super::error::RestError;
 use super::graphql::{AuthFailure, authenticate};
 use super::{AppState, ClientAddress};
 use crate::app::records::OfferRow;
+use crate::app::records::OrderLine;
 use crate::app::reports::{self, MembershipLine, MembershipSelection, OfferSelection};
-use crate::app::{AppError, Caller, payments};
+use crate::app::{AppError, Caller, payments, reads};
 use crate::domain::currency::format_in;
 use crate::domain::date_range::{DateRange, DateRangePreset};
 use crate::domain::enums::{OfferStatus, OfferType, Role};
-use crate::domain::ids::{OfferId, PaymentId, ProjectId};
+use crate::domain::ids::{ConversionId, OfferId, PaymentId, ProjectId};
 use crate::domain::kpis::{Kpi, KpiValue, Kpis};
 use crate::domain::money::{format_money, parse_amount};
 use crate::domain::public_id;
@@ -61,6 +62,141 @@ pub async fn memberships(
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     export(state, client, headers, params, Some(offer_id)).await
+}
+
+/// The orders export's columns: what each order was sold for in its own currency,
+/// how it was valued, and its sale and commission in the brand's.
+const ORDER_COLUMNS: [&str; 16] = [
+    "Order",
+    "Source",
+    "Placed",
+    "Offer",
+    "Member",
+    "Attribution",
+    "Promo code",
+    "Status",
+    "Sold for",
+    "Sold in",
+    "Refunded (sold in)",
+    "Exchange rate",
+    "Rate date",
+    "Rate source",
+    "Sale",
+    "Commission",
+];
+
+/// Orders read per page of the orders export.
+const ORDER_PAGE: i64 = 1_000;
+
+/// `GET /export/orders.csv[?preset=…|start=…&end=…]`: every order placed in the
+/// range (the brand's days; default the last 6 months), attributed or not, page
+/// by page as the body is read. Each row has both the order's own amount and
+/// currency and its sale and commission in the brand's (named in the last column).
+pub async fn orders(
+    State(state): State<AppState>,
+    client: ClientAddress,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let caller = match viewer_or_refusal(&state, client, &headers).await {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal,
+    };
+    let range = match date_range(&params, &caller) {
+        Ok(range) => range,
+        Err(message) => return bad_request(message),
+    };
+    if let Some(refusal) = charge(&state, &caller) {
+        return refusal;
+    }
+    let app = state.app.clone();
+    let first = async {
+        let mut conn = app.conn().await?;
+        reads::order_lines(&mut conn, &caller, range, ConversionId(0), ORDER_PAGE).await
+    };
+    let first = match first.await {
+        Ok(found) => found,
+        Err(error) => return RestError::from(error).into_response(),
+    };
+    let mut header_row: Vec<String> = ORDER_COLUMNS.iter().map(|c| c.to_string()).collect();
+    header_row.push("Currency".into());
+    let header_row = Bytes::from(csv_rows(std::iter::once(header_row)));
+    // Each next page is read once the one before is written.
+    let pages = futures_util::stream::unfold(Some(first), move |page| {
+        let app = app.clone();
+        async move {
+            let lines = page?;
+            if lines.is_empty() {
+                return None;
+            }
+            let full = lines.len() as i64 == ORDER_PAGE;
+            let after = lines.last().map_or(ConversionId(0), |line| line.id);
+            let chunk = Bytes::from(csv_rows(lines.iter().map(|line| order_cells(line, caller.time_zone))));
+            let next = match full {
+                false => Some(Vec::new()),
+                true => {
+                    let read = async {
+                        let mut conn = app.conn().await?;
+                        reads::order_lines(&mut conn, &caller, range, after, ORDER_PAGE).await
+                    };
+                    match read.await {
+                        Ok(lines) => Some(lines),
+                        Err(error) => {
+                            tracing::error!(?error, "the orders export stopped");
+                            return Some((Err(std::io::Error::other("the orders export stopped")), None));
+                        }
+                    }
+                }
+            };
+            Some((Ok(chunk), next))
+        }
+    });
+    let header = futures_util::stream::once(async { Ok::<_, std::io::Error>(header_row) });
+    // Fused: the body may be polled again after its end.
+    let body = futures_util::StreamExt::fuse(futures_util::StreamExt::chain(header, pages));
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"orders.csv\"".to_string(),
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
+/// One order's row: the order's own amounts in its minor unit, the brand's in cents.
+fn order_cells(line: &OrderLine, zone: chrono_tz::Tz) -> Vec<String> {
+    let sold_in = line.order_currency.as_deref().unwrap_or(&line.currency);
+    let (sold_for, refunded) = match line.order_amount {
+        Some(amount) => (amount, line.order_refunded),
+        None => (line.original_sale_amount, line.original_sale_amount - line.sale_amount),
+    };
+    let optional = |text: &Option<String>| text.as_deref().map(safe_text).unwrap_or_default();
+    vec![
+        safe_text(&line.external_order_id),
+        safe_text(&line.source),
+        line.occurred_at
+            .with_timezone(&zone)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+        optional(&line.offer_name),
+        optional(&line.member_name),
+        line.attribution.clone().unwrap_or_default(),
+        optional(&line.promo_code),
+        line.status.clone(),
+        format_in(sold_for, sold_in),
+        sold_in.to_string(),
+        format_in(refunded, sold_in),
+        line.exchange_rate.unwrap_or(Decimal::ONE).normalize().to_string(),
+        line.rate_published_on.map(|day| day.to_string()).unwrap_or_default(),
+        line.rate_source.clone().unwrap_or_default(),
+        format_money(line.sale_amount),
+        format_money(line.commission),
+        line.currency.clone(),
+    ]
 }
 
 /// The caller a bearer key names, or the 401/503 to answer with.
@@ -221,18 +357,23 @@ fn date_param(params: &HashMap<String, String>, key: &str) -> Result<Option<Naiv
         .transpose()
 }
 
-fn table_request(params: &HashMap<String, String>, caller: &Caller) -> Result<TableRequest, String> {
+/// `preset`, or `start` and `end`, as the GraphQL `DateRangeInput` reads them.
+fn date_range(params: &HashMap<String, String>, caller: &Caller) -> Result<DateRange, String> {
     let preset = params
         .get("preset")
         .map(|name| DateRangePreset::parse(name).ok_or_else(|| format!("preset: '{name}' is not a preset")))
         .transpose()?;
-    let range = DateRange::resolve(
+    DateRange::resolve(
         preset,
         date_param(params, "start")?,
         date_param(params, "end")?,
         caller.today(),
     )
-    .map_err(|e| format!("dateRange: {e}"))?;
+    .map_err(|e| format!("dateRange: {e}"))
+}
+
+fn table_request(params: &HashMap<String, String>, caller: &Caller) -> Result<TableRequest, String> {
+    let range = date_range(params, caller)?;
     let column = match params.get("sort") {
         Some(name) => Column::parse(name).ok_or_else(|| format!("sort: unknown column '{name}'"))?,
         None => Column::CreatedAt,

@@ -185,6 +185,7 @@ pub fn router(state: AppState) -> Router {
         .merge(
             Router::new()
                 .route("/export/offers.csv", get(export::offers))
+                .route("/export/orders.csv", get(export::orders))
                 .route("/export/offers/{id}/memberships.csv", get(export::memberships))
                 .route("/export/payments/{file}", get(export::payment))
                 .layer(cors),

@@ -182,6 +182,63 @@ async fn orders_in_other_currencies_are_valued_at_their_days_rate_and_refunded_a
         kpis,
         json!({ "conversions": 3, "totalSales": "249.58", "commissionsEarned": "37.44" })
     );
+    // The orders export carries both: what each order was sold for, and its value.
+    let (status, _, file) = app.get_as(key, "/export/orders.csv?preset=LAST_7_DAYS").await;
+    assert_eq!(status, StatusCode::OK, "{file}");
+    let mut reader = csv::Reader::from_reader(file.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+    assert_eq!(
+        header[8..],
+        [
+            "Sold for",
+            "Sold in",
+            "Refunded (sold in)",
+            "Exchange rate",
+            "Rate date",
+            "Rate source",
+            "Sale",
+            "Commission",
+            "Currency"
+        ]
+    );
+    let rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|row| row.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    let row_of = |order: &str| rows.iter().find(|row| row[0] == order).unwrap()[7..].to_vec();
+    assert_eq!(
+        row_of("EUR-1"),
+        [
+            "REVERSED",
+            "100.00",
+            "EUR",
+            "100.00",
+            "1.0512",
+            newer_day.as_str(),
+            "ECB",
+            "0.00",
+            "0.00",
+            "USD"
+        ]
+    );
+    assert_eq!(
+        row_of("JPY-1"),
+        [
+            "ACCEPTED",
+            "10000",
+            "JPY",
+            "0",
+            "0.0066908859145952836201402167",
+            older_day.as_str(),
+            "ECB",
+            "66.91",
+            "10.04",
+            "USD"
+        ],
+        "1.0498 / 156.90 at full precision"
+    );
+    assert_eq!(rows.len(), 4, "EUR, GBP, JPY and the franc order once its rate came");
+
     // Shown in euros at one stated day's rate (an estimate): each figure converted once.
     const IN: &str = "query($in: String, $on: Date) { kpis(dateRange: { preset: LAST_7_DAYS }, in: $in, rateOn: $on) {
         currency conversions totalSales commissionsEarned exchangeRate { from to publishedOn source } } }";

@@ -189,3 +189,48 @@ async fn a_large_member_table_streams_every_page_and_cells_are_spreadsheet_safe(
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn the_orders_export_streams_every_order_of_the_range_page_by_page() {
+    let app = TestApp::new().await;
+    let brand = app.brand("Orders Co").await;
+    let other = app.brand("Other Co").await;
+    let mut conn = app.db.connect().await;
+    // 2,500 orders this week (three pages), one last year, and another brand's.
+    conn.batch_execute(&format!(
+        "INSERT INTO conversions (brand_id, source, external_order_id, occurred_at, original_sale_amount, sale_amount)
+           SELECT {b}, 'store', 'A-' || n, now() - interval '1 hour', n, n FROM generate_series(1, 2500) n;
+         INSERT INTO conversions (brand_id, source, external_order_id, occurred_at, original_sale_amount, sale_amount)
+           VALUES ({b}, 'store', 'OLD', now() - interval '400 days', 1, 1),
+                  ({o}, 'store', 'THEIRS', now() - interval '1 hour', 1, 1);",
+        b = brand.id.0,
+        o = other.id.0
+    ))
+    .await
+    .unwrap();
+    let (status, content_type, body) = app
+        .get_as(&brand.analyst, "/export/orders.csv?preset=LAST_7_DAYS")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(content_type, "text/csv; charset=utf-8");
+    let rows = parse(&body);
+    assert_eq!(
+        rows.len(),
+        2501,
+        "a header and every order of the range, over three pages"
+    );
+    assert_eq!(rows[0][0], "Order");
+    assert_eq!(rows[0].last().map(String::as_str), Some("Currency"));
+    let orders: std::collections::HashSet<&str> = rows[1..].iter().map(|row| row[0].as_str()).collect();
+    assert_eq!(orders.len(), 2500);
+    assert!(!orders.contains("OLD") && !orders.contains("THEIRS"));
+    let last = rows.iter().find(|row| row[0] == "A-2500").unwrap();
+    assert_eq!(
+        last[8..],
+        ["2500.00", "USD", "0.00", "1", "", "", "2500.00", "0.00", "USD"],
+        "sold in the brand's currency: at rate 1"
+    );
+    let (status, _, body) = app.get_as(&brand.admin, "/export/orders.csv?preset=NEXT_WEEK").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("preset"), "{body}");
+}

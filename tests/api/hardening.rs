@@ -546,6 +546,16 @@ async fn every_export_cell_is_formula_safe() {
             "a cell a spreadsheet would run: {cell}"
         );
     }
+    // The orders export names the member too, inert like every other cell.
+    let (_, _, body) = app.get_as(&shop.brand.admin, "/export/orders.csv").await;
+    let rows = csv_rows(&body);
+    assert!(rows.iter().any(|row| row[4] == "'\u{FF1D}SUM(A1)"), "{body}");
+    for cell in rows.iter().flatten() {
+        assert!(
+            !sales_tracking::domain::validate::starts_like_a_formula(cell),
+            "a cell a spreadsheet would run: {cell}"
+        );
+    }
 }
 
 /// Text with NUL or other control characters, and amounts past what the ledger
