@@ -44,12 +44,50 @@ pub async fn oldest(conn: &mut AsyncPgConnection, limit: i64) -> DbResult<Vec<Aw
         .await?)
 }
 
-/// Takes the order out, once recorded; false when another server already did.
-pub async fn release(conn: &mut AsyncPgConnection, order: &AwaitingOrder) -> DbResult<bool> {
-    let removed = diesel::delete(awaiting::table.find((order.brand_id, &order.source, &order.external_order_id)))
-        .execute(conn)
-        .await?;
-    Ok(removed == 1)
+/// A refund kept with its held order: its reference (the shop's refund id) and
+/// amount in the order's currency (none: all that is left).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HeldRefund {
+    pub reference: String,
+    pub amount: Option<Decimal>,
+}
+
+/// Takes the order out, once recorded, with the refunds kept for it (oldest
+/// first); none when another server already took it.
+pub async fn release(conn: &mut AsyncPgConnection, order: &AwaitingOrder) -> DbResult<Option<Vec<HeldRefund>>> {
+    let refunds: Option<serde_json::Value> =
+        diesel::delete(awaiting::table.find((order.brand_id, &order.source, &order.external_order_id)))
+            .returning(awaiting::refunds)
+            .get_result(conn)
+            .await
+            .optional()?;
+    Ok(refunds.map(|refunds| serde_json::from_value(refunds).unwrap_or_default()))
+}
+
+/// Keeps a refund of a held order, applied when the order is recorded; false when
+/// no such order is held. The same refund (reference) again changes nothing.
+pub async fn hold_refund(
+    conn: &mut AsyncPgConnection,
+    brand_id: BrandId,
+    source: &str,
+    external_order_id: &str,
+    refund: &HeldRefund,
+) -> DbResult<bool> {
+    let held = serde_json::to_value(refund).expect("a refund serializes");
+    let updated = diesel::sql_query(
+        "UPDATE orders_awaiting_rate
+         SET refunds = CASE WHEN refunds @> jsonb_build_array(jsonb_build_object('reference', $4::text))
+                            THEN refunds ELSE refunds || jsonb_build_array($5::jsonb) END
+         WHERE brand_id = $1 AND source = $2 AND external_order_id = $3",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(brand_id)
+    .bind::<diesel::sql_types::Text, _>(source)
+    .bind::<diesel::sql_types::Text, _>(external_order_id)
+    .bind::<diesel::sql_types::Text, _>(&refund.reference)
+    .bind::<diesel::sql_types::Jsonb, _>(held)
+    .execute(conn)
+    .await?;
+    Ok(updated == 1)
 }
 
 /// How many of the brand's orders wait for a rate.

@@ -382,6 +382,7 @@ diesel::table! {
         promo_codes -> Array<Text>,
         click_id -> Nullable<Uuid>,
         received_at -> Timestamptz,
+        refunds -> Jsonb,
     }
 }
 

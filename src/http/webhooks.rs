@@ -207,6 +207,11 @@ async fn handle(
             state.metrics().orders_refunded.inc();
             Ok(answer("refunded", &row))
         }
+        Ok(Applied::RefundAwaitingRate) => Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(json!({ "status": "awaiting_rate", "refund": "kept with its order" })),
+        )
+            .into_response()),
         Ok(Applied::Redelivered) => {
             state.metrics().orders_duplicate.inc();
             Ok((StatusCode::OK, axum::Json(json!({ "status": "duplicate" }))).into_response())

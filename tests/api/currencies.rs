@@ -465,7 +465,7 @@ async fn shop_and_api_orders_keep_the_buyers_currency_to_its_minor_unit() {
         ("JPY", "157.23"),
         ("IDR", "17000"),
     ];
-    let (app, _) = app_with_rates(&[(yesterday.as_str(), rates)]).await;
+    let (app, publication) = app_with_rates(&[(yesterday.as_str(), rates)]).await;
     let shop = shop(&app).await;
     let key = shop.brand.admin.as_str();
     eventually("the rates", async || {
@@ -564,7 +564,7 @@ async fn shop_and_api_orders_keep_the_buyers_currency_to_its_minor_unit() {
         .ok(
             key,
             RECORD,
-            json!({ "i": { "externalOrderId": "API-CHF", "saleAmount": "50.00", "currency": "CHF" } }),
+            json!({ "i": { "externalOrderId": "API-CHF", "saleAmount": "50.00", "currency": "CHF", "promoCode": shop.promo_code } }),
         )
         .await["recordConversion"]
         .clone();
@@ -584,4 +584,31 @@ async fn shop_and_api_orders_keep_the_buyers_currency_to_its_minor_unit() {
             "{amount} {currency}"
         );
     }
+
+    // A refund that comes while its order waits waits with it (once, whatever the
+    // retries), and applies when the order is recorded.
+    let refund = json!({ "event": "order.refunded", "order_id": "API-CHF", "amount": "20.00", "refund_id": "R-CHF" });
+    for _ in 0..2 {
+        let (status, answer) = webhook(&app, slug, "manual", None, &refund.to_string(), None).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+        assert_eq!(answer["status"], "awaiting_rate");
+    }
+    let nowhere = json!({ "event": "order.refunded", "order_id": "NOWHERE", "amount": "1.00", "refund_id": "R-X" });
+    let (status, _) = webhook(&app, slug, "manual", None, &nowhere.to_string(), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "neither recorded nor waiting");
+    let with_franc: Vec<(&str, &str)> = rates.iter().copied().chain([("CHF", "0.9350")]).collect();
+    *publication.lock().unwrap() = (StatusCode::OK, eurofxref(&[(yesterday.as_str(), &with_franc)]));
+    eventually("the held order", async || {
+        app.ok(key, "{ ordersAwaitingRate }", json!({})).await["ordersAwaitingRate"] == 0
+    })
+    .await;
+    let francs = order_of(&app, key, &shop.code_offer, "API-CHF").await;
+    assert_eq!(
+        francs["originalAmount"],
+        json!({ "amount": "50.00", "currency": "CHF" })
+    );
+    assert_eq!(
+        francs["saleAmount"], "33.73",
+        "30 of the 50 francs left, at the order's rate: 30 × 1.0512 / 0.9350 = 33.728…"
+    );
 }

@@ -18,7 +18,7 @@ use crate::db::DbPool;
 use crate::db::conversions::{self, Adjusted, Adjustment, NewConversion, Terms};
 use crate::db::ledger::{self, NewLedgerEntry};
 use crate::db::models::ConversionRow;
-use crate::db::orders_awaiting_rate::{self, AwaitingOrder};
+use crate::db::orders_awaiting_rate::{self, AwaitingOrder, HeldRefund};
 use crate::db::stats::{Delta, Deltas};
 use crate::db::webhook_deliveries;
 use crate::db::{DbError, DbResult, brands};
@@ -97,6 +97,9 @@ pub enum OrderEvent {
 pub enum Applied {
     Recorded(Recorded),
     Refunded(ConversionRow),
+    /// The refunded order awaits its rate: the refund is kept with it, and applied
+    /// when it is recorded.
+    RefundAwaitingRate,
     /// This delivery was applied before: nothing changed.
     Redelivered,
 }
@@ -288,8 +291,9 @@ pub async fn hold_for_rate(conn: &mut AsyncPgConnection, brand_id: BrandId, orde
 const VALUED_PER_ROUND: i64 = 500;
 
 /// Records the held orders whose rate has been published since they arrived, as
-/// they would have been on arrival (promo codes as valid at the order's time);
-/// returns the brands whose figures changed.
+/// they would have been on arrival (promo codes as valid at the order's time),
+/// with the refunds that came for them meanwhile; returns the brands whose
+/// figures changed.
 pub async fn record_valued(pool: &DbPool) -> AppResult<Vec<BrandId>> {
     let mut conn = pool.get().await.map_err(DbError::from)?;
     let held = orders_awaiting_rate::oldest(&mut conn, VALUED_PER_ROUND).await?;
@@ -316,18 +320,40 @@ pub async fn record_valued(pool: &DbPool) -> AppResult<Vec<BrandId>> {
             history: true,
             valuation: None,
         };
-        if !value_in_brand_currency(&mut conn, &currency, zone, &mut input).await? {
-            continue;
+        match value_in_brand_currency(&mut conn, &currency, zone, &mut input).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            // Kept (and counted as waiting) rather than lost; it blocks no other order.
+            Err(AppError::BadUserInput(reason)) => {
+                tracing::warn!(brand_id = %order.brand_id, order = %order.external_order_id, %reason, "a held order cannot be recorded");
+                continue;
+            }
+            Err(error) => return Err(error),
         }
         let brand_id = order.brand_id;
         let recorded = conn
             .transaction::<_, DbError, _>(|conn| {
                 async move {
                     // Another server may have taken it first.
-                    if !orders_awaiting_rate::release(conn, &order).await? {
+                    let Some(refunds) = orders_awaiting_rate::release(conn, &order).await? else {
                         return Ok(false);
-                    }
+                    };
                     record(conn, order.brand_id, zone, input).await?;
+                    // The refunds that came while it waited, as they would have applied.
+                    for refund in refunds {
+                        let request = ChangeRequest {
+                            change: Change::ShopRefund(refund.amount),
+                            reference: refund.reference,
+                        };
+                        let (source, id) = (&order.source, &order.external_order_id);
+                        match change_external(conn, order.brand_id, zone, source, id, request).await {
+                            Ok(_) => {}
+                            Err(ChangeError::Db(error)) => return Err(error),
+                            Err(refused) => {
+                                tracing::warn!(brand_id = %order.brand_id, order = %id, ?refused, "a held refund was refused")
+                            }
+                        }
+                    }
                     Ok(true)
                 }
                 .scope_boxed()
@@ -671,10 +697,20 @@ async fn apply(
         } => {
             let request = ChangeRequest {
                 change: Change::ShopRefund(amount),
-                reference,
+                reference: reference.clone(),
             };
-            let row = change_external(conn, brand_id, time_zone, source, &external_order_id, request).await?;
-            Ok(Applied::Refunded(row))
+            match change_external(conn, brand_id, time_zone, source, &external_order_id, request).await {
+                Err(ChangeError::NotFound) => {
+                    // Its order may still await its rate: the refund then waits with it.
+                    let refund = HeldRefund { reference, amount };
+                    match orders_awaiting_rate::hold_refund(conn, brand_id, source, &external_order_id, &refund).await?
+                    {
+                        true => Ok(Applied::RefundAwaitingRate),
+                        false => Err(ChangeError::NotFound),
+                    }
+                }
+                changed => Ok(Applied::Refunded(changed?)),
+            }
         }
     }
 }

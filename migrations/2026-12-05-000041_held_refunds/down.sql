@@ -1,0 +1,1 @@
+ALTER TABLE orders_awaiting_rate DROP COLUMN refunds;
