@@ -265,7 +265,7 @@ impl ConversionMutations {
             return Err(AppError::bad_input("idempotencyKey must be 1 to 200 characters"));
         }
         let request = ChangeRequest {
-            change: Change::Refund(amount.map(|m| m.0)),
+            change: Change::Refund(amount.map(|m| m.cents("amount")).transpose()?),
             reference,
         };
         let row =

@@ -107,7 +107,7 @@ pub struct RewardRulePayload {
 
 impl RewardInput {
     fn spec(&self, by_rule: bool) -> AppResult<RewardSpec> {
-        let cash_amount = self.cash_amount.map(|m| m.0);
+        let cash_amount = self.cash_amount.map(|m| m.cents("cashAmount")).transpose()?;
         RewardSpec::checked(
             self.kind.into(),
             cash_amount,
@@ -165,8 +165,12 @@ impl RewardMutations {
         input: CreateRewardRuleInput,
     ) -> AppResult<RewardRulePayload> {
         let CreateRewardRuleInput { offer_id, rule: input } = input;
-        let trigger = Trigger::checked(input.trigger.into(), input.every_n, input.sales_threshold.map(|m| m.0))
-            .map_err(AppError::BadUserInput)?;
+        let trigger = Trigger::checked(
+            input.trigger.into(),
+            input.every_n,
+            input.sales_threshold.map(|m| m.cents("salesThreshold")).transpose()?,
+        )
+        .map_err(AppError::BadUserInput)?;
         let reward = input.reward.spec(true)?;
         let details = json!({
             "offerId": offer_id.as_str(), "trigger": trigger.kind.as_str(), "everyN": trigger.every_n,

@@ -5,24 +5,41 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
-use crate::domain::money::{format_money, parse_amount};
+use crate::domain::currency::MOST_MINOR_UNITS;
+use crate::domain::money::{MONEY_SCALE, format_money, parse_amount_with, round_to_cents};
 
 pub use crate::domain::date_range::{FIRST_DATE, LAST_DATE};
 
-/// An amount of money in the brand's currency, as a decimal string with two
-/// decimals, e.g. `"1234.50"`.
+/// An amount of money as a decimal string, e.g. `"1234.50"`: in the brand's
+/// currency, two decimals; an order's `saleAmount` takes its own currency's
+/// (none for JPY, three for KWD).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Money(pub Decimal);
 
-/// An amount of money in the brand's currency, as a decimal string with two
-/// decimals, e.g. `"1234.50"`.
+impl Money {
+    /// The amount in the brand's currency: `BAD_USER_INPUT` past two decimals
+    /// (Postgres would round a third silently).
+    pub fn cents(self, field: &str) -> Result<Decimal, crate::graphql::error::AppError> {
+        if round_to_cents(self.0) != self.0 {
+            return Err(crate::graphql::error::AppError::bad_input(format!(
+                "{field}: '{}' has too many decimals (at most {MONEY_SCALE})",
+                self.0
+            )));
+        }
+        Ok(self.0)
+    }
+}
+
+/// An amount of money as a decimal string, e.g. `"1234.50"`: in the brand's
+/// currency, two decimals; an order's `saleAmount` takes its own currency's
+/// (none for JPY, three for KWD).
 #[Scalar(name = "Money")]
 impl ScalarType for Money {
     fn parse(value: Value) -> InputValueResult<Self> {
         let Value::String(text) = &value else {
             return Err(InputValueError::custom("Money is a decimal string such as \"12.50\""));
         };
-        parse_amount(text)
+        parse_amount_with(text, MOST_MINOR_UNITS)
             .map(Money)
             .map_err(|e| InputValueError::custom(e.to_string()))
     }
@@ -132,7 +149,11 @@ mod tests {
     #[test]
     fn money_and_percent_are_strict() {
         assert_eq!(parse::<Money>("12.50").map(|m| m.0), Some(Decimal::new(1250, 2)));
-        for bad in ["1_000.00", "1e20", "79228162514264337593543950335", "12.345", " 1"] {
+        // Three decimals parse (dinars); `Money::cents` refuses them in the brand's currency.
+        let dinars = parse::<Money>("12.345").unwrap();
+        assert_eq!(dinars.0, Decimal::new(12345, 3));
+        assert!(dinars.cents("amount").is_err());
+        for bad in ["1_000.00", "1e20", "79228162514264337593543950335", "12.3456", " 1"] {
             assert!(parse::<Money>(bad).is_none(), "{bad}");
         }
         assert_eq!(parse::<Percent>("12.5").map(|p| p.0), Some(Decimal::new(125, 1)));

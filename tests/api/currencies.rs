@@ -559,6 +559,26 @@ async fn shop_and_api_orders_keep_the_buyers_currency_to_its_minor_unit() {
         recorded["conversion"]["exchangeRate"],
         json!({ "from": "EUR", "source": "ECB" })
     );
+    // Three decimals for dinars, exactly, through the API too.
+    let dinars = app
+        .ok(
+            key,
+            RECORD,
+            json!({ "i": { "externalOrderId": "API-KWD", "saleAmount": "12.345", "currency": "KWD" } }),
+        )
+        .await["recordConversion"]["conversion"]
+        .clone();
+    assert_eq!(
+        dinars["originalAmount"],
+        json!({ "amount": "12.345", "currency": "KWD" })
+    );
+    assert_eq!(dinars["saleAmount"], "39.99");
+    let cents_past = json!({ "i": { "externalOrderId": "API-USD", "saleAmount": "10.005" } });
+    assert_eq!(
+        app.error_code(Some(key), RECORD, cents_past).await,
+        "BAD_USER_INPUT",
+        "dollars have two decimals"
+    );
     // A currency without a rate yet is kept, not refused.
     let held = app
         .ok(

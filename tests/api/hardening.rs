@@ -601,6 +601,15 @@ async fn bad_text_and_money_are_bad_input_and_one_member_cannot_block_payments()
     };
     let (_, body) = app.graphql(Some(admin), GRANT, bonus("999999999999.99", "huge")).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    // Money reads three decimals (an order in dinars); an amount in the brand's
+    // currency with a third is refused, never rounded by the database.
+    let (_, body) = app.graphql(Some(admin), GRANT, bonus("5.005", "fils")).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    const REFUND: &str = "mutation($i: RefundConversionInput!) { refundConversion(input: $i) { conversion { id } } }";
+    let refund = json!({ "i": { "id": "conversion_1", "amount": "1.005", "idempotencyKey": "r" } });
+    let (_, body) = app.graphql(Some(admin), REFUND, refund).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    assert!(body.to_string().contains("too many decimals"), "{body}");
 
     // Two bonuses as large as the ledger holds, stored before bonuses were bounded.
     for key in ["b1", "b2"] {

@@ -732,6 +732,11 @@ pub async fn record_by_hand(
             }
             if order.currency == brand_currency {
                 validate::sale_amount("saleAmount", order.sale_amount).map_err(AppError::BadUserInput)?;
+                if round_in(order.sale_amount, &brand_currency) != order.sale_amount {
+                    return Err(AppError::bad_input(format!(
+                        "saleAmount has more decimals than {brand_currency} has"
+                    )));
+                }
             }
             if !value_in_brand_currency(conn, &brand_currency, caller.time_zone, &mut order).await? {
                 hold_for_rate(conn, caller.brand_id, &order).await?;

@@ -59,7 +59,7 @@ impl PayoutRuleInput {
         DomainRule::from_parts(
             self.payout_type.into(),
             self.percent.map(|p| p.0),
-            self.flat_amount.map(|m| m.0),
+            self.flat_amount.map(|m| m.cents("payout.flatAmount")).transpose()?,
         )
         .map_err(|e| AppError::bad_input(format!("payout: {e}")))
     }
