@@ -59,7 +59,7 @@ pub async fn create(conn: &mut AsyncPgConnection, caller: Caller, draft: MemberD
             .transpose()
             .map_err(invalid)?,
         payout_currency: match &draft.payout_currency {
-            Some(code) => Some(payable_currency(conn, caller.brand_id, code).await?),
+            Some(code) => Some(payable_currency(conn, caller, code).await?),
             None => None,
         },
     };
@@ -116,7 +116,7 @@ pub async fn update(
         payout_email: optional(edit.payout_email, &|e| validate::payout_address("payoutEmail", e)).map_err(invalid)?,
         country: optional(edit.country, &validate::country).map_err(invalid)?,
         payout_currency: match &edit.payout_currency {
-            Some(code) => Some(payable_currency(conn, caller.brand_id, code).await?),
+            Some(code) => Some(payable_currency(conn, caller, code).await?),
             None => None,
         },
     };
@@ -145,8 +145,8 @@ pub async fn update(
     .await
 }
 
-async fn payable_currency(conn: &mut AsyncPgConnection, brand_id: BrandId, code: &str) -> AppResult<String> {
-    let brand_currency = crate::db::brands::find(conn, brand_id).await?.currency;
+async fn payable_currency(conn: &mut AsyncPgConnection, caller: Caller, code: &str) -> AppResult<String> {
+    let brand_currency = super::brands::find(conn, caller).await?.currency;
     super::exchange_rates::payable_currency(conn, &brand_currency, code).await
 }
 

@@ -1,11 +1,15 @@
 //! What a request knows about its caller, and the checks resolvers make on it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+
+use chrono::NaiveDate;
 
 use async_graphql::{Context, Guard};
 
 use super::error::{AppError, AppResult};
 pub use crate::app::Caller;
+use crate::app::exchange_rates::ExchangeRate;
 use crate::app::reports::ReportReads;
 use crate::app::{App, Conn};
 use crate::domain::enums::Role;
@@ -36,6 +40,25 @@ pub async fn brand_currency<'a>(ctx: &'a Context<'_>) -> AppResult<&'a str> {
         })
         .await?;
     Ok(currency)
+}
+
+/// The exchange rates this request read, by (from, to, day): a table of offers
+/// asked `kpis(in:)` reads each rate once.
+#[derive(Default)]
+pub struct ExchangeRatesRead(tokio::sync::Mutex<HashMap<(String, String, NaiveDate), Option<ExchangeRate>>>);
+
+/// The rate from `from` to `to` for `on` (see `app::exchange_rates::rate`), read
+/// once per request.
+pub async fn exchange_rate(ctx: &Context<'_>, from: &str, to: &str, on: NaiveDate) -> AppResult<Option<ExchangeRate>> {
+    let read = ctx.data_opt::<ExchangeRatesRead>().ok_or(AppError::Unauthenticated)?;
+    let mut known = read.0.lock().await;
+    let key = (from.to_string(), to.to_string(), on);
+    if let Some(rate) = known.get(&key) {
+        return Ok(rate.clone());
+    }
+    let rate = crate::app::exchange_rates::rate(&mut *conn(ctx).await?, from, to, on).await?;
+    known.insert(key, rate.clone());
+    Ok(rate)
 }
 
 /// A pooled connection for this resolver.

@@ -14,7 +14,7 @@ use super::types::conversion::Conversion;
 use crate::app::orders::{self, Change, ChangeRequest, OrderInput, Recorded};
 use crate::app::reads;
 use crate::app::records::Owner;
-use crate::domain::currency::{is_code, minor_units, round_in};
+use crate::domain::currency::is_code;
 use crate::domain::ids::ConversionId;
 use crate::domain::validate;
 
@@ -135,15 +135,7 @@ impl ConversionMutations {
                     "currency {code:?} is not an ISO 4217 code such as \"EUR\""
                 )));
             }
-            Some(code) => {
-                if round_in(input.sale_amount.0, &code) != input.sale_amount.0 {
-                    return Err(AppError::bad_input(format!(
-                        "saleAmount has more decimals than {code} has ({})",
-                        minor_units(&code)
-                    )));
-                }
-                code
-            }
+            Some(code) => code,
             None => String::new(),
         };
         if input.sale_amount.0.is_sign_negative() {

@@ -111,6 +111,7 @@ pub fn authorize(request: Request, viewer: Caller, app: &App) -> Request {
         .data(report_reads)
         .data(viewer)
         .data(context::BrandCurrency::default())
+        .data(context::ExchangeRatesRead::default())
         .data(BrandLoader::<loaders::OfferProjects>::data_loader(app, brand))
         .data(BrandLoader::<loaders::Offers>::data_loader(app, brand))
         .data(BrandLoader::<loaders::Members>::data_loader(app, brand))

@@ -10,12 +10,12 @@ use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use chrono_tz::Tz;
 
 use super::columns::TableColumn;
-use super::context::{Caller, brand_currency, conn, report_conn, viewer};
+use super::context::{Caller, brand_currency, conn, exchange_rate, report_conn, viewer};
 use super::error::{AppError, AppResult};
 use super::ids::decode_all;
 use super::scalars::{Date, Money};
 use super::types::conversion::AppliedExchangeRate;
-use crate::app::exchange_rates;
+use crate::app::exchange_rates::ExchangeRate;
 use crate::app::reports::ReportReads;
 use crate::app::reports::SeriesScope;
 use crate::app::reports::{self, KpiKey, MembershipSelection, OfferReport, OfferSelection, SeriesNeeds};
@@ -145,7 +145,7 @@ macro_rules! kpis_api {
             /// The currency the amounts are in: the brand's, or the one asked for with `in`.
             async fn currency(&self, ctx: &Context<'_>) -> AppResult<String> {
                 match &self.shown_in {
-                    Some(shown) => Ok(shown.rate.to.clone()),
+                    Some(rate) => Ok(rate.to.clone()),
                     None => Ok(brand_currency(ctx).await?.to_string()),
                 }
             }
@@ -154,7 +154,7 @@ macro_rules! kpis_api {
             /// currency: an estimate, since each order was valued at its own day's
             /// rate. Null in the brand's currency.
             async fn exchange_rate(&self) -> Option<AppliedExchangeRate> {
-                self.shown_in.as_ref().map(|shown| shown.rate.clone())
+                self.shown_in.as_ref().map(Into::into)
             }
 
             $(
@@ -172,14 +172,8 @@ macro_rules! kpis_api {
 pub struct KpiBlock {
     pub range: DateRange,
     pub figures: Kpis,
-    /// Shown in another currency than the brand's, at one rate.
-    pub shown_in: Option<ShownIn>,
-}
-
-/// Figures shown in another currency at one rate (`kpis(in:)`).
-pub struct ShownIn {
-    pub rate: AppliedExchangeRate,
-    pub per_unit: Decimal,
+    /// Shown in another currency than the brand's (`rate.to`), at this one rate.
+    pub shown_in: Option<ExchangeRate>,
 }
 
 impl KpiBlock {
@@ -194,7 +188,7 @@ impl KpiBlock {
     /// An amount as shown: converted at the one rate when asked, rounded once.
     fn shown(&self, amount: Decimal) -> Decimal {
         match &self.shown_in {
-            Some(shown) => at_rate(amount, shown.per_unit, &shown.rate.to),
+            Some(rate) => at_rate(amount, rate.rate, &rate.to),
             None => amount,
         }
     }
@@ -215,23 +209,12 @@ impl KpiBlock {
             return Ok(self);
         }
         let on = on.map_or_else(|| viewer(ctx).map(Caller::today), |day| Ok(day.0))?;
-        let rate = exchange_rates::rate(&mut *conn(ctx).await?, &brand_currency, &code, on)
-            .await?
-            .ok_or_else(|| {
-                AppError::bad_input(format!(
-                    "no exchange rate from {brand_currency} to {code} is published for {on} or before"
-                ))
-            })?;
-        self.shown_in = Some(ShownIn {
-            per_unit: rate.rate,
-            rate: AppliedExchangeRate {
-                from: rate.from,
-                to: rate.to,
-                rate: rate.rate.normalize().to_string(),
-                published_on: Date(rate.published_on),
-                source: rate.source,
-            },
-        });
+        let rate = exchange_rate(ctx, &brand_currency, &code, on).await?.ok_or_else(|| {
+            AppError::bad_input(format!(
+                "no exchange rate from {brand_currency} to {code} is published for {on} or before"
+            ))
+        })?;
+        self.shown_in = Some(rate);
         Ok(self)
     }
 }

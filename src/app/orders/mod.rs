@@ -22,7 +22,7 @@ use crate::db::orders_awaiting_rate::{self, AwaitingOrder, HeldRefund};
 use crate::db::stats::{Delta, Deltas};
 use crate::db::webhook_deliveries;
 use crate::db::{DbError, DbResult, brands};
-use crate::domain::currency::{Valuation, at_rate, round_in};
+use crate::domain::currency::{Valuation, at_rate, minor_units, round_in};
 use crate::domain::enums::{AttributionType, ConversionStatus, LedgerKind};
 use crate::domain::ids::{BrandId, ConversionId, MembershipId};
 use crate::domain::payout::PayoutRule;
@@ -730,13 +730,15 @@ pub async fn record_by_hand(
             if order.currency.is_empty() {
                 order.currency = brand_currency.clone();
             }
+            if round_in(order.sale_amount, &order.currency) != order.sale_amount {
+                return Err(AppError::bad_input(format!(
+                    "saleAmount has more decimals than {} has ({})",
+                    order.currency,
+                    minor_units(&order.currency)
+                )));
+            }
             if order.currency == brand_currency {
                 validate::sale_amount("saleAmount", order.sale_amount).map_err(AppError::BadUserInput)?;
-                if round_in(order.sale_amount, &brand_currency) != order.sale_amount {
-                    return Err(AppError::bad_input(format!(
-                        "saleAmount has more decimals than {brand_currency} has"
-                    )));
-                }
             }
             if !value_in_brand_currency(conn, &brand_currency, caller.time_zone, &mut order).await? {
                 hold_for_rate(conn, caller.brand_id, &order).await?;

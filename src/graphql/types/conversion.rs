@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use super::membership::Membership;
 use super::payout::PayoutRule;
 use crate::app::Caller;
+use crate::app::exchange_rates::ExchangeRate;
 use crate::app::reads;
 use crate::app::records::{ConversionRow, Owner};
 use crate::graphql::context::conn;
@@ -47,6 +48,18 @@ pub struct AppliedExchangeRate {
     pub rate: String,
     pub published_on: Date,
     pub source: String,
+}
+
+impl From<&ExchangeRate> for AppliedExchangeRate {
+    fn from(rate: &ExchangeRate) -> Self {
+        AppliedExchangeRate {
+            from: rate.from.clone(),
+            to: rate.to.clone(),
+            rate: rate.rate.normalize().to_string(),
+            published_on: Date(rate.published_on),
+            source: rate.source.clone(),
+        }
+    }
 }
 
 impl Conversion {

@@ -196,13 +196,7 @@ impl DueItem {
     /// The rate `amount` would be converted at; null when the member is paid in
     /// the brand's currency.
     async fn exchange_rate(&self) -> Option<AppliedExchangeRate> {
-        self.0.rate.as_ref().map(|rate| AppliedExchangeRate {
-            from: rate.from.clone(),
-            to: rate.to.clone(),
-            rate: rate.rate.normalize().to_string(),
-            published_on: Date(rate.published_on),
-            source: rate.source.clone(),
-        })
+        self.0.rate.as_ref().map(Into::into)
     }
 }
 
