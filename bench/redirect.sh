@@ -1,32 +1,85 @@
 #!/usr/bin/env bash
-# Redirect benchmark: the release server on a fresh database, loaded by wrk over
-# loopback, then the stored clicks counted against the redirects answered.
-# Usage: bench/redirect.sh [seconds] [connections]
+# Redirect benchmark: release servers on fresh demo databases, loaded by wrk over
+# loopback. Each run starts every binary given on its own copy of its demo
+# database and measures, against the same server and in this order:
+#   livez     GET /livez (the same HTTP stack, no work): the machine's ceiling
+#   shopper   GET /r/{code}, a browser's User-Agent, one visitor, one link
+#   shoppers  a browser's User-Agent, a new visitor every request, every link
+#   bot       GET /r/{code} without a User-Agent (stored, never counted)
+# at 64 and 256 connections; then counts the clicks stored against the redirects
+# answered. Binaries alternate run by run, so two builds see the same machine.
+# Usage: bench/redirect.sh [runs] [seconds] [binary...]
+#   (default: 3 runs of 10 s, target/release/sales-tracking, built first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-20}
-connections=${2:-64}
+runs=${1:-3}
+seconds=${2:-10}
+shift $(( $# < 2 ? $# : 2 ))
+binaries=("$@")
+if [ ${#binaries[@]} -eq 0 ]; then
+  cargo build --release --quiet
+  binaries=(target/release/sales-tracking)
+fi
 port=18080
 server=${BENCH_DATABASE_SERVER:-postgres://postgres@127.0.0.1:5432}
-database=bench_redirect
-
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --quiet
-psql "$server/postgres" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" -c "CREATE DATABASE $database"
-url="$server/$database"
 
-DATABASE_URL=$url RUST_LOG=warn target/release/sales-tracking serve --demo --bind 127.0.0.1:$port > /tmp/bench-redirect.log 2>&1 &
-server_pid=$!
-trap 'kill $server_pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 120); do curl -sf http://127.0.0.1:$port/health >/dev/null && break; sleep 0.5; done
+wait_healthy() { for _ in $(seq 1 240); do curl -sf http://127.0.0.1:$port/health >/dev/null && return; sleep 0.5; done; echo "server did not start" >&2; exit 1; }
+serve() { # binary database [--demo]
+  MAX_CONNECTIONS_PER_ADDRESS=1024 TRUSTED_PROXIES=127.0.0.1/32 FX_RATES_URL=none DATABASE_URL=$server/$2 RUST_LOG=warn \
+    "$1" serve --bind 127.0.0.1:$port "${@:3}" > /tmp/bench-redirect-server.log 2>&1 &
+  server_pid=$!
+  wait_healthy
+}
+stop() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; }
+trap stop EXIT
 
-code=$(psql "$url" -Atc "SELECT m.link_code FROM memberships m JOIN offers o ON o.id = m.offer_id WHERE o.status = 'ACTIVE' AND m.active AND m.link_code IS NOT NULL LIMIT 1")
-before=$(psql "$url" -Atc "SELECT count(*) FROM clicks")
-echo "link /r/$code, $seconds s, $connections connections, $(nproc) cores shared by wrk, the server and PostgreSQL"
-wrk -t2 -c"$connections" -d"${seconds}s" --latency -H 'User-Agent: Mozilla/5.0 (bench)' "http://127.0.0.1:$port/r/$code" | tee /tmp/bench-wrk.txt
-sleep 1
-after=$(psql "$url" -Atc "SELECT count(*) FROM clicks")
-answered=$(awk '/requests in/ {print $1}' /tmp/bench-wrk.txt)
-non3xx=$(awk '/Non-2xx or 3xx/ {print $NF}' /tmp/bench-wrk.txt)
-echo "redirects answered by wrk: $answered; non-3xx: ${non3xx:-0}; clicks stored: $((after - before))"
-echo "(stored may exceed answered by at most the $connections requests in flight when wrk stopped)"
+# One demo database per binary (its own migrations), copied for every run.
+for b in "${!binaries[@]}"; do
+  template=bench_redirect_template_$b
+  psql "$server/postgres" -qc "DROP DATABASE IF EXISTS $template WITH (FORCE)" -c "CREATE DATABASE $template"
+  serve "${binaries[$b]}" $template --demo
+  stop
+  psql "$server/$template" -qc "VACUUM ANALYZE"
+done
+
+measure() { # label connections wrk-arguments...
+  local label=$1 connections=$2 out
+  shift 2
+  out=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency "$@")
+  printf '%-9s %4s %10s %9s %9s %8s %9s\n' "$label" "$connections" \
+    "$(echo "$out" | awk '/Requests\/sec/ {print $2}')" \
+    "$(echo "$out" | awk '$1=="50%" {print $2}')" "$(echo "$out" | awk '$1=="99%" {print $2}')" \
+    "$(echo "$out" | awk '/Non-2xx or 3xx/ {print $NF}' | grep . || echo 0)" \
+    "$(echo "$out" | awk '/requests in/ {print $1}')"
+  answered=$((answered + $(echo "$out" | awk '/requests in/ {print $1}')))
+}
+
+for run in $(seq 1 "$runs"); do
+  for b in "${!binaries[@]}"; do
+    database=bench_redirect_$b
+    psql "$server/postgres" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" -c "CREATE DATABASE $database TEMPLATE bench_redirect_template_$b"
+    serve "${binaries[$b]}" $database
+    url=http://127.0.0.1:$port
+    links=$(psql "$server/$database" -Atc "SELECT m.link_code FROM memberships m JOIN offers o ON o.brand_id = m.brand_id AND o.id = m.offer_id
+      WHERE o.status = 'ACTIVE' AND m.active AND m.removed_at IS NULL AND m.link_code IS NOT NULL ORDER BY m.id")
+    echo "$links" > /tmp/bench-link-codes
+    code=$(echo "$links" | head -1)
+    before=$(psql "$server/$database" -Atc "SELECT count(*) FROM clicks")
+    echo "run $run, ${binaries[$b]} ($(git log -1 --format=%h 2>/dev/null)), $seconds s each, $(nproc) cores shared by wrk, the server and PostgreSQL"
+    printf '%-9s %4s %10s %9s %9s %8s %9s\n' scenario conn "req/s" p50 p99 non-3xx answered
+    for connections in 64 256; do
+      answered=0
+      measure livez "$connections" "$url/livez"
+      answered=0
+      measure shopper "$connections" -H 'User-Agent: Mozilla/5.0 (bench)' "$url/r/$code"
+      LINK_CODES=/tmp/bench-link-codes measure shoppers "$connections" -s bench/wrk/shoppers.lua "$url"
+      measure bot "$connections" "$url/r/$code"
+      sleep 1
+      after=$(psql "$server/$database" -Atc "SELECT count(*) FROM clicks")
+      echo "  redirects answered: $answered; clicks stored: $((after - before)) (may exceed answered by the requests in flight when wrk stopped)"
+      before=$after
+    done
+    stop
+  done
+done

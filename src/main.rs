@@ -9,6 +9,11 @@ use sales_tracking::app;
 use sales_tracking::dev::local_postgres as local;
 use sales_tracking::domain::enums::Role;
 
+/// Every redirect and order allocates a little; mimalloc's per-thread free lists
+/// make that cheaper than the system allocator (measured in bench/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Sales Tracking: GraphQL API server for influencer and affiliate sales.
 #[derive(Parser)]
 #[command(version, about)]

@@ -70,6 +70,8 @@ pub struct Metrics {
     pub request_seconds: LatencyHistogram,
     pub pool_connections: Family<PoolLabels, Gauge>,
     pub writer_queued: Family<WriterLabels, Gauge>,
+    pub click_batch_size: Histogram,
+    pub click_batch_seconds: Histogram,
     pub replica_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub replica_usable: Gauge,
     pub jobs: Family<JobLabels, Gauge>,
@@ -97,6 +99,10 @@ impl Default for Metrics {
             request_seconds: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             pool_connections: Family::default(),
             writer_queued: Family::default(),
+            // 1 to 4,096 clicks.
+            click_batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
+            // 0.1 ms to about 0.8 s.
+            click_batch_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 14)),
             replica_lag_seconds: Gauge::default(),
             replica_usable: Gauge::default(),
             jobs: Family::default(),
@@ -191,6 +197,16 @@ impl Metrics {
             "writer_queued",
             "Clicks or orders waiting for their batch writer",
             metrics.writer_queued.clone(),
+        );
+        registry.register(
+            "click_batch_size",
+            "Clicks stored together by one batch of the click writer",
+            metrics.click_batch_size.clone(),
+        );
+        registry.register(
+            "click_batch_seconds",
+            "Time to store one batch of clicks, from taking it off the queue to its commit",
+            metrics.click_batch_seconds.clone(),
         );
         registry.register(
             "replica_lag_seconds",

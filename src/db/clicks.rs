@@ -141,6 +141,158 @@ impl ClickColumns {
     }
 }
 
+/// What [`store_unpaid`] did with a batch.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct UnpaidStored {
+    /// Stored now, not bots: counted in the rollups.
+    pub counted: usize,
+    /// Stored now, flagged as bots.
+    pub bots: usize,
+    /// Stored before (a replay): nothing changed.
+    pub duplicates: usize,
+    /// Not stored: no running membership.
+    pub ignored: usize,
+    /// Running memberships that pay per click: their clicks were left for
+    /// the batch path, which claims visitors and books commission.
+    pub paying_per_click: Vec<(BrandId, MembershipId)>,
+}
+
+/// Stores the clicks of a batch that earn nothing per click, with their daily
+/// rollups, in one statement (its own transaction when called outside one):
+/// the terms are read, the clicks inserted and the rollups upserted in a single
+/// round trip. Clicks on memberships that pay per click are left alone and
+/// named in the answer.
+pub async fn store_unpaid(conn: &mut AsyncPgConnection, batch: &[NewClick]) -> DbResult<UnpaidStored> {
+    #[derive(QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = BigInt)]
+        counted: i64,
+        #[diesel(sql_type = BigInt)]
+        bots: i64,
+        #[diesel(sql_type = BigInt)]
+        taken: i64,
+        #[diesel(sql_type = BigInt)]
+        ignored: i64,
+        #[diesel(sql_type = Array<BigInt>)]
+        per_click_brands: Vec<BrandId>,
+        #[diesel(sql_type = Array<BigInt>)]
+        per_click_memberships: Vec<MembershipId>,
+    }
+    if batch.is_empty() {
+        return Ok(UnpaidStored::default());
+    }
+    let stored: Stored = StoreUnpaidClicks::new(batch).get_result(conn).await?;
+    let stored_now = (stored.counted + stored.bots) as usize;
+    Ok(UnpaidStored {
+        counted: stored.counted as usize,
+        bots: stored.bots as usize,
+        duplicates: (stored.taken as usize).saturating_sub(stored_now),
+        ignored: stored.ignored as usize,
+        paying_per_click: stored
+            .per_click_brands
+            .into_iter()
+            .zip(stored.per_click_memberships)
+            .collect(),
+    })
+}
+
+/// The statement of [`store_unpaid`]. Its text never changes, so unlike
+/// `sql_query` it is prepared once per connection and planned from then on
+/// without parsing (a redirect's whole database cost is this one statement).
+struct StoreUnpaidClicks<'a> {
+    brand_ids: Vec<BrandId>,
+    ids: Vec<Uuid>,
+    membership_ids: Vec<MembershipId>,
+    clicked_at: Vec<DateTime<Utc>>,
+    ip_hashes: Vec<Option<&'a [u8]>>,
+    user_agents: Vec<&'a str>,
+    bots: Vec<bool>,
+}
+
+impl<'a> StoreUnpaidClicks<'a> {
+    fn new(batch: &'a [NewClick]) -> Self {
+        StoreUnpaidClicks {
+            brand_ids: batch.iter().map(|c| c.brand_id).collect(),
+            ids: batch.iter().map(|c| c.id).collect(),
+            membership_ids: batch.iter().map(|c| c.membership_id).collect(),
+            clicked_at: batch.iter().map(|c| c.clicked_at).collect(),
+            ip_hashes: batch.iter().map(|c| c.ip_hash.as_deref()).collect(),
+            user_agents: batch.iter().map(|c| c.user_agent.as_str()).collect(),
+            bots: batch.iter().map(|c| c.is_bot).collect(),
+        }
+    }
+}
+
+const STORE_UNPAID_CLICKS_SQL: &str = "
+    WITH batch AS (
+        SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::timestamptz[], $5::bytea[], $6::text[], $7::boolean[])
+            AS k(brand_id, id, membership_id, clicked_at, ip_hash, user_agent, is_bot)),
+    terms AS (
+        SELECT m.brand_id, m.id AS membership_id, b.time_zone,
+               (m.active AND m.removed_at IS NULL AND o.status = 'ACTIVE'
+                AND o.starts_on <= (now() AT TIME ZONE b.time_zone)::date
+                AND (o.ends_on IS NULL OR o.ends_on >= (now() AT TIME ZONE b.time_zone)::date)) AS countable,
+               (COALESCE(m.payout_type, o.payout_type) = 'FLAT_PER_CLICK'
+                AND COALESCE(CASE WHEN m.payout_type IS NULL THEN o.payout_flat ELSE m.payout_flat END, 0) > 0) AS per_click
+        FROM (SELECT DISTINCT brand_id, membership_id FROM batch) k
+        JOIN memberships m ON m.brand_id = k.brand_id AND m.id = k.membership_id
+        JOIN offers o ON o.brand_id = m.brand_id AND o.id = m.offer_id
+        JOIN brands b ON b.id = m.brand_id),
+    taken AS (
+        SELECT k.*, t.time_zone FROM batch k JOIN terms t USING (brand_id, membership_id)
+        WHERE t.countable AND NOT t.per_click),
+    stored AS (
+        INSERT INTO clicks (brand_id, id, membership_id, clicked_at, ip_hash, user_agent, is_bot, commission, unpaid_reason)
+        SELECT brand_id, id, membership_id, clicked_at, ip_hash, user_agent, is_bot, 0,
+               CASE WHEN is_bot THEN 'BOT' ELSE 'NO_PER_CLICK_PAYOUT' END
+        FROM taken
+        ON CONFLICT (brand_id, id, clicked_at) DO NOTHING
+        RETURNING brand_id, membership_id, clicked_at, is_bot),
+    rolled_up AS (
+        INSERT INTO membership_daily_stats AS s (brand_id, membership_id, day, clicks, conversions, sales, commission)
+        SELECT c.brand_id, c.membership_id, (c.clicked_at AT TIME ZONE t.time_zone)::date, count(*), 0, 0, 0
+        FROM stored c JOIN terms t USING (brand_id, membership_id)
+        WHERE NOT c.is_bot
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (brand_id, membership_id, day) DO UPDATE SET clicks = s.clicks + EXCLUDED.clicks)
+    SELECT (SELECT count(*) FROM stored WHERE NOT is_bot) AS counted,
+           (SELECT count(*) FROM stored WHERE is_bot) AS bots,
+           (SELECT count(*) FROM taken) AS taken,
+           (SELECT count(*) FROM batch k LEFT JOIN terms t USING (brand_id, membership_id)
+            WHERE t.countable IS NOT TRUE) AS ignored,
+           ARRAY(SELECT brand_id FROM terms WHERE countable AND per_click ORDER BY 1, membership_id) AS per_click_brands,
+           ARRAY(SELECT membership_id FROM terms WHERE countable AND per_click ORDER BY brand_id, 1) AS per_click_memberships";
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for StoreUnpaidClicks<'_> {
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        // Diesel writes each placeholder itself, where its value is pushed.
+        let mut pieces = STORE_UNPAID_CLICKS_SQL.split('$');
+        out.push_sql(pieces.next().unwrap_or_default());
+        for (position, piece) in pieces.enumerate() {
+            match position {
+                0 => out.push_bind_param::<Array<BigInt>, _>(&self.brand_ids)?,
+                1 => out.push_bind_param::<Array<diesel::sql_types::Uuid>, _>(&self.ids)?,
+                2 => out.push_bind_param::<Array<BigInt>, _>(&self.membership_ids)?,
+                3 => out.push_bind_param::<Array<diesel::sql_types::Timestamptz>, _>(&self.clicked_at)?,
+                4 => out.push_bind_param::<Array<Nullable<diesel::sql_types::Bytea>>, _>(&self.ip_hashes)?,
+                5 => out.push_bind_param::<Array<Text>, _>(&self.user_agents)?,
+                _ => out.push_bind_param::<Array<Bool>, _>(&self.bots)?,
+            }
+            out.push_sql(piece.trim_start_matches(|c: char| c.is_ascii_digit()));
+        }
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::QueryId for StoreUnpaidClicks<'_> {
+    type QueryId = StoreUnpaidClicks<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for StoreUnpaidClicks<'_> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
 /// A visitor who may earn a click's commission, if not paid within the window.
 pub struct VisitorClaim {
     pub brand_id: BrandId,

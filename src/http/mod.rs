@@ -77,9 +77,21 @@ impl Draining {
     }
 }
 
-/// What every route shares: the application, and what only the HTTP surface keeps.
+/// What every route shares, behind one pointer: axum clones the state for every
+/// request, and a redirect should not pay for copying each cache handle.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// The application, and what only the HTTP surface keeps.
+pub struct SharedState {
     /// The one door to the workflows, the database and the writers.
     pub app: App,
     pub schema: AppSchema,
@@ -100,7 +112,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(app: App, schema: AppSchema, limits: crate::Limits, surface: Surface) -> Self {
         let links = redirect::LinkCache::new(LINK_CACHE_SIZE, surface.link_refresh_every);
-        AppState {
+        AppState(Arc::new(SharedState {
             app,
             schema,
             links,
@@ -115,7 +127,7 @@ impl AppState {
             )),
             live_connections: live::LiveConnections::default(),
             surface: Arc::new(surface),
-        }
+        }))
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {

@@ -186,3 +186,81 @@ async fn forwarded_addresses_count_only_through_trusted_proxies() {
         "five shoppers, each twice"
     );
 }
+
+/// One batch holding clicks on a link that pays per click and on one that does
+/// not: the second kind is stored by the batch's single statement, the first by
+/// the transaction that claims visitors. Each click is stored, counted and paid
+/// once, and the same batch stored again (a spool replay) changes nothing.
+#[tokio::test]
+async fn a_batch_across_per_click_and_per_sale_links_stores_each_click_once() {
+    use sales_tracking::app::clicks::{BatchOutcome, ClickRules, store_batch};
+    use sales_tracking::db::clicks::NewClick;
+
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    per_click(&app, &shop).await;
+    let click = |membership: &str, visitor: u8, is_bot: bool| NewClick {
+        brand_id: shop.brand.id,
+        membership_id: sales_tracking::domain::public_id::parse(membership).unwrap(),
+        id: uuid::Uuid::now_v7(),
+        clicked_at: chrono::Utc::now(),
+        ip_hash: Some(vec![visitor; 16]),
+        user_agent: BROWSER.into(),
+        is_bot,
+    };
+    let batch = vec![
+        click(&shop.link_membership, 1, false),
+        click(&shop.code_membership, 1, false),
+        click(&shop.link_membership, 2, false),
+        click(&shop.code_membership, 2, false),
+        click(&shop.link_membership, 1, false),
+        click(&shop.code_membership, 3, true),
+    ];
+    let mut conn = app.pool.get().await.unwrap();
+    let stored = store_batch(&mut conn, batch.clone(), ClickRules::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        BatchOutcome {
+            counted: 5,
+            bots: 1,
+            ignored: 0,
+            duplicates: 0
+        }
+    );
+    let again = store_batch(&mut conn, batch, ClickRules::default()).await.unwrap();
+    assert_eq!(
+        again,
+        BatchOutcome {
+            counted: 0,
+            bots: 0,
+            ignored: 0,
+            duplicates: 6
+        }
+    );
+    drop(conn);
+
+    assert_eq!(clicks_kpi(&app, &shop).await, 5);
+    assert_eq!(
+        due(&app, &shop).await,
+        Decimal::new(100, 2),
+        "two visitors paid on the per-click link"
+    );
+    let mut conn = app.db.connect().await;
+    assert_eq!(
+        crate::common::count(
+            &mut conn,
+            "SELECT count(*) AS n FROM clicks WHERE unpaid_reason = 'NO_PER_CLICK_PAYOUT'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        sales_tracking::db::stats::mismatches_with_raw_events(&mut conn)
+            .await
+            .unwrap(),
+        0,
+        "every rollup level agrees with the clicks"
+    );
+}

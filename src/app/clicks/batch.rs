@@ -62,10 +62,46 @@ struct PaidClickCandidate {
     visitor: Option<Vec<u8>>,
 }
 
-/// Stores a batch of clicks in one transaction, with rollups and per-click
-/// commission for the clicks that pass `rules`; each click keeps what it earned
-/// or why it earned nothing.
+impl std::ops::AddAssign for BatchOutcome {
+    fn add_assign(&mut self, other: BatchOutcome) {
+        self.counted += other.counted;
+        self.bots += other.bots;
+        self.ignored += other.ignored;
+        self.duplicates += other.duplicates;
+    }
+}
+
+/// Stores a batch of clicks with their rollups; each click keeps what it earned
+/// or why it earned nothing. Clicks that cannot earn per click (most) are stored
+/// by one statement; those on memberships paying per click then go through
+/// [`store_paying_batch`], in a transaction of their own.
 pub async fn store_batch(
+    conn: &mut AsyncPgConnection,
+    batch: Vec<NewClick>,
+    rules: ClickRules,
+) -> DbResult<BatchOutcome> {
+    let unpaid = clicks::store_unpaid(conn, &batch).await?;
+    let mut outcome = BatchOutcome {
+        counted: unpaid.counted,
+        bots: unpaid.bots,
+        ignored: unpaid.ignored,
+        duplicates: unpaid.duplicates,
+    };
+    if unpaid.paying_per_click.is_empty() {
+        return Ok(outcome);
+    }
+    let paying: std::collections::HashSet<(BrandId, MembershipId)> = unpaid.paying_per_click.into_iter().collect();
+    let batch = batch
+        .into_iter()
+        .filter(|click| paying.contains(&(click.brand_id, click.membership_id)))
+        .collect();
+    outcome += store_paying_batch(conn, batch, rules).await?;
+    Ok(outcome)
+}
+
+/// Stores a batch of clicks in one transaction, with rollups and per-click
+/// commission for the clicks that pass `rules`.
+async fn store_paying_batch(
     conn: &mut AsyncPgConnection,
     batch: Vec<NewClick>,
     rules: ClickRules,

@@ -207,8 +207,11 @@ impl crate::app::jobs::LocalTask for SpoolReplay {
 async fn run(store: ClickStore, metrics: Arc<Metrics>, mut jobs: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let started = std::time::Instant::now();
         let clicks: Vec<NewClick> = batch.iter().map(|(click, _)| click.clone()).collect();
         let outcomes = store_isolated(&store, &metrics, &clicks).await;
+        metrics.click_batch_size.observe(clicks.len() as f64);
+        metrics.click_batch_seconds.observe(started.elapsed().as_secs_f64());
         for ((_, done), outcome) in batch.drain(..).zip(outcomes) {
             let _ = done.send(outcome);
         }
