@@ -66,7 +66,7 @@ for run in $(seq 1 "$runs"); do
     echo "$links" > /tmp/bench-link-codes
     code=$(echo "$links" | head -1)
     before=$(psql "$server/$database" -Atc "SELECT count(*) FROM clicks")
-    echo "run $run, ${binaries[$b]} ($(git log -1 --format=%h 2>/dev/null)), $seconds s each, $(nproc) cores shared by wrk, the server and PostgreSQL"
+    echo "run $run, ${binaries[$b]}, $seconds s each, $(nproc) cores shared by wrk, the server and PostgreSQL"
     printf '%-9s %4s %10s %9s %9s %8s %9s\n' scenario conn "req/s" p50 p99 non-3xx answered
     for connections in 64 256; do
       answered=0
