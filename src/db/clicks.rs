@@ -50,25 +50,47 @@ pub struct ClickTerms {
     pub currency: String,
 }
 
+// A click's terms, written once for both statements that read them (over `m`
+// memberships, `o` offers, `b` brands): whether the membership counts clicks
+// today in the brand's zone, and its payout (the membership's own, else the offer's).
+macro_rules! click_countable_sql {
+    () => {
+        "(m.active AND m.removed_at IS NULL AND o.status = 'ACTIVE'
+          AND o.starts_on <= (now() AT TIME ZONE b.time_zone)::date
+          AND (o.ends_on IS NULL OR o.ends_on >= (now() AT TIME ZONE b.time_zone)::date))"
+    };
+}
+macro_rules! payout_type_sql {
+    () => {
+        "COALESCE(m.payout_type, o.payout_type)"
+    };
+}
+macro_rules! payout_flat_sql {
+    () => {
+        "(CASE WHEN m.payout_type IS NULL THEN o.payout_flat ELSE m.payout_flat END)"
+    };
+}
+
 /// The terms of each (brand, membership), by key.
 pub async fn terms(
     conn: &mut AsyncPgConnection,
     keys: &[(BrandId, MembershipId)],
 ) -> DbResult<HashMap<(BrandId, MembershipId), ClickTerms>> {
     let (brand_ids, membership_ids): (Vec<BrandId>, Vec<MembershipId>) = keys.iter().copied().unzip();
-    let rows: Vec<ClickTerms> = diesel::sql_query(
-        "SELECT m.brand_id, m.id AS membership_id,
-                (m.active AND m.removed_at IS NULL AND o.status = 'ACTIVE'
-                 AND o.starts_on <= (now() AT TIME ZONE b.time_zone)::date
-                 AND (o.ends_on IS NULL OR o.ends_on >= (now() AT TIME ZONE b.time_zone)::date)) AS countable,
-                COALESCE(m.payout_type, o.payout_type) AS payout_type,
-                CASE WHEN m.payout_type IS NULL THEN o.payout_flat ELSE m.payout_flat END AS payout_flat,
+    let rows: Vec<ClickTerms> = diesel::sql_query(concat!(
+        "SELECT m.brand_id, m.id AS membership_id, ",
+        click_countable_sql!(),
+        " AS countable, ",
+        payout_type_sql!(),
+        " AS payout_type, ",
+        payout_flat_sql!(),
+        " AS payout_flat,
                 o.hold_period_days, b.time_zone, b.currency
          FROM unnest($1::bigint[], $2::bigint[]) AS k(brand_id, membership_id)
          JOIN memberships m ON m.brand_id = k.brand_id AND m.id = k.membership_id
          JOIN offers o ON o.brand_id = m.brand_id AND o.id = m.offer_id
-         JOIN brands b ON b.id = m.brand_id",
-    )
+         JOIN brands b ON b.id = m.brand_id"
+    ))
     .bind::<Array<BigInt>, _>(&brand_ids)
     .bind::<Array<BigInt>, _>(&membership_ids)
     .load(conn)
@@ -223,17 +245,19 @@ impl<'a> StoreUnpaidClicks<'a> {
     }
 }
 
-const STORE_UNPAID_CLICKS_SQL: &str = "
+const STORE_UNPAID_CLICKS_SQL: &str = concat!(
+    "
     WITH batch AS (
         SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::timestamptz[], $5::bytea[], $6::text[], $7::boolean[])
             AS k(brand_id, id, membership_id, clicked_at, ip_hash, user_agent, is_bot)),
     terms AS (
-        SELECT m.brand_id, m.id AS membership_id, b.time_zone,
-               (m.active AND m.removed_at IS NULL AND o.status = 'ACTIVE'
-                AND o.starts_on <= (now() AT TIME ZONE b.time_zone)::date
-                AND (o.ends_on IS NULL OR o.ends_on >= (now() AT TIME ZONE b.time_zone)::date)) AS countable,
-               (COALESCE(m.payout_type, o.payout_type) = 'FLAT_PER_CLICK'
-                AND COALESCE(CASE WHEN m.payout_type IS NULL THEN o.payout_flat ELSE m.payout_flat END, 0) > 0) AS per_click
+        SELECT m.brand_id, m.id AS membership_id, b.time_zone, ",
+    click_countable_sql!(),
+    " AS countable, (",
+    payout_type_sql!(),
+    " = 'FLAT_PER_CLICK' AND COALESCE(",
+    payout_flat_sql!(),
+    ", 0) > 0) AS per_click
         FROM (SELECT DISTINCT brand_id, membership_id FROM batch) k
         JOIN memberships m ON m.brand_id = k.brand_id AND m.id = k.membership_id
         JOIN offers o ON o.brand_id = m.brand_id AND o.id = m.offer_id
@@ -261,7 +285,8 @@ const STORE_UNPAID_CLICKS_SQL: &str = "
            (SELECT count(*) FROM batch k LEFT JOIN terms t USING (brand_id, membership_id)
             WHERE t.countable IS NOT TRUE) AS ignored,
            ARRAY(SELECT brand_id FROM terms WHERE countable AND per_click ORDER BY 1, membership_id) AS per_click_brands,
-           ARRAY(SELECT membership_id FROM terms WHERE countable AND per_click ORDER BY brand_id, 1) AS per_click_memberships";
+           ARRAY(SELECT membership_id FROM terms WHERE countable AND per_click ORDER BY brand_id, 1) AS per_click_memberships"
+);
 
 impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for StoreUnpaidClicks<'_> {
     fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
