@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::brands::WebhookSigners;
 use super::clicks::{ClickRules, ClickSpool, ClickWriter};
 use super::error::AppResult;
 use super::jobs::{JobRunner, RunnerSettings};
@@ -81,6 +82,7 @@ struct Parts {
     jobs: JobRunner,
     clicks: ClickWriter,
     orders: OrderWriter,
+    webhook_signers: WebhookSigners,
     live: KpiChanges,
     sends_email: bool,
     public_url: String,
@@ -205,6 +207,7 @@ impl App {
             jobs,
             clicks,
             orders,
+            webhook_signers: WebhookSigners::new(),
             live,
             sends_email,
             public_url: settings.public_url,
@@ -314,6 +317,11 @@ impl App {
     /// Webhook orders are recorded through it, in groups.
     pub fn orders(&self) -> &OrderWriter {
         &self.0.orders
+    }
+
+    /// The brands order webhooks named lately, with their secrets.
+    pub fn webhook_signers(&self) -> &WebhookSigners {
+        &self.0.webhook_signers
     }
 
     /// Where shoppers reach this server, for tracking links.

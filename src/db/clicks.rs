@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::DbResult;
+use super::cached::cached_statement;
 use super::models::ClickRow;
 use super::pagination::Page;
 use super::schema::clicks;
@@ -218,17 +219,17 @@ pub async fn store_unpaid(conn: &mut AsyncPgConnection, batch: &[NewClick]) -> D
     })
 }
 
-/// The statement of [`store_unpaid`]. Its text never changes, so unlike
-/// `sql_query` it is prepared once per connection and planned from then on
-/// without parsing (a redirect's whole database cost is this one statement).
-struct StoreUnpaidClicks<'a> {
-    brand_ids: Vec<BrandId>,
-    ids: Vec<Uuid>,
-    membership_ids: Vec<MembershipId>,
-    clicked_at: Vec<DateTime<Utc>>,
-    ip_hashes: Vec<Option<&'a [u8]>>,
-    user_agents: Vec<&'a str>,
-    bots: Vec<bool>,
+cached_statement! {
+    /// The statement of [`store_unpaid`]: a redirect's whole database cost.
+    struct StoreUnpaidClicks<'a> = STORE_UNPAID_CLICKS_SQL; {
+        brand_ids: Array<BigInt> => Vec<BrandId>,
+        ids: Array<diesel::sql_types::Uuid> => Vec<Uuid>,
+        membership_ids: Array<BigInt> => Vec<MembershipId>,
+        clicked_at: Array<diesel::sql_types::Timestamptz> => Vec<DateTime<Utc>>,
+        ip_hashes: Array<Nullable<diesel::sql_types::Bytea>> => Vec<Option<&'a [u8]>>,
+        user_agents: Array<Text> => Vec<&'a str>,
+        bots: Array<Bool> => Vec<bool>,
+    }
 }
 
 impl<'a> StoreUnpaidClicks<'a> {
@@ -287,36 +288,6 @@ const STORE_UNPAID_CLICKS_SQL: &str = concat!(
            ARRAY(SELECT brand_id FROM terms WHERE countable AND per_click ORDER BY 1, membership_id) AS per_click_brands,
            ARRAY(SELECT membership_id FROM terms WHERE countable AND per_click ORDER BY brand_id, 1) AS per_click_memberships"
 );
-
-impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for StoreUnpaidClicks<'_> {
-    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
-        // Diesel writes each placeholder itself, where its value is pushed.
-        let mut pieces = STORE_UNPAID_CLICKS_SQL.split('$');
-        out.push_sql(pieces.next().unwrap_or_default());
-        for (position, piece) in pieces.enumerate() {
-            match position {
-                0 => out.push_bind_param::<Array<BigInt>, _>(&self.brand_ids)?,
-                1 => out.push_bind_param::<Array<diesel::sql_types::Uuid>, _>(&self.ids)?,
-                2 => out.push_bind_param::<Array<BigInt>, _>(&self.membership_ids)?,
-                3 => out.push_bind_param::<Array<diesel::sql_types::Timestamptz>, _>(&self.clicked_at)?,
-                4 => out.push_bind_param::<Array<Nullable<diesel::sql_types::Bytea>>, _>(&self.ip_hashes)?,
-                5 => out.push_bind_param::<Array<Text>, _>(&self.user_agents)?,
-                _ => out.push_bind_param::<Array<Bool>, _>(&self.bots)?,
-            }
-            out.push_sql(piece.trim_start_matches(|c: char| c.is_ascii_digit()));
-        }
-        Ok(())
-    }
-}
-
-impl diesel::query_builder::QueryId for StoreUnpaidClicks<'_> {
-    type QueryId = StoreUnpaidClicks<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl diesel::query_builder::Query for StoreUnpaidClicks<'_> {
-    type SqlType = diesel::sql_types::Untyped;
-}
 
 /// A visitor who may earn a click's commission, if not paid within the window.
 pub struct VisitorClaim {

@@ -1,6 +1,8 @@
 //! Conversions: orders as recorded, and their refunds and rejections (the
 //! workflows are `app::orders`).
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
@@ -9,6 +11,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::DbResult;
+use super::cached::cached_statement;
 use super::models::ConversionRow;
 use super::pagination::{Page, PageRequest};
 use super::schema::{conversion_adjustments, conversions};
@@ -230,8 +233,23 @@ pub async fn terms_of_orders(conn: &mut AsyncPgConnection, wanted: &[TermsWanted
             click_ids.push(id);
         }
     }
-    let terms = terms_as_of("k.at");
-    Ok(diesel::sql_query(format!(
+    Ok(TermsOfOrders {
+        code_orders: &code_orders,
+        positions: &positions,
+        code_brands: &code_brands,
+        code_times: &code_times,
+        codes: &codes,
+        click_orders: &click_orders,
+        click_brands: &click_brands,
+        click_times: &click_times,
+        click_ids: &click_ids,
+    }
+    .load(conn)
+    .await?)
+}
+
+static TERMS_OF_ORDERS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
         "SELECT k.n AS order_index, k.position, false AS by_click, {columns},
                 NULL::timestamptz AS clicked_at, NULL::boolean AS is_bot, x.code
          FROM unnest($1::int[], $2::int[], $3::bigint[], $4::timestamptz[], $5::text[])
@@ -243,19 +261,23 @@ pub async fn terms_of_orders(conn: &mut AsyncPgConnection, wanted: &[TermsWanted
          FROM unnest($6::int[], $7::bigint[], $8::timestamptz[], $9::uuid[]) AS k (n, brand_id, at, id)
          JOIN clicks x ON x.brand_id = k.brand_id AND x.id = k.id
          {TERMS_JOINS}",
-        columns = terms.trim_start_matches("SELECT "),
-    ))
-    .bind::<Array<Integer>, _>(&code_orders)
-    .bind::<Array<Integer>, _>(&positions)
-    .bind::<Array<BigInt>, _>(&code_brands)
-    .bind::<Array<Timestamptz>, _>(&code_times)
-    .bind::<Array<Text>, _>(&codes)
-    .bind::<Array<Integer>, _>(&click_orders)
-    .bind::<Array<BigInt>, _>(&click_brands)
-    .bind::<Array<Timestamptz>, _>(&click_times)
-    .bind::<Array<SqlUuid>, _>(&click_ids)
-    .load(conn)
-    .await?)
+        columns = terms_as_of("k.at").trim_start_matches("SELECT "),
+    )
+});
+
+cached_statement! {
+    /// The statement of [`terms_of_orders`]: the first of an order group's.
+    struct TermsOfOrders<'a> = TERMS_OF_ORDERS_SQL; {
+        code_orders: Array<Integer> => &'a [i32],
+        positions: Array<Integer> => &'a [i32],
+        code_brands: Array<BigInt> => &'a [BrandId],
+        code_times: Array<Timestamptz> => &'a [DateTime<Utc>],
+        codes: Array<Text> => &'a [String],
+        click_orders: Array<Integer> => &'a [i32],
+        click_brands: Array<BigInt> => &'a [BrandId],
+        click_times: Array<Timestamptz> => &'a [DateTime<Utc>],
+        click_ids: Array<SqlUuid> => &'a [Uuid],
+    }
 }
 
 /// A conversion about to be inserted.
@@ -352,12 +374,72 @@ pub async fn insert_many(conn: &mut AsyncPgConnection, new: &[NewConversion<'_>]
         return Ok(Vec::new());
     }
     let values: Vec<ConversionValues> = new.iter().map(ConversionValues::from).collect();
-    Ok(diesel::insert_into(conversions::table)
-        .values(values)
-        .on_conflict_do_nothing()
-        .returning(ConversionRow::as_returning())
-        .get_results(conn)
-        .await?)
+    Ok(InsertConversions {
+        brand_ids: &values.iter().map(|v| v.brand_id).collect::<Vec<_>>(),
+        sources: &values.iter().map(|v| v.source).collect::<Vec<_>>(),
+        external_order_ids: &values.iter().map(|v| v.external_order_id).collect::<Vec<_>>(),
+        membership_ids: &values.iter().map(|v| v.membership_id).collect::<Vec<_>>(),
+        occurred_at: &values.iter().map(|v| v.occurred_at).collect::<Vec<_>>(),
+        currencies: &values.iter().map(|v| v.currency).collect::<Vec<_>>(),
+        sale_amounts: &values.iter().map(|v| v.sale_amount).collect::<Vec<_>>(),
+        commissions: &values.iter().map(|v| v.commission).collect::<Vec<_>>(),
+        attributions: &values.iter().map(|v| v.attribution).collect::<Vec<_>>(),
+        click_ids: &values.iter().map(|v| v.click_id).collect::<Vec<_>>(),
+        promo_codes: &values.iter().map(|v| v.promo_code).collect::<Vec<_>>(),
+        payout_types: &values.iter().map(|v| v.payout_type).collect::<Vec<_>>(),
+        payout_percents: &values.iter().map(|v| v.payout_percent).collect::<Vec<_>>(),
+        payout_flats: &values.iter().map(|v| v.payout_flat).collect::<Vec<_>>(),
+        order_currencies: &values.iter().map(|v| v.order_currency).collect::<Vec<_>>(),
+        order_amounts: &values.iter().map(|v| v.order_amount).collect::<Vec<_>>(),
+        exchange_rates: &values.iter().map(|v| v.exchange_rate).collect::<Vec<_>>(),
+        rates_published_on: &values.iter().map(|v| v.rate_published_on).collect::<Vec<_>>(),
+        rate_sources: &values.iter().map(|v| v.rate_source).collect::<Vec<_>>(),
+    }
+    .load(conn)
+    .await?)
+}
+
+cached_statement! {
+    /// The statement of [`insert_many`]: one text whatever the number of orders.
+    struct InsertConversions<'a> = "INSERT INTO conversions (brand_id, source, external_order_id, membership_id,
+             occurred_at, currency, original_sale_amount, sale_amount, original_commission, commission,
+             attribution, click_id, promo_code, payout_type, payout_percent, payout_flat,
+             order_currency, order_amount, exchange_rate, rate_published_on, rate_source)
+         SELECT brand_id, source, external_order_id, membership_id, occurred_at, currency,
+                sale_amount, sale_amount, commission, commission, attribution, click_id, promo_code,
+                payout_type, payout_percent, payout_flat, order_currency, order_amount,
+                exchange_rate, rate_published_on, rate_source
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::text[],
+                     $7::numeric[], $8::numeric[], $9::text[], $10::uuid[], $11::text[], $12::text[],
+                     $13::numeric[], $14::numeric[], $15::text[], $16::numeric[], $17::numeric[],
+                     $18::date[], $19::text[])
+             WITH ORDINALITY AS v (brand_id, source, external_order_id, membership_id, occurred_at,
+                 currency, sale_amount, commission, attribution, click_id, promo_code, payout_type,
+                 payout_percent, payout_flat, order_currency, order_amount, exchange_rate,
+                 rate_published_on, rate_source, position)
+         ORDER BY position
+         ON CONFLICT DO NOTHING
+         RETURNING *"; {
+        brand_ids: Array<BigInt> => &'a [BrandId],
+        sources: Array<Text> => &'a [&'a str],
+        external_order_ids: Array<Text> => &'a [&'a str],
+        membership_ids: Array<Nullable<BigInt>> => &'a [Option<MembershipId>],
+        occurred_at: Array<Timestamptz> => &'a [DateTime<Utc>],
+        currencies: Array<Text> => &'a [&'a str],
+        sale_amounts: Array<Numeric> => &'a [Decimal],
+        commissions: Array<Numeric> => &'a [Decimal],
+        attributions: Array<Nullable<Text>> => &'a [Option<AttributionType>],
+        click_ids: Array<Nullable<SqlUuid>> => &'a [Option<Uuid>],
+        promo_codes: Array<Nullable<Text>> => &'a [Option<&'a str>],
+        payout_types: Array<Nullable<Text>> => &'a [Option<PayoutType>],
+        payout_percents: Array<Nullable<Numeric>> => &'a [Option<Decimal>],
+        payout_flats: Array<Nullable<Numeric>> => &'a [Option<Decimal>],
+        order_currencies: Array<Nullable<Text>> => &'a [Option<&'a str>],
+        order_amounts: Array<Nullable<Numeric>> => &'a [Option<Decimal>],
+        exchange_rates: Array<Nullable<Numeric>> => &'a [Option<Decimal>],
+        rates_published_on: Array<Nullable<diesel::sql_types::Date>> => &'a [Option<NaiveDate>],
+        rate_sources: Array<Nullable<Text>> => &'a [Option<&'a str>],
+    }
 }
 
 pub async fn find_external(

@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod brands;
+mod cached;
 pub mod clicks;
 pub mod conversions;
 pub mod converting;

@@ -164,7 +164,7 @@ pub struct MembershipRow {
     pub removed_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Queryable, Selectable, Clone, Debug)]
+#[derive(Queryable, QueryableByName, Selectable, Clone, Debug)]
 #[diesel(table_name = super::schema::conversions, check_for_backend(diesel::pg::Pg))]
 pub struct ConversionRow {
     pub brand_id: BrandId,

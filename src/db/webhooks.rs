@@ -8,6 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::DbResult;
+use super::cached::cached_statement;
 use super::schema::{event_deliveries, webhook_endpoints};
 use crate::domain::enums::WebhookDeliveryStatus;
 use crate::domain::ids::{BrandId, JobId, WebhookDeliveryId, WebhookEndpointId};
@@ -168,23 +169,33 @@ pub fn publish(
     let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
     let objects: Vec<String> = events.iter().map(|e| e.object_id.clone()).collect();
     let payloads: Vec<String> = events.into_iter().map(|e| e.payload).collect();
-    let statement = diesel::sql_query(
-        "INSERT INTO events (id, brand_id, event_type, object_id, payload)
+    let statement = PublishEvents {
+        ids,
+        brands,
+        types,
+        objects,
+        payloads,
+    }
+    .execute(conn);
+    async move { Ok(statement.await?) }
+}
+
+cached_statement! {
+    /// The statement of [`publish`], in every transaction that changes an order.
+    struct PublishEvents<'a> = "INSERT INTO events (id, brand_id, event_type, object_id, payload)
          SELECT e.id, e.brand_id, e.event_type, e.object_id, e.payload
          FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[])
              WITH ORDINALITY AS e (id, brand_id, event_type, object_id, payload, position)
          WHERE EXISTS (
              SELECT 1 FROM webhook_endpoints w
              WHERE w.brand_id = e.brand_id AND w.enabled AND e.event_type = ANY (w.event_types))
-         ORDER BY e.position",
-    )
-    .bind::<Array<SqlUuid>, _>(ids)
-    .bind::<Array<BigInt>, _>(brands)
-    .bind::<Array<Text>, _>(types)
-    .bind::<Array<Text>, _>(objects)
-    .bind::<Array<Text>, _>(payloads)
-    .execute(conn);
-    async move { Ok(statement.await?) }
+         ORDER BY e.position"; {
+        ids: Array<SqlUuid> => Vec<Uuid>,
+        brands: Array<BigInt> => Vec<BrandId>,
+        types: Array<Text> => Vec<&'a str>,
+        objects: Array<Text> => Vec<String>,
+        payloads: Array<Text> => Vec<String>,
+    }
 }
 
 /// Queues a delivery and its job for each endpoint subscribed to each of the

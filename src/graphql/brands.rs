@@ -3,7 +3,7 @@
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 
-use super::context::{AdminOnly, conn, viewer};
+use super::context::{AdminOnly, app, conn, viewer};
 use super::error::AppResult;
 use super::ids::encode;
 use super::pagination::{IdCursor, page_request, to_connection};
@@ -100,7 +100,7 @@ impl BrandMutations {
         ctx: &Context<'_>,
         input: SetWebhookSecretInput,
     ) -> AppResult<SetWebhookSecretPayload> {
-        let brand = brands::set_webhook_secret(&mut *conn(ctx).await?, *viewer(ctx)?, input.secret).await?;
+        let brand = brands::set_webhook_secret(app(ctx), &mut *conn(ctx).await?, *viewer(ctx)?, input.secret).await?;
         Ok(SetWebhookSecretPayload {
             webhook_url_template: format!("/webhooks/{}/orders/{{source}}", brand.slug),
         })

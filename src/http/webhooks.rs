@@ -21,7 +21,6 @@ use uuid::Uuid;
 use super::error::RestError;
 use super::{AppState, ClientAddress};
 use crate::app::AppError;
-use crate::app::brands as app_brands;
 use crate::app::orders::{self, Applied, ChangeError, OrderEvent, OrderInput, Recorded, WebhookOrder};
 use crate::app::records::ConversionRow;
 use crate::app::shopify as app_shopify;
@@ -97,23 +96,30 @@ async fn handle(
             RestError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error")
         }
     };
-    let mut conn = state.app.tracking_conn().await.map_err(internal)?;
-    let (brand, secret, time_zone) = match app_brands::find_by_slug_with_secret(&mut conn, brand_slug).await {
-        Ok(Some(brand)) => brand,
-        Ok(None) => {
-            let _ = state.failed_auth.take(failures, 1);
-            return Err(RestError::new(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                format!("no brand '{brand_slug}'"),
-            ));
-        }
-        Err(e) => return Err(internal(e)),
-    };
-    if let Err(refusal) = verify_signature(secret.as_deref(), headers, body) {
+    let no_brand = || {
         let _ = state.failed_auth.take(failures, 1);
-        return Err(refusal);
+        RestError::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no brand '{brand_slug}'"))
+    };
+    let signers = state.app.webhook_signers();
+    let mut signer = signers
+        .get(&state.app, brand_slug, false)
+        .await
+        .map_err(internal)?
+        .ok_or_else(no_brand)?;
+    if verify_signature(signer.secret.as_deref(), headers, body).is_err() {
+        // The secret may have changed since it was read: check with the stored one.
+        signer = signers
+            .get(&state.app, brand_slug, true)
+            .await
+            .map_err(internal)?
+            .ok_or_else(no_brand)?;
+        if let Err(refusal) = verify_signature(signer.secret.as_deref(), headers, body) {
+            let _ = state.failed_auth.take(failures, 1);
+            return Err(refusal);
+        }
     }
+    let (brand, time_zone) = (&signer.brand, signer.time_zone);
+    let conn = || async { state.app.tracking_conn().await.map_err(internal) };
     state
         .webhook_budget
         .take(brand_slug, 1)
@@ -132,7 +138,7 @@ async fn handle(
                 .and_then(|v| v.to_str().ok())
                 .or_else(|| payload["myshopify_domain"].as_str())
                 .unwrap_or_default();
-            let disconnected = app_shopify::app_uninstalled(&mut conn, brand.id, shop)
+            let disconnected = app_shopify::app_uninstalled(&mut *conn().await?, brand.id, shop)
                 .await
                 .map_err(internal)?;
             let status = if disconnected { "disconnected" } else { "ignored" };
@@ -156,11 +162,11 @@ async fn handle(
     // Until that rate is published it is kept as received, and recorded once it is.
     let mut event = event;
     if let OrderEvent::Created(order) = &mut event {
-        let valued = orders::value_in_brand_currency(&mut conn, &brand.currency, time_zone, order)
+        let valued = orders::value_in_brand_currency(&mut *conn().await?, &brand.currency, time_zone, order)
             .await
             .map_err(internal)?;
         if !valued {
-            orders::hold_for_rate(&mut conn, brand.id, order)
+            orders::hold_for_rate(&mut *conn().await?, brand.id, order)
                 .await
                 .map_err(internal)?;
             return Ok((
@@ -177,7 +183,6 @@ async fn handle(
     let applied = match event {
         OrderEvent::Created(order) => {
             // The order writer takes connections of its own: none is held while an order waits.
-            drop(conn);
             let order = WebhookOrder {
                 brand_id: brand.id,
                 time_zone,
@@ -186,7 +191,10 @@ async fn handle(
             };
             state.app.orders().record(order).await
         }
-        refund => orders::apply_event(&mut conn, brand.id, time_zone, source, delivery_id.as_deref(), refund).await,
+        refund => {
+            let mut conn = conn().await?;
+            orders::apply_event(&mut conn, brand.id, time_zone, source, delivery_id.as_deref(), refund).await
+        }
     };
     match applied {
         Ok(Applied::Recorded(Recorded::New(row))) => {

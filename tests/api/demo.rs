@@ -43,6 +43,14 @@ async fn the_demo_brand_has_a_year_of_both_kinds_of_activity() {
     let priced = count(&mut conn, "SELECT count(*) AS n FROM conversions c JOIN ledger_entries l ON l.conversion_id = c.id AND l.brand_id = c.brand_id WHERE l.amount <> c.commission").await;
     assert_eq!(priced, 0, "every ledger entry carries its conversion's commission");
 
+    // The planner knows the year just written (plans made before it would scan).
+    let analyzed = count(
+        &mut conn,
+        "SELECT count(*) AS n FROM pg_class WHERE relname IN ('conversions', 'ledger_entries', 'memberships') AND reltuples > 0",
+    )
+    .await;
+    assert_eq!(analyzed, 3, "the seeded tables have statistics");
+
     // A second start reuses the brand and hands out another working key.
     let second = sales_tracking::fixtures::demo::ensure_demo_brand(&app.pool)
         .await

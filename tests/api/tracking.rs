@@ -412,6 +412,52 @@ async fn bad_signatures_and_bad_bodies_are_refused_and_store_nothing() {
 }
 
 #[tokio::test]
+async fn a_new_webhook_secret_takes_over_at_once() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let slug = shop.brand.slug.clone();
+    let order = |id: u64| shopify_order(id, "10.00", &[], "/");
+    // The brand and its secret are now in the server's memory.
+    assert_eq!(
+        webhook(&app, &slug, "shopify", None, &order(1), None).await.0,
+        StatusCode::OK
+    );
+
+    let rotated = "whsec_rotated_0123456789";
+    app.ok(
+        &shop.brand.admin,
+        "mutation($s: String!) { setWebhookSecret(input: { secret: $s }) { webhookUrlTemplate } }",
+        json!({ "s": rotated }),
+    )
+    .await;
+    let old = order(2);
+    let (status, _) = webhook(&app, &slug, "shopify", None, &old, Some(&sign(&old, SECRET))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old secret is refused at once");
+    let new = order(3);
+    let (status, _) = webhook(&app, &slug, "shopify", None, &new, Some(&sign(&new, rotated))).await;
+    assert_eq!(status, StatusCode::OK, "the new secret works at once");
+
+    // Set by another server (here: straight in the database), it works at once too.
+    let elsewhere = "whsec_elsewhere_0123456789";
+    let mut conn = app.db.connect().await;
+    conn.batch_execute(&format!("UPDATE brands SET webhook_secret = '{elsewhere}'"))
+        .await
+        .unwrap();
+    let from_elsewhere = order(4);
+    let (status, _) = webhook(
+        &app,
+        &slug,
+        "shopify",
+        None,
+        &from_elsewhere,
+        Some(&sign(&from_elsewhere, elsewhere)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.rows("conversions").await, 3);
+}
+
+#[tokio::test]
 async fn link_attribution_uses_the_click_within_the_window_and_promo_codes_win() {
     let app = TestApp::new().await;
     let shop = shop(&app).await;

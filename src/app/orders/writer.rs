@@ -1,10 +1,11 @@
 //! Group commit for webhook orders. A flash sale sends many orders for one
 //! creator's code at once; one transaction per order would make each wait for the
 //! last to release the membership's and its offer's hot rows (balances, rollups).
-//! Instead one writer takes every order waiting (up to `MAX_GROUP`) and records
+//! Instead a writer takes every order waiting (up to `MAX_GROUP`) and records
 //! them set-wise: one statement per step for the whole group (terms, delivery
 //! claims, conversions, ledger entries, one rollup upsert per key), one commit,
-//! then each webhook is answered. Under load groups grow by themselves.
+//! then each webhook is answered. Under load groups grow by themselves. Two
+//! writers take turns, each taking the rows a group shares in key order.
 //!
 //! An order is recorded exactly as `record` records it alone. Orders that could
 //! cross a reward rule are recorded one by one (in savepoints of the group's
@@ -12,11 +13,12 @@
 //! group fails as a whole, each of its orders is applied again alone.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono_tz::Tz;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{Applied, ChangeError, OrderEvent, OrderInput, Recorded, apply_event, book, new_conversion, price};
 use crate::db::conversions::{self, OrderTerms, Terms, TermsWanted};
@@ -30,6 +32,9 @@ use crate::domain::webhooks::EventType;
 const MAX_GROUP: usize = 256;
 /// Orders waiting for the writer at most; further webhooks wait to queue.
 const QUEUE_CAPACITY: usize = 4_096;
+/// Groups written at once: one gathers and starts while the other waits on its
+/// round trips and commit, so neither the CPU nor the database sits idle.
+const WRITERS: usize = 2;
 
 /// An order a shop's webhook reported.
 #[derive(Clone, Debug)]
@@ -71,10 +76,13 @@ impl OrderWriter {
         self.jobs.max_capacity() - self.jobs.capacity()
     }
 
-    /// Starts the writer on `pool`; it stops once every handle is dropped.
+    /// Starts the writers on `pool`; they stop once every handle is dropped.
     pub fn start(pool: DbPool) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(pool, queue));
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..WRITERS {
+            tokio::spawn(run(pool.clone(), queue.clone()));
+        }
         OrderWriter { jobs }
     }
 
@@ -87,9 +95,10 @@ impl OrderWriter {
     }
 }
 
-async fn run(pool: DbPool, mut queue: mpsc::Receiver<Job>) {
+async fn run(pool: DbPool, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
     let mut waiting = Vec::with_capacity(MAX_GROUP);
-    while queue.recv_many(&mut waiting, MAX_GROUP).await > 0 {
+    // The next group gathers while this one is written.
+    while queue.lock().await.recv_many(&mut waiting, MAX_GROUP).await > 0 {
         let (orders, replies): (Vec<WebhookOrder>, Vec<_>) = std::mem::take(&mut waiting).into_iter().unzip();
         for (outcome, reply) in write_group(&pool, &orders).await.into_iter().zip(replies) {
             // The webhook may have gone (its client hung up): the order is stored anyway.
@@ -109,15 +118,14 @@ async fn write_group(pool: &DbPool, orders: &[WebhookOrder]) -> Vec<Outcome> {
                 .collect();
         }
     };
-    if orders.len() > 1 {
-        let together = conn
-            .transaction::<_, DbError, _>(|conn| record_group(conn, orders).scope_boxed())
-            .await;
-        match together {
-            Ok(outcomes) => return outcomes,
-            Err(error) => {
-                tracing::warn!(%error, orders = orders.len(), "an order group failed; applying its orders alone")
-            }
+    // A group of one too: its statements are the group's, prepared once.
+    let together = conn
+        .transaction::<_, DbError, _>(|conn| record_group(conn, orders).scope_boxed())
+        .await;
+    match together {
+        Ok(outcomes) => return outcomes,
+        Err(error) => {
+            tracing::warn!(%error, orders = orders.len(), "an order group failed; applying its orders alone")
         }
     }
     let mut outcomes = Vec::with_capacity(orders.len());
@@ -187,11 +195,16 @@ async fn record_group(conn: &mut AsyncPgConnection, orders: &[WebhookOrder]) -> 
         (o.brand_id, o.order.source.clone(), o.order.external_order_id.clone())
     };
     let mut first_of_key: HashMap<(BrandId, String, String), usize> = HashMap::new();
-    let new: Vec<_> = priced
+    let mut new: Vec<_> = priced
         .iter()
         .filter(|(i, _)| *first_of_key.entry(key_of(*i)).or_insert(*i) == *i)
         .map(|(i, p)| new_conversion(orders[*i].brand_id, &orders[*i].order, p))
         .collect();
+    // In key order, so that groups written at once wait for each other on an order
+    // both hold instead of deadlocking.
+    new.sort_unstable_by(|a, b| {
+        (a.brand_id, a.source, a.external_order_id).cmp(&(b.brand_id, b.source, b.external_order_id))
+    });
     let inserted = conversions::insert_many(conn, &new).await?;
     let mut rows: HashMap<(BrandId, String, String), ConversionRow> = inserted
         .into_iter()
