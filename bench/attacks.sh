@@ -3,17 +3,19 @@
 # each hostile request of issues #11 and #25 at full size and prints Markdown tables
 # (time to refuse, peak memory, redirect latency during the attack).
 # Usage: bench/attacks.sh
+# SALES_TRACKING_BIN runs another build (an A/B against older code) instead of this one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=18081
 server=${BENCH_DATABASE_SERVER:-postgres://postgres@127.0.0.1:5432}
 database=bench_attacks
 
-cargo build --release --quiet
+binary=${SALES_TRACKING_BIN:-target/release/sales-tracking}
+[ -n "${SALES_TRACKING_BIN:-}" ] || cargo build --release --quiet
 psql "$server/postgres" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" -c "CREATE DATABASE $database"
 url="$server/$database"
 spool=$(mktemp -d)
-DATABASE_URL=$url RUST_LOG=warn target/release/sales-tracking serve --demo --bind 127.0.0.1:$port \
+DATABASE_URL=$url RUST_LOG=warn $binary serve --demo --bind 127.0.0.1:$port \
   --spool-dir "$spool" > /tmp/bench-attacks.log 2>&1 &
 server_pid=$!
 trap 'kill $server_pid 2>/dev/null || true; rm -rf "$spool"' EXIT

@@ -766,3 +766,21 @@ async fn a_series_answers_every_bucket_of_its_range_and_marks_the_partial_ones()
         .await;
     assert_eq!(all_time["kpiSeries"], json!([{ "kpis": { "conversions": 0 } }]));
 }
+
+#[tokio::test]
+async fn pooled_connections_never_jit_compile() {
+    // JIT compiling costs tens of milliseconds and starts by estimated cost alone:
+    // at 100M events a report's estimate crossed the threshold.
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        jit: String,
+    }
+    let app = TestApp::new().await;
+    let mut conn = app.pool.get().await.unwrap();
+    let setting: Setting = diesel::sql_query("SELECT current_setting('jit') AS jit")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(setting.jit, "off");
+}

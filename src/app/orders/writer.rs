@@ -4,8 +4,9 @@
 //! Instead a writer takes every order waiting (up to `MAX_GROUP`) and records
 //! them set-wise: one statement per step for the whole group (terms, delivery
 //! claims, conversions, ledger entries, one rollup upsert per key), one commit,
-//! then each webhook is answered. Under load groups grow by themselves. Two
-//! writers take turns, each taking the rows a group shares in key order.
+//! then each webhook is answered. Under load groups grow by themselves. One
+//! writer: orders that cross reward rules are recorded one by one after the
+//! group's set-wise rows, out of key order, so two writers at once could deadlock.
 //!
 //! An order is recorded exactly as `record` records it alone. Orders that could
 //! cross a reward rule are recorded one by one (in savepoints of the group's
@@ -13,12 +14,11 @@
 //! group fails as a whole, each of its orders is applied again alone.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use chrono_tz::Tz;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Applied, ChangeError, OrderEvent, OrderInput, Recorded, apply_event, book, new_conversion, price};
 use crate::db::conversions::{self, OrderTerms, Terms, TermsWanted};
@@ -32,9 +32,6 @@ use crate::domain::webhooks::EventType;
 const MAX_GROUP: usize = 256;
 /// Orders waiting for the writer at most; further webhooks wait to queue.
 const QUEUE_CAPACITY: usize = 4_096;
-/// Groups written at once: one gathers and starts while the other waits on its
-/// round trips and commit, so neither the CPU nor the database sits idle.
-const WRITERS: usize = 2;
 
 /// An order a shop's webhook reported.
 #[derive(Clone, Debug)]
@@ -76,13 +73,10 @@ impl OrderWriter {
         self.jobs.max_capacity() - self.jobs.capacity()
     }
 
-    /// Starts the writers on `pool`; they stop once every handle is dropped.
+    /// Starts the writer on `pool`; it stops once every handle is dropped.
     pub fn start(pool: DbPool) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
-        let queue = Arc::new(Mutex::new(queue));
-        for _ in 0..WRITERS {
-            tokio::spawn(run(pool.clone(), queue.clone()));
-        }
+        tokio::spawn(run(pool, queue));
         OrderWriter { jobs }
     }
 
@@ -95,10 +89,9 @@ impl OrderWriter {
     }
 }
 
-async fn run(pool: DbPool, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
+async fn run(pool: DbPool, mut queue: mpsc::Receiver<Job>) {
     let mut waiting = Vec::with_capacity(MAX_GROUP);
-    // The next group gathers while this one is written.
-    while queue.lock().await.recv_many(&mut waiting, MAX_GROUP).await > 0 {
+    while queue.recv_many(&mut waiting, MAX_GROUP).await > 0 {
         let (orders, replies): (Vec<WebhookOrder>, Vec<_>) = std::mem::take(&mut waiting).into_iter().unzip();
         for (outcome, reply) in write_group(&pool, &orders).await.into_iter().zip(replies) {
             // The webhook may have gone (its client hung up): the order is stored anyway.
@@ -200,8 +193,8 @@ async fn record_group(conn: &mut AsyncPgConnection, orders: &[WebhookOrder]) -> 
         .filter(|(i, _)| *first_of_key.entry(key_of(*i)).or_insert(*i) == *i)
         .map(|(i, p)| new_conversion(orders[*i].brand_id, &orders[*i].order, p))
         .collect();
-    // In key order, so that groups written at once wait for each other on an order
-    // both hold instead of deadlocking.
+    // In key order, so that the groups of several servers wait for each other on an
+    // order both hold instead of deadlocking.
     new.sort_unstable_by(|a, b| {
         (a.brand_id, a.source, a.external_order_id).cmp(&(b.brand_id, b.source, b.external_order_id))
     });
