@@ -65,6 +65,7 @@ pub struct Metrics {
     pub panics: Counter,
     pub clicks_spooled: Counter,
     pub clicks_replayed: Counter,
+    pub clicks_tallied: Counter,
     pub throttled: Counter,
     pub webhook_failures: Family<FailureLabels, Counter>,
     pub request_seconds: LatencyHistogram,
@@ -94,6 +95,7 @@ impl Default for Metrics {
             panics: Counter::default(),
             clicks_spooled: Counter::default(),
             clicks_replayed: Counter::default(),
+            clicks_tallied: Counter::default(),
             throttled: Counter::default(),
             webhook_failures: Family::default(),
             request_seconds: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
@@ -116,7 +118,7 @@ impl Metrics {
     pub fn new() -> Self {
         let metrics = Metrics::default();
         let mut registry = Registry::with_prefix("sales_tracking");
-        let counters: [(&str, &str, &Counter); 13] = [
+        let counters: [(&str, &str, &Counter); 14] = [
             ("clicks", "Clicks stored and counted", &metrics.clicks),
             (
                 "bot_clicks",
@@ -163,6 +165,11 @@ impl Metrics {
                 "clicks_replayed",
                 "Spooled clicks offered to the database again (stored once whatever happened before)",
                 &metrics.clicks_replayed,
+            ),
+            (
+                "clicks_tallied",
+                "Counted clicks whose batch, written beside another, tallied them for a later fold into the rollups",
+                &metrics.clicks_tallied,
             ),
             (
                 "panics",

@@ -192,6 +192,7 @@ impl App {
         if let Some(replay) = clicks.spool_replay() {
             jobs.start_local(replay);
         }
+        jobs.start_local(clicks.tally_fold());
         let orders = OrderWriter::start(tracking_pool.clone());
         let report_pool = settings.report_pool.unwrap_or_else(|| pool.clone());
         App(Arc::new(Parts {

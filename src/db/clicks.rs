@@ -180,12 +180,26 @@ pub struct UnpaidStored {
     pub paying_per_click: Vec<(BrandId, MembershipId)>,
 }
 
+/// When a batch's clicks reach the daily rollups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rollups {
+    /// Upserted with the clicks.
+    Now,
+    /// Added to `click_tallies`, for [`fold_tallies`] to carry into the rollups:
+    /// an insert that takes no lock another batch could be waiting on.
+    Tallied,
+}
+
 /// Stores the clicks of a batch that earn nothing per click, with their daily
-/// rollups, in one statement (its own transaction when called outside one):
-/// the terms are read, the clicks inserted and the rollups upserted in a single
-/// round trip. Clicks on memberships that pay per click are left alone and
-/// named in the answer.
-pub async fn store_unpaid(conn: &mut AsyncPgConnection, batch: &[NewClick]) -> DbResult<UnpaidStored> {
+/// counts (see [`Rollups`]), in one statement (its own transaction when called
+/// outside one): the terms are read, the clicks inserted and the counts written
+/// in a single round trip. Clicks on memberships that pay per click are left
+/// alone and named in the answer.
+pub async fn store_unpaid(
+    conn: &mut AsyncPgConnection,
+    batch: &[NewClick],
+    rollups: Rollups,
+) -> DbResult<UnpaidStored> {
     #[derive(QueryableByName)]
     struct Stored {
         #[diesel(sql_type = BigInt)]
@@ -204,7 +218,10 @@ pub async fn store_unpaid(conn: &mut AsyncPgConnection, batch: &[NewClick]) -> D
     if batch.is_empty() {
         return Ok(UnpaidStored::default());
     }
-    let stored: Stored = StoreUnpaidClicks::new(batch).get_result(conn).await?;
+    let stored: Stored = match rollups {
+        Rollups::Now => StoreUnpaidClicks::new(batch).get_result(conn).await?,
+        Rollups::Tallied => TallyUnpaidClicks::new(batch).get_result(conn).await?,
+    };
     let stored_now = (stored.counted + stored.bots) as usize;
     Ok(UnpaidStored {
         counted: stored.counted as usize,
@@ -219,46 +236,51 @@ pub async fn store_unpaid(conn: &mut AsyncPgConnection, batch: &[NewClick]) -> D
     })
 }
 
-cached_statement! {
-    /// The statement of [`store_unpaid`]: a redirect's whole database cost.
-    struct StoreUnpaidClicks<'a> = STORE_UNPAID_CLICKS_SQL; {
-        brand_ids: Array<BigInt> => Vec<BrandId>,
-        ids: Array<diesel::sql_types::Uuid> => Vec<Uuid>,
-        membership_ids: Array<BigInt> => Vec<MembershipId>,
-        clicked_at: Array<diesel::sql_types::Timestamptz> => Vec<DateTime<Utc>>,
-        ip_hashes: Array<Nullable<diesel::sql_types::Bytea>> => Vec<Option<&'a [u8]>>,
-        user_agents: Array<Text> => Vec<&'a str>,
-        bots: Array<Bool> => Vec<bool>,
+/// Carries every click tally into the daily rollups (whose triggers carry them
+/// further up), deleting each in the same statement, so that each counts once;
+/// tallies another connection is folding meanwhile are left to it. Returns the
+/// brands whose counts moved.
+pub async fn fold_tallies(conn: &mut AsyncPgConnection) -> DbResult<Vec<BrandId>> {
+    #[derive(QueryableByName)]
+    struct Folded {
+        #[diesel(sql_type = Array<BigInt>)]
+        brands: Vec<BrandId>,
     }
+    // Not on a redirect's path: folds run when the writer falls idle, or every so often.
+    let folded: Folded = diesel::sql_query(
+        "WITH folded AS (
+             DELETE FROM click_tallies
+             WHERE ctid = ANY(ARRAY(SELECT ctid FROM click_tallies FOR UPDATE SKIP LOCKED))
+             RETURNING brand_id, membership_id, day, clicks),
+         rolled_up AS (
+             INSERT INTO membership_daily_stats AS s (brand_id, membership_id, day, clicks, conversions, sales, commission)
+             SELECT brand_id, membership_id, day, SUM(clicks), 0, 0, 0
+             FROM folded GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+             ON CONFLICT (brand_id, membership_id, day) DO UPDATE SET clicks = s.clicks + EXCLUDED.clicks)
+         SELECT ARRAY(SELECT DISTINCT brand_id FROM folded ORDER BY 1) AS brands",
+    )
+    .get_result(conn)
+    .await?;
+    Ok(folded.brands)
 }
 
-impl<'a> StoreUnpaidClicks<'a> {
-    fn new(batch: &'a [NewClick]) -> Self {
-        StoreUnpaidClicks {
-            brand_ids: batch.iter().map(|c| c.brand_id).collect(),
-            ids: batch.iter().map(|c| c.id).collect(),
-            membership_ids: batch.iter().map(|c| c.membership_id).collect(),
-            clicked_at: batch.iter().map(|c| c.clicked_at).collect(),
-            ip_hashes: batch.iter().map(|c| c.ip_hash.as_deref()).collect(),
-            user_agents: batch.iter().map(|c| c.user_agent.as_str()).collect(),
-            bots: batch.iter().map(|c| c.is_bot).collect(),
-        }
-    }
-}
-
-const STORE_UNPAID_CLICKS_SQL: &str = concat!(
-    "
+// The statement of [`store_unpaid`], around where its counts go: the batch, the
+// terms of its memberships, the clicks kept and inserted...
+macro_rules! store_unpaid_clicks_head {
+    () => {
+        concat!(
+            "
     WITH batch AS (
         SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::timestamptz[], $5::bytea[], $6::text[], $7::boolean[])
             AS k(brand_id, id, membership_id, clicked_at, ip_hash, user_agent, is_bot)),
     terms AS (
         SELECT m.brand_id, m.id AS membership_id, b.time_zone, ",
-    click_countable_sql!(),
-    " AS countable, (",
-    payout_type_sql!(),
-    " = 'FLAT_PER_CLICK' AND COALESCE(",
-    payout_flat_sql!(),
-    ", 0) > 0) AS per_click
+            click_countable_sql!(),
+            " AS countable, (",
+            payout_type_sql!(),
+            " = 'FLAT_PER_CLICK' AND COALESCE(",
+            payout_flat_sql!(),
+            ", 0) > 0) AS per_click
         FROM (SELECT DISTINCT brand_id, membership_id FROM batch) k
         JOIN memberships m ON m.brand_id = k.brand_id AND m.id = k.membership_id
         JOIN offers o ON o.brand_id = m.brand_id AND o.id = m.offer_id
@@ -272,14 +294,15 @@ const STORE_UNPAID_CLICKS_SQL: &str = concat!(
                CASE WHEN is_bot THEN 'BOT' ELSE 'NO_PER_CLICK_PAYOUT' END
         FROM taken
         ON CONFLICT (brand_id, id, clicked_at) DO NOTHING
-        RETURNING brand_id, membership_id, clicked_at, is_bot),
-    rolled_up AS (
-        INSERT INTO membership_daily_stats AS s (brand_id, membership_id, day, clicks, conversions, sales, commission)
-        SELECT c.brand_id, c.membership_id, (c.clicked_at AT TIME ZONE t.time_zone)::date, count(*), 0, 0, 0
-        FROM stored c JOIN terms t USING (brand_id, membership_id)
-        WHERE NOT c.is_bot
-        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-        ON CONFLICT (brand_id, membership_id, day) DO UPDATE SET clicks = s.clicks + EXCLUDED.clicks)
+        RETURNING brand_id, membership_id, clicked_at, is_bot),"
+        )
+    };
+}
+
+// ...and what became of the batch.
+macro_rules! store_unpaid_clicks_tail {
+    () => {
+        "
     SELECT (SELECT count(*) FROM stored WHERE NOT is_bot) AS counted,
            (SELECT count(*) FROM stored WHERE is_bot) AS bots,
            (SELECT count(*) FROM taken) AS taken,
@@ -287,8 +310,63 @@ const STORE_UNPAID_CLICKS_SQL: &str = concat!(
             WHERE t.countable IS NOT TRUE) AS ignored,
            ARRAY(SELECT brand_id FROM terms WHERE countable AND per_click ORDER BY 1, membership_id) AS per_click_brands,
            ARRAY(SELECT membership_id FROM terms WHERE countable AND per_click ORDER BY brand_id, 1) AS per_click_memberships"
-);
+    };
+}
 
+/// The two ways of storing a batch differ only in where the counts go.
+macro_rules! unpaid_clicks_statement {
+    ($(#[$meta:meta])* $name:ident = $counts:expr) => {
+        cached_statement! {
+            $(#[$meta])*
+            struct $name<'a> = concat!(store_unpaid_clicks_head!(), $counts, store_unpaid_clicks_tail!()); {
+                brand_ids: Array<BigInt> => Vec<BrandId>,
+                ids: Array<diesel::sql_types::Uuid> => Vec<Uuid>,
+                membership_ids: Array<BigInt> => Vec<MembershipId>,
+                clicked_at: Array<diesel::sql_types::Timestamptz> => Vec<DateTime<Utc>>,
+                ip_hashes: Array<Nullable<diesel::sql_types::Bytea>> => Vec<Option<&'a [u8]>>,
+                user_agents: Array<Text> => Vec<&'a str>,
+                bots: Array<Bool> => Vec<bool>,
+            }
+        }
+
+        impl<'a> $name<'a> {
+            fn new(batch: &'a [NewClick]) -> Self {
+                $name {
+                    brand_ids: batch.iter().map(|c| c.brand_id).collect(),
+                    ids: batch.iter().map(|c| c.id).collect(),
+                    membership_ids: batch.iter().map(|c| c.membership_id).collect(),
+                    clicked_at: batch.iter().map(|c| c.clicked_at).collect(),
+                    ip_hashes: batch.iter().map(|c| c.ip_hash.as_deref()).collect(),
+                    user_agents: batch.iter().map(|c| c.user_agent.as_str()).collect(),
+                    bots: batch.iter().map(|c| c.is_bot).collect(),
+                }
+            }
+        }
+    };
+}
+
+unpaid_clicks_statement! {
+    /// [`store_unpaid`] with [`Rollups::Now`]: a redirect's whole database cost.
+    StoreUnpaidClicks = "
+    rolled_up AS (
+        INSERT INTO membership_daily_stats AS s (brand_id, membership_id, day, clicks, conversions, sales, commission)
+        SELECT c.brand_id, c.membership_id, (c.clicked_at AT TIME ZONE t.time_zone)::date, count(*), 0, 0, 0
+        FROM stored c JOIN terms t USING (brand_id, membership_id)
+        WHERE NOT c.is_bot
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (brand_id, membership_id, day) DO UPDATE SET clicks = s.clicks + EXCLUDED.clicks)"
+}
+
+unpaid_clicks_statement! {
+    /// [`store_unpaid`] with [`Rollups::Tallied`].
+    TallyUnpaidClicks = "
+    tallied AS (
+        INSERT INTO click_tallies (brand_id, membership_id, day, clicks)
+        SELECT c.brand_id, c.membership_id, (c.clicked_at AT TIME ZONE t.time_zone)::date, count(*)
+        FROM stored c JOIN terms t USING (brand_id, membership_id)
+        WHERE NOT c.is_bot
+        GROUP BY 1, 2, 3)"
+}
 /// A visitor who may earn a click's commission, if not paid within the window.
 pub struct VisitorClaim {
     pub brand_id: BrandId,

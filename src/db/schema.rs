@@ -52,6 +52,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// No key: a membership-day has a tally per batch until they are folded.
+    click_tallies (brand_id, membership_id, day) {
+        brand_id -> Int8,
+        membership_id -> Int8,
+        day -> Date,
+        clicks -> Int8,
+    }
+}
+
+diesel::table! {
     click_retention (only_row) {
         only_row -> Bool,
         kept_since -> Timestamptz,
@@ -607,6 +617,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     brands,
     click_retention,
+    click_tallies,
     click_visitors,
     clicks,
     conversion_adjustments,

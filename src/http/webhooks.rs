@@ -100,23 +100,26 @@ async fn handle(
         let _ = state.failed_auth.take(failures, 1);
         RestError::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no brand '{brand_slug}'"))
     };
+    let unsigned = |refusal| {
+        let _ = state.failed_auth.take(failures, 1);
+        refusal
+    };
+    // No secret can make a missing or malformed signature right: refused before any lookup.
+    let signature = signature_of(headers).map_err(unsigned)?;
     let signers = state.app.webhook_signers();
     let mut signer = signers
         .get(&state.app, brand_slug, false)
         .await
         .map_err(internal)?
         .ok_or_else(no_brand)?;
-    if verify_signature(signer.secret.as_deref(), headers, body).is_err() {
+    if check_signature(signer.secret.as_deref(), &signature, body).is_err() {
         // The secret may have changed since it was read: check with the stored one.
         signer = signers
             .get(&state.app, brand_slug, true)
             .await
             .map_err(internal)?
             .ok_or_else(no_brand)?;
-        if let Err(refusal) = verify_signature(signer.secret.as_deref(), headers, body) {
-            let _ = state.failed_auth.take(failures, 1);
-            return Err(refusal);
-        }
+        check_signature(signer.secret.as_deref(), &signature, body).map_err(unsigned)?;
     }
     let (brand, time_zone) = (&signer.brand, signer.time_zone);
     let conn = || async { state.app.tracking_conn().await.map_err(internal) };
@@ -266,17 +269,28 @@ pub(super) fn json_body(body: &[u8]) -> Result<Value, RestError> {
 
 /// Constant-time check of the base64 HMAC-SHA256 of the raw body.
 pub(super) fn verify_signature(secret: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<(), RestError> {
-    let unauthorized = |message: &str| RestError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
-    let secret =
-        secret.ok_or_else(|| unauthorized("the brand has no webhook secret yet: set one with setWebhookSecret"))?;
-    let signature = headers
+    check_signature(secret, &signature_of(headers)?, body)
+}
+
+fn unauthorized(message: &str) -> RestError {
+    RestError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message)
+}
+
+/// The decoded X-Shopify-Hmac-Sha256 header.
+fn signature_of(headers: &HeaderMap) -> Result<Vec<u8>, RestError> {
+    headers
         .get("x-shopify-hmac-sha256")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v.trim()).ok())
-        .ok_or_else(|| unauthorized("missing or malformed X-Shopify-Hmac-Sha256 signature"))?;
+        .ok_or_else(|| unauthorized("missing or malformed X-Shopify-Hmac-Sha256 signature"))
+}
+
+fn check_signature(secret: Option<&str>, signature: &[u8], body: &[u8]) -> Result<(), RestError> {
+    let secret =
+        secret.ok_or_else(|| unauthorized("the brand has no webhook secret yet: set one with setWebhookSecret"))?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(body);
-    mac.verify_slice(&signature)
+    mac.verify_slice(signature)
         .map_err(|_| unauthorized("the signature does not match the body"))
 }
 

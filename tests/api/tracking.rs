@@ -386,6 +386,9 @@ async fn bad_signatures_and_bad_bodies_are_refused_and_store_nothing() {
     }
     let (status, _) = webhook(&app, "no-such-brand", "shopify", None, &good, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // An unsigned request is refused before any lookup: it learns nothing of the brand.
+    let (status, body) = webhook(&app, "no-such-brand", "shopify", None, &good, Some("")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(app.rows("conversions").await, 0);
 
     let request = Request::get("/metrics").body(Body::empty()).unwrap();
@@ -402,7 +405,7 @@ async fn bad_signatures_and_bad_bodies_are_refused_and_store_nothing() {
         .to_bytes();
     let metrics = String::from_utf8(metrics.to_vec()).unwrap();
     assert!(
-        metrics.contains("sales_tracking_webhook_failures_total{reason=\"signature\"} 4"),
+        metrics.contains("sales_tracking_webhook_failures_total{reason=\"signature\"} 5"),
         "{metrics}"
     );
     assert!(
@@ -991,4 +994,54 @@ async fn an_unattributed_order_is_credited_once_to_a_membership() {
     let audited = "SELECT count(*) AS n FROM audit_events WHERE action = 'assignConversion'";
     assert_eq!(count(&mut conn, audited).await, 2, "the credit and its retry");
     crate::common::assert_summaries_rebuild(&mut conn).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_clicks_is_counted_in_full_by_its_last_answer() {
+    let app = std::sync::Arc::new(TestApp::new().await);
+    let shop = shop(&app).await;
+    let kpi_clicks = || async {
+        app.ok(&shop.brand.admin, "{ kpis { clicks } }", json!({})).await["kpis"]["clicks"]
+            .as_i64()
+            .unwrap()
+    };
+    // A stopped server's tally, not folded yet: the next fold takes it too.
+    let mut conn = app.db.connect().await;
+    conn.batch_execute(&format!(
+        "INSERT INTO click_tallies (brand_id, membership_id, day, clicks)
+         SELECT m.brand_id, m.id, (now() AT TIME ZONE b.time_zone)::date, 5
+         FROM memberships m JOIN brands b ON b.id = m.brand_id WHERE m.link_code = '{}'",
+        shop.link_code
+    ))
+    .await
+    .unwrap();
+    assert_eq!(kpi_clicks().await, 0);
+
+    // Arriving over some milliseconds, the clicks make batches written side by side.
+    let burst: Vec<_> = (0..400u64)
+        .map(|n| {
+            let (app, code) = (app.clone(), shop.link_code.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_micros(100 * n)).await;
+                click(&app, &code, BROWSER).await.0
+            })
+        })
+        .collect();
+    for answer in burst {
+        assert_eq!(answer.await.unwrap(), StatusCode::FOUND);
+    }
+    let (_, metrics) = app.get("/metrics").await;
+    let tallied: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("sales_tracking_clicks_tallied_total "))
+        .and_then(|n| n.trim().parse::<f64>().ok())
+        .unwrap() as u64;
+    assert!(tallied > 0, "some batches were written beside another: {metrics}");
+    assert_eq!(app.rows("click_tallies").await, 0, "folded before the last answer");
+    assert_eq!(app.rows("clicks").await, 400);
+    assert_eq!(
+        kpi_clicks().await,
+        405,
+        "every click once, and the stopped server's tally"
+    );
 }

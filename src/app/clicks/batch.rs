@@ -10,7 +10,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use rust_decimal::Decimal;
 
 use crate::app::events;
-use crate::db::clicks::{self, ClickColumns, NewClick, VisitorClaim};
+use crate::db::clicks::{self, ClickColumns, NewClick, Rollups, VisitorClaim};
 use crate::db::ledger::{self, NewLedgerEntry};
 use crate::db::stats::{Delta, Deltas};
 use crate::db::{DbError, DbResult, brands};
@@ -80,7 +80,18 @@ pub async fn store_batch(
     batch: Vec<NewClick>,
     rules: ClickRules,
 ) -> DbResult<BatchOutcome> {
-    let unpaid = clicks::store_unpaid(conn, &batch).await?;
+    store_batch_counted(conn, batch, rules, Rollups::Now).await
+}
+
+/// [`store_batch`], with the counts of the clicks that earn nothing per click
+/// upserted or tallied (`rollups`); per-click earnings always reach the rollups at once.
+pub(super) async fn store_batch_counted(
+    conn: &mut AsyncPgConnection,
+    batch: Vec<NewClick>,
+    rules: ClickRules,
+    rollups: Rollups,
+) -> DbResult<BatchOutcome> {
+    let unpaid = clicks::store_unpaid(conn, &batch, rollups).await?;
     let mut outcome = BatchOutcome {
         counted: unpaid.counted,
         bots: unpaid.bots,

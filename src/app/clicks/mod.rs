@@ -1,13 +1,18 @@
-//! Group commit for clicks: redirects hand their click to one writer task, which
-//! stores everything that queued up while the previous batch was committing in a
-//! single transaction, then tells each redirect it is stored. A redirect answers
-//! only after that, so an answered click is a stored click; under load batches
-//! grow by themselves, so the database sees few, large transactions.
+//! Group commit for clicks: redirects hand their click to the writer, whose two
+//! lanes each store everything that queued up while the other's batch was
+//! committing, in a single transaction, then tell each redirect it is stored. A
+//! redirect answers only after that, so an answered click is a stored click;
+//! under load batches grow by themselves, so the database sees few, large
+//! transactions. A batch written beside another adds its counts to tallies
+//! rather than to the rollup rows the other is updating, and the tallies are
+//! folded into the rollups when the writer falls idle (before the last batch is
+//! answered) and at least every `FOLD_EVERY` under load.
 //!
 //! Also here: which link a code leads to, and the click a shopper's visit makes.
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -18,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::live::KpiChanges;
-use crate::db::clicks::NewClick;
+use crate::db::clicks::{self, NewClick, Rollups};
 pub use crate::db::memberships::LinkTarget;
 use crate::db::{DbError, DbPool, DbResult, memberships};
 use crate::domain::ids::BrandId;
@@ -107,7 +112,7 @@ impl ClickWriter {
     ) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
         let store = ClickStore { pool, rules, live };
-        tokio::spawn(run(store.clone(), metrics.clone(), jobs));
+        tokio::spawn(run(store.clone(), metrics.clone(), jobs, queue.downgrade()));
         ClickWriter {
             queue,
             spool,
@@ -124,6 +129,11 @@ impl ClickWriter {
             metrics: self.metrics.clone(),
             spool: Arc::downgrade(spool),
         })
+    }
+
+    /// The task that folds tallies a stopped server left: run by the job runner.
+    pub fn tally_fold(&self) -> TallyFold {
+        TallyFold(self.store.clone())
     }
 
     /// Stores a click: committed with its batch within `COMMIT_DEADLINE`, or else
@@ -186,7 +196,7 @@ impl crate::app::jobs::LocalTask for SpoolReplay {
             };
             let mut all_stored = true;
             for chunk in clicks.chunks(MAX_BATCH) {
-                let stored = store_isolated(store, metrics, chunk).await;
+                let stored = store_isolated(store, metrics, chunk, Rollups::Now).await;
                 all_stored &= stored.iter().all(|s| *s != Outcome::Retry);
                 if !all_stored {
                     break;
@@ -204,19 +214,170 @@ impl crate::app::jobs::LocalTask for SpoolReplay {
     }
 }
 
-async fn run(store: ClickStore, metrics: Arc<Metrics>, mut jobs: mpsc::Receiver<Job>) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let started = std::time::Instant::now();
-        let clicks: Vec<NewClick> = batch.iter().map(|(click, _)| click.clone()).collect();
-        let outcomes = store_isolated(&store, &metrics, &clicks).await;
-        metrics.click_batch_size.observe(clicks.len() as f64);
-        metrics.click_batch_seconds.observe(started.elapsed().as_secs_f64());
-        for ((_, done), outcome) in batch.drain(..).zip(outcomes) {
-            let _ = done.send(outcome);
+async fn run(store: ClickStore, metrics: Arc<Metrics>, jobs: mpsc::Receiver<Job>, queue: mpsc::WeakSender<Job>) {
+    let load = Arc::new(WriterLoad {
+        queue,
+        jobs: tokio::sync::Mutex::new(jobs),
+        in_flight: AtomicUsize::new(0),
+        tallied: AtomicU64::new(0),
+        folded_upto: AtomicU64::new(0),
+        folded: tokio::sync::Mutex::new(Folded {
+            upto: 0,
+            at: std::time::Instant::now(),
+        }),
+    });
+    let lanes: Vec<_> = (0..LANES)
+        .map(|_| tokio::spawn(lane(store.clone(), metrics.clone(), load.clone())))
+        .collect();
+    for lane in lanes {
+        let _ = lane.await;
+    }
+}
+
+/// One of the writer's lanes: takes what is queued, stores it, answers, and again.
+/// While one lane's batch commits, the other gathers and writes the next.
+async fn lane(store: ClickStore, metrics: Arc<Metrics>, load: Arc<WriterLoad>) {
+    loop {
+        let mut batch: Vec<Job> = Vec::new();
+        let rollups = {
+            let mut jobs = load.jobs.lock().await;
+            if jobs.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                return;
+            }
+            // Alone and with nothing left to fold, a batch writes its rollups; else it tallies.
+            let alone = load.in_flight.fetch_add(1, Ordering::SeqCst) == 0;
+            if alone && load.tallied.load(Ordering::SeqCst) == load.folded_upto.load(Ordering::SeqCst) {
+                Rollups::Now
+            } else {
+                Rollups::Tallied
+            }
+        };
+        write_batch(&store, &metrics, &load, batch, rollups).await;
+    }
+}
+
+/// Batches committing at once: the next is written while the last commits.
+const LANES: usize = 2;
+/// Under steady load the writer never falls idle: tallies are folded at least this often.
+const FOLD_EVERY: Duration = Duration::from_millis(250);
+
+/// What the writer's lanes share: the queue, how busy they are, and what they tallied.
+struct WriterLoad {
+    queue: mpsc::WeakSender<Job>,
+    /// The lane holding it waits for the next clicks.
+    jobs: tokio::sync::Mutex<mpsc::Receiver<Job>>,
+    in_flight: AtomicUsize,
+    /// Tallied batches committed so far.
+    tallied: AtomicU64,
+    /// `Folded::upto`, for a look without waiting for a fold.
+    folded_upto: AtomicU64,
+    /// Held while folding: one fold at a time.
+    folded: tokio::sync::Mutex<Folded>,
+}
+
+struct Folded {
+    /// Every tallied batch up to this one is folded.
+    upto: u64,
+    at: std::time::Instant,
+}
+
+impl WriterLoad {
+    /// Folds what was tallied until now, unless that is folded already.
+    async fn fold_tallied(&self, store: &ClickStore) {
+        let mut folded = self.folded.lock().await;
+        // Committed before this read, so the fold's snapshot holds them.
+        let tallied = self.tallied.load(Ordering::SeqCst);
+        if tallied == folded.upto {
+            return;
+        }
+        folded.at = std::time::Instant::now();
+        if fold(store).await {
+            folded.upto = tallied;
+            self.folded_upto.store(tallied, Ordering::SeqCst);
+        }
+    }
+
+    /// A fold is due, and none running.
+    fn fold_due(&self) -> bool {
+        self.folded
+            .try_lock()
+            .is_ok_and(|folded| folded.at.elapsed() >= FOLD_EVERY)
+    }
+
+    fn nothing_queued(&self) -> bool {
+        self.queue
+            .upgrade()
+            .is_none_or(|queue| queue.capacity() == queue.max_capacity())
+    }
+}
+
+/// Stores a batch and answers its redirects. The last batch to finish before the
+/// writer falls idle folds the tallies first, so whoever awaited every redirect
+/// sees every click counted.
+async fn write_batch(store: &ClickStore, metrics: &Metrics, load: &WriterLoad, batch: Vec<Job>, rollups: Rollups) {
+    let started = std::time::Instant::now();
+    let clicks: Vec<NewClick> = batch.iter().map(|(click, _)| click.clone()).collect();
+    let outcomes = store_isolated(store, metrics, &clicks, rollups).await;
+    if rollups == Rollups::Tallied {
+        load.tallied.fetch_add(1, Ordering::SeqCst);
+    }
+    if load.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 && load.nothing_queued() {
+        load.fold_tallied(store).await;
+    }
+    metrics.click_batch_size.observe(clicks.len() as f64);
+    metrics.click_batch_seconds.observe(started.elapsed().as_secs_f64());
+    for ((_, done), outcome) in batch.into_iter().zip(outcomes) {
+        let _ = done.send(outcome);
+    }
+    // Under steady load: after answering, so that no redirect waits for it.
+    if load.fold_due() {
+        load.fold_tallied(store).await;
+    }
+}
+
+/// Folds the click tallies into the rollups; false when that failed (they wait for the next fold).
+async fn fold(to: &ClickStore) -> bool {
+    let folded = async {
+        let mut conn = to.pool.get().await?;
+        clicks::fold_tallies(&mut conn).await
+    };
+    match tokio::time::timeout(BATCH_TIMEOUT, folded).await {
+        Ok(Ok(brands)) => {
+            brands.into_iter().for_each(|brand| to.live.touch(brand));
+            true
+        }
+        Ok(Err(error)) => {
+            tracing::error!(%error, "folding click tallies failed; the next fold takes them");
+            false
+        }
+        Err(_) => {
+            tracing::error!("folding click tallies timed out; the next fold takes them");
+            false
         }
     }
 }
+
+/// Folds tallies a server left behind (it stopped between a batch and its fold):
+/// run by the job runner, on every server.
+pub struct TallyFold(ClickStore);
+
+#[async_trait::async_trait]
+impl crate::app::jobs::LocalTask for TallyFold {
+    fn name(&self) -> &'static str {
+        "click_tally_fold"
+    }
+
+    fn every(&self) -> Duration {
+        LEFTOVER_FOLD_INTERVAL
+    }
+
+    async fn run(&self) {
+        fold(&self.0).await;
+    }
+}
+
+/// How often tallies left by a stopped server are looked for.
+const LEFTOVER_FOLD_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What became of one click of a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -237,10 +398,10 @@ struct ClickStore {
     live: KpiChanges,
 }
 
-async fn store(to: &ClickStore, clicks: Vec<NewClick>) -> Result<BatchOutcome, DbError> {
+async fn store(to: &ClickStore, clicks: Vec<NewClick>, rollups: Rollups) -> Result<BatchOutcome, DbError> {
     let stored = async {
         let mut conn = to.pool.get().await?;
-        store_batch(&mut conn, clicks, to.rules).await
+        batch::store_batch_counted(&mut conn, clicks, to.rules, rollups).await
     };
     tokio::time::timeout(BATCH_TIMEOUT, stored)
         .await
@@ -250,16 +411,20 @@ async fn store(to: &ClickStore, clicks: Vec<NewClick>) -> Result<BatchOutcome, D
 /// Stores a batch and says what became of each click. A batch that fails on its
 /// data (not on the database being down) is retried per brand and then per
 /// click, so one brand's bad row never costs another brand its clicks.
-async fn store_isolated(to: &ClickStore, metrics: &Metrics, clicks: &[NewClick]) -> Vec<Outcome> {
+async fn store_isolated(to: &ClickStore, metrics: &Metrics, clicks: &[NewClick], rollups: Rollups) -> Vec<Outcome> {
     let mut outcomes = vec![Outcome::Retry; clicks.len()];
     let mut pending: Vec<Vec<usize>> = vec![(0..clicks.len()).collect()];
     while let Some(group) = pending.pop() {
-        match store(to, group.iter().map(|&i| clicks[i].clone()).collect()).await {
+        match store(to, group.iter().map(|&i| clicks[i].clone()).collect(), rollups).await {
             Ok(outcome) => {
                 metrics.clicks.inc_by(outcome.counted as u64);
+                if rollups == Rollups::Tallied {
+                    metrics.clicks_tallied.inc_by(outcome.counted as u64);
+                }
                 metrics.bot_clicks.inc_by(outcome.bots as u64);
                 metrics.ignored_clicks.inc_by(outcome.ignored as u64);
-                if outcome.counted > 0 {
+                // Tallied counts reach dashboards when they are folded.
+                if outcome.counted > 0 && rollups == Rollups::Now {
                     let brands: std::collections::BTreeSet<BrandId> =
                         group.iter().map(|&i| clicks[i].brand_id).collect();
                     brands.into_iter().for_each(|brand| to.live.touch(brand));
