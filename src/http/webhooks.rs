@@ -100,12 +100,12 @@ async fn handle(
         let _ = state.failed_auth.take(failures, 1);
         RestError::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no brand '{brand_slug}'"))
     };
-    let unsigned = |refusal| {
+    let failed_signature = |refusal| {
         let _ = state.failed_auth.take(failures, 1);
         refusal
     };
     // No secret can make a missing or malformed signature right: refused before any lookup.
-    let signature = signature_of(headers).map_err(unsigned)?;
+    let signature = signature_of(headers).map_err(failed_signature)?;
     let signers = state.app.webhook_signers();
     let mut signer = signers
         .get(&state.app, brand_slug, false)
@@ -119,7 +119,7 @@ async fn handle(
             .await
             .map_err(internal)?
             .ok_or_else(no_brand)?;
-        check_signature(signer.secret.as_deref(), &signature, body).map_err(unsigned)?;
+        check_signature(signer.secret.as_deref(), &signature, body).map_err(failed_signature)?;
     }
     let (brand, time_zone) = (&signer.brand, signer.time_zone);
     let conn = || async { state.app.tracking_conn().await.map_err(internal) };
