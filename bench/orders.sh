@@ -7,6 +7,7 @@
 # the acknowledged ones.
 # Usage: bench/orders.sh [seconds] [connections] [orders per second]
 # BENCH_SERVER_BINARY runs another build (an A/B against older code) instead of this one.
+# BENCH_CLIENT_BINARY runs a load generator built before (benches/orders.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
@@ -19,7 +20,12 @@ secret=whsec_bench_0123456789
 
 binary=${BENCH_SERVER_BINARY:-target/release/sales-tracking}
 [ -n "${BENCH_SERVER_BINARY:-}" ] || cargo build --release --quiet
-cargo bench --bench orders --no-run --quiet 2>/dev/null
+# The load generator, copied aside so that edits to the tree during a run cannot rebuild
+# it (BENCH_CLIENT_BINARY runs one built before).
+if [ -z "${BENCH_CLIENT_BINARY:-}" ]; then
+  cp "$(cargo bench --bench orders --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\)).*/\1/p')" /tmp/bench-orders-client
+fi
+client=${BENCH_CLIENT_BINARY:-/tmp/bench-orders-client}
 psql "$server/postgres" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" -c "CREATE DATABASE $database"
 url="$server/$database"
 DATABASE_URL=$url RUST_LOG=warn $binary serve --demo --bind 127.0.0.1:$port \
@@ -43,7 +49,7 @@ for shape in spread flash; do
     before=$(psql "$url" -Atc "SELECT count(*) FROM conversions WHERE source = 'bench'")
     out=$(BENCH_URL=http://127.0.0.1:$port BENCH_BRAND=$brand BENCH_SECRET=$secret BENCH_CODES=$shape_codes \
       BENCH_SECONDS=$seconds BENCH_CONNECTIONS=$connections BENCH_RATE=$load BENCH_RUN=$shape-$(date +%s) \
-      cargo bench --bench orders --quiet 2>/dev/null)
+      "$client")
     after=$(psql "$url" -Atc "SELECT count(*) FROM conversions WHERE source = 'bench'")
     acknowledged=$(echo "$out" | awk -F= '/^acknowledged=/ {print $2}')
     echo "$shape: $(echo "$out" | head -1)"

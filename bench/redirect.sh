@@ -6,10 +6,15 @@
 #   shopper   GET /r/{code}, a browser's User-Agent, one visitor, one link
 #   shoppers  a browser's User-Agent, a new visitor every request, every link
 #   bot       GET /r/{code} without a User-Agent (stored, never counted)
-# at 64 and 256 connections; then counts the clicks stored against the redirects
-# answered. Binaries alternate run by run, so two builds see the same machine.
+# at 64 and 256 connections, each as many as the server takes (wrk: closed loop) and
+# then livez, shopper and shoppers at a fixed rate (benches/redirects.rs, latency
+# counted from when each request was due: what a shopper waits at that rate); then
+# counts the clicks stored against the redirects answered. Binaries alternate run by
+# run, so two builds see the same machine.
 # Usage: bench/redirect.sh [runs] [seconds] [binary...]
 #   (default: 3 runs of 10 s, target/release/sales-tracking, built first)
+# BENCH_RATE sets the fixed rate (default 20000 requests/s); BENCH_CLIENT_BINARY runs a
+# fixed-rate client built before (benches/redirects.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -22,7 +27,14 @@ if [ ${#binaries[@]} -eq 0 ]; then
 fi
 port=18080
 server=${BENCH_DATABASE_SERVER:-postgres://postgres@127.0.0.1:5432}
+rate=${BENCH_RATE:-20000}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+# The fixed-rate client, copied aside so that edits to the tree during a run cannot rebuild
+# it (BENCH_CLIENT_BINARY runs one built before).
+if [ -z "${BENCH_CLIENT_BINARY:-}" ]; then
+  cp "$(cargo bench --bench redirects --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\)).*/\1/p')" /tmp/bench-redirects-client
+fi
+client=${BENCH_CLIENT_BINARY:-/tmp/bench-redirects-client}
 
 wait_healthy() { for _ in $(seq 1 240); do curl -sf http://127.0.0.1:$port/health >/dev/null && return; sleep 0.5; done; echo "server did not start" >&2; exit 1; }
 serve() { # binary database [--demo]
@@ -54,6 +66,13 @@ measure() { # label connections wrk-arguments...
     "$(echo "$out" | awk '/requests in/ {print $1}')"
   answered=$((answered + $(echo "$out" | awk '/requests in/ {print $1}')))
 }
+at_rate() { # shape connections
+  local out
+  out=$(BENCH_URL=$url BENCH_SHAPE=$1 BENCH_LINKS=/tmp/bench-link-codes BENCH_RATE=$rate BENCH_CONNECTIONS=$2 \
+    BENCH_SECONDS=$seconds "$client")
+  printf '%-9s %4s %s\n' "$1" "$2" "$out"
+  [ "$1" = livez ] || answered=$((answered + $(echo "$out" | sed -n 's/.*; \([0-9]*\) answered.*/\1/p')))
+}
 
 for run in $(seq 1 "$runs"); do
   for b in "${!binaries[@]}"; do
@@ -75,6 +94,8 @@ for run in $(seq 1 "$runs"); do
       measure shopper "$connections" -H 'User-Agent: Mozilla/5.0 (bench)' "$url/r/$code"
       LINK_CODES=/tmp/bench-link-codes measure shoppers "$connections" -s bench/wrk/shoppers.lua "$url"
       measure bot "$connections" "$url/r/$code"
+      echo "  at a fixed rate, latency from when each request was due:"
+      for shape in livez shopper shoppers; do at_rate $shape "$connections"; done
       sleep 1
       after=$(psql "$server/$database" -Atc "SELECT count(*) FROM clicks")
       echo "  redirects answered: $answered; clicks stored: $((after - before)) (may exceed answered by the requests in flight when wrk stopped)"

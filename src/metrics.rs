@@ -73,6 +73,8 @@ pub struct Metrics {
     pub writer_queued: Family<WriterLabels, Gauge>,
     pub click_batch_size: Histogram,
     pub click_batch_seconds: Histogram,
+    pub order_group_size: Histogram,
+    pub order_group_seconds: Histogram,
     pub replica_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub replica_usable: Gauge,
     pub jobs: Family<JobLabels, Gauge>,
@@ -105,6 +107,10 @@ impl Default for Metrics {
             click_batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
             // 0.1 ms to about 0.8 s.
             click_batch_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 14)),
+            // 1 to 256 orders (a group's most).
+            order_group_size: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
+            // 0.1 ms to about 0.8 s.
+            order_group_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 14)),
             replica_lag_seconds: Gauge::default(),
             replica_usable: Gauge::default(),
             jobs: Family::default(),
@@ -214,6 +220,16 @@ impl Metrics {
             "click_batch_seconds",
             "Time to store one batch of clicks, from taking it off the queue to its commit",
             metrics.click_batch_seconds.clone(),
+        );
+        registry.register(
+            "order_group_size",
+            "Webhook orders recorded together by one group of the order writer",
+            metrics.order_group_size.clone(),
+        );
+        registry.register(
+            "order_group_seconds",
+            "Time to record one group of orders, from taking it off the queue to its last commit",
+            metrics.order_group_seconds.clone(),
         );
         registry.register(
             "replica_lag_seconds",

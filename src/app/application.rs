@@ -193,7 +193,7 @@ impl App {
             jobs.start_local(replay);
         }
         jobs.start_local(clicks.tally_fold());
-        let orders = OrderWriter::start(tracking_pool.clone());
+        let orders = OrderWriter::start(tracking_pool.clone(), metrics.clone());
         let report_pool = settings.report_pool.unwrap_or_else(|| pool.clone());
         App(Arc::new(Parts {
             reports: ReportPool::new(report_pool, settings.replica),

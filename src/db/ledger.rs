@@ -2,10 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Nullable, Numeric, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 
 use super::DbResult;
+use super::cached::cached_statement;
 use super::schema::ledger_entries;
 
 use crate::domain::enums::LedgerKind;
@@ -24,20 +26,53 @@ pub struct NewLedgerEntry {
     pub payable_at: DateTime<Utc>,
 }
 
-/// Books entries. The statement is made at once and the future does not hold the
-/// connection, so polled together with the next statement's it shares one round
-/// trip (diesel-async pipelines futures polled concurrently).
-pub fn insert<'a>(
+/// Books entries, in order. The statement is made at once and the future does not
+/// hold the connection, so polled together with the next statement's it shares one
+/// round trip (diesel-async pipelines futures polled concurrently).
+pub fn insert(
     conn: &mut AsyncPgConnection,
-    entries: &'a [NewLedgerEntry],
-) -> impl Future<Output = DbResult<()>> + Send + 'a {
-    let statement =
-        (!entries.is_empty()).then(|| diesel::insert_into(ledger_entries::table).values(entries).execute(conn));
+    entries: &[NewLedgerEntry],
+) -> impl Future<Output = DbResult<()>> + Send + 'static {
+    let statement = (!entries.is_empty()).then(|| {
+        InsertEntries {
+            brand_ids: entries.iter().map(|e| e.brand_id).collect(),
+            membership_ids: entries.iter().map(|e| e.membership_id).collect(),
+            kinds: entries.iter().map(|e| e.kind.as_str()).collect(),
+            amounts: entries.iter().map(|e| e.amount).collect(),
+            conversion_ids: entries.iter().map(|e| e.conversion_id).collect(),
+            reward_ids: entries.iter().map(|e| e.reward_id).collect(),
+            earned_at: entries.iter().map(|e| e.earned_at).collect(),
+            payable_at: entries.iter().map(|e| e.payable_at).collect(),
+        }
+        .execute(conn)
+    });
     async move {
         if let Some(statement) = statement {
             statement.await?;
         }
         Ok(())
+    }
+}
+
+cached_statement! {
+    /// The statement of [`insert`]: one text whatever the number of entries, so a
+    /// group of orders does not parse and plan it again.
+    struct InsertEntries<'a> = "INSERT INTO ledger_entries
+             (brand_id, membership_id, kind, amount, conversion_id, reward_id, earned_at, payable_at)
+         SELECT brand_id, membership_id, kind, amount, conversion_id, reward_id, earned_at, payable_at
+         FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::numeric[], $5::bigint[], $6::bigint[],
+                     $7::timestamptz[], $8::timestamptz[])
+             WITH ORDINALITY AS e (brand_id, membership_id, kind, amount, conversion_id, reward_id,
+                 earned_at, payable_at, position)
+         ORDER BY position"; {
+        brand_ids: Array<BigInt> => Vec<BrandId>,
+        membership_ids: Array<BigInt> => Vec<MembershipId>,
+        kinds: Array<Text> => Vec<&'a str>,
+        amounts: Array<Numeric> => Vec<Decimal>,
+        conversion_ids: Array<Nullable<BigInt>> => Vec<Option<ConversionId>>,
+        reward_ids: Array<Nullable<BigInt>> => Vec<Option<RewardId>>,
+        earned_at: Array<Timestamptz> => Vec<DateTime<Utc>>,
+        payable_at: Array<Timestamptz> => Vec<DateTime<Utc>>,
     }
 }
 

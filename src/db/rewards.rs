@@ -311,6 +311,9 @@ pub struct Progress {
 }
 
 /// Locks the membership (so its conversions take turns) and reads its progress.
+/// `FOR NO KEY UPDATE`, not `FOR UPDATE`: it still makes crossings take turns, and
+/// does not wait on the key-share locks that a group of orders' inserts hold on the
+/// membership while that group waits on this transaction's balance rows (a deadlock).
 pub async fn lock_progress(
     conn: &mut AsyncPgConnection,
     brand_id: BrandId,
@@ -319,7 +322,7 @@ pub async fn lock_progress(
     memberships::table
         .find((brand_id, membership_id))
         .select(memberships::id)
-        .for_update()
+        .for_no_key_update()
         .execute(conn)
         .await?;
     Ok(diesel::sql_query(

@@ -4,13 +4,13 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
-use diesel::upsert::excluded;
+use diesel::sql_types::{Array, BigInt, Date, Numeric};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 
 use super::DbResult;
+use super::cached::cached_statement;
 use super::converting::{self, DayChange};
-use super::schema::membership_daily_stats as stats;
 
 use crate::domain::ids::{BrandId, MembershipId};
 
@@ -43,60 +43,90 @@ impl Deltas {
         *self.0.entry((brand_id, membership_id, day)).or_default() += delta;
     }
 
-    /// Writes all changes, one statement per 5,000 membership-days (PostgreSQL takes
-    /// at most 65,535 parameters a statement; a row has 7), and the converting-member
+    /// Writes all changes in one statement (in key order), and the converting-member
     /// sets when some day's conversions went from none to some or back. Call inside
     /// the events' transaction.
     pub async fn apply(self, conn: &mut AsyncPgConnection) -> DbResult<()> {
         let changed: Vec<_> = self.0.into_iter().filter(|(_, d)| *d != Delta::default()).collect();
-        for chunk in changed.chunks(5_000) {
-            let rows: Vec<_> = chunk
-                .iter()
-                .map(|&((brand_id, membership_id, day), d)| {
-                    (
-                        stats::brand_id.eq(brand_id),
-                        stats::membership_id.eq(membership_id),
-                        stats::day.eq(day),
-                        stats::clicks.eq(d.clicks),
-                        stats::conversions.eq(d.conversions),
-                        stats::sales.eq(d.sales),
-                        stats::commission.eq(d.commission),
-                    )
-                })
-                .collect();
-            let upsert = diesel::insert_into(stats::table)
-                .values(rows)
-                .on_conflict((stats::brand_id, stats::membership_id, stats::day))
-                .do_update()
-                .set((
-                    stats::clicks.eq(stats::clicks + excluded(stats::clicks)),
-                    stats::conversions.eq(stats::conversions + excluded(stats::conversions)),
-                    stats::sales.eq(stats::sales + excluded(stats::sales)),
-                    stats::commission.eq(stats::commission + excluded(stats::commission)),
-                ));
-            if chunk.iter().all(|(_, d)| d.conversions == 0) {
-                // Clicks only: no set can change, and nothing needs reading back.
-                upsert.execute(conn).await?;
-                continue;
-            }
-            let now: Vec<(BrandId, MembershipId, NaiveDate, i64)> = upsert
-                .returning((stats::brand_id, stats::membership_id, stats::day, stats::conversions))
-                .get_results(conn)
-                .await?;
-            let deltas: BTreeMap<_, i64> = chunk.iter().map(|&(key, d)| (key, d.conversions)).collect();
-            let changes: Vec<DayChange> = now
-                .into_iter()
-                .map(|(brand_id, membership_id, day, conversions)| DayChange {
-                    brand_id,
-                    membership_id,
-                    day,
-                    conversions,
-                    delta: deltas.get(&(brand_id, membership_id, day)).copied().unwrap_or(0),
-                })
-                .collect();
-            converting::follow(conn, &changes).await?;
+        if changed.is_empty() {
+            return Ok(());
         }
+        let brand_ids: Vec<_> = changed.iter().map(|((b, _, _), _)| *b).collect();
+        let membership_ids: Vec<_> = changed.iter().map(|((_, m, _), _)| *m).collect();
+        let days: Vec<_> = changed.iter().map(|((_, _, d), _)| *d).collect();
+        let clicks: Vec<_> = changed.iter().map(|(_, d)| d.clicks).collect();
+        let conversions: Vec<_> = changed.iter().map(|(_, d)| d.conversions).collect();
+        let sales: Vec<_> = changed.iter().map(|(_, d)| d.sales).collect();
+        let commissions: Vec<_> = changed.iter().map(|(_, d)| d.commission).collect();
+        let upsert = UpsertDays {
+            brand_ids: &brand_ids,
+            membership_ids: &membership_ids,
+            days: &days,
+            clicks: &clicks,
+            conversions: &conversions,
+            sales: &sales,
+            commissions: &commissions,
+        };
+        if changed.iter().all(|(_, d)| d.conversions == 0) {
+            // Clicks only: no set can change, and nothing needs reading back.
+            upsert.execute(conn).await?;
+            return Ok(());
+        }
+        let now: Vec<DayConversions> = upsert.load(conn).await?;
+        let deltas: BTreeMap<_, i64> = changed.iter().map(|&(key, d)| (key, d.conversions)).collect();
+        let changes: Vec<DayChange> = now
+            .into_iter()
+            .map(|row| DayChange {
+                brand_id: row.brand_id,
+                membership_id: row.membership_id,
+                day: row.day,
+                conversions: row.conversions,
+                delta: deltas
+                    .get(&(row.brand_id, row.membership_id, row.day))
+                    .copied()
+                    .unwrap_or(0),
+            })
+            .collect();
+        converting::follow(conn, &changes).await?;
         Ok(())
+    }
+}
+
+/// A membership-day's conversions after [`Deltas::apply`] changed them.
+#[derive(QueryableByName)]
+struct DayConversions {
+    #[diesel(sql_type = BigInt)]
+    brand_id: BrandId,
+    #[diesel(sql_type = BigInt)]
+    membership_id: MembershipId,
+    #[diesel(sql_type = Date)]
+    day: NaiveDate,
+    #[diesel(sql_type = BigInt)]
+    conversions: i64,
+}
+
+cached_statement! {
+    /// The statement of [`Deltas::apply`]: one text whatever the number of days, so
+    /// a group of orders does not parse and plan it again.
+    struct UpsertDays<'a> = "INSERT INTO membership_daily_stats AS s
+             (brand_id, membership_id, day, clicks, conversions, sales, commission)
+         SELECT brand_id, membership_id, day, clicks, conversions, sales, commission
+         FROM unnest($1::bigint[], $2::bigint[], $3::date[], $4::bigint[], $5::bigint[], $6::numeric[],
+                     $7::numeric[])
+             WITH ORDINALITY AS d (brand_id, membership_id, day, clicks, conversions, sales, commission,
+                 position)
+         ORDER BY position
+         ON CONFLICT (brand_id, membership_id, day) DO UPDATE SET
+             clicks = s.clicks + EXCLUDED.clicks, conversions = s.conversions + EXCLUDED.conversions,
+             sales = s.sales + EXCLUDED.sales, commission = s.commission + EXCLUDED.commission
+         RETURNING s.brand_id, s.membership_id, s.day, s.conversions"; {
+        brand_ids: Array<BigInt> => &'a [BrandId],
+        membership_ids: Array<BigInt> => &'a [MembershipId],
+        days: Array<Date> => &'a [NaiveDate],
+        clicks: Array<BigInt> => &'a [i64],
+        conversions: Array<BigInt> => &'a [i64],
+        sales: Array<Numeric> => &'a [Decimal],
+        commissions: Array<Numeric> => &'a [Decimal],
     }
 }
 

@@ -4,21 +4,25 @@
 //! Instead a writer takes every order waiting (up to `MAX_GROUP`) and records
 //! them set-wise: one statement per step for the whole group (terms, delivery
 //! claims, conversions, ledger entries, one rollup upsert per key), one commit,
-//! then each webhook is answered. Under load groups grow by themselves. One
-//! writer: orders that cross reward rules are recorded one by one after the
-//! group's set-wise rows, out of key order, so two writers at once could deadlock.
+//! then each webhook is answered. Under load groups grow by themselves.
+//!
+//! Two lanes share the queue: one gathers and starts the next group while the
+//! other's commits. Every step writes its rows in key order, so two groups that
+//! touch the same memberships wait for each other instead of deadlocking.
 //!
 //! An order is recorded exactly as `record` records it alone. Orders that could
-//! cross a reward rule are recorded one by one (in savepoints of the group's
-//! transaction), since each crossing depends on the orders before it. If the
-//! group fails as a whole, each of its orders is applied again alone.
+//! cross a reward rule are recorded one by one after the group has committed,
+//! each in a transaction of its own, since each crossing depends on the orders
+//! before it. If the group fails as a whole, each of its orders is applied again
+//! alone.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono_tz::Tz;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{Applied, ChangeError, OrderEvent, OrderInput, Recorded, apply_event, book, new_conversion, price};
 use crate::db::conversions::{self, OrderTerms, Terms, TermsWanted};
@@ -27,11 +31,15 @@ use crate::db::stats::Deltas;
 use crate::db::{DbError, DbPool, DbResult, webhook_deliveries};
 use crate::domain::ids::BrandId;
 use crate::domain::webhooks::EventType;
+use crate::metrics::Metrics;
 
 /// Orders one group holds at most (bounds a transaction's length and its locks).
 const MAX_GROUP: usize = 256;
 /// Orders waiting for the writer at most; further webhooks wait to queue.
 const QUEUE_CAPACITY: usize = 4_096;
+/// Groups in flight at once: one gathers and starts while the other commits (three
+/// gained nothing: they wait on the same offers' rows; bench/RESULTS.md).
+const LANES: usize = 2;
 
 /// An order a shop's webhook reported.
 #[derive(Clone, Debug)]
@@ -74,9 +82,12 @@ impl OrderWriter {
     }
 
     /// Starts the writer on `pool`; it stops once every handle is dropped.
-    pub fn start(pool: DbPool) -> Self {
+    pub fn start(pool: DbPool, metrics: Arc<Metrics>) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(pool, queue));
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..LANES {
+            tokio::spawn(run(pool.clone(), metrics.clone(), queue.clone()));
+        }
         OrderWriter { jobs }
     }
 
@@ -89,11 +100,21 @@ impl OrderWriter {
     }
 }
 
-async fn run(pool: DbPool, mut queue: mpsc::Receiver<Job>) {
+/// One lane of the writer: takes every order waiting (while the other lane writes
+/// its group) and records them as a group.
+async fn run(pool: DbPool, metrics: Arc<Metrics>, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
     let mut waiting = Vec::with_capacity(MAX_GROUP);
-    while queue.recv_many(&mut waiting, MAX_GROUP).await > 0 {
+    loop {
+        let taken = queue.lock().await.recv_many(&mut waiting, MAX_GROUP).await;
+        if taken == 0 {
+            break;
+        }
+        let started = std::time::Instant::now();
         let (orders, replies): (Vec<WebhookOrder>, Vec<_>) = std::mem::take(&mut waiting).into_iter().unzip();
-        for (outcome, reply) in write_group(&pool, &orders).await.into_iter().zip(replies) {
+        let outcomes = write_group(&pool, &orders).await;
+        metrics.order_group_size.observe(orders.len() as f64);
+        metrics.order_group_seconds.observe(started.elapsed().as_secs_f64());
+        for (outcome, reply) in outcomes.into_iter().zip(replies) {
             // The webhook may have gone (its client hung up): the order is stored anyway.
             let _ = reply.send(outcome);
         }
@@ -115,22 +136,32 @@ async fn write_group(pool: &DbPool, orders: &[WebhookOrder]) -> Vec<Outcome> {
     let together = conn
         .transaction::<_, DbError, _>(|conn| record_group(conn, orders).scope_boxed())
         .await;
-    match together {
-        Ok(outcomes) => return outcomes,
+    let mut outcomes = match together {
+        Ok(outcomes) => outcomes,
         Err(error) => {
-            tracing::warn!(%error, orders = orders.len(), "an order group failed; applying its orders alone")
+            tracing::warn!(%error, orders = orders.len(), "an order group failed; applying its orders alone");
+            orders.iter().map(|_| None).collect()
+        }
+    };
+    // Orders left out of the group (those that may cross a reward rule) each in a
+    // transaction of their own, after the group's: inside it they would lock rows
+    // out of key order while another lane's group waits on the same rows.
+    for (outcome, order) in outcomes.iter_mut().zip(orders) {
+        if outcome.is_none() {
+            *outcome = Some(order.apply_alone(&mut conn).await);
         }
     }
-    let mut outcomes = Vec::with_capacity(orders.len());
-    for order in orders {
-        outcomes.push(order.apply_alone(&mut conn).await);
-    }
     outcomes
+        .into_iter()
+        .map(|o| o.expect("every order of the group has an outcome"))
+        .collect()
 }
 
 /// Records a group of orders inside the caller's transaction. An order that
-/// cannot be priced fails alone; any database error fails the group.
-async fn record_group(conn: &mut AsyncPgConnection, orders: &[WebhookOrder]) -> DbResult<Vec<Outcome>> {
+/// cannot be priced fails alone; any database error fails the group. Orders that
+/// may cross a reward rule are left without an outcome, for the caller to apply
+/// one by one.
+async fn record_group(conn: &mut AsyncPgConnection, orders: &[WebhookOrder]) -> DbResult<Vec<Option<Outcome>>> {
     let wanted: Vec<TermsWanted> = orders
         .iter()
         .map(|o| TermsWanted {
@@ -145,12 +176,11 @@ async fn record_group(conn: &mut AsyncPgConnection, orders: &[WebhookOrder]) -> 
 
     let mut outcomes: Vec<Option<Outcome>> = orders.iter().map(|_| None).collect();
     let mut priced = Vec::new();
-    let mut one_by_one = Vec::new();
     for (index, order) in orders.iter().enumerate() {
         let promos = terms.promos(index);
         match price(&order.order, &promos, terms.click(index, order)) {
             Err(error) => outcomes[index] = Some(Err(ChangeError::Db(error))),
-            Ok(p) if p.terms.is_some_and(|t| t.has_reward_rules) => one_by_one.push(index),
+            Ok(p) if p.terms.is_some_and(|t| t.has_reward_rules) => {}
             Ok(p) => priced.push((index, p)),
         }
     }
@@ -246,13 +276,7 @@ async fn record_group(conn: &mut AsyncPgConnection, orders: &[WebhookOrder]) -> 
         outcomes[*i] = Some(Ok(Applied::Recorded(Recorded::Duplicate(row))));
     }
 
-    for i in one_by_one {
-        outcomes[i] = Some(orders[i].apply_alone(conn).await);
-    }
-    Ok(outcomes
-        .into_iter()
-        .map(|o| o.expect("every order of the group has an outcome"))
-        .collect())
+    Ok(outcomes)
 }
 
 /// The terms found for each order of a group.

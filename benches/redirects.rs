@@ -1,0 +1,131 @@
+//! Redirects at a fixed rate: `GET /r/{code}` from many keep-alive connections on a
+//! schedule, as shoppers arrive whatever the server's pace, with each latency counted
+//! from when its request was due (a slow answer also charges the requests queued
+//! behind it: no coordinated omission). `wrk` measures the most the server takes
+//! (closed loop); this measures what a shopper waits at a given rate.
+//! `bench/redirect.sh` starts the servers and runs it beside `wrk`.
+//!
+//! Settings (environment): `BENCH_URL` (e.g. `http://127.0.0.1:18080`),
+//! `BENCH_SHAPE` (`livez`: the same stack doing no work; `shopper`: one visitor on
+//! the first link; `shoppers`: a new visitor every request, through a trusted
+//! proxy's `X-Forwarded-For`, over every link), `BENCH_LINKS` (a file of link codes,
+//! one a line), `BENCH_RATE` (requests/s in all), `BENCH_CONNECTIONS` (64),
+//! `BENCH_SECONDS` (10).
+
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Empty};
+use hyper::Request;
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+
+fn setting<T: std::str::FromStr>(name: &str, default: Option<T>) -> T {
+    match std::env::var(name).ok().and_then(|s| s.parse().ok()) {
+        Some(value) => value,
+        None => default.unwrap_or_else(|| panic!("{name} is not set (run bench/redirect.sh)")),
+    }
+}
+
+/// What one connection saw.
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    failed: usize,
+}
+
+#[tokio::main]
+async fn main() {
+    let url: String = setting("BENCH_URL", None);
+    let shape: String = setting("BENCH_SHAPE", None);
+    let rate: f64 = setting("BENCH_RATE", None);
+    let connections: usize = setting("BENCH_CONNECTIONS", Some(64));
+    let seconds: u64 = setting("BENCH_SECONDS", Some(10));
+    let links: Vec<String> = std::fs::read_to_string(setting::<String>("BENCH_LINKS", None))
+        .expect("BENCH_LINKS names a readable file")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let address = url.trim_start_matches("http://").to_string();
+
+    let started = Instant::now() + Duration::from_millis(100);
+    let deadline = started + Duration::from_secs(seconds);
+    // Each connection's requests are `gap` apart, offset so the connections take turns.
+    let gap = Duration::from_secs_f64(connections as f64 / rate);
+    let workers: Vec<_> = (0..connections)
+        .map(|worker| {
+            let (address, shape, links) = (address.clone(), shape.clone(), links.clone());
+            tokio::spawn(async move {
+                let stream = tokio::net::TcpStream::connect(&address)
+                    .await
+                    .expect("the server answers");
+                stream.set_nodelay(true).unwrap();
+                let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .expect("an HTTP/1.1 connection");
+                tokio::spawn(connection);
+                let phase = gap.mul_f64(worker as f64 / connections as f64);
+                let mut tally = Tally::default();
+                for n in 0.. {
+                    let due = started + phase + gap * n;
+                    if due >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep_until(due.into()).await;
+                    let serial = worker + n as usize * connections;
+                    let request = match shape.as_str() {
+                        "livez" => Request::get("/livez"),
+                        "shopper" => {
+                            Request::get(format!("/r/{}", links[0])).header("user-agent", "Mozilla/5.0 (bench)")
+                        }
+                        "shoppers" => Request::get(format!("/r/{}", links[serial % links.len()]))
+                            .header("user-agent", "Mozilla/5.0 (bench)")
+                            .header(
+                                "x-forwarded-for",
+                                format!("10.{}.{}.{}", (serial >> 16) & 255, (serial >> 8) & 255, serial & 255),
+                            ),
+                        other => panic!("BENCH_SHAPE {other} is not livez, shopper or shoppers"),
+                    };
+                    let request = request.header("host", &address).body(Empty::<Bytes>::new()).unwrap();
+                    match sender.send_request(request).await {
+                        Ok(response) if response.status().is_success() || response.status().is_redirection() => {
+                            let _ = response.into_body().collect().await;
+                            tally.latencies.push(due.elapsed());
+                        }
+                        Ok(response) => {
+                            let _ = response.into_body().collect().await;
+                            tally.failed += 1;
+                        }
+                        Err(_) => {
+                            tally.failed += 1;
+                            break;
+                        }
+                    }
+                }
+                tally
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    for worker in workers {
+        let tally = worker.await.expect("a connection's task finished");
+        latencies.extend(tally.latencies);
+        failed += tally.failed;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let at = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "{:.0} answered/s of {rate:.0}/s offered; p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} answered, {failed} failed",
+        latencies.len() as f64 / elapsed,
+        at(0.50),
+        at(0.90),
+        at(0.99),
+        at(1.0),
+        latencies.len(),
+    );
+}
