@@ -343,6 +343,10 @@ if sys.argv[5:] == ["round-2"]:
     attack("100,000 anonymous persisted-query registrations", persisted_flood)
     sys.exit(0)
 
+if sys.argv[5:] == ["signature-flood-only"]:
+    attack("1,000 unsigned order webhooks from one address, then 50 signed from another", unsigned_flood)
+    sys.exit(0)
+
 if sys.argv[5:] == ["storm-only"]:
     attack("report storm with the rate limit off: 16 clients × 20 `kpis` over 7 years, 10 s", storm)
     sys.exit(0)

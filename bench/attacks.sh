@@ -33,7 +33,7 @@ echo "server still up: $(curl -s http://127.0.0.1:$port/livez)"
 
 # The same storm with the rate limit off, so only the report pool stands between it and the rest.
 kill $server_pid; wait $server_pid 2>/dev/null || true
-DATABASE_URL=$url RUST_LOG=warn RATE_LIMIT_POINTS_PER_SECOND=0 target/release/sales-tracking serve \
+DATABASE_URL=$url RUST_LOG=warn RATE_LIMIT_POINTS_PER_SECOND=0 $binary serve \
   --bind 127.0.0.1:$port --spool-dir "$spool" > /tmp/bench-attacks-2.log 2>&1 &
 server_pid=$!
 for _ in $(seq 1 240); do curl -sf http://127.0.0.1:$port/livez >/dev/null && break; sleep 0.5; done

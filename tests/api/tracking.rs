@@ -880,6 +880,44 @@ async fn orders_arriving_together_are_recorded_in_groups_as_each_alone() {
     );
 }
 
+/// A reward rule's crossing makes a membership's conversions take turns without
+/// waiting on the key-share locks other transactions' inserts hold on it (a group of
+/// orders holds them while it waits on the crossing's balance rows: a deadlock).
+#[tokio::test]
+async fn a_reward_crossing_does_not_wait_on_a_membership_key_share_lock() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    app.ok(
+        &shop.brand.admin,
+        "mutation($o: ID!) { createRewardRule(input: { offerId: $o, rule: { trigger: EVERY_N_CONVERSIONS, everyN: 1, reward: { kind: CASH_BONUS, cashAmount: \"10.00\" } } }) { rule { id } } }",
+        json!({ "o": shop.code_offer }),
+    )
+    .await;
+    let mut holder = app.db.connect().await;
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM memberships m JOIN promo_codes p ON p.brand_id = m.brand_id AND p.membership_id = m.id
+             WHERE p.code = '{}' FOR KEY SHARE OF m",
+            shop.promo_code
+        ))
+        .await
+        .unwrap();
+    let body = json!({ "event": "order.created", "order_id": "R-1", "amount": "20.00", "promo_code": shop.promo_code })
+        .to_string();
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        post_webhook(&app, &shop.brand.slug, "generic", None, &body, None, None),
+    )
+    .await
+    .expect("the crossing waited on another transaction's key-share lock");
+    assert_eq!(answer.0, StatusCode::OK, "{:?}", answer.1);
+    assert_eq!(answer.1["status"], "recorded");
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    let mut conn = app.db.connect().await;
+    let bonuses = "SELECT count(*) AS n FROM rewards WHERE reward_rule_id IS NOT NULL";
+    assert_eq!(count(&mut conn, bonuses).await, 1);
+}
+
 /// An order the database refuses fails alone: the rest of its group is applied
 /// again order by order and stored once each.
 #[tokio::test]
