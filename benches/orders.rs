@@ -21,6 +21,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "support/latencies.rs"]
+mod latencies;
+use latencies::Latencies;
+
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -122,12 +126,7 @@ async fn main() {
         refused += tally.refused;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    let at = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
+    let latencies = Latencies::new(latencies);
     let load = match rate {
         Some(rate) => format!("{rate:.0}/s offered"),
         None => "closed loop".to_string(),
@@ -135,12 +134,12 @@ async fn main() {
     println!(
         "{} codes, {connections} connections, {load}, {seconds} s: {} orders acknowledged ({:.0}/s), {refused} refused; p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         codes.len(),
-        latencies.len(),
-        latencies.len() as f64 / elapsed,
-        at(0.50),
-        at(0.90),
-        at(0.99),
-        at(1.0),
+        latencies.count(),
+        latencies.count() as f64 / elapsed,
+        latencies.ms(0.50),
+        latencies.ms(0.90),
+        latencies.ms(0.99),
+        latencies.ms(1.0),
     );
-    println!("acknowledged={}", latencies.len());
+    println!("acknowledged={}", latencies.count());
 }

@@ -14,6 +14,10 @@
 
 use std::time::{Duration, Instant};
 
+#[path = "support/latencies.rs"]
+mod latencies;
+use latencies::Latencies;
+
 use http_body_util::{BodyExt, Empty};
 use hyper::Request;
 use hyper::body::Bytes;
@@ -113,19 +117,14 @@ async fn main() {
         failed += tally.failed;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    let at = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
+    let latencies = Latencies::new(latencies);
     println!(
         "{:.0} answered/s of {rate:.0}/s offered; p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} answered, {failed} failed",
-        latencies.len() as f64 / elapsed,
-        at(0.50),
-        at(0.90),
-        at(0.99),
-        at(1.0),
-        latencies.len(),
+        latencies.count() as f64 / elapsed,
+        latencies.ms(0.50),
+        latencies.ms(0.90),
+        latencies.ms(0.99),
+        latencies.ms(1.0),
+        latencies.count(),
     );
 }

@@ -13,8 +13,8 @@ use super::schema::ledger_entries;
 use crate::domain::enums::LedgerKind;
 use crate::domain::ids::{BrandId, ConversionId, LedgerEntryId, MembershipId, PaymentItemId, RewardId};
 
-#[derive(Insertable, Clone, Debug)]
-#[diesel(table_name = ledger_entries)]
+/// An entry to book ([`insert`]).
+#[derive(Clone, Debug)]
 pub struct NewLedgerEntry {
     pub brand_id: BrandId,
     pub membership_id: MembershipId,
