@@ -17,12 +17,19 @@
 //! (comma-separated promo codes: one for a flash sale), `BENCH_SECONDS` (20),
 //! `BENCH_CONNECTIONS` (64), `BENCH_RATE` (unset: closed loop), `BENCH_RUN` (a tag
 //! that keeps order ids apart between runs).
+//!
+//! It shares the two cores with the server and PostgreSQL, so it is kept as lean as
+//! `wrk`: one thread, and requests written as bytes (`support/http1.rs`).
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "support/http1.rs"]
+mod http1;
 #[path = "support/latencies.rs"]
 mod latencies;
+use http1::Connection;
 use latencies::Latencies;
 
 use base64::Engine;
@@ -40,7 +47,7 @@ struct Tally {
     refused: usize,
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let url = setting("BENCH_URL");
     let brand = setting("BENCH_BRAND");
@@ -56,19 +63,22 @@ async fn main() {
         .unwrap_or(64);
     let rate: Option<f64> = std::env::var("BENCH_RATE").ok().and_then(|s| s.parse().ok());
     let run = std::env::var("BENCH_RUN").unwrap_or_else(|_| "run".into());
-    let endpoints: Vec<String> = url
+    // Each server's address, as `host:port`.
+    let servers: Vec<String> = url
         .split(',')
-        .map(|url| format!("{url}/webhooks/{brand}/orders/bench"))
+        .map(|url| url.trim_start_matches("http://").to_string())
         .collect();
+    let path = format!("/webhooks/{brand}/orders/bench");
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let workers: Vec<_> = (0..connections)
         .map(|worker| {
-            let endpoint = endpoints[worker % endpoints.len()].clone();
-            let (secret, codes, run) = (secret.clone(), codes.clone(), run.clone());
+            let server = servers[worker % servers.len()].clone();
+            let (secret, codes, run, path) = (secret.clone(), codes.clone(), run.clone(), path.clone());
             tokio::spawn(async move {
                 // One keep-alive connection per worker, as a shop's webhook sender would hold.
-                let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+                let mut connection = Connection::open(&server).await.expect("the server answers");
+                let mut request = Vec::new();
                 let mut tally = Tally::default();
                 let mut n = 0usize;
                 // On a schedule, this connection's orders are `gap` apart, offset so the
@@ -98,19 +108,21 @@ async fn main() {
                     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
                     mac.update(body.as_bytes());
                     let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-                    let answer = client
-                        .post(&endpoint)
-                        .header("content-type", "application/json")
-                        .header("x-shopify-hmac-sha256", signature)
-                        .body(body)
-                        .send()
-                        .await;
-                    match answer {
-                        Ok(response) if response.status().is_success() => {
-                            let _ = response.bytes().await;
-                            tally.latencies.push(due.elapsed());
+                    request.clear();
+                    write!(
+                        request,
+                        "POST {path} HTTP/1.1\r\nHost: {server}\r\nContent-Type: application/json\r\n\
+                         X-Shopify-Hmac-Sha256: {signature}\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .expect("writing to a Vec");
+                    match connection.send(&request).await {
+                        Ok(200..=299) => tally.latencies.push(due.elapsed()),
+                        Ok(_) => tally.refused += 1,
+                        Err(_) => {
+                            tally.refused += 1;
+                            connection = Connection::open(&server).await.expect("the server answers");
                         }
-                        _ => tally.refused += 1,
                     }
                     n += 1;
                 }

@@ -5,6 +5,9 @@
 //! (closed loop); this measures what a shopper waits at a given rate.
 //! `bench/redirect.sh` starts the servers and runs it beside `wrk`.
 //!
+//! It shares the two cores with the server and PostgreSQL, so it is kept as lean as
+//! `wrk`: one thread, and requests written as bytes (`support/http1.rs`).
+//!
 //! Settings (environment): `BENCH_URL` (e.g. `http://127.0.0.1:18080`),
 //! `BENCH_SHAPE` (`livez`: the same stack doing no work; `shopper`: one visitor on
 //! the first link; `shoppers`: a new visitor every request, through a trusted
@@ -12,16 +15,15 @@
 //! one a line), `BENCH_RATE` (requests/s in all), `BENCH_CONNECTIONS` (64),
 //! `BENCH_SECONDS` (10).
 
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
+#[path = "support/http1.rs"]
+mod http1;
 #[path = "support/latencies.rs"]
 mod latencies;
+use http1::Connection;
 use latencies::Latencies;
-
-use http_body_util::{BodyExt, Empty};
-use hyper::Request;
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 
 fn setting<T: std::str::FromStr>(name: &str, default: Option<T>) -> T {
     match std::env::var(name).ok().and_then(|s| s.parse().ok()) {
@@ -37,7 +39,30 @@ struct Tally {
     failed: usize,
 }
 
-#[tokio::main]
+/// Writes the request numbered `serial` of `shape` into `out`.
+fn write_request(out: &mut Vec<u8>, shape: &str, serial: usize, links: &[String], host: &str) {
+    out.clear();
+    match shape {
+        "livez" => write!(out, "GET /livez HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+        "shopper" => write!(
+            out,
+            "GET /r/{} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Mozilla/5.0 (bench)\r\n\r\n",
+            links[0]
+        ),
+        "shoppers" => write!(
+            out,
+            "GET /r/{} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Mozilla/5.0 (bench)\r\nX-Forwarded-For: 10.{}.{}.{}\r\n\r\n",
+            links[serial % links.len()],
+            (serial >> 16) & 255,
+            (serial >> 8) & 255,
+            serial & 255
+        ),
+        other => panic!("BENCH_SHAPE {other} is not livez, shopper or shoppers"),
+    }
+    .expect("writing to a Vec");
+}
+
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let url: String = setting("BENCH_URL", None);
     let shape: String = setting("BENCH_SHAPE", None);
@@ -59,15 +84,9 @@ async fn main() {
         .map(|worker| {
             let (address, shape, links) = (address.clone(), shape.clone(), links.clone());
             tokio::spawn(async move {
-                let stream = tokio::net::TcpStream::connect(&address)
-                    .await
-                    .expect("the server answers");
-                stream.set_nodelay(true).unwrap();
-                let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .expect("an HTTP/1.1 connection");
-                tokio::spawn(connection);
+                let mut connection = Connection::open(&address).await.expect("the server answers");
                 let phase = gap.mul_f64(worker as f64 / connections as f64);
+                let mut request = Vec::new();
                 let mut tally = Tally::default();
                 for n in 0.. {
                     let due = started + phase + gap * n;
@@ -75,30 +94,16 @@ async fn main() {
                         break;
                     }
                     tokio::time::sleep_until(due.into()).await;
-                    let serial = worker + n as usize * connections;
-                    let request = match shape.as_str() {
-                        "livez" => Request::get("/livez"),
-                        "shopper" => {
-                            Request::get(format!("/r/{}", links[0])).header("user-agent", "Mozilla/5.0 (bench)")
-                        }
-                        "shoppers" => Request::get(format!("/r/{}", links[serial % links.len()]))
-                            .header("user-agent", "Mozilla/5.0 (bench)")
-                            .header(
-                                "x-forwarded-for",
-                                format!("10.{}.{}.{}", (serial >> 16) & 255, (serial >> 8) & 255, serial & 255),
-                            ),
-                        other => panic!("BENCH_SHAPE {other} is not livez, shopper or shoppers"),
-                    };
-                    let request = request.header("host", &address).body(Empty::<Bytes>::new()).unwrap();
-                    match sender.send_request(request).await {
-                        Ok(response) if response.status().is_success() || response.status().is_redirection() => {
-                            let _ = response.into_body().collect().await;
-                            tally.latencies.push(due.elapsed());
-                        }
-                        Ok(response) => {
-                            let _ = response.into_body().collect().await;
-                            tally.failed += 1;
-                        }
+                    write_request(
+                        &mut request,
+                        &shape,
+                        worker + n as usize * connections,
+                        &links,
+                        &address,
+                    );
+                    match connection.send(&request).await {
+                        Ok(200..=399) => tally.latencies.push(due.elapsed()),
+                        Ok(_) => tally.failed += 1,
                         Err(_) => {
                             tally.failed += 1;
                             break;

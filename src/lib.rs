@@ -36,6 +36,9 @@ pub struct AppConfig {
     pub tracking_pool: Option<DbPool>,
     /// Connections for KPI reads: its size is how many run at once (default: the API's pool).
     pub report_pool: Option<DbPool>,
+    /// Connections for the order writer alone, which then runs on a thread of its
+    /// own (default: none; it runs among the requests on the tracking pool).
+    pub order_writer_pool: Option<DbPool>,
     /// A streaming replica reports read while it is fresh enough (none: the primary).
     pub replica: Option<Arc<db::replica::Replica>>,
     /// Where answered clicks wait when the database cannot take them in time
@@ -96,6 +99,7 @@ impl Default for AppConfig {
             introspection: true,
             tracking_pool: None,
             report_pool: None,
+            order_writer_pool: None,
             replica: None,
             spool_dir: None,
             metrics_token: None,
@@ -162,6 +166,7 @@ pub fn start(pool: DbPool, config: AppConfig) -> (axum::Router, app::App) {
         mailer: config.mailer,
         tracking_pool: config.tracking_pool,
         report_pool: config.report_pool,
+        order_writer_pool: config.order_writer_pool,
         replica: config.replica,
         spool_dir: config.spool_dir,
         paypal: config.paypal,

@@ -449,6 +449,8 @@ async fn main() -> anyhow::Result<()> {
                 introspection: limits.introspection,
                 tracking_pool: Some(opened.tracking_pool),
                 report_pool: Some(opened.report_pool),
+                order_writer_pool: Some(opened.order_writer_pool),
+
                 replica: replica_url
                     .map(|url| {
                         let max_lag = std::time::Duration::from_secs(replica_max_lag);
@@ -597,14 +599,15 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Check => {
             let mut conn = pool.get().await?;
-            let (rollups, summaries) = app::reports::derived_table_mismatches(&mut conn)
+            let (rollups, summaries, dangling) = app::reports::derived_table_mismatches(&mut conn)
                 .await
                 .map_err(cli_error)?;
             println!("rollups differing from the raw events: {rollups}");
             println!("summaries differing from what they sum: {summaries}");
+            println!("rows naming a membership or conversion that is not there: {dangling}");
             anyhow::ensure!(
-                rollups == 0 && summaries == 0,
-                "the derived tables differ from a rebuild"
+                rollups == 0 && summaries == 0 && dangling == 0,
+                "the derived tables differ from a rebuild, or rows name what is not there"
             );
         }
         Command::Brand {

@@ -16,7 +16,7 @@ pub struct FailureLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     pub route: String,
-    pub method: String,
+    pub method: &'static str,
     pub status: &'static str,
 }
 
@@ -255,7 +255,7 @@ impl Metrics {
     }
 
     /// Counts a request's answer time under its route.
-    pub fn observe_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+    pub fn observe_request(&self, route: &str, method: &'static str, status: u16, seconds: f64) {
         let status = match status {
             100..=199 => "1xx",
             200..=299 => "2xx",
@@ -265,7 +265,7 @@ impl Metrics {
         };
         let labels = RouteLabels {
             route: route.to_string(),
-            method: method.to_string(),
+            method,
             status,
         };
         self.request_seconds.get_or_create(&labels).observe(seconds);

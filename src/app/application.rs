@@ -37,6 +37,8 @@ pub struct Settings {
     pub tracking_pool: Option<DbPool>,
     /// Connections for KPI reads (default: the API's).
     pub report_pool: Option<DbPool>,
+    /// The order writer's own connections: with them it runs on a thread of its own.
+    pub order_writer_pool: Option<DbPool>,
     /// A streaming replica reports read while it is fresh enough.
     pub replica: Option<Arc<db::replica::Replica>>,
     /// Where answered clicks wait while the database cannot take them.
@@ -193,7 +195,10 @@ impl App {
             jobs.start_local(replay);
         }
         jobs.start_local(clicks.tally_fold());
-        let orders = OrderWriter::start(tracking_pool.clone(), metrics.clone());
+        let orders = match settings.order_writer_pool {
+            Some(own) => OrderWriter::start_on_own_thread(own, metrics.clone()),
+            None => OrderWriter::start(tracking_pool.clone(), metrics.clone()),
+        };
         let report_pool = settings.report_pool.unwrap_or_else(|| pool.clone());
         App(Arc::new(Parts {
             reports: ReportPool::new(report_pool, settings.replica),

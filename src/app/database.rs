@@ -10,6 +10,8 @@ use crate::db::{self, DbPool, Pooler, replica::Replica};
 /// (more only queue inside PostgreSQL), so a storm of reports cannot take the
 /// cores the click writer and the webhooks need.
 const REPORT_CONNECTIONS: usize = 4;
+/// The order writer's own connections: one a lane.
+const ORDER_WRITER_CONNECTIONS: usize = crate::app::orders::OrderWriter::LANES;
 
 /// Where the database is and how it is reached.
 pub struct DatabaseSettings {
@@ -29,6 +31,8 @@ pub struct Database {
     pub pool: DbPool,
     pub tracking_pool: DbPool,
     pub report_pool: DbPool,
+    /// The order writer's alone (its connections are made on its own thread).
+    pub order_writer_pool: DbPool,
     /// The connection past any pooler.
     pub direct_url: String,
 }
@@ -53,6 +57,7 @@ pub async fn open(settings: DatabaseSettings) -> anyhow::Result<Database> {
         pool: connect(settings.pool_size)?,
         tracking_pool: connect((settings.pool_size / 2).max(4))?,
         report_pool: connect(REPORT_CONNECTIONS)?,
+        order_writer_pool: connect(ORDER_WRITER_CONNECTIONS)?,
         direct_url,
     })
 }

@@ -483,10 +483,11 @@ pub async fn set_table_columns(
 
 /// How many rollup rows differ from a rebuild from the raw events, and how many
 /// summaries differ from what they sum (the `check` command; both 0 when sound).
-pub async fn derived_table_mismatches(conn: &mut AsyncPgConnection) -> AppResult<(i64, i64)> {
+pub async fn derived_table_mismatches(conn: &mut AsyncPgConnection) -> AppResult<(i64, i64, i64)> {
     let rollups = crate::db::stats::mismatches_with_raw_events(conn).await?;
     let summaries = crate::db::stats::summary_mismatches(conn).await?;
-    Ok((rollups, summaries))
+    let dangling = crate::db::stats::dangling_references(conn).await?;
+    Ok((rollups, summaries, dangling))
 }
 
 /// What a live subscription watches.

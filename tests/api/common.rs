@@ -146,16 +146,18 @@ pub async fn count(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
     diesel::sql_query(sql).get_result::<Count>(conn).await.unwrap().n
 }
 
-/// Every rollup and summary equals a rebuild from what it sums (`sales-tracking check`).
+/// Every rollup and summary equals a rebuild from what it sums, and no row names a
+/// membership or conversion that is not there (`sales-tracking check`).
 pub async fn assert_summaries_rebuild(conn: &mut AsyncPgConnection) {
     let rollups = sales_tracking::db::stats::mismatches_with_raw_events(conn)
         .await
         .unwrap();
     let summaries = sales_tracking::db::stats::summary_mismatches(conn).await.unwrap();
+    let dangling = sales_tracking::db::stats::dangling_references(conn).await.unwrap();
     assert_eq!(
-        (rollups, summaries),
-        (0, 0),
-        "rows differing from a rebuild (rollups, summaries)"
+        (rollups, summaries, dangling),
+        (0, 0, 0),
+        "rows differing from a rebuild (rollups, summaries), or naming what is not there"
     );
 }
 
@@ -256,7 +258,21 @@ impl TestApp {
         Self::with_config(Default::default()).await
     }
 
+    /// As the server runs: the order writer on a thread of its own, with its own connections.
+    pub async fn with_order_writer_thread() -> Self {
+        Self::with_config_for(|url| sales_tracking::AppConfig {
+            order_writer_pool: Some(db::connect_pool(url, sales_tracking::app::orders::OrderWriter::LANES).unwrap()),
+            ..Default::default()
+        })
+        .await
+    }
+
     pub async fn with_config(config: sales_tracking::AppConfig) -> Self {
+        Self::with_config_for(|_| config).await
+    }
+
+    /// With the configuration `config` makes for the test database's URL.
+    async fn with_config_for(config: impl FnOnce(&str) -> sales_tracking::AppConfig) -> Self {
         // Logs show up under a failing test's output (set RUST_LOG to see more).
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
@@ -265,7 +281,7 @@ impl TestApp {
         let db = TestDb::new().await;
         let pool = db::connect_pool(&db.url(), 4).unwrap();
         TestApp {
-            router: sales_tracking::router(pool.clone(), config),
+            router: sales_tracking::router(pool.clone(), config(&db.url())),
             pool,
             db,
         }

@@ -248,4 +248,30 @@ async fn random_event_sequences_keep_the_ledger_and_rollups_consistent() {
     .await
     .unwrap();
     assert_eq!(stats::summary_mismatches(&mut conn).await.unwrap(), 6);
+
+    // Memberships and conversions are never deleted (their references are not
+    // foreign keys), and a row naming one that is not there is counted.
+    assert_eq!(stats::dangling_references(&mut conn).await.unwrap(), 0);
+    for table in ["conversions", "memberships"] {
+        let refused = conn
+            .batch_execute(&format!(
+                "DELETE FROM {table} WHERE ctid = (SELECT ctid FROM {table} LIMIT 1)"
+            ))
+            .await
+            .expect_err("deleting is refused");
+        assert!(refused.to_string().contains("never deleted"), "{refused}");
+    }
+    // Without triggers, which would carry the balances to a membership that is not there.
+    conn.batch_execute(
+        "SET session_replication_role = replica;
+         UPDATE ledger_entries SET membership_id = -1 WHERE ctid = (SELECT ctid FROM ledger_entries LIMIT 1);
+         UPDATE conversions SET membership_id = -1
+             WHERE ctid = (SELECT ctid FROM conversions WHERE membership_id IS NOT NULL LIMIT 1);
+         UPDATE ledger_entries SET conversion_id = -1
+             WHERE ctid = (SELECT ctid FROM ledger_entries WHERE membership_id > 0 AND conversion_id IS NOT NULL LIMIT 1);
+         SET session_replication_role = DEFAULT;",
+    )
+    .await
+    .unwrap();
+    assert_eq!(stats::dangling_references(&mut conn).await.unwrap(), 3);
 }

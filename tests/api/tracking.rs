@@ -791,7 +791,7 @@ async fn a_flash_sale_on_one_code_is_stored_once_per_order() {
 /// seen once).
 #[tokio::test]
 async fn orders_arriving_together_are_recorded_in_groups_as_each_alone() {
-    let app = TestApp::new().await;
+    let app = TestApp::with_order_writer_thread().await;
     let shop = shop(&app).await;
     let slug = shop.brand.slug.as_str();
     app.ok(
