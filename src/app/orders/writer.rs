@@ -97,9 +97,9 @@ impl OrderWriter {
     /// connections made there (a connection's I/O runs on the runtime that made it):
     /// `pool` must be the writer's alone. A group holds its rows' locks from its
     /// first write to its commit, and among the server's tasks each of its round
-    /// trips waited for a turn behind the requests queued there (a third of a lane's
-    /// time under load, while the other lane waited on its locks); here the next
-    /// statement goes as soon as the answer is in. (The click writer stays among the
+    /// trips waited for a turn behind the requests queued there (over a third of a
+    /// lane's time under load, while the other lane waited on its locks); here the
+    /// next statement goes as soon as the answer is in. (The click writer stays among the
     /// requests: on a thread of its own its redirects' p99 grew from 0.03 to 0.8 s
     /// at 10,000/s; bench/RESULTS.md.)
     pub fn start_on_own_thread(pool: DbPool, metrics: Arc<Metrics>) -> Self {
