@@ -85,12 +85,21 @@ impl OrderWriter {
     /// Starts the writer on `pool`, among the caller's runtime's tasks; it stops
     /// once every handle is dropped.
     pub fn start(pool: DbPool, metrics: Arc<Metrics>) -> Self {
+        let (writer, lanes) = Self::with_lanes(pool, metrics);
+        for lane in lanes {
+            tokio::spawn(lane);
+        }
+        writer
+    }
+
+    /// A writer and its lanes, for the caller to run.
+    fn with_lanes(pool: DbPool, metrics: Arc<Metrics>) -> (Self, Vec<impl Future<Output = ()> + Send + 'static>) {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         let queue = Arc::new(Mutex::new(queue));
-        for _ in 0..Self::LANES {
-            tokio::spawn(run(pool.clone(), metrics.clone(), queue.clone()));
-        }
-        OrderWriter { jobs }
+        let lanes = (0..Self::LANES)
+            .map(|_| run(pool.clone(), metrics.clone(), queue.clone()))
+            .collect();
+        (OrderWriter { jobs }, lanes)
     }
 
     /// Starts the writer on a thread and runtime of its own, with `pool`'s
@@ -103,12 +112,9 @@ impl OrderWriter {
     /// requests: on a thread of its own its redirects' p99 grew from 0.03 to 0.8 s
     /// at 10,000/s; bench/RESULTS.md.)
     pub fn start_on_own_thread(pool: DbPool, metrics: Arc<Metrics>) -> Self {
-        let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
-        let queue = Arc::new(Mutex::new(queue));
+        let (writer, lanes) = Self::with_lanes(pool, metrics);
         let lanes = async move {
-            let lanes: Vec<_> = (0..Self::LANES)
-                .map(|_| tokio::spawn(run(pool.clone(), metrics.clone(), queue.clone())))
-                .collect();
+            let lanes: Vec<_> = lanes.into_iter().map(tokio::spawn).collect();
             for lane in lanes {
                 if let Err(error) = lane.await {
                     tracing::error!(%error, "an order writer lane stopped");
@@ -123,7 +129,7 @@ impl OrderWriter {
             .name("order-writer".into())
             .spawn(move || runtime.block_on(lanes))
             .expect("a thread for the order writer");
-        OrderWriter { jobs }
+        writer
     }
 
     /// Records the order with the others waiting; answers once it is committed.
