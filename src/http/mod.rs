@@ -192,7 +192,6 @@ pub fn router(state: AppState) -> Router {
     let rest = Router::new()
         .route("/graphiql", get(graphiql::page))
         .route("/graphiql/vendor/{file}", get(graphiql::vendor_asset))
-        .route("/r/{code}", get(redirect::follow))
         .route("/shopify/callback", get(shopify_install::callback))
         .merge(
             Router::new()
@@ -222,18 +221,33 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
         .layer(CompressionLayer::new())
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
+        .layer(nosniff())
+        .layer(never_framed())
         .layer(TraceLayer::new_for_http());
-    catch_panics(routes, metrics)
+    // A shopper's hop, the busiest route, carries only what its answer needs: it
+    // reads no body, its answer has none worth compressing, and its own deadlines
+    // (the link lookup's, the commit's or else the spool's) bound its time.
+    let redirects = Router::new()
+        .route("/r/{code}", get(redirect::follow))
+        .route_layer(axum::middleware::from_fn_with_state(
+            metrics.clone(),
+            observability::observe,
+        ))
+        .layer(nosniff())
+        .layer(never_framed());
+    catch_panics(routes.merge(redirects), metrics)
         .layer(axum::middleware::from_fn(observability::request_id))
         .with_state(state)
+}
+
+/// Every answer's content type is the one it declares.
+fn nosniff() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"))
+}
+
+/// No answer is framed by another site, unless its route says otherwise.
+fn never_framed() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"))
 }
 
 /// Turns a panic in any handler into a 500 with a JSON body, counted in

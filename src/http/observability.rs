@@ -25,14 +25,22 @@ fn usable_id(value: &HeaderValue) -> Option<&str> {
 /// Gives the request an id (`X-Request-Id`), logs everything it causes under it,
 /// and answers with it.
 pub async fn request_id(mut request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(usable_id)
-        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_string);
-    let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-    request.headers_mut().insert(REQUEST_ID, value.clone());
-    let span = tracing::info_span!("request", request_id = %id, method = %method_label(request.method()));
+    let value = match request.headers().get(&REQUEST_ID).filter(|v| usable_id(v).is_some()) {
+        Some(given) => given.clone(),
+        None => {
+            let mut text = uuid::Uuid::encode_buffer();
+            let id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text);
+            let value = HeaderValue::from_str(id).expect("a UUID is a valid header value");
+            request.headers_mut().insert(REQUEST_ID, value.clone());
+            value
+        }
+    };
+    // Its fields are formatted only when a log line would carry them.
+    let span = tracing::info_span!(
+        "request",
+        request_id = value.to_str().unwrap_or_default(),
+        method = method_label(request.method())
+    );
     let mut response = next.run(request).instrument(span).await;
     response.headers_mut().insert(REQUEST_ID, value);
     response

@@ -142,7 +142,7 @@ pub async fn follow(
         }
     };
     let user_agent = header_text(request.headers(), header::USER_AGENT);
-    let click = clicks::new_click(&link.target, &user_agent, client.0, state.app.ip_hash_key());
+    let click = clicks::new_click(&link.target, user_agent, client.0, state.app.ip_hash_key());
     let location = redirect_target(&link.destination, click.id);
     // Waits for the batch holding this click to commit, or for the click to be on
     // the spool; the shopper is sent on either way.
@@ -183,12 +183,8 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -
 /// The most `X-Forwarded-For` entries read: a longer chain is not a real one.
 const MAX_FORWARDED_HOPS: usize = 16;
 
-fn header_text(headers: &HeaderMap, name: header::HeaderName) -> String {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> &str {
+    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
 }
 
 /// How long a redirect waits for a link code it has not cached.

@@ -254,6 +254,39 @@ async fn unknown_codes_are_404_and_inactive_offers_redirect_without_counting() {
     );
 }
 
+/// The redirect has a leaner stack of its own; it still answers as every route does.
+#[tokio::test]
+async fn a_redirect_carries_what_every_answer_carries() {
+    let app = TestApp::new().await;
+    let shop = shop(&app).await;
+    let request = Request::get(format!("/r/{}", shop.link_code))
+        .header(header::USER_AGENT, BROWSER)
+        .header("x-request-id", "lb-7f3a_01")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.respond(request).await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let headers = response.headers();
+    assert_eq!(headers["x-request-id"], "lb-7f3a_01", "the balancer's id is kept");
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    let unknown = app
+        .respond(Request::get("/r/nobody-xxxxxx").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let made = unknown.headers()["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(made).is_ok(), "{made}");
+    assert_eq!(unknown.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    let (_, metrics) = app.get("/metrics").await;
+    assert!(
+        metrics.contains(
+            r#"sales_tracking_request_duration_seconds_count{route="/r/{code}",method="GET",status="3xx"} 1"#
+        ),
+        "{metrics}"
+    );
+}
+
 #[tokio::test]
 async fn a_thousand_concurrent_redirects_store_exactly_a_thousand_clicks() {
     let app = TestApp::new().await;

@@ -80,18 +80,18 @@ pub async fn store_batch(
     batch: Vec<NewClick>,
     rules: ClickRules,
 ) -> DbResult<BatchOutcome> {
-    store_batch_counted(conn, batch, rules, Rollups::Now).await
+    store_batch_counted(conn, &batch, rules, Rollups::Now).await
 }
 
 /// [`store_batch`], with the counts of the clicks that earn nothing per click
 /// upserted or tallied (`rollups`); per-click earnings always reach the rollups at once.
 pub(super) async fn store_batch_counted(
     conn: &mut AsyncPgConnection,
-    batch: Vec<NewClick>,
+    batch: &[NewClick],
     rules: ClickRules,
     rollups: Rollups,
 ) -> DbResult<BatchOutcome> {
-    let unpaid = clicks::store_unpaid(conn, &batch, rollups).await?;
+    let unpaid = clicks::store_unpaid(conn, batch, rollups).await?;
     let mut outcome = BatchOutcome {
         counted: unpaid.counted,
         bots: unpaid.bots,
@@ -103,8 +103,9 @@ pub(super) async fn store_batch_counted(
     }
     let paying: std::collections::HashSet<(BrandId, MembershipId)> = unpaid.paying_per_click.into_iter().collect();
     let batch = batch
-        .into_iter()
+        .iter()
         .filter(|click| paying.contains(&(click.brand_id, click.membership_id)))
+        .cloned()
         .collect();
     outcome += store_paying_batch(conn, batch, rules).await?;
     Ok(outcome)
