@@ -427,9 +427,8 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 None
             };
-            let listener = tokio::net::TcpListener::bind(bind)
-                .await
-                .with_context(|| format!("cannot listen on {bind}"))?;
+            let listener =
+                sales_tracking::http::server::listen(bind).with_context(|| format!("cannot listen on {bind}"))?;
             println!("Serving on http://{bind}  (GraphiQL: http://{bind}/graphiql)");
             if let Some(key) = demo_key {
                 // Last on standard output, alone on its line, for scripts.

@@ -14,7 +14,7 @@ use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
@@ -44,6 +44,24 @@ impl Default for ServeOptions {
             shutdown_deadline: Duration::from_secs(20),
         }
     }
+}
+
+/// Connections the kernel completes and holds until the accept loop takes them
+/// (capped by `net.core.somaxconn`). The common default of 128 overflows when a
+/// few hundred shoppers arrive at once: the kernel drops the handshakes beyond
+/// it, and each of those shoppers waits a second for their client to try again.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listening socket on `address` with a backlog of [`LISTEN_BACKLOG`].
+pub fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Serves `router` until `shutdown` completes, then stops accepting, lets the

@@ -42,6 +42,33 @@ async fn connect_from(from: IpAddr, server: SocketAddr) -> std::io::Result<tokio
     socket.connect(server).await
 }
 
+/// A burst of shoppers opening connections at once (a post going viral, a balancer
+/// opening its pool) is held by the kernel until the server accepts it: with the
+/// usual backlog of 128, the handshakes beyond it were dropped, and each of those
+/// shoppers waited a second for a retry.
+#[tokio::test]
+async fn a_burst_of_connections_waits_for_the_accept_loop_instead_of_being_dropped() {
+    let listener = sales_tracking::http::server::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    let address = listener.local_addr().unwrap();
+    // Nothing accepts: every connection must be completed and held by the kernel.
+    let burst: Vec<_> = (0..300)
+        .map(|_| {
+            tokio::spawn(tokio::time::timeout(
+                Duration::from_millis(700),
+                tokio::net::TcpStream::connect(address),
+            ))
+        })
+        .collect();
+    let mut held = 0;
+    for connection in burst {
+        if matches!(connection.await.unwrap(), Ok(Ok(_))) {
+            held += 1;
+        }
+    }
+    assert_eq!(held, 300, "connections completed without an accept");
+    drop(listener);
+}
+
 /// 1,100 connections from one address that never send a byte: each is closed
 /// within the header deadline or refused at once, and a client at another address
 /// keeps getting redirects and GraphQL answers all along.

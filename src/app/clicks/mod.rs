@@ -305,11 +305,17 @@ impl WriterLoad {
         }
     }
 
-    /// A fold is due, and none running.
-    fn fold_due(&self) -> bool {
-        self.folded
-            .try_lock()
-            .is_ok_and(|folded| folded.at.elapsed() >= FOLD_EVERY)
+    /// A fold is due and none is running: true once per `FOLD_EVERY`, for the
+    /// caller to start it.
+    fn claim_due_fold(&self) -> bool {
+        let Ok(mut folded) = self.folded.try_lock() else {
+            return false;
+        };
+        let due = folded.at.elapsed() >= FOLD_EVERY;
+        if due {
+            folded.at = std::time::Instant::now();
+        }
+        due
     }
 
     fn nothing_queued(&self) -> bool {
@@ -322,7 +328,7 @@ impl WriterLoad {
 /// Stores a batch and answers its redirects. The last batch to finish before the
 /// writer falls idle folds the tallies first, so whoever awaited every redirect
 /// sees every click counted.
-async fn write_batch(store: &ClickStore, metrics: &Metrics, load: &WriterLoad, batch: Vec<Job>, rollups: Rollups) {
+async fn write_batch(store: &ClickStore, metrics: &Metrics, load: &Arc<WriterLoad>, batch: Vec<Job>, rollups: Rollups) {
     let started = std::time::Instant::now();
     let (clicks, replies): (Vec<NewClick>, Vec<_>) = batch.into_iter().unzip();
     let outcomes = store_isolated(store, metrics, &clicks, rollups).await;
@@ -337,9 +343,11 @@ async fn write_batch(store: &ClickStore, metrics: &Metrics, load: &WriterLoad, b
     for (done, outcome) in replies.into_iter().zip(outcomes) {
         let _ = done.send(outcome);
     }
-    // Under steady load: after answering, so that no redirect waits for it.
-    if load.fold_due() {
-        load.fold_tallied(store).await;
+    // Under steady load: beside the lanes, so that neither a redirect nor the next
+    // batch waits for it.
+    if load.claim_due_fold() {
+        let (load, store) = (load.clone(), store.clone());
+        tokio::spawn(async move { load.fold_tallied(&store).await });
     }
 }
 
