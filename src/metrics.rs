@@ -66,6 +66,7 @@ pub struct Metrics {
     pub clicks_spooled: Counter,
     pub clicks_replayed: Counter,
     pub clicks_tallied: Counter,
+    pub order_groups_tallied: Counter,
     pub throttled: Counter,
     pub webhook_failures: Family<FailureLabels, Counter>,
     pub request_seconds: LatencyHistogram,
@@ -98,6 +99,7 @@ impl Default for Metrics {
             clicks_spooled: Counter::default(),
             clicks_replayed: Counter::default(),
             clicks_tallied: Counter::default(),
+            order_groups_tallied: Counter::default(),
             throttled: Counter::default(),
             webhook_failures: Family::default(),
             request_seconds: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
@@ -124,7 +126,7 @@ impl Metrics {
     pub fn new() -> Self {
         let metrics = Metrics::default();
         let mut registry = Registry::with_prefix("sales_tracking");
-        let counters: [(&str, &str, &Counter); 14] = [
+        let counters: [(&str, &str, &Counter); 15] = [
             ("clicks", "Clicks stored and counted", &metrics.clicks),
             (
                 "bot_clicks",
@@ -176,6 +178,11 @@ impl Metrics {
                 "clicks_tallied",
                 "Counted clicks whose batch, written beside another, tallied them for a later fold into the rollups",
                 &metrics.clicks_tallied,
+            ),
+            (
+                "order_groups_tallied",
+                "Order groups that, written beside another, tallied their balances and rollups for a later fold",
+                &metrics.order_groups_tallied,
             ),
             (
                 "panics",

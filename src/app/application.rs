@@ -196,9 +196,10 @@ impl App {
         }
         jobs.start_local(clicks.tally_fold());
         let orders = match settings.order_writer_pool {
-            Some(own) => OrderWriter::start_on_own_thread(own, metrics.clone()),
-            None => OrderWriter::start(tracking_pool.clone(), metrics.clone()),
+            Some(own) => OrderWriter::start_on_own_thread(own, metrics.clone(), live.clone()),
+            None => OrderWriter::start(tracking_pool.clone(), metrics.clone(), live.clone()),
         };
+        jobs.start_local(OrderWriter::tally_fold(tracking_pool.clone(), live.clone()));
         let report_pool = settings.report_pool.unwrap_or_else(|| pool.clone());
         App(Arc::new(Parts {
             reports: ReportPool::new(report_pool, settings.replica),

@@ -10,8 +10,8 @@ use crate::db::{self, DbPool, Pooler, replica::Replica};
 /// (more only queue inside PostgreSQL), so a storm of reports cannot take the
 /// cores the click writer and the webhooks need.
 const REPORT_CONNECTIONS: usize = 4;
-/// The order writer's own connections: one a lane.
-const ORDER_WRITER_CONNECTIONS: usize = crate::app::orders::OrderWriter::LANES;
+/// The order writer's own connections.
+const ORDER_WRITER_CONNECTIONS: usize = crate::app::orders::OrderWriter::CONNECTIONS;
 
 /// Where the database is and how it is reached.
 pub struct DatabaseSettings {

@@ -39,6 +39,7 @@ pub mod secrets;
 pub mod shop_codes;
 pub mod shop_import;
 pub mod shopify;
+mod tallies;
 pub mod webhooks;
 
 pub use application::{App, Conn, Settings};

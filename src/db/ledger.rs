@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Nullable, Numeric, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bool, Nullable, Numeric, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 
@@ -33,6 +33,25 @@ pub fn insert(
     conn: &mut AsyncPgConnection,
     entries: &[NewLedgerEntry],
 ) -> impl Future<Output = DbResult<()>> + Send + 'static {
+    book(conn, entries, false)
+}
+
+/// Books entries as [`insert`] does, with their balances added to `order_tallies`
+/// instead of to the balances (for a fold to carry there). For an order group
+/// written beside another: the group's other ledger writes in its transaction
+/// would skip the balances too.
+pub fn insert_tallied(
+    conn: &mut AsyncPgConnection,
+    entries: &[NewLedgerEntry],
+) -> impl Future<Output = DbResult<()>> + Send + 'static {
+    book(conn, entries, true)
+}
+
+fn book(
+    conn: &mut AsyncPgConnection,
+    entries: &[NewLedgerEntry],
+    tally_balances: bool,
+) -> impl Future<Output = DbResult<()>> + Send + 'static {
     let statement = (!entries.is_empty()).then(|| {
         InsertEntries {
             brand_ids: entries.iter().map(|e| e.brand_id).collect(),
@@ -43,6 +62,7 @@ pub fn insert(
             reward_ids: entries.iter().map(|e| e.reward_id).collect(),
             earned_at: entries.iter().map(|e| e.earned_at).collect(),
             payable_at: entries.iter().map(|e| e.payable_at).collect(),
+            tally_balances,
         }
         .execute(conn)
     });
@@ -56,15 +76,26 @@ pub fn insert(
 
 cached_statement! {
     /// The statement of [`insert`]: one text whatever the number of entries, so a
-    /// group of orders does not parse and plan it again.
-    struct InsertEntries<'a> = "INSERT INTO ledger_entries
-             (brand_id, membership_id, kind, amount, conversion_id, reward_id, earned_at, payable_at)
-         SELECT brand_id, membership_id, kind, amount, conversion_id, reward_id, earned_at, payable_at
-         FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::numeric[], $5::bigint[], $6::bigint[],
-                     $7::timestamptz[], $8::timestamptz[])
-             WITH ORDINALITY AS e (brand_id, membership_id, kind, amount, conversion_id, reward_id,
-                 earned_at, payable_at, position)
-         ORDER BY position"; {
+    /// group of orders does not parse and plan it again. With `$9` it sets
+    /// `sales_tracking.balances_tallied` for the transaction, which the balances'
+    /// insert trigger obeys, and tallies the balances itself (new entries are
+    /// neither paid nor matured).
+    struct InsertEntries<'a> = "WITH balances AS MATERIALIZED (
+             SELECT set_config('sales_tracking.balances_tallied', CASE WHEN $9 THEN 'on' ELSE 'off' END, true)),
+         booked AS (
+             INSERT INTO ledger_entries
+                 (brand_id, membership_id, kind, amount, conversion_id, reward_id, earned_at, payable_at)
+             SELECT e.brand_id, e.membership_id, e.kind, e.amount, e.conversion_id, e.reward_id, e.earned_at,
+                    e.payable_at
+             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::numeric[], $5::bigint[], $6::bigint[],
+                         $7::timestamptz[], $8::timestamptz[])
+                 WITH ORDINALITY AS e (brand_id, membership_id, kind, amount, conversion_id, reward_id,
+                     earned_at, payable_at, position)
+             CROSS JOIN balances
+             ORDER BY e.position
+             RETURNING brand_id, membership_id, amount)
+         INSERT INTO order_tallies (brand_id, membership_id, unpaid, on_hold)
+         SELECT brand_id, membership_id, SUM(amount), SUM(amount) FROM booked WHERE $9 GROUP BY 1, 2"; {
         brand_ids: Array<BigInt> => Vec<BrandId>,
         membership_ids: Array<BigInt> => Vec<MembershipId>,
         kinds: Array<Text> => Vec<&'a str>,
@@ -73,6 +104,7 @@ cached_statement! {
         reward_ids: Array<Nullable<BigInt>> => Vec<Option<RewardId>>,
         earned_at: Array<Timestamptz> => Vec<DateTime<Utc>>,
         payable_at: Array<Timestamptz> => Vec<DateTime<Utc>>,
+        tally_balances: Bool => bool,
     }
 }
 

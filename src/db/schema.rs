@@ -382,6 +382,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// No key: a membership has a tally per order group until they are folded.
+    order_tallies (brand_id, membership_id) {
+        brand_id -> Int8,
+        membership_id -> Int8,
+        day -> Nullable<Date>,
+        conversions -> Int8,
+        sales -> Numeric,
+        commission -> Numeric,
+        unpaid -> Numeric,
+        on_hold -> Numeric,
+    }
+}
+
+diesel::table! {
     orders_awaiting_rate (brand_id, source, external_order_id) {
         brand_id -> Int8,
         source -> Text,
@@ -642,6 +656,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     offer_monthly_stats,
     offer_projects,
     offers,
+    order_tallies,
     orders_awaiting_rate,
     payment_items,
     payments,

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Date, Numeric};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 
 use super::DbResult;
@@ -51,21 +52,15 @@ impl Deltas {
         if changed.is_empty() {
             return Ok(());
         }
-        let brand_ids: Vec<_> = changed.iter().map(|((b, _, _), _)| *b).collect();
-        let membership_ids: Vec<_> = changed.iter().map(|((_, m, _), _)| *m).collect();
-        let days: Vec<_> = changed.iter().map(|((_, _, d), _)| *d).collect();
-        let clicks: Vec<_> = changed.iter().map(|(_, d)| d.clicks).collect();
-        let conversions: Vec<_> = changed.iter().map(|(_, d)| d.conversions).collect();
-        let sales: Vec<_> = changed.iter().map(|(_, d)| d.sales).collect();
-        let commissions: Vec<_> = changed.iter().map(|(_, d)| d.commission).collect();
+        let columns = DayColumns::of(&changed);
         let upsert = UpsertDays {
-            brand_ids: &brand_ids,
-            membership_ids: &membership_ids,
-            days: &days,
-            clicks: &clicks,
-            conversions: &conversions,
-            sales: &sales,
-            commissions: &commissions,
+            brand_ids: &columns.brand_ids,
+            membership_ids: &columns.membership_ids,
+            days: &columns.days,
+            clicks: &columns.clicks,
+            conversions: &columns.conversions,
+            sales: &columns.sales,
+            commissions: &columns.commissions,
         };
         if changed.iter().all(|(_, d)| d.conversions == 0) {
             // Clicks only: no set can change, and nothing needs reading back.
@@ -90,6 +85,137 @@ impl Deltas {
         converting::follow(conn, &changes).await?;
         Ok(())
     }
+}
+
+impl Deltas {
+    /// Adds the changes to `order_tallies`, for [`fold_order_tallies`] to carry into
+    /// the rollups: an insert that takes no lock another group could be waiting on.
+    /// For orders' changes (clicks have tallies of their own).
+    pub async fn tally(self, conn: &mut AsyncPgConnection) -> DbResult<()> {
+        let changed: Vec<_> = self.0.into_iter().filter(|(_, d)| *d != Delta::default()).collect();
+        debug_assert!(changed.iter().all(|(_, d)| d.clicks == 0), "clicks are tallied apart");
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let columns = DayColumns::of(&changed);
+        TallyDays {
+            brand_ids: &columns.brand_ids,
+            membership_ids: &columns.membership_ids,
+            days: &columns.days,
+            conversions: &columns.conversions,
+            sales: &columns.sales,
+            commissions: &columns.commissions,
+        }
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Changed membership-days as the columns of an `unnest`, in key order.
+struct DayColumns {
+    brand_ids: Vec<BrandId>,
+    membership_ids: Vec<MembershipId>,
+    days: Vec<NaiveDate>,
+    clicks: Vec<i64>,
+    conversions: Vec<i64>,
+    sales: Vec<Decimal>,
+    commissions: Vec<Decimal>,
+}
+
+impl DayColumns {
+    fn of(changed: &[((BrandId, MembershipId, NaiveDate), Delta)]) -> Self {
+        DayColumns {
+            brand_ids: changed.iter().map(|((b, _, _), _)| *b).collect(),
+            membership_ids: changed.iter().map(|((_, m, _), _)| *m).collect(),
+            days: changed.iter().map(|((_, _, d), _)| *d).collect(),
+            clicks: changed.iter().map(|(_, d)| d.clicks).collect(),
+            conversions: changed.iter().map(|(_, d)| d.conversions).collect(),
+            sales: changed.iter().map(|(_, d)| d.sales).collect(),
+            commissions: changed.iter().map(|(_, d)| d.commission).collect(),
+        }
+    }
+}
+
+cached_statement! {
+    /// The statement of [`Deltas::tally`].
+    struct TallyDays<'a> = "INSERT INTO order_tallies (brand_id, membership_id, day, conversions, sales, commission)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::date[], $4::bigint[], $5::numeric[], $6::numeric[])"; {
+        brand_ids: Array<BigInt> => &'a [BrandId],
+        membership_ids: Array<BigInt> => &'a [MembershipId],
+        days: Array<Date> => &'a [NaiveDate],
+        conversions: Array<BigInt> => &'a [i64],
+        sales: Array<Numeric> => &'a [Decimal],
+        commissions: Array<Numeric> => &'a [Decimal],
+    }
+}
+
+/// Carries every order tally into the balances and the daily rollups (whose
+/// triggers carry them further up, and the converting-member sets with them),
+/// deleting each in the same transaction, so that each counts once; tallies another
+/// connection is folding meanwhile are left to it. Balances are locked before
+/// rollups, in key order, as an order group locks them. Returns the brands whose
+/// figures moved.
+pub async fn fold_order_tallies(conn: &mut AsyncPgConnection) -> DbResult<Vec<BrandId>> {
+    #[derive(QueryableByName)]
+    struct Folded {
+        #[diesel(sql_type = BigInt)]
+        brand_id: BrandId,
+        #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+        membership_id: Option<MembershipId>,
+        #[diesel(sql_type = diesel::sql_types::Nullable<Date>)]
+        day: Option<NaiveDate>,
+        #[diesel(sql_type = BigInt)]
+        conversions: i64,
+        #[diesel(sql_type = Numeric)]
+        sales: Decimal,
+        #[diesel(sql_type = Numeric)]
+        commission: Decimal,
+    }
+    conn.transaction::<_, super::DbError, _>(|conn| {
+        async move {
+            // Not on an order's path: folds run when the writer falls idle, or every so often.
+            let folded: Vec<Folded> = diesel::sql_query(
+                "WITH folded AS (
+                     DELETE FROM order_tallies
+                     WHERE ctid = ANY(ARRAY(SELECT ctid FROM order_tallies FOR UPDATE SKIP LOCKED))
+                     RETURNING *),
+                 balances AS (
+                     INSERT INTO membership_balances AS b (brand_id, membership_id, unpaid, on_hold, paid)
+                     SELECT brand_id, membership_id, SUM(unpaid), SUM(on_hold), 0
+                     FROM folded WHERE day IS NULL GROUP BY 1, 2 ORDER BY 1, 2
+                     ON CONFLICT (brand_id, membership_id) DO UPDATE SET
+                         unpaid = b.unpaid + EXCLUDED.unpaid, on_hold = b.on_hold + EXCLUDED.on_hold)
+                 SELECT brand_id, membership_id, day, SUM(conversions)::bigint AS conversions,
+                        SUM(sales) AS sales, SUM(commission) AS commission
+                 FROM folded WHERE day IS NOT NULL GROUP BY 1, 2, 3
+                 UNION ALL
+                 SELECT DISTINCT brand_id, NULL::bigint, NULL::date, 0::bigint, 0::numeric, 0::numeric
+                 FROM folded WHERE day IS NULL",
+            )
+            .load(conn)
+            .await?;
+            let mut brands: Vec<BrandId> = folded.iter().map(|f| f.brand_id).collect();
+            brands.sort_unstable();
+            brands.dedup();
+            let mut deltas = Deltas::default();
+            for row in folded {
+                if let (Some(membership_id), Some(day)) = (row.membership_id, row.day) {
+                    let delta = Delta {
+                        clicks: 0,
+                        conversions: row.conversions,
+                        sales: row.sales,
+                        commission: row.commission,
+                    };
+                    deltas.add(row.brand_id, membership_id, day, delta);
+                }
+            }
+            deltas.apply(conn).await?;
+            Ok(brands)
+        }
+        .scope_boxed()
+    })
+    .await
 }
 
 /// A membership-day's conversions after [`Deltas::apply`] changed them.
@@ -171,7 +297,7 @@ struct Mismatches {
 }
 
 /// How many membership-days differ between the maintained rollups (with the click
-/// tallies not folded into them yet) and a rebuild from raw events (all-zero days
+/// and order tallies not folded into them yet) and a rebuild from raw events (all-zero days
 /// count as absent), over the days whose raw clicks are kept.
 pub async fn mismatches_with_raw_events(conn: &mut AsyncPgConnection) -> DbResult<i64> {
     let sql = format!(
@@ -180,7 +306,10 @@ pub async fn mismatches_with_raw_events(conn: &mut AsyncPgConnection) -> DbResul
                       SUM(sales) AS sales, SUM(commission) AS commission
                FROM (SELECT * FROM membership_daily_stats
                      UNION ALL
-                     SELECT brand_id, membership_id, day, clicks, 0, 0, 0 FROM click_tallies) counted
+                     SELECT brand_id, membership_id, day, clicks, 0, 0, 0 FROM click_tallies
+                     UNION ALL
+                     SELECT brand_id, membership_id, day, 0, conversions, sales, commission
+                     FROM order_tallies WHERE day IS NOT NULL) counted
                GROUP BY 1, 2, 3
                HAVING SUM(clicks) <> 0 OR SUM(conversions) <> 0 OR SUM(sales) <> 0 OR SUM(commission) <> 0) kept
          FULL OUTER JOIN ({FROM_RAW_EVENTS_SQL}) raw USING (brand_id, membership_id, day)
@@ -253,7 +382,7 @@ pub async fn dangling_references(conn: &mut AsyncPgConnection) -> DbResult<i64> 
 /// How many rows of the trigger-maintained summaries differ from what they
 /// summarise: monthly and per-offer (daily and monthly) rollups against the
 /// memberships' daily ones, offers' membership counts against the memberships,
-/// membership balances against the ledger entries, offer balances against the
+/// membership balances (with the order tallies not folded yet) against the ledger entries, offer balances against the
 /// membership balances (all-zero rows count as absent), entries marked matured
 /// before their payable time, and the converting-member sets against the daily rollups.
 pub async fn summary_mismatches(conn: &mut AsyncPgConnection) -> DbResult<i64> {
@@ -282,7 +411,12 @@ pub async fn summary_mismatches(conn: &mut AsyncPgConnection) -> DbResult<i64> {
          WHERE kept.memberships IS DISTINCT FROM counted.memberships
        ) + (
          SELECT count(*)
-         FROM (SELECT * FROM membership_balances WHERE unpaid <> 0 OR on_hold <> 0 OR paid <> 0) kept
+         FROM (SELECT brand_id, membership_id, SUM(unpaid) AS unpaid, SUM(on_hold) AS on_hold, SUM(paid) AS paid
+               FROM (SELECT brand_id, membership_id, unpaid, on_hold, paid FROM membership_balances
+                     UNION ALL
+                     SELECT brand_id, membership_id, unpaid, on_hold, 0 FROM order_tallies WHERE day IS NULL) b
+               GROUP BY 1, 2
+               HAVING SUM(unpaid) <> 0 OR SUM(on_hold) <> 0 OR SUM(paid) <> 0) kept
          FULL OUTER JOIN (
              SELECT brand_id, membership_id,
                     COALESCE(SUM(amount) FILTER (WHERE payment_item_id IS NULL), 0) AS unpaid,

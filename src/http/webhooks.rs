@@ -163,8 +163,11 @@ async fn handle(
     };
     // An order sold in another currency is valued in the brand's at its day's rate.
     // Until that rate is published it is kept as received, and recorded once it is.
+    // (In the brand's own currency it needs no connection.)
     let mut event = event;
-    if let OrderEvent::Created(order) = &mut event {
+    if let OrderEvent::Created(order) = &mut event
+        && order.needs_rate(&brand.currency)
+    {
         let valued = orders::value_in_brand_currency(&mut *conn().await?, &brand.currency, time_zone, order)
             .await
             .map_err(internal)?;

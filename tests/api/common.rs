@@ -261,7 +261,9 @@ impl TestApp {
     /// As the server runs: the order writer on a thread of its own, with its own connections.
     pub async fn with_order_writer_thread() -> Self {
         Self::with_config_for(|url| sales_tracking::AppConfig {
-            order_writer_pool: Some(db::connect_pool(url, sales_tracking::app::orders::OrderWriter::LANES).unwrap()),
+            order_writer_pool: Some(
+                db::connect_pool(url, sales_tracking::app::orders::OrderWriter::CONNECTIONS).unwrap(),
+            ),
             ..Default::default()
         })
         .await

@@ -1067,6 +1067,71 @@ async fn an_unattributed_order_is_credited_once_to_a_membership() {
     crate::common::assert_summaries_rebuild(&mut conn).await;
 }
 
+/// Orders arriving together make groups written side by side; a group beside
+/// another tallies its balances and rollups, and the writer folds the tallies
+/// (a stopped server's too) before it answers its last order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_orders_is_counted_in_full_by_its_last_answer() {
+    let app = std::sync::Arc::new(TestApp::with_order_writer_thread().await);
+    let shop = shop(&app).await;
+    let order = |id: String| {
+        json!({ "event": "order.created", "order_id": id, "amount": "20.00", "promo_code": shop.promo_code })
+            .to_string()
+    };
+    let slug = shop.brand.slug.clone();
+    let (status, _) = post_webhook(&app, &slug, "generic", None, &order("L-0".into()), None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    // A stopped server's tally, not folded yet: its order's balance, moved out of
+    // the balances. The next fold takes it too.
+    let mut conn = app.db.connect().await;
+    conn.batch_execute(
+        "INSERT INTO order_tallies (brand_id, membership_id, unpaid, on_hold)
+         SELECT brand_id, membership_id, unpaid, on_hold FROM membership_balances;
+         UPDATE membership_balances SET unpaid = 0, on_hold = 0;",
+    )
+    .await
+    .unwrap();
+
+    let burst: Vec<_> = (0..200u64)
+        .map(|n| {
+            let (app, slug, body) = (app.clone(), slug.clone(), order(format!("B-{n}")));
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_micros(200 * n)).await;
+                post_webhook(&app, &slug, "generic", None, &body, None, None).await.0
+            })
+        })
+        .collect();
+    for answer in burst {
+        assert_eq!(answer.await.unwrap(), StatusCode::OK);
+    }
+    let (_, metrics) = app.get("/metrics").await;
+    let tallied = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("sales_tracking_order_groups_tallied_total "))
+        .and_then(|n| n.trim().parse::<f64>().ok())
+        .unwrap();
+    assert!(tallied > 0.0, "some groups were written beside another: {metrics}");
+    assert_eq!(app.rows("order_tallies").await, 0, "folded before the last answer");
+    let balance = "SELECT count(*) AS n FROM membership_balances WHERE unpaid = 603 AND on_hold = 603";
+    assert_eq!(
+        count(&mut conn, balance).await,
+        1,
+        "every commission once, the stopped server's too"
+    );
+    crate::common::assert_summaries_rebuild(&mut conn).await;
+    let kpis = app
+        .ok(
+            &shop.brand.analyst,
+            "query($id: ID!) { membership(id: $id) { kpis { conversions totalSales commissionsEarned } } }",
+            json!({ "id": shop.code_membership }),
+        )
+        .await;
+    assert_eq!(
+        kpis["membership"]["kpis"],
+        json!({ "conversions": 201, "totalSales": "4020.00", "commissionsEarned": "603.00" })
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_clicks_is_counted_in_full_by_its_last_answer() {
     let app = std::sync::Arc::new(TestApp::new().await);

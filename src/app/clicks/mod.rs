@@ -6,13 +6,12 @@
 //! transactions. A batch written beside another adds its counts to tallies
 //! rather than to the rollup rows the other is updating, and the tallies are
 //! folded into the rollups when the writer falls idle (before the last batch is
-//! answered) and at least every `FOLD_EVERY` under load.
+//! answered) and at least every so often under load (`app::tallies`).
 //!
 //! Also here: which link a code leads to, and the click a shopper's visit makes.
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -23,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::live::KpiChanges;
+use super::tallies::Tallies;
 use crate::db::clicks::{self, NewClick, Rollups};
 pub use crate::db::memberships::LinkTarget;
 use crate::db::{DbError, DbPool, DbResult, memberships};
@@ -226,13 +226,7 @@ async fn run(store: ClickStore, metrics: Arc<Metrics>, jobs: mpsc::Receiver<Job>
     let load = Arc::new(WriterLoad {
         queue,
         jobs: tokio::sync::Mutex::new(jobs),
-        in_flight: AtomicUsize::new(0),
-        tallied: AtomicU64::new(0),
-        folded_upto: AtomicU64::new(0),
-        folded: tokio::sync::Mutex::new(Folded {
-            upto: 0,
-            at: std::time::Instant::now(),
-        }),
+        tallies: Tallies::new(),
     });
     let lanes: Vec<_> = (0..LANES)
         .map(|_| tokio::spawn(lane(store.clone(), metrics.clone(), load.clone())))
@@ -252,12 +246,10 @@ async fn lane(store: ClickStore, metrics: Arc<Metrics>, load: Arc<WriterLoad>) {
             if jobs.recv_many(&mut batch, MAX_BATCH).await == 0 {
                 return;
             }
-            // Alone and with nothing left to fold, a batch writes its rollups; else it tallies.
-            let alone = load.in_flight.fetch_add(1, Ordering::SeqCst) == 0;
-            if alone && load.tallied.load(Ordering::SeqCst) == load.folded_upto.load(Ordering::SeqCst) {
-                Rollups::Now
-            } else {
+            if load.tallies.start_write() {
                 Rollups::Tallied
+            } else {
+                Rollups::Now
             }
         };
         write_batch(&store, &metrics, &load, batch, rollups).await;
@@ -266,58 +258,16 @@ async fn lane(store: ClickStore, metrics: Arc<Metrics>, load: Arc<WriterLoad>) {
 
 /// Batches committing at once: the next is written while the last commits.
 const LANES: usize = 2;
-/// Under steady load the writer never falls idle: tallies are folded at least this often.
-const FOLD_EVERY: Duration = Duration::from_millis(250);
 
-/// What the writer's lanes share: the queue, how busy they are, and what they tallied.
+/// What the writer's lanes share: the queue, and what they tallied.
 struct WriterLoad {
     queue: mpsc::WeakSender<Job>,
     /// The lane holding it waits for the next clicks.
     jobs: tokio::sync::Mutex<mpsc::Receiver<Job>>,
-    in_flight: AtomicUsize,
-    /// Tallied batches committed so far.
-    tallied: AtomicU64,
-    /// `Folded::upto`, for a look without waiting for a fold.
-    folded_upto: AtomicU64,
-    /// Held while folding: one fold at a time.
-    folded: tokio::sync::Mutex<Folded>,
-}
-
-struct Folded {
-    /// Every tallied batch up to this one is folded.
-    upto: u64,
-    at: std::time::Instant,
+    tallies: Tallies,
 }
 
 impl WriterLoad {
-    /// Folds what was tallied until now, unless that is folded already.
-    async fn fold_tallied(&self, store: &ClickStore) {
-        let mut folded = self.folded.lock().await;
-        // Committed before this read, so the fold's snapshot holds them.
-        let tallied = self.tallied.load(Ordering::SeqCst);
-        if tallied == folded.upto {
-            return;
-        }
-        folded.at = std::time::Instant::now();
-        if fold(store).await {
-            folded.upto = tallied;
-            self.folded_upto.store(tallied, Ordering::SeqCst);
-        }
-    }
-
-    /// A fold is due and none is running: true once per `FOLD_EVERY`, for the
-    /// caller to start it.
-    fn claim_due_fold(&self) -> bool {
-        let Ok(mut folded) = self.folded.try_lock() else {
-            return false;
-        };
-        let due = folded.at.elapsed() >= FOLD_EVERY;
-        if due {
-            folded.at = std::time::Instant::now();
-        }
-        due
-    }
-
     fn nothing_queued(&self) -> bool {
         self.queue
             .upgrade()
@@ -332,11 +282,8 @@ async fn write_batch(store: &ClickStore, metrics: &Metrics, load: &Arc<WriterLoa
     let started = std::time::Instant::now();
     let (clicks, replies): (Vec<NewClick>, Vec<_>) = batch.into_iter().unzip();
     let outcomes = store_isolated(store, metrics, &clicks, rollups).await;
-    if rollups == Rollups::Tallied {
-        load.tallied.fetch_add(1, Ordering::SeqCst);
-    }
-    if load.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 && load.nothing_queued() {
-        load.fold_tallied(store).await;
+    if load.tallies.finish_write(rollups == Rollups::Tallied) && load.nothing_queued() {
+        load.tallies.fold_tallied(|| fold(store)).await;
     }
     metrics.click_batch_size.observe(clicks.len() as f64);
     metrics.click_batch_seconds.observe(started.elapsed().as_secs_f64());
@@ -345,32 +292,15 @@ async fn write_batch(store: &ClickStore, metrics: &Metrics, load: &Arc<WriterLoa
     }
     // Under steady load: beside the lanes, so that neither a redirect nor the next
     // batch waits for it.
-    if load.claim_due_fold() {
+    if load.tallies.claim_due_fold() {
         let (load, store) = (load.clone(), store.clone());
-        tokio::spawn(async move { load.fold_tallied(&store).await });
+        tokio::spawn(async move { load.tallies.fold_tallied(|| fold(&store)).await });
     }
 }
 
 /// Folds the click tallies into the rollups; false when that failed (they wait for the next fold).
 async fn fold(to: &ClickStore) -> bool {
-    let folded = async {
-        let mut conn = to.pool.get().await?;
-        clicks::fold_tallies(&mut conn).await
-    };
-    match tokio::time::timeout(BATCH_TIMEOUT, folded).await {
-        Ok(Ok(brands)) => {
-            brands.into_iter().for_each(|brand| to.live.touch(brand));
-            true
-        }
-        Ok(Err(error)) => {
-            tracing::error!(%error, "folding click tallies failed; the next fold takes them");
-            false
-        }
-        Err(_) => {
-            tracing::error!("folding click tallies timed out; the next fold takes them");
-            false
-        }
-    }
+    super::tallies::fold("click", &to.pool, &to.live, clicks::fold_tallies).await
 }
 
 /// Folds tallies a server left behind (it stopped between a batch and its fold):

@@ -64,7 +64,7 @@ pub async fn value_in_brand_currency(
     time_zone: Tz,
     order: &mut OrderInput,
 ) -> AppResult<bool> {
-    if order.currency == brand_currency || order.valuation.is_some() {
+    if !order.needs_rate(brand_currency) {
         return Ok(true);
     }
     let day = order.occurred_at.with_timezone(&time_zone).date_naive();
@@ -77,6 +77,13 @@ pub async fn value_in_brand_currency(
     order.currency = brand_currency.to_string();
     order.valuation = Some(valuation);
     Ok(true)
+}
+
+impl OrderInput {
+    /// Whether the order still needs a day's rate to be valued in `brand_currency`.
+    pub fn needs_rate(&self, brand_currency: &str) -> bool {
+        self.currency != brand_currency && self.valuation.is_none()
+    }
 }
 
 /// What a shop's webhook reports.
@@ -240,6 +247,21 @@ async fn write_bookings(
     let booked = ledger::insert(conn, entries);
     let published = events::publish(conn, events);
     futures_util::try_join!(booked, published, deltas.apply(conn))?;
+    Ok(())
+}
+
+/// Writes bookings as [`write_bookings`] does, with their balances and daily
+/// rollups added to the order tallies instead (`writer`: a group beside another).
+async fn tally_bookings(
+    conn: &mut AsyncPgConnection,
+    entries: &[NewLedgerEntry],
+    deltas: Deltas,
+    events: Vec<Event>,
+) -> DbResult<()> {
+    let booked = ledger::insert_tallied(conn, entries);
+    let published = events::publish(conn, events);
+    let tallied = deltas.tally(conn);
+    futures_util::try_join!(booked, published, tallied)?;
     Ok(())
 }
 

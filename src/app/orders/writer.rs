@@ -10,6 +10,11 @@
 //! other's commits. Every step writes its rows in key order, so two groups that
 //! touch the same memberships wait for each other instead of deadlocking.
 //!
+//! A group written beside another adds its balances and daily rollups to the
+//! order tallies rather than to the rows the other group is updating; the
+//! tallies are folded into them when the writer falls idle (before its last
+//! group is answered) and at least every so often under load (`app::tallies`).
+//!
 //! An order is recorded exactly as `record` records it alone. Orders that could
 //! cross a reward rule are recorded one by one after the group has committed,
 //! each in a transaction of its own, since each crossing depends on the orders
@@ -18,6 +23,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono_tz::Tz;
 use diesel_async::scoped_futures::ScopedFutureExt;
@@ -25,10 +31,12 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{Applied, ChangeError, OrderEvent, OrderInput, Recorded, apply_event, book, new_conversion, price};
+use crate::app::live::KpiChanges;
+use crate::app::tallies::Tallies;
 use crate::db::conversions::{self, OrderTerms, Terms, TermsWanted};
 use crate::db::models::ConversionRow;
 use crate::db::stats::Deltas;
-use crate::db::{DbError, DbPool, DbResult, webhook_deliveries};
+use crate::db::{DbError, DbPool, DbResult, stats, webhook_deliveries};
 use crate::domain::ids::BrandId;
 use crate::domain::webhooks::EventType;
 use crate::metrics::Metrics;
@@ -82,10 +90,13 @@ impl OrderWriter {
         self.jobs.max_capacity() - self.jobs.capacity()
     }
 
+    /// Connections the writer draws on: one a lane, and one for a fold beside them.
+    pub const CONNECTIONS: usize = Self::LANES + 1;
+
     /// Starts the writer on `pool`, among the caller's runtime's tasks; it stops
     /// once every handle is dropped.
-    pub fn start(pool: DbPool, metrics: Arc<Metrics>) -> Self {
-        let (writer, lanes) = Self::with_lanes(pool, metrics);
+    pub fn start(pool: DbPool, metrics: Arc<Metrics>, live: KpiChanges) -> Self {
+        let (writer, lanes) = Self::with_lanes(pool, metrics, live);
         for lane in lanes {
             tokio::spawn(lane);
         }
@@ -93,12 +104,20 @@ impl OrderWriter {
     }
 
     /// A writer and its lanes, for the caller to run.
-    fn with_lanes(pool: DbPool, metrics: Arc<Metrics>) -> (Self, Vec<impl Future<Output = ()> + Send + 'static>) {
+    fn with_lanes(
+        pool: DbPool,
+        metrics: Arc<Metrics>,
+        live: KpiChanges,
+    ) -> (Self, Vec<impl Future<Output = ()> + Send + 'static>) {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
-        let queue = Arc::new(Mutex::new(queue));
-        let lanes = (0..Self::LANES)
-            .map(|_| run(pool.clone(), metrics.clone(), queue.clone()))
-            .collect();
+        let load = Arc::new(WriterLoad {
+            waiting: jobs.downgrade(),
+            queue: Mutex::new(queue),
+            tallies: Tallies::new(),
+            pool,
+            live,
+        });
+        let lanes = (0..Self::LANES).map(|_| run(load.clone(), metrics.clone())).collect();
         (OrderWriter { jobs }, lanes)
     }
 
@@ -111,8 +130,8 @@ impl OrderWriter {
     /// next statement goes as soon as the answer is in. (The click writer stays among the
     /// requests: on a thread of its own its redirects' p99 grew from 0.03 to 0.8 s
     /// at 10,000/s; bench/RESULTS.md.)
-    pub fn start_on_own_thread(pool: DbPool, metrics: Arc<Metrics>) -> Self {
-        let (writer, lanes) = Self::with_lanes(pool, metrics);
+    pub fn start_on_own_thread(pool: DbPool, metrics: Arc<Metrics>, live: KpiChanges) -> Self {
+        let (writer, lanes) = Self::with_lanes(pool, metrics, live);
         let lanes = async move {
             let lanes: Vec<_> = lanes.into_iter().map(tokio::spawn).collect();
             for lane in lanes {
@@ -132,6 +151,11 @@ impl OrderWriter {
         writer
     }
 
+    /// The task that folds tallies a stopped server left, on `pool`: run by the job runner.
+    pub fn tally_fold(pool: DbPool, live: KpiChanges) -> TallyFold {
+        TallyFold { pool, live }
+    }
+
     /// Records the order with the others waiting; answers once it is committed.
     pub async fn record(&self, order: WebhookOrder) -> Outcome {
         let (reply, answer) = oneshot::channel();
@@ -141,28 +165,95 @@ impl OrderWriter {
     }
 }
 
+/// What the writer's lanes share: the queue, and what they tallied.
+struct WriterLoad {
+    /// For a look at what is waiting.
+    waiting: mpsc::WeakSender<Job>,
+    /// The lane holding it waits for the next orders.
+    queue: Mutex<mpsc::Receiver<Job>>,
+    tallies: Tallies,
+    pool: DbPool,
+    live: KpiChanges,
+}
+
+impl WriterLoad {
+    fn nothing_queued(&self) -> bool {
+        self.waiting
+            .upgrade()
+            .is_none_or(|queue| queue.capacity() == queue.max_capacity())
+    }
+}
+
 /// One lane of the writer: takes every order waiting (while the other lane writes
 /// its group) and records them as a group.
-async fn run(pool: DbPool, metrics: Arc<Metrics>, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
+async fn run(load: Arc<WriterLoad>, metrics: Arc<Metrics>) {
     let mut waiting = Vec::with_capacity(MAX_GROUP);
     loop {
-        let taken = queue.lock().await.recv_many(&mut waiting, MAX_GROUP).await;
-        if taken == 0 {
-            break;
-        }
+        let tally = {
+            let mut queue = load.queue.lock().await;
+            if queue.recv_many(&mut waiting, MAX_GROUP).await == 0 {
+                break;
+            }
+            load.tallies.start_write()
+        };
         let started = std::time::Instant::now();
         let (orders, replies): (Vec<WebhookOrder>, Vec<_>) = std::mem::take(&mut waiting).into_iter().unzip();
-        let outcomes = write_group(&pool, &orders).await;
+        let outcomes = write_group(&load.pool, &orders, tally).await;
+        // The last group before the writer falls idle folds the tallies first, so
+        // whoever awaited every order sees every figure.
+        if load.tallies.finish_write(tally) && load.nothing_queued() {
+            load.tallies.fold_tallied(|| fold(&load.pool, &load.live)).await;
+        }
         metrics.order_group_size.observe(orders.len() as f64);
         metrics.order_group_seconds.observe(started.elapsed().as_secs_f64());
+        if tally {
+            metrics.order_groups_tallied.inc();
+        }
         for (outcome, reply) in outcomes.into_iter().zip(replies) {
             // The webhook may have gone (its client hung up): the order is stored anyway.
             let _ = reply.send(outcome);
         }
+        // Under steady load: beside the lanes, so that neither an order nor the next
+        // group waits for it.
+        if load.tallies.claim_due_fold() {
+            let load = load.clone();
+            tokio::spawn(async move { load.tallies.fold_tallied(|| fold(&load.pool, &load.live)).await });
+        }
     }
 }
 
-async fn write_group(pool: &DbPool, orders: &[WebhookOrder]) -> Vec<Outcome> {
+/// Folds the order tallies into the balances and rollups; false when that failed
+/// (they wait for the next fold).
+async fn fold(pool: &DbPool, live: &KpiChanges) -> bool {
+    crate::app::tallies::fold("order", pool, live, stats::fold_order_tallies).await
+}
+
+/// Folds order tallies a server left behind (it stopped between a group and its
+/// fold): run by the job runner, on every server.
+pub struct TallyFold {
+    pool: DbPool,
+    live: KpiChanges,
+}
+
+#[async_trait::async_trait]
+impl crate::app::jobs::LocalTask for TallyFold {
+    fn name(&self) -> &'static str {
+        "order_tally_fold"
+    }
+
+    fn every(&self) -> Duration {
+        LEFTOVER_FOLD_INTERVAL
+    }
+
+    async fn run(&self) {
+        fold(&self.pool, &self.live).await;
+    }
+}
+
+/// How often tallies left by a stopped server are looked for.
+const LEFTOVER_FOLD_INTERVAL: Duration = Duration::from_secs(10);
+
+async fn write_group(pool: &DbPool, orders: &[WebhookOrder], tally: bool) -> Vec<Outcome> {
     let mut conn = match pool.get().await {
         Ok(conn) => conn,
         Err(error) => {
@@ -175,7 +266,7 @@ async fn write_group(pool: &DbPool, orders: &[WebhookOrder]) -> Vec<Outcome> {
     };
     // A group of one too: its statements are the group's, prepared once.
     let together = conn
-        .transaction::<_, DbError, _>(|conn| record_group(conn, orders).scope_boxed())
+        .transaction::<_, DbError, _>(|conn| record_group(conn, orders, tally).scope_boxed())
         .await;
     let mut outcomes = match together {
         Ok(outcomes) => outcomes,
@@ -201,8 +292,12 @@ async fn write_group(pool: &DbPool, orders: &[WebhookOrder]) -> Vec<Outcome> {
 /// Records a group of orders inside the caller's transaction. An order that
 /// cannot be priced fails alone; any database error fails the group. Orders that
 /// may cross a reward rule are left without an outcome, for the caller to apply
-/// one by one.
-async fn record_group(conn: &mut AsyncPgConnection, orders: &[WebhookOrder]) -> DbResult<Vec<Option<Outcome>>> {
+/// one by one. With `tally` the group's balances and rollups go to the tallies.
+async fn record_group(
+    conn: &mut AsyncPgConnection,
+    orders: &[WebhookOrder],
+    tally: bool,
+) -> DbResult<Vec<Option<Outcome>>> {
     let wanted: Vec<TermsWanted> = orders
         .iter()
         .map(|o| TermsWanted {
@@ -295,7 +390,11 @@ async fn record_group(conn: &mut AsyncPgConnection, orders: &[WebhookOrder]) -> 
     // Balances are locked in key order, as the rollups are, so groups of several
     // servers wait for each other rather than deadlock on them.
     entries.sort_by_key(|e| (e.brand_id, e.membership_id));
-    super::write_bookings(conn, &entries, deltas, events).await?;
+    if tally {
+        super::tally_bookings(conn, &entries, deltas, events).await?;
+    } else {
+        super::write_bookings(conn, &entries, deltas, events).await?;
+    }
 
     // Orders recorded before this group, or earlier in it: duplicates.
     for (i, _) in &priced {
