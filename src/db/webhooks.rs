@@ -198,6 +198,40 @@ cached_statement! {
     }
 }
 
+/// The event types the enabled endpoints of `brands` subscribe to, as (brand,
+/// type): what a change need not build events for is left out before it is built
+/// (the events' insert checks again). The statement is made at once, so it shares a
+/// round trip with the statement polled beside it.
+pub fn subscriptions<'a>(
+    conn: &mut AsyncPgConnection,
+    brands: &'a [BrandId],
+) -> impl Future<Output = DbResult<Vec<(BrandId, String)>>> + Send + 'a {
+    #[derive(QueryableByName)]
+    struct Subscription {
+        #[diesel(sql_type = BigInt)]
+        brand_id: BrandId,
+        #[diesel(sql_type = Text)]
+        event_type: String,
+    }
+    let statement = Subscriptions { brands }.load::<Subscription>(conn);
+    async move {
+        Ok(statement
+            .await?
+            .into_iter()
+            .map(|s| (s.brand_id, s.event_type))
+            .collect())
+    }
+}
+
+cached_statement! {
+    /// The statement of [`subscriptions`], in every order group.
+    struct Subscriptions<'a> = "SELECT DISTINCT w.brand_id, t.event_type
+         FROM webhook_endpoints w CROSS JOIN LATERAL unnest(w.event_types) AS t (event_type)
+         WHERE w.brand_id = ANY($1) AND w.enabled AND t.event_type IS NOT NULL"; {
+        brands: Array<BigInt> => &'a [BrandId],
+    }
+}
+
 /// Queues a delivery and its job for each endpoint subscribed to each of the
 /// oldest `limit` events not dispatched yet, in the order they were written, and
 /// marks them dispatched; returns how many events it took. Events of one object

@@ -36,7 +36,7 @@ use crate::app::tallies::Tallies;
 use crate::db::conversions::{self, OrderTerms, Terms, TermsWanted};
 use crate::db::models::ConversionRow;
 use crate::db::stats::Deltas;
-use crate::db::{DbError, DbPool, DbResult, stats, webhook_deliveries};
+use crate::db::{DbError, DbPool, DbResult, stats, webhook_deliveries, webhooks};
 use crate::domain::ids::BrandId;
 use crate::domain::webhooks::EventType;
 use crate::metrics::Metrics;
@@ -307,7 +307,17 @@ async fn record_group(
             click_id: o.order.click_id,
         })
         .collect();
-    let found = conversions::terms_of_orders(conn, &wanted).await?;
+    let mut brands: Vec<BrandId> = orders.iter().map(|o| o.brand_id).collect();
+    brands.sort_unstable();
+    brands.dedup();
+    // In the terms' round trip: events no endpoint subscribes to are not built.
+    let subscribed = webhooks::subscriptions(conn, &brands);
+    let (subscribed, found) = futures_util::try_join!(subscribed, conversions::terms_of_orders(conn, &wanted))?;
+    let subscribed = |brand_id: BrandId, event_type: EventType| {
+        subscribed
+            .iter()
+            .any(|(brand, subscribed)| *brand == brand_id && subscribed == event_type.as_str())
+    };
     let terms = TermsByOrder::new(&found, orders.len());
 
     let mut outcomes: Vec<Option<Outcome>> = orders.iter().map(|_| None).collect();
@@ -378,10 +388,14 @@ async fn record_group(
         let is_new = first_of_key[&key] == *i && rows.contains_key(&key);
         if is_new {
             let row = &rows[&key];
-            events.push(super::events::conversion(row, EventType::ConversionCreated));
+            if subscribed(row.brand_id, EventType::ConversionCreated) {
+                events.push(super::events::conversion(row, EventType::ConversionCreated));
+            }
             if let (Some(terms), Some(membership_id)) = (p.terms, row.membership_id) {
                 let entry = book(row, membership_id, terms, orders[*i].time_zone, &mut deltas);
-                events.extend(super::events::commission_created(row, &entry));
+                if subscribed(row.brand_id, EventType::CommissionCreated) {
+                    events.extend(super::events::commission_created(row, &entry));
+                }
                 entries.push(entry);
             }
             outcomes[*i] = Some(Ok(Applied::Recorded(Recorded::New(row.clone()))));
