@@ -9,27 +9,35 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use diesel_async::AsyncPgConnection;
-
 use super::live::KpiChanges;
-use crate::db::{DbPool, DbResult};
-use crate::domain::ids::BrandId;
+use crate::db::{self, DbPool};
 
 /// Under steady load a writer never falls idle: tallies are folded at least this often.
 const FOLD_EVERY: Duration = Duration::from_millis(250);
 /// A fold that has not committed by then counts as failed (the next takes its tallies).
 const FOLD_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often tallies left by a stopped server are looked for.
+const LEFTOVER_FOLD_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Folds tallies on a connection of `pool` with `fold` (which returns the brands
-/// whose figures moved, for their live subscribers); false when that failed: the
-/// tallies wait for the next fold. `what` names the tallies in the log.
-pub(crate) async fn fold<F>(what: &'static str, pool: &DbPool, live: &KpiChanges, fold: F) -> bool
-where
-    F: AsyncFnOnce(&mut AsyncPgConnection) -> DbResult<Vec<BrandId>>,
-{
+/// Which tallies: each kind has its table and its fold.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Kind {
+    /// `click_tallies`, into the daily rollups.
+    Clicks,
+    /// `order_tallies`, into the balances and the daily rollups.
+    Orders,
+}
+
+/// Folds the `kind` tallies on a connection of `pool`, and tells the live
+/// subscribers of the brands whose figures moved; false when that failed: the
+/// tallies wait for the next fold.
+pub(crate) async fn fold(kind: Kind, pool: &DbPool, live: &KpiChanges) -> bool {
     let folded = async {
         let mut conn = pool.get().await?;
-        fold(&mut conn).await
+        match kind {
+            Kind::Clicks => db::clicks::fold_tallies(&mut conn).await,
+            Kind::Orders => db::stats::fold_order_tallies(&mut conn).await,
+        }
     };
     match tokio::time::timeout(FOLD_TIMEOUT, folded).await {
         Ok(Ok(brands)) => {
@@ -37,13 +45,39 @@ where
             true
         }
         Ok(Err(error)) => {
-            tracing::error!(%error, tallies = what, "folding tallies failed; the next fold takes them");
+            tracing::error!(%error, tallies = ?kind, "folding tallies failed; the next fold takes them");
             false
         }
         Err(_) => {
-            tracing::error!(tallies = what, "folding tallies timed out; the next fold takes them");
+            tracing::error!(tallies = ?kind, "folding tallies timed out; the next fold takes them");
             false
         }
+    }
+}
+
+/// Folds the tallies a server left behind (it stopped between a write and its
+/// fold): run by the job runner, on every server.
+pub(crate) struct LeftoverFold {
+    pub(crate) kind: Kind,
+    pub(crate) pool: DbPool,
+    pub(crate) live: KpiChanges,
+}
+
+#[async_trait::async_trait]
+impl super::jobs::LocalTask for LeftoverFold {
+    fn name(&self) -> &'static str {
+        match self.kind {
+            Kind::Clicks => "click_tally_fold",
+            Kind::Orders => "order_tally_fold",
+        }
+    }
+
+    fn every(&self) -> Duration {
+        LEFTOVER_FOLD_INTERVAL
+    }
+
+    async fn run(&self) {
+        fold(self.kind, &self.pool, &self.live).await;
     }
 }
 

@@ -22,8 +22,8 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::live::KpiChanges;
-use super::tallies::Tallies;
-use crate::db::clicks::{self, NewClick, Rollups};
+use super::tallies::{Kind, LeftoverFold, Tallies};
+use crate::db::clicks::{NewClick, Rollups};
 pub use crate::db::memberships::LinkTarget;
 use crate::db::{DbError, DbPool, DbResult, memberships};
 use crate::domain::ids::BrandId;
@@ -140,8 +140,12 @@ impl ClickWriter {
     }
 
     /// The task that folds tallies a stopped server left: run by the job runner.
-    pub fn tally_fold(&self) -> TallyFold {
-        TallyFold(self.store.clone())
+    pub(crate) fn tally_fold(&self) -> LeftoverFold {
+        LeftoverFold {
+            kind: Kind::Clicks,
+            pool: self.store.pool.clone(),
+            live: self.store.live.clone(),
+        }
     }
 
     /// Stores a click: committed with its batch within `COMMIT_DEADLINE`, or else
@@ -300,30 +304,8 @@ async fn write_batch(store: &ClickStore, metrics: &Metrics, load: &Arc<WriterLoa
 
 /// Folds the click tallies into the rollups; false when that failed (they wait for the next fold).
 async fn fold(to: &ClickStore) -> bool {
-    super::tallies::fold("click", &to.pool, &to.live, clicks::fold_tallies).await
+    super::tallies::fold(Kind::Clicks, &to.pool, &to.live).await
 }
-
-/// Folds tallies a server left behind (it stopped between a batch and its fold):
-/// run by the job runner, on every server.
-pub struct TallyFold(ClickStore);
-
-#[async_trait::async_trait]
-impl crate::app::jobs::LocalTask for TallyFold {
-    fn name(&self) -> &'static str {
-        "click_tally_fold"
-    }
-
-    fn every(&self) -> Duration {
-        LEFTOVER_FOLD_INTERVAL
-    }
-
-    async fn run(&self) {
-        fold(&self.0).await;
-    }
-}
-
-/// How often tallies left by a stopped server are looked for.
-const LEFTOVER_FOLD_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What became of one click of a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -23,7 +23,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono_tz::Tz;
 use diesel_async::scoped_futures::ScopedFutureExt;
@@ -32,11 +31,11 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{Applied, ChangeError, OrderEvent, OrderInput, Recorded, apply_event, book, new_conversion, price};
 use crate::app::live::KpiChanges;
-use crate::app::tallies::Tallies;
+use crate::app::tallies::{Kind, LeftoverFold, Tallies};
 use crate::db::conversions::{self, OrderTerms, Terms, TermsWanted};
 use crate::db::models::ConversionRow;
 use crate::db::stats::Deltas;
-use crate::db::{DbError, DbPool, DbResult, stats, webhook_deliveries, webhooks};
+use crate::db::{DbError, DbPool, DbResult, webhook_deliveries, webhooks};
 use crate::domain::ids::BrandId;
 use crate::domain::webhooks::EventType;
 use crate::metrics::Metrics;
@@ -152,8 +151,12 @@ impl OrderWriter {
     }
 
     /// The task that folds tallies a stopped server left, on `pool`: run by the job runner.
-    pub fn tally_fold(pool: DbPool, live: KpiChanges) -> TallyFold {
-        TallyFold { pool, live }
+    pub(crate) fn tally_fold(pool: DbPool, live: KpiChanges) -> LeftoverFold {
+        LeftoverFold {
+            kind: Kind::Orders,
+            pool,
+            live,
+        }
     }
 
     /// Records the order with the others waiting; answers once it is committed.
@@ -225,33 +228,8 @@ async fn run(load: Arc<WriterLoad>, metrics: Arc<Metrics>) {
 /// Folds the order tallies into the balances and rollups; false when that failed
 /// (they wait for the next fold).
 async fn fold(pool: &DbPool, live: &KpiChanges) -> bool {
-    crate::app::tallies::fold("order", pool, live, stats::fold_order_tallies).await
+    crate::app::tallies::fold(Kind::Orders, pool, live).await
 }
-
-/// Folds order tallies a server left behind (it stopped between a group and its
-/// fold): run by the job runner, on every server.
-pub struct TallyFold {
-    pool: DbPool,
-    live: KpiChanges,
-}
-
-#[async_trait::async_trait]
-impl crate::app::jobs::LocalTask for TallyFold {
-    fn name(&self) -> &'static str {
-        "order_tally_fold"
-    }
-
-    fn every(&self) -> Duration {
-        LEFTOVER_FOLD_INTERVAL
-    }
-
-    async fn run(&self) {
-        fold(&self.pool, &self.live).await;
-    }
-}
-
-/// How often tallies left by a stopped server are looked for.
-const LEFTOVER_FOLD_INTERVAL: Duration = Duration::from_secs(10);
 
 async fn write_group(pool: &DbPool, orders: &[WebhookOrder], tally: bool) -> Vec<Outcome> {
     let mut conn = match pool.get().await {
