@@ -36,6 +36,8 @@ fn setting<T: std::str::FromStr>(name: &str, default: Option<T>) -> T {
 #[derive(Default)]
 struct Tally {
     latencies: Vec<Duration>,
+    /// Each latency's second of the run (by when it was due).
+    seconds: Vec<u64>,
     failed: usize,
 }
 
@@ -102,7 +104,10 @@ async fn main() {
                         &address,
                     );
                     match connection.send(&request).await {
-                        Ok(200..=399) => tally.latencies.push(due.elapsed()),
+                        Ok(200..=399) => {
+                            tally.latencies.push(due.elapsed());
+                            tally.seconds.push((due - started).as_secs());
+                        }
                         Ok(_) => tally.failed += 1,
                         Err(_) => {
                             tally.failed += 1;
@@ -115,11 +120,23 @@ async fn main() {
         })
         .collect();
     let mut latencies = Vec::new();
+    let mut by_second: Vec<Vec<Duration>> = vec![Vec::new(); seconds as usize];
     let mut failed = 0;
     for worker in workers {
         let tally = worker.await.expect("a connection's task finished");
+        for (latency, second) in tally.latencies.iter().zip(&tally.seconds) {
+            by_second[*second as usize].push(*latency);
+        }
         latencies.extend(tally.latencies);
         failed += tally.failed;
+    }
+    // Where the tail fell: a start-up transient, or all along.
+    if std::env::var("BENCH_BY_SECOND").is_ok() {
+        let p99s: Vec<String> = by_second
+            .into_iter()
+            .map(|second| format!("{:.1}", Latencies::new(second).ms(0.99)))
+            .collect();
+        eprintln!("p99 by second (ms): {}", p99s.join(" "));
     }
     let elapsed = started.elapsed().as_secs_f64();
     let latencies = Latencies::new(latencies);

@@ -44,6 +44,9 @@ pub struct AppConfig {
     /// Where answered clicks wait when the database cannot take them in time
     /// (none: such clicks are lost and counted in `click_write_failures`).
     pub spool_dir: Option<std::path::PathBuf>,
+    /// Clicks a second from which redirects answer from the journal in `spool_dir`
+    /// rather than their batch's commit (`app::clicks`).
+    pub journal_clicks_from: u64,
     /// When set, `/metrics` answers only `Authorization: Bearer <token>`.
     pub metrics_token: Option<String>,
     /// Web origins (e.g. `https://app.example.com`) whose pages may call the API
@@ -102,6 +105,7 @@ impl Default for AppConfig {
             order_writer_pool: None,
             replica: None,
             spool_dir: None,
+            journal_clicks_from: app::clicks::JOURNAL_CLICKS_FROM,
             metrics_token: None,
             cors_origins: Vec::new(),
             paypal: None,
@@ -169,6 +173,7 @@ pub fn start(pool: DbPool, config: AppConfig) -> (axum::Router, app::App) {
         order_writer_pool: config.order_writer_pool,
         replica: config.replica,
         spool_dir: config.spool_dir,
+        journal_clicks_from: config.journal_clicks_from,
         paypal: config.paypal,
         reconcile_every: config.reconcile_every,
         click_rules: config.click_rules,

@@ -112,6 +112,11 @@ enum Command {
         /// them in time (default: `spool` in the data directory).
         #[arg(long, env = "SPOOL_DIR")]
         spool_dir: Option<PathBuf>,
+        /// From this many clicks a second, a redirect answers once its click is synced
+        /// to the journal in the spool directory, and clicks are stored in large
+        /// batches; below it, once its batch is committed.
+        #[arg(long, env = "JOURNAL_CLICKS_FROM", default_value_t = 2_000)]
+        journal_clicks_from: u64,
         /// A token `/metrics` requires (`Authorization: Bearer <token>`); without it `/metrics` is open.
         #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
         metrics_token: Option<String>,
@@ -400,6 +405,7 @@ async fn main() -> anyhow::Result<()> {
             smtp_url,
             smtp_from,
             spool_dir,
+            journal_clicks_from,
             metrics_token,
             cors_origins,
             trusted_proxies,
@@ -464,6 +470,7 @@ async fn main() -> anyhow::Result<()> {
                         .unwrap_or_else(local::default_data_dir)
                         .join("spool")
                 })),
+                journal_clicks_from,
                 metrics_token,
                 cors_origins,
                 paypal: paypal.config()?,

@@ -64,6 +64,7 @@ pub struct Metrics {
     pub orders_refunded: Counter,
     pub panics: Counter,
     pub clicks_spooled: Counter,
+    pub clicks_journaled: Counter,
     pub clicks_replayed: Counter,
     pub clicks_tallied: Counter,
     pub order_groups_tallied: Counter,
@@ -74,6 +75,7 @@ pub struct Metrics {
     pub writer_queued: Family<WriterLabels, Gauge>,
     pub click_batch_size: Histogram,
     pub click_batch_seconds: Histogram,
+    pub click_journal_sync_seconds: Histogram,
     pub order_group_size: Histogram,
     pub order_group_seconds: Histogram,
     pub replica_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -97,6 +99,7 @@ impl Default for Metrics {
             orders_refunded: Counter::default(),
             panics: Counter::default(),
             clicks_spooled: Counter::default(),
+            clicks_journaled: Counter::default(),
             clicks_replayed: Counter::default(),
             clicks_tallied: Counter::default(),
             order_groups_tallied: Counter::default(),
@@ -109,6 +112,8 @@ impl Default for Metrics {
             click_batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
             // 0.1 ms to about 0.8 s.
             click_batch_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 14)),
+            // 50 µs to about 0.4 s.
+            click_journal_sync_seconds: Histogram::new(exponential_buckets(0.00005, 2.0, 14)),
             // 1 to 256 orders (a group's most).
             order_group_size: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
             // 0.1 ms to about 0.8 s.
@@ -126,7 +131,7 @@ impl Metrics {
     pub fn new() -> Self {
         let metrics = Metrics::default();
         let mut registry = Registry::with_prefix("sales_tracking");
-        let counters: [(&str, &str, &Counter); 15] = [
+        let counters: [(&str, &str, &Counter); 16] = [
             ("clicks", "Clicks stored and counted", &metrics.clicks),
             (
                 "bot_clicks",
@@ -168,6 +173,11 @@ impl Metrics {
                 "clicks_spooled",
                 "Answered clicks written to the local spool because their batch did not commit in time",
                 &metrics.clicks_spooled,
+            ),
+            (
+                "clicks_journaled",
+                "Answered clicks synced to the local journal under load, stored by a later batch",
+                &metrics.clicks_journaled,
             ),
             (
                 "clicks_replayed",
@@ -227,6 +237,11 @@ impl Metrics {
             "click_batch_seconds",
             "Time to store one batch of clicks, from taking it off the queue to its commit",
             metrics.click_batch_seconds.clone(),
+        );
+        registry.register(
+            "click_journal_sync_seconds",
+            "Time to write and sync one append of the click journal (under load)",
+            metrics.click_journal_sync_seconds.clone(),
         );
         registry.register(
             "order_group_size",

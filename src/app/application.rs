@@ -47,6 +47,7 @@ pub struct Settings {
     pub paypal: Option<providers::paypal::PayPalConfig>,
     pub reconcile_every: Duration,
     pub click_rules: ClickRules,
+    pub journal_clicks_from: u64,
     pub mature_every: Duration,
     pub click_retention_months: Option<u32>,
     pub webhooks: WebhookSettings,
@@ -189,6 +190,7 @@ impl App {
             settings.click_rules,
             metrics.clone(),
             spool,
+            settings.journal_clicks_from,
             live.clone(),
         );
         if let Some(replay) = clicks.spool_replay() {

@@ -21,6 +21,7 @@ mod hostile;
 mod http;
 mod input_properties;
 mod jobs;
+mod journal;
 mod ledger;
 mod live;
 mod local_postgres;

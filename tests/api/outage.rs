@@ -88,7 +88,7 @@ async fn pipe(
     }
 }
 
-async fn stored_clicks(app: &TestApp, brand_id: BrandId) -> i64 {
+pub async fn stored_clicks(app: &TestApp, brand_id: BrandId) -> i64 {
     let mut conn = app.db.connect().await;
     count(
         &mut conn,

@@ -1,9 +1,11 @@
 //! Group commit for clicks: redirects hand their click to the writer, whose two
 //! lanes each store everything that queued up while the other's batch was
 //! committing, in a single transaction, then tell each redirect it is stored. A
-//! redirect answers only after that, so an answered click is a stored click;
-//! under load batches grow by themselves, so the database sees few, large
-//! transactions. A batch written beside another adds its counts to tallies
+//! redirect answers only after that, so an answered click is a stored click.
+//! Under load (from `JOURNAL_CLICKS_FROM` clicks a second, with a spool) a
+//! redirect answers once its click is synced to the local journal instead
+//! (`journal`), and the lanes store journaled clicks in batches of up to
+//! `JOURNALED_BATCH_WAIT`'s worth, so the database sees few, large transactions. A batch written beside another adds its counts to tallies
 //! rather than to the rollup rows the other is updating, and the tallies are
 //! folded into the rollups when the writer falls idle (before the last batch is
 //! answered) and at least every so often under load (`app::tallies`).
@@ -12,7 +14,8 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use diesel_async::AsyncPgConnection;
@@ -20,6 +23,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
+
+use journal::{ClickJournal, Segment};
 
 use super::live::KpiChanges;
 use super::tallies::{Kind, LeftoverFold, Tallies};
@@ -33,6 +38,7 @@ pub use batch::{BatchOutcome, ClickRules, store_batch};
 pub use spool::ClickSpool;
 
 mod batch;
+mod journal;
 pub mod partitions;
 
 pub mod spool;
@@ -82,13 +88,71 @@ const BATCH_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often spooled clicks are offered to the database again.
 const REPLAY_INTERVAL: Duration = Duration::from_secs(2);
 
-type Job = (NewClick, oneshot::Sender<Outcome>);
+/// From this many clicks a second (over the last `RATE_WINDOW`), by default,
+/// redirects wait for the journal rather than their batch's commit; below it, an
+/// answered click is counted by the time its redirect answers.
+pub const JOURNAL_CLICKS_FROM: u64 = 2_000;
+const RATE_WINDOW: Duration = Duration::from_millis(100);
+/// A batch of journaled clicks (nobody waits for its commit) gathers this long
+/// from its first click, up to `MAX_BATCH` clicks, unless a redirect waits.
+const JOURNALED_BATCH_WAIT: Duration = Duration::from_millis(20);
+
+type Job = (NewClick, Waiting);
+
+/// Who hears how a click's batch went.
+enum Waiting {
+    /// Its redirect, still waiting to answer.
+    Redirect(oneshot::Sender<Outcome>),
+    /// The journal segment holding it (its redirect answered already).
+    Journaled(Arc<Segment>),
+}
+
+/// Clicks per second over the last complete window, measured as redirects arrive.
+struct ClickRate {
+    started: Instant,
+    /// Micros since `started` when the current window began.
+    window_began: AtomicU64,
+    in_window: AtomicU64,
+    per_second: AtomicU64,
+}
+
+impl ClickRate {
+    fn new() -> Self {
+        ClickRate {
+            started: Instant::now(),
+            window_began: AtomicU64::new(0),
+            in_window: AtomicU64::new(0),
+            per_second: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts a click; the rate of the last complete window (a click after a lull
+    /// closes a long window, so it sees a low rate).
+    fn note(&self) -> u64 {
+        let now = self.started.elapsed().as_micros() as u64;
+        let began = self.window_began.load(Ordering::Relaxed);
+        let length = now.saturating_sub(began);
+        if length >= RATE_WINDOW.as_micros() as u64
+            && self
+                .window_began
+                .compare_exchange(began, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let clicks = self.in_window.swap(0, Ordering::Relaxed);
+            self.per_second.store(clicks * 1_000_000 / length, Ordering::Relaxed);
+        }
+        self.in_window.fetch_add(1, Ordering::Relaxed);
+        self.per_second.load(Ordering::Relaxed)
+    }
+}
 
 /// Where an answered click ended up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Recorded {
     /// Committed with its batch.
     Stored,
+    /// Under load: synced to the local journal, on its way to a batch.
+    Journaled,
     /// On the local spool, synced to disk: stored when the database is back.
     Spooled,
     /// Neither (no spool configured, or the spool failed): counted in `click_write_failures`.
@@ -99,6 +163,11 @@ pub enum Recorded {
 pub struct ClickWriter {
     queue: mpsc::Sender<Job>,
     spool: Option<Arc<ClickSpool>>,
+    /// With a spool only: the journal is in its directory.
+    journal: Option<Arc<ClickJournal>>,
+    rate: Arc<ClickRate>,
+    /// Clicks a second from which the journal is used.
+    journal_from: u64,
     metrics: Arc<Metrics>,
     store: ClickStore,
 }
@@ -116,14 +185,28 @@ impl ClickWriter {
         rules: ClickRules,
         metrics: Arc<Metrics>,
         spool: Option<Arc<ClickSpool>>,
+        journal_from: u64,
         live: KpiChanges,
     ) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
         let store = ClickStore { pool, rules, live };
         tokio::spawn(run(store.clone(), metrics.clone(), jobs, queue.downgrade()));
+        let journaled = |click, segment| (click, Waiting::Journaled(segment));
+        let journal = spool.as_ref().and_then(|spool| {
+            match ClickJournal::start(spool.dir(), queue.clone(), journaled, metrics.clone()) {
+                Ok(journal) => Some(Arc::new(journal)),
+                Err(error) => {
+                    tracing::error!(%error, "cannot open the click journal; every redirect waits for its commit");
+                    None
+                }
+            }
+        });
         ClickWriter {
             queue,
             spool,
+            journal,
+            rate: Arc::new(ClickRate::new()),
+            journal_from,
             metrics,
             store,
         }
@@ -148,12 +231,21 @@ impl ClickWriter {
         }
     }
 
-    /// Stores a click: committed with its batch within `COMMIT_DEADLINE`, or else
-    /// synced to the spool.
+    /// Stores a click: under load, synced to the journal; otherwise (or if that
+    /// fails) committed with its batch within `COMMIT_DEADLINE`, or else synced to
+    /// the spool.
     pub async fn record(&self, click: NewClick) -> Recorded {
+        let under_load = self.rate.note() >= self.journal_from;
+        if let Some(journal) = self.journal.as_ref().filter(|_| under_load) {
+            let journaled = tokio::time::timeout(COMMIT_DEADLINE, journal.append(click.clone())).await;
+            if journaled == Ok(true) {
+                self.metrics.clicks_journaled.inc();
+                return Recorded::Journaled;
+            }
+        }
         let (done, stored) = oneshot::channel();
         let commit = async {
-            match self.queue.send((click.clone(), done)).await {
+            match self.queue.send((click.clone(), Waiting::Redirect(done))).await {
                 Ok(()) => stored.await.unwrap_or(Outcome::Retry),
                 Err(_) => Outcome::Retry,
             }
@@ -250,6 +342,7 @@ async fn lane(store: ClickStore, metrics: Arc<Metrics>, load: Arc<WriterLoad>) {
             if jobs.recv_many(&mut batch, MAX_BATCH).await == 0 {
                 return;
             }
+            gather_journaled(&mut jobs, &mut batch).await;
             if load.tallies.start_write() {
                 Rollups::Tallied
             } else {
@@ -257,6 +350,22 @@ async fn lane(store: ClickStore, metrics: Arc<Metrics>, load: Arc<WriterLoad>) {
             }
         };
         write_batch(&store, &metrics, &load, batch, rollups).await;
+    }
+}
+
+/// While nobody waits for the batch's commit (all its clicks are journaled), lets
+/// more clicks join it, for up to `JOURNALED_BATCH_WAIT`.
+async fn gather_journaled(jobs: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
+    let until = tokio::time::Instant::now() + JOURNALED_BATCH_WAIT;
+    let nobody_waits = |jobs: &[Job]| jobs.iter().all(|(_, waiting)| matches!(waiting, Waiting::Journaled(_)));
+    let mut checked = 0;
+    while batch.len() < MAX_BATCH && nobody_waits(&batch[checked..]) {
+        checked = batch.len();
+        let room = MAX_BATCH - batch.len();
+        match tokio::time::timeout_at(until, jobs.recv_many(batch, room)).await {
+            Ok(taken) if taken > 0 => {}
+            _ => return,
+        }
     }
 }
 
@@ -291,8 +400,12 @@ async fn write_batch(store: &ClickStore, metrics: &Metrics, load: &Arc<WriterLoa
     }
     metrics.click_batch_size.observe(clicks.len() as f64);
     metrics.click_batch_seconds.observe(started.elapsed().as_secs_f64());
-    for (done, outcome) in replies.into_iter().zip(outcomes) {
-        let _ = done.send(outcome);
+    for (waiting, outcome) in replies.into_iter().zip(outcomes) {
+        match waiting {
+            Waiting::Redirect(done) => drop(done.send(outcome)),
+            // Refused for its own data: a replay would change nothing.
+            Waiting::Journaled(segment) => segment.settle(outcome != Outcome::Retry),
+        }
     }
     // Under steady load: beside the lanes, so that neither a redirect nor the next
     // batch waits for it.
@@ -399,6 +512,23 @@ async fn store_isolated(to: &ClickStore, metrics: &Metrics, clicks: &[NewClick],
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_click_rate_is_the_last_windows_and_a_lull_ends_it() {
+        let rate = ClickRate::new();
+        std::thread::sleep(RATE_WINDOW);
+        assert_eq!(rate.note(), 0, "the first click after a quiet window");
+        for _ in 0..499 {
+            rate.note();
+        }
+        assert_eq!(rate.note(), 0, "a window is measured once it is over");
+        std::thread::sleep(RATE_WINDOW);
+        let busy = rate.note();
+        // 500 clicks in a window of at least 100 ms (longer on a slow machine).
+        assert!((2_000..=5_000).contains(&busy), "{busy}/s");
+        std::thread::sleep(RATE_WINDOW * 10);
+        assert!(rate.note() < 100, "one click over a second is a lull");
+    }
 
     #[test]
     fn an_address_hashes_as_its_text_did() {

@@ -33,6 +33,11 @@ impl ClickSpool {
         })
     }
 
+    /// The spool's directory (the click journal's too).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn spooled_bytes(&self) -> u64 {
         std::fs::read_dir(&self.dir)
             .map(|entries| {
@@ -93,11 +98,10 @@ impl ClickSpool {
             let mut current = self.current.lock().await;
             *current = None;
             let path = self.dir.join(CURRENT);
-            if std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
-                let renamed = self.dir.join(format!("{REPLAY_PREFIX}{}.jsonl", uuid::Uuid::now_v7()));
-                if let Err(error) = std::fs::rename(&path, &renamed) {
-                    tracing::error!(%error, "cannot rotate the click spool");
-                }
+            if std::fs::metadata(&path).is_ok_and(|m| m.len() > 0)
+                && let Err(error) = std::fs::rename(&path, replay_path(&self.dir))
+            {
+                tracing::error!(%error, "cannot rotate the click spool");
             }
         }
         let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
@@ -119,12 +123,19 @@ impl ClickSpool {
     }
 }
 
+/// A new name in `dir` for a file of clicks to replay (UUIDv7 names sort by time).
+pub(super) fn replay_path(dir: &Path) -> PathBuf {
+    dir.join(format!("{REPLAY_PREFIX}{}.jsonl", uuid::Uuid::now_v7()))
+}
+
 /// The clicks of a spool file; a torn last line (a crash mid-write, whose
 /// redirect never answered) is skipped.
 pub fn read_clicks(path: &Path) -> std::io::Result<Vec<NewClick>> {
     let text = std::fs::read(path)?;
     Ok(text
         .split(|b| *b == b'\n')
+        // A journal's zeros (never written, or past a failed append) are no line.
+        .map(|line| &line[line.iter().position(|b| *b != 0).unwrap_or(line.len())..])
         .filter(|line| !line.is_empty())
         .filter_map(|line| serde_json::from_slice(line).ok())
         .collect())

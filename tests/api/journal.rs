@@ -1,0 +1,150 @@
+//! Under load, redirects answer once their click is synced to the local journal
+//! and the clicks are stored by later, larger batches: every answered click is
+//! still stored and counted once, also when the server stopped before storing it.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use sales_tracking::db::clicks::NewClick;
+
+use crate::common::{TestApp, count};
+use crate::outage::stored_clicks;
+
+/// Every redirect through the journal, as under load.
+fn journaling(spool: &Path) -> sales_tracking::AppConfig {
+    sales_tracking::AppConfig {
+        spool_dir: Some(spool.to_path_buf()),
+        journal_clicks_from: 0,
+        ..Default::default()
+    }
+}
+
+/// Waits (at most 30 s) for `done`.
+async fn until(mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done().await && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The spool directory's files whose names start with `prefix`.
+fn files(spool: &Path, prefix: &str) -> Vec<String> {
+    std::fs::read_dir(spool)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(prefix))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_load_redirects_answer_from_the_journal_and_every_click_is_counted_once() {
+    let spool = tempfile::tempdir().unwrap();
+    let app = TestApp::with_config(journaling(spool.path())).await;
+    let shop = crate::tracking::shop(&app).await;
+    let answers =
+        futures_util::future::join_all((0..200).map(|_| crate::tracking::click(&app, &shop.link_code, "Mozilla/5.0")))
+            .await;
+    assert!(answers.iter().all(|(status, _)| *status == StatusCode::FOUND));
+
+    let (_, metrics) = app.get("/metrics").await;
+    assert!(
+        metrics.contains("sales_tracking_clicks_journaled_total 200\n"),
+        "every redirect answered from the journal"
+    );
+    assert_eq!(files(spool.path(), "journal-").len(), 2, "a segment and a spare");
+    // Stored by batches nobody waited for, moments later, each once.
+    until(async || stored_clicks(&app, shop.brand.id).await >= 200).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(stored_clicks(&app, shop.brand.id).await, 200);
+    let kpis = app.ok(&shop.brand.analyst, "{ kpis { clicks } }", json!({})).await;
+    assert_eq!(kpis["kpis"]["clicks"], 200, "counted once");
+
+    // Stopping with every click stored leaves no file behind: nothing to replay.
+    drop(app);
+    until(async || files(spool.path(), "").is_empty()).await;
+    assert_eq!(files(spool.path(), ""), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_left_by_a_stopped_server_is_stored_once_when_the_server_starts() {
+    let app = TestApp::new().await;
+    let shop = crate::tracking::shop(&app).await;
+    assert_eq!(
+        crate::tracking::click(&app, &shop.link_code, "Mozilla/5.0").await.0,
+        StatusCode::FOUND
+    );
+    let mut conn = app.db.connect().await;
+    let membership_id = count(
+        &mut conn,
+        &format!(
+            "SELECT membership_id AS n FROM clicks WHERE brand_id = {}",
+            shop.brand.id.0
+        ),
+    )
+    .await;
+    let stored_id = {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use sales_tracking::db::schema::clicks;
+        clicks::table
+            .select((clicks::id, clicks::clicked_at))
+            .first::<(uuid::Uuid, chrono::DateTime<chrono::Utc>)>(&mut conn)
+            .await
+            .unwrap()
+    };
+    let click = |id: uuid::Uuid, clicked_at| NewClick {
+        brand_id: shop.brand.id,
+        membership_id: sales_tracking::domain::ids::MembershipId(membership_id),
+        id,
+        clicked_at,
+        ip_hash: None,
+        user_agent: "Mozilla/5.0".into(),
+        is_bot: false,
+    };
+    // A segment as the journal leaves it when the server stops mid-way: a click
+    // already stored, two answered and never stored, an append torn by the crash,
+    // and the zeros the segment was made of.
+    let spool = tempfile::tempdir().unwrap();
+    let mut segment = Vec::new();
+    for click in [
+        click(stored_id.0, stored_id.1),
+        click(uuid::Uuid::now_v7(), chrono::Utc::now()),
+        click(uuid::Uuid::now_v7(), chrono::Utc::now()),
+    ] {
+        serde_json::to_writer(&mut segment, &click).unwrap();
+        segment.push(b'\n');
+    }
+    segment.extend_from_slice(br#"{"brand_id":"#);
+    segment.resize(segment.len() + 64 * 1024, 0);
+    std::fs::write(
+        spool.path().join(format!("journal-{}.jsonl", uuid::Uuid::now_v7())),
+        segment,
+    )
+    .unwrap();
+
+    let TestApp { db, .. } = app;
+    let restarted = TestApp {
+        router: sales_tracking::router(
+            sales_tracking::db::connect_pool(&db.url(), 4).unwrap(),
+            journaling(spool.path()),
+        ),
+        pool: sales_tracking::db::connect_pool(&db.url(), 4).unwrap(),
+        db,
+    };
+    until(async || stored_clicks(&restarted, shop.brand.id).await >= 3).await;
+    until(async || files(spool.path(), "").is_empty()).await;
+    assert_eq!(stored_clicks(&restarted, shop.brand.id).await, 3);
+    let kpis = restarted
+        .ok(&shop.brand.analyst, "{ kpis { clicks } }", json!({}))
+        .await;
+    assert_eq!(kpis["kpis"]["clicks"], 3, "every answered click counted once");
+    assert_eq!(
+        files(spool.path(), ""),
+        Vec::<String>::new(),
+        "the replayed segment is removed"
+    );
+}
