@@ -136,15 +136,20 @@ async fn a_journal_left_by_a_stopped_server_is_stored_once_when_the_server_start
         db,
     };
     until(async || stored_clicks(&restarted, shop.brand.id).await >= 3).await;
-    until(async || files(spool.path(), "").is_empty()).await;
+    until(async || files(spool.path(), "replay-").is_empty()).await;
     assert_eq!(stored_clicks(&restarted, shop.brand.id).await, 3);
     let kpis = restarted
         .ok(&shop.brand.analyst, "{ kpis { clicks } }", json!({}))
         .await;
     assert_eq!(kpis["kpis"]["clicks"], 3, "every answered click counted once");
     assert_eq!(
-        files(spool.path(), ""),
+        files(spool.path(), "replay-"),
         Vec::<String>::new(),
         "the replayed segment is removed"
     );
+    // What is left is the new server's spare segment: zeros, no click.
+    for spare in files(spool.path(), "journal-") {
+        let bytes = std::fs::read(spool.path().join(&spare)).unwrap();
+        assert!(bytes.iter().all(|b| *b == 0), "{spare} holds only zeros");
+    }
 }

@@ -136,10 +136,12 @@ async fn run<Job: Send + 'static>(
     forward: fn(NewClick, Arc<Segment>) -> Job,
     metrics: Arc<Metrics>,
 ) {
+    // The first segment is zeroed ahead too: the first burst does not wait for it.
+    let spare = Some(tokio::spawn(new_segment(dir.clone(), 0)));
     let mut files = Segments {
         dir,
         current: None,
-        spare: None,
+        spare,
     };
     let in_flight = Arc::new(tokio::sync::Semaphore::new(APPENDS_IN_FLIGHT));
     let write_failed = Arc::new(AtomicBool::new(false));
