@@ -109,10 +109,12 @@ pub async fn record_shop_discount(
         ))
         .execute(conn)
         .await?;
-    // Terms changed again since the round read them stay marked.
+    // Terms changed since the round read them are marked for the next round, also
+    // when they changed before the discount's id was recorded (`set_terms` could
+    // not tell then that the shop held the old ones).
     if let Some(read_at) = terms_written_at {
-        diesel::update(row.filter(shopper_discounts::updated_at.le(read_at)))
-            .set(shopper_discounts::terms_changed.eq(false))
+        diesel::update(row)
+            .set(shopper_discounts::terms_changed.eq(shopper_discounts::updated_at.gt(read_at)))
             .execute(conn)
             .await?;
     }

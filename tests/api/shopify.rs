@@ -1675,3 +1675,46 @@ async fn the_command_line_imports_with_progress_as_an_operator() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("brand with this slug"));
 }
+
+/// A brand changing its shopper discount while the first round is making it in
+/// the shop (made, its id not yet recorded): the next round writes the new terms.
+#[tokio::test]
+async fn terms_changed_while_the_first_round_makes_the_discount_are_written_after() {
+    use sales_tracking::db::shop_codes::{DiscountTerms, of_brand, record_shop_discount, set_terms};
+    let app = TestApp::new().await;
+    let shop = crate::tracking::shop(&app).await;
+    let mut conn = app.db.connect().await;
+    let brand = shop.brand.id;
+    let offer = sales_tracking::domain::ids::OfferId(
+        crate::common::count(
+            &mut conn,
+            &format!("SELECT min(id) AS n FROM offers WHERE brand_id = {}", brand.0),
+        )
+        .await,
+    );
+    let terms = |percent: i64| DiscountTerms {
+        discount_type: sales_tracking::domain::enums::ShopperDiscountType::Percentage,
+        value: rust_decimal::Decimal::new(percent, 0),
+        once_per_customer: false,
+        minimum_subtotal: None,
+    };
+    set_terms(&mut conn, brand, offer, &terms(10)).await.unwrap();
+    // A round reads the terms and makes the discount in the shop...
+    let read = of_brand(&mut conn, brand).await.unwrap().remove(0);
+    // ...the brand changes them before the round records the discount's id...
+    set_terms(&mut conn, brand, offer, &terms(20)).await.unwrap();
+    // ...and the round records what it made, from what it read.
+    let made = async |conn: &mut diesel_async::AsyncPgConnection, read_at| {
+        let id = Some("gid://shopify/DiscountCodeNode/1");
+        record_shop_discount(conn, brand, offer, id, Some(true), Some(read_at))
+            .await
+            .unwrap()
+    };
+    made(&mut conn, read.updated_at).await;
+    let after = of_brand(&mut conn, brand).await.unwrap().remove(0);
+    assert!(after.terms_changed, "the 20% are still to be written");
+
+    // Once a round writes the terms it read last, nothing is left to write.
+    made(&mut conn, after.updated_at).await;
+    assert!(!of_brand(&mut conn, brand).await.unwrap().remove(0).terms_changed);
+}
