@@ -11,7 +11,7 @@ use serde_json::json;
 use sales_tracking::db::clicks::NewClick;
 
 use crate::common::{TestApp, count};
-use crate::outage::stored_clicks;
+use crate::outage::{restart, stored_clicks};
 
 /// Every redirect through the journal, as under load.
 fn journaling(spool: &Path) -> sales_tracking::AppConfig {
@@ -127,14 +127,7 @@ async fn a_journal_left_by_a_stopped_server_is_stored_once_when_the_server_start
     .unwrap();
 
     let TestApp { db, .. } = app;
-    let restarted = TestApp {
-        router: sales_tracking::router(
-            sales_tracking::db::connect_pool(&db.url(), 4).unwrap(),
-            journaling(spool.path()),
-        ),
-        pool: sales_tracking::db::connect_pool(&db.url(), 4).unwrap(),
-        db,
-    };
+    let restarted = restart(db, journaling(spool.path()));
     until(async || stored_clicks(&restarted, shop.brand.id).await >= 3).await;
     until(async || files(spool.path(), "replay-").is_empty()).await;
     assert_eq!(stored_clicks(&restarted, shop.brand.id).await, 3);
@@ -152,4 +145,41 @@ async fn a_journal_left_by_a_stopped_server_is_stored_once_when_the_server_start
         let bytes = std::fs::read(spool.path().join(&spare)).unwrap();
         assert!(bytes.iter().all(|b| *b == 0), "{spare} holds only zeros");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_database_hangs_journaled_redirects_answer_at_once_and_are_stored_once_after() {
+    let spool = tempfile::tempdir().unwrap();
+    let (app, proxy) = crate::outage::app_behind_a_proxy(journaling(spool.path())).await;
+    let shop = crate::tracking::shop(&app).await;
+    assert_eq!(
+        crate::tracking::click(&app, &shop.link_code, "Mozilla/5.0").await.0,
+        StatusCode::FOUND
+    );
+    until(async || stored_clicks(&app, shop.brand.id).await >= 1).await;
+
+    proxy.freeze(true);
+    for _ in 0..10 {
+        let started = Instant::now();
+        let (status, _) = crate::tracking::click(&app, &shop.link_code, "Mozilla/5.0").await;
+        assert_eq!(status, StatusCode::FOUND);
+        // A sync of the journal, not the database's answer; generous for a busy test machine.
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    // The server stops with its batch hanging; the database comes back.
+    let TestApp { db, .. } = app;
+    proxy.freeze(false);
+    let restarted = restart(db, journaling(spool.path()));
+    until(async || stored_clicks(&restarted, shop.brand.id).await >= 11).await;
+    // The old server's late batch, the replay, or both: still once.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(stored_clicks(&restarted, shop.brand.id).await, 11);
+    let kpis = restarted
+        .ok(&shop.brand.analyst, "{ kpis { clicks } }", json!({}))
+        .await;
+    assert_eq!(kpis["kpis"]["clicks"], 11, "every answered click counted once");
 }

@@ -18,7 +18,7 @@ use crate::common::{TestApp, count};
 
 /// A TCP proxy to PostgreSQL that can freeze: while frozen it accepts
 /// connections and holds every byte, like a database that hangs.
-struct FreezableProxy {
+pub struct FreezableProxy {
     port: u16,
     frozen: Arc<AtomicBool>,
 }
@@ -47,7 +47,7 @@ impl FreezableProxy {
         FreezableProxy { port, frozen }
     }
 
-    fn freeze(&self, frozen: bool) {
+    pub fn freeze(&self, frozen: bool) {
         self.frozen.store(frozen, Ordering::SeqCst);
     }
 }
@@ -62,6 +62,26 @@ async fn behind_a_proxy() -> (crate::common::TestDb, sales_tracking::db::DbPool,
     proxied_url.set_port(Some(proxy.port)).unwrap();
     let pool = sales_tracking::db::connect_pool_with_timeout(proxied_url.as_str(), 4, Duration::from_secs(2)).unwrap();
     (direct.db, pool, proxy)
+}
+
+/// A server on a test database it reaches through a proxy that can freeze.
+pub async fn app_behind_a_proxy(config: sales_tracking::AppConfig) -> (TestApp, FreezableProxy) {
+    let (db, pool, proxy) = behind_a_proxy().await;
+    let app = TestApp {
+        router: sales_tracking::router(pool.clone(), config),
+        pool,
+        db,
+    };
+    (app, proxy)
+}
+
+/// A new server on the database a stopped one used.
+pub fn restart(db: crate::common::TestDb, config: sales_tracking::AppConfig) -> TestApp {
+    TestApp {
+        router: sales_tracking::router(sales_tracking::db::connect_pool(&db.url(), 4).unwrap(), config),
+        pool: sales_tracking::db::connect_pool(&db.url(), 4).unwrap(),
+        db,
+    }
 }
 
 async fn wait_while(flag: &AtomicBool) {
@@ -109,16 +129,11 @@ async fn until_stored(app: &TestApp, brand_id: BrandId, count: i64) {
 async fn redirects_answer_in_time_while_the_database_hangs_and_no_click_is_lost() {
     let spool = tempfile::tempdir().unwrap();
     // The test's own database, reached through the proxy.
-    let (db, pool, proxy) = behind_a_proxy().await;
     let config = || sales_tracking::AppConfig {
         spool_dir: Some(spool.path().to_path_buf()),
         ..Default::default()
     };
-    let app = TestApp {
-        router: sales_tracking::router(pool.clone(), config()),
-        pool,
-        db,
-    };
+    let (app, proxy) = app_behind_a_proxy(config()).await;
     let shop = crate::tracking::shop(&app).await;
     // Cached while the database answers.
     assert_eq!(
@@ -152,11 +167,7 @@ async fn redirects_answer_in_time_while_the_database_hangs_and_no_click_is_lost(
     proxy.freeze(false);
 
     // A new server on the same spool stores what the old one spooled, once.
-    let restarted = TestApp {
-        router: sales_tracking::router(sales_tracking::db::connect_pool(&db.url(), 4).unwrap(), config()),
-        pool: sales_tracking::db::connect_pool(&db.url(), 4).unwrap(),
-        db,
-    };
+    let restarted = restart(db, config());
     until_stored(&restarted, shop.brand.id, 16).await;
     // Give a late batch of the old server time to commit too: still once.
     tokio::time::sleep(Duration::from_secs(3)).await;

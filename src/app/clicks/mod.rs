@@ -232,12 +232,14 @@ impl ClickWriter {
     }
 
     /// Stores a click: under load, synced to the journal; otherwise (or if that
-    /// fails) committed with its batch within `COMMIT_DEADLINE`, or else synced to
-    /// the spool.
+    /// fails) committed with its batch; either within `COMMIT_DEADLINE`, or else
+    /// synced to the spool.
     pub async fn record(&self, click: NewClick) -> Recorded {
+        // One deadline for the journal and the commit both: then the spool.
+        let deadline = tokio::time::Instant::now() + COMMIT_DEADLINE;
         let under_load = self.rate.note() >= self.journal_from;
         if let Some(journal) = self.journal.as_ref().filter(|_| under_load) {
-            let journaled = tokio::time::timeout(COMMIT_DEADLINE, journal.append(click.clone())).await;
+            let journaled = tokio::time::timeout_at(deadline, journal.append(click.clone())).await;
             if journaled == Ok(true) {
                 self.metrics.clicks_journaled.inc();
                 return Recorded::Journaled;
@@ -250,7 +252,7 @@ impl ClickWriter {
                 Err(_) => Outcome::Retry,
             }
         };
-        match tokio::time::timeout(COMMIT_DEADLINE, commit).await {
+        match tokio::time::timeout_at(deadline, commit).await {
             Ok(Outcome::Stored) => return Recorded::Stored,
             // Its own data was refused (and counted): spooling would change nothing.
             Ok(Outcome::Refused) => return Recorded::Lost,
