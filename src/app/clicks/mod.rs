@@ -526,8 +526,9 @@ mod tests {
         assert_eq!(rate.note(), 0, "a window is measured once it is over");
         std::thread::sleep(RATE_WINDOW);
         let busy = rate.note();
-        // 501 clicks (the last one too) in a window of at least 100 ms (longer on a slow machine).
-        assert!((2_000..=5_010).contains(&busy), "{busy}/s");
+        // 501 clicks (the last one too) in a window of at least 100 ms (up to a
+        // second on a machine too busy to wake the test in time).
+        assert!((501..=5_010).contains(&busy), "{busy}/s");
         std::thread::sleep(RATE_WINDOW * 10);
         assert!(rate.note() < 100, "one click over a second is a lull");
     }
