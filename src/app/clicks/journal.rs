@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::spool;
+use super::{Job, Waiting, spool};
 use crate::db::clicks::NewClick;
 use crate::metrics::Metrics;
 
@@ -87,23 +87,14 @@ impl Segment {
     }
 }
 
-/// Where a click waits to be stored once it is journaled.
-pub(super) type Lanes<Job> = mpsc::Sender<Job>;
-
 pub(super) struct ClickJournal {
     queue: mpsc::Sender<Append>,
 }
 
 impl ClickJournal {
     /// Opens the journal in `dir` (the spool's), first handing the segments a
-    /// stopped server left to the spool's replay. `forward` makes the lane job of
-    /// a journaled click.
-    pub(super) fn start<Job: Send + 'static>(
-        dir: &Path,
-        lanes: Lanes<Job>,
-        forward: fn(NewClick, Arc<Segment>) -> Job,
-        metrics: Arc<Metrics>,
-    ) -> std::io::Result<Self> {
+    /// stopped server left to the spool's replay; journaled clicks go on to `lanes`.
+    pub(super) fn start(dir: &Path, lanes: mpsc::Sender<Job>, metrics: Arc<Metrics>) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         for entry in std::fs::read_dir(dir)?.flatten() {
             let is_segment = entry
@@ -115,7 +106,7 @@ impl ClickJournal {
             }
         }
         let (queue, appends) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(dir.to_path_buf(), appends, lanes, forward, metrics));
+        tokio::spawn(run(dir.to_path_buf(), appends, lanes, metrics));
         Ok(ClickJournal { queue })
     }
 
@@ -129,13 +120,7 @@ impl ClickJournal {
     }
 }
 
-async fn run<Job: Send + 'static>(
-    dir: PathBuf,
-    mut appends: mpsc::Receiver<Append>,
-    lanes: Lanes<Job>,
-    forward: fn(NewClick, Arc<Segment>) -> Job,
-    metrics: Arc<Metrics>,
-) {
+async fn run(dir: PathBuf, mut appends: mpsc::Receiver<Append>, lanes: mpsc::Sender<Job>, metrics: Arc<Metrics>) {
     // The first segment is zeroed ahead too: the first burst does not wait for it.
     let spare = Some(tokio::spawn(new_segment(dir.clone(), 0)));
     let mut files = Segments {
@@ -210,7 +195,7 @@ async fn run<Job: Send + 'static>(
             }
             for (click, done) in group {
                 let _ = done.send(true);
-                if lanes.send(forward(click, segment.clone())).await.is_err() {
+                if lanes.send((click, Waiting::Journaled(segment.clone()))).await.is_err() {
                     segment.settle(false);
                 }
             }

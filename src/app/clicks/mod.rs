@@ -5,7 +5,8 @@
 //! Under load (from `JOURNAL_CLICKS_FROM` clicks a second, with a spool) a
 //! redirect answers once its click is synced to the local journal instead
 //! (`journal`), and the lanes store journaled clicks in batches of up to
-//! `JOURNALED_BATCH_WAIT`'s worth, so the database sees few, large transactions. A batch written beside another adds its counts to tallies
+//! `JOURNALED_BATCH_WAIT`'s worth, so the database sees few, large
+//! transactions. A batch written beside another adds its counts to tallies
 //! rather than to the rollup rows the other is updating, and the tallies are
 //! folded into the rollups when the writer falls idle (before the last batch is
 //! answered) and at least every so often under load (`app::tallies`).
@@ -191,16 +192,16 @@ impl ClickWriter {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
         let store = ClickStore { pool, rules, live };
         tokio::spawn(run(store.clone(), metrics.clone(), jobs, queue.downgrade()));
-        let journaled = |click, segment| (click, Waiting::Journaled(segment));
-        let journal = spool.as_ref().and_then(|spool| {
-            match ClickJournal::start(spool.dir(), queue.clone(), journaled, metrics.clone()) {
-                Ok(journal) => Some(Arc::new(journal)),
-                Err(error) => {
-                    tracing::error!(%error, "cannot open the click journal; every redirect waits for its commit");
-                    None
-                }
-            }
-        });
+        let journal =
+            spool.as_ref().and_then(
+                |spool| match ClickJournal::start(spool.dir(), queue.clone(), metrics.clone()) {
+                    Ok(journal) => Some(Arc::new(journal)),
+                    Err(error) => {
+                        tracing::error!(%error, "cannot open the click journal; every redirect waits for its commit");
+                        None
+                    }
+                },
+            );
         ClickWriter {
             queue,
             spool,
