@@ -11,8 +11,8 @@
 use std::io::Write as _;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
@@ -29,12 +29,12 @@ const QUEUE_CAPACITY: usize = 50_000;
 /// A segment takes appends this long at most (or until the journal idles this
 /// long), then is left to be deleted once its clicks are stored.
 const SEGMENT_LIFETIME: Duration = Duration::from_secs(30);
-/// A segment's size, zeroed before its first append (about 60,000 clicks).
+/// A segment's size, zeroed before its first append (about 50,000 clicks).
 const SEGMENT_BYTES: u64 = 16 << 20;
 
 /// The least time between two syncs.
 const SYNC_EVERY: Duration = Duration::from_millis(1);
-/// Appends syncing at once: the next is written while the last syncs.
+/// Appends syncing at once (a thread each): the next is written while the last syncs.
 const APPENDS_IN_FLIGHT: usize = 2;
 
 type Append = (NewClick, oneshot::Sender<bool>);
@@ -106,7 +106,26 @@ impl ClickJournal {
             }
         }
         let (queue, appends) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(dir.to_path_buf(), appends, lanes, metrics));
+        // The first segment is zeroed ahead too: the first burst does not wait for it.
+        let files = Segments {
+            dir: dir.to_path_buf(),
+            current: None,
+            spare: Some(zero_ahead(dir.to_path_buf())),
+        };
+        let writers = Arc::new(Writers {
+            next: Mutex::new((appends, Instant::now())),
+            files: Mutex::new(files),
+            running: AtomicUsize::new(APPENDS_IN_FLIGHT),
+            write_failed: AtomicBool::new(false),
+            lanes,
+            metrics,
+        });
+        for _ in 0..APPENDS_IN_FLIGHT {
+            let writers = writers.clone();
+            std::thread::Builder::new()
+                .name("click-journal".into())
+                .spawn(move || writers.run())?;
+        }
         Ok(ClickJournal { queue })
     }
 
@@ -120,90 +139,117 @@ impl ClickJournal {
     }
 }
 
-async fn run(dir: PathBuf, mut appends: mpsc::Receiver<Append>, lanes: mpsc::Sender<Job>, metrics: Arc<Metrics>) {
-    // The first segment is zeroed ahead too: the first burst does not wait for it.
-    let spare = Some(tokio::spawn(new_segment(dir.clone(), 0)));
-    let mut files = Segments {
-        dir,
-        current: None,
-        spare,
-    };
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(APPENDS_IN_FLIGHT));
-    let write_failed = Arc::new(AtomicBool::new(false));
-    let mut last_sync = tokio::time::Instant::now();
-    loop {
-        // One sync per `SYNC_EVERY` at most: each costs the machine as much as many clicks.
-        tokio::time::sleep_until(last_sync + SYNC_EVERY).await;
-        let permit = in_flight.clone().acquire_owned().await.expect("never closed");
-        let mut group = Vec::new();
-        match tokio::time::timeout(SEGMENT_LIFETIME, appends.recv_many(&mut group, MAX_APPEND)).await {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(_) => {
-                // Idle: its clicks are stored by now, or soon.
-                files.close_current();
-                continue;
+/// The journal's threads: each takes what queued since the last append began,
+/// writes and syncs it, answers its redirects and hands its clicks to the lanes.
+/// On threads of their own, a sync's end answers at once, whatever the runtime's
+/// workers are busy with.
+struct Writers {
+    /// Held by the thread gathering the next append, with when the last began.
+    next: Mutex<(mpsc::Receiver<Append>, Instant)>,
+    files: Mutex<Segments>,
+    /// Threads not yet stopped: the last one out closes the files.
+    running: AtomicUsize,
+    write_failed: AtomicBool,
+    lanes: mpsc::Sender<Job>,
+    metrics: Arc<Metrics>,
+}
+
+impl Writers {
+    fn run(&self) {
+        let waiting = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime to wait for clicks on");
+        while let Some((group, lines)) = self.gather(&waiting) {
+            self.append(group, lines);
+        }
+        if self.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.files.lock().expect("never poisoned").stop();
+        }
+    }
+
+    /// The next group of clicks and their lines, once `SYNC_EVERY` has passed since
+    /// the last append began; None once the journal is dropped.
+    fn gather(&self, waiting: &tokio::runtime::Runtime) -> Option<(Vec<Append>, Vec<u8>)> {
+        let mut next = self.next.lock().expect("never poisoned");
+        let (appends, last_began) = &mut *next;
+        loop {
+            // One sync per `SYNC_EVERY` at most: each costs the machine as much as many clicks.
+            std::thread::sleep(SYNC_EVERY.saturating_sub(last_began.elapsed()));
+            let mut group = Vec::new();
+            let received = waiting.block_on(async {
+                tokio::time::timeout(SEGMENT_LIFETIME, appends.recv_many(&mut group, MAX_APPEND)).await
+            });
+            match received {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(_) => {
+                    // Idle: its clicks are stored by now, or soon.
+                    self.files.lock().expect("never poisoned").close_current();
+                    continue;
+                }
             }
+            *last_began = Instant::now();
+            let mut lines = Vec::with_capacity(group.len() * 320);
+            for (click, _) in &group {
+                serde_json::to_writer(&mut lines, click).expect("a click serialises");
+                lines.push(b'\n');
+            }
+            return Some((group, lines));
         }
-        last_sync = tokio::time::Instant::now();
-        if write_failed.swap(false, Ordering::SeqCst) {
-            // What it holds past the last good append was never answered.
-            files.close_current();
-        }
-        let mut lines = Vec::with_capacity(group.len() * 320);
-        for (click, _) in &group {
-            serde_json::to_writer(&mut lines, click).expect("a click serialises");
-            lines.push(b'\n');
-        }
-        let (segment, offset) = match files.room_for(lines.len() as u64).await {
+    }
+
+    fn append(&self, group: Vec<Append>, lines: Vec<u8>) {
+        let started = Instant::now();
+        let room = {
+            let mut files = self.files.lock().expect("never poisoned");
+            if self.write_failed.swap(false, Ordering::SeqCst) {
+                // What it holds past the last good append was never answered.
+                files.close_current();
+            }
+            files.room_for(lines.len() as u64, group.len())
+        };
+        let (segment, offset) = match room {
             Ok(room) => room,
             Err(error) => {
-                tracing::error!(%error, dir = %files.dir.display(), "cannot open a click journal segment");
-                refuse(group);
-                continue;
-            }
-        };
-        // Counted before the segment can be closed, so it outlives this append.
-        segment.unstored.fetch_add(group.len(), Ordering::SeqCst);
-        let (lanes, metrics, write_failed) = (lanes.clone(), metrics.clone(), write_failed.clone());
-        tokio::spawn(async move {
-            let started = Instant::now();
-            let synced = {
-                let segment = segment.clone();
-                tokio::task::spawn_blocking(move || {
-                    // Over zeros written before: the sync has no file size or block map to journal.
-                    segment
-                        .file
-                        .write_all_at(&lines, offset)
-                        .and_then(|()| segment.file.sync_data())
-                })
-                .await
-            };
-            metrics
-                .click_journal_sync_seconds
-                .observe(started.elapsed().as_secs_f64());
-            drop(permit);
-            if let Err(error) = synced.map_err(std::io::Error::other).and_then(|written| written) {
-                tracing::error!(%error, "cannot write the click journal");
-                write_failed.store(true, Ordering::SeqCst);
-                // Not answered as journaled: their redirects wait for their commit instead.
-                for _ in 0..group.len() {
-                    segment.settle(true);
-                }
+                tracing::error!(%error, "cannot open a click journal segment");
                 refuse(group);
                 return;
             }
-            for (click, done) in group {
-                let _ = done.send(true);
-                if lanes.send((click, Waiting::Journaled(segment.clone()))).await.is_err() {
-                    segment.settle(false);
-                }
+        };
+        // Over zeros written before: the sync has no file size or block map to journal.
+        let synced = segment
+            .file
+            .write_all_at(&lines, offset)
+            .and_then(|()| segment.file.sync_data());
+        self.metrics
+            .click_journal_sync_seconds
+            .observe(started.elapsed().as_secs_f64());
+        if let Err(error) = synced {
+            tracing::error!(%error, "cannot write the click journal");
+            self.write_failed.store(true, Ordering::SeqCst);
+            // Not answered as journaled: their redirects wait for their commit instead.
+            for _ in 0..group.len() {
+                segment.settle(true);
             }
-        });
+            refuse(group);
+            return;
+        }
+        let mut clicks = Vec::with_capacity(group.len());
+        for (click, done) in group {
+            let _ = done.send(true);
+            clicks.push(click);
+        }
+        for click in clicks {
+            if self
+                .lanes
+                .blocking_send((click, Waiting::Journaled(segment.clone())))
+                .is_err()
+            {
+                segment.settle(false);
+            }
+        }
     }
-    // The appends in flight finish before the segment is closed for good.
-    let _ = in_flight.acquire_many(APPENDS_IN_FLIGHT as u32).await;
-    files.stop().await;
 }
 
 /// The journal's files: the one taking appends, and the next one, zeroed ahead.
@@ -211,37 +257,42 @@ struct Segments {
     dir: PathBuf,
     /// The segment, when it was opened, and how far it is written.
     current: Option<(Arc<Segment>, Instant, u64)>,
-    spare: Option<tokio::task::JoinHandle<std::io::Result<Segment>>>,
+    spare: Option<std::thread::JoinHandle<std::io::Result<Segment>>>,
 }
 
 impl Segments {
-    /// The segment and offset where `bytes` more go, moving to the next segment
-    /// when the current one is full or old.
-    async fn room_for(&mut self, bytes: u64) -> std::io::Result<(Arc<Segment>, u64)> {
+    /// The segment and offset where `bytes` more go (for `clicks` more clicks),
+    /// moving to the next segment when the current one is full or old. The clicks
+    /// are counted in the segment here, under the lock: a segment closed by the
+    /// other thread's next append cannot be finished before they are stored.
+    fn room_for(&mut self, bytes: u64, clicks: usize) -> std::io::Result<(Arc<Segment>, u64)> {
         let fits = |(_, opened, written): &(Arc<Segment>, Instant, u64)| {
             written + bytes <= SEGMENT_BYTES && opened.elapsed() < SEGMENT_LIFETIME
         };
         if !self.current.as_ref().is_some_and(fits) {
             self.close_current();
             let next = match self.spare.take() {
-                Some(spare) => spare.await.map_err(std::io::Error::other)?,
-                None => new_segment(self.dir.clone(), bytes).await,
+                Some(spare) => spare
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("zeroing a journal segment panicked"))),
+                None => new_segment(&self.dir, bytes),
             }?;
             self.current = Some((Arc::new(next), Instant::now(), 0));
-            self.spare = Some(tokio::spawn(new_segment(self.dir.clone(), 0)));
+            self.spare = Some(zero_ahead(self.dir.clone()));
         }
         let (segment, _, written) = self.current.as_mut().expect("opened above");
         let offset = *written;
         *written += bytes;
+        segment.unstored.fetch_add(clicks, Ordering::SeqCst);
         Ok((segment.clone(), offset))
     }
 
     /// Closes the current segment and removes the spare: a stopped server leaves
     /// only clicks not yet stored.
-    async fn stop(mut self) {
+    fn stop(&mut self) {
         self.close_current();
         let Some(spare) = self.spare.take() else { return };
-        if let Ok(Ok(spare)) = spare.await
+        if let Ok(Ok(spare)) = spare.join()
             && let Err(error) = std::fs::remove_file(&spare.path)
         {
             tracing::warn!(%error, file = %spare.path.display(), "cannot remove the journal's spare segment");
@@ -262,29 +313,26 @@ fn refuse(group: Vec<Append>) {
     }
 }
 
+/// The next segment, zeroed on a thread of its own while the current one fills.
+fn zero_ahead(dir: PathBuf) -> std::thread::JoinHandle<std::io::Result<Segment>> {
+    std::thread::spawn(move || new_segment(&dir, 0))
+}
+
 /// A new segment of zeros, at least `bytes` long, its name synced into the
 /// directory so that a crash cannot lose it. Replay skips its zeros as a torn line.
-async fn new_segment(dir: PathBuf, bytes: u64) -> std::io::Result<Segment> {
+fn new_segment(dir: &Path, bytes: u64) -> std::io::Result<Segment> {
     let path = dir.join(format!("{SEGMENT_PREFIX}{}.jsonl", uuid::Uuid::now_v7()));
-    let opened = {
-        let path = path.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut file = std::fs::OpenOptions::new()
-                .create_new(true)
-                .read(true)
-                .write(true)
-                .open(&path)?;
-            let zeros = vec![0; 1 << 20];
-            for _ in 0..SEGMENT_BYTES.max(bytes).div_ceil(zeros.len() as u64) {
-                file.write_all(&zeros)?;
-            }
-            file.sync_all()?;
-            std::fs::File::open(&dir)?.sync_all()?;
-            Ok::<_, std::io::Error>(file)
-        })
-        .await
-    };
-    let file = opened.map_err(std::io::Error::other)??;
+    let mut file = std::fs::OpenOptions::new()
+        .create_new(true)
+        .read(true)
+        .write(true)
+        .open(&path)?;
+    let zeros = vec![0; 1 << 20];
+    for _ in 0..SEGMENT_BYTES.max(bytes).div_ceil(zeros.len() as u64) {
+        file.write_all(&zeros)?;
+    }
+    file.sync_all()?;
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(Segment {
         path,
         file,
