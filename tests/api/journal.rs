@@ -10,8 +10,8 @@ use serde_json::json;
 
 use sales_tracking::db::clicks::NewClick;
 
-use crate::common::{TestApp, count};
-use crate::outage::{restart, stored_clicks};
+use crate::common::TestApp;
+use crate::outage::{restart, stored_click_list, stored_clicks};
 
 /// Every redirect through the journal, as under load.
 fn journaling(spool: &Path) -> sales_tracking::AppConfig {
@@ -77,44 +77,18 @@ async fn a_journal_left_by_a_stopped_server_is_stored_once_when_the_server_start
         crate::tracking::click(&app, &shop.link_code, "Mozilla/5.0").await.0,
         StatusCode::FOUND
     );
-    let mut conn = app.db.connect().await;
-    let membership_id = count(
-        &mut conn,
-        &format!(
-            "SELECT membership_id AS n FROM clicks WHERE brand_id = {}",
-            shop.brand.id.0
-        ),
-    )
-    .await;
-    let stored_id = {
-        use diesel::prelude::*;
-        use diesel_async::RunQueryDsl;
-        use sales_tracking::db::schema::clicks;
-        clicks::table
-            .select((clicks::id, clicks::clicked_at))
-            .first::<(uuid::Uuid, chrono::DateTime<chrono::Utc>)>(&mut conn)
-            .await
-            .unwrap()
-    };
-    let click = |id: uuid::Uuid, clicked_at| NewClick {
-        brand_id: shop.brand.id,
-        membership_id: sales_tracking::domain::ids::MembershipId(membership_id),
-        id,
-        clicked_at,
-        ip_hash: None,
-        user_agent: "Mozilla/5.0".into(),
-        is_bot: false,
+    let stored = stored_click_list(&mut app.db.connect().await).await.remove(0);
+    let answered_never_stored = || NewClick {
+        id: uuid::Uuid::now_v7(),
+        clicked_at: chrono::Utc::now(),
+        ..stored.clone()
     };
     // A segment as the journal leaves it when the server stops mid-way: a click
     // already stored, two answered and never stored, an append torn by the crash,
     // and the zeros the segment was made of.
     let spool = tempfile::tempdir().unwrap();
     let mut segment = Vec::new();
-    for click in [
-        click(stored_id.0, stored_id.1),
-        click(uuid::Uuid::now_v7(), chrono::Utc::now()),
-        click(uuid::Uuid::now_v7(), chrono::Utc::now()),
-    ] {
+    for click in [stored.clone(), answered_never_stored(), answered_never_stored()] {
         serde_json::to_writer(&mut segment, &click).unwrap();
         segment.push(b'\n');
     }

@@ -84,6 +84,47 @@ pub fn restart(db: crate::common::TestDb, config: sales_tracking::AppConfig) -> 
     }
 }
 
+/// Every stored click, as the writer was handed it (without the visitor's address hash).
+pub async fn stored_click_list(
+    conn: &mut diesel_async::AsyncPgConnection,
+) -> Vec<sales_tracking::db::clicks::NewClick> {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use sales_tracking::db::schema::clicks;
+    let rows: Vec<(
+        BrandId,
+        MembershipId,
+        uuid::Uuid,
+        chrono::DateTime<chrono::Utc>,
+        String,
+        bool,
+    )> = clicks::table
+        .select((
+            clicks::brand_id,
+            clicks::membership_id,
+            clicks::id,
+            clicks::clicked_at,
+            clicks::user_agent,
+            clicks::is_bot,
+        ))
+        .load(conn)
+        .await
+        .unwrap();
+    rows.into_iter()
+        .map(
+            |(brand_id, membership_id, id, clicked_at, user_agent, is_bot)| sales_tracking::db::clicks::NewClick {
+                brand_id,
+                membership_id,
+                id,
+                clicked_at,
+                ip_hash: None,
+                user_agent,
+                is_bot,
+            },
+        )
+        .collect()
+}
+
 async fn wait_while(flag: &AtomicBool) {
     while flag.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -198,43 +239,7 @@ async fn storing_a_click_twice_stores_and_counts_it_once() {
         StatusCode::FOUND
     );
     let mut conn = app.pool.get().await.unwrap();
-    let stored: Vec<sales_tracking::db::clicks::NewClick> = {
-        use diesel::prelude::*;
-        use diesel_async::RunQueryDsl;
-        use sales_tracking::db::schema::clicks;
-        let rows: Vec<(
-            BrandId,
-            MembershipId,
-            uuid::Uuid,
-            chrono::DateTime<chrono::Utc>,
-            String,
-            bool,
-        )> = clicks::table
-            .select((
-                clicks::brand_id,
-                clicks::membership_id,
-                clicks::id,
-                clicks::clicked_at,
-                clicks::user_agent,
-                clicks::is_bot,
-            ))
-            .load(&mut conn)
-            .await
-            .unwrap();
-        rows.into_iter()
-            .map(
-                |(brand_id, membership_id, id, clicked_at, user_agent, is_bot)| sales_tracking::db::clicks::NewClick {
-                    brand_id,
-                    membership_id,
-                    id,
-                    clicked_at,
-                    ip_hash: None,
-                    user_agent,
-                    is_bot,
-                },
-            )
-            .collect()
-    };
+    let stored = stored_click_list(&mut conn).await;
     assert_eq!(stored.len(), 1);
     let again = sales_tracking::app::clicks::store_batch(&mut conn, stored, Default::default())
         .await
