@@ -157,13 +157,13 @@ impl Default for Limits {
 
 /// The whole application as a router, for tests: `start` without the handle
 /// that stops its background jobs (they end with the runtime).
-pub fn router(pool: DbPool, config: AppConfig) -> axum::Router {
+pub fn router(pool: DbPool, config: AppConfig) -> http::Routes {
     start(pool, config).0
 }
 
 /// Starts the application (`app::App::start`) and the adapters over it: the
 /// router serves GraphQL and HTTP, and `App::shutdown` stops the background jobs.
-pub fn start(pool: DbPool, config: AppConfig) -> (axum::Router, app::App) {
+pub fn start(pool: DbPool, config: AppConfig) -> (http::Routes, app::App) {
     let settings = app::Settings {
         public_url: config.public_url.clone(),
         ip_hash_key: config.ip_hash_key,

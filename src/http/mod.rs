@@ -16,13 +16,19 @@ mod shopify_install;
 mod shopify_privacy;
 mod webhooks;
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures_util::FutureExt as _;
+use futures_util::future::Either;
+use tower::ServiceExt as _;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -169,7 +175,62 @@ impl axum::extract::FromRequestParts<AppState> for ClientAddress {
     }
 }
 
-pub fn router(state: AppState) -> Router {
+/// Every route, with a shopper's redirect taken ahead of the router (see
+/// [`redirect::answer_shopper`]): the server and the tests call it the same way.
+#[derive(Clone)]
+pub struct Routes {
+    router: Router,
+    state: AppState,
+}
+
+impl Routes {
+    /// Answers `request` from `peer` (none when called without a socket, in tests),
+    /// on a server that is `draining` or not.
+    pub fn answer<B>(
+        &self,
+        mut request: Request<B>,
+        peer: Option<SocketAddr>,
+        draining: Option<&Draining>,
+    ) -> impl Future<Output = Response> + Send + use<B>
+    where
+        B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        if redirect::shopper_code(request.method(), request.uri().path()).is_some() {
+            return Either::Left(redirect::answer_shopper(self.state.clone(), request, peer));
+        }
+        if let Some(peer) = peer {
+            request.extensions_mut().insert(ConnectInfo(peer));
+        }
+        if let Some(draining) = draining {
+            request.extensions_mut().insert(draining.clone());
+        }
+        let routed = self.router.clone().oneshot(request.map(axum::body::Body::new));
+        Either::Right(routed.map(|answered| match answered {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }))
+    }
+}
+
+/// For callers that hold a request (tests): the client's address is the
+/// `ConnectInfo` it carries, if any.
+impl tower::Service<Request<axum::body::Body>> for Routes {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures_util::future::BoxFuture<'static, Result<Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<axum::body::Body>) -> Self::Future {
+        let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
+        Box::pin(self.answer(request, peer, None).map(Ok))
+    }
+}
+
+pub fn router(state: AppState) -> Routes {
     let cors = cors_layer(&state.surface.cors_origins);
     let graphql = Router::new()
         .route("/graphql", get(live::get_or_upgrade).post(graphql::handle))
@@ -235,9 +296,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(nosniff())
         .layer(never_framed());
-    catch_panics(routes.merge(redirects), metrics)
+    let router = catch_panics(routes.merge(redirects), metrics)
         .layer(axum::middleware::from_fn(observability::request_id))
-        .with_state(state)
+        .with_state(state.clone());
+    Routes { router, state }
 }
 
 /// Every answer's content type is the one it declares.

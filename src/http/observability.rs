@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
@@ -25,30 +25,38 @@ fn usable_id(value: &HeaderValue) -> Option<&str> {
 /// Gives the request an id (`X-Request-Id`), logs everything it causes under it,
 /// and answers with it.
 pub async fn request_id(mut request: Request, next: Next) -> Response {
-    let value = match request.headers().get(&REQUEST_ID).filter(|v| usable_id(v).is_some()) {
-        Some(given) => given.clone(),
-        None => {
-            let mut text = uuid::Uuid::encode_buffer();
-            let id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text);
-            let value = HeaderValue::from_str(id).expect("a UUID is a valid header value");
-            request.headers_mut().insert(REQUEST_ID, value.clone());
-            value
-        }
-    };
-    // Its fields are formatted only when a log line would carry them.
-    let span = tracing::info_span!(
-        "request",
-        request_id = value.to_str().unwrap_or_default(),
-        method = method_label(request.method())
-    );
+    let value = take_request_id(request.headers_mut());
+    let span = request_span(&value, request.method());
     let mut response = next.run(request).instrument(span).await;
     response.headers_mut().insert(REQUEST_ID, value);
     response
 }
 
+/// The request's id: the caller's when usable, else a new one, set in `headers`.
+pub fn take_request_id(headers: &mut HeaderMap) -> HeaderValue {
+    if let Some(given) = headers.get(&REQUEST_ID).filter(|v| usable_id(v).is_some()) {
+        return given.clone();
+    }
+    let mut text = uuid::Uuid::encode_buffer();
+    let id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text);
+    let value = HeaderValue::from_str(id).expect("a UUID is a valid header value");
+    headers.insert(REQUEST_ID, value.clone());
+    value
+}
+
+/// The span a request's log lines carry. Its fields are formatted only when a
+/// log line would carry them.
+pub fn request_span(id: &HeaderValue, method: &Method) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        request_id = id.to_str().unwrap_or_default(),
+        method = method_label(method)
+    )
+}
+
 /// The method as a label: anything unusual is `OTHER`, so a client cannot make
 /// up label values without end.
-fn method_label(method: &Method) -> &'static str {
+pub fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::POST => "POST",

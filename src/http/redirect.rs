@@ -1,16 +1,19 @@
 //! `GET /r/{code}`: record the click, send the shopper on with a click id.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use futures_util::FutureExt as _;
 use ipnet::IpNet;
+use tracing::Instrument as _;
 
-use super::{AppState, ClientAddress};
+use super::{AppState, ClientAddress, observability};
 use crate::app::App;
 use crate::app::clicks::{self, LinkTarget};
 use crate::domain::tracking::{could_be_link_code, redirect_target};
@@ -123,17 +126,74 @@ async fn lookup(app: &App, code: &str) -> Result<Option<Arc<CachedLink>>, Lookup
         .unwrap_or(Err(LookupFailed::TimedOut))
 }
 
+/// The `/r/{code}` route: what [`answer_shopper`] leaves to the router (a code
+/// that is not well formed, another method), and callers that come through it.
 pub async fn follow(
     State(state): State<AppState>,
     client: ClientAddress,
     Path(code): Path<String>,
     request: Request,
 ) -> Response {
-    if !could_be_link_code(&code) {
+    redirect(&state, &code, request.headers(), client.0).await
+}
+
+/// The code of a request [`answer_shopper`] takes: `GET` or `HEAD` of
+/// `/r/{code}` with a well-formed code. Anything else goes through the router.
+pub fn shopper_code<'a>(method: &Method, path: &'a str) -> Option<&'a str> {
+    if method != Method::GET && method != Method::HEAD {
+        return None;
+    }
+    path.strip_prefix("/r/").filter(|code| could_be_link_code(code))
+}
+
+/// A shopper's redirect, answered straight from the connection rather than through
+/// the router's layers (their futures, boxes and clones were the largest share of a
+/// redirect's own CPU in the profile): the same answer as the `/r/{code}` route,
+/// with its request id, its headers, its time in `/metrics` and its panic guard.
+pub async fn answer_shopper<B>(
+    state: AppState,
+    mut request: axum::http::Request<B>,
+    peer: Option<SocketAddr>,
+) -> Response {
+    let started = Instant::now();
+    let id = observability::take_request_id(request.headers_mut());
+    let span = observability::request_span(&id, request.method());
+    let method = observability::method_label(request.method());
+    let code = request.uri().path().strip_prefix("/r/").unwrap_or_default();
+    let headers = request.headers();
+    let client = peer.map(|peer| {
+        let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        client_ip(peer.ip(), forwarded_for, &state.surface.trusted_proxies)
+    });
+    let answered = AssertUnwindSafe(redirect(&state, code, headers, client))
+        .catch_unwind()
+        .instrument(span)
+        .await;
+    let mut response = answered.unwrap_or_else(|_panic| {
+        state.metrics().panics.inc();
+        super::internal_error()
+    });
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if !headers.contains_key(header::X_FRAME_OPTIONS) {
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    headers.insert(observability::REQUEST_ID, id);
+    state.metrics().observe_request(
+        "/r/{code}",
+        method,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+async fn redirect(state: &AppState, code: &str, headers: &HeaderMap, client: Option<IpAddr>) -> Response {
+    if !could_be_link_code(code) {
         return not_found();
     }
     // A code never seen while the database does not answer: 503 in time, not a hang.
-    let link = match state.links.get(&state.app, &code).await {
+    let link = match state.links.get(&state.app, code).await {
         Ok(Some(link)) => link,
         Ok(None) => return not_found(),
         Err(failure) => {
@@ -141,8 +201,8 @@ pub async fn follow(
             return try_again();
         }
     };
-    let user_agent = header_text(request.headers(), header::USER_AGENT);
-    let click = clicks::new_click(&link.target, user_agent, client.0, state.app.ip_hash_key());
+    let user_agent = header_text(headers, header::USER_AGENT);
+    let click = clicks::new_click(&link.target, user_agent, client, state.app.ip_hash_key());
     let location = redirect_target(&link.destination, click.id);
     // Waits for the batch holding this click to commit, or for the click to be on
     // the spool; the shopper is sent on either way.

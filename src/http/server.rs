@@ -9,14 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::ConnectInfo;
+use futures_util::FutureExt as _;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
-use tower::ServiceExt;
 
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
@@ -64,11 +62,11 @@ pub fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Serves `router` until `shutdown` completes, then stops accepting, lets the
+/// Serves `routes` until `shutdown` completes, then stops accepting, lets the
 /// requests in flight finish for at most `shutdown_deadline`, and returns.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    routes: super::Routes,
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -115,15 +113,15 @@ pub async fn serve(
             None
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
+        let routes = routes.clone();
         let draining = draining.clone();
         let started = Arc::new(AtomicBool::new(false));
         let request_started = started.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
             request_started.store(true, Ordering::Relaxed);
-            request.extensions_mut().insert(ConnectInfo::<SocketAddr>(remote));
-            request.extensions_mut().insert(draining.clone());
-            router.clone().oneshot(request.map(axum::body::Body::new))
+            routes
+                .answer(request, Some(remote), Some(&draining))
+                .map(Ok::<_, std::convert::Infallible>)
         });
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)

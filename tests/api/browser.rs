@@ -2,7 +2,6 @@
 //! (`playground/tests/dashboard.mjs`) against this server with the demo brand.
 //! `playground/tests/setup.sh` installs Chromium and playwright-core when missing.
 
-use std::net::SocketAddr;
 use std::path::Path;
 
 use crate::common::TestDb;
@@ -43,8 +42,13 @@ async fn the_dashboard_works_in_chromium() {
         },
         ..Default::default()
     };
-    let app = sales_tracking::router(pool, config).into_make_service_with_connect_info::<SocketAddr>();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let routes = sales_tracking::router(pool, config);
+    let server = tokio::spawn(sales_tracking::http::server::serve(
+        listener,
+        routes,
+        Default::default(),
+        std::future::pending(),
+    ));
 
     // Under target/, so `cargo test` leaves the work tree clean; refreshing the
     // README's pictures is an explicit step: SCREENSHOT_DIR=playground/screenshots.

@@ -3,7 +3,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -249,7 +248,7 @@ pub struct TestBrand {
 /// The whole application on a fresh database, called through its router.
 pub struct TestApp {
     pub pool: DbPool,
-    pub router: Router,
+    pub router: sales_tracking::http::Routes,
     pub db: TestDb,
 }
 

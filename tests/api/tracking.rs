@@ -278,6 +278,22 @@ async fn a_redirect_carries_what_every_answer_carries() {
     let made = unknown.headers()["x-request-id"].to_str().unwrap();
     assert!(uuid::Uuid::parse_str(made).is_ok(), "{made}");
     assert_eq!(unknown.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    // What is no link code, or no GET, is the router's to answer, the same way.
+    let malformed = app
+        .respond(Request::get("/r/Not%20A%20Code").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(malformed.status(), StatusCode::NOT_FOUND);
+    assert_eq!(malformed.headers()[header::X_FRAME_OPTIONS], "DENY");
+    assert!(malformed.headers().contains_key("x-request-id"));
+    let posted = app
+        .respond(
+            Request::post(format!("/r/{}", shop.link_code))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(posted.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(app.rows("clicks").await, 1, "only the GET made a click");
     let (_, metrics) = app.get("/metrics").await;
     assert!(
         metrics.contains(
