@@ -114,10 +114,17 @@ async fn a_journal_left_by_a_stopped_server_is_stored_once_when_the_server_start
         Vec::<String>::new(),
         "the replayed segment is removed"
     );
-    // What is left is the new server's spare segment: zeros, no click.
+    // What is left is the new server's spare segment: its header and zeros, no click.
     for spare in files(spool.path(), "journal-") {
-        let bytes = std::fs::read(spool.path().join(&spare)).unwrap();
-        assert!(bytes.iter().all(|b| *b == 0), "{spare} holds only zeros");
+        let path = spool.path().join(&spare);
+        assert!(
+            sales_tracking::app::clicks::spool::read_clicks(&path)
+                .unwrap()
+                .is_empty()
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.starts_with(br#"{"journal":""#), "{spare} starts with its header");
+        assert!(bytes[31..].iter().all(|b| *b == 0), "{spare} holds only zeros after it");
     }
 }
 

@@ -3,10 +3,15 @@
 //! its last append was syncing, syncs them with one `fdatasync`, answers their
 //! redirects and hands the clicks to the writer's lanes, which store them in large
 //! batches: far fewer statements and commits per click than a batch per commit
-//! cycle. A journal file (a segment) is deleted once every click in it is stored;
-//! a segment with clicks the database could not take goes to the spool's replay,
-//! and so do the segments a stopped server left. Clicks carry their own ids and
-//! are stored `ON CONFLICT DO NOTHING`, so each counts once whichever way it came.
+//! cycle. A journal file (a segment) is taken again once every click in it is
+//! stored (or deleted, when enough wait to be taken): writing and syncing a new
+//! segment's zeros, and trimming a deleted one's blocks, held up the appends'
+//! syncs. A segment starts with a header naming its tag, and each of its lines
+//! carries that tag: a segment taken again gets a new tag, so the lines of its
+//! last use are never read as its own. A segment with clicks the database could
+//! not take goes to the spool's replay, and so do the segments a stopped server
+//! left. Clicks carry their own ids and are stored `ON CONFLICT DO NOTHING`, so
+//! each counts once whichever way it came.
 
 use std::io::Write as _;
 use std::os::unix::fs::FileExt as _;
@@ -32,6 +37,13 @@ const SEGMENT_LIFETIME: Duration = Duration::from_secs(30);
 /// A segment's size, zeroed before its first append (about 50,000 clicks).
 const SEGMENT_BYTES: u64 = 16 << 20;
 
+/// Stored segments kept to be taken again, their last lines made stale.
+const SEGMENTS_KEPT: usize = 2;
+/// Each line's tag: 16 hexadecimal digits and a space.
+const TAG_BYTES: usize = 17;
+/// A segment's header, `{"journal":"<tag>"}` and a newline.
+const HEADER_BYTES: u64 = 31;
+
 /// The least time between two syncs.
 const SYNC_EVERY: Duration = Duration::from_millis(1);
 /// Appends syncing at once (a thread each): the next is written while the last syncs.
@@ -43,6 +55,12 @@ type Append = (NewClick, oneshot::Sender<bool>);
 pub(super) struct Segment {
     path: PathBuf,
     file: std::fs::File,
+    /// What its header names and each line of this use starts with.
+    tag: [u8; 16],
+    /// Where it goes once its clicks are stored.
+    kept: Arc<KeptSegments>,
+    /// A write to it failed: not taken again.
+    damaged: AtomicBool,
     /// Clicks appended and not yet settled by the lanes.
     unstored: AtomicUsize,
     /// No more appends: deleted (or replayed) once `unstored` is zero.
@@ -78,6 +96,10 @@ impl Segment {
         let done = if self.replay.load(Ordering::SeqCst) {
             let dir = self.path.parent().unwrap_or(Path::new("."));
             std::fs::rename(&self.path, spool::replay_path(dir))
+        } else if !self.damaged.load(Ordering::SeqCst) && self.kept.has_room() {
+            self.file
+                .try_clone()
+                .map(|file| self.kept.keep(self.path.clone(), file))
         } else {
             std::fs::remove_file(&self.path)
         };
@@ -106,11 +128,13 @@ impl ClickJournal {
             }
         }
         let (queue, appends) = mpsc::channel(QUEUE_CAPACITY);
+        let kept = Arc::new(KeptSegments::default());
         // The first segment is zeroed ahead too: the first burst does not wait for it.
         let files = Segments {
             dir: dir.to_path_buf(),
             current: None,
-            spare: Some(zero_ahead(dir.to_path_buf())),
+            spare: Some(zero_ahead(dir.to_path_buf(), kept.clone())),
+            kept,
         };
         let writers = Arc::new(Writers {
             next: Mutex::new((appends, Instant::now())),
@@ -190,8 +214,10 @@ impl Writers {
                 }
             }
             *last_began = Instant::now();
-            let mut lines = Vec::with_capacity(group.len() * 320);
+            // Each line's tag is written once its segment is known (`tag_lines`).
+            let mut lines = Vec::with_capacity(group.len() * 340);
             for (click, _) in &group {
+                lines.extend_from_slice(&[b' '; TAG_BYTES]);
                 serde_json::to_writer(&mut lines, click).expect("a click serialises");
                 lines.push(b'\n');
             }
@@ -199,7 +225,7 @@ impl Writers {
         }
     }
 
-    fn append(&self, group: Vec<Append>, lines: Vec<u8>) {
+    fn append(&self, group: Vec<Append>, mut lines: Vec<u8>) {
         let started = Instant::now();
         let room = {
             let mut files = self.files.lock().expect("never poisoned");
@@ -217,7 +243,8 @@ impl Writers {
                 return;
             }
         };
-        // Over zeros written before: the sync has no file size or block map to journal.
+        tag_lines(&mut lines, &segment.tag);
+        // Over bytes written before: the sync has no file size or block map to journal.
         let synced = segment
             .file
             .write_all_at(&lines, offset)
@@ -227,6 +254,7 @@ impl Writers {
             .observe(started.elapsed().as_secs_f64());
         if let Err(error) = synced {
             tracing::error!(%error, "cannot write the click journal");
+            segment.damaged.store(true, Ordering::SeqCst);
             self.write_failed.store(true, Ordering::SeqCst);
             // Not answered as journaled: their redirects wait for their commit instead.
             for _ in 0..group.len() {
@@ -252,11 +280,13 @@ impl Writers {
     }
 }
 
-/// The journal's files: the one taking appends, and the next one, zeroed ahead.
+/// The journal's files: the one taking appends, the stored ones kept to be taken
+/// again, and a new one zeroed ahead for when none is kept.
 struct Segments {
     dir: PathBuf,
     /// The segment, when it was opened, and how far it is written.
     current: Option<(Arc<Segment>, Instant, u64)>,
+    kept: Arc<KeptSegments>,
     spare: Option<std::thread::JoinHandle<std::io::Result<Segment>>>,
 }
 
@@ -271,14 +301,20 @@ impl Segments {
         };
         if !self.current.as_ref().is_some_and(fits) {
             self.close_current();
-            let next = match self.spare.take() {
-                Some(spare) => spare
-                    .join()
-                    .unwrap_or_else(|_| Err(std::io::Error::other("zeroing a journal segment panicked"))),
-                None => new_segment(&self.dir, bytes),
-            }?;
-            self.current = Some((Arc::new(next), Instant::now(), 0));
-            self.spare = Some(zero_ahead(self.dir.clone()));
+            let next = match self.kept.take() {
+                Some(kept) => kept,
+                None => {
+                    let spare = match self.spare.take() {
+                        Some(spare) => spare
+                            .join()
+                            .unwrap_or_else(|_| Err(std::io::Error::other("zeroing a journal segment panicked"))),
+                        None => new_segment(&self.dir, bytes, self.kept.clone()),
+                    }?;
+                    self.spare = Some(zero_ahead(self.dir.clone(), self.kept.clone()));
+                    spare
+                }
+            };
+            self.current = Some((Arc::new(next), Instant::now(), HEADER_BYTES));
         }
         let (segment, _, written) = self.current.as_mut().expect("opened above");
         let offset = *written;
@@ -287,9 +323,10 @@ impl Segments {
         Ok((segment.clone(), offset))
     }
 
-    /// Closes the current segment and removes the spare: a stopped server leaves
-    /// only clicks not yet stored.
+    /// Closes the current segment and removes the spare and the kept ones: a
+    /// stopped server leaves only clicks not yet stored.
     fn stop(&mut self) {
+        self.kept.stop();
         self.close_current();
         let Some(spare) = self.spare.take() else { return };
         if let Ok(Ok(spare)) = spare.join()
@@ -314,13 +351,14 @@ fn refuse(group: Vec<Append>) {
 }
 
 /// The next segment, zeroed on a thread of its own while the current one fills.
-fn zero_ahead(dir: PathBuf) -> std::thread::JoinHandle<std::io::Result<Segment>> {
-    std::thread::spawn(move || new_segment(&dir, 0))
+fn zero_ahead(dir: PathBuf, kept: Arc<KeptSegments>) -> std::thread::JoinHandle<std::io::Result<Segment>> {
+    std::thread::spawn(move || new_segment(&dir, 0, kept))
 }
 
-/// A new segment of zeros, at least `bytes` long, its name synced into the
-/// directory so that a crash cannot lose it. Replay skips its zeros as a torn line.
-fn new_segment(dir: &Path, bytes: u64) -> std::io::Result<Segment> {
+/// A new segment of zeros, at least `bytes` long after its header, its name
+/// synced into the directory so that a crash cannot lose it. Replay skips its
+/// zeros as a torn line.
+fn new_segment(dir: &Path, bytes: u64, kept: Arc<KeptSegments>) -> std::io::Result<Segment> {
     let path = dir.join(format!("{SEGMENT_PREFIX}{}.jsonl", uuid::Uuid::now_v7()));
     let mut file = std::fs::OpenOptions::new()
         .create_new(true)
@@ -328,17 +366,210 @@ fn new_segment(dir: &Path, bytes: u64) -> std::io::Result<Segment> {
         .write(true)
         .open(&path)?;
     let zeros = vec![0; 1 << 20];
-    for _ in 0..SEGMENT_BYTES.max(bytes).div_ceil(zeros.len() as u64) {
+    for _ in 0..SEGMENT_BYTES.max(HEADER_BYTES + bytes).div_ceil(zeros.len() as u64) {
         file.write_all(&zeros)?;
     }
+    let tag = write_header(&file)?;
     file.sync_all()?;
     std::fs::File::open(dir)?.sync_all()?;
-    Ok(Segment {
-        path,
-        file,
-        unstored: AtomicUsize::new(0),
-        closed: AtomicBool::new(false),
-        replay: AtomicBool::new(false),
-        finished: AtomicBool::new(false),
-    })
+    Ok(Segment::new(path, file, tag, kept))
+}
+
+impl Segment {
+    fn new(path: PathBuf, file: std::fs::File, tag: [u8; 16], kept: Arc<KeptSegments>) -> Self {
+        Segment {
+            path,
+            file,
+            tag,
+            kept,
+            damaged: AtomicBool::new(false),
+            unstored: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            replay: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Stored segments waiting to be taken again, each with a new tag.
+#[derive(Default)]
+struct KeptSegments {
+    ready: Mutex<Vec<Segment>>,
+    /// The journal stopped: stored segments are deleted.
+    stopped: AtomicBool,
+}
+
+impl KeptSegments {
+    fn has_room(&self) -> bool {
+        !self.stopped.load(Ordering::SeqCst) && self.ready.lock().expect("never poisoned").len() < SEGMENTS_KEPT
+    }
+
+    /// Gives the stored segment at `path` a new tag (its lines are stale from then
+    /// on, even if a crash came before it is taken again) and keeps it; on a
+    /// thread of its own, as the caller may be a runtime's worker.
+    fn keep(self: &Arc<Self>, path: PathBuf, file: std::fs::File) {
+        let kept = self.clone();
+        std::thread::spawn(move || {
+            let tagged = write_header(&file).and_then(|tag| file.sync_data().map(|()| tag));
+            let mut ready = kept.ready.lock().expect("never poisoned");
+            match tagged {
+                Ok(tag) if ready.len() < SEGMENTS_KEPT && !kept.stopped.load(Ordering::SeqCst) => {
+                    ready.push(Segment::new(path, file, tag, kept.clone()));
+                }
+                tagged => {
+                    if let Err(error) = tagged {
+                        tracing::warn!(%error, file = %path.display(), "cannot keep a journal segment; deleting it");
+                    }
+                    drop(ready);
+                    remove_segment(&path);
+                }
+            }
+        });
+    }
+
+    fn take(&self) -> Option<Segment> {
+        self.ready.lock().expect("never poisoned").pop()
+    }
+
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        for segment in self.ready.lock().expect("never poisoned").drain(..) {
+            remove_segment(&segment.path);
+        }
+    }
+}
+
+fn remove_segment(path: &Path) {
+    if let Err(error) = std::fs::remove_file(path) {
+        tracing::warn!(%error, file = %path.display(), "cannot remove a journal segment");
+    }
+}
+
+/// Writes a header with a new tag at the start of `file`; returns the tag.
+fn write_header(file: &std::fs::File) -> std::io::Result<[u8; 16]> {
+    let mut tag = [0; 16];
+    let hex = format!("{:016x}", rand::random::<u64>());
+    tag.copy_from_slice(hex.as_bytes());
+    let header = format!("{{\"journal\":\"{hex}\"}}\n");
+    debug_assert_eq!(header.len() as u64, HEADER_BYTES);
+    file.write_all_at(header.as_bytes(), 0)?;
+    Ok(tag)
+}
+
+/// Starts each line of `lines` (each with `TAG_BYTES` left for it) with `tag`.
+fn tag_lines(lines: &mut [u8], tag: &[u8; 16]) {
+    let mut start = 0;
+    while start < lines.len() {
+        lines[start..start + tag.len()].copy_from_slice(tag);
+        start += lines[start..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(lines.len(), |end| end + 1);
+    }
+}
+
+/// The lines of a journal segment that are its own, without their tags: those
+/// carrying the tag its header names. None when `first` is no header (a spool
+/// file, or a segment of a server from before tags).
+pub(super) fn own_lines<'a>(first: &[u8], rest: impl Iterator<Item = &'a [u8]>) -> Option<Vec<&'a [u8]>> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Header {
+        journal: String,
+    }
+    let header: Header = serde_json::from_slice(first).ok()?;
+    let tag = header.journal.into_bytes();
+    Some(
+        rest.filter_map(|line| line.strip_prefix(tag.as_slice())?.strip_prefix(b" "))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::ids::{BrandId, MembershipId};
+
+    fn click(agent: &str) -> NewClick {
+        NewClick {
+            brand_id: BrandId(1),
+            membership_id: MembershipId(2),
+            id: uuid::Uuid::now_v7(),
+            clicked_at: chrono::Utc::now(),
+            ip_hash: None,
+            user_agent: agent.to_string(),
+            is_bot: false,
+        }
+    }
+
+    /// The lines an append writes for `clicks` in a segment tagged `tag`.
+    fn lines(clicks: &[NewClick], tag: &[u8; 16]) -> Vec<u8> {
+        let mut lines = Vec::new();
+        for click in clicks {
+            lines.extend_from_slice(&[b' '; TAG_BYTES]);
+            serde_json::to_writer(&mut lines, click).unwrap();
+            lines.push(b'\n');
+        }
+        tag_lines(&mut lines, tag);
+        lines
+    }
+
+    fn ids(clicks: &[NewClick]) -> Vec<uuid::Uuid> {
+        clicks.iter().map(|click| click.id).collect()
+    }
+
+    #[test]
+    fn a_segment_taken_again_never_reads_the_lines_of_its_last_use_as_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = Arc::new(KeptSegments::default());
+        let segment = new_segment(dir.path(), 0, kept.clone()).unwrap();
+        let first_use = [click("first"), click("second"), click("third")];
+        segment
+            .file
+            .write_all_at(&lines(&first_use, &segment.tag), HEADER_BYTES)
+            .unwrap();
+        assert_eq!(ids(&spool::read_clicks(&segment.path).unwrap()), ids(&first_use));
+
+        // Every click stored: kept with a new tag, its last use stale at once
+        // (a crash from here on replays none of it).
+        kept.keep(segment.path.clone(), segment.file.try_clone().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let taken = loop {
+            if let Some(taken) = kept.take() {
+                break taken;
+            }
+            assert!(Instant::now() < deadline, "the segment was never kept");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(taken.path, segment.path);
+        assert_ne!(taken.tag, segment.tag);
+        assert!(spool::read_clicks(&taken.path).unwrap().is_empty());
+
+        // Its next use reads as only what it appended, with the last use's lines past it.
+        let next_use = [click("fourth")];
+        taken
+            .file
+            .write_all_at(&lines(&next_use, &taken.tag), HEADER_BYTES)
+            .unwrap();
+        assert_eq!(ids(&spool::read_clicks(&taken.path).unwrap()), ids(&next_use));
+        let text = std::fs::read_to_string(&taken.path).unwrap();
+        assert!(text.contains("third"), "the last use's lines are still there, unread");
+    }
+
+    #[test]
+    fn a_spool_file_and_a_segment_from_before_tags_are_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clicks.jsonl");
+        let clicks = [click("first"), click("second")];
+        let mut text = Vec::new();
+        for click in &clicks {
+            serde_json::to_writer(&mut text, click).unwrap();
+            text.push(b'\n');
+        }
+        text.resize(text.len() + 4096, 0);
+        std::fs::write(&path, text).unwrap();
+        assert_eq!(ids(&spool::read_clicks(&path).unwrap()), ids(&clicks));
+    }
 }

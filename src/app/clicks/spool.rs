@@ -128,15 +128,27 @@ pub(super) fn replay_path(dir: &Path) -> PathBuf {
     dir.join(format!("{REPLAY_PREFIX}{}.jsonl", uuid::Uuid::now_v7()))
 }
 
-/// The clicks of a spool file; a torn last line (a crash mid-write, whose
-/// redirect never answered) is skipped.
+/// The clicks of a spool file or a journal segment; a torn last line (a crash
+/// mid-write, whose redirect never answered) is skipped, and so are the lines a
+/// journal segment kept from its last use (see `journal`).
 pub fn read_clicks(path: &Path) -> std::io::Result<Vec<NewClick>> {
     let text = std::fs::read(path)?;
-    Ok(text
+    let mut lines = text
         .split(|b| *b == b'\n')
         // A journal's zeros (never written, or past a failed append) are no line.
         .map(|line| &line[line.iter().position(|b| *b != 0).unwrap_or(line.len())..])
         .filter(|line| !line.is_empty())
-        .filter_map(|line| serde_json::from_slice(line).ok())
-        .collect())
+        .peekable();
+    let own = match lines.peek() {
+        Some(first) => super::journal::own_lines(first, lines.clone().skip(1)),
+        None => None,
+    };
+    let clicks = match own {
+        Some(own) => own
+            .into_iter()
+            .filter_map(|line| serde_json::from_slice(line).ok())
+            .collect(),
+        None => lines.filter_map(|line| serde_json::from_slice(line).ok()).collect(),
+    };
+    Ok(clicks)
 }
