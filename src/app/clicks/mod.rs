@@ -94,10 +94,6 @@ const REPLAY_INTERVAL: Duration = Duration::from_secs(2);
 /// answered click is counted by the time its redirect answers.
 pub const JOURNAL_CLICKS_FROM: u64 = 2_000;
 const RATE_WINDOW: Duration = Duration::from_millis(100);
-/// A window this old already counts: a surge after a lull is seen within its
-/// first milliseconds, not only once its first whole window is over (until then
-/// its clicks waited for their commits, the slowest answers of a surge's first second).
-const SURGE_WINDOW: Duration = Duration::from_millis(10);
 /// A batch of journaled clicks (nobody waits for its commit) gathers this long
 /// from its first click, up to `MAX_BATCH` clicks, unless a redirect waits.
 const JOURNALED_BATCH_WAIT: Duration = Duration::from_millis(20);
@@ -112,8 +108,7 @@ enum Waiting {
     Journaled(Arc<Segment>),
 }
 
-/// Clicks per second over the last complete window (or the current one, in a
-/// surge), measured as redirects arrive.
+/// Clicks per second over the last complete window, measured as redirects arrive.
 struct ClickRate {
     started: Instant,
     /// Micros since `started` when the current window began.
@@ -133,8 +128,7 @@ impl ClickRate {
     }
 
     /// Counts a click; the rate of the last complete window (a click after a lull
-    /// closes a long window, so it sees a low rate), or of the current one once it
-    /// is `SURGE_WINDOW` old, whichever is higher.
+    /// closes a long window, so it sees a low rate).
     fn note(&self) -> u64 {
         let now = self.started.elapsed().as_micros() as u64;
         let began = self.window_began.load(Ordering::Relaxed);
@@ -148,14 +142,8 @@ impl ClickRate {
             let clicks = self.in_window.swap(0, Ordering::Relaxed);
             self.per_second.store(clicks * 1_000_000 / length, Ordering::Relaxed);
         }
-        let in_window = self.in_window.fetch_add(1, Ordering::Relaxed) + 1;
-        let last = self.per_second.load(Ordering::Relaxed);
-        let so_far = now.saturating_sub(self.window_began.load(Ordering::Relaxed));
-        if so_far >= SURGE_WINDOW.as_micros() as u64 {
-            last.max(in_window * 1_000_000 / so_far)
-        } else {
-            last
-        }
+        self.in_window.fetch_add(1, Ordering::Relaxed);
+        self.per_second.load(Ordering::Relaxed)
     }
 }
 
@@ -536,7 +524,7 @@ mod tests {
         for _ in 0..499 {
             rate.note();
         }
-        assert_eq!(rate.note(), 0, "a window counts once it is SURGE_WINDOW old");
+        assert_eq!(rate.note(), 0, "a window is measured once it is over");
         std::thread::sleep(RATE_WINDOW);
         let busy = rate.note();
         // 501 clicks (the last one too) in a window of at least 100 ms (up to a
@@ -544,22 +532,6 @@ mod tests {
         assert!((501..=5_010).contains(&busy), "{busy}/s");
         std::thread::sleep(RATE_WINDOW * 10);
         assert!(rate.note() < 100, "one click over a second is a lull");
-    }
-
-    #[test]
-    fn a_surge_after_a_lull_shows_within_its_first_milliseconds() {
-        let rate = ClickRate::new();
-        std::thread::sleep(RATE_WINDOW);
-        assert_eq!(rate.note(), 0, "the first click after a quiet window");
-        for _ in 0..400 {
-            rate.note();
-        }
-        std::thread::sleep(SURGE_WINDOW);
-        // 402 clicks within 10 ms of the lull's end (up to 200 ms on a machine too
-        // busy to wake the test in time): 2,000 a second or more, long before the
-        // first whole window is over.
-        let surging = rate.note();
-        assert!(surging >= JOURNAL_CLICKS_FROM, "{surging}/s");
     }
 
     #[test]
