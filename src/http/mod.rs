@@ -167,11 +167,16 @@ impl axum::extract::FromRequestParts<AppState> for ClientAddress {
         let peer = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip());
-        let forwarded_for = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-        Ok(ClientAddress(peer.map(|peer| {
-            redirect::client_ip(peer, forwarded_for, &state.surface.trusted_proxies)
-        })))
+            .map(|info| info.0);
+        Ok(ClientAddress::of(peer, &parts.headers, &state.surface.trusted_proxies))
+    }
+}
+
+impl ClientAddress {
+    /// The address of a request from `peer`, past `trusted` proxies.
+    pub fn of(peer: Option<SocketAddr>, headers: &axum::http::HeaderMap, trusted: &[ipnet::IpNet]) -> Self {
+        let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        ClientAddress(peer.map(|peer| redirect::client_ip(peer.ip(), forwarded_for, trusted)))
     }
 }
 
@@ -302,14 +307,17 @@ pub fn router(state: AppState) -> Routes {
     Routes { router, state }
 }
 
+const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+const NEVER_FRAMED: HeaderValue = HeaderValue::from_static("DENY");
+
 /// Every answer's content type is the one it declares.
 fn nosniff() -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"))
+    SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF)
 }
 
 /// No answer is framed by another site, unless its route says otherwise.
 fn never_framed() -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"))
+    SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, NEVER_FRAMED)
 }
 
 /// Turns a panic in any handler into a 500 with a JSON body, counted in

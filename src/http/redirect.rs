@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use futures_util::FutureExt as _;
 use ipnet::IpNet;
@@ -161,11 +161,8 @@ pub async fn answer_shopper<B>(
     let method = observability::method_label(request.method());
     let code = request.uri().path().strip_prefix("/r/").unwrap_or_default();
     let headers = request.headers();
-    let client = peer.map(|peer| {
-        let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-        client_ip(peer.ip(), forwarded_for, &state.surface.trusted_proxies)
-    });
-    let answered = AssertUnwindSafe(redirect(&state, code, headers, client))
+    let client = ClientAddress::of(peer, headers, &state.surface.trusted_proxies);
+    let answered = AssertUnwindSafe(redirect(&state, code, headers, client.0))
         .catch_unwind()
         .instrument(span)
         .await;
@@ -174,9 +171,9 @@ pub async fn answer_shopper<B>(
         super::internal_error()
     });
     let headers = response.headers_mut();
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, super::NOSNIFF);
     if !headers.contains_key(header::X_FRAME_OPTIONS) {
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(header::X_FRAME_OPTIONS, super::NEVER_FRAMED);
     }
     headers.insert(observability::REQUEST_ID, id);
     state.metrics().observe_request(

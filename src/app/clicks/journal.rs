@@ -329,10 +329,8 @@ impl Segments {
         self.kept.stop();
         self.close_current();
         let Some(spare) = self.spare.take() else { return };
-        if let Ok(Ok(spare)) = spare.join()
-            && let Err(error) = std::fs::remove_file(&spare.path)
-        {
-            tracing::warn!(%error, file = %spare.path.display(), "cannot remove the journal's spare segment");
+        if let Ok(Ok(spare)) = spare.join() {
+            remove_segment(&spare.path);
         }
     }
 
