@@ -9,7 +9,9 @@
 # at 64 and 256 connections, each as many as the server takes (wrk: closed loop) and
 # then livez, shopper and shoppers at a fixed rate (benches/redirects.rs, latency
 # counted from when each request was due: what a shopper waits at that rate); then
-# counts the clicks stored against the redirects answered. Binaries alternate run by
+# counts the clicks stored against the redirects answered. "stolen" is the share of the
+# CPU time the host took from this machine meanwhile (a virtual machine's steal time):
+# while it is above a few percent, every process here stalls and the latencies are the host's. Binaries alternate run by
 # run, so two builds see the same machine.
 # Usage: bench/redirect.sh [runs] [seconds] [binary...]
 #   (default: 3 runs of 10 s, target/release/sales-tracking, built first)
@@ -55,15 +57,21 @@ for b in "${!binaries[@]}"; do
   psql "$server/$template" -qc "VACUUM ANALYZE"
 done
 
+# CPU ticks "all stolen" from /proc/stat: time the host took from this virtual machine.
+cpu_times() { awk '/^cpu / {print $2+$3+$4+$5+$6+$7+$8+$9, $9; exit}' /proc/stat; }
+stolen_since() { # "all stolen" before: the share stolen since, in percent
+  cpu_times | awk -v a="${1% *}" -v s="${1#* }" '{printf "%.1f%%", ($2 - s) * 100 / ($1 - a > 0 ? $1 - a : 1)}'
+}
 measure() { # label connections wrk-arguments...
-  local label=$1 connections=$2 out
+  local label=$1 connections=$2 out before
   shift 2
+  before=$(cpu_times)
   out=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency "$@")
-  printf '%-9s %4s %10s %9s %9s %8s %9s\n' "$label" "$connections" \
+  printf '%-9s %4s %10s %9s %9s %8s %9s %7s\n' "$label" "$connections" \
     "$(echo "$out" | awk '/Requests\/sec/ {print $2}')" \
     "$(echo "$out" | awk '$1=="50%" {print $2}')" "$(echo "$out" | awk '$1=="99%" {print $2}')" \
     "$(echo "$out" | awk '/Non-2xx or 3xx/ {print $NF}' | grep . || echo 0)" \
-    "$(echo "$out" | awk '/requests in/ {print $1}')"
+    "$(echo "$out" | awk '/requests in/ {print $1}')" "$(stolen_since "$before")"
   answered=$((answered + $(echo "$out" | awk '/requests in/ {print $1}')))
 }
 at_rate() { # shape connections
@@ -86,7 +94,7 @@ for run in $(seq 1 "$runs"); do
     code=$(echo "$links" | head -1)
     before=$(psql "$server/$database" -Atc "SELECT count(*) FROM clicks")
     echo "run $run, ${binaries[$b]}, $seconds s each, $(nproc) cores shared by wrk, the server and PostgreSQL"
-    printf '%-9s %4s %10s %9s %9s %8s %9s\n' scenario conn "req/s" p50 p99 non-3xx answered
+    printf '%-9s %4s %10s %9s %9s %8s %9s %7s\n' scenario conn "req/s" p50 p99 non-3xx answered stolen
     for connections in 64 256; do
       answered=0
       measure livez "$connections" "$url/livez"

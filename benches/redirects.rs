@@ -6,7 +6,9 @@
 //! `bench/redirect.sh` starts the servers and runs it beside `wrk`.
 //!
 //! It shares the two cores with the server and PostgreSQL, so it is kept as lean as
-//! `wrk`: one thread, and requests written as bytes (`support/http1.rs`).
+//! `wrk`: one thread, and requests written as bytes (`support/http1.rs`). It also
+//! reports the CPU time the host took from this virtual machine meanwhile
+//! (`support/stolen.rs`): seconds the host stole from are the host's, not the server's.
 //!
 //! Settings (environment): `BENCH_URL` (e.g. `http://127.0.0.1:18080`),
 //! `BENCH_SHAPE` (`livez`: the same stack doing no work; `shopper`: one visitor on
@@ -22,8 +24,11 @@ use std::time::{Duration, Instant};
 mod http1;
 #[path = "support/latencies.rs"]
 mod latencies;
+#[path = "support/stolen.rs"]
+mod stolen;
 use http1::Connection;
 use latencies::Latencies;
+use stolen::CpuTimes;
 
 fn setting<T: std::str::FromStr>(name: &str, default: Option<T>) -> T {
     match std::env::var(name).ok().and_then(|s| s.parse().ok()) {
@@ -119,6 +124,23 @@ async fn main() {
             })
         })
         .collect();
+    // The host's share of the run and of each second, read beside the requests.
+    let stolen = tokio::spawn(async move {
+        tokio::time::sleep_until(started.into()).await;
+        let first = CpuTimes::now();
+        let (mut previous, mut by_second) = (first, Vec::new());
+        for second in 1..=seconds {
+            tokio::time::sleep_until((started + Duration::from_secs(second)).into()).await;
+            let now = CpuTimes::now();
+            if let (Some(now), Some(previous)) = (now, previous) {
+                by_second.push(now.stolen_since(&previous));
+            }
+            previous = now;
+        }
+        first
+            .zip(previous)
+            .map(|(first, last)| (last.stolen_since(&first), by_second))
+    });
     let mut latencies = Vec::new();
     let mut by_second: Vec<Vec<Duration>> = vec![Vec::new(); seconds as usize];
     let mut failed = 0;
@@ -138,15 +160,23 @@ async fn main() {
             .collect();
         eprintln!("p99 by second (ms): {}", p99s.join(" "));
     }
+    let stolen = stolen.await.expect("the CPU times were read");
+    if let Some((_, by_second)) = stolen.as_ref().filter(|_| std::env::var("BENCH_BY_SECOND").is_ok()) {
+        let shares: Vec<String> = by_second.iter().map(|share| format!("{share:.0}")).collect();
+        eprintln!("CPU time stolen by the host by second (%): {}", shares.join(" "));
+    }
     let elapsed = started.elapsed().as_secs_f64();
     let latencies = Latencies::new(latencies);
     println!(
-        "{:.0} answered/s of {rate:.0}/s offered; p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} answered, {failed} failed",
+        "{:.0} answered/s of {rate:.0}/s offered; p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} answered, {failed} failed{}",
         latencies.count() as f64 / elapsed,
         latencies.ms(0.50),
         latencies.ms(0.90),
         latencies.ms(0.99),
         latencies.ms(1.0),
         latencies.count(),
+        stolen.map_or(String::new(), |(share, _)| format!(
+            "; {share:.1}% of the CPU time stolen by the host"
+        )),
     );
 }
