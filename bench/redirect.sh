@@ -39,13 +39,17 @@ fi
 client=${BENCH_CLIENT_BINARY:-/tmp/bench-redirects-client}
 
 wait_healthy() { for _ in $(seq 1 240); do curl -sf http://127.0.0.1:$port/health >/dev/null && return; sleep 0.5; done; echo "server did not start" >&2; exit 1; }
+# Each server its own spool directory: a journal a stopped server left is replayed by
+# the next server that opens it, into that server's database (a shared directory once
+# put 42,302 clicks of one run's database into the next run's).
 serve() { # binary database [--demo]
+  spool=$(mktemp -d /tmp/bench-redirect-spool.XXXXXX)
   MAX_CONNECTIONS_PER_ADDRESS=1024 TRUSTED_PROXIES=127.0.0.1/32 FX_RATES_URL=none DATABASE_URL=$server/$2 RUST_LOG=warn \
-    "$1" serve --bind 127.0.0.1:$port "${@:3}" > /tmp/bench-redirect-server.log 2>&1 &
+    SPOOL_DIR=$spool "$1" serve --bind 127.0.0.1:$port "${@:3}" > /tmp/bench-redirect-server.log 2>&1 &
   server_pid=$!
   wait_healthy
 }
-stop() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; }
+stop() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; rm -rf "${spool:-/nonexistent}"; }
 trap stop EXIT
 
 # One demo database per binary (its own migrations), copied for every run.

@@ -25,6 +25,10 @@ use crate::providers;
 /// A pooled database connection, as workflows take it.
 pub type Conn = DbConn;
 
+/// How long a stop waits for the click journal's clicks to be stored; past it,
+/// they are left in the journal for the next start to replay.
+const JOURNAL_CLOSE_WITHIN: Duration = Duration::from_secs(5);
+
 /// What the application is started with.
 pub struct Settings {
     /// Where shoppers reach this server; tracking links start with it.
@@ -370,9 +374,14 @@ impl App {
     }
 
     /// Stops the background jobs, releasing their leases (within the runner's
-    /// grace), and tells the other servers of the last KPI changes.
+    /// grace), closes the click journal (its clicks stored, or left for the next
+    /// start), and tells the other servers of the last KPI changes.
     pub async fn shutdown(&self) {
-        self.0.jobs.shutdown().await;
+        // Side by side: the journal's clicks are stored as the jobs finish.
+        tokio::join!(
+            self.0.jobs.shutdown(),
+            self.0.clicks.close_journal(JOURNAL_CLOSE_WITHIN)
+        );
         if let Err(error) = self.0.live.send_marked().await {
             tracing::warn!(%error, "cannot tell the other servers of the last KPI changes");
         }

@@ -70,6 +70,36 @@ async fn under_load_redirects_answer_from_the_journal_and_every_click_is_counted
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stopped_right_after_load_leaves_no_stored_click_to_replay() {
+    let spool = tempfile::tempdir().unwrap();
+    let TestApp { db, pool, .. } = TestApp::new().await;
+    // As `serve` runs it: the application's handle is what a stop signal shuts down.
+    let (router, application) = sales_tracking::start(pool.clone(), journaling(spool.path()));
+    let app = TestApp { router, pool, db };
+    let shop = crate::tracking::shop(&app).await;
+    let answers =
+        futures_util::future::join_all((0..200).map(|_| crate::tracking::click(&app, &shop.link_code, "Mozilla/5.0")))
+            .await;
+    assert!(answers.iter().all(|(status, _)| *status == StatusCode::FOUND));
+    assert!(!files(spool.path(), "journal-").is_empty());
+
+    // Stopped at once, while everything still runs (a process exits right after).
+    application.shutdown().await;
+    assert_eq!(
+        files(spool.path(), ""),
+        Vec::<String>::new(),
+        "every journaled click stored, no segment left for the next start to replay"
+    );
+    assert_eq!(stored_clicks(&app, shop.brand.id).await, 200);
+    // A redirect after the stop waits for its commit instead.
+    assert_eq!(
+        crate::tracking::click(&app, &shop.link_code, "Mozilla/5.0").await.0,
+        StatusCode::FOUND
+    );
+    assert_eq!(stored_clicks(&app, shop.brand.id).await, 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_journal_left_by_a_stopped_server_is_stored_once_when_the_server_starts() {
     let app = TestApp::new().await;
     let shop = crate::tracking::shop(&app).await;

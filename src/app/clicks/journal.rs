@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{Job, Waiting, spool};
 use crate::db::clicks::NewClick;
@@ -111,6 +111,9 @@ impl Segment {
 
 pub(super) struct ClickJournal {
     queue: mpsc::Sender<Append>,
+    /// Set once: the threads append what queued, then stop.
+    closing: watch::Sender<bool>,
+    dir: PathBuf,
 }
 
 impl ClickJournal {
@@ -128,6 +131,7 @@ impl ClickJournal {
             }
         }
         let (queue, appends) = mpsc::channel(QUEUE_CAPACITY);
+        let (closing, close) = watch::channel(false);
         let kept = Arc::new(KeptSegments::default());
         // The first segment is zeroed ahead too: the first burst does not wait for it.
         let files = Segments {
@@ -137,7 +141,7 @@ impl ClickJournal {
             kept,
         };
         let writers = Arc::new(Writers {
-            next: Mutex::new((appends, Instant::now())),
+            next: Mutex::new((appends, Instant::now(), close)),
             files: Mutex::new(files),
             running: AtomicUsize::new(APPENDS_IN_FLIGHT),
             write_failed: AtomicBool::new(false),
@@ -150,7 +154,34 @@ impl ClickJournal {
                 .name("click-journal".into())
                 .spawn(move || writers.run())?;
         }
-        Ok(ClickJournal { queue })
+        Ok(ClickJournal {
+            queue,
+            closing,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Stops taking clicks (a redirect from then on waits for its commit), appends
+    /// what queued, and waits at most `within` for every segment's clicks to be
+    /// stored and its file removed: a stopped server leaves only clicks not yet
+    /// stored, for the next start to replay.
+    pub(super) async fn close(&self, within: Duration) {
+        self.closing.send_replace(true);
+        let deadline = Instant::now() + within;
+        while self.has_segments() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn has_segments(&self) -> bool {
+        std::fs::read_dir(&self.dir).is_ok_and(|entries| {
+            entries.flatten().any(|entry| {
+                entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|name| name.starts_with(SEGMENT_PREFIX))
+            })
+        })
     }
 
     /// Appends a click; true once it is synced to disk (and on its way to a lane).
@@ -168,8 +199,9 @@ impl ClickJournal {
 /// On threads of their own, a sync's end answers at once, whatever the runtime's
 /// workers are busy with.
 struct Writers {
-    /// Held by the thread gathering the next append, with when the last began.
-    next: Mutex<(mpsc::Receiver<Append>, Instant)>,
+    /// Held by the thread gathering the next append, with when the last began and
+    /// whether the journal is closing.
+    next: Mutex<(mpsc::Receiver<Append>, Instant, watch::Receiver<bool>)>,
     files: Mutex<Segments>,
     /// Threads not yet stopped: the last one out closes the files.
     running: AtomicUsize,
@@ -193,21 +225,33 @@ impl Writers {
     }
 
     /// The next group of clicks and their lines, once `SYNC_EVERY` has passed since
-    /// the last append began; None once the journal is dropped.
+    /// the last append began; None once the journal is dropped or closed and
+    /// what queued before is appended.
     fn gather(&self, waiting: &tokio::runtime::Runtime) -> Option<(Vec<Append>, Vec<u8>)> {
         let mut next = self.next.lock().expect("never poisoned");
-        let (appends, last_began) = &mut *next;
+        let (appends, last_began, closing) = &mut *next;
         loop {
             // One sync per `SYNC_EVERY` at most: each costs the machine as much as many clicks.
             std::thread::sleep(SYNC_EVERY.saturating_sub(last_began.elapsed()));
             let mut group = Vec::new();
             let received = waiting.block_on(async {
-                tokio::time::timeout(SEGMENT_LIFETIME, appends.recv_many(&mut group, MAX_APPEND)).await
+                tokio::select! {
+                    biased;
+                    // Closed: no more clicks come in, and what queued is still received.
+                    _ = closing.wait_for(|closing| *closing), if !appends.is_closed() => None,
+                    received = tokio::time::timeout(SEGMENT_LIFETIME, appends.recv_many(&mut group, MAX_APPEND)) => {
+                        Some(received)
+                    }
+                }
             });
             match received {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(_) => {
+                None => {
+                    appends.close();
+                    continue;
+                }
+                Some(Ok(0)) => return None,
+                Some(Ok(_)) => {}
+                Some(Err(_)) => {
                     // Idle: its clicks are stored by now, or soon.
                     self.files.lock().expect("never poisoned").close_current();
                     continue;

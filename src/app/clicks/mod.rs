@@ -218,6 +218,15 @@ impl ClickWriter {
         }
     }
 
+    /// Closes the journal, if there is one, for a stop: its clicks are stored
+    /// within `within` or left for the next start to replay; a redirect from then
+    /// on waits for its commit.
+    pub async fn close_journal(&self, within: Duration) {
+        if let Some(journal) = &self.journal {
+            journal.close(within).await;
+        }
+    }
+
     /// The task that offers the spool's clicks to the database again (none without
     /// a spool): local to this server, run by the job runner.
     pub fn spool_replay(&self) -> Option<SpoolReplay> {
