@@ -338,6 +338,15 @@ async fn main() -> anyhow::Result<()> {
             "  graphql: clicks {} conversions {} sales {} commissions {}; equal to raw SQL: {same}\n",
             k["clicks"], k["conversions"], k["totalSales"], k["commissionsEarned"]
         );
+        if !same {
+            println!(
+                "  raw SQL: clicks {} conversions {} sales {} commissions {}\n",
+                kept.iter().map(|r| r.clicks).sum::<i64>(),
+                kept.iter().map(|r| r.conversions).sum::<i64>(),
+                kept.iter().map(|r| r.sales).sum::<rust_decimal::Decimal>(),
+                kept.iter().map(|r| r.commission).sum::<rust_decimal::Decimal>()
+            );
+        }
         table.push((scenario.name, "kpis", timing.clone(), raw_timing.clone(), same));
 
         // 2. The offers table, every KPI column, by commissions earned.
