@@ -11,8 +11,8 @@
 # counted from when each request was due: what a shopper waits at that rate); then
 # counts the clicks stored against the redirects answered. "stolen" is the share of the
 # CPU time the host took from this machine meanwhile (a virtual machine's steal time):
-# while it is above a few percent, every process here stalls and the latencies are the host's. Binaries alternate run by
-# run, so two builds see the same machine.
+# while it is above a few percent, every process here stalls and the latencies are the
+# host's. Binaries alternate run by run, so two builds see the same machine.
 # Usage: bench/redirect.sh [runs] [seconds] [binary...]
 #   (default: 3 runs of 10 s, target/release/sales-tracking, built first)
 # BENCH_RATE sets the fixed rate (default 20000 requests/s); BENCH_CLIENT_BINARY runs a

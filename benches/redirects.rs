@@ -152,18 +152,18 @@ async fn main() {
         latencies.extend(tally.latencies);
         failed += tally.failed;
     }
-    // Where the tail fell: a start-up transient, or all along.
+    let stolen = stolen.await.expect("the CPU times were read");
+    // Where the tail fell: a start-up transient, the host, or all along.
     if std::env::var("BENCH_BY_SECOND").is_ok() {
         let p99s: Vec<String> = by_second
             .into_iter()
             .map(|second| format!("{:.1}", Latencies::new(second).ms(0.99)))
             .collect();
         eprintln!("p99 by second (ms): {}", p99s.join(" "));
-    }
-    let stolen = stolen.await.expect("the CPU times were read");
-    if let Some((_, by_second)) = stolen.as_ref().filter(|_| std::env::var("BENCH_BY_SECOND").is_ok()) {
-        let shares: Vec<String> = by_second.iter().map(|share| format!("{share:.0}")).collect();
-        eprintln!("CPU time stolen by the host by second (%): {}", shares.join(" "));
+        if let Some((_, by_second)) = &stolen {
+            let shares: Vec<String> = by_second.iter().map(|share| format!("{share:.0}")).collect();
+            eprintln!("CPU time stolen by the host by second (%): {}", shares.join(" "));
+        }
     }
     let elapsed = started.elapsed().as_secs_f64();
     let latencies = Latencies::new(latencies);

@@ -122,11 +122,7 @@ impl ClickJournal {
     pub(super) fn start(dir: &Path, lanes: mpsc::Sender<Job>, metrics: Arc<Metrics>) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         for entry in std::fs::read_dir(dir)?.flatten() {
-            let is_segment = entry
-                .file_name()
-                .to_str()
-                .is_some_and(|name| name.starts_with(SEGMENT_PREFIX));
-            if is_segment {
+            if is_segment(&entry) {
                 std::fs::rename(entry.path(), spool::replay_path(dir))?;
             }
         }
@@ -174,14 +170,7 @@ impl ClickJournal {
     }
 
     fn has_segments(&self) -> bool {
-        std::fs::read_dir(&self.dir).is_ok_and(|entries| {
-            entries.flatten().any(|entry| {
-                entry
-                    .file_name()
-                    .to_str()
-                    .is_some_and(|name| name.starts_with(SEGMENT_PREFIX))
-            })
-        })
+        std::fs::read_dir(&self.dir).is_ok_and(|entries| entries.flatten().any(|entry| is_segment(&entry)))
     }
 
     /// Appends a click; true once it is synced to disk (and on its way to a lane).
@@ -479,6 +468,13 @@ impl KeptSegments {
             remove_segment(&segment.path);
         }
     }
+}
+
+fn is_segment(entry: &std::fs::DirEntry) -> bool {
+    entry
+        .file_name()
+        .to_str()
+        .is_some_and(|name| name.starts_with(SEGMENT_PREFIX))
 }
 
 fn remove_segment(path: &Path) {
