@@ -524,11 +524,28 @@ function lineChart(points, { kind, interval, width, name }) {
     add('line', { x1: left, x2: width - right, y1: y(value), y2: y(value), class: 'grid' });
     add('text', { x: left - 6, y: y(value) + 4, 'text-anchor': 'end', class: 'axis y-tick' }, axis(value));
   }
-  // As many date labels as fit, evenly spaced: about 80 px apart, 120 for the longer "week of …".
+  // As many date labels as fit, evenly spaced: about 80 px apart, 120 for the longer "week of …",
+  // and further when two would touch. The first label runs right from its point and the last
+  // left from its, so a pair of them needs both widths between their points, not two halves.
   const gap = interval === 'WEEK' ? 120 : 80;
-  const every = Math.max(1, Math.ceil(points.length / Math.max(2, Math.floor(plotWidth / gap))));
+  const anchorOf = (i, every) => (i === 0 ? 'start' : i + every >= points.length && points.length > 1 ? 'end' : 'middle');
+  // About 6.5 px a character at the axis' font size (the widest dates measured 6.1).
+  const reach = (i, every, side) => {
+    const width = 6.5 * dayLabel(points[i].x, interval).length;
+    const anchor = anchorOf(i, every);
+    if (anchor === 'middle') return width / 2;
+    return (anchor === 'start') === (side === 'right') ? width : 0;
+  };
+  const fits = (every) => {
+    for (let i = every; i < points.length; i += every) {
+      if (x(i) - x(i - every) < reach(i - every, every, 'right') + reach(i, every, 'left') + 8) return false;
+    }
+    return true;
+  };
+  let every = Math.max(1, Math.ceil(points.length / Math.max(2, Math.floor(plotWidth / gap))));
+  while (every < points.length && !fits(every)) every += 1;
   for (let i = 0; i < points.length; i += every) {
-    const anchor = i === 0 ? 'start' : i + every >= points.length && points.length > 1 ? 'end' : 'middle';
+    const anchor = anchorOf(i, every);
     add('line', { x1: x(i), x2: x(i), y1: height - bottom, y2: height - bottom + 4, class: 'tick' });
     add('text', { x: x(i), y: height - 8, 'text-anchor': anchor, class: 'axis x-tick' }, dayLabel(points[i].x, interval));
   }
