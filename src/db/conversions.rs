@@ -233,6 +233,17 @@ pub async fn terms_of_orders(conn: &mut AsyncPgConnection, wanted: &[TermsWanted
             click_ids.push(id);
         }
     }
+    if click_ids.is_empty() {
+        return Ok(TermsOfCodes {
+            code_orders: &code_orders,
+            positions: &positions,
+            code_brands: &code_brands,
+            code_times: &code_times,
+            codes: &codes,
+        }
+        .load(conn)
+        .await?);
+    }
     Ok(TermsOfOrders {
         code_orders: &code_orders,
         positions: &positions,
@@ -248,22 +259,43 @@ pub async fn terms_of_orders(conn: &mut AsyncPgConnection, wanted: &[TermsWanted
     .await?)
 }
 
-static TERMS_OF_ORDERS_SQL: LazyLock<String> = LazyLock::new(|| {
+/// The promo-code half of [`TERMS_OF_ORDERS_SQL`].
+static TERMS_OF_CODES_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT k.n AS order_index, k.position, false AS by_click, {columns},
                 NULL::timestamptz AS clicked_at, NULL::boolean AS is_bot, x.code
          FROM unnest($1::int[], $2::int[], $3::bigint[], $4::timestamptz[], $5::text[])
               AS k (n, position, brand_id, at, code)
          JOIN promo_codes x ON x.brand_id = k.brand_id AND x.disabled_at IS NULL AND lower(x.code) = k.code
-         {TERMS_JOINS}
+         {TERMS_JOINS}",
+        columns = terms_as_of("k.at").trim_start_matches("SELECT "),
+    )
+});
+
+static TERMS_OF_ORDERS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{codes}
          UNION ALL
          SELECT k.n, 0, true, {columns}, x.clicked_at, x.is_bot, NULL::text
          FROM unnest($6::int[], $7::bigint[], $8::timestamptz[], $9::uuid[]) AS k (n, brand_id, at, id)
          JOIN clicks x ON x.brand_id = k.brand_id AND x.id = k.id
          {TERMS_JOINS}",
+        codes = *TERMS_OF_CODES_SQL,
         columns = terms_as_of("k.at").trim_start_matches("SELECT "),
     )
 });
+
+cached_statement! {
+    /// The statement of [`terms_of_orders`] for a group where no order names a
+    /// click: the click half would set up a scan of every month's clicks for nothing.
+    struct TermsOfCodes<'a> = TERMS_OF_CODES_SQL; {
+        code_orders: Array<Integer> => &'a [i32],
+        positions: Array<Integer> => &'a [i32],
+        code_brands: Array<BigInt> => &'a [BrandId],
+        code_times: Array<Timestamptz> => &'a [DateTime<Utc>],
+        codes: Array<Text> => &'a [String],
+    }
+}
 
 cached_statement! {
     /// The statement of [`terms_of_orders`]: the first of an order group's.

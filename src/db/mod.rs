@@ -21,6 +21,7 @@ pub mod offers;
 pub mod orders_awaiting_rate;
 pub mod pagination;
 pub mod payments;
+pub mod pipelined;
 pub mod projects;
 pub mod replica;
 pub mod reporting;

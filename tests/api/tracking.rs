@@ -1197,3 +1197,67 @@ async fn a_burst_of_clicks_is_counted_in_full_by_its_last_answer() {
         "every click once, and the stopped server's tally"
     );
 }
+
+/// An order group's transaction begins in the round trip of its first reads. One
+/// dropped midway (a cancelled task, a panic) must not go back to the pool still
+/// open: the next group to take that connection would commit its half-written rows.
+#[tokio::test]
+async fn a_group_transaction_dropped_midway_never_reaches_the_next_user() {
+    use sales_tracking::db::{DbError, connect_pool, pipelined};
+
+    let db = crate::common::TestDb::new().await;
+    let pool = connect_pool(&db.url(), 1).unwrap();
+    let open_transaction =
+        "SELECT count(*) AS n FROM (SELECT pg_current_xact_id_if_assigned() AS id) t WHERE id IS NOT NULL";
+    {
+        let mut conn = pool.get().await.unwrap();
+        let begin = pipelined::begin(&mut conn).unwrap();
+        let read = diesel::sql_query("SELECT 1").execute(&mut conn);
+        let (begun, read) = futures_util::join!(begin, read);
+        begun.unwrap();
+        read.unwrap();
+        conn.batch_execute("CREATE TABLE half_written (id int)").await.unwrap();
+        assert_eq!(count(&mut conn, open_transaction).await, 1);
+        // Dropped here, neither committed nor rolled back.
+    }
+    let mut conn = pool.get().await.unwrap();
+    assert_eq!(count(&mut conn, open_transaction).await, 0);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM pg_tables WHERE tablename = 'half_written'"
+        )
+        .await,
+        0
+    );
+
+    // Finished, it commits a success and rolls back a failure, and the connection goes on.
+    let begin = pipelined::begin(&mut conn).unwrap();
+    begin.await.unwrap();
+    conn.batch_execute("CREATE TABLE kept (id int)").await.unwrap();
+    pipelined::finish(&mut conn, Ok(())).await.unwrap();
+    let begin = pipelined::begin(&mut conn).unwrap();
+    begin.await.unwrap();
+    conn.batch_execute("CREATE TABLE undone (id int)").await.unwrap();
+    let failed: Result<(), DbError> = Err(DbError::NotFound);
+    assert!(pipelined::finish(&mut conn, failed).await.is_err());
+    assert_eq!(count(&mut conn, open_transaction).await, 0);
+    drop(conn);
+    let mut other = db.connect().await;
+    assert_eq!(
+        count(
+            &mut other,
+            "SELECT count(*) AS n FROM pg_tables WHERE tablename IN ('kept', 'undone')"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &mut other,
+            "SELECT count(*) AS n FROM pg_tables WHERE tablename = 'kept'"
+        )
+        .await,
+        1
+    );
+}

@@ -25,8 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono_tz::Tz;
-use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::AsyncPgConnection;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{Applied, ChangeError, OrderEvent, OrderInput, Recorded, apply_event, book, new_conversion, price};
@@ -35,7 +34,7 @@ use crate::app::tallies::{Kind, LeftoverFold, Tallies};
 use crate::db::conversions::{self, OrderTerms, Terms, TermsWanted};
 use crate::db::models::ConversionRow;
 use crate::db::stats::Deltas;
-use crate::db::{DbError, DbPool, DbResult, webhook_deliveries, webhooks};
+use crate::db::{DbError, DbPool, DbResult, pipelined, webhook_deliveries, webhooks};
 use crate::domain::ids::BrandId;
 use crate::domain::webhooks::EventType;
 use crate::metrics::Metrics;
@@ -243,9 +242,7 @@ async fn write_group(pool: &DbPool, orders: &[WebhookOrder], tally: bool) -> Vec
         }
     };
     // A group of one too: its statements are the group's, prepared once.
-    let together = conn
-        .transaction::<_, DbError, _>(|conn| record_group(conn, orders, tally).scope_boxed())
-        .await;
+    let together = record_group(&mut conn, orders, tally).await;
     let mut outcomes = match together {
         Ok(outcomes) => outcomes,
         Err(error) => {
@@ -267,10 +264,12 @@ async fn write_group(pool: &DbPool, orders: &[WebhookOrder], tally: bool) -> Vec
         .collect()
 }
 
-/// Records a group of orders inside the caller's transaction. An order that
-/// cannot be priced fails alone; any database error fails the group. Orders that
-/// may cross a reward rule are left without an outcome, for the caller to apply
-/// one by one. With `tally` the group's balances and rollups go to the tallies.
+/// Records a group of orders in a transaction of its own, whose `BEGIN` goes in
+/// the round trip of the group's first reads (the terms and the subscriptions).
+/// An order that cannot be priced fails alone; any database error fails the
+/// group. Orders that may cross a reward rule are left without an outcome, for
+/// the caller to apply one by one. With `tally` the group's balances and rollups
+/// go to the tallies.
 async fn record_group(
     conn: &mut AsyncPgConnection,
     orders: &[WebhookOrder],
@@ -288,15 +287,31 @@ async fn record_group(
     let mut brands: Vec<BrandId> = orders.iter().map(|o| o.brand_id).collect();
     brands.sort_unstable();
     brands.dedup();
+    let begin = pipelined::begin(conn)?;
     // In the terms' round trip: events no endpoint subscribes to are not built.
     let subscribed = webhooks::subscriptions(conn, &brands);
-    let (subscribed, found) = futures_util::try_join!(subscribed, conversions::terms_of_orders(conn, &wanted))?;
+    let read = futures_util::try_join!(begin, subscribed, conversions::terms_of_orders(conn, &wanted));
+    let recorded = match read {
+        Ok(((), subscribed, found)) => record_read_group(conn, orders, tally, &subscribed, &found).await,
+        Err(error) => Err(error),
+    };
+    pipelined::finish(conn, recorded).await
+}
+
+/// The rest of [`record_group`], once its terms and subscriptions are read.
+async fn record_read_group(
+    conn: &mut AsyncPgConnection,
+    orders: &[WebhookOrder],
+    tally: bool,
+    subscribed: &[(BrandId, String)],
+    found: &[OrderTerms],
+) -> DbResult<Vec<Option<Outcome>>> {
     let subscribed = |brand_id: BrandId, event_type: EventType| {
         subscribed
             .iter()
             .any(|(brand, subscribed)| *brand == brand_id && subscribed == event_type.as_str())
     };
-    let terms = TermsByOrder::new(&found, orders.len());
+    let terms = TermsByOrder::new(found, orders.len());
 
     let mut outcomes: Vec<Option<Outcome>> = orders.iter().map(|_| None).collect();
     let mut priced = Vec::new();
