@@ -529,9 +529,10 @@ function lineChart(points, { kind, interval, width, name }) {
   // left from its, so a pair of them needs both widths between their points, not two halves.
   const gap = interval === 'WEEK' ? 120 : 80;
   const anchorOf = (i, every) => (i === 0 ? 'start' : i + every >= points.length && points.length > 1 ? 'end' : 'middle');
+  const labels = points.map((p) => dayLabel(p.x, interval));
   // About 6.5 px a character at the axis' font size (the widest dates measured 6.1).
   const reach = (i, every, side) => {
-    const width = 6.5 * dayLabel(points[i].x, interval).length;
+    const width = 6.5 * labels[i].length;
     const anchor = anchorOf(i, every);
     if (anchor === 'middle') return width / 2;
     return (anchor === 'start') === (side === 'right') ? width : 0;
@@ -547,7 +548,7 @@ function lineChart(points, { kind, interval, width, name }) {
   for (let i = 0; i < points.length; i += every) {
     const anchor = anchorOf(i, every);
     add('line', { x1: x(i), x2: x(i), y1: height - bottom, y2: height - bottom + 4, class: 'tick' });
-    add('text', { x: x(i), y: height - 8, 'text-anchor': anchor, class: 'axis x-tick' }, dayLabel(points[i].x, interval));
+    add('text', { x: x(i), y: height - 8, 'text-anchor': anchor, class: 'axis x-tick' }, labels[i]);
   }
   const line = points.map((p, i) => `${i ? 'L' : 'M'}${x(i).toFixed(1)},${y(p.y).toFixed(1)}`).join(' ');
   add('path', { d: `${line} L${x(points.length - 1)},${y(0)} L${x(0)},${y(0)} Z`, class: 'area' });

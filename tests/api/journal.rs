@@ -40,21 +40,25 @@ fn files(spool: &Path, prefix: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn under_load_redirects_answer_from_the_journal_and_every_click_is_counted_once() {
-    let spool = tempfile::tempdir().unwrap();
-    let app = TestApp::with_config(journaling(spool.path())).await;
-    let shop = crate::tracking::shop(&app).await;
+/// 200 redirects at once on the shop's link: each answered 302 from the journal.
+async fn burst_of_200_journaled(app: &TestApp, shop: &crate::tracking::Shop) {
     let answers =
-        futures_util::future::join_all((0..200).map(|_| crate::tracking::click(&app, &shop.link_code, "Mozilla/5.0")))
+        futures_util::future::join_all((0..200).map(|_| crate::tracking::click(app, &shop.link_code, "Mozilla/5.0")))
             .await;
     assert!(answers.iter().all(|(status, _)| *status == StatusCode::FOUND));
-
     let (_, metrics) = app.get("/metrics").await;
     assert!(
         metrics.contains("sales_tracking_clicks_journaled_total 200\n"),
         "every redirect answered from the journal"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_load_redirects_answer_from_the_journal_and_every_click_is_counted_once() {
+    let spool = tempfile::tempdir().unwrap();
+    let app = TestApp::with_config(journaling(spool.path())).await;
+    let shop = crate::tracking::shop(&app).await;
+    burst_of_200_journaled(&app, &shop).await;
     assert_eq!(files(spool.path(), "journal-").len(), 2, "a segment and a spare");
     // Stored by batches nobody waited for, moments later, each once.
     until(async || stored_clicks(&app, shop.brand.id).await >= 200).await;
@@ -77,15 +81,7 @@ async fn a_server_stopped_right_after_load_leaves_no_stored_click_to_replay() {
     let (router, application) = sales_tracking::start(pool.clone(), journaling(spool.path()));
     let app = TestApp { router, pool, db };
     let shop = crate::tracking::shop(&app).await;
-    let answers =
-        futures_util::future::join_all((0..200).map(|_| crate::tracking::click(&app, &shop.link_code, "Mozilla/5.0")))
-            .await;
-    assert!(answers.iter().all(|(status, _)| *status == StatusCode::FOUND));
-    let (_, metrics) = app.get("/metrics").await;
-    assert!(
-        metrics.contains("sales_tracking_clicks_journaled_total 200\n"),
-        "every redirect answered from the journal"
-    );
+    burst_of_200_journaled(&app, &shop).await;
 
     // Stopped at once, while everything still runs (a process exits right after).
     application.shutdown().await;
