@@ -367,12 +367,17 @@ impl CodeSyncJob {
                         Err(other) => return Err(other.into()),
                     }
                 }
+                let mut conn = self.pool.get().await.map_err(DbError::from)?;
                 let Some((id, first)) = made else {
-                    let mut conn = self.pool.get().await.map_err(DbError::from)?;
                     shop_codes::record_shop_discount(&mut conn, brand_id, offer_id, None, None, None).await?;
                     shop_codes::record_code_states(&mut conn, brand_id, &states).await?;
                     return Ok(());
                 };
+                // Kept before any further call, which may fail: a round that forgot
+                // the discount would make a second one and find its codes taken.
+                let read_at = Some(discount.updated_at);
+                shop_codes::record_shop_discount(&mut conn, brand_id, offer_id, Some(&id), None, read_at).await?;
+                drop(conn);
                 terms_written = true;
                 states.push((first.clone(), CodeSyncState::Synced, None));
                 let first_code = super::ports::ShopCode {

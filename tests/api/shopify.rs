@@ -21,6 +21,9 @@ struct Script {
     throttled: usize,
     /// Mutations answered 503 before any is served.
     unavailable: usize,
+    /// Every mutation after the next discount made is answered 503 (Shopify goes
+    /// down right after making it).
+    down_after_create: bool,
     /// The token check (`shop`) answered 503.
     check_unavailable: bool,
     /// Revokes every token once a `shop` query has checked it (an app
@@ -284,6 +287,9 @@ impl ShopifyStandIn {
                     input,
                     codes: vec![(code_id, code)],
                 });
+                if state.script.down_after_create {
+                    state.script.unavailable = usize::MAX;
+                }
                 json!({ "discountCodeBasicCreate": { "codeDiscountNode": { "id": id }, "userErrors": [] } })
             }
         } else if query.contains("discountCodeBasicUpdate") {
@@ -892,7 +898,7 @@ async fn privacy_webhooks_forget_the_shopper_and_keep_the_books() {
     let shop = crate::tracking::shop(&app).await;
     // A shopper clicks a creator's link and orders through it.
     let (_, location) = crate::tracking::click(&app, &shop.link_code, crate::tracking::BROWSER).await;
-    let click_id = location.rsplit("st_click=").next().unwrap().to_string();
+    let click_id = crate::tracking::stored_click_id(&app, &location).await;
     let landing = format!("/shoes?st_click={click_id}");
     let order = crate::tracking::shopify_order(4501, "80.00", &[], &landing);
     let (status, recorded) = crate::tracking::webhook(&app, &shop.brand.slug, "shopify", None, &order, None).await;
@@ -975,6 +981,15 @@ async fn until_shop(shopify: &ShopifyStandIn, codes: &[&str], active: bool) {
 }
 
 const MEMBERSHIP_SYNC: &str = "query($id: ID!) { membership(id: $id) { promoCode promoCodeSync { state error } } }";
+
+const SET_DISCOUNT: &str = "mutation($i: SetShopperDiscountInput!) { setShopperDiscount(input: $i) { offer { id } } }";
+const RECONCILE: &str =
+    "mutation($d: String!) { reconcileShopifyStore(input: { shopDomain: $d }) { shopifyStore { status } } }";
+
+/// `SET_DISCOUNT`'s variables: `percent` off the offer's orders.
+fn percent_off(offer_id: &str, percent: &str) -> Value {
+    json!({ "i": { "offerId": offer_id, "type": "PERCENTAGE", "value": percent } })
+}
 
 async fn code_of(app: &TestApp, key: &str, membership: &str) -> (String, Value) {
     let found = app.ok(key, MEMBERSHIP_SYNC, json!({ "id": membership })).await["membership"].clone();
@@ -1089,12 +1104,10 @@ async fn promo_codes_exist_in_the_shop_while_they_attribute_and_only_then() {
 
     // Drift made in Shopify's admin is repaired: a deleted code, then the whole discount.
     shopify.delete_code("TRAILANA16");
-    let reconcile =
-        "mutation($d: String!) { reconcileShopifyStore(input: { shopDomain: $d }) { shopifyStore { status } } }";
-    app.ok(admin, reconcile, json!({ "d": DOMAIN })).await;
+    app.ok(admin, RECONCILE, json!({ "d": DOMAIN })).await;
     until_shop(&shopify, &["TRAILANA16"], true).await;
     shopify.delete_discounts();
-    app.ok(admin, reconcile, json!({ "d": DOMAIN })).await;
+    app.ok(admin, RECONCILE, json!({ "d": DOMAIN })).await;
     until_shop(&shopify, &["TRAILANA16"], true).await;
 
     // A deactivated membership's code leaves the shop.
@@ -1182,9 +1195,8 @@ async fn a_token_revoked_mid_sync_or_a_failing_shopify_shows_on_the_store() {
     let shop = crate::tracking::shop(&app).await;
     let admin = &shop.brand.admin;
     app.ok(admin, CONNECT, connect_input(TOKEN)).await;
-    let set = "mutation($i: SetShopperDiscountInput!) { setShopperDiscount(input: $i) { offer { id } } }";
-    let discount = |value: &str| json!({ "i": { "offerId": shop.code_offer, "type": "PERCENTAGE", "value": value } });
-    app.ok(admin, set, discount("10")).await;
+    let discount = |percent: &str| percent_off(&shop.code_offer, percent);
+    app.ok(admin, SET_DISCOUNT, discount("10")).await;
     let (code, _) = code_of(&app, admin, &shop.code_membership).await;
     until_shop(&shopify, &[&code], true).await;
     // The store's webhooks are set up first, so the failure scripted below is the
@@ -1206,13 +1218,11 @@ async fn a_token_revoked_mid_sync_or_a_failing_shopify_shows_on_the_store() {
         unavailable: usize::MAX,
         ..Default::default()
     });
-    app.ok(admin, set, discount("20")).await;
+    app.ok(admin, SET_DISCOUNT, discount("20")).await;
     let store = until_store(&app, admin, |store| store["lastError"].is_string()).await;
     assert!(store["lastError"].as_str().unwrap().contains("503"), "{store}");
     shopify.script(Script::default());
-    let reconcile =
-        "mutation($d: String!) { reconcileShopifyStore(input: { shopDomain: $d }) { shopifyStore { status } } }";
-    app.ok(admin, reconcile, json!({ "d": DOMAIN })).await;
+    app.ok(admin, RECONCILE, json!({ "d": DOMAIN })).await;
     until_store(&app, admin, synced).await;
     let started = std::time::Instant::now();
     while shopify.discounts()[0].input["customerGets"]["value"]["percentage"] != 0.2 {
@@ -1222,12 +1232,54 @@ async fn a_token_revoked_mid_sync_or_a_failing_shopify_shows_on_the_store() {
 
     // The app is uninstalled behind our back: the store says the token was refused.
     shopify.state.lock().unwrap().tokens.clear();
-    app.ok(admin, reconcile, json!({ "d": DOMAIN })).await;
+    app.ok(admin, RECONCILE, json!({ "d": DOMAIN })).await;
     let store = until_store(&app, admin, |store| store["lastError"].is_string()).await;
     assert_eq!(
         store["lastError"], "Shopify refused the access token: connect the store again",
         "{store}"
     );
+}
+
+#[tokio::test]
+async fn a_discount_made_just_before_shopify_fails_is_kept_and_not_made_twice() {
+    let shopify = ShopifyStandIn::start().await;
+    let app = TestApp::with_config(config(&shopify, &secrets_key())).await;
+    let shop = crate::tracking::shop(&app).await;
+    let admin = &shop.brand.admin;
+    shopify.script(Script {
+        down_after_create: true,
+        ..Default::default()
+    });
+    app.ok(admin, CONNECT, connect_input(TOKEN)).await;
+    let discount = |percent: &str| percent_off(&shop.code_offer, percent);
+    app.ok(admin, SET_DISCOUNT, discount("10")).await;
+    let store = until_store(&app, admin, |store| store["lastError"].is_string()).await;
+    assert!(store["lastError"].as_str().unwrap().contains("503"), "{store}");
+    assert_eq!(shopify.discounts().len(), 1);
+
+    // Shopify is back, and the terms change: the one discount made takes them.
+    shopify.script(Script::default());
+    app.ok(admin, SET_DISCOUNT, discount("20")).await;
+    app.ok(admin, RECONCILE, json!({ "d": DOMAIN })).await;
+    let (code, _) = code_of(&app, admin, &shop.code_membership).await;
+    let started = std::time::Instant::now();
+    loop {
+        let sync = code_of(&app, admin, &shop.code_membership).await.1;
+        let discounts = shopify.discounts();
+        let percentage = &discounts[0].input["customerGets"]["value"]["percentage"];
+        if sync["state"] == "SYNCED" && *percentage == 0.2 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{sync} {:?}", discounts);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let discounts = shopify.discounts();
+    assert_eq!(discounts.len(), 1, "{discounts:?}");
+    assert_eq!(
+        discounts[0].codes.iter().map(|(_, c)| c.as_str()).collect::<Vec<_>>(),
+        [code.as_str()]
+    );
+    until_shop(&shopify, &[&code], true).await;
 }
 
 #[tokio::test]
@@ -1392,7 +1444,7 @@ async fn importing_history_books_each_order_once_by_the_codes_and_clicks_of_its_
     )
     .await;
     let (_, location) = crate::tracking::click(&app, &shop.link_code, crate::tracking::BROWSER).await;
-    let click_id = location.rsplit("st_click=").next().unwrap().to_string();
+    let click_id = crate::tracking::stored_click_id(&app, &location).await;
 
     // The old code, used while it was the member's: the member's, 15 % of 200.
     shopify.add_order(order_node(1001, days_ago(100), "200.00", &[&old_code.to_lowercase()]));
