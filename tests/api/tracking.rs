@@ -159,6 +159,30 @@ pub async fn click(app: &TestApp, code: &str, user_agent: &str) -> (StatusCode, 
     (response.status(), location)
 }
 
+/// The click id a redirect sent the shopper on with, once its click is in the
+/// database: a redirect may answer from its commit's deadline while a loaded
+/// machine still commits it, and an order naming it would find nothing yet.
+pub async fn stored_click_id(app: &TestApp, location: &str) -> String {
+    let click_id = location.rsplit("st_click=").next().unwrap().to_string();
+    uuid::Uuid::parse_str(&click_id).unwrap_or_else(|_| panic!("no click id in {location:?}"));
+    let mut conn = app.db.connect().await;
+    let started = std::time::Instant::now();
+    while count(
+        &mut conn,
+        &format!("SELECT count(*) AS n FROM clicks WHERE id = '{click_id}'"),
+    )
+    .await
+        == 0
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "click {click_id} never stored"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    click_id
+}
+
 pub const BROWSER: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 Safari/605.1.15";
 
 #[tokio::test]
@@ -514,7 +538,7 @@ async fn link_attribution_uses_the_click_within_the_window_and_promo_codes_win()
     let app = TestApp::new().await;
     let shop = shop(&app).await;
     let (_, location) = click(&app, &shop.link_code, BROWSER).await;
-    let click_id = location.rsplit("st_click=").next().unwrap().to_string();
+    let click_id = stored_click_id(&app, &location).await;
     let landing = format!("/shoes?color=red&st_click={click_id}");
     let (_, linked) = webhook(
         &app,
@@ -852,7 +876,7 @@ async fn orders_arriving_together_are_recorded_in_groups_as_each_alone() {
     let mut landings = Vec::new();
     for _ in 0..4 {
         let (_, location) = click(&app, &shop.link_code, BROWSER).await;
-        let click_id = location.rsplit("st_click=").next().unwrap().to_string();
+        let click_id = stored_click_id(&app, &location).await;
         landings.push(format!("/shoes?st_click={click_id}"));
     }
     let generic = |id: &str, code: &str| {
