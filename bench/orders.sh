@@ -8,6 +8,7 @@
 # Usage: bench/orders.sh [seconds] [connections] [orders per second]
 # BENCH_SERVER_BINARY runs another build (an A/B against older code) instead of this one.
 # BENCH_CLIENT_BINARY runs a load generator built before (benches/orders.rs).
+# BENCH_DIRTY_BACKGROUND_BYTES sets the kernel's writeback for the run (bench/writeback.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
@@ -31,7 +32,8 @@ url="$server/$database"
 DATABASE_URL=$url RUST_LOG=warn $binary serve --demo --bind 127.0.0.1:$port \
   --webhook-rate-limit-per-second 0 --spool-dir /tmp/bench-orders-spool > /tmp/bench-orders.log 2>&1 &
 server_pid=$!
-trap 'kill $server_pid 2>/dev/null || true' EXIT
+source bench/writeback.sh
+trap 'kill $server_pid 2>/dev/null || true; declare -F restore_writeback >/dev/null && restore_writeback' EXIT
 for _ in $(seq 1 240); do curl -sf http://127.0.0.1:$port/health >/dev/null && break; sleep 0.5; done
 key=$(grep -A1 'Admin API key' /tmp/bench-orders.log | tail -1)
 curl -sf http://127.0.0.1:$port/graphql -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \

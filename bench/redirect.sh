@@ -16,7 +16,8 @@
 # Usage: bench/redirect.sh [runs] [seconds] [binary...]
 #   (default: 3 runs of 10 s, target/release/sales-tracking, built first)
 # BENCH_RATE sets the fixed rate (default 20000 requests/s); BENCH_CLIENT_BINARY runs a
-# fixed-rate client built before (benches/redirects.rs).
+# fixed-rate client built before (benches/redirects.rs); BENCH_DIRTY_BACKGROUND_BYTES
+# sets the kernel's writeback for the run (bench/writeback.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -50,7 +51,8 @@ serve() { # binary database [--demo]
   wait_healthy
 }
 stop() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; rm -rf "${spool:-/nonexistent}"; }
-trap stop EXIT
+source bench/writeback.sh
+trap 'stop; declare -F restore_writeback >/dev/null && restore_writeback' EXIT
 
 # One demo database per binary (its own migrations), copied for every run.
 for b in "${!binaries[@]}"; do
@@ -86,6 +88,18 @@ at_rate() { # shape connections
   [ "$1" = livez ] || answered=$((answered + $(echo "$out" | sed -n 's/.*; \([0-9]*\) answered.*/\1/p')))
 }
 
+# Waits until every redirect answered so far is stored: closed loops answer faster than
+# the lanes store, and a backlog still being stored would slow the fixed-rate runs after.
+settle() {
+  local waited=0 stored
+  while stored=$(psql "$server/$database" -Atc "SELECT count(*) FROM clicks") && [ $((stored - before)) -lt "$answered" ]; do
+    [ $waited -ge 120 ] && { echo "  backlog: $((answered - stored + before)) clicks still unstored after 120 s"; return; }
+    sleep 1
+    waited=$((waited + 1))
+  done
+  echo "  the closed loops' clicks all stored ${waited} s after they ended"
+}
+
 for run in $(seq 1 "$runs"); do
   for b in "${!binaries[@]}"; do
     database=bench_redirect_$b
@@ -106,6 +120,7 @@ for run in $(seq 1 "$runs"); do
       measure shopper "$connections" -H 'User-Agent: Mozilla/5.0 (bench)' "$url/r/$code"
       LINK_CODES=/tmp/bench-link-codes measure shoppers "$connections" -s bench/wrk/shoppers.lua "$url"
       measure bot "$connections" "$url/r/$code"
+      settle
       echo "  at a fixed rate, latency from when each request was due:"
       for shape in livez shopper shoppers; do at_rate $shape "$connections"; done
       sleep 1
