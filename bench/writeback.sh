@@ -3,10 +3,10 @@
 # pages up to 30 s (vm.dirty_expire_centisecs) unless they pass 10% of memory, then
 # writes them at once. PostgreSQL 15 writes each new block of a table or index through
 # the page cache, so at 20,000 clicks a second about 130 MB goes to disk in one burst
-# every 30 s, and the click journal's syncs and the orders' commits wait behind it
-# (up to 100 ms). With BENCH_DIRTY_BACKGROUND_BYTES set (root only), the run sets
-# vm.dirty_background_bytes to it, so the kernel writes continuously, and puts the
-# setting back when the bench exits.
+# every 30 s, and the click journal's syncs wait behind it (up to 100 ms); order runs
+# that held a burst had their p99 over 30 ms. With BENCH_DIRTY_BACKGROUND_BYTES set
+# (root only), the run sets vm.dirty_background_bytes to it, so the kernel writes
+# continuously, and puts the setting back when the bench exits.
 writeback_settings() {
   echo "kernel writeback: dirty_background_bytes $(cat /proc/sys/vm/dirty_background_bytes)," \
     "dirty_background_ratio $(cat /proc/sys/vm/dirty_background_ratio)%," \
