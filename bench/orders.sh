@@ -8,7 +8,10 @@
 # Usage: bench/orders.sh [seconds] [connections] [orders per second]
 # BENCH_SERVER_BINARY runs another build (an A/B against older code) instead of this one.
 # BENCH_CLIENT_BINARY runs a load generator built before (benches/orders.rs).
-# BENCH_DIRTY_BACKGROUND_BYTES sets the kernel's writeback for the run (bench/writeback.sh).
+# BENCH_DIRTY_BACKGROUND_BYTES and BENCH_MIN_WAL_SIZE set the kernel's writeback and
+# PostgreSQL's min_wal_size for the run (bench/settings.sh). A checkpoint comes before each
+# fixed-rate run, so it neither meets one the closed loop's WAL set off nor, with
+# min_wal_size large enough, creates WAL files the closed loop filled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
@@ -32,8 +35,8 @@ url="$server/$database"
 DATABASE_URL=$url RUST_LOG=warn $binary serve --demo --bind 127.0.0.1:$port \
   --webhook-rate-limit-per-second 0 --spool-dir /tmp/bench-orders-spool > /tmp/bench-orders.log 2>&1 &
 server_pid=$!
-source bench/writeback.sh
-trap 'kill $server_pid 2>/dev/null || true; declare -F restore_writeback >/dev/null && restore_writeback' EXIT
+source bench/settings.sh
+trap 'kill $server_pid 2>/dev/null || true; restore_settings' EXIT
 for _ in $(seq 1 240); do curl -sf http://127.0.0.1:$port/health >/dev/null && break; sleep 0.5; done
 key=$(grep -A1 'Admin API key' /tmp/bench-orders.log | tail -1)
 curl -sf http://127.0.0.1:$port/graphql -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
@@ -48,6 +51,7 @@ echo "$(echo "$codes" | tr ',' '\n' | wc -l) active promo codes; $(nproc) cores 
 for shape in spread flash; do
   shape_codes=$([ $shape = spread ] && echo "$codes" || echo "$hot")
   for load in "" "$rate"; do
+    [ -z "$load" ] || psql "$url" -qc "CHECKPOINT"
     before=$(psql "$url" -Atc "SELECT count(*) FROM conversions WHERE source = 'bench'")
     out=$(BENCH_URL=http://127.0.0.1:$port BENCH_BRAND=$brand BENCH_SECRET=$secret BENCH_CODES=$shape_codes \
       BENCH_SECONDS=$seconds BENCH_CONNECTIONS=$connections BENCH_RATE=$load BENCH_RUN=$shape-$(date +%s) \

@@ -17,7 +17,8 @@
 #   (default: 3 runs of 10 s, target/release/sales-tracking, built first)
 # BENCH_RATE sets the fixed rate (default 20000 requests/s); BENCH_CLIENT_BINARY runs a
 # fixed-rate client built before (benches/redirects.rs); BENCH_DIRTY_BACKGROUND_BYTES
-# sets the kernel's writeback for the run (bench/writeback.sh).
+# and BENCH_MIN_WAL_SIZE set the kernel's writeback and PostgreSQL's min_wal_size for the
+# run (bench/settings.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -51,8 +52,8 @@ serve() { # binary database [--demo]
   wait_healthy
 }
 stop() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; rm -rf "${spool:-/nonexistent}"; }
-source bench/writeback.sh
-trap 'stop; declare -F restore_writeback >/dev/null && restore_writeback' EXIT
+source bench/settings.sh
+trap 'stop; restore_settings' EXIT
 
 # One demo database per binary (its own migrations), copied for every run.
 for b in "${!binaries[@]}"; do
@@ -90,6 +91,8 @@ at_rate() { # shape connections
 
 # Waits until every redirect answered so far is stored: closed loops answer faster than
 # the lanes store, and a backlog still being stored would slow the fixed-rate runs after.
+# Then a checkpoint, so the fixed-rate runs neither meet one the closed loops' WAL set
+# off nor, with min_wal_size large enough, create WAL files the closed loops filled.
 settle() {
   local waited=0 stored
   while stored=$(psql "$server/$database" -Atc "SELECT count(*) FROM clicks") && [ $((stored - before)) -lt "$answered" ]; do
@@ -98,6 +101,7 @@ settle() {
     waited=$((waited + 1))
   done
   echo "  the closed loops' clicks all stored ${waited} s after they ended"
+  psql "$server/$database" -qc "CHECKPOINT"
 }
 
 for run in $(seq 1 "$runs"); do

@@ -15,7 +15,9 @@
 //! the first link; `shoppers`: a new visitor every request, through a trusted
 //! proxy's `X-Forwarded-For`, over every link), `BENCH_LINKS` (a file of link codes,
 //! one a line), `BENCH_RATE` (requests/s in all), `BENCH_CONNECTIONS` (64),
-//! `BENCH_SECONDS` (10).
+//! `BENCH_SECONDS` (10). `BENCH_BY_SECOND` also prints each second's p99;
+//! `BENCH_TIMELINE` names a file to write each tenth of a second's p99 and slowest
+//! to, by Unix time, to line the tail up with what else the machine did then.
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -41,8 +43,8 @@ fn setting<T: std::str::FromStr>(name: &str, default: Option<T>) -> T {
 #[derive(Default)]
 struct Tally {
     latencies: Vec<Duration>,
-    /// Each latency's second of the run (by when it was due).
-    seconds: Vec<u64>,
+    /// When each request was due, in milliseconds into the run.
+    due_ms: Vec<u64>,
     failed: usize,
 }
 
@@ -111,7 +113,7 @@ async fn main() {
                     match connection.send(&request).await {
                         Ok(200..=399) => {
                             tally.latencies.push(due.elapsed());
-                            tally.seconds.push((due - started).as_secs());
+                            tally.due_ms.push((due - started).as_millis() as u64);
                         }
                         Ok(_) => tally.failed += 1,
                         Err(_) => {
@@ -143,16 +145,37 @@ async fn main() {
     });
     let mut latencies = Vec::new();
     let mut by_second: Vec<Vec<Duration>> = vec![Vec::new(); seconds as usize];
+    let mut by_tenth: Vec<Vec<Duration>> = vec![Vec::new(); seconds as usize * 10];
     let mut failed = 0;
     for worker in workers {
         let tally = worker.await.expect("a connection's task finished");
-        for (latency, second) in tally.latencies.iter().zip(&tally.seconds) {
-            by_second[*second as usize].push(*latency);
+        for (latency, due_ms) in tally.latencies.iter().zip(&tally.due_ms) {
+            by_second[(*due_ms / 1000) as usize].push(*latency);
+            by_tenth[(*due_ms / 100) as usize].push(*latency);
         }
         latencies.extend(tally.latencies);
         failed += tally.failed;
     }
     let stolen = stolen.await.expect("the CPU times were read");
+    // To line the tail up with what else the machine did: each tenth of a second's
+    // p99 and slowest, by the wall clock's time when it began.
+    if let Ok(path) = std::env::var("BENCH_TIMELINE") {
+        let began = std::time::SystemTime::now() - started.elapsed();
+        let began = began.duration_since(std::time::UNIX_EPOCH).expect("after 1970");
+        let mut timeline = String::new();
+        for (tenth, latencies) in by_tenth.into_iter().enumerate() {
+            let at = began + Duration::from_millis(tenth as u64 * 100);
+            let latencies = Latencies::new(latencies);
+            let line = format!(
+                "{:.1} {:.1} {:.1}\n",
+                at.as_secs_f64(),
+                latencies.ms(0.99),
+                latencies.ms(1.0)
+            );
+            timeline.push_str(&line);
+        }
+        std::fs::write(path, timeline).expect("BENCH_TIMELINE names a writable file");
+    }
     // Where the tail fell: a start-up transient, the host, or all along.
     if std::env::var("BENCH_BY_SECOND").is_ok() {
         let p99s: Vec<String> = by_second
