@@ -9,9 +9,7 @@
 # BENCH_SERVER_BINARY runs another build (an A/B against older code) instead of this one.
 # BENCH_CLIENT_BINARY runs a load generator built before (benches/orders.rs).
 # BENCH_DIRTY_BACKGROUND_BYTES and BENCH_MIN_WAL_SIZE set the kernel's writeback and
-# PostgreSQL's min_wal_size for the run (bench/settings.sh). A checkpoint comes before each
-# fixed-rate run, so it neither meets one the closed loop's WAL set off nor, with
-# min_wal_size large enough, creates WAL files the closed loop filled.
+# PostgreSQL's min_wal_size for the run (bench/settings.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
@@ -51,7 +49,6 @@ echo "$(echo "$codes" | tr ',' '\n' | wc -l) active promo codes; $(nproc) cores 
 for shape in spread flash; do
   shape_codes=$([ $shape = spread ] && echo "$codes" || echo "$hot")
   for load in "" "$rate"; do
-    [ -z "$load" ] || psql "$url" -qc "CHECKPOINT"
     before=$(psql "$url" -Atc "SELECT count(*) FROM conversions WHERE source = 'bench'")
     out=$(BENCH_URL=http://127.0.0.1:$port BENCH_BRAND=$brand BENCH_SECRET=$secret BENCH_CODES=$shape_codes \
       BENCH_SECONDS=$seconds BENCH_CONNECTIONS=$connections BENCH_RATE=$load BENCH_RUN=$shape-$(date +%s) \
