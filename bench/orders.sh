@@ -30,7 +30,7 @@ fi
 client=${BENCH_CLIENT_BINARY:-/tmp/bench-orders-client}
 psql "$server/postgres" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" -c "CREATE DATABASE $database"
 url="$server/$database"
-DATABASE_URL=$url RUST_LOG=warn $binary serve --demo --bind 127.0.0.1:$port \
+FX_RATES_URL=none DATABASE_URL=$url RUST_LOG=warn $binary serve --demo --bind 127.0.0.1:$port \
   --webhook-rate-limit-per-second 0 --spool-dir /tmp/bench-orders-spool > /tmp/bench-orders.log 2>&1 &
 server_pid=$!
 source bench/settings.sh
