@@ -13,7 +13,7 @@
 # PostgreSQL's WAL files: at 20,000 clicks a second the server writes about 10 MB of WAL
 # a second, and with the default min_wal_size (80 MB) a surge after a quiet spell finds
 # no WAL file to reuse, so PostgreSQL creates and zero-fills a new 16 MB one every 1.8 s;
-# the journal's syncs and every commit wait behind it (20 to 60 ms). BENCH_MIN_WAL_SIZE
+# the journal's syncs and every commit wait behind it (17 to 33 ms each). BENCH_MIN_WAL_SIZE
 # (e.g. 1GB; needs a superuser) sets min_wal_size with ALTER SYSTEM, so the files a
 # checkpoint retires are kept for reuse.
 machine_settings() {
