@@ -34,7 +34,8 @@ FX_RATES_URL=none DATABASE_URL=$url RUST_LOG=warn $binary serve --demo --bind 12
   --webhook-rate-limit-per-second 0 --spool-dir /tmp/bench-orders-spool > /tmp/bench-orders.log 2>&1 &
 server_pid=$!
 source bench/settings.sh
-trap 'kill $server_pid 2>/dev/null || true; restore_settings' EXIT
+# Waits for the server to stop: the next run's server needs its spool directory.
+trap 'kill $server_pid 2>/dev/null || true; wait $server_pid 2>/dev/null || true; restore_settings' EXIT
 for _ in $(seq 1 240); do curl -sf http://127.0.0.1:$port/health >/dev/null && break; sleep 0.5; done
 key=$(grep -A1 'Admin API key' /tmp/bench-orders.log | tail -1)
 curl -sf http://127.0.0.1:$port/graphql -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \

@@ -62,7 +62,8 @@ DATABASE_URL=$url RUST_LOG=warn target/release/sales-tracking serve --demo --bin
   --webhook-rate-limit-per-second 0 --allow-private-webhook-targets --spool-dir /tmp/bench-webhooks-spool \
   > /tmp/bench-webhooks.log 2>&1 &
 server_pid=$!
-trap 'kill $server_pid $receivers_pid 2>/dev/null || true' EXIT
+# Waits for the server to stop: the next run's server needs its spool directory.
+trap 'kill $server_pid $receivers_pid 2>/dev/null || true; wait $server_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 240); do curl -sf http://127.0.0.1:$port/health >/dev/null && break; sleep 0.5; done
 key=$(grep -A1 'Admin API key' /tmp/bench-webhooks.log | tail -1)
 graphql() {

@@ -124,6 +124,9 @@ impl Server {
         let bin = std::env::var("SALES_TRACKING_BIN").unwrap_or_else(|_| "target/release/sales-tracking".into());
         let child = std::process::Command::new(&bin)
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            // A spool directory of its own: another server may hold the default one.
+            .arg("--spool-dir")
+            .arg(std::env::temp_dir().join(format!("bench-reporting-spool-{port}")))
             .env("DATABASE_URL", database_url)
             .env("RUST_LOG", "warn")
             // No exchange-rates job reaching out for the ECB during the timings.

@@ -423,6 +423,16 @@ async fn main() -> anyhow::Result<()> {
             shopify,
             limits,
         } => {
+            let spool_dir = spool_dir.unwrap_or_else(|| {
+                cli.database
+                    .data_dir
+                    .clone()
+                    .unwrap_or_else(local::default_data_dir)
+                    .join("spool")
+            });
+            // Held until the server exits: no other server may take its journal.
+            let _spool_claim = sales_tracking::app::clicks::spool::claim(&spool_dir)
+                .with_context(|| format!("cannot use the spool directory {}", spool_dir.display()))?;
             let mailer = smtp_url
                 .map(|url| sales_tracking::providers::smtp::SmtpMailer::new(&url, &smtp_from))
                 .transpose()
@@ -463,13 +473,7 @@ async fn main() -> anyhow::Result<()> {
                     })
                     .transpose()
                     .context("bad --replica-url")?,
-                spool_dir: Some(spool_dir.unwrap_or_else(|| {
-                    cli.database
-                        .data_dir
-                        .clone()
-                        .unwrap_or_else(local::default_data_dir)
-                        .join("spool")
-                })),
+                spool_dir: Some(spool_dir),
                 journal_clicks_from,
                 metrics_token,
                 cors_origins,

@@ -137,18 +137,23 @@ async fn silent_connections_from_one_address_cannot_starve_others() {
     assert_eq!(still_open, 0, "silent connections left open past the header deadline");
 }
 
-/// A `sales-tracking serve` process on the test's database.
+/// A `sales-tracking serve` process on the test's database, with a spool
+/// directory of its own.
 pub struct ServerProcess {
     pub process: tokio::process::Child,
     pub base: String,
+    pub spool: tempfile::TempDir,
 }
 
 impl ServerProcess {
     pub async fn start(app: &TestApp, args: &[&str]) -> Self {
         let port = crate::common::free_port();
+        let spool = tempfile::tempdir().unwrap();
         let process = tokio::process::Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
             .env("FX_RATES_URL", "none")
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .arg("--spool-dir")
+            .arg(spool.path())
             .args(args)
             .env("DATABASE_URL", app.db.url())
             .env("RUST_LOG", "warn")
@@ -161,6 +166,7 @@ impl ServerProcess {
         ServerProcess {
             process,
             base: format!("http://{address}"),
+            spool,
         }
     }
 
@@ -176,6 +182,49 @@ impl ServerProcess {
         let answer = answer.unwrap_or_else(|e| panic!("no answer after {after}: {e}"));
         assert_eq!(answer.status().as_u16(), 200, "after {after}");
     }
+}
+
+/// A server starting hands every journal segment in its spool directory to
+/// its replay, as a stopped server's: a second server on a running one's
+/// directory would take that server's journal. It refuses to start instead,
+/// saying why, and the first serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_a_running_servers_spool_directory_refuses_to_start() {
+    let app = TestApp::new().await;
+    let mut first = ServerProcess::start(&app, &[]).await;
+    let serve_on = |spool: &std::path::Path, port: u16| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sales-tracking"));
+        command
+            .env("FX_RATES_URL", "none")
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .arg("--spool-dir")
+            .arg(spool)
+            .env("DATABASE_URL", app.db.url())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true);
+        command
+    };
+    let second = serve_on(first.spool.path(), crate::common::free_port()).output();
+    let second = tokio::time::timeout(Duration::from_secs(60), second)
+        .await
+        .expect("the second server stopped by itself")
+        .unwrap();
+    assert!(!second.status.success());
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        said.contains("another server is using it; give each server its own --spool-dir"),
+        "{said}"
+    );
+    assert!(said.contains(&first.spool.path().display().to_string()), "{said}");
+    first.assert_alive("a second server tried its spool directory").await;
+
+    // Once the first has stopped, the directory is free for the next.
+    first.process.kill().await.unwrap();
+    first.process.wait().await.unwrap();
+    let port = crate::common::free_port();
+    let _next = serve_on(first.spool.path(), port).spawn().unwrap();
+    crate::common::until_listening(&format!("127.0.0.1:{port}")).await;
 }
 
 fn url_encoded(text: &str) -> String {

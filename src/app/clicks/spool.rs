@@ -14,9 +14,37 @@ use crate::db::clicks::NewClick;
 
 /// Clicks are appended here; replay renames it first so appends carry on in a fresh file.
 const CURRENT: &str = "clicks.jsonl";
+/// Locked by the server using the directory, for as long as it runs.
+const CLAIM: &str = "server.lock";
 const REPLAY_PREFIX: &str = "replay-";
 /// The spool stops taking clicks past this size (the disk is not infinite either).
 const MAX_SPOOL_BYTES: u64 = 1 << 30;
+
+/// A spool directory held by this process. Its journal and spool files are one
+/// server's own: a server starting replays every journal segment it finds there
+/// as a stopped server's, so two live servers sharing one would take each other's.
+pub struct SpoolClaim {
+    _lock: std::fs::File,
+}
+
+/// Claims `dir` (creating it) for this process until the claim is dropped; an
+/// error when another process holds it.
+pub fn claim(dir: &Path) -> std::io::Result<SpoolClaim> {
+    std::fs::create_dir_all(dir)?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(CLAIM))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(SpoolClaim { _lock: lock }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(std::io::Error::new(
+            std::io::ErrorKind::ResourceBusy,
+            "another server is using it; give each server its own --spool-dir",
+        )),
+        Err(std::fs::TryLockError::Error(error)) => Err(error),
+    }
+}
 
 pub struct ClickSpool {
     dir: PathBuf,
