@@ -430,9 +430,16 @@ async fn main() -> anyhow::Result<()> {
                     .unwrap_or_else(local::default_data_dir)
                     .join("spool")
             });
-            // Held until the server exits: no other server may take its journal.
-            let _spool_claim = sales_tracking::app::clicks::spool::claim(&spool_dir)
-                .with_context(|| format!("cannot use the spool directory {}", spool_dir.display()))?;
+            // Held until the server exits: no other server may take its journal. A
+            // directory that cannot be written is left to the spool to report, as
+            // before: the server runs on without one.
+            let _spool_claim = match sales_tracking::app::clicks::spool::claim(&spool_dir) {
+                Err(error) if error.kind() == std::io::ErrorKind::ResourceBusy => {
+                    return Err(error)
+                        .with_context(|| format!("cannot use the spool directory {}", spool_dir.display()));
+                }
+                claimed => claimed.ok(),
+            };
             let mailer = smtp_url
                 .map(|url| sales_tracking::providers::smtp::SmtpMailer::new(&url, &smtp_from))
                 .transpose()
