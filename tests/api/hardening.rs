@@ -149,18 +149,7 @@ impl ServerProcess {
     pub async fn start(app: &TestApp, args: &[&str]) -> Self {
         let port = crate::common::free_port();
         let spool = tempfile::tempdir().unwrap();
-        let process = tokio::process::Command::new(env!("CARGO_BIN_EXE_sales-tracking"))
-            .env("FX_RATES_URL", "none")
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .arg("--spool-dir")
-            .arg(spool.path())
-            .args(args)
-            .env("DATABASE_URL", app.db.url())
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let process = Self::command(app, port, spool.path()).args(args).spawn().unwrap();
         let address = format!("127.0.0.1:{port}");
         crate::common::until_listening(&address).await;
         ServerProcess {
@@ -168,6 +157,21 @@ impl ServerProcess {
             base: format!("http://{address}"),
             spool,
         }
+    }
+
+    /// `sales-tracking serve` on `port` with the test's database and `spool`.
+    fn command(app: &TestApp, port: u16, spool: &std::path::Path) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sales-tracking"));
+        command
+            .env("FX_RATES_URL", "none")
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .arg("--spool-dir")
+            .arg(spool)
+            .env("DATABASE_URL", app.db.url())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true);
+        command
     }
 
     /// Still running, and answering a plain query.
@@ -192,20 +196,7 @@ impl ServerProcess {
 async fn a_second_server_on_a_running_servers_spool_directory_refuses_to_start() {
     let app = TestApp::new().await;
     let mut first = ServerProcess::start(&app, &[]).await;
-    let serve_on = |spool: &std::path::Path, port: u16| {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sales-tracking"));
-        command
-            .env("FX_RATES_URL", "none")
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .arg("--spool-dir")
-            .arg(spool)
-            .env("DATABASE_URL", app.db.url())
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true);
-        command
-    };
-    let second = serve_on(first.spool.path(), crate::common::free_port()).output();
+    let second = ServerProcess::command(&app, crate::common::free_port(), first.spool.path()).output();
     let second = tokio::time::timeout(Duration::from_secs(60), second)
         .await
         .expect("the second server stopped by itself")
@@ -223,7 +214,7 @@ async fn a_second_server_on_a_running_servers_spool_directory_refuses_to_start()
     first.process.kill().await.unwrap();
     first.process.wait().await.unwrap();
     let port = crate::common::free_port();
-    let _next = serve_on(first.spool.path(), port).spawn().unwrap();
+    let _next = ServerProcess::command(&app, port, first.spool.path()).spawn().unwrap();
     crate::common::until_listening(&format!("127.0.0.1:{port}")).await;
 }
 
