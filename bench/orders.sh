@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
 connections=${2:-64}
-rate=${3:-1000}
+rate=${3:-6000}
 port=18090
 server=${BENCH_DATABASE_SERVER:-postgres://postgres@127.0.0.1:5432}
 database=bench_orders
