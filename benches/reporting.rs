@@ -116,17 +116,20 @@ fn stats(mut times: Vec<Duration>) -> String {
 struct Server {
     child: std::process::Child,
     base: String,
+    /// A spool directory of its own (another server may hold the default one),
+    /// removed once the server is killed.
+    _spool: tempfile::TempDir,
 }
 
 impl Server {
     async fn start(database_url: &str) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let bin = std::env::var("SALES_TRACKING_BIN").unwrap_or_else(|_| "target/release/sales-tracking".into());
+        let spool = tempfile::tempdir()?;
         let child = std::process::Command::new(&bin)
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            // A spool directory of its own: another server may hold the default one.
             .arg("--spool-dir")
-            .arg(std::env::temp_dir().join(format!("bench-reporting-spool-{port}")))
+            .arg(spool.path())
             .env("DATABASE_URL", database_url)
             .env("RUST_LOG", "warn")
             // No exchange-rates job reaching out for the ECB during the timings.
@@ -138,6 +141,7 @@ impl Server {
         let server = Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            _spool: spool,
         };
         for _ in 0..200 {
             if reqwest::get(format!("{}/livez", server.base))
